@@ -1,0 +1,256 @@
+// Package config holds sonde's configuration schema: the blackbox_exporter
+// module format, decoded strictly, with blackbox's defaults, and validated so
+// that every error names the module, the field and the line.
+package config
+
+import (
+	"time"
+
+	"github.com/alecthomas/units"
+	pconfig "github.com/prometheus/common/config"
+	"gopkg.in/yaml.v3"
+)
+
+// Config is a whole configuration file.
+type Config struct {
+	Modules map[string]Module `yaml:"modules"`
+}
+
+// Probers lists the prober names a module may use, in blackbox's order.
+// Whether sonde can run each one is up to the prober package.
+var Probers = []string{"http", "tcp", "icmp", "dns", "grpc", "unix", "websocket"}
+
+// Module is one named probe configuration.
+type Module struct {
+	Prober    string         `yaml:"prober,omitempty"`
+	Timeout   time.Duration  `yaml:"timeout,omitempty"`
+	HTTP      HTTPProbe      `yaml:"http,omitempty"`
+	TCP       TCPProbe       `yaml:"tcp,omitempty"`
+	ICMP      ICMPProbe      `yaml:"icmp,omitempty"`
+	DNS       DNSProbe       `yaml:"dns,omitempty"`
+	GRPC      GRPCProbe      `yaml:"grpc,omitempty"`
+	Unix      UnixProbe      `yaml:"unix,omitempty"`
+	Websocket WebsocketProbe `yaml:"websocket,omitempty"`
+}
+
+// HTTPProbe is the `http:` section.
+type HTTPProbe struct {
+	ValidStatusCodes             []int                    `yaml:"valid_status_codes,omitempty"`
+	ValidHTTPVersions            []string                 `yaml:"valid_http_versions,omitempty"`
+	IPProtocol                   string                   `yaml:"preferred_ip_protocol,omitempty"`
+	IPProtocolFallback           bool                     `yaml:"ip_protocol_fallback"`
+	SkipResolvePhaseWithProxy    bool                     `yaml:"skip_resolve_phase_with_proxy,omitempty"`
+	NoFollowRedirects            *bool                    `yaml:"no_follow_redirects,omitempty"`
+	FailIfSSL                    bool                     `yaml:"fail_if_ssl,omitempty"`
+	FailIfNotSSL                 bool                     `yaml:"fail_if_not_ssl,omitempty"`
+	Method                       string                   `yaml:"method,omitempty"`
+	Headers                      map[string]string        `yaml:"headers,omitempty"`
+	FailIfBodyMatchesRegexp      []Regexp                 `yaml:"fail_if_body_matches_regexp,omitempty"`
+	FailIfBodyNotMatchesRegexp   []Regexp                 `yaml:"fail_if_body_not_matches_regexp,omitempty"`
+	FailIfBodyJSONMatchesCEL     *CELProgram              `yaml:"fail_if_body_json_matches_cel,omitempty"`
+	FailIfBodyJSONNotMatchesCEL  *CELProgram              `yaml:"fail_if_body_json_not_matches_cel,omitempty"`
+	FailIfHeaderMatchesRegexp    []HeaderMatch            `yaml:"fail_if_header_matches,omitempty"`
+	FailIfHeaderNotMatchesRegexp []HeaderMatch            `yaml:"fail_if_header_not_matches,omitempty"`
+	Body                         string                   `yaml:"body,omitempty"`
+	BodyFile                     string                   `yaml:"body_file,omitempty"`
+	HTTPClientConfig             pconfig.HTTPClientConfig `yaml:"http_client_config,inline"`
+	Compression                  string                   `yaml:"compression,omitempty"`
+	BodySizeLimit                units.Base2Bytes         `yaml:"body_size_limit,omitempty"`
+	EnableHTTP3                  bool                     `yaml:"enable_http3,omitempty"`
+}
+
+// HeaderMatch is one entry of fail_if_header_matches / _not_matches.
+type HeaderMatch struct {
+	Header       string `yaml:"header,omitempty"`
+	Regexp       Regexp `yaml:"regexp,omitempty"`
+	AllowMissing bool   `yaml:"allow_missing,omitempty"`
+}
+
+// Label is a name/value pair a query_response step adds to probe_expect_info.
+type Label struct {
+	Name  string `yaml:"name,omitempty"`
+	Value string `yaml:"value,omitempty"`
+}
+
+// QueryResponse is one step of a tcp, unix or websocket script.
+type QueryResponse struct {
+	Expect      Regexp  `yaml:"expect,omitempty"`
+	ExpectBytes string  `yaml:"expect_bytes,omitempty"`
+	Labels      []Label `yaml:"labels,omitempty"`
+	Send        string  `yaml:"send,omitempty"`
+	StartTLS    bool    `yaml:"starttls,omitempty"`
+}
+
+// TCPProbe is the `tcp:` section.
+type TCPProbe struct {
+	IPProtocol         string            `yaml:"preferred_ip_protocol,omitempty"`
+	IPProtocolFallback bool              `yaml:"ip_protocol_fallback"`
+	SourceIPAddress    string            `yaml:"source_ip_address,omitempty"`
+	QueryResponse      []QueryResponse   `yaml:"query_response,omitempty"`
+	TLS                bool              `yaml:"tls,omitempty"`
+	TLSConfig          pconfig.TLSConfig `yaml:"tls_config,omitempty"`
+}
+
+// ICMPProbe is the `icmp:` section.
+type ICMPProbe struct {
+	IPProtocol         string `yaml:"preferred_ip_protocol,omitempty"`
+	IPProtocolFallback bool   `yaml:"ip_protocol_fallback"`
+	SourceIPAddress    string `yaml:"source_ip_address,omitempty"`
+	PayloadSize        int    `yaml:"payload_size,omitempty"`
+	DontFragment       bool   `yaml:"dont_fragment,omitempty"`
+	TTL                int    `yaml:"ttl,omitempty"`
+}
+
+// DNSProbe is the `dns:` section.
+type DNSProbe struct {
+	IPProtocol         string            `yaml:"preferred_ip_protocol,omitempty"`
+	IPProtocolFallback bool              `yaml:"ip_protocol_fallback"`
+	DNSOverTLS         bool              `yaml:"dns_over_tls,omitempty"`
+	TLSConfig          pconfig.TLSConfig `yaml:"tls_config,omitempty"`
+	SourceIPAddress    string            `yaml:"source_ip_address,omitempty"`
+	TransportProtocol  string            `yaml:"transport_protocol,omitempty"`
+	QueryClass         string            `yaml:"query_class,omitempty"`
+	QueryName          string            `yaml:"query_name,omitempty"`
+	QueryType          string            `yaml:"query_type,omitempty"`
+	Recursion          bool              `yaml:"recursion_desired"`
+	ValidRcodes        []string          `yaml:"valid_rcodes,omitempty"`
+	ValidateAnswer     DNSRRValidator    `yaml:"validate_answer_rrs,omitempty"`
+	ValidateAuthority  DNSRRValidator    `yaml:"validate_authority_rrs,omitempty"`
+	ValidateAdditional DNSRRValidator    `yaml:"validate_additional_rrs,omitempty"`
+}
+
+// DNSRRValidator holds the regexp rules applied to one section of a DNS
+// answer, each record in its text form.
+type DNSRRValidator struct {
+	FailIfMatchesRegexp     []Regexp `yaml:"fail_if_matches_regexp,omitempty"`
+	FailIfAllMatchRegexp    []Regexp `yaml:"fail_if_all_match_regexp,omitempty"`
+	FailIfNotMatchesRegexp  []Regexp `yaml:"fail_if_not_matches_regexp,omitempty"`
+	FailIfNoneMatchesRegexp []Regexp `yaml:"fail_if_none_matches_regexp,omitempty"`
+}
+
+// GRPCProbe is the `grpc:` section.
+type GRPCProbe struct {
+	Service             string             `yaml:"service,omitempty"`
+	TLS                 bool               `yaml:"tls,omitempty"`
+	TLSConfig           pconfig.TLSConfig  `yaml:"tls_config,omitempty"`
+	IPProtocolFallback  bool               `yaml:"ip_protocol_fallback"`
+	PreferredIPProtocol string             `yaml:"preferred_ip_protocol,omitempty"`
+	Metadata            map[string]Strings `yaml:"metadata,omitempty"`
+}
+
+// UnixProbe is the `unix:` section.
+type UnixProbe struct {
+	QueryResponse []QueryResponse   `yaml:"query_response,omitempty"`
+	TLS           bool              `yaml:"tls,omitempty"`
+	TLSConfig     pconfig.TLSConfig `yaml:"tls_config,omitempty"`
+}
+
+// WebsocketProbe is the `websocket:` section.
+type WebsocketProbe struct {
+	IPProtocol         string            `yaml:"preferred_ip_protocol,omitempty"`
+	IPProtocolFallback bool              `yaml:"ip_protocol_fallback"`
+	HTTPConfig         WebsocketHTTP     `yaml:"http_config,omitempty"`
+	Headers            map[string]string `yaml:"headers,omitempty"`
+	QueryResponse      []QueryResponse   `yaml:"query_response,omitempty"`
+}
+
+// WebsocketHTTP is the HTTP part of a websocket handshake.
+type WebsocketHTTP struct {
+	BasicAuth   *pconfig.BasicAuth `yaml:"basic_auth,omitempty"`
+	BearerToken pconfig.Secret     `yaml:"bearer_token,omitempty"`
+	TLSConfig   pconfig.TLSConfig  `yaml:"tls_config,omitempty"`
+	Headers     map[string]Strings `yaml:"headers,omitempty"`
+}
+
+// Strings is a list of strings that may also be written as one string.
+type Strings []string
+
+// UnmarshalYAML accepts a scalar or a sequence of scalars.
+func (s *Strings) UnmarshalYAML(node *yaml.Node) error {
+	if node.Kind == yaml.ScalarNode {
+		*s = Strings{node.Value}
+		return nil
+	}
+	var list []string
+	if err := node.Decode(&list); err != nil {
+		return err
+	}
+	*s = list
+	return nil
+}
+
+// DefaultICMPTTL is blackbox's default ttl for ICMP probes.
+const DefaultICMPTTL = 64
+
+// DefaultModule returns a module with blackbox's defaults in every section,
+// so that a module without, say, an `http:` section still probes with
+// ip_protocol_fallback on and redirects followed.
+func DefaultModule() Module {
+	return Module{
+		HTTP:      DefaultHTTPProbe(),
+		TCP:       TCPProbe{IPProtocolFallback: true},
+		ICMP:      ICMPProbe{IPProtocolFallback: true, TTL: DefaultICMPTTL},
+		DNS:       DNSProbe{IPProtocolFallback: true, Recursion: true},
+		GRPC:      GRPCProbe{IPProtocolFallback: true},
+		Websocket: WebsocketProbe{IPProtocolFallback: true},
+	}
+}
+
+// DefaultHTTPProbe returns blackbox's http defaults: fallback to the other IP
+// family, follow redirects, HTTP/2 allowed.
+func DefaultHTTPProbe() HTTPProbe {
+	return HTTPProbe{IPProtocolFallback: true, HTTPClientConfig: pconfig.DefaultHTTPClientConfig}
+}
+
+// The UnmarshalYAML methods below only lay down defaults before the fields
+// are decoded; unknown keys are caught beforehand by checkKnownFields and
+// every rule is checked afterwards by validate, which knows the module name.
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (m *Module) UnmarshalYAML(node *yaml.Node) error {
+	*m = DefaultModule()
+	type plain Module
+	return node.Decode((*plain)(m))
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (h *HTTPProbe) UnmarshalYAML(node *yaml.Node) error {
+	*h = DefaultHTTPProbe()
+	type plain HTTPProbe
+	return node.Decode((*plain)(h))
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (t *TCPProbe) UnmarshalYAML(node *yaml.Node) error {
+	*t = TCPProbe{IPProtocolFallback: true}
+	type plain TCPProbe
+	return node.Decode((*plain)(t))
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (i *ICMPProbe) UnmarshalYAML(node *yaml.Node) error {
+	*i = ICMPProbe{IPProtocolFallback: true, TTL: DefaultICMPTTL}
+	type plain ICMPProbe
+	return node.Decode((*plain)(i))
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (d *DNSProbe) UnmarshalYAML(node *yaml.Node) error {
+	*d = DNSProbe{IPProtocolFallback: true, Recursion: true}
+	type plain DNSProbe
+	return node.Decode((*plain)(d))
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (g *GRPCProbe) UnmarshalYAML(node *yaml.Node) error {
+	*g = GRPCProbe{IPProtocolFallback: true}
+	type plain GRPCProbe
+	return node.Decode((*plain)(g))
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (w *WebsocketProbe) UnmarshalYAML(node *yaml.Node) error {
+	*w = WebsocketProbe{IPProtocolFallback: true}
+	type plain WebsocketProbe
+	return node.Decode((*plain)(w))
+}

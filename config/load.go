@@ -1,0 +1,259 @@
+package config
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"reflect"
+	"regexp"
+	"sort"
+	"strconv"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// Error is one problem found in a configuration file. Line is 0 when the
+// problem has no single place in the file.
+type Error struct {
+	Line int
+	Msg  string
+}
+
+func (e *Error) Error() string {
+	if e.Line > 0 {
+		return fmt.Sprintf("line %d: %s", e.Line, e.Msg)
+	}
+	return e.Msg
+}
+
+func lineErrorf(line int, format string, args ...any) error {
+	return &Error{Line: line, Msg: fmt.Sprintf(format, args...)}
+}
+
+// LoadFile reads and loads a configuration file.
+func LoadFile(path string) (*Config, error) {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config file: %w", err)
+	}
+	cfg, err := Load(data)
+	if err != nil {
+		return nil, fmt.Errorf("config file %s: %w", path, err)
+	}
+	return cfg, nil
+}
+
+// Load decodes a configuration and checks it: unknown or repeated keys,
+// values of the wrong type, and every rule of every module. It reports all
+// problems it finds, sorted by line, not just the first.
+func Load(data []byte) (*Config, error) {
+	var root yaml.Node
+	if err := yaml.Unmarshal(data, &root); err != nil {
+		return nil, fmt.Errorf("not valid YAML: %w", err)
+	}
+	cfg := &Config{Modules: map[string]Module{}}
+	if len(root.Content) == 0 {
+		return cfg, nil // an empty file, like blackbox_exporter, means no modules
+	}
+	// Unknown keys are reported together with every other problem, so one
+	// run of --config.check lists all that needs fixing.
+	errs := checkKnownFields(&root, reflect.TypeOf(Config{}), "")
+	modules, err := modulesNode(&root)
+	if err != nil {
+		return nil, joinSorted(append(errs, err))
+	}
+	for _, kv := range mappingPairs(modules) {
+		name := kv[0].Value
+		m, err := decodeModule(name, kv[0], kv[1])
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, validateModule(name, &m, newLocator(kv[0], kv[1]))...)
+		cfg.Modules[name] = m
+	}
+	if len(errs) > 0 {
+		return nil, joinSorted(errs)
+	}
+	return cfg, nil
+}
+
+// modulesNode returns the mapping under `modules:`; nil when there is none.
+func modulesNode(root *yaml.Node) (*yaml.Node, error) {
+	doc := resolveAlias(root.Content[0])
+	if doc.Kind != yaml.MappingNode {
+		return nil, lineErrorf(doc.Line, "the file must be a mapping with a `modules:` key, found %s", kindName(doc))
+	}
+	for _, kv := range mappingPairs(doc) {
+		if kv[0].Value != "modules" {
+			continue
+		}
+		m := resolveAlias(kv[1])
+		if m.Kind == yaml.ScalarNode && m.Tag == "!!null" {
+			return &yaml.Node{Kind: yaml.MappingNode}, nil
+		}
+		if m.Kind != yaml.MappingNode {
+			return nil, lineErrorf(m.Line, "modules: must be a mapping of module name to module, found %s", kindName(m))
+		}
+		return m, nil
+	}
+	return &yaml.Node{Kind: yaml.MappingNode}, nil
+}
+
+// decodeModule decodes one module, so that a decoding error, which yaml.v3
+// reports without saying where it belongs, can be given the module's name.
+func decodeModule(name string, key, value *yaml.Node) (m Module, err error) {
+	if resolveAlias(value).Kind != yaml.MappingNode {
+		return m, lineErrorf(key.Line, "module %q: must be a mapping with at least `prober:`, found %s", name, kindName(resolveAlias(value)))
+	}
+	if err := value.Decode(&m); err != nil {
+		return m, decodeError(name, key, value, err)
+	}
+	return m, nil
+}
+
+var (
+	typeErrorLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+	cannotDecode  = regexp.MustCompile("^cannot unmarshal !!\\w+ `(.*)` into (.+)$")
+)
+
+// decodeError turns a yaml.v3 decoding failure into Errors that keep the
+// line of each problem and name the module and field.
+func decodeError(module string, key, value *yaml.Node, err error) error {
+	var te *yaml.TypeError
+	if !errors.As(err, &te) {
+		return withModule(module, key, value, err.Error())
+	}
+	var errs []error
+	for _, msg := range te.Errors {
+		errs = append(errs, withModule(module, key, value, msg))
+	}
+	return errors.Join(errs...)
+}
+
+// withModule names the module and the field of a decoding message, taking
+// the field from the line the message starts with ("line 7: ...").
+func withModule(module string, key, value *yaml.Node, msg string) error {
+	line := key.Line
+	if m := typeErrorLine.FindStringSubmatch(msg); m != nil {
+		line, _ = strconv.Atoi(m[1])
+		msg = m[2]
+	}
+	if m := cannotDecode.FindStringSubmatch(msg); m != nil {
+		msg = fmt.Sprintf("%q is not %s", m[1], describeType(m[2]))
+	}
+	if path := pathAt(value, line); path != "" {
+		msg = path + ": " + msg
+	}
+	return &Error{Line: line, Msg: fmt.Sprintf("module %q: %s", module, msg)}
+}
+
+// describeType says in words what a Go type named in a yaml.v3 message
+// expects to find.
+func describeType(goType string) string {
+	switch {
+	case goType == "time.Duration":
+		return "a duration (e.g. 500ms, 5s, 1m30s)"
+	case goType == "bool":
+		return "true or false"
+	case strings.HasPrefix(goType, "int") || strings.HasPrefix(goType, "uint") || goType == "units.Base2Bytes":
+		return "a whole number"
+	case goType == "string":
+		return "a string"
+	case strings.HasPrefix(goType, "[]"):
+		return "a list"
+	case strings.HasPrefix(goType, "map["):
+		return "a mapping"
+	}
+	return "valid here (" + goType + ")"
+}
+
+// pathAt returns the dotted path, inside node, of the key or list item on
+// the given line: the field a decoding error on that line is about.
+func pathAt(node *yaml.Node, line int) string {
+	node = resolveAlias(node)
+	switch node.Kind {
+	case yaml.MappingNode:
+		for _, kv := range mappingPairs(node) {
+			if kv[0].Line == line && resolveAlias(kv[1]).Kind == yaml.ScalarNode {
+				return kv[0].Value
+			}
+			if sub := pathAt(kv[1], line); sub != "" {
+				return joinPath(kv[0].Value, sub)
+			}
+			if kv[0].Line == line {
+				return kv[0].Value
+			}
+		}
+	case yaml.SequenceNode:
+		for i, c := range node.Content {
+			if sub := pathAt(c, line); sub != "" {
+				return fmt.Sprintf("[%d].%s", i, sub)
+			}
+			if resolveAlias(c).Line == line {
+				return fmt.Sprintf("[%d]", i)
+			}
+		}
+	}
+	return ""
+}
+
+func kindName(n *yaml.Node) string {
+	switch n.Kind {
+	case yaml.ScalarNode:
+		if n.Tag == "!!null" {
+			return "nothing"
+		}
+		return fmt.Sprintf("the value %q", n.Value)
+	case yaml.SequenceNode:
+		return "a list"
+	case yaml.MappingNode:
+		return "a mapping"
+	}
+	return "something else"
+}
+
+// joinSorted joins errors ordered by line, flattening joined errors.
+func joinSorted(errs []error) error {
+	var flat []error
+	var walk func(error)
+	walk = func(err error) {
+		if j, ok := err.(interface{ Unwrap() []error }); ok {
+			for _, e := range j.Unwrap() {
+				walk(e)
+			}
+			return
+		}
+		flat = append(flat, err)
+	}
+	for _, err := range errs {
+		walk(err)
+	}
+	sort.SliceStable(flat, func(i, j int) bool { return errorLine(flat[i]) < errorLine(flat[j]) })
+	return errors.Join(flat...)
+}
+
+func errorLine(err error) int {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Line
+	}
+	return 0
+}
+
+// Marshal renders a configuration as YAML with every secret replaced by
+// "<secret>", for the /config page and debug output.
+func Marshal(v any) ([]byte, error) {
+	var buf bytes.Buffer
+	enc := yaml.NewEncoder(&buf)
+	enc.SetIndent(2)
+	if err := enc.Encode(v); err != nil {
+		return nil, err
+	}
+	if err := enc.Close(); err != nil {
+		return nil, err
+	}
+	return buf.Bytes(), nil
+}

@@ -1,0 +1,118 @@
+package config
+
+import (
+	"context"
+	"crypto/sha256"
+	"fmt"
+	"log/slog"
+	"os"
+	"sync"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+// Reloader loads the configuration file and hands each good configuration
+// to an apply function. A file that fails to load, or that apply refuses,
+// leaves the running configuration in place. It keeps blackbox_exporter's
+// reload metrics so that existing alerts keep working.
+type Reloader struct {
+	path   string
+	apply  func(*Config) error
+	logger *slog.Logger
+
+	mu       sync.Mutex        // one reload at a time
+	lastHash [sha256.Size]byte // of the content last tried, good or bad
+
+	success   prometheus.Gauge
+	timestamp prometheus.Gauge
+}
+
+// NewReloader returns a Reloader for the file at path. apply is called with
+// every configuration that loaded cleanly; it may still refuse it (say, a
+// CA file that does not parse), which counts as a failed reload.
+func NewReloader(path string, apply func(*Config) error, reg prometheus.Registerer, logger *slog.Logger) *Reloader {
+	r := &Reloader{
+		path:   path,
+		apply:  apply,
+		logger: logger,
+		success: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "blackbox_exporter_config_last_reload_successful",
+			Help: "Whether the last configuration reload attempt was successful (1) or kept the previous configuration (0).",
+		}),
+		timestamp: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "blackbox_exporter_config_last_reload_success_timestamp_seconds",
+			Help: "Timestamp of the last successful configuration reload.",
+		}),
+	}
+	reg.MustRegister(r.success, r.timestamp)
+	return r
+}
+
+// Path returns the file the Reloader loads.
+func (r *Reloader) Path() string { return r.path }
+
+// Reload loads the file and applies it. On error the running configuration
+// is untouched and the error says what is wrong.
+func (r *Reloader) Reload() error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	data, err := os.ReadFile(r.path)
+	if err == nil {
+		r.lastHash = sha256.Sum256(data)
+		err = r.load(data)
+	}
+	if err != nil {
+		r.success.Set(0)
+		return err
+	}
+	r.success.Set(1)
+	r.timestamp.SetToCurrentTime()
+	return nil
+}
+
+func (r *Reloader) load(data []byte) error {
+	cfg, err := Load(data)
+	if err != nil {
+		return fmt.Errorf("config file %s: %w", r.path, err)
+	}
+	if err := r.apply(cfg); err != nil {
+		return fmt.Errorf("config file %s: %w", r.path, err)
+	}
+	return nil
+}
+
+// Watch reloads whenever the file's content changes, checking every
+// interval, until ctx is done. It backs --config.enable-auto-reload.
+func (r *Reloader) Watch(ctx context.Context, interval time.Duration) {
+	t := time.NewTicker(interval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			if !r.changed() {
+				continue
+			}
+			if err := r.Reload(); err != nil {
+				r.logger.Error("Automatic reload failed; keeping the running configuration", "err", err)
+				continue
+			}
+			r.logger.Info("Configuration file changed and was reloaded", "file", r.path)
+		}
+	}
+}
+
+// changed reports whether the file differs from what was last tried, so a
+// bad file is reported once, not on every tick. A file that cannot be read
+// counts as changed, so that failure is reported too.
+func (r *Reloader) changed() bool {
+	data, err := os.ReadFile(r.path)
+	if err != nil {
+		return true
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return sha256.Sum256(data) != r.lastHash
+}

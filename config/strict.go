@@ -1,0 +1,222 @@
+package config
+
+import (
+	"fmt"
+	"reflect"
+	"sort"
+	"strings"
+
+	"gopkg.in/yaml.v3"
+)
+
+// checkKnownFields walks the YAML tree alongside the Go type it decodes into
+// and reports every key the type has no field for, and every key given twice.
+// yaml.v3's own strict mode stops at the first unknown key and names the Go
+// type ("field x not found in type config.plain"); this names the path a
+// user wrote, the line, and the closest known key.
+func checkKnownFields(node *yaml.Node, t reflect.Type, path string) []error {
+	node = resolveAlias(node)
+	t = indirect(t)
+	switch node.Kind {
+	case yaml.DocumentNode:
+		var errs []error
+		for _, c := range node.Content {
+			errs = append(errs, checkKnownFields(c, t, path)...)
+		}
+		return errs
+	case yaml.MappingNode:
+		switch t.Kind() {
+		case reflect.Struct:
+			return checkStruct(node, t, path)
+		case reflect.Map:
+			return checkMap(node, t, path)
+		}
+	case yaml.SequenceNode:
+		if t.Kind() == reflect.Slice || t.Kind() == reflect.Array {
+			var errs []error
+			for i, c := range node.Content {
+				errs = append(errs, checkKnownFields(c, t.Elem(), fmt.Sprintf("%s[%d]", path, i))...)
+			}
+			return errs
+		}
+	}
+	// Scalars, and shapes the decoder will reject with a type error of its own.
+	return nil
+}
+
+func checkStruct(node *yaml.Node, t reflect.Type, path string) []error {
+	fields := yamlFields(t)
+	var errs []error
+	seen := map[string]int{}
+	for _, kv := range mappingPairs(node) {
+		key, value := kv[0], kv[1]
+		if prev, dup := seen[key.Value]; dup {
+			errs = append(errs, lineErrorf(key.Line, "%s: key %q is given twice (first on line %d); keep one", displayPath(path), key.Value, prev))
+			continue
+		}
+		seen[key.Value] = key.Line
+		ft, ok := fields[key.Value]
+		if !ok {
+			errs = append(errs, unknownField(key, path, fields))
+			continue
+		}
+		errs = append(errs, checkKnownFields(value, ft, joinPath(path, key.Value))...)
+	}
+	return errs
+}
+
+func checkMap(node *yaml.Node, t reflect.Type, path string) []error {
+	var errs []error
+	seen := map[string]int{}
+	for _, kv := range mappingPairs(node) {
+		key, value := kv[0], kv[1]
+		if prev, dup := seen[key.Value]; dup {
+			errs = append(errs, lineErrorf(key.Line, "%s: key %q is given twice (first on line %d); keep one", displayPath(path), key.Value, prev))
+			continue
+		}
+		seen[key.Value] = key.Line
+		errs = append(errs, checkKnownFields(value, t.Elem(), joinPath(path, key.Value))...)
+	}
+	return errs
+}
+
+// mappingPairs returns the key/value pairs of a mapping with YAML merge keys
+// (`<<: *anchor`) expanded, so that keys brought in by a merge are checked
+// against the same type.
+func mappingPairs(node *yaml.Node) [][2]*yaml.Node {
+	var pairs [][2]*yaml.Node
+	for i := 0; i+1 < len(node.Content); i += 2 {
+		key, value := node.Content[i], node.Content[i+1]
+		if key.Tag == "!!merge" || key.Value == "<<" {
+			pairs = append(pairs, mergedPairs(resolveAlias(value))...)
+			continue
+		}
+		pairs = append(pairs, [2]*yaml.Node{key, value})
+	}
+	return pairs
+}
+
+func mergedPairs(value *yaml.Node) [][2]*yaml.Node {
+	switch value.Kind {
+	case yaml.MappingNode:
+		return mappingPairs(value)
+	case yaml.SequenceNode:
+		var pairs [][2]*yaml.Node
+		for _, c := range value.Content {
+			pairs = append(pairs, mergedPairs(resolveAlias(c))...)
+		}
+		return pairs
+	}
+	return nil
+}
+
+func unknownField(key *yaml.Node, path string, fields map[string]reflect.Type) error {
+	names := make([]string, 0, len(fields))
+	for name := range fields {
+		names = append(names, name)
+	}
+	where := displayPath(path)
+	if s := closest(key.Value, names); s != "" {
+		return lineErrorf(key.Line, "%s: unknown field %q (did you mean %q?)", where, key.Value, s)
+	}
+	sort.Strings(names)
+	return lineErrorf(key.Line, "%s: unknown field %q; known fields are: %s", where, key.Value, strings.Join(names, ", "))
+}
+
+// yamlFields maps each YAML key of a struct to its field type, following
+// `,inline` fields the way yaml.v3 does.
+func yamlFields(t reflect.Type) map[string]reflect.Type {
+	fields := map[string]reflect.Type{}
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		if f.PkgPath != "" && !f.Anonymous {
+			continue // unexported
+		}
+		tag := f.Tag.Get("yaml")
+		if tag == "-" {
+			continue
+		}
+		name, opts, _ := strings.Cut(tag, ",")
+		if strings.Contains(opts, "inline") {
+			for k, v := range yamlFields(indirect(f.Type)) {
+				fields[k] = v
+			}
+			continue
+		}
+		if name == "" {
+			name = strings.ToLower(f.Name)
+		}
+		fields[name] = f.Type
+	}
+	return fields
+}
+
+func resolveAlias(n *yaml.Node) *yaml.Node {
+	for n != nil && n.Kind == yaml.AliasNode {
+		n = n.Alias
+	}
+	return n
+}
+
+func indirect(t reflect.Type) reflect.Type {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t
+}
+
+func joinPath(path, key string) string {
+	if path == "" || strings.HasPrefix(key, "[") {
+		return path + key
+	}
+	return path + "." + key
+}
+
+// displayPath names a place in the file the way a user reads it: the module
+// first, then the field path inside it.
+func displayPath(path string) string {
+	if path == "" {
+		return "top level"
+	}
+	rest, ok := strings.CutPrefix(path, "modules.")
+	if !ok {
+		return path
+	}
+	module, field, found := strings.Cut(rest, ".")
+	if !found {
+		return fmt.Sprintf("module %q", module)
+	}
+	return fmt.Sprintf("module %q: %s", module, field)
+}
+
+// closest returns the candidate nearest to s by edit distance, or "" when
+// none is close enough to be a plausible typo.
+func closest(s string, candidates []string) string {
+	best, bestDist := "", len(s)/3+2
+	for _, c := range candidates {
+		if d := editDistance(strings.ToLower(s), c); d < bestDist || (d == bestDist && c < best) {
+			best, bestDist = c, d
+		}
+	}
+	return best
+}
+
+func editDistance(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,390 @@
+package config
+
+import (
+	"fmt"
+	"math"
+	"net"
+	"net/http"
+	"net/textproto"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/common/model"
+	"gopkg.in/yaml.v3"
+)
+
+// locator finds the line of a field inside one module, following aliases
+// and merge keys, so that a rule broken anywhere can point at its line.
+type locator struct{ key, value *yaml.Node }
+
+func newLocator(key, value *yaml.Node) locator { return locator{key: key, value: value} }
+
+// find returns the line of the deepest key of path present in the file and
+// whether the whole path is present.
+func (l locator) find(path ...string) (int, bool) {
+	n, line := resolveAlias(l.value), l.key.Line
+	for _, p := range path {
+		next, nextLine, ok := child(n, p)
+		if !ok {
+			return line, false
+		}
+		n, line = next, nextLine
+	}
+	return line, true
+}
+
+func child(n *yaml.Node, key string) (*yaml.Node, int, bool) {
+	switch n.Kind {
+	case yaml.MappingNode:
+		for _, kv := range mappingPairs(n) {
+			if kv[0].Value == key {
+				return resolveAlias(kv[1]), kv[0].Line, true
+			}
+		}
+	case yaml.SequenceNode:
+		if i, err := strconv.Atoi(key); err == nil && i >= 0 && i < len(n.Content) {
+			c := resolveAlias(n.Content[i])
+			return c, c.Line, true
+		}
+	}
+	return nil, 0, false
+}
+
+// checker collects the errors of one module.
+type checker struct {
+	module string
+	loc    locator
+	errs   []error
+}
+
+// errorf records a problem with the field at path, e.g. ("http", "body").
+func (c *checker) errorf(path []string, format string, args ...any) {
+	line, _ := c.loc.find(path...)
+	field := ""
+	for _, p := range path {
+		if _, err := strconv.Atoi(p); err == nil {
+			p = "[" + p + "]"
+		}
+		field = joinPath(field, p)
+	}
+	c.errs = append(c.errs, &Error{
+		Line: line,
+		Msg:  fmt.Sprintf("module %q: %s: %s", c.module, field, fmt.Sprintf(format, args...)),
+	})
+}
+
+func (c *checker) present(path ...string) bool {
+	_, ok := c.loc.find(path...)
+	return ok
+}
+
+func validateModule(name string, m *Module, loc locator) []error {
+	c := &checker{module: name, loc: loc}
+	c.prober(m.Prober)
+	if m.Timeout < 0 {
+		c.errorf([]string{"timeout"}, "must not be negative, got %s", m.Timeout)
+	}
+	// A section is checked when it is written or when the module's prober
+	// reads it, so that `prober: dns` without `dns.query_name` is caught now
+	// rather than on the first scrape.
+	if m.Prober == "http" || c.present("http") {
+		c.http(&m.HTTP)
+	}
+	if m.Prober == "tcp" || c.present("tcp") {
+		c.tcp(&m.TCP)
+	}
+	if m.Prober == "icmp" || c.present("icmp") {
+		c.icmp(&m.ICMP)
+	}
+	if m.Prober == "dns" || c.present("dns") {
+		c.dns(&m.DNS)
+	}
+	if m.Prober == "grpc" || c.present("grpc") {
+		c.ipProtocol([]string{"grpc", "preferred_ip_protocol"}, m.GRPC.PreferredIPProtocol)
+	}
+	if m.Prober == "unix" || c.present("unix") {
+		c.queryResponse([]string{"unix", "query_response"}, m.Unix.QueryResponse)
+	}
+	if m.Prober == "websocket" || c.present("websocket") {
+		c.ipProtocol([]string{"websocket", "preferred_ip_protocol"}, m.Websocket.IPProtocol)
+		c.queryResponse([]string{"websocket", "query_response"}, m.Websocket.QueryResponse)
+	}
+	return c.errs
+}
+
+func (c *checker) prober(p string) {
+	switch {
+	case p == "":
+		c.errorf([]string{"prober"}, "missing; set it to one of %s", strings.Join(Probers, ", "))
+	case !slices.Contains(Probers, p):
+		hint := ""
+		if s := closest(p, Probers); s != "" {
+			hint = fmt.Sprintf(" (did you mean %q?)", s)
+		}
+		c.errorf([]string{"prober"}, "%q is not a prober%s; use one of %s", p, hint, strings.Join(Probers, ", "))
+	}
+}
+
+func (c *checker) ipProtocol(path []string, v string) {
+	if v != "" && v != "ip4" && v != "ip6" {
+		c.errorf(path, "%q is not valid; use ip4 or ip6", v)
+	}
+}
+
+func (c *checker) sourceIP(path []string, v string) {
+	if v != "" && net.ParseIP(v) == nil {
+		c.errorf(path, "%q is not an IP address", v)
+	}
+}
+
+// ValidHTTPVersions are the values valid_http_versions can match, as Go
+// reports them in a response's Proto.
+var ValidHTTPVersions = []string{"HTTP/1.0", "HTTP/1.1", "HTTP/2.0", "HTTP/3.0"}
+
+// Compressions are the values of http.compression.
+var Compressions = []string{"", "identity", "gzip", "br", "deflate"}
+
+func (c *checker) http(h *HTTPProbe) {
+	at := func(field ...string) []string { return append([]string{"http"}, field...) }
+	c.ipProtocol(at("preferred_ip_protocol"), h.IPProtocol)
+	if h.NoFollowRedirects != nil {
+		// The deprecated spelling wins, as in blackbox_exporter, and is then
+		// hidden so /config shows only follow_redirects.
+		h.HTTPClientConfig.FollowRedirects = !*h.NoFollowRedirects
+		h.NoFollowRedirects = nil
+	}
+	for i, code := range h.ValidStatusCodes {
+		if code < 100 || code > 599 {
+			c.errorf(at("valid_status_codes", strconv.Itoa(i)), "%d is not an HTTP status code (100-599)", code)
+		}
+	}
+	for i, v := range h.ValidHTTPVersions {
+		if !slices.Contains(ValidHTTPVersions, v) {
+			c.errorf(at("valid_http_versions", strconv.Itoa(i)), "%q never matches; use one of %s", v, strings.Join(ValidHTTPVersions, ", "))
+		}
+	}
+	if h.Method != "" && !validToken(h.Method) {
+		c.errorf(at("method"), "%q is not a valid HTTP method", h.Method)
+	}
+	c.httpHeaders(h)
+	c.httpBody(h)
+	if !slices.Contains(Compressions, strings.ToLower(h.Compression)) {
+		c.errorf(at("compression"), "%q is not supported; use one of gzip, br, deflate, identity", h.Compression)
+	}
+	if h.BodySizeLimit < 0 || h.BodySizeLimit == math.MaxInt64 {
+		h.BodySizeLimit = 0 // blackbox treats these as "no limit"
+	}
+	if h.FailIfSSL && h.FailIfNotSSL {
+		c.errorf(at("fail_if_ssl"), "fail_if_ssl and fail_if_not_ssl together fail every probe; keep one")
+	}
+	c.headerMatches(at("fail_if_header_matches"), h.FailIfHeaderMatchesRegexp)
+	c.headerMatches(at("fail_if_header_not_matches"), h.FailIfHeaderNotMatchesRegexp)
+	if h.EnableHTTP3 {
+		c.errorf(at("enable_http3"), "HTTP/3 is not supported by sonde yet; remove the option or set it to false")
+	}
+	if err := h.HTTPClientConfig.Validate(); err != nil {
+		c.errorf([]string{"http"}, "%v", err)
+	}
+	if u := h.HTTPClientConfig.ProxyURL.URL; u != nil && u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5" {
+		c.errorf(at("proxy_url"), "scheme %q is not supported; use http, https or socks5", u.Scheme)
+	}
+}
+
+func (c *checker) httpHeaders(h *HTTPProbe) {
+	for name, value := range h.Headers {
+		if !validToken(name) {
+			c.errorf([]string{"http", "headers", name}, "%q is not a valid header name", name)
+		}
+		if strings.ContainsAny(value, "\r\n\x00") {
+			c.errorf([]string{"http", "headers", name}, "the value contains a line break or NUL byte")
+		}
+		if textproto.CanonicalMIMEHeaderKey(name) == "Accept-Encoding" && !AcceptsEncoding(value, h.Compression) {
+			c.errorf([]string{"http", "headers", name}, "%q does not accept the configured compression %q, so the response could not be decoded; add %s to it", value, h.Compression, h.Compression)
+		}
+	}
+}
+
+func (c *checker) httpBody(h *HTTPProbe) {
+	if h.Body != "" && h.BodyFile != "" {
+		c.errorf([]string{"http", "body_file"}, "body and body_file are mutually exclusive; keep one")
+		return
+	}
+	if h.BodyFile == "" {
+		return
+	}
+	f, err := os.Open(h.BodyFile)
+	if err != nil {
+		c.errorf([]string{"http", "body_file"}, "cannot be read: %v", err)
+		return
+	}
+	f.Close()
+}
+
+func (c *checker) headerMatches(path []string, matches []HeaderMatch) {
+	for i, m := range matches {
+		p := append(slices.Clone(path), strconv.Itoa(i))
+		if m.Header == "" {
+			c.errorf(p, "header must be set")
+		}
+		if !m.Regexp.IsSet() {
+			c.errorf(p, "regexp must be set")
+		}
+	}
+}
+
+// AcceptsEncoding reports whether an Accept-Encoding value admits an
+// encoding: listed, or covered by "*", with a quality above 0. An empty
+// encoding or header admits anything, which is what the compression option
+// needs; blackbox_exporter applies the same rule.
+func AcceptsEncoding(acceptEncoding, compression string) bool {
+	if compression == "" || acceptEncoding == "" {
+		return true
+	}
+	for _, part := range strings.Split(acceptEncoding, ",") {
+		enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
+		enc = strings.TrimSpace(enc)
+		if !strings.EqualFold(enc, compression) && enc != "*" {
+			continue
+		}
+		q := 1.0
+		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
+			if f, err := strconv.ParseFloat(v, 64); err == nil {
+				q = f
+			}
+		}
+		return q > 0
+	}
+	return false
+}
+
+func validToken(s string) bool {
+	if s == "" {
+		return false
+	}
+	for _, r := range s {
+		if r <= ' ' || r >= 0x7f || strings.ContainsRune(`"(),/:;<=>?@[\]{}`, r) {
+			return false
+		}
+	}
+	return true
+}
+
+func (c *checker) tcp(t *TCPProbe) {
+	c.ipProtocol([]string{"tcp", "preferred_ip_protocol"}, t.IPProtocol)
+	c.sourceIP([]string{"tcp", "source_ip_address"}, t.SourceIPAddress)
+	c.queryResponse([]string{"tcp", "query_response"}, t.QueryResponse)
+}
+
+func (c *checker) queryResponse(path []string, steps []QueryResponse) {
+	for i, s := range steps {
+		p := append(slices.Clone(path), strconv.Itoa(i))
+		if s.Expect.IsSet() && s.ExpectBytes != "" {
+			c.errorf(p, "expect and expect_bytes are mutually exclusive in one step; split them into two steps")
+		}
+		if !s.Expect.IsSet() && s.ExpectBytes == "" && s.Send == "" && !s.StartTLS {
+			c.errorf(p, "the step does nothing; give it expect, expect_bytes, send or starttls")
+		}
+		for j, l := range s.Labels {
+			if !model.LabelName(l.Name).IsValid() || strings.HasPrefix(l.Name, "__") {
+				c.errorf(append(p, "labels", strconv.Itoa(j)), "%q is not a valid label name", l.Name)
+			}
+		}
+	}
+}
+
+func (c *checker) icmp(i *ICMPProbe) {
+	c.ipProtocol([]string{"icmp", "preferred_ip_protocol"}, i.IPProtocol)
+	c.sourceIP([]string{"icmp", "source_ip_address"}, i.SourceIPAddress)
+	if i.TTL < 0 || i.TTL > 255 {
+		c.errorf([]string{"icmp", "ttl"}, "must be between 0 and 255, got %d", i.TTL)
+	}
+	if i.PayloadSize < 0 || i.PayloadSize > 65500 {
+		c.errorf([]string{"icmp", "payload_size"}, "must be between 0 and 65500 bytes, got %d", i.PayloadSize)
+	}
+}
+
+func (c *checker) dns(d *DNSProbe) {
+	at := func(field ...string) []string { return append([]string{"dns"}, field...) }
+	c.ipProtocol(at("preferred_ip_protocol"), d.IPProtocol)
+	c.sourceIP(at("source_ip_address"), d.SourceIPAddress)
+	if d.QueryName == "" {
+		c.errorf(at("query_name"), "must be set: the name to ask the target server about")
+	}
+	if d.QueryType != "" {
+		if _, ok := dns.StringToType[strings.ToUpper(d.QueryType)]; !ok {
+			c.errorf(at("query_type"), "%q is not a DNS record type (e.g. A, AAAA, MX, SOA, ANY)", d.QueryType)
+		}
+	}
+	if d.QueryClass != "" {
+		if _, ok := dns.StringToClass[strings.ToUpper(d.QueryClass)]; !ok {
+			c.errorf(at("query_class"), "%q is not a DNS class (e.g. IN, CH)", d.QueryClass)
+		}
+	}
+	switch d.TransportProtocol {
+	case "", "udp", "tcp":
+	default:
+		c.errorf(at("transport_protocol"), "%q is not supported; use udp or tcp", d.TransportProtocol)
+	}
+	if d.DNSOverTLS && d.TransportProtocol == "udp" {
+		c.errorf(at("dns_over_tls"), "DNS over TLS runs over TCP; set transport_protocol to tcp or leave it unset")
+	}
+	for i, rc := range d.ValidRcodes {
+		if _, ok := dns.StringToRcode[strings.ToUpper(rc)]; !ok {
+			c.errorf(at("valid_rcodes", strconv.Itoa(i)), "%q is not a DNS response code (e.g. NOERROR, NXDOMAIN, SERVFAIL)", rc)
+		}
+	}
+}
+
+// The HTTP header name "Host" is special in Go: it lives in Request.Host,
+// not in Request.Header. HostHeader returns the module's Host header, if any.
+func (h *HTTPProbe) HostHeader() (string, bool) {
+	for name, value := range h.Headers {
+		if textproto.CanonicalMIMEHeaderKey(name) == "Host" {
+			return value, true
+		}
+	}
+	return "", false
+}
+
+// WithHostname returns a copy of the module that probes as if the target
+// were called hostname: the Host header and TLS server name for http, the
+// TLS server name for tcp and grpc. It fails when the module already sets
+// another Host header, as blackbox_exporter does.
+func (m Module) WithHostname(hostname string) (Module, error) {
+	if hostname == "" {
+		return m, nil
+	}
+	if strings.ContainsAny(hostname, " \r\n\t/") {
+		return m, fmt.Errorf("hostname %q is not a valid host name", hostname)
+	}
+	if old, ok := m.HTTP.HostHeader(); ok && old != hostname {
+		return m, fmt.Errorf("the module sets the Host header to %q and the hostname parameter asks for %q; drop one of them", old, hostname)
+	}
+	headers := make(map[string]string, len(m.HTTP.Headers)+1)
+	for k, v := range m.HTTP.Headers {
+		if textproto.CanonicalMIMEHeaderKey(k) != "Host" {
+			headers[k] = v
+		}
+	}
+	headers["Host"] = hostname
+	m.HTTP.Headers = headers
+	if m.TCP.TLSConfig.ServerName == "" {
+		m.TCP.TLSConfig.ServerName = hostname
+	}
+	if m.GRPC.TLSConfig.ServerName == "" {
+		m.GRPC.TLSConfig.ServerName = hostname
+	}
+	return m, nil
+}
+
+// StatusOK reports whether an HTTP status code is valid for the module:
+// one of valid_status_codes, or any 2xx when none is listed.
+func (h *HTTPProbe) StatusOK(code int) bool {
+	if len(h.ValidStatusCodes) == 0 {
+		return code >= http.StatusOK && code < http.StatusMultipleChoices
+	}
+	return slices.Contains(h.ValidStatusCodes, code)
+}
