@@ -1,0 +1,176 @@
+package prober
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/textproto"
+
+	"github.com/google/cel-go/common/types"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+// This file is the validator layer: the checks a module configures on a
+// response. Every prober uses it, so that a failed check is reported the
+// same way everywhere: class assertion, a reason naming the kind of check,
+// and a message naming the option, its index and the pattern.
+
+// quantifier says when a regexp rule fails over a list of values (one body,
+// the values of a header, the records of a DNS section).
+type quantifier int
+
+const (
+	failIfAnyMatches  quantifier = iota // some value matches
+	failIfAnyMisses                     // some value does not match
+	failIfAllMatch                      // there are values and all match
+	failIfNoneMatches                   // no value matches
+)
+
+// rule is one configured regexp option, e.g. fail_if_body_matches_regexp.
+type rule struct {
+	option  string
+	regexps []config.Regexp
+	failIf  quantifier
+}
+
+// checkRules applies rules in order to values, which stand for subject
+// ("the body", "the answer records"), and returns the first failure.
+func checkRules(reason Reason, subject string, values [][]byte, rules ...rule) *Error {
+	for _, r := range rules {
+		for i, re := range r.regexps {
+			if fails(re, values, r.failIf) {
+				return Failf(ClassAssertion, reason, PhaseValidate, "%s[%d] %q %s %s",
+					r.option, i, re.String(), verb(r.failIf), subject)
+			}
+		}
+	}
+	return nil
+}
+
+func fails(re config.Regexp, values [][]byte, q quantifier) bool {
+	matched := 0
+	for _, v := range values {
+		if re.Match(v) {
+			matched++
+		}
+	}
+	switch q {
+	case failIfAnyMatches:
+		return matched > 0
+	case failIfAnyMisses:
+		return matched < len(values)
+	case failIfAllMatch:
+		return len(values) > 0 && matched == len(values)
+	default: // failIfNoneMatches
+		return matched == 0
+	}
+}
+
+func verb(q quantifier) string {
+	switch q {
+	case failIfAnyMatches:
+		return "matched"
+	case failIfAnyMisses:
+		return "did not match"
+	case failIfAllMatch:
+		return "matched all of"
+	default:
+		return "matched none of"
+	}
+}
+
+// checkBody applies fail_if_body_matches_regexp and _not_matches_regexp.
+func checkBody(h *config.HTTPProbe, body []byte) *Error {
+	return checkRules(ReasonBodyRegex, "the body", [][]byte{body},
+		rule{"fail_if_body_matches_regexp", h.FailIfBodyMatchesRegexp, failIfAnyMatches},
+		rule{"fail_if_body_not_matches_regexp", h.FailIfBodyNotMatchesRegexp, failIfAnyMisses},
+	)
+}
+
+// checkHeaders applies fail_if_header_matches and _not_matches. A header
+// with several values fails the first if any value matches and the second
+// if none does; a missing header fails both unless allow_missing is set.
+func checkHeaders(h *config.HTTPProbe, header http.Header) *Error {
+	if err := checkHeaderList("fail_if_header_matches", h.FailIfHeaderMatchesRegexp, failIfAnyMatches, header); err != nil {
+		return err
+	}
+	return checkHeaderList("fail_if_header_not_matches", h.FailIfHeaderNotMatchesRegexp, failIfNoneMatches, header)
+}
+
+func checkHeaderList(option string, matches []config.HeaderMatch, q quantifier, header http.Header) *Error {
+	for i, m := range matches {
+		name := textproto.CanonicalMIMEHeaderKey(m.Header)
+		values := header.Values(name)
+		if len(values) == 0 {
+			if m.AllowMissing {
+				continue
+			}
+			return Failf(ClassAssertion, ReasonHeaderRegex, PhaseValidate,
+				"%s[%d]: the response has no %s header (set allow_missing to accept that)", option, i, name)
+		}
+		raw := make([][]byte, len(values))
+		for j, v := range values {
+			raw[j] = []byte(v)
+		}
+		if fails(m.Regexp, raw, q) {
+			return Failf(ClassAssertion, ReasonHeaderRegex, PhaseValidate,
+				"%s[%d] %q %s the %s header", option, i, m.Regexp.String(), verb(q), name)
+		}
+	}
+	return nil
+}
+
+// checkCEL evaluates fail_if_body_json_matches_cel and _not_matches_cel on
+// the body parsed as JSON. A body that is not JSON fails the check.
+func checkCEL(ctx context.Context, h *config.HTTPProbe, body []byte) *Error {
+	if h.FailIfBodyJSONMatchesCEL == nil && h.FailIfBodyJSONNotMatchesCEL == nil {
+		return nil
+	}
+	var doc any
+	if err := json.Unmarshal(body, &doc); err != nil {
+		return Failf(ClassAssertion, ReasonBodyCEL, PhaseValidate, "the body is not JSON, so the CEL checks cannot run: %v", err)
+	}
+	input := map[string]any{"body": doc}
+	if p := h.FailIfBodyJSONMatchesCEL; p != nil {
+		if err := evalCEL(ctx, "fail_if_body_json_matches_cel", p, input, true); err != nil {
+			return err
+		}
+	}
+	if p := h.FailIfBodyJSONNotMatchesCEL; p != nil {
+		return evalCEL(ctx, "fail_if_body_json_not_matches_cel", p, input, false)
+	}
+	return nil
+}
+
+// evalCEL fails when the expression yields failOn, or does not yield a bool.
+func evalCEL(ctx context.Context, option string, p *config.CELProgram, input map[string]any, failOn bool) *Error {
+	out, _, err := p.ContextEval(ctx, input)
+	if err != nil {
+		return Failf(ClassAssertion, ReasonBodyCEL, PhaseValidate, "%s %q could not be evaluated on the body: %v", option, p.String(), err)
+	}
+	b, ok := out.(types.Bool)
+	if !ok {
+		return Failf(ClassAssertion, ReasonBodyCEL, PhaseValidate, "%s %q yielded %v, not a bool", option, p.String(), out)
+	}
+	if bool(b) != failOn {
+		return nil
+	}
+	what := "matched"
+	if !failOn {
+		what = "did not match"
+	}
+	return Failf(ClassAssertion, ReasonBodyCEL, PhaseValidate, "%s %q %s the body", option, p.String(), what)
+}
+
+// describeSize renders a byte count for messages.
+func describeSize(n int64) string {
+	switch {
+	case n >= 1<<20 && n%(1<<20) == 0:
+		return fmt.Sprintf("%dMiB", n>>20)
+	case n >= 1<<10 && n%(1<<10) == 0:
+		return fmt.Sprintf("%dKiB", n>>10)
+	}
+	return fmt.Sprintf("%d bytes", n)
+}

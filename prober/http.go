@@ -1,0 +1,447 @@
+package prober
+
+import (
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/textproto"
+	"net/url"
+	"os"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	pconfig "github.com/prometheus/common/config"
+	"github.com/prometheus/common/version"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+// maxRedirects is how many redirects a probe follows, as in blackbox_exporter.
+const maxRedirects = 10
+
+var errTooManyRedirects = fmt.Errorf("stopped after %d redirects", maxRedirects)
+
+// httpPrepared is what an http module needs ready before its first probe.
+type httpPrepared struct {
+	tls                *tls.Config       // client TLS settings, CA files parsed once
+	chain              http.RoundTripper // authentication and headers, ending in the probe's transport
+	proxy              func(*http.Request) (*url.URL, error)
+	proxyConnectHeader http.Header
+	userAgent          string
+}
+
+func prepareHTTP(m *config.Module) (any, error) {
+	cfg := &m.HTTP.HTTPClientConfig
+	tlsConfig, err := pconfig.NewTLSConfig(&cfg.TLSConfig)
+	if err != nil {
+		return nil, fmt.Errorf("http.tls_config: %w", err)
+	}
+	chain, err := authChain(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("http: %w", err)
+	}
+	return &httpPrepared{
+		tls:                tlsConfig,
+		chain:              chain,
+		proxy:              cfg.Proxy(),
+		proxyConnectHeader: cfg.GetProxyConnectHeader(),
+		userAgent:          version.ComponentUserAgent("sonde"),
+	}, nil
+}
+
+// authChain wraps the probe transport in the prometheus/common round
+// trippers a module asks for. It is built once per module, so an OAuth2
+// token is fetched once and reused until it expires, not on every probe.
+func authChain(cfg *pconfig.HTTPClientConfig) (http.RoundTripper, error) {
+	var rt http.RoundTripper = contextTransport{}
+	if a := cfg.Authorization; a != nil {
+		creds, err := secret(a.Credentials, a.CredentialsFile, a.CredentialsRef)
+		if err != nil {
+			return nil, fmt.Errorf("authorization: %w", err)
+		}
+		rt = pconfig.NewAuthorizationCredentialsRoundTripper(a.Type, creds, rt)
+	}
+	if b := cfg.BasicAuth; b != nil {
+		user, err := secret(pconfig.Secret(b.Username), b.UsernameFile, b.UsernameRef)
+		if err != nil {
+			return nil, fmt.Errorf("basic_auth: %w", err)
+		}
+		pass, err := secret(b.Password, b.PasswordFile, b.PasswordRef)
+		if err != nil {
+			return nil, fmt.Errorf("basic_auth: %w", err)
+		}
+		rt = pconfig.NewBasicAuthRoundTripper(user, pass, rt)
+	}
+	if o := cfg.OAuth2; o != nil {
+		creds, err := secret(o.ClientSecret, o.ClientSecretFile, o.ClientSecretRef)
+		if o.GrantType == "urn:ietf:params:oauth:grant-type:jwt-bearer" {
+			creds, err = secret(o.ClientCertificateKey, o.ClientCertificateKeyFile, o.ClientCertificateKeyRef)
+		}
+		if err != nil {
+			return nil, fmt.Errorf("oauth2: %w", err)
+		}
+		rt = pconfig.NewOAuth2RoundTripper(creds, o, rt)
+	}
+	if cfg.HTTPHeaders != nil {
+		rt = pconfig.NewHeadersRoundTripper(cfg.HTTPHeaders, rt)
+	}
+	return rt, nil
+}
+
+// secret returns a reader for a secret given inline or in a file.
+func secret(inline pconfig.Secret, file, ref string) (pconfig.SecretReader, error) {
+	if ref != "" {
+		return nil, fmt.Errorf("secret reference %q: sonde has no secret manager; use the inline or _file form", ref)
+	}
+	if file != "" {
+		return pconfig.NewFileSecret(file), nil
+	}
+	return pconfig.NewInlineSecret(string(inline)), nil
+}
+
+// httpMetrics are blackbox_exporter's http metrics. All of them are
+// registered before the probe starts, so that a probe failing early still
+// exports them, at 0, as blackbox does.
+type httpMetrics struct {
+	durations                     GaugeVec
+	contentLength, uncompressed   Gauge
+	redirects, ssl, status, proto Gauge
+	failedRegex                   Gauge
+	failedCEL                     *Gauge // only with a CEL check configured
+}
+
+var httpPhases = []Phase{PhaseResolve, PhaseConnect, PhaseTLS, PhaseProcessing, PhaseTransfer}
+
+func newHTTPMetrics(sink *Sink, h *config.HTTPProbe) httpMetrics {
+	m := httpMetrics{
+		durations:     sink.GaugeVec("probe_http_duration_seconds", "Duration of the http request by phase, summed over all redirects", "phase"),
+		contentLength: sink.Gauge("probe_http_content_length", "Length of the http content response, -1 if unknown"),
+		uncompressed:  sink.Gauge("probe_http_uncompressed_body_length", "Length of the uncompressed response body"),
+		redirects:     sink.Gauge("probe_http_redirects", "The number of redirects"),
+		ssl:           sink.Gauge("probe_http_ssl", "Indicates if TLS was used for the final response"),
+		status:        sink.Gauge("probe_http_status_code", "Response HTTP status code"),
+		proto:         sink.Gauge("probe_http_version", "Returns the version of HTTP of the probe response"),
+		failedRegex:   sink.Gauge("probe_failed_due_to_regex", "Indicates if the probe failed due to a regex"),
+	}
+	for _, p := range httpPhases {
+		m.durations.With(string(p))
+	}
+	if h.FailIfBodyJSONMatchesCEL != nil || h.FailIfBodyJSONNotMatchesCEL != nil {
+		g := sink.Gauge("probe_failed_due_to_cel", "Indicates if the probe failed due to a CEL expression")
+		m.failedCEL = &g
+	}
+	return m
+}
+
+// httpProbe is one run of the http prober.
+type httpProbe struct {
+	ctx      context.Context
+	module   *Module
+	cfg      *config.HTTPProbe
+	prepared *httpPrepared
+	sink     *Sink
+	logger   *slog.Logger
+	metrics  httpMetrics
+	timeline timeline
+	resolved time.Duration // the resolve phase of the first request
+	redirect int
+}
+
+func probeHTTP(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) (err error) {
+	p := &httpProbe{ctx: ctx, module: m, cfg: &m.HTTP, prepared: m.prepared.(*httpPrepared), sink: sink, logger: logger}
+	p.metrics = newHTTPMetrics(sink, p.cfg)
+	defer func() { p.recordDurations() }()
+
+	u, err := parseHTTPTarget(target)
+	if err != nil {
+		return err
+	}
+	ip, err := p.resolve(u)
+	if err != nil {
+		return err
+	}
+	resp, err := p.send(u, ip)
+	if resp == nil {
+		return err
+	}
+	defer resp.Body.Close()
+	return p.inspect(resp, err)
+}
+
+// parseHTTPTarget reads a target as blackbox does: a URL, or a host[:port]
+// to which http:// is added.
+func parseHTTPTarget(target string) (*url.URL, error) {
+	if !strings.Contains(target, "://") {
+		target = "http://" + target
+	}
+	u, err := url.Parse(target)
+	if err != nil {
+		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target is not a valid URL: %v; write it as http[s]://host[:port][/path]", err)
+	}
+	u.Scheme = strings.ToLower(u.Scheme)
+	if u.Scheme != "http" && u.Scheme != "https" {
+		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target scheme %q is not supported by the http prober; use http:// or https://", u.Scheme)
+	}
+	if u.Hostname() == "" {
+		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has no host; write it as http[s]://host[:port][/path]", target)
+	}
+	return u, nil
+}
+
+// resolve runs the resolve phase, unless skip_resolve_phase_with_proxy
+// leaves resolution to a configured proxy. It returns the address to dial;
+// nil means the proxy resolves.
+func (p *httpProbe) resolve(u *url.URL) (net.IP, error) {
+	if p.cfg.SkipResolvePhaseWithProxy && p.proxied() {
+		p.logger.Debug("Leaving name resolution to the proxy")
+		return nil, nil
+	}
+	ip, took, err := resolveTarget(p.ctx, p.module, u.Hostname(), p.cfg.IPProtocol, p.cfg.IPProtocolFallback, p.sink, p.logger)
+	p.resolved = took
+	if p.proxied() {
+		return nil, err // the proxy connects; the lookup only measures
+	}
+	return ip, err
+}
+
+func (p *httpProbe) proxied() bool {
+	c := p.cfg.HTTPClientConfig.ProxyConfig
+	return c.ProxyFromEnvironment || c.ProxyURL.URL != nil
+}
+
+// send makes the request, following redirects as configured. A response
+// may come with an error (too many redirects); both are returned.
+func (p *httpProbe) send(u *url.URL, ip net.IP) (*http.Response, error) {
+	req, err := p.newRequest(u)
+	if err != nil {
+		return nil, err
+	}
+	transport := p.transport(u, req.Host, ip)
+	client := &http.Client{Transport: p.prepared.chain, CheckRedirect: p.checkRedirect}
+	client.Jar, _ = cookiejar.New(nil) // cookies set by a redirect are sent back, as a browser would
+	req = req.WithContext(context.WithValue(p.ctx, probeTransportKey{}, transport))
+
+	p.logger.Info("Making HTTP request", "url", u.String(), "host", req.Host)
+	resp, err := client.Do(req)
+	if err == nil {
+		p.logger.Info("Received HTTP response", "status_code", resp.StatusCode, "proto", resp.Proto)
+		return resp, nil
+	}
+	if errors.Is(err, errTooManyRedirects) {
+		err = Fail(ClassProtocol, ReasonTooManyRedirects, PhaseProcessing, err)
+	} else {
+		err = Classify(p.ctx, err, p.timeline.failurePhase())
+	}
+	p.logger.Error("HTTP request failed", "err", err)
+	return resp, err
+}
+
+func (p *httpProbe) checkRedirect(req *http.Request, via []*http.Request) error {
+	p.redirect = len(via)
+	if !p.cfg.HTTPClientConfig.FollowRedirects {
+		p.logger.Info("Not following redirect", "location", req.URL.String())
+		return http.ErrUseLastResponse
+	}
+	if len(via) > maxRedirects {
+		return errTooManyRedirects
+	}
+	p.logger.Info("Following redirect", "location", req.URL.String())
+	return nil
+}
+
+// newRequest builds the request: method, body, headers, and the Host header
+// that the `hostname` parameter or a configured header may set.
+func (p *httpProbe) newRequest(u *url.URL) (*http.Request, error) {
+	body, err := p.requestBody()
+	if err != nil {
+		return nil, err
+	}
+	method := p.cfg.Method
+	if method == "" {
+		method = http.MethodGet
+	}
+	req, err := http.NewRequest(method, u.String(), body)
+	if err != nil {
+		return nil, Fail(ClassProber, ReasonInvalidTarget, PhaseSetup, err)
+	}
+	for name, value := range p.cfg.Headers {
+		if textproto.CanonicalMIMEHeaderKey(name) == "Host" {
+			req.Host = value
+			continue
+		}
+		req.Header.Set(name, value)
+	}
+	if req.Header.Get("User-Agent") == "" {
+		req.Header.Set("User-Agent", p.prepared.userAgent)
+	}
+	if c := p.cfg.Compression; c != "" && req.Header.Get("Accept-Encoding") == "" {
+		req.Header.Set("Accept-Encoding", c)
+	}
+	return req, nil
+}
+
+// requestBody returns the configured body. body_file is read on every
+// probe, as blackbox does, so edits to it apply without a reload; it is read
+// whole so that a 307/308 redirect can send it again.
+func (p *httpProbe) requestBody() (io.Reader, error) {
+	if p.cfg.BodyFile == "" {
+		if p.cfg.Body == "" {
+			return nil, nil
+		}
+		return strings.NewReader(p.cfg.Body), nil
+	}
+	data, err := os.ReadFile(p.cfg.BodyFile)
+	if err != nil {
+		return nil, Fail(ClassProber, ReasonInternal, PhaseSetup, fmt.Errorf("reading body_file: %w", err))
+	}
+	return bytes.NewReader(data), nil
+}
+
+// transport returns the probe's own transport.
+func (p *httpProbe) transport(u *url.URL, hostHeader string, ip net.IP) *httpTransport {
+	t := &httpTransport{
+		probeCtx:   p.ctx,
+		timeline:   &p.timeline,
+		resolver:   p.module.resolver,
+		family:     preferredFamily(p.cfg.IPProtocol),
+		fallback:   p.cfg.IPProtocolFallback,
+		pinnedHost: u.Hostname(),
+		pinnedIP:   ip,
+		serverName: p.serverName(u, hostHeader),
+		baseTLS:    p.prepared.tls,
+		http2:      p.cfg.HTTPClientConfig.EnableHTTP2,
+	}
+	t.Transport = http.Transport{
+		Proxy:              p.prepared.proxy,
+		ProxyConnectHeader: p.prepared.proxyConnectHeader,
+		DialContext:        t.dial,
+		DialTLSContext:     t.dialTLS,
+		TLSClientConfig:    t.tlsConfig(u.Hostname()), // used only for TLS through a proxy
+		DisableKeepAlives:  true,
+		DisableCompression: true, // the module's compression option decides
+		ForceAttemptHTTP2:  t.http2,
+	}
+	return t
+}
+
+// serverName is the TLS server name for the target: tls_config.server_name,
+// else the Host header (so an IP target with a Host header verifies), else
+// the target's host.
+func (p *httpProbe) serverName(u *url.URL, hostHeader string) string {
+	if n := p.cfg.HTTPClientConfig.TLSConfig.ServerName; n != "" {
+		return n
+	}
+	if h, ok := p.cfg.HostHeader(); ok && h != "" {
+		if host, _, err := net.SplitHostPort(h); err == nil {
+			return host
+		}
+		return h
+	}
+	return u.Hostname()
+}
+
+// inspect records what the response says and checks it against the module.
+// reqErr is an error that came with the response; the first failure wins.
+func (p *httpProbe) inspect(resp *http.Response, reqErr error) error {
+	p.recordResponse(resp)
+	failure := reqErr
+	if failure == nil {
+		failure = p.checkResponse(resp)
+	}
+	if reqErr != nil {
+		return failure // the body was closed with the error
+	}
+	body, err := p.readBody(resp, failure == nil && p.checksBody())
+	p.timeline.mark(func(r *roundTrip) *time.Time { return &r.end })
+	if failure == nil {
+		failure = err
+	}
+	if failure == nil {
+		failure = p.checkBody(body)
+	}
+	if failure != nil {
+		p.logger.Error("Probe check failed", "err", failure)
+	}
+	return failure
+}
+
+// recordResponse exports the facts of the final response.
+func (p *httpProbe) recordResponse(resp *http.Response) {
+	p.metrics.status.Set(float64(resp.StatusCode))
+	p.metrics.contentLength.Set(float64(resp.ContentLength))
+	p.metrics.redirects.Set(float64(p.redirect))
+	if v, err := strconv.ParseFloat(strings.TrimPrefix(resp.Proto, "HTTP/"), 64); err == nil {
+		p.metrics.proto.Set(v)
+	}
+	if t, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+		p.sink.Set("probe_http_last_modified_timestamp_seconds", "Returns the Last-Modified HTTP response header in unixtime", float64(t.Unix()))
+	}
+	if resp.TLS != nil {
+		p.metrics.ssl.Set(1)
+		recordTLS(p.sink, resp.TLS)
+	}
+}
+
+// checkResponse applies the checks that need no body, most basic first.
+func (p *httpProbe) checkResponse(resp *http.Response) error {
+	if !p.cfg.StatusOK(resp.StatusCode) {
+		want := "2xx"
+		if len(p.cfg.ValidStatusCodes) > 0 {
+			want = fmt.Sprint(p.cfg.ValidStatusCodes)
+		}
+		return Failf(ClassStatus, ReasonHTTPStatus, PhaseValidate, "status code %d is not one of valid_status_codes %s", resp.StatusCode, want)
+	}
+	if resp.TLS != nil && p.cfg.FailIfSSL {
+		return Failf(ClassAssertion, ReasonSSLForbidden, PhaseValidate, "the final response came over TLS and fail_if_ssl is set")
+	}
+	if resp.TLS == nil && p.cfg.FailIfNotSSL {
+		return Failf(ClassAssertion, ReasonSSLRequired, PhaseValidate, "the final response did not come over TLS and fail_if_not_ssl is set")
+	}
+	if v := p.cfg.ValidHTTPVersions; len(v) > 0 && !slices.Contains(v, resp.Proto) {
+		return Failf(ClassAssertion, ReasonHTTPVersion, PhaseValidate, "the response is %s, not one of valid_http_versions %v", resp.Proto, v)
+	}
+	if err := checkHeaders(p.cfg, resp.Header); err != nil {
+		p.metrics.failedRegex.Set(1)
+		return err
+	}
+	return nil
+}
+
+func (p *httpProbe) checksBody() bool {
+	return len(p.cfg.FailIfBodyMatchesRegexp) > 0 || len(p.cfg.FailIfBodyNotMatchesRegexp) > 0 || p.metrics.failedCEL != nil
+}
+
+// checkBody applies the body regexps and the CEL expressions.
+func (p *httpProbe) checkBody(body []byte) error {
+	if err := checkBody(p.cfg, body); err != nil {
+		p.metrics.failedRegex.Set(1)
+		return err
+	}
+	if p.metrics.failedCEL == nil {
+		return nil
+	}
+	if err := checkCEL(p.ctx, p.cfg, body); err != nil {
+		p.metrics.failedCEL.Set(1)
+		return err
+	}
+	return nil
+}
+
+// recordDurations exports the phase timings: the resolve phase measured
+// before the first request, and every phase of every round trip.
+func (p *httpProbe) recordDurations() {
+	d := p.timeline.phaseDurations(time.Now())
+	d[PhaseResolve] += p.resolved
+	for _, phase := range httpPhases {
+		p.metrics.durations.With(string(phase)).Set(d[phase].Seconds())
+	}
+}

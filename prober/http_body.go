@@ -1,0 +1,106 @@
+package prober
+
+import (
+	"bytes"
+	"compress/flate"
+	"compress/gzip"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/andybalholm/brotli"
+)
+
+// maxKeptBody bounds the body held in memory for body checks when the
+// module sets no body_size_limit: a hostile or broken target must not be
+// able to exhaust sonde's memory.
+const maxKeptBody = 64 << 20
+
+// readBody reads the whole response body, decompressing it as the module's
+// compression option says, counting the uncompressed bytes and keeping
+// them when keep is set. It enforces body_size_limit.
+func (p *httpProbe) readBody(resp *http.Response, keep bool) ([]byte, error) {
+	wire := &errorReader{r: resp.Body}
+	decoded, err := decompress(p.cfg.Compression, wire)
+	if err != nil {
+		return nil, p.bodyError(wire, fmt.Errorf("the body is not valid %s: %w", p.cfg.Compression, err))
+	}
+	limit, own := int64(p.cfg.BodySizeLimit), false
+	if limit == 0 && keep {
+		limit, own = maxKeptBody, true
+	}
+	src := decoded
+	if limit > 0 {
+		src = io.LimitReader(decoded, limit+1)
+	}
+	var buf bytes.Buffer
+	var dst io.Writer = io.Discard
+	if keep {
+		dst = &buf
+	}
+	n, err := io.Copy(dst, src)
+	over := limit > 0 && n > limit
+	if over {
+		n = limit // what was read before the limit stopped the read
+	}
+	p.metrics.uncompressed.Set(float64(n))
+	if err != nil {
+		return nil, p.bodyError(wire, fmt.Errorf("reading the body: %w", err))
+	}
+	if over {
+		return nil, tooLarge(limit, own)
+	}
+	return buf.Bytes(), nil
+}
+
+func tooLarge(limit int64, own bool) error {
+	if own {
+		return Failf(ClassProtocol, ReasonBodyTooLarge, PhaseTransfer,
+			"the body exceeds the %s sonde keeps in memory for body checks; set http.body_size_limit to choose a limit", describeSize(limit))
+	}
+	return Failf(ClassProtocol, ReasonBodyTooLarge, PhaseTransfer, "the body exceeds body_size_limit (%s)", describeSize(limit))
+}
+
+// bodyError classifies a failure while reading the body: a network error
+// (reset, deadline) is what the wire said; anything else came from the
+// decompressor and means the body was not what the server declared.
+func (p *httpProbe) bodyError(wire *errorReader, err error) error {
+	if wire.err != nil && wire.err != io.EOF {
+		return Classify(p.ctx, err, PhaseTransfer)
+	}
+	if p.cfg.Compression != "" && !strings.EqualFold(p.cfg.Compression, "identity") {
+		return Fail(ClassProtocol, ReasonMalformedResponse, PhaseTransfer, err)
+	}
+	return Classify(p.ctx, err, PhaseTransfer)
+}
+
+// errorReader remembers the error its reader returned, to tell network
+// failures from decoding failures.
+type errorReader struct {
+	r   io.Reader
+	err error
+}
+
+func (e *errorReader) Read(b []byte) (int, error) {
+	n, err := e.r.Read(b)
+	if err != nil {
+		e.err = err
+	}
+	return n, err
+}
+
+// decompress wraps r in the decoder for the configured compression.
+func decompress(algorithm string, r io.Reader) (io.Reader, error) {
+	switch strings.ToLower(algorithm) {
+	case "", "identity":
+		return r, nil
+	case "gzip":
+		return gzip.NewReader(r)
+	case "deflate":
+		return flate.NewReader(r), nil
+	case "br":
+		return brotli.NewReader(r), nil
+	}
+	return nil, fmt.Errorf("unsupported compression %q", algorithm)
+}

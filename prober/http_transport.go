@@ -1,0 +1,237 @@
+package prober
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptrace"
+	"sync"
+	"time"
+)
+
+// roundTrip holds the timings of one request of a probe; each redirect adds
+// one. Zero times are phases the request never reached.
+type roundTrip struct {
+	resolveStart, resolveDone time.Time
+	connectStart, connectDone time.Time
+	tlsStart, tlsDone         time.Time
+	gotConn, firstByte, end   time.Time
+}
+
+// timeline records the round trips of one probe. The transport's dialing
+// goroutines and the probe's own goroutine both write to it.
+type timeline struct {
+	mu    sync.Mutex
+	trips []*roundTrip
+}
+
+func (t *timeline) begin() {
+	t.mu.Lock()
+	t.trips = append(t.trips, &roundTrip{})
+	t.mu.Unlock()
+}
+
+// mark sets one time of the current round trip.
+func (t *timeline) mark(field func(*roundTrip) *time.Time) {
+	t.set(field, false)
+}
+
+// markOnce sets one time of the current round trip unless it is set.
+func (t *timeline) markOnce(field func(*roundTrip) *time.Time) {
+	t.set(field, true)
+}
+
+func (t *timeline) set(field func(*roundTrip) *time.Time, once bool) {
+	now := time.Now()
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.trips) == 0 {
+		return
+	}
+	if f := field(t.trips[len(t.trips)-1]); !once || f.IsZero() {
+		*f = now
+	}
+}
+
+// failurePhase says which phase the current round trip was in when it
+// stopped, for errors that do not carry a phase of their own.
+func (t *timeline) failurePhase() Phase {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.trips) == 0 {
+		return PhaseConnect
+	}
+	rt := t.trips[len(t.trips)-1]
+	switch {
+	case !rt.firstByte.IsZero():
+		return PhaseTransfer
+	case !rt.gotConn.IsZero():
+		return PhaseProcessing
+	case !rt.tlsStart.IsZero() && rt.tlsDone.IsZero():
+		return PhaseTLS
+	case !rt.resolveStart.IsZero() && rt.resolveDone.IsZero():
+		return PhaseResolve
+	}
+	return PhaseConnect
+}
+
+// phaseDurations sums each phase over the round trips, as
+// probe_http_duration_seconds does. A phase cut short by a failure counts
+// up to stop, so the time spent before the deadline shows where it went.
+func (t *timeline) phaseDurations(stop time.Time) map[Phase]time.Duration {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	d := map[Phase]time.Duration{}
+	for _, rt := range t.trips {
+		d[PhaseResolve] += span(rt.resolveStart, rt.resolveDone, stop)
+		d[PhaseConnect] += span(rt.connectStart, rt.connectDone, stop)
+		d[PhaseTLS] += span(rt.tlsStart, rt.tlsDone, stop)
+		d[PhaseProcessing] += span(rt.gotConn, rt.firstByte, stop)
+		d[PhaseTransfer] += span(rt.firstByte, rt.end, stop)
+	}
+	return d
+}
+
+func span(start, end, stop time.Time) time.Duration {
+	if start.IsZero() {
+		return 0
+	}
+	if end.IsZero() {
+		end = stop
+	}
+	return end.Sub(start)
+}
+
+// httpTransport is the transport of one probe. It opens a fresh connection
+// for every request, so connect and TLS times are real; it dials the address
+// found in the resolve phase for the target's own host and resolves the
+// hosts of redirects itself, timing every step into the timeline.
+type httpTransport struct {
+	http.Transport
+	probeCtx   context.Context // bounds every dial by the probe deadline
+	timeline   *timeline
+	resolver   Resolver
+	family     ipFamily
+	fallback   bool
+	pinnedHost string // the target's host, dialled at pinnedIP
+	pinnedIP   net.IP
+	serverName string // the TLS server name for pinnedHost
+	baseTLS    *tls.Config
+	http2      bool
+}
+
+func (t *httpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t.timeline.begin()
+	trace := &httptrace.ClientTrace{
+		GotConn:              func(httptrace.GotConnInfo) { t.timeline.mark(func(r *roundTrip) *time.Time { return &r.gotConn }) },
+		GotFirstResponseByte: func() { t.timeline.mark(func(r *roundTrip) *time.Time { return &r.firstByte }) },
+		// These two time the handshake when the transport does it itself,
+		// through a proxy. For direct connections dialTLS has done it and
+		// timed it already; the transport then calls them around a
+		// handshake that is a no-op, which must not overwrite the times.
+		TLSHandshakeStart: func() { t.timeline.markOnce(func(r *roundTrip) *time.Time { return &r.tlsStart }) },
+		TLSHandshakeDone: func(tls.ConnectionState, error) {
+			t.timeline.markOnce(func(r *roundTrip) *time.Time { return &r.tlsDone })
+		},
+	}
+	return t.Transport.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+}
+
+// dial opens a TCP connection to addr ("host:port").
+func (t *httpTransport) dial(ctx context.Context, _, addr string) (net.Conn, error) {
+	ctx, cancel := t.bound(ctx)
+	defer cancel()
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, Fail(ClassProber, ReasonInvalidTarget, PhaseConnect, err)
+	}
+	ip, err := t.address(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.connectStart })
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, familyOf(ip).network("tcp"), net.JoinHostPort(ip.String(), port))
+	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.connectDone })
+	if err != nil {
+		return nil, Classify(ctx, fmt.Errorf("connecting to %s: %w", addr, err), PhaseConnect)
+	}
+	return conn, nil
+}
+
+// address returns the IP to dial for host: the one resolved in the resolve
+// phase for the target's host, a fresh lookup for any other (redirects).
+func (t *httpTransport) address(ctx context.Context, host string) (net.IP, error) {
+	if host == t.pinnedHost && t.pinnedIP != nil {
+		return t.pinnedIP, nil
+	}
+	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.resolveStart })
+	ip, err := lookupAddress(ctx, t.resolver, host, t.family, t.fallback)
+	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.resolveDone })
+	return ip, err
+}
+
+// dialTLS opens a TCP connection and completes a TLS handshake on it.
+func (t *httpTransport) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
+	conn, err := t.dial(ctx, network, addr)
+	if err != nil {
+		return nil, err
+	}
+	ctx, cancel := t.bound(ctx)
+	defer cancel()
+	host, _, _ := net.SplitHostPort(addr)
+	tc := tls.Client(conn, t.tlsConfig(host))
+	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.tlsStart })
+	err = tc.HandshakeContext(ctx)
+	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.tlsDone })
+	if err != nil {
+		conn.Close()
+		return nil, Classify(ctx, fmt.Errorf("TLS handshake with %s: %w", addr, err), PhaseTLS)
+	}
+	return tc, nil
+}
+
+// tlsConfig is the client configuration for a handshake with host. The
+// target's own host gets the configured server name (or the Host header);
+// any other host, reached by a redirect, is verified under its own name.
+func (t *httpTransport) tlsConfig(host string) *tls.Config {
+	cfg := t.baseTLS.Clone()
+	if host == t.pinnedHost {
+		cfg.ServerName = t.serverName
+	} else {
+		cfg.ServerName = host
+	}
+	cfg.NextProtos = []string{"http/1.1"}
+	if t.http2 {
+		cfg.NextProtos = []string{"h2", "http/1.1"}
+	}
+	return cfg
+}
+
+// bound limits ctx to the probe's deadline: the transport may hand dials a
+// context that outlives the request, and no probe may outlive its deadline.
+func (t *httpTransport) bound(ctx context.Context) (context.Context, context.CancelFunc) {
+	if deadline, ok := t.probeCtx.Deadline(); ok {
+		return context.WithDeadline(ctx, deadline)
+	}
+	return context.WithCancel(ctx)
+}
+
+// probeTransportKey carries a probe's transport in its request context, so
+// that the module's shared chain (authentication, OAuth2 token cache,
+// headers) ends in a transport of the probe's own.
+type probeTransportKey struct{}
+
+// contextTransport is the innermost RoundTripper of a module's chain.
+type contextTransport struct{}
+
+func (contextTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t, ok := req.Context().Value(probeTransportKey{}).(http.RoundTripper)
+	if !ok {
+		return nil, Fail(ClassProber, ReasonInternal, PhaseSetup, errors.New("request without a probe transport"))
+	}
+	return t.RoundTrip(req)
+}

@@ -1,0 +1,172 @@
+// Package prober runs one probe of one target: a Func per protocol, all with
+// the same contract. A probe writes its metrics to a Sink and returns nil on
+// success or an error that is, or wraps, an *Error saying why it failed.
+package prober
+
+import (
+	"context"
+	"crypto/x509"
+	"fmt"
+	"log/slog"
+	"net"
+	"sort"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+// Func probes target as module m says, writes its metrics to sink, and
+// returns nil on success. Any error it returns is classified: an *Error, or
+// an error Classify can read. It must return by ctx's deadline.
+type Func func(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error
+
+// kind is what the registry knows of one prober: how to probe, and how to
+// prepare a module once, when the configuration loads, so that nothing
+// costly (reading CA files, parsing certificates) happens per probe.
+type kind struct {
+	probe   Func
+	prepare func(*config.Module) (any, error) // may be nil
+}
+
+// registry lists the probers sonde can run. A new prober is a file with a
+// Func (and maybe a prepare function) plus one line here.
+var registry = map[string]kind{
+	"http": {probe: probeHTTP, prepare: prepareHTTP},
+}
+
+// Implemented returns the names of the probers sonde can run, sorted.
+func Implemented() []string {
+	names := make([]string, 0, len(registry))
+	for name := range registry {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Resolver is what probers need of a DNS resolver; *net.Resolver has it.
+type Resolver interface {
+	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
+	LookupIP(ctx context.Context, network, host string) ([]net.IP, error)
+}
+
+// Module is a configured module made ready to probe.
+type Module struct {
+	Name string
+	config.Module
+
+	resolver Resolver
+	prepared any // what the prober's prepare function returned
+}
+
+// Option changes how modules are prepared.
+type Option func(*options)
+
+type options struct {
+	resolver Resolver
+}
+
+// WithResolver makes probes resolve names with r instead of the system
+// resolver; tests use it to point probes at a DNS server of their own.
+func WithResolver(r Resolver) Option {
+	return func(o *options) { o.resolver = r }
+}
+
+// Set is every module of one configuration, prepared.
+type Set struct {
+	Config  *config.Config
+	modules map[string]*Module
+}
+
+// NewSet prepares every module of cfg. It fails, naming the module, when a
+// module cannot be prepared, e.g. a CA file that does not parse.
+func NewSet(cfg *config.Config, opts ...Option) (*Set, error) {
+	o := options{resolver: net.DefaultResolver}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	warmSystemRoots()
+	set := &Set{Config: cfg, modules: make(map[string]*Module, len(cfg.Modules))}
+	names := make([]string, 0, len(cfg.Modules))
+	for name := range cfg.Modules {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		m, err := NewModule(name, cfg.Modules[name], opts...)
+		if err != nil {
+			return nil, err
+		}
+		set.modules[name] = m
+	}
+	return set, nil
+}
+
+// NewModule prepares one module.
+func NewModule(name string, cm config.Module, opts ...Option) (*Module, error) {
+	o := options{resolver: net.DefaultResolver}
+	for _, opt := range opts {
+		opt(&o)
+	}
+	m := &Module{Name: name, Module: cm, resolver: o.resolver}
+	k, ok := registry[cm.Prober]
+	if !ok || k.prepare == nil {
+		return m, nil
+	}
+	prepared, err := k.prepare(&m.Module)
+	if err != nil {
+		return nil, fmt.Errorf("module %q: %w", name, err)
+	}
+	m.prepared = prepared
+	return m, nil
+}
+
+// Module returns the prepared module of that name.
+func (s *Set) Module(name string) (*Module, bool) {
+	m, ok := s.modules[name]
+	return m, ok
+}
+
+// Names returns the module names, sorted.
+func (s *Set) Names() []string {
+	names := make([]string, 0, len(s.modules))
+	for name := range s.modules {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// Func returns the probe function of m's prober. ok is false for a prober
+// the configuration schema knows but sonde cannot run yet.
+func (m *Module) Func() (Func, bool) {
+	k, ok := registry[m.Prober]
+	return k.probe, ok
+}
+
+// WithHostname returns a copy of m probing as if the target were named
+// hostname (the `hostname` URL parameter). The prepared state is shared.
+func (m *Module) WithHostname(hostname string) (*Module, error) {
+	if hostname == "" {
+		return m, nil
+	}
+	cm, err := m.Module.WithHostname(hostname)
+	if err != nil {
+		return nil, err
+	}
+	c := *m
+	c.Module = cm
+	return &c, nil
+}
+
+// IsImplemented reports whether sonde can run the named prober.
+func IsImplemented(prober string) bool {
+	_, ok := registry[prober]
+	return ok
+}
+
+// warmSystemRoots loads the system CA pool now, while the configuration
+// loads, so the first TLS probe does not pay for reading it inside its
+// measured handshake. The standard library caches the pool afterwards.
+func warmSystemRoots() {
+	_, _ = x509.SystemCertPool()
+}
