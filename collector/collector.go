@@ -1,0 +1,219 @@
+// Package collector serves /probe: it picks the module, computes the
+// deadline, runs the prober with a fresh metric sink, and answers with the
+// probe's metrics. It also keeps the probe history and the exporter's own
+// metrics, and serves the pages that show them.
+package collector
+
+import (
+	"compress/gzip"
+	"fmt"
+	"io"
+	"log/slog"
+	"math"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober"
+)
+
+// DefaultModule is the module used when a scrape names none, as in
+// blackbox_exporter.
+const DefaultModule = "http_2xx"
+
+// Options configure a Collector.
+type Options struct {
+	TimeoutOffset float64      // --timeout-offset, seconds
+	HistoryLimit  int          // --history.limit
+	Logger        *slog.Logger // the main logger
+	ProberLevel   slog.Level   // --log.prober
+	Registerer    prometheus.Registerer
+}
+
+// Collector answers /probe with the modules it was last given.
+type Collector struct {
+	modules     atomic.Pointer[prober.Set]
+	history     *History
+	offset      float64
+	logger      *slog.Logger
+	proberLevel slog.Level
+	gzips       sync.Pool
+
+	unknownModule prometheus.Counter
+}
+
+// New returns a Collector with no modules; call SetModules before serving.
+func New(o Options) *Collector {
+	c := &Collector{
+		history:     NewHistory(o.HistoryLimit),
+		offset:      o.TimeoutOffset,
+		logger:      o.Logger,
+		proberLevel: o.ProberLevel,
+		unknownModule: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "blackbox_module_unknown_total",
+			Help: "Count of unknown modules requested by probes",
+		}),
+	}
+	o.Registerer.MustRegister(c.unknownModule)
+	c.modules.Store(&prober.Set{})
+	return c
+}
+
+// SetModules switches to a new set of modules; probes already running
+// finish with the set they started with.
+func (c *Collector) SetModules(s *prober.Set) { c.modules.Store(s) }
+
+// Modules returns the current set of modules.
+func (c *Collector) Modules() *prober.Set { return c.modules.Load() }
+
+// History returns the probe history.
+func (c *Collector) History() *History { return c.history }
+
+// badRequest is a scrape sonde cannot run; its message says how to fix it.
+type badRequest struct{ msg string }
+
+func (e *badRequest) Error() string { return e.msg }
+
+func badRequestf(format string, args ...any) error {
+	return &badRequest{msg: fmt.Sprintf(format, args...)}
+}
+
+// ServeHTTP runs one probe: /probe?module=M&target=T[&hostname=H][&debug=true].
+func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m, target, timeout, err := c.parse(r)
+	if err != nil {
+		c.logger.Debug("Refused probe request", "err", err, "url", r.URL.String())
+		http.Error(w, err.Error(), http.StatusBadRequest)
+		return
+	}
+	res := Run(r.Context(), m, target, timeout, c.logger, c.proberLevel)
+	c.history.Add(res)
+	if res.Err != nil && res.Err.Reason == prober.ReasonInvalidTarget {
+		http.Error(w, fmt.Sprintf("Invalid target %q: %v", target, res.Err.Err), http.StatusBadRequest)
+		return
+	}
+	if r.URL.Query().Get("debug") == "true" {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		io.WriteString(w, res.DebugOutput())
+		return
+	}
+	c.expose(w, r, res.Sink)
+}
+
+// parse reads the scrape's parameters: the module, the target and the
+// deadline. Every refusal says what to change.
+func (c *Collector) parse(r *http.Request) (*prober.Module, string, time.Duration, error) {
+	q := r.URL.Query()
+	name := q.Get("module")
+	if name == "" {
+		name = DefaultModule
+	}
+	set := c.Modules()
+	m, ok := set.Module(name)
+	if !ok {
+		c.unknownModule.Inc()
+		return nil, "", 0, badRequestf("Unknown module %q; the configured modules are: %s", name, strings.Join(set.Names(), ", "))
+	}
+	target := q.Get("target")
+	if target == "" {
+		return nil, "", 0, badRequestf("Target parameter is missing; add target=<host, host:port or URL> to the probe URL")
+	}
+	if _, ok := m.Func(); !ok {
+		return nil, "", 0, badRequestf("Module %q uses prober %q, which this version of sonde cannot run yet (it runs: %s)",
+			name, m.Prober, strings.Join(prober.Implemented(), ", "))
+	}
+	timeout, err := probeTimeout(r.Header, m.Timeout, c.offset)
+	if err != nil {
+		return nil, "", 0, err
+	}
+	m, err = m.WithHostname(q.Get("hostname"))
+	if err != nil {
+		return nil, "", 0, badRequestf("Bad hostname parameter: %v", err)
+	}
+	return m, target, timeout, nil
+}
+
+// ScrapeTimeoutHeader is the header in which Prometheus sends its scrape
+// timeout.
+const ScrapeTimeoutHeader = "X-Prometheus-Scrape-Timeout-Seconds"
+
+// defaultScrapeTimeout is assumed when a scrape does not say, as blackbox does.
+const defaultScrapeTimeout = 120.0
+
+// probeTimeout computes how long a probe may run: the scrape timeout less
+// the offset, or the module's timeout when it is set and shorter. When the
+// offset leaves no time and the module sets none, the probe gets the whole
+// scrape timeout, where blackbox_exporter would fail it at once.
+func probeTimeout(h http.Header, module time.Duration, offset float64) (time.Duration, error) {
+	scrape := defaultScrapeTimeout
+	if v := h.Get(ScrapeTimeoutHeader); v != "" {
+		f, err := strconv.ParseFloat(v, 64)
+		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
+			return 0, badRequestf("Header %s: %q is not a number of seconds", ScrapeTimeoutHeader, v)
+		}
+		if f > 0 {
+			scrape = f
+		}
+	}
+	limit := scrape - offset
+	switch {
+	case module > 0 && (module.Seconds() < limit || limit <= 0):
+		return module, nil
+	case limit > 0:
+		return seconds(limit), nil
+	}
+	return seconds(scrape), nil
+}
+
+func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+
+// expose writes the probe's metrics in the format the scraper asked for,
+// compressed when it accepts gzip.
+func (c *Collector) expose(w http.ResponseWriter, r *http.Request, sink *prober.Sink) {
+	mfs, err := sink.Gather()
+	if err != nil {
+		http.Error(w, "gathering probe metrics: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	format := expfmt.NegotiateIncludingOpenMetrics(r.Header)
+	w.Header().Set("Content-Type", string(format))
+	var out io.Writer = w
+	if acceptsGzip(r.Header.Get("Accept-Encoding")) {
+		w.Header().Set("Content-Encoding", "gzip")
+		gz := c.gzipWriter(w)
+		defer c.gzips.Put(gz)
+		defer gz.Close()
+		out = gz
+	}
+	enc := expfmt.NewEncoder(out, format)
+	for _, mf := range mfs {
+		if err := enc.Encode(mf); err != nil {
+			c.logger.Error("Writing probe metrics failed", "err", err)
+			return
+		}
+	}
+	if closer, ok := enc.(expfmt.Closer); ok {
+		if err := closer.Close(); err != nil {
+			c.logger.Error("Writing probe metrics failed", "err", err)
+		}
+	}
+}
+
+func (c *Collector) gzipWriter(w io.Writer) *gzip.Writer {
+	if gz, ok := c.gzips.Get().(*gzip.Writer); ok {
+		gz.Reset(w)
+		return gz
+	}
+	return gzip.NewWriter(w)
+}
+
+func acceptsGzip(header string) bool {
+	return header != "" && config.AcceptsEncoding(header, "gzip")
+}

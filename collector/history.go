@@ -1,0 +1,88 @@
+package collector
+
+import (
+	"sync"
+)
+
+// History keeps the most recent probes, and separately the most recent
+// failed ones, so that a burst of successes does not push out the failure
+// an operator came to look at.
+type History struct {
+	mu     sync.Mutex
+	limit  int
+	nextID int64
+	recent []*Result // oldest first
+	failed []*Result // oldest first
+}
+
+// NewHistory keeps up to limit probes in each list; 0 keeps none.
+func NewHistory(limit int) *History {
+	return &History{limit: limit}
+}
+
+// Add records a finished probe and gives it its id.
+func (h *History) Add(r *Result) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	r.ID = h.nextID
+	h.nextID++
+	if h.limit <= 0 {
+		return
+	}
+	h.recent = appendBounded(h.recent, r, h.limit)
+	if !r.Success() {
+		h.failed = appendBounded(h.failed, r, h.limit)
+	}
+}
+
+func appendBounded(list []*Result, r *Result, limit int) []*Result {
+	if len(list) >= limit {
+		copy(list, list[len(list)-limit+1:])
+		list = list[:limit-1]
+	}
+	return append(list, r)
+}
+
+// Get returns the probe with that id, if it is still kept.
+func (h *History) Get(id int64) (*Result, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, list := range [][]*Result{h.recent, h.failed} {
+		for _, r := range list {
+			if r.ID == id {
+				return r, true
+			}
+		}
+	}
+	return nil, false
+}
+
+// Latest returns the most recent kept probe of target with module.
+func (h *History) Latest(module, target string) (*Result, bool) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var best *Result
+	for _, list := range [][]*Result{h.recent, h.failed} {
+		for _, r := range list {
+			if r.Module.Name == module && r.Target == target && (best == nil || r.ID > best.ID) {
+				best = r
+			}
+		}
+	}
+	return best, best != nil
+}
+
+// Lists returns copies of both lists, newest first.
+func (h *History) Lists() (recent, failed []*Result) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return reversed(h.recent), reversed(h.failed)
+}
+
+func reversed(list []*Result) []*Result {
+	out := make([]*Result, len(list))
+	for i, r := range list {
+		out[len(list)-1-i] = r
+	}
+	return out
+}

@@ -1,0 +1,112 @@
+package collector
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"sync"
+	"time"
+)
+
+// probeLog keeps the log records of one probe, unformatted, for the debug
+// output and the history; they are rendered only when someone reads them.
+type probeLog struct {
+	mu      sync.Mutex
+	records []slog.Record
+}
+
+func (l *probeLog) add(r slog.Record) {
+	l.mu.Lock()
+	l.records = append(l.records, r)
+	l.mu.Unlock()
+}
+
+// render formats the records as logfmt lines, each tagged with the module
+// and target like blackbox_exporter's probe logs.
+func (l *probeLog) render(module, target string) string {
+	var buf bytes.Buffer
+	h := slog.NewTextHandler(&buf, &slog.HandlerOptions{
+		Level:       slog.LevelDebug,
+		ReplaceAttr: utcMillis,
+	}).WithAttrs([]slog.Attr{slog.String("module", module), slog.String("target", target)})
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for _, r := range l.records {
+		_ = h.Handle(context.Background(), r)
+	}
+	return buf.String()
+}
+
+func utcMillis(_ []string, a slog.Attr) slog.Attr {
+	if t, ok := a.Value.Any().(time.Time); ok && a.Key == slog.TimeKey {
+		a.Value = slog.StringValue(t.UTC().Format("2006-01-02T15:04:05.000Z"))
+	}
+	return a
+}
+
+// probeHandler is the slog.Handler a prober logs through. Every record goes
+// to the probe's own log; records are also passed to the main logger, at
+// the --log.prober level whatever their own, when that level is enabled.
+type probeHandler struct {
+	log    *probeLog
+	next   slog.Handler // nil when the main logger would drop the records
+	level  slog.Level
+	attrs  []slog.Attr
+	groups []string
+}
+
+func newProbeHandler(log *probeLog, main slog.Handler, level slog.Level, module, target string) *probeHandler {
+	h := &probeHandler{log: log, level: level}
+	if main.Enabled(context.Background(), level) {
+		h.next = main.WithAttrs([]slog.Attr{slog.String("module", module), slog.String("target", target)})
+	}
+	return h
+}
+
+func (h *probeHandler) Enabled(context.Context, slog.Level) bool { return true }
+
+func (h *probeHandler) Handle(ctx context.Context, r slog.Record) error {
+	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
+	out.AddAttrs(h.attrs...)
+	var own []slog.Attr
+	r.Attrs(func(a slog.Attr) bool {
+		own = append(own, a)
+		return true
+	})
+	out.AddAttrs(h.grouped(own)...)
+	h.log.add(out)
+	if h.next == nil {
+		return nil
+	}
+	fwd := out.Clone()
+	fwd.Level = h.level
+	return h.next.Handle(ctx, fwd)
+}
+
+func (h *probeHandler) WithAttrs(attrs []slog.Attr) slog.Handler {
+	c := *h
+	c.attrs = append(append([]slog.Attr(nil), h.attrs...), h.grouped(attrs)...)
+	return &c
+}
+
+// grouped nests attrs in the handler's open groups, if any.
+func (h *probeHandler) grouped(attrs []slog.Attr) []slog.Attr {
+	if len(h.groups) == 0 || len(attrs) == 0 {
+		return attrs
+	}
+	args := make([]any, len(attrs))
+	for i, a := range attrs {
+		args[i] = a
+	}
+	g := slog.Group(h.groups[len(h.groups)-1], args...)
+	for i := len(h.groups) - 2; i >= 0; i-- {
+		g = slog.Group(h.groups[i], g)
+	}
+	return []slog.Attr{g}
+}
+
+func (h *probeHandler) WithGroup(name string) slog.Handler {
+	c := *h
+	c.groups = append(append([]string(nil), h.groups...), name)
+	return &c
+}

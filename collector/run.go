@@ -1,0 +1,115 @@
+package collector
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/prometheus/common/expfmt"
+
+	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober"
+)
+
+// Result is one finished probe: its metrics, its log and why it failed.
+type Result struct {
+	ID       int64 // given by the History
+	Module   *prober.Module
+	Target   string
+	Start    time.Time
+	Duration time.Duration
+	Timeout  time.Duration
+	Err      *prober.Error // nil on success
+	Sink     *prober.Sink
+	log      *probeLog
+}
+
+// Success reports whether the probe succeeded.
+func (r *Result) Success() bool { return r.Err == nil }
+
+// Run probes target with module m within timeout and returns the result,
+// with the common metrics set: probe_success, probe_duration_seconds,
+// probe_timeout_seconds and, on failure, probe_failure_info. It is the one
+// code path every probe takes. ctx bounds the probe too (a scrape that is
+// abandoned cancels it).
+func Run(ctx context.Context, m *prober.Module, target string, timeout time.Duration, logger *slog.Logger, proberLevel slog.Level) *Result {
+	ctx, cancel := context.WithTimeout(ctx, timeout)
+	defer cancel()
+	r := &Result{Module: m, Target: target, Timeout: timeout, Sink: prober.NewSink(), log: &probeLog{}}
+	plog := slog.New(newProbeHandler(r.log, logger.Handler(), proberLevel, m.Name, target))
+	plog.Info("Beginning probe", "probe", m.Prober, "timeout_seconds", timeout.Seconds())
+
+	r.Start = time.Now()
+	err := probe(ctx, m, target, r.Sink, plog)
+	r.Duration = time.Since(r.Start)
+	r.Err = prober.Classify(ctx, err, prober.PhaseUnknown)
+	r.record()
+	if r.Err != nil {
+		plog.Error("Probe failed", "duration_seconds", r.Duration.Seconds(), "class", r.Err.Class, "reason", r.Err.Reason, "phase", r.Err.Phase, "err", r.Err.Err)
+	} else {
+		plog.Info("Probe succeeded", "duration_seconds", r.Duration.Seconds())
+	}
+	return r
+}
+
+func probe(ctx context.Context, m *prober.Module, target string, sink *prober.Sink, logger *slog.Logger) error {
+	fn, ok := m.Func()
+	if !ok {
+		return prober.Failf(prober.ClassProber, prober.ReasonUnsupported, prober.PhaseSetup,
+			"module %q uses prober %q, which this version of sonde cannot run yet (it runs: %v)", m.Name, m.Prober, prober.Implemented())
+	}
+	return fn(ctx, target, m, sink, logger)
+}
+
+func (r *Result) record() {
+	success := 0.0
+	if r.Err == nil {
+		success = 1
+	}
+	r.Sink.Set("probe_success", "Displays whether or not the probe was a success", success)
+	r.Sink.Set("probe_duration_seconds", "Returns how long the probe took to complete in seconds", r.Duration.Seconds())
+	r.Sink.Set("probe_timeout_seconds", "Returns the time the probe was allowed to take, in seconds", r.Timeout.Seconds())
+	if r.Err != nil {
+		r.Sink.GaugeVec("probe_failure_info", "Why the probe failed: class, reason and phase, from the set documented in docs/error-classes.md",
+			"class", "reason", "phase").
+			With(string(r.Err.Class), string(r.Err.Reason), string(r.Err.Phase)).Set(1)
+	}
+}
+
+// Log returns the probe's log lines as text.
+func (r *Result) Log() string { return r.log.render(r.Module.Name, r.Target) }
+
+// DebugOutput is what `debug=true` answers and /logs shows: the probe's
+// log, the metrics it returned and the module it ran, in blackbox's layout.
+func (r *Result) DebugOutput() string {
+	var buf bytes.Buffer
+	buf.WriteString("Logs for the probe:\n")
+	buf.WriteString(r.Log())
+	buf.WriteString("\n\n\nMetrics that would have been returned:\n")
+	if err := r.writeText(&buf); err != nil {
+		fmt.Fprintf(&buf, "Error rendering metrics: %v\n", err)
+	}
+	buf.WriteString("\n\n\nModule configuration:\n")
+	if c, err := config.Marshal(r.Module.Module); err != nil {
+		fmt.Fprintf(&buf, "Error rendering the module: %v\n", err)
+	} else {
+		buf.Write(c)
+	}
+	return buf.String()
+}
+
+func (r *Result) writeText(buf *bytes.Buffer) error {
+	mfs, err := r.Sink.Gather()
+	if err != nil {
+		return err
+	}
+	enc := expfmt.NewEncoder(buf, expfmt.NewFormat(expfmt.TypeTextPlain))
+	var errs []error
+	for _, mf := range mfs {
+		errs = append(errs, enc.Encode(mf))
+	}
+	return errors.Join(errs...)
+}

@@ -1,0 +1,135 @@
+package collector
+
+import (
+	"html/template"
+	"io"
+	"net/http"
+	"strconv"
+
+	"github.com/prometheus/common/version"
+
+	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober"
+)
+
+// Links on the pages are relative, so they work under any route prefix.
+var landing = template.Must(template.New("landing").Parse(`<!DOCTYPE html>
+<html>
+<head><meta charset="utf-8"><title>sonde</title>
+<style>
+body { font-family: sans-serif; margin: 2em; }
+table { border-collapse: collapse; margin-bottom: 2em; }
+th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }
+.fail { color: #b00; font-weight: bold; }
+</style></head>
+<body>
+<h1>sonde</h1>
+<p>A Prometheus multi-target prober, compatible with blackbox_exporter. Version {{.Version}}.</p>
+<ul>
+<li><a href="metrics">Metrics</a> of the exporter itself</li>
+<li><a href="config">Configuration</a> as loaded (secrets hidden)</li>
+<li><a href="-/healthy">Health</a></li>
+</ul>
+<h2>Modules</h2>
+<table>
+<tr><th>Module</th><th>Prober</th><th>Timeout</th><th>Try it</th></tr>
+{{range .Modules}}<tr><td>{{.Name}}</td><td>{{.Prober}}{{if not .Runs}} (not run by this version){{end}}</td><td>{{if .Timeout}}{{.Timeout}}{{else}}scrape timeout{{end}}</td>
+<td><form action="probe" method="get"><input type="hidden" name="module" value="{{.Name}}"><input name="target" placeholder="target" size="30"><input type="hidden" name="debug" value="true"><button>Debug probe</button></form></td></tr>
+{{else}}<tr><td colspan="4">No modules are configured.</td></tr>{{end}}
+</table>
+{{template "probes" .Failed}}
+{{template "probes" .Recent}}
+</body></html>
+{{define "probes"}}<h2>{{.Title}}</h2>
+<table>
+<tr><th>Time</th><th>Module</th><th>Target</th><th>Result</th><th>Duration</th><th>Log</th></tr>
+{{range .Rows}}<tr><td>{{.Start.UTC.Format "2006-01-02 15:04:05Z"}}</td><td>{{.Module.Name}}</td><td>{{.Target}}</td>
+<td>{{if .Err}}<span class="fail">Failure</span> {{.Err.Class}}/{{.Err.Reason}} in {{.Err.Phase}}{{else}}Success{{end}}</td>
+<td>{{printf "%.3fs" .Duration.Seconds}}</td><td><a href="logs?id={{.ID}}">Logs</a></td></tr>
+{{else}}<tr><td colspan="6">None yet.</td></tr>{{end}}
+</table>{{end}}
+`))
+
+type moduleRow struct {
+	Name, Prober string
+	Timeout      string
+	Runs         bool
+}
+
+type probeTable struct {
+	Title string
+	Rows  []*Result
+}
+
+// LandingPage lists the modules and the recent probes, failed ones apart.
+func (c *Collector) LandingPage(w http.ResponseWriter, r *http.Request) {
+	set := c.Modules()
+	var modules []moduleRow
+	for _, name := range set.Names() {
+		m, _ := set.Module(name)
+		row := moduleRow{Name: name, Prober: m.Prober, Runs: prober.IsImplemented(m.Prober)}
+		if m.Timeout > 0 {
+			row.Timeout = m.Timeout.String()
+		}
+		modules = append(modules, row)
+	}
+	recent, failed := c.history.Lists()
+	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	err := landing.Execute(w, map[string]any{
+		"Version": version.Version,
+		"Modules": modules,
+		"Failed":  probeTable{Title: "Recent failed probes", Rows: failed},
+		"Recent":  probeTable{Title: "Recent probes", Rows: recent},
+	})
+	if err != nil {
+		c.logger.Error("Rendering the landing page failed", "err", err)
+	}
+}
+
+// ConfigPage shows the configuration as loaded, with defaults filled in
+// and secrets replaced by <secret>.
+func (c *Collector) ConfigPage(w http.ResponseWriter, r *http.Request) {
+	cfg := c.Modules().Config
+	if cfg == nil {
+		cfg = &config.Config{}
+	}
+	out, err := config.Marshal(cfg)
+	if err != nil {
+		http.Error(w, "rendering the configuration: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Write(out)
+}
+
+// LogsPage shows the debug output of a past probe, chosen by ?id=N or by
+// ?module=M&target=T (the latest such probe).
+func (c *Collector) LogsPage(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	var res *Result
+	var ok bool
+	switch {
+	case q.Get("id") != "":
+		id, err := strconv.ParseInt(q.Get("id"), 10, 64)
+		if err != nil {
+			http.Error(w, "Invalid probe id: "+q.Get("id")+"; ids are whole numbers, as linked from the landing page", http.StatusBadRequest)
+			return
+		}
+		res, ok = c.history.Get(id)
+	case q.Get("target") != "":
+		module := q.Get("module")
+		if module == "" {
+			module = DefaultModule
+		}
+		res, ok = c.history.Latest(module, q.Get("target"))
+	default:
+		http.Error(w, "Give id=N, or target=T and module=M, to choose a probe", http.StatusBadRequest)
+		return
+	}
+	if !ok {
+		http.Error(w, "Probe not found; the history keeps only the most recent probes (--history.limit)", http.StatusNotFound)
+		return
+	}
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	io.WriteString(w, res.DebugOutput())
+}
