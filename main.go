@@ -34,6 +34,9 @@ import (
 )
 
 func main() {
+	if version.Version == "" {
+		version.Version = "devel" // a plain `go build`; `make build` stamps VERSION
+	}
 	os.Exit(run(os.Args[1:], os.Stderr))
 }
 

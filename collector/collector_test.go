@@ -1,0 +1,518 @@
+package collector
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/testutil"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
+
+	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober"
+)
+
+const testConfig = `
+modules:
+  http_2xx:
+    prober: http
+    timeout: 5s
+  http_body:
+    prober: http
+    http:
+      fail_if_body_not_matches_regexp: ["healthy"]
+      basic_auth:
+        username: probe
+        password: hunter2
+  tcp_connect:
+    prober: tcp
+`
+
+// newTestCollector returns a collector serving testConfig and the registry
+// holding its own metrics.
+func newTestCollector(t *testing.T, logger *slog.Logger) (*Collector, *prometheus.Registry) {
+	t.Helper()
+	cfg, err := config.Load([]byte(testConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := prober.NewSet(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	reg := prometheus.NewRegistry()
+	c := New(Options{TimeoutOffset: 0.5, HistoryLimit: 3, Logger: logger, ProberLevel: slog.LevelInfo, Registerer: reg})
+	c.SetModules(set)
+	return c, reg
+}
+
+func probeURL(params url.Values) string { return "/probe?" + params.Encode() }
+
+// scrape sends one /probe request and returns the response and its body.
+func scrape(t *testing.T, h http.Handler, params url.Values, header http.Header) (*http.Response, string) {
+	t.Helper()
+	req := httptest.NewRequest(http.MethodGet, probeURL(params), nil)
+	for k, v := range header {
+		req.Header[k] = v
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	resp := rec.Result()
+	body, _ := io.ReadAll(resp.Body)
+	return resp, string(body)
+}
+
+// parseMetrics reads a text exposition into families by name.
+func parseMetrics(t *testing.T, body string) map[string]*familyView {
+	t.Helper()
+	parser := expfmt.NewTextParser(model.UTF8Validation)
+	mfs, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Fatalf("parsing the exposition: %v\n%s", err, body)
+	}
+	out := map[string]*familyView{}
+	for name, mf := range mfs {
+		fv := &familyView{}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			fv.series = append(fv.series, seriesView{labels: labels, value: m.GetGauge().GetValue()})
+		}
+		out[name] = fv
+	}
+	return out
+}
+
+type seriesView struct {
+	labels map[string]string
+	value  float64
+}
+
+type familyView struct{ series []seriesView }
+
+func (f *familyView) value() float64 { return f.series[0].value }
+
+func TestProbeRefusals(t *testing.T) {
+	c, reg := newTestCollector(t, nil)
+	tests := []struct {
+		name   string
+		params url.Values
+		header http.Header
+		want   string
+	}{
+		{"unknown module", url.Values{"module": {"nope"}, "target": {"x"}}, nil, `Unknown module "nope"; the configured modules are: http_2xx, http_body, tcp_connect`},
+		{"missing target", url.Values{"module": {"http_2xx"}}, nil, "Target parameter is missing"},
+		{"bad scrape timeout header", url.Values{"target": {"x"}}, http.Header{ScrapeTimeoutHeader: {"soon"}}, `X-Prometheus-Scrape-Timeout-Seconds: "soon" is not a number of seconds`},
+		{"negative scrape timeout header", url.Values{"target": {"x"}}, http.Header{ScrapeTimeoutHeader: {"-3"}}, "is not a number of seconds"},
+		{"prober not implemented", url.Values{"module": {"tcp_connect"}, "target": {"x:1"}}, nil, `Module "tcp_connect" uses prober "tcp", which this version of sonde cannot run yet`},
+		{"invalid target", url.Values{"target": {"ftp://example.com"}}, nil, `Invalid target "ftp://example.com": target scheme "ftp" is not supported by the http prober; use http:// or https://`},
+		{"bad hostname", url.Values{"target": {"x"}, "hostname": {"a b"}}, nil, "Bad hostname parameter"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			resp, body := scrape(t, c, tc.params, tc.header)
+			if resp.StatusCode != http.StatusBadRequest {
+				t.Fatalf("status %d, want 400; body %q", resp.StatusCode, body)
+			}
+			if !strings.Contains(body, tc.want) {
+				t.Errorf("body %q does not contain %q", body, tc.want)
+			}
+		})
+	}
+	if got := testutil.ToFloat64(c.unknownModule); got != 1 {
+		t.Errorf("blackbox_module_unknown_total = %v, want 1", got)
+	}
+	if n, err := testutil.GatherAndCount(reg, "blackbox_module_unknown_total"); err != nil || n != 1 {
+		t.Errorf("blackbox_module_unknown_total registered %d times (err %v), want 1", n, err)
+	}
+}
+
+func TestProbeSuccessAndFailure(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if user, pass, ok := r.BasicAuth(); !ok || user != "probe" || pass != "hunter2" {
+			io.WriteString(w, "who are you?")
+			return
+		}
+		io.WriteString(w, "healthy")
+	}))
+	defer target.Close()
+	refused := closedPort(t)
+	c, _ := newTestCollector(t, nil)
+
+	tests := []struct {
+		name        string
+		module      string
+		target      string
+		wantSuccess float64
+		wantFailure map[string]string
+	}{
+		{"default module", "", target.URL, 1, nil},
+		{"body check with basic auth", "http_body", target.URL, 1, nil},
+		{"refused", "http_2xx", refused, 0, map[string]string{"class": "connect", "reason": "refused", "phase": "connect"}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			params := url.Values{"target": {tc.target}}
+			if tc.module != "" {
+				params.Set("module", tc.module)
+			}
+			resp, body := scrape(t, c, params, http.Header{ScrapeTimeoutHeader: {"3"}})
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d: %s", resp.StatusCode, body)
+			}
+			m := parseMetrics(t, body)
+			if got := m["probe_success"].value(); got != tc.wantSuccess {
+				t.Errorf("probe_success = %v, want %v\n%s", got, tc.wantSuccess, body)
+			}
+			for _, name := range []string{"probe_duration_seconds", "probe_timeout_seconds", "probe_http_status_code"} {
+				if m[name] == nil {
+					t.Errorf("%s missing", name)
+				}
+			}
+			info := m["probe_failure_info"]
+			if tc.wantFailure == nil {
+				if info != nil {
+					t.Errorf("probe_failure_info present on success: %v", info.series)
+				}
+				return
+			}
+			if info == nil || len(info.series) != 1 {
+				t.Fatalf("probe_failure_info = %v, want one series", info)
+			}
+			for k, v := range tc.wantFailure {
+				if info.series[0].labels[k] != v {
+					t.Errorf("probe_failure_info %s = %q, want %q", k, info.series[0].labels[k], v)
+				}
+			}
+		})
+	}
+}
+
+func TestProbeTimeoutIsExported(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer target.Close()
+	c, _ := newTestCollector(t, nil)
+	tests := []struct {
+		header string
+		module string
+		want   float64
+	}{
+		{"10", "http_2xx", 5},  // module timeout is shorter than 10-0.5
+		{"3", "http_2xx", 2.5}, // scrape timeout less the offset is shorter
+		{"", "http_body", 119.5},
+	}
+	for _, tc := range tests {
+		h := http.Header{}
+		if tc.header != "" {
+			h.Set(ScrapeTimeoutHeader, tc.header)
+		}
+		_, body := scrape(t, c, url.Values{"module": {tc.module}, "target": {target.URL}}, h)
+		if got := parseMetrics(t, body)["probe_timeout_seconds"].value(); got != tc.want {
+			t.Errorf("header %q module %s: probe_timeout_seconds = %v, want %v", tc.header, tc.module, got, tc.want)
+		}
+	}
+}
+
+func TestTimeoutComputation(t *testing.T) {
+	tests := []struct {
+		name   string
+		header string
+		module time.Duration
+		offset float64
+		want   time.Duration
+	}{
+		{"no header: 120s less offset", "", 0, 0.5, 119500 * time.Millisecond},
+		{"zero header counts as absent", "0", 0, 0.5, 119500 * time.Millisecond},
+		{"header less offset", "10", 0, 0.5, 9500 * time.Millisecond},
+		{"module shorter than header", "10", 3 * time.Second, 0.5, 3 * time.Second},
+		{"module longer than header", "10", 30 * time.Second, 0.5, 9500 * time.Millisecond},
+		{"fractional header", "1.5", 0, 0.5, time.Second},
+		{"offset eats everything, module set", "0.4", 2 * time.Second, 0.5, 2 * time.Second},
+		{"offset eats everything, no module timeout: whole scrape", "0.4", 0, 0.5, 400 * time.Millisecond},
+		{"no offset", "7", 0, 0, 7 * time.Second},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			h := http.Header{}
+			if tc.header != "" {
+				h.Set(ScrapeTimeoutHeader, tc.header)
+			}
+			got, err := probeTimeout(h, tc.module, tc.offset)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got != tc.want {
+				t.Errorf("got %v, want %v", got, tc.want)
+			}
+		})
+	}
+	for _, bad := range []string{"abc", "-1", "NaN", "+Inf"} {
+		if _, err := probeTimeout(http.Header{ScrapeTimeoutHeader: {bad}}, 0, 0.5); err == nil {
+			t.Errorf("header %q accepted", bad)
+		}
+	}
+}
+
+func TestProbeDeadlineIsKept(t *testing.T) {
+	hang := make(chan struct{})
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-hang }))
+	defer target.Close()
+	defer close(hang)
+	c, _ := newTestCollector(t, nil)
+	start := time.Now()
+	_, body := scrape(t, c, url.Values{"target": {target.URL}}, http.Header{ScrapeTimeoutHeader: {"0.8"}})
+	took := time.Since(start)
+	if took > 2*time.Second {
+		t.Errorf("the probe took %v with a 0.3s deadline", took)
+	}
+	m := parseMetrics(t, body)
+	info := m["probe_failure_info"].series[0].labels
+	if info["class"] != "timeout" || info["reason"] != "deadline" || info["phase"] != "processing" {
+		t.Errorf("probe_failure_info = %v, want timeout/deadline/processing", info)
+	}
+}
+
+func TestScrapeCancelledByPrometheus(t *testing.T) {
+	hang := make(chan struct{})
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { <-hang }))
+	defer target.Close()
+	defer close(hang)
+	c, _ := newTestCollector(t, nil)
+	m, _ := c.Modules().Module("http_2xx")
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+	res := Run(ctx, m, target.URL, 5*time.Second, slog.New(slog.DiscardHandler), slog.LevelInfo)
+	if res.Err == nil || res.Err.Class != prober.ClassTimeout || res.Err.Reason != prober.ReasonCanceled {
+		t.Errorf("err = %v, want timeout/canceled", res.Err)
+	}
+}
+
+func TestDebugOutput(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "sick") }))
+	defer target.Close()
+	c, _ := newTestCollector(t, nil)
+	resp, body := scrape(t, c, url.Values{"module": {"http_body"}, "target": {target.URL}, "debug": {"true"}}, nil)
+	if ct := resp.Header.Get("Content-Type"); !strings.HasPrefix(ct, "text/plain") {
+		t.Errorf("Content-Type %q", ct)
+	}
+	for _, want := range []string{
+		"Logs for the probe:",
+		`msg="Beginning probe" module=http_body target=` + target.URL,
+		`fail_if_body_not_matches_regexp[0] \"healthy\" did not match the body`,
+		"Metrics that would have been returned:",
+		"probe_success 0",
+		`probe_failure_info{class="assertion",phase="validate",reason="body_regex"} 1`,
+		"Module configuration:",
+		"prober: http",
+		"password: <secret>",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("debug output lacks %q:\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "hunter2") {
+		t.Error("debug output shows the password")
+	}
+}
+
+func TestExpositionFormats(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer target.Close()
+	c, _ := newTestCollector(t, nil)
+	params := url.Values{"target": {target.URL}}
+
+	resp, body := scrape(t, c, params, http.Header{
+		"Accept":          {"application/openmetrics-text;version=1.0.0,text/plain;version=0.0.4;q=0.5"},
+		"Accept-Encoding": {"gzip"},
+	})
+	if resp.Header.Get("Content-Encoding") != "gzip" {
+		t.Fatalf("Content-Encoding %q, want gzip", resp.Header.Get("Content-Encoding"))
+	}
+	zr, err := gzip.NewReader(strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	plain, _ := io.ReadAll(zr)
+	if !strings.HasPrefix(resp.Header.Get("Content-Type"), "application/openmetrics-text") || !bytes.HasSuffix(plain, []byte("# EOF\n")) {
+		t.Errorf("want OpenMetrics ending in # EOF, got %q:\n%s", resp.Header.Get("Content-Type"), plain)
+	}
+
+	resp, body = scrape(t, c, params, http.Header{"Accept-Encoding": {"gzip;q=0, identity"}})
+	if resp.Header.Get("Content-Encoding") != "" || !strings.Contains(body, "probe_success 1") {
+		t.Errorf("gzip;q=0 must get plain text, got encoding %q body %q", resp.Header.Get("Content-Encoding"), body)
+	}
+}
+
+func TestHostnameParameter(t *testing.T) {
+	var gotHost string
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { gotHost = r.Host }))
+	defer target.Close()
+	c, _ := newTestCollector(t, nil)
+	_, body := scrape(t, c, url.Values{"target": {target.URL}, "hostname": {"www.example.test"}}, nil)
+	if !strings.Contains(body, "probe_success 1") || gotHost != "www.example.test" {
+		t.Errorf("Host %q, body %s", gotHost, body)
+	}
+}
+
+func TestHistoryKeepsFailuresApart(t *testing.T) {
+	h := NewHistory(2)
+	m := &prober.Module{Name: "m"}
+	failure := prober.Failf(prober.ClassConnect, prober.ReasonRefused, prober.PhaseConnect, "refused")
+	add := func(target string, err *prober.Error) *Result {
+		r := &Result{Module: m, Target: target, Err: err, log: &probeLog{}}
+		h.Add(r)
+		return r
+	}
+	failed := add("a", failure)
+	for _, target := range []string{"b", "c", "d"} {
+		add(target, nil)
+	}
+	recent, failedList := h.Lists()
+	if len(recent) != 2 || recent[0].Target != "d" || recent[1].Target != "c" {
+		t.Errorf("recent = %v, want d, c", targets(recent))
+	}
+	if len(failedList) != 1 || failedList[0] != failed {
+		t.Errorf("failed = %v, want a", targets(failedList))
+	}
+	if got, ok := h.Get(failed.ID); !ok || got != failed {
+		t.Error("the failed probe pushed out of the recent list is not found by id")
+	}
+	if _, ok := h.Get(1); ok {
+		t.Error("probe b should be gone")
+	}
+	if got, ok := h.Latest("m", "a"); !ok || got != failed {
+		t.Error("Latest(m, a) did not find the failed probe")
+	}
+	if _, ok := NewHistory(0).Get(0); ok {
+		t.Error("a zero limit keeps nothing")
+	}
+}
+
+func targets(rs []*Result) []string {
+	var out []string
+	for _, r := range rs {
+		out = append(out, r.Target)
+	}
+	return out
+}
+
+func TestPages(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer target.Close()
+	c, _ := newTestCollector(t, nil)
+	evil := target.URL + "/<script>alert(1)</script>"
+	scrape(t, c, url.Values{"target": {evil}}, nil)
+	scrape(t, c, url.Values{"target": {closedPort(t)}}, nil)
+
+	page := get(t, c.LandingPage, "/")
+	for _, want := range []string{"http_body", "tcp_connect", "(not run by this version)", "Recent failed probes", "connect/refused in connect", `href="logs?id=1"`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("landing page lacks %q", want)
+		}
+	}
+	if strings.Contains(page, "<script>alert") {
+		t.Error("the landing page does not escape targets")
+	}
+
+	cfg := get(t, c.ConfigPage, "/config")
+	if !strings.Contains(cfg, "password: <secret>") || strings.Contains(cfg, "hunter2") {
+		t.Errorf("/config must mask secrets:\n%s", cfg)
+	}
+
+	logs := get(t, c.LogsPage, "/logs?id=1")
+	if !strings.Contains(logs, "class=connect reason=refused phase=connect") {
+		t.Errorf("/logs?id=1:\n%s", logs)
+	}
+	byTarget := get(t, c.LogsPage, "/logs?"+url.Values{"module": {"http_2xx"}, "target": {evil}}.Encode())
+	if !strings.Contains(byTarget, "probe_success 1") {
+		t.Errorf("/logs by target:\n%s", byTarget)
+	}
+	for path, code := range map[string]int{"/logs?id=x": 400, "/logs?id=99": 404, "/logs": 400} {
+		rec := httptest.NewRecorder()
+		c.LogsPage(rec, httptest.NewRequest(http.MethodGet, path, nil))
+		if rec.Code != code {
+			t.Errorf("%s: status %d, want %d", path, rec.Code, code)
+		}
+	}
+}
+
+func get(t *testing.T, h http.HandlerFunc, path string) string {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h(rec, httptest.NewRequest(http.MethodGet, path, nil))
+	if rec.Code != http.StatusOK {
+		t.Fatalf("%s: status %d: %s", path, rec.Code, rec.Body)
+	}
+	return rec.Body.String()
+}
+
+func TestProbeLogsReachTheMainLogAtProberLevel(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer target.Close()
+	for _, tc := range []struct {
+		mainLevel, proberLevel slog.Level
+		wantForwarded          bool
+	}{
+		{slog.LevelInfo, slog.LevelInfo, true},
+		{slog.LevelInfo, slog.LevelDebug, false},
+		{slog.LevelDebug, slog.LevelDebug, true},
+		{slog.LevelWarn, slog.LevelError, true},
+	} {
+		var buf bytes.Buffer
+		main := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: tc.mainLevel}))
+		c, _ := newTestCollector(t, main)
+		c.proberLevel = tc.proberLevel
+		scrape(t, c, url.Values{"target": {target.URL}}, nil)
+		out := buf.String()
+		forwarded := strings.Contains(out, `msg="Probe succeeded"`)
+		if forwarded != tc.wantForwarded {
+			t.Errorf("main %v, prober %v: forwarded %v, want %v:\n%s", tc.mainLevel, tc.proberLevel, forwarded, tc.wantForwarded, out)
+		}
+		if forwarded && !strings.Contains(out, fmt.Sprintf("level=%s", tc.proberLevel)) {
+			t.Errorf("forwarded lines are not at the prober level %v:\n%s", tc.proberLevel, out)
+		}
+		if forwarded && !strings.Contains(out, "module=http_2xx target="+target.URL) {
+			t.Errorf("forwarded lines lack module and target:\n%s", out)
+		}
+	}
+}
+
+func TestProbeHandlerGroups(t *testing.T) {
+	log := &probeLog{}
+	var main bytes.Buffer
+	h := newProbeHandler(log, slog.NewTextHandler(&main, nil), slog.LevelInfo, "m", "t")
+	logger := slog.New(h).With("a", 1).WithGroup("g").With("b", 2)
+	logger.Info("hello", "c", 3)
+	got := log.render("m", "t")
+	if !strings.Contains(got, "a=1 g.b=2 g.c=3") {
+		t.Errorf("rendered %q", got)
+	}
+	if !strings.Contains(main.String(), "a=1 g.b=2 g.c=3") {
+		t.Errorf("forwarded %q", main.String())
+	}
+}
+
+// closedPort returns an address on which nothing listens.
+func closedPort(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(http.NotFoundHandler())
+	addr := srv.URL
+	srv.Close()
+	return addr
+}

@@ -1,0 +1,395 @@
+package main
+
+import (
+	"bytes"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sonde-exporter/sonde/collector"
+	"github.com/sonde-exporter/sonde/config"
+)
+
+const goodConfig = `
+modules:
+  http_2xx:
+    prober: http
+    timeout: 5s
+`
+
+const reloadedConfig = goodConfig + `
+  http_post:
+    prober: http
+    http:
+      method: POST
+`
+
+const badConfig = `
+modules:
+  http_2xx:
+    prober: htp
+    http:
+      valid_status_code: [200]
+`
+
+// buildBinary builds sonde once for the end-to-end tests.
+var buildBinary = sync.OnceValues(func() (string, error) {
+	dir, err := os.MkdirTemp("", "sonde-e2e")
+	if err != nil {
+		return "", err
+	}
+	bin := filepath.Join(dir, "sonde")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	if err != nil {
+		return "", fmt.Errorf("go build: %v\n%s", err, out)
+	}
+	return bin, nil
+})
+
+// sondeProcess is a running sonde binary.
+type sondeProcess struct {
+	cmd  *exec.Cmd
+	base string
+	logs *syncBuffer
+}
+
+func startSonde(t *testing.T, configFile string, extra ...string) *sondeProcess {
+	t.Helper()
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := freeAddr(t)
+	args := append([]string{"--config.file=" + configFile, "--web.listen-address=" + addr}, extra...)
+	p := &sondeProcess{cmd: exec.Command(bin, args...), base: "http://" + addr, logs: &syncBuffer{}}
+	p.cmd.Stderr = p.logs
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.cmd.Process.Kill()
+		p.cmd.Wait()
+		if t.Failed() {
+			t.Logf("sonde's log:\n%s", p.logs)
+		}
+	})
+	p.waitHealthy(t)
+	return p
+}
+
+func (p *sondeProcess) waitHealthy(t *testing.T) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := http.Get(p.base + "/-/healthy")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == http.StatusOK {
+				return
+			}
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("sonde did not become healthy:\n%s", p.logs)
+}
+
+func (p *sondeProcess) alive() bool {
+	return p.cmd.ProcessState == nil && p.cmd.Process.Signal(syscall.Signal(0)) == nil
+}
+
+func (p *sondeProcess) get(t *testing.T, path string) (int, string) {
+	t.Helper()
+	resp, err := http.Get(p.base + path)
+	if err != nil {
+		t.Fatalf("GET %s: %v", path, err)
+	}
+	defer resp.Body.Close()
+	body, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(body)
+}
+
+func (p *sondeProcess) probe(t *testing.T, module, target string) (int, string) {
+	t.Helper()
+	return p.get(t, "/probe?"+url.Values{"module": {module}, "target": {target}}.Encode())
+}
+
+func TestEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, r.Method)
+	}))
+	defer target.Close()
+	cfgFile := filepath.Join(t.TempDir(), "sonde.yml")
+	writeFile(t, cfgFile, goodConfig)
+	p := startSonde(t, cfgFile)
+
+	if code, body := p.probe(t, "http_2xx", target.URL); code != 200 || !strings.Contains(body, "probe_success 1") {
+		t.Fatalf("probe: %d\n%s", code, body)
+	}
+	if code, body := p.probe(t, "http_post", target.URL); code != 400 || !strings.Contains(body, `Unknown module "http_post"`) {
+		t.Fatalf("unknown module: %d %s", code, body)
+	}
+
+	// A bad file: the reload fails, says why, and the old modules keep serving.
+	writeFile(t, cfgFile, badConfig)
+	resp, err := http.Post(p.base+"/-/reload", "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusInternalServerError ||
+		!strings.Contains(string(body), `line 4: module "http_2xx": prober: "htp" is not a prober (did you mean "http"?)`) ||
+		!strings.Contains(string(body), `line 6: module "http_2xx": http: unknown field "valid_status_code" (did you mean "valid_status_codes"?)`) {
+		t.Errorf("bad reload: %d\n%s", resp.StatusCode, body)
+	}
+	if !p.alive() {
+		t.Fatal("sonde exited after a bad reload")
+	}
+	if code, body := p.probe(t, "http_2xx", target.URL); code != 200 || !strings.Contains(body, "probe_success 1") {
+		t.Errorf("the old configuration stopped serving after a bad reload: %d %s", code, body)
+	}
+	_, metrics := p.get(t, "/metrics")
+	for _, want := range []string{"blackbox_exporter_config_last_reload_successful 0", "blackbox_module_unknown_total 1", "sonde_build_info{", "go_goroutines", "process_cpu_seconds_total"} {
+		if !strings.Contains(metrics, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+
+	// SIGHUP with a good file switches to it.
+	writeFile(t, cfgFile, reloadedConfig)
+	if err := p.cmd.Process.Signal(syscall.SIGHUP); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, func() bool {
+		code, body := p.probe(t, "http_post", target.URL)
+		return code == 200 && strings.Contains(body, "probe_success 1")
+	})
+	_, metrics = p.get(t, "/metrics")
+	if !strings.Contains(metrics, "blackbox_exporter_config_last_reload_successful 1") {
+		t.Error("the reload gauge did not go back to 1")
+	}
+	if code, _ := p.get(t, "/-/reload"); code != http.StatusMethodNotAllowed {
+		t.Errorf("GET /-/reload: %d, want 405", code)
+	}
+	if code, page := p.get(t, "/"); code != 200 || !strings.Contains(page, "http_post") {
+		t.Errorf("landing page: %d", code)
+	}
+
+	// SIGTERM stops it cleanly.
+	p.cmd.Process.Signal(syscall.SIGTERM)
+	done := make(chan error, 1)
+	go func() { done <- p.cmd.Wait() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Errorf("exit after SIGTERM: %v", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("sonde did not stop on SIGTERM")
+	}
+}
+
+func TestAutoReload(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	cfgFile := filepath.Join(t.TempDir(), "sonde.yml")
+	writeFile(t, cfgFile, goodConfig)
+	p := startSonde(t, cfgFile, "--config.enable-auto-reload", "--config.auto-reload-interval=100ms")
+	writeFile(t, cfgFile, reloadedConfig)
+	waitFor(t, func() bool {
+		_, page := p.get(t, "/config")
+		return strings.Contains(page, "http_post")
+	})
+}
+
+func TestStartupWithBadConfigFails(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds and runs the binary")
+	}
+	bin, err := buildBinary()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfgFile := filepath.Join(t.TempDir(), "bad.yml")
+	writeFile(t, cfgFile, badConfig)
+	out, err := exec.Command(bin, "--config.file="+cfgFile, "--web.listen-address="+freeAddr(t)).CombinedOutput()
+	if exitCode(err) != 1 || !strings.Contains(string(out), `"htp" is not a prober`) {
+		t.Errorf("exit %v, output:\n%s", err, out)
+	}
+	out, err = exec.Command(bin, "--version").CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "sonde, version") {
+		t.Errorf("--version: %v %s", err, out)
+	}
+}
+
+func TestConfigCheck(t *testing.T) {
+	dir := t.TempDir()
+	good, bad := filepath.Join(dir, "good.yml"), filepath.Join(dir, "bad.yml")
+	writeFile(t, good, goodConfig)
+	writeFile(t, bad, badConfig)
+	tests := []struct {
+		args     []string
+		wantCode int
+		want     []string
+	}{
+		{[]string{"--config.check", "--config.file=" + good}, 0, []string{"the configuration is valid (1 modules)"}},
+		{[]string{"--config.check", "--config.file=" + bad}, 1, []string{`line 4: module "http_2xx": prober: "htp" is not a prober`, `line 6: module "http_2xx": http: unknown field "valid_status_code"`}},
+		{[]string{"--config.check", "--config.file=" + filepath.Join(dir, "missing.yml")}, 1, []string{"no such file or directory"}},
+		{[]string{"--no-such-flag"}, 2, []string{"unknown long flag '--no-such-flag'"}},
+	}
+	for _, tc := range tests {
+		var stderr bytes.Buffer
+		if code := run(tc.args, &stderr); code != tc.wantCode {
+			t.Errorf("%v: exit %d, want %d\n%s", tc.args, code, tc.wantCode, &stderr)
+		}
+		for _, want := range tc.want {
+			if !strings.Contains(stderr.String(), want) {
+				t.Errorf("%v: output lacks %q:\n%s", tc.args, want, &stderr)
+			}
+		}
+	}
+}
+
+func TestRoutePrefix(t *testing.T) {
+	tests := []struct{ external, prefix, want string }{
+		{"", "", "/"},
+		{"http://example.com/sonde", "", "/sonde/"},
+		{"http://example.com/sonde/", "/other", "/other/"},
+		{"", "probes/", "/probes/"},
+	}
+	for _, tc := range tests {
+		got, err := routePrefix(&flags{externalURL: tc.external, routePrefix: tc.prefix})
+		if err != nil || got != tc.want {
+			t.Errorf("routePrefix(%q, %q) = %q, %v; want %q", tc.external, tc.prefix, got, err, tc.want)
+		}
+	}
+
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer target.Close()
+	cfg, err := config.Load([]byte(goodConfig))
+	if err != nil {
+		t.Fatal(err)
+	}
+	reg := prometheus.NewRegistry()
+	logger := slog.New(slog.DiscardHandler)
+	col := collector.New(collector.Options{HistoryLimit: 10, Logger: logger, Registerer: reg})
+	cfgFile := filepath.Join(t.TempDir(), "sonde.yml")
+	writeFile(t, cfgFile, goodConfig)
+	reloader := config.NewReloader(cfgFile, applyConfig(col, logger), reg, logger)
+	if err := applyConfig(col, logger)(cfg); err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(newMux("/sonde/", col, reloader, reg, logger))
+	defer srv.Close()
+	client := &http.Client{CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }}
+	resp, err := client.Get(srv.URL + "/sonde/probe?target=" + url.QueryEscape(target.URL))
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("probe under the prefix: %v %v", resp, err)
+	}
+	resp.Body.Close()
+	for path, want := range map[string]int{
+		"/sonde/metrics":    200,
+		"/sonde/-/healthy":  200,
+		"/sonde/config":     200,
+		"/sonde/":           200,
+		"/":                 http.StatusFound,
+		"/probe?target=x":   404,
+		"/sonde/logs?id=0":  200,
+		"/sonde/-/reload":   http.StatusMethodNotAllowed,
+		"/sonde/not-a-page": 404,
+	} {
+		resp, err := client.Get(srv.URL + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != want {
+			t.Errorf("GET %s: %d, want %d", path, resp.StatusCode, want)
+		}
+	}
+}
+
+func writeFile(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func freeAddr(t *testing.T) string {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+func waitFor(t *testing.T, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatal("condition not met within 10s")
+}
+
+func exitCode(err error) int {
+	if ee, ok := err.(*exec.ExitError); ok {
+		return ee.ExitCode()
+	}
+	if err != nil {
+		return -1
+	}
+	return 0
+}
+
+// syncBuffer is a bytes.Buffer safe for the process's writes and the
+// test's reads.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// The README runs sonde on example.yml: it must load, with every module
+// prepared.
+func TestExampleConfigLoads(t *testing.T) {
+	var stderr bytes.Buffer
+	if code := run([]string{"--config.check", "--config.file=example.yml"}, &stderr); code != 0 {
+		t.Fatalf("example.yml: exit %d\n%s", code, &stderr)
+	}
+}
