@@ -41,15 +41,15 @@ modules:
 
 // newTestCollector returns a collector serving testConfig and the registry
 // holding its own metrics.
-func newTestCollector(t *testing.T, logger *slog.Logger) (*Collector, *prometheus.Registry) {
-	t.Helper()
+func newTestCollector(tb testing.TB, logger *slog.Logger) (*Collector, *prometheus.Registry) {
+	tb.Helper()
 	cfg, err := config.Load([]byte(testConfig))
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	set, err := prober.NewSet(cfg)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatal(err)
 	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
