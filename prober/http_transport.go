@@ -79,28 +79,39 @@ func (t *timeline) failurePhase() Phase {
 }
 
 // phaseDurations sums each phase over the round trips, as
-// probe_http_duration_seconds does. A phase cut short by a failure counts
-// up to stop, so the time spent before the deadline shows where it went.
+// probe_http_duration_seconds does. A phase of the last round trip cut
+// short by a failure counts up to stop, so the time spent before a deadline
+// shows where it went. Earlier round trips were redirects: their bodies are
+// never read, so their transfer phase, like blackbox's, counts 0.
 func (t *timeline) phaseDurations(stop time.Time) map[Phase]time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	d := map[Phase]time.Duration{}
-	for _, rt := range t.trips {
-		d[PhaseResolve] += span(rt.resolveStart, rt.resolveDone, stop)
-		d[PhaseConnect] += span(rt.connectStart, rt.connectDone, stop)
-		d[PhaseTLS] += span(rt.tlsStart, rt.tlsDone, stop)
-		d[PhaseProcessing] += span(rt.gotConn, rt.firstByte, stop)
-		d[PhaseTransfer] += span(rt.firstByte, rt.end, stop)
+	for i, rt := range t.trips {
+		cut := time.Time{}
+		if i == len(t.trips)-1 {
+			cut = stop
+		}
+		d[PhaseResolve] += span(rt.resolveStart, rt.resolveDone, cut)
+		d[PhaseConnect] += span(rt.connectStart, rt.connectDone, cut)
+		d[PhaseTLS] += span(rt.tlsStart, rt.tlsDone, cut)
+		d[PhaseProcessing] += span(rt.gotConn, rt.firstByte, cut)
+		d[PhaseTransfer] += span(rt.firstByte, rt.end, cut)
 	}
 	return d
 }
 
-func span(start, end, stop time.Time) time.Duration {
+// span is end - start; an unfinished phase counts up to cut, or not at all
+// when cut is zero.
+func span(start, end, cut time.Time) time.Duration {
 	if start.IsZero() {
 		return 0
 	}
 	if end.IsZero() {
-		end = stop
+		if cut.IsZero() {
+			return 0
+		}
+		end = cut
 	}
 	return end.Sub(start)
 }
