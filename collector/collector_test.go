@@ -516,3 +516,18 @@ func closedPort(t *testing.T) string {
 	srv.Close()
 	return addr
 }
+
+func TestProberPanicFailsOnlyThatProbe(t *testing.T) {
+	m := &prober.Module{Name: "m"}
+	log := &probeLog{}
+	logger := slog.New(newProbeHandler(log, slog.DiscardHandler, slog.LevelInfo, "m", "t"))
+	boom := func(context.Context, string, *prober.Module, *prober.Sink, *slog.Logger) error { panic("boom") }
+	err := runProber(context.Background(), boom, "t", m, prober.NewSink(), logger)
+	e := prober.Classify(context.Background(), err, prober.PhaseUnknown)
+	if e.Class != prober.ClassProber || e.Reason != prober.ReasonInternal || !strings.Contains(e.Error(), "the prober panicked: boom") {
+		t.Errorf("err = %v, want prober/internal naming the panic", e)
+	}
+	if !strings.Contains(log.render("m", "t"), "please report it") {
+		t.Error("the panic is not in the probe's log")
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
@@ -61,6 +62,18 @@ func probe(ctx context.Context, m *prober.Module, target string, sink *prober.Si
 		return prober.Failf(prober.ClassProber, prober.ReasonUnsupported, prober.PhaseSetup,
 			"module %q uses prober %q, which this version of sonde cannot run yet (it runs: %v)", m.Name, m.Prober, prober.Implemented())
 	}
+	return runProber(ctx, fn, target, m, sink, logger)
+}
+
+// runProber calls fn and turns a panic into a failed probe, so that a bug
+// met by one target costs that probe, not the process or the scrape.
+func runProber(ctx context.Context, fn prober.Func, target string, m *prober.Module, sink *prober.Sink, logger *slog.Logger) (err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			logger.Error("The prober panicked; this is a bug in sonde, please report it", "panic", v, "stack", string(debug.Stack()))
+			err = prober.Failf(prober.ClassProber, prober.ReasonInternal, prober.PhaseUnknown, "the prober panicked: %v", v)
+		}
+	}()
 	return fn(ctx, target, m, sink, logger)
 }
 
