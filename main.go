@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"strconv"
 	"strings"
 	"syscall"
 	"time"
@@ -66,7 +67,8 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	app.Flag("config.file", "Configuration file (blackbox_exporter's format).").Default("blackbox.yml").StringVar(&f.configFile)
 	app.Flag("config.check", "Validate the configuration file, then exit: 0 when it is valid, 1 with the problems found.").BoolVar(&f.configCheck)
 	app.Flag("config.enable-auto-reload", "Reload the configuration file when its content changes.").BoolVar(&f.autoReload)
-	app.Flag("config.auto-reload-interval", "How often to check the configuration file for changes, with --config.enable-auto-reload.").Default("30s").DurationVar(&f.autoReloadInterval)
+	app.Flag("config.auto-reload-interval", "How often to check the configuration file for changes, with --config.enable-auto-reload: seconds (30) or a duration (30s).").
+		Default("30").SetValue((*secondsOrDuration)(&f.autoReloadInterval))
 	app.Flag("timeout-offset", "Seconds to subtract from the scrape timeout Prometheus announces, to leave time to answer.").Default("0.5").Float64Var(&f.timeoutOffset)
 	app.Flag("history.limit", "How many recent probes, and separately recent failed probes, to keep for the landing page and /logs.").Default("100").UintVar(&f.historyLimit)
 	app.Flag("web.external-url", "The URL under which sonde is reachable, e.g. behind a reverse proxy. Its path prefixes every endpoint unless --web.route-prefix says otherwise.").StringVar(&f.externalURL)
@@ -81,6 +83,25 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	f.log.Writer = stderr
 	return f, nil
 }
+
+// secondsOrDuration is a flag value written as blackbox_exporter does, a
+// number of seconds, or as a duration like Prometheus' own flags.
+type secondsOrDuration time.Duration
+
+func (d *secondsOrDuration) Set(s string) error {
+	if f, err := strconv.ParseFloat(s, 64); err == nil && f > 0 {
+		*d = secondsOrDuration(f * float64(time.Second))
+		return nil
+	}
+	v, err := time.ParseDuration(s)
+	if err != nil || v <= 0 {
+		return fmt.Errorf("%q is not a positive number of seconds or a duration like 30s", s)
+	}
+	*d = secondsOrDuration(v)
+	return nil
+}
+
+func (d *secondsOrDuration) String() string { return time.Duration(*d).String() }
 
 func run(args []string, stderr io.Writer) int {
 	f, err := parseFlags(args, stderr)

@@ -212,7 +212,7 @@ func TestAutoReload(t *testing.T) {
 	}
 	cfgFile := filepath.Join(t.TempDir(), "sonde.yml")
 	writeFile(t, cfgFile, goodConfig)
-	p := startSonde(t, cfgFile, "--config.enable-auto-reload", "--config.auto-reload-interval=100ms")
+	p := startSonde(t, cfgFile, "--config.enable-auto-reload", "--config.auto-reload-interval=0.1")
 	writeFile(t, cfgFile, reloadedConfig)
 	waitFor(t, func() bool {
 		_, page := p.get(t, "/config")
@@ -265,6 +265,31 @@ func TestConfigCheck(t *testing.T) {
 				t.Errorf("%v: output lacks %q:\n%s", tc.args, want, &stderr)
 			}
 		}
+	}
+}
+
+func TestAutoReloadIntervalFlag(t *testing.T) {
+	for _, tc := range []struct {
+		arg  string
+		want time.Duration
+	}{
+		{"30", 30 * time.Second}, // blackbox_exporter's form
+		{"0.5", 500 * time.Millisecond},
+		{"2m", 2 * time.Minute},
+	} {
+		f, err := parseFlags([]string{"--config.auto-reload-interval=" + tc.arg}, io.Discard)
+		if err != nil || f.autoReloadInterval != tc.want {
+			t.Errorf("%s: %v, %v; want %v", tc.arg, f.autoReloadInterval, err, tc.want)
+		}
+	}
+	for _, bad := range []string{"0", "-1", "soon"} {
+		if _, err := parseFlags([]string{"--config.auto-reload-interval=" + bad}, io.Discard); err == nil {
+			t.Errorf("%s accepted", bad)
+		}
+	}
+	f, _ := parseFlags(nil, io.Discard)
+	if f.autoReloadInterval != 30*time.Second {
+		t.Errorf("default %v, want 30s", f.autoReloadInterval)
 	}
 }
 

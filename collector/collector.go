@@ -95,7 +95,9 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	res := Run(r.Context(), m, target, timeout, c.logger, c.proberLevel)
 	c.history.Add(res)
-	if res.Err != nil && res.Err.Reason == prober.ReasonInvalidTarget {
+	if res.Err != nil && res.Err.Reason == prober.ReasonInvalidTarget && res.Err.Phase == prober.PhaseSetup {
+		// The target could not even be read: a scrape configuration
+		// error, which Prometheus shows on its targets page.
 		http.Error(w, fmt.Sprintf("Invalid target %q: %v", target, res.Err.Err), http.StatusBadRequest)
 		return
 	}
