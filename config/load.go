@@ -83,6 +83,11 @@ func Load(data []byte) (*Config, error) {
 // modulesNode returns the mapping under `modules:`; nil when there is none.
 func modulesNode(root *yaml.Node) (*yaml.Node, error) {
 	doc := resolveAlias(root.Content[0])
+	if doc.Kind == yaml.ScalarNode && doc.Tag == "!!null" {
+		// A document with nothing in it ("---" alone, or "~") is as empty
+		// as an empty file, and yaml.v3 decodes it into an empty Config.
+		return &yaml.Node{Kind: yaml.MappingNode}, nil
+	}
 	if doc.Kind != yaml.MappingNode {
 		return nil, lineErrorf(doc.Line, "the file must be a mapping with a `modules:` key, found %s", kindName(doc))
 	}
@@ -115,7 +120,8 @@ func decodeModule(name string, key, value *yaml.Node) (m Module, err error) {
 }
 
 var (
-	typeErrorLine = regexp.MustCompile(`^line (\d+): (.*)$`)
+	// (?s): a message may run over several lines, as CEL's do.
+	typeErrorLine = regexp.MustCompile(`(?s)^line (\d+): (.*)$`)
 	cannotDecode  = regexp.MustCompile("^cannot unmarshal !!\\w+ `(.*)` into (.+)$")
 )
 

@@ -45,7 +45,7 @@ func checkKnownFields(node *yaml.Node, t reflect.Type, path string) []error {
 }
 
 func checkStruct(node *yaml.Node, t reflect.Type, path string) []error {
-	fields := yamlFields(t)
+	fields, rest := yamlFields(t)
 	var errs []error
 	seen := map[string]int{}
 	for _, kv := range mappingPairs(node) {
@@ -56,6 +56,11 @@ func checkStruct(node *yaml.Node, t reflect.Type, path string) []error {
 		}
 		seen[key.Value] = key.Line
 		ft, ok := fields[key.Value]
+		if !ok && rest != nil {
+			// An inline map (e.g. prometheus/common's http_headers) takes
+			// every key the struct has no field for.
+			ft, ok = rest, true
+		}
 		if !ok {
 			errs = append(errs, unknownField(key, path, fields))
 			continue
@@ -82,16 +87,33 @@ func checkMap(node *yaml.Node, t reflect.Type, path string) []error {
 
 // mappingPairs returns the key/value pairs of a mapping with YAML merge keys
 // (`<<: *anchor`) expanded, so that keys brought in by a merge are checked
-// against the same type.
+// against the same type. As in yaml.v3's decoder, a key written in the
+// mapping itself overrides a merged one, and among several merged mappings
+// the first listed wins; overridden merged pairs are left out, so that an
+// override is not taken for a key given twice. Keys written twice in the
+// mapping itself are all kept, for the duplicate check.
 func mappingPairs(node *yaml.Node) [][2]*yaml.Node {
-	var pairs [][2]*yaml.Node
+	var pairs, merged [][2]*yaml.Node
 	for i := 0; i+1 < len(node.Content); i += 2 {
 		key, value := node.Content[i], node.Content[i+1]
 		if key.Tag == "!!merge" || key.Value == "<<" {
-			pairs = append(pairs, mergedPairs(resolveAlias(value))...)
+			merged = append(merged, mergedPairs(resolveAlias(value))...)
 			continue
 		}
 		pairs = append(pairs, [2]*yaml.Node{key, value})
+	}
+	if len(merged) == 0 {
+		return pairs
+	}
+	have := make(map[string]bool, len(pairs)+len(merged))
+	for _, kv := range pairs {
+		have[kv[0].Value] = true
+	}
+	for _, kv := range merged {
+		if !have[kv[0].Value] {
+			have[kv[0].Value] = true
+			pairs = append(pairs, kv)
+		}
 	}
 	return pairs
 }
@@ -124,9 +146,11 @@ func unknownField(key *yaml.Node, path string, fields map[string]reflect.Type) e
 }
 
 // yamlFields maps each YAML key of a struct to its field type, following
-// `,inline` fields the way yaml.v3 does.
-func yamlFields(t reflect.Type) map[string]reflect.Type {
-	fields := map[string]reflect.Type{}
+// `,inline` fields the way yaml.v3 does. rest is the element type of an
+// inline map, which yaml.v3 fills with every other key; nil when there is
+// none.
+func yamlFields(t reflect.Type) (fields map[string]reflect.Type, rest reflect.Type) {
+	fields = map[string]reflect.Type{}
 	for i := 0; i < t.NumField(); i++ {
 		f := t.Field(i)
 		if f.PkgPath != "" && !f.Anonymous {
@@ -138,8 +162,17 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 		}
 		name, opts, _ := strings.Cut(tag, ",")
 		if strings.Contains(opts, "inline") {
-			for k, v := range yamlFields(indirect(f.Type)) {
+			ft := indirect(f.Type)
+			if ft.Kind() == reflect.Map {
+				rest = ft.Elem()
+				continue
+			}
+			inner, innerRest := yamlFields(ft)
+			for k, v := range inner {
 				fields[k] = v
+			}
+			if innerRest != nil {
+				rest = innerRest
 			}
 			continue
 		}
@@ -148,7 +181,7 @@ func yamlFields(t reflect.Type) map[string]reflect.Type {
 		}
 		fields[name] = f.Type
 	}
-	return fields
+	return fields, rest
 }
 
 func resolveAlias(n *yaml.Node) *yaml.Node {

@@ -100,7 +100,7 @@ func validateModule(name string, m *Module, loc locator) []error {
 		c.icmp(&m.ICMP)
 	}
 	if m.Prober == "dns" || c.present("dns") {
-		c.dns(&m.DNS)
+		c.dns(&m.DNS, m.Prober == "dns")
 	}
 	if m.Prober == "grpc" || c.present("grpc") {
 		c.ipProtocol([]string{"grpc", "preferred_ip_protocol"}, m.GRPC.PreferredIPProtocol)
@@ -236,28 +236,34 @@ func (c *checker) headerMatches(path []string, matches []HeaderMatch) {
 }
 
 // AcceptsEncoding reports whether an Accept-Encoding value admits an
-// encoding: listed, or covered by "*", with a quality above 0. An empty
-// encoding or header admits anything, which is what the compression option
-// needs; blackbox_exporter applies the same rule.
+// encoding: listed, or covered by "*", with a quality above 0. An entry
+// naming the encoding decides wherever it stands; "*" only covers encodings
+// not listed (RFC 9110, section 12.5.3), so "*;q=0, gzip" admits gzip, as
+// blackbox_exporter's check (which sorts entries by quality) also finds.
+// An empty encoding or header admits anything, which is what the
+// compression option needs.
 func AcceptsEncoding(acceptEncoding, compression string) bool {
 	if compression == "" || acceptEncoding == "" {
 		return true
 	}
+	wildcard := -1.0 // the quality given to "*"; -1 when it is absent
 	for _, part := range strings.Split(acceptEncoding, ",") {
 		enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
 		enc = strings.TrimSpace(enc)
-		if !strings.EqualFold(enc, compression) && enc != "*" {
-			continue
-		}
 		q := 1.0
 		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
 			if f, err := strconv.ParseFloat(v, 64); err == nil {
 				q = f
 			}
 		}
-		return q > 0
+		switch {
+		case strings.EqualFold(enc, compression):
+			return q > 0
+		case enc == "*" && wildcard < 0:
+			wildcard = q
+		}
 	}
-	return false
+	return wildcard > 0
 }
 
 func validToken(s string) bool {
@@ -306,11 +312,15 @@ func (c *checker) icmp(i *ICMPProbe) {
 	}
 }
 
-func (c *checker) dns(d *DNSProbe) {
+// dns checks the dns section. query_name is required only when the module
+// probes DNS: Marshal writes every section with its defaults (an http
+// module's /config shows `dns: {recursion_desired: true, ...}`), and that
+// output must load again.
+func (c *checker) dns(d *DNSProbe, probesDNS bool) {
 	at := func(field ...string) []string { return append([]string{"dns"}, field...) }
 	c.ipProtocol(at("preferred_ip_protocol"), d.IPProtocol)
 	c.sourceIP(at("source_ip_address"), d.SourceIPAddress)
-	if d.QueryName == "" {
+	if probesDNS && d.QueryName == "" {
 		c.errorf(at("query_name"), "must be set: the name to ask the target server about")
 	}
 	if d.QueryType != "" {
