@@ -4,6 +4,8 @@
 package config
 
 import (
+	"fmt"
+	"strconv"
 	"time"
 
 	"github.com/alecthomas/units"
@@ -55,7 +57,7 @@ type HTTPProbe struct {
 	BodyFile                     string                   `yaml:"body_file,omitempty"`
 	HTTPClientConfig             pconfig.HTTPClientConfig `yaml:"http_client_config,inline"`
 	Compression                  string                   `yaml:"compression,omitempty"`
-	BodySizeLimit                units.Base2Bytes         `yaml:"body_size_limit,omitempty"`
+	BodySizeLimit                ByteSize                 `yaml:"body_size_limit,omitempty"`
 	EnableHTTP3                  bool                     `yaml:"enable_http3,omitempty"`
 }
 
@@ -161,6 +163,27 @@ type WebsocketHTTP struct {
 	TLSConfig   pconfig.TLSConfig  `yaml:"tls_config,omitempty"`
 	Headers     map[string]Strings `yaml:"headers,omitempty"`
 }
+
+// ByteSize is a number of bytes written with a unit, as blackbox_exporter
+// reads them ("512KB", "10MiB"; KB means KiB), or as a plain number.
+type ByteSize int64
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (b *ByteSize) UnmarshalYAML(node *yaml.Node) error {
+	if n, err := strconv.ParseInt(node.Value, 10, 64); err == nil && node.Kind == yaml.ScalarNode {
+		*b = ByteSize(n)
+		return nil
+	}
+	v, err := units.ParseBase2Bytes(node.Value)
+	if err != nil || node.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: %q is not a size; write a number of bytes with a unit, e.g. 512KB or 10MB", node.Line, node.Value)
+	}
+	*b = ByteSize(v)
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (b ByteSize) MarshalYAML() (any, error) { return units.Base2Bytes(b).String(), nil }
 
 // Strings is a list of strings that may also be written as one string.
 type Strings []string

@@ -68,8 +68,10 @@ func Load(data []byte) (*Config, error) {
 		name := kv[0].Value
 		m, err := decodeModule(name, kv[0], kv[1])
 		if err != nil {
-			errs = append(errs, err)
-			continue
+			if !errors.Is(err, errReported) {
+				errs = append(errs, err)
+			}
+			continue // half decoded: its rules would report false problems
 		}
 		errs = append(errs, validateModule(name, &m, newLocator(kv[0], kv[1]))...)
 		cfg.Modules[name] = m
@@ -123,6 +125,7 @@ var (
 	// (?s): a message may run over several lines, as CEL's do.
 	typeErrorLine = regexp.MustCompile(`(?s)^line (\d+): (.*)$`)
 	cannotDecode  = regexp.MustCompile("^cannot unmarshal !!\\w+ `(.*)` into (.+)$")
+	repeatedKey   = regexp.MustCompile(`mapping key ".*" already defined at line \d+$`)
 )
 
 // decodeError turns a yaml.v3 decoding failure into Errors that keep the
@@ -134,10 +137,20 @@ func decodeError(module string, key, value *yaml.Node, err error) error {
 	}
 	var errs []error
 	for _, msg := range te.Errors {
+		if repeatedKey.MatchString(msg) {
+			continue // checkKnownFields has reported it, in the user's terms
+		}
 		errs = append(errs, withModule(module, key, value, msg))
+	}
+	if len(errs) == 0 {
+		return errReported
 	}
 	return errors.Join(errs...)
 }
+
+// errReported marks a decoding failure that checkKnownFields has already
+// reported.
+var errReported = errors.New("already reported")
 
 // withModule names the module and the field of a decoding message, taking
 // the field from the line the message starts with ("line 7: ...").
@@ -164,8 +177,10 @@ func describeType(goType string) string {
 		return "a duration (e.g. 500ms, 5s, 1m30s)"
 	case goType == "bool":
 		return "true or false"
-	case strings.HasPrefix(goType, "int") || strings.HasPrefix(goType, "uint") || goType == "units.Base2Bytes":
+	case strings.HasPrefix(goType, "int") || strings.HasPrefix(goType, "uint"):
 		return "a whole number"
+	case strings.HasPrefix(goType, "float"):
+		return "a number"
 	case goType == "string":
 		return "a string"
 	case strings.HasPrefix(goType, "[]"):
@@ -173,7 +188,8 @@ func describeType(goType string) string {
 	case strings.HasPrefix(goType, "map["):
 		return "a mapping"
 	}
-	return "valid here (" + goType + ")"
+	return "a section of options (a mapping)" // a struct of the schema
+
 }
 
 // pathAt returns the dotted path, inside node, of the key or list item on

@@ -142,7 +142,7 @@ func (c *checker) sourceIP(path []string, v string) {
 
 // ValidHTTPVersions are the values valid_http_versions can match, as Go
 // reports them in a response's Proto.
-var ValidHTTPVersions = []string{"HTTP/1.0", "HTTP/1.1", "HTTP/2.0", "HTTP/3.0"}
+var ValidHTTPVersions = []string{"HTTP/1.0", "HTTP/1.1", "HTTP/2.0"}
 
 // Compressions are the values of http.compression.
 var Compressions = []string{"", "identity", "gzip", "br", "deflate"}
@@ -294,8 +294,10 @@ func (c *checker) queryResponse(path []string, steps []QueryResponse) {
 			c.errorf(p, "the step does nothing; give it expect, expect_bytes, send or starttls")
 		}
 		for j, l := range s.Labels {
-			if !model.LabelName(l.Name).IsValid() || strings.HasPrefix(l.Name, "__") {
-				c.errorf(append(p, "labels", strconv.Itoa(j)), "%q is not a valid label name", l.Name)
+			// Legacy names, so that every Prometheus version can read
+			// the probe_expect_info series they label.
+			if !model.LegacyValidation.IsValidLabelName(l.Name) || strings.HasPrefix(l.Name, "__") {
+				c.errorf(append(p, "labels", strconv.Itoa(j)), "%q is not a valid label name; use letters, digits and underscores, not starting with a digit or __", l.Name)
 			}
 		}
 	}
