@@ -168,7 +168,7 @@ func classifyCause(err error, phase Phase) (Class, Reason, bool) {
 	}
 	var alert tls.AlertError
 	var recordErr tls.RecordHeaderError
-	if errors.As(err, &alert) || errors.As(err, &recordErr) {
+	if errors.As(err, &alert) || errors.As(err, &recordErr) || isRemoteTLSAlert(err) {
 		return ClassTLS, ReasonHandshake, true
 	}
 	var dnsErr *net.DNSError
@@ -199,6 +199,15 @@ func classifyDeadline(ctx context.Context, err error) (Class, Reason, bool) {
 		return ClassDNS, ReasonResolverError, true
 	}
 	return ClassTimeout, ReasonDeadline, true
+}
+
+// isRemoteTLSAlert spots an alert the peer sent, which crypto/tls reports
+// as a *net.OpError with Op "remote error". In TLS 1.3 a server rejecting
+// the client certificate sends it after the client's handshake is done, so
+// it surfaces on the first read rather than from the handshake.
+func isRemoteTLSAlert(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "remote error"
 }
 
 func isTimeout(err error) bool {

@@ -57,7 +57,11 @@ func (t *timeline) set(field func(*roundTrip) *time.Time, once bool) {
 }
 
 // failurePhase says which phase the current round trip was in when it
-// stopped, for errors that do not carry a phase of their own.
+// stopped, for errors that do not carry a phase of their own: the latest
+// phase that started. A phase that just ended still counts, because the
+// transport may give up on a dial (the request's context is done) in the
+// instant between the dial's handshake ending and the transport taking
+// the connection.
 func (t *timeline) failurePhase() Phase {
 	t.mu.Lock()
 	defer t.mu.Unlock()
@@ -70,9 +74,11 @@ func (t *timeline) failurePhase() Phase {
 		return PhaseTransfer
 	case !rt.gotConn.IsZero():
 		return PhaseProcessing
-	case !rt.tlsStart.IsZero() && rt.tlsDone.IsZero():
+	case !rt.tlsStart.IsZero():
 		return PhaseTLS
-	case !rt.resolveStart.IsZero() && rt.resolveDone.IsZero():
+	case !rt.connectStart.IsZero():
+		return PhaseConnect
+	case !rt.resolveStart.IsZero():
 		return PhaseResolve
 	}
 	return PhaseConnect

@@ -1,0 +1,166 @@
+package prober
+
+import (
+	"context"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+func values(vs ...string) [][]byte {
+	out := make([][]byte, len(vs))
+	for i, v := range vs {
+		out[i] = []byte(v)
+	}
+	return out
+}
+
+func TestCheckRulesQuantifiers(t *testing.T) {
+	cases := []struct {
+		name   string
+		q      quantifier
+		values [][]byte
+		re     string
+		fails  bool
+		verb   string
+	}{
+		// fail if any value matches
+		{"any matches: no values", failIfAnyMatches, nil, "a", false, ""},
+		{"any matches: one of two", failIfAnyMatches, values("xa", "b"), "a", true, "matched"},
+		{"any matches: none", failIfAnyMatches, values("b", "c"), "a", false, ""},
+		// fail if any value does not match
+		{"any misses: no values", failIfAnyMisses, nil, "a", false, ""},
+		{"any misses: one of two", failIfAnyMisses, values("a", "b"), "a", true, "did not match"},
+		{"any misses: all match", failIfAnyMisses, values("a", "ba"), "a", false, ""},
+		// fail if there are values and all match
+		{"all match: no values", failIfAllMatch, nil, "a", false, ""},
+		{"all match: all", failIfAllMatch, values("a", "ab"), "a", true, "matched all of"},
+		{"all match: one of two", failIfAllMatch, values("a", "b"), "a", false, ""},
+		// fail if no value matches
+		{"none matches: no values", failIfNoneMatches, nil, "a", true, "matched none of"},
+		{"none matches: none", failIfNoneMatches, values("b", "c"), "a", true, "matched none of"},
+		{"none matches: one of two", failIfNoneMatches, values("b", "a"), "a", false, ""},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			err := checkRules(ReasonBodyRegex, "the records", tc.values,
+				rule{"some_option", []config.Regexp{config.MustNewRegexp(tc.re)}, tc.q})
+			if !tc.fails {
+				if err != nil {
+					t.Fatalf("checkRules = %v, want nil", err)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatal("checkRules = nil, want a failure")
+			}
+			if err.Class != ClassAssertion || err.Reason != ReasonBodyRegex || err.Phase != PhaseValidate {
+				t.Errorf("labels %s/%s/%s", err.Class, err.Reason, err.Phase)
+			}
+			want := `some_option[0] "` + tc.re + `" ` + tc.verb + " the records"
+			if !strings.HasSuffix(err.Error(), want) {
+				t.Errorf("message %q, want it to end with %q", err.Error(), want)
+			}
+		})
+	}
+}
+
+// fails, the quantifier logic on its own.
+func TestFailsQuantifiers(t *testing.T) {
+	re := config.MustNewRegexp("a")
+	cases := []struct {
+		q      quantifier
+		values [][]byte
+		want   bool
+	}{
+		{failIfAnyMatches, nil, false},
+		{failIfAnyMatches, values("a"), true},
+		{failIfAnyMatches, values("b"), false},
+		{failIfAnyMatches, values("b", "a"), true},
+		{failIfAnyMisses, nil, false},
+		{failIfAnyMisses, values("a"), false},
+		{failIfAnyMisses, values("b"), true},
+		{failIfAnyMisses, values("a", "b"), true},
+		{failIfAllMatch, nil, false},
+		{failIfAllMatch, values("a"), true},
+		{failIfAllMatch, values("b"), false},
+		{failIfAllMatch, values("a", "b"), false},
+		{failIfAllMatch, values("a", "ba"), true},
+		{failIfNoneMatches, nil, true},
+		{failIfNoneMatches, values("a"), false},
+		{failIfNoneMatches, values("b"), true},
+		{failIfNoneMatches, values("b", "a"), false},
+	}
+	for _, tc := range cases {
+		if got := fails(re, tc.values, tc.q); got != tc.want {
+			t.Errorf("fails(%q, %q, %d) = %v, want %v", "a", tc.values, tc.q, got, tc.want)
+		}
+	}
+}
+
+func TestCheckRulesOrder(t *testing.T) {
+	// The first failing rule wins, in the order the rules are given.
+	err := checkRules(ReasonHeaderRegex, "x", values("abc"),
+		rule{"first", []config.Regexp{config.MustNewRegexp("z")}, failIfAnyMatches},
+		rule{"second", []config.Regexp{config.MustNewRegexp("a"), config.MustNewRegexp("z")}, failIfAnyMisses},
+		rule{"third", []config.Regexp{config.MustNewRegexp("b")}, failIfAnyMatches},
+	)
+	if err == nil || !strings.Contains(err.Error(), `second[1] "z" did not match x`) {
+		t.Errorf("checkRules = %v, want the second rule to fail", err)
+	}
+	if err.Reason != ReasonHeaderRegex {
+		t.Errorf("reason %s, want the one given", err.Reason)
+	}
+	if err := checkRules(ReasonBodyRegex, "x", values("abc")); err != nil {
+		t.Errorf("no rules: %v", err)
+	}
+	if err := checkRules(ReasonBodyRegex, "x", values("abc"), rule{"empty", nil, failIfNoneMatches}); err != nil {
+		t.Errorf("a rule without patterns: %v", err)
+	}
+}
+
+func TestCheckHeadersDirect(t *testing.T) {
+	h := &config.HTTPProbe{
+		FailIfHeaderMatchesRegexp: []config.HeaderMatch{{Header: "x-a", Regexp: config.MustNewRegexp("bad")}},
+	}
+	hdr := http.Header{}
+	hdr.Add("X-A", "good")
+	hdr.Add("X-A", "bad")
+	err := checkHeaders(h, hdr)
+	if err == nil || err.Reason != ReasonHeaderRegex || !strings.Contains(err.Error(), `fail_if_header_matches[0] "bad" matched the X-A header`) {
+		t.Errorf("checkHeaders = %v", err)
+	}
+}
+
+func TestCheckCELNotBool(t *testing.T) {
+	// A dynamic expression that yields a string at run time.
+	p := cel(t, `body.name`)
+	h := &config.HTTPProbe{FailIfBodyJSONMatchesCEL: p}
+	err := checkCEL(context.Background(), h, []byte(`{"name":"x"}`))
+	if err == nil || err.Reason != ReasonBodyCEL || !strings.Contains(err.Error(), "not a bool") {
+		t.Errorf("checkCEL = %v, want a body_cel failure saying the result is not a bool", err)
+	}
+	// A missing field is an evaluation error, reported as a failed check.
+	h = &config.HTTPProbe{FailIfBodyJSONNotMatchesCEL: cel(t, `body.missing == 1`)}
+	err = checkCEL(context.Background(), h, []byte(`{}`))
+	if err == nil || err.Reason != ReasonBodyCEL || !strings.Contains(err.Error(), "could not be evaluated") {
+		t.Errorf("checkCEL = %v, want an evaluation failure", err)
+	}
+}
+
+func TestDescribeSize(t *testing.T) {
+	for n, want := range map[int64]string{
+		10:        "10 bytes",
+		1024:      "1KiB",
+		1536:      "1536 bytes",
+		4 << 20:   "4MiB",
+		64 << 20:  "64MiB",
+		3<<20 + 1: "3145729 bytes",
+	} {
+		if got := describeSize(n); got != want {
+			t.Errorf("describeSize(%d) = %q, want %q", n, got, want)
+		}
+	}
+}

@@ -1,0 +1,146 @@
+package prober
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"syscall"
+	"testing"
+	"time"
+)
+
+func TestClassify(t *testing.T) {
+	alive := context.Background()
+	expired, cancelExpired := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancelExpired()
+	canceled, cancel := context.WithCancel(context.Background())
+	cancel()
+
+	dial := func(errno syscall.Errno) error {
+		return &net.OpError{Op: "dial", Net: "tcp", Err: os.NewSyscallError("connect", errno)}
+	}
+	read := func(errno syscall.Errno) error {
+		return &net.OpError{Op: "read", Net: "tcp", Err: os.NewSyscallError("read", errno)}
+	}
+	past := &x509.Certificate{NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)}
+	future := &x509.Certificate{NotBefore: time.Now().Add(24 * time.Hour), NotAfter: time.Now().Add(48 * time.Hour)}
+	verification := func(err error) error {
+		return &tls.CertificateVerificationError{Err: err}
+	}
+	classified := Fail(ClassAssertion, ReasonBodyRegex, PhaseValidate, errors.New("fail_if_body_matches_regexp[0]"))
+
+	cases := []struct {
+		name  string
+		ctx   context.Context
+		err   error
+		phase Phase
+		want  failure
+	}{
+		{"ECONNREFUSED", alive, dial(syscall.ECONNREFUSED), PhaseConnect, failure{ClassConnect, ReasonRefused, PhaseConnect}},
+		{"ECONNREFUSED at the deadline is still refused", expired, dial(syscall.ECONNREFUSED), PhaseConnect, failure{ClassConnect, ReasonRefused, PhaseConnect}},
+		{"ECONNREFUSED wrapped by net/http", alive, &url.Error{Op: "Get", URL: "http://x", Err: dial(syscall.ECONNREFUSED)}, PhaseConnect, failure{ClassConnect, ReasonRefused, PhaseConnect}},
+		{"ECONNRESET", alive, read(syscall.ECONNRESET), PhaseProcessing, failure{ClassConnect, ReasonReset, PhaseProcessing}},
+		{"EPIPE", alive, &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)}, PhaseProcessing, failure{ClassConnect, ReasonReset, PhaseProcessing}},
+		{"EHOSTUNREACH", alive, dial(syscall.EHOSTUNREACH), PhaseConnect, failure{ClassConnect, ReasonHostUnreachable, PhaseConnect}},
+		{"ENETUNREACH", alive, dial(syscall.ENETUNREACH), PhaseConnect, failure{ClassConnect, ReasonNetworkUnreachable, PhaseConnect}},
+		{"EACCES", alive, dial(syscall.EACCES), PhaseConnect, failure{ClassProber, ReasonPermissionDenied, PhaseConnect}},
+		{"EPERM", alive, &net.OpError{Op: "socket", Err: os.NewSyscallError("socket", syscall.EPERM)}, PhaseSetup, failure{ClassProber, ReasonPermissionDenied, PhaseSetup}},
+		{"EMFILE", alive, dial(syscall.EMFILE), PhaseConnect, failure{ClassProber, ReasonResourceExhausted, PhaseConnect}},
+		{"ENFILE", alive, dial(syscall.ENFILE), PhaseConnect, failure{ClassProber, ReasonResourceExhausted, PhaseConnect}},
+		{"ETIMEDOUT", alive, dial(syscall.ETIMEDOUT), PhaseConnect, failure{ClassTimeout, ReasonDeadline, PhaseConnect}},
+
+		{"DNS not found", alive, &net.DNSError{Err: "no such host", Name: "x.test", IsNotFound: true}, PhaseResolve, failure{ClassDNS, ReasonNXDomain, PhaseResolve}},
+		{"DNS not found at the deadline", expired, &net.DNSError{Err: "no such host", Name: "x.test", IsNotFound: true}, PhaseResolve, failure{ClassDNS, ReasonNXDomain, PhaseResolve}},
+		{"DNS servfail", alive, &net.DNSError{Err: "server misbehaving", Name: "x.test", IsTemporary: true}, PhaseResolve, failure{ClassDNS, ReasonServFail, PhaseResolve}},
+		{"DNS other failure", alive, &net.DNSError{Err: "connection refused", Name: "x.test"}, PhaseResolve, failure{ClassDNS, ReasonResolverError, PhaseResolve}},
+		{"DNS timeout, ctx alive", alive, &net.DNSError{Err: "i/o timeout", Name: "x.test", IsTimeout: true}, PhaseResolve, failure{ClassDNS, ReasonResolverError, PhaseResolve}},
+		{"DNS timeout, ctx done", expired, &net.DNSError{Err: "i/o timeout", Name: "x.test", IsTimeout: true}, PhaseResolve, failure{ClassTimeout, ReasonDeadline, PhaseResolve}},
+		{"DNS timeout, ctx canceled", canceled, &net.DNSError{Err: "operation was canceled", Name: "x.test", IsTimeout: true}, PhaseResolve, failure{ClassTimeout, ReasonCanceled, PhaseResolve}},
+
+		{"context.DeadlineExceeded", expired, context.DeadlineExceeded, PhaseProcessing, failure{ClassTimeout, ReasonDeadline, PhaseProcessing}},
+		{"context.DeadlineExceeded wrapped by net/http", expired, &url.Error{Op: "Get", URL: "http://x", Err: context.DeadlineExceeded}, PhaseProcessing, failure{ClassTimeout, ReasonDeadline, PhaseProcessing}},
+		{"os.ErrDeadlineExceeded", expired, &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, PhaseTransfer, failure{ClassTimeout, ReasonDeadline, PhaseTransfer}},
+		{"context.Canceled", canceled, fmt.Errorf("reading: %w", context.Canceled), PhaseTransfer, failure{ClassTimeout, ReasonCanceled, PhaseTransfer}},
+		{"an unknown error while the scrape is abandoned", canceled, errors.New("something"), PhaseTransfer, failure{ClassTimeout, ReasonCanceled, PhaseTransfer}},
+
+		{"x509 expired", alive, x509.CertificateInvalidError{Cert: past, Reason: x509.Expired}, PhaseTLS, failure{ClassTLS, ReasonCertExpired, PhaseTLS}},
+		{"x509 expired inside tls", alive, verification(x509.CertificateInvalidError{Cert: past, Reason: x509.Expired}), PhaseTLS, failure{ClassTLS, ReasonCertExpired, PhaseTLS}},
+		{"x509 not yet valid", alive, verification(x509.CertificateInvalidError{Cert: future, Reason: x509.Expired}), PhaseTLS, failure{ClassTLS, ReasonCertNotYetValid, PhaseTLS}},
+		{"x509 not yet valid at the deadline", expired, verification(x509.CertificateInvalidError{Cert: future, Reason: x509.Expired}), PhaseTLS, failure{ClassTLS, ReasonCertNotYetValid, PhaseTLS}},
+		{"x509 other invalidity", alive, verification(x509.CertificateInvalidError{Cert: past, Reason: x509.NotAuthorizedToSign}), PhaseTLS, failure{ClassTLS, ReasonCertInvalid, PhaseTLS}},
+		{"x509 unknown authority", alive, verification(x509.UnknownAuthorityError{Cert: past}), PhaseTLS, failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS}},
+		{"x509 hostname", alive, verification(x509.HostnameError{Certificate: past, Host: "x.test"}), PhaseTLS, failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS}},
+		{"tls verification, other cause", alive, verification(errors.New("x509: something else")), PhaseTLS, failure{ClassTLS, ReasonCertInvalid, PhaseTLS}},
+		{"tls.AlertError", alive, tls.AlertError(40), PhaseTLS, failure{ClassTLS, ReasonHandshake, PhaseTLS}},
+		{"tls.AlertError outside the tls phase", alive, fmt.Errorf("handshake: %w", tls.AlertError(70)), PhaseConnect, failure{ClassTLS, ReasonHandshake, PhaseConnect}},
+		{"tls.RecordHeaderError", alive, tls.RecordHeaderError{Msg: "first record does not look like a TLS handshake"}, PhaseTLS, failure{ClassTLS, ReasonHandshake, PhaseTLS}},
+		{"remote tls alert", alive, &url.Error{Op: "Get", URL: "https://x", Err: &net.OpError{Op: "remote error", Err: errors.New("tls: certificate required")}}, PhaseProcessing, failure{ClassTLS, ReasonHandshake, PhaseProcessing}},
+		{"unknown error in the tls phase", alive, errors.New("tls: something odd"), PhaseTLS, failure{ClassTLS, ReasonHandshake, PhaseTLS}},
+
+		{"io.ErrUnexpectedEOF", alive, io.ErrUnexpectedEOF, PhaseTransfer, failure{ClassProtocol, ReasonUnexpectedEOF, PhaseTransfer}},
+		{"io.EOF wrapped by net/http", alive, &url.Error{Op: "Get", URL: "http://x", Err: io.EOF}, PhaseProcessing, failure{ClassProtocol, ReasonUnexpectedEOF, PhaseProcessing}},
+		{"malformed response", alive, &url.Error{Op: "Get", URL: "http://x", Err: errors.New(`net/http: HTTP/1.x transport connection broken: malformed HTTP response "SSH-2.0"`)}, PhaseTransfer, failure{ClassProtocol, ReasonMalformedResponse, PhaseTransfer}},
+		{"http response to https client", alive, errors.New("http: server gave HTTP response to HTTPS client"), PhaseProcessing, failure{ClassProtocol, ReasonMalformedResponse, PhaseProcessing}},
+
+		{"classified keeps its labels", expired, classified, PhaseTransfer, failure{ClassAssertion, ReasonBodyRegex, PhaseValidate}},
+		{"classified and wrapped keeps its labels", canceled, fmt.Errorf("probe: %w", Fail(ClassDNS, ReasonNXDomain, PhaseResolve, nil)), PhaseConnect, failure{ClassDNS, ReasonNXDomain, PhaseResolve}},
+		{"classified without a phase gets one", alive, Fail(ClassStatus, ReasonHTTPStatus, "", nil), PhaseValidate, failure{ClassStatus, ReasonHTTPStatus, PhaseValidate}},
+		{"unknown stays unknown", alive, errors.New("mystery"), PhaseProcessing, failure{ClassUnknown, ReasonUnclassified, PhaseProcessing}},
+		{"unknown stays unknown without a ctx", nil, errors.New("mystery"), PhaseConnect, failure{ClassUnknown, ReasonUnclassified, PhaseConnect}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			got := Classify(tc.ctx, tc.err, tc.phase)
+			if got == nil {
+				t.Fatal("Classify returned nil for an error")
+			}
+			if f := (failure{got.Class, got.Reason, got.Phase}); f != tc.want {
+				t.Errorf("Classify(%v) = %s, want %s", tc.err, f, tc.want)
+			}
+			if !errors.Is(got, tc.err) && !errors.Is(tc.err, got) {
+				t.Errorf("the classified error lost its cause %v", tc.err)
+			}
+		})
+	}
+	if got := Classify(alive, nil, PhaseConnect); got != nil {
+		t.Errorf("Classify(nil) = %v, want nil", got)
+	}
+}
+
+func TestErrorMessage(t *testing.T) {
+	err := Failf(ClassConnect, ReasonRefused, PhaseConnect, "connecting to %s", "127.0.0.1:1")
+	if got, want := err.Error(), "connect/refused in phase connect: connecting to 127.0.0.1:1"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	if got, want := Fail(ClassTimeout, ReasonDeadline, PhaseTLS, nil).Error(), "timeout/deadline in phase tls"; got != want {
+		t.Errorf("Error() = %q, want %q", got, want)
+	}
+	cause := errors.New("cause")
+	if !errors.Is(Fail(ClassUnknown, ReasonUnclassified, PhaseUnknown, cause), cause) {
+		t.Error("Unwrap does not reach the cause")
+	}
+}
+
+// The classification of real errors from the standard library, not
+// hand-made ones, for the cases a test server can produce cheaply.
+func TestClassifyRealErrors(t *testing.T) {
+	ctx := context.Background()
+	_, err := net.Dial("tcp4", closedPort(t))
+	if got := Classify(ctx, err, PhaseConnect); got.Class != ClassConnect || got.Reason != ReasonRefused {
+		t.Errorf("refused dial: %s/%s (%v)", got.Class, got.Reason, err)
+	}
+	_, err = testResolver(t).LookupIPAddr(ctx, "nx.test")
+	if got := Classify(ctx, err, PhaseResolve); got.Class != ClassDNS || got.Reason != ReasonNXDomain {
+		t.Errorf("NXDOMAIN: %s/%s (%v)", got.Class, got.Reason, err)
+	}
+	_, err = testResolver(t).LookupIPAddr(ctx, servfailName)
+	if got := Classify(ctx, err, PhaseResolve); got.Class != ClassDNS || got.Reason != ReasonServFail {
+		t.Errorf("SERVFAIL: %s/%s (%v)", got.Class, got.Reason, err)
+	}
+}

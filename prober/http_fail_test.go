@@ -1,0 +1,398 @@
+package prober
+
+import (
+	"crypto/tls"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+// The http metrics blackbox_exporter exports, at 0, even when the probe
+// fails before a response.
+var httpGauges = []string{
+	"probe_http_content_length",
+	"probe_http_uncompressed_body_length",
+	"probe_http_redirects",
+	"probe_http_ssl",
+	"probe_http_status_code",
+	"probe_http_version",
+	"probe_failed_due_to_regex",
+}
+
+// checkPhases asserts that all five phases are exported, that the phases
+// in zero are exactly 0, and that those in nonzero were timed.
+func checkPhases(t *testing.T, sink *Sink, nonzero, zero []Phase) {
+	t.Helper()
+	for _, p := range httpPhases {
+		value(t, sink, "probe_http_duration_seconds", string(p))
+	}
+	for _, p := range nonzero {
+		if v := phaseSeconds(t, sink, p); v <= 0 {
+			t.Errorf("phase %s = %v, want it timed", p, v)
+		}
+	}
+	for _, p := range zero {
+		metric(t, sink, 0, "probe_http_duration_seconds", string(p))
+	}
+}
+
+// answer is a raw server's behaviour after reading one request.
+func answer(f func(c net.Conn)) func(c net.Conn) {
+	return func(c net.Conn) {
+		if err := readRequest(c); err != nil {
+			return
+		}
+		f(c)
+	}
+}
+
+func TestHTTPFailures(t *testing.T) {
+	noTLS := []Phase{PhaseTLS}
+	cases := []struct {
+		name    string
+		target  func(t *testing.T) string
+		want    failure
+		message string
+		timed   []Phase // phases that must have a duration
+		zero    []Phase // phases that must be exactly 0
+		partial bool    // a response arrived: its metrics are not 0
+		check   func(t *testing.T, s *Sink)
+	}{
+		{
+			name:   "refused port",
+			target: func(t *testing.T) string { return "http://" + closedPort(t) },
+			want:   failure{ClassConnect, ReasonRefused, PhaseConnect},
+			timed:  []Phase{PhaseConnect},
+			zero:   []Phase{PhaseTLS, PhaseProcessing, PhaseTransfer},
+		},
+		{
+			name:   "refused port over https",
+			target: func(t *testing.T) string { return "https://" + closedPort(t) },
+			want:   failure{ClassConnect, ReasonRefused, PhaseConnect},
+			zero:   []Phase{PhaseTLS, PhaseProcessing, PhaseTransfer},
+		},
+		{
+			name:   "NXDOMAIN",
+			target: func(*testing.T) string { return "http://nx.test/" },
+			want:   failure{ClassDNS, ReasonNXDomain, PhaseResolve},
+			timed:  []Phase{PhaseResolve},
+			zero:   []Phase{PhaseConnect, PhaseTLS, PhaseProcessing, PhaseTransfer},
+		},
+		{
+			name:   "SERVFAIL",
+			target: func(*testing.T) string { return "https://" + servfailName + "/" },
+			want:   failure{ClassDNS, ReasonServFail, PhaseResolve},
+			zero:   []Phase{PhaseConnect, PhaseTLS, PhaseProcessing, PhaseTransfer},
+		},
+		{
+			name: "5xx",
+			target: func(t *testing.T) string {
+				return newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					http.Error(w, "down", http.StatusServiceUnavailable)
+				}), serverOpts{}).URL
+			},
+			want:    failure{ClassStatus, ReasonHTTPStatus, PhaseValidate},
+			message: "503",
+			partial: true,
+			timed:   []Phase{PhaseConnect, PhaseProcessing, PhaseTransfer},
+			zero:    noTLS,
+		},
+		{
+			name: "peer closes without a response",
+			target: func(t *testing.T) string {
+				return "http://" + rawServer(t, answer(func(c net.Conn) { c.Close() }))
+			},
+			want: failure{ClassProtocol, ReasonUnexpectedEOF, PhaseProcessing},
+			zero: []Phase{PhaseTLS, PhaseTransfer},
+		},
+		{
+			name: "peer closes in the middle of the body",
+			target: func(t *testing.T) string {
+				return "http://" + rawServer(t, answer(func(c net.Conn) {
+					fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b")
+					c.Close()
+				}))
+			},
+			want:    failure{ClassProtocol, ReasonUnexpectedEOF, PhaseTransfer},
+			timed:   []Phase{PhaseTransfer},
+			zero:    noTLS,
+			partial: true,
+			check: func(t *testing.T, s *Sink) {
+				metric(t, s, 200, "probe_http_status_code")
+				metric(t, s, 100, "probe_http_content_length")
+				metric(t, s, 10, "probe_http_uncompressed_body_length")
+			},
+		},
+		{
+			name: "peer sends garbage",
+			target: func(t *testing.T) string {
+				return "http://" + rawServer(t, answer(func(c net.Conn) {
+					fmt.Fprint(c, "SSH-2.0-OpenSSH_9.6\r\n\r\n")
+				}))
+			},
+			want: failure{ClassProtocol, ReasonMalformedResponse, PhaseTransfer},
+			zero: noTLS,
+		},
+		{
+			name: "peer sends garbage to https",
+			target: func(t *testing.T) string {
+				return "https://" + rawServer(t, func(c net.Conn) {
+					fmt.Fprint(c, "SSH-2.0-OpenSSH_9.6\r\n\r\n")
+					_, _ = io.Copy(io.Discard, c)
+				})
+			},
+			want:  failure{ClassTLS, ReasonHandshake, PhaseTLS},
+			timed: []Phase{PhaseTLS},
+			zero:  []Phase{PhaseProcessing, PhaseTransfer},
+		},
+		{
+			name: "peer resets",
+			target: func(t *testing.T) string {
+				return "http://" + rawServer(t, answer(func(c net.Conn) {
+					_ = c.(*net.TCPConn).SetLinger(0)
+					c.Close()
+				}))
+			},
+			want: failure{ClassConnect, ReasonReset, PhaseProcessing},
+			zero: []Phase{PhaseTLS, PhaseTransfer},
+		},
+		{
+			name: "peer resets during the TLS handshake",
+			target: func(t *testing.T) string {
+				return "https://" + rawServer(t, func(c net.Conn) {
+					buf := make([]byte, 1)
+					_, _ = c.Read(buf)
+					_ = c.(*net.TCPConn).SetLinger(0)
+					c.Close()
+				})
+			},
+			want: failure{ClassConnect, ReasonReset, PhaseTLS},
+			zero: []Phase{PhaseProcessing, PhaseTransfer},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := newModule(t, nil)
+			sink, err := run(t, m, tc.target(t))
+			perr := checkOutcome(t, err, tc.want)
+			if tc.message != "" && !strings.Contains(perr.Error(), tc.message) {
+				t.Errorf("error %v does not mention %q", perr, tc.message)
+			}
+			checkPhases(t, sink, tc.timed, tc.zero)
+			absent(t, sink, tlsFamilies...)
+			if tc.check != nil {
+				tc.check(t, sink)
+			}
+			if tc.partial {
+				metric(t, sink, 1.1, "probe_http_version")
+				return
+			}
+			for _, name := range httpGauges {
+				metric(t, sink, 0, name)
+			}
+		})
+	}
+}
+
+func TestHTTPInvalidTargets(t *testing.T) {
+	for _, target := range []string{"ftp://x", "http://", "http://[::1", "", "https:///path", "gopher://example.com:70/"} {
+		t.Run(fmt.Sprintf("%q", target), func(t *testing.T) {
+			sink, err := run(t, newModule(t, nil), target)
+			perr := checkOutcome(t, err, failure{ClassProber, ReasonInvalidTarget, PhaseSetup})
+			msg := perr.Error()
+			if !strings.Contains(msg, "http://") && !strings.Contains(msg, "http[s]://") {
+				t.Errorf("message %q does not say how to write the target", msg)
+			}
+			// Nothing was attempted, but the http family is there.
+			for _, name := range httpGauges {
+				metric(t, sink, 0, name)
+			}
+			checkPhases(t, sink, nil, httpPhases)
+		})
+	}
+}
+
+// Deadline honesty: a probe of a peer that stalls ends by its deadline,
+// as a timeout in the phase that stalled.
+func TestHTTPDeadlines(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	const slack = 200 * time.Millisecond
+	cases := []struct {
+		name  string
+		setup func(t *testing.T) (target string, m *Module)
+		phase Phase
+		timed []Phase // including the phase that stalled
+		zero  []Phase
+	}{
+		{
+			name: "listener that never answers TLS",
+			setup: func(t *testing.T) (string, *Module) {
+				addr := rawServer(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+				return "https://" + addr, newModule(t, nil)
+			},
+			phase: PhaseTLS,
+			timed: []Phase{PhaseTLS},
+			zero:  []Phase{PhaseProcessing, PhaseTransfer},
+		},
+		{
+			name: "server that sleeps before the headers",
+			setup: func(t *testing.T) (string, *Module) {
+				srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					hold(r)
+				}), serverOpts{})
+				return srv.URL, newModule(t, nil)
+			},
+			phase: PhaseProcessing,
+			timed: []Phase{PhaseProcessing},
+			zero:  []Phase{PhaseTLS, PhaseTransfer},
+		},
+		{
+			name: "https server that sleeps before the headers",
+			setup: func(t *testing.T) (string, *Module) {
+				ca := newTestCA(t, "sonde test CA")
+				srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					hold(r)
+				}), serverOpts{tls: true, http2: true, ca: ca})
+				return srv.URL, newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.file })
+			},
+			phase: PhaseProcessing,
+			timed: []Phase{PhaseTLS, PhaseProcessing},
+			zero:  []Phase{PhaseTransfer},
+		},
+		{
+			name: "server that stalls in the middle of the body",
+			setup: func(t *testing.T) (string, *Module) {
+				srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					w.Header().Set("Content-Length", "1000")
+					fmt.Fprint(w, "the first part")
+					w.(http.Flusher).Flush()
+					hold(r)
+				}), serverOpts{})
+				return srv.URL, newModule(t, nil)
+			},
+			phase: PhaseTransfer,
+			timed: []Phase{PhaseProcessing, PhaseTransfer},
+			zero:  []Phase{PhaseTLS},
+		},
+		{
+			name: "body checks on a body that stalls",
+			setup: func(t *testing.T) (string, *Module) {
+				srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					fmt.Fprint(w, "the first part")
+					w.(http.Flusher).Flush()
+					hold(r)
+				}), serverOpts{})
+				return srv.URL, newModule(t, func(h *config.HTTPProbe) { h.FailIfBodyMatchesRegexp = res("error") })
+			},
+			phase: PhaseTransfer,
+			timed: []Phase{PhaseTransfer},
+		},
+		{
+			name: "DNS server that never answers",
+			setup: func(t *testing.T) (string, *Module) {
+				return "http://" + silentName + "/", newModule(t, nil)
+			},
+			phase: PhaseResolve,
+			timed: []Phase{PhaseResolve},
+			zero:  []Phase{PhaseConnect, PhaseTLS, PhaseProcessing, PhaseTransfer},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			target, m := tc.setup(t)
+			sink, took, err := probe(t, m, target, timeout)
+			if took > timeout+slack {
+				t.Errorf("probe took %v, more than its deadline %v + %v", took, timeout, slack)
+			}
+			checkOutcome(t, err, failure{ClassTimeout, ReasonDeadline, tc.phase})
+			checkPhases(t, sink, tc.timed, tc.zero)
+		})
+	}
+}
+
+// Phase timing is real: time spent in a phase shows in that phase.
+func TestHTTPPhaseTimings(t *testing.T) {
+	const pause = 100 * time.Millisecond
+	t.Run("slow handshake", func(t *testing.T) {
+		ca := newTestCA(t, "sonde test CA")
+		cert := ca.issue(t, localhostSpec())
+		var calls atomic.Int32
+		srv := newServer(t, okHandler, serverOpts{tls: true, cert: &cert, tlsConf: func(c *tls.Config) {
+			// Consulted for every client that sends a server name.
+			c.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
+				calls.Add(1)
+				time.Sleep(pause)
+				return &cert.tls, nil
+			}
+		}})
+		m := newModule(t, func(h *config.HTTPProbe) {
+			h.HTTPClientConfig.TLSConfig.CAFile = ca.file
+			h.HTTPClientConfig.TLSConfig.ServerName = "localhost"
+		})
+		sink, err := run(t, m, srv.URL)
+		checkOutcome(t, err, failure{})
+		if calls.Load() != 1 {
+			t.Fatalf("GetCertificate called %d times, want 1", calls.Load())
+		}
+		if v := phaseSeconds(t, sink, PhaseTLS); v < pause.Seconds() {
+			t.Errorf("tls phase = %vs, want at least %v", v, pause)
+		}
+		if v := phaseSeconds(t, sink, PhaseProcessing); v >= pause.Seconds() {
+			t.Errorf("processing phase = %vs, want less than %v: the handshake leaked into it", v, pause)
+		}
+	})
+	t.Run("slow handler", func(t *testing.T) {
+		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(pause)
+			fmt.Fprint(w, "ok")
+		}), serverOpts{})
+		sink, err := run(t, newModule(t, nil), srv.URL)
+		checkOutcome(t, err, failure{})
+		if v := phaseSeconds(t, sink, PhaseProcessing); v < pause.Seconds() {
+			t.Errorf("processing phase = %vs, want at least %v", v, pause)
+		}
+		metric(t, sink, 0, "probe_http_duration_seconds", string(PhaseTLS))
+	})
+	t.Run("slow body", func(t *testing.T) {
+		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			fmt.Fprint(w, "first")
+			w.(http.Flusher).Flush()
+			time.Sleep(pause)
+			fmt.Fprint(w, "second")
+		}), serverOpts{})
+		sink, err := run(t, newModule(t, nil), srv.URL)
+		checkOutcome(t, err, failure{})
+		if v := phaseSeconds(t, sink, PhaseTransfer); v < pause.Seconds() {
+			t.Errorf("transfer phase = %vs, want at least %v", v, pause)
+		}
+		if v := phaseSeconds(t, sink, PhaseProcessing); v >= pause.Seconds() {
+			t.Errorf("processing phase = %vs, want less than %v", v, pause)
+		}
+	})
+	t.Run("phases summed over redirects", func(t *testing.T) {
+		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			time.Sleep(pause)
+			if r.URL.Path == "/" {
+				http.Redirect(w, r, "/next", http.StatusFound)
+			}
+		}), serverOpts{})
+		sink, err := run(t, newModule(t, nil), srv.URL)
+		checkOutcome(t, err, failure{})
+		metric(t, sink, 1, "probe_http_redirects")
+		if v := phaseSeconds(t, sink, PhaseProcessing); v < 2*pause.Seconds() {
+			t.Errorf("processing phase = %vs, want at least %v over two requests", v, 2*pause)
+		}
+		// The redirect's body is never read: the time until the probe
+		// ended, which includes the second request, is not its transfer.
+		if v := phaseSeconds(t, sink, PhaseTransfer); v >= pause.Seconds() {
+			t.Errorf("transfer phase = %vs, want less than %v", v, pause)
+		}
+	})
+}

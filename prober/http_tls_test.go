@@ -1,0 +1,324 @@
+package prober
+
+import (
+	"crypto/sha256"
+	"crypto/tls"
+	"encoding/hex"
+	"fmt"
+	"net"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	pconfig "github.com/prometheus/common/config"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+// tlsFamilies are the metrics only a completed handshake exports.
+var tlsFamilies = []string{
+	"probe_ssl_earliest_cert_expiry",
+	"probe_ssl_last_chain_expiry_timestamp_seconds",
+	"probe_ssl_last_chain_info",
+	"probe_tls_version_info",
+	"probe_tls_cipher_info",
+}
+
+// sni answers 200 when the handshake's server name and the Host header
+// are what the probe should have sent.
+func sni(wantSNI, wantHost string) func(e *env) http.Handler {
+	return handlerFunc(func(e *env, w http.ResponseWriter, r *http.Request) {
+		if r.TLS == nil {
+			e.t.Error("the request did not come over TLS")
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if r.TLS.ServerName != wantSNI {
+			e.t.Errorf("server name = %q, want %q", r.TLS.ServerName, wantSNI)
+			w.WriteHeader(http.StatusBadRequest)
+			return
+		}
+		if wantHost != "" && r.Host != wantHost {
+			e.t.Errorf("Host = %q, want %q", r.Host, wantHost)
+			w.WriteHeader(http.StatusBadRequest)
+		}
+	})
+}
+
+// ipTarget is the server's URL, whose host is the loopback IP: named for
+// the cases where that is the point.
+func ipTarget(e *env) string { return e.srv.URL }
+
+func TestHTTPTLSOptions(t *testing.T) {
+	probeExample := &leafSpec{cn: "probe.example", dns: []string{"probe.example"}}
+	hour := time.Hour
+	runHTTPCases(t, []httpCase{
+		{
+			name:    "ca_file verifies the server",
+			server:  serverOpts{tls: true},
+			metrics: map[string]float64{"probe_http_ssl": 1},
+		},
+		{
+			name:    "server_name verifies an IP target under another name",
+			server:  serverOpts{tls: true, spec: probeExample},
+			handler: sni("probe.example", ""),
+			target:  ipTarget,
+			module: func(h *config.HTTPProbe, _ *env) {
+				h.HTTPClientConfig.TLSConfig.ServerName = "probe.example"
+			},
+		},
+		{
+			name:    "the Host header is the server name of an IP target",
+			server:  serverOpts{tls: true, spec: probeExample, http2: true},
+			handler: sni("probe.example", "probe.example:8443"),
+			target:  ipTarget,
+			module: func(h *config.HTTPProbe, _ *env) {
+				h.Headers = map[string]string{"Host": "probe.example:8443"}
+			},
+			metrics: map[string]float64{"probe_http_version": 2},
+		},
+		{
+			name:    "server_name wins over the Host header",
+			server:  serverOpts{tls: true, spec: probeExample},
+			handler: sni("probe.example", "www.example"),
+			target:  ipTarget,
+			module: func(h *config.HTTPProbe, _ *env) {
+				h.Headers = map[string]string{"Host": "www.example"}
+				h.HTTPClientConfig.TLSConfig.ServerName = "probe.example"
+			},
+		},
+		{
+			name:   "insecure_skip_verify accepts an untrusted certificate",
+			server: serverOpts{tls: true, spec: &leafSpec{cn: "nobody", dns: []string{"nobody.example"}}},
+			module: func(h *config.HTTPProbe, _ *env) {
+				h.HTTPClientConfig.TLSConfig.CAFile = ""
+				h.HTTPClientConfig.TLSConfig.InsecureSkipVerify = true
+			},
+			metrics: map[string]float64{"probe_http_ssl": 1},
+			check: func(t *testing.T, _ *env, s *Sink) {
+				value(t, s, "probe_ssl_earliest_cert_expiry")
+			},
+		},
+		{
+			name:   "max_version TLS 1.2",
+			server: serverOpts{tls: true},
+			module: func(h *config.HTTPProbe, _ *env) {
+				h.HTTPClientConfig.TLSConfig.MaxVersion = pconfig.TLSVersion(tls.VersionTLS12)
+			},
+			check: func(t *testing.T, _ *env, s *Sink) {
+				metric(t, s, 1, "probe_tls_version_info", "TLS 1.2")
+			},
+		},
+		{
+			name:   "min_version TLS 1.3 against a TLS 1.2 server",
+			server: serverOpts{tls: true, tlsConf: func(c *tls.Config) { c.MaxVersion = tls.VersionTLS12 }},
+			module: func(h *config.HTTPProbe, _ *env) {
+				h.HTTPClientConfig.TLSConfig.MinVersion = pconfig.TLSVersion(tls.VersionTLS13)
+			},
+			want:    failure{ClassTLS, ReasonHandshake, PhaseTLS},
+			metrics: map[string]float64{"probe_http_ssl": 0, "probe_http_status_code": 0},
+			absent:  tlsFamilies,
+		},
+		{
+			name:    "expired certificate",
+			server:  serverOpts{tls: true, spec: &leafSpec{ips: []net.IP{net.IPv4(127, 0, 0, 1)}, notBefore: time.Now().Add(-48 * hour), notAfter: time.Now().Add(-24 * hour)}},
+			want:    failure{ClassTLS, ReasonCertExpired, PhaseTLS},
+			metrics: map[string]float64{"probe_http_ssl": 0},
+			absent:  tlsFamilies,
+		},
+		{
+			name:   "certificate not yet valid",
+			server: serverOpts{tls: true, spec: &leafSpec{ips: []net.IP{net.IPv4(127, 0, 0, 1)}, notBefore: time.Now().Add(24 * hour), notAfter: time.Now().Add(48 * hour)}},
+			want:   failure{ClassTLS, ReasonCertNotYetValid, PhaseTLS},
+			absent: tlsFamilies,
+		},
+		{
+			name:   "certificate for another name",
+			server: serverOpts{tls: true, spec: &leafSpec{dns: []string{"other.example"}}},
+			want:   failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS},
+			absent: tlsFamilies,
+		},
+		{
+			name:   "Host header that the certificate does not cover",
+			server: serverOpts{tls: true, spec: probeExample},
+			target: ipTarget,
+			module: func(h *config.HTTPProbe, _ *env) { h.Headers = map[string]string{"Host": "wrong.example"} },
+			want:   failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS},
+			absent: tlsFamilies,
+		},
+		{
+			name:   "certificate from an unknown authority",
+			server: serverOpts{tls: true},
+			module: func(h *config.HTTPProbe, e *env) {
+				h.HTTPClientConfig.TLSConfig.CAFile = newTestCA(e.t, "another CA").file
+			},
+			want:   failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS},
+			absent: tlsFamilies,
+		},
+		{
+			name:   "https to a plain http server",
+			target: func(e *env) string { return strings.Replace(e.srv.URL, "http://", "https://", 1) },
+			want:   failure{ClassTLS, ReasonHandshake, PhaseTLS},
+			absent: tlsFamilies,
+		},
+	})
+}
+
+// Without the client certificate the server asks for, the probe fails as a
+// TLS handshake failure. In TLS 1.2 the client learns it during its
+// handshake; in TLS 1.3 the client's side of the handshake is done when the
+// server refuses, so the alert arrives on the first read, while waiting
+// for the response.
+func TestHTTPClientCertificateMissing(t *testing.T) {
+	for _, tc := range []struct {
+		version uint16
+		phase   Phase
+	}{
+		{tls.VersionTLS12, PhaseTLS},
+		{tls.VersionTLS13, PhaseProcessing},
+	} {
+		t.Run(tlsVersion(tc.version), func(t *testing.T) {
+			ca := newTestCA(t, "sonde test CA")
+			srv := newServer(t, okHandler, serverOpts{tls: true, ca: ca, tlsConf: func(c *tls.Config) {
+				c.ClientAuth = tls.RequireAndVerifyClientCert
+				c.ClientCAs = ca.pool()
+				c.MaxVersion = tc.version
+			}})
+			m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.file })
+			sink, err := run(t, m, srv.URL)
+			checkOutcome(t, err, failure{ClassTLS, ReasonHandshake, tc.phase})
+			metric(t, sink, 0, "probe_http_status_code")
+		})
+	}
+}
+
+func TestHTTPClientCertificateRequiredAndVerified(t *testing.T) {
+	// The server trusts the CA that issued the client certificate only.
+	ca := newTestCA(t, "sonde test CA")
+	client := ca.issue(t, leafSpec{cn: "sonde-client", client: true})
+	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		fmt.Fprint(w, r.TLS.PeerCertificates[0].Subject.CommonName)
+	}), serverOpts{tls: true, ca: ca, tlsConf: func(c *tls.Config) {
+		c.ClientAuth = tls.RequireAndVerifyClientCert
+		c.ClientCAs = ca.pool()
+	}})
+	m := newModule(t, func(h *config.HTTPProbe) {
+		h.HTTPClientConfig.TLSConfig.CAFile = ca.file
+		h.HTTPClientConfig.TLSConfig.CertFile = client.certFile
+		h.HTTPClientConfig.TLSConfig.KeyFile = client.keyFile
+		h.FailIfBodyNotMatchesRegexp = res("^sonde-client$")
+	})
+	_, err := run(t, m, srv.URL)
+	checkOutcome(t, err, failure{})
+}
+
+// The hostname parameter sets the Host header and the TLS server name.
+func TestHTTPWithHostname(t *testing.T) {
+	ca := newTestCA(t, "sonde test CA")
+	var (
+		mu       sync.Mutex
+		sawSNI   string
+		sawHost  string
+		requests int
+	)
+	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		defer mu.Unlock()
+		requests++
+		sawSNI, sawHost = r.TLS.ServerName, r.Host
+	}), serverOpts{tls: true, ca: ca, spec: &leafSpec{dns: []string{"vhost.example"}}})
+	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.file })
+
+	// Without the parameter the IP target does not match the certificate.
+	_, err := run(t, m, srv.URL)
+	checkOutcome(t, err, failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS})
+
+	hm, err := m.WithHostname("vhost.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := run(t, hm, srv.URL)
+	checkOutcome(t, err, failure{})
+	metric(t, sink, 1, "probe_http_ssl")
+	mu.Lock()
+	defer mu.Unlock()
+	if requests != 1 || sawSNI != "vhost.example" || sawHost != "vhost.example" {
+		t.Errorf("server saw %d requests, SNI %q, Host %q; want 1, vhost.example, vhost.example", requests, sawSNI, sawHost)
+	}
+	// The original module is unchanged.
+	if _, found := m.HTTP.HostHeader(); found {
+		t.Errorf("WithHostname changed the module it was called on")
+	}
+}
+
+func TestHTTPTLSMetrics(t *testing.T) {
+	ca := newTestCA(t, "sonde metrics CA")
+	leaf := ca.issue(t, leafSpec{
+		cn:       "metrics.example",
+		dns:      []string{"a.example", "b.example"},
+		ips:      []net.IP{net.IPv4(127, 0, 0, 1)},
+		notAfter: time.Now().Add(72 * time.Hour).Truncate(time.Second),
+	})
+	if !leaf.leaf.NotAfter.Before(ca.cert.NotAfter) {
+		t.Fatal("the leaf must expire before its CA")
+	}
+	var (
+		mu     sync.Mutex
+		cipher uint16
+	)
+	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		cipher = r.TLS.CipherSuite
+		mu.Unlock()
+	}), serverOpts{tls: true, cert: &leaf})
+	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.file })
+	sink, err := run(t, m, srv.URL)
+	checkOutcome(t, err, failure{})
+
+	expiry := float64(leaf.leaf.NotAfter.Unix())
+	metric(t, sink, expiry, "probe_ssl_earliest_cert_expiry")
+	metric(t, sink, expiry, "probe_ssl_last_chain_expiry_timestamp_seconds")
+
+	sum := sha256.Sum256(leaf.leaf.Raw)
+	serial := fmt.Sprintf("%x", leaf.leaf.SerialNumber.Bytes()) // blackbox's form: leading zeros kept
+	if !strings.HasPrefix(serial, "0") {
+		t.Fatalf("serial %s should start with a zero nibble to test that it is kept", serial)
+	}
+	metric(t, sink, 1, "probe_ssl_last_chain_info",
+		hex.EncodeToString(sum[:]),
+		"CN=metrics.example,O=sonde tests",
+		"CN=sonde metrics CA,O=sonde tests",
+		"a.example,b.example",
+		serial,
+	)
+	metric(t, sink, 1, "probe_tls_version_info", "TLS 1.3")
+	mu.Lock()
+	wantCipher := tls.CipherSuiteName(cipher)
+	mu.Unlock()
+	metric(t, sink, 1, "probe_tls_cipher_info", wantCipher)
+	// One series per family: nothing left over from elsewhere.
+	mfs, _ := sink.Gather()
+	for _, mf := range mfs {
+		if strings.HasPrefix(mf.GetName(), "probe_ssl_") || strings.HasPrefix(mf.GetName(), "probe_tls_") {
+			if len(mf.GetMetric()) != 1 {
+				t.Errorf("%s has %d series, want 1", mf.GetName(), len(mf.GetMetric()))
+			}
+		}
+	}
+}
+
+// When the final response comes over plain http after an https redirect,
+// the TLS metrics describe no handshake of the final response.
+func TestHTTPTLSMetricsFollowFinalResponse(t *testing.T) {
+	plain := newServer(t, okHandler, serverOpts{})
+	ca := newTestCA(t, "sonde test CA")
+	secure := newServer(t, http.RedirectHandler(plain.URL, http.StatusFound), serverOpts{tls: true, ca: ca})
+	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.file })
+	sink, err := run(t, m, secure.URL)
+	checkOutcome(t, err, failure{})
+	metric(t, sink, 0, "probe_http_ssl")
+	metric(t, sink, 1, "probe_http_redirects")
+	absent(t, sink, tlsFamilies...)
+}
