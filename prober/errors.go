@@ -74,6 +74,7 @@ const (
 	ReasonSSLForbidden Reason = "ssl_forbidden" // assertion: fail_if_ssl
 
 	ReasonInvalidTarget     Reason = "invalid_target"     // prober: the target cannot be probed as given
+	ReasonCredentials       Reason = "credentials"        // prober: credentials for the request could not be had (OAuth2 token, secret file)
 	ReasonPermissionDenied  Reason = "permission_denied"  // prober: the OS refused a socket or bind
 	ReasonResourceExhausted Reason = "resource_exhausted" // prober: out of file descriptors or memory
 	ReasonInternal          Reason = "internal"           // prober: sonde failed on its own
@@ -188,7 +189,7 @@ func classifyCause(err error, phase Phase) (Class, Reason, bool) {
 // socket timeout while the probe's own deadline is still ahead is the
 // resolver's or the peer's fault and is reported as such.
 func classifyDeadline(ctx context.Context, err error) (Class, Reason, bool) {
-	if ctx != nil && errors.Is(ctx.Err(), context.Canceled) {
+	if (ctx != nil && errors.Is(ctx.Err(), context.Canceled)) || errors.Is(err, context.Canceled) {
 		return ClassTimeout, ReasonCanceled, true
 	}
 	if !isTimeout(err) {

@@ -67,6 +67,7 @@ func TestClassify(t *testing.T) {
 		{"context.DeadlineExceeded wrapped by net/http", expired, &url.Error{Op: "Get", URL: "http://x", Err: context.DeadlineExceeded}, PhaseProcessing, failure{ClassTimeout, ReasonDeadline, PhaseProcessing}},
 		{"os.ErrDeadlineExceeded", expired, &net.OpError{Op: "read", Net: "tcp", Err: os.ErrDeadlineExceeded}, PhaseTransfer, failure{ClassTimeout, ReasonDeadline, PhaseTransfer}},
 		{"context.Canceled", canceled, fmt.Errorf("reading: %w", context.Canceled), PhaseTransfer, failure{ClassTimeout, ReasonCanceled, PhaseTransfer}},
+		{"context.Canceled from inside, probe alive", alive, fmt.Errorf("dialing: %w", context.Canceled), PhaseConnect, failure{ClassTimeout, ReasonCanceled, PhaseConnect}},
 		{"an unknown error while the scrape is abandoned", canceled, errors.New("something"), PhaseTransfer, failure{ClassTimeout, ReasonCanceled, PhaseTransfer}},
 
 		{"x509 expired", alive, x509.CertificateInvalidError{Cert: past, Reason: x509.Expired}, PhaseTLS, failure{ClassTLS, ReasonCertExpired, PhaseTLS}},

@@ -82,6 +82,9 @@ func authChain(cfg *pconfig.HTTPClientConfig) (http.RoundTripper, error) {
 		rt = pconfig.NewBasicAuthRoundTripper(user, pass, rt)
 	}
 	if o := cfg.OAuth2; o != nil {
+		if t := o.TLSConfig; t.CARef != "" || t.CertRef != "" || t.KeyRef != "" {
+			return nil, fmt.Errorf("oauth2.tls_config: sonde has no secret manager for *_ref fields; use the inline or _file form")
+		}
 		creds, err := secret(o.ClientSecret, o.ClientSecretFile, o.ClientSecretRef)
 		if o.GrantType == "urn:ietf:params:oauth:grant-type:jwt-bearer" {
 			creds, err = secret(o.ClientCertificateKey, o.ClientCertificateKeyFile, o.ClientCertificateKeyRef)
@@ -226,7 +229,8 @@ func (p *httpProbe) send(u *url.URL, ip net.IP) (*http.Response, error) {
 		return nil, err
 	}
 	transport := p.transport(u, req.Host, ip)
-	client := &http.Client{Transport: p.prepared.chain, CheckRedirect: p.checkRedirect}
+	entry := &countingTransport{next: p.prepared.chain}
+	client := &http.Client{Transport: entry, CheckRedirect: p.checkRedirect}
 	client.Jar, _ = cookiejar.New(nil) // cookies set by a redirect are sent back, as a browser would
 	req = req.WithContext(context.WithValue(p.ctx, probeTransportKey{}, transport))
 
@@ -236,13 +240,40 @@ func (p *httpProbe) send(u *url.URL, ip net.IP) (*http.Response, error) {
 		p.logger.Info("Received HTTP response", "status_code", resp.StatusCode, "proto", resp.Proto)
 		return resp, nil
 	}
-	if errors.Is(err, errTooManyRedirects) {
-		err = Fail(ClassProtocol, ReasonTooManyRedirects, PhaseProcessing, err)
-	} else {
-		err = Classify(p.ctx, err, p.timeline.failurePhase())
-	}
+	err = p.requestError(err, entry.requests > p.timeline.len())
 	p.logger.Error("HTTP request failed", "err", err)
 	return resp, err
+}
+
+// requestError classifies a failed request. beforeTransport says the
+// request failed in the module's chain, before reaching the probe's
+// transport: authentication (an OAuth2 token, a secret file), not the
+// target.
+func (p *httpProbe) requestError(err error, beforeTransport bool) error {
+	var classified *Error
+	switch {
+	case errors.As(err, &classified):
+		return classified
+	case errors.Is(err, errTooManyRedirects):
+		return Fail(ClassProtocol, ReasonTooManyRedirects, PhaseProcessing, err)
+	case beforeTransport && p.ctx.Err() == nil:
+		return Fail(ClassProber, ReasonCredentials, PhaseSetup, fmt.Errorf("preparing the request's credentials: %w", err))
+	case beforeTransport:
+		return Classify(p.ctx, err, PhaseSetup)
+	}
+	return Classify(p.ctx, err, p.timeline.failurePhase())
+}
+
+// countingTransport counts the requests a probe hands to its module's
+// chain, to tell failures in the chain from failures on the wire.
+type countingTransport struct {
+	next     http.RoundTripper
+	requests int
+}
+
+func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	c.requests++
+	return c.next.RoundTrip(req)
 }
 
 func (p *httpProbe) checkRedirect(req *http.Request, via []*http.Request) error {
@@ -253,6 +284,10 @@ func (p *httpProbe) checkRedirect(req *http.Request, via []*http.Request) error 
 	}
 	if len(via) > maxRedirects {
 		return errTooManyRedirects
+	}
+	if s := req.URL.Scheme; s != "http" && s != "https" {
+		return Failf(ClassProtocol, ReasonMalformedResponse, PhaseProcessing,
+			"redirected to %s, which the http prober cannot follow", req.URL.Redacted())
 	}
 	p.logger.Info("Following redirect", "location", req.URL.String())
 	return nil

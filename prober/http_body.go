@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
+	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -23,6 +24,9 @@ const maxKeptBody = 64 << 20
 func (p *httpProbe) readBody(resp *http.Response, keep bool) ([]byte, error) {
 	wire := &errorReader{r: resp.Body}
 	decoded, err := decompress(p.cfg.Compression, wire)
+	if errors.Is(err, errEmptyBody) {
+		return nil, nil // nothing to decode: HEAD, 204, 304 or an empty 200
+	}
 	if err != nil {
 		return nil, p.bodyError(wire, fmt.Errorf("the body is not valid %s: %w", p.cfg.Compression, err))
 	}
@@ -90,11 +94,26 @@ func (e *errorReader) Read(b []byte) (int, error) {
 	return n, err
 }
 
-// decompress wraps r in the decoder for the configured compression.
+var errEmptyBody = errors.New("empty body")
+
+// decompress wraps r in the decoder for the configured compression. An
+// empty body has nothing to decode (blackbox_exporter fails it as invalid
+// gzip); it is reported as errEmptyBody.
 func decompress(algorithm string, r io.Reader) (io.Reader, error) {
-	switch strings.ToLower(algorithm) {
-	case "", "identity":
+	algorithm = strings.ToLower(algorithm)
+	if algorithm == "" || algorithm == "identity" {
 		return r, nil
+	}
+	var first [1]byte
+	n, err := io.ReadFull(r, first[:])
+	if n == 0 && errors.Is(err, io.EOF) {
+		return nil, errEmptyBody
+	}
+	if err != nil {
+		return nil, err
+	}
+	r = io.MultiReader(bytes.NewReader(first[:]), r)
+	switch algorithm {
 	case "gzip":
 		return gzip.NewReader(r)
 	case "deflate":

@@ -28,6 +28,13 @@ type timeline struct {
 	trips []*roundTrip
 }
 
+// len returns how many round trips have begun.
+func (t *timeline) len() int {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return len(t.trips)
+}
+
 func (t *timeline) begin() {
 	t.mu.Lock()
 	t.trips = append(t.trips, &roundTrip{})

@@ -6,6 +6,7 @@ package prober
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net"
@@ -77,8 +78,8 @@ type Set struct {
 	modules map[string]*Module
 }
 
-// NewSet prepares every module of cfg. It fails, naming the module, when a
-// module cannot be prepared, e.g. a CA file that does not parse.
+// NewSet prepares every module of cfg. It fails, naming each module that
+// cannot be prepared, e.g. for a CA file that does not parse.
 func NewSet(cfg *config.Config, opts ...Option) (*Set, error) {
 	o := options{resolver: net.DefaultResolver}
 	for _, opt := range opts {
@@ -91,12 +92,17 @@ func NewSet(cfg *config.Config, opts ...Option) (*Set, error) {
 		names = append(names, name)
 	}
 	sort.Strings(names)
+	var errs []error
 	for _, name := range names {
 		m, err := NewModule(name, cfg.Modules[name], opts...)
 		if err != nil {
-			return nil, err
+			errs = append(errs, err)
+			continue
 		}
 		set.modules[name] = m
+	}
+	if len(errs) > 0 {
+		return nil, errors.Join(errs...)
 	}
 	return set, nil
 }

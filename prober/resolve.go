@@ -131,15 +131,15 @@ func lookupFamily(ctx context.Context, r Resolver, host string, want ipFamily) (
 		return ips[0], nil
 	}
 	var dnsErr *net.DNSError
-	if err == nil || (errors.As(err, &dnsErr) && dnsErr.IsNotFound) {
+	var addrErr *net.AddrError // "no suitable address": /etc/hosts has only the other family
+	if err == nil || errors.As(err, &addrErr) || (errors.As(err, &dnsErr) && dnsErr.IsNotFound) {
 		if others, oerr := r.LookupIPAddr(ctx, host); oerr == nil && len(others) > 0 {
 			return nil, Failf(ClassDNS, ReasonNoAddress, PhaseResolve,
 				"%q has no %s address and ip_protocol_fallback is off", host, want)
 		}
 	}
-	if err == nil {
-		err = fmt.Errorf("no %s address", want)
-		return nil, Fail(ClassDNS, ReasonNoAddress, PhaseResolve, fmt.Errorf("resolving %q: %w", host, err))
+	if err == nil || addrErr != nil {
+		return nil, Failf(ClassDNS, ReasonNoAddress, PhaseResolve, "resolving %q: no %s address", host, want)
 	}
 	return nil, Classify(ctx, fmt.Errorf("resolving %q: %w", host, err), PhaseResolve)
 }
