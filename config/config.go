@@ -225,55 +225,13 @@ func DefaultHTTPProbe() HTTPProbe {
 	return HTTPProbe{IPProtocolFallback: true, HTTPClientConfig: pconfig.DefaultHTTPClientConfig}
 }
 
-// The UnmarshalYAML methods below only lay down defaults before the fields
-// are decoded; unknown keys are caught beforehand by checkKnownFields and
-// every rule is checked afterwards by validate, which knows the module name.
-
-// UnmarshalYAML implements yaml.Unmarshaler.
+// UnmarshalYAML lays down blackbox's defaults in every section before the
+// module's fields are decoded over them; yaml.v3 keeps the fields of a
+// section that the file does not set. Unknown keys are caught beforehand by
+// checkKnownFields and every rule is checked afterwards by validateModule,
+// which knows the module's name.
 func (m *Module) UnmarshalYAML(node *yaml.Node) error {
 	*m = DefaultModule()
 	type plain Module
 	return node.Decode((*plain)(m))
-}
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (h *HTTPProbe) UnmarshalYAML(node *yaml.Node) error {
-	*h = DefaultHTTPProbe()
-	type plain HTTPProbe
-	return node.Decode((*plain)(h))
-}
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (t *TCPProbe) UnmarshalYAML(node *yaml.Node) error {
-	*t = TCPProbe{IPProtocolFallback: true}
-	type plain TCPProbe
-	return node.Decode((*plain)(t))
-}
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (i *ICMPProbe) UnmarshalYAML(node *yaml.Node) error {
-	*i = ICMPProbe{IPProtocolFallback: true, TTL: DefaultICMPTTL}
-	type plain ICMPProbe
-	return node.Decode((*plain)(i))
-}
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (d *DNSProbe) UnmarshalYAML(node *yaml.Node) error {
-	*d = DNSProbe{IPProtocolFallback: true, Recursion: true}
-	type plain DNSProbe
-	return node.Decode((*plain)(d))
-}
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (g *GRPCProbe) UnmarshalYAML(node *yaml.Node) error {
-	*g = GRPCProbe{IPProtocolFallback: true}
-	type plain GRPCProbe
-	return node.Decode((*plain)(g))
-}
-
-// UnmarshalYAML implements yaml.Unmarshaler.
-func (w *WebsocketProbe) UnmarshalYAML(node *yaml.Node) error {
-	*w = WebsocketProbe{IPProtocolFallback: true}
-	type plain WebsocketProbe
-	return node.Decode((*plain)(w))
 }

@@ -46,31 +46,27 @@ func checkKnownFields(node *yaml.Node, t reflect.Type, path string) []error {
 
 func checkStruct(node *yaml.Node, t reflect.Type, path string) []error {
 	fields, rest := yamlFields(t)
-	var errs []error
-	seen := map[string]int{}
-	for _, kv := range mappingPairs(node) {
-		key, value := kv[0], kv[1]
-		if prev, dup := seen[key.Value]; dup {
-			errs = append(errs, lineErrorf(key.Line, "%s: key %q is given twice (first on line %d); keep one", displayPath(path), key.Value, prev))
-			continue
+	return checkMapping(node, path, func(key *yaml.Node) (reflect.Type, error) {
+		if ft, ok := fields[key.Value]; ok {
+			return ft, nil
 		}
-		seen[key.Value] = key.Line
-		ft, ok := fields[key.Value]
-		if !ok && rest != nil {
+		if rest != nil {
 			// An inline map (e.g. prometheus/common's http_headers) takes
 			// every key the struct has no field for.
-			ft, ok = rest, true
+			return rest, nil
 		}
-		if !ok {
-			errs = append(errs, unknownField(key, path, fields))
-			continue
-		}
-		errs = append(errs, checkKnownFields(value, ft, joinPath(path, key.Value))...)
-	}
-	return errs
+		return nil, unknownField(key, path, fields)
+	})
 }
 
 func checkMap(node *yaml.Node, t reflect.Type, path string) []error {
+	return checkMapping(node, path, func(*yaml.Node) (reflect.Type, error) { return t.Elem(), nil })
+}
+
+// checkMapping checks every key of a mapping once: a key given twice is
+// an error, typeOf gives the type of a key's value (or the error for a key
+// with no place in the type), and the value is checked against that type.
+func checkMapping(node *yaml.Node, path string, typeOf func(key *yaml.Node) (reflect.Type, error)) []error {
 	var errs []error
 	seen := map[string]int{}
 	for _, kv := range mappingPairs(node) {
@@ -80,7 +76,12 @@ func checkMap(node *yaml.Node, t reflect.Type, path string) []error {
 			continue
 		}
 		seen[key.Value] = key.Line
-		errs = append(errs, checkKnownFields(value, t.Elem(), joinPath(path, key.Value))...)
+		ft, err := typeOf(key)
+		if err != nil {
+			errs = append(errs, err)
+			continue
+		}
+		errs = append(errs, checkKnownFields(value, ft, joinPath(path, key.Value))...)
 	}
 	return errs
 }
