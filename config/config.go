@@ -24,15 +24,19 @@ var Probers = []string{"http", "tcp", "icmp", "dns", "grpc", "unix", "websocket"
 
 // Module is one named probe configuration.
 type Module struct {
-	Prober    string         `yaml:"prober,omitempty"`
-	Timeout   time.Duration  `yaml:"timeout,omitempty"`
-	HTTP      HTTPProbe      `yaml:"http,omitempty"`
-	TCP       TCPProbe       `yaml:"tcp,omitempty"`
-	ICMP      ICMPProbe      `yaml:"icmp,omitempty"`
-	DNS       DNSProbe       `yaml:"dns,omitempty"`
-	GRPC      GRPCProbe      `yaml:"grpc,omitempty"`
-	Unix      UnixProbe      `yaml:"unix,omitempty"`
-	Websocket WebsocketProbe `yaml:"websocket,omitempty"`
+	Prober  string        `yaml:"prober,omitempty"`
+	Timeout time.Duration `yaml:"timeout,omitempty"`
+	// DNSResolver, a sonde addition, is the DNS server every prober's
+	// resolve phase asks instead of the system resolver: "ip[:port]", or
+	// "udp://ip[:port]" / "tcp://ip[:port]" (port 53).
+	DNSResolver string         `yaml:"dns_resolver,omitempty"`
+	HTTP        HTTPProbe      `yaml:"http,omitempty"`
+	TCP         TCPProbe       `yaml:"tcp,omitempty"`
+	ICMP        ICMPProbe      `yaml:"icmp,omitempty"`
+	DNS         DNSProbe       `yaml:"dns,omitempty"`
+	GRPC        GRPCProbe      `yaml:"grpc,omitempty"`
+	Unix        UnixProbe      `yaml:"unix,omitempty"`
+	Websocket   WebsocketProbe `yaml:"websocket,omitempty"`
 }
 
 // HTTPProbe is the `http:` section.
@@ -91,7 +95,13 @@ type TCPProbe struct {
 	QueryResponse      []QueryResponse   `yaml:"query_response,omitempty"`
 	TLS                bool              `yaml:"tls,omitempty"`
 	TLSConfig          pconfig.TLSConfig `yaml:"tls_config,omitempty"`
+	// StartTLSPreset, a sonde addition, runs a protocol's STARTTLS
+	// exchange (StartTLSPresets) before query_response.
+	StartTLSPreset string `yaml:"starttls_preset,omitempty"`
 }
+
+// StartTLSPresets are the protocols starttls_preset knows.
+var StartTLSPresets = []string{"smtp", "imap", "pop3", "ftp", "postgres"}
 
 // ICMPProbe is the `icmp:` section.
 type ICMPProbe struct {
@@ -119,6 +129,9 @@ type DNSProbe struct {
 	ValidateAnswer     DNSRRValidator    `yaml:"validate_answer_rrs,omitempty"`
 	ValidateAuthority  DNSRRValidator    `yaml:"validate_authority_rrs,omitempty"`
 	ValidateAdditional DNSRRValidator    `yaml:"validate_additional_rrs,omitempty"`
+	// DoHMethod, a sonde addition, is the HTTP method of DNS over HTTPS
+	// (transport_protocol: https): POST (the default) or GET.
+	DoHMethod string `yaml:"doh_method,omitempty"`
 }
 
 // DNSRRValidator holds the regexp rules applied to one section of a DNS

@@ -150,7 +150,7 @@ func TestUnknownAndRepeatedKeys(t *testing.T) {
 			name: "a section blackbox does not have",
 			src:  module("    prober: http", "    frobnicate: {}"),
 			want: `line 4: module "m": unknown field "frobnicate"; known fields are: `,
-			more: []string{"dns, grpc, http, icmp, prober, tcp, timeout, unix, websocket"},
+			more: []string{"dns, dns_resolver, grpc, http, icmp, prober, tcp, timeout, unix, websocket"},
 		},
 		{
 			name: "module name repeated",
@@ -616,7 +616,7 @@ func TestDNSErrors(t *testing.T) {
 		},
 		{name: "bad query_type", src: dns(name, "      query_type: AAAAA"), want: `line 6: module "m": dns.query_type: "AAAAA" is not a DNS record type (e.g. A, AAAA, MX, SOA, ANY)`},
 		{name: "bad query_class", src: dns(name, "      query_class: XX"), want: `line 6: module "m": dns.query_class: "XX" is not a DNS class (e.g. IN, CH)`},
-		{name: "bad transport_protocol", src: dns(name, "      transport_protocol: sctp"), want: `line 6: module "m": dns.transport_protocol: "sctp" is not supported; use udp or tcp`},
+		{name: "bad transport_protocol", src: dns(name, "      transport_protocol: sctp"), want: `line 6: module "m": dns.transport_protocol: "sctp" is not supported; use udp, tcp or https (DNS over HTTPS)`},
 		{
 			name: "bad valid_rcodes",
 			src:  dns(name, "      valid_rcodes:", "        - NOERROR", "        - NOPE"),

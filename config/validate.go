@@ -87,6 +87,11 @@ func validateModule(name string, m *Module, loc locator) []error {
 	if m.Timeout < 0 {
 		c.errorf([]string{"timeout"}, "must not be negative, got %s", m.Timeout)
 	}
+	if m.DNSResolver != "" {
+		if _, _, err := ParseDNSResolver(m.DNSResolver); err != nil {
+			c.errorf([]string{"dns_resolver"}, "%v", err)
+		}
+	}
 	// A section is checked when it is written or when the module's prober
 	// reads it, so that `prober: dns` without `dns.query_name` is caught now
 	// rather than on the first scrape.
@@ -282,9 +287,24 @@ func (c *checker) tcp(t *TCPProbe) {
 	c.ipProtocol([]string{"tcp", "preferred_ip_protocol"}, t.IPProtocol)
 	c.sourceIP([]string{"tcp", "source_ip_address"}, t.SourceIPAddress)
 	c.queryResponse([]string{"tcp", "query_response"}, t.QueryResponse)
+	c.startTLSPreset(t)
+}
+
+func (c *checker) startTLSPreset(t *TCPProbe) {
+	at := []string{"tcp", "starttls_preset"}
+	switch {
+	case t.StartTLSPreset == "":
+	case !slices.Contains(StartTLSPresets, t.StartTLSPreset):
+		c.errorf(at, "%q is not a preset; use one of %s", t.StartTLSPreset, strings.Join(StartTLSPresets, ", "))
+	case t.TLS:
+		c.errorf(at, "a preset upgrades a plain connection to TLS, so it cannot be combined with tls: true; remove one")
+	case slices.ContainsFunc(t.QueryResponse, func(q QueryResponse) bool { return q.StartTLS }):
+		c.errorf(at, "the preset already upgrades to TLS; remove the starttls step from query_response")
+	}
 }
 
 func (c *checker) queryResponse(path []string, steps []QueryResponse) {
+	first := -1 // the first step with labels
 	for i, s := range steps {
 		p := append(slices.Clone(path), strconv.Itoa(i))
 		if s.Expect.IsSet() && s.ExpectBytes != "" {
@@ -292,6 +312,12 @@ func (c *checker) queryResponse(path []string, steps []QueryResponse) {
 		}
 		if !s.Expect.IsSet() && s.ExpectBytes == "" && s.Send == "" && !s.StartTLS {
 			c.errorf(p, "the step does nothing; give it expect, expect_bytes, send or starttls")
+		}
+		if len(s.Labels) > 0 && first >= 0 && !sameLabelNames(steps[first].Labels, s.Labels) {
+			c.errorf(append(p, "labels"), "label names differ from step %d's; probe_expect_info has one set of labels, so every step must use the same names", first)
+		}
+		if len(s.Labels) > 0 && first < 0 {
+			first = i
 		}
 		for j, l := range s.Labels {
 			// Legacy names, so that every Prometheus version can read
@@ -301,6 +327,10 @@ func (c *checker) queryResponse(path []string, steps []QueryResponse) {
 			}
 		}
 	}
+}
+
+func sameLabelNames(a, b []Label) bool {
+	return slices.EqualFunc(a, b, func(x, y Label) bool { return x.Name == y.Name })
 }
 
 func (c *checker) icmp(i *ICMPProbe) {
@@ -336,18 +366,53 @@ func (c *checker) dns(d *DNSProbe, probesDNS bool) {
 		}
 	}
 	switch d.TransportProtocol {
-	case "", "udp", "tcp":
+	case "", "udp", "tcp", "https":
 	default:
-		c.errorf(at("transport_protocol"), "%q is not supported; use udp or tcp", d.TransportProtocol)
+		c.errorf(at("transport_protocol"), "%q is not supported; use udp, tcp or https (DNS over HTTPS)", d.TransportProtocol)
 	}
 	if d.DNSOverTLS && d.TransportProtocol == "udp" {
 		c.errorf(at("dns_over_tls"), "DNS over TLS runs over TCP; set transport_protocol to tcp or leave it unset")
+	}
+	if d.DNSOverTLS && d.TransportProtocol == "https" {
+		c.errorf(at("dns_over_tls"), "transport_protocol https is already encrypted; remove dns_over_tls")
+	}
+	switch strings.ToUpper(d.DoHMethod) {
+	case "", "POST", "GET":
+	default:
+		c.errorf(at("doh_method"), "%q is not supported; use POST or GET", d.DoHMethod)
+	}
+	if d.DoHMethod != "" && d.TransportProtocol != "https" {
+		c.errorf(at("doh_method"), "only applies to DNS over HTTPS; set transport_protocol: https or remove it")
 	}
 	for i, rc := range d.ValidRcodes {
 		if _, ok := dns.StringToRcode[strings.ToUpper(rc)]; !ok {
 			c.errorf(at("valid_rcodes", strconv.Itoa(i)), "%q is not a DNS response code (e.g. NOERROR, NXDOMAIN, SERVFAIL)", rc)
 		}
 	}
+}
+
+// ParseDNSResolver reads the dns_resolver option: an IP address with an
+// optional port (53) and an optional udp:// or tcp:// scheme (udp).
+func ParseDNSResolver(s string) (network, addr string, err error) {
+	network = "udp"
+	rest := s
+	if scheme, after, ok := strings.Cut(s, "://"); ok {
+		if scheme != "udp" && scheme != "tcp" {
+			return "", "", fmt.Errorf("scheme %q is not supported; use udp:// or tcp://", scheme)
+		}
+		network, rest = scheme, after
+	}
+	host, port, err := net.SplitHostPort(rest)
+	if err != nil {
+		host, port = strings.Trim(rest, "[]"), "53"
+	}
+	if net.ParseIP(host) == nil {
+		return "", "", fmt.Errorf("%q is not an IP address: the resolver's own name could not be resolved; write e.g. 10.0.0.53 or tcp://[fd00::53]:5353", host)
+	}
+	if p, err := strconv.Atoi(port); err != nil || p < 1 || p > 65535 {
+		return "", "", fmt.Errorf("port %q is not a port number", port)
+	}
+	return network, net.JoinHostPort(host, port), nil
 }
 
 // The HTTP header name "Host" is special in Go: it lives in Request.Host,

@@ -52,6 +52,7 @@ const (
 	ReasonCanceled Reason = "canceled" // timeout: the scrape was abandoned before the probe ended
 
 	ReasonHandshake            Reason = "handshake"              // tls: the handshake failed
+	ReasonStartTLSRefused      Reason = "starttls_refused"       // tls: the server did not offer STARTTLS or refused it
 	ReasonCertExpired          Reason = "cert_expired"           // tls: a certificate is past not_after
 	ReasonCertNotYetValid      Reason = "cert_not_yet_valid"     // tls: a certificate is before not_before
 	ReasonCertUnknownAuthority Reason = "cert_unknown_authority" // tls: the chain ends at an untrusted root
@@ -63,8 +64,11 @@ const (
 	ReasonUnexpectedEOF     Reason = "unexpected_eof"     // protocol: the peer closed the connection early
 	ReasonBodyTooLarge      Reason = "body_too_large"     // protocol: the body exceeded body_size_limit
 	ReasonTooManyRedirects  Reason = "too_many_redirects" // protocol: the redirect limit was hit
+	ReasonTruncated         Reason = "truncated"          // protocol: a DNS answer came back truncated
 
 	ReasonHTTPStatus Reason = "http_status" // status: the HTTP status is not a valid one
+	ReasonDNSRcode   Reason = "dns_rcode"   // status: the DNS response code is not one of valid_rcodes
+	ReasonReplyCode  Reason = "reply_code"  // status: a text protocol (SMTP, FTP, ...) answered with an error code
 
 	ReasonBodyRegex    Reason = "body_regex"    // assertion: fail_if_body_(not_)matches_regexp
 	ReasonHeaderRegex  Reason = "header_regex"  // assertion: fail_if_header_(not_)matches
@@ -72,9 +76,12 @@ const (
 	ReasonHTTPVersion  Reason = "http_version"  // assertion: valid_http_versions
 	ReasonSSLRequired  Reason = "ssl_required"  // assertion: fail_if_not_ssl
 	ReasonSSLForbidden Reason = "ssl_forbidden" // assertion: fail_if_ssl
+	ReasonExpect       Reason = "expect"        // assertion: a query_response expect or expect_bytes step
+	ReasonDNSRRs       Reason = "dns_rrs"       // assertion: validate_answer/authority/additional_rrs
 
 	ReasonInvalidTarget     Reason = "invalid_target"     // prober: the target cannot be probed as given
 	ReasonCredentials       Reason = "credentials"        // prober: credentials for the request could not be had (OAuth2 token, secret file)
+	ReasonSourceAddress     Reason = "source_address"     // prober: source_ip_address cannot be used on this host
 	ReasonPermissionDenied  Reason = "permission_denied"  // prober: the OS refused a socket or bind
 	ReasonResourceExhausted Reason = "resource_exhausted" // prober: out of file descriptors or memory
 	ReasonInternal          Reason = "internal"           // prober: sonde failed on its own
@@ -97,8 +104,14 @@ const (
 	PhaseProcessing Phase = "processing" // request sent, waiting for the first response byte
 	PhaseTransfer   Phase = "transfer"   // reading the response
 	PhaseValidate   Phase = "validate"   // checking the response against the module
+	PhaseStartTLS   Phase = "starttls"   // the protocol exchange that asks for TLS (starttls_preset)
+	PhaseQuery      Phase = "query"      // a DNS query and its answer
 	PhaseUnknown    Phase = "unknown"    // an error that reached the collector without a phase
 )
+
+// QueryStep is the phase of step i (from 0, as in the configuration's
+// query_response list) of a script. Its values are bounded by the module.
+func QueryStep(i int) Phase { return Phase(fmt.Sprintf("query_step_%d", i)) }
 
 // Error is the one error type every prober failure is, or wraps. Its three
 // labels go into probe_failure_info; Err keeps the cause for the probe log.
@@ -259,7 +272,8 @@ func errnoClass(err error) (Class, Reason, bool) {
 		return ClassConnect, ReasonNetworkUnreachable, true
 	case syscall.EACCES, syscall.EPERM:
 		return ClassProber, ReasonPermissionDenied, true
-	case syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM:
+	case syscall.EMFILE, syscall.ENFILE, syscall.ENOBUFS, syscall.ENOMEM, syscall.EADDRNOTAVAIL:
+		// EADDRNOTAVAIL without a source address: no ephemeral port left.
 		return ClassProber, ReasonResourceExhausted, true
 	case syscall.ETIMEDOUT:
 		return ClassTimeout, ReasonDeadline, true

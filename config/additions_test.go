@@ -1,0 +1,75 @@
+package config
+
+import "testing"
+
+// Options sonde adds to blackbox's schema: their defaults, values and errors.
+
+func TestParseDNSResolver(t *testing.T) {
+	for _, tc := range []struct{ in, network, addr string }{
+		{"10.0.0.53", "udp", "10.0.0.53:53"},
+		{"10.0.0.53:5353", "udp", "10.0.0.53:5353"},
+		{"tcp://10.0.0.53", "tcp", "10.0.0.53:53"},
+		{"udp://[fd00::53]:5353", "udp", "[fd00::53]:5353"},
+		{"fd00::53", "udp", "[fd00::53]:53"},
+		{"[fd00::53]", "udp", "[fd00::53]:53"},
+	} {
+		network, addr, err := ParseDNSResolver(tc.in)
+		if err != nil || network != tc.network || addr != tc.addr {
+			t.Errorf("ParseDNSResolver(%q) = %q, %q, %v; want %q, %q", tc.in, network, addr, err, tc.network, tc.addr)
+		}
+	}
+	for _, bad := range []string{"dns.example", "https://10.0.0.53", "10.0.0.53:http", "10.0.0.53:0", ""} {
+		if _, _, err := ParseDNSResolver(bad); err == nil {
+			t.Errorf("ParseDNSResolver(%q) accepted", bad)
+		}
+	}
+}
+
+func TestSondeOptionsLoad(t *testing.T) {
+	cfg := mustLoad(t, yml(
+		"modules:",
+		"  smtp:",
+		"    prober: tcp",
+		"    dns_resolver: tcp://127.0.0.1:5353",
+		"    tcp:",
+		"      starttls_preset: smtp",
+		"  doh:",
+		"    prober: dns",
+		"    dns:",
+		"      transport_protocol: https",
+		"      doh_method: GET",
+		"      query_name: example.com",
+	))
+	assertEqual(t, "dns_resolver", cfg.Modules["smtp"].DNSResolver, "tcp://127.0.0.1:5353")
+	assertEqual(t, "starttls_preset", cfg.Modules["smtp"].TCP.StartTLSPreset, "smtp")
+	assertEqual(t, "doh_method", cfg.Modules["doh"].DNS.DoHMethod, "GET")
+}
+
+func TestSondeOptionErrors(t *testing.T) {
+	tcp := func(lines ...string) string {
+		return module(append([]string{"    prober: tcp", "    tcp:"}, lines...)...)
+	}
+	dnsModule := func(lines ...string) string {
+		return module(append([]string{"    prober: dns", "    dns:", "      query_name: example.com"}, lines...)...)
+	}
+	runErrorCases(t, []errorCase{
+		{name: "dns_resolver by name", src: module("    prober: http", "    dns_resolver: ns.example"),
+			want: `line 4: module "m": dns_resolver: "ns.example" is not an IP address`},
+		{name: "unknown preset", src: tcp("      starttls_preset: smtps"),
+			want: `line 5: module "m": tcp.starttls_preset: "smtps" is not a preset; use one of smtp, imap, pop3, ftp, postgres`},
+		{name: "preset with tls", src: tcp("      tls: true", "      starttls_preset: imap"),
+			want: `line 6: module "m": tcp.starttls_preset: a preset upgrades a plain connection to TLS, so it cannot be combined with tls: true`},
+		{name: "preset with a starttls step", src: tcp("      starttls_preset: pop3", "      query_response:", "        - starttls: true"),
+			want: `line 5: module "m": tcp.starttls_preset: the preset already upgrades to TLS; remove the starttls step`},
+		{name: "label names differ between steps", src: tcp("      query_response:",
+			"        - expect: '^220 (.*)'", "          labels: [{name: banner, value: '${1}'}]",
+			"        - expect: '^250 (.*)'", "          labels: [{name: greeting, value: '${1}'}]"),
+			want: `line 9: module "m": tcp.query_response[1].labels: label names differ from step 0's`},
+		{name: "https with dns_over_tls", src: dnsModule("      transport_protocol: https", "      dns_over_tls: true"),
+			want: `line 7: module "m": dns.dns_over_tls: transport_protocol https is already encrypted`},
+		{name: "bad doh_method", src: dnsModule("      transport_protocol: https", "      doh_method: PUT"),
+			want: `line 7: module "m": dns.doh_method: "PUT" is not supported; use POST or GET`},
+		{name: "doh_method without https", src: dnsModule("      doh_method: GET"),
+			want: `line 6: module "m": dns.doh_method: only applies to DNS over HTTPS`},
+	})
+}
