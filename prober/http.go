@@ -41,9 +41,9 @@ type httpPrepared struct {
 
 func prepareHTTP(m *config.Module) (any, error) {
 	cfg := &m.HTTP.HTTPClientConfig
-	tlsConfig, err := pconfig.NewTLSConfig(&cfg.TLSConfig)
+	tlsConfig, err := prepareTLS("http", &cfg.TLSConfig)
 	if err != nil {
-		return nil, fmt.Errorf("http.tls_config: %w", err)
+		return nil, err
 	}
 	chain, err := authChain(cfg)
 	if err != nil {

@@ -114,6 +114,13 @@ func NewModule(name string, cm config.Module, opts ...Option) (*Module, error) {
 		opt(&o)
 	}
 	m := &Module{Name: name, Module: cm, resolver: o.resolver}
+	if cm.DNSResolver != "" {
+		r, err := newResolver(cm.DNSResolver)
+		if err != nil {
+			return nil, fmt.Errorf("module %q: %w", name, err)
+		}
+		m.resolver = r
+	}
 	k, ok := registry[cm.Prober]
 	if !ok || k.prepare == nil {
 		return m, nil

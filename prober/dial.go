@@ -1,0 +1,145 @@
+package prober
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"syscall"
+	"time"
+
+	pconfig "github.com/prometheus/common/config"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+// endpoint is where a probe connects: a host to resolve and a port, with
+// the module's address-family and source-address choices.
+type endpoint struct {
+	network  string // "tcp" or "udp"
+	host     string
+	port     string
+	protocol string // preferred_ip_protocol
+	fallback bool   // ip_protocol_fallback
+	source   string // source_ip_address; empty for the system's choice
+}
+
+// dialed is an open connection and what getting it took.
+type dialed struct {
+	conn    net.Conn
+	ip      net.IP
+	resolve time.Duration
+	connect time.Duration
+}
+
+// dialEndpoint runs the resolve phase (exporting its metrics) and the
+// connect phase of a probe: a fresh connection to the resolved address,
+// from the configured source address if any.
+func dialEndpoint(ctx context.Context, m *Module, e endpoint, sink *Sink, logger *slog.Logger) (dialed, error) {
+	var d dialed
+	ip, took, err := resolveTarget(ctx, m, e.host, e.protocol, e.fallback, sink, logger)
+	d.resolve = took
+	if err != nil {
+		return d, err
+	}
+	d.ip = ip
+	dialer, err := localDialer(e, ip)
+	if err != nil {
+		return d, err
+	}
+	addr := net.JoinHostPort(ip.String(), e.port)
+	logger.Debug("Connecting", "network", e.network, "address", addr, "source", e.source)
+	start := time.Now()
+	d.conn, err = dialer.DialContext(ctx, familyOf(ip).network(e.network), addr)
+	d.connect = time.Since(start)
+	if err != nil {
+		return d, dialError(ctx, e, addr, err)
+	}
+	return d, nil
+}
+
+// localDialer binds the dialer to source_ip_address, which must be of the
+// family the target resolved to.
+func localDialer(e endpoint, target net.IP) (*net.Dialer, error) {
+	d := &net.Dialer{}
+	if e.source == "" {
+		return d, nil
+	}
+	src := net.ParseIP(e.source)
+	if src == nil {
+		return nil, Failf(ClassProber, ReasonSourceAddress, PhaseConnect, "source_ip_address %q is not an IP address", e.source)
+	}
+	if familyOf(src) != familyOf(target) {
+		return nil, Failf(ClassProber, ReasonSourceAddress, PhaseConnect,
+			"source_ip_address %s is %s but the target resolved to %s; set preferred_ip_protocol to %s and ip_protocol_fallback to false",
+			src, familyOf(src), target, familyOf(src))
+	}
+	if e.network == "udp" {
+		d.LocalAddr = &net.UDPAddr{IP: src}
+	} else {
+		d.LocalAddr = &net.TCPAddr{IP: src}
+	}
+	return d, nil
+}
+
+// dialError classifies a failed dial. A source address the host does not
+// have is the configuration's fault, not the target's.
+func dialError(ctx context.Context, e endpoint, addr string, err error) error {
+	if e.source != "" && errors.Is(err, syscall.EADDRNOTAVAIL) {
+		return Failf(ClassProber, ReasonSourceAddress, PhaseConnect,
+			"source_ip_address %s is not an address of this host: %v", e.source, err)
+	}
+	return Classify(ctx, fmt.Errorf("connecting to %s: %w", addr, err), PhaseConnect)
+}
+
+// prepareTLS turns a module's tls_config into a client configuration once,
+// when the configuration loads: CA files are read and parsed then, not on
+// every probe.
+func prepareTLS(section string, cfg *pconfig.TLSConfig) (*tls.Config, error) {
+	c, err := pconfig.NewTLSConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s.tls_config: %w", section, err)
+	}
+	return c, nil
+}
+
+// handshake runs a TLS client handshake on conn, verifying the server as
+// serverName unless tls_config.server_name says otherwise, and exports the
+// TLS metrics once it completes.
+func handshake(ctx context.Context, conn net.Conn, base *tls.Config, serverName string, sink *Sink) (*tls.Conn, time.Duration, error) {
+	cfg := base.Clone()
+	if cfg.ServerName == "" {
+		cfg.ServerName = serverName
+	}
+	tc := tls.Client(conn, cfg)
+	start := time.Now()
+	err := tc.HandshakeContext(ctx)
+	took := time.Since(start)
+	if err != nil {
+		return nil, took, Classify(ctx, fmt.Errorf("TLS handshake with %s: %w", cfg.ServerName, err), PhaseTLS)
+	}
+	state := tc.ConnectionState()
+	recordTLS(sink, &state)
+	return tc, took, nil
+}
+
+// newResolver returns the resolver a module's dns_resolver option names.
+// Over udp, Go's resolver still retries a truncated answer over tcp.
+func newResolver(option string) (Resolver, error) {
+	network, addr, err := config.ParseDNSResolver(option)
+	if err != nil {
+		return nil, fmt.Errorf("dns_resolver: %w", err)
+	}
+	var d net.Dialer
+	return &net.Resolver{
+		PreferGo: true,
+		Dial: func(ctx context.Context, asked, _ string) (net.Conn, error) {
+			if network == "tcp" {
+				asked = "tcp"
+			}
+			return d.DialContext(ctx, asked, addr)
+		},
+	}, nil
+}

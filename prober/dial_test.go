@@ -1,0 +1,73 @@
+package prober
+
+import (
+	"context"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+// dns_resolver sends the resolve phase to the named server instead of the
+// system resolver: here the test server, which knows v4only.test.
+func TestDNSResolverOption(t *testing.T) {
+	testResolver(t) // starts the test DNS server
+	srv := newServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), serverOpts{})
+	cm := config.DefaultModule()
+	cm.Prober = "http"
+	cm.DNSResolver = "udp://" + dnsAddr
+	m, err := NewModule("m", cm) // no WithResolver: the option alone must do it
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := run(t, m, "http://v4only.test:"+port(t, srv.Listener.Addr().String()))
+	checkOutcome(t, err, failure{})
+	metric(t, sink, 4, "probe_ip_protocol")
+
+	_, err = run(t, m, "http://missing.test/")
+	checkOutcome(t, err, failure{ClassDNS, ReasonNXDomain, PhaseResolve})
+}
+
+func TestSourceAddress(t *testing.T) {
+	l, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	got := make(chan string, 1)
+	go func() {
+		c, err := l.Accept()
+		if err == nil {
+			got <- c.RemoteAddr().(*net.TCPAddr).IP.String()
+			c.Close()
+		}
+	}()
+	host, p, _ := net.SplitHostPort(l.Addr().String())
+	m := &Module{resolver: net.DefaultResolver}
+	for _, tc := range []struct {
+		name, source, protocol string
+		want                   failure
+		message                string
+	}{
+		{"bound", "127.0.0.2", "ip4", failure{}, ""},
+		{"not on this host", "192.0.2.1", "ip4", failure{ClassProber, ReasonSourceAddress, PhaseConnect}, "is not an address of this host"},
+		{"other family", "::1", "ip4", failure{ClassProber, ReasonSourceAddress, PhaseConnect}, "set preferred_ip_protocol to ip6"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := endpoint{network: "tcp", host: host, port: p, protocol: tc.protocol, source: tc.source}
+			d, err := dialEndpoint(context.Background(), m, e, NewSink(), discardLogger)
+			perr := checkOutcome(t, err, tc.want)
+			if perr != nil && !strings.Contains(perr.Error(), tc.message) {
+				t.Errorf("error %v does not say %q", perr, tc.message)
+			}
+			if err == nil {
+				d.conn.Close()
+				if ip := <-got; ip != tc.source {
+					t.Errorf("the server saw %s, want %s", ip, tc.source)
+				}
+			}
+		})
+	}
+}
