@@ -116,6 +116,11 @@ func validateModule(name string, m *Module, loc locator) []error {
 	if m.Prober == "websocket" || c.present("websocket") {
 		c.ipProtocol([]string{"websocket", "preferred_ip_protocol"}, m.Websocket.IPProtocol)
 		c.queryResponse([]string{"websocket", "query_response"}, m.Websocket.QueryResponse)
+		for i, s := range m.Websocket.QueryResponse {
+			if s.StartTLS {
+				c.errorf([]string{"websocket", "query_response", strconv.Itoa(i), "starttls"}, "a websocket cannot switch to TLS mid-conversation; use a wss:// target")
+			}
+		}
 	}
 	return c.errs
 }

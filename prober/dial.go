@@ -94,6 +94,16 @@ func dialError(ctx context.Context, e endpoint, addr string, err error) error {
 	return Classify(ctx, fmt.Errorf("connecting to %s: %w", addr, err), PhaseConnect)
 }
 
+// bindDeadline makes blocking reads and writes on conn end at the probe's
+// deadline, or as soon as the probe is cancelled (the scrape abandoned).
+// The returned function releases the binding.
+func bindDeadline(ctx context.Context, conn net.Conn) (release func() bool) {
+	if deadline, ok := ctx.Deadline(); ok {
+		conn.SetDeadline(deadline)
+	}
+	return context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
+}
+
 // prepareTLS turns a module's tls_config into a client configuration once,
 // when the configuration loads: CA files are read and parsed then, not on
 // every probe.
@@ -106,13 +116,12 @@ func prepareTLS(section string, cfg *pconfig.TLSConfig) (*tls.Config, error) {
 }
 
 // handshake runs a TLS client handshake on conn, verifying the server as
-// serverName unless tls_config.server_name says otherwise, and exports the
-// TLS metrics once it completes.
+// serverName (the caller's choice of tls_config.server_name, the hostname
+// parameter or the target's host), and exports the TLS metrics once it
+// completes.
 func handshake(ctx context.Context, conn net.Conn, base *tls.Config, serverName string, sink *Sink) (*tls.Conn, time.Duration, error) {
 	cfg := base.Clone()
-	if cfg.ServerName == "" {
-		cfg.ServerName = serverName
-	}
+	cfg.ServerName = serverName
 	tc := tls.Client(conn, cfg)
 	start := time.Now()
 	err := tc.HandshakeContext(ctx)

@@ -1,0 +1,228 @@
+package prober
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"regexp"
+	"time"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+// This file runs query_response scripts: the expect / expect_bytes / send /
+// starttls steps of the tcp, unix and websocket probers. The transport is
+// behind the conversation interface; the steps, their metrics and their
+// failures are the same whatever carries them.
+
+// conversation is what a script talks over.
+type conversation interface {
+	// expect reads until re matches: any line of a stream (or the part of
+	// a line read so far, for prompts without a newline), or the next
+	// message of a websocket. match is nil when the input ended first;
+	// data is then what was read last.
+	expect(re *regexp.Regexp) (data []byte, match []int, err error)
+	// expectBytes reads exactly n bytes.
+	expectBytes(n int) ([]byte, error)
+	// send writes one unit: a line with "\n" added, or one message.
+	send(s string) error
+	// startTLS upgrades the transport to TLS, exporting the TLS metrics.
+	startTLS(ctx context.Context) error
+}
+
+// scriptMetrics are the gauges a script sets. bytes is nil for probers
+// without probe_failed_due_to_bytes.
+type scriptMetrics struct {
+	sink         *Sink
+	regex, bytes *Gauge
+}
+
+// runScript runs every step in order; the first failure ends the script.
+// A failure's phase names its step (query_step_N, N from 0, as in the
+// configuration), so an operator can tell which expect did not match.
+func runScript(ctx context.Context, steps []config.QueryResponse, c conversation, mx scriptMetrics, logger *slog.Logger) error {
+	for i := range steps {
+		logger.Debug("Running query_response step", "step", i)
+		if err := runStep(ctx, i, &steps[i], c, mx, logger); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func runStep(ctx context.Context, i int, step *config.QueryResponse, c conversation, mx scriptMetrics, logger *slog.Logger) error {
+	phase := QueryStep(i)
+	send := step.Send
+	if step.Expect.IsSet() {
+		data, match, err := c.expect(step.Expect.Regexp)
+		if err != nil {
+			return Classify(ctx, fmt.Errorf("step %d: reading while waiting for %q: %w", i, step.Expect.String(), err), phase)
+		}
+		if match == nil {
+			mx.regex.Set(1)
+			return expectFailure(i, step.Expect.String(), data)
+		}
+		mx.regex.Set(0)
+		logger.Debug("Expect matched", "step", i, "regexp", step.Expect.String(), "line", string(data))
+		send = string(step.Expect.Expand(nil, []byte(send), data, match))
+		recordExpectInfo(mx.sink, step, data, match)
+	}
+	if step.ExpectBytes != "" {
+		if err := expectBytes(ctx, i, step.ExpectBytes, c, mx); err != nil {
+			return err
+		}
+	}
+	if send != "" {
+		logger.Debug("Sending", "step", i, "data", send)
+		if err := c.send(send); err != nil {
+			return Classify(ctx, fmt.Errorf("step %d: sending: %w", i, err), phase)
+		}
+	}
+	if step.StartTLS {
+		return c.startTLS(ctx)
+	}
+	return nil
+}
+
+// expectFailure reports an expect that the input ended without meeting:
+// nothing read at all is the peer hanging up, anything else a mismatch.
+func expectFailure(i int, pattern string, last []byte) error {
+	if len(last) == 0 {
+		return Failf(ClassProtocol, ReasonUnexpectedEOF, QueryStep(i),
+			"step %d: the peer closed the connection before expect %q matched", i, pattern)
+	}
+	return Failf(ClassAssertion, ReasonExpect, QueryStep(i),
+		"step %d: expect %q matched nothing before the input ended; last read: %q", i, pattern, truncate(last, 200))
+}
+
+func expectBytes(ctx context.Context, i int, want string, c conversation, mx scriptMetrics) error {
+	got, err := c.expectBytes(len(want))
+	if err != nil {
+		return Classify(ctx, fmt.Errorf("step %d: reading %d bytes for expect_bytes: %w", i, len(want), err), QueryStep(i))
+	}
+	if mx.bytes != nil {
+		mx.bytes.Set(0)
+	}
+	if !bytes.Equal(got, []byte(want)) {
+		if mx.bytes != nil {
+			mx.bytes.Set(1)
+		}
+		return Failf(ClassAssertion, ReasonExpect, QueryStep(i), "step %d: expect_bytes %q did not match the bytes read, %q", i, want, got)
+	}
+	return nil
+}
+
+// recordExpectInfo exports probe_expect_info with the step's labels, their
+// values expanded from the expect's groups (${1}).
+func recordExpectInfo(sink *Sink, step *config.QueryResponse, data []byte, match []int) {
+	if len(step.Labels) == 0 {
+		return
+	}
+	names := make([]string, len(step.Labels))
+	values := make([]string, len(step.Labels))
+	for i, l := range step.Labels {
+		names[i] = l.Name
+		values[i] = string(step.Expect.Expand(nil, []byte(l.Value), data, match))
+	}
+	sink.GaugeVec("probe_expect_info", "Explicit content matched", names...).With(values...).Set(1)
+}
+
+func truncate(b []byte, n int) []byte {
+	if len(b) > n {
+		return b[:n]
+	}
+	return b
+}
+
+// maxLine bounds a line a stream keeps while looking for a match: a peer
+// that never sends a newline cannot make sonde hold its output forever.
+const maxLine = 1 << 20
+
+// stream is a conversation over a byte stream (tcp, unix), optionally
+// upgraded to TLS by a starttls step.
+type stream struct {
+	conn       net.Conn
+	r          *bufio.Reader
+	tls        *tls.Config // the module's tls_config, prepared
+	serverName string      // the name to verify a STARTTLS server as
+	sink       *Sink
+	tlsTime    time.Duration // time spent in TLS handshakes
+}
+
+func newStream(conn net.Conn, tlsConfig *tls.Config, serverName string, sink *Sink) *stream {
+	return &stream{conn: conn, r: bufio.NewReader(conn), tls: tlsConfig, serverName: serverName, sink: sink}
+}
+
+func (s *stream) expect(re *regexp.Regexp) ([]byte, []int, error) {
+	var line []byte
+	for {
+		if _, err := s.r.Peek(1); err != nil {
+			if errors.Is(err, io.EOF) {
+				return line, re.FindSubmatchIndex(line), nil
+			}
+			return line, nil, err
+		}
+		buf, _ := s.r.Peek(s.r.Buffered())
+		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
+			line = bytes.TrimSuffix(append(line, buf[:i]...), []byte("\r"))
+			s.r.Discard(i + 1)
+			if m := re.FindSubmatchIndex(line); m != nil {
+				return line, m, nil
+			}
+			line = line[:0]
+			continue
+		}
+		// No newline yet: what has arrived may be a prompt that will not
+		// get one, so it is matched as it stands.
+		line = append(line, buf...)
+		s.r.Discard(len(buf))
+		if m := re.FindSubmatchIndex(line); m != nil {
+			return line, m, nil
+		}
+		if len(line) > maxLine {
+			// No phase: the step that reads it fills it in.
+			return line, nil, Failf(ClassProtocol, ReasonMalformedResponse, "",
+				"a line longer than %s arrived without a match", describeSize(maxLine))
+		}
+	}
+}
+
+func (s *stream) expectBytes(n int) ([]byte, error) {
+	buf := make([]byte, n)
+	_, err := io.ReadFull(s.r, buf)
+	return buf, err
+}
+
+func (s *stream) send(data string) error {
+	_, err := io.WriteString(s.conn, data+"\n")
+	return err
+}
+
+// write sends raw bytes, for binary protocols (the postgres preset).
+func (s *stream) write(b []byte) error {
+	_, err := s.conn.Write(b)
+	return err
+}
+
+// startTLS upgrades the connection. Plaintext that arrived after the
+// server's go-ahead would be read as if it came over TLS (the STARTTLS
+// injection attack), so it fails the probe instead of being dropped.
+func (s *stream) startTLS(ctx context.Context) error {
+	if n := s.r.Buffered(); n > 0 {
+		return Failf(ClassProtocol, ReasonMalformedResponse, PhaseTLS,
+			"the server sent %d bytes of plaintext after agreeing to start TLS", n)
+	}
+	tc, took, err := handshake(ctx, s.conn, s.tls, s.serverName, s.sink)
+	s.tlsTime += took
+	if err != nil {
+		return err
+	}
+	s.conn, s.r = tc, bufio.NewReader(tc)
+	return nil
+}
