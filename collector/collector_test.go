@@ -35,8 +35,8 @@ modules:
       basic_auth:
         username: probe
         password: hunter2
-  tcp_connect:
-    prober: tcp
+  icmp:
+    prober: icmp
 `
 
 // newTestCollector returns a collector serving testConfig and the registry
@@ -116,11 +116,11 @@ func TestProbeRefusals(t *testing.T) {
 		header http.Header
 		want   string
 	}{
-		{"unknown module", url.Values{"module": {"nope"}, "target": {"x"}}, nil, `Unknown module "nope"; the configured modules are: http_2xx, http_body, tcp_connect`},
+		{"unknown module", url.Values{"module": {"nope"}, "target": {"x"}}, nil, `Unknown module "nope"; the configured modules are: http_2xx, http_body, icmp`},
 		{"missing target", url.Values{"module": {"http_2xx"}}, nil, "Target parameter is missing"},
 		{"bad scrape timeout header", url.Values{"target": {"x"}}, http.Header{ScrapeTimeoutHeader: {"soon"}}, `X-Prometheus-Scrape-Timeout-Seconds: "soon" is not a number of seconds`},
 		{"negative scrape timeout header", url.Values{"target": {"x"}}, http.Header{ScrapeTimeoutHeader: {"-3"}}, "is not a number of seconds"},
-		{"prober not implemented", url.Values{"module": {"tcp_connect"}, "target": {"x:1"}}, nil, `Module "tcp_connect" uses prober "tcp", which this version of sonde cannot run yet`},
+		{"prober not implemented", url.Values{"module": {"icmp"}, "target": {"x"}}, nil, `Module "icmp" uses prober "icmp", which this version of sonde cannot run yet`},
 		{"invalid target", url.Values{"target": {"ftp://example.com"}}, nil, `Invalid target "ftp://example.com": target scheme "ftp" is not supported by the http prober; use http:// or https://`},
 		{"bad hostname", url.Values{"target": {"x"}, "hostname": {"a b"}}, nil, "Bad hostname parameter"},
 	}
@@ -421,7 +421,7 @@ func TestPages(t *testing.T) {
 	scrape(t, c, url.Values{"target": {closedPort(t)}}, nil)
 
 	page := get(t, c.LandingPage, "/")
-	for _, want := range []string{"http_body", "tcp_connect", "(not run by this version)", "Recent failed probes", "connect/refused in connect", `href="logs?id=1"`} {
+	for _, want := range []string{"http_body", "icmp", "(not run by this version)", "Recent failed probes", "connect/refused in connect", `href="logs?id=1"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("landing page lacks %q", want)
 		}

@@ -73,3 +73,14 @@ func TestSondeOptionErrors(t *testing.T) {
 			want: `line 6: module "m": dns.doh_method: only applies to DNS over HTTPS`},
 	})
 }
+
+func TestUnixTLSNeedsAServerName(t *testing.T) {
+	runErrorCases(t, []errorCase{
+		{name: "tls without server_name", src: module("    prober: unix", "    unix:", "      tls: true"),
+			want: `line 4: module "m": unix.tls_config: TLS over a unix socket needs server_name`},
+		{name: "starttls without server_name", src: module("    prober: unix", "    unix:", "      query_response:", "        - starttls: true"),
+			want: `line 4: module "m": unix.tls_config: TLS over a unix socket needs server_name`},
+	})
+	mustLoad(t, module("    prober: unix", "    unix:", "      tls: true", "      tls_config: {server_name: app.internal}"))
+	mustLoad(t, module("    prober: unix", "    unix:", "      tls: true", "      tls_config: {insecure_skip_verify: true}"))
+}

@@ -112,6 +112,7 @@ func validateModule(name string, m *Module, loc locator) []error {
 	}
 	if m.Prober == "unix" || c.present("unix") {
 		c.queryResponse([]string{"unix", "query_response"}, m.Unix.QueryResponse)
+		c.unixTLS(&m.Unix)
 	}
 	if m.Prober == "websocket" || c.present("websocket") {
 		c.ipProtocol([]string{"websocket", "preferred_ip_protocol"}, m.Websocket.IPProtocol)
@@ -331,6 +332,15 @@ func (c *checker) queryResponse(path []string, steps []QueryResponse) {
 				c.errorf(append(p, "labels", strconv.Itoa(j)), "%q is not a valid label name; use letters, digits and underscores, not starting with a digit or __", l.Name)
 			}
 		}
+	}
+}
+
+// unixTLS: a socket path is no host name, so TLS over a unix socket needs
+// the name to verify the server as.
+func (c *checker) unixTLS(u *UnixProbe) {
+	usesTLS := u.TLS || slices.ContainsFunc(u.QueryResponse, func(q QueryResponse) bool { return q.StartTLS })
+	if usesTLS && u.TLSConfig.ServerName == "" && !u.TLSConfig.InsecureSkipVerify {
+		c.errorf([]string{"unix", "tls_config"}, "TLS over a unix socket needs server_name (the name on the server's certificate), or insecure_skip_verify")
 	}
 }
 

@@ -32,6 +32,8 @@ type kind struct {
 // Func (and maybe a prepare function) plus one line here.
 var registry = map[string]kind{
 	"http": {probe: probeHTTP, prepare: prepareHTTP},
+	"tcp":  {probe: probeTCP, prepare: prepareTCP},
+	"unix": {probe: probeUnix, prepare: prepareUnix},
 }
 
 // Implemented returns the names of the probers sonde can run, sorted.

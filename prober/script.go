@@ -160,9 +160,12 @@ func newStream(conn net.Conn, tlsConfig *tls.Config, serverName string, sink *Si
 }
 
 func (s *stream) expect(re *regexp.Regexp) ([]byte, []int, error) {
-	var line []byte
+	var line, last []byte // the line being read, the last one that did not match
 	for {
 		if _, err := s.r.Peek(1); err != nil {
+			if len(line) == 0 {
+				line = last
+			}
 			if errors.Is(err, io.EOF) {
 				return line, re.FindSubmatchIndex(line), nil
 			}
@@ -175,7 +178,7 @@ func (s *stream) expect(re *regexp.Regexp) ([]byte, []int, error) {
 			if m := re.FindSubmatchIndex(line); m != nil {
 				return line, m, nil
 			}
-			line = line[:0]
+			last, line = line, nil
 			continue
 		}
 		// No newline yet: what has arrived may be a prompt that will not

@@ -1,0 +1,226 @@
+package prober
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strconv"
+	"strings"
+)
+
+// STARTTLS presets: each runs its protocol's own exchange to ask for TLS,
+// reading replies the way the protocol defines them (multi-line SMTP and
+// FTP replies, tagged IMAP responses, postgres's one-byte answer), which a
+// hand-written expect/send script easily gets wrong. The connection is
+// then upgraded; the module's query_response runs over TLS afterwards.
+
+// presets maps starttls_preset values to their exchanges.
+var presets = map[string]func(s *stream) error{
+	"smtp":     smtpStartTLS,
+	"imap":     imapStartTLS,
+	"pop3":     pop3StartTLS,
+	"ftp":      ftpStartTLS,
+	"postgres": postgresStartTLS,
+}
+
+// presetHelo is the name sonde gives itself in SMTP's EHLO.
+const presetHelo = "sonde.localdomain"
+
+func runPreset(ctx context.Context, name string, s *stream, logger *slog.Logger) error {
+	logger.Debug("Running the STARTTLS preset", "preset", name)
+	if err := presets[name](s); err != nil {
+		return Classify(ctx, fmt.Errorf("%s STARTTLS: %w", name, err), PhaseStartTLS)
+	}
+	return s.startTLS(ctx)
+}
+
+func smtpStartTLS(s *stream) error {
+	if err := expectCode(s, "greeting", 220); err != nil {
+		return err
+	}
+	if err := s.send("EHLO " + presetHelo + "\r"); err != nil {
+		return err
+	}
+	lines, err := codeReply(s, "EHLO", 250)
+	if err != nil {
+		return err
+	}
+	if !offersStartTLS(lines) {
+		return Failf(ClassTLS, ReasonStartTLSRefused, PhaseStartTLS, "the server does not offer STARTTLS; its EHLO answer was %q", strings.Join(lines, " | "))
+	}
+	return askForTLS(s, "STARTTLS\r", 220)
+}
+
+func ftpStartTLS(s *stream) error {
+	if err := expectCode(s, "greeting", 220); err != nil {
+		return err
+	}
+	return askForTLS(s, "AUTH TLS\r", 234)
+}
+
+// askForTLS sends the command that starts TLS and checks the go-ahead;
+// any other answer means the server will not do TLS.
+func askForTLS(s *stream, command string, want int) error {
+	if err := s.send(command); err != nil {
+		return err
+	}
+	code, lines, err := readCodeReply(s)
+	if err != nil {
+		return err
+	}
+	if code != want {
+		return Failf(ClassTLS, ReasonStartTLSRefused, PhaseStartTLS, "%s was answered %q", strings.TrimSpace(command), strings.Join(lines, " | "))
+	}
+	return nil
+}
+
+func expectCode(s *stream, what string, want int) error {
+	_, err := codeReply(s, what, want)
+	return err
+}
+
+// codeReply reads a reply that must carry code want; another code is the
+// server declining service (status/reply_code).
+func codeReply(s *stream, what string, want int) ([]string, error) {
+	code, lines, err := readCodeReply(s)
+	if err != nil {
+		return nil, err
+	}
+	if code != want {
+		return nil, Failf(ClassStatus, ReasonReplyCode, PhaseStartTLS, "the %s was %q, not a %d reply", what, strings.Join(lines, " | "), want)
+	}
+	return lines, nil
+}
+
+// readCodeReply reads an SMTP or FTP reply: lines "NNN-text" continue it,
+// the line "NNN text" ends it.
+func readCodeReply(s *stream) (int, []string, error) {
+	var lines []string
+	for {
+		line, err := s.readLine()
+		if err != nil {
+			return 0, lines, err
+		}
+		lines = append(lines, line)
+		code, err := strconv.Atoi(prefix(line, 3))
+		if err != nil || len(line) < 3 {
+			return 0, lines, Failf(ClassProtocol, ReasonMalformedResponse, PhaseStartTLS, "expected a reply with a 3-digit code, got %q", line)
+		}
+		if len(line) == 3 || line[3] == ' ' {
+			return code, lines, nil
+		}
+		if line[3] != '-' {
+			return 0, lines, Failf(ClassProtocol, ReasonMalformedResponse, PhaseStartTLS, "malformed reply line %q", line)
+		}
+	}
+}
+
+func offersStartTLS(ehlo []string) bool {
+	for _, l := range ehlo[1:] { // the first line is the greeting
+		if len(l) <= 4 {
+			continue
+		}
+		if f := strings.Fields(l[4:]); len(f) > 0 && strings.EqualFold(f[0], "STARTTLS") {
+			return true
+		}
+	}
+	return false
+}
+
+func pop3StartTLS(s *stream) error {
+	greeting, err := s.readLine()
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(greeting, "+OK") {
+		return Failf(ClassStatus, ReasonReplyCode, PhaseStartTLS, "the greeting was %q, not +OK", greeting)
+	}
+	if err := s.send("STLS\r"); err != nil {
+		return err
+	}
+	answer, err := s.readLine()
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(answer, "+OK") {
+		return Failf(ClassTLS, ReasonStartTLSRefused, PhaseStartTLS, "STLS was answered %q", answer)
+	}
+	return nil
+}
+
+func imapStartTLS(s *stream) error {
+	greeting, err := s.readLine()
+	if err != nil {
+		return err
+	}
+	if !strings.HasPrefix(greeting, "* OK") && !strings.HasPrefix(greeting, "* PREAUTH") {
+		return Failf(ClassStatus, ReasonReplyCode, PhaseStartTLS, "the greeting was %q, not * OK", greeting)
+	}
+	if err := s.send("s1 STARTTLS\r"); err != nil {
+		return err
+	}
+	for {
+		line, err := s.readLine()
+		if err != nil {
+			return err
+		}
+		if !strings.HasPrefix(line, "s1 ") {
+			continue // untagged data, e.g. capabilities
+		}
+		if strings.HasPrefix(line, "s1 OK") {
+			return nil
+		}
+		return Failf(ClassTLS, ReasonStartTLSRefused, PhaseStartTLS, "STARTTLS was answered %q", line)
+	}
+}
+
+// postgresSSLRequest is the message a postgres client sends to ask for
+// TLS: its length (8) and the request code 80877103.
+var postgresSSLRequest = []byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}
+
+func postgresStartTLS(s *stream) error {
+	if err := s.write(postgresSSLRequest); err != nil {
+		return err
+	}
+	answer, err := s.expectBytes(1)
+	if err != nil {
+		return err
+	}
+	switch answer[0] {
+	case 'S':
+		return nil
+	case 'N':
+		return Failf(ClassTLS, ReasonStartTLSRefused, PhaseStartTLS, "the server answered N: it does not accept TLS")
+	}
+	return Failf(ClassProtocol, ReasonMalformedResponse, PhaseStartTLS, "the server answered %q to the SSLRequest, not S or N", answer)
+}
+
+// readLine reads one line of a text protocol, without its CRLF.
+func (s *stream) readLine() (string, error) {
+	var line []byte
+	for {
+		frag, err := s.r.ReadSlice('\n')
+		line = append(line, frag...)
+		if err == nil {
+			return string(bytes.TrimRight(line, "\r\n")), nil
+		}
+		if len(line) > maxLine {
+			return "", Failf(ClassProtocol, ReasonMalformedResponse, "", "a line longer than %s", describeSize(maxLine))
+		}
+		if !isBufferFull(err) {
+			return "", err
+		}
+	}
+}
+
+func isBufferFull(err error) bool { return errors.Is(err, bufio.ErrBufferFull) }
+
+func prefix(s string, n int) string {
+	if len(s) < n {
+		return s
+	}
+	return s[:n]
+}

@@ -1,0 +1,106 @@
+package prober
+
+import (
+	"context"
+	"crypto/tls"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+// tcpPrepared is what a tcp or unix module needs ready before its first
+// probe: its tls_config, with CA files parsed once.
+type tcpPrepared struct {
+	tls *tls.Config
+}
+
+func prepareTCP(m *config.Module) (any, error) {
+	c, err := prepareTLS("tcp", &m.TCP.TLSConfig)
+	return &tcpPrepared{tls: c}, err
+}
+
+var tcpPhases = []Phase{PhaseResolve, PhaseConnect, PhaseTLS, PhaseQuery}
+
+// probeTCP connects to host:port, optionally over TLS or after a STARTTLS
+// preset, and runs the module's query_response script.
+func probeTCP(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
+	durations := sink.GaugeVec("probe_tcp_duration_seconds", "Duration of the tcp probe by phase", "phase")
+	for _, p := range tcpPhases {
+		durations.With(string(p))
+	}
+	cfg := &m.TCP
+	host, port, err := splitHostPort(target, "tcp")
+	if err != nil {
+		return err
+	}
+	d, err := dialEndpoint(ctx, m, endpoint{network: "tcp", host: host, port: port,
+		protocol: cfg.IPProtocol, fallback: cfg.IPProtocolFallback, source: cfg.SourceIPAddress}, sink, logger)
+	durations.With(string(PhaseResolve)).Set(d.resolve.Seconds())
+	durations.With(string(PhaseConnect)).Set(d.connect.Seconds())
+	if err != nil {
+		return err
+	}
+	defer d.conn.Close()
+	defer bindDeadline(ctx, d.conn)()
+	logger.Debug("Connected", "address", d.conn.RemoteAddr().String())
+
+	s := newStream(d.conn, m.prepared.(*tcpPrepared).tls, tlsServerName(cfg.TLSConfig.ServerName, host), sink)
+	defer func() { durations.With(string(PhaseTLS)).Set(s.tlsTime.Seconds()) }()
+	if cfg.TLS {
+		if err := s.startTLS(ctx); err != nil {
+			return err
+		}
+	}
+	return timedScript(ctx, s, durations.With(string(PhaseQuery)), func() error {
+		if cfg.StartTLSPreset != "" {
+			if err := runPreset(ctx, cfg.StartTLSPreset, s, logger); err != nil {
+				return err
+			}
+		}
+		return runScript(ctx, cfg.QueryResponse, s, newScriptMetrics(sink), logger)
+	})
+}
+
+// timedScript runs a stream's conversation and records its duration less
+// the TLS handshakes inside it, which count in the tls phase.
+func timedScript(ctx context.Context, s *stream, g Gauge, run func() error) error {
+	start, tlsBefore := time.Now(), s.tlsTime
+	err := run()
+	g.Set((time.Since(start) - (s.tlsTime - tlsBefore)).Seconds())
+	return err
+}
+
+// newScriptMetrics registers the script gauges of the tcp and unix
+// probers. Like blackbox_exporter they appear once connected, so a
+// refused connection exports only the common metrics.
+func newScriptMetrics(sink *Sink) scriptMetrics {
+	regex := sink.Gauge("probe_failed_due_to_regex", "Indicates if the probe failed due to a regex")
+	bytes := sink.Gauge("probe_failed_due_to_bytes", "Indicates if the probe failed due to bytes")
+	return scriptMetrics{sink: sink, regex: &regex, bytes: &bytes}
+}
+
+// tlsServerName is the name a TLS server is verified as: tls_config's
+// server_name (or the hostname parameter), else the target's host.
+func tlsServerName(configured, host string) string {
+	if configured != "" {
+		return configured
+	}
+	return host
+}
+
+// splitHostPort reads a "host:port" target. The port may be a service
+// name ("smtp"), as net.Dial and blackbox_exporter allow.
+func splitHostPort(target, network string) (host, port string, err error) {
+	host, port, err = net.SplitHostPort(target)
+	if err != nil {
+		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q is not host:port (%v); write e.g. example.com:443 or [2001:db8::1]:22", target, err)
+	}
+	p, err := net.LookupPort(network, port)
+	if host == "" || err != nil || p < 1 {
+		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q needs a host and a port: a number from 1 to 65535 or a service name", target)
+	}
+	return host, strconv.Itoa(p), nil
+}

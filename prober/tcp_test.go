@@ -1,0 +1,629 @@
+package prober
+
+import (
+	"bufio"
+	"context"
+	"crypto/tls"
+	"errors"
+	"io"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+// peer is the server side of a scripted tcp test: it reads and writes
+// lines, and can switch to TLS as a STARTTLS server does.
+type peer struct {
+	t *testing.T
+	c net.Conn
+	r *bufio.Reader
+}
+
+func newPeer(t *testing.T, c net.Conn) *peer {
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	return &peer{t: t, c: c, r: bufio.NewReader(c)}
+}
+
+func (p *peer) say(lines ...string) {
+	for _, l := range lines {
+		io.WriteString(p.c, l+"\r\n")
+	}
+}
+
+// hear reads one line and reports whether it is want.
+func (p *peer) hear(want string) bool {
+	line, err := p.r.ReadString('\n')
+	got := strings.TrimRight(line, "\r\n")
+	if err != nil || got != want {
+		p.t.Errorf("the server heard %q (err %v), want %q", got, err, want)
+		return false
+	}
+	return true
+}
+
+func (p *peer) startTLS(cfg *tls.Config) {
+	tc := tls.Server(p.c, cfg)
+	if err := tc.Handshake(); err != nil {
+		return // the client's refusal is what some tests are about
+	}
+	p.c, p.r = tc, bufio.NewReader(tc)
+}
+
+// tcpEnv is what a case sees of its test: a CA and a server certificate
+// for localhost issued by it.
+type tcpEnv struct {
+	t    *testing.T
+	ca   *testCA
+	cert issued
+}
+
+func (e *tcpEnv) serverTLS() *tls.Config {
+	return &tls.Config{Certificates: []tls.Certificate{e.cert.tls}}
+}
+
+type tcpCase struct {
+	name    string
+	serve   func(e *tcpEnv, p *peer) // the server's side; none: listen and say nothing
+	module  func(c *config.TCPProbe, e *tcpEnv)
+	target  func(addr string) string // the listener's address when nil
+	timeout time.Duration            // 2s when zero
+	want    failure
+	message string
+	metrics map[string]float64
+	absent  []string
+	check   func(t *testing.T, s *Sink)
+}
+
+func runTCPCases(t *testing.T, cases []tcpCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := &tcpEnv{t: t, ca: newTestCA(t, "sonde test CA")}
+			e.cert = e.ca.issue(t, localhostSpec())
+			addr := rawServer(t, func(c net.Conn) {
+				defer c.Close()
+				if tc.serve != nil {
+					tc.serve(e, newPeer(t, c))
+					return
+				}
+				io.Copy(io.Discard, c)
+			})
+			cm := config.DefaultModule()
+			cm.Prober = "tcp"
+			cm.TCP.TLSConfig.CAFile = e.ca.file
+			if tc.module != nil {
+				tc.module(&cm.TCP, e)
+			}
+			m, err := NewModule("tcp", cm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			target := addr
+			if tc.target != nil {
+				target = tc.target(addr)
+			}
+			timeout := tc.timeout
+			if timeout == 0 {
+				timeout = 2 * time.Second
+			}
+			sink, took, err := probeTCPWithin(t, m, target, timeout)
+			if tc.timeout != 0 && took > timeout+200*time.Millisecond {
+				t.Errorf("the probe took %v with a %v deadline", took, timeout)
+			}
+			perr := checkOutcome(t, err, tc.want)
+			if tc.message != "" && (perr == nil || !strings.Contains(perr.Error(), tc.message)) {
+				t.Errorf("error %v does not say %q", err, tc.message)
+			}
+			for name, want := range tc.metrics {
+				metric(t, sink, want, name)
+			}
+			absent(t, sink, tc.absent...)
+			if tc.check != nil {
+				tc.check(t, sink)
+			}
+		})
+	}
+}
+
+func probeTCPWithin(t *testing.T, m *Module, target string, timeout time.Duration) (*Sink, time.Duration, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	sink := NewSink()
+	start := time.Now()
+	err := probeTCP(ctx, target, m, sink, discardLogger)
+	return sink, time.Since(start), err
+}
+
+func steps(qr ...config.QueryResponse) func(c *config.TCPProbe, _ *tcpEnv) {
+	return func(c *config.TCPProbe, _ *tcpEnv) { c.QueryResponse = qr }
+}
+
+func expectStep(re string) config.QueryResponse { return config.QueryResponse{Expect: config.MustNewRegexp(re)} }
+func sendStep(s string) config.QueryResponse    { return config.QueryResponse{Send: s} }
+
+func TestTCPConnect(t *testing.T) {
+	runTCPCases(t, []tcpCase{
+		{
+			name:    "connect only",
+			metrics: map[string]float64{"probe_failed_due_to_regex": 0, "probe_failed_due_to_bytes": 0, "probe_ip_protocol": 4},
+			absent:  []string{"probe_ssl_earliest_cert_expiry", "probe_expect_info"},
+			check: func(t *testing.T, s *Sink) {
+				if v := value(t, s, "probe_tcp_duration_seconds", "connect"); v <= 0 {
+					t.Errorf("connect phase %v, want > 0", v)
+				}
+			},
+		},
+		{
+			name:    "refused: only the common metrics",
+			target:  func(string) string { return closedPort(t) },
+			want:    failure{ClassConnect, ReasonRefused, PhaseConnect},
+			metrics: map[string]float64{"probe_ip_protocol": 4},
+			absent:  []string{"probe_failed_due_to_regex", "probe_failed_due_to_bytes"},
+		},
+		{
+			name:   "a service name for the port",
+			target: func(string) string { return "127.0.0.1:nonexistent-service" },
+			want:   failure{ClassProber, ReasonInvalidTarget, PhaseSetup},
+		},
+		{
+			name:    "no port",
+			target:  func(string) string { return "example.com" },
+			want:    failure{ClassProber, ReasonInvalidTarget, PhaseSetup},
+			message: "is not host:port",
+		},
+		{
+			name:   "port zero",
+			target: func(string) string { return "127.0.0.1:0" },
+			want:   failure{ClassProber, ReasonInvalidTarget, PhaseSetup},
+		},
+		{
+			name:   "source address",
+			module: func(c *config.TCPProbe, _ *tcpEnv) { c.SourceIPAddress = "127.0.0.9" },
+			serve: func(e *tcpEnv, p *peer) {
+				if ip := p.c.RemoteAddr().(*net.TCPAddr).IP.String(); ip != "127.0.0.9" {
+					e.t.Errorf("the server saw the probe from %s", ip)
+				}
+			},
+		},
+	})
+}
+
+func TestTCPQueryResponse(t *testing.T) {
+	runTCPCases(t, []tcpCase{
+		{
+			name: "expect, send with a group, labels",
+			serve: func(e *tcpEnv, p *peer) {
+				p.say("220 mail.example ESMTP Postfix 3.7")
+				if p.hear("EHLO mail.example") {
+					p.say("250 ok")
+				}
+			},
+			module: steps(
+				config.QueryResponse{
+					Expect: config.MustNewRegexp(`^220 (\S+) ESMTP (.+)$`),
+					Send:   "EHLO ${1}",
+					Labels: []config.Label{{Name: "host", Value: "${1}"}, {Name: "software", Value: "${2}"}},
+				},
+				expectStep("^250 "),
+			),
+			metrics: map[string]float64{"probe_failed_due_to_regex": 0},
+			check: func(t *testing.T, s *Sink) {
+				metric(t, s, 1, "probe_expect_info", "mail.example", "Postfix 3.7")
+				if v := value(t, s, "probe_tcp_duration_seconds", "query"); v <= 0 {
+					t.Errorf("query phase %v", v)
+				}
+			},
+		},
+		{
+			name:   "expect skips lines until one matches",
+			serve:  func(e *tcpEnv, p *peer) { p.say("noise", "more noise", "READY") },
+			module: steps(expectStep("^READY$")),
+		},
+		{
+			name: "lines read together are kept for the next step",
+			serve: func(e *tcpEnv, p *peer) {
+				io.WriteString(p.c, "first\r\nsecond\r\n") // one write, likely one read
+				io.Copy(io.Discard, p.c)
+			},
+			module: steps(expectStep("^first$"), expectStep("^second$")),
+		},
+		{
+			name: "a prompt without a newline",
+			serve: func(e *tcpEnv, p *peer) {
+				io.WriteString(p.c, "login: ")
+				p.hear("admin")
+			},
+			module: steps(config.QueryResponse{Expect: config.MustNewRegexp("login: $"), Send: "admin"}),
+		},
+		{
+			name:    "no line matches before the peer closes",
+			serve:   func(e *tcpEnv, p *peer) { p.say("220 hello", "421 go away") },
+			module:  steps(expectStep("^220"), expectStep("^250")),
+			want:    failure{ClassAssertion, ReasonExpect, QueryStep(1)},
+			message: `step 1: expect "^250" matched nothing before the input ended; last read: "421 go away"`,
+			metrics: map[string]float64{"probe_failed_due_to_regex": 1},
+		},
+		{
+			name:    "the peer closes at once",
+			serve:   func(e *tcpEnv, p *peer) {},
+			module:  steps(expectStep("^SSH-")),
+			want:    failure{ClassProtocol, ReasonUnexpectedEOF, QueryStep(0)},
+			metrics: map[string]float64{"probe_failed_due_to_regex": 1},
+		},
+		{
+			name:    "the peer says nothing: the deadline names the step",
+			serve:   func(e *tcpEnv, p *peer) { p.say("220 hi"); time.Sleep(time.Second) },
+			module:  steps(expectStep("^220"), sendStep("PING"), expectStep("^PONG")),
+			timeout: 300 * time.Millisecond,
+			want:    failure{ClassTimeout, ReasonDeadline, QueryStep(2)},
+		},
+		{
+			name: "a line without end",
+			serve: func(e *tcpEnv, p *peer) {
+				chunk := strings.Repeat("x", 64<<10)
+				for i := 0; i < 20; i++ {
+					if _, err := io.WriteString(p.c, chunk); err != nil {
+						return
+					}
+				}
+			},
+			module: steps(expectStep("^never$")),
+			want:   failure{ClassProtocol, ReasonMalformedResponse, QueryStep(0)},
+		},
+		{
+			name:    "expect_bytes",
+			serve:   func(e *tcpEnv, p *peer) { p.c.Write([]byte{0x16, 0x03, 0x01}) },
+			module:  steps(config.QueryResponse{ExpectBytes: "\x16\x03"}),
+			metrics: map[string]float64{"probe_failed_due_to_bytes": 0},
+		},
+		{
+			name:    "expect_bytes mismatch",
+			serve:   func(e *tcpEnv, p *peer) { p.c.Write([]byte("HTTP")) },
+			module:  steps(config.QueryResponse{ExpectBytes: "\x16\x03"}),
+			want:    failure{ClassAssertion, ReasonExpect, QueryStep(0)},
+			metrics: map[string]float64{"probe_failed_due_to_bytes": 1},
+		},
+		{
+			name:   "expect_bytes cut short",
+			serve:  func(e *tcpEnv, p *peer) { p.c.Write([]byte{0x16}) },
+			module: steps(config.QueryResponse{ExpectBytes: "\x16\x03"}),
+			want:   failure{ClassProtocol, ReasonUnexpectedEOF, QueryStep(0)},
+		},
+	})
+}
+
+func TestTCPTLS(t *testing.T) {
+	runTCPCases(t, []tcpCase{
+		{
+			name: "tls from the start",
+			serve: func(e *tcpEnv, p *peer) {
+				p.startTLS(e.serverTLS())
+				p.say("hello over tls")
+			},
+			module: func(c *config.TCPProbe, _ *tcpEnv) {
+				c.TLS = true
+				c.QueryResponse = []config.QueryResponse{expectStep("^hello over tls$")}
+			},
+			check: func(t *testing.T, s *Sink) {
+				metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
+				if v := value(t, s, "probe_tcp_duration_seconds", "tls"); v <= 0 {
+					t.Errorf("tls phase %v", v)
+				}
+				value(t, s, "probe_ssl_earliest_cert_expiry")
+			},
+		},
+		{
+			name:   "tls with a name the certificate does not have",
+			serve:  func(e *tcpEnv, p *peer) { p.startTLS(e.serverTLS()) },
+			module: func(c *config.TCPProbe, _ *tcpEnv) { c.TLS = true; c.TLSConfig.ServerName = "other.example" },
+			want:   failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS},
+			absent: []string{"probe_failed_due_to_regex", "probe_ssl_earliest_cert_expiry"},
+		},
+		{
+			name:    "a server that never answers the handshake",
+			serve:   func(e *tcpEnv, p *peer) { time.Sleep(time.Second) },
+			module:  func(c *config.TCPProbe, _ *tcpEnv) { c.TLS = true },
+			timeout: 300 * time.Millisecond,
+			want:    failure{ClassTimeout, ReasonDeadline, PhaseTLS},
+		},
+		{
+			name: "starttls step",
+			serve: func(e *tcpEnv, p *peer) {
+				p.say("220 ready")
+				if p.hear("STARTTLS") {
+					p.say("220 go ahead")
+					p.startTLS(e.serverTLS())
+					p.say("250 secure")
+				}
+			},
+			module: steps(expectStep("^220 ready"), sendStep("STARTTLS"), config.QueryResponse{Expect: config.MustNewRegexp("^220 go"), StartTLS: true}, expectStep("^250 secure")),
+			check: func(t *testing.T, s *Sink) {
+				metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
+			},
+		},
+		{
+			name: "plaintext injected before the handshake",
+			serve: func(e *tcpEnv, p *peer) {
+				p.say("220 ready")
+				if p.hear("STARTTLS") {
+					io.WriteString(p.c, "220 go ahead\r\n250 injected\r\n")
+					p.startTLS(e.serverTLS())
+				}
+			},
+			module:  steps(expectStep("^220 ready"), sendStep("STARTTLS"), config.QueryResponse{Expect: config.MustNewRegexp("^220 go"), StartTLS: true}),
+			want:    failure{ClassProtocol, ReasonMalformedResponse, PhaseTLS},
+			message: "plaintext after agreeing to start TLS",
+		},
+	})
+}
+
+// The STARTTLS presets, each against a server speaking its protocol.
+func TestTCPStartTLSPresets(t *testing.T) {
+	preset := func(name string, after ...config.QueryResponse) func(c *config.TCPProbe, _ *tcpEnv) {
+		return func(c *config.TCPProbe, _ *tcpEnv) {
+			c.StartTLSPreset = name
+			c.QueryResponse = after
+		}
+	}
+	smtp := func(ehlo ...string) func(e *tcpEnv, p *peer) {
+		return func(e *tcpEnv, p *peer) {
+			p.say("220-mail.example ESMTP", "220 welcome")
+			if !p.hear("EHLO " + presetHelo) {
+				return
+			}
+			p.say(ehlo...)
+			if line, _ := p.r.ReadString('\n'); strings.TrimSpace(line) == "STARTTLS" {
+				p.say("220 2.0.0 Ready to start TLS")
+				p.startTLS(e.serverTLS())
+				if p.hear("NOOP") {
+					p.say("250 2.0.0 Ok")
+				}
+			}
+		}
+	}
+	runTCPCases(t, []tcpCase{
+		{
+			name:   "smtp, then a script over TLS",
+			serve:  smtp("250-mail.example", "250-PIPELINING", "250-STARTTLS", "250 8BITMIME"),
+			module: preset("smtp", sendStep("NOOP"), expectStep("^250 ")),
+			check: func(t *testing.T, s *Sink) {
+				metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
+			},
+		},
+		{
+			name:    "smtp without STARTTLS on offer",
+			serve:   smtp("250-mail.example", "250 8BITMIME"),
+			module:  preset("smtp"),
+			want:    failure{ClassTLS, ReasonStartTLSRefused, PhaseStartTLS},
+			message: "the server does not offer STARTTLS",
+			absent:  []string{"probe_tls_version_info"},
+		},
+		{
+			name:    "smtp greeting refusing service",
+			serve:   func(e *tcpEnv, p *peer) { p.say("554 no service for you") },
+			module:  preset("smtp"),
+			want:    failure{ClassStatus, ReasonReplyCode, PhaseStartTLS},
+			message: `the greeting was "554 no service for you", not a 220 reply`,
+		},
+		{
+			name: "smtp STARTTLS answered with an error",
+			serve: func(e *tcpEnv, p *peer) {
+				p.say("220 hi")
+				p.hear("EHLO " + presetHelo)
+				p.say("250-hi", "250 STARTTLS")
+				p.hear("STARTTLS")
+				p.say("454 4.7.0 TLS not available")
+			},
+			module: preset("smtp"),
+			want:   failure{ClassTLS, ReasonStartTLSRefused, PhaseStartTLS},
+		},
+		{
+			name:    "smtp server silent after the greeting",
+			serve:   func(e *tcpEnv, p *peer) { p.say("220 hi"); time.Sleep(time.Second) },
+			module:  preset("smtp"),
+			timeout: 300 * time.Millisecond,
+			want:    failure{ClassTimeout, ReasonDeadline, PhaseStartTLS},
+		},
+		{
+			name:   "smtp garbage",
+			serve:  func(e *tcpEnv, p *peer) { p.say("SSH-2.0-OpenSSH_9.6") },
+			module: preset("smtp"),
+			want:   failure{ClassProtocol, ReasonMalformedResponse, PhaseStartTLS},
+		},
+		{
+			name: "imap",
+			serve: func(e *tcpEnv, p *peer) {
+				p.say("* OK [CAPABILITY IMAP4rev1 STARTTLS] ready")
+				if p.hear("s1 STARTTLS") {
+					p.say("* CAPABILITY IMAP4rev1", "s1 OK Begin TLS negotiation now")
+					p.startTLS(e.serverTLS())
+				}
+			},
+			module: preset("imap"),
+		},
+		{
+			name: "imap refusing",
+			serve: func(e *tcpEnv, p *peer) {
+				p.say("* OK ready")
+				p.hear("s1 STARTTLS")
+				p.say("s1 BAD STARTTLS not supported")
+			},
+			module: preset("imap"),
+			want:   failure{ClassTLS, ReasonStartTLSRefused, PhaseStartTLS},
+		},
+		{
+			name: "pop3",
+			serve: func(e *tcpEnv, p *peer) {
+				p.say("+OK POP3 ready")
+				if p.hear("STLS") {
+					p.say("+OK begin TLS")
+					p.startTLS(e.serverTLS())
+				}
+			},
+			module: preset("pop3"),
+		},
+		{
+			name: "ftp",
+			serve: func(e *tcpEnv, p *peer) {
+				p.say("220-FTP server", "220 ready")
+				if p.hear("AUTH TLS") {
+					p.say("234 AUTH TLS OK")
+					p.startTLS(e.serverTLS())
+				}
+			},
+			module: preset("ftp"),
+		},
+		{
+			name: "postgres",
+			serve: func(e *tcpEnv, p *peer) {
+				req := make([]byte, 8)
+				if _, err := io.ReadFull(p.r, req); err != nil || string(req) != string(postgresSSLRequest) {
+					e.t.Errorf("SSLRequest %x, %v", req, err)
+					return
+				}
+				p.c.Write([]byte("S"))
+				p.startTLS(e.serverTLS())
+			},
+			module: preset("postgres"),
+			check: func(t *testing.T, s *Sink) {
+				metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
+			},
+		},
+		{
+			name: "postgres without TLS",
+			serve: func(e *tcpEnv, p *peer) {
+				io.ReadFull(p.r, make([]byte, 8))
+				p.c.Write([]byte("N"))
+			},
+			module: preset("postgres"),
+			want:   failure{ClassTLS, ReasonStartTLSRefused, PhaseStartTLS},
+		},
+	})
+}
+
+func TestTCPHostnameSetsServerName(t *testing.T) {
+	ca := newTestCA(t, "sonde test CA")
+	cert := ca.issue(t, leafSpec{cn: "svc.example", dns: []string{"svc.example"}})
+	addr := rawServer(t, func(c net.Conn) {
+		defer c.Close()
+		tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.tls}}).Handshake()
+	})
+	cm := config.DefaultModule()
+	cm.Prober = "tcp"
+	cm.TCP.TLS = true
+	cm.TCP.TLSConfig.CAFile = ca.file
+	m, err := NewModule("m", cm)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = probeTCPWithin(t, m, addr, 2*time.Second)
+	checkOutcome(t, err, failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS})
+	named, err := m.WithHostname("svc.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = probeTCPWithin(t, named, addr, 2*time.Second)
+	checkOutcome(t, err, failure{})
+}
+
+func TestTCPOverIPv6(t *testing.T) {
+	ln, err := net.Listen("tcp6", "[::1]:0")
+	if err != nil {
+		t.Skipf("cannot listen on [::1]: %v", err)
+	}
+	defer ln.Close()
+	go func() {
+		c, err := ln.Accept()
+		if err == nil {
+			io.WriteString(c, "hello\n")
+			c.Close()
+		}
+	}()
+	cm := config.DefaultModule()
+	cm.Prober = "tcp"
+	cm.TCP.QueryResponse = []config.QueryResponse{expectStep("^hello")}
+	m, _ := NewModule("m", cm)
+	sink, _, err := probeTCPWithin(t, m, ln.Addr().String(), 2*time.Second)
+	checkOutcome(t, err, failure{})
+	metric(t, sink, 6, "probe_ip_protocol")
+}
+
+func TestUnixSocket(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "app.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	ca := newTestCA(t, "sonde test CA")
+	cert := ca.issue(t, leafSpec{cn: "app.internal", dns: []string{"app.internal"}})
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				p := newPeer(t, c)
+				p.say("hello unix")
+				if p.hear("STARTTLS") {
+					p.say("OK")
+					p.startTLS(&tls.Config{Certificates: []tls.Certificate{cert.tls}})
+					p.say("secure")
+				}
+			}()
+		}
+	}()
+	unixModule := func(mutate func(u *config.UnixProbe)) *Module {
+		cm := config.DefaultModule()
+		cm.Prober = "unix"
+		cm.Unix.TLSConfig.CAFile = ca.file
+		cm.Unix.TLSConfig.ServerName = "app.internal"
+		mutate(&cm.Unix)
+		m, err := NewModule("m", cm)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return m
+	}
+	probe := func(m *Module, target string) (*Sink, error) {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		sink := NewSink()
+		return sink, probeUnix(ctx, target, m, sink, discardLogger)
+	}
+
+	m := unixModule(func(u *config.UnixProbe) {
+		u.QueryResponse = []config.QueryResponse{
+			{Expect: config.MustNewRegexp("^hello unix$"), Send: "STARTTLS"},
+			{Expect: config.MustNewRegexp("^OK$"), StartTLS: true},
+			expectStep("^secure$"),
+		}
+	})
+	sink, err := probe(m, path)
+	checkOutcome(t, err, failure{})
+	metric(t, sink, 0, "probe_failed_due_to_regex")
+	metric(t, sink, 1, "probe_tls_version_info", "TLS 1.3")
+
+	_, err = probe(m, filepath.Join(dir, "missing.sock"))
+	checkOutcome(t, err, failure{ClassConnect, ReasonRefused, PhaseConnect})
+
+	_, err = probe(m, "")
+	checkOutcome(t, err, failure{ClassProber, ReasonInvalidTarget, PhaseSetup})
+
+	notSocket := filepath.Join(dir, "plain")
+	os.WriteFile(notSocket, nil, 0o600)
+	_, err = probe(m, notSocket)
+	var perr *Error
+	if !errors.As(err, &perr) || perr.Class != ClassConnect {
+		t.Errorf("a plain file: %v, want class connect", err)
+	}
+}

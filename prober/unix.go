@@ -1,0 +1,51 @@
+package prober
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"syscall"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+func prepareUnix(m *config.Module) (any, error) {
+	c, err := prepareTLS("unix", &m.Unix.TLSConfig)
+	return &tcpPrepared{tls: c}, err
+}
+
+// probeUnix connects to the unix socket named by the target (a path) and
+// runs the module's query_response script, optionally over TLS.
+func probeUnix(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
+	if target == "" {
+		return Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "the target must be the path of a unix socket, e.g. /run/app.sock")
+	}
+	var d net.Dialer
+	conn, err := d.DialContext(ctx, "unix", target)
+	if err != nil {
+		return unixDialError(ctx, target, err)
+	}
+	defer conn.Close()
+	defer bindDeadline(ctx, conn)()
+	cfg := &m.Unix
+	// A socket has no host name: the server is verified as tls_config's
+	// server_name, which the configuration requires for TLS.
+	s := newStream(conn, m.prepared.(*tcpPrepared).tls, cfg.TLSConfig.ServerName, sink)
+	if cfg.TLS {
+		if err := s.startTLS(ctx); err != nil {
+			return err
+		}
+	}
+	return runScript(ctx, cfg.QueryResponse, s, newScriptMetrics(sink), logger)
+}
+
+// unixDialError classifies a failed connect to a socket: a path with no
+// socket behind it is as good as a refused port.
+func unixDialError(ctx context.Context, path string, err error) error {
+	if errors.Is(err, syscall.ENOENT) {
+		return Failf(ClassConnect, ReasonRefused, PhaseConnect, "no socket at %s: %v", path, err)
+	}
+	return Classify(ctx, fmt.Errorf("connecting to %s: %w", path, err), PhaseConnect)
+}
