@@ -144,8 +144,10 @@ func steps(qr ...config.QueryResponse) func(c *config.TCPProbe, _ *tcpEnv) {
 	return func(c *config.TCPProbe, _ *tcpEnv) { c.QueryResponse = qr }
 }
 
-func expectStep(re string) config.QueryResponse { return config.QueryResponse{Expect: config.MustNewRegexp(re)} }
-func sendStep(s string) config.QueryResponse    { return config.QueryResponse{Send: s} }
+func expectStep(re string) config.QueryResponse {
+	return config.QueryResponse{Expect: config.MustNewRegexp(re)}
+}
+func sendStep(s string) config.QueryResponse { return config.QueryResponse{Send: s} }
 
 func TestTCPConnect(t *testing.T) {
 	runTCPCases(t, []tcpCase{
