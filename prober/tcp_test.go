@@ -252,6 +252,16 @@ func TestTCPQueryResponse(t *testing.T) {
 			metrics: map[string]float64{"probe_failed_due_to_regex": 1},
 		},
 		{
+			name: "the peer resets the connection",
+			serve: func(e *tcpEnv, p *peer) {
+				p.c.(*net.TCPConn).SetLinger(0) // close with RST
+				p.say("220 hi")
+				time.Sleep(50 * time.Millisecond)
+			},
+			module: steps(expectStep("^220"), expectStep("^250")),
+			want:   failure{ClassConnect, ReasonReset, QueryStep(1)},
+		},
+		{
 			name:    "the peer closes at once",
 			serve:   func(e *tcpEnv, p *peer) {},
 			module:  steps(expectStep("^SSH-")),
