@@ -1,0 +1,483 @@
+package prober
+
+import (
+	"context"
+	"crypto/tls"
+	"encoding/binary"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/miekg/dns"
+	"github.com/prometheus/common/version"
+	"golang.org/x/net/idna"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+// dnsTransport is how a dns module carries its query.
+type dnsTransport int
+
+const (
+	dnsUDP   dnsTransport = iota
+	dnsTCP                // transport_protocol: tcp
+	dnsTLS                // dns_over_tls: DNS over TLS (RFC 7858)
+	dnsHTTPS              // transport_protocol: https, a sonde addition (RFC 8484)
+)
+
+func (t dnsTransport) String() string {
+	return [...]string{"udp", "tcp", "tcp-tls", "https"}[t]
+}
+
+// network is the transport's network for net.Dial.
+func (t dnsTransport) network() string {
+	if t == dnsUDP {
+		return "udp"
+	}
+	return "tcp"
+}
+
+// defaultPort is the port of a target that names none.
+func (t dnsTransport) defaultPort() string {
+	switch t {
+	case dnsTLS:
+		return "853"
+	case dnsHTTPS:
+		return "443"
+	}
+	return "53"
+}
+
+func (t dnsTransport) usesTLS() bool { return t == dnsTLS || t == dnsHTTPS }
+
+// udpAnswerSize is the read buffer for an answer over UDP. sonde sends no
+// EDNS0, so a server should answer in 512 bytes; the margin keeps an answer
+// from a server that ignores that limit whole, instead of cut by the read.
+const udpAnswerSize = dns.DefaultMsgSize
+
+// dnsRequestPhase is the phase label of the exchange in
+// probe_dns_duration_seconds; its failures are reported in PhaseQuery.
+const dnsRequestPhase = "request"
+
+// dnsPrepared is what a dns module needs ready before its first probe.
+type dnsPrepared struct {
+	transport  dnsTransport
+	name       string // query_name, fully qualified, in its ASCII form
+	qtype      uint16
+	qclass     uint16
+	rcodes     []int
+	rcodeNames []string    // valid_rcodes as configured, for messages
+	tls        *tls.Config // DoT and DoH only
+	sections   []rrSection
+	post       bool   // doh_method POST (the default) rather than GET
+	userAgent  string // DoH requests only
+}
+
+func prepareDNS(m *config.Module) (any, error) {
+	d := &m.DNS
+	p := &dnsPrepared{
+		transport: transportOf(d),
+		name:      dns.Fqdn(asciiName(d.QueryName)),
+		post:      !strings.EqualFold(d.DoHMethod, "GET"),
+		userAgent: version.ComponentUserAgent("sonde"),
+		sections:  rrSections(d),
+	}
+	var err error
+	if p.qtype, err = lookupCode(dns.StringToType, "query_type", d.QueryType, dns.TypeANY); err != nil {
+		return nil, err
+	}
+	if p.qclass, err = lookupCode(dns.StringToClass, "query_class", d.QueryClass, dns.ClassINET); err != nil {
+		return nil, err
+	}
+	if p.rcodes, p.rcodeNames, err = validRcodes(d.ValidRcodes); err != nil {
+		return nil, err
+	}
+	if p.transport.usesTLS() {
+		if p.tls, err = prepareTLS("dns", &d.TLSConfig); err != nil {
+			return nil, err
+		}
+		if p.transport == dnsHTTPS {
+			p.tls.NextProtos = []string{"h2", "http/1.1"}
+		}
+	}
+	return p, nil
+}
+
+// transportOf reads transport_protocol and dns_over_tls. DNS over TLS runs
+// over TCP, so an unset transport_protocol means tcp with it; blackbox would
+// fail every probe of such a module instead.
+func transportOf(d *config.DNSProbe) dnsTransport {
+	switch {
+	case d.TransportProtocol == "https":
+		return dnsHTTPS
+	case d.DNSOverTLS:
+		return dnsTLS
+	case d.TransportProtocol == "tcp":
+		return dnsTCP
+	}
+	return dnsUDP
+}
+
+// asciiName returns an internationalised query_name in the ASCII form DNS
+// carries (xn--...), as blackbox does. ASCII names are left exactly as
+// written: the IDNA lookup profile would refuse names such as _sip._tcp.
+func asciiName(name string) string {
+	if isASCII(name) {
+		return name
+	}
+	if ascii, err := idna.Lookup.ToASCII(name); err == nil {
+		return ascii
+	}
+	return name
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
+}
+
+// lookupCode reads a DNS type or class name, any case; empty means def.
+// The configuration checks these at load; this guards modules built in code.
+func lookupCode(names map[string]uint16, option, value string, def uint16) (uint16, error) {
+	if value == "" {
+		return def, nil
+	}
+	code, ok := names[strings.ToUpper(value)]
+	if !ok {
+		return 0, fmt.Errorf("dns.%s: %q is not known", option, value)
+	}
+	return code, nil
+}
+
+// validRcodes reads valid_rcodes; an empty list means NOERROR only.
+func validRcodes(names []string) ([]int, []string, error) {
+	if len(names) == 0 {
+		return []int{dns.RcodeSuccess}, []string{"NOERROR"}, nil
+	}
+	codes := make([]int, len(names))
+	for i, name := range names {
+		code, ok := dns.StringToRcode[strings.ToUpper(name)]
+		if !ok {
+			return nil, nil, fmt.Errorf("dns.valid_rcodes[%d]: %q is not a DNS response code", i, name)
+		}
+		codes[i] = code
+	}
+	return codes, names, nil
+}
+
+// dnsMetrics are blackbox's dns metrics, registered before the probe starts
+// so that a probe failing early still exports them, at 0, as blackbox does.
+type dnsMetrics struct {
+	durations                                GaugeVec
+	answer, authority, additional, succeeded Gauge
+}
+
+func newDNSMetrics(sink *Sink, t dnsTransport) dnsMetrics {
+	m := dnsMetrics{
+		durations:  sink.GaugeVec("probe_dns_duration_seconds", "Duration of DNS request by phase", "phase"),
+		answer:     sink.Gauge("probe_dns_answer_rrs", "Returns number of entries in the answer resource record list"),
+		authority:  sink.Gauge("probe_dns_authority_rrs", "Returns number of entries in the authority resource record list"),
+		additional: sink.Gauge("probe_dns_additional_rrs", "Returns number of entries in the additional resource record list"),
+		succeeded:  sink.Gauge("probe_dns_query_succeeded", "Displays whether or not the query was executed successfully"),
+	}
+	for _, phase := range dnsPhases(t) {
+		m.durations.With(phase)
+	}
+	return m
+}
+
+// dnsPhases are the phases of probe_dns_duration_seconds. Blackbox counts
+// the DoT handshake in connect; sonde times it on its own, as it does for
+// http, so the tls series exists only for the transports that have one.
+func dnsPhases(t dnsTransport) []string {
+	if t.usesTLS() {
+		return []string{string(PhaseResolve), string(PhaseConnect), string(PhaseTLS), dnsRequestPhase}
+	}
+	return []string{string(PhaseResolve), string(PhaseConnect), dnsRequestPhase}
+}
+
+// dnsProbe is one run of the dns prober.
+type dnsProbe struct {
+	ctx      context.Context
+	module   *Module
+	cfg      *config.DNSProbe
+	prepared *dnsPrepared
+	sink     *Sink
+	logger   *slog.Logger
+	metrics  dnsMetrics
+	times    map[string]time.Duration // by phase label
+}
+
+func probeDNS(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
+	p := &dnsProbe{
+		ctx: ctx, module: m, cfg: &m.DNS, prepared: m.prepared.(*dnsPrepared),
+		sink: sink, logger: logger, times: map[string]time.Duration{},
+	}
+	p.metrics = newDNSMetrics(sink, p.prepared.transport)
+	defer p.recordDurations()
+
+	resp, err := p.query(target)
+	if resp != nil {
+		p.recordAnswer(resp)
+	}
+	if err == nil {
+		err = p.validate(resp)
+	}
+	if err != nil {
+		logger.Error("DNS probe failed", "err", err)
+	}
+	return err
+}
+
+// query asks the target the module's question and returns the parsed
+// answer. A truncated answer is returned along with its error, so that
+// what it holds is still counted.
+func (p *dnsProbe) query(target string) (*dns.Msg, error) {
+	if p.prepared.transport == dnsHTTPS {
+		return p.queryHTTPS(target)
+	}
+	host, port, err := splitDNSTarget(target, p.prepared.transport.defaultPort())
+	if err != nil {
+		return nil, err
+	}
+	conn, err := p.connect(p.endpoint(host, port), host)
+	if err != nil {
+		return nil, err
+	}
+	defer conn.Close()
+	return p.exchange(conn, p.newQuery(dns.Id()))
+}
+
+// splitDNSTarget reads a target as blackbox does: host[:port], [v6]:port,
+// or a bare IPv6 address, with defaultPort when none is given.
+func splitDNSTarget(target, defaultPort string) (host, port string, err error) {
+	host, port, err = net.SplitHostPort(target)
+	if err != nil {
+		host, port = target, defaultPort
+		if strings.HasPrefix(host, "[") && strings.HasSuffix(host, "]") {
+			host = host[1 : len(host)-1]
+		}
+	}
+	if err := checkHost(host); err != nil {
+		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q: %v; write it as host[:port] or [ipv6]:port", target, err)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q: %q is not a port number; write it as host[:port] or [ipv6]:port", target, port)
+	}
+	return host, port, nil
+}
+
+// checkHost refuses hosts that no resolver could answer for, so that a
+// mistyped target is a 400 rather than a DNS failure.
+func checkHost(host string) error {
+	switch {
+	case host == "":
+		return errors.New("no host")
+	case strings.Contains(host, ":") && net.ParseIP(host) == nil:
+		return fmt.Errorf("%q is neither a host name nor an IP address", host)
+	case strings.ContainsAny(host, "/[] \t\r\n"):
+		return fmt.Errorf("%q is not a host name", host)
+	}
+	return nil
+}
+
+func (p *dnsProbe) endpoint(host, port string) endpoint {
+	return endpoint{
+		network:  p.prepared.transport.network(),
+		host:     host,
+		port:     port,
+		protocol: p.cfg.IPProtocol,
+		fallback: p.cfg.IPProtocolFallback,
+		source:   p.cfg.SourceIPAddress,
+	}
+}
+
+// connect resolves and dials e and, for DoT and DoH, completes the TLS
+// handshake, verifying the server as tls_config.server_name or host.
+func (p *dnsProbe) connect(e endpoint, host string) (net.Conn, error) {
+	d, err := dialEndpoint(p.ctx, p.module, e, p.sink, p.logger)
+	p.times[string(PhaseResolve)] = d.resolve
+	p.times[string(PhaseConnect)] = d.connect
+	if err != nil {
+		return nil, err
+	}
+	if !p.prepared.transport.usesTLS() {
+		return d.conn, nil
+	}
+	serverName := p.cfg.TLSConfig.ServerName
+	if serverName == "" {
+		serverName = host
+	}
+	tc, took, err := handshake(p.ctx, d.conn, p.prepared.tls, serverName, p.sink)
+	p.times[string(PhaseTLS)] = took
+	if err != nil {
+		d.conn.Close()
+		return nil, err
+	}
+	return tc, nil
+}
+
+// newQuery builds the module's question. DoH passes id 0, which RFC 8484
+// asks for so that caches can share answers.
+func (p *dnsProbe) newQuery(id uint16) *dns.Msg {
+	msg := &dns.Msg{
+		MsgHdr:   dns.MsgHdr{Id: id, Opcode: dns.OpcodeQuery, RecursionDesired: p.cfg.Recursion},
+		Question: []dns.Question{{Name: p.prepared.name, Qtype: p.prepared.qtype, Qclass: p.prepared.qclass}},
+	}
+	p.logger.Info("Making DNS query", "transport", p.prepared.transport.String(), "name", p.prepared.name,
+		"type", dns.TypeToString[p.prepared.qtype], "class", dns.ClassToString[p.prepared.qclass],
+		"recursion_desired", p.cfg.Recursion)
+	return msg
+}
+
+// exchange sends the query on conn and reads its answer, both bound to the
+// probe's deadline: a datagram over UDP, a length-prefixed message over TCP
+// and TLS (RFC 1035 4.2.2).
+func (p *dnsProbe) exchange(conn net.Conn, query *dns.Msg) (*dns.Msg, error) {
+	packet := p.prepared.transport == dnsUDP
+	out, err := query.Pack()
+	if err != nil {
+		return nil, Fail(ClassProber, ReasonInternal, PhaseSetup, fmt.Errorf("packing the query: %w", err))
+	}
+	release := bindDeadline(p.ctx, conn)
+	defer release()
+	start := time.Now()
+	defer func() { p.times[dnsRequestPhase] = time.Since(start) }()
+
+	if err := writeMessage(conn, out, packet); err != nil {
+		return nil, p.wireError("sending the query", err, packet)
+	}
+	for {
+		raw, err := readMessage(conn, packet)
+		if err != nil {
+			return nil, p.wireError("reading the answer", err, packet)
+		}
+		// A connected UDP socket hears only the server, so another id is a
+		// late answer to an earlier query from the same port: skip it.
+		if packet && len(raw) >= 2 && binary.BigEndian.Uint16(raw) != query.Id {
+			p.logger.Debug("Ignoring an answer to another query", "id", binary.BigEndian.Uint16(raw))
+			continue
+		}
+		return parseAnswer(raw, query.Id, p.prepared.transport)
+	}
+}
+
+func writeMessage(conn net.Conn, msg []byte, packet bool) error {
+	if !packet {
+		framed := make([]byte, 2, 2+len(msg))
+		binary.BigEndian.PutUint16(framed, uint16(len(msg)))
+		msg = append(framed, msg...)
+	}
+	_, err := conn.Write(msg)
+	return err
+}
+
+func readMessage(conn net.Conn, packet bool) ([]byte, error) {
+	if packet {
+		buf := make([]byte, udpAnswerSize)
+		n, err := conn.Read(buf)
+		return buf[:n], err
+	}
+	var size [2]byte
+	if _, err := io.ReadFull(conn, size[:]); err != nil {
+		return nil, err
+	}
+	buf := make([]byte, binary.BigEndian.Uint16(size[:]))
+	_, err := io.ReadFull(conn, buf)
+	return buf, err
+}
+
+// wireError classifies a failed send or read. Over UDP a closed port or an
+// unreachable host comes back as ICMP, which the kernel reports on the next
+// read or write: that is the connect failure UDP cannot have when dialling,
+// and it is reported as one, like the same failure over TCP.
+func (p *dnsProbe) wireError(op string, err error, packet bool) error {
+	perr := Classify(p.ctx, fmt.Errorf("%s: %w", op, err), PhaseQuery)
+	if packet && perr.Class == ClassConnect {
+		perr.Phase = PhaseConnect
+	}
+	return perr
+}
+
+// parseAnswer unpacks an answer to the query with id. A truncated answer
+// (TC bit) fails the probe: its sections are incomplete, and sonde does not
+// retry over TCP, which would probe another transport than configured.
+func parseAnswer(raw []byte, id uint16, t dnsTransport) (*dns.Msg, error) {
+	msg := new(dns.Msg)
+	err := msg.Unpack(raw)
+	switch {
+	case msg.Truncated && err == nil:
+		return msg, Failf(ClassProtocol, ReasonTruncated, PhaseQuery,
+			"the answer is truncated (TC bit set): it did not fit in one %s message", t)
+	case msg.Truncated:
+		return nil, Failf(ClassProtocol, ReasonTruncated, PhaseQuery,
+			"the answer is truncated (TC bit set) and cannot be read: %v", err)
+	case err != nil:
+		return nil, Failf(ClassProtocol, ReasonMalformedResponse, PhaseQuery, "the answer is not a DNS message: %v", err)
+	case msg.Id != id:
+		return nil, Failf(ClassProtocol, ReasonMalformedResponse, PhaseQuery, "the answer has id %d, the query had %d", msg.Id, id)
+	case !msg.Response:
+		return nil, Failf(ClassProtocol, ReasonMalformedResponse, PhaseQuery, "the answer is not a response (QR bit clear)")
+	}
+	return msg, nil
+}
+
+// recordAnswer exports what the answer holds. probe_dns_serial exists only
+// for SOA queries, as in blackbox, and is 0 when the answer has no SOA.
+func (p *dnsProbe) recordAnswer(resp *dns.Msg) {
+	p.logger.Info("Got response", "rcode", rcodeName(resp.Rcode),
+		"answer", len(resp.Answer), "authority", len(resp.Ns), "additional", len(resp.Extra))
+	p.logger.Debug("Response", "message", resp.String())
+	p.metrics.answer.Set(float64(len(resp.Answer)))
+	p.metrics.authority.Set(float64(len(resp.Ns)))
+	p.metrics.additional.Set(float64(len(resp.Extra)))
+	p.metrics.succeeded.Set(1)
+	if p.prepared.qtype != dns.TypeSOA {
+		return
+	}
+	serial := p.sink.Gauge("probe_dns_serial", "Returns the serial number of the zone")
+	for _, rr := range resp.Answer {
+		if soa, ok := rr.(*dns.SOA); ok {
+			serial.Set(float64(soa.Serial))
+		}
+	}
+}
+
+// validate checks the answer against the module: the rcode, then each
+// section's record rules, in blackbox's order.
+func (p *dnsProbe) validate(resp *dns.Msg) error {
+	if !slices.Contains(p.prepared.rcodes, resp.Rcode) {
+		return Failf(ClassStatus, ReasonDNSRcode, PhaseValidate,
+			"the answer's rcode %s is not one of valid_rcodes %v", rcodeName(resp.Rcode), p.prepared.rcodeNames)
+	}
+	for i := range p.prepared.sections {
+		if err := p.prepared.sections[i].check(resp, p.logger); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+func rcodeName(rcode int) string {
+	if name, ok := dns.RcodeToString[rcode]; ok {
+		return name
+	}
+	return strconv.Itoa(rcode)
+}
+
+func (p *dnsProbe) recordDurations() {
+	for _, phase := range dnsPhases(p.prepared.transport) {
+		p.metrics.durations.With(phase).Set(p.times[phase].Seconds())
+	}
+}

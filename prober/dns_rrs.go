@@ -1,0 +1,64 @@
+package prober
+
+import (
+	"log/slog"
+
+	"github.com/miekg/dns"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+// rrSection is the validate_*_rrs option of one section of a DNS answer,
+// turned into rules of the validator layer once, when the module loads.
+type rrSection struct {
+	option  string // validate_answer_rrs, ...
+	subject string // "the answer records", for messages
+	records func(*dns.Msg) []dns.RR
+	rules   []rule
+	// notMatches is fail_if_not_matches_regexp, which blackbox also fails
+	// on an empty section: "every record matches" is not proof enough when
+	// there are none.
+	notMatches []config.Regexp
+}
+
+func rrSections(d *config.DNSProbe) []rrSection {
+	return []rrSection{
+		newRRSection("validate_answer_rrs", "answer", &d.ValidateAnswer, func(m *dns.Msg) []dns.RR { return m.Answer }),
+		newRRSection("validate_authority_rrs", "authority", &d.ValidateAuthority, func(m *dns.Msg) []dns.RR { return m.Ns }),
+		newRRSection("validate_additional_rrs", "additional", &d.ValidateAdditional, func(m *dns.Msg) []dns.RR { return m.Extra }),
+	}
+}
+
+func newRRSection(option, name string, v *config.DNSRRValidator, records func(*dns.Msg) []dns.RR) rrSection {
+	return rrSection{
+		option:  option,
+		subject: "the " + name + " records",
+		records: records,
+		rules: []rule{
+			{option + ".fail_if_matches_regexp", v.FailIfMatchesRegexp, failIfAnyMatches},
+			{option + ".fail_if_all_match_regexp", v.FailIfAllMatchRegexp, failIfAllMatch},
+			{option + ".fail_if_not_matches_regexp", v.FailIfNotMatchesRegexp, failIfAnyMisses},
+			{option + ".fail_if_none_matches_regexp", v.FailIfNoneMatchesRegexp, failIfNoneMatches},
+		},
+		notMatches: v.FailIfNotMatchesRegexp,
+	}
+}
+
+// check applies the section's rules to each record's text form, as
+// rr.String() writes it (name, TTL, class, type and data, tab-separated).
+func (s *rrSection) check(resp *dns.Msg, logger *slog.Logger) error {
+	rrs := s.records(resp)
+	if len(rrs) == 0 && len(s.notMatches) > 0 {
+		return Failf(ClassAssertion, ReasonDNSRRs, PhaseValidate, "%s.fail_if_not_matches_regexp[0] %q has no record to match: %s are empty",
+			s.option, s.notMatches[0].String(), s.subject)
+	}
+	texts := make([][]byte, len(rrs))
+	for i, rr := range rrs {
+		texts[i] = []byte(rr.String())
+		logger.Debug("Validating RR", "section", s.option, "rr", rr.String())
+	}
+	if err := checkRules(ReasonDNSRRs, s.subject, texts, s.rules...); err != nil {
+		return err
+	}
+	return nil // not checkRules' result: a nil *Error is not a nil error
+}
