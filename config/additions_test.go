@@ -84,3 +84,16 @@ func TestUnixTLSNeedsAServerName(t *testing.T) {
 	mustLoad(t, module("    prober: unix", "    unix:", "      tls: true", "      tls_config: {server_name: app.internal}"))
 	mustLoad(t, module("    prober: unix", "    unix:", "      tls: true", "      tls_config: {insecure_skip_verify: true}"))
 }
+
+func TestWithHostnameChecksWebsocketHostHeaders(t *testing.T) {
+	m := DefaultModule()
+	m.Websocket.HTTPConfig.Headers = map[string]Strings{"host": {"a.example"}}
+	if _, err := m.WithHostname("b.example"); err == nil {
+		t.Error("a hostname parameter disagreeing with websocket.http_config.headers Host was accepted")
+	}
+	m = DefaultModule()
+	m.Websocket.Headers = map[string]string{"Host": "a.example"}
+	if _, err := m.WithHostname("a.example"); err != nil {
+		t.Errorf("an agreeing hostname was refused: %v", err)
+	}
+}

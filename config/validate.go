@@ -452,8 +452,10 @@ func (m Module) WithHostname(hostname string) (Module, error) {
 	if strings.ContainsAny(hostname, " \r\n\t/") {
 		return m, fmt.Errorf("hostname %q is not a valid host name", hostname)
 	}
-	if old, ok := m.HTTP.HostHeader(); ok && old != hostname {
-		return m, fmt.Errorf("the module sets the Host header to %q and the hostname parameter asks for %q; drop one of them", old, hostname)
+	for _, old := range m.hostHeaders() {
+		if old != hostname {
+			return m, fmt.Errorf("the module sets the Host header to %q and the hostname parameter asks for %q; drop one of them", old, hostname)
+		}
 	}
 	headers := make(map[string]string, len(m.HTTP.Headers)+1)
 	for k, v := range m.HTTP.Headers {
@@ -469,7 +471,29 @@ func (m Module) WithHostname(hostname string) (Module, error) {
 	if m.GRPC.TLSConfig.ServerName == "" {
 		m.GRPC.TLSConfig.ServerName = hostname
 	}
+	if m.DNS.TLSConfig.ServerName == "" {
+		m.DNS.TLSConfig.ServerName = hostname // DNS over TLS or HTTPS
+	}
 	return m, nil
+}
+
+// hostHeaders returns the Host headers the module sets, in any section.
+func (m *Module) hostHeaders() []string {
+	var hosts []string
+	if h, ok := m.HTTP.HostHeader(); ok {
+		hosts = append(hosts, h)
+	}
+	for name, v := range m.Websocket.Headers {
+		if textproto.CanonicalMIMEHeaderKey(name) == "Host" {
+			hosts = append(hosts, v)
+		}
+	}
+	for name, vs := range m.Websocket.HTTPConfig.Headers {
+		if textproto.CanonicalMIMEHeaderKey(name) == "Host" {
+			hosts = append(hosts, vs...)
+		}
+	}
+	return hosts
 }
 
 // StatusOK reports whether an HTTP status code is valid for the module:

@@ -31,9 +31,11 @@ type kind struct {
 // registry lists the probers sonde can run. A new prober is a file with a
 // Func (and maybe a prepare function) plus one line here.
 var registry = map[string]kind{
-	"http": {probe: probeHTTP, prepare: prepareHTTP},
-	"tcp":  {probe: probeTCP, prepare: prepareTCP},
-	"unix": {probe: probeUnix, prepare: prepareUnix},
+	"dns":       {probe: probeDNS, prepare: prepareDNS},
+	"http":      {probe: probeHTTP, prepare: prepareHTTP},
+	"tcp":       {probe: probeTCP, prepare: prepareTCP},
+	"unix":      {probe: probeUnix, prepare: prepareUnix},
+	"websocket": {probe: probeWebsocket, prepare: prepareWebsocket},
 }
 
 // Implemented returns the names of the probers sonde can run, sorted.
@@ -56,6 +58,9 @@ type Resolver interface {
 type Module struct {
 	Name string
 	config.Module
+	// Hostname is the `hostname` URL parameter: the name to probe the
+	// target as (Host header, TLS server name), empty when not given.
+	Hostname string
 
 	resolver Resolver
 	prepared any // what the prober's prepare function returned
@@ -170,6 +175,7 @@ func (m *Module) WithHostname(hostname string) (*Module, error) {
 	}
 	c := *m
 	c.Module = cm
+	c.Hostname = hostname
 	return &c, nil
 }
 

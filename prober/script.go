@@ -25,8 +25,9 @@ import (
 type conversation interface {
 	// expect reads until re matches: any line of a stream (or the part of
 	// a line read so far, for prompts without a newline), or the next
-	// message of a websocket. match is nil when the input ended first;
-	// data is then what was read last.
+	// message of a websocket, which must match. A nil match with a nil
+	// error is a unit that did not match; io.EOF means the input ended
+	// before a match. data is what was read last.
 	expect(re *regexp.Regexp) (data []byte, match []int, err error)
 	// expectBytes reads exactly n bytes.
 	expectBytes(n int) ([]byte, error)
@@ -61,12 +62,15 @@ func runStep(ctx context.Context, i int, step *config.QueryResponse, c conversat
 	send := step.Send
 	if step.Expect.IsSet() {
 		data, match, err := c.expect(step.Expect.Regexp)
-		if err != nil {
-			return Classify(ctx, fmt.Errorf("step %d: reading while waiting for %q: %w", i, step.Expect.String(), err), phase)
-		}
-		if match == nil {
+		switch {
+		case errors.Is(err, io.EOF):
 			mx.regex.Set(1)
-			return expectFailure(i, step.Expect.String(), data)
+			return inputEnded(i, step.Expect.String(), data)
+		case err != nil:
+			return Classify(ctx, fmt.Errorf("step %d: reading while waiting for %q: %w", i, step.Expect.String(), err), phase)
+		case match == nil:
+			mx.regex.Set(1)
+			return Failf(ClassAssertion, ReasonExpect, phase, "step %d: expect %q did not match %q", i, step.Expect.String(), truncate(data, 200))
 		}
 		mx.regex.Set(0)
 		logger.Debug("Expect matched", "step", i, "regexp", step.Expect.String(), "line", string(data))
@@ -90,9 +94,9 @@ func runStep(ctx context.Context, i int, step *config.QueryResponse, c conversat
 	return nil
 }
 
-// expectFailure reports an expect that the input ended without meeting:
+// inputEnded reports an expect that the input ended without meeting:
 // nothing read at all is the peer hanging up, anything else a mismatch.
-func expectFailure(i int, pattern string, last []byte) error {
+func inputEnded(i int, pattern string, last []byte) error {
 	if len(last) == 0 {
 		return Failf(ClassProtocol, ReasonUnexpectedEOF, QueryStep(i),
 			"step %d: the peer closed the connection before expect %q matched", i, pattern)
@@ -166,8 +170,8 @@ func (s *stream) expect(re *regexp.Regexp) ([]byte, []int, error) {
 			if len(line) == 0 {
 				line = last
 			}
-			if errors.Is(err, io.EOF) {
-				return line, re.FindSubmatchIndex(line), nil
+			if m := re.FindSubmatchIndex(line); m != nil && errors.Is(err, io.EOF) {
+				return line, m, nil // a last line without a newline
 			}
 			return line, nil, err
 		}

@@ -239,9 +239,12 @@ func TestTCPQueryResponse(t *testing.T) {
 			name: "a prompt without a newline",
 			serve: func(e *tcpEnv, p *peer) {
 				io.WriteString(p.c, "login: ")
-				p.hear("admin")
+				if p.hear("admin") {
+					p.say("welcome")
+				}
 			},
-			module: steps(config.QueryResponse{Expect: config.MustNewRegexp("login: $"), Send: "admin"}),
+			// The last expect keeps the probe until the server has heard it.
+			module: steps(config.QueryResponse{Expect: config.MustNewRegexp("login: $"), Send: "admin"}, expectStep("^welcome$")),
 		},
 		{
 			name:    "no line matches before the peer closes",

@@ -1,0 +1,703 @@
+package prober
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+	pconfig "github.com/prometheus/common/config"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+func TestWebsocketRegistered(t *testing.T) {
+	if !IsImplemented("websocket") {
+		t.Fatal("the websocket prober is not registered")
+	}
+}
+
+func TestWebsocketScript(t *testing.T) {
+	s, rec := wsServer(t, greeter, serverOpts{})
+	m := wsYAMLModule(t, greetScript)
+	sink, err := run(t, m, wsURL(s, "/chat?room=1"))
+	checkOutcome(t, err, failure{})
+
+	metric(t, sink, 101, "probe_websocket_status_code")
+	metric(t, sink, 1, "probe_websocket_connection_upgraded")
+	metric(t, sink, 0, "probe_websocket_failed_due_to_regex")
+	metric(t, sink, 1, "probe_expect_info", "1.2")
+	metric(t, sink, 4, "probe_ip_protocol")
+	wsPhases(t, sink, PhaseResolve, PhaseConnect, PhaseProcessing, PhaseTransfer)
+	for _, p := range []Phase{PhaseConnect, PhaseProcessing, PhaseTransfer} {
+		if wsPhase(t, sink, p) <= 0 {
+			t.Errorf("phase %s took no time", p)
+		}
+	}
+	absent(t, sink, "probe_failed_due_to_regex", "probe_failed_due_to_bytes", "probe_tls_version_info")
+	if got := rec.last(t).URL.RequestURI(); got != "/chat?room=1" {
+		t.Errorf("the upgrade request asked for %q, want /chat?room=1", got)
+	}
+}
+
+func TestWebsocketWithoutScript(t *testing.T) {
+	s, _ := wsServer(t, drain, serverOpts{})
+	sink, err := run(t, wsModule(t, nil), wsURL(s, "/"))
+	checkOutcome(t, err, failure{})
+	metric(t, sink, 101, "probe_websocket_status_code")
+	metric(t, sink, 1, "probe_websocket_connection_upgraded")
+	// Like blackbox_exporter: no script, no regex gauge and no transfer.
+	absent(t, sink, "probe_websocket_failed_due_to_regex", "probe_expect_info")
+	wsPhases(t, sink, PhaseResolve, PhaseConnect, PhaseProcessing)
+}
+
+// The probe ends with a close frame, so that the server sees a probe that
+// finished rather than an abnormal closure.
+func TestWebsocketClosesCleanly(t *testing.T) {
+	closed := make(chan error, 1)
+	s, _ := wsServer(t, func(c *websocket.Conn) {
+		_, _, err := c.ReadMessage()
+		closed <- err
+	}, serverOpts{})
+	_, err := run(t, wsModule(t, nil), wsURL(s, "/"))
+	checkOutcome(t, err, failure{})
+	select {
+	case err := <-closed:
+		if !websocket.IsCloseError(err, websocket.CloseNormalClosure) {
+			t.Errorf("the server read %v, want a normal close frame", err)
+		}
+	case <-time.After(2 * time.Second):
+		t.Error("the server saw no close")
+	}
+}
+
+func TestWebsocketHTTPSchemes(t *testing.T) {
+	ca := newTestCA(t, "sonde ws CA")
+	plain, _ := wsServer(t, drain, serverOpts{})
+	secure, _ := wsServer(t, drain, serverOpts{tls: true, ca: ca})
+	m := wsModule(t, func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.file })
+	for _, target := range []string{plain.URL, secure.URL, strings.Replace(plain.URL, "http://", "WS://", 1)} {
+		t.Run(target, func(t *testing.T) {
+			sink, err := run(t, m, target)
+			checkOutcome(t, err, failure{})
+			metric(t, sink, 1, "probe_websocket_connection_upgraded")
+		})
+	}
+}
+
+func TestWebsocketInvalidTarget(t *testing.T) {
+	m := wsModule(t, nil)
+	for _, target := range []string{
+		"ftp://example.com/",
+		"example.com:80",
+		"ws://",
+		"ws:///path",
+		"ws://example.com:0/",
+		"ws://example.com:99999/",
+		"ws://user:secret@example.com/",
+		"ws://exa mple.com/",
+		"ws://user:secret@exa mple.com/",
+		"ftp://user:secret@example.com/",
+		"",
+	} {
+		t.Run(target, func(t *testing.T) {
+			sink, err := run(t, m, target)
+			e := checkOutcome(t, err, failure{ClassProber, ReasonInvalidTarget, PhaseSetup})
+			if msg := e.Error(); !strings.Contains(msg, "ws://") && !strings.Contains(msg, "65535") && !strings.Contains(msg, "basic_auth") {
+				t.Errorf("the message does not say how to write the target: %s", msg)
+			}
+			if strings.Contains(e.Error(), "secret") {
+				t.Errorf("the message shows the URL's password: %s", e.Error())
+			}
+			metric(t, sink, 0, "probe_websocket_status_code")
+			metric(t, sink, 0, "probe_websocket_connection_upgraded")
+			absent(t, sink, "probe_websocket_duration_seconds", "probe_ip_protocol")
+		})
+	}
+}
+
+func TestWebsocketHeadersAndAuth(t *testing.T) {
+	secretFile := filepath.Join(t.TempDir(), "password")
+	if err := os.WriteFile(secretFile, []byte("s3cret"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	basic := func(user, pass string) string {
+		return "Basic " + base64.StdEncoding.EncodeToString([]byte(user+":"+pass))
+	}
+	cases := []struct {
+		name    string
+		section string
+		check   func(t *testing.T, r *http.Request)
+	}{{
+		name: "headers",
+		section: `
+headers:
+  X-Single: one
+  origin: https://example.com
+http_config:
+  headers:
+    X-Multi: [a, b]
+    X-Scalar: c`,
+		check: func(t *testing.T, r *http.Request) {
+			want := map[string][]string{"X-Single": {"one"}, "Origin": {"https://example.com"}, "X-Multi": {"a", "b"}, "X-Scalar": {"c"}}
+			for name, values := range want {
+				if got := r.Header.Values(name); strings.Join(got, ",") != strings.Join(values, ",") {
+					t.Errorf("header %s = %q, want %q", name, got, values)
+				}
+			}
+			if got := r.Header.Get("Authorization"); got != "" {
+				t.Errorf("Authorization = %q, want none", got)
+			}
+		},
+	}, {
+		name: "basic_auth",
+		section: `
+http_config:
+  basic_auth:
+    username: probe
+    password: pw`,
+		check: func(t *testing.T, r *http.Request) {
+			if got := r.Header.Get("Authorization"); got != basic("probe", "pw") {
+				t.Errorf("Authorization = %q, want basic probe:pw", got)
+			}
+		},
+	}, {
+		name: "basic_auth password_file",
+		section: `
+http_config:
+  basic_auth:
+    username: probe
+    password_file: ` + secretFile,
+		check: func(t *testing.T, r *http.Request) {
+			if got := r.Header.Get("Authorization"); got != basic("probe", "s3cret") {
+				t.Errorf("Authorization = %q, want basic probe:s3cret", got)
+			}
+		},
+	}, {
+		name: "bearer_token",
+		section: `
+http_config:
+  bearer_token: tok3n`,
+		check: func(t *testing.T, r *http.Request) {
+			if got := r.Header.Values("Authorization"); len(got) != 1 || got[0] != "Bearer tok3n" {
+				t.Errorf("Authorization = %q, want Bearer tok3n", got)
+			}
+		},
+	}, {
+		name: "basic_auth wins over bearer_token and headers",
+		section: `
+headers:
+  Authorization: Custom x
+http_config:
+  bearer_token: tok3n
+  basic_auth:
+    username: probe
+    password: pw`,
+		check: func(t *testing.T, r *http.Request) {
+			if got := r.Header.Values("Authorization"); len(got) != 1 || got[0] != basic("probe", "pw") {
+				t.Errorf("Authorization = %q, want only basic probe:pw", got)
+			}
+		},
+	}, {
+		name: "Host header",
+		section: `
+headers:
+  host: ws.example:8080`,
+		check: func(t *testing.T, r *http.Request) {
+			if r.Host != "ws.example:8080" {
+				t.Errorf("Host = %q, want ws.example:8080", r.Host)
+			}
+		},
+	}, {
+		name: "no Host header",
+		section: `
+headers:
+  X-Single: one`,
+		check: func(t *testing.T, r *http.Request) {
+			if !strings.HasPrefix(r.Host, "127.0.0.1:") {
+				t.Errorf("Host = %q, want the URL's host, 127.0.0.1:port", r.Host)
+			}
+		},
+	}}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, rec := wsServer(t, drain, serverOpts{})
+			_, err := run(t, wsYAMLModule(t, c.section), wsURL(s, "/"))
+			checkOutcome(t, err, failure{})
+			c.check(t, rec.last(t))
+		})
+	}
+}
+
+func TestWebsocketCredentialsFileMissing(t *testing.T) {
+	s, rec := wsServer(t, drain, serverOpts{})
+	m := wsModule(t, func(w *config.WebsocketProbe) {
+		w.HTTPConfig.BasicAuth = &pconfig.BasicAuth{Username: "probe", PasswordFile: filepath.Join(t.TempDir(), "missing")}
+	})
+	sink, err := run(t, m, wsURL(s, "/"))
+	checkOutcome(t, err, failure{ClassProber, ReasonCredentials, PhaseSetup})
+	absent(t, sink, "probe_websocket_duration_seconds")
+	rec.mu.Lock()
+	defer rec.mu.Unlock()
+	if len(rec.requests) > 0 {
+		t.Error("the target was contacted without credentials")
+	}
+}
+
+// The hostname URL parameter sets the Host header and the TLS server name.
+func TestWebsocketHostnameParameter(t *testing.T) {
+	ca := newTestCA(t, "sonde ws CA")
+	spec := leafSpec{cn: "ws.example", dns: []string{"ws.example"}}
+	s, rec := wsServer(t, drain, serverOpts{tls: true, ca: ca, spec: &spec})
+	m := wsModule(t, func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.file })
+
+	_, err := run(t, m, wsURL(s, "/"))
+	checkOutcome(t, err, failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS})
+
+	named, err := m.WithHostname("ws.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = run(t, named, wsURL(s, "/"))
+	checkOutcome(t, err, failure{})
+	if got := rec.last(t).Host; got != "ws.example" {
+		t.Errorf("Host = %q, want ws.example", got)
+	}
+
+	// A parameter that disagrees with the module's own Host header is
+	// refused before probing, as for http (the collector answers 400).
+	own := wsModule(t, func(w *config.WebsocketProbe) { w.Headers = map[string]string{"Host": "other.example"} })
+	if _, err := own.WithHostname("ws.example"); err == nil || !strings.Contains(err.Error(), `sets the Host header to "other.example"`) {
+		t.Errorf("conflicting hostname: %v", err)
+	}
+	if _, err := own.WithHostname("other.example"); err != nil {
+		t.Errorf("agreeing hostname: %v", err)
+	}
+}
+
+func TestWebsocketTLS(t *testing.T) {
+	ca := newTestCA(t, "sonde ws CA")
+	other := newTestCA(t, "another CA")
+	onlyName := leafSpec{cn: "ws.example", dns: []string{"ws.example"}}
+	expired := localhostSpec()
+	expired.notBefore, expired.notAfter = time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour)
+	cases := []struct {
+		name   string
+		spec   *leafSpec
+		module func(w *config.WebsocketProbe)
+		want   failure
+	}{
+		{name: "verified", module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.file }},
+		{name: "unknown authority", module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = other.file },
+			want: failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS}},
+		{name: "insecure_skip_verify", module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.InsecureSkipVerify = true }},
+		{name: "expired", spec: &expired, module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.file },
+			want: failure{ClassTLS, ReasonCertExpired, PhaseTLS}},
+		{name: "name mismatch", spec: &onlyName, module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.file },
+			want: failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS}},
+		{name: "server_name", spec: &onlyName, module: func(w *config.WebsocketProbe) {
+			w.HTTPConfig.TLSConfig.CAFile = ca.file
+			w.HTTPConfig.TLSConfig.ServerName = "ws.example"
+		}},
+		{name: "Host header names the server", spec: &onlyName, module: func(w *config.WebsocketProbe) {
+			w.HTTPConfig.TLSConfig.CAFile = ca.file
+			w.HTTPConfig.Headers = map[string]config.Strings{"Host": {"ws.example:443"}}
+		}},
+		{name: "server_name wins over Host", spec: &onlyName, module: func(w *config.WebsocketProbe) {
+			w.HTTPConfig.TLSConfig.CAFile = ca.file
+			w.HTTPConfig.TLSConfig.ServerName = "localhost"
+			w.Headers = map[string]string{"Host": "ws.example"}
+		}, want: failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, _ := wsServer(t, drain, serverOpts{tls: true, ca: ca, spec: c.spec})
+			sink, err := run(t, wsModule(t, c.module), wsURL(s, "/"))
+			checkOutcome(t, err, c.want)
+			if c.want != (failure{}) {
+				wsPhases(t, sink, PhaseResolve, PhaseConnect)
+				metric(t, sink, 0, "probe_websocket_status_code")
+				absent(t, sink, "probe_tls_version_info", "probe_ssl_earliest_cert_expiry")
+				return
+			}
+			wsPhases(t, sink, PhaseResolve, PhaseConnect, PhaseProcessing)
+			metric(t, sink, 101, "probe_websocket_status_code")
+			metric(t, sink, 1, "probe_tls_version_info", "TLS 1.3")
+			if v := value(t, sink, "probe_ssl_earliest_cert_expiry"); v < float64(time.Now().Unix()) {
+				t.Errorf("probe_ssl_earliest_cert_expiry = %v, want a time ahead", v)
+			}
+		})
+	}
+}
+
+func TestWebsocketTLSToPlainServer(t *testing.T) {
+	s, _ := wsServer(t, drain, serverOpts{})
+	sink, err := run(t, wsModule(t, nil), strings.Replace(s.URL, "http://", "wss://", 1))
+	checkOutcome(t, err, failure{ClassTLS, ReasonHandshake, PhaseTLS})
+	wsPhases(t, sink, PhaseResolve, PhaseConnect)
+}
+
+func TestWebsocketUpgradeRefused(t *testing.T) {
+	s := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Error(w, "no websockets for you", http.StatusForbidden)
+	}), serverOpts{})
+	m := wsYAMLModule(t, greetScript)
+	sink, err := run(t, m, wsURL(s, "/"))
+	e := checkOutcome(t, err, failure{ClassStatus, ReasonHTTPStatus, PhaseValidate})
+	if !strings.Contains(e.Error(), "403") {
+		t.Errorf("the message does not name the status: %v", e)
+	}
+	metric(t, sink, 403, "probe_websocket_status_code")
+	metric(t, sink, 0, "probe_websocket_connection_upgraded")
+	absent(t, sink, "probe_websocket_failed_due_to_regex")
+	wsPhases(t, sink, PhaseResolve, PhaseConnect, PhaseProcessing)
+}
+
+// An HTTP server that does not speak websocket answers the upgrade request
+// like any other: with its page.
+func TestWebsocketPlainHTTPServer(t *testing.T) {
+	s := newServer(t, okHandler, serverOpts{})
+	sink, err := run(t, wsModule(t, nil), wsURL(s, "/"))
+	checkOutcome(t, err, failure{ClassStatus, ReasonHTTPStatus, PhaseValidate})
+	metric(t, sink, 200, "probe_websocket_status_code")
+}
+
+func TestWebsocketBadUpgradeResponses(t *testing.T) {
+	cases := []struct {
+		name   string
+		answer string // sent after reading the upgrade request; "" closes
+		reset  bool
+		status float64
+		want   failure
+	}{
+		{name: "101 without a valid accept key", status: 101,
+			answer: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: wrong\r\n\r\n",
+			want:   failure{ClassProtocol, ReasonMalformedResponse, PhaseProcessing}},
+		{name: "101 without Upgrade", status: 101,
+			answer: "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n",
+			want:   failure{ClassProtocol, ReasonMalformedResponse, PhaseProcessing}},
+		{name: "not HTTP", answer: "SSH-2.0-OpenSSH_9.6\r\n",
+			want: failure{ClassProtocol, ReasonMalformedResponse, PhaseProcessing}},
+		{name: "bad header line", answer: "HTTP/1.1 101 Switching Protocols\r\nno colon here\r\n\r\n",
+			want: failure{ClassProtocol, ReasonMalformedResponse, PhaseProcessing}},
+		{name: "closed before answering",
+			want: failure{ClassProtocol, ReasonUnexpectedEOF, PhaseProcessing}},
+		{name: "reset before answering", reset: true,
+			want: failure{ClassConnect, ReasonReset, PhaseProcessing}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			addr := rawServer(t, func(conn net.Conn) {
+				if readRequest(conn) != nil {
+					return
+				}
+				if c.reset {
+					conn.(*net.TCPConn).SetLinger(0)
+				}
+				if c.answer == "" {
+					conn.Close()
+					return
+				}
+				io.WriteString(conn, c.answer)
+				io.Copy(io.Discard, conn)
+			})
+			sink, err := run(t, wsModule(t, nil), "ws://"+addr+"/")
+			checkOutcome(t, err, c.want)
+			metric(t, sink, c.status, "probe_websocket_status_code")
+			metric(t, sink, 0, "probe_websocket_connection_upgraded")
+			wsPhases(t, sink, PhaseResolve, PhaseConnect, PhaseProcessing)
+		})
+	}
+}
+
+func TestWebsocketRefused(t *testing.T) {
+	m := wsYAMLModule(t, greetScript)
+	sink, err := run(t, m, "ws://"+closedPort(t)+"/")
+	checkOutcome(t, err, failure{ClassConnect, ReasonRefused, PhaseConnect})
+	// What a dashboard sees after a refused connection: the websocket
+	// gauges at 0, the resolve metrics, and the phases that ran.
+	metric(t, sink, 0, "probe_websocket_status_code")
+	metric(t, sink, 0, "probe_websocket_connection_upgraded")
+	metric(t, sink, 4, "probe_ip_protocol")
+	wsPhases(t, sink, PhaseResolve, PhaseConnect)
+	absent(t, sink, "probe_websocket_failed_due_to_regex", "probe_expect_info", "probe_tls_version_info")
+}
+
+func TestWebsocketResolve(t *testing.T) {
+	s, _ := wsServer(t, drain, serverOpts{})
+	p := port(t, s.URL)
+	cases := []struct {
+		name     string
+		host     string
+		module   func(w *config.WebsocketProbe)
+		want     failure
+		protocol float64
+	}{
+		{name: "fallback to ip4", host: "v4only.test", protocol: 4},
+		{name: "preferred ip4", host: "both.test", protocol: 4,
+			module: func(w *config.WebsocketProbe) { w.IPProtocol = "ip4"; w.IPProtocolFallback = false }},
+		{name: "no fallback", host: "v4only.test",
+			module: func(w *config.WebsocketProbe) { w.IPProtocolFallback = false },
+			want:   failure{ClassDNS, ReasonNoAddress, PhaseResolve}},
+		{name: "nxdomain", host: "missing.test", want: failure{ClassDNS, ReasonNXDomain, PhaseResolve}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			sink, err := run(t, wsModule(t, c.module), "ws://"+net.JoinHostPort(c.host, p)+"/")
+			checkOutcome(t, err, c.want)
+			if c.want != (failure{}) {
+				wsPhases(t, sink, PhaseResolve)
+				metric(t, sink, 0, "probe_websocket_status_code")
+				return
+			}
+			metric(t, sink, c.protocol, "probe_ip_protocol")
+			metric(t, sink, 1, "probe_websocket_connection_upgraded")
+		})
+	}
+}
+
+func TestWebsocketIPv6(t *testing.T) {
+	s, _ := wsServer(t, greeter, serverOpts{network: "tcp6"})
+	m := wsYAMLModule(t, greetScript)
+	for _, target := range []string{wsURL(s, "/"), "ws://" + net.JoinHostPort("v6only.test", port(t, s.URL)) + "/"} {
+		t.Run(target, func(t *testing.T) {
+			sink, err := run(t, m, target)
+			checkOutcome(t, err, failure{})
+			metric(t, sink, 6, "probe_ip_protocol")
+			metric(t, sink, 1, "probe_websocket_connection_upgraded")
+		})
+	}
+}
+
+func TestWebsocketScriptFailures(t *testing.T) {
+	cases := []struct {
+		name    string
+		talk    func(c *websocket.Conn)
+		section string
+		want    failure
+		regex   float64
+		message string
+	}{{
+		name:    "message does not match",
+		talk:    func(c *websocket.Conn) { say(c, "goodbye"); drain(c) },
+		section: "query_response:\n  - expect: ^hello",
+		want:    failure{ClassAssertion, ReasonExpect, QueryStep(0)},
+		regex:   1,
+		message: "goodbye",
+	}, {
+		// blackbox semantics: expect judges the next message, not any later one.
+		name:    "only the next message counts",
+		talk:    func(c *websocket.Conn) { say(c, "noise", "hello"); drain(c) },
+		section: "query_response:\n  - expect: ^hello",
+		want:    failure{ClassAssertion, ReasonExpect, QueryStep(0)},
+		regex:   1,
+	}, {
+		name:    "empty message does not match",
+		talk:    func(c *websocket.Conn) { say(c, ""); drain(c) },
+		section: "query_response:\n  - expect: ^hello",
+		want:    failure{ClassAssertion, ReasonExpect, QueryStep(0)},
+		regex:   1,
+	}, {
+		name:    "second expect fails",
+		talk:    greeter,
+		section: "query_response:\n  - expect: ^hello\n  - send: ping\n  - expect: ^pong",
+		want:    failure{ClassAssertion, ReasonExpect, QueryStep(2)},
+		regex:   1,
+		message: "echo: ping",
+	}, {
+		name:    "expect_bytes differs",
+		talk:    func(c *websocket.Conn) { say(c, "hello!"); drain(c) },
+		section: "query_response:\n  - expect_bytes: hello",
+		want:    failure{ClassAssertion, ReasonExpect, QueryStep(0)},
+	}, {
+		name: "close frame while expecting",
+		talk: func(c *websocket.Conn) {
+			c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"))
+		},
+		section: "query_response:\n  - expect: ^hello",
+		want:    failure{ClassProtocol, ReasonUnexpectedEOF, QueryStep(0)},
+		message: "bye",
+	}, {
+		name:    "hang-up without close frame",
+		talk:    func(c *websocket.Conn) { say(c, "hello"); c.NetConn().Close() },
+		section: "query_response:\n  - expect: ^hello\n  - expect: ^more",
+		want:    failure{ClassProtocol, ReasonUnexpectedEOF, QueryStep(1)},
+	}, {
+		name:    "close while expecting bytes",
+		talk:    func(c *websocket.Conn) { c.ReadMessage(); c.NetConn().Close() },
+		section: "query_response:\n  - send: hi\n  - expect_bytes: hello",
+		want:    failure{ClassProtocol, ReasonUnexpectedEOF, QueryStep(1)},
+	}, {
+		name: "reset mid-script",
+		talk: func(c *websocket.Conn) {
+			c.ReadMessage()
+			c.NetConn().(*net.TCPConn).SetLinger(0)
+			c.NetConn().Close()
+		},
+		section: "query_response:\n  - send: hi\n  - expect: ^hello",
+		want:    failure{ClassConnect, ReasonReset, QueryStep(1)},
+	}}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			s, _ := wsServer(t, c.talk, serverOpts{})
+			sink, err := run(t, wsYAMLModule(t, c.section), wsURL(s, "/"))
+			e := checkOutcome(t, err, c.want)
+			if !strings.Contains(e.Error(), c.message) {
+				t.Errorf("the message does not say %q: %v", c.message, e)
+			}
+			metric(t, sink, c.regex, "probe_websocket_failed_due_to_regex")
+			metric(t, sink, 1, "probe_websocket_connection_upgraded")
+			absent(t, sink, "probe_failed_due_to_bytes")
+			wsPhases(t, sink, PhaseResolve, PhaseConnect, PhaseProcessing, PhaseTransfer)
+		})
+	}
+}
+
+func TestWebsocketExpectBytes(t *testing.T) {
+	s, _ := wsServer(t, func(c *websocket.Conn) {
+		c.WriteMessage(websocket.BinaryMessage, []byte{0x00, 0xff, 'o', 'k'})
+		drain(c)
+	}, serverOpts{})
+	m := wsModule(t, func(w *config.WebsocketProbe) {
+		w.QueryResponse = []config.QueryResponse{{ExpectBytes: "\x00\xffok"}}
+	})
+	sink, err := run(t, m, wsURL(s, "/"))
+	checkOutcome(t, err, failure{})
+	metric(t, sink, 0, "probe_websocket_failed_due_to_regex")
+}
+
+func TestWebsocketDeadline(t *testing.T) {
+	const deadline = 300 * time.Millisecond
+	ca := newTestCA(t, "sonde ws CA")
+	stalledUpgrade := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hold(r) }), serverOpts{})
+	silent, _ := wsServer(t, drain, serverOpts{})
+	slowTLS := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	secureSilent, _ := wsServer(t, drain, serverOpts{tls: true, ca: ca})
+	cases := []struct {
+		name   string
+		target string
+		script string
+		want   failure
+		phases []Phase
+	}{
+		{name: "TLS handshake", target: "wss://" + slowTLS + "/",
+			want: failure{ClassTimeout, ReasonDeadline, PhaseTLS}, phases: []Phase{PhaseResolve, PhaseConnect}},
+		{name: "upgrade", target: wsURL(stalledUpgrade, "/"),
+			want: failure{ClassTimeout, ReasonDeadline, PhaseProcessing}, phases: []Phase{PhaseResolve, PhaseConnect, PhaseProcessing}},
+		{name: "expect", target: wsURL(silent, "/"), script: "query_response:\n  - send: hi\n  - expect: ^never",
+			want:   failure{ClassTimeout, ReasonDeadline, QueryStep(1)},
+			phases: []Phase{PhaseResolve, PhaseConnect, PhaseProcessing, PhaseTransfer}},
+		{name: "expect over TLS", target: wsURL(secureSilent, "/"), script: "query_response:\n  - expect_bytes: never",
+			want:   failure{ClassTimeout, ReasonDeadline, QueryStep(0)},
+			phases: []Phase{PhaseResolve, PhaseConnect, PhaseProcessing, PhaseTransfer}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			section := "http_config:\n  tls_config:\n    ca_file: " + ca.file + "\n" + c.script
+			sink, took, err := probe(t, wsYAMLModule(t, section), c.target, deadline)
+			checkOutcome(t, err, c.want)
+			if took > deadline+200*time.Millisecond {
+				t.Errorf("the probe took %v with a %v deadline", took, deadline)
+			}
+			wsPhases(t, sink, c.phases...)
+			last := c.phases[len(c.phases)-1]
+			if v := wsPhase(t, sink, last); v < (deadline / 2).Seconds() {
+				t.Errorf("phase %s counts %vs, want the time up to the deadline", last, v)
+			}
+		})
+	}
+}
+
+// A scrape abandoned mid-probe ends the probe at once.
+func TestWebsocketCanceled(t *testing.T) {
+	s, _ := wsServer(t, drain, serverOpts{})
+	m := wsYAMLModule(t, "query_response:\n  - expect: ^never")
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	time.AfterFunc(200*time.Millisecond, cancel)
+	start := time.Now()
+	err := probeWebsocket(ctx, wsURL(s, "/"), m, NewSink(), discardLogger)
+	checkOutcome(t, err, failure{ClassTimeout, ReasonCanceled, QueryStep(0)})
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("the cancelled probe took %v", took)
+	}
+}
+
+func TestWebsocketPrepareRefuses(t *testing.T) {
+	cases := map[string]string{
+		"handshake header":   "headers:\n  Sec-WebSocket-Key: abc",
+		"handshake header 2": "http_config:\n  headers:\n    connection: close",
+		"two Host headers":   "headers:\n  Host: a.example\nhttp_config:\n  headers:\n    Host: b.example",
+		"Host list":          "http_config:\n  headers:\n    Host: [a.example, b.example]",
+		"secret reference":   "http_config:\n  basic_auth:\n    username: u\n    password_ref: vault",
+		"bad CA file":        "http_config:\n  tls_config:\n    ca_file: /nonexistent/ca.pem",
+	}
+	for name, section := range cases {
+		t.Run(name, func(t *testing.T) {
+			m, err := loadWSModule(t, section)
+			if err == nil {
+				t.Fatalf("the module was prepared: %+v", m.Websocket)
+			}
+			if !strings.Contains(err.Error(), "websocket") {
+				t.Errorf("the error does not name the section: %v", err)
+			}
+		})
+	}
+}
+
+func TestWebsocketStartTLSUnsupported(t *testing.T) {
+	err := (&wsConversation{}).startTLS(context.Background())
+	var e *Error
+	if !errors.As(err, &e) || e.Class != ClassProber || e.Reason != ReasonUnsupported {
+		t.Fatalf("startTLS = %v, want prober/unsupported", err)
+	}
+}
+
+// Every option blackbox_exporter's websocket section has, as its own
+// documentation writes them, prepares and probes.
+func TestWebsocketAllOptions(t *testing.T) {
+	s, rec := wsServer(t, func(c *websocket.Conn) {
+		if _, msg, err := c.ReadMessage(); err == nil && string(msg) == `{"op": "ping"}` {
+			say(c, `{"op": "pong"}`)
+		}
+		drain(c)
+	}, serverOpts{tls: true})
+	m := wsYAMLModule(t, `
+preferred_ip_protocol: ip4
+ip_protocol_fallback: false
+http_config:
+  basic_auth:
+    username: ws-user
+    password: ws-password
+  bearer_token: ws-bearer-token
+  tls_config:
+    insecure_skip_verify: true
+    server_name: ws.example.com
+  headers:
+    Origin: https://example.com
+    X-Multi: [a, b]
+headers:
+  Sec-WebSocket-Protocol: chat
+query_response:
+  - send: '{"op": "ping"}'
+  - expect: '"op":\s*"pong"'
+`)
+	sink, err := run(t, m, wsURL(s, "/"))
+	checkOutcome(t, err, failure{})
+	metric(t, sink, 0, "probe_websocket_failed_due_to_regex")
+	r := rec.last(t)
+	if got := r.Header.Get("Sec-WebSocket-Protocol"); got != "chat" {
+		t.Errorf("Sec-WebSocket-Protocol = %q, want chat", got)
+	}
+	if got := r.Header.Get("Authorization"); !strings.HasPrefix(got, "Basic ") {
+		t.Errorf("Authorization = %q, want basic_auth's", got)
+	}
+}
