@@ -15,8 +15,6 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/sonde-exporter/sonde/config"
 )
 
 // ---- the zone the test DNS server answers from ----
@@ -342,25 +340,11 @@ func (s *dnsTestServer) reset() {
 
 // ---- modules and probes ----
 
-// dnsModule loads a dns module the way the exporter does, from the `dns:`
-// section of a configuration file, so the schema's defaults and checks
-// apply. Names resolve with the test resolver (v4only.test and friends).
+// dnsModule loads a dns module from its `dns:` section. Names resolve
+// with the test resolver (v4only.test and friends).
 func dnsModule(t *testing.T, section string) *Module {
 	t.Helper()
-	var b strings.Builder
-	b.WriteString("modules:\n  test:\n    prober: dns\n    dns:\n")
-	for _, line := range strings.Split(strings.TrimSpace(section), "\n") {
-		b.WriteString("      " + strings.TrimSpace(line) + "\n")
-	}
-	cfg, err := config.Load([]byte(b.String()))
-	if err != nil {
-		t.Fatalf("config.Load:\n%s\n%v", b.String(), err)
-	}
-	m, err := NewModule("test", cfg.Modules["test"], WithResolver(testResolver(t)))
-	if err != nil {
-		t.Fatalf("NewModule: %v", err)
-	}
-	return m
+	return sectionModule(t, "dns", section)
 }
 
 // probeDNSWithin runs one dns probe under a deadline, logging to logger.

@@ -118,14 +118,14 @@ func testResolver(t *testing.T) *net.Resolver {
 
 var discardLogger = slog.New(slog.DiscardHandler)
 
-// newModule prepares an http module with blackbox's defaults, changed by
-// mutate, that resolves names with the test DNS server.
-func newModule(t *testing.T, mutate func(h *config.HTTPProbe)) *Module {
+// defaultModule prepares a module of prober with blackbox's defaults,
+// changed by mutate, that resolves names with the test DNS server.
+func defaultModule(t *testing.T, prober string, mutate func(m *config.Module)) *Module {
 	t.Helper()
 	cm := config.DefaultModule()
-	cm.Prober = "http"
+	cm.Prober = prober
 	if mutate != nil {
-		mutate(&cm.HTTP)
+		mutate(&cm)
 	}
 	m, err := NewModule("test", cm, WithResolver(testResolver(t)))
 	if err != nil {
@@ -134,25 +134,48 @@ func newModule(t *testing.T, mutate func(h *config.HTTPProbe)) *Module {
 	return m
 }
 
-// yamlModule loads an http module the way the exporter does, from a
-// configuration file's `http:` section, so that the schema's defaults and
-// normalisations (bearer_token into authorization, ...) apply.
-func yamlModule(t *testing.T, httpSection string) *Module {
+// newModule is defaultModule for the http prober.
+func newModule(t *testing.T, mutate func(h *config.HTTPProbe)) *Module {
+	t.Helper()
+	return defaultModule(t, "http", func(m *config.Module) {
+		if mutate != nil {
+			mutate(&m.HTTP)
+		}
+	})
+}
+
+// loadSection loads a module of prober the way the exporter does, from
+// its section of a configuration file, so that the schema's defaults,
+// normalisations (bearer_token into authorization, ...) and rules apply.
+// Names resolve with the test DNS server.
+func loadSection(t *testing.T, prober, section string) (*Module, error) {
 	t.Helper()
 	var b strings.Builder
-	b.WriteString("modules:\n  test:\n    prober: http\n    http:\n")
-	for _, line := range strings.Split(strings.TrimSpace(httpSection), "\n") {
+	fmt.Fprintf(&b, "modules:\n  test:\n    prober: %s\n    %s:\n", prober, prober)
+	for _, line := range strings.Split(strings.Trim(section, "\n"), "\n") {
 		b.WriteString("      " + line + "\n")
 	}
 	cfg, err := config.Load([]byte(b.String()))
 	if err != nil {
-		t.Fatalf("config.Load:\n%s\n%v", b.String(), err)
+		return nil, fmt.Errorf("config.Load:\n%s\n%w", b.String(), err)
 	}
-	m, err := NewModule("test", cfg.Modules["test"], WithResolver(testResolver(t)))
+	return NewModule("test", cfg.Modules["test"], WithResolver(testResolver(t)))
+}
+
+// sectionModule is loadSection for sections that must load.
+func sectionModule(t *testing.T, prober, section string) *Module {
+	t.Helper()
+	m, err := loadSection(t, prober, section)
 	if err != nil {
-		t.Fatalf("NewModule: %v", err)
+		t.Fatal(err)
 	}
 	return m
+}
+
+// yamlModule loads an http module from its `http:` section.
+func yamlModule(t *testing.T, httpSection string) *Module {
+	t.Helper()
+	return sectionModule(t, "http", httpSection)
 }
 
 // probe runs one probe of target with module m under a deadline and

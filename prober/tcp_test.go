@@ -93,16 +93,12 @@ func runTCPCases(t *testing.T, cases []tcpCase) {
 				}
 				io.Copy(io.Discard, c)
 			})
-			cm := config.DefaultModule()
-			cm.Prober = "tcp"
-			cm.TCP.TLSConfig.CAFile = e.ca.file
-			if tc.module != nil {
-				tc.module(&cm.TCP, e)
-			}
-			m, err := NewModule("tcp", cm)
-			if err != nil {
-				t.Fatal(err)
-			}
+			m := defaultModule(t, "tcp", func(cm *config.Module) {
+				cm.TCP.TLSConfig.CAFile = e.ca.file
+				if tc.module != nil {
+					tc.module(&cm.TCP, e)
+				}
+			})
 			target := addr
 			if tc.target != nil {
 				target = tc.target(addr)
@@ -529,15 +525,11 @@ func TestTCPHostnameSetsServerName(t *testing.T) {
 		defer c.Close()
 		tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.tls}}).Handshake()
 	})
-	cm := config.DefaultModule()
-	cm.Prober = "tcp"
-	cm.TCP.TLS = true
-	cm.TCP.TLSConfig.CAFile = ca.file
-	m, err := NewModule("m", cm)
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, _, err = probeTCPWithin(t, m, addr, 2*time.Second)
+	m := defaultModule(t, "tcp", func(cm *config.Module) {
+		cm.TCP.TLS = true
+		cm.TCP.TLSConfig.CAFile = ca.file
+	})
+	_, _, err := probeTCPWithin(t, m, addr, 2*time.Second)
 	checkOutcome(t, err, failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS})
 	named, err := m.WithHostname("svc.example")
 	if err != nil {
@@ -560,10 +552,9 @@ func TestTCPOverIPv6(t *testing.T) {
 			c.Close()
 		}
 	}()
-	cm := config.DefaultModule()
-	cm.Prober = "tcp"
-	cm.TCP.QueryResponse = []config.QueryResponse{expectStep("^hello")}
-	m, _ := NewModule("m", cm)
+	m := defaultModule(t, "tcp", func(cm *config.Module) {
+		cm.TCP.QueryResponse = []config.QueryResponse{expectStep("^hello")}
+	})
 	sink, _, err := probeTCPWithin(t, m, ln.Addr().String(), 2*time.Second)
 	checkOutcome(t, err, failure{})
 	metric(t, sink, 6, "probe_ip_protocol")
@@ -598,16 +589,11 @@ func TestUnixSocket(t *testing.T) {
 		}
 	}()
 	unixModule := func(mutate func(u *config.UnixProbe)) *Module {
-		cm := config.DefaultModule()
-		cm.Prober = "unix"
-		cm.Unix.TLSConfig.CAFile = ca.file
-		cm.Unix.TLSConfig.ServerName = "app.internal"
-		mutate(&cm.Unix)
-		m, err := NewModule("m", cm)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return m
+		return defaultModule(t, "unix", func(cm *config.Module) {
+			cm.Unix.TLSConfig.CAFile = ca.file
+			cm.Unix.TLSConfig.ServerName = "app.internal"
+			mutate(&cm.Unix)
+		})
 	}
 	probe := func(m *Module, target string) (*Sink, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)

@@ -117,45 +117,20 @@ query_response:
   - expect: "^echo: ping sonde$"
 `
 
-// wsModule prepares a websocket module with blackbox's defaults, changed
-// by mutate, resolving names with the test DNS server.
+// wsModule is defaultModule for the websocket prober.
 func wsModule(t *testing.T, mutate func(w *config.WebsocketProbe)) *Module {
 	t.Helper()
-	cm := config.DefaultModule()
-	cm.Prober = "websocket"
-	if mutate != nil {
-		mutate(&cm.Websocket)
-	}
-	m, err := NewModule("test", cm, WithResolver(testResolver(t)))
-	if err != nil {
-		t.Fatalf("NewModule: %v", err)
-	}
-	return m
+	return defaultModule(t, "websocket", func(m *config.Module) {
+		if mutate != nil {
+			mutate(&m.Websocket)
+		}
+	})
 }
 
-// wsYAMLModule loads a websocket module from a configuration file's
-// `websocket:` section, the way the exporter does.
+// wsYAMLModule loads a websocket module from its `websocket:` section.
 func wsYAMLModule(t *testing.T, section string) *Module {
 	t.Helper()
-	m, err := loadWSModule(t, section)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return m
-}
-
-func loadWSModule(t *testing.T, section string) (*Module, error) {
-	t.Helper()
-	var b strings.Builder
-	b.WriteString("modules:\n  test:\n    prober: websocket\n    websocket:\n")
-	for _, line := range strings.Split(strings.Trim(section, "\n"), "\n") {
-		b.WriteString("      " + line + "\n")
-	}
-	cfg, err := config.Load([]byte(b.String()))
-	if err != nil {
-		return nil, err
-	}
-	return NewModule("test", cfg.Modules["test"], WithResolver(testResolver(t)))
+	return sectionModule(t, "websocket", section)
 }
 
 // wsPhase returns a websocket phase duration, failing when it is missing.

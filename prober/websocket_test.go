@@ -642,7 +642,7 @@ func TestWebsocketPrepareRefuses(t *testing.T) {
 	}
 	for name, section := range cases {
 		t.Run(name, func(t *testing.T) {
-			m, err := loadWSModule(t, section)
+			m, err := loadSection(t, "websocket", section)
 			if err == nil {
 				t.Fatalf("the module was prepared: %+v", m.Websocket)
 			}
