@@ -97,3 +97,16 @@ func TestWithHostnameChecksWebsocketHostHeaders(t *testing.T) {
 		t.Errorf("an agreeing hostname was refused: %v", err)
 	}
 }
+
+func TestICMPAdditions(t *testing.T) {
+	m := mustModule(t, module("    prober: icmp", "    icmp:", "      packets: 5", "      packet_interval: 200ms", "      min_success_ratio: 0.6"), "m")
+	assertEqual(t, "packets", m.ICMP.Packets, 5)
+	assertEqual(t, "packet_interval", m.ICMP.PacketInterval.String(), "200ms")
+	assertEqual(t, "min_success_ratio", m.ICMP.MinSuccessRatio, 0.6)
+	icmp := func(line string) string { return module("    prober: icmp", "    icmp:", line) }
+	runErrorCases(t, []errorCase{
+		{name: "no packets", src: icmp("      packets: 0"), want: `line 5: module "m": icmp.packets: must be between 1 and 1000, got 0`},
+		{name: "interval too short", src: icmp("      packet_interval: 100us"), want: `line 5: module "m": icmp.packet_interval: must be at least 1ms`},
+		{name: "ratio above 1", src: icmp("      min_success_ratio: 1.5"), want: `line 5: module "m": icmp.min_success_ratio: must be between 0 and 1`},
+	})
+}

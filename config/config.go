@@ -111,7 +111,19 @@ type ICMPProbe struct {
 	PayloadSize        int    `yaml:"payload_size,omitempty"`
 	DontFragment       bool   `yaml:"dont_fragment,omitempty"`
 	TTL                int    `yaml:"ttl,omitempty"`
+	// Packets, PacketInterval and MinSuccessRatio are sonde additions:
+	// how many echo requests a probe sends, how far apart, and the share
+	// of replies the probe needs to succeed (0: any reply will do).
+	Packets         int           `yaml:"packets,omitempty"`
+	PacketInterval  time.Duration `yaml:"packet_interval,omitempty"`
+	MinSuccessRatio float64       `yaml:"min_success_ratio,omitempty"`
 }
+
+// Defaults of the icmp additions.
+const (
+	DefaultICMPPackets        = 1
+	DefaultICMPPacketInterval = time.Second
+)
 
 // DNSProbe is the `dns:` section.
 type DNSProbe struct {
@@ -225,7 +237,7 @@ func DefaultModule() Module {
 	return Module{
 		HTTP:      DefaultHTTPProbe(),
 		TCP:       TCPProbe{IPProtocolFallback: true},
-		ICMP:      ICMPProbe{IPProtocolFallback: true, TTL: DefaultICMPTTL},
+		ICMP:      ICMPProbe{IPProtocolFallback: true, TTL: DefaultICMPTTL, Packets: DefaultICMPPackets, PacketInterval: DefaultICMPPacketInterval},
 		DNS:       DNSProbe{IPProtocolFallback: true, Recursion: true},
 		GRPC:      GRPCProbe{IPProtocolFallback: true},
 		Websocket: WebsocketProbe{IPProtocolFallback: true},

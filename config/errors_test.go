@@ -144,7 +144,7 @@ func TestUnknownAndRepeatedKeys(t *testing.T) {
 			name: "section without suggestion lists the known fields",
 			src:  module("    prober: icmp", "    icmp:", "      frobnicate_everything: true"),
 			want: `line 5: module "m": icmp: unknown field "frobnicate_everything"; known fields are: `,
-			more: []string{"dont_fragment, ip_protocol_fallback, payload_size, preferred_ip_protocol, source_ip_address, ttl"},
+			more: []string{"dont_fragment, ip_protocol_fallback, min_success_ratio, packet_interval, packets, payload_size, preferred_ip_protocol, source_ip_address, ttl"},
 		},
 		{
 			name: "a section blackbox does not have",

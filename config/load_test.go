@@ -192,6 +192,8 @@ func TestLoadFileAllBlackboxOptions(t *testing.T) {
 	t.Run("icmp", func(t *testing.T) {
 		assertEqual(t, "icmp", cfg.Modules["icmp_all"].ICMP, ICMPProbe{
 			IPProtocol: "ip4", SourceIPAddress: "2001:db8::1", PayloadSize: 1200, DontFragment: true, TTL: 32,
+			// sonde's additions keep their defaults in a blackbox file
+			Packets: DefaultICMPPackets, PacketInterval: DefaultICMPPacketInterval,
 		})
 	})
 

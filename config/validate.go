@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/common/model"
@@ -356,6 +357,15 @@ func (c *checker) icmp(i *ICMPProbe) {
 	}
 	if i.PayloadSize < 0 || i.PayloadSize > 65500 {
 		c.errorf([]string{"icmp", "payload_size"}, "must be between 0 and 65500 bytes, got %d", i.PayloadSize)
+	}
+	if i.Packets < 1 || i.Packets > 1000 {
+		c.errorf([]string{"icmp", "packets"}, "must be between 1 and 1000, got %d", i.Packets)
+	}
+	if i.PacketInterval < time.Millisecond {
+		c.errorf([]string{"icmp", "packet_interval"}, "must be at least 1ms, got %s", i.PacketInterval)
+	}
+	if i.MinSuccessRatio < 0 || i.MinSuccessRatio > 1 {
+		c.errorf([]string{"icmp", "min_success_ratio"}, "must be between 0 and 1 (a share of the packets), got %v", i.MinSuccessRatio)
 	}
 }
 

@@ -65,10 +65,15 @@ const (
 	ReasonBodyTooLarge      Reason = "body_too_large"     // protocol: the body exceeded body_size_limit
 	ReasonTooManyRedirects  Reason = "too_many_redirects" // protocol: the redirect limit was hit
 	ReasonTruncated         Reason = "truncated"          // protocol: a DNS answer came back truncated
+	ReasonGRPCUnimplemented Reason = "grpc_unimplemented" // protocol: the server has no gRPC health service
 
 	ReasonHTTPStatus Reason = "http_status" // status: the HTTP status is not a valid one
 	ReasonDNSRcode   Reason = "dns_rcode"   // status: the DNS response code is not one of valid_rcodes
 	ReasonReplyCode  Reason = "reply_code"  // status: a text protocol (SMTP, FTP, ...) answered with an error code
+
+	ReasonGRPCNotServing     Reason = "grpc_not_serving"     // status: the health service says NOT_SERVING
+	ReasonGRPCServiceUnknown Reason = "grpc_service_unknown" // status: the health service does not know the service
+	ReasonPacketLoss         Reason = "packet_loss"          // status: fewer ICMP replies than min_success_ratio asks
 
 	ReasonBodyRegex    Reason = "body_regex"    // assertion: fail_if_body_(not_)matches_regexp
 	ReasonHeaderRegex  Reason = "header_regex"  // assertion: fail_if_header_(not_)matches
@@ -106,6 +111,8 @@ const (
 	PhaseValidate   Phase = "validate"   // checking the response against the module
 	PhaseStartTLS   Phase = "starttls"   // the protocol exchange that asks for TLS (starttls_preset)
 	PhaseQuery      Phase = "query"      // a DNS query and its answer
+	PhaseRTT        Phase = "rtt"        // ICMP: echo requests sent, waiting for the replies
+	PhaseCheck      Phase = "check"      // gRPC: the health check call
 	PhaseUnknown    Phase = "unknown"    // an error that reached the collector without a phase
 )
 
