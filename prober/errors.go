@@ -73,7 +73,6 @@ const (
 
 	ReasonGRPCNotServing     Reason = "grpc_not_serving"     // status: the health service says NOT_SERVING
 	ReasonGRPCServiceUnknown Reason = "grpc_service_unknown" // status: the health service does not know the service
-	ReasonPacketLoss         Reason = "packet_loss"          // status: fewer ICMP replies than min_success_ratio asks
 
 	ReasonBodyRegex    Reason = "body_regex"    // assertion: fail_if_body_(not_)matches_regexp
 	ReasonHeaderRegex  Reason = "header_regex"  // assertion: fail_if_header_(not_)matches
@@ -83,6 +82,7 @@ const (
 	ReasonSSLForbidden Reason = "ssl_forbidden" // assertion: fail_if_ssl
 	ReasonExpect       Reason = "expect"        // assertion: a query_response expect or expect_bytes step
 	ReasonDNSRRs       Reason = "dns_rrs"       // assertion: validate_answer/authority/additional_rrs
+	ReasonPacketLoss   Reason = "packet_loss"   // assertion: fewer ICMP replies than min_success_ratio asks
 
 	ReasonInvalidTarget     Reason = "invalid_target"     // prober: the target cannot be probed as given
 	ReasonCredentials       Reason = "credentials"        // prober: credentials for the request could not be had (OAuth2 token, secret file)
