@@ -47,6 +47,8 @@ type Collector struct {
 	gzips       sync.Pool
 
 	unknownModule prometheus.Counter
+	attempts      *prometheus.CounterVec // by module and result
+	failures      *prometheus.CounterVec // failed probes, by module and class
 }
 
 // New returns a Collector with no modules; call SetModules before serving.
@@ -61,7 +63,15 @@ func New(o Options) *Collector {
 			Help: "Count of unknown modules requested by probes",
 		}),
 	}
-	o.Registerer.MustRegister(c.unknownModule)
+	c.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sonde_probe_attempts_total",
+		Help: "Probe attempts made, by module and result (success or failure); with retries a probe makes several.",
+	}, []string{"module", "result"})
+	c.failures = prometheus.NewCounterVec(prometheus.CounterOpts{
+		Name: "sonde_probe_failures_total",
+		Help: "Probes that failed after all their attempts, by module and failure class.",
+	}, []string{"module", "class"})
+	o.Registerer.MustRegister(c.unknownModule, c.attempts, c.failures)
 	c.modules.Store(&prober.Set{})
 	return c
 }
@@ -95,6 +105,7 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	res := Run(r.Context(), m, target, timeout, c.logger, c.proberLevel)
 	c.history.Add(res)
+	c.count(res)
 	if res.Err != nil && res.Err.Reason == prober.ReasonInvalidTarget && res.Err.Phase == prober.PhaseSetup {
 		// The target could not even be read: a scrape configuration
 		// error, which Prometheus shows on its targets page.
@@ -107,6 +118,23 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.expose(w, r, res.Sink)
+}
+
+// count adds a probe to the exporter's own counters: every attempt by
+// result, and a failed probe by the class it ended with.
+func (c *Collector) count(res *Result) {
+	failed := 0
+	for _, n := range res.Attempts.failed {
+		failed += n
+	}
+	if failed > 0 {
+		c.attempts.WithLabelValues(res.Module.Name, "failure").Add(float64(failed))
+	}
+	if res.Err == nil {
+		c.attempts.WithLabelValues(res.Module.Name, "success").Inc()
+		return
+	}
+	c.failures.WithLabelValues(res.Module.Name, string(res.Err.Class)).Inc()
 }
 
 // parse reads the scrape's parameters: the module, the target and the

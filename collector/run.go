@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math/rand/v2"
 	"runtime/debug"
 	"time"
 
@@ -23,8 +24,9 @@ type Result struct {
 	Start    time.Time
 	Duration time.Duration
 	Timeout  time.Duration
-	Err      *prober.Error // nil on success
-	Sink     *prober.Sink
+	Err      *prober.Error // nil on success, else the last attempt's failure
+	Sink     *prober.Sink  // the last attempt's metrics and the common ones
+	Attempts attempts
 	log      *probeLog
 }
 
@@ -39,14 +41,13 @@ func (r *Result) Success() bool { return r.Err == nil }
 func Run(ctx context.Context, m *prober.Module, target string, timeout time.Duration, logger *slog.Logger, proberLevel slog.Level) *Result {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	r := &Result{Module: m, Target: target, Timeout: timeout, Sink: prober.NewSink(), log: &probeLog{}}
+	r := &Result{Module: m, Target: target, Timeout: timeout, log: &probeLog{}}
 	plog := slog.New(newProbeHandler(r.log, logger.Handler(), proberLevel, m.Name, target))
 	plog.Info("Beginning probe", "probe", m.Prober, "timeout_seconds", timeout.Seconds())
 
 	r.Start = time.Now()
-	err := probe(ctx, m, target, r.Sink, plog)
+	r.Sink, r.Err, r.Attempts = probe(ctx, m, target, timeout, plog)
 	r.Duration = time.Since(r.Start)
-	r.Err = prober.Classify(ctx, err, prober.PhaseUnknown)
 	r.record()
 	if r.Err != nil {
 		plog.Error("Probe failed", "duration_seconds", r.Duration.Seconds(), "class", r.Err.Class, "reason", r.Err.Reason, "phase", r.Err.Phase, "err", r.Err.Err)
@@ -56,13 +57,13 @@ func Run(ctx context.Context, m *prober.Module, target string, timeout time.Dura
 	return r
 }
 
-func probe(ctx context.Context, m *prober.Module, target string, sink *prober.Sink, logger *slog.Logger) error {
+func probe(ctx context.Context, m *prober.Module, target string, timeout time.Duration, logger *slog.Logger) (*prober.Sink, *prober.Error, attempts) {
 	fn, ok := m.Func()
 	if !ok {
-		return prober.Failf(prober.ClassProber, prober.ReasonUnsupported, prober.PhaseSetup,
-			"module %q uses prober %q, which this version of sonde cannot run yet (it runs: %v)", m.Name, m.Prober, prober.Implemented())
+		return prober.NewSink(), prober.Failf(prober.ClassProber, prober.ReasonUnsupported, prober.PhaseSetup,
+			"module %q uses prober %q, which this version of sonde cannot run yet (it runs: %v)", m.Name, m.Prober, prober.Implemented()), attempts{}
 	}
-	return runProber(ctx, fn, target, m, sink, logger)
+	return runAttempts(ctx, fn, m, target, timeout, logger, rand.Float64)
 }
 
 // runProber calls fn and turns a panic into a failed probe, so that a bug
@@ -85,6 +86,12 @@ func (r *Result) record() {
 	r.Sink.Set("probe_success", "Displays whether or not the probe was a success", success)
 	r.Sink.Set("probe_duration_seconds", "Returns how long the probe took to complete in seconds", r.Duration.Seconds())
 	r.Sink.Set("probe_timeout_seconds", "Returns the time the probe was allowed to take, in seconds", r.Timeout.Seconds())
+	r.Sink.Set("probe_attempts", "How many attempts the probe made; more than 1 only with retry.attempts above 1", float64(r.Attempts.made))
+	r.Sink.Set("probe_first_attempt_duration_seconds", "How long the first attempt took, in seconds: the latency of one try, whatever the retries", r.Attempts.first.Seconds())
+	failed := r.Sink.GaugeVec("probe_failed_attempts", "How many attempts of this probe failed, by failure class", "class")
+	for class, n := range r.Attempts.failed {
+		failed.With(string(class)).Set(float64(n))
+	}
 	if r.Err != nil {
 		r.Sink.GaugeVec("probe_failure_info", "Why the probe failed: class, reason and phase, from the set documented in docs/error-classes.md",
 			"class", "reason", "phase").

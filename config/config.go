@@ -5,6 +5,7 @@ package config
 
 import (
 	"fmt"
+	"slices"
 	"strconv"
 	"time"
 
@@ -29,14 +30,17 @@ type Module struct {
 	// DNSResolver, a sonde addition, is the DNS server every prober's
 	// resolve phase asks instead of the system resolver: "ip[:port]", or
 	// "udp://ip[:port]" / "tcp://ip[:port]" (port 53).
-	DNSResolver string         `yaml:"dns_resolver,omitempty"`
-	HTTP        HTTPProbe      `yaml:"http,omitempty"`
-	TCP         TCPProbe       `yaml:"tcp,omitempty"`
-	ICMP        ICMPProbe      `yaml:"icmp,omitempty"`
-	DNS         DNSProbe       `yaml:"dns,omitempty"`
-	GRPC        GRPCProbe      `yaml:"grpc,omitempty"`
-	Unix        UnixProbe      `yaml:"unix,omitempty"`
-	Websocket   WebsocketProbe `yaml:"websocket,omitempty"`
+	DNSResolver string `yaml:"dns_resolver,omitempty"`
+	// Retry, a sonde addition, lets a failed attempt be tried again
+	// within the same probe deadline.
+	Retry     Retry          `yaml:"retry,omitempty"`
+	HTTP      HTTPProbe      `yaml:"http,omitempty"`
+	TCP       TCPProbe       `yaml:"tcp,omitempty"`
+	ICMP      ICMPProbe      `yaml:"icmp,omitempty"`
+	DNS       DNSProbe       `yaml:"dns,omitempty"`
+	GRPC      GRPCProbe      `yaml:"grpc,omitempty"`
+	Unix      UnixProbe      `yaml:"unix,omitempty"`
+	Websocket WebsocketProbe `yaml:"websocket,omitempty"`
 }
 
 // HTTPProbe is the `http:` section.
@@ -99,6 +103,39 @@ type TCPProbe struct {
 	// exchange (StartTLSPresets) before query_response.
 	StartTLSPreset string `yaml:"starttls_preset,omitempty"`
 }
+
+// Retry is the module-level `retry:` block. Attempts 1 (the default) is
+// blackbox's behaviour: no retry.
+type Retry struct {
+	Attempts       int           `yaml:"attempts,omitempty"`
+	InitialBackoff time.Duration `yaml:"initial_backoff,omitempty"`
+	MaxBackoff     time.Duration `yaml:"max_backoff,omitempty"`
+	Multiplier     float64       `yaml:"multiplier,omitempty"`
+	Jitter         float64       `yaml:"jitter,omitempty"`
+	// On lists the failure classes worth another attempt.
+	On []string `yaml:"on,omitempty"`
+}
+
+// DefaultRetry returns the retry defaults: one attempt, and the policy
+// that applies once attempts is raised.
+func DefaultRetry() Retry {
+	return Retry{
+		Attempts:       1,
+		InitialBackoff: 100 * time.Millisecond,
+		MaxBackoff:     2 * time.Second,
+		Multiplier:     2,
+		Jitter:         0.2,
+		On:             slices.Clone(DefaultRetryOn),
+	}
+}
+
+// DefaultRetryOn are the classes retried unless `on` says otherwise: the
+// ones a second attempt can plausibly change.
+var DefaultRetryOn = []string{"dns", "connect", "timeout", "protocol"}
+
+// RetryableClasses may be listed in retry.on. assertion and prober are
+// not: a failed check or sonde's own inability do not change on retry.
+var RetryableClasses = []string{"dns", "connect", "timeout", "tls", "protocol", "status"}
 
 // StartTLSPresets are the protocols starttls_preset knows.
 var StartTLSPresets = []string{"smtp", "imap", "pop3", "ftp", "postgres"}
@@ -235,6 +272,7 @@ const DefaultICMPTTL = 64
 // ip_protocol_fallback on and redirects followed.
 func DefaultModule() Module {
 	return Module{
+		Retry:     DefaultRetry(),
 		HTTP:      DefaultHTTPProbe(),
 		TCP:       TCPProbe{IPProtocolFallback: true},
 		ICMP:      ICMPProbe{IPProtocolFallback: true, TTL: DefaultICMPTTL, Packets: DefaultICMPPackets, PacketInterval: DefaultICMPPacketInterval},

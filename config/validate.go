@@ -88,6 +88,9 @@ func validateModule(name string, m *Module, loc locator) []error {
 	if m.Timeout < 0 {
 		c.errorf([]string{"timeout"}, "must not be negative, got %s", m.Timeout)
 	}
+	if c.present("retry") {
+		c.retry(&m.Retry)
+	}
 	if m.DNSResolver != "" {
 		if _, _, err := ParseDNSResolver(m.DNSResolver); err != nil {
 			c.errorf([]string{"dns_resolver"}, "%v", err)
@@ -332,6 +335,30 @@ func (c *checker) queryResponse(path []string, steps []QueryResponse) {
 			if !model.LegacyValidation.IsValidLabelName(l.Name) || strings.HasPrefix(l.Name, "__") {
 				c.errorf(append(p, "labels", strconv.Itoa(j)), "%q is not a valid label name; use letters, digits and underscores, not starting with a digit or __", l.Name)
 			}
+		}
+	}
+}
+
+func (c *checker) retry(r *Retry) {
+	at := func(field string) []string { return []string{"retry", field} }
+	if r.Attempts < 1 || r.Attempts > 10 {
+		c.errorf(at("attempts"), "must be between 1 (no retry) and 10, got %d", r.Attempts)
+	}
+	if r.InitialBackoff <= 0 {
+		c.errorf(at("initial_backoff"), "must be positive, got %s", r.InitialBackoff)
+	}
+	if r.MaxBackoff < r.InitialBackoff {
+		c.errorf(at("max_backoff"), "%s is shorter than initial_backoff %s", r.MaxBackoff, r.InitialBackoff)
+	}
+	if r.Multiplier < 1 {
+		c.errorf(at("multiplier"), "must be at least 1, got %v", r.Multiplier)
+	}
+	if r.Jitter < 0 || r.Jitter > 1 {
+		c.errorf(at("jitter"), "must be between 0 and 1 (a fraction of the backoff), got %v", r.Jitter)
+	}
+	for i, class := range r.On {
+		if !slices.Contains(RetryableClasses, class) {
+			c.errorf([]string{"retry", "on", strconv.Itoa(i)}, "%q cannot be retried; use some of %s (assertion and prober failures do not change on a retry)", class, strings.Join(RetryableClasses, ", "))
 		}
 	}
 }
