@@ -1,0 +1,215 @@
+package prober
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/binary"
+	"log/slog"
+	"math"
+	"net"
+	"strings"
+	"time"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+// defaultICMPPayload is the echo data when payload_size is 0. It is as long
+// as blackbox_exporter's, so that a probe's packets have the same size.
+const defaultICMPPayload = "sonde exporter ICMP echo req"
+
+// icmpPrepared is what an icmp module needs ready before its first probe.
+// Besides the payload it holds the seams tests use to force a socket kind,
+// fail the socket calls, or fix the echo identifier; probes never change it.
+type icmpPrepared struct {
+	payload  []byte
+	packets  int
+	interval time.Duration
+	kinds    []socketKind // tried in this order
+	listen   listenFunc
+	newEcho  func() echoStart
+}
+
+// echoStart is where a probe's echo requests start: its identifier and
+// its first sequence number.
+type echoStart struct{ id, seq uint16 }
+
+func prepareICMP(m *config.Module) (any, error) {
+	cfg := &m.ICMP
+	p := &icmpPrepared{
+		payload:  icmpPayload(cfg.PayloadSize),
+		packets:  max(cfg.Packets, 1),
+		interval: cfg.PacketInterval,
+		kinds:    []socketKind{datagramSocket, rawSocket},
+		listen:   listenICMP,
+		newEcho:  randomEcho,
+	}
+	if p.interval <= 0 {
+		p.interval = config.DefaultICMPPacketInterval
+	}
+	return p, nil
+}
+
+// icmpPayload is blackbox_exporter's payload rule: the default text, or
+// payload_size bytes starting with it and padded with zeros.
+func icmpPayload(size int) []byte {
+	if size <= 0 {
+		return []byte(defaultICMPPayload)
+	}
+	b := make([]byte, size)
+	copy(b, defaultICMPPayload)
+	return b
+}
+
+// randomEcho draws a fresh identifier per probe, so that the probes of
+// several exporters, or of one exporter restarted, do not share the
+// identifier a firewall or NAT keys its ICMP sessions on (blackbox_exporter
+// issues #360, #591 and #705). The first sequence number is random too,
+// which makes a late reply to an earlier probe with the same identifier
+// unlikely to match.
+func randomEcho() echoStart {
+	var b [4]byte
+	_, _ = rand.Read(b[:]) // never fails, per crypto/rand
+	return echoStart{id: binary.BigEndian.Uint16(b[:2]), seq: binary.BigEndian.Uint16(b[2:])}
+}
+
+var icmpPhases = []Phase{PhaseResolve, PhaseSetup, PhaseRTT}
+
+// probeICMP sends the module's echo requests to the target's address and
+// waits for the replies: one by default, as blackbox_exporter does, or
+// `packets` of them `packet_interval` apart.
+func probeICMP(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
+	durations := sink.GaugeVec("probe_icmp_duration_seconds", "Duration of icmp request by phase", "phase")
+	for _, p := range icmpPhases {
+		durations.With(string(p))
+	}
+	if err := checkICMPTarget(target); err != nil {
+		return err
+	}
+	cfg := &m.ICMP
+	prep := m.prepared.(*icmpPrepared)
+	ip, took, err := resolveTarget(ctx, m, target, cfg.IPProtocol, cfg.IPProtocolFallback, sink, logger)
+	durations.With(string(PhaseResolve)).Set(took.Seconds())
+	if err != nil {
+		return err
+	}
+
+	start := time.Now()
+	echo := prep.newEcho()
+	sock, err := openICMP(prep, ip, socketOptions{source: cfg.SourceIPAddress, ttl: cfg.TTL,
+		dontFragment: cfg.DontFragment, echo: echo}, logger)
+	durations.With(string(PhaseSetup)).Set(time.Since(start).Seconds())
+	if err != nil {
+		return err
+	}
+	defer sock.Close()
+
+	x := newExchange(sock, ip, prep, echo, logger)
+	err = x.run(ctx)
+	recordICMP(sink, &x.stats)
+	durations.With(string(PhaseRTT)).Set(x.stats.meanRTT)
+	if err != nil {
+		return err
+	}
+	return icmpVerdict(&x.stats, cfg.MinSuccessRatio, ip)
+}
+
+// checkICMPTarget refuses a target that cannot be a host name or an IP
+// address, such as one with a port or a scheme, which no resolver would
+// find: the scrape is then answered with HTTP 400 and the reason.
+func checkICMPTarget(target string) error {
+	if net.ParseIP(target) == nil && (target == "" || strings.ContainsAny(target, ":/[]@ ")) {
+		return Failf(ClassProber, ReasonInvalidTarget, PhaseSetup,
+			"icmp target %q is not a host name or an IP address; write e.g. example.com or 2001:db8::1, without a port or scheme", target)
+	}
+	return nil
+}
+
+// echoStats is what an exchange counted: requests sent, replies received,
+// the round-trip times of the replies, and the last ICMP error message
+// about one of the requests.
+type echoStats struct {
+	sent, received int
+	minRTT, maxRTT time.Duration
+	meanRTT        float64 // seconds, running (Welford)
+	m2             float64 // sum of squared differences from the mean
+	hopLimit       int     // of the last reply; -1 when unknown
+	failure        *icmpFailure
+}
+
+func (s *echoStats) addReply(rtt time.Duration, hopLimit int) {
+	s.received++
+	if s.received == 1 || rtt < s.minRTT {
+		s.minRTT = rtt
+	}
+	if rtt > s.maxRTT {
+		s.maxRTT = rtt
+	}
+	x := rtt.Seconds()
+	delta := x - s.meanRTT
+	s.meanRTT += delta / float64(s.received)
+	s.m2 += delta * (x - s.meanRTT)
+	s.hopLimit = hopLimit
+}
+
+// stddev is the population standard deviation, as ping(8) reports it.
+func (s *echoStats) stddev() float64 {
+	if s.received == 0 {
+		return 0
+	}
+	return math.Sqrt(s.m2 / float64(s.received))
+}
+
+// lossRatio is the share of the sent requests left without a reply; 1
+// when not even the first request could be sent.
+func (s *echoStats) lossRatio() float64 {
+	if s.sent == 0 {
+		return 1
+	}
+	return float64(s.sent-s.received) / float64(s.sent)
+}
+
+// recordICMP exports what the exchange counted. The hop limit and the
+// round-trip statistics exist only once a reply came back.
+func recordICMP(sink *Sink, s *echoStats) {
+	sink.Set("probe_icmp_packets_sent", "Number of ICMP echo requests sent", float64(s.sent))
+	sink.Set("probe_icmp_packets_received", "Number of ICMP echo replies received", float64(s.received))
+	sink.Set("probe_icmp_packet_loss_ratio", "Share of the echo requests sent that got no reply, from 0 to 1", s.lossRatio())
+	if s.received == 0 {
+		return
+	}
+	rtt := sink.GaugeVec("probe_icmp_rtt_seconds", "Round-trip time of the echo replies", "stat")
+	rtt.With("min").Set(s.minRTT.Seconds())
+	rtt.With("max").Set(s.maxRTT.Seconds())
+	rtt.With("mean").Set(s.meanRTT)
+	rtt.With("stddev").Set(s.stddev())
+	if s.hopLimit >= 0 {
+		sink.Set("probe_icmp_reply_hop_limit", "Replied packet hop limit (TTL for ipv4)", float64(s.hopLimit))
+	}
+}
+
+// icmpVerdict decides a finished exchange. With no reply at all the target
+// is unreachable (when an ICMP error said so) or silent (the deadline);
+// with some replies, min_success_ratio decides: 0 takes any reply.
+func icmpVerdict(s *echoStats, minRatio float64, target net.IP) error {
+	if s.received == 0 {
+		if s.failure != nil {
+			return s.failure.classify()
+		}
+		return Failf(ClassTimeout, ReasonDeadline, PhaseRTT, "no echo reply from %s before the deadline (%d echo request(s) sent)", target, s.sent)
+	}
+	if enoughReplies(s.sent, s.received, minRatio) {
+		return nil
+	}
+	return Failf(ClassAssertion, ReasonPacketLoss, PhaseRTT, "%d of %d echo requests to %s were answered (%.3g%%); min_success_ratio asks for %.3g%%",
+		s.received, s.sent, target, 100*float64(s.received)/float64(s.sent), 100*minRatio)
+}
+
+// enoughReplies reports whether received of sent meets min_success_ratio.
+// The tolerance keeps e.g. 7 of 10 from failing a ratio of 0.7 for the
+// last bit of a float.
+func enoughReplies(sent, received int, minRatio float64) bool {
+	if received == 0 || sent == 0 {
+		return false
+	}
+	return float64(received) >= minRatio*float64(sent)-1e-9
+}

@@ -1,0 +1,242 @@
+package prober
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"syscall"
+	"time"
+
+	"golang.org/x/net/ipv4"
+	"golang.org/x/net/ipv6"
+)
+
+// socketKind is how a probe talks ICMP. A datagram ("unprivileged", ping)
+// socket needs the process's group in net.ipv4.ping_group_range; the
+// kernel picks the echo replies meant for it by identifier. A raw socket
+// needs CAP_NET_RAW and sees every ICMP packet the host receives, so sonde
+// filters them in the kernel before they are queued.
+type socketKind int
+
+const (
+	datagramSocket socketKind = iota
+	rawSocket
+)
+
+func (k socketKind) String() string {
+	if k == rawSocket {
+		return "raw"
+	}
+	return "datagram"
+}
+
+// socketOptions are a module's socket settings for one probe.
+type socketOptions struct {
+	source       string // source_ip_address; empty for the system's choice
+	ttl          int    // 0 keeps the system default
+	dontFragment bool   // IPv4 only
+	echo         echoStart
+}
+
+// listenFunc opens an ICMP socket of a kind and family, bound to src (nil
+// for any address). id is the echo identifier a datagram socket is bound
+// to; the returned socket says which identifier the kernel will use.
+type listenFunc func(kind socketKind, family ipFamily, src net.IP, id uint16) (*icmpSocket, error)
+
+// icmpSocket is one probe's ICMP socket: conn for writes and deadlines,
+// and the ipv4 or ipv6 view of it for options and reads with control
+// messages (the reply's TTL or hop limit).
+type icmpSocket struct {
+	conn   net.PacketConn
+	v4     *ipv4.PacketConn // nil for IPv6
+	v6     *ipv6.PacketConn // nil for IPv4
+	kind   socketKind
+	family ipFamily
+	id     uint16 // the echo identifier on the wire
+	// hopLimit is whether reads report the reply's TTL or hop limit.
+	hopLimit bool
+	// errQueue is whether ICMP errors about our requests reach the socket
+	// as read errors with the details on its error queue (Linux datagram
+	// sockets with IP_RECVERR).
+	errQueue bool
+}
+
+func (s *icmpSocket) Close() error { return s.conn.Close() }
+
+// openICMP opens the probe's socket: the kinds of the module in order,
+// moving on when one cannot be had. Only when every kind fails is the
+// probe failed, as permission_denied when the system refused them all.
+func openICMP(prep *icmpPrepared, target net.IP, o socketOptions, logger *slog.Logger) (*icmpSocket, error) {
+	family := familyOf(target)
+	src, err := sourceIP(o.source, target)
+	if err != nil {
+		return nil, err
+	}
+	var errs []error
+	for _, kind := range prep.kinds {
+		s, err := prep.listen(kind, family, src, o.echo.id)
+		if err == nil {
+			logger.Debug("Opened ICMP socket", "kind", kind.String(), "id", s.id, "source", o.source)
+			if err := s.configure(o, logger); err != nil {
+				s.Close()
+				return nil, err
+			}
+			return s, nil
+		}
+		if src != nil && errors.Is(err, syscall.EADDRNOTAVAIL) {
+			return nil, Failf(ClassProber, ReasonSourceAddress, PhaseSetup,
+				"source_ip_address %s is not an address of this host: %v", src, err)
+		}
+		logger.Debug("Cannot open ICMP socket", "kind", kind.String(), "err", err)
+		errs = append(errs, fmt.Errorf("%s socket: %w", kind, err))
+	}
+	return nil, openError(errs)
+}
+
+// sourceIP reads source_ip_address, which must be of the target's family.
+func sourceIP(option string, target net.IP) (net.IP, error) {
+	if option == "" {
+		return nil, nil
+	}
+	src := net.ParseIP(option)
+	if src == nil {
+		return nil, Failf(ClassProber, ReasonSourceAddress, PhaseSetup, "source_ip_address %q is not an IP address", option)
+	}
+	if familyOf(src) != familyOf(target) {
+		return nil, Failf(ClassProber, ReasonSourceAddress, PhaseSetup,
+			"source_ip_address %s is %s but the target resolved to %s; set preferred_ip_protocol to %s and ip_protocol_fallback to false",
+			src, familyOf(src), target, familyOf(src))
+	}
+	return src, nil
+}
+
+// openError explains why no socket could be opened. When the system
+// refused every kind the fix is a privilege, which the message names.
+func openError(errs []error) error {
+	if len(errs) == 0 {
+		return Failf(ClassProber, ReasonInternal, PhaseSetup, "no ICMP socket kind to try")
+	}
+	for _, err := range errs {
+		if !isPermissionError(err) {
+			if errors.Is(err, syscall.EAFNOSUPPORT) {
+				return Fail(ClassProber, ReasonUnsupported, PhaseSetup, fmt.Errorf("this host does not support the address family: %w", errors.Join(errs...)))
+			}
+			c, r, ok := errnoClass(err)
+			if !ok {
+				c, r = ClassUnknown, ReasonUnclassified
+			}
+			return Fail(c, r, PhaseSetup, fmt.Errorf("opening an ICMP socket: %w", errors.Join(errs...)))
+		}
+	}
+	return Fail(ClassProber, ReasonPermissionDenied, PhaseSetup, fmt.Errorf(
+		"not allowed to open an ICMP socket: datagram sockets need one of the process's groups in the sysctl "+
+			"net.ipv4.ping_group_range, raw sockets need CAP_NET_RAW (see docs/icmp-privileges.md): %w", errors.Join(errs...)))
+}
+
+func isPermissionError(err error) bool {
+	return errors.Is(err, syscall.EPERM) || errors.Is(err, syscall.EACCES)
+}
+
+// configure applies the module's settings, which the probe cannot do
+// without: ttl and dont_fragment. The hop limit report and the in-kernel
+// filters are best effort: without them a probe still works, it just
+// exports no probe_icmp_reply_hop_limit or reads more packets.
+func (s *icmpSocket) configure(o socketOptions, logger *slog.Logger) error {
+	if err := s.setTTL(o.ttl); err != nil {
+		return Classify(nil, fmt.Errorf("setting ttl %d on the ICMP socket: %w", o.ttl, err), PhaseSetup)
+	}
+	switch {
+	case o.dontFragment && s.family == ip6:
+		logger.Debug("dont_fragment applies to IPv4 only: routers never fragment IPv6")
+	case o.dontFragment:
+		if err := setDontFragment(s); err != nil {
+			return Fail(ClassProber, ReasonUnsupported, PhaseSetup, fmt.Errorf("dont_fragment: %w", err))
+		}
+	}
+	if s.v4 != nil {
+		s.hopLimit = s.v4.SetControlMessage(ipv4.FlagTTL, true) == nil
+	} else {
+		s.hopLimit = s.v6.SetControlMessage(ipv6.FlagHopLimit, true) == nil
+	}
+	if s.kind == rawSocket {
+		if err := s.filter(); err != nil {
+			logger.Debug("The in-kernel ICMP filters could not be set; replies are filtered in sonde", "err", err)
+		}
+	}
+	return nil
+}
+
+// filter attaches the in-kernel filters to a raw socket, then discards
+// what the socket was handed before they were in place: with many probes
+// running, other probes' replies could fill its buffer and crowd out its
+// own reply.
+func (s *icmpSocket) filter() error {
+	var err error
+	if s.v4 != nil {
+		err = errors.Join(s.v4.SetICMPFilter(icmpFilterV4()), s.v4.SetBPF(echoFilterV4(s.id)))
+	} else {
+		err = errors.Join(s.v6.SetICMPFilter(icmpFilterV6()), s.v6.SetBPF(echoFilterV6(s.id)))
+	}
+	if err != nil {
+		return err
+	}
+	return s.discardQueued()
+}
+
+// setTTL sets the TTL (IPv4) or hop limit (IPv6) of the requests; 0
+// keeps the system's default.
+func (s *icmpSocket) setTTL(ttl int) error {
+	if ttl <= 0 {
+		return nil
+	}
+	if s.v4 != nil {
+		return s.v4.SetTTL(ttl)
+	}
+	return s.v6.SetHopLimit(ttl)
+}
+
+// read reads one ICMP message (without the IPv4 header a raw socket
+// receives) and the TTL or hop limit it arrived with, -1 when unknown.
+func (s *icmpSocket) read(b []byte) (n, hopLimit int, from net.IP, err error) {
+	hopLimit = -1
+	var peer net.Addr
+	if s.v4 != nil {
+		var cm *ipv4.ControlMessage
+		n, cm, peer, err = s.v4.ReadFrom(b)
+		if cm != nil && s.hopLimit {
+			hopLimit = cm.TTL
+		}
+	} else {
+		var cm *ipv6.ControlMessage
+		n, cm, peer, err = s.v6.ReadFrom(b)
+		if cm != nil && s.hopLimit {
+			hopLimit = cm.HopLimit
+		}
+	}
+	return n, hopLimit, addrIP(peer), err
+}
+
+// write sends one message to ip: a datagram socket takes a UDP address
+// (the "port" is the identifier, filled in by the kernel), a raw socket
+// an IP address.
+func (s *icmpSocket) write(b []byte, ip net.IP) error {
+	var dst net.Addr = &net.IPAddr{IP: ip}
+	if s.kind == datagramSocket {
+		dst = &net.UDPAddr{IP: ip}
+	}
+	_, err := s.conn.WriteTo(b, dst)
+	return err
+}
+
+func (s *icmpSocket) setReadDeadline(t time.Time) error { return s.conn.SetReadDeadline(t) }
+
+func addrIP(a net.Addr) net.IP {
+	switch a := a.(type) {
+	case *net.IPAddr:
+		return a.IP
+	case *net.UDPAddr:
+		return a.IP
+	}
+	return nil
+}
