@@ -32,7 +32,9 @@ type kind struct {
 // Func (and maybe a prepare function) plus one line here.
 var registry = map[string]kind{
 	"dns":       {probe: probeDNS, prepare: prepareDNS},
+	"grpc":      {probe: probeGRPC, prepare: prepareGRPC},
 	"http":      {probe: probeHTTP, prepare: prepareHTTP},
+	"icmp":      {probe: probeICMP, prepare: prepareICMP},
 	"tcp":       {probe: probeTCP, prepare: prepareTCP},
 	"unix":      {probe: probeUnix, prepare: prepareUnix},
 	"websocket": {probe: probeWebsocket, prepare: prepareWebsocket},

@@ -1,0 +1,515 @@
+package prober
+
+import (
+	"context"
+	"crypto/tls"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/prometheus/common/version"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials/insecure"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/metadata"
+	"google.golang.org/grpc/status"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+// The grpc prober resolves the target's host, opens a fresh TCP connection
+// to that address and, with `tls`, completes the TLS handshake on it, then
+// hands the open connection to grpc-go, which speaks HTTP/2 over it and
+// makes one grpc.health.v1.Health/Check call. Dialling before grpc gets the
+// connection keeps every phase timed and classified as in the other
+// probers, and keeps grpc's resolver, proxy support, reconnections and
+// retries out of the probe.
+
+// grpcPrepared is what a grpc module needs ready before its first probe.
+type grpcPrepared struct {
+	tls       *tls.Config // tls_config, offering h2 by ALPN
+	metadata  metadata.MD // nil without metadata
+	userAgent string
+}
+
+func prepareGRPC(m *config.Module) (any, error) {
+	c, err := prepareTLS("grpc", &m.GRPC.TLSConfig)
+	if err != nil {
+		return nil, err
+	}
+	// gRPC runs over HTTP/2, and gRPC servers refuse a TLS client that does
+	// not offer h2 by ALPN.
+	c.NextProtos = []string{"h2"}
+	md, err := grpcMetadata(m.GRPC.Metadata)
+	if err != nil {
+		return nil, err
+	}
+	return &grpcPrepared{tls: c, metadata: md, userAgent: version.ComponentUserAgent("sonde")}, nil
+}
+
+// grpcMetadata builds the metadata sent with every health check. grpc-go
+// would fail every call with INTERNAL over a key or value it cannot send,
+// so such a module is refused when it loads. Keys are lowercased, as gRPC
+// metadata keys are.
+func grpcMetadata(option map[string]config.Strings) (metadata.MD, error) {
+	if len(option) == 0 {
+		return nil, nil
+	}
+	names := make([]string, 0, len(option))
+	for name := range option {
+		names = append(names, name)
+	}
+	sort.Strings(names) // keys differing only in case merge in a stable order
+	md := metadata.MD{}
+	for _, name := range names {
+		key := strings.ToLower(name)
+		if err := checkMetadata(key, option[name]); err != nil {
+			return nil, fmt.Errorf("grpc.metadata: %w", err)
+		}
+		md.Append(key, option[name]...)
+	}
+	return md, nil
+}
+
+// checkMetadata applies grpc-go's rules for metadata: keys of
+// [0-9a-z-_.], values of printable ASCII unless the key ends in -bin
+// (binary values, which grpc-go base64-encodes). Pseudo-headers (":path")
+// pass the key check: grpc-go drops them, as it drops its own headers
+// (content-type, user-agent, te, grpc-timeout, ...), without failing.
+func checkMetadata(key string, values []string) error {
+	if key == "" {
+		return fmt.Errorf("a key is empty")
+	}
+	for _, r := range key {
+		if key[0] != ':' && !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("key %q has the character %q; gRPC metadata keys are made of a-z, 0-9, '-', '_' and '.'", key, r)
+		}
+	}
+	if strings.HasSuffix(key, "-bin") {
+		return nil
+	}
+	for _, v := range values {
+		for _, r := range v {
+			if r < 0x20 || r > 0x7e {
+				return fmt.Errorf("key %q: value %q has a character outside printable ASCII; use a key ending in -bin for binary values", key, v)
+			}
+		}
+	}
+	return nil
+}
+
+// grpcMetrics are blackbox_exporter's grpc metrics. The resolve duration,
+// probe_grpc_ssl and probe_grpc_status_code exist from the start; the other
+// phases and the health check answer appear once the target resolved, as
+// in blackbox_exporter, where the check follows any successful lookup.
+type grpcMetrics struct {
+	durations GaugeVec
+	ssl       Gauge
+	status    Gauge
+	serving   GaugeVec
+}
+
+// servingStatuses are the values of probe_grpc_healthcheck_response's
+// serving_status label: the health protocol's enum, as blackbox exports it.
+var servingStatuses = []healthpb.HealthCheckResponse_ServingStatus{
+	healthpb.HealthCheckResponse_UNKNOWN,
+	healthpb.HealthCheckResponse_SERVING,
+	healthpb.HealthCheckResponse_NOT_SERVING,
+	healthpb.HealthCheckResponse_SERVICE_UNKNOWN,
+}
+
+func newGRPCMetrics(sink *Sink) grpcMetrics {
+	mx := grpcMetrics{
+		durations: sink.GaugeVec("probe_grpc_duration_seconds", "Duration of gRPC request by phase", "phase"),
+		ssl:       sink.Gauge("probe_grpc_ssl", "Indicates if SSL was used for the connection"),
+		status:    sink.Gauge("probe_grpc_status_code", "Response gRPC status code"),
+		serving:   sink.GaugeVec("probe_grpc_healthcheck_response", "Response HealthCheck response", "serving_status"),
+	}
+	mx.durations.With(string(PhaseResolve))
+	return mx
+}
+
+func (mx grpcMetrics) phase(p Phase, d time.Duration) {
+	mx.durations.With(string(p)).Set(d.Seconds())
+}
+
+// resolved creates the series that exist once the target resolved: the
+// module's other phases and every serving status, all at 0.
+func (mx grpcMetrics) resolved(withTLS bool) {
+	mx.durations.With(string(PhaseConnect))
+	if withTLS {
+		mx.durations.With(string(PhaseTLS))
+	}
+	mx.durations.With(string(PhaseCheck))
+	for _, s := range servingStatuses {
+		mx.serving.With(s.String())
+	}
+}
+
+// answered records the serving status the health service answered. A
+// number outside the protocol's enum sets no series, which keeps the
+// label's values bounded.
+func (mx grpcMetrics) answered(s healthpb.HealthCheckResponse_ServingStatus) {
+	if _, known := healthpb.HealthCheckResponse_ServingStatus_name[int32(s)]; known {
+		mx.serving.With(s.String()).Set(1)
+	}
+}
+
+// probeGRPC checks the health of a gRPC server with one call of
+// grpc.health.v1.Health/Check over a fresh connection.
+func probeGRPC(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
+	cfg := &m.GRPC
+	mx := newGRPCMetrics(sink)
+	host, port, err := parseGRPCTarget(target, cfg.TLS)
+	if err != nil {
+		return err
+	}
+	// The grpc section has no source_ip_address yet: the system chooses.
+	e := endpoint{network: "tcp", host: host, port: port, protocol: cfg.PreferredIPProtocol, fallback: cfg.IPProtocolFallback}
+	return probeGRPCEndpoint(ctx, m, e, mx, sink, logger)
+}
+
+// probeGRPCEndpoint runs the probe's phases once the target is read.
+func probeGRPCEndpoint(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *Sink, logger *slog.Logger) error {
+	conn, err := dialGRPC(ctx, m, e, mx, sink, logger)
+	if err != nil {
+		return err
+	}
+	// grpc-go ends the call at ctx's deadline and closes the connection
+	// with the ClientConn; a deadline on the connection as well would race
+	// the call's own and turn DEADLINE_EXCEEDED into UNAVAILABLE.
+	defer conn.Close()
+	return checkHealth(ctx, m, conn, grpcAuthority(m, e), mx, logger)
+}
+
+// parseGRPCTarget reads a target as blackbox_exporter does: host:port, or
+// a host alone for port 443 with `tls` and 80 without. An http:// or
+// https:// prefix is accepted and dropped, with any path: `tls`, not the
+// scheme, says whether to use TLS.
+func parseGRPCTarget(target string, useTLS bool) (host, port string, err error) {
+	const how = "write it as host:port, e.g. grpc.example.com:443 or [2001:db8::1]:50051"
+	hostport, err := grpcHostPort(target)
+	if err != nil {
+		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q: %v; %s", target, err, how)
+	}
+	port = "80"
+	if useTLS {
+		port = "443"
+	}
+	switch h, p, splitErr := net.SplitHostPort(hostport); {
+	case splitErr == nil:
+		host, port = h, p
+	case net.ParseIP(hostport) != nil: // a bare IPv6 address
+		host = hostport
+	case strings.HasPrefix(hostport, "[") && strings.HasSuffix(hostport, "]"):
+		host = hostport[1 : len(hostport)-1]
+	case strings.Contains(hostport, ":"):
+		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q is not host:port (%v); %s", target, splitErr, how)
+	default:
+		host = hostport
+	}
+	if host == "" {
+		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has no host; %s", target, how)
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has port %q, which is not a number from 1 to 65535", target, port)
+	}
+	return host, port, nil
+}
+
+// grpcHostPort returns the host[:port] part of a target, without an
+// http:// or https:// prefix and what follows the host.
+func grpcHostPort(target string) (string, error) {
+	scheme, rest, found := strings.Cut(target, "://")
+	if !found {
+		rest = target
+	} else if s := strings.ToLower(scheme); s != "http" && s != "https" {
+		return "", fmt.Errorf("the scheme %q is not one a grpc target may have (http:// and https:// are accepted and ignored)", scheme)
+	}
+	if net.ParseIP(rest) != nil {
+		return rest, nil // a bare IPv6 address, which a URL cannot hold
+	}
+	u, err := url.Parse("http://" + rest)
+	var urlErr *url.Error
+	if errors.As(err, &urlErr) {
+		return "", urlErr.Err // without the URL, which the message names already
+	}
+	if err != nil {
+		return "", err
+	}
+	return u.Host, nil
+}
+
+// grpcAuthority is the call's :authority: the `hostname` URL parameter as
+// given, else the target's host and port, as grpc-go would send for it.
+func grpcAuthority(m *Module, e endpoint) string {
+	if m.Hostname != "" {
+		return m.Hostname
+	}
+	return net.JoinHostPort(e.host, e.port)
+}
+
+// grpcServerName is the name the TLS server is verified as: tls_config's
+// server_name (which the `hostname` parameter fills when unset), else the
+// target's host. A TLS server name has no port, so one given with the
+// hostname parameter is dropped.
+func grpcServerName(m *Module, host string) string {
+	name := tlsServerName(m.GRPC.TLSConfig.ServerName, host)
+	if h, _, err := net.SplitHostPort(name); err == nil {
+		return h
+	}
+	return name
+}
+
+// dialGRPC runs the resolve, connect and, with `tls`, tls phases. When a
+// connection cannot be had, probe_grpc_status_code says what grpc-go
+// would have answered for the call: UNAVAILABLE, or DEADLINE_EXCEEDED
+// when time ran out.
+func dialGRPC(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
+	withTLS := m.GRPC.TLS
+	d, err := dialEndpoint(ctx, m, e, sink, logger)
+	mx.phase(PhaseResolve, d.resolve)
+	if d.ip == nil {
+		return nil, err // resolution failed: blackbox stops here too
+	}
+	mx.resolved(withTLS)
+	mx.phase(PhaseConnect, d.connect)
+	if err != nil {
+		mx.status.Set(float64(unreachedCode(err)))
+		return nil, err
+	}
+	logger.Debug("Connected", "address", d.conn.RemoteAddr().String())
+	if !withTLS {
+		return d.conn, nil
+	}
+	tc, took, err := handshake(ctx, d.conn, m.prepared.(*grpcPrepared).tls, grpcServerName(m, e.host), sink)
+	mx.phase(PhaseTLS, took)
+	if err != nil {
+		d.conn.Close()
+		mx.status.Set(float64(unreachedCode(err)))
+		return nil, err
+	}
+	mx.ssl.Set(1)
+	logger.Debug("TLS handshake done", "server_name", tc.ConnectionState().ServerName)
+	return tc, nil
+}
+
+// unreachedCode is the status grpc-go gives a call whose connection could
+// not be made.
+func unreachedCode(err error) codes.Code {
+	var perr *Error
+	switch {
+	case !errors.As(err, &perr) || perr.Class != ClassTimeout:
+		return codes.Unavailable
+	case perr.Reason == ReasonCanceled:
+		return codes.Canceled
+	}
+	return codes.DeadlineExceeded
+}
+
+// checkHealth makes the health check call over conn: the check phase,
+// which begins with the HTTP/2 connection preface and settings, as gRPC
+// needs them before any call.
+func checkHealth(ctx context.Context, m *Module, conn net.Conn, authority string, mx grpcMetrics, logger *slog.Logger) error {
+	p := m.prepared.(*grpcPrepared)
+	watched := &watchedConn{Conn: conn}
+	cc, err := newGRPCClient(watched, authority, p.userAgent)
+	if err != nil {
+		return err
+	}
+	defer cc.Close()
+	if p.metadata != nil {
+		ctx = metadata.NewOutgoingContext(ctx, p.metadata)
+	}
+	service := m.GRPC.Service
+	logger.Info("Checking gRPC health", "service", service, "authority", authority)
+	var header, trailer metadata.MD
+	start := time.Now()
+	resp, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{Service: service},
+		grpc.Header(&header), grpc.Trailer(&trailer))
+	mx.phase(PhaseCheck, time.Since(start))
+	if err != nil {
+		st := status.Convert(err)
+		if ctx.Err() != nil {
+			// The deadline may break the stream before grpc-go sees it.
+			st = status.FromContextError(ctx.Err())
+		}
+		mx.status.Set(float64(st.Code()))
+		err = callError(ctx, st, service, watched.failure(), header != nil || trailer != nil)
+		logger.Error("Health check failed", "err", err)
+		return err
+	}
+	mx.answered(resp.GetStatus())
+	logger.Info("Received health check answer", "serving_status", resp.GetStatus().String())
+	return servingError(resp.GetStatus(), service)
+}
+
+// newGRPCClient returns a ClientConn whose only connection is conn, open
+// and (with tls) handshaken already: it makes no lookups, dials nothing
+// itself, goes through no proxy and retries no call.
+func newGRPCClient(conn net.Conn, authority, userAgent string) (*grpc.ClientConn, error) {
+	cc, err := grpc.NewClient("passthrough:///"+conn.RemoteAddr().String(),
+		grpc.WithContextDialer(onlyConn(conn)),
+		// TLS, if any, is done: grpc must not start another handshake.
+		grpc.WithTransportCredentials(insecure.NewCredentials()),
+		grpc.WithAuthority(authority),
+		grpc.WithUserAgent(userAgent),
+		grpc.WithDisableRetry(),
+		grpc.WithDisableServiceConfig(),
+	)
+	if err != nil {
+		return nil, Fail(ClassProber, ReasonInternal, PhaseCheck, fmt.Errorf("setting up the gRPC client: %w", err))
+	}
+	return cc, nil
+}
+
+// onlyConn is a dialer that gives gRPC the probe's connection once: a
+// probe measures one connection, and a reconnection would be one sonde did
+// not time.
+func onlyConn(conn net.Conn) func(context.Context, string) (net.Conn, error) {
+	var used atomic.Bool
+	return func(context.Context, string) (net.Conn, error) {
+		if used.Swap(true) {
+			return nil, errors.New("the probe's connection was lost, and a probe does not reconnect")
+		}
+		return conn, nil
+	}
+}
+
+// servingError judges a health check answer: only SERVING passes.
+func servingError(s healthpb.HealthCheckResponse_ServingStatus, service string) error {
+	switch s {
+	case healthpb.HealthCheckResponse_SERVING:
+		return nil
+	case healthpb.HealthCheckResponse_SERVICE_UNKNOWN:
+		return Failf(ClassStatus, ReasonGRPCServiceUnknown, PhaseCheck, "the health service answered SERVICE_UNKNOWN for %s", describeService(service))
+	case healthpb.HealthCheckResponse_NOT_SERVING:
+		return Failf(ClassStatus, ReasonGRPCNotServing, PhaseCheck, "the health service says %s is NOT_SERVING", describeService(service))
+	}
+	// UNKNOWN, or a number outside the enum: the server does not say it
+	// serves, which is what a health check asks.
+	return Failf(ClassStatus, ReasonGRPCNotServing, PhaseCheck, "the health service answered %s for %s, not SERVING", s, describeService(service))
+}
+
+// callError classifies a failed health check call. connErr is the first
+// error reading or writing the connection met, and answered says whether
+// the server sent headers or trailers, i.e. a status of its own.
+func callError(ctx context.Context, st *status.Status, service string, connErr error, answered bool) error {
+	code := codeName(st.Code())
+	if ctx.Err() != nil {
+		return Classify(ctx, fmt.Errorf("gRPC health check (%s): %w", code, ctx.Err()), PhaseCheck)
+	}
+	switch st.Code() {
+	case codes.DeadlineExceeded:
+		// The call carries the probe's deadline (grpc-timeout), and the
+		// server may give up on it a moment before sonde does.
+		return Failf(ClassTimeout, ReasonDeadline, PhaseCheck, "the server answered DEADLINE_EXCEEDED: %s", st.Message())
+	case codes.Unimplemented:
+		return Failf(ClassProtocol, ReasonGRPCUnimplemented, PhaseCheck,
+			"the server does not implement grpc.health.v1.Health, so it cannot be health-checked (UNIMPLEMENTED: %s); register the standard health service in the server, or probe it with the tcp prober", st.Message())
+	case codes.NotFound:
+		return Failf(ClassStatus, ReasonGRPCServiceUnknown, PhaseCheck,
+			"the health service does not know %s (NOT_FOUND: %s)", describeService(service), st.Message())
+	case codes.Unavailable:
+		const hint = "is it a gRPC server's port, and is tls set as the server expects?"
+		if connErr != nil {
+			c := Classify(ctx, fmt.Errorf("gRPC health check (UNAVAILABLE: %s): %w", st.Message(), connErr), PhaseCheck)
+			if c.Class != ClassUnknown {
+				if !answered {
+					c.Err = fmt.Errorf("%w; %s", c.Err, hint)
+				}
+				return c
+			}
+		}
+		if !answered {
+			return Failf(ClassProtocol, ReasonMalformedResponse, PhaseCheck, "no gRPC answer over HTTP/2 (UNAVAILABLE: %s); %s", st.Message(), hint)
+		}
+	case codes.Internal, codes.Unknown, codes.DataLoss:
+		return Failf(ClassProtocol, ReasonMalformedResponse, PhaseCheck, "the answer to the health check is not valid gRPC (%s: %s)", code, st.Message())
+	}
+	// Any other status the server answered with (PERMISSION_DENIED,
+	// UNAUTHENTICATED, RESOURCE_EXHAUSTED, UNAVAILABLE, ...) means it
+	// refuses to say it serves.
+	return Failf(ClassStatus, ReasonGRPCNotServing, PhaseCheck,
+		"the server answered the health check of %s with %s: %s", describeService(service), code, st.Message())
+}
+
+func describeService(service string) string {
+	if service == "" {
+		return "the server (service \"\")"
+	}
+	return fmt.Sprintf("service %q", service)
+}
+
+// codeName writes a status code as the gRPC specification does
+// (PERMISSION_DENIED), where grpc-go writes PermissionDenied.
+func codeName(c codes.Code) string {
+	var b strings.Builder
+	lower := false
+	for _, r := range c.String() {
+		upper := r >= 'A' && r <= 'Z'
+		if upper && lower {
+			b.WriteByte('_')
+		}
+		lower = r >= 'a' && r <= 'z'
+		b.WriteString(strings.ToUpper(string(r)))
+	}
+	return b.String()
+}
+
+// watchedConn remembers the first error a read or write of the connection
+// met. grpc-go reports a broken connection only as text in an UNAVAILABLE
+// status; with the error itself a reset or an early close is classified
+// as in the other probers. Errors after Close are sonde's own doing.
+type watchedConn struct {
+	net.Conn
+	mu     sync.Mutex
+	first  error
+	closed bool
+}
+
+func (w *watchedConn) Read(b []byte) (int, error) {
+	n, err := w.Conn.Read(b)
+	w.note(err)
+	return n, err
+}
+
+func (w *watchedConn) Write(b []byte) (int, error) {
+	n, err := w.Conn.Write(b)
+	w.note(err)
+	return n, err
+}
+
+func (w *watchedConn) Close() error {
+	w.mu.Lock()
+	w.closed = true
+	w.mu.Unlock()
+	return w.Conn.Close()
+}
+
+func (w *watchedConn) note(err error) {
+	if err == nil {
+		return
+	}
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if w.first == nil && !w.closed {
+		w.first = err
+	}
+}
+
+// failure returns the first error the connection met, if any.
+func (w *watchedConn) failure() error {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.first
+}

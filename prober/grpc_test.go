@@ -1,0 +1,586 @@
+package prober
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"slices"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+)
+
+// tlsMetrics are the TLS families, present only after a completed handshake.
+var tlsMetrics = []string{"probe_ssl_earliest_cert_expiry", "probe_ssl_last_chain_expiry_timestamp_seconds",
+	"probe_ssl_last_chain_info", "probe_tls_version_info", "probe_tls_cipher_info"}
+
+// grpcModule loads a grpc module from its `grpc:` section.
+func grpcModule(t *testing.T, section string) *Module {
+	t.Helper()
+	if section == "" {
+		section = "service: \"\""
+	}
+	return sectionModule(t, "grpc", section)
+}
+
+// tlsSection is a grpc section for TLS trusting ca, plus extra lines.
+func tlsSection(ca *testCA, extra ...string) string {
+	return strings.Join(append([]string{"tls: true", "tls_config:", "  ca_file: " + ca.file}, extra...), "\n")
+}
+
+// grpcPhases asserts the phases probe_grpc_duration_seconds has series for.
+func grpcPhases(t *testing.T, sink *Sink, want ...Phase) {
+	t.Helper()
+	var got []string
+	mfs, _ := sink.Gather()
+	for _, mf := range mfs {
+		if mf.GetName() != "probe_grpc_duration_seconds" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			got = append(got, m.GetLabel()[0].GetValue())
+		}
+	}
+	wantNames := make([]string, len(want))
+	for i, p := range want {
+		wantNames[i] = string(p)
+	}
+	sort.Strings(got)
+	sort.Strings(wantNames)
+	if !slices.Equal(got, wantNames) {
+		t.Errorf("probe_grpc_duration_seconds phases = %v, want %v", got, wantNames)
+	}
+}
+
+// servingSeries asserts that every serving status has its series, 1 for
+// received and 0 for the others ("" when none was received).
+func servingSeries(t *testing.T, sink *Sink, received string) {
+	t.Helper()
+	for _, s := range []string{"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"} {
+		want := 0.0
+		if s == received {
+			want = 1
+		}
+		metric(t, sink, want, "probe_grpc_healthcheck_response", s)
+	}
+}
+
+func TestGRPCServingStatus(t *testing.T) {
+	srv := newGRPCServer(t, grpcServerOpts{})
+	srv.health.SetServingStatus("svc.A", healthpb.HealthCheckResponse_SERVING)
+	srv.health.SetServingStatus("svc.B", healthpb.HealthCheckResponse_NOT_SERVING)
+	cases := []struct {
+		name     string
+		whole    healthpb.HealthCheckResponse_ServingStatus // the whole server's status ("")
+		service  string
+		want     failure
+		received string  // the serving_status series at 1
+		code     float64 // probe_grpc_status_code
+	}{
+		{"whole server serving", healthpb.HealthCheckResponse_SERVING, "", failure{}, "SERVING", 0},
+		{"whole server not serving", healthpb.HealthCheckResponse_NOT_SERVING, "",
+			failure{ClassStatus, ReasonGRPCNotServing, PhaseCheck}, "NOT_SERVING", 0},
+		{"whole server unknown", healthpb.HealthCheckResponse_UNKNOWN, "",
+			failure{ClassStatus, ReasonGRPCNotServing, PhaseCheck}, "UNKNOWN", 0},
+		{"service serving", healthpb.HealthCheckResponse_NOT_SERVING, "svc.A", failure{}, "SERVING", 0},
+		{"service not serving", healthpb.HealthCheckResponse_SERVING, "svc.B",
+			failure{ClassStatus, ReasonGRPCNotServing, PhaseCheck}, "NOT_SERVING", 0},
+		{"unknown service", healthpb.HealthCheckResponse_SERVING, "svc.C",
+			failure{ClassStatus, ReasonGRPCServiceUnknown, PhaseCheck}, "", float64(codes.NotFound)},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv.health.SetServingStatus("", tc.whole)
+			m := grpcModule(t, fmt.Sprintf("service: %q", tc.service))
+			sink, err := run(t, m, srv.addr)
+			perr := checkOutcome(t, err, tc.want)
+			if perr != nil && tc.service != "" && !strings.Contains(perr.Error(), tc.service) {
+				t.Errorf("the message does not name the service %q: %v", tc.service, perr)
+			}
+			servingSeries(t, sink, tc.received)
+			metric(t, sink, tc.code, "probe_grpc_status_code")
+			metric(t, sink, 0, "probe_grpc_ssl")
+			metric(t, sink, 4, "probe_ip_protocol")
+			grpcPhases(t, sink, PhaseResolve, PhaseConnect, PhaseCheck)
+			if value(t, sink, "probe_grpc_duration_seconds", string(PhaseCheck)) <= 0 {
+				t.Error("the check phase took no time")
+			}
+			absent(t, sink, tlsMetrics...)
+		})
+	}
+}
+
+// TestGRPCAnswers covers health services that answer a status of their
+// own, and servers without one.
+func TestGRPCAnswers(t *testing.T) {
+	cases := []struct {
+		name     string
+		opts     grpcServerOpts
+		want     failure
+		code     codes.Code
+		received string
+		message  string
+	}{
+		{name: "no health service", opts: grpcServerOpts{noHealth: true},
+			want: failure{ClassProtocol, ReasonGRPCUnimplemented, PhaseCheck}, code: codes.Unimplemented,
+			message: "the server does not implement grpc.health.v1.Health"},
+		{name: "service unknown", opts: grpcServerOpts{health: fixedHealth{status: healthpb.HealthCheckResponse_SERVICE_UNKNOWN}},
+			want: failure{ClassStatus, ReasonGRPCServiceUnknown, PhaseCheck}, received: "SERVICE_UNKNOWN"},
+		{name: "status outside the enum", opts: grpcServerOpts{health: fixedHealth{status: 7}},
+			want: failure{ClassStatus, ReasonGRPCNotServing, PhaseCheck}, message: "answered 7"},
+		{name: "permission denied", opts: grpcServerOpts{health: answeringHealth{err: grpcError(codes.PermissionDenied, "not you")}},
+			want: failure{ClassStatus, ReasonGRPCNotServing, PhaseCheck}, code: codes.PermissionDenied,
+			message: "PERMISSION_DENIED: not you"},
+		{name: "unauthenticated", opts: grpcServerOpts{health: answeringHealth{err: grpcError(codes.Unauthenticated, "who are you")}},
+			want: failure{ClassStatus, ReasonGRPCNotServing, PhaseCheck}, code: codes.Unauthenticated,
+			message: "UNAUTHENTICATED"},
+		{name: "unavailable answered", opts: grpcServerOpts{health: answeringHealth{err: grpcError(codes.Unavailable, "draining")}},
+			want: failure{ClassStatus, ReasonGRPCNotServing, PhaseCheck}, code: codes.Unavailable,
+			message: "UNAVAILABLE: draining"},
+		{name: "internal", opts: grpcServerOpts{health: answeringHealth{err: grpcError(codes.Internal, "oops")}},
+			want: failure{ClassProtocol, ReasonMalformedResponse, PhaseCheck}, code: codes.Internal,
+			message: "INTERNAL: oops"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			srv := newGRPCServer(t, tc.opts)
+			sink, err := run(t, grpcModule(t, ""), srv.addr)
+			perr := checkOutcome(t, err, tc.want)
+			if !strings.Contains(perr.Error(), tc.message) {
+				t.Errorf("message %q does not say %q", perr.Error(), tc.message)
+			}
+			metric(t, sink, float64(tc.code), "probe_grpc_status_code")
+			servingSeries(t, sink, tc.received)
+			grpcPhases(t, sink, PhaseResolve, PhaseConnect, PhaseCheck)
+		})
+	}
+}
+
+func TestGRPCTLS(t *testing.T) {
+	srv := newGRPCServer(t, grpcServerOpts{tls: true})
+
+	t.Run("verified", func(t *testing.T) {
+		sink, err := run(t, grpcModule(t, tlsSection(srv.ca)), srv.addr)
+		checkOutcome(t, err, failure{})
+		metric(t, sink, 1, "probe_grpc_ssl")
+		servingSeries(t, sink, "SERVING")
+		grpcPhases(t, sink, PhaseResolve, PhaseConnect, PhaseTLS, PhaseCheck)
+		if value(t, sink, "probe_grpc_duration_seconds", string(PhaseTLS)) <= 0 {
+			t.Error("the tls phase took no time")
+		}
+		metric(t, sink, 1, "probe_tls_version_info", "TLS 1.3")
+		for _, name := range tlsMetrics {
+			if !slices.Contains(familyNames(sink), name) {
+				t.Errorf("%s is missing after a completed handshake", name)
+			}
+		}
+		if sni := srv.lastCall(t).sni; sni != "127.0.0.1" && sni != "" {
+			t.Errorf("the server saw SNI %q", sni) // Go sends no SNI for an IP address
+		}
+	})
+
+	failures := []struct {
+		name    string
+		section string
+		want    failure
+	}{
+		{"unknown authority", tlsSection(newTestCA(t, "another CA")),
+			failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS}},
+		{"name mismatch", tlsSection(srv.ca, "  server_name: other.example"),
+			failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS}},
+	}
+	for _, tc := range failures {
+		t.Run(tc.name, func(t *testing.T) {
+			sink, err := run(t, grpcModule(t, tc.section), srv.addr)
+			checkOutcome(t, err, tc.want)
+			metric(t, sink, 0, "probe_grpc_ssl")
+			metric(t, sink, float64(codes.Unavailable), "probe_grpc_status_code")
+			servingSeries(t, sink, "")
+			grpcPhases(t, sink, PhaseResolve, PhaseConnect, PhaseTLS, PhaseCheck)
+			metric(t, sink, 0, "probe_grpc_duration_seconds", string(PhaseCheck))
+			absent(t, sink, tlsMetrics...)
+		})
+	}
+
+	t.Run("check fails after the handshake", func(t *testing.T) {
+		bare := newGRPCServer(t, grpcServerOpts{tls: true, noHealth: true})
+		sink, err := run(t, grpcModule(t, tlsSection(bare.ca)), bare.addr)
+		checkOutcome(t, err, failure{ClassProtocol, ReasonGRPCUnimplemented, PhaseCheck})
+		metric(t, sink, 1, "probe_grpc_ssl")
+		for _, name := range tlsMetrics {
+			if !slices.Contains(familyNames(sink), name) {
+				t.Errorf("%s is missing after a completed handshake", name)
+			}
+		}
+	})
+
+	t.Run("tls to a plaintext server", func(t *testing.T) {
+		plain := newGRPCServer(t, grpcServerOpts{})
+		_, err := run(t, grpcModule(t, tlsSection(srv.ca)), plain.addr)
+		checkOutcome(t, err, failure{ClassTLS, ReasonHandshake, PhaseTLS})
+	})
+
+	t.Run("plaintext to a tls server", func(t *testing.T) {
+		_, err := run(t, grpcModule(t, ""), srv.addr)
+		// The TLS server closes the connection on the HTTP/2 preface: a
+		// FIN, or a reset when it closes before reading all of it.
+		var perr *Error
+		if !errors.As(err, &perr) {
+			t.Fatalf("err = %v, want a *prober.Error", err)
+		}
+		got := failure{perr.Class, perr.Reason, perr.Phase}
+		if got != (failure{ClassProtocol, ReasonUnexpectedEOF, PhaseCheck}) && got != (failure{ClassConnect, ReasonReset, PhaseCheck}) {
+			t.Errorf("failure = %s, want protocol/unexpected_eof or connect/reset in phase check", got)
+		}
+		if !strings.Contains(perr.Error(), "is tls set as the server expects") {
+			t.Errorf("the message does not suggest tls: %v", perr)
+		}
+	})
+}
+
+func TestGRPCHostname(t *testing.T) {
+	ca := newTestCA(t, "sonde grpc test CA")
+	spec := leafSpec{cn: "grpc.test", dns: []string{"grpc.test"}}
+	srv := newGRPCServer(t, grpcServerOpts{tls: true, ca: ca, spec: &spec})
+	plain := newGRPCServer(t, grpcServerOpts{})
+
+	cases := []struct {
+		name      string
+		server    *grpcTestServer
+		section   string
+		hostname  string
+		authority string // "" for the target itself
+		sni       string
+	}{
+		{name: "no hostname", server: plain},
+		{name: "plaintext", server: plain, hostname: "api.test", authority: "api.test"},
+		{name: "hostname with a port", server: plain, hostname: "api.test:8443", authority: "api.test:8443"},
+		{name: "tls", server: srv, section: tlsSection(ca), hostname: "grpc.test", authority: "grpc.test", sni: "grpc.test"},
+		{name: "tls, hostname with a port", server: srv, section: tlsSection(ca), hostname: "grpc.test:443",
+			authority: "grpc.test:443", sni: "grpc.test"},
+		{name: "server_name wins for tls", server: srv, section: tlsSection(ca, "  server_name: grpc.test"),
+			hostname: "front.test", authority: "front.test", sni: "grpc.test"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, err := grpcModule(t, tc.section).WithHostname(tc.hostname)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = run(t, m, tc.server.addr)
+			checkOutcome(t, err, failure{})
+			call := tc.server.lastCall(t)
+			want := tc.authority
+			if want == "" {
+				want = tc.server.addr
+			}
+			if call.authority != want {
+				t.Errorf("the server saw :authority %q, want %q", call.authority, want)
+			}
+			if call.sni != tc.sni {
+				t.Errorf("the server saw SNI %q, want %q", call.sni, tc.sni)
+			}
+		})
+	}
+
+	t.Run("without hostname the target's host is verified", func(t *testing.T) {
+		_, err := run(t, grpcModule(t, tlsSection(ca)), srv.addr)
+		checkOutcome(t, err, failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS})
+	})
+}
+
+func TestGRPCMetadata(t *testing.T) {
+	srv := newGRPCServer(t, grpcServerOpts{})
+	m := grpcModule(t, `
+metadata:
+  x-probe: [one, two]
+  X-Tenant: blue
+  trace-bin: "\x00\x01"`)
+	_, err := run(t, m, srv.addr)
+	checkOutcome(t, err, failure{})
+	md := srv.lastCall(t).md
+	for key, want := range map[string][]string{"x-probe": {"one", "two"}, "x-tenant": {"blue"}, "trace-bin": {"\x00\x01"}} {
+		if got := md.Get(key); !slices.Equal(got, want) {
+			t.Errorf("the server saw %s = %q, want %q", key, got, want)
+		}
+	}
+	if ua := md.Get("user-agent"); len(ua) != 1 || !strings.HasPrefix(ua[0], "sonde/") {
+		t.Errorf("the server saw user-agent %q", ua)
+	}
+}
+
+// TestGRPCMetadataReserved checks that gRPC's own headers in metadata load
+// and are not sent, as in blackbox: grpc-go drops them.
+func TestGRPCMetadataReserved(t *testing.T) {
+	srv := newGRPCServer(t, grpcServerOpts{})
+	m := grpcModule(t, `
+metadata:
+  content-type: text/plain
+  ":authority": elsewhere.test
+  x-kept: yes`)
+	_, err := run(t, m, srv.addr)
+	checkOutcome(t, err, failure{})
+	call := srv.lastCall(t)
+	if ct := call.md.Get("content-type"); !slices.Equal(ct, []string{"application/grpc"}) {
+		t.Errorf("the server saw content-type %q", ct)
+	}
+	if call.authority != srv.addr {
+		t.Errorf("the server saw :authority %q, want %q", call.authority, srv.addr)
+	}
+	if got := call.md.Get("x-kept"); !slices.Equal(got, []string{"yes"}) {
+		t.Errorf("the server saw x-kept %q", got)
+	}
+}
+
+func TestGRPCMetadataRefused(t *testing.T) {
+	for section, want := range map[string]string{
+		"metadata:\n  \"bad key\": x":  `key "bad key" has the character ' '`,
+		"metadata:\n  x-ok: \"a\\nb\"": "outside printable ASCII",
+	} {
+		_, err := loadSection(t, "grpc", section)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "grpc.metadata") {
+			t.Errorf("%q: err = %v, want one saying %q", section, err, want)
+		}
+	}
+}
+
+// TestGRPCDeadline probes servers that never answer with a short deadline:
+// the probe must return on time and say where the time went.
+func TestGRPCDeadline(t *testing.T) {
+	silent := func(c net.Conn) { _, _ = io.Copy(io.Discard, c) } // accepts, reads, never speaks
+	stalled := newGRPCServer(t, grpcServerOpts{health: stalledHealth{}})
+	cases := []struct {
+		name    string
+		section string
+		addr    string
+		phase   Phase
+	}{
+		{"no HTTP/2 preface", "", rawServer(t, silent), PhaseCheck},
+		{"no TLS handshake", "tls: true", rawServer(t, silent), PhaseTLS},
+		{"health check never answered", "", stalled.addr, PhaseCheck},
+	}
+	const timeout = 300 * time.Millisecond
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sink, took, err := probe(t, grpcModule(t, tc.section), tc.addr, timeout)
+			if took > timeout+200*time.Millisecond {
+				t.Errorf("the probe took %v with a %v deadline", took, timeout)
+			}
+			checkOutcome(t, err, failure{ClassTimeout, ReasonDeadline, tc.phase})
+			metric(t, sink, float64(codes.DeadlineExceeded), "probe_grpc_status_code")
+			servingSeries(t, sink, "")
+			if d := value(t, sink, "probe_grpc_duration_seconds", string(tc.phase)); d < (timeout / 2).Seconds() {
+				t.Errorf("phase %s counts %vs, want the time spent waiting", tc.phase, d)
+			}
+		})
+	}
+}
+
+func TestGRPCConnectionFailures(t *testing.T) {
+	t.Run("refused", func(t *testing.T) {
+		sink, err := run(t, grpcModule(t, ""), closedPort(t))
+		checkOutcome(t, err, failure{ClassConnect, ReasonRefused, PhaseConnect})
+		metric(t, sink, float64(codes.Unavailable), "probe_grpc_status_code")
+		metric(t, sink, 0, "probe_grpc_ssl")
+		servingSeries(t, sink, "")
+		grpcPhases(t, sink, PhaseResolve, PhaseConnect, PhaseCheck)
+		metric(t, sink, 0, "probe_grpc_duration_seconds", string(PhaseCheck))
+		absent(t, sink, tlsMetrics...)
+	})
+
+	t.Run("reset", func(t *testing.T) {
+		addr := rawServer(t, func(c net.Conn) {
+			buf := make([]byte, 24) // the HTTP/2 client preface
+			_, _ = io.ReadFull(c, buf)
+			c.(*net.TCPConn).SetLinger(0)
+			c.Close()
+		})
+		_, err := run(t, grpcModule(t, ""), addr)
+		checkOutcome(t, err, failure{ClassConnect, ReasonReset, PhaseCheck})
+	})
+
+	t.Run("not HTTP/2", func(t *testing.T) {
+		addr := rawServer(t, func(c net.Conn) {
+			_, _ = io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+			_, _ = io.Copy(io.Discard, c)
+		})
+		sink, err := run(t, grpcModule(t, ""), addr)
+		checkOutcome(t, err, failure{ClassProtocol, ReasonMalformedResponse, PhaseCheck})
+		metric(t, sink, float64(codes.Unavailable), "probe_grpc_status_code")
+	})
+}
+
+func TestGRPCResolve(t *testing.T) {
+	srv := newGRPCServer(t, grpcServerOpts{})
+	_, port, _ := net.SplitHostPort(srv.addr)
+
+	t.Run("name", func(t *testing.T) {
+		sink, err := run(t, grpcModule(t, ""), net.JoinHostPort("v4only.test", port))
+		checkOutcome(t, err, failure{})
+		metric(t, sink, 4, "probe_ip_protocol")
+		if srv.lastCall(t).authority != "v4only.test:"+port {
+			t.Error("the :authority is not the target's name and port")
+		}
+	})
+
+	t.Run("no such name", func(t *testing.T) {
+		sink, err := run(t, grpcModule(t, ""), net.JoinHostPort("missing.test", port))
+		checkOutcome(t, err, failure{ClassDNS, ReasonNXDomain, PhaseResolve})
+		grpcPhases(t, sink, PhaseResolve)
+		absent(t, sink, "probe_grpc_healthcheck_response")
+		metric(t, sink, 0, "probe_grpc_status_code")
+		metric(t, sink, 0, "probe_grpc_ssl")
+		metric(t, sink, 0, "probe_ip_protocol")
+	})
+
+	t.Run("no address of the family", func(t *testing.T) {
+		m := grpcModule(t, "preferred_ip_protocol: ip6\nip_protocol_fallback: false")
+		_, err := run(t, m, net.JoinHostPort("v4only.test", port))
+		checkOutcome(t, err, failure{ClassDNS, ReasonNoAddress, PhaseResolve})
+	})
+}
+
+func TestGRPCIPv6(t *testing.T) {
+	srv := newGRPCServer(t, grpcServerOpts{network: "tcp6"})
+	sink, err := run(t, grpcModule(t, "preferred_ip_protocol: ip6\nip_protocol_fallback: false"), srv.addr)
+	checkOutcome(t, err, failure{})
+	metric(t, sink, 6, "probe_ip_protocol")
+	if call := srv.lastCall(t); call.authority != srv.addr {
+		t.Errorf("the server saw :authority %q, want %q", call.authority, srv.addr)
+	}
+}
+
+// TestGRPCSourceAddress runs the probe from a chosen source address. The
+// grpc section has no source_ip_address yet, so the endpoint is built
+// here as the probe would build it from one.
+func TestGRPCSourceAddress(t *testing.T) {
+	srv := newGRPCServer(t, grpcServerOpts{})
+	host, port, _ := net.SplitHostPort(srv.addr)
+	m := grpcModule(t, "")
+	e := endpoint{network: "tcp", host: host, port: port, protocol: "ip4", source: "127.0.0.2"}
+	sink := NewSink()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	err := probeGRPCEndpoint(ctx, m, e, newGRPCMetrics(sink), sink, discardLogger)
+	checkOutcome(t, err, failure{})
+	if ip := srv.lastCall(t).peer.(*net.TCPAddr).IP.String(); ip != "127.0.0.2" {
+		t.Errorf("the server saw the probe come from %s, want 127.0.0.2", ip)
+	}
+}
+
+func TestParseGRPCTarget(t *testing.T) {
+	cases := []struct {
+		target     string
+		tls        bool
+		host, port string // "" for an invalid target
+	}{
+		{"grpc.example:50051", false, "grpc.example", "50051"},
+		{"grpc.example", false, "grpc.example", "80"},
+		{"grpc.example", true, "grpc.example", "443"},
+		{"http://grpc.example:50051", true, "grpc.example", "50051"},
+		{"https://grpc.example", false, "grpc.example", "80"}, // the scheme does not choose TLS
+		{"HTTPS://grpc.example:9/some/path", false, "grpc.example", "9"},
+		{"[2001:db8::1]:50051", false, "2001:db8::1", "50051"},
+		{"[2001:db8::1]", true, "2001:db8::1", "443"},
+		{"2001:db8::1", false, "2001:db8::1", "80"},
+		{"grpc.example:https", false, "", ""}, // as in blackbox, the port is a number
+		{"grpc://grpc.example:50051", false, "", ""},
+		{"grpc.example:0", false, "", ""},
+		{"grpc.example:70000", false, "", ""},
+		{"grpc.example:nosuchservice", false, "", ""},
+		{":50051", false, "", ""},
+		{"", false, "", ""},
+		{"http://", false, "", ""},
+		{"a:b:c", false, "", ""},
+	}
+	for _, tc := range cases {
+		host, port, err := parseGRPCTarget(tc.target, tc.tls)
+		if tc.host == "" {
+			var perr *Error
+			if !errors.As(err, &perr) || perr.Reason != ReasonInvalidTarget || perr.Phase != PhaseSetup {
+				t.Errorf("%q: err = %v, want prober/invalid_target in phase setup", tc.target, err)
+			}
+			continue
+		}
+		if err != nil || host != tc.host || port != tc.port {
+			t.Errorf("%q (tls %v) = %q, %q, %v; want %q, %q", tc.target, tc.tls, host, port, err, tc.host, tc.port)
+		}
+	}
+}
+
+// TestGRPCInvalidTarget checks the probe refuses a target before any
+// network activity, as the collector answers those with HTTP 400.
+func TestGRPCInvalidTarget(t *testing.T) {
+	_, err := run(t, grpcModule(t, ""), "grpc://127.0.0.1:1")
+	checkOutcome(t, err, failure{ClassProber, ReasonInvalidTarget, PhaseSetup})
+}
+
+func TestGRPCDefaults(t *testing.T) {
+	// A module with no grpc section at all probes with blackbox's defaults.
+	srv := newGRPCServer(t, grpcServerOpts{})
+	_, err := run(t, defaultModule(t, "grpc", nil), srv.addr)
+	checkOutcome(t, err, failure{})
+}
+
+func TestCodeName(t *testing.T) {
+	for c, want := range map[codes.Code]string{
+		codes.OK: "OK", codes.PermissionDenied: "PERMISSION_DENIED", codes.DeadlineExceeded: "DEADLINE_EXCEEDED",
+		codes.Unimplemented: "UNIMPLEMENTED",
+	} {
+		if got := codeName(c); got != want {
+			t.Errorf("codeName(%d) = %q, want %q", c, got, want)
+		}
+	}
+}
+
+// TestGRPCNotAGRPCServer probes an HTTP/2 server that is not a gRPC server:
+// gRPC reads its HTTP statuses as gRPC ones.
+func TestGRPCNotAGRPCServer(t *testing.T) {
+	cases := []struct {
+		status int
+		want   failure
+		code   codes.Code
+	}{
+		{http.StatusNotFound, failure{ClassProtocol, ReasonGRPCUnimplemented, PhaseCheck}, codes.Unimplemented},
+		{http.StatusServiceUnavailable, failure{ClassStatus, ReasonGRPCNotServing, PhaseCheck}, codes.Unavailable},
+		{http.StatusInternalServerError, failure{ClassProtocol, ReasonMalformedResponse, PhaseCheck}, codes.Unknown},
+	}
+	for _, tc := range cases {
+		t.Run(http.StatusText(tc.status), func(t *testing.T) {
+			srv := httptest.NewUnstartedServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				http.Error(w, "not here", tc.status)
+			}))
+			srv.Config.Protocols = new(http.Protocols)
+			srv.Config.Protocols.SetUnencryptedHTTP2(true)
+			srv.Start()
+			t.Cleanup(srv.Close)
+			sink, err := run(t, grpcModule(t, ""), srv.Listener.Addr().String())
+			perr := checkOutcome(t, err, tc.want)
+			if !strings.Contains(perr.Error(), fmt.Sprint(tc.status)) {
+				t.Errorf("the message does not quote the HTTP status: %v", perr)
+			}
+			metric(t, sink, float64(tc.code), "probe_grpc_status_code")
+		})
+	}
+}
+
+func TestOnlyConn(t *testing.T) {
+	c1, c2 := net.Pipe()
+	defer c1.Close()
+	defer c2.Close()
+	dial := onlyConn(c1)
+	if got, err := dial(context.Background(), "x"); got != c1 || err != nil {
+		t.Fatalf("first dial = %v, %v; want the connection", got, err)
+	}
+	if got, err := dial(context.Background(), "x"); got != nil || err == nil {
+		t.Fatalf("second dial = %v, %v; want an error", got, err)
+	}
+}
