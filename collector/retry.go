@@ -75,10 +75,21 @@ func attemptFloor(timeout time.Duration) time.Duration {
 	return min(100*time.Millisecond, timeout/10)
 }
 
-// retryable: the class is listed in retry.on, and the failure is not a
-// name that does not exist, which no second asking will change.
+// retryable: the class is listed in retry.on, and the failure is not one
+// that a second attempt would meet again.
 func retryable(policy config.Retry, err *prober.Error) bool {
-	return slices.Contains(policy.On, string(err.Class)) && err.Reason != prober.ReasonNXDomain
+	return slices.Contains(policy.On, string(err.Class)) && !slices.Contains(permanent, err.Reason)
+}
+
+// permanent are reasons no retry changes: a name that does not exist, a
+// server without the health service, a redirect loop, a body over the
+// limit, a DNS answer too big for UDP.
+var permanent = []prober.Reason{
+	prober.ReasonNXDomain,
+	prober.ReasonGRPCUnimplemented,
+	prober.ReasonTooManyRedirects,
+	prober.ReasonBodyTooLarge,
+	prober.ReasonTruncated,
 }
 
 // backoff is the wait after attempt n (from 1): initial_backoff times

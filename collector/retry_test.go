@@ -76,6 +76,10 @@ func TestRetryDecisions(t *testing.T) {
 			[]*prober.Error{fail(prober.ClassStatus, prober.ReasonHTTPStatus)}, 2, true, map[prober.Class]int{"status": 1}},
 		{"NXDOMAIN is never retried", func(r *config.Retry) { r.Attempts = 3 },
 			[]*prober.Error{fail(prober.ClassDNS, prober.ReasonNXDomain)}, 1, false, map[prober.Class]int{"dns": 1}},
+		{"a server without the health service is never retried", func(r *config.Retry) { r.Attempts = 3 },
+			[]*prober.Error{fail(prober.ClassProtocol, prober.ReasonGRPCUnimplemented)}, 1, false, map[prober.Class]int{"protocol": 1}},
+		{"a truncated DNS answer is never retried", func(r *config.Retry) { r.Attempts = 3 },
+			[]*prober.Error{fail(prober.ClassProtocol, prober.ReasonTruncated)}, 1, false, map[prober.Class]int{"protocol": 1}},
 		{"SERVFAIL is", func(r *config.Retry) { r.Attempts = 3 },
 			[]*prober.Error{fail(prober.ClassDNS, prober.ReasonServFail)}, 2, true, map[prober.Class]int{"dns": 1}},
 		{"prober failures are never retried", func(r *config.Retry) { r.Attempts = 3 },
@@ -380,8 +384,9 @@ func listen(t *testing.T, handle func(net.Conn)) string {
 	return l.Addr().String()
 }
 
-// flakyDNS serves DNS over TCP on loopback: the first `bad` queries get a
-// truncated answer (protocol/truncated), later ones a proper A record.
+// flakyDNS serves DNS over TCP on loopback: the first `bad` queries get no
+// answer, the connection closed (protocol/unexpected_eof), later ones a
+// proper A record.
 func flakyDNS(t *testing.T, bad int32) string {
 	t.Helper()
 	var n atomic.Int32
@@ -390,14 +395,14 @@ func flakyDNS(t *testing.T, bad int32) string {
 		t.Fatal(err)
 	}
 	srv := &dns.Server{Listener: l, Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+		if n.Add(1) <= bad {
+			w.Close()
+			return
+		}
 		m := new(dns.Msg)
 		m.SetReply(r)
-		if n.Add(1) <= bad {
-			m.Truncated = true
-		} else {
-			rr, _ := dns.NewRR("example.com. 60 IN A 192.0.2.1")
-			m.Answer = append(m.Answer, rr)
-		}
+		rr, _ := dns.NewRR("example.com. 60 IN A 192.0.2.1")
+		m.Answer = append(m.Answer, rr)
 		w.WriteMsg(m)
 	})}
 	go srv.ActivateAndServe()

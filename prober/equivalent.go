@@ -37,6 +37,7 @@ var (
 		ReasonBodyTooLarge:       http.StatusRequestEntityTooLarge,
 		ReasonGRPCNotServing:     http.StatusServiceUnavailable,
 		ReasonGRPCServiceUnknown: http.StatusNotFound,
+		ReasonGRPCStatus:         http.StatusBadGateway,
 		ReasonGRPCUnimplemented:  http.StatusNotImplemented,
 		ReasonReplyCode:          http.StatusServiceUnavailable,
 		ReasonPacketLoss:         http.StatusServiceUnavailable,

@@ -73,6 +73,7 @@ const (
 
 	ReasonGRPCNotServing     Reason = "grpc_not_serving"     // status: the health service says NOT_SERVING
 	ReasonGRPCServiceUnknown Reason = "grpc_service_unknown" // status: the health service does not know the service
+	ReasonGRPCStatus         Reason = "grpc_status"          // status: the health check was answered with another gRPC error code
 
 	ReasonBodyRegex    Reason = "body_regex"    // assertion: fail_if_body_(not_)matches_regexp
 	ReasonHeaderRegex  Reason = "header_regex"  // assertion: fail_if_header_(not_)matches

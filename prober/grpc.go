@@ -437,9 +437,9 @@ func callError(ctx context.Context, st *status.Status, service string, connErr e
 		return Failf(ClassProtocol, ReasonMalformedResponse, PhaseCheck, "the answer to the health check is not valid gRPC (%s: %s)", code, st.Message())
 	}
 	// Any other status the server answered with (PERMISSION_DENIED,
-	// UNAUTHENTICATED, RESOURCE_EXHAUSTED, UNAVAILABLE, ...) means it
-	// refuses to say it serves.
-	return Failf(ClassStatus, ReasonGRPCNotServing, PhaseCheck,
+	// UNAUTHENTICATED, RESOURCE_EXHAUSTED, UNAVAILABLE, ...): it refuses
+	// the check itself, which says nothing of whether it serves.
+	return Failf(ClassStatus, ReasonGRPCStatus, PhaseCheck,
 		"the server answered the health check of %s with %s: %s", describeService(service), code, st.Message())
 }
 

@@ -137,13 +137,13 @@ func TestGRPCAnswers(t *testing.T) {
 		{name: "status outside the enum", opts: grpcServerOpts{health: fixedHealth{status: 7}},
 			want: failure{ClassStatus, ReasonGRPCNotServing, PhaseCheck}, message: "answered 7"},
 		{name: "permission denied", opts: grpcServerOpts{health: answeringHealth{err: grpcError(codes.PermissionDenied, "not you")}},
-			want: failure{ClassStatus, ReasonGRPCNotServing, PhaseCheck}, code: codes.PermissionDenied,
+			want: failure{ClassStatus, ReasonGRPCStatus, PhaseCheck}, code: codes.PermissionDenied,
 			message: "PERMISSION_DENIED: not you"},
 		{name: "unauthenticated", opts: grpcServerOpts{health: answeringHealth{err: grpcError(codes.Unauthenticated, "who are you")}},
-			want: failure{ClassStatus, ReasonGRPCNotServing, PhaseCheck}, code: codes.Unauthenticated,
+			want: failure{ClassStatus, ReasonGRPCStatus, PhaseCheck}, code: codes.Unauthenticated,
 			message: "UNAUTHENTICATED"},
 		{name: "unavailable answered", opts: grpcServerOpts{health: answeringHealth{err: grpcError(codes.Unavailable, "draining")}},
-			want: failure{ClassStatus, ReasonGRPCNotServing, PhaseCheck}, code: codes.Unavailable,
+			want: failure{ClassStatus, ReasonGRPCStatus, PhaseCheck}, code: codes.Unavailable,
 			message: "UNAVAILABLE: draining"},
 		{name: "internal", opts: grpcServerOpts{health: answeringHealth{err: grpcError(codes.Internal, "oops")}},
 			want: failure{ClassProtocol, ReasonMalformedResponse, PhaseCheck}, code: codes.Internal,
@@ -550,7 +550,7 @@ func TestGRPCNotAGRPCServer(t *testing.T) {
 		code   codes.Code
 	}{
 		{http.StatusNotFound, failure{ClassProtocol, ReasonGRPCUnimplemented, PhaseCheck}, codes.Unimplemented},
-		{http.StatusServiceUnavailable, failure{ClassStatus, ReasonGRPCNotServing, PhaseCheck}, codes.Unavailable},
+		{http.StatusServiceUnavailable, failure{ClassStatus, ReasonGRPCStatus, PhaseCheck}, codes.Unavailable},
 		{http.StatusInternalServerError, failure{ClassProtocol, ReasonMalformedResponse, PhaseCheck}, codes.Unknown},
 	}
 	for _, tc := range cases {
