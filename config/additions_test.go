@@ -110,3 +110,38 @@ func TestICMPAdditions(t *testing.T) {
 		{name: "ratio above 1", src: icmp("      min_success_ratio: 1.5"), want: `line 5: module "m": icmp.min_success_ratio: must be between 0 and 1`},
 	})
 }
+
+func TestOCSPOptions(t *testing.T) {
+	cfg := mustLoad(t, yml(
+		"modules:",
+		"  strict:",
+		"    prober: http",
+		"    ocsp:",
+		"      check: query",
+		"      require_stapled: true",
+		"      fail_on_unknown: true",
+		"      cache_ttl: 5m",
+		"  plain:",
+		"    prober: tcp",
+	))
+	got := cfg.Modules["strict"].OCSP
+	assertEqual(t, "check", got.Check, OCSPQuery)
+	assertEqual(t, "require_stapled", got.RequireStapled, true)
+	assertEqual(t, "fail_on_unknown", got.FailOnUnknown, true)
+	assertEqual(t, "cache_ttl", got.CacheTTL.String(), "5m0s")
+	assertEqual(t, "default", cfg.Modules["plain"].OCSP, DefaultOCSP())
+
+	ocsp := func(lines ...string) string {
+		return module(append([]string{"    prober: http", "    ocsp:"}, lines...)...)
+	}
+	runErrorCases(t, []errorCase{
+		{name: "unknown check", src: ocsp("      check: crl"),
+			want: `line 5: module "m": ocsp.check: "crl" is not a check; use one of none, stapled, query`},
+		{name: "zero cache_ttl", src: ocsp("      cache_ttl: 0s"),
+			want: `line 5: module "m": ocsp.cache_ttl: must be positive, got 0s`},
+		{name: "none with fail_on_unknown", src: ocsp("      check: none", "      fail_on_unknown: true"),
+			want: `line 5: module "m": ocsp.check: none turns OCSP off, so require_stapled and fail_on_unknown would never apply; use stapled or query`},
+		{name: "misspelt key", src: ocsp("      requires_stapled: true"),
+			want: `line 5: module "m": ocsp: unknown field "requires_stapled" (did you mean "require_stapled"?)`},
+	})
+}

@@ -33,7 +33,10 @@ type Module struct {
 	DNSResolver string `yaml:"dns_resolver,omitempty"`
 	// Retry, a sonde addition, lets a failed attempt be tried again
 	// within the same probe deadline.
-	Retry     Retry          `yaml:"retry,omitempty"`
+	Retry Retry `yaml:"retry,omitempty"`
+	// OCSP, a sonde addition, is how certificate revocation is checked
+	// after a TLS handshake, whichever prober made it.
+	OCSP      OCSP           `yaml:"ocsp,omitempty"`
 	HTTP      HTTPProbe      `yaml:"http,omitempty"`
 	TCP       TCPProbe       `yaml:"tcp,omitempty"`
 	ICMP      ICMPProbe      `yaml:"icmp,omitempty"`
@@ -136,6 +139,31 @@ var DefaultRetryOn = []string{"dns", "connect", "timeout", "protocol"}
 // RetryableClasses may be listed in retry.on. assertion and prober are
 // not: a failed check or sonde's own inability do not change on retry.
 var RetryableClasses = []string{"dns", "connect", "timeout", "tls", "protocol", "status"}
+
+// OCSP is the module-level `ocsp:` block.
+type OCSP struct {
+	// Check is none, stapled (read the response the server staples; the
+	// default) or query (also ask the leaf's OCSP responder when nothing
+	// is stapled).
+	Check          string        `yaml:"check,omitempty"`
+	RequireStapled bool          `yaml:"require_stapled,omitempty"`
+	FailOnUnknown  bool          `yaml:"fail_on_unknown,omitempty"`
+	CacheTTL       time.Duration `yaml:"cache_ttl,omitempty"`
+}
+
+// OCSP checks.
+const (
+	OCSPNone    = "none"
+	OCSPStapled = "stapled"
+	OCSPQuery   = "query"
+)
+
+// OCSPChecks are the values of ocsp.check.
+var OCSPChecks = []string{OCSPNone, OCSPStapled, OCSPQuery}
+
+// DefaultOCSP reads stapled responses, and would cache queried answers for
+// at most an hour.
+func DefaultOCSP() OCSP { return OCSP{Check: OCSPStapled, CacheTTL: time.Hour} }
 
 // StartTLSPresets are the protocols starttls_preset knows.
 var StartTLSPresets = []string{"smtp", "imap", "pop3", "ftp", "postgres"}
@@ -273,6 +301,7 @@ const DefaultICMPTTL = 64
 func DefaultModule() Module {
 	return Module{
 		Retry:     DefaultRetry(),
+		OCSP:      DefaultOCSP(),
 		HTTP:      DefaultHTTPProbe(),
 		TCP:       TCPProbe{IPProtocolFallback: true},
 		ICMP:      ICMPProbe{IPProtocolFallback: true, TTL: DefaultICMPTTL, Packets: DefaultICMPPackets, PacketInterval: DefaultICMPPacketInterval},

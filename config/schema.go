@@ -91,6 +91,7 @@ var fieldRules = map[reflect.Type]map[string]fieldRule{
 	reflect.TypeFor[Module]():   {"prober": {enum: Probers, required: true}},
 	reflect.TypeFor[TCPProbe](): {"starttls_preset": {enum: StartTLSPresets}},
 	reflect.TypeFor[Retry]():    {"on": {enum: RetryableClasses}},
+	reflect.TypeFor[OCSP]():     {"check": {enum: OCSPChecks}},
 }
 
 // JSONSchema returns the JSON Schema (draft 2020-12) of the configuration

@@ -91,6 +91,9 @@ func validateModule(name string, m *Module, loc locator) []error {
 	if c.present("retry") {
 		c.retry(&m.Retry)
 	}
+	if c.present("ocsp") {
+		c.ocsp(&m.OCSP)
+	}
 	if m.DNSResolver != "" {
 		if _, _, err := ParseDNSResolver(m.DNSResolver); err != nil {
 			c.errorf([]string{"dns_resolver"}, "%v", err)
@@ -360,6 +363,18 @@ func (c *checker) retry(r *Retry) {
 		if !slices.Contains(RetryableClasses, class) {
 			c.errorf([]string{"retry", "on", strconv.Itoa(i)}, "%q cannot be retried; use some of %s (assertion and prober failures do not change on a retry)", class, strings.Join(RetryableClasses, ", "))
 		}
+	}
+}
+
+func (c *checker) ocsp(o *OCSP) {
+	if !slices.Contains(OCSPChecks, o.Check) {
+		c.errorf([]string{"ocsp", "check"}, "%q is not a check; use one of %s", o.Check, strings.Join(OCSPChecks, ", "))
+	}
+	if o.CacheTTL <= 0 {
+		c.errorf([]string{"ocsp", "cache_ttl"}, "must be positive, got %s", o.CacheTTL)
+	}
+	if o.Check == OCSPNone && (o.RequireStapled || o.FailOnUnknown) {
+		c.errorf([]string{"ocsp", "check"}, "none turns OCSP off, so require_stapled and fail_on_unknown would never apply; use stapled or query")
 	}
 }
 

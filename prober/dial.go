@@ -2,15 +2,12 @@ package prober
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net"
 	"syscall"
 	"time"
-
-	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
 )
@@ -102,36 +99,6 @@ func bindDeadline(ctx context.Context, conn net.Conn) (release func() bool) {
 		conn.SetDeadline(deadline)
 	}
 	return context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
-}
-
-// prepareTLS turns a module's tls_config into a client configuration once,
-// when the configuration loads: CA files are read and parsed then, not on
-// every probe.
-func prepareTLS(section string, cfg *pconfig.TLSConfig) (*tls.Config, error) {
-	c, err := pconfig.NewTLSConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%s.tls_config: %w", section, err)
-	}
-	return c, nil
-}
-
-// handshake runs a TLS client handshake on conn, verifying the server as
-// serverName (the caller's choice of tls_config.server_name, the hostname
-// parameter or the target's host), and exports the TLS metrics once it
-// completes.
-func handshake(ctx context.Context, conn net.Conn, base *tls.Config, serverName string, sink *Sink) (*tls.Conn, time.Duration, error) {
-	cfg := base.Clone()
-	cfg.ServerName = serverName
-	tc := tls.Client(conn, cfg)
-	start := time.Now()
-	err := tc.HandshakeContext(ctx)
-	took := time.Since(start)
-	if err != nil {
-		return nil, took, Classify(ctx, fmt.Errorf("TLS handshake with %s: %w", cfg.ServerName, err), PhaseTLS)
-	}
-	state := tc.ConnectionState()
-	recordTLS(sink, &state)
-	return tc, took, nil
 }
 
 // newResolver returns the resolver a module's dns_resolver option names.

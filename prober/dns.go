@@ -2,7 +2,6 @@ package prober
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -73,8 +72,8 @@ type dnsPrepared struct {
 	qtype      uint16
 	qclass     uint16
 	rcodes     []int
-	rcodeNames []string    // valid_rcodes as configured, for messages
-	tls        *tls.Config // DoT and DoH only
+	rcodeNames []string   // valid_rcodes as configured, for messages
+	tls        *tlsClient // DoT and DoH only
 	sections   []rrSection
 	post       bool   // doh_method POST (the default) rather than GET
 	userAgent  string // DoH requests only
@@ -100,11 +99,11 @@ func prepareDNS(m *config.Module) (any, error) {
 		return nil, err
 	}
 	if p.transport.usesTLS() {
-		if p.tls, err = prepareTLS("dns", &d.TLSConfig); err != nil {
+		if p.tls, err = prepareTLS(m, "dns", &d.TLSConfig); err != nil {
 			return nil, err
 		}
 		if p.transport == dnsHTTPS {
-			p.tls.NextProtos = []string{"h2", "http/1.1"}
+			p.tls.withALPN("h2", "http/1.1")
 		}
 	}
 	return p, nil

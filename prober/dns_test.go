@@ -76,11 +76,12 @@ func dnsCheckFamilies(t *testing.T, sink *Sink, extra ...string) {
 	}
 }
 
-// tlsFamiliesDNS are the TLS families a completed handshake adds.
-var tlsFamiliesDNS = []string{
+// tlsFamiliesDNS are the TLS families a handshake adds once the server
+// has shown its certificate, verified or not.
+var tlsFamiliesDNS = append([]string{
 	"probe_ssl_earliest_cert_expiry", "probe_ssl_last_chain_expiry_timestamp_seconds", "probe_ssl_last_chain_info",
 	"probe_tls_cipher_info", "probe_tls_version_info",
-}
+}, chainFamilies...)
 
 // answered are the metrics of an answer to a query of qtype for the zone.
 func dnsAnswered(qtype uint16) map[string]float64 {
@@ -436,13 +437,16 @@ func TestDNSOverTLS(t *testing.T) {
 			target:  dot,
 			want:    failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS},
 			metrics: dnsUnanswered,
-			check:   dnsDurations(tlsPhases, "tls"),
+			extra:   tlsFamiliesDNS,
+			check:   dnsChecks(dnsDurations(tlsPhases, "tls"), dnsChainSurvived),
 		},
 		{
 			name:   "server_name the certificate is not for",
 			module: "query_name: example.test\ndns_over_tls: true\ntls_config: {ca_file: " + s.ca.file + ", server_name: dns.example}",
 			target: dot,
 			want:   failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS},
+			extra:  tlsFamiliesDNS,
+			check:  dnsChainSurvived,
 		},
 		{
 			name:   "server_name the certificate is for",
@@ -570,6 +574,8 @@ func TestDNSOverHTTPS(t *testing.T) {
 			target:  url,
 			want:    failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS},
 			metrics: dnsUnanswered,
+			extra:   tlsFamiliesDNS,
+			check:   dnsChainSurvived,
 		},
 		{
 			name:   "source_ip_address",
@@ -720,4 +726,10 @@ func TestDNSQueryNameForms(t *testing.T) {
 			}
 		})
 	}
+}
+
+// dnsChainSurvived is chainSurvived in the shape of a dnsCase check.
+func dnsChainSurvived(t *testing.T, _ *dnsTestServer, sink *Sink) {
+	t.Helper()
+	chainSurvived(t, sink)
 }

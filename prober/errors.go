@@ -57,7 +57,9 @@ const (
 	ReasonCertNotYetValid      Reason = "cert_not_yet_valid"     // tls: a certificate is before not_before
 	ReasonCertUnknownAuthority Reason = "cert_unknown_authority" // tls: the chain ends at an untrusted root
 	ReasonCertHostnameMismatch Reason = "cert_hostname_mismatch" // tls: the certificate is for another name
-	ReasonCertRevoked          Reason = "cert_revoked"           // tls: the certificate was revoked
+	ReasonCertRevoked          Reason = "cert_revoked"           // tls: the certificate was revoked (OCSP)
+	ReasonOCSPNotStapled       Reason = "ocsp_not_stapled"       // tls: ocsp.require_stapled and the server stapled nothing
+	ReasonOCSPUnknown          Reason = "ocsp_unknown"           // tls: ocsp.fail_on_unknown and the status could not be learnt
 	ReasonCertInvalid          Reason = "cert_invalid"           // tls: any other verification failure
 
 	ReasonMalformedResponse Reason = "malformed_response" // protocol: the response could not be parsed
@@ -114,6 +116,7 @@ const (
 	PhaseQuery      Phase = "query"      // a DNS query and its answer
 	PhaseRTT        Phase = "rtt"        // ICMP: echo requests sent, waiting for the replies
 	PhaseCheck      Phase = "check"      // gRPC: the health check call
+	PhaseOCSP       Phase = "ocsp"       // asking the certificate's OCSP responder
 	PhaseUnknown    Phase = "unknown"    // an error that reached the collector without a phase
 )
 

@@ -2,7 +2,6 @@ package prober
 
 import (
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -36,19 +35,19 @@ import (
 
 // grpcPrepared is what a grpc module needs ready before its first probe.
 type grpcPrepared struct {
-	tls       *tls.Config // tls_config, offering h2 by ALPN
+	tls       *tlsClient  // tls_config, offering h2 by ALPN
 	metadata  metadata.MD // nil without metadata
 	userAgent string
 }
 
 func prepareGRPC(m *config.Module) (any, error) {
-	c, err := prepareTLS("grpc", &m.GRPC.TLSConfig)
+	c, err := prepareTLS(m, "grpc", &m.GRPC.TLSConfig)
 	if err != nil {
 		return nil, err
 	}
 	// gRPC runs over HTTP/2, and gRPC servers refuse a TLS client that does
 	// not offer h2 by ALPN.
-	c.NextProtos = []string{"h2"}
+	c.withALPN("h2")
 	md, err := grpcMetadata(m.GRPC.Metadata)
 	if err != nil {
 		return nil, err

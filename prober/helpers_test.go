@@ -12,6 +12,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -276,6 +277,33 @@ func absent(t *testing.T, sink *Sink, names ...string) {
 			}
 		}
 	}
+}
+
+// present asserts that every family is exported.
+func present(t *testing.T, sink *Sink, names ...string) {
+	t.Helper()
+	have := familyNames(sink)
+	for _, name := range names {
+		if !slices.Contains(have, name) {
+			t.Errorf("%s is missing; sink has %v", name, have)
+		}
+	}
+}
+
+// chainFamilies are sonde's families from any handshake that saw a
+// certificate, verified or not.
+var chainFamilies = []string{
+	"probe_tls_cert_info", "probe_tls_cert_not_after_timestamp_seconds", "probe_tls_cert_not_before_timestamp_seconds",
+	"probe_tls_ocsp_stapled", "probe_tls_verified",
+}
+
+// chainSurvived asserts that a handshake that failed verification still
+// exported the presented chain, marked as not verified.
+func chainSurvived(t *testing.T, sink *Sink) {
+	t.Helper()
+	present(t, sink, "probe_ssl_earliest_cert_expiry", "probe_ssl_last_chain_info", "probe_tls_version_info")
+	present(t, sink, chainFamilies...)
+	metric(t, sink, 0, "probe_tls_verified")
 }
 
 // familyNames lists the families the sink would export.

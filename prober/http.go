@@ -3,7 +3,6 @@ package prober
 import (
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -32,7 +31,7 @@ var errTooManyRedirects = fmt.Errorf("stopped after %d redirects", maxRedirects)
 
 // httpPrepared is what an http module needs ready before its first probe.
 type httpPrepared struct {
-	tls                *tls.Config       // client TLS settings, CA files parsed once
+	tls                *tlsClient        // client TLS settings, CA files parsed once
 	chain              http.RoundTripper // authentication and headers, ending in the probe's transport
 	proxy              func(*http.Request) (*url.URL, error)
 	proxyConnectHeader http.Header
@@ -41,16 +40,21 @@ type httpPrepared struct {
 
 func prepareHTTP(m *config.Module) (any, error) {
 	cfg := &m.HTTP.HTTPClientConfig
-	tlsConfig, err := prepareTLS("http", &cfg.TLSConfig)
+	tlsClient, err := prepareTLS(m, "http", &cfg.TLSConfig)
 	if err != nil {
 		return nil, err
 	}
+	tlsClient.withALPN("http/1.1")
+	if cfg.EnableHTTP2 {
+		tlsClient.withALPN("h2", "http/1.1")
+	}
+	tlsClient.ocsp.proxy = cfg.Proxy() // responders are asked the way the target is
 	chain, err := authChain(cfg)
 	if err != nil {
 		return nil, fmt.Errorf("http: %w", err)
 	}
 	return &httpPrepared{
-		tls:                tlsConfig,
+		tls:                tlsClient,
 		chain:              chain,
 		proxy:              cfg.Proxy(),
 		proxyConnectHeader: cfg.GetProxyConnectHeader(),
@@ -157,6 +161,7 @@ type httpProbe struct {
 	timeline timeline
 	resolved time.Duration // the resolve phase of the first request
 	redirect int
+	tr       *httpTransport // the probe's own, once the request is built
 }
 
 func probeHTTP(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) (err error) {
@@ -173,6 +178,7 @@ func probeHTTP(ctx context.Context, target string, m *Module, sink *Sink, logger
 		return err
 	}
 	resp, err := p.send(u, ip)
+	p.recordTLS(resp, err)
 	if resp == nil {
 		return err
 	}
@@ -352,19 +358,22 @@ func (p *httpProbe) transport(u *url.URL, hostHeader string, ip net.IP) *httpTra
 		pinnedHost: u.Hostname(),
 		pinnedIP:   ip,
 		serverName: p.serverName(u, hostHeader),
-		baseTLS:    p.prepared.tls,
-		http2:      p.cfg.HTTPClientConfig.EnableHTTP2,
+		tls:        p.prepared.tls,
+		proxyFacts: &tlsFacts{},
 	}
 	t.Transport = http.Transport{
 		Proxy:              p.prepared.proxy,
 		ProxyConnectHeader: p.prepared.proxyConnectHeader,
 		DialContext:        t.dial,
 		DialTLSContext:     t.dialTLS,
-		TLSClientConfig:    t.tlsConfig(u.Hostname()), // used only for TLS through a proxy
+		// Used only for TLS through a proxy, which the transport does
+		// itself; it captures the handshake's facts all the same.
+		TLSClientConfig:    t.tls.config(t.serverName, t.proxyFacts),
 		DisableKeepAlives:  true,
 		DisableCompression: true, // the module's compression option decides
-		ForceAttemptHTTP2:  t.http2,
+		ForceAttemptHTTP2:  p.cfg.HTTPClientConfig.EnableHTTP2,
 	}
+	p.tr = t
 	return t
 }
 
@@ -422,7 +431,6 @@ func (p *httpProbe) recordResponse(resp *http.Response) {
 	}
 	if resp.TLS != nil {
 		p.metrics.ssl.Set(1)
-		recordTLS(p.sink, resp.TLS)
 	}
 }
 
@@ -469,6 +477,21 @@ func (p *httpProbe) checkBody(body []byte) error {
 		return err
 	}
 	return nil
+}
+
+// recordTLS exports the TLS facts of the final response's connection, or
+// of the handshake that failed the probe, as blackbox would (the
+// former) and could not (the latter: its metrics vanished exactly when a
+// certificate expired).
+func (p *httpProbe) recordTLS(resp *http.Response, err error) {
+	if p.tr == nil {
+		return
+	}
+	facts := p.tr.lastHandshake()
+	var failure *Error
+	if facts != nil && ((resp != nil && resp.TLS != nil) || (errors.As(err, &failure) && failure.Class == ClassTLS)) {
+		facts.record(p.sink)
+	}
 }
 
 // recordDurations exports the phase timings: the resolve phase measured

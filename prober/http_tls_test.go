@@ -99,6 +99,9 @@ func TestHTTPTLSOptions(t *testing.T) {
 			metrics: map[string]float64{"probe_http_ssl": 1},
 			check: func(t *testing.T, _ *env, s *Sink) {
 				value(t, s, "probe_ssl_earliest_cert_expiry")
+				// Verification still ran: the option does not hide that
+				// the chain is untrusted.
+				metric(t, s, 0, "probe_tls_verified")
 			},
 		},
 		{
@@ -126,19 +129,19 @@ func TestHTTPTLSOptions(t *testing.T) {
 			server:  serverOpts{tls: true, spec: &leafSpec{ips: []net.IP{net.IPv4(127, 0, 0, 1)}, notBefore: time.Now().Add(-48 * hour), notAfter: time.Now().Add(-24 * hour)}},
 			want:    failure{ClassTLS, ReasonCertExpired, PhaseTLS},
 			metrics: map[string]float64{"probe_http_ssl": 0},
-			absent:  tlsFamilies,
+			check:   func(t *testing.T, _ *env, s *Sink) { chainSurvived(t, s) },
 		},
 		{
 			name:   "certificate not yet valid",
 			server: serverOpts{tls: true, spec: &leafSpec{ips: []net.IP{net.IPv4(127, 0, 0, 1)}, notBefore: time.Now().Add(24 * hour), notAfter: time.Now().Add(48 * hour)}},
 			want:   failure{ClassTLS, ReasonCertNotYetValid, PhaseTLS},
-			absent: tlsFamilies,
+			check:  func(t *testing.T, _ *env, s *Sink) { chainSurvived(t, s) },
 		},
 		{
 			name:   "certificate for another name",
 			server: serverOpts{tls: true, spec: &leafSpec{dns: []string{"other.example"}}},
 			want:   failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS},
-			absent: tlsFamilies,
+			check:  func(t *testing.T, _ *env, s *Sink) { chainSurvived(t, s) },
 		},
 		{
 			name:   "Host header that the certificate does not cover",
@@ -146,7 +149,7 @@ func TestHTTPTLSOptions(t *testing.T) {
 			target: ipTarget,
 			module: func(h *config.HTTPProbe, _ *env) { h.Headers = map[string]string{"Host": "wrong.example"} },
 			want:   failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS},
-			absent: tlsFamilies,
+			check:  func(t *testing.T, _ *env, s *Sink) { chainSurvived(t, s) },
 		},
 		{
 			name:   "certificate from an unknown authority",
@@ -154,8 +157,8 @@ func TestHTTPTLSOptions(t *testing.T) {
 			module: func(h *config.HTTPProbe, e *env) {
 				h.HTTPClientConfig.TLSConfig.CAFile = newTestCA(e.t, "another CA").file
 			},
-			want:   failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS},
-			absent: tlsFamilies,
+			want:  failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS},
+			check: func(t *testing.T, _ *env, s *Sink) { chainSurvived(t, s) },
 		},
 		{
 			name:   "https to a plain http server",
@@ -210,8 +213,9 @@ func TestHTTPClientCertificateRequiredAndVerified(t *testing.T) {
 		h.HTTPClientConfig.TLSConfig.KeyFile = client.keyFile
 		h.FailIfBodyNotMatchesRegexp = res("^sonde-client$")
 	})
-	_, err := run(t, m, srv.URL)
+	sink, err := run(t, m, srv.URL)
 	checkOutcome(t, err, failure{})
+	metric(t, sink, float64(client.leaf.NotAfter.Unix()), "probe_tls_client_cert_not_after_timestamp_seconds")
 }
 
 // The hostname parameter sets the Host header and the TLS server name.
@@ -298,15 +302,21 @@ func TestHTTPTLSMetrics(t *testing.T) {
 	wantCipher := tls.CipherSuiteName(cipher)
 	mu.Unlock()
 	metric(t, sink, 1, "probe_tls_cipher_info", wantCipher)
-	// One series per family: nothing left over from elsewhere.
+	// One series per family, but one per presented certificate (leaf and
+	// CA) for the chain families: nothing left over from elsewhere.
 	mfs, _ := sink.Gather()
 	for _, mf := range mfs {
+		want := 1
+		if strings.HasPrefix(mf.GetName(), "probe_tls_cert_") {
+			want = 2
+		}
 		if strings.HasPrefix(mf.GetName(), "probe_ssl_") || strings.HasPrefix(mf.GetName(), "probe_tls_") {
-			if len(mf.GetMetric()) != 1 {
-				t.Errorf("%s has %d series, want 1", mf.GetName(), len(mf.GetMetric()))
+			if len(mf.GetMetric()) != want {
+				t.Errorf("%s has %d series, want %d", mf.GetName(), len(mf.GetMetric()), want)
 			}
 		}
 	}
+	metric(t, sink, 1, "probe_tls_verified")
 }
 
 // When the final response comes over plain http after an https redirect,

@@ -143,8 +143,11 @@ type httpTransport struct {
 	pinnedHost string // the target's host, dialled at pinnedIP
 	pinnedIP   net.IP
 	serverName string // the TLS server name for pinnedHost
-	baseTLS    *tls.Config
-	http2      bool
+	tls        *tlsClient
+
+	mu         sync.Mutex
+	facts      *tlsFacts // of the last handshake
+	proxyFacts *tlsFacts // of handshakes the transport does itself, through a proxy
 }
 
 func (t *httpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -159,6 +162,11 @@ func (t *httpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		TLSHandshakeStart: func() { t.timeline.markOnce(func(r *roundTrip) *time.Time { return &r.tlsStart }) },
 		TLSHandshakeDone: func(tls.ConnectionState, error) {
 			t.timeline.markOnce(func(r *roundTrip) *time.Time { return &r.tlsDone })
+			// For direct connections this fires around a handshake dialTLS
+			// did; only a handshake through a proxy captures proxyFacts.
+			if t.proxyFacts.wasCaptured() {
+				t.keep(t.proxyFacts)
+			}
 		},
 	}
 	return t.Transport.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
@@ -207,32 +215,42 @@ func (t *httpTransport) dialTLS(ctx context.Context, network, addr string) (net.
 	ctx, cancel := t.bound(ctx)
 	defer cancel()
 	host, _, _ := net.SplitHostPort(addr)
-	tc := tls.Client(conn, t.tlsConfig(host))
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.tlsStart })
-	err = tc.HandshakeContext(ctx)
+	tc, facts, _, err := tlsHandshake(ctx, conn, t.tls, t.serverNameFor(host))
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.tlsDone })
+	t.keep(facts)
+	if err == nil {
+		err = t.tls.queryOCSP(ctx, tc, facts)
+	}
 	if err != nil {
 		conn.Close()
-		return nil, Classify(ctx, fmt.Errorf("TLS handshake with %s: %w", addr, err), PhaseTLS)
+		return nil, err
 	}
 	return tc, nil
 }
 
-// tlsConfig is the client configuration for a handshake with host. The
-// target's own host gets the configured server name (or the Host header);
-// any other host, reached by a redirect, is verified under its own name.
-func (t *httpTransport) tlsConfig(host string) *tls.Config {
-	cfg := t.baseTLS.Clone()
+// serverNameFor is the name a handshake with host verifies: for the
+// target's own host the configured server name (or the Host header); any
+// other host, reached by a redirect, under its own name.
+func (t *httpTransport) serverNameFor(host string) string {
 	if host == t.pinnedHost {
-		cfg.ServerName = t.serverName
-	} else {
-		cfg.ServerName = host
+		return t.serverName
 	}
-	cfg.NextProtos = []string{"http/1.1"}
-	if t.http2 {
-		cfg.NextProtos = []string{"h2", "http/1.1"}
-	}
-	return cfg
+	return host
+}
+
+// keep remembers a handshake's facts: the last one's are exported.
+func (t *httpTransport) keep(facts *tlsFacts) {
+	t.mu.Lock()
+	t.facts = facts
+	t.mu.Unlock()
+}
+
+// lastHandshake returns the facts of the last handshake, nil if none.
+func (t *httpTransport) lastHandshake() *tlsFacts {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.facts
 }
 
 // bound limits ctx to the probe's deadline: the transport may hand dials a

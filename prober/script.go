@@ -4,7 +4,6 @@ import (
 	"bufio"
 	"bytes"
 	"context"
-	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -153,13 +152,13 @@ const maxLine = 1 << 20
 type stream struct {
 	conn       net.Conn
 	r          *bufio.Reader
-	tls        *tls.Config // the module's tls_config, prepared
-	serverName string      // the name to verify a STARTTLS server as
+	tls        *tlsClient // the module's tls_config, prepared
+	serverName string     // the name to verify a STARTTLS server as
 	sink       *Sink
 	tlsTime    time.Duration // time spent in TLS handshakes
 }
 
-func newStream(conn net.Conn, tlsConfig *tls.Config, serverName string, sink *Sink) *stream {
+func newStream(conn net.Conn, tlsConfig *tlsClient, serverName string, sink *Sink) *stream {
 	return &stream{conn: conn, r: bufio.NewReader(conn), tls: tlsConfig, serverName: serverName, sink: sink}
 }
 

@@ -2,7 +2,6 @@ package prober
 
 import (
 	"context"
-	"crypto/tls"
 	"log/slog"
 	"net"
 	"strconv"
@@ -14,11 +13,11 @@ import (
 // tcpPrepared is what a tcp or unix module needs ready before its first
 // probe: its tls_config, with CA files parsed once.
 type tcpPrepared struct {
-	tls *tls.Config
+	tls *tlsClient
 }
 
 func prepareTCP(m *config.Module) (any, error) {
-	c, err := prepareTLS("tcp", &m.TCP.TLSConfig)
+	c, err := prepareTLS(m, "tcp", &m.TCP.TLSConfig)
 	return &tcpPrepared{tls: c}, err
 }
 

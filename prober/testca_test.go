@@ -44,8 +44,21 @@ func newKey(t *testing.T) *ecdsa.PrivateKey {
 	return key
 }
 
-// newTestCA creates a CA valid from an hour ago for ten years.
+// newTestCA creates a root CA valid from an hour ago for ten years.
 func newTestCA(t *testing.T, name string) *testCA {
+	t.Helper()
+	return newCA(t, name, nil)
+}
+
+// intermediate creates a CA that ca issued, as a server's chain carries
+// between its leaf and the root its clients trust.
+func (ca *testCA) intermediate(t *testing.T, name string) *testCA {
+	t.Helper()
+	return newCA(t, name, ca)
+}
+
+// newCA creates a CA, self-signed when parent is nil.
+func newCA(t *testing.T, name string, parent *testCA) *testCA {
 	t.Helper()
 	key := newKey(t)
 	tmpl := &x509.Certificate{
@@ -57,7 +70,11 @@ func newTestCA(t *testing.T, name string) *testCA {
 		BasicConstraintsValid: true,
 		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
+	signer, signerKey := tmpl, crypto.Signer(key)
+	if parent != nil {
+		signer, signerKey = parent.cert, parent.key
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, signer, key.Public(), signerKey)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -89,6 +106,7 @@ type leafSpec struct {
 	notAfter  time.Time
 	client    bool // a client certificate instead of a server one
 	serial    *big.Int
+	ocsp      []string // the OCSP responders the certificate names
 }
 
 // issued is a certificate with its key, ready for a tls.Config, and the
@@ -125,6 +143,7 @@ func (ca *testCA) issue(t *testing.T, spec leafSpec) issued {
 		NotAfter:     spec.notAfter,
 		KeyUsage:     x509.KeyUsageDigitalSignature,
 		ExtKeyUsage:  []x509.ExtKeyUsage{usage},
+		OCSPServer:   spec.ocsp,
 	}
 	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
 	if err != nil {

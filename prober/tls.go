@@ -1,27 +1,223 @@
 package prober
 
 import (
+	"context"
 	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/hex"
+	"errors"
+	"fmt"
+	"net"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	pconfig "github.com/prometheus/common/config"
+
+	"github.com/sonde-exporter/sonde/config"
 )
 
-// recordTLS exports blackbox_exporter's TLS metrics for a completed
-// handshake: certificate expiry, the leaf's identity, version and cipher.
-func recordTLS(sink *Sink, state *tls.ConnectionState) {
-	if state == nil || len(state.PeerCertificates) == 0 {
+// TLS in sonde: the handshake completes with Go's own verification off,
+// and sonde verifies the presented chain itself in VerifyConnection. The
+// chain is therefore known whatever the verdict, so an expired or
+// untrusted certificate is still described by the metrics (blackbox loses
+// them exactly then), and the probe fails with the precise reason.
+
+// tlsClient is a module's TLS client: its tls_config, prepared once, and
+// its OCSP policy.
+type tlsClient struct {
+	base *tls.Config
+	ocsp *ocspClient
+}
+
+// prepareTLS turns a module's tls_config into a client once, when the
+// configuration loads: CA files are read and parsed then, not per probe.
+func prepareTLS(m *config.Module, section string, cfg *pconfig.TLSConfig) (*tlsClient, error) {
+	c, err := pconfig.NewTLSConfig(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("%s.tls_config: %w", section, err)
+	}
+	return &tlsClient{base: c, ocsp: newOCSPClient(m.OCSP)}, nil
+}
+
+// withALPN offers the application protocols, in order of preference.
+func (c *tlsClient) withALPN(protocols ...string) *tlsClient {
+	c.base.NextProtos = protocols
+	return c
+}
+
+// tlsFacts is what one handshake showed: the presented chain, whether it
+// verified and why not, the client certificate sonde presented, and what
+// OCSP said. A handshake that failed may still have captured the chain.
+type tlsFacts struct {
+	mu         sync.Mutex
+	state      tls.ConnectionState
+	captured   bool
+	chains     [][]*x509.Certificate // the verified chains
+	verifyErr  error                 // why the chain did not verify
+	clientCert *x509.Certificate
+	ocsp       ocspResult
+}
+
+// config returns the configuration for one handshake with serverName,
+// capturing what it shows into facts. With insecure_skip_verify the chain
+// is still verified, for probe_tls_verified, but a failure does not fail
+// the handshake: the option keeps its meaning.
+func (c *tlsClient) config(serverName string, facts *tlsFacts) *tls.Config {
+	cfg := c.base.Clone()
+	enforce := !c.base.InsecureSkipVerify
+	cfg.InsecureSkipVerify = true
+	cfg.ServerName = serverName
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		chains, err := verifyChain(c.base, serverName, cs)
+		facts.capture(cs, chains, err)
+		// The stapled response is read whatever the verdict, for the
+		// metrics; it can only fail a chain that verified.
+		ocspErr := c.ocsp.checkStapled(facts, enforce && err == nil)
+		if enforce && err != nil {
+			return err
+		}
+		return ocspErr
+	}
+	if get := c.base.GetClientCertificate; get != nil {
+		cfg.GetClientCertificate = func(req *tls.CertificateRequestInfo) (*tls.Certificate, error) {
+			cert, err := get(req)
+			facts.presentedClientCert(cert)
+			return cert, err
+		}
+	}
+	return cfg
+}
+
+// verifyChain does what crypto/tls would: the leaf must chain to a trusted
+// root through the certificates presented, and be valid for serverName.
+func verifyChain(base *tls.Config, serverName string, cs tls.ConnectionState) ([][]*x509.Certificate, error) {
+	if len(cs.PeerCertificates) == 0 {
+		return nil, errors.New("the server presented no certificate")
+	}
+	opts := x509.VerifyOptions{Roots: base.RootCAs, DNSName: serverName, Intermediates: x509.NewCertPool()}
+	if base.Time != nil {
+		opts.CurrentTime = base.Time()
+	}
+	for _, c := range cs.PeerCertificates[1:] {
+		opts.Intermediates.AddCert(c)
+	}
+	return cs.PeerCertificates[0].Verify(opts)
+}
+
+func (f *tlsFacts) capture(cs tls.ConnectionState, chains [][]*x509.Certificate, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.state, f.captured, f.chains, f.verifyErr = cs, true, chains, err
+}
+
+func (f *tlsFacts) wasCaptured() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.captured
+}
+
+func (f *tlsFacts) presentedClientCert(cert *tls.Certificate) {
+	if cert == nil || len(cert.Certificate) == 0 {
 		return
 	}
-	leaf := state.PeerCertificates[0]
+	leaf, err := x509.ParseCertificate(cert.Certificate[0])
+	if err != nil {
+		return
+	}
+	f.mu.Lock()
+	f.clientCert = leaf
+	f.mu.Unlock()
+}
+
+// issuer is the leaf's issuer, from the verified chain if there is one,
+// else as presented; nil when unknown.
+func (f *tlsFacts) issuer() *x509.Certificate {
+	switch {
+	case len(f.chains) > 0 && len(f.chains[0]) > 1:
+		return f.chains[0][1]
+	case len(f.state.PeerCertificates) > 1:
+		return f.state.PeerCertificates[1]
+	}
+	return nil
+}
+
+// tlsHandshake runs a client handshake on conn. It returns what the
+// handshake showed even when it fails; the caller exports it when the
+// metrics call for it.
+func tlsHandshake(ctx context.Context, conn net.Conn, c *tlsClient, serverName string) (*tls.Conn, *tlsFacts, time.Duration, error) {
+	facts := &tlsFacts{}
+	tc := tls.Client(conn, c.config(serverName, facts))
+	start := time.Now()
+	err := tc.HandshakeContext(ctx)
+	took := time.Since(start)
+	if err != nil {
+		return nil, facts, took, Classify(ctx, fmt.Errorf("TLS handshake with %s: %w", serverName, err), PhaseTLS)
+	}
+	return tc, facts, took, nil
+}
+
+// queryOCSP runs the ocsp phase after a handshake: with ocsp.check: query
+// and nothing stapled, the certificate's responder is asked. A failure
+// closes the connection.
+func (c *tlsClient) queryOCSP(ctx context.Context, tc *tls.Conn, facts *tlsFacts) error {
+	err := c.ocsp.checkQueried(ctx, facts, !c.base.InsecureSkipVerify)
+	if err != nil {
+		tc.Close()
+	}
+	return err
+}
+
+// handshake runs the tls and ocsp phases for probers that export a
+// handshake's facts at once, whether it succeeded or not.
+func handshake(ctx context.Context, conn net.Conn, c *tlsClient, serverName string, sink *Sink) (*tls.Conn, time.Duration, error) {
+	tc, facts, took, err := tlsHandshake(ctx, conn, c, serverName)
+	if err == nil {
+		err = c.queryOCSP(ctx, tc, facts)
+	}
+	facts.record(sink)
+	if err != nil {
+		return nil, took, err
+	}
+	return tc, took, nil
+}
+
+// maxChainPositions bounds the per-certificate series: a chain longer than
+// this is a misconfiguration, and label values must stay bounded.
+const maxChainPositions = 8
+
+// record exports what the handshake showed: blackbox_exporter's TLS
+// metrics, and sonde's per-certificate, verification and OCSP metrics.
+func (f *tlsFacts) record(sink *Sink) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if !f.captured || len(f.state.PeerCertificates) == 0 {
+		return
+	}
+	f.recordBlackbox(sink)
+	verified := 0.0
+	if f.verifyErr == nil {
+		verified = 1
+	}
+	sink.Set("probe_tls_verified", "Whether the presented chain verified (1) or not (0), also with insecure_skip_verify", verified)
+	f.recordChain(sink)
+	if f.clientCert != nil {
+		sink.Set("probe_tls_client_cert_not_after_timestamp_seconds", "When the client certificate sonde presented expires, in unixtime",
+			unixSeconds(f.clientCert.NotAfter))
+	}
+	f.ocsp.record(sink)
+}
+
+func (f *tlsFacts) recordBlackbox(sink *Sink) {
+	state, leaf := &f.state, f.state.PeerCertificates[0]
 	sink.Set("probe_ssl_earliest_cert_expiry",
 		"Returns the earliest expiry, in unixtime, of the certificates the server presented",
 		unixSeconds(earliestExpiry(state.PeerCertificates)))
 	sink.Set("probe_ssl_last_chain_expiry_timestamp_seconds",
 		"Returns the expiry, in unixtime, of the chain used to verify the server, which ends with its earliest-expiring certificate",
-		unixSeconds(lastChainExpiry(state)))
+		unixSeconds(lastChainExpiry(f.chains, state.PeerCertificates)))
 	sink.GaugeVec("probe_ssl_last_chain_info", "Contains information about the leaf certificate the server presented",
 		"fingerprint_sha256", "subject", "issuer", "subjectalternative", "serialnumber").
 		With(fingerprint(leaf), leaf.Subject.String(), leaf.Issuer.String(), strings.Join(leaf.DNSNames, ","), serialNumber(leaf)).
@@ -30,6 +226,26 @@ func recordTLS(sink *Sink, state *tls.ConnectionState) {
 		With(tlsVersion(state.Version)).Set(1)
 	sink.GaugeVec("probe_tls_cipher_info", "Returns the TLS cipher suite negotiated during the handshake", "cipher").
 		With(tls.CipherSuiteName(state.CipherSuite)).Set(1)
+}
+
+// recordChain exports every presented certificate, leaf first (position
+// 0): its validity window and its identity.
+func (f *tlsFacts) recordChain(sink *Sink) {
+	notBefore := sink.GaugeVec("probe_tls_cert_not_before_timestamp_seconds",
+		"When each presented certificate becomes valid, in unixtime; position 0 is the leaf", "position", "fingerprint_sha256")
+	notAfter := sink.GaugeVec("probe_tls_cert_not_after_timestamp_seconds",
+		"When each presented certificate expires, in unixtime; position 0 is the leaf", "position", "fingerprint_sha256")
+	info := sink.GaugeVec("probe_tls_cert_info", "Identity of each presented certificate; position 0 is the leaf",
+		"position", "fingerprint_sha256", "subject", "issuer", "serialnumber", "subjectalternative")
+	for i, c := range f.state.PeerCertificates {
+		if i == maxChainPositions {
+			break
+		}
+		pos, fp := strconv.Itoa(i), fingerprint(c)
+		notBefore.With(pos, fp).Set(unixSeconds(c.NotBefore))
+		notAfter.With(pos, fp).Set(unixSeconds(c.NotAfter))
+		info.With(pos, fp, c.Subject.String(), c.Issuer.String(), serialNumber(c), subjectAlternatives(c)).Set(1)
+	}
 }
 
 func unixSeconds(t time.Time) float64 { return float64(t.Unix()) }
@@ -46,14 +262,14 @@ func earliestExpiry(certs []*x509.Certificate) time.Time {
 
 // lastChainExpiry returns, of the verified chains, the one that stays valid
 // longest, and when it expires (its earliest certificate). With no verified
-// chain (insecure_skip_verify) the presented certificates stand for the
-// chain, where blackbox_exporter would report the zero time.
-func lastChainExpiry(state *tls.ConnectionState) time.Time {
-	if len(state.VerifiedChains) == 0 {
-		return earliestExpiry(state.PeerCertificates)
+// chain the presented certificates stand for the chain, where blackbox
+// would report the zero time.
+func lastChainExpiry(chains [][]*x509.Certificate, presented []*x509.Certificate) time.Time {
+	if len(chains) == 0 {
+		return earliestExpiry(presented)
 	}
 	var last time.Time
-	for _, chain := range state.VerifiedChains {
+	for _, chain := range chains {
 		if e := earliestExpiry(chain); e.After(last) {
 			last = e
 		}
@@ -71,6 +287,15 @@ func serialNumber(c *x509.Certificate) string {
 		return ""
 	}
 	return hex.EncodeToString(c.SerialNumber.Bytes())
+}
+
+// subjectAlternatives lists a certificate's DNS and IP SANs.
+func subjectAlternatives(c *x509.Certificate) string {
+	sans := append([]string(nil), c.DNSNames...)
+	for _, ip := range c.IPAddresses {
+		sans = append(sans, ip.String())
+	}
+	return strings.Join(sans, ",")
 }
 
 func tlsVersion(v uint16) string {

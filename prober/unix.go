@@ -12,7 +12,7 @@ import (
 )
 
 func prepareUnix(m *config.Module) (any, error) {
-	c, err := prepareTLS("unix", &m.Unix.TLSConfig)
+	c, err := prepareTLS(m, "unix", &m.Unix.TLSConfig)
 	return &tcpPrepared{tls: c}, err
 }
 

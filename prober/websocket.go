@@ -2,7 +2,6 @@ package prober
 
 import (
 	"context"
-	"crypto/tls"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -40,7 +39,7 @@ var wsHandshakeHeaders = []string{"Upgrade", "Connection", "Sec-Websocket-Key", 
 
 // wsPrepared is what a websocket module needs ready before its first probe.
 type wsPrepared struct {
-	tls            *tls.Config
+	tls            *tlsClient
 	header         http.Header          // http_config.headers and headers, without Host
 	host           string               // a Host header the module sets, if any
 	user, password pconfig.SecretReader // http_config.basic_auth; nil without it
@@ -49,7 +48,7 @@ type wsPrepared struct {
 
 func prepareWebsocket(m *config.Module) (any, error) {
 	cfg := &m.Websocket
-	tlsConfig, err := prepareTLS("websocket.http_config", &cfg.HTTPConfig.TLSConfig)
+	tlsConfig, err := prepareTLS(m, "websocket.http_config", &cfg.HTTPConfig.TLSConfig)
 	if err != nil {
 		return nil, err
 	}

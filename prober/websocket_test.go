@@ -325,7 +325,7 @@ func TestWebsocketTLS(t *testing.T) {
 			if c.want != (failure{}) {
 				wsPhases(t, sink, PhaseResolve, PhaseConnect)
 				metric(t, sink, 0, "probe_websocket_status_code")
-				absent(t, sink, "probe_tls_version_info", "probe_ssl_earliest_cert_expiry")
+				chainSurvived(t, sink)
 				return
 			}
 			wsPhases(t, sink, PhaseResolve, PhaseConnect, PhaseProcessing)

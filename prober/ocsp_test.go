@@ -1,0 +1,421 @@
+package prober
+
+import (
+	"crypto/tls"
+	"io"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+// ocspAnswer is ca's signed OCSP response for leaf, valid for an hour.
+func (ca *testCA) ocspAnswer(t *testing.T, leaf issued, status int) []byte {
+	t.Helper()
+	now := time.Now().Truncate(time.Second)
+	tmpl := ocsp.Response{
+		Status:       status,
+		SerialNumber: leaf.leaf.SerialNumber,
+		ThisUpdate:   now.Add(-time.Minute),
+		NextUpdate:   now.Add(time.Hour),
+	}
+	if status == ocsp.Revoked {
+		tmpl.RevokedAt = now.Add(-24 * time.Hour)
+		tmpl.RevocationReason = ocsp.KeyCompromise
+	}
+	raw, err := ocsp.CreateResponse(ca.cert, ca.cert, tmpl, ca.key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return raw
+}
+
+// ocspResponder is an OCSP responder on loopback that counts the requests
+// it answers with answer.
+type ocspResponder struct {
+	url   string
+	asked atomic.Int32
+}
+
+func newOCSPResponder(t *testing.T, answer func(w http.ResponseWriter)) *ocspResponder {
+	t.Helper()
+	r := &ocspResponder{}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
+		body, _ := io.ReadAll(req.Body)
+		if _, err := ocsp.ParseRequest(body); err != nil || req.Method != http.MethodPost ||
+			req.Header.Get("Content-Type") != "application/ocsp-request" {
+			t.Errorf("responder got a bad request: %s %s, %v", req.Method, req.Header.Get("Content-Type"), err)
+		}
+		r.asked.Add(1)
+		answer(w)
+	}))
+	t.Cleanup(srv.Close)
+	r.url = srv.URL
+	return r
+}
+
+// answers writes fixed bytes; the responder's answer for one certificate.
+func answers(raw []byte) func(w http.ResponseWriter) {
+	return func(w http.ResponseWriter) {
+		w.Header().Set("Content-Type", "application/ocsp-response")
+		w.Write(raw)
+	}
+}
+
+// ocspEnv is a CA, a leaf naming responder (if any), and an https server
+// presenting the leaf, stapling staple (if any).
+type ocspEnv struct {
+	ca   *testCA
+	leaf issued
+	url  string
+}
+
+func newOCSPEnv(t *testing.T, responder string, staple func(t *testing.T, ca *testCA, leaf issued) []byte) *ocspEnv {
+	t.Helper()
+	e := &ocspEnv{ca: newTestCA(t, "sonde OCSP CA")}
+	spec := localhostSpec()
+	if responder != "" {
+		spec.ocsp = []string{responder}
+	}
+	e.leaf = e.ca.issue(t, spec)
+	if staple != nil {
+		e.leaf.tls.OCSPStaple = staple(t, e.ca, e.leaf)
+	}
+	e.url = newServer(t, okHandler, serverOpts{tls: true, cert: &e.leaf}).URL
+	return e
+}
+
+func (e *ocspEnv) module(t *testing.T, policy config.OCSP) *Module {
+	t.Helper()
+	return defaultModule(t, "http", func(m *config.Module) {
+		m.HTTP.HTTPClientConfig.TLSConfig.CAFile = e.ca.file
+		m.OCSP = policy
+	})
+}
+
+func stapled(status int) func(t *testing.T, ca *testCA, leaf issued) []byte {
+	return func(t *testing.T, ca *testCA, leaf issued) []byte {
+		return ca.ocspAnswer(t, leaf, status)
+	}
+}
+
+func policy(check string, mutate ...func(*config.OCSP)) config.OCSP {
+	p := config.DefaultOCSP()
+	p.Check = check
+	for _, f := range mutate {
+		f(&p)
+	}
+	return p
+}
+
+func requireStapled(p *config.OCSP) { p.RequireStapled = true }
+func failOnUnknown(p *config.OCSP)  { p.FailOnUnknown = true }
+
+func TestOCSPStapled(t *testing.T) {
+	garbage := func(*testing.T, *testCA, issued) []byte { return []byte("not an OCSP response") }
+	otherCA := func(t *testing.T, _ *testCA, leaf issued) []byte {
+		return newTestCA(t, "someone else").ocspAnswer(t, leaf, ocsp.Good)
+	}
+	for _, tc := range []struct {
+		name    string
+		staple  func(*testing.T, *testCA, issued) []byte
+		policy  config.OCSP
+		insec   bool
+		want    failure
+		status  string // the probe_tls_ocsp_status series; "" for none
+		problem string // the probe_tls_ocsp_error reason; "" for none
+		stapled float64
+	}{
+		{name: "good", staple: stapled(ocsp.Good), policy: policy(config.OCSPStapled), status: "good", stapled: 1},
+		{name: "revoked", staple: stapled(ocsp.Revoked), policy: policy(config.OCSPStapled),
+			want: failure{ClassTLS, ReasonCertRevoked, PhaseTLS}, status: "revoked", stapled: 1},
+		{name: "unknown to the responder", staple: stapled(ocsp.Unknown), policy: policy(config.OCSPStapled), status: "unknown", stapled: 1},
+		{name: "unknown fails with fail_on_unknown", staple: stapled(ocsp.Unknown), policy: policy(config.OCSPStapled, failOnUnknown),
+			want: failure{ClassTLS, ReasonOCSPUnknown, PhaseTLS}, status: "unknown", stapled: 1},
+		{name: "nothing stapled", policy: policy(config.OCSPStapled)},
+		{name: "nothing stapled with require_stapled", policy: policy(config.OCSPStapled, requireStapled),
+			want: failure{ClassTLS, ReasonOCSPNotStapled, PhaseTLS}},
+		{name: "garbage stapled", staple: garbage, policy: policy(config.OCSPStapled), status: "unknown", problem: ocspMalformed, stapled: 1},
+		{name: "signed by another CA", staple: otherCA, policy: policy(config.OCSPStapled), status: "unknown", problem: ocspMalformed, stapled: 1},
+		{name: "garbage fails with fail_on_unknown", staple: garbage, policy: policy(config.OCSPStapled, failOnUnknown),
+			want: failure{ClassTLS, ReasonOCSPUnknown, PhaseTLS}, status: "unknown", problem: ocspMalformed, stapled: 1},
+		{name: "revoked but insecure_skip_verify", staple: stapled(ocsp.Revoked), policy: policy(config.OCSPStapled), insec: true,
+			status: "revoked", stapled: 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newOCSPEnv(t, "", tc.staple)
+			m := defaultModule(t, "http", func(m *config.Module) {
+				m.HTTP.HTTPClientConfig.TLSConfig.CAFile = e.ca.file
+				m.HTTP.HTTPClientConfig.TLSConfig.InsecureSkipVerify = tc.insec
+				m.OCSP = tc.policy
+			})
+			sink, err := run(t, m, e.url)
+			checkOutcome(t, err, tc.want)
+			metric(t, sink, tc.stapled, "probe_tls_ocsp_stapled")
+			checkOCSPSeries(t, sink, tc.status, tc.problem)
+			absent(t, sink, "probe_tls_ocsp_duration_seconds") // nothing was asked
+			if tc.status == "revoked" {
+				metric(t, sink, float64(time.Now().Add(-24*time.Hour).Truncate(time.Second).Unix()), "probe_tls_ocsp_revoked_at_timestamp_seconds")
+			}
+		})
+	}
+}
+
+// checkOCSPSeries asserts the one probe_tls_ocsp_status series (none when
+// status is "") and the one probe_tls_ocsp_error series (none when problem
+// is ""). A response that was read carries its update times.
+func checkOCSPSeries(t *testing.T, sink *Sink, status, problem string) {
+	t.Helper()
+	if status == "" {
+		absent(t, sink, "probe_tls_ocsp_status")
+	} else {
+		metric(t, sink, 1, "probe_tls_ocsp_status", status)
+		if n := seriesCount(t, sink, "probe_tls_ocsp_status"); n != 1 {
+			t.Errorf("probe_tls_ocsp_status has %d series, want 1", n)
+		}
+	}
+	if problem == "" {
+		absent(t, sink, "probe_tls_ocsp_error")
+		if status != "" {
+			present(t, sink, "probe_tls_ocsp_this_update_timestamp_seconds", "probe_tls_ocsp_next_update_timestamp_seconds")
+		}
+		return
+	}
+	metric(t, sink, 1, "probe_tls_ocsp_error", problem)
+	absent(t, sink, "probe_tls_ocsp_this_update_timestamp_seconds")
+}
+
+// check: none reads nothing and exports nothing of OCSP.
+func TestOCSPCheckNone(t *testing.T) {
+	e := newOCSPEnv(t, "", stapled(ocsp.Revoked))
+	sink, err := run(t, e.module(t, policy(config.OCSPNone)), e.url)
+	checkOutcome(t, err, failure{})
+	absent(t, sink, "probe_tls_ocsp_stapled", "probe_tls_ocsp_status")
+}
+
+func TestOCSPQuery(t *testing.T) {
+	closed := "http://" + closedPort(t) + "/"
+	for _, tc := range []struct {
+		name    string
+		answer  func(t *testing.T, ca *testCA, leaf issued) func(http.ResponseWriter) // nil: the responder is down
+		policy  config.OCSP
+		want    failure
+		status  string
+		problem string
+	}{
+		{name: "good", answer: signed(ocsp.Good), policy: policy(config.OCSPQuery), status: "good"},
+		{name: "revoked", answer: signed(ocsp.Revoked), policy: policy(config.OCSPQuery),
+			want: failure{ClassTLS, ReasonCertRevoked, PhaseOCSP}, status: "revoked"},
+		{name: "responder down", policy: policy(config.OCSPQuery), status: "unknown", problem: ocspUnreachable},
+		{name: "responder down with fail_on_unknown", policy: policy(config.OCSPQuery, failOnUnknown),
+			want: failure{ClassTLS, ReasonOCSPUnknown, PhaseOCSP}, status: "unknown", problem: ocspUnreachable},
+		{name: "responder error", answer: httpError, policy: policy(config.OCSPQuery), status: "unknown", problem: ocspHTTPStatus},
+		{name: "malformed answer", answer: func(*testing.T, *testCA, issued) func(http.ResponseWriter) { return answers([]byte{0x30, 0x03, 0x0a}) },
+			policy: policy(config.OCSPQuery), status: "unknown", problem: ocspMalformed},
+		{name: "stapled: the responder is not asked", answer: signed(ocsp.Revoked), policy: policy(config.OCSPStapled)},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			ca := newTestCA(t, "sonde OCSP CA")
+			url, asked := closed, func() int32 { return 0 }
+			var leaf issued
+			if tc.answer != nil {
+				var answer func(http.ResponseWriter)
+				r := newOCSPResponder(t, func(w http.ResponseWriter) { answer(w) })
+				url, asked = r.url, r.asked.Load
+				leaf = ca.issue(t, withOCSP(r.url))
+				answer = tc.answer(t, ca, leaf)
+			} else {
+				leaf = ca.issue(t, withOCSP(url))
+			}
+			srv := newServer(t, okHandler, serverOpts{tls: true, cert: &leaf})
+			e := &ocspEnv{ca: ca, leaf: leaf, url: srv.URL}
+			sink, err := run(t, e.module(t, tc.policy), e.url)
+			checkOutcome(t, err, tc.want)
+			checkOCSPSeries(t, sink, tc.status, tc.problem)
+			if tc.policy.Check == config.OCSPStapled {
+				if n := asked(); n != 0 {
+					t.Errorf("the responder was asked %d times with check: stapled", n)
+				}
+				return
+			}
+			metric(t, sink, 0, "probe_tls_ocsp_stapled")
+			present(t, sink, "probe_tls_ocsp_duration_seconds")
+		})
+	}
+}
+
+func signed(status int) func(t *testing.T, ca *testCA, leaf issued) func(http.ResponseWriter) {
+	return func(t *testing.T, ca *testCA, leaf issued) func(http.ResponseWriter) {
+		return answers(ca.ocspAnswer(t, leaf, status))
+	}
+}
+
+func httpError(*testing.T, *testCA, issued) func(http.ResponseWriter) {
+	return func(w http.ResponseWriter) { http.Error(w, "responder is sick", http.StatusInternalServerError) }
+}
+
+func withOCSP(url string) leafSpec {
+	spec := localhostSpec()
+	spec.ocsp = []string{url}
+	return spec
+}
+
+// A stapled answer is preferred: with check: query, the responder is
+// asked only when nothing was stapled.
+func TestOCSPQueryPrefersStaple(t *testing.T) {
+	r := newOCSPResponder(t, answers(nil))
+	e := newOCSPEnv(t, r.url, stapled(ocsp.Good))
+	sink, err := run(t, e.module(t, policy(config.OCSPQuery)), e.url)
+	checkOutcome(t, err, failure{})
+	metric(t, sink, 1, "probe_tls_ocsp_stapled")
+	metric(t, sink, 1, "probe_tls_ocsp_status", "good")
+	if n := r.asked.Load(); n != 0 {
+		t.Errorf("the responder was asked %d times despite the staple", n)
+	}
+}
+
+// A leaf that names no responder leaves the status unknown, and says why.
+func TestOCSPQueryNoResponder(t *testing.T) {
+	e := newOCSPEnv(t, "", nil)
+	sink, err := run(t, e.module(t, policy(config.OCSPQuery)), e.url)
+	checkOutcome(t, err, failure{})
+	checkOCSPSeries(t, sink, "unknown", ocspNoResponder)
+}
+
+// The module's probes share one answer: sequential probes hit the cache,
+// concurrent ones the request in flight. The responder is asked once.
+func TestOCSPQueryCached(t *testing.T) {
+	var answer []byte
+	var gate sync.WaitGroup
+	gate.Add(1)
+	r := newOCSPResponder(t, func(w http.ResponseWriter) {
+		gate.Wait() // hold the first request until every probe is waiting
+		answers(answer)(w)
+	})
+	e := newOCSPEnv(t, r.url, nil)
+	answer = e.ca.ocspAnswer(t, e.leaf, ocsp.Good)
+	m := e.module(t, policy(config.OCSPQuery))
+
+	const concurrent = 20
+	var wg sync.WaitGroup
+	errs := make(chan error, concurrent)
+	for range concurrent {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			sink, err := run(t, m, e.url)
+			if err == nil {
+				if v, ok := sink.Value("probe_tls_ocsp_status", "good"); !ok || v != 1 {
+					t.Errorf("a concurrent probe did not learn the status: %v %v", v, ok)
+				}
+			}
+			errs <- err
+		}()
+	}
+	time.Sleep(200 * time.Millisecond) // let the probes reach the responder
+	gate.Done()
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		checkOutcome(t, err, failure{})
+	}
+	for range 5 {
+		sink, err := run(t, m, e.url)
+		checkOutcome(t, err, failure{})
+		metric(t, sink, 1, "probe_tls_ocsp_status", "good")
+	}
+	if n := r.asked.Load(); n != 1 {
+		t.Errorf("the responder was asked %d times, want once", n)
+	}
+	// Another module keeps its own cache.
+	if _, err := run(t, e.module(t, policy(config.OCSPQuery)), e.url); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.asked.Load(); n != 2 {
+		t.Errorf("after a second module's probe the responder was asked %d times, want twice", n)
+	}
+}
+
+// Answers are kept no longer than cache_ttl, and failures not at all.
+func TestOCSPQueryCacheExpiry(t *testing.T) {
+	var fail atomic.Bool
+	var answer []byte
+	r := newOCSPResponder(t, func(w http.ResponseWriter) {
+		if fail.Load() {
+			httpError(nil, nil, issued{})(w)
+			return
+		}
+		answers(answer)(w)
+	})
+	e := newOCSPEnv(t, r.url, nil)
+	answer = e.ca.ocspAnswer(t, e.leaf, ocsp.Good)
+	m := e.module(t, policy(config.OCSPQuery, func(p *config.OCSP) { p.CacheTTL = 50 * time.Millisecond }))
+
+	fail.Store(true)
+	for range 2 {
+		sink, err := run(t, m, e.url)
+		checkOutcome(t, err, failure{})
+		metric(t, sink, 1, "probe_tls_ocsp_error", ocspHTTPStatus)
+	}
+	fail.Store(false)
+	for range 2 {
+		if _, err := run(t, m, e.url); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if n := r.asked.Load(); n != 3 {
+		t.Fatalf("the responder was asked %d times, want 3: two failures, then one answer cached", n)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if _, err := run(t, m, e.url); err != nil {
+		t.Fatal(err)
+	}
+	if n := r.asked.Load(); n != 4 {
+		t.Errorf("after cache_ttl the responder was asked %d times in all, want 4", n)
+	}
+}
+
+// A responder that never answers gets half of the probe's deadline; the
+// status is then unknown, and the probe fails only with fail_on_unknown.
+func TestOCSPQuerySlowResponder(t *testing.T) {
+	release := make(chan struct{})
+	r := newOCSPResponder(t, func(http.ResponseWriter) { <-release })
+	t.Cleanup(func() { close(release) })
+	e := newOCSPEnv(t, r.url, nil)
+
+	sink, _, err := probe(t, e.module(t, policy(config.OCSPQuery)), e.url, time.Second)
+	checkOutcome(t, err, failure{})
+	checkOCSPSeries(t, sink, "unknown", ocspTimeout)
+
+	_, _, err = probe(t, e.module(t, policy(config.OCSPQuery, failOnUnknown)), e.url, time.Second)
+	checkOutcome(t, err, failure{ClassTLS, ReasonOCSPUnknown, PhaseOCSP})
+}
+
+// The OCSP checks are the same on every prober that speaks TLS: here tcp,
+// with a revoked certificate that only the responder knows about.
+func TestOCSPQueryOnTCP(t *testing.T) {
+	var answer []byte
+	r := newOCSPResponder(t, func(w http.ResponseWriter) { answers(answer)(w) })
+	ca := newTestCA(t, "sonde OCSP CA")
+	leaf := ca.issue(t, withOCSP(r.url))
+	answer = ca.ocspAnswer(t, leaf, ocsp.Revoked)
+	addr := rawServer(t, func(c net.Conn) {
+		tls.Server(c, &tls.Config{Certificates: []tls.Certificate{leaf.tls}}).Handshake()
+	})
+	m := defaultModule(t, "tcp", func(m *config.Module) {
+		m.TCP.TLS = true
+		m.TCP.TLSConfig.CAFile = ca.file
+		m.OCSP = policy(config.OCSPQuery)
+	})
+	sink, err := run(t, m, addr)
+	checkOutcome(t, err, failure{ClassTLS, ReasonCertRevoked, PhaseOCSP})
+	metric(t, sink, 1, "probe_tls_ocsp_status", "revoked")
+	metric(t, sink, 1, "probe_tls_verified")
+}
