@@ -107,7 +107,7 @@ func (o *outcome) phases() []phase {
 }
 
 // tlsFacts are what the TLS metrics say about the handshake and the
-// certificate; nil when the probe did not complete one.
+// certificate; nil when the server presented none.
 type tlsFacts struct {
 	Version            string     `json:"version"`
 	Cipher             string     `json:"cipher"`
@@ -118,6 +118,8 @@ type tlsFacts struct {
 	FingerprintSHA256  string     `json:"fingerprint_sha256"`
 	EarliestCertExpiry *time.Time `json:"earliest_cert_expiry"`
 	LastChainExpiry    *time.Time `json:"last_chain_expiry"`
+	Verified           bool       `json:"verified"`
+	OCSPStatus         string     `json:"ocsp_status,omitempty"` // good, revoked or unknown; empty when OCSP said nothing
 }
 
 func (o *outcome) tls() *tlsFacts {
@@ -136,6 +138,9 @@ func (o *outcome) tls() *tlsFacts {
 	}
 	f.EarliestCertExpiry = o.timestamp("probe_ssl_earliest_cert_expiry")
 	f.LastChainExpiry = o.timestamp("probe_ssl_last_chain_expiry_timestamp_seconds")
+	verified, _ := o.value("probe_tls_verified")
+	f.Verified = verified == 1
+	f.OCSPStatus, _ = o.label("probe_tls_ocsp_status", "status")
 	return f
 }
 

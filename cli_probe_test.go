@@ -193,6 +193,12 @@ func TestProbeCommand(t *testing.T) {
 			wantOut: []string{"      tls      TLS 1.3 TLS_", "; issuer O=Acme Co; expires ", "assert   ok    probe_ssl_earliest_cert_expiry - time() > 86400*14"},
 		},
 		{
+			name:    "TLS facts of a certificate that failed verification",
+			args:    []string{"--target=" + e.tls, "--hostname=probe.invalid"},
+			code:    1,
+			wantOut: []string{"tls/cert_hostname_mismatch in phase tls", "; issuer O=Acme Co; expires ", "; NOT VERIFIED"},
+		},
+		{
 			name:    "timeout flag",
 			args:    []string{"--target=" + e.slow, "--timeout=100ms"},
 			code:    1,

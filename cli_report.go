@@ -165,6 +165,12 @@ func tlsLine(t *tlsFacts, now time.Time) string {
 		days := int(t.EarliestCertExpiry.Sub(now).Hours() / 24)
 		parts = append(parts, fmt.Sprintf("expires %s (in %d days)", t.EarliestCertExpiry.Format(time.RFC3339), days))
 	}
+	if !t.Verified {
+		parts = append(parts, "NOT VERIFIED")
+	}
+	if t.OCSPStatus != "" {
+		parts = append(parts, "OCSP "+t.OCSPStatus)
+	}
 	return strings.Join(parts, "; ")
 }
 
