@@ -355,6 +355,7 @@ func probeDNSWithin(t *testing.T, m *Module, target string, timeout time.Duratio
 	sink := NewSink()
 	start := time.Now()
 	err := probeDNS(ctx, target, m, sink, logger)
+	observe(t, sink)
 	return sink, time.Since(start), err
 }
 

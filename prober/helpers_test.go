@@ -192,6 +192,7 @@ func probe(t *testing.T, m *Module, target string, timeout time.Duration) (*Sink
 	sink := NewSink()
 	start := time.Now()
 	err := f(ctx, target, m, sink, discardLogger)
+	observe(t, sink)
 	return sink, time.Since(start), err
 }
 

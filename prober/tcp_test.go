@@ -133,6 +133,7 @@ func probeTCPWithin(t *testing.T, m *Module, target string, timeout time.Duratio
 	sink := NewSink()
 	start := time.Now()
 	err := probeTCP(ctx, target, m, sink, discardLogger)
+	observe(t, sink)
 	return sink, time.Since(start), err
 }
 
