@@ -182,6 +182,9 @@ func Classify(ctx context.Context, err error, phase Phase) *Error {
 	if isEOF(err) {
 		return Fail(ClassProtocol, ReasonUnexpectedEOF, phase, err)
 	}
+	if c, r, ok := classifyMessage(err); ok {
+		return Fail(c, r, phase, err)
+	}
 	return Fail(ClassUnknown, ReasonUnclassified, phase, err)
 }
 
@@ -193,11 +196,11 @@ func classifyCause(err error, phase Phase) (Class, Reason, bool) {
 	}
 	var alert tls.AlertError
 	var recordErr tls.RecordHeaderError
-	if errors.As(err, &alert) || errors.As(err, &recordErr) || isRemoteTLSAlert(err) {
+	if errors.As(err, &alert) || errors.As(err, &recordErr) || isTLSAlert(err) {
 		return ClassTLS, ReasonHandshake, true
 	}
 	var dnsErr *net.DNSError
-	if errors.As(err, &dnsErr) && !dnsErr.IsTimeout {
+	if errors.As(err, &dnsErr) && !dnsErr.IsTimeout && !errors.Is(err, context.Canceled) {
 		return ClassDNS, dnsReason(dnsErr), true
 	}
 	if c, r, ok := errnoClass(err); ok {
@@ -226,13 +229,16 @@ func classifyDeadline(ctx context.Context, err error) (Class, Reason, bool) {
 	return ClassTimeout, ReasonDeadline, true
 }
 
-// isRemoteTLSAlert spots an alert the peer sent, which crypto/tls reports
-// as a *net.OpError with Op "remote error". In TLS 1.3 a server rejecting
-// the client certificate sends it after the client's handshake is done, so
-// it surfaces on the first read rather than from the handshake.
-func isRemoteTLSAlert(err error) bool {
+// isTLSAlert spots an alert the peer sent, which crypto/tls reports as a
+// *net.OpError with Op "remote error", or one sonde's side sent because a
+// record did not decrypt or parse ("local error": bad record MAC, record
+// overflow, unexpected message). In TLS 1.3 a server rejecting the client
+// certificate sends its alert after the client's handshake is done, so it
+// surfaces on the first read rather than from the handshake; a peer
+// garbling its records after the handshake does the same.
+func isTLSAlert(err error) bool {
 	var op *net.OpError
-	return errors.As(err, &op) && op.Op == "remote error"
+	return errors.As(err, &op) && (op.Op == "remote error" || op.Op == "local error")
 }
 
 func isTimeout(err error) bool {
@@ -323,4 +329,67 @@ func expiryReason(cert *x509.Certificate, now time.Time) Reason {
 		return ReasonCertNotYetValid
 	}
 	return ReasonCertExpired
+}
+
+// classifyMessage reads the failures the standard library reports only as
+// text, once every typed check has passed them by: net/http's HTTP/1.x
+// parse errors, its HTTP/2 stream and connection errors, and its SOCKS5
+// client's errors.
+func classifyMessage(err error) (Class, Reason, bool) {
+	if c, r, ok := socksFailure(err); ok {
+		return c, r, true
+	}
+	msg := err.Error()
+	switch {
+	case strings.Contains(msg, "received from peer"), // RST_STREAM or GOAWAY: the server gave up on the response
+		strings.Contains(msg, "server sent GOAWAY and closed the connection"),
+		strings.Contains(msg, "http2: client connection lost"):
+		return ClassProtocol, ReasonUnexpectedEOF, true
+	}
+	for _, s := range malformedMessages {
+		if strings.Contains(msg, s) {
+			return ClassProtocol, ReasonMalformedResponse, true
+		}
+	}
+	return "", "", false
+}
+
+// malformedMessages are net/http's words for a response it cannot parse,
+// besides the "malformed HTTP" isMalformed knows.
+var malformedMessages = []string{
+	"malformed MIME header",           // a header line without a colon, ...
+	"bad Content-Length",              // not a number
+	"multiple Content-Length headers", // differing values
+	"transfer encoding",               // unsupported, or too many transfer encodings
+	"response headers exceeded",       // more than MaxResponseHeaderBytes
+	"chunk length",                    // a chunked body that does not parse
+	"chunked encoding",                // "malformed chunked encoding"
+	"failed to parse Location header", // a redirect to a URL that does not parse
+	"stream error: ",                  // HTTP/2: a stream broke the protocol (PROTOCOL_ERROR, ...)
+	"connection error: ",              // HTTP/2: the connection broke the protocol
+	"http2: ",                         // HTTP/2: any other failure the client met
+}
+
+// socksFailure reads the errors of net/http's SOCKS5 client (proxy_url
+// socks5://...): text inside a *net.OpError whose Op is "socks connect".
+// A reply code the proxy sent for the target is read like the same
+// failure met directly; any other refusal is the proxy's reply code, and
+// the rest the proxy not speaking SOCKS5.
+func socksFailure(err error) (Class, Reason, bool) {
+	var op *net.OpError
+	if !errors.As(err, &op) || !strings.HasPrefix(op.Op, "socks ") || op.Err == nil {
+		return "", "", false
+	}
+	msg := op.Err.Error()
+	switch {
+	case msg == "unknown error connection refused":
+		return ClassConnect, ReasonRefused, true
+	case msg == "unknown error host unreachable":
+		return ClassConnect, ReasonHostUnreachable, true
+	case msg == "unknown error network unreachable":
+		return ClassConnect, ReasonNetworkUnreachable, true
+	case strings.HasPrefix(msg, "unknown error "), strings.Contains(msg, "authentication"):
+		return ClassStatus, ReasonReplyCode, true
+	}
+	return ClassProtocol, ReasonMalformedResponse, true
 }

@@ -373,6 +373,7 @@ func (p *httpProbe) transport(u *url.URL, hostHeader string, ip net.IP) *httpTra
 		DisableCompression: true, // the module's compression option decides
 		ForceAttemptHTTP2:  p.cfg.HTTPClientConfig.EnableHTTP2,
 	}
+	t.Transport.OnProxyConnectResponse = proxyConnectRefused
 	p.tr = t
 	return t
 }

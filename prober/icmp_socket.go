@@ -119,7 +119,7 @@ func openError(errs []error) error {
 	}
 	for _, err := range errs {
 		if !isPermissionError(err) {
-			if errors.Is(err, syscall.EAFNOSUPPORT) {
+			if errors.Is(err, syscall.EAFNOSUPPORT) || errors.Is(err, syscall.EPROTONOSUPPORT) || errors.Is(err, syscall.ESOCKTNOSUPPORT) {
 				return Fail(ClassProber, ReasonUnsupported, PhaseSetup, fmt.Errorf("this host does not support the address family: %w", errors.Join(errs...)))
 			}
 			c, r, ok := errnoClass(err)

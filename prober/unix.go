@@ -42,10 +42,17 @@ func probeUnix(ctx context.Context, target string, m *Module, sink *Sink, logger
 }
 
 // unixDialError classifies a failed connect to a socket: a path with no
-// socket behind it is as good as a refused port.
+// socket behind it (nothing there, a file where a directory should be, a
+// datagram socket) is as good as a refused port, and a path too long for a
+// socket address can never be connected to.
 func unixDialError(ctx context.Context, path string, err error) error {
-	if errors.Is(err, syscall.ENOENT) {
+	switch {
+	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ENOTDIR):
 		return Failf(ClassConnect, ReasonRefused, PhaseConnect, "no socket at %s: %v", path, err)
+	case errors.Is(err, syscall.EPROTOTYPE):
+		return Failf(ClassConnect, ReasonRefused, PhaseConnect, "%s is not a stream socket: %v", path, err)
+	case errors.Is(err, syscall.EINVAL):
+		return Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "%q cannot be a unix socket address (at most 108 bytes): %v", path, err)
 	}
 	return Classify(ctx, fmt.Errorf("connecting to %s: %w", path, err), PhaseConnect)
 }

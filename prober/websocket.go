@@ -415,6 +415,10 @@ func (w *wsConversation) next() ([]byte, error) {
 		return nil, fmt.Errorf("the peer closed the websocket (%v): %w", closed, io.ErrUnexpectedEOF)
 	case errors.Is(err, websocket.ErrReadLimit):
 		return nil, Failf(ClassProtocol, ReasonMalformedResponse, "", "a message longer than %s arrived", describeSize(maxMessage))
+	case err != nil && Classify(nil, err, "").Class == ClassUnknown:
+		// Not the connection failing: gorilla rejected a frame (a bad
+		// opcode, reserved bits, a masked or oversized control frame).
+		return nil, Fail(ClassProtocol, ReasonMalformedResponse, "", fmt.Errorf("reading a message: %w", err))
 	}
 	return msg, err
 }
