@@ -42,6 +42,7 @@ type flags struct {
 	autoReloadInterval time.Duration
 	timeoutOffset      float64
 	historyLimit       uint
+	denyPrivate        bool
 	externalURL        string
 	routePrefix        string
 	proberLevel        *promslog.Level

@@ -45,6 +45,10 @@ func (f *flags) addServeCommand(app *kingpin.Application) {
 	cmd.Flag("history.limit", "How many recent probes, and separately recent failed probes, to keep for the landing page and /logs.").Default("100").UintVar(&f.historyLimit)
 	cmd.Flag("web.external-url", "The URL under which sonde is reachable, e.g. behind a reverse proxy. Its path prefixes every endpoint unless --web.route-prefix says otherwise.").StringVar(&f.externalURL)
 	cmd.Flag("web.route-prefix", "Path prefix of every endpoint. Defaults to the path of --web.external-url.").StringVar(&f.routePrefix)
+	// Off by default, as blackbox_exporter probes anything: loopback and
+	// private targets are what most deployments probe.
+	cmd.Flag(denyPrivateFlag, "Refuse targets that resolve to loopback, private (RFC 1918, CGNAT, unique local), link-local, multicast, unspecified or cloud metadata addresses, in every module; a module's targets.allow cannot override it.").
+		BoolVar(&f.denyPrivate)
 	cmd.Flag("log.prober", "Level at which each probe's log lines go to the main log. One of: [debug, info, warn, error]").
 		Default("info").HintOptions(promslog.LevelFlagOptions...).SetValue(f.proberLevel)
 	// promslogflag.AddFlags wants the application; the same flags go on
@@ -100,7 +104,7 @@ func runServer(f *flags, stderr io.Writer) int {
 		ProberLevel:   f.proberLevel.Level(),
 		Registerer:    reg,
 	})
-	reloader := config.NewReloader(f.configFile, applyConfig(col, logger), reg, logger)
+	reloader := config.NewReloader(f.configFile, applyConfig(col, logger, proberOptions(f)...), reg, logger)
 	if err := reloader.Reload(); err != nil {
 		logger.Error("Error loading the configuration; fix it and start again", "err", err)
 		fmt.Fprintf(stderr, "%v\n", err)
@@ -116,11 +120,24 @@ func runServer(f *flags, stderr io.Writer) int {
 	return serve(f, newMux(prefix, col, reloader, reg, logger), reloader, logger)
 }
 
-// applyConfig prepares the modules of a configuration and hands them to
-// the collector; a module that cannot be prepared refuses the whole file.
-func applyConfig(col *collector.Collector, logger *slog.Logger) func(*config.Config) error {
+// denyPrivateFlag is the flag's name, which refusals quote.
+const denyPrivateFlag = "probe.deny-private"
+
+// proberOptions are the flags' settings every module is prepared with.
+func proberOptions(f *flags) []prober.Option {
+	var opts []prober.Option
+	if f.denyPrivate {
+		opts = append(opts, prober.WithDenied("--"+denyPrivateFlag, prober.PrivateRanges()))
+	}
+	return opts
+}
+
+// applyConfig prepares the modules of a configuration with opts and hands
+// them to the collector; a module that cannot be prepared refuses the
+// whole file.
+func applyConfig(col *collector.Collector, logger *slog.Logger, opts ...prober.Option) func(*config.Config) error {
 	return func(cfg *config.Config) error {
-		set, err := prober.NewSet(cfg)
+		set, err := prober.NewSet(cfg, opts...)
 		if err != nil {
 			return err
 		}

@@ -83,13 +83,14 @@ func retryable(policy config.Retry, err *prober.Error) bool {
 
 // permanent are reasons no retry changes: a name that does not exist, a
 // server without the health service, a redirect loop, a body over the
-// limit, a DNS answer too big for UDP.
+// limit, a DNS answer too big for UDP, a target the policy refuses.
 var permanent = []prober.Reason{
 	prober.ReasonNXDomain,
 	prober.ReasonGRPCUnimplemented,
 	prober.ReasonTooManyRedirects,
 	prober.ReasonBodyTooLarge,
 	prober.ReasonTruncated,
+	prober.ReasonTargetDenied,
 }
 
 // backoff is the wait after attempt n (from 1): initial_backoff times

@@ -34,6 +34,10 @@ type Module struct {
 	// Retry, a sonde addition, lets a failed attempt be tried again
 	// within the same probe deadline.
 	Retry Retry `yaml:"retry,omitempty"`
+	// Targets, a sonde addition, limits what the module may probe: allow
+	// and deny rules checked against the target's name and the address
+	// actually dialled, and the URL schemes allowed.
+	Targets Targets `yaml:"targets,omitempty"`
 	// OCSP, a sonde addition, is how certificate revocation is checked
 	// after a TLS handshake, whichever prober made it.
 	OCSP      OCSP           `yaml:"ocsp,omitempty"`

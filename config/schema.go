@@ -92,6 +92,7 @@ var fieldRules = map[reflect.Type]map[string]fieldRule{
 	reflect.TypeFor[TCPProbe](): {"starttls_preset": {enum: StartTLSPresets}},
 	reflect.TypeFor[Retry]():    {"on": {enum: RetryableClasses}},
 	reflect.TypeFor[OCSP]():     {"check": {enum: OCSPChecks}},
+	reflect.TypeFor[Targets]():  {"schemes": {enum: AllTargetSchemes}},
 }
 
 // JSONSchema returns the JSON Schema (draft 2020-12) of the configuration

@@ -94,6 +94,9 @@ func validateModule(name string, m *Module, loc locator) []error {
 	if c.present("ocsp") {
 		c.ocsp(&m.OCSP)
 	}
+	if c.present("targets") {
+		c.targets(m.Prober, &m.Targets)
+	}
 	if m.DNSResolver != "" {
 		if _, _, err := ParseDNSResolver(m.DNSResolver); err != nil {
 			c.errorf([]string{"dns_resolver"}, "%v", err)
@@ -375,6 +378,27 @@ func (c *checker) ocsp(o *OCSP) {
 	}
 	if o.Check == OCSPNone && (o.RequireStapled || o.FailOnUnknown) {
 		c.errorf([]string{"ocsp", "check"}, "none turns OCSP off, so require_stapled and fail_on_unknown would never apply; use stapled or query")
+	}
+}
+
+// targets checks every rule of the targets block, so that a rule that
+// would never match, or match something else than meant, is refused at
+// load rather than found out when a probe is refused or let through.
+func (c *checker) targets(prober string, t *Targets) {
+	for _, list := range []struct {
+		key     string
+		entries []string
+	}{{"allow", t.Allow}, {"deny", t.Deny}} {
+		for i, entry := range list.entries {
+			if _, err := ParseTargetRule(prober, entry); err != nil {
+				c.errorf([]string{"targets", list.key, strconv.Itoa(i)}, "%v", err)
+			}
+		}
+	}
+	for i, scheme := range t.Schemes {
+		if err := CheckTargetScheme(prober, scheme); err != nil {
+			c.errorf([]string{"targets", "schemes", strconv.Itoa(i)}, "%v", err)
+		}
 	}
 }
 

@@ -6,7 +6,8 @@ import "net/http"
 // answer for this failure: service semantics for pipelines and people who
 // think in HTTP codes (a refused connection is 503 Service Unavailable, a
 // timeout 504 Gateway Timeout, a target sonde cannot read 400 Bad
-// Request). docs/error-classes.md lists it for every class and reason.
+// Request, a target sonde may not probe 403 Forbidden).
+// docs/error-classes.md lists it for every class and reason.
 func (e *Error) HTTPEquivalent() int {
 	if code, ok := reasonEquivalents[e.Reason]; ok {
 		return code
@@ -43,6 +44,7 @@ var (
 		ReasonPacketLoss:         http.StatusServiceUnavailable,
 		ReasonInvalidTarget:      http.StatusBadRequest,
 		ReasonUnsupported:        http.StatusNotImplemented,
+		ReasonTargetDenied:       http.StatusForbidden, // a gateway's answer to a destination it may not reach
 		ReasonResourceExhausted:  http.StatusServiceUnavailable,
 	}
 )

@@ -94,6 +94,7 @@ const (
 	ReasonResourceExhausted Reason = "resource_exhausted" // prober: out of file descriptors or memory
 	ReasonInternal          Reason = "internal"           // prober: sonde failed on its own
 	ReasonUnsupported       Reason = "unsupported"        // prober: the module asks for something sonde cannot do yet
+	ReasonTargetDenied      Reason = "target_denied"      // prober: the module's targets rules or a global deny list refuse the target
 
 	ReasonUnclassified Reason = "unclassified" // unknown: see ClassUnknown
 )

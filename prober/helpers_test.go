@@ -30,6 +30,10 @@ var testZone = map[string][]string{
 	"v4only.test.": {"127.0.0.1"},
 	"v6only.test.": {"::1"},
 	"both.test.":   {"127.0.0.1", "::1"},
+	// For the target policy: names that resolve into a denied range.
+	"alias2.test.":   {"127.0.0.2"},
+	"metadata.test.": {"169.254.169.254"},
+	"nat64.test.":    {"64:ff9b::7f00:2"}, // 127.0.0.2 behind the NAT64 prefix
 }
 
 const (

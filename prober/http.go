@@ -173,6 +173,9 @@ func probeHTTP(ctx context.Context, target string, m *Module, sink *Sink, logger
 	if err != nil {
 		return err
 	}
+	if err := m.policy.refuseScheme(u.Scheme); err != nil {
+		return targetDenied(PhaseSetup, err)
+	}
 	ip, err := p.resolve(u)
 	if err != nil {
 		return err
@@ -212,7 +215,9 @@ func parseHTTPTarget(target string) (*url.URL, error) {
 func (p *httpProbe) resolve(u *url.URL) (net.IP, error) {
 	if p.cfg.SkipResolvePhaseWithProxy && p.proxied() {
 		p.logger.Debug("Leaving name resolution to the proxy")
-		return nil, nil
+		// No address is learnt: only the name, or an IP literal, can be
+		// checked. What the proxy reaches is the proxy's to restrict.
+		return nil, p.module.policy.checkHost(u.Hostname(), PhaseSetup)
 	}
 	ip, took, err := resolveTarget(p.ctx, p.module, u.Hostname(), p.cfg.IPProtocol, p.cfg.IPProtocolFallback, p.sink, p.logger)
 	p.resolved = took
@@ -295,8 +300,33 @@ func (p *httpProbe) checkRedirect(req *http.Request, via []*http.Request) error 
 		return Failf(ClassProtocol, ReasonMalformedResponse, PhaseProcessing,
 			"redirected to %s, which the http prober cannot follow", req.URL.Redacted())
 	}
+	if err := p.checkRedirectTarget(req.URL); err != nil {
+		return err
+	}
 	p.logger.Info("Following redirect", "location", req.URL.String())
 	return nil
+}
+
+// checkRedirectTarget applies the module's target policy to a redirect
+// before it is followed: its scheme and name (phase processing, where
+// the redirect was met) and an IP literal's address (phase resolve). The
+// address a redirect's name resolves to is checked when it is dialled.
+func (p *httpProbe) checkRedirectTarget(u *url.URL) error {
+	policy := p.module.policy
+	if err := policy.refuseScheme(u.Scheme); err != nil {
+		return inRedirect(u, targetDenied(PhaseProcessing, err))
+	}
+	return inRedirect(u, policy.checkHost(u.Hostname(), PhaseProcessing))
+}
+
+// inRedirect adds to a refusal that it was of a redirect to u. The cause
+// inside the *Error carries it: requestError hands on the *Error itself.
+func inRedirect(u *url.URL, err error) error {
+	var denied *Error
+	if errors.As(err, &denied) {
+		denied.Err = fmt.Errorf("redirect to %s: %w", u.Redacted(), denied.Err)
+	}
+	return err
 }
 
 // newRequest builds the request: method, body, headers, and the Host header
@@ -359,10 +389,12 @@ func (p *httpProbe) transport(u *url.URL, hostHeader string, ip net.IP) *httpTra
 		pinnedIP:   ip,
 		serverName: p.serverName(u, hostHeader),
 		tls:        p.prepared.tls,
+		policy:     p.module.policy,
+		proxy:      p.prepared.proxy,
 		proxyFacts: &tlsFacts{},
 	}
 	t.Transport = http.Transport{
-		Proxy:              p.prepared.proxy,
+		Proxy:              t.proxy,
 		ProxyConnectHeader: p.prepared.proxyConnectHeader,
 		DialContext:        t.dial,
 		DialTLSContext:     t.dialTLS,
@@ -374,6 +406,9 @@ func (p *httpProbe) transport(u *url.URL, hostHeader string, ip net.IP) *httpTra
 		ForceAttemptHTTP2:  p.cfg.HTTPClientConfig.EnableHTTP2,
 	}
 	t.Transport.OnProxyConnectResponse = proxyConnectRefused
+	if t.proxy != nil && t.policy != nil {
+		t.Transport.Proxy = t.proxyFor // to know the proxy when it is dialled
+	}
 	p.tr = t
 	return t
 }

@@ -8,6 +8,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptrace"
+	"net/url"
 	"sync"
 	"time"
 )
@@ -144,10 +145,13 @@ type httpTransport struct {
 	pinnedIP   net.IP
 	serverName string // the TLS server name for pinnedHost
 	tls        *tlsClient
+	policy     *targetPolicy                         // the module's; nil allows every address
+	proxy      func(*http.Request) (*url.URL, error) // the module's proxy function, if any
 
 	mu         sync.Mutex
-	facts      *tlsFacts // of the last handshake
-	proxyFacts *tlsFacts // of handshakes the transport does itself, through a proxy
+	facts      *tlsFacts       // of the last handshake
+	proxyFacts *tlsFacts       // of handshakes the transport does itself, through a proxy
+	proxies    map[string]bool // "host:port" of the proxies chosen so far
 }
 
 func (t *httpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -184,6 +188,9 @@ func (t *httpTransport) dial(ctx context.Context, _, addr string) (net.Conn, err
 	if err != nil {
 		return nil, err
 	}
+	if err := t.allowed(addr, host, ip); err != nil {
+		return nil, err
+	}
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.connectStart })
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, familyOf(ip).network("tcp"), net.JoinHostPort(ip.String(), port))
@@ -204,6 +211,54 @@ func (t *httpTransport) address(ctx context.Context, host string) (net.IP, error
 	ip, err := lookupAddress(ctx, t.resolver, host, t.family, t.fallback)
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.resolveDone })
 	return ip, err
+}
+
+// allowed applies the module's target policy to the address about to be
+// dialled for addr: a redirect's, whose name was looked up just now (the
+// target's own was checked in the resolve phase, and passes again). The
+// proxy is exempt: the operator chose it, and what it reaches is the
+// proxy's to restrict.
+func (t *httpTransport) allowed(addr, host string, ip net.IP) error {
+	if t.policy == nil || t.isProxy(addr) {
+		return nil
+	}
+	if err := t.policy.refuseAddress(host, ip); err != nil {
+		return targetDenied(PhaseResolve, err)
+	}
+	return nil
+}
+
+// proxyFor is the transport's Proxy function when a policy applies: the
+// module's, remembering the address of each proxy it chooses, in the
+// form the transport dials it, so that allowed can tell the proxy from a
+// target. A proxy is chosen per request (no_proxy may exempt a host).
+func (t *httpTransport) proxyFor(req *http.Request) (*url.URL, error) {
+	u, err := t.proxy(req)
+	if u != nil {
+		t.mu.Lock()
+		if t.proxies == nil {
+			t.proxies = map[string]bool{}
+		}
+		t.proxies[proxyAddress(u)] = true
+		t.mu.Unlock()
+	}
+	return u, err
+}
+
+func (t *httpTransport) isProxy(addr string) bool {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.proxies[addr]
+}
+
+// proxyAddress is the "host:port" net/http dials for a proxy URL: the
+// host in ASCII, and the scheme's port when the URL names none.
+func proxyAddress(u *url.URL) string {
+	port := u.Port()
+	if port == "" {
+		port = map[string]string{"http": "80", "https": "443", "socks5": "1080", "socks5h": "1080"}[u.Scheme]
+	}
+	return net.JoinHostPort(asciiName(u.Hostname()), port)
 }
 
 // dialTLS opens a TCP connection and completes a TLS handshake on it.

@@ -65,7 +65,8 @@ type Module struct {
 	Hostname string
 
 	resolver Resolver
-	prepared any // what the prober's prepare function returned
+	policy   *targetPolicy // nil when every target is allowed
+	prepared any           // what the prober's prepare function returned
 }
 
 // Option changes how modules are prepared.
@@ -73,6 +74,7 @@ type Option func(*options)
 
 type options struct {
 	resolver Resolver
+	denied   []denyList // see WithDenied
 }
 
 // WithResolver makes probes resolve names with r instead of the system
@@ -130,6 +132,11 @@ func NewModule(name string, cm config.Module, opts ...Option) (*Module, error) {
 		}
 		m.resolver = r
 	}
+	policy, err := newTargetPolicy(name, &cm, o.denied)
+	if err != nil {
+		return nil, fmt.Errorf("module %q: %w", name, err)
+	}
+	m.policy = policy
 	k, ok := registry[cm.Prober]
 	if !ok || k.prepare == nil {
 		return m, nil

@@ -66,6 +66,7 @@ var allReasons = []classReason{
 	{ClassProber, ReasonResourceExhausted},
 	{ClassProber, ReasonInternal},
 	{ClassProber, ReasonUnsupported},
+	{ClassProber, ReasonTargetDenied},
 
 	{ClassUnknown, ReasonUnclassified},
 }

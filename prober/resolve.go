@@ -77,9 +77,14 @@ func newResolveMetrics(sink *Sink) resolveMetrics {
 
 // resolveTarget resolves host to the one address the probe will use,
 // honouring the preferred ipFamily and the fallback, exports the resolve
-// metrics and returns how long the lookup took.
+// metrics and returns how long the lookup took. Every prober that dials
+// a host resolves it here, so this is where the module's target policy
+// is enforced: the name before the lookup, the address after it.
 func resolveTarget(ctx context.Context, m *Module, host, preferred string, fallback bool, sink *Sink, logger *slog.Logger) (net.IP, time.Duration, error) {
 	metrics := newResolveMetrics(sink)
+	if err := m.policy.refuseName(host); err != nil {
+		return nil, 0, targetDenied(PhaseSetup, err)
+	}
 	want := preferredFamily(preferred)
 	logger.Debug("Resolving target address", "host", host, "ip_protocol", want)
 	start := time.Now()
@@ -89,6 +94,11 @@ func resolveTarget(ctx context.Context, m *Module, host, preferred string, fallb
 	if err != nil {
 		logger.Error("Resolution failed", "host", host, "err", err)
 		return nil, took, err
+	}
+	// Checked before the address's metrics are set: the hash of a denied
+	// address would tell an anonymous scraper what internal names resolve to.
+	if err := m.policy.refuseAddress(host, ip); err != nil {
+		return nil, took, targetDenied(PhaseResolve, err)
 	}
 	metrics.protocol.Set(familyOf(ip).number())
 	metrics.addrHash.Set(ipHash(ip))

@@ -22,6 +22,9 @@ func probeUnix(ctx context.Context, target string, m *Module, sink *Sink, logger
 	if target == "" {
 		return Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "the target must be the path of a unix socket, e.g. /run/app.sock")
 	}
+	if err := m.policy.refusePath(target); err != nil {
+		return targetDenied(PhaseSetup, err)
+	}
 	var d net.Dialer
 	conn, err := d.DialContext(ctx, "unix", target)
 	if err != nil {

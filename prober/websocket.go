@@ -183,6 +183,9 @@ func probeWebsocket(ctx context.Context, target string, m *Module, sink *Sink, l
 	if err != nil {
 		return err
 	}
+	if err := m.policy.refuseScheme(u.Scheme); err != nil {
+		return targetDenied(PhaseSetup, err)
+	}
 	host := p.hostHeader(m)
 	header, err := p.requestHeader(ctx, host)
 	if err != nil {

@@ -1,0 +1,273 @@
+package prober
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/netip"
+	"path/filepath"
+	"slices"
+	"strings"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+// This file is the target policy: which targets a module may probe. It is
+// what keeps an exporter that anyone can reach from being a proxy into
+// the networks sonde can reach. Rules come from the module's `targets:`
+// block and from deny lists the exporter gives every module (WithDenied,
+// e.g. --probe.deny-private). Name rules are checked before anything is
+// sent; address rules against the address actually dialled, after the
+// lookup, so that a name resolving into a denied range is refused too.
+
+// AddressRange is a range of addresses a deny list refuses, with the name
+// a refusal gives it ("loopback", "link-local", ...).
+type AddressRange struct {
+	Prefix netip.Prefix
+	Name   string
+}
+
+// PrivateRanges are the addresses --probe.deny-private refuses: every
+// address that is not a public unicast destination, and the cloud
+// metadata services. The first range that holds an address names the
+// refusal, so the metadata addresses come before the ranges holding them.
+func PrivateRanges() []AddressRange {
+	return []AddressRange{
+		{netip.MustParsePrefix("169.254.169.254/32"), "cloud metadata service"},
+		{netip.MustParsePrefix("fd00:ec2::254/128"), "cloud metadata service"},
+		{netip.MustParsePrefix("0.0.0.0/8"), "unspecified"}, // 0.0.0.0 reaches the host itself on Linux
+		{netip.MustParsePrefix("::/128"), "unspecified"},
+		{netip.MustParsePrefix("127.0.0.0/8"), "loopback"},
+		{netip.MustParsePrefix("::1/128"), "loopback"},
+		{netip.MustParsePrefix("10.0.0.0/8"), "private, RFC 1918"},
+		{netip.MustParsePrefix("172.16.0.0/12"), "private, RFC 1918"},
+		{netip.MustParsePrefix("192.168.0.0/16"), "private, RFC 1918"},
+		{netip.MustParsePrefix("100.64.0.0/10"), "shared address space, CGNAT"},
+		{netip.MustParsePrefix("169.254.0.0/16"), "link-local"},
+		{netip.MustParsePrefix("fe80::/10"), "link-local"},
+		{netip.MustParsePrefix("fc00::/7"), "unique local"},
+		{netip.MustParsePrefix("224.0.0.0/4"), "multicast"},
+		{netip.MustParsePrefix("ff00::/8"), "multicast"},
+		{netip.MustParsePrefix("255.255.255.255/32"), "broadcast"},
+	}
+}
+
+// WithDenied makes every module refuse targets whose address is in one of
+// ranges, whatever the module's own targets.allow says. by names the
+// list's origin in refusals, e.g. "--probe.deny-private". Options
+// accumulate: each WithDenied adds a list.
+func WithDenied(by string, ranges []AddressRange) Option {
+	return func(o *options) {
+		o.denied = append(o.denied, denyList{by: by, ranges: slices.Clone(ranges)})
+	}
+}
+
+// denyList is one WithDenied list.
+type denyList struct {
+	by     string
+	ranges []AddressRange
+}
+
+// targetPolicy is what one module may probe. A nil policy allows
+// everything, so that modules without rules pay nothing per probe.
+type targetPolicy struct {
+	module  string
+	allow   []config.TargetRule
+	deny    []config.TargetRule
+	schemes []string
+	global  []denyList
+}
+
+// newTargetPolicy reads the module's targets block and adds the global
+// deny lists. It returns nil when there is nothing to enforce.
+func newTargetPolicy(module string, cm *config.Module, global []denyList) (*targetPolicy, error) {
+	if !cm.Targets.IsSet() && len(global) == 0 {
+		return nil, nil
+	}
+	p := &targetPolicy{module: module, schemes: cm.Targets.Schemes, global: global}
+	var errs []error
+	p.allow, errs = parseRules(cm.Prober, "allow", cm.Targets.Allow, errs)
+	p.deny, errs = parseRules(cm.Prober, "deny", cm.Targets.Deny, errs)
+	for i, s := range cm.Targets.Schemes {
+		if err := config.CheckTargetScheme(cm.Prober, s); err != nil {
+			errs = append(errs, fmt.Errorf("targets.schemes[%d]: %w", i, err))
+		}
+	}
+	return p, errors.Join(errs...)
+}
+
+// parseRules parses one list of rules; the configuration has checked
+// them already, this guards modules built in code.
+func parseRules(prober, key string, entries []string, errs []error) ([]config.TargetRule, []error) {
+	rules := make([]config.TargetRule, 0, len(entries))
+	for i, entry := range entries {
+		r, err := config.ParseTargetRule(prober, entry)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("targets.%s[%d]: %w", key, i, err))
+			continue
+		}
+		rules = append(rules, r)
+	}
+	return rules, errs
+}
+
+// targetDenied is the failure of a refused target; err says what refused it.
+func targetDenied(phase Phase, err error) *Error {
+	return Fail(ClassProber, ReasonTargetDenied, phase, err)
+}
+
+// refuseScheme says why a URL's scheme is refused, or returns nil.
+func (p *targetPolicy) refuseScheme(scheme string) error {
+	if p == nil || len(p.schemes) == 0 || slices.Contains(p.schemes, scheme) {
+		return nil
+	}
+	return fmt.Errorf("scheme %q is not in targets.schemes %v of module %q", scheme, p.schemes, p.module)
+}
+
+// refuseName says why a host is refused for its name, or returns nil. An
+// IP literal has no name: its address decides, in refuseAddress. A name
+// an allow list does not match is refused here only when no allow rule
+// is an address rule; otherwise its address may still be allowed.
+func (p *targetPolicy) refuseName(host string) error {
+	if p == nil || isIPLiteral(host) {
+		return nil
+	}
+	name := comparableName(host)
+	if r, ok := matchingHostRule(p.deny, name); ok {
+		return fmt.Errorf("host %q is denied by targets.deny entry %q of module %q", host, r.Entry, p.module)
+	}
+	if len(p.allow) > 0 && !p.allowsName(name) && !p.allowsByAddress() {
+		return fmt.Errorf("host %q matches no targets.allow entry of module %q", host, p.module)
+	}
+	return nil
+}
+
+// refuseAddress says why ip, the address host resolved to (or host
+// itself, for an IP literal), is refused, or returns nil. The global deny
+// lists come first: no module rule can allow what they deny.
+func (p *targetPolicy) refuseAddress(host string, ip net.IP) error {
+	if p == nil {
+		return nil
+	}
+	forms := addressForms(ip)
+	for _, list := range p.global {
+		for _, r := range list.ranges {
+			if slices.ContainsFunc(forms, r.Prefix.Contains) {
+				return fmt.Errorf("%s is denied by %s (%s)", describeAddress(host, ip), list.by, r.Name)
+			}
+		}
+	}
+	for _, r := range p.deny {
+		if slices.ContainsFunc(forms, r.MatchesAddr) {
+			return fmt.Errorf("%s is denied by targets.deny entry %q of module %q", describeAddress(host, ip), r.Entry, p.module)
+		}
+	}
+	if len(p.allow) == 0 || p.allowsName(comparableName(host)) || p.allowsAddress(forms) {
+		return nil
+	}
+	return fmt.Errorf("%s matches no targets.allow entry of module %q", describeAddress(host, ip), p.module)
+}
+
+// refusePath says why a unix socket path is refused, or returns nil. With
+// rules, the path must be clean: /run/app/../docker.sock must not pass
+// for a path under /run/app. Symbolic links are not followed.
+func (p *targetPolicy) refusePath(socket string) error {
+	if p == nil || (len(p.allow) == 0 && len(p.deny) == 0) {
+		return nil
+	}
+	if clean := filepath.Clean(socket); clean != socket {
+		return fmt.Errorf("path %q is not in its clean form %q, which the targets rules of module %q require", socket, clean, p.module)
+	}
+	for _, r := range p.deny {
+		if r.MatchesPath(socket) {
+			return fmt.Errorf("path %q is denied by targets.deny entry %q of module %q", socket, r.Entry, p.module)
+		}
+	}
+	if len(p.allow) > 0 && !slices.ContainsFunc(p.allow, func(r config.TargetRule) bool { return r.MatchesPath(socket) }) {
+		return fmt.Errorf("path %q matches no targets.allow entry of module %q", socket, p.module)
+	}
+	return nil
+}
+
+// checkHost applies the rules that need no lookup to a host sonde is
+// about to reach: its name, or, for an IP literal, its address (always
+// phase resolve). namePhase is setup for the target, processing for a
+// redirect. It returns a *Error, or nil.
+func (p *targetPolicy) checkHost(host string, namePhase Phase) error {
+	if err := p.refuseName(host); err != nil {
+		return targetDenied(namePhase, err)
+	}
+	if a, err := netip.ParseAddr(host); err == nil {
+		if err := p.refuseAddress(host, a.WithZone("").AsSlice()); err != nil {
+			return targetDenied(PhaseResolve, err)
+		}
+	}
+	return nil
+}
+
+func (p *targetPolicy) allowsName(name string) bool {
+	_, ok := matchingHostRule(p.allow, name)
+	return ok
+}
+
+func (p *targetPolicy) allowsAddress(forms []netip.Addr) bool {
+	return slices.ContainsFunc(p.allow, func(r config.TargetRule) bool {
+		return slices.ContainsFunc(forms, r.MatchesAddr)
+	})
+}
+
+func (p *targetPolicy) allowsByAddress() bool {
+	return slices.ContainsFunc(p.allow, func(r config.TargetRule) bool { return r.Kind == config.AddressRule })
+}
+
+func matchingHostRule(rules []config.TargetRule, name string) (config.TargetRule, bool) {
+	for _, r := range rules {
+		if r.MatchesHost(name) {
+			return r, true
+		}
+	}
+	return config.TargetRule{}, false
+}
+
+// comparableName is host as rules compare it: ASCII (an internationalised
+// name in its xn-- form, as it is looked up), lower case, without the
+// trailing dot of a fully qualified name, so that no spelling of a denied
+// name slips past its rule.
+func comparableName(host string) string {
+	return strings.TrimSuffix(strings.ToLower(asciiName(host)), ".")
+}
+
+func isIPLiteral(host string) bool {
+	_, err := netip.ParseAddr(host)
+	return err == nil
+}
+
+// nat64 is the well-known NAT64 prefix (RFC 6052): its addresses reach
+// the IPv4 address in their last 32 bits.
+var nat64 = netip.MustParsePrefix("64:ff9b::/96")
+
+// addressForms are the addresses ip stands for: itself, as IPv4 when it
+// is IPv4-mapped, and the IPv4 address a NAT64 address reaches. A rule
+// matching any of them matches ip.
+func addressForms(ip net.IP) []netip.Addr {
+	a, ok := netip.AddrFromSlice(ip)
+	if !ok {
+		return nil
+	}
+	a = a.Unmap()
+	forms := []netip.Addr{a}
+	if nat64.Contains(a) {
+		b := a.As16()
+		forms = append(forms, netip.AddrFrom4([4]byte(b[12:])))
+	}
+	return forms
+}
+
+// describeAddress names an address in a refusal, with the name it was
+// found for unless the target was the address itself.
+func describeAddress(host string, ip net.IP) string {
+	if isIPLiteral(host) {
+		return "address " + ip.String()
+	}
+	return fmt.Sprintf("address %s of %q", ip, host)
+}
