@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"crypto/x509"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -41,13 +42,16 @@ const (
 	ocspTimeout     = "timeout"      // the probe's deadline passed while asking
 	ocspHTTPStatus  = "http_status"  // the responder answered with an HTTP error
 	ocspMalformed   = "malformed"    // the answer is not a valid OCSP response for the leaf
+	ocspDenied      = "denied"       // the module's target policy refuses the responder
 )
 
 // ocspClient is a module's OCSP policy, with its cache.
 type ocspClient struct {
-	policy config.OCSP
-	cache  *ocspCache
-	proxy  func(*http.Request) (*url.URL, error) // the module's proxy, for http modules
+	policy   config.OCSP
+	cache    *ocspCache
+	proxy    func(*http.Request) (*url.URL, error) // the module's proxy, for http modules
+	targets  *targetPolicy                         // the module's target policy, nil when all is allowed
+	resolver Resolver                              // the module's resolver, nil for the system's
 }
 
 func newOCSPClient(policy config.OCSP) *ocspClient {
@@ -182,10 +186,17 @@ func (c *ocspClient) ask(ctx context.Context, leaf, issuer *x509.Certificate) (*
 		return nil, ocspNoResponder
 	}
 	httpReq.Header.Set("Content-Type", "application/ocsp-request")
-	client := &http.Client{Transport: &http.Transport{Proxy: c.proxy, DisableKeepAlives: true}}
-	resp, err := client.Do(httpReq)
+	transport, err := c.transportFor(httpReq)
 	if err != nil {
-		if ctx.Err() != nil {
+		return nil, ocspDenied
+	}
+	resp, err := (&http.Client{Transport: transport}).Do(httpReq)
+	if err != nil {
+		var denied responderDenied
+		switch {
+		case errors.As(err, &denied):
+			return nil, ocspDenied
+		case ctx.Err() != nil:
 			return nil, ocspTimeout
 		}
 		return nil, ocspUnreachable

@@ -419,3 +419,41 @@ func TestOCSPQueryOnTCP(t *testing.T) {
 	metric(t, sink, 1, "probe_tls_ocsp_status", "revoked")
 	metric(t, sink, 1, "probe_tls_verified")
 }
+
+// The responder is named by the target's own certificate, so the module's
+// target policy applies to it: a denied responder is never contacted.
+func TestOCSPResponderObeysTargetPolicy(t *testing.T) {
+	ln, err := net.Listen("tcp4", "127.0.0.2:0")
+	if err != nil {
+		t.Skipf("cannot listen on 127.0.0.2: %v", err)
+	}
+	var asked atomic.Int32
+	responder := httptest.NewUnstartedServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { asked.Add(1) }))
+	responder.Listener.Close()
+	responder.Listener = ln
+	responder.Start()
+	t.Cleanup(responder.Close)
+	e := newOCSPEnv(t, responder.URL, nil)
+	for _, tc := range []struct {
+		name   string
+		policy config.OCSP
+		want   failure
+	}{
+		{"status unknown", policy(config.OCSPQuery), failure{}},
+		{"fails with fail_on_unknown", policy(config.OCSPQuery, failOnUnknown), failure{ClassTLS, ReasonOCSPUnknown, PhaseOCSP}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := defaultModule(t, "http", func(m *config.Module) {
+				m.HTTP.HTTPClientConfig.TLSConfig.CAFile = e.ca.file
+				m.OCSP = tc.policy
+				m.Targets.Deny = []string{"127.0.0.2/32"}
+			})
+			sink, err := run(t, m, e.url)
+			checkOutcome(t, err, tc.want)
+			checkOCSPSeries(t, sink, "unknown", ocspDenied)
+		})
+	}
+	if n := asked.Load(); n != 0 {
+		t.Errorf("the denied responder was asked %d times", n)
+	}
+}

@@ -146,6 +146,7 @@ func NewModule(name string, cm config.Module, opts ...Option) (*Module, error) {
 		return nil, fmt.Errorf("module %q: %w", name, err)
 	}
 	m.prepared = prepared
+	guardOCSP(prepared, m)
 	return m, nil
 }
 

@@ -1,0 +1,98 @@
+package prober
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"net/http"
+)
+
+// A target's own certificate names the OCSP responder sonde asks with
+// ocsp.check: query, so a hostile target could point sonde at an internal
+// address. The module's target policy (and --probe.deny-private) applies
+// to the responder as to the target.
+
+// withTLSClient is a prepared module that speaks TLS.
+type withTLSClient interface{ tlsClient() *tlsClient }
+
+func (p *httpPrepared) tlsClient() *tlsClient { return p.tls }
+func (p *tcpPrepared) tlsClient() *tlsClient  { return p.tls }
+func (p *dnsPrepared) tlsClient() *tlsClient  { return p.tls }
+func (p *grpcPrepared) tlsClient() *tlsClient { return p.tls }
+func (p *wsPrepared) tlsClient() *tlsClient   { return p.tls }
+
+// guardOCSP gives the module's OCSP client its policy and resolver.
+func guardOCSP(prepared any, m *Module) {
+	w, ok := prepared.(withTLSClient)
+	if !ok || w.tlsClient() == nil {
+		return
+	}
+	c := w.tlsClient().ocsp
+	c.targets, c.resolver = m.policy, m.resolver
+}
+
+// transportFor returns the transport that asks the responder. Through the
+// module's proxy only the responder's name can be checked: the proxy is
+// the operator's, and what it reaches is its own to restrict.
+func (c *ocspClient) transportFor(req *http.Request) (*http.Transport, error) {
+	t := &http.Transport{Proxy: c.proxy, DisableKeepAlives: true}
+	if c.targets == nil {
+		return t, nil
+	}
+	if c.proxy != nil {
+		if u, err := c.proxy(req); err == nil && u != nil {
+			return t, c.targets.refuseName(req.URL.Hostname())
+		}
+	}
+	t.DialContext = c.dialResponder
+	return t, nil
+}
+
+// dialResponder connects to an OCSP responder at addr, refusing names and
+// addresses the policy denies.
+func (c *ocspClient) dialResponder(ctx context.Context, network, addr string) (net.Conn, error) {
+	var d net.Dialer
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, err
+	}
+	if err := c.targets.refuseName(host); err != nil {
+		return nil, responderDenied{err}
+	}
+	ips, err := c.lookup(ctx, host)
+	if err != nil {
+		return nil, err
+	}
+	var denied error
+	for _, ip := range ips {
+		if denied = c.targets.refuseAddress(host, ip); denied == nil {
+			return d.DialContext(ctx, network, net.JoinHostPort(ip.String(), port))
+		}
+	}
+	return nil, responderDenied{denied}
+}
+
+func (c *ocspClient) lookup(ctx context.Context, host string) ([]net.IP, error) {
+	if ip := net.ParseIP(host); ip != nil {
+		return []net.IP{ip}, nil
+	}
+	var r Resolver = net.DefaultResolver
+	if c.resolver != nil {
+		r = c.resolver
+	}
+	addrs, err := r.LookupIPAddr(ctx, host)
+	if err != nil {
+		return nil, fmt.Errorf("resolving OCSP responder %q: %w", host, err)
+	}
+	ips := make([]net.IP, len(addrs))
+	for i, a := range addrs {
+		ips[i] = a.IP
+	}
+	return ips, nil
+}
+
+// responderDenied marks a responder the target policy refused.
+type responderDenied struct{ err error }
+
+func (e responderDenied) Error() string { return "OCSP responder refused: " + e.err.Error() }
+func (e responderDenied) Unwrap() error { return e.err }
