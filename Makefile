@@ -30,6 +30,25 @@ fmt-check:
 test: fmt-check vet
 	$(GO) test -race -count=1 ./...
 
+# Go native fuzzing: each target in turn for FUZZTIME. `make test` already
+# runs every target over its seeds (testdata/fuzz/<target>/); this explores
+# beyond them. A crasher is written to the package's testdata/fuzz/<target>/
+# and fails the run: keep it there as a regression seed. Minimizing a new
+# corpus entry is capped at FUZZMINIMIZETIME, as minimizing a large seed
+# (example.yml) would otherwise take up most of a short run.
+FUZZTIME         ?= 20s
+FUZZMINIMIZETIME ?= 2s
+FUZZ_TARGETS     := assert:FuzzAssert config:FuzzLoad prober:FuzzParseTarget prober:FuzzDNSAnswer \
+                    prober:FuzzQueryResponse prober:FuzzHTTPResponse
+
+.PHONY: fuzz
+fuzz:
+	@set -e; for t in $(FUZZ_TARGETS); do \
+		pkg=$${t%%:*}; name=$${t#*:}; \
+		echo "== $$name (./$$pkg) for $(FUZZTIME)"; \
+		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) ./$$pkg; \
+	done
+
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 

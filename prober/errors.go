@@ -344,7 +344,8 @@ func classifyMessage(err error) (Class, Reason, bool) {
 	switch {
 	case strings.Contains(msg, "received from peer"), // RST_STREAM or GOAWAY: the server gave up on the response
 		strings.Contains(msg, "server sent GOAWAY and closed the connection"),
-		strings.Contains(msg, "http2: client connection lost"):
+		strings.Contains(msg, "http2: client connection lost"),
+		strings.Contains(msg, "unexpected EOF reading trailer"): // the connection closed inside a chunked body's trailer
 		return ClassProtocol, ReasonUnexpectedEOF, true
 	}
 	for _, s := range malformedMessages {
@@ -360,11 +361,15 @@ func classifyMessage(err error) (Class, Reason, bool) {
 var malformedMessages = []string{
 	"malformed MIME header",           // a header line without a colon, ...
 	"bad Content-Length",              // not a number
+	"invalid empty Content-Length",    // a Content-Length header without a value
 	"multiple Content-Length headers", // differing values
 	"transfer encoding",               // unsupported, or too many transfer encodings
 	"response headers exceeded",       // more than MaxResponseHeaderBytes
 	"chunk length",                    // a chunked body that does not parse
 	"chunked encoding",                // "malformed chunked encoding"
+	"chunked line",                    // a chunk line ending in a bare LF, or with a stray CR
+	"header line too long",            // a chunk line longer than net/http reads
+	"trailer after chunked body",      // "suspiciously long trailer after chunked body"
 	"failed to parse Location header", // a redirect to a URL that does not parse
 	"stream error: ",                  // HTTP/2: a stream broke the protocol (PROTOCOL_ERROR, ...)
 	"connection error: ",              // HTTP/2: the connection broke the protocol

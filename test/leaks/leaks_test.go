@@ -1,0 +1,307 @@
+// Package leaks holds sonde to a long-running exporter's budget: probes of
+// every outcome, made by the thousand, must leave no goroutine and no open
+// file behind. It is a package of its own so that no other test's servers
+// or stragglers move the counts it compares.
+package leaks
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"runtime"
+	"runtime/pprof"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/miekg/dns"
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/health"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/sonde-exporter/sonde/collector"
+	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober"
+)
+
+const (
+	probes      = 10000
+	concurrency = 50
+	// settle is how long the counts may take to come back down: the test
+	// servers' side of the last connections closing, timers firing.
+	settle = 10 * time.Second
+)
+
+// kind is one sort of probe in the mix, with the outcome it must have.
+type kind struct {
+	name    string
+	module  *prober.Module
+	target  string
+	timeout time.Duration
+	class   prober.Class // "" for success
+	reason  prober.Reason
+}
+
+// TestNoLeakAfterTenThousandProbes runs probes of mixed outcomes, fifty at
+// a time, through collector.Run (the path every scrape takes): successes,
+// a followed redirect, refused connections, deadlines that run out on a
+// silent peer, failed TLS verifications, DNS queries, and gRPC health
+// checks. Afterwards the goroutines and open file descriptors must be back
+// at the baseline taken after a warm-up, once the servers' side of the
+// last connections has closed.
+func TestNoLeakAfterTenThousandProbes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("makes 10,000 probes")
+	}
+	holdTimingLock(t)
+	kinds := startTargets(t)
+
+	run := func(n int) map[string]map[string]int {
+		outcomes := map[string]map[string]int{}
+		var mu sync.Mutex
+		jobs := make(chan kind)
+		var wg sync.WaitGroup
+		for range concurrency {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				logger := slog.New(slog.DiscardHandler)
+				for k := range jobs {
+					res := collector.Run(context.Background(), k.module, k.target, k.timeout, logger, slog.LevelDebug)
+					got := "success"
+					if res.Err != nil {
+						got = fmt.Sprintf("%s/%s", res.Err.Class, res.Err.Reason)
+					}
+					mu.Lock()
+					if outcomes[k.name] == nil {
+						outcomes[k.name] = map[string]int{}
+					}
+					outcomes[k.name][got]++
+					mu.Unlock()
+				}
+			}()
+		}
+		for i := range n {
+			jobs <- kinds[i%len(kinds)]
+		}
+		close(jobs)
+		wg.Wait()
+		return outcomes
+	}
+
+	// The warm-up starts what lives as long as the process (the HTTP/2
+	// and gRPC machinery, resolver state, timers) before the baseline.
+	run(10 * len(kinds))
+	goroutines, fds := waitForCounts(t, -1, -1)
+	t.Logf("baseline: %d goroutines, %d open files", goroutines, fds)
+
+	start := time.Now()
+	outcomes := run(probes)
+	t.Logf("%d probes in %v", probes, time.Since(start).Round(time.Millisecond))
+	for _, k := range kinds {
+		want := "success"
+		if k.class != "" {
+			want = fmt.Sprintf("%s/%s", k.class, k.reason)
+		}
+		if got := outcomes[k.name]; got[want] != probes/len(kinds) && got[want] != probes/len(kinds)+1 {
+			t.Errorf("%s: outcomes %v, want every probe %s", k.name, got, want)
+		}
+	}
+
+	afterG, afterF := waitForCounts(t, goroutines, fds)
+	t.Logf("after: %d goroutines, %d open files", afterG, afterF)
+	if afterG > goroutines {
+		var stacks bytes.Buffer
+		pprof.Lookup("goroutine").WriteTo(&stacks, 1)
+		t.Errorf("%d goroutines after the probes settled, %d before:\n%s", afterG, goroutines, stacks.String())
+	}
+	if afterF > fds {
+		t.Errorf("%d open files after the probes settled, %d before: %v", afterF, fds, openFiles(t))
+	}
+}
+
+// waitForCounts waits until the goroutines and open files are at most the
+// given counts (or, with -1, stop falling), and returns them.
+func waitForCounts(t *testing.T, goroutines, fds int) (int, int) {
+	t.Helper()
+	deadline := time.Now().Add(settle)
+	lastG, lastF, steady := -1, -1, 0
+	for {
+		runtime.GC() // finalizers close what was dropped without Close
+		g, f := runtime.NumGoroutine(), len(openFiles(t))
+		switch {
+		case goroutines >= 0 && g <= goroutines && f <= fds:
+			return g, f
+		case goroutines < 0 && g == lastG && f == lastF:
+			if steady++; steady == 5 {
+				return g, f
+			}
+		default:
+			steady = 0
+		}
+		if time.Now().After(deadline) {
+			return g, f
+		}
+		lastG, lastF = g, f
+		time.Sleep(100 * time.Millisecond)
+	}
+}
+
+// openFiles lists the process's open file descriptors and what they are.
+func openFiles(t *testing.T) []string {
+	t.Helper()
+	entries, err := os.ReadDir("/proc/self/fd")
+	if err != nil {
+		t.Skipf("cannot count open files: %v", err)
+	}
+	var files []string
+	for _, e := range entries {
+		target, err := os.Readlink("/proc/self/fd/" + e.Name())
+		if err != nil {
+			continue // the directory's own descriptor, closed already
+		}
+		files = append(files, e.Name()+"->"+target)
+	}
+	return files
+}
+
+// startTargets starts a server for each kind of probe, all on loopback,
+// and returns the kinds.
+func startTargets(t *testing.T) []kind {
+	t.Helper()
+	quiet := log.New(io.Discard, "", 0)
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ok", http.StatusFound) })
+	web := httptest.NewUnstartedServer(mux)
+	web.Config.ErrorLog = quiet
+	web.Start()
+	t.Cleanup(web.Close)
+	// A certificate no module trusts: every handshake fails verification.
+	untrusted := httptest.NewUnstartedServer(mux)
+	untrusted.Config.ErrorLog = quiet
+	untrusted.StartTLS()
+	t.Cleanup(untrusted.Close)
+
+	closed, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	refused := closed.Addr().String()
+	closed.Close()
+
+	silent := listen(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	dnsAddr := dnsServer(t)
+	grpcAddr := grpcServer(t)
+
+	return []kind{
+		{name: "http success", module: module(t, "http", ""), target: web.URL + "/ok", timeout: 10 * time.Second},
+		{name: "http redirect", module: module(t, "http", ""), target: web.URL + "/redirect", timeout: 10 * time.Second},
+		{name: "refused", module: module(t, "tcp", ""), target: refused, timeout: 10 * time.Second,
+			class: prober.ClassConnect, reason: prober.ReasonRefused},
+		{name: "timeout", module: module(t, "http", ""), target: "http://" + silent + "/", timeout: 50 * time.Millisecond,
+			class: prober.ClassTimeout, reason: prober.ReasonDeadline},
+		{name: "tls failure", module: module(t, "http", ""), target: untrusted.URL + "/ok", timeout: 10 * time.Second,
+			class: prober.ClassTLS, reason: prober.ReasonCertUnknownAuthority},
+		{name: "dns", module: module(t, "dns", "query_name: example.test\nquery_type: A"), target: dnsAddr, timeout: 10 * time.Second},
+		{name: "dns timeout", module: module(t, "dns", "query_name: silent.test"), target: dnsAddr, timeout: 50 * time.Millisecond,
+			class: prober.ClassTimeout, reason: prober.ReasonDeadline},
+		{name: "grpc", module: module(t, "grpc", ""), target: grpcAddr, timeout: 10 * time.Second},
+	}
+}
+
+// module loads a module of prober, its section given as YAML lines.
+func module(t *testing.T, proberName, section string) *prober.Module {
+	t.Helper()
+	src := fmt.Sprintf("modules:\n  m:\n    prober: %s\n", proberName)
+	if section != "" {
+		src += fmt.Sprintf("    %s:\n      %s\n", proberName, strings.ReplaceAll(section, "\n", "\n      "))
+	}
+	cfg, err := config.Load([]byte(src))
+	if err != nil {
+		t.Fatalf("config.Load:\n%s\n%v", src, err)
+	}
+	m, err := prober.NewModule(proberName, cfg.Modules["m"])
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// listen serves handle on a loopback port until the test ends.
+func listen(t *testing.T, handle func(net.Conn)) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer c.Close()
+				handle(c)
+			}()
+		}
+	}()
+	t.Cleanup(func() { ln.Close(); wg.Wait() })
+	return ln.Addr().String()
+}
+
+// dnsServer answers A queries for example.test over UDP and leaves those
+// for silent.test unanswered.
+func dnsServer(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	started := make(chan struct{})
+	srv := &dns.Server{PacketConn: pc, NotifyStartedFunc: func() { close(started) },
+		Handler: dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
+			if len(r.Question) != 1 || r.Question[0].Name == "silent.test." {
+				return
+			}
+			m := new(dns.Msg)
+			m.SetReply(r)
+			rr, _ := dns.NewRR("example.test. 60 IN A 192.0.2.1")
+			m.Answer = append(m.Answer, rr)
+			w.WriteMsg(m)
+		})}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.ActivateAndServe() }()
+	<-started
+	t.Cleanup(func() { srv.Shutdown(); <-done })
+	return pc.LocalAddr().String()
+}
+
+// grpcServer serves the gRPC health service, reporting SERVING.
+func grpcServer(t *testing.T) string {
+	t.Helper()
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := grpc.NewServer()
+	healthpb.RegisterHealthServer(srv, health.NewServer())
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(ln) }()
+	t.Cleanup(func() { srv.Stop(); <-done })
+	return ln.Addr().String()
+}
