@@ -219,10 +219,8 @@ func parseGRPCTarget(target string, useTLS bool) (host, port string, err error) 
 	if host == "" {
 		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has no host; %s", target, how)
 	}
-	if strings.ContainsAny(host, "[]") {
-		// A stray bracket ("]", "http://]/") that the URL parser let
-		// through: no resolver knows such a name, and no address has it.
-		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has host %q, which is not a host name or an IP address; %s", target, host, how)
+	if why := malformedHost(host); why != "" {
+		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has host %q, with %s; %s", target, host, why, how)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
 		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has port %q, which is not a number from 1 to 65535", target, port)

@@ -206,6 +206,9 @@ func parseHTTPTarget(target string) (*url.URL, error) {
 	if u.Hostname() == "" {
 		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has no host; write it as http[s]://host[:port][/path]", target)
 	}
+	if why := malformedHost(u.Hostname()); why != "" {
+		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has host %q, with %s; write it as http[s]://host[:port][/path]", target, u.Hostname(), why)
+	}
 	return u, nil
 }
 

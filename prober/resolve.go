@@ -75,6 +75,24 @@ func newResolveMetrics(sink *Sink) resolveMetrics {
 	}
 }
 
+// malformedHost says what makes host no host name or IP address any
+// resolver could know, or returns "". Parsers let through stray brackets
+// ("http://]/") and spaces ("a b:80"); refused here, they are the
+// operator's typo (HTTP 400) instead of a failed lookup.
+func malformedHost(host string) string {
+	for _, r := range host {
+		switch {
+		case r == '[' || r == ']':
+			return "a stray bracket"
+		case r <= ' ' || r == 0x7f:
+			return "a space or control character"
+		case r == '/' || r == '\\':
+			return "a slash"
+		}
+	}
+	return ""
+}
+
 // resolveTarget resolves host to the one address the probe will use,
 // honouring the preferred ipFamily and the fallback, exports the resolve
 // metrics and returns how long the lookup took. Every prober that dials

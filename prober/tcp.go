@@ -97,6 +97,9 @@ func splitHostPort(target, network string) (host, port string, err error) {
 	if err != nil {
 		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q is not host:port (%v); write e.g. example.com:443 or [2001:db8::1]:22", target, err)
 	}
+	if why := malformedHost(host); why != "" {
+		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has host %q, with %s; write e.g. example.com:443 or [2001:db8::1]:22", target, host, why)
+	}
 	p, err := net.LookupPort(network, port)
 	if host == "" || err != nil || p < 1 {
 		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q needs a host and a port: a number from 1 to 65535 or a service name", target)

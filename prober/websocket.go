@@ -232,6 +232,9 @@ func parseWebsocketTarget(target string) (*url.URL, error) {
 	if u.Hostname() == "" {
 		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has no host; %s", shown, how)
 	}
+	if why := malformedHost(u.Hostname()); why != "" {
+		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has host %q, with %s; %s", shown, u.Hostname(), why, how)
+	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
 			return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has port %q, which is not from 1 to 65535", shown, p)
