@@ -90,6 +90,11 @@ func runServer(f *flags, stderr io.Writer) int {
 	}
 	logger.Info("Starting sonde", "version", version.Info())
 	logger.Info("Build context", "build_context", version.BuildContext())
+	if soft, hard, err := raiseFileLimit(); err != nil {
+		logger.Warn("Could not raise the open file limit; probes in flight are capped by it", "err", err, "soft", soft, "hard", hard)
+	} else {
+		logger.Info("Open file limit", "soft", soft, "hard", hard)
+	}
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
