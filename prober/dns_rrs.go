@@ -54,8 +54,9 @@ func (s *rrSection) check(resp *dns.Msg, logger *slog.Logger) error {
 	}
 	texts := make([][]byte, len(rrs))
 	for i, rr := range rrs {
-		texts[i] = []byte(rr.String())
-		logger.Debug("Validating RR", "section", s.option, "rr", rr.String())
+		text := rr.String()
+		texts[i] = []byte(text)
+		logger.Debug("Validating RR", "section", s.option, "rr", text)
 	}
 	if err := checkRules(ReasonDNSRRs, s.subject, texts, s.rules...); err != nil {
 		return err

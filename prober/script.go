@@ -151,21 +151,32 @@ const maxLine = 1 << 20
 // upgraded to TLS by a starttls step.
 type stream struct {
 	conn       net.Conn
-	r          *bufio.Reader
-	tls        *tlsClient // the module's tls_config, prepared
-	serverName string     // the name to verify a STARTTLS server as
+	r          *bufio.Reader // made on the first read: see reader
+	tls        *tlsClient    // the module's tls_config, prepared
+	serverName string        // the name to verify a STARTTLS server as
 	sink       *Sink
 	tlsTime    time.Duration // time spent in TLS handshakes
 }
 
 func newStream(conn net.Conn, tlsConfig *tlsClient, serverName string, sink *Sink) *stream {
-	return &stream{conn: conn, r: bufio.NewReader(conn), tls: tlsConfig, serverName: serverName, sink: sink}
+	return &stream{conn: conn, tls: tlsConfig, serverName: serverName, sink: sink}
+}
+
+// reader returns the buffered reader of the connection, made on first use:
+// most tcp probes only connect, and its 4 KiB buffer was the largest
+// allocation of such a probe.
+func (s *stream) reader() *bufio.Reader {
+	if s.r == nil {
+		s.r = bufio.NewReader(s.conn)
+	}
+	return s.r
 }
 
 func (s *stream) expect(re *regexp.Regexp) ([]byte, []int, error) {
 	var line, last []byte // the line being read, the last one that did not match
+	r := s.reader()
 	for {
-		if _, err := s.r.Peek(1); err != nil {
+		if _, err := r.Peek(1); err != nil {
 			if len(line) == 0 {
 				line = last
 			}
@@ -174,10 +185,10 @@ func (s *stream) expect(re *regexp.Regexp) ([]byte, []int, error) {
 			}
 			return line, nil, err
 		}
-		buf, _ := s.r.Peek(s.r.Buffered())
+		buf, _ := r.Peek(r.Buffered())
 		if i := bytes.IndexByte(buf, '\n'); i >= 0 {
 			line = bytes.TrimSuffix(append(line, buf[:i]...), []byte("\r"))
-			s.r.Discard(i + 1)
+			r.Discard(i + 1)
 			if m := re.FindSubmatchIndex(line); m != nil {
 				return line, m, nil
 			}
@@ -187,7 +198,7 @@ func (s *stream) expect(re *regexp.Regexp) ([]byte, []int, error) {
 		// No newline yet: what has arrived may be a prompt that will not
 		// get one, so it is matched as it stands.
 		line = append(line, buf...)
-		s.r.Discard(len(buf))
+		r.Discard(len(buf))
 		if m := re.FindSubmatchIndex(line); m != nil {
 			return line, m, nil
 		}
@@ -201,7 +212,7 @@ func (s *stream) expect(re *regexp.Regexp) ([]byte, []int, error) {
 
 func (s *stream) expectBytes(n int) ([]byte, error) {
 	buf := make([]byte, n)
-	_, err := io.ReadFull(s.r, buf)
+	_, err := io.ReadFull(s.reader(), buf)
 	return buf, err
 }
 
@@ -220,7 +231,7 @@ func (s *stream) write(b []byte) error {
 // server's go-ahead would be read as if it came over TLS (the STARTTLS
 // injection attack), so it fails the probe instead of being dropped.
 func (s *stream) startTLS(ctx context.Context) error {
-	if n := s.r.Buffered(); n > 0 {
+	if n := s.buffered(); n > 0 {
 		return Failf(ClassProtocol, ReasonMalformedResponse, PhaseTLS,
 			"the server sent %d bytes of plaintext after agreeing to start TLS", n)
 	}
@@ -229,6 +240,14 @@ func (s *stream) startTLS(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	s.conn, s.r = tc, bufio.NewReader(tc)
+	s.conn, s.r = tc, nil
 	return nil
+}
+
+// buffered is how many bytes arrived and were not read yet.
+func (s *stream) buffered() int {
+	if s.r == nil {
+		return 0
+	}
+	return s.r.Buffered()
 }

@@ -202,7 +202,7 @@ func postgresStartTLS(s *stream) error {
 func (s *stream) readLine() (string, error) {
 	var line []byte
 	for {
-		frag, err := s.r.ReadSlice('\n')
+		frag, err := s.reader().ReadSlice('\n')
 		line = append(line, frag...)
 		if err == nil {
 			return string(bytes.TrimRight(line, "\r\n")), nil
