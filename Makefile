@@ -10,7 +10,7 @@ LDFLAGS  := -X github.com/prometheus/common/version.Version=$(VERSION) \
             -X github.com/prometheus/common/version.Branch=$(BRANCH) \
             -X github.com/prometheus/common/version.BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 
-.PHONY: all build run test vet fmt-check bench clean
+.PHONY: all build run test vet fmt-check bench bench-vs-blackbox bench-scale clean
 
 all: build
 
@@ -49,8 +49,26 @@ fuzz:
 		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) ./$$pkg; \
 	done
 
+# Micro-benchmarks of the per-probe path (docs/performance.md).
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
+
+# The load harness (bench/, docs/performance.md): sonde and blackbox_exporter
+# probing the same loopback targets with the same configuration, alternated
+# round by round. BBE is Debian's package (apt-get install
+# prometheus-blackbox-exporter) unless BBE= names another binary; the
+# harness never downloads one. BENCH_ARGS adds harness flags, e.g.
+# BENCH_ARGS='--rounds=5 --modules=http,tcp'.
+BBE        ?= /usr/bin/prometheus-blackbox-exporter
+BENCH_ARGS ?=
+
+bench-vs-blackbox: build
+	@test -x "$(BBE)" || { echo "blackbox_exporter not found at $(BBE): apt-get install prometheus-blackbox-exporter, or make bench-vs-blackbox BBE=/path/to/blackbox_exporter"; exit 1; }
+	$(GO) run ./bench/cmd/loadharness --exporter ./sonde --vs "$(BBE)" $(BENCH_ARGS)
+
+# 10,000 probes in flight at once against a target that answers late.
+bench-scale: build
+	$(GO) run ./bench/cmd/loadharness --exporter ./sonde --scale 10000 $(BENCH_ARGS)
 
 clean:
 	rm -f sonde

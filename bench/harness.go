@@ -1,0 +1,285 @@
+// Package bench is sonde's load harness: it measures an exporter (sonde,
+// blackbox_exporter, or any drop-in) probing targets the harness runs
+// itself on loopback, the way Prometheus would scrape it, and reports per
+// module what each probe costs the exporter. With two exporters it
+// alternates them round by round and reports their ratios, so that drift
+// of the machine (other work, frequency scaling) falls on both alike.
+//
+// Its scale mode holds thousands of probes in flight at once against a
+// target that answers late, and reports the exporter's memory,
+// goroutines and file descriptors.
+//
+// The harness reads the exporter's figures from /proc, so it runs on
+// Linux only. cmd/loadharness is its command line.
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"runtime"
+	"time"
+)
+
+// Options say what to measure.
+type Options struct {
+	A ExporterSpec  // the exporter measured, the denominator of ratios
+	B *ExporterSpec // the one compared with it (--vs), or nil
+
+	// Load mode.
+	Modules       []string      // names from LoadModules
+	Concurrency   int           // scrapes in flight
+	Duration      time.Duration // of one round of one module on one exporter
+	Rounds        int           // per exporter and module
+	Warmup        time.Duration // an uncounted round per module and exporter first
+	ScrapeTimeout time.Duration // X-Prometheus-Scrape-Timeout-Seconds
+	// NoGzip scrapes without Accept-Encoding: gzip, unlike Prometheus, to
+	// tell what compressing the answers costs each exporter.
+	NoGzip bool
+
+	// Scale mode, instead of load mode when ScaleProbes > 0.
+	ScaleProbes  int           // probes in flight at once
+	ScaleDelay   time.Duration // how long the target takes to answer
+	ScaleRamp    time.Duration // the scrapes start spread over this
+	ScaleTimeout time.Duration // the scrape timeout, and the module's
+	ScalePlain   bool          // scrape over plain HTTP/1.1, not TLS and HTTP/2
+
+	Dir      string    // for the configuration and logs; a temporary one if empty
+	Progress io.Writer // progress lines, or nil
+}
+
+// Report is what a run measured.
+type Report struct {
+	Options   Options
+	Env       Environment
+	FileLimit FileLimit
+	Load      []ModuleReport // load mode, in module order
+	Scale     []ScaleReport  // scale mode, one per exporter
+}
+
+// ModuleReport is one module's figures for each exporter.
+type ModuleReport struct {
+	Module string
+	A, B   Stats // B is zero without a second exporter
+}
+
+// ScaleReport is one exporter's wave.
+type ScaleReport struct {
+	Exporter string
+	ScaleStats
+}
+
+// Run measures as o says.
+func Run(ctx context.Context, o Options) (*Report, error) {
+	if runtime.GOOS != "linux" {
+		return nil, errors.New("the load harness reads the exporter's figures from /proc and runs on Linux only")
+	}
+	if err := o.validate(); err != nil {
+		return nil, err
+	}
+	r := &Report{Options: o, Env: describeEnvironment(o)}
+	var err error
+	// Before anything starts, so that the targets and the exporters, which
+	// inherit it, may hold as many connections as the machine allows.
+	if r.FileLimit, err = raiseFileLimit(); err != nil {
+		return nil, err
+	}
+	dir, cleanup, err := workDir(o.Dir)
+	if err != nil {
+		return nil, err
+	}
+	defer cleanup()
+	s, err := newSetup(dir, o)
+	if err != nil {
+		return nil, err
+	}
+	defer s.targets.Close()
+	if o.ScaleProbes > 0 {
+		r.Scale, err = s.runScale(ctx, o)
+	} else {
+		r.Load, err = s.runLoad(ctx, o)
+	}
+	return r, err
+}
+
+func (o *Options) validate() error {
+	switch {
+	case len(o.A.Argv) == 0:
+		return errors.New("no exporter to measure")
+	case o.ScaleProbes > 0 && (o.ScaleDelay <= 0 || o.ScaleTimeout <= o.ScaleDelay):
+		return fmt.Errorf("scale mode needs a delay (%s) shorter than the scrape timeout (%s)", o.ScaleDelay, o.ScaleTimeout)
+	case o.ScaleProbes > 0:
+		return nil
+	case len(o.Modules) == 0 || o.Concurrency < 1 || o.Rounds < 1 || o.Duration <= 0 || o.ScrapeTimeout <= 0:
+		return errors.New("load mode needs modules, a concurrency, rounds, a round duration and a scrape timeout")
+	}
+	return nil
+}
+
+func workDir(dir string) (string, func(), error) {
+	if dir != "" {
+		return dir, func() {}, os.MkdirAll(dir, 0o755)
+	}
+	dir, err := os.MkdirTemp("", "sonde-loadharness-")
+	if err != nil {
+		return "", nil, fmt.Errorf("creating a work directory: %w", err)
+	}
+	return dir, func() { os.RemoveAll(dir) }, nil
+}
+
+// setup is what both modes share: the PKI, the targets, the configuration.
+type setup struct {
+	dir       string
+	pki       *pki
+	targets   *Targets
+	config    string
+	webConfig string
+	noGzip    bool
+	progress  io.Writer
+}
+
+func newSetup(dir string, o Options) (*setup, error) {
+	p, err := newPKI(dir)
+	if err != nil {
+		return nil, err
+	}
+	slowTimeout := o.ScaleTimeout
+	if slowTimeout <= 0 {
+		slowTimeout = 30 * time.Second
+	}
+	s := &setup{dir: dir, pki: p, noGzip: o.NoGzip, progress: o.Progress}
+	if s.config, err = writeConfig(dir, p, slowTimeout); err != nil {
+		return nil, err
+	}
+	if s.webConfig, err = writeWebConfig(dir, p); err != nil {
+		return nil, err
+	}
+	if s.targets, err = startTargets(p, o.ScaleDelay); err != nil {
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *setup) logf(format string, args ...any) {
+	if s.progress != nil {
+		fmt.Fprintf(s.progress, format+"\n", args...)
+	}
+}
+
+// start starts an exporter on the setup's configuration.
+func (s *setup) start(ctx context.Context, spec ExporterSpec, scrapes int, overTLS bool) (*exporter, error) {
+	l := launch{dir: s.dir, config: s.config, roots: s.pki.CertPool, scrapes: scrapes, identity: s.noGzip}
+	if overTLS {
+		l.webConfig = s.webConfig
+	}
+	e, err := startExporter(ctx, spec, l)
+	if err != nil {
+		return nil, err
+	}
+	s.logf("started %s, pid %d, on %s", spec.Name(), e.pid, e.base)
+	return e, nil
+}
+
+// runLoad starts the exporters once and alternates them, module by
+// module and round by round: A then B on a module, then the next module,
+// then the next round.
+func (s *setup) runLoad(ctx context.Context, o Options) ([]ModuleReport, error) {
+	modules, err := s.targets.modules(o.Modules)
+	if err != nil {
+		return nil, err
+	}
+	exporters, err := s.startAll(ctx, o)
+	defer stopAll(exporters)
+	if err != nil {
+		return nil, err
+	}
+	if o.Warmup > 0 {
+		s.logf("warming up, %s per module and exporter", o.Warmup)
+		if _, err := s.rounds(ctx, o, exporters, modules, 1, o.Warmup); err != nil {
+			return nil, err
+		}
+	}
+	return s.rounds(ctx, o, exporters, modules, o.Rounds, o.Duration)
+}
+
+func (s *setup) startAll(ctx context.Context, o Options) ([]*exporter, error) {
+	specs := []ExporterSpec{o.A}
+	if o.B != nil {
+		specs = append(specs, *o.B)
+	}
+	var out []*exporter
+	for _, spec := range specs {
+		e, err := s.start(ctx, spec, o.Concurrency, false)
+		if err != nil {
+			return out, err
+		}
+		out = append(out, e)
+	}
+	return out, nil
+}
+
+func stopAll(exporters []*exporter) {
+	for _, e := range exporters {
+		e.stop()
+	}
+}
+
+// rounds runs n rounds of every module on every exporter, alternating.
+func (s *setup) rounds(ctx context.Context, o Options, exporters []*exporter, modules []Module, n int, d time.Duration) ([]ModuleReport, error) {
+	reports := make([]ModuleReport, len(modules))
+	for i, m := range modules {
+		reports[i].Module = m.Name
+	}
+	for r := 1; r <= n; r++ {
+		for i, m := range modules {
+			for j, e := range exporters {
+				st, err := round{exporter: e, module: m, concurrency: o.Concurrency, duration: d, scrapeTimeout: o.ScrapeTimeout}.run(ctx)
+				if err != nil {
+					return nil, fmt.Errorf("round %d, module %s, %s: %w", r, m.Name, e.spec.Name(), err)
+				}
+				s.logf("round %d/%d %-6s %-28s %8.0f probes/s %8.3f CPU-s/1k probes, %d failed", r, n, m.Name, e.spec.Name(),
+					st.ProbesPerSecond(), st.CPUPer1000(), st.Failures)
+				if j == 0 {
+					reports[i].A.add(st)
+				} else {
+					reports[i].B.add(st)
+				}
+			}
+		}
+	}
+	return reports, ctx.Err()
+}
+
+// runScale runs one wave per exporter, each exporter alone.
+func (s *setup) runScale(ctx context.Context, o Options) ([]ScaleReport, error) {
+	modules, err := s.targets.modules([]string{slowModule})
+	if err != nil {
+		return nil, err
+	}
+	specs := []ExporterSpec{o.A}
+	if o.B != nil {
+		specs = append(specs, *o.B)
+	}
+	var out []ScaleReport
+	for _, spec := range specs {
+		st, err := s.scaleOne(ctx, o, spec, modules[0])
+		if err != nil {
+			return out, err
+		}
+		out = append(out, ScaleReport{Exporter: spec.Name(), ScaleStats: st})
+	}
+	return out, nil
+}
+
+func (s *setup) scaleOne(ctx context.Context, o Options, spec ExporterSpec, m Module) (ScaleStats, error) {
+	e, err := s.start(ctx, spec, o.ScaleProbes, !o.ScalePlain)
+	if err != nil {
+		return ScaleStats{}, err
+	}
+	defer e.stop()
+	s.logf("%s: %d probes of a target answering after %s, started over %s", spec.Name(), o.ScaleProbes, o.ScaleDelay, o.ScaleRamp)
+	w := wave{exporter: e, module: m, n: o.ScaleProbes, ramp: o.ScaleRamp, scrapeTimeout: o.ScaleTimeout, every: 250 * time.Millisecond}
+	return w.run(ctx)
+}

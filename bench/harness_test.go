@@ -1,0 +1,202 @@
+package bench
+
+import (
+	"context"
+	"os/exec"
+	"path/filepath"
+	"runtime"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+)
+
+// buildSonde builds the exporter from this module into a temporary
+// directory.
+func buildSonde(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "sonde")
+	out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput()
+	if err != nil {
+		t.Fatalf("go build: %v\n%s", err, out)
+	}
+	return bin
+}
+
+func needLinux(t *testing.T) {
+	t.Helper()
+	if runtime.GOOS != "linux" {
+		t.Skip("the harness reads /proc")
+	}
+}
+
+// The harness works end to end against sonde: one very short round per
+// module, every probe answered and successful, every figure measured. Only
+// that it works is checked: no timing is asserted, CI machines vary too
+// much for that.
+func TestHarnessSmoke(t *testing.T) {
+	needLinux(t)
+	sonde := buildSonde(t)
+	modules := LoadModules()
+	if !icmpUsable() {
+		t.Log("this process may not send ICMP echo requests; the icmp module is left out")
+		modules = slices.DeleteFunc(modules, func(m string) bool { return m == "icmp" })
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	report, err := Run(ctx, Options{
+		A:             ExporterSpec{Label: "A", Argv: []string{sonde}},
+		Modules:       modules,
+		Concurrency:   4,
+		Duration:      400 * time.Millisecond,
+		Rounds:        1,
+		ScrapeTimeout: 5 * time.Second,
+		Dir:           t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(report.Load) != len(modules) {
+		t.Fatalf("%d module reports for %d modules", len(report.Load), len(modules))
+	}
+	var cpu time.Duration
+	for _, m := range report.Load {
+		s := m.A
+		if s.Probes == 0 || s.Failures != 0 || s.Late != 0 {
+			t.Errorf("%s: %d probes, %d failed, %d late; first failure: %s", m.Module, s.Probes, s.Failures, s.Late, s.FirstFailure)
+		}
+		if s.PeakRSS == 0 || s.Elapsed == 0 || s.Latency(0.5) == 0 || s.ProbesPerSecond() == 0 {
+			t.Errorf("%s: a figure is missing: %+v", m.Module, s)
+		}
+		cpu += s.CPU
+	}
+	// CPU time comes in ticks of 10ms; a short round may not cross one,
+	// all of them together do.
+	if cpu == 0 {
+		t.Error("no CPU time measured for the exporter")
+	}
+	var out strings.Builder
+	if err := report.Write(&out, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| module | exporter |", "| http | A (sonde) |", "machine: "} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report lacks %q:\n%s", want, out.String())
+		}
+	}
+}
+
+// Scale mode holds probes in flight against the slow target and samples
+// the exporter meanwhile; none may miss its deadline.
+func TestHarnessScaleSmoke(t *testing.T) {
+	needLinux(t)
+	sonde := buildSonde(t)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	report, err := Run(ctx, Options{
+		A:            ExporterSpec{Label: "A", Argv: []string{sonde}},
+		ScaleProbes:  50,
+		ScaleDelay:   600 * time.Millisecond,
+		ScaleRamp:    100 * time.Millisecond,
+		ScaleTimeout: 10 * time.Second,
+		Dir:          t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(report.Scale) != 1 {
+		t.Fatalf("%d scale reports, want 1", len(report.Scale))
+	}
+	s := report.Scale[0]
+	if s.Stats.Probes != 50 || s.Stats.Failures != 0 || s.Stats.Late != 0 {
+		t.Errorf("%d probes, %d failed, %d late; first failure: %s", s.Stats.Probes, s.Stats.Failures, s.Stats.Late, s.Stats.FirstFailure)
+	}
+	if s.Samples == 0 || s.Peak.Goroutines == 0 || s.Peak.OpenFiles == 0 || s.Peak.RSS == 0 {
+		t.Errorf("the exporter was not sampled: %+v", s)
+	}
+	// Every probe waited for the slow target.
+	if fastest := s.Stats.Latency(0); fastest < 600*time.Millisecond {
+		t.Errorf("fastest scrape %s, but the target answers after 600ms", fastest)
+	}
+}
+
+func TestParseStatCPU(t *testing.T) {
+	// The command name may hold spaces and parentheses.
+	line := "4242 (my (odd) exporter) S 1 4242 4242 0 -1 4194560 1000 0 0 0 250 75 0 0 20 0 12 0 100 0 0"
+	got, err := parseStatCPU([]byte(line))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := 3250 * time.Millisecond; got != want {
+		t.Errorf("CPU = %s, want %s (325 ticks)", got, want)
+	}
+	if _, err := parseStatCPU([]byte("4242 (x) S 1")); err == nil {
+		t.Error("a short line was accepted")
+	}
+}
+
+func TestParseStatusMemory(t *testing.T) {
+	status := "Name:\tsonde\nVmHWM:\t   40960 kB\nVmRSS:\t   20480 kB\nThreads:\t7\n"
+	m, err := parseStatusMemory([]byte(status))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.RSS != 20<<20 || m.Peak != 40<<20 {
+		t.Errorf("memory = %+v, want 20 MiB now and 40 MiB at peak", m)
+	}
+	if _, err := parseStatusMemory([]byte("Name:\tsonde\n")); err == nil {
+		t.Error("a status without memory lines was accepted")
+	}
+}
+
+func TestJudge(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		ok, late   bool
+	}{
+		{"text success", "# TYPE probe_success gauge\nprobe_success 1\nprobe_duration_seconds 0.01\nprobe_timeout_seconds 9.5\n", true, false},
+		{"openmetrics success", "probe_success 1.0\nprobe_duration_seconds 0.01\nprobe_timeout_seconds 9.5\n# EOF\n", true, false},
+		{"failure", "probe_success 0\nprobe_duration_seconds 0.01\nprobe_timeout_seconds 9.5\n", false, false},
+		{"past its deadline", "probe_success 0\nprobe_duration_seconds 9.5\nprobe_timeout_seconds 9.5\n", false, true},
+		{"a longer name is not probe_success", "probe_success_total 1\n", false, false},
+	} {
+		ok, late, failure := judge([]byte(tc.body))
+		if ok != tc.ok || late != tc.late || ok == (failure != "") {
+			t.Errorf("%s: ok %v late %v failure %q; want ok %v late %v", tc.name, ok, late, failure, tc.ok, tc.late)
+		}
+	}
+}
+
+func TestQuantile(t *testing.T) {
+	var d []time.Duration
+	for i := 1; i <= 100; i++ {
+		d = append(d, time.Duration(i)*time.Millisecond)
+	}
+	for _, tc := range []struct {
+		q    float64
+		want time.Duration
+	}{{0, time.Millisecond}, {0.5, 50 * time.Millisecond}, {0.99, 99 * time.Millisecond}, {1, 100 * time.Millisecond}} {
+		if got := quantile(d, tc.q); got != tc.want {
+			t.Errorf("quantile(%v) = %s, want %s", tc.q, got, tc.want)
+		}
+	}
+	if quantile(nil, 0.5) != 0 {
+		t.Error("the quantile of nothing is not 0")
+	}
+}
+
+func TestParseExporter(t *testing.T) {
+	s, err := ParseExporter("B", "/usr/bin/prometheus-blackbox-exporter  --log.level=warn")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(s.Argv, []string{"/usr/bin/prometheus-blackbox-exporter", "--log.level=warn"}) {
+		t.Errorf("argv = %q", s.Argv)
+	}
+	if s.Name() != "B (prometheus-blackbox-exporter)" {
+		t.Errorf("name = %q", s.Name())
+	}
+	if _, err := ParseExporter("A", "  "); err == nil {
+		t.Error("an empty command was accepted")
+	}
+}
