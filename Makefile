@@ -43,11 +43,7 @@ FUZZ_TARGETS     := assert:FuzzAssert config:FuzzLoad prober:FuzzParseTarget pro
 
 .PHONY: fuzz
 fuzz:
-	@set -e; for t in $(FUZZ_TARGETS); do \
-		pkg=$${t%%:*}; name=$${t#*:}; \
-		echo "== $$name (./$$pkg) for $(FUZZTIME)"; \
-		$(GO) test -run='^$$' -fuzz="^$$name\$$" -fuzztime=$(FUZZTIME) -fuzzminimizetime=$(FUZZMINIMIZETIME) ./$$pkg; \
-	done
+	GO=$(GO) test/fuzz.sh $(FUZZTIME) $(FUZZMINIMIZETIME) $(FUZZ_TARGETS)
 
 # Micro-benchmarks of the per-probe path (docs/performance.md).
 bench:
