@@ -21,6 +21,17 @@ type attempts struct {
 	made   int
 	failed map[prober.Class]int // failed attempts by class
 	first  time.Duration        // the first attempt's duration
+	tries  []Attempt            // each attempt's phases, for traces and the waterfall
+}
+
+// An Attempt is one try of a probe as it happened: when it ran, how it
+// ended and the phases the prober recorded in it.
+type Attempt struct {
+	N     int // from 1
+	Start time.Time
+	End   time.Time
+	Err   *prober.Error // nil when the attempt succeeded
+	Spans []prober.Span
 }
 
 // runAttempts runs fn until it succeeds, fails in a way not worth another
@@ -34,10 +45,12 @@ func runAttempts(ctx context.Context, fn prober.Func, m *prober.Module, target s
 		sink := prober.NewSink()
 		start := time.Now()
 		err := prober.Classify(ctx, runProber(ctx, fn, target, m, sink, logger), prober.PhaseUnknown)
+		end := time.Now()
 		a.made++
 		if a.made == 1 {
-			a.first = time.Since(start)
+			a.first = end.Sub(start)
 		}
+		a.tries = append(a.tries, Attempt{N: a.made, Start: start, End: end, Err: err, Spans: sink.Spans()})
 		if err == nil {
 			return sink, nil, a
 		}

@@ -30,6 +30,9 @@ type Result struct {
 	log      *probeLog
 }
 
+// Timeline returns the probe's attempts with their phases, oldest first.
+func (r *Result) Timeline() []Attempt { return r.Attempts.tries }
+
 // Success reports whether the probe succeeded.
 func (r *Result) Success() bool { return r.Err == nil }
 

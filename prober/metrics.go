@@ -27,6 +27,7 @@ type Sink struct {
 	mu       sync.Mutex
 	families []*family
 	spare    []family // allocated ahead, a block at a time
+	spans    []Span   // the phases as they happened: see timeline.go
 }
 
 // familyBlock is how many families a sink allocates at once. A probe
