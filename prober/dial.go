@@ -50,7 +50,9 @@ func dialEndpoint(ctx context.Context, m *Module, e endpoint, sink *Sink, logger
 	logger.Debug("Connecting", "network", e.network, "address", addr, "source", e.source)
 	start := time.Now()
 	d.conn, err = dialer.DialContext(ctx, familyOf(ip).network(e.network), addr)
-	d.connect = time.Since(start)
+	end := time.Now()
+	d.connect = end.Sub(start)
+	sink.Span(PhaseConnect, 0, start, end)
 	if err != nil {
 		return d, dialError(ctx, e, addr, err)
 	}

@@ -352,7 +352,7 @@ func (p *dnsProbe) exchange(conn net.Conn, query *dns.Msg) (*dns.Msg, error) {
 	release := bindDeadline(p.ctx, conn)
 	defer release()
 	start := time.Now()
-	defer func() { p.times[dnsRequestPhase] = time.Since(start) }()
+	defer p.requestDone(start)
 
 	if err := writeMessage(conn, out, packet); err != nil {
 		return nil, p.wireError("sending the query", err, packet)
@@ -370,6 +370,14 @@ func (p *dnsProbe) exchange(conn net.Conn, query *dns.Msg) (*dns.Msg, error) {
 		}
 		return parseAnswer(raw, query.Id, p.prepared.transport)
 	}
+}
+
+// requestDone ends the request phase begun at start: its duration for
+// probe_dns_duration_seconds and, with the same readings, its span.
+func (p *dnsProbe) requestDone(start time.Time) {
+	end := time.Now()
+	p.times[dnsRequestPhase] = end.Sub(start)
+	p.sink.Span(PhaseQuery, 0, start, end)
 }
 
 func writeMessage(conn net.Conn, msg []byte, packet bool) error {

@@ -126,7 +126,7 @@ func (p *dnsProbe) roundTrip(conn net.Conn, req *http.Request) ([]byte, error) {
 	}
 	defer transport.CloseIdleConnections()
 	start := time.Now()
-	defer func() { p.times[dnsRequestPhase] = time.Since(start) }()
+	defer p.requestDone(start)
 
 	p.logger.Info("Sending DNS over HTTPS request", "method", req.Method, "url", req.URL.Redacted())
 	resp, err := transport.RoundTrip(req)

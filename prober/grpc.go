@@ -115,6 +115,7 @@ type grpcMetrics struct {
 	ssl       Gauge
 	status    Gauge
 	serving   GaugeVec
+	sink      *Sink // for the spans of the phases timed here
 }
 
 // servingStatuses are the values of probe_grpc_healthcheck_response's
@@ -132,6 +133,7 @@ func newGRPCMetrics(sink *Sink) grpcMetrics {
 		ssl:       sink.Gauge("probe_grpc_ssl", "Indicates if SSL was used for the connection"),
 		status:    sink.Gauge("probe_grpc_status_code", "Response gRPC status code"),
 		serving:   sink.GaugeVec("probe_grpc_healthcheck_response", "Response HealthCheck response", "serving_status"),
+		sink:      sink,
 	}
 	mx.durations.With(string(PhaseResolve))
 	return mx
@@ -139,6 +141,13 @@ func newGRPCMetrics(sink *Sink) grpcMetrics {
 
 func (mx grpcMetrics) phase(p Phase, d time.Duration) {
 	mx.durations.With(string(p)).Set(d.Seconds())
+}
+
+// timed sets phase p's duration and records its span, from the same two
+// clock readings.
+func (mx grpcMetrics) timed(p Phase, start, end time.Time) {
+	mx.phase(p, end.Sub(start))
+	mx.sink.Span(p, 0, start, end)
 }
 
 // resolved creates the series that exist once the target resolved: the
@@ -329,16 +338,14 @@ func checkHealth(ctx context.Context, m *Module, conn net.Conn, authority string
 		return err
 	}
 	defer cc.Close()
-	if p.metadata != nil {
-		ctx = metadata.NewOutgoingContext(ctx, p.metadata)
-	}
+	ctx = outgoingMetadata(ctx, m, p.metadata)
 	service := m.GRPC.Service
 	logger.Info("Checking gRPC health", "service", service, "authority", authority)
 	var header, trailer metadata.MD
 	start := time.Now()
 	resp, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{Service: service},
 		grpc.Header(&header), grpc.Trailer(&trailer))
-	mx.phase(PhaseCheck, time.Since(start))
+	mx.timed(PhaseCheck, start, time.Now())
 	if err != nil {
 		st := status.Convert(err)
 		if ctx.Err() != nil {

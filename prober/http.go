@@ -360,6 +360,7 @@ func (p *httpProbe) newRequest(u *url.URL) (*http.Request, error) {
 	if c := p.cfg.Compression; c != "" && req.Header.Get("Accept-Encoding") == "" {
 		req.Header.Set("Accept-Encoding", c)
 	}
+	injectTraceContext(p.ctx, p.module, req.Header)
 	return req, nil
 }
 
@@ -534,11 +535,15 @@ func (p *httpProbe) recordTLS(resp *http.Response, err error) {
 }
 
 // recordDurations exports the phase timings: the resolve phase measured
-// before the first request, and every phase of every round trip.
+// before the first request, and every phase of every round trip. The
+// round trips' spans end where their durations do, at the same stop; the
+// first resolve phase recorded its own.
 func (p *httpProbe) recordDurations() {
-	d := p.timeline.phaseDurations(time.Now())
+	stop := time.Now()
+	d := p.timeline.phaseDurations(stop)
 	d[PhaseResolve] += p.resolved
 	for _, phase := range httpPhases {
 		p.metrics.durations.With(string(phase)).Set(d[phase].Seconds())
 	}
+	p.timeline.recordSpans(p.sink, stop)
 }

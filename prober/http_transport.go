@@ -20,6 +20,8 @@ type roundTrip struct {
 	connectStart, connectDone time.Time
 	tlsStart, tlsDone         time.Time
 	gotConn, firstByte, end   time.Time
+	ocspStart, ocspEnd        time.Time // when the OCSP responder was asked, after the handshake
+	literal                   bool      // the host was an IP literal: its "resolve" was a parse, no phase
 }
 
 // timeline records the round trips of one probe. The transport's dialing
@@ -61,6 +63,27 @@ func (t *timeline) set(field func(*roundTrip) *time.Time, once bool) {
 	}
 	if f := field(t.trips[len(t.trips)-1]); !once || f.IsZero() {
 		*f = now
+	}
+}
+
+// askedOCSP keeps when the current round trip's handshake asked its
+// certificate's OCSP responder, if it did, for the ocsp span.
+func (t *timeline) askedOCSP(start, end time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.trips) > 0 {
+		rt := t.trips[len(t.trips)-1]
+		rt.ocspStart, rt.ocspEnd = start, end
+	}
+}
+
+// parsedLiteral notes that the current round trip dialled an IP literal,
+// so that its resolve marks, kept for the metric, make no span.
+func (t *timeline) parsedLiteral() {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if len(t.trips) > 0 {
+		t.trips[len(t.trips)-1].literal = true
 	}
 }
 
@@ -115,19 +138,56 @@ func (t *timeline) phaseDurations(stop time.Time) map[Phase]time.Duration {
 	return d
 }
 
+// recordSpans records every phase of every round trip as it happened, its
+// hop being the request's index in the redirect chain. The phases and
+// their ends are those phaseDurations sums, given the same stop: a phase
+// never reached has no span.
+func (t *timeline) recordSpans(sink *Sink, stop time.Time) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	for i, rt := range t.trips {
+		cut := time.Time{}
+		if i == len(t.trips)-1 {
+			cut = stop
+		}
+		record := func(phase Phase, start, end time.Time) {
+			if end, ok := phaseEnd(start, end, cut); ok {
+				sink.Span(phase, i, start, end)
+			}
+		}
+		if !rt.literal {
+			record(PhaseResolve, rt.resolveStart, rt.resolveDone)
+		}
+		record(PhaseConnect, rt.connectStart, rt.connectDone)
+		record(PhaseTLS, rt.tlsStart, rt.tlsDone)
+		record(PhaseOCSP, rt.ocspStart, rt.ocspEnd)
+		record(PhaseProcessing, rt.gotConn, rt.firstByte)
+		record(PhaseTransfer, rt.firstByte, rt.end)
+	}
+}
+
 // span is end - start; an unfinished phase counts up to cut, or not at all
 // when cut is zero.
 func span(start, end, cut time.Time) time.Duration {
-	if start.IsZero() {
-		return 0
+	if end, ok := phaseEnd(start, end, cut); ok {
+		return end.Sub(start)
 	}
-	if end.IsZero() {
-		if cut.IsZero() {
-			return 0
-		}
-		end = cut
+	return 0
+}
+
+// phaseEnd is when a phase that began at start ended: end, or cut for an
+// unfinished one. ok is false for a phase never reached, or unfinished
+// with no cut.
+func phaseEnd(start, end, cut time.Time) (time.Time, bool) {
+	switch {
+	case start.IsZero():
+		return time.Time{}, false
+	case !end.IsZero():
+		return end, true
+	case !cut.IsZero():
+		return cut, true
 	}
-	return end.Sub(start)
+	return time.Time{}, false
 }
 
 // httpTransport is the transport of one probe. It opens a fresh connection
@@ -207,6 +267,9 @@ func (t *httpTransport) address(ctx context.Context, host string) (net.IP, error
 	if host == t.pinnedHost && t.pinnedIP != nil {
 		return t.pinnedIP, nil
 	}
+	if net.ParseIP(host) != nil {
+		t.timeline.parsedLiteral()
+	}
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.resolveStart })
 	ip, err := lookupAddress(ctx, t.resolver, host, t.family, t.fallback)
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.resolveDone })
@@ -276,6 +339,7 @@ func (t *httpTransport) dialTLS(ctx context.Context, network, addr string) (net.
 	t.keep(facts)
 	if err == nil {
 		err = t.tls.queryOCSP(ctx, tc, facts)
+		t.timeline.askedOCSP(facts.ocspAsked())
 	}
 	if err != nil {
 		conn.Close()

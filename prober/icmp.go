@@ -97,7 +97,9 @@ func probeICMP(ctx context.Context, target string, m *Module, sink *Sink, logger
 	echo := prep.newEcho()
 	sock, err := openICMP(prep, ip, socketOptions{source: cfg.SourceIPAddress, ttl: cfg.TTL,
 		dontFragment: cfg.DontFragment, echo: echo}, logger)
-	durations.With(string(PhaseSetup)).Set(time.Since(start).Seconds())
+	end := time.Now()
+	durations.With(string(PhaseSetup)).Set(end.Sub(start).Seconds())
+	sink.Span(PhaseSetup, 0, start, end)
 	if err != nil {
 		return err
 	}
@@ -105,6 +107,9 @@ func probeICMP(ctx context.Context, target string, m *Module, sink *Sink, logger
 
 	x := newExchange(sock, ip, prep, echo, logger)
 	err = x.run(ctx)
+	// The rtt metric is the replies' mean; the span is the whole exchange,
+	// from the first request sent to the last reply or the deadline.
+	sink.Span(PhaseRTT, 0, x.start, time.Now())
 	recordICMP(sink, &x.stats)
 	durations.With(string(PhaseRTT)).Set(x.stats.meanRTT)
 	if err != nil {

@@ -31,7 +31,8 @@ type ocspResult struct {
 	queried bool
 	resp    *ocsp.Response // nil when no answer could be read
 	problem string         // why there is no answer: a bounded reason
-	took    time.Duration  // the query, cache included
+	start   time.Time      // when the query began, cache included
+	end     time.Time      // when it ended
 }
 
 // The reasons of probe_tls_ocsp_error.
@@ -145,10 +146,11 @@ const maxOCSPResponse = 1 << 20
 
 // query asks the leaf's responder, once per certificate for as long as the
 // answer is fresh, however many probes want it.
-func (c *ocspClient) query(ctx context.Context, leaf, issuer *x509.Certificate) ocspResult {
-	r := ocspResult{checked: true, queried: true}
-	start := time.Now()
-	defer func() { r.took = time.Since(start) }()
+func (c *ocspClient) query(ctx context.Context, leaf, issuer *x509.Certificate) (r ocspResult) {
+	r = ocspResult{checked: true, queried: true, start: time.Now()}
+	// r is the named result, so that the deferred reading reaches the
+	// caller: set on a local copy, it would be lost at return.
+	defer func() { r.end = time.Now() }()
 	switch {
 	case len(leaf.OCSPServer) == 0:
 		r.problem = ocspNoResponder
@@ -212,7 +214,9 @@ func (c *ocspClient) ask(ctx context.Context, leaf, issuer *x509.Certificate) (*
 	return parseOCSP(raw, leaf, issuer)
 }
 
-// record exports what OCSP said.
+// record exports what OCSP said. The ocsp phase's span is recorded where
+// the query ran: a redirected http probe exports one handshake's OCSP
+// metrics, but asked for every handshake's.
 func (r *ocspResult) record(sink *Sink) {
 	if !r.checked {
 		return
@@ -223,7 +227,7 @@ func (r *ocspResult) record(sink *Sink) {
 	}
 	sink.Set("probe_tls_ocsp_stapled", "Whether the server stapled an OCSP response (1) or not (0)", stapled)
 	if r.queried {
-		sink.Set("probe_tls_ocsp_duration_seconds", "Time spent asking the OCSP responder, cache included (the ocsp phase)", r.took.Seconds())
+		sink.Set("probe_tls_ocsp_duration_seconds", "Time spent asking the OCSP responder, cache included (the ocsp phase)", r.end.Sub(r.start).Seconds())
 	}
 	if r.problem != "" {
 		sink.GaugeVec("probe_tls_ocsp_error", "Why the OCSP status could not be learnt", "reason").With(r.problem).Set(1)

@@ -107,8 +107,14 @@ func resolveTarget(ctx context.Context, m *Module, host, preferred string, fallb
 	logger.Debug("Resolving target address", "host", host, "ip_protocol", want)
 	start := time.Now()
 	ip, err := lookupAddress(ctx, m.resolver, host, want, fallback)
-	took := time.Since(start)
+	end := time.Now()
+	took := end.Sub(start)
 	metrics.lookupTime.Set(took.Seconds())
+	// An IP literal is parsed, not looked up: no resolve phase happened,
+	// though the metric keeps blackbox's (near zero) value for it.
+	if net.ParseIP(host) == nil {
+		sink.Span(PhaseResolve, 0, start, end)
+	}
 	if err != nil {
 		logger.Error("Resolution failed", "host", host, "err", err)
 		return nil, took, err

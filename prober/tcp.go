@@ -64,11 +64,14 @@ func probeTCP(ctx context.Context, target string, m *Module, sink *Sink, logger 
 }
 
 // timedScript runs a stream's conversation and records its duration less
-// the TLS handshakes inside it, which count in the tls phase.
+// the TLS handshakes inside it, which count in the tls phase. Its span
+// keeps the whole conversation: the handshakes' own spans lie inside it.
 func timedScript(ctx context.Context, s *stream, g Gauge, run func() error) error {
 	start, tlsBefore := time.Now(), s.tlsTime
 	err := run()
-	g.Set((time.Since(start) - (s.tlsTime - tlsBefore)).Seconds())
+	end := time.Now()
+	g.Set((end.Sub(start) - (s.tlsTime - tlsBefore)).Seconds())
+	s.sink.Span(PhaseQuery, 0, start, end)
 	return err
 }
 

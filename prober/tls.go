@@ -113,6 +113,14 @@ func (f *tlsFacts) capture(cs tls.ConnectionState, chains [][]*x509.Certificate,
 	f.state, f.captured, f.chains, f.verifyErr = cs, true, chains, err
 }
 
+// ocspAsked returns when the OCSP responder was asked after the
+// handshake: zero times when it was not.
+func (f *tlsFacts) ocspAsked() (start, end time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ocsp.start, f.ocsp.end
+}
+
 func (f *tlsFacts) wasCaptured() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -145,18 +153,19 @@ func (f *tlsFacts) issuer() *x509.Certificate {
 }
 
 // tlsHandshake runs a client handshake on conn. It returns what the
-// handshake showed even when it fails; the caller exports it when the
-// metrics call for it.
-func tlsHandshake(ctx context.Context, conn net.Conn, c *tlsClient, serverName string) (*tls.Conn, *tlsFacts, time.Duration, error) {
+// handshake showed even when it fails, and when it ran; the caller exports
+// them when the metrics call for them. It records no span itself: the
+// http prober times its handshakes in its own timeline.
+func tlsHandshake(ctx context.Context, conn net.Conn, c *tlsClient, serverName string) (*tls.Conn, *tlsFacts, Span, error) {
 	facts := &tlsFacts{}
 	tc := tls.Client(conn, c.config(serverName, facts))
 	start := time.Now()
 	err := tc.HandshakeContext(ctx)
-	took := time.Since(start)
+	ran := Span{Phase: PhaseTLS, Start: start, End: time.Now()}
 	if err != nil {
-		return nil, facts, took, Classify(ctx, fmt.Errorf("TLS handshake with %s: %w", serverName, err), PhaseTLS)
+		return nil, facts, ran, Classify(ctx, fmt.Errorf("TLS handshake with %s: %w", serverName, err), PhaseTLS)
 	}
-	return tc, facts, took, nil
+	return tc, facts, ran, nil
 }
 
 // queryOCSP runs the ocsp phase after a handshake: with ocsp.check: query
@@ -171,11 +180,16 @@ func (c *tlsClient) queryOCSP(ctx context.Context, tc *tls.Conn, facts *tlsFacts
 }
 
 // handshake runs the tls and ocsp phases for probers that export a
-// handshake's facts at once, whether it succeeded or not.
+// handshake's facts at once, whether it succeeded or not. It returns the
+// handshake's duration, and records its span, failed or not.
 func handshake(ctx context.Context, conn net.Conn, c *tlsClient, serverName string, sink *Sink) (*tls.Conn, time.Duration, error) {
-	tc, facts, took, err := tlsHandshake(ctx, conn, c, serverName)
+	tc, facts, ran, err := tlsHandshake(ctx, conn, c, serverName)
+	sink.Span(ran.Phase, 0, ran.Start, ran.End)
+	took := ran.Duration()
 	if err == nil {
 		err = c.queryOCSP(ctx, tc, facts)
+		start, end := facts.ocspAsked()
+		sink.Span(PhaseOCSP, 0, start, end)
 	}
 	facts.record(sink)
 	if err != nil {

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"syscall"
+	"time"
 
 	"github.com/sonde-exporter/sonde/config"
 )
@@ -26,7 +27,11 @@ func probeUnix(ctx context.Context, target string, m *Module, sink *Sink, logger
 		return targetDenied(PhaseSetup, err)
 	}
 	var d net.Dialer
+	start := time.Now()
 	conn, err := d.DialContext(ctx, "unix", target)
+	// The unix prober exports no phase metrics; its spans alone say
+	// where the time went.
+	sink.Span(PhaseConnect, 0, start, time.Now())
 	if err != nil {
 		return unixDialError(ctx, target, err)
 	}
@@ -41,7 +46,10 @@ func probeUnix(ctx context.Context, target string, m *Module, sink *Sink, logger
 			return err
 		}
 	}
-	return runScript(ctx, cfg.QueryResponse, s, newScriptMetrics(sink), logger)
+	start = time.Now()
+	err = runScript(ctx, cfg.QueryResponse, s, newScriptMetrics(sink), logger)
+	sink.Span(PhaseQuery, 0, start, time.Now())
+	return err
 }
 
 // unixDialError classifies a failed connect to a socket: a path with no

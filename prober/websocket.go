@@ -160,6 +160,7 @@ func (p *wsPrepared) hostHeader(m *Module) string {
 type websocketMetrics struct {
 	status, upgraded Gauge
 	durations        GaugeVec
+	sink             *Sink // for the spans of the phases timed here
 }
 
 func newWebsocketMetrics(sink *Sink) websocketMetrics {
@@ -167,11 +168,19 @@ func newWebsocketMetrics(sink *Sink) websocketMetrics {
 		status:    sink.Gauge("probe_websocket_status_code", "Response HTTP status code"),
 		upgraded:  sink.Gauge("probe_websocket_connection_upgraded", "Indicates if the websocket connection was successfully upgraded"),
 		durations: sink.GaugeVec("probe_websocket_duration_seconds", "Duration of websocket request by phase", "phase"),
+		sink:      sink,
 	}
 }
 
 func (mx websocketMetrics) phase(p Phase, d time.Duration) {
 	mx.durations.With(string(p)).Set(d.Seconds())
+}
+
+// timed sets phase p's duration and records its span, from the same two
+// clock readings.
+func (mx websocketMetrics) timed(p Phase, start, end time.Time) {
+	mx.phase(p, end.Sub(start))
+	mx.sink.Span(p, 0, start, end)
 }
 
 // probeWebsocket upgrades a fresh connection to the target to a websocket
@@ -191,6 +200,7 @@ func probeWebsocket(ctx context.Context, target string, m *Module, sink *Sink, l
 	if err != nil {
 		return err
 	}
+	injectTraceContext(ctx, m, header)
 	conn, err := dialWebsocket(ctx, m, u, p.serverName(&m.Websocket, host, u), mx, sink, logger)
 	if err != nil {
 		return err
@@ -278,7 +288,8 @@ func (p *wsPrepared) serverName(cfg *config.WebsocketProbe, host string, u *url.
 // dialWebsocket runs the resolve and connect phases: a fresh connection to
 // the resolved address and, for wss, a TLS handshake on it. The handshake
 // counts in the connect phase; blackbox_exporter has no tls phase for
-// websockets.
+// websockets. The spans keep the two apart (connect, then tls), which
+// together last as long as the connect phase.
 func dialWebsocket(ctx context.Context, m *Module, u *url.URL, serverName string, mx websocketMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
 	cfg := &m.Websocket
 	d, err := dialEndpoint(ctx, m, endpoint{network: "tcp", host: u.Hostname(), port: defaultPort(u),
@@ -314,7 +325,7 @@ func upgrade(ctx context.Context, u *url.URL, conn net.Conn, header http.Header,
 	logger.Info("Making websocket upgrade request", "url", u.Redacted(), "host", header.Get("Host"))
 	start := time.Now()
 	ws, resp, err := dialer.DialContext(ctx, u.String(), header)
-	mx.phase(PhaseProcessing, time.Since(start))
+	mx.timed(PhaseProcessing, start, time.Now())
 	if resp != nil {
 		mx.status.Set(float64(resp.StatusCode))
 		logger.Info("Received upgrade response", "status_code", resp.StatusCode)
@@ -364,7 +375,7 @@ func converse(ctx context.Context, ws *websocket.Conn, steps []config.QueryRespo
 	regex := sink.Gauge("probe_websocket_failed_due_to_regex", "Indicates if probe failed due to regex")
 	start := time.Now()
 	err := runScript(ctx, steps, &wsConversation{conn: ws}, scriptMetrics{sink: sink, regex: &regex}, logger)
-	mx.phase(PhaseTransfer, time.Since(start))
+	mx.timed(PhaseTransfer, start, time.Now())
 	return err
 }
 

@@ -1,0 +1,29 @@
+package prober
+
+import (
+	"testing"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+// The icmp prober's spans, where the process may open an ICMP socket. The
+// rtt metric is the replies' mean; its span is the whole exchange, so it
+// lasts at least as long.
+func TestTimelineICMP(t *testing.T) {
+	kind := usableKind(t, ip4)
+	runTimelineCases(t, []timelineCase{{
+		name: "one packet",
+		setup: func(t *testing.T) (*Module, string) {
+			m, _ := icmpModule(t, kind, func(c *config.ICMPProbe) { c.IPProtocol = "ip4" })
+			return m, "v4only.test"
+		},
+		spans:   []string{"resolve/0", "setup/0", "rtt/0"},
+		metrics: phaseSeries("probe_icmp_duration_seconds", PhaseResolve, PhaseSetup),
+		check: func(t *testing.T, sink *Sink, spans []Span) {
+			rtt := value(t, sink, "probe_icmp_duration_seconds", string(PhaseRTT))
+			if exchange := only(t, spans, PhaseRTT).Duration().Seconds(); rtt <= 0 || rtt > exchange {
+				t.Errorf("rtt phase %v, want more than 0 and at most the exchange's span, %v", rtt, exchange)
+			}
+		},
+	}})
+}

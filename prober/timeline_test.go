@@ -1,0 +1,563 @@
+package prober
+
+import (
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"math"
+	"net"
+	"net/http"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"golang.org/x/crypto/ocsp"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+// Every prober records the phases it measures as spans, with the clock
+// readings its phase metrics are computed from. These tests run each
+// prober against a loopback server and check the spans against the run
+// and against the metrics.
+
+// timelineCase is one probe whose spans are checked.
+type timelineCase struct {
+	name  string
+	setup func(t *testing.T) (*Module, string) // the module and the target
+	want  failure
+	// spans are the phases expected, as "phase/hop", in any order.
+	spans []string
+	// metrics maps a phase to the series holding its duration: the sum
+	// of the phase's spans must equal it. Phases not listed are not
+	// compared (their metric is not a plain duration).
+	metrics map[Phase]gauge
+	check   func(t *testing.T, sink *Sink, spans []Span)
+}
+
+// gauge names one series: a family and its label values.
+type gauge struct {
+	name   string
+	labels []string
+}
+
+// phaseSeries maps each phase to family{phase=...}; as maps a phase to
+// another label value (dns's query phase is exported as "request").
+func phaseSeries(family string, phases ...Phase) map[Phase]gauge {
+	m := map[Phase]gauge{}
+	for _, p := range phases {
+		m[p] = gauge{family, []string{string(p)}}
+	}
+	return m
+}
+
+func runTimelineCases(t *testing.T, cases []timelineCase) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m, target := tc.setup(t)
+			sink, spans, before, after, err := probeTimed(t, m, target)
+			checkOutcome(t, err, tc.want)
+			checkSpanSet(t, spans, tc.spans)
+			checkSpansWithin(t, spans, before, after)
+			checkSpanMetrics(t, sink, spans, tc.metrics)
+			if tc.check != nil {
+				tc.check(t, sink, spans)
+			}
+		})
+	}
+}
+
+// probeTimed runs one probe and returns its spans and the times taken
+// just before and just after it ran.
+func probeTimed(t *testing.T, m *Module, target string) (*Sink, []Span, time.Time, time.Time, error) {
+	t.Helper()
+	f, ok := m.Func()
+	if !ok {
+		t.Fatalf("prober %q is not implemented", m.Prober)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	sink := NewSink()
+	before := time.Now()
+	err := f(ctx, target, m, sink, discardLogger)
+	after := time.Now()
+	return sink, sink.Spans(), before, after, err
+}
+
+func spanKey(s Span) string { return fmt.Sprintf("%s/%d", s.Phase, s.Hop) }
+
+func checkSpanSet(t *testing.T, spans []Span, want []string) {
+	t.Helper()
+	got := make([]string, len(spans))
+	for i, s := range spans {
+		got[i] = spanKey(s)
+	}
+	want = slices.Clone(want)
+	slices.Sort(got)
+	slices.Sort(want)
+	if !slices.Equal(got, want) {
+		t.Errorf("spans = %v, want %v", got, want)
+	}
+}
+
+func checkSpansWithin(t *testing.T, spans []Span, before, after time.Time) {
+	t.Helper()
+	for _, s := range spans {
+		if s.End.Before(s.Start) {
+			t.Errorf("span %s ends %v before it starts", spanKey(s), s.Start.Sub(s.End))
+		}
+		if s.Start.Before(before) || s.End.After(after) {
+			t.Errorf("span %s (%v to %v) is not within the probe's run (%v to %v)",
+				spanKey(s), s.Start, s.End, before, after)
+		}
+	}
+}
+
+// checkSpanMetrics compares each listed phase's spans, summed over hops,
+// with its metric.
+func checkSpanMetrics(t *testing.T, sink *Sink, spans []Span, metrics map[Phase]gauge) {
+	t.Helper()
+	for phase, s := range metrics {
+		got := value(t, sink, s.name, s.labels...)
+		if want := phaseTotal(spans, phase); math.Abs(got-want) > 1e-6 {
+			t.Errorf("%s%v = %v, but the %s spans last %v", s.name, s.labels, got, phase, want)
+		}
+	}
+}
+
+// phaseTotal is how long the spans of phase last, in seconds.
+func phaseTotal(spans []Span, phase Phase) float64 {
+	var d time.Duration
+	for _, s := range spans {
+		if s.Phase == phase {
+			d += s.Duration()
+		}
+	}
+	return d.Seconds()
+}
+
+// namedSpec is a server certificate for v4only.test, the test zone's name
+// for 127.0.0.1: a target by that name has a resolve phase.
+func namedSpec() *leafSpec {
+	return &leafSpec{cn: "v4only.test", dns: []string{"v4only.test"}}
+}
+
+// named is hostport with its host replaced by v4only.test.
+func named(t *testing.T, hostport string) string {
+	t.Helper()
+	return net.JoinHostPort("v4only.test", port(t, hostport))
+}
+
+// httpModuleIP4 is an http module that resolves to IPv4, as the test
+// servers listen there, trusting ca when it is not nil.
+func httpModuleIP4(t *testing.T, ca *testCA) *Module {
+	t.Helper()
+	return newModule(t, func(h *config.HTTPProbe) {
+		h.IPProtocol = "ip4"
+		if ca != nil {
+			h.HTTPClientConfig.TLSConfig.CAFile = ca.file
+		}
+	})
+}
+
+var httpSeries = phaseSeries("probe_http_duration_seconds", httpPhases...)
+
+func TestTimelineHTTP(t *testing.T) {
+	redirecting := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" {
+			http.Redirect(w, r, "/next", http.StatusFound)
+			return
+		}
+		fmt.Fprint(w, "ok")
+	})
+	runTimelineCases(t, []timelineCase{
+		{
+			name: "plain",
+			setup: func(t *testing.T) (*Module, string) {
+				srv := newServer(t, okHandler, serverOpts{})
+				return httpModuleIP4(t, nil), "http://" + named(t, srv.URL) + "/"
+			},
+			spans:   []string{"resolve/0", "connect/0", "processing/0", "transfer/0"},
+			metrics: httpSeries,
+			check: func(t *testing.T, sink *Sink, spans []Span) {
+				metric(t, sink, phaseTotal(spans, PhaseResolve), "probe_dns_lookup_time_seconds")
+			},
+		},
+		{
+			name: "an IP literal is not resolved",
+			setup: func(t *testing.T) (*Module, string) {
+				return httpModuleIP4(t, nil), newServer(t, okHandler, serverOpts{}).URL
+			},
+			spans:   []string{"connect/0", "processing/0", "transfer/0"},
+			metrics: phaseSeries("probe_http_duration_seconds", PhaseConnect, PhaseTLS, PhaseProcessing, PhaseTransfer),
+		},
+		{
+			name: "https",
+			setup: func(t *testing.T) (*Module, string) {
+				ca := newTestCA(t, "sonde timeline CA")
+				srv := newServer(t, okHandler, serverOpts{tls: true, ca: ca, spec: namedSpec()})
+				return httpModuleIP4(t, ca), "https://" + named(t, srv.URL) + "/"
+			},
+			spans:   []string{"resolve/0", "connect/0", "tls/0", "processing/0", "transfer/0"},
+			metrics: httpSeries,
+		},
+		{
+			name: "one redirect",
+			setup: func(t *testing.T) (*Module, string) {
+				srv := newServer(t, redirecting, serverOpts{})
+				return httpModuleIP4(t, nil), "http://" + named(t, srv.URL) + "/"
+			},
+			// The redirect's body is never read: no transfer for hop 0.
+			// Its host is the target's, resolved already: no resolve for hop 1.
+			spans:   []string{"resolve/0", "connect/0", "processing/0", "connect/1", "processing/1", "transfer/1"},
+			metrics: httpSeries,
+			check:   checkHopsInOrder,
+		},
+		{
+			name: "https with one redirect",
+			setup: func(t *testing.T) (*Module, string) {
+				ca := newTestCA(t, "sonde timeline CA")
+				srv := newServer(t, redirecting, serverOpts{tls: true, ca: ca, spec: namedSpec()})
+				return httpModuleIP4(t, ca), "https://" + named(t, srv.URL) + "/"
+			},
+			spans: []string{"resolve/0", "connect/0", "tls/0", "processing/0",
+				"connect/1", "tls/1", "processing/1", "transfer/1"},
+			metrics: httpSeries,
+			check:   checkHopsInOrder,
+		},
+		{
+			name:  "https with an OCSP query",
+			setup: func(t *testing.T) (*Module, string) { return ocspTarget(t, okHandler) },
+			spans: []string{"connect/0", "tls/0", "ocsp/0", "processing/0", "transfer/0"},
+			metrics: func() map[Phase]gauge {
+				m := phaseSeries("probe_http_duration_seconds", PhaseConnect, PhaseTLS, PhaseProcessing, PhaseTransfer)
+				m[PhaseOCSP] = gauge{name: "probe_tls_ocsp_duration_seconds"}
+				return m
+			}(),
+		},
+		{
+			// Every handshake asks (the module's cache may answer); the
+			// metrics are the last handshake's.
+			name:  "https with an OCSP query and one redirect",
+			setup: func(t *testing.T) (*Module, string) { return ocspTarget(t, redirecting) },
+			spans: []string{"connect/0", "tls/0", "ocsp/0", "processing/0",
+				"connect/1", "tls/1", "ocsp/1", "processing/1", "transfer/1"},
+			metrics: phaseSeries("probe_http_duration_seconds", PhaseConnect, PhaseTLS, PhaseProcessing, PhaseTransfer),
+			check: func(t *testing.T, sink *Sink, spans []Span) {
+				checkHopsInOrder(t, sink, spans)
+				for _, s := range spans {
+					if s.Phase == PhaseOCSP && s.Hop == 1 {
+						metric(t, sink, s.Duration().Seconds(), "probe_tls_ocsp_duration_seconds")
+					}
+				}
+			},
+		},
+		{
+			name: "connection refused",
+			setup: func(t *testing.T) (*Module, string) {
+				return httpModuleIP4(t, nil), "http://" + named(t, closedPort(t)) + "/"
+			},
+			want:    failure{ClassConnect, ReasonRefused, PhaseConnect},
+			spans:   []string{"resolve/0", "connect/0"},
+			metrics: httpSeries,
+		},
+	})
+}
+
+// ocspTarget is an https server behind handler whose certificate names an
+// OCSP responder, and a module that asks it.
+func ocspTarget(t *testing.T, handler http.Handler) (*Module, string) {
+	t.Helper()
+	ca := newTestCA(t, "sonde timeline OCSP CA")
+	var answer func(http.ResponseWriter)
+	r := newOCSPResponder(t, func(w http.ResponseWriter) { answer(w) })
+	leaf := ca.issue(t, withOCSP(r.url))
+	answer = signed(ocsp.Good)(t, ca, leaf)
+	srv := newServer(t, handler, serverOpts{tls: true, cert: &leaf})
+	return (&ocspEnv{ca: ca}).module(t, policy(config.OCSPQuery)), srv.URL + "/"
+}
+
+// checkHopsInOrder asserts that every span of a request lies after every
+// span of the request before it.
+func checkHopsInOrder(t *testing.T, _ *Sink, spans []Span) {
+	t.Helper()
+	for _, a := range spans {
+		for _, b := range spans {
+			if a.Hop < b.Hop && a.End.After(b.Start) {
+				t.Errorf("span %s ends after span %s starts", spanKey(a), spanKey(b))
+			}
+		}
+	}
+}
+
+// tcpModuleIP4 is a tcp module resolving to IPv4, changed by mutate.
+func tcpModuleIP4(t *testing.T, mutate func(c *config.TCPProbe)) *Module {
+	t.Helper()
+	return defaultModule(t, "tcp", func(cm *config.Module) {
+		cm.TCP.IPProtocol = "ip4"
+		mutate(&cm.TCP)
+	})
+}
+
+// tlsPeer serves TLS for v4only.test at once, then says hello.
+func tlsPeer(t *testing.T, ca *testCA) func(c net.Conn) {
+	cert := ca.issue(t, *namedSpec())
+	return func(c net.Conn) {
+		defer c.Close()
+		p := newPeer(t, c)
+		p.startTLS(&tls.Config{Certificates: []tls.Certificate{cert.tls}})
+		p.say("hello")
+	}
+}
+
+// starttlsPeer greets in plaintext, then switches to TLS when asked.
+func starttlsPeer(t *testing.T, ca *testCA) func(c net.Conn) {
+	cert := ca.issue(t, *namedSpec())
+	return func(c net.Conn) {
+		defer c.Close()
+		p := newPeer(t, c)
+		p.say("220 ready")
+		if p.hear("STARTTLS") {
+			p.say("220 go ahead")
+			p.startTLS(&tls.Config{Certificates: []tls.Certificate{cert.tls}})
+			p.say("250 secure")
+		}
+	}
+}
+
+var tcpSeries = phaseSeries("probe_tcp_duration_seconds", tcpPhases...)
+
+func TestTimelineTCP(t *testing.T) {
+	ca := newTestCA(t, "sonde timeline CA")
+	runTimelineCases(t, []timelineCase{
+		{
+			name: "tls",
+			setup: func(t *testing.T) (*Module, string) {
+				addr := rawServer(t, tlsPeer(t, ca))
+				return tcpModuleIP4(t, func(c *config.TCPProbe) {
+					c.TLS = true
+					c.TLSConfig.CAFile = ca.file
+					c.QueryResponse = []config.QueryResponse{expectStep("^hello")}
+				}), named(t, addr)
+			},
+			spans:   []string{"resolve/0", "connect/0", "tls/0", "query/0"},
+			metrics: tcpSeries,
+		},
+		{
+			name: "query_response",
+			setup: func(t *testing.T) (*Module, string) {
+				addr := rawServer(t, func(c net.Conn) {
+					defer c.Close()
+					p := newPeer(t, c)
+					p.say("220 ready")
+					if p.hear("HELO sonde") {
+						p.say("250 hi")
+					}
+				})
+				return tcpModuleIP4(t, func(c *config.TCPProbe) {
+					c.QueryResponse = []config.QueryResponse{expectStep("^220"), sendStep("HELO sonde"), expectStep("^250")}
+				}), named(t, addr)
+			},
+			spans:   []string{"resolve/0", "connect/0", "query/0"},
+			metrics: tcpSeries,
+		},
+		{
+			// The query metric leaves out the handshake inside the
+			// script; the query span is the conversation as it happened,
+			// with the tls span inside it.
+			name: "starttls step",
+			setup: func(t *testing.T) (*Module, string) {
+				addr := rawServer(t, starttlsPeer(t, ca))
+				return tcpModuleIP4(t, func(c *config.TCPProbe) {
+					c.TLSConfig.CAFile = ca.file
+					c.QueryResponse = []config.QueryResponse{expectStep("^220 ready"), sendStep("STARTTLS"),
+						{Expect: config.MustNewRegexp("^220 go"), StartTLS: true}, expectStep("^250 secure")}
+				}), named(t, addr)
+			},
+			spans:   []string{"resolve/0", "connect/0", "query/0", "tls/0"},
+			metrics: phaseSeries("probe_tcp_duration_seconds", PhaseResolve, PhaseConnect, PhaseTLS),
+			check: func(t *testing.T, sink *Sink, spans []Span) {
+				query, tls := only(t, spans, PhaseQuery), only(t, spans, PhaseTLS)
+				if tls.Start.Before(query.Start) || tls.End.After(query.End) {
+					t.Errorf("the tls span (%v to %v) is not inside the query span (%v to %v)", tls.Start, tls.End, query.Start, query.End)
+				}
+				got := value(t, sink, "probe_tcp_duration_seconds", string(PhaseQuery))
+				if want := (query.Duration() - tls.Duration()).Seconds(); math.Abs(got-want) > 1e-6 {
+					t.Errorf("query phase %v, want the query span less the tls span, %v", got, want)
+				}
+			},
+		},
+		{
+			name: "connection refused",
+			setup: func(t *testing.T) (*Module, string) {
+				return tcpModuleIP4(t, func(*config.TCPProbe) {}), named(t, closedPort(t))
+			},
+			want:    failure{ClassConnect, ReasonRefused, PhaseConnect},
+			spans:   []string{"resolve/0", "connect/0"},
+			metrics: phaseSeries("probe_tcp_duration_seconds", PhaseResolve, PhaseConnect),
+		},
+	})
+}
+
+// only returns the one span of phase.
+func only(t *testing.T, spans []Span, phase Phase) Span {
+	t.Helper()
+	var found []Span
+	for _, s := range spans {
+		if s.Phase == phase {
+			found = append(found, s)
+		}
+	}
+	if len(found) != 1 {
+		t.Fatalf("%d %s spans, want 1", len(found), phase)
+	}
+	return found[0]
+}
+
+func TestTimelineUnix(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "app.sock")
+	ln, err := net.Listen("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			go func() {
+				defer c.Close()
+				io.WriteString(c, "hello\n")
+			}()
+		}
+	}()
+	runTimelineCases(t, []timelineCase{{
+		name: "query_response",
+		setup: func(t *testing.T) (*Module, string) {
+			return defaultModule(t, "unix", func(cm *config.Module) {
+				cm.Unix.QueryResponse = []config.QueryResponse{expectStep("^hello")}
+			}), path
+		},
+		spans: []string{"connect/0", "query/0"},
+	}})
+}
+
+func dnsModuleIP4(t *testing.T, extra ...string) *Module {
+	t.Helper()
+	return dnsModule(t, strings.Join(append([]string{"query_name: example.test", "query_type: A", "preferred_ip_protocol: ip4"}, extra...), "\n"))
+}
+
+// dnsSeries maps the phases to probe_dns_duration_seconds, where the query
+// phase is called request.
+func dnsSeries(phases ...Phase) map[Phase]gauge {
+	m := phaseSeries("probe_dns_duration_seconds", phases...)
+	m[PhaseQuery] = gauge{"probe_dns_duration_seconds", []string{dnsRequestPhase}}
+	return m
+}
+
+func TestTimelineDNS(t *testing.T) {
+	s := newDNSTestServer(t, "127.0.0.1")
+	runTimelineCases(t, []timelineCase{
+		{
+			name:    "udp",
+			setup:   func(t *testing.T) (*Module, string) { return dnsModuleIP4(t), named(t, s.addr) },
+			spans:   []string{"resolve/0", "connect/0", "query/0"},
+			metrics: dnsSeries(PhaseResolve, PhaseConnect),
+			check: func(t *testing.T, sink *Sink, spans []Span) {
+				metric(t, sink, phaseTotal(spans, PhaseResolve), "probe_dns_lookup_time_seconds")
+			},
+		},
+		{
+			name: "tcp",
+			setup: func(t *testing.T) (*Module, string) {
+				return dnsModuleIP4(t, "transport_protocol: tcp"), named(t, s.addr)
+			},
+			spans:   []string{"resolve/0", "connect/0", "query/0"},
+			metrics: dnsSeries(PhaseResolve, PhaseConnect),
+		},
+		{
+			name: "over tls",
+			setup: func(t *testing.T) (*Module, string) {
+				// The server's certificate is for localhost.
+				return dnsModuleIP4(t, "dns_over_tls: true", "tls_config: {ca_file: "+s.ca.file+", server_name: localhost}"), named(t, s.dot)
+			},
+			spans:   []string{"resolve/0", "connect/0", "tls/0", "query/0"},
+			metrics: dnsSeries(PhaseResolve, PhaseConnect, PhaseTLS),
+		},
+		{
+			name: "over https",
+			setup: func(t *testing.T) (*Module, string) {
+				doh := strings.Replace(s.doh, "127.0.0.1", "v4only.test", 1)
+				return dnsModuleIP4(t, "transport_protocol: https", "tls_config: {ca_file: "+s.ca.file+", server_name: localhost}"), doh
+			},
+			spans:   []string{"resolve/0", "connect/0", "tls/0", "query/0"},
+			metrics: dnsSeries(PhaseResolve, PhaseConnect, PhaseTLS),
+		},
+	})
+}
+
+func TestTimelineGRPC(t *testing.T) {
+	plain := newGRPCServer(t, grpcServerOpts{})
+	secure := newGRPCServer(t, grpcServerOpts{tls: true, spec: namedSpec()})
+	grpcSeries := phaseSeries("probe_grpc_duration_seconds", PhaseResolve, PhaseConnect, PhaseTLS, PhaseCheck)
+	runTimelineCases(t, []timelineCase{
+		{
+			name: "plain",
+			setup: func(t *testing.T) (*Module, string) {
+				return grpcModule(t, "preferred_ip_protocol: ip4"), named(t, plain.addr)
+			},
+			spans:   []string{"resolve/0", "connect/0", "check/0"},
+			metrics: phaseSeries("probe_grpc_duration_seconds", PhaseResolve, PhaseConnect, PhaseCheck),
+		},
+		{
+			name: "tls",
+			setup: func(t *testing.T) (*Module, string) {
+				return grpcModule(t, tlsSection(secure.ca, "preferred_ip_protocol: ip4")), named(t, secure.addr)
+			},
+			spans:   []string{"resolve/0", "connect/0", "tls/0", "check/0"},
+			metrics: grpcSeries,
+		},
+	})
+}
+
+func TestTimelineWebsocket(t *testing.T) {
+	ca := newTestCA(t, "sonde timeline CA")
+	wsSeries := phaseSeries("probe_websocket_duration_seconds", PhaseResolve, PhaseConnect, PhaseProcessing, PhaseTransfer)
+	module := func(t *testing.T) *Module {
+		return wsYAMLModule(t, greetScript+"preferred_ip_protocol: ip4\nhttp_config:\n  tls_config:\n    ca_file: "+ca.file)
+	}
+	runTimelineCases(t, []timelineCase{
+		{
+			name: "ws",
+			setup: func(t *testing.T) (*Module, string) {
+				srv, _ := wsServer(t, greeter, serverOpts{})
+				return module(t), "ws://" + named(t, srv.URL) + "/"
+			},
+			spans:   []string{"resolve/0", "connect/0", "processing/0", "transfer/0"},
+			metrics: wsSeries,
+		},
+		{
+			// The connect phase counts the handshake, as blackbox's does;
+			// the spans tell the two apart.
+			name: "wss",
+			setup: func(t *testing.T) (*Module, string) {
+				srv, _ := wsServer(t, greeter, serverOpts{tls: true, ca: ca, spec: namedSpec()})
+				return module(t), "wss://" + named(t, srv.URL) + "/"
+			},
+			spans:   []string{"resolve/0", "connect/0", "tls/0", "processing/0", "transfer/0"},
+			metrics: phaseSeries("probe_websocket_duration_seconds", PhaseResolve, PhaseProcessing, PhaseTransfer),
+			check: func(t *testing.T, sink *Sink, spans []Span) {
+				got := value(t, sink, "probe_websocket_duration_seconds", string(PhaseConnect))
+				if want := phaseTotal(spans, PhaseConnect) + phaseTotal(spans, PhaseTLS); math.Abs(got-want) > 1e-6 {
+					t.Errorf("connect phase %v, want the connect and tls spans, %v", got, want)
+				}
+			},
+		},
+	})
+}
