@@ -14,6 +14,8 @@ import (
 	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
+
+	"github.com/sonde-exporter/sonde/internal/tracing"
 )
 
 func main() {
@@ -43,12 +45,14 @@ type flags struct {
 	timeoutOffset      float64
 	historyLimit       uint
 	denyPrivate        bool
+	maxConcurrent      uint
 	externalURL        string
 	routePrefix        string
 	proberLevel        *promslog.Level
 	log                promslog.Config
 	web                *web.FlagConfig
 	probe              probeFlags
+	tracing            tracing.Options
 }
 
 func parseFlags(args []string, stderr io.Writer) (*flags, error) {

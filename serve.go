@@ -49,6 +49,11 @@ func (f *flags) addServeCommand(app *kingpin.Application) {
 	// private targets are what most deployments probe.
 	cmd.Flag(denyPrivateFlag, "Refuse targets that resolve to loopback, private (RFC 1918, CGNAT, unique local), link-local, multicast, unspecified or cloud metadata addresses, in every module; a module's targets.allow cannot override it.").
 		BoolVar(&f.denyPrivate)
+	// 0, no limit, by default: blackbox_exporter has none, and the open
+	// file limit (raised at start) is a cap of its own.
+	cmd.Flag("probe.max-concurrent", "At most this many probes run at once, all modules together; excess probes wait for a slot within their deadline, then fail as prober/resource_exhausted. 0: no limit.").
+		Default("0").UintVar(&f.maxConcurrent)
+	addTracingFlags(cmd, &f.tracing)
 	cmd.Flag("log.prober", "Level at which each probe's log lines go to the main log. One of: [debug, info, warn, error]").
 		Default("info").HintOptions(promslog.LevelFlagOptions...).SetValue(f.proberLevel)
 	// promslogflag.AddFlags wants the application; the same flags go on
@@ -95,6 +100,17 @@ func runServer(f *flags, stderr io.Writer) int {
 	} else {
 		logger.Info("Open file limit", "soft", soft, "hard", hard)
 	}
+	if f.maxConcurrent > 0 {
+		logger.Info("Probes running at once are limited", "max_concurrent", f.maxConcurrent)
+	}
+
+	traces, err := startTracing(f.tracing, logger)
+	if err != nil {
+		logger.Error("Bad tracing settings", "err", err)
+		fmt.Fprintf(stderr, "%v\n", err)
+		return 2
+	}
+	defer flushTraces(traces, logger)
 
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(
@@ -108,6 +124,8 @@ func runServer(f *flags, stderr io.Writer) int {
 		Logger:        logger,
 		ProberLevel:   f.proberLevel.Level(),
 		Registerer:    reg,
+		MaxConcurrent: int(f.maxConcurrent),
+		Tracer:        traces.Tracer,
 	})
 	reloader := config.NewReloader(f.configFile, applyConfig(col, logger, proberOptions(f)...), reg, logger)
 	if err := reloader.Reload(); err != nil {
@@ -187,6 +205,7 @@ func newMux(prefix string, col *collector.Collector, reloader *config.Reloader, 
 	})
 	mux.HandleFunc(prefix+"config", col.ConfigPage)
 	mux.HandleFunc(prefix+"logs", col.LogsPage)
+	mux.HandleFunc(prefix+"probe/detail", col.DetailPage)
 	mux.HandleFunc(prefix+"{$}", col.LandingPage)
 	if prefix != "/" {
 		mux.Handle("/{$}", http.RedirectHandler(prefix, http.StatusFound))

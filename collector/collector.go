@@ -20,6 +20,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/common/expfmt"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober"
@@ -36,6 +37,8 @@ type Options struct {
 	Logger        *slog.Logger // the main logger
 	ProberLevel   slog.Level   // --log.prober
 	Registerer    prometheus.Registerer
+	Tracer        trace.Tracer // nil when tracing is off
+	MaxConcurrent int          // --probe.max-concurrent; 0: no limit
 }
 
 // Collector answers /probe with the modules it was last given.
@@ -48,10 +51,10 @@ type Collector struct {
 	gzips       sync.Pool                  // *gzip.Writer
 	buffers     sync.Pool                  // *[]byte, for expositions
 	lastFormat  atomic.Pointer[negotiated] // the last Accept header's format
+	tracer      trace.Tracer
+	limits      *limits // concurrency limits, see limit.go
 
-	unknownModule prometheus.Counter
-	attempts      *prometheus.CounterVec // by module and result
-	failures      *prometheus.CounterVec // failed probes, by module and class
+	*selfMetrics
 }
 
 // New returns a Collector with no modules; call SetModules before serving.
@@ -61,27 +64,20 @@ func New(o Options) *Collector {
 		offset:      o.TimeoutOffset,
 		logger:      o.Logger,
 		proberLevel: o.ProberLevel,
-		unknownModule: prometheus.NewCounter(prometheus.CounterOpts{
-			Name: "blackbox_module_unknown_total",
-			Help: "Count of unknown modules requested by probes",
-		}),
+		tracer:      o.Tracer,
+		selfMetrics: newSelfMetrics(o.Registerer),
+		limits:      newLimits(o.MaxConcurrent, o.Registerer),
 	}
-	c.attempts = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "sonde_probe_attempts_total",
-		Help: "Probe attempts made, by module and result (success or failure); with retries a probe makes several.",
-	}, []string{"module", "result"})
-	c.failures = prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "sonde_probe_failures_total",
-		Help: "Probes that failed after all their attempts, by module and failure class.",
-	}, []string{"module", "class"})
-	o.Registerer.MustRegister(c.unknownModule, c.attempts, c.failures)
 	c.modules.Store(&prober.Set{})
 	return c
 }
 
 // SetModules switches to a new set of modules; probes already running
 // finish with the set they started with.
-func (c *Collector) SetModules(s *prober.Set) { c.modules.Store(s) }
+func (c *Collector) SetModules(s *prober.Set) {
+	c.limits.setModules(s)
+	c.modules.Store(s)
+}
 
 // Modules returns the current set of modules.
 func (c *Collector) Modules() *prober.Set { return c.modules.Load() }
@@ -106,7 +102,7 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	res := Run(r.Context(), m, target, timeout, c.logger, c.proberLevel)
+	res := c.limited(requestContext(r), c.history.NewID(), m, target, timeout)
 	c.history.Add(res)
 	c.count(res)
 	if res.Err != nil && res.Err.Reason == prober.ReasonInvalidTarget && res.Err.Phase == prober.PhaseSetup {
@@ -124,21 +120,8 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.expose(w, r, res.Sink)
 }
 
-// count adds a probe to the exporter's own counters: every attempt by
-// result, and a failed probe by the class it ended with.
-func (c *Collector) count(res *Result) {
-	failed := 0
-	for _, n := range res.Attempts.failed {
-		failed += n
-	}
-	if failed > 0 {
-		c.attempts.WithLabelValues(res.Module.Name, "failure").Add(float64(failed))
-	}
-	if res.Err == nil {
-		c.attempts.WithLabelValues(res.Module.Name, "success").Inc()
-		return
-	}
-	c.failures.WithLabelValues(res.Module.Name, string(res.Err.Class)).Inc()
+func (c *Collector) runner() Runner {
+	return Runner{Logger: c.logger, ProberLevel: c.proberLevel, Tracer: c.tracer}
 }
 
 // parse reads the scrape's parameters: the module, the target and the

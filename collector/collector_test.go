@@ -501,10 +501,10 @@ func TestProbeLogsReachTheMainLogAtProberLevel(t *testing.T) {
 func TestProbeHandlerGroups(t *testing.T) {
 	log := &probeLog{}
 	var main bytes.Buffer
-	h := newProbeHandler(log, slog.NewTextHandler(&main, nil), slog.LevelInfo, "m", "t")
+	h := newProbeHandler(log, slog.NewTextHandler(&main, nil), slog.LevelInfo, []any{"module", "m"})
 	logger := slog.New(h).With("a", 1).WithGroup("g").With("b", 2)
 	logger.Info("hello", "c", 3)
-	got := log.render("m", "t")
+	got := log.render([]any{"module", "m"})
 	if !strings.Contains(got, "a=1 g.b=2 g.c=3") {
 		t.Errorf("rendered %q", got)
 	}
@@ -525,14 +525,24 @@ func closedPort(t *testing.T) string {
 func TestProberPanicFailsOnlyThatProbe(t *testing.T) {
 	m := &prober.Module{Name: "m"}
 	log := &probeLog{}
-	logger := slog.New(newProbeHandler(log, slog.DiscardHandler, slog.LevelInfo, "m", "t"))
+	var main bytes.Buffer
+	env := probeEnv{
+		// The main log drops probe lines (--log.prober below its level),
+		// yet the panic must reach it.
+		logger: slog.New(newProbeHandler(log, slog.DiscardHandler, slog.LevelInfo, nil)),
+		main:   slog.New(slog.NewTextHandler(&main, nil)),
+		tracer: noTracer,
+	}
 	boom := func(context.Context, string, *prober.Module, *prober.Sink, *slog.Logger) error { panic("boom") }
-	err := runProber(context.Background(), boom, "t", m, prober.NewSink(), logger)
+	err := runProber(context.Background(), boom, "t", m, prober.NewSink(), env)
 	e := prober.Classify(context.Background(), err, prober.PhaseUnknown)
 	if e.Class != prober.ClassProber || e.Reason != prober.ReasonInternal || !strings.Contains(e.Error(), "the prober panicked: boom") {
 		t.Errorf("err = %v, want prober/internal naming the panic", e)
 	}
-	if !strings.Contains(log.render("m", "t"), "please report it") {
+	if !strings.Contains(log.render(nil), "please report it") {
 		t.Error("the panic is not in the probe's log")
+	}
+	if !strings.Contains(main.String(), "level=ERROR") || !strings.Contains(main.String(), "panic=boom") {
+		t.Errorf("the panic did not reach the main log at error level:\n%s", main.String())
 	}
 }

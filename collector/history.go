@@ -2,6 +2,7 @@ package collector
 
 import (
 	"sync"
+	"sync/atomic"
 )
 
 // History keeps the most recent probes, and separately the most recent
@@ -10,9 +11,9 @@ import (
 type History struct {
 	mu     sync.Mutex
 	limit  int
-	nextID int64
-	recent []*Result // oldest first
-	failed []*Result // oldest first
+	lastID atomic.Int64 // ids given so far
+	recent []*Result    // oldest first
+	failed []*Result    // oldest first
 }
 
 // NewHistory keeps up to limit probes in each list; 0 keeps none.
@@ -20,12 +21,18 @@ func NewHistory(limit int) *History {
 	return &History{limit: limit}
 }
 
-// Add records a finished probe and gives it its id.
+// NewID returns the id of a probe about to start: ids are given before
+// the probe runs, so that its log lines and its trace carry it. They count
+// from 0, as blackbox_exporter's do.
+func (h *History) NewID() int64 { return h.lastID.Add(1) - 1 }
+
+// Add records a finished probe, giving it an id if it has none.
 func (h *History) Add(r *Result) {
+	if !r.numbered {
+		r.ID, r.numbered = h.NewID(), true
+	}
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	r.ID = h.nextID
-	h.nextID++
 	if h.limit <= 0 {
 		return
 	}

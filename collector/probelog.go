@@ -33,13 +33,13 @@ func (l *probeLog) add(r slog.Record) {
 }
 
 // render formats the records as logfmt lines, each tagged with the module
-// and target like blackbox_exporter's probe logs.
-func (l *probeLog) render(module, target string) string {
+// and target like blackbox_exporter's probe logs, and the other tags.
+func (l *probeLog) render(tags []any) string {
 	var buf bytes.Buffer
-	h := slog.NewTextHandler(&buf, &slog.HandlerOptions{
+	h := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
 		Level:       slog.LevelDebug,
 		ReplaceAttr: utcMillis,
-	}).WithAttrs([]slog.Attr{slog.String("module", module), slog.String("target", target)})
+	})).With(tags...).Handler()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, r := range l.records {
@@ -66,10 +66,10 @@ type probeHandler struct {
 	groups []string
 }
 
-func newProbeHandler(log *probeLog, main slog.Handler, level slog.Level, module, target string) *probeHandler {
+func newProbeHandler(log *probeLog, main slog.Handler, level slog.Level, tags []any) *probeHandler {
 	h := &probeHandler{log: log, level: level}
 	if main.Enabled(context.Background(), level) {
-		h.next = main.WithAttrs([]slog.Attr{slog.String("module", module), slog.String("target", target)})
+		h.next = slog.New(main).With(tags...).Handler()
 	}
 	return h
 }

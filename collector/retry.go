@@ -2,7 +2,6 @@ package collector
 
 import (
 	"context"
-	"log/slog"
 	"math"
 	"slices"
 	"time"
@@ -38,19 +37,17 @@ type Attempt struct {
 // try, runs out of attempts, or would not have time for another. It
 // returns the last attempt's metrics and failure. jitter returns a number
 // in [0, 1) that spreads the backoffs.
-func runAttempts(ctx context.Context, fn prober.Func, m *prober.Module, target string, timeout time.Duration, logger *slog.Logger, jitter func() float64) (*prober.Sink, *prober.Error, attempts) {
+func runAttempts(ctx context.Context, fn prober.Func, m *prober.Module, target string, timeout time.Duration, env probeEnv, jitter func() float64) (*prober.Sink, *prober.Error, attempts) {
 	policy := m.Retry
 	a := attempts{failed: map[prober.Class]int{}}
 	for {
-		sink := prober.NewSink()
-		start := time.Now()
-		err := prober.Classify(ctx, runProber(ctx, fn, target, m, sink, logger), prober.PhaseUnknown)
-		end := time.Now()
+		sink, try := attempt(ctx, fn, m, target, env, a.made+1)
 		a.made++
 		if a.made == 1 {
-			a.first = end.Sub(start)
+			a.first = try.End.Sub(try.Start)
 		}
-		a.tries = append(a.tries, Attempt{N: a.made, Start: start, End: end, Err: err, Spans: sink.Spans()})
+		a.tries = append(a.tries, try)
+		err := try.Err
 		if err == nil {
 			return sink, nil, a
 		}
@@ -59,12 +56,24 @@ func runAttempts(ctx context.Context, fn prober.Func, m *prober.Module, target s
 		if !again {
 			return sink, err, a
 		}
-		logger.Warn("Attempt failed; trying again", "attempt", a.made, "class", err.Class, "reason", err.Reason,
+		env.logger.Warn("Attempt failed; trying again", "attempt", a.made, "class", err.Class, "reason", err.Reason,
 			"phase", err.Phase, "err", err.Err, "backoff_seconds", wait.Seconds())
 		if !sleep(ctx, wait) {
 			return sink, err, a
 		}
 	}
+}
+
+// attempt runs the prober once, as attempt n, inside its own span.
+func attempt(ctx context.Context, fn prober.Func, m *prober.Module, target string, env probeEnv, n int) (*prober.Sink, Attempt) {
+	ctx, span := startAttemptSpan(ctx, env.tracer, n)
+	sink := prober.NewSink()
+	try := Attempt{N: n, Start: time.Now()}
+	try.Err = prober.Classify(ctx, runProber(ctx, fn, target, m, sink, env), prober.PhaseUnknown)
+	try.End = time.Now()
+	try.Spans = sink.Spans()
+	endAttemptSpan(ctx, env.tracer, span, &try)
+	return sink, try
 }
 
 // nextAttempt decides whether attempt n's failure gets another attempt, and

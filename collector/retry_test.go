@@ -55,6 +55,12 @@ func retryModule(mutate func(r *config.Retry)) *prober.Module {
 
 func half() float64 { return 0.5 } // no jitter: the backoff exactly
 
+// quietEnv logs nowhere and traces nothing.
+func quietEnv() probeEnv {
+	discard := slog.New(slog.DiscardHandler)
+	return probeEnv{logger: discard, main: discard, tracer: noTracer}
+}
+
 func TestRetryDecisions(t *testing.T) {
 	refused := fail(prober.ClassConnect, prober.ReasonRefused)
 	tests := []struct {
@@ -93,7 +99,7 @@ func TestRetryDecisions(t *testing.T) {
 			f := &flaky{failures: tc.failures}
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			sink, err, a := runAttempts(ctx, f.probe, retryModule(tc.retry), "t", 5*time.Second, slog.New(slog.DiscardHandler), half)
+			sink, err, a := runAttempts(ctx, f.probe, retryModule(tc.retry), "t", 5*time.Second, quietEnv(), half)
 			if a.made != tc.wantMade || (err == nil) != tc.wantOK {
 				t.Errorf("made %d attempts, err %v; want %d, success %v", a.made, err, tc.wantMade, tc.wantOK)
 			}
@@ -131,7 +137,7 @@ func TestRetryBackoffTiming(t *testing.T) {
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	_, err, a := runAttempts(ctx, f.probe, m, "t", 5*time.Second, slog.New(slog.DiscardHandler), half)
+	_, err, a := runAttempts(ctx, f.probe, m, "t", 5*time.Second, quietEnv(), half)
 	if err != nil || a.made != 4 {
 		t.Fatalf("made %d, err %v", a.made, err)
 	}
@@ -176,7 +182,7 @@ func TestRetryKeepsTheDeadline(t *testing.T) {
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	start := time.Now()
-	_, err, a := runAttempts(ctx, f.probe, m, "t", timeout, slog.New(slog.DiscardHandler), half)
+	_, err, a := runAttempts(ctx, f.probe, m, "t", timeout, quietEnv(), half)
 	if took := time.Since(start); took > timeout {
 		t.Errorf("the attempts took %v, past the %v deadline", took, timeout)
 	}

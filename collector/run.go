@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/prometheus/common/expfmt"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober"
@@ -19,6 +20,7 @@ import (
 // Result is one finished probe: its metrics, its log and why it failed.
 type Result struct {
 	ID       int64 // given by the History
+	numbered bool  // ID is set
 	Module   *prober.Module
 	Target   string
 	Start    time.Time
@@ -28,57 +30,114 @@ type Result struct {
 	Sink     *prober.Sink  // the last attempt's metrics and the common ones
 	Attempts attempts
 	log      *probeLog
+	tags     []any  // the attributes of every log line: see logTags
+	traceID  string // the probe's trace, when tracing is on
 }
 
 // Timeline returns the probe's attempts with their phases, oldest first.
 func (r *Result) Timeline() []Attempt { return r.Attempts.tries }
 
+// TraceID returns the id of the probe's trace, or "" when it was not traced.
+func (r *Result) TraceID() string { return r.traceID }
+
 // Success reports whether the probe succeeded.
 func (r *Result) Success() bool { return r.Err == nil }
 
+// A Runner runs probes: the one code path every probe takes, whether from
+// /probe or from `sonde probe`.
+type Runner struct {
+	Logger      *slog.Logger // the main logger
+	ProberLevel slog.Level   // --log.prober: the level probe lines reach Logger at
+	Tracer      trace.Tracer // nil when tracing is off
+}
+
 // Run probes target with module m within timeout and returns the result,
 // with the common metrics set: probe_success, probe_duration_seconds,
-// probe_timeout_seconds and, on failure, probe_failure_info. It is the one
-// code path every probe takes. ctx bounds the probe too (a scrape that is
-// abandoned cancels it).
+// probe_timeout_seconds and, on failure, probe_failure_info. ctx bounds
+// the probe too (a scrape that is abandoned cancels it).
 func Run(ctx context.Context, m *prober.Module, target string, timeout time.Duration, logger *slog.Logger, proberLevel slog.Level) *Result {
+	return Runner{Logger: logger, ProberLevel: proberLevel}.Run(ctx, NoID, m, target, timeout)
+}
+
+// NoID is the id of a probe kept in no history.
+const NoID = -1
+
+// Run runs one probe; id (from History.NewID, or NoID) tags its log lines
+// and its trace.
+func (rn Runner) Run(ctx context.Context, id int64, m *prober.Module, target string, timeout time.Duration) *Result {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
-	r := &Result{Module: m, Target: target, Timeout: timeout, log: &probeLog{}}
-	plog := slog.New(newProbeHandler(r.log, logger.Handler(), proberLevel, m.Name, target))
-	plog.Info("Beginning probe", "probe", m.Prober, "timeout_seconds", timeout.Seconds())
+	tracer := tracerOrNone(rn.Tracer)
+	ctx, span := startProbeSpan(ctx, tracer, id, m, target)
+	r := &Result{ID: id, numbered: id != NoID, Module: m, Target: target, Timeout: timeout, log: &probeLog{}}
+	if sc := span.SpanContext(); sc.HasTraceID() {
+		r.traceID = sc.TraceID().String()
+	}
+	r.tags = logTags(r)
+	env := probeEnv{
+		logger: slog.New(newProbeHandler(r.log, rn.Logger.Handler(), rn.ProberLevel, r.tags)),
+		main:   rn.Logger.With(r.tags...),
+		tracer: tracer,
+	}
+	env.logger.Info("Beginning probe", "probe", m.Prober, "timeout_seconds", timeout.Seconds())
 
 	r.Start = time.Now()
-	r.Sink, r.Err, r.Attempts = probe(ctx, m, target, timeout, plog)
+	r.Sink, r.Err, r.Attempts = probe(ctx, m, target, timeout, env)
 	r.Duration = time.Since(r.Start)
 	r.record()
+	endProbeSpan(span, r)
 	if r.Err != nil {
-		plog.Error("Probe failed", "duration_seconds", r.Duration.Seconds(), "class", r.Err.Class, "reason", r.Err.Reason, "phase", r.Err.Phase, "err", r.Err.Err)
+		env.logger.Error("Probe failed", "duration_seconds", r.Duration.Seconds(), "class", r.Err.Class, "reason", r.Err.Reason, "phase", r.Err.Phase, "err", r.Err.Err)
 	} else {
-		plog.Info("Probe succeeded", "duration_seconds", r.Duration.Seconds())
+		env.logger.Info("Probe succeeded", "duration_seconds", r.Duration.Seconds())
 	}
 	return r
 }
 
-func probe(ctx context.Context, m *prober.Module, target string, timeout time.Duration, logger *slog.Logger) (*prober.Sink, *prober.Error, attempts) {
+// probeEnv is what the attempts of one probe share.
+type probeEnv struct {
+	logger *slog.Logger // the probe's own log
+	main   *slog.Logger // the main log, for what must reach it whatever --log.prober says
+	tracer trace.Tracer
+}
+
+// logTags are the attributes of each of a probe's log lines: the module
+// and target as blackbox_exporter tags them, and the probe id and trace id
+// that lead to /probe/detail and to the trace.
+func logTags(r *Result) []any {
+	tags := []any{slog.String("module", r.Module.Name), slog.String("target", r.Target)}
+	if r.numbered {
+		tags = append(tags, slog.Int64("probe_id", r.ID))
+	}
+	if r.traceID != "" {
+		tags = append(tags, slog.String("trace_id", r.traceID))
+	}
+	return tags
+}
+
+func probe(ctx context.Context, m *prober.Module, target string, timeout time.Duration, env probeEnv) (*prober.Sink, *prober.Error, attempts) {
 	fn, ok := m.Func()
 	if !ok {
 		return prober.NewSink(), prober.Failf(prober.ClassProber, prober.ReasonUnsupported, prober.PhaseSetup,
 			"module %q uses prober %q, which this version of sonde cannot run yet (it runs: %v)", m.Name, m.Prober, prober.Implemented()), attempts{}
 	}
-	return runAttempts(ctx, fn, m, target, timeout, logger, rand.Float64)
+	return runAttempts(ctx, fn, m, target, timeout, env, rand.Float64)
 }
 
 // runProber calls fn and turns a panic into a failed probe, so that a bug
-// met by one target costs that probe, not the process or the scrape.
-func runProber(ctx context.Context, fn prober.Func, target string, m *prober.Module, sink *prober.Sink, logger *slog.Logger) (err error) {
+// met by one target costs that probe, not the process or the scrape. The
+// panic is logged on the main log at error level too: it is a bug in
+// sonde, which --log.prober must not hide.
+func runProber(ctx context.Context, fn prober.Func, target string, m *prober.Module, sink *prober.Sink, env probeEnv) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
-			logger.Error("The prober panicked; this is a bug in sonde, please report it", "panic", v, "stack", string(debug.Stack()))
+			stack := string(debug.Stack())
+			env.logger.Error("The prober panicked; this is a bug in sonde, please report it", "panic", v, "stack", stack)
+			env.main.Error("A prober panicked; this is a bug in sonde, please report it", "panic", v, "stack", stack)
 			err = prober.Failf(prober.ClassProber, prober.ReasonInternal, prober.PhaseUnknown, "the prober panicked: %v", v)
 		}
 	}()
-	return fn(ctx, target, m, sink, logger)
+	return fn(ctx, target, m, sink, env.logger)
 }
 
 func (r *Result) record() {
@@ -103,7 +162,7 @@ func (r *Result) record() {
 }
 
 // Log returns the probe's log lines as text.
-func (r *Result) Log() string { return r.log.render(r.Module.Name, r.Target) }
+func (r *Result) Log() string { return r.log.render(r.tags) }
 
 // DebugOutput is what `debug=true` answers and /logs shows: the probe's
 // log, the metrics it returned and the module it ran, in blackbox's layout.

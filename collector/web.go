@@ -4,7 +4,6 @@ import (
 	"html/template"
 	"io"
 	"net/http"
-	"strconv"
 
 	"github.com/prometheus/common/version"
 
@@ -42,11 +41,11 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }
 </body></html>
 {{define "probes"}}<h2>{{.Title}}</h2>
 <table>
-<tr><th>Time</th><th>Module</th><th>Target</th><th>Result</th><th>Duration</th><th>Log</th></tr>
+<tr><th>Time</th><th>Module</th><th>Target</th><th>Result</th><th>Duration</th><th>Attempts</th><th>Details</th><th>Log</th></tr>
 {{range .Rows}}<tr><td>{{.Start.UTC.Format "2006-01-02 15:04:05Z"}}</td><td>{{.Module.Name}}</td><td>{{.Target}}</td>
 <td>{{if .Err}}<span class="fail">Failure</span> {{.Err.Class}}/{{.Err.Reason}} in {{.Err.Phase}}{{else}}Success{{end}}</td>
-<td>{{printf "%.3fs" .Duration.Seconds}}</td><td><a href="logs?id={{.ID}}">Logs</a></td></tr>
-{{else}}<tr><td colspan="6">None yet.</td></tr>{{end}}
+<td>{{printf "%.3fs" .Duration.Seconds}}</td><td>{{len .Timeline}}</td><td><a href="probe/detail?id={{.ID}}">Waterfall</a></td><td><a href="logs?id={{.ID}}">Logs</a></td></tr>
+{{else}}<tr><td colspan="8">None yet.</td></tr>{{end}}
 </table>{{end}}
 `))
 
@@ -75,6 +74,7 @@ func (c *Collector) LandingPage(w http.ResponseWriter, r *http.Request) {
 	}
 	recent, failed := c.history.Lists()
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
+	w.Header().Set("Content-Security-Policy", pageCSP)
 	err := landing.Execute(w, map[string]any{
 		"Version": version.Version,
 		"Modules": modules,
@@ -110,12 +110,9 @@ func (c *Collector) LogsPage(w http.ResponseWriter, r *http.Request) {
 	var ok bool
 	switch {
 	case q.Get("id") != "":
-		id, err := strconv.ParseInt(q.Get("id"), 10, 64)
-		if err != nil {
-			http.Error(w, "Invalid probe id: "+q.Get("id")+"; ids are whole numbers, as linked from the landing page", http.StatusBadRequest)
+		if res, ok = c.probeByID(w, q.Get("id")); !ok {
 			return
 		}
-		res, ok = c.history.Get(id)
 	case q.Get("target") != "":
 		module := q.Get("module")
 		if module == "" {

@@ -38,6 +38,15 @@ type Module struct {
 	// and deny rules checked against the target's name and the address
 	// actually dialled, and the URL schemes allowed.
 	Targets Targets `yaml:"targets,omitempty"`
+	// MaxConcurrent, a sonde addition, caps the module's probes running
+	// at once; excess probes wait for a slot within their deadline. 0
+	// means no limit of the module's own (--probe.max-concurrent still
+	// applies).
+	MaxConcurrent int `yaml:"max_concurrent,omitempty"`
+	// PropagateTraceContext, a sonde addition, sends the probe's trace
+	// context (a W3C traceparent) with the request of an http, websocket
+	// or grpc probe, so that the target's own traces join the probe's.
+	PropagateTraceContext bool `yaml:"propagate_trace_context,omitempty"`
 	// OCSP, a sonde addition, is how certificate revocation is checked
 	// after a TLS handshake, whichever prober made it.
 	OCSP      OCSP           `yaml:"ocsp,omitempty"`

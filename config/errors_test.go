@@ -150,7 +150,7 @@ func TestUnknownAndRepeatedKeys(t *testing.T) {
 			name: "a section blackbox does not have",
 			src:  module("    prober: http", "    frobnicate: {}"),
 			want: `line 4: module "m": unknown field "frobnicate"; known fields are: `,
-			more: []string{"dns, dns_resolver, grpc, http, icmp, ocsp, prober, retry, targets, tcp, timeout, unix, websocket"},
+			more: []string{"dns, dns_resolver, grpc, http, icmp, max_concurrent, ocsp, prober, propagate_trace_context, retry, targets, tcp, timeout, unix, websocket"},
 		},
 		{
 			name: "module name repeated",

@@ -3,6 +3,7 @@ package config
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"log/slog"
 	"os"
@@ -26,6 +27,8 @@ type Reloader struct {
 
 	success   prometheus.Gauge
 	timestamp prometheus.Gauge
+	info      *prometheus.GaugeVec // the running file's hash
+	modules   prometheus.Gauge
 }
 
 // NewReloader returns a Reloader for the file at path. apply is called with
@@ -45,7 +48,15 @@ func NewReloader(path string, apply func(*Config) error, reg prometheus.Register
 			Help: "Timestamp of the last successful configuration reload.",
 		}),
 	}
-	reg.MustRegister(r.success, r.timestamp)
+	r.info = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Name: "sonde_config_info",
+		Help: "Always 1; sha256 is the hash of the configuration file in use, to tell which version each instance runs.",
+	}, []string{"sha256"})
+	r.modules = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "sonde_config_modules",
+		Help: "How many modules the configuration in use defines.",
+	})
+	reg.MustRegister(r.success, r.timestamp, r.info, r.modules)
 	return r
 }
 
@@ -58,9 +69,10 @@ func (r *Reloader) Reload() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	data, err := os.ReadFile(r.path)
+	var cfg *Config
 	if err == nil {
 		r.lastHash = sha256.Sum256(data)
-		err = r.load(data)
+		cfg, err = r.load(data)
 	}
 	if err != nil {
 		r.success.Set(0)
@@ -68,18 +80,21 @@ func (r *Reloader) Reload() error {
 	}
 	r.success.Set(1)
 	r.timestamp.SetToCurrentTime()
+	r.info.Reset()
+	r.info.WithLabelValues(hex.EncodeToString(r.lastHash[:])).Set(1)
+	r.modules.Set(float64(len(cfg.Modules)))
 	return nil
 }
 
-func (r *Reloader) load(data []byte) error {
+func (r *Reloader) load(data []byte) (*Config, error) {
 	cfg, err := Load(data)
 	if err != nil {
-		return fmt.Errorf("config file %s: %w", r.path, err)
+		return nil, fmt.Errorf("config file %s: %w", r.path, err)
 	}
 	if err := r.apply(cfg); err != nil {
-		return fmt.Errorf("config file %s: %w", r.path, err)
+		return nil, fmt.Errorf("config file %s: %w", r.path, err)
 	}
-	return nil
+	return cfg, nil
 }
 
 // Watch reloads whenever the file's content changes, checking every

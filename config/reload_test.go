@@ -2,7 +2,9 @@ package config
 
 import (
 	"context"
+	"crypto/sha256"
 	"errors"
+	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -200,10 +202,21 @@ func TestReloaderReload(t *testing.T) {
 		}
 	})
 
-	// The two gauges carry blackbox_exporter's names and nothing else is
-	// registered, so existing alerts keep working.
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 2 {
-		t.Errorf("registry holds %d metrics (%v), want 2", n, err)
+	// The two gauges carry blackbox_exporter's names, so existing alerts
+	// keep working; sonde adds the file's hash and its module count.
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 4 {
+		t.Errorf("registry holds %d metrics (%v), want 4", n, err)
+	}
+	content, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := testutil.GatherAndCompare(reg, strings.NewReader(fmt.Sprintf(`
+# HELP sonde_config_info Always 1; sha256 is the hash of the configuration file in use, to tell which version each instance runs.
+# TYPE sonde_config_info gauge
+sonde_config_info{sha256="%x"} 1
+`, sha256.Sum256(content))), "sonde_config_info"); err != nil {
+		t.Error(err)
 	}
 	if err := testutil.GatherAndCompare(reg, strings.NewReader(`
 # HELP blackbox_exporter_config_last_reload_successful Whether the last configuration reload attempt was successful (1) or kept the previous configuration (0).

@@ -82,13 +82,14 @@ func tlsVersionNames() []string {
 // validate.go accepts for it, and whether it must be present.
 type fieldRule struct {
 	enum     []string // the field's values (its items' values, for a list)
+	minimum  *int     // the smallest value accepted, for a number
 	required bool
 }
 
 // fieldRules are the rules by struct and YAML key, their values taken
 // from the variables validate.go checks against, so they cannot drift.
 var fieldRules = map[reflect.Type]map[string]fieldRule{
-	reflect.TypeFor[Module]():   {"prober": {enum: Probers, required: true}},
+	reflect.TypeFor[Module]():   {"prober": {enum: Probers, required: true}, "max_concurrent": {minimum: new(int)}},
 	reflect.TypeFor[TCPProbe](): {"starttls_preset": {enum: StartTLSPresets}},
 	reflect.TypeFor[Retry]():    {"on": {enum: RetryableClasses}},
 	reflect.TypeFor[OCSP]():     {"check": {enum: OCSPChecks}},
@@ -222,7 +223,13 @@ func (g *schemaGen) object(t reflect.Type) (*jsonSchema, error) {
 // withRule applies the field's rule, if any, to its schema.
 func (g *schemaGen) withRule(t reflect.Type, field string, s *jsonSchema) *jsonSchema {
 	rule, ok := fieldRules[t][field]
-	if !ok || rule.enum == nil {
+	if !ok {
+		return s
+	}
+	if rule.minimum != nil {
+		s.Minimum = rule.minimum
+	}
+	if rule.enum == nil {
 		return s
 	}
 	target := s

@@ -82,11 +82,22 @@ func (c *checker) present(path ...string) bool {
 	return ok
 }
 
+// TracePropagatingProbers are those whose probe sends a request with
+// headers or metadata to carry the trace context.
+var TracePropagatingProbers = []string{"http", "websocket", "grpc"}
+
 func validateModule(name string, m *Module, loc locator) []error {
 	c := &checker{module: name, loc: loc}
 	c.prober(m.Prober)
 	if m.Timeout < 0 {
 		c.errorf([]string{"timeout"}, "must not be negative, got %s", m.Timeout)
+	}
+	if m.MaxConcurrent < 0 {
+		c.errorf([]string{"max_concurrent"}, "must not be negative (0 means no limit), got %d", m.MaxConcurrent)
+	}
+	if m.PropagateTraceContext && !slices.Contains(TracePropagatingProbers, m.Prober) {
+		c.errorf([]string{"propagate_trace_context"}, "applies to the %s probers, which send a request that can carry a traceparent; this module's prober is %s",
+			strings.Join(TracePropagatingProbers, ", "), m.Prober)
 	}
 	if c.present("retry") {
 		c.retry(&m.Retry)
