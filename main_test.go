@@ -331,15 +331,17 @@ func TestRoutePrefix(t *testing.T) {
 	}
 	resp.Body.Close()
 	for path, want := range map[string]int{
-		"/sonde/metrics":    200,
-		"/sonde/-/healthy":  200,
-		"/sonde/config":     200,
-		"/sonde/":           200,
-		"/":                 http.StatusFound,
-		"/probe?target=x":   404,
-		"/sonde/logs?id=0":  200,
-		"/sonde/-/reload":   http.StatusMethodNotAllowed,
-		"/sonde/not-a-page": 404,
+		"/sonde/metrics":           200,
+		"/sonde/-/healthy":         200,
+		"/sonde/config":            200,
+		"/sonde/":                  200,
+		"/":                        http.StatusFound,
+		"/probe?target=x":          404,
+		"/sonde/logs?id=0":         200,
+		"/sonde/probe/detail?id=0": 200,
+		"/sonde/probe/detail?id=x": 400,
+		"/sonde/-/reload":          http.StatusMethodNotAllowed,
+		"/sonde/not-a-page":        404,
 	} {
 		resp, err := client.Get(srv.URL + path)
 		if err != nil {

@@ -130,9 +130,17 @@ func TestSecretsAreMasked(t *testing.T) {
 		}
 		leaks("the debug output of module "+module, debug)
 	}
+	// A password written into a URL target is masked too. The client sends
+	// it (it wins over the module's token), and the target refuses it.
+	withPassword := strings.Replace(target.URL, "://", "://probe:SECRET-url-password@", 1)
+	if code, body := p.probe(t, "bearer", withPassword); code != 200 || !strings.Contains(body, `probe_failure_info{class="status",phase="validate",reason="http_status"} 1`) {
+		t.Errorf("a target with a password in its URL: %d\n%s", code, body)
+	}
+	_, debug := p.get(t, "/probe?"+url.Values{"module": {"bearer"}, "target": {withPassword}, "debug": {"true"}}.Encode())
+	leaks("the debug output of a target with a password", debug)
 	// The websocket module's target is not a websocket server; the probe
 	// fails, after sending its credentials.
-	_, debug := p.get(t, "/probe?"+url.Values{"module": {"websocket"}, "target": {"ws" + strings.TrimPrefix(target.URL, "http")}, "debug": {"true"}}.Encode())
+	_, debug = p.get(t, "/probe?"+url.Values{"module": {"websocket"}, "target": {"ws" + strings.TrimPrefix(target.URL, "http")}, "debug": {"true"}}.Encode())
 	leaks("the debug output of module websocket", debug)
 
 	_, config := p.get(t, "/config")
@@ -159,8 +167,8 @@ func TestSecretsAreMasked(t *testing.T) {
 		}
 		leaks(ref, page)
 	}
-	if logsPages < 7 {
-		t.Errorf("the landing page links to %d probe logs, want at least 7", logsPages)
+	if logsPages < 9 {
+		t.Errorf("the landing page links to %d probe logs, want at least 9", logsPages)
 	}
 	time.Sleep(100 * time.Millisecond) // let the last lines reach the log
 	leaks("the main log", p.logs.String())

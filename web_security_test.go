@@ -64,7 +64,7 @@ func TestWebConfigSecuresEveryEndpoint(t *testing.T) {
 	query := url.Values{"module": {"http_2xx"}, "target": {target.URL}}.Encode()
 	probe := "/probe?" + query
 	// In this order: /logs shows the probe made through /probe.
-	endpoints := []string{"/", probe, "/metrics", "/-/healthy", "/-/ready", "/config", "/logs?" + query}
+	endpoints := []string{"/", probe, "/metrics", "/-/healthy", "/-/ready", "/config", "/logs?" + query, "/probe/detail?id=0"}
 	for _, path := range endpoints {
 		t.Run("GET "+path, func(t *testing.T) {
 			tests := []struct {

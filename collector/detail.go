@@ -144,7 +144,7 @@ func (c *Collector) probeByID(w http.ResponseWriter, text string) (*Result, bool
 func newDetailView(res *Result) detailView {
 	v := detailView{
 		ID:       res.ID,
-		Target:   res.Target,
+		Target:   res.ShownTarget(),
 		Start:    res.Start.UTC().Format("2006-01-02 15:04:05.000Z"),
 		Duration: millis(res.Duration),
 		Timeout:  res.Timeout.String(),

@@ -85,8 +85,8 @@ func outOfFDs(t *testing.T) {
 	}
 	t.Logf("out of fds: probe failed as prober/resource_exhausted in phase %s", fi["phase"])
 	recent, _ := c.history.Lists()
-	if log := recent[0].Log(); !strings.Contains(log, "too many open files") {
-		t.Errorf("the probe's log does not say what ran out:\n%s", log)
+	if log := recent[0].Log(); !strings.Contains(log, "too many open files") || !strings.Contains(log, "open file limit is used up") {
+		t.Errorf("the probe's log does not say what ran out and what to do:\n%s", log)
 	}
 
 	for _, f := range filler {

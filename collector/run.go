@@ -7,7 +7,9 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"net/url"
 	"runtime/debug"
+	"strings"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
@@ -32,6 +34,21 @@ type Result struct {
 	log      *probeLog
 	tags     []any  // the attributes of every log line: see logTags
 	traceID  string // the probe's trace, when tracing is on
+}
+
+// ShownTarget is the target as logs, traces and pages show it: a password
+// in a URL target is masked, as it would be anywhere else.
+func (r *Result) ShownTarget() string { return maskTarget(r.Target) }
+
+// maskTarget masks the password of a URL target (http://user:pass@host/).
+func maskTarget(target string) string {
+	if !strings.Contains(target, "@") {
+		return target
+	}
+	if u, err := url.Parse(target); err == nil && u.User != nil {
+		return u.Redacted()
+	}
+	return target
 }
 
 // Timeline returns the probe's attempts with their phases, oldest first.
@@ -105,7 +122,7 @@ type probeEnv struct {
 // and target as blackbox_exporter tags them, and the probe id and trace id
 // that lead to /probe/detail and to the trace.
 func logTags(r *Result) []any {
-	tags := []any{slog.String("module", r.Module.Name), slog.String("target", r.Target)}
+	tags := []any{slog.String("module", r.Module.Name), slog.String("target", r.ShownTarget())}
 	if r.numbered {
 		tags = append(tags, slog.Int64("probe_id", r.ID))
 	}

@@ -59,7 +59,7 @@ func requestContext(r *http.Request) context.Context {
 }
 
 func startProbeSpan(ctx context.Context, t trace.Tracer, id int64, m *prober.Module, target string) (context.Context, trace.Span) {
-	attrs := []attribute.KeyValue{attrModule.String(m.Name), attrProber.String(m.Prober), attrTarget.String(target)}
+	attrs := []attribute.KeyValue{attrModule.String(m.Name), attrProber.String(m.Prober), attrTarget.String(maskTarget(target))}
 	if id != NoID {
 		attrs = append(attrs, attrProbeID.Int64(id))
 	}

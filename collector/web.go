@@ -42,7 +42,7 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }
 {{define "probes"}}<h2>{{.Title}}</h2>
 <table>
 <tr><th>Time</th><th>Module</th><th>Target</th><th>Result</th><th>Duration</th><th>Attempts</th><th>Details</th><th>Log</th></tr>
-{{range .Rows}}<tr><td>{{.Start.UTC.Format "2006-01-02 15:04:05Z"}}</td><td>{{.Module.Name}}</td><td>{{.Target}}</td>
+{{range .Rows}}<tr><td>{{.Start.UTC.Format "2006-01-02 15:04:05Z"}}</td><td>{{.Module.Name}}</td><td>{{.ShownTarget}}</td>
 <td>{{if .Err}}<span class="fail">Failure</span> {{.Err.Class}}/{{.Err.Reason}} in {{.Err.Phase}}{{else}}Success{{end}}</td>
 <td>{{printf "%.3fs" .Duration.Seconds}}</td><td>{{len .Timeline}}</td><td><a href="probe/detail?id={{.ID}}">Waterfall</a></td><td><a href="logs?id={{.ID}}">Logs</a></td></tr>
 {{else}}<tr><td colspan="8">None yet.</td></tr>{{end}}

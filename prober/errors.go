@@ -172,7 +172,7 @@ func Classify(ctx context.Context, err error, phase Phase) *Error {
 		return classified
 	}
 	if c, r, ok := classifyCause(err, phase); ok {
-		return Fail(c, r, phase, err)
+		return Fail(c, r, phase, withHint(err))
 	}
 	if c, r, ok := classifyDeadline(ctx, err); ok {
 		return Fail(c, r, phase, err)
@@ -274,6 +274,15 @@ func dnsReason(err *net.DNSError) Reason {
 }
 
 // errnoClass maps the socket errors a dial or read can end with.
+// withHint adds to a system error what an operator can do about it, where
+// the system's own words ("too many open files") do not say.
+func withHint(err error) error {
+	if errors.Is(err, syscall.EMFILE) {
+		return fmt.Errorf("%w (sonde's open file limit is used up: raise it, e.g. LimitNOFILE= in systemd or ulimit -n, or cap probes in flight with --probe.max-concurrent)", err)
+	}
+	return err
+}
+
 func errnoClass(err error) (Class, Reason, bool) {
 	var errno syscall.Errno
 	if !errors.As(err, &errno) {

@@ -248,7 +248,7 @@ func (p *httpProbe) send(u *url.URL, ip net.IP) (*http.Response, error) {
 	client.Jar, _ = cookiejar.New(nil) // cookies set by a redirect are sent back, as a browser would
 	req = req.WithContext(context.WithValue(p.ctx, probeTransportKey{}, transport))
 
-	p.logger.Info("Making HTTP request", "url", u.String(), "host", req.Host)
+	p.logger.Info("Making HTTP request", "url", u.Redacted(), "host", req.Host)
 	resp, err := client.Do(req)
 	if err == nil {
 		p.logger.Info("Received HTTP response", "status_code", resp.StatusCode, "proto", resp.Proto)
