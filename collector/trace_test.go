@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"encoding/json"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -203,4 +204,31 @@ func mustModule(t *testing.T, set *prober.Set, name string) *prober.Module {
 		t.Fatalf("no module %q", name)
 	}
 	return m
+}
+
+// TestJSONLogLinesCarryTheProbe: with --log.format=json each line a probe
+// sends to the main log is one JSON object tagged with the probe, and its
+// trace when traced.
+func TestJSONLogLinesCarryTheProbe(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer target.Close()
+	c, _ := tracedCollector(t)
+	var buf strings.Builder
+	c.logger = slog.New(slog.NewJSONHandler(&buf, nil))
+	c.proberLevel = slog.LevelInfo
+	scrape(t, c, url.Values{"module": {"traced"}, "target": {target.URL}}, nil)
+	res, _ := c.History().Get(0)
+	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")
+	if len(lines) < 3 {
+		t.Fatalf("want the probe's lines in the main log, got:\n%s", buf.String())
+	}
+	for _, line := range lines {
+		var rec map[string]any
+		if err := json.Unmarshal([]byte(line), &rec); err != nil {
+			t.Fatalf("not one JSON object per line: %v\n%s", err, line)
+		}
+		if rec["module"] != "traced" || rec["target"] != target.URL || rec["probe_id"] != 0.0 || rec["trace_id"] != res.TraceID() {
+			t.Errorf("line lacks the probe's tags: %s", line)
+		}
+	}
 }
