@@ -20,6 +20,7 @@ import (
 	"io"
 	"os"
 	"runtime"
+	"slices"
 	"time"
 )
 
@@ -57,6 +58,8 @@ type Report struct {
 	FileLimit FileLimit
 	Load      []ModuleReport // load mode, in module order
 	Scale     []ScaleReport  // scale mode, one per exporter
+	// Notes say what was asked for but not measured, and why.
+	Notes []string
 }
 
 // ModuleReport is one module's figures for each exporter.
@@ -79,7 +82,24 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	if err := o.validate(); err != nil {
 		return nil, err
 	}
-	r := &Report{Options: o, Env: describeEnvironment(o)}
+	r := &Report{Env: describeEnvironment(o)}
+	if o.ScaleProbes == 0 && slices.Contains(o.Modules, "icmp") {
+		// Every icmp probe would fail, for want of privileges and not of
+		// the exporter: leave the module out, and say why.
+		if why := icmpUnavailable(); why != "" {
+			note := "icmp not measured: " + why
+			r.Notes = append(r.Notes, note)
+			if o.Progress != nil {
+				fmt.Fprintln(o.Progress, note)
+			}
+			o.Modules = slices.DeleteFunc(slices.Clone(o.Modules), func(m string) bool { return m == "icmp" })
+			if len(o.Modules) == 0 {
+				r.Options = o
+				return r, errors.New(note)
+			}
+		}
+	}
+	r.Options = o
 	var err error
 	// Before anything starts, so that the targets and the exporters, which
 	// inherit it, may hold as many connections as the machine allows.

@@ -114,6 +114,10 @@ func TestHarnessScaleSmoke(t *testing.T) {
 	if s.Samples == 0 || s.Peak.Goroutines == 0 || s.Peak.OpenFiles == 0 || s.Peak.RSS == 0 {
 		t.Errorf("the exporter was not sampled: %+v", s)
 	}
+	// The ramp is far shorter than the delay: all were in flight at once.
+	if s.PeakInFlight != 50 {
+		t.Errorf("%d scrapes in flight at once at most, want all 50", s.PeakInFlight)
+	}
 	// Every probe waited for the slow target.
 	if fastest := s.Stats.Latency(0); fastest < 600*time.Millisecond {
 		t.Errorf("fastest scrape %s, but the target answers after 600ms", fastest)
@@ -164,6 +168,18 @@ func TestJudge(t *testing.T) {
 		if ok != tc.ok || late != tc.late || ok == (failure != "") {
 			t.Errorf("%s: ok %v late %v failure %q; want ok %v late %v", tc.name, ok, late, failure, tc.ok, tc.late)
 		}
+	}
+}
+
+func TestPeakOverlap(t *testing.T) {
+	ms := time.Millisecond
+	spans := []span{{0, 10 * ms}, {5 * ms, 15 * ms}, {10 * ms, 20 * ms}, {12 * ms, 13 * ms}}
+	// At 12ms: the second, third and fourth; the first ended as the third began.
+	if got := peakOverlap(spans); got != 3 {
+		t.Errorf("peakOverlap = %d, want 3", got)
+	}
+	if got := peakOverlap(nil); got != 0 {
+		t.Errorf("peakOverlap(nil) = %d, want 0", got)
 	}
 }
 

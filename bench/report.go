@@ -24,7 +24,7 @@ func (r *Report) Write(w io.Writer, markdown bool) error {
 	if usage := r.machineUsage(); usage != "" {
 		b.WriteString("\n" + usage + "\n")
 	}
-	for _, note := range r.failures() {
+	for _, note := range append(r.failures(), r.Notes...) {
 		b.WriteString("\n" + note + "\n")
 	}
 	_, err := io.WriteString(w, b.String())
@@ -120,11 +120,11 @@ func ratioRow(module string, a, b Stats) []string {
 }
 
 func (r *Report) scaleTable() table {
-	t := table{{"exporter", "in flight", "failed", "past deadline", "peak RSS MiB", "idle RSS MiB", "goroutines (idle)", "open fds (idle)", "scrape p50/p99/max s", "probe p50/p99/max s", "CPU-s"}}
+	t := table{{"exporter", "probes", "peak in flight", "failed", "past deadline", "peak RSS MiB", "idle RSS MiB", "goroutines (idle)", "open fds (idle)", "scrape p50/p99/max s", "probe p50/p99/max s", "CPU-s"}}
 	for _, s := range r.Scale {
 		st := s.Stats
 		t = append(t, []string{
-			s.Exporter, fmt.Sprint(s.InFlight), fmt.Sprint(st.Failures), fmt.Sprint(st.Late),
+			s.Exporter, fmt.Sprint(s.InFlight), fmt.Sprint(s.PeakInFlight), fmt.Sprint(st.Failures), fmt.Sprint(st.Late),
 			fmt.Sprintf("%.0f", mib(max(st.PeakRSS, s.Peak.RSS))), fmt.Sprintf("%.0f", mib(s.Idle.RSS)),
 			fmt.Sprintf("%d (%d)", s.Peak.Goroutines, s.Idle.Goroutines),
 			fmt.Sprintf("%d (%d)", s.Peak.OpenFiles, s.Idle.OpenFiles),

@@ -1,7 +1,9 @@
 package bench
 
 import (
+	"cmp"
 	"context"
+	"slices"
 	"sync"
 	"time"
 )
@@ -9,12 +11,16 @@ import (
 // ScaleStats are the figures of one wave of scale mode: N probes in flight
 // at once against a target that answers late.
 type ScaleStats struct {
-	InFlight int           // probes started
-	Stats    Stats         // their outcomes; Stats.PeakRSS is VmHWM over the wave
-	Idle     Sample        // the exporter before the wave
-	Peak     Sample        // the largest of each figure sampled during it
-	Samples  int           // how many samples were taken
-	Wall     time.Duration // from the first scrape to the last answer
+	InFlight int // probes started
+	// PeakInFlight is the most scrapes that were waiting for an answer at
+	// the same moment, as the harness saw them: InFlight when the ramp is
+	// short enough that every scrape was in flight at once.
+	PeakInFlight int
+	Stats        Stats         // their outcomes; Stats.PeakRSS is VmHWM over the wave
+	Idle         Sample        // the exporter before the wave
+	Peak         Sample        // the largest of each figure sampled during it
+	Samples      int           // how many samples were taken
+	Wall         time.Duration // from the first scrape to the last answer
 }
 
 // Sample is the exporter's resources at one moment.
@@ -63,7 +69,7 @@ func (w wave) run(ctx context.Context) (ScaleStats, error) {
 	go func() { peaks <- w.sampleUntil(ctx, done) }()
 
 	start := time.Now()
-	outcomes := w.launch(ctx, start)
+	outcomes, spans := w.launch(ctx, start)
 	wall := time.Since(start)
 	close(done)
 	peak := <-peaks
@@ -78,21 +84,53 @@ func (w wave) run(ctx context.Context) (ScaleStats, error) {
 	s := summarize(outcomes)
 	s.Elapsed, s.PeakRSS = wall, mem.Peak
 	after.since(before, &s)
-	return ScaleStats{InFlight: w.n, Stats: s, Idle: idle, Peak: peak.max, Samples: peak.n, Wall: wall}, w.exporter.alive()
+	return ScaleStats{InFlight: w.n, PeakInFlight: peakOverlap(spans), Stats: s, Idle: idle, Peak: peak.max, Samples: peak.n, Wall: wall}, w.exporter.alive()
 }
 
-func (w wave) launch(ctx context.Context, start time.Time) []outcome {
+// span is when one scrape was sent and when its answer came, as offsets
+// from the start of the wave.
+type span struct{ from, to time.Duration }
+
+func (w wave) launch(ctx context.Context, start time.Time) ([]outcome, []span) {
 	outcomes := make([]outcome, w.n)
+	spans := make([]span, w.n)
 	var wg sync.WaitGroup
 	for i := range w.n {
 		at := start.Add(time.Duration(int64(w.ramp) * int64(i) / int64(w.n)))
 		wg.Go(func() {
 			time.Sleep(time.Until(at))
+			sent := time.Since(start)
 			outcomes[i] = newScraper(w.exporter, i, w.module, w.scrapeTimeout).scrape(ctx)
+			spans[i] = span{from: sent, to: sent + outcomes[i].latency}
 		})
 	}
 	wg.Wait()
-	return outcomes
+	return outcomes, spans
+}
+
+// peakOverlap returns the most spans open at one moment. A span that ends
+// exactly when another starts does not overlap it.
+func peakOverlap(spans []span) int {
+	type edge struct {
+		at    time.Duration
+		delta int
+	}
+	edges := make([]edge, 0, 2*len(spans))
+	for _, s := range spans {
+		edges = append(edges, edge{s.from, 1}, edge{s.to, -1})
+	}
+	slices.SortFunc(edges, func(a, b edge) int {
+		if c := cmp.Compare(a.at, b.at); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.delta, b.delta) // ends before starts
+	})
+	open, peak := 0, 0
+	for _, e := range edges {
+		open += e.delta
+		peak = max(peak, open)
+	}
+	return peak
 }
 
 type sampled struct {

@@ -8,6 +8,7 @@ import (
 	"log"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 
@@ -190,12 +191,27 @@ func (t *Targets) serveGRPC() (string, error) {
 // icmpUsable reports whether this process may send ICMP echo requests
 // (an unprivileged ping socket or a raw one). The exporters run with the
 // same privileges, so without it the icmp module can only fail.
-func icmpUsable() bool {
+func icmpUsable() bool { return icmpUnavailable() == "" }
+
+// icmpUnavailable says why this process may not send ICMP echo requests,
+// or returns "" when it may: it needs an unprivileged ping socket (its
+// group within net.ipv4.ping_group_range) or a raw socket (root, or
+// CAP_NET_RAW).
+func icmpUnavailable() string {
+	var errs []string
 	for _, network := range []string{"udp4", "ip4:icmp"} {
-		if c, err := icmp.ListenPacket(network, "127.0.0.1"); err == nil {
+		c, err := icmp.ListenPacket(network, "127.0.0.1")
+		if err == nil {
 			c.Close()
-			return true
+			return ""
 		}
+		errs = append(errs, fmt.Sprintf("%s socket: %v", network, err))
 	}
-	return false
+	pingRange := "unreadable"
+	if data, err := os.ReadFile("/proc/sys/net/ipv4/ping_group_range"); err == nil {
+		pingRange = strings.Join(strings.Fields(string(data)), " ")
+	}
+	return fmt.Sprintf("this process (uid %d, gid %d) may not send ICMP echo requests, and the exporters it starts inherit its privileges: %s; "+
+		"net.ipv4.ping_group_range is %q. Allow ping sockets (sysctl -w net.ipv4.ping_group_range=\"0 2147483647\"), or run as root, or with CAP_NET_RAW (docs/icmp-privileges.md)",
+		os.Getuid(), os.Getgid(), strings.Join(errs, "; "), pingRange)
 }

@@ -1,6 +1,8 @@
 package collector
 
 import (
+	"bytes"
+	stdgzip "compress/gzip"
 	"context"
 	"io"
 	"log/slog"
@@ -9,6 +11,8 @@ import (
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/klauspost/compress/gzip"
 
 	"github.com/sonde-exporter/sonde/prober"
 )
@@ -95,4 +99,51 @@ func BenchmarkRun(b *testing.B) {
 			b.Fatalf("probe failed: %v", res.Err)
 		}
 	}
+}
+
+// BenchmarkGzipAnswer compresses one probe's answer (an http probe's
+// OpenMetrics exposition) at the fastest level, with a reused writer as
+// expose does: the standard library's compress/gzip against
+// klauspost/compress's, which expose uses. Both streams are valid gzip;
+// the size of each is reported as bytes/answer.
+func BenchmarkGzipAnswer(b *testing.B) {
+	c, _ := newTestCollector(b, nil)
+	body, ok := probedSink(b, c).AppendText(nil, true)
+	if !ok {
+		b.Fatal("AppendText declined")
+	}
+	for _, bc := range []struct {
+		name string
+		w    interface {
+			io.WriteCloser
+			Reset(io.Writer)
+		}
+	}{
+		{"stdlib", must(stdgzip.NewWriterLevel(io.Discard, stdgzip.BestSpeed))},
+		{"klauspost", must(gzip.NewWriterLevel(io.Discard, gzip.BestSpeed))},
+	} {
+		b.Run(bc.name, func(b *testing.B) {
+			var out bytes.Buffer
+			b.SetBytes(int64(len(body)))
+			b.ReportAllocs()
+			for b.Loop() {
+				out.Reset()
+				bc.w.Reset(&out)
+				if _, err := bc.w.Write(body); err != nil {
+					b.Fatal(err)
+				}
+				if err := bc.w.Close(); err != nil {
+					b.Fatal(err)
+				}
+			}
+			b.ReportMetric(float64(out.Len()), "bytes/answer")
+		})
+	}
+}
+
+func must[T any](v T, err error) T {
+	if err != nil {
+		panic(err)
+	}
+	return v
 }

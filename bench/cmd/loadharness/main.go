@@ -33,7 +33,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	report, err := bench.Run(ctx, o)
-	if report != nil && (len(report.Load) > 0 || len(report.Scale) > 0) {
+	if report != nil && (len(report.Load) > 0 || len(report.Scale) > 0 || len(report.Notes) > 0) {
 		if werr := report.Write(stdout, markdown); werr != nil {
 			fmt.Fprintf(stderr, "loadharness: writing the report: %v\n", werr)
 			return 1
