@@ -381,6 +381,10 @@ func (p *httpProbe) requestBody() (io.Reader, error) {
 	return bytes.NewReader(data), nil
 }
 
+// probeBufferSize is the size of the read and write buffers of a probe's
+// HTTP connection.
+const probeBufferSize = 1 << 10
+
 // transport returns the probe's own transport.
 func (p *httpProbe) transport(u *url.URL, hostHeader string, ip net.IP) *httpTransport {
 	t := &httpTransport{
@@ -408,6 +412,14 @@ func (p *httpProbe) transport(u *url.URL, hostHeader string, ip net.IP) *httpTra
 		DisableKeepAlives:  true,
 		DisableCompression: true, // the module's compression option decides
 		ForceAttemptHTTP2:  p.cfg.HTTPClientConfig.EnableHTTP2,
+		// A probe's connection carries one request: its buffers are held
+		// for as long as the probe is in flight, and at 4 KiB each (the
+		// default) they were a fifth of a waiting probe's heap. Smaller
+		// ones cost nothing: headers longer than the buffer are read in
+		// pieces, and the body is copied in reads larger than it, which
+		// bypass it.
+		ReadBufferSize:  probeBufferSize,
+		WriteBufferSize: probeBufferSize,
 	}
 	t.Transport.OnProxyConnectResponse = proxyConnectRefused
 	if t.proxy != nil && t.policy != nil {
