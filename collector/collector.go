@@ -102,7 +102,7 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, err.Error(), http.StatusBadRequest)
 		return
 	}
-	res := c.limited(requestContext(r), c.history.NewID(), m, target, timeout)
+	res := c.limited(requestContext(r, c.tracer), c.history.NewID(), m, target, timeout)
 	c.history.Add(res)
 	c.count(res)
 	if res.Err != nil && res.Err.Reason == prober.ReasonInvalidTarget && res.Err.Phase == prober.PhaseSetup {

@@ -50,15 +50,19 @@ func tracerOrNone(t trace.Tracer) trace.Tracer {
 
 // requestContext continues a trace the scraper started, when it sent a
 // traceparent header (a CI pipeline calling /probe may; Prometheus does
-// not), so the probe shows up inside the caller's trace.
-func requestContext(r *http.Request) context.Context {
-	if r.Header.Get("traceparent") == "" {
+// not), so the probe shows up inside the caller's trace. With tracing off
+// the header is ignored: nothing would record the probe's part.
+func requestContext(r *http.Request, t trace.Tracer) context.Context {
+	if t == nil || r.Header.Get("traceparent") == "" {
 		return r.Context()
 	}
 	return propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 }
 
 func startProbeSpan(ctx context.Context, t trace.Tracer, id int64, m *prober.Module, target string) (context.Context, trace.Span) {
+	if t == noTracer {
+		return t.Start(ctx, "") // nothing to name: the span is dropped
+	}
 	attrs := []attribute.KeyValue{attrModule.String(m.Name), attrProber.String(m.Prober), attrTarget.String(maskTarget(target))}
 	if id != NoID {
 		attrs = append(attrs, attrProbeID.Int64(id))
@@ -75,6 +79,9 @@ func endProbeSpan(span trace.Span, r *Result) {
 }
 
 func startAttemptSpan(ctx context.Context, t trace.Tracer, n int) (context.Context, trace.Span) {
+	if t == noTracer {
+		return t.Start(ctx, "")
+	}
 	return t.Start(ctx, "attempt "+strconv.Itoa(n), trace.WithAttributes(attrAttempt.Int(n)))
 }
 

@@ -232,3 +232,21 @@ func TestJSONLogLinesCarryTheProbe(t *testing.T) {
 		}
 	}
 }
+
+// TestUntracedCollectorIgnoresTheCallersTrace: with tracing off, a scrape's
+// traceparent is neither logged nor passed on to the target.
+func TestUntracedCollectorIgnoresTheCallersTrace(t *testing.T) {
+	var got string
+	target := httptest.NewServer(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		got = r.Header.Get("traceparent")
+	}))
+	defer target.Close()
+	c, _ := tracedCollector(t)
+	c.tracer = nil
+	scrape(t, c, url.Values{"module": {"traced"}, "target": {target.URL}},
+		http.Header{"Traceparent": {"00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}})
+	res, _ := c.History().Get(0)
+	if got != "" || res.TraceID() != "" {
+		t.Errorf("tracing off: the target got traceparent %q, the probe has trace id %q", got, res.TraceID())
+	}
+}

@@ -365,6 +365,12 @@ func checkHealth(ctx context.Context, m *Module, conn net.Conn, authority string
 // newGRPCClient returns a ClientConn whose only connection is conn, open
 // and (with tls) handshaken already: it makes no lookups, dials nothing
 // itself, goes through no proxy and retries no call.
+// grpcBufferSize is the size of the read and write buffers of a probe's
+// gRPC connection. grpc-go's defaults (32 KiB each) suit long-lived
+// connections; a probe's carries one small health check, and the buffers
+// were a third of what a probe allocated.
+const grpcBufferSize = 4 << 10
+
 func newGRPCClient(conn net.Conn, authority, userAgent string) (*grpc.ClientConn, error) {
 	cc, err := grpc.NewClient("passthrough:///"+conn.RemoteAddr().String(),
 		grpc.WithContextDialer(onlyConn(conn)),
@@ -374,6 +380,8 @@ func newGRPCClient(conn net.Conn, authority, userAgent string) (*grpc.ClientConn
 		grpc.WithUserAgent(userAgent),
 		grpc.WithDisableRetry(),
 		grpc.WithDisableServiceConfig(),
+		grpc.WithReadBufferSize(grpcBufferSize),
+		grpc.WithWriteBufferSize(grpcBufferSize),
 	)
 	if err != nil {
 		return nil, Fail(ClassProber, ReasonInternal, PhaseCheck, fmt.Errorf("setting up the gRPC client: %w", err))
