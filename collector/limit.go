@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sonde-exporter/sonde/prober"
 )
@@ -155,7 +156,7 @@ func (c *Collector) limited(ctx context.Context, id int64, m *prober.Module, tar
 	if !gotGlobal || left <= 0 {
 		release()
 		l.rejected.WithLabelValues(m.Name).Inc()
-		return c.rejected(id, m, target, timeout, start, gotModule)
+		return c.rejected(ctx, id, m, target, timeout, start, gotModule)
 	}
 	defer release()
 	return run(left)
@@ -164,8 +165,9 @@ func (c *Collector) limited(ctx context.Context, id int64, m *prober.Module, tar
 // rejected returns the Result of a probe that got no slot: it failed in
 // phase setup after waiting from start, and the prober never ran.
 // byGlobal says which limit was full.
-func (c *Collector) rejected(id int64, m *prober.Module, target string, timeout time.Duration, start time.Time, byGlobal bool) *Result {
-	r := &Result{ID: id, Module: m, Target: target, Timeout: timeout, Start: start, Sink: prober.NewSink(), log: &probeLog{}}
+func (c *Collector) rejected(ctx context.Context, id int64, m *prober.Module, target string, timeout time.Duration, start time.Time, byGlobal bool) *Result {
+	r := &Result{ID: id, numbered: id != NoID, Module: m, Target: target, Timeout: timeout, Start: start,
+		Sink: prober.NewSink(), log: &probeLog{}}
 	r.Duration = time.Since(start)
 	which := fmt.Sprintf("the module's max_concurrent (%d)", m.MaxConcurrent)
 	if byGlobal {
@@ -175,6 +177,13 @@ func (c *Collector) rejected(id int64, m *prober.Module, target string, timeout 
 		"no probe slot came free in %s: as many probes as %s allows were running; raise the limit or lower the probe rate",
 		r.Duration.Round(time.Millisecond), which)
 	r.record()
+	// Traced like any probe, so a trace search for failures finds the
+	// probes the limit turned away; it has no attempt to show.
+	_, span := startProbeSpan(ctx, tracerOrNone(c.tracer), id, m, target, trace.WithTimestamp(start))
+	if sc := span.SpanContext(); sc.HasTraceID() {
+		r.traceID = sc.TraceID().String()
+	}
+	endProbeSpan(span, r)
 	r.tags = logTags(r)
 	plog := slog.New(newProbeHandler(r.log, c.logger.Handler(), c.proberLevel, r.tags))
 	plog.Error("Probe failed", "duration_seconds", r.Duration.Seconds(), "class", r.Err.Class, "reason", r.Err.Reason, "phase", r.Err.Phase, "err", r.Err.Err)

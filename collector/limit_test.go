@@ -1,11 +1,13 @@
 package collector
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -14,6 +16,9 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/testutil"
+	"go.opentelemetry.io/otel/codes"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/metricsdoc"
@@ -318,5 +323,43 @@ func TestConcurrencyMetricsDocumented(t *testing.T) {
 		if p := metricsdoc.Check(docs, mf.GetName(), names); p != "" {
 			t.Error(p)
 		}
+	}
+}
+
+// TestRejectedProbeIsTracedAndNumbered: a probe the limit turns away keeps
+// the id it was given (its log lines and the history agree) and, with
+// tracing on, has a probe span that says why it failed.
+func TestRejectedProbeIsTracedAndNumbered(t *testing.T) {
+	g := newGatedTarget(t, 0)
+	c := limitedCollector(t, limitConfig, 0)
+	exp := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	t.Cleanup(func() { tp.Shutdown(context.Background()) })
+	c.tracer = tp.Tracer("test")
+
+	holder := scrapeAsync(c, "one", g.URL+"/hold", "5")
+	waitInFlight(t, c, 1)
+	if a := <-scrapeAsync(c, "one", g.URL+"/fast", "0.7"); !strings.Contains(a.body, `reason="resource_exhausted"`) {
+		t.Fatalf("the second probe was not rejected: %d\n%s", a.code, a.body)
+	}
+	g.open()
+	<-holder
+
+	_, failed := c.History().Lists()
+	if len(failed) != 1 {
+		t.Fatalf("want the rejected probe in the failed history, got %d", len(failed))
+	}
+	res := failed[0]
+	if !strings.Contains(res.Log(), "probe_id="+strconv.FormatInt(res.ID, 10)) {
+		t.Errorf("the rejected probe's log does not carry its id %d:\n%s", res.ID, res.Log())
+	}
+	var span *tracetest.SpanStub
+	for _, s := range exp.GetSpans() {
+		if s.SpanContext.TraceID().String() == res.TraceID() && s.Name == "probe one" {
+			span = &s
+		}
+	}
+	if span == nil || attrValue(span.Attributes, attrReason) != "resource_exhausted" || span.Status.Code != codes.Error {
+		t.Errorf("no failed probe span for the rejected probe (trace %q): %v", res.TraceID(), exp.GetSpans())
 	}
 }

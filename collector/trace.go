@@ -59,7 +59,7 @@ func requestContext(r *http.Request, t trace.Tracer) context.Context {
 	return propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 }
 
-func startProbeSpan(ctx context.Context, t trace.Tracer, id int64, m *prober.Module, target string) (context.Context, trace.Span) {
+func startProbeSpan(ctx context.Context, t trace.Tracer, id int64, m *prober.Module, target string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
 	if t == noTracer {
 		return t.Start(ctx, "") // nothing to name: the span is dropped
 	}
@@ -67,7 +67,7 @@ func startProbeSpan(ctx context.Context, t trace.Tracer, id int64, m *prober.Mod
 	if id != NoID {
 		attrs = append(attrs, attrProbeID.Int64(id))
 	}
-	return t.Start(ctx, "probe "+m.Name, trace.WithAttributes(attrs...))
+	return t.Start(ctx, "probe "+m.Name, append(opts, trace.WithAttributes(attrs...))...)
 }
 
 func endProbeSpan(span trace.Span, r *Result) {
