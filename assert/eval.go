@@ -10,6 +10,8 @@ import (
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+
+	"github.com/sonde-exporter/sonde/internal/suggest"
 )
 
 // Sample is one series of a probe's metrics.
@@ -263,34 +265,12 @@ func formatLabels(labels map[string]string) string {
 
 // suggestion names the exported metric closest to a misspelt name.
 func suggestion(name string, samples []Sample) string {
-	best, bestDist := "", len(name)/3+2
-	for _, sm := range samples {
-		if d := editDistance(name, sm.Name); d < bestDist {
-			best, bestDist = sm.Name, d
-		}
+	names := make([]string, len(samples))
+	for i, sm := range samples {
+		names[i] = sm.Name
 	}
-	if best == "" {
-		return ""
+	if best := suggest.Closest(name, names); best != "" {
+		return fmt.Sprintf(" (did you mean %s?)", best)
 	}
-	return fmt.Sprintf(" (did you mean %s?)", best)
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return ""
 }

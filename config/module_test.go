@@ -270,23 +270,6 @@ func TestClosest(t *testing.T) {
 	}
 }
 
-func TestEditDistance(t *testing.T) {
-	for _, tc := range []struct {
-		a, b string
-		want int
-	}{
-		{"", "", 0}, {"a", "", 1}, {"", "abc", 3}, {"kitten", "sitting", 3},
-		{"method", "metod", 1}, {"ab", "ba", 2}, {"same", "same", 0},
-	} {
-		if got := editDistance(tc.a, tc.b); got != tc.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d", tc.a, tc.b, got, tc.want)
-		}
-		if got := editDistance(tc.b, tc.a); got != tc.want {
-			t.Errorf("editDistance(%q, %q) = %d, want %d (symmetry)", tc.b, tc.a, got, tc.want)
-		}
-	}
-}
-
 func TestRegexpAndCELHelpers(t *testing.T) {
 	re := MustNewRegexp("b+")
 	if !re.IsSet() || re.String() != "b+" || !re.MatchString("abbbc") {

@@ -7,6 +7,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sonde-exporter/sonde/internal/suggest"
 )
 
 // checkKnownFields walks the YAML tree alongside the Go type it decodes into
@@ -223,34 +225,8 @@ func displayPath(path string) string {
 	return fmt.Sprintf("module %q: %s", module, field)
 }
 
-// closest returns the candidate nearest to s by edit distance, or "" when
-// none is close enough to be a plausible typo.
+// closest returns the candidate nearest to s, compared in lower case, or
+// "" when none is close enough to be a plausible typo.
 func closest(s string, candidates []string) string {
-	best, bestDist := "", len(s)/3+2
-	for _, c := range candidates {
-		if d := editDistance(strings.ToLower(s), c); d < bestDist || (d == bestDist && c < best) {
-			best, bestDist = c, d
-		}
-	}
-	return best
-}
-
-func editDistance(a, b string) int {
-	prev := make([]int, len(b)+1)
-	cur := make([]int, len(b)+1)
-	for j := range prev {
-		prev[j] = j
-	}
-	for i := 1; i <= len(a); i++ {
-		cur[0] = i
-		for j := 1; j <= len(b); j++ {
-			cost := 1
-			if a[i-1] == b[j-1] {
-				cost = 0
-			}
-			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
-		}
-		prev, cur = cur, prev
-	}
-	return prev[len(b)]
+	return suggest.Closest(strings.ToLower(s), candidates)
 }
