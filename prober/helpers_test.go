@@ -397,6 +397,14 @@ func rawServer(t *testing.T, handle func(c net.Conn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
+	serveConns(t, ln, handle)
+	return ln.Addr().String()
+}
+
+// serveConns hands each connection ln accepts to handle, on its own
+// goroutine, until the test ends; then it closes ln and the connections
+// and waits for the handlers.
+func serveConns(t *testing.T, ln net.Listener, handle func(c net.Conn)) {
 	var (
 		wg    sync.WaitGroup
 		mu    sync.Mutex
@@ -429,7 +437,6 @@ func rawServer(t *testing.T, handle func(c net.Conn)) string {
 		mu.Unlock()
 		wg.Wait()
 	})
-	return ln.Addr().String()
 }
 
 // readRequest consumes one HTTP request from c.
