@@ -18,6 +18,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sonde-exporter/sonde/internal/testkit"
+
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sonde-exporter/sonde/collector"
@@ -393,24 +395,7 @@ func exitCode(err error) int {
 	return 0
 }
 
-// syncBuffer is a bytes.Buffer safe for the process's writes and the
-// test's reads.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
+type syncBuffer = testkit.SyncBuffer
 
 // The README runs sonde on example.yml: it must load, with every module
 // prepared.

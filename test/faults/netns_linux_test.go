@@ -16,6 +16,8 @@ import (
 	"testing"
 	"time"
 	"unsafe"
+
+	"github.com/sonde-exporter/sonde/internal/testkit"
 )
 
 // lab is the network the fault tests probe: one namespace holding the
@@ -330,23 +332,4 @@ func startPeer(t *testing.T, ns string) {
 	}
 }
 
-// syncBuffer is a buffer the peer's stderr is copied into while the test
-// may read it.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf strings.Builder
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func (b *syncBuffer) Len() int { return len(b.String()) }
+type syncBuffer = testkit.SyncBuffer
