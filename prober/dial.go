@@ -59,14 +59,17 @@ func dialEndpoint(ctx context.Context, m *Module, e endpoint, sink *Sink, logger
 	return d, nil
 }
 
+// newDialer returns a dialer for a probe's connection. It turns TCP
+// keep-alive off: a probe's connection lives for one probe, far less than
+// the 15 s of idleness before the first keep-alive, and turning it on costs
+// four system calls per connection, a tenth of what a tcp probe does in the
+// kernel.
+func newDialer() *net.Dialer { return &net.Dialer{KeepAlive: -1} }
+
 // localDialer binds the dialer to source_ip_address, which must be of the
 // family the target resolved to.
 func localDialer(e endpoint, target net.IP) (*net.Dialer, error) {
-	// No TCP keep-alive: a probe's connection lives for one probe, far
-	// less than the 15 s of idleness before the first keep-alive, and
-	// turning it on costs four system calls per connection, a tenth of
-	// what a tcp probe does in the kernel.
-	d := &net.Dialer{KeepAlive: -1}
+	d := newDialer()
 	if e.source == "" {
 		return d, nil
 	}

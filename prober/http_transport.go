@@ -252,8 +252,7 @@ func (t *httpTransport) dial(ctx context.Context, _, addr string) (net.Conn, err
 		return nil, err
 	}
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.connectStart })
-	var d net.Dialer
-	conn, err := d.DialContext(ctx, familyOf(ip).network("tcp"), net.JoinHostPort(ip.String(), port))
+	conn, err := newDialer().DialContext(ctx, familyOf(ip).network("tcp"), net.JoinHostPort(ip.String(), port))
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.connectDone })
 	if err != nil {
 		return nil, Classify(ctx, fmt.Errorf("connecting to %s: %w", addr, err), PhaseConnect)
