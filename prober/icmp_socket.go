@@ -126,7 +126,7 @@ func openError(errs []error) error {
 			if !ok {
 				c, r = ClassUnknown, ReasonUnclassified
 			}
-			return Fail(c, r, PhaseSetup, fmt.Errorf("opening an ICMP socket: %w", errors.Join(errs...)))
+			return Fail(c, r, PhaseSetup, withHint(fmt.Errorf("opening an ICMP socket: %w", errors.Join(errs...))))
 		}
 	}
 	return Fail(ClassProber, ReasonPermissionDenied, PhaseSetup, fmt.Errorf(
