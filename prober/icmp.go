@@ -8,6 +8,7 @@ import (
 	"math"
 	"net"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
@@ -19,7 +20,8 @@ const defaultICMPPayload = "sonde exporter ICMP echo req"
 
 // icmpPrepared is what an icmp module needs ready before its first probe.
 // Besides the payload it holds the seams tests use to force a socket kind,
-// fail the socket calls, or fix the echo identifier; probes never change it.
+// fail the socket calls, or fix the echo identifier. Probes change only
+// what they learn about the host: see datagramRefused.
 type icmpPrepared struct {
 	payload  []byte
 	packets  int
@@ -27,6 +29,11 @@ type icmpPrepared struct {
 	kinds    []socketKind // tried in this order
 	listen   listenFunc
 	newEcho  func() echoStart
+	// datagramRefused is when the system last refused a datagram socket
+	// while a raw one opened, by family (unix nanoseconds, 0 for never):
+	// running as root outside ping_group_range, every probe would
+	// otherwise ask again and be refused again.
+	datagramRefused [2]atomic.Int64
 }
 
 // echoStart is where a probe's echo requests start: its identifier and

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -665,5 +666,37 @@ func TestICMPDatagramIdentifierTaken(t *testing.T) {
 	defer second.Close()
 	if first.id != id || second.id == id {
 		t.Errorf("two datagram sockets asking for identifier %d got %d and %d: they would share replies", id, first.id, second.id)
+	}
+}
+
+// TestICMPRemembersADatagramRefusal: once the system refused a datagram
+// socket and a raw one opened, the next probes go straight to raw, until
+// the refusal is old enough to ask again.
+func TestICMPRemembersADatagramRefusal(t *testing.T) {
+	requireKind(t, rawSocket, ip4)
+	m, prep := icmpModule(t, rawSocket, forFamily(icmpTarget{family: ip4}))
+	prep.kinds = []socketKind{datagramSocket, rawSocket}
+	var tried []socketKind
+	prep.listen = func(kind socketKind, family ipFamily, src net.IP, id uint16) (*icmpSocket, error) {
+		tried = append(tried, kind)
+		if kind == datagramSocket {
+			return nil, os.NewSyscallError("socket", syscall.EACCES)
+		}
+		return listenICMP(kind, family, src, id)
+	}
+	for range 2 {
+		_, err := run(t, m, "127.0.0.1")
+		checkOutcome(t, err, failure{})
+	}
+	if want := []socketKind{datagramSocket, rawSocket, rawSocket}; !slices.Equal(tried, want) {
+		t.Errorf("tried %v, want %v: the second probe should not ask for a datagram socket again", tried, want)
+	}
+	// An old refusal is asked again: ping_group_range may have changed.
+	prep.datagramRefused[0].Store(time.Now().Add(-refusalMemory).UnixNano())
+	tried = nil
+	_, err := run(t, m, "127.0.0.1")
+	checkOutcome(t, err, failure{})
+	if want := []socketKind{datagramSocket, rawSocket}; !slices.Equal(tried, want) {
+		t.Errorf("after refusalMemory: tried %v, want %v", tried, want)
 	}
 }

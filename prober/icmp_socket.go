@@ -75,9 +75,15 @@ func openICMP(prep *icmpPrepared, target net.IP, o socketOptions, logger *slog.L
 	}
 	var errs []error
 	for _, kind := range prep.kinds {
+		if kind == datagramSocket && prep.recentlyRefused(family) {
+			continue
+		}
 		s, err := prep.listen(kind, family, src, o.echo.id)
 		if err == nil {
 			logger.Debug("Opened ICMP socket", "kind", kind.String(), "id", s.id, "source", o.source)
+			if kind == rawSocket && len(errs) > 0 && isPermissionError(errs[0]) {
+				prep.datagramRefused[familyIndex(family)].Store(time.Now().UnixNano())
+			}
 			if err := s.configure(o, logger); err != nil {
 				s.Close()
 				return nil, err
@@ -92,6 +98,24 @@ func openICMP(prep *icmpPrepared, target net.IP, o socketOptions, logger *slog.L
 		errs = append(errs, fmt.Errorf("%s socket: %w", kind, err))
 	}
 	return nil, openError(errs)
+}
+
+// refusalMemory is how long a refused datagram socket is not asked for
+// again: a change to net.ipv4.ping_group_range takes effect within it.
+const refusalMemory = time.Minute
+
+// recentlyRefused reports whether the system refused a datagram socket of
+// the family, and a raw one opened instead, within refusalMemory.
+func (p *icmpPrepared) recentlyRefused(family ipFamily) bool {
+	at := p.datagramRefused[familyIndex(family)].Load()
+	return at != 0 && time.Since(time.Unix(0, at)) < refusalMemory
+}
+
+func familyIndex(f ipFamily) int {
+	if f == ip6 {
+		return 1
+	}
+	return 0
 }
 
 // sourceIP reads source_ip_address, which must be of the target's family.
