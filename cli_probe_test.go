@@ -20,6 +20,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/assert"
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/testkit"
 )
 
 const probeConfig = `
@@ -71,7 +72,7 @@ func newProbeEnv(t *testing.T) *probeEnv {
 	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
 	e.tls = started(t, tlsSrv)
 	writeFile(t, e.certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsSrv.Certificate().Raw})))
-	e.refused = "http://" + freeAddr(t)
+	e.refused = "http://" + testkit.FreeAddr(t)
 	return e
 }
 
@@ -94,15 +95,12 @@ func flaky(t *testing.T, n int64) string {
 // trusted through SSL_CERT_FILE, as a CI runner's CA bundle would be.
 func (e *probeEnv) sonde(t *testing.T, args ...string) (code int, stdout, stderr string) {
 	t.Helper()
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := sondeBin.Path(t)
 	cmd := exec.Command(bin, args...)
 	cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+e.certFile)
 	var out, errOut bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &out, &errOut
-	err = cmd.Run()
+	err := cmd.Run()
 	if _, ok := err.(*exec.ExitError); err != nil && !ok {
 		t.Fatal(err)
 	}
@@ -557,13 +555,10 @@ func TestExplicitServeCommandRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := sondeBin.Path(t)
 	cfgFile := filepath.Join(t.TempDir(), "sonde.yml")
 	writeFile(t, cfgFile, goodConfig)
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	p := &sondeProcess{cmd: exec.Command(bin, "serve", "--config.file="+cfgFile, "--web.listen-address="+addr), base: "http://" + addr, logs: &syncBuffer{}}
 	p.cmd.Stderr = p.logs
 	if err := p.cmd.Start(); err != nil {

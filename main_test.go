@@ -2,10 +2,8 @@ package main
 
 import (
 	"bytes"
-	"fmt"
 	"io"
 	"log/slog"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,7 +11,6 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -48,19 +45,14 @@ modules:
       valid_status_code: [200]
 `
 
-// buildBinary builds sonde once for the end-to-end tests.
-var buildBinary = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "sonde-e2e")
-	if err != nil {
-		return "", err
-	}
-	bin := filepath.Join(dir, "sonde")
-	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return bin, nil
-})
+// sondeBin is sonde built once for the tests that run the binary.
+var sondeBin = testkit.SondeBinary(".")
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	sondeBin.Remove()
+	os.Exit(code)
+}
 
 // sondeProcess is a running sonde binary.
 type sondeProcess struct {
@@ -71,11 +63,8 @@ type sondeProcess struct {
 
 func startSonde(t *testing.T, configFile string, extra ...string) *sondeProcess {
 	t.Helper()
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := freeAddr(t)
+	bin := sondeBin.Path(t)
+	addr := testkit.FreeAddr(t)
 	args := append([]string{"--config.file=" + configFile, "--web.listen-address=" + addr}, extra...)
 	p := &sondeProcess{cmd: exec.Command(bin, args...), base: "http://" + addr, logs: &syncBuffer{}}
 	p.cmd.Stderr = p.logs
@@ -226,13 +215,10 @@ func TestStartupWithBadConfigFails(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := sondeBin.Path(t)
 	cfgFile := filepath.Join(t.TempDir(), "bad.yml")
 	writeFile(t, cfgFile, badConfig)
-	out, err := exec.Command(bin, "--config.file="+cfgFile, "--web.listen-address="+freeAddr(t)).CombinedOutput()
+	out, err := exec.Command(bin, "--config.file="+cfgFile, "--web.listen-address="+testkit.FreeAddr(t)).CombinedOutput()
 	if exitCode(err) != 1 || !strings.Contains(string(out), `"htp" is not a prober`) {
 		t.Errorf("exit %v, output:\n%s", err, out)
 	}
@@ -361,16 +347,6 @@ func writeFile(t *testing.T, path, content string) {
 	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
 	}
-}
-
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
 }
 
 func waitFor(t *testing.T, cond func() bool) {

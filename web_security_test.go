@@ -21,6 +21,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sonde-exporter/sonde/internal/testkit"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -49,7 +50,7 @@ func TestWebConfigSecuresEveryEndpoint(t *testing.T) {
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 	defer target.Close()
 
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	base := "https://" + addr
 	trusted := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}}}
 	startSecured(t, cfgFile, webConfig, addr, func() bool {
@@ -192,10 +193,7 @@ func do(client *http.Client, method, u, user, pass string) (*http.Response, erro
 // test ends, and waits until ready reports it serves.
 func startSecured(t *testing.T, configFile, webConfig, addr string, ready func() bool) {
 	t.Helper()
-	bin, err := buildBinary()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := sondeBin.Path(t)
 	cmd := exec.Command(bin, "--config.file="+configFile, "--web.config.file="+webConfig, "--web.listen-address="+addr)
 	logs := &syncBuffer{}
 	cmd.Stderr = logs

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/pem"
 	"errors"
-	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -12,9 +11,9 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 
+	"github.com/sonde-exporter/sonde/internal/testkit"
 	"gopkg.in/yaml.v3"
 )
 
@@ -24,18 +23,15 @@ import (
 // servers that stand in for the environments. A recipe that stops working
 // with the sonde of this commit fails here.
 
-// buildSonde builds sonde once for all the recipe tests.
-var buildSonde = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "sonde-ci")
-	if err != nil {
-		return "", err
-	}
-	out, err := exec.Command("go", "build", "-o", filepath.Join(dir, "sonde"), "..").CombinedOutput()
-	if err != nil {
-		return "", fmt.Errorf("go build: %v\n%s", err, out)
-	}
-	return dir, nil
-})
+// sondeBin is sonde, built once for the recipe tests; the recipes find it
+// on PATH.
+var sondeBin = testkit.SondeBinary("..")
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	sondeBin.Remove()
+	os.Exit(code)
+}
 
 // stand-ins are the environments the recipes probe: a plain HTTP service
 // (a preview, an in-cluster service) and an HTTPS one (a deployed site),
@@ -94,10 +90,7 @@ func TestCIRecipes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds sonde and runs the recipes' commands")
 	}
-	bin, err := buildSonde()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := filepath.Dir(sondeBin.Path(t))
 	healthy, broken := newStandIns(t, http.StatusOK), newStandIns(t, http.StatusServiceUnavailable)
 	for _, r := range recipes {
 		t.Run(filepath.Base(r.file), func(t *testing.T) {

@@ -4,7 +4,13 @@ package testkit
 
 import (
 	"bytes"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
 	"sync"
+	"testing"
 )
 
 // SyncBuffer is a bytes.Buffer that a process (or a logger) may write while
@@ -30,4 +36,61 @@ func (b *SyncBuffer) Len() int {
 	b.mu.Lock()
 	defer b.mu.Unlock()
 	return b.buf.Len()
+}
+
+// FreeAddr returns a loopback address nothing listens on: the kernel picks
+// a free port, which is released for the process about to use it.
+func FreeAddr(tb testing.TB) string {
+	tb.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		tb.Fatalf("finding a free port: %v", err)
+	}
+	defer l.Close()
+	return l.Addr().String()
+}
+
+// Binary is the sonde binary of the repository at a root, built once for
+// all the tests of a package that run it.
+type Binary struct {
+	root string
+	once sync.Once
+	dir  string
+	path string
+	err  error
+}
+
+// SondeBinary returns the binary `go build` makes in root, built on first
+// use. Call Remove when the package's tests are done (in TestMain).
+func SondeBinary(root string) *Binary { return &Binary{root: root} }
+
+// Path builds the binary if it is not built yet and returns its path; a
+// build that fails fails the test.
+func (b *Binary) Path(tb testing.TB) string {
+	tb.Helper()
+	b.once.Do(b.build)
+	if b.err != nil {
+		tb.Fatal(b.err)
+	}
+	return b.path
+}
+
+func (b *Binary) build() {
+	b.dir, b.err = os.MkdirTemp("", "sonde-test")
+	if b.err != nil {
+		return
+	}
+	b.path = filepath.Join(b.dir, "sonde")
+	cmd := exec.Command("go", "build", "-o", b.path, ".")
+	cmd.Dir = b.root
+	if out, err := cmd.CombinedOutput(); err != nil {
+		b.err = fmt.Errorf("go build: %w\n%s", err, out)
+	}
+}
+
+// Remove deletes the built binary, if any.
+func (b *Binary) Remove() {
+	if b.dir != "" {
+		os.RemoveAll(b.dir)
+	}
 }

@@ -11,7 +11,6 @@ import (
 	"bytes"
 	"context"
 	"errors"
-	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -22,7 +21,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -52,9 +50,7 @@ var browsers = []string{"chromium", "chromium-browser", "google-chrome", "google
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	sondeBin.Remove()
 	os.Exit(code)
 }
 
@@ -294,38 +290,19 @@ func probe(t *testing.T, base, target, want string) {
 	}
 }
 
-// buildDir holds the built binary, removed when the tests are done.
-var buildDir string
-
-// buildSonde builds sonde once, as `go build` from the repository root.
-var buildSonde = sync.OnceValues(func() (string, error) {
-	dir, err := os.MkdirTemp("", "sonde-test-browser")
-	if err != nil {
-		return "", err
-	}
-	buildDir = dir
-	bin := filepath.Join(dir, "sonde")
-	cmd := exec.Command("go", "build", "-o", bin, "./")
-	cmd.Dir = repoRoot
-	if out, err := cmd.CombinedOutput(); err != nil {
-		return "", fmt.Errorf("go build: %w\n%s", err, out)
-	}
-	return bin, nil
-})
+// sondeBin is sonde, built once, as `go build` from the repository root.
+var sondeBin = testkit.SondeBinary(repoRoot)
 
 // startSonde runs the sonde binary under prefix and returns the URL of its
 // landing page.
 func startSonde(t *testing.T) string {
 	t.Helper()
-	bin, err := buildSonde()
-	if err != nil {
-		t.Fatal(err)
-	}
+	bin := sondeBin.Path(t)
 	cfg := filepath.Join(t.TempDir(), "sonde.yml")
 	if err := os.WriteFile(cfg, []byte(sondeConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	cmd := exec.Command(bin, "--config.file="+cfg, "--web.listen-address="+addr, "--web.route-prefix="+prefix)
 	var logs syncBuffer
 	cmd.Stderr = &logs
@@ -355,20 +332,10 @@ func startSonde(t *testing.T) string {
 	return ""
 }
 
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // closedPort returns a loopback URL on which nothing listens.
 func closedPort(t *testing.T) string {
 	t.Helper()
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil || !errors.Is(err, syscall.ECONNREFUSED) {
 		if c != nil {
 			c.Close()

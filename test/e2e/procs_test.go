@@ -17,15 +17,15 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/sonde-exporter/sonde/internal/testkit"
 )
 
 // repoRoot is where the go test runs this package from, two levels down.
@@ -55,55 +55,19 @@ func tool(t *testing.T, name, pkg string) string {
 	return ""
 }
 
-var (
-	buildDir string
-
-	// buildSonde builds sonde once for every test of the package, as
-	// `go build` from the repository root does.
-	buildSonde = sync.OnceValues(func() (string, error) {
-		dir, err := os.MkdirTemp("", "sonde-test-e2e")
-		if err != nil {
-			return "", fmt.Errorf("creating a build directory: %w", err)
-		}
-		buildDir = dir
-		bin := filepath.Join(dir, "sonde")
-		cmd := exec.Command("go", "build", "-o", bin, "./")
-		cmd.Dir = repoRoot
-		if out, err := cmd.CombinedOutput(); err != nil {
-			return "", fmt.Errorf("go build: %w\n%s", err, out)
-		}
-		return bin, nil
-	})
-)
+// sondeBin is sonde, built once for every test of the package, as
+// `go build` from the repository root does.
+var sondeBin = testkit.SondeBinary(repoRoot)
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if buildDir != "" {
-		os.RemoveAll(buildDir)
-	}
+	sondeBin.Remove()
 	os.Exit(code)
 }
 
 func sondeBinary(t *testing.T) string {
 	t.Helper()
-	bin, err := buildSonde()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return bin
-}
-
-// freeAddr returns a loopback address nothing listens on: the kernel picks
-// a free port, which is released for the process about to use it.
-func freeAddr(t *testing.T) string {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free port: %v", err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	return addr
+	return sondeBin.Path(t)
 }
 
 // process is a program the test started; it is killed when the test ends.

@@ -15,6 +15,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sonde-exporter/sonde/internal/testkit"
 	"gopkg.in/yaml.v3"
 )
 
@@ -24,7 +25,7 @@ func startSonde(t *testing.T, name, config string) string {
 	t.Helper()
 	bin := sondeBinary(t)
 	cfg := writeFile(t, t.TempDir(), "sonde.yml", []byte(config))
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	p := start(t, name, bin, "--config.file="+cfg, "--web.listen-address="+addr, "--log.level=warn")
 	p.waitReady(t, "http://"+addr+"/-/ready")
 	return addr
@@ -37,7 +38,7 @@ func startPrometheus(t *testing.T, name string, config []byte) promAPI {
 	bin := tool(t, "prometheus", "prometheus")
 	dir := t.TempDir()
 	cfg := writeFile(t, dir, "prometheus.yml", config)
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	p := start(t, name, bin,
 		"--config.file="+cfg,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
@@ -74,7 +75,7 @@ func startAlertmanager(t *testing.T, webhook string) string {
 		t.Fatalf("writing the Alertmanager configuration: %v", err)
 	}
 	path := writeFile(t, dir, "alertmanager.yml", cfg)
-	addr := freeAddr(t)
+	addr := testkit.FreeAddr(t)
 	p := start(t, "alertmanager", bin,
 		"--config.file="+path,
 		"--storage.path="+filepath.Join(dir, "data"),

@@ -21,6 +21,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/sonde-exporter/sonde/internal/testkit"
 	"golang.org/x/crypto/ocsp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -136,7 +137,7 @@ func startTargets(t *testing.T) targets {
 	tg.healthy = healthy.URL + "/"
 	tg.tcp = healthy.Listener.Addr().String()
 
-	tg.refused = "http://" + freeAddr(t) + "/"
+	tg.refused = "http://" + testkit.FreeAddr(t) + "/"
 
 	// Whole seconds, as certificates store them.
 	tg.expiredNotAfter = now.Add(-24 * time.Hour).Truncate(time.Second)
