@@ -216,6 +216,9 @@ type httpTransport struct {
 
 func (t *httpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.timeline.begin()
+	if t.direct(req) {
+		return t.roundTripDirect(req)
+	}
 	trace := &httptrace.ClientTrace{
 		GotConn:              func(httptrace.GotConnInfo) { t.timeline.mark(func(r *roundTrip) *time.Time { return &r.gotConn }) },
 		GotFirstResponseByte: func() { t.timeline.mark(func(r *roundTrip) *time.Time { return &r.firstByte }) },

@@ -1,0 +1,205 @@
+package prober
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"golang.org/x/net/http/httpguts"
+)
+
+// A probe's request to a plain-HTTP target, with no proxy, is made by
+// roundTripDirect on the probe's own goroutine instead of by net/http's
+// Transport. The Transport runs a read loop and a write loop on two
+// goroutines of their own for every connection, which pooling pays back
+// and a probe, with one request per fresh connection, does not: at 10,000
+// probes in flight those two goroutines and their state were a third of
+// sonde's memory, and starting them and handing the response between
+// them a tenth of an http probe's CPU. The request and the response are
+// still written and parsed by net/http (Request.Write, ReadResponse).
+
+const (
+	// maxDirectBody is the largest request body sent directly. The
+	// Transport keeps reading while it writes, so a target answering
+	// before it has read a large body (413, say) is still heard; a body
+	// this small fits in the socket's buffer, so writing it first and
+	// reading after loses nothing.
+	maxDirectBody = 64 << 10
+	// maxResponseHeader bounds the response header, 1xx responses
+	// included, as the Transport's default MaxResponseHeaderBytes does.
+	maxResponseHeader = 10 << 20
+	// max1xxResponses is how many informational responses may come before
+	// the final one, as in the Transport.
+	max1xxResponses = 5
+)
+
+// errHeaderTooLarge is worded as the Transport's, which is classified as a
+// malformed response.
+var errHeaderTooLarge = fmt.Errorf("server response headers exceeded %d bytes", maxResponseHeader)
+
+// direct reports whether req can be made by roundTripDirect.
+func (t *httpTransport) direct(req *http.Request) bool {
+	if req.URL.Scheme != "http" || t.proxy != nil {
+		return false
+	}
+	return req.Body == nil || req.Body == http.NoBody ||
+		(req.ContentLength > 0 && req.ContentLength <= maxDirectBody)
+}
+
+// roundTripDirect sends req on a fresh connection and reads the response
+// header. The response's body reads from the connection and closing it
+// closes the connection.
+func (t *httpTransport) roundTripDirect(req *http.Request) (*http.Response, error) {
+	if err := validHeader(req.Header); err != nil {
+		return nil, err
+	}
+	ctx := req.Context()
+	conn, err := t.dial(ctx, "tcp", hostPort(req.URL.Hostname(), req.URL.Port(), "80"))
+	if err != nil {
+		return nil, err
+	}
+	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.gotConn })
+	c := newDirectConn(ctx, conn)
+	resp, err := c.exchange(req, t.timeline)
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	return resp, nil
+}
+
+// validHeader refuses what the Transport refuses: a header name or value
+// that cannot be written as it is.
+func validHeader(h http.Header) error {
+	for name, values := range h {
+		if !httpguts.ValidHeaderFieldName(name) {
+			return fmt.Errorf("net/http: invalid header field name %q", name)
+		}
+		for _, v := range values {
+			if !httpguts.ValidHeaderFieldValue(v) {
+				return fmt.Errorf("net/http: invalid header field value for %q", name)
+			}
+		}
+	}
+	return nil
+}
+
+// hostPort is the address to dial for a URL's host and port.
+func hostPort(host, port, defaultPort string) string {
+	if port == "" {
+		port = defaultPort
+	}
+	return net.JoinHostPort(asciiName(host), port)
+}
+
+// directConn is a probe's connection for one request. Its reads and writes
+// end when the request's context does, with the context's error, and the
+// response header it reads is bounded.
+type directConn struct {
+	net.Conn
+	ctx     context.Context
+	stop    func() bool // stops the context's hold on the connection
+	header  int64       // bytes the response header may still take; -1 once it is read
+	closing sync.Once
+}
+
+func newDirectConn(ctx context.Context, conn net.Conn) *directConn {
+	c := &directConn{Conn: conn, ctx: ctx, header: maxResponseHeader}
+	// An expired deadline wakes every blocked read and write at once.
+	c.stop = context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	return c
+}
+
+// exchange writes req and reads the response's header, skipping the
+// informational responses that may come first.
+func (c *directConn) exchange(req *http.Request, tl *timeline) (*http.Response, error) {
+	if err := c.send(req); err != nil {
+		return nil, fmt.Errorf("writing the request: %w", err)
+	}
+	br := bufio.NewReaderSize(c, probeBufferSize)
+	if _, err := br.Peek(1); err != nil {
+		return nil, fmt.Errorf("reading the response: %w", err)
+	}
+	tl.mark(func(r *roundTrip) *time.Time { return &r.firstByte })
+	for informational := 0; ; informational++ {
+		resp, err := http.ReadResponse(br, req)
+		if err != nil {
+			return nil, fmt.Errorf("reading the response: %w", err)
+		}
+		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
+			c.header = -1
+			resp.Body = &directBody{body: resp.Body, conn: c}
+			return resp, nil
+		}
+		if informational == max1xxResponses {
+			return nil, Failf(ClassProtocol, ReasonMalformedResponse, PhaseTransfer, "the target sent more than %d informational (1xx) responses", max1xxResponses)
+		}
+	}
+}
+
+// send writes req asking the target to close the connection after it, as
+// the Transport does when keep-alives are off.
+func (c *directConn) send(req *http.Request) error {
+	w := bufio.NewWriterSize(c, probeBufferSize)
+	closing := *req
+	closing.Close = true
+	if err := closing.Write(w); err != nil {
+		return err
+	}
+	return w.Flush()
+}
+
+func (c *directConn) Read(p []byte) (int, error) {
+	if c.header == 0 {
+		return 0, errHeaderTooLarge
+	}
+	if c.header > 0 && int64(len(p)) > c.header {
+		p = p[:c.header]
+	}
+	n, err := c.Conn.Read(p)
+	if c.header > 0 {
+		c.header -= int64(n)
+	}
+	return n, c.contextError(err)
+}
+
+func (c *directConn) Write(p []byte) (int, error) {
+	n, err := c.Conn.Write(p)
+	return n, c.contextError(err)
+}
+
+// contextError returns the context's error for an I/O error caused by the
+// context ending, so that it is told from a timeout of the target's.
+func (c *directConn) contextError(err error) error {
+	if err != nil && c.ctx.Err() != nil && !errors.Is(err, io.EOF) {
+		return c.ctx.Err()
+	}
+	return err
+}
+
+func (c *directConn) Close() error {
+	var err error
+	c.closing.Do(func() {
+		c.stop()
+		err = c.Conn.Close()
+	})
+	return err
+}
+
+// directBody is a response body read from a directConn. Closing it closes
+// the connection without reading the rest: net/http's own body would read
+// on to the end, which a target sending an endless body never reaches.
+type directBody struct {
+	body io.ReadCloser
+	conn *directConn
+}
+
+func (b *directBody) Read(p []byte) (int, error) { return b.body.Read(p) }
+
+func (b *directBody) Close() error { return b.conn.Close() }

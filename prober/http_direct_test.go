@@ -1,0 +1,121 @@
+package prober
+
+import (
+	"bufio"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+// Plain-HTTP requests without a proxy skip net/http's Transport
+// (http_direct.go); these are the cases where the two could differ.
+func TestHTTPDirectRoundTrip(t *testing.T) {
+	hints := "HTTP/1.1 103 Early Hints\r\nLink: </style.css>; rel=preload\r\n\r\n"
+	cases := []struct {
+		name   string
+		module func(h *config.HTTPProbe)
+		serve  func(c net.Conn, req *http.Request)
+		want   failure
+		check  func(t *testing.T, s *Sink)
+	}{
+		{
+			name: "asks the target to close the connection",
+			serve: func(c net.Conn, req *http.Request) {
+				if req.Close {
+					fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok")
+				} else {
+					fmt.Fprint(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+				}
+			},
+		},
+		{
+			name: "informational responses before the final one",
+			serve: func(c net.Conn, _ *http.Request) {
+				fmt.Fprint(c, hints+hints+"HTTP/1.1 204 No Content\r\n\r\n")
+			},
+			check: func(t *testing.T, s *Sink) { metric(t, s, 204, "probe_http_status_code") },
+		},
+		{
+			name: "too many informational responses",
+			serve: func(c net.Conn, _ *http.Request) {
+				fmt.Fprint(c, strings.Repeat(hints, max1xxResponses+1)+"HTTP/1.1 200 OK\r\n\r\n")
+			},
+			want: failure{ClassProtocol, ReasonMalformedResponse, PhaseTransfer},
+		},
+		{
+			name: "response header over the limit",
+			serve: func(c net.Conn, _ *http.Request) {
+				line := "X-Filler: " + strings.Repeat("a", 1000) + "\r\n"
+				w := bufio.NewWriter(c)
+				fmt.Fprint(w, "HTTP/1.1 200 OK\r\n")
+				for i := 0; i <= maxResponseHeader/len(line); i++ {
+					if _, err := w.WriteString(line); err != nil {
+						return
+					}
+				}
+				_ = w.Flush()
+			},
+			want: failure{ClassProtocol, ReasonMalformedResponse, PhaseTransfer},
+		},
+		{
+			// The client closes a redirect's body after reading a little of
+			// it; closing must not read the rest, which here never ends.
+			name: "endless body of a redirect",
+			serve: func(c net.Conn, req *http.Request) {
+				if req.URL.Path == "/next" {
+					fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+					return
+				}
+				fmt.Fprint(c, "HTTP/1.1 302 Found\r\nLocation: /next\r\nTransfer-Encoding: chunked\r\n\r\n")
+				chunk := "400\r\n" + strings.Repeat("x", 0x400) + "\r\n"
+				for {
+					if _, err := io.WriteString(c, chunk); err != nil {
+						return
+					}
+				}
+			},
+			check: func(t *testing.T, s *Sink) { metric(t, s, 1, "probe_http_redirects") },
+		},
+		{
+			name: "request body",
+			module: func(h *config.HTTPProbe) {
+				h.Method = http.MethodPost
+				h.Body = "ping"
+			},
+			serve: func(c net.Conn, req *http.Request) {
+				body, _ := io.ReadAll(req.Body)
+				if req.Method == http.MethodPost && string(body) == "ping" && req.ContentLength == 4 {
+					fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n")
+					return
+				}
+				fmt.Fprintf(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+			},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			addr := rawServer(t, func(c net.Conn) {
+				req, err := http.ReadRequest(bufio.NewReader(c))
+				if err != nil {
+					return
+				}
+				tc.serve(c, req)
+			})
+			m := newModule(t, tc.module)
+			sink, took, err := probe(t, m, "http://"+addr+"/", 20*time.Second)
+			checkOutcome(t, err, tc.want)
+			if took > 10*time.Second {
+				t.Errorf("the probe took %v: it waited for its deadline", took)
+			}
+			if tc.check != nil {
+				tc.check(t, sink)
+			}
+		})
+	}
+}
