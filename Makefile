@@ -52,11 +52,22 @@ bench:
 # The load harness (bench/, docs/performance.md): sonde and blackbox_exporter
 # probing the same loopback targets with the same configuration, alternated
 # round by round. BBE is Debian's package (apt-get install
-# prometheus-blackbox-exporter) unless BBE= names another binary; the
-# harness never downloads one. BENCH_ARGS adds harness flags, e.g.
-# BENCH_ARGS='--rounds=5 --modules=http,tcp'.
+# prometheus-blackbox-exporter) unless BBE= names another binary, such as
+# the one `make blackbox-exporter` builds; no binary is ever downloaded.
+# BENCH_ARGS adds harness flags, e.g. BENCH_ARGS='--rounds=5 --modules=http,tcp'.
 BBE        ?= /usr/bin/prometheus-blackbox-exporter
 BENCH_ARGS ?=
+
+# blackbox_exporter built from its source on the Go module proxy, for a
+# release Debian does not package:
+#   make blackbox-exporter && make bench-vs-blackbox BBE=.cache/blackbox_exporter-v0.28.0
+BBE_VERSION ?= v0.28.0
+BBE_BUILD   := .cache/blackbox_exporter-$(BBE_VERSION)
+
+.PHONY: blackbox-exporter
+blackbox-exporter: $(BBE_BUILD)
+$(BBE_BUILD):
+	GO=$(GO) bench/build-blackbox.sh $(BBE_VERSION) $@
 
 bench-vs-blackbox: build
 	@test -x "$(BBE)" || { echo "blackbox_exporter not found at $(BBE): apt-get install prometheus-blackbox-exporter, or make bench-vs-blackbox BBE=/path/to/blackbox_exporter"; exit 1; }
