@@ -34,6 +34,7 @@ type icmpPrepared struct {
 	// running as root outside ping_group_range, every probe would
 	// otherwise ask again and be refused again.
 	datagramRefused [2]atomic.Int64
+	pool            *socketPool // raw sockets kept between probes
 }
 
 // echoStart is where a probe's echo requests start: its identifier and
@@ -49,6 +50,7 @@ func prepareICMP(m *config.Module) (any, error) {
 		kinds:    []socketKind{datagramSocket, rawSocket},
 		listen:   listenICMP,
 		newEcho:  randomEcho,
+		pool:     &socketPool{},
 	}
 	if p.interval <= 0 {
 		p.interval = config.DefaultICMPPacketInterval
@@ -110,10 +112,12 @@ func probeICMP(ctx context.Context, target string, m *Module, sink *Sink, logger
 	if err != nil {
 		return err
 	}
-	defer sock.Close()
+	reusable := false
+	defer func() { prep.release(sock, reusable) }()
 
 	x := newExchange(sock, ip, prep, echo, logger)
 	err = x.run(ctx)
+	reusable = err == nil
 	// The rtt metric is the replies' mean; the span is the whole exchange,
 	// from the first request sent to the last reply or the deadline.
 	sink.Span(PhaseRTT, 0, x.start, time.Now())

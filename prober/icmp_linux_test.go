@@ -411,6 +411,7 @@ func (c *blackHole) SyscallConn() (syscall.RawConn, error) {
 
 // throughBlackHole makes a module's sockets black holes.
 func throughBlackHole(prep *icmpPrepared, hole blackHole) {
+	closeIdle(prep)
 	listen := prep.listen
 	prep.listen = func(kind socketKind, family ipFamily, src net.IP, id uint16) (*icmpSocket, error) {
 		s, err := listen(kind, family, src, id)
@@ -620,6 +621,7 @@ func TestICMPFallsBackToRaw(t *testing.T) {
 func TestICMPRandomIdentifier(t *testing.T) {
 	kind := usableKind(t, ip4)
 	m, prep := icmpModule(t, kind, forFamily(icmpTarget{family: ip4}))
+	prep.pool = nil // a socket of its own for each probe
 	var (
 		mu  sync.Mutex
 		ids = map[uint16]bool{}
@@ -676,6 +678,7 @@ func TestICMPRemembersADatagramRefusal(t *testing.T) {
 	requireKind(t, rawSocket, ip4)
 	m, prep := icmpModule(t, rawSocket, forFamily(icmpTarget{family: ip4}))
 	prep.kinds = []socketKind{datagramSocket, rawSocket}
+	prep.pool = nil // every probe opens a socket, so every kind it asks for is seen
 	var tried []socketKind
 	prep.listen = func(kind socketKind, family ipFamily, src net.IP, id uint16) (*icmpSocket, error) {
 		tried = append(tried, kind)
@@ -698,5 +701,95 @@ func TestICMPRemembersADatagramRefusal(t *testing.T) {
 	checkOutcome(t, err, failure{})
 	if want := []socketKind{datagramSocket, rawSocket}; !slices.Equal(tried, want) {
 		t.Errorf("after refusalMemory: tried %v, want %v", tried, want)
+	}
+}
+
+// TestICMPKeepsRawSockets: a module's raw sockets serve its next probes,
+// which tell their replies from an earlier probe's; a socket whose
+// exchange was cut short is not kept.
+func TestICMPKeepsRawSockets(t *testing.T) {
+	requireKind(t, rawSocket, ip4)
+	m, prep := icmpModule(t, rawSocket, forFamily(icmpTarget{family: ip4}))
+	var opened int
+	listen := prep.listen
+	prep.listen = func(kind socketKind, family ipFamily, src net.IP, id uint16) (*icmpSocket, error) {
+		opened++
+		return listen(kind, family, src, id)
+	}
+	// Each probe draws its own first sequence number; a kept socket keeps
+	// the identifier its filter was made for.
+	echoes := []echoStart{{id: 0x5ee5, seq: 100}, {id: 0x5ee6, seq: 101}, {id: 0x5ee7, seq: 7}, {id: 0x5ee8, seq: 9}}
+	prep.newEcho = func() echoStart {
+		e := echoes[0]
+		echoes = echoes[1:]
+		return e
+	}
+	for i := range 3 {
+		sink, err := run(t, m, "127.0.0.1")
+		checkOutcome(t, err, failure{})
+		metric(t, sink, 1, "probe_icmp_packets_received")
+		if i == 0 {
+			continue
+		}
+		if opened != 1 {
+			t.Fatalf("probe %d opened a socket: %d opened, want 1 kept from the first probe", i+1, opened)
+		}
+	}
+	if n := len(prep.pool.idle[0]); n != 1 {
+		t.Fatalf("%d idle sockets after three probes one after the other, want 1", n)
+	}
+
+	// A scrape abandoned mid-exchange leaves its socket out of the pool.
+	closeIdle(prep)
+	throughBlackHole(prep, blackHole{})
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(50*time.Millisecond, cancel)
+	f, _ := m.Func()
+	err := f(ctx, "127.0.0.1", m, NewSink(), discardLogger)
+	checkOutcome(t, err, failure{ClassTimeout, ReasonCanceled, PhaseRTT})
+	if n := len(prep.pool.idle[0]); n != 0 {
+		t.Errorf("%d idle sockets after a canceled probe, want 0", n)
+	}
+}
+
+func TestSocketPoolBounds(t *testing.T) {
+	requireKind(t, rawSocket, ip4)
+	var p socketPool
+	open := func() *icmpSocket {
+		s, err := listenICMP(rawSocket, ip4, nil, 0x1d1e)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s
+	}
+	for range maxIdleSockets + 3 {
+		p.put(open())
+	}
+	if n := len(p.idle[0]); n != maxIdleSockets {
+		t.Errorf("%d idle sockets kept, want at most %d", n, maxIdleSockets)
+	}
+	// Sockets idle too long are closed rather than handed out.
+	for i := range p.idle[0] {
+		p.idle[0][i].since = time.Now().Add(-socketIdleTime - time.Second)
+	}
+	stale := p.idle[0][0].sock
+	if s := p.get(ip4); s != nil {
+		t.Errorf("got a socket idle for longer than %v", socketIdleTime)
+	}
+	if len(p.idle[0]) != 0 {
+		t.Errorf("%d expired sockets still kept", len(p.idle[0]))
+	}
+	if err := stale.discardQueued(); err == nil {
+		t.Error("an expired socket is still open")
+	}
+	if s := p.get(ip6); s != nil {
+		t.Error("an IPv6 probe got an IPv4 socket")
+	}
+	// A module no longer probed has its sockets closed all the same.
+	p.put(open())
+	p.idle[0][0].since = time.Now().Add(-socketIdleTime - time.Second)
+	p.sweepIdle()
+	if len(p.idle[0]) != 0 || p.sweep != nil {
+		t.Errorf("after a sweep: %d idle sockets, sweep timer still set: %v", len(p.idle[0]), p.sweep != nil)
 	}
 }

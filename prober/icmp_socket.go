@@ -78,6 +78,12 @@ func openICMP(prep *icmpPrepared, target net.IP, o socketOptions, logger *slog.L
 		if kind == datagramSocket && prep.recentlyRefused(family) {
 			continue
 		}
+		if kind == rawSocket && prep.pool != nil {
+			if s := prep.pool.get(family); s != nil {
+				logger.Debug("Reusing ICMP socket", "kind", kind.String(), "id", s.id)
+				return s, nil
+			}
+		}
 		s, err := prep.listen(kind, family, src, o.echo.id)
 		if err == nil {
 			logger.Debug("Opened ICMP socket", "kind", kind.String(), "id", s.id, "source", o.source)

@@ -37,7 +37,24 @@ func icmpModule(t *testing.T, kind socketKind, mutate func(c *config.ICMPProbe))
 	})
 	prep := m.prepared.(*icmpPrepared)
 	prep.kinds = []socketKind{kind}
+	t.Cleanup(func() { closeIdle(prep) })
 	return m, prep
+}
+
+// closeIdle closes the raw sockets a module keeps between probes, so that
+// its next probe opens a socket through prep.listen.
+func closeIdle(prep *icmpPrepared) {
+	if prep.pool == nil {
+		return
+	}
+	prep.pool.mu.Lock()
+	defer prep.pool.mu.Unlock()
+	for family := range prep.pool.idle {
+		for _, s := range prep.pool.idle[family] {
+			s.sock.Close()
+		}
+		prep.pool.idle[family] = nil
+	}
 }
 
 // forFamily sets a module's address family to the target's, without
