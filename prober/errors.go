@@ -183,6 +183,9 @@ func Classify(ctx context.Context, err error, phase Phase) *Error {
 	if isEOF(err) {
 		return Fail(ClassProtocol, ReasonUnexpectedEOF, phase, err)
 	}
+	if errors.Is(err, net.ErrClosed) {
+		return closedUnder(ctx, phase, err)
+	}
 	if c, r, ok := classifyMessage(err); ok {
 		return Fail(c, r, phase, err)
 	}
@@ -248,6 +251,17 @@ func isTimeout(err error) bool {
 	}
 	var netErr net.Error
 	return errors.As(err, &netErr) && netErr.Timeout()
+}
+
+// closedUnder classifies a read or write on a connection closed under it.
+// Past the deadline that is sonde giving up; before it, the connection was
+// lost: net/http's HTTP/2 client closes its end when the peer hangs up,
+// and a read racing that close sees net.ErrClosed instead of the EOF.
+func closedUnder(ctx context.Context, phase Phase, err error) *Error {
+	if ctx != nil && ctx.Err() != nil {
+		return Fail(ClassTimeout, ReasonDeadline, phase, err)
+	}
+	return Fail(ClassProtocol, ReasonUnexpectedEOF, phase, err)
 }
 
 func isEOF(err error) bool {

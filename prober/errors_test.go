@@ -46,6 +46,8 @@ func TestClassify(t *testing.T) {
 		{"ECONNREFUSED at the deadline is still refused", expired, dial(syscall.ECONNREFUSED), PhaseConnect, failure{ClassConnect, ReasonRefused, PhaseConnect}},
 		{"ECONNREFUSED wrapped by net/http", alive, &url.Error{Op: "Get", URL: "http://x", Err: dial(syscall.ECONNREFUSED)}, PhaseConnect, failure{ClassConnect, ReasonRefused, PhaseConnect}},
 		{"ECONNRESET", alive, read(syscall.ECONNRESET), PhaseProcessing, failure{ClassConnect, ReasonReset, PhaseProcessing}},
+		{"connection closed under a read", alive, &net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed}, PhaseTransfer, failure{ClassProtocol, ReasonUnexpectedEOF, PhaseTransfer}},
+		{"connection closed under a read past the deadline", expired, &net.OpError{Op: "read", Net: "tcp", Err: net.ErrClosed}, PhaseTransfer, failure{ClassTimeout, ReasonDeadline, PhaseTransfer}},
 		{"EPIPE", alive, &net.OpError{Op: "write", Net: "tcp", Err: os.NewSyscallError("write", syscall.EPIPE)}, PhaseProcessing, failure{ClassConnect, ReasonReset, PhaseProcessing}},
 		{"EHOSTUNREACH", alive, dial(syscall.EHOSTUNREACH), PhaseConnect, failure{ClassConnect, ReasonHostUnreachable, PhaseConnect}},
 		{"ENETUNREACH", alive, dial(syscall.ENETUNREACH), PhaseConnect, failure{ClassConnect, ReasonNetworkUnreachable, PhaseConnect}},
