@@ -401,7 +401,16 @@ func (p *httpProbe) transport(u *url.URL, hostHeader string, ip net.IP) *httpTra
 		proxy:      p.prepared.proxy,
 		proxyFacts: &tlsFacts{},
 	}
-	t.Transport = http.Transport{
+	t.newTransport = func() *http.Transport { return p.netTransport(t) }
+	p.tr = t
+	return t
+}
+
+// netTransport is net/http's Transport for the requests roundTripDirect
+// does not make: HTTPS, for which ALPN may choose HTTP/2, and requests
+// through a proxy.
+func (p *httpProbe) netTransport(t *httpTransport) *http.Transport {
+	tr := &http.Transport{
 		Proxy:              t.proxy,
 		ProxyConnectHeader: p.prepared.proxyConnectHeader,
 		DialContext:        t.dial,
@@ -421,12 +430,11 @@ func (p *httpProbe) transport(u *url.URL, hostHeader string, ip net.IP) *httpTra
 		ReadBufferSize:  probeBufferSize,
 		WriteBufferSize: probeBufferSize,
 	}
-	t.Transport.OnProxyConnectResponse = proxyConnectRefused
+	tr.OnProxyConnectResponse = proxyConnectRefused
 	if t.proxy != nil && t.policy != nil {
-		t.Transport.Proxy = t.proxyFor // to know the proxy when it is dialled
+		tr.Proxy = t.proxyFor // to know the proxy when it is dialled
 	}
-	p.tr = t
-	return t
+	return tr
 }
 
 // serverName is the TLS server name for the target: tls_config.server_name,

@@ -195,18 +195,19 @@ func phaseEnd(start, end, cut time.Time) (time.Time, bool) {
 // found in the resolve phase for the target's own host and resolves the
 // hosts of redirects itself, timing every step into the timeline.
 type httpTransport struct {
-	http.Transport
-	probeCtx   context.Context // bounds every dial by the probe deadline
-	timeline   *timeline
-	resolver   Resolver
-	family     ipFamily
-	fallback   bool
-	pinnedHost string // the target's host, dialled at pinnedIP
-	pinnedIP   net.IP
-	serverName string // the TLS server name for pinnedHost
-	tls        *tlsClient
-	policy     *targetPolicy                         // the module's; nil allows every address
-	proxy      func(*http.Request) (*url.URL, error) // the module's proxy function, if any
+	newTransport func() *http.Transport // makes std when a request needs it
+	std          *http.Transport
+	probeCtx     context.Context // bounds every dial by the probe deadline
+	timeline     *timeline
+	resolver     Resolver
+	family       ipFamily
+	fallback     bool
+	pinnedHost   string // the target's host, dialled at pinnedIP
+	pinnedIP     net.IP
+	serverName   string // the TLS server name for pinnedHost
+	tls          *tlsClient
+	policy       *targetPolicy                         // the module's; nil allows every address
+	proxy        func(*http.Request) (*url.URL, error) // the module's proxy function, if any
 
 	mu         sync.Mutex
 	facts      *tlsFacts       // of the last handshake
@@ -236,7 +237,10 @@ func (t *httpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			}
 		},
 	}
-	return t.Transport.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+	if t.std == nil {
+		t.std = t.newTransport()
+	}
+	return t.std.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
 }
 
 // dial opens a TCP connection to addr ("host:port").
