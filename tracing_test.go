@@ -178,7 +178,8 @@ func checkTracedProbes(t *testing.T, recv *otlpReceiver, extra []string) {
 	defer target.Close()
 	cfg := filepath.Join(t.TempDir(), "sonde.yml")
 	writeFile(t, cfg, tracedConfig)
-	p := startSonde(t, cfg, extra...)
+	// --log.prober=debug: a successful probe's lines are at debug.
+	p := startSonde(t, cfg, append([]string{"--log.prober=debug"}, extra...)...)
 	if code, body := p.probe(t, "traced", target.URL); code != 200 || !strings.Contains(body, "probe_success 1") {
 		t.Fatalf("probe: %d\n%s", code, body)
 	}

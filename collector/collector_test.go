@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
-	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
@@ -467,32 +466,38 @@ func get(t *testing.T, h http.HandlerFunc, path string) string {
 	return rec.Body.String()
 }
 
+// TestProbeLogsReachTheMainLogAtProberLevel: probe lines at --log.prober
+// or above reach the main log at their own level, whatever --log.level
+// says, as in blackbox_exporter 0.27 and later. A successful probe logs
+// its progress at debug, a failed one its failure at error.
 func TestProbeLogsReachTheMainLogAtProberLevel(t *testing.T) {
 	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer target.Close()
+	down := closedPort(t)
 	for _, tc := range []struct {
 		mainLevel, proberLevel slog.Level
-		wantForwarded          bool
+		target                 string
+		want, notWant          string
 	}{
-		{slog.LevelInfo, slog.LevelInfo, true},
-		{slog.LevelInfo, slog.LevelDebug, false},
-		{slog.LevelDebug, slog.LevelDebug, true},
-		{slog.LevelWarn, slog.LevelError, true},
+		{slog.LevelInfo, slog.LevelInfo, target.URL, "", `msg="Probe succeeded"`},
+		{slog.LevelInfo, slog.LevelInfo, down, `level=ERROR msg="Probe failed"`, `msg="Beginning probe"`},
+		{slog.LevelInfo, slog.LevelDebug, target.URL, `level=DEBUG msg="Probe succeeded"`, ""},
+		{slog.LevelError, slog.LevelDebug, target.URL, `level=DEBUG msg="Beginning probe"`, ""},
+		{slog.LevelDebug, slog.LevelError, down, `level=ERROR msg="Probe failed"`, `msg="Beginning probe"`},
 	} {
 		var buf bytes.Buffer
 		main := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{Level: tc.mainLevel}))
 		c, _ := newTestCollector(t, main)
 		c.proberLevel = tc.proberLevel
-		scrape(t, c, url.Values{"target": {target.URL}}, nil)
+		scrape(t, c, url.Values{"target": {tc.target}}, nil)
 		out := buf.String()
-		forwarded := strings.Contains(out, `msg="Probe succeeded"`)
-		if forwarded != tc.wantForwarded {
-			t.Errorf("main %v, prober %v: forwarded %v, want %v:\n%s", tc.mainLevel, tc.proberLevel, forwarded, tc.wantForwarded, out)
+		if tc.want != "" && !strings.Contains(out, tc.want) {
+			t.Errorf("main %v, prober %v, target %s: no %s in the main log:\n%s", tc.mainLevel, tc.proberLevel, tc.target, tc.want, out)
 		}
-		if forwarded && !strings.Contains(out, fmt.Sprintf("level=%s", tc.proberLevel)) {
-			t.Errorf("forwarded lines are not at the prober level %v:\n%s", tc.proberLevel, out)
+		if tc.notWant != "" && strings.Contains(out, tc.notWant) {
+			t.Errorf("main %v, prober %v, target %s: %s in the main log:\n%s", tc.mainLevel, tc.proberLevel, tc.target, tc.notWant, out)
 		}
-		if forwarded && !strings.Contains(out, "module=http_2xx target="+target.URL) {
+		if tc.want != "" && !strings.Contains(out, "module=http_2xx target="+tc.target) {
 			t.Errorf("forwarded lines lack module and target:\n%s", out)
 		}
 	}
@@ -527,10 +532,9 @@ func TestProberPanicFailsOnlyThatProbe(t *testing.T) {
 	log := &probeLog{}
 	var main bytes.Buffer
 	env := probeEnv{
-		// The main log drops probe lines (--log.prober below its level),
-		// yet the panic must reach it.
-		logger: slog.New(newProbeHandler(log, slog.DiscardHandler, slog.LevelInfo, nil)),
-		main:   slog.New(slog.NewTextHandler(&main, nil)),
+		// The main log shows only errors, and --log.prober is at its
+		// highest: the panic must reach it all the same.
+		logger: slog.New(newProbeHandler(log, slog.NewTextHandler(&main, &slog.HandlerOptions{Level: slog.LevelError}), slog.LevelError, nil)),
 		tracer: noTracer,
 	}
 	boom := func(context.Context, string, *prober.Module, *prober.Sink, *slog.Logger) error { panic("boom") }

@@ -56,22 +56,37 @@ func utcMillis(_ []string, a slog.Attr) slog.Attr {
 }
 
 // probeHandler is the slog.Handler a prober logs through. Every record goes
-// to the probe's own log; records are also passed to the main logger, at
-// the --log.prober level whatever their own, when that level is enabled.
+// to the probe's own log. Records at the --log.prober level or above are
+// also written to the main log, at their own level, whatever --log.level
+// says: as in blackbox_exporter 0.27 and later, the probe lines have a
+// level of their own. Probers log their progress at debug, what an
+// operator should look at (a redirect, a retry) at warn and failures at
+// error, so the default (info) keeps successful probes out of the main log.
 type probeHandler struct {
 	log    *probeLog
-	next   slog.Handler // nil when the main logger would drop the records
+	main   *mainForwarder
 	level  slog.Level
 	attrs  []slog.Attr
 	groups []string
 }
 
+// mainForwarder writes a probe's records to the main log, tagged with the
+// probe's tags. The tagged handler is made at the first record forwarded:
+// most probes forward none, and tagging formats the tags ahead.
+type mainForwarder struct {
+	once   sync.Once
+	main   slog.Handler
+	tags   []any
+	tagged slog.Handler
+}
+
+func (f *mainForwarder) handler() slog.Handler {
+	f.once.Do(func() { f.tagged = slog.New(f.main).With(f.tags...).Handler() })
+	return f.tagged
+}
+
 func newProbeHandler(log *probeLog, main slog.Handler, level slog.Level, tags []any) *probeHandler {
-	h := &probeHandler{log: log, level: level}
-	if main.Enabled(context.Background(), level) {
-		h.next = slog.New(main).With(tags...).Handler()
-	}
-	return h
+	return &probeHandler{log: log, main: &mainForwarder{main: main, tags: tags}, level: level}
 }
 
 func (h *probeHandler) Enabled(context.Context, slog.Level) bool { return true }
@@ -79,12 +94,10 @@ func (h *probeHandler) Enabled(context.Context, slog.Level) bool { return true }
 func (h *probeHandler) Handle(ctx context.Context, r slog.Record) error {
 	out := h.own(r)
 	h.log.add(out)
-	if h.next == nil {
+	if r.Level < h.level {
 		return nil
 	}
-	fwd := out.Clone()
-	fwd.Level = h.level
-	return h.next.Handle(ctx, fwd)
+	return h.main.handler().Handle(ctx, out.Clone())
 }
 
 // own returns the record to keep: r with the handler's attributes and

@@ -57,8 +57,7 @@ func half() float64 { return 0.5 } // no jitter: the backoff exactly
 
 // quietEnv logs nowhere and traces nothing.
 func quietEnv() probeEnv {
-	discard := slog.New(slog.DiscardHandler)
-	return probeEnv{logger: discard, main: discard, tracer: noTracer}
+	return probeEnv{logger: slog.New(slog.DiscardHandler), tracer: noTracer}
 }
 
 func TestRetryDecisions(t *testing.T) {

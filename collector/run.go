@@ -9,7 +9,6 @@ import (
 	"math/rand/v2"
 	"net/url"
 	"runtime/debug"
-	"slices"
 	"strings"
 	"time"
 
@@ -65,7 +64,7 @@ func (r *Result) Success() bool { return r.Err == nil }
 // /probe or from `sonde probe`.
 type Runner struct {
 	Logger      *slog.Logger // the main logger
-	ProberLevel slog.Level   // --log.prober: the level probe lines reach Logger at
+	ProberLevel slog.Level   // --log.prober: probe lines at this level or above reach Logger
 	Tracer      trace.Tracer // nil when tracing is off
 }
 
@@ -94,11 +93,9 @@ func (rn Runner) Run(ctx context.Context, id int64, m *prober.Module, target str
 	r.tags = logTags(r)
 	env := probeEnv{
 		logger: slog.New(newProbeHandler(r.log, rn.Logger.Handler(), rn.ProberLevel, r.tags)),
-		main:   rn.Logger,
-		tags:   r.tags,
 		tracer: tracer,
 	}
-	env.logger.Info("Beginning probe", "probe", m.Prober, "timeout_seconds", timeout.Seconds())
+	env.logger.Debug("Beginning probe", "probe", m.Prober, "timeout_seconds", timeout.Seconds())
 
 	r.Start = time.Now()
 	r.Sink, r.Err, r.Attempts = probe(ctx, m, target, timeout, env)
@@ -108,7 +105,7 @@ func (rn Runner) Run(ctx context.Context, id int64, m *prober.Module, target str
 	if r.Err != nil {
 		env.logger.Error("Probe failed", "duration_seconds", r.Duration.Seconds(), "class", r.Err.Class, "reason", r.Err.Reason, "phase", r.Err.Phase, "err", r.Err.Err)
 	} else {
-		env.logger.Info("Probe succeeded", "duration_seconds", r.Duration.Seconds())
+		env.logger.Debug("Probe succeeded", "duration_seconds", r.Duration.Seconds())
 	}
 	return r
 }
@@ -116,8 +113,6 @@ func (rn Runner) Run(ctx context.Context, id int64, m *prober.Module, target str
 // probeEnv is what the attempts of one probe share.
 type probeEnv struct {
 	logger *slog.Logger // the probe's own log
-	main   *slog.Logger // the main log, for what must reach it whatever --log.prober says
-	tags   []any        // the probe's log tags, for lines on the main log
 	tracer trace.Tracer
 }
 
@@ -146,17 +141,13 @@ func probe(ctx context.Context, m *prober.Module, target string, timeout time.Du
 
 // runProber calls fn and turns a panic into a failed probe, so that a bug
 // met by one target costs that probe, not the process or the scrape. The
-// panic is logged on the main log at error level too: it is a bug in
-// sonde, which --log.prober must not hide.
+// panic is logged at error level, which every --log.prober lets through to
+// the main log: it is a bug in sonde.
 func runProber(ctx context.Context, fn prober.Func, target string, m *prober.Module, sink *prober.Sink, env probeEnv) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			stack := string(debug.Stack())
 			env.logger.Error("The prober panicked; this is a bug in sonde, please report it", "panic", v, "stack", stack)
-			// Tagged here rather than with main.With for every probe: that
-			// formats the tags ahead, a few percent of a cheap probe.
-			env.main.Error("A prober panicked; this is a bug in sonde, please report it",
-				append(slices.Clip(env.tags), "panic", v, "stack", stack)...)
 			err = prober.Failf(prober.ClassProber, prober.ReasonInternal, prober.PhaseUnknown, "the prober panicked: %v", v)
 		}
 	}()

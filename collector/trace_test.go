@@ -215,7 +215,7 @@ func TestJSONLogLinesCarryTheProbe(t *testing.T) {
 	c, _ := tracedCollector(t)
 	var buf strings.Builder
 	c.logger = slog.New(slog.NewJSONHandler(&buf, nil))
-	c.proberLevel = slog.LevelInfo
+	c.proberLevel = slog.LevelDebug // every line of a successful probe
 	scrape(t, c, url.Values{"module": {"traced"}, "target": {target.URL}}, nil)
 	res, _ := c.History().Get(0)
 	lines := strings.Split(strings.TrimSpace(buf.String()), "\n")

@@ -334,7 +334,7 @@ func (p *dnsProbe) newQuery(id uint16) *dns.Msg {
 		MsgHdr:   dns.MsgHdr{Id: id, Opcode: dns.OpcodeQuery, RecursionDesired: p.cfg.Recursion},
 		Question: []dns.Question{{Name: p.prepared.name, Qtype: p.prepared.qtype, Qclass: p.prepared.qclass}},
 	}
-	p.logger.Info("Making DNS query", "transport", p.prepared.transport.String(), "name", p.prepared.name,
+	p.logger.Debug("Making DNS query", "transport", p.prepared.transport.String(), "name", p.prepared.name,
 		"type", dns.TypeToString[p.prepared.qtype], "class", dns.ClassToString[p.prepared.qclass],
 		"recursion_desired", p.cfg.Recursion)
 	return msg
@@ -451,7 +451,7 @@ func (m messageText) LogValue() slog.Value { return slog.StringValue(m.msg.Strin
 // recordAnswer exports what the answer holds. probe_dns_serial exists only
 // for SOA queries, as in blackbox, and is 0 when the answer has no SOA.
 func (p *dnsProbe) recordAnswer(resp *dns.Msg) {
-	p.logger.Info("Got response", "rcode", rcodeName(resp.Rcode),
+	p.logger.Debug("Got response", "rcode", rcodeName(resp.Rcode),
 		"answer", len(resp.Answer), "authority", len(resp.Ns), "additional", len(resp.Extra))
 	p.logger.Debug("Response", "message", messageText{resp})
 	p.metrics.answer.Set(float64(len(resp.Answer)))

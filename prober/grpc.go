@@ -340,7 +340,7 @@ func checkHealth(ctx context.Context, m *Module, conn net.Conn, authority string
 	defer cc.Close()
 	ctx = outgoingMetadata(ctx, m, p.metadata)
 	service := m.GRPC.Service
-	logger.Info("Checking gRPC health", "service", service, "authority", authority)
+	logger.Debug("Checking gRPC health", "service", service, "authority", authority)
 	var header, trailer metadata.MD
 	start := time.Now()
 	resp, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{Service: service},
@@ -358,7 +358,7 @@ func checkHealth(ctx context.Context, m *Module, conn net.Conn, authority string
 		return err
 	}
 	mx.answered(resp.GetStatus())
-	logger.Info("Received health check answer", "serving_status", resp.GetStatus().String())
+	logger.Debug("Received health check answer", "serving_status", resp.GetStatus().String())
 	return servingError(resp.GetStatus(), service)
 }
 

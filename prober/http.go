@@ -248,10 +248,10 @@ func (p *httpProbe) send(u *url.URL, ip net.IP) (*http.Response, error) {
 	client.Jar, _ = cookiejar.New(nil) // cookies set by a redirect are sent back, as a browser would
 	req = req.WithContext(context.WithValue(p.ctx, probeTransportKey{}, transport))
 
-	p.logger.Info("Making HTTP request", "url", u.Redacted(), "host", req.Host)
+	p.logger.Debug("Making HTTP request", "url", u.Redacted(), "host", req.Host)
 	resp, err := client.Do(req)
 	if err == nil {
-		p.logger.Info("Received HTTP response", "status_code", resp.StatusCode, "proto", resp.Proto)
+		p.logger.Debug("Received HTTP response", "status_code", resp.StatusCode, "proto", resp.Proto)
 		return resp, nil
 	}
 	err = p.requestError(err, entry.requests > p.timeline.len())
@@ -293,7 +293,7 @@ func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 func (p *httpProbe) checkRedirect(req *http.Request, via []*http.Request) error {
 	p.redirect = len(via)
 	if !p.cfg.HTTPClientConfig.FollowRedirects {
-		p.logger.Info("Not following redirect", "location", req.URL.String())
+		p.logger.Warn("Not following redirect", "location", req.URL.String())
 		return http.ErrUseLastResponse
 	}
 	if len(via) > maxRedirects {
@@ -306,7 +306,7 @@ func (p *httpProbe) checkRedirect(req *http.Request, via []*http.Request) error 
 	if err := p.checkRedirectTarget(req.URL); err != nil {
 		return err
 	}
-	p.logger.Info("Following redirect", "location", req.URL.String())
+	p.logger.Warn("Following redirect", "location", req.URL.String())
 	return nil
 }
 

@@ -120,17 +120,17 @@ func newDirectConn(ctx context.Context, conn net.Conn) *directConn {
 // informational responses that may come first.
 func (c *directConn) exchange(req *http.Request, tl *timeline) (*http.Response, error) {
 	if err := c.send(req); err != nil {
-		return nil, fmt.Errorf("writing the request: %w", err)
+		return nil, fmt.Errorf("writing the request: %w", c.cause(err))
 	}
 	br := bufio.NewReaderSize(c, probeBufferSize)
 	if _, err := br.Peek(1); err != nil {
-		return nil, fmt.Errorf("reading the response: %w", err)
+		return nil, fmt.Errorf("reading the response: %w", c.cause(err))
 	}
 	tl.mark(func(r *roundTrip) *time.Time { return &r.firstByte })
 	for informational := 0; ; informational++ {
 		resp, err := http.ReadResponse(br, req)
 		if err != nil {
-			return nil, fmt.Errorf("reading the response: %w", err)
+			return nil, fmt.Errorf("reading the response: %w", c.cause(err))
 		}
 		if resp.StatusCode >= 200 || resp.StatusCode == http.StatusSwitchingProtocols {
 			c.header = -1
@@ -174,6 +174,18 @@ func (c *directConn) Write(p []byte) (int, error) {
 	return n, c.contextError(err)
 }
 
+// cause is the error to report for err, met while parsing what the target
+// sent: the context's, when it ended. A read cut short by the deadline
+// leaves a partial line, which bufio hands over as if it were whole, so
+// the parser may fail on it (a status line "HTTP/1.1 2") before it sees
+// the read's error.
+func (c *directConn) cause(err error) error {
+	if c.ctx.Err() != nil {
+		return c.ctx.Err()
+	}
+	return err
+}
+
 // contextError returns the context's error for an I/O error caused by the
 // context ending, so that it is told from a timeout of the target's.
 func (c *directConn) contextError(err error) error {
@@ -200,6 +212,12 @@ type directBody struct {
 	conn *directConn
 }
 
-func (b *directBody) Read(p []byte) (int, error) { return b.body.Read(p) }
+func (b *directBody) Read(p []byte) (int, error) {
+	n, err := b.body.Read(p)
+	if err != nil && err != io.EOF {
+		err = b.conn.cause(err)
+	}
+	return n, err
+}
 
 func (b *directBody) Close() error { return b.conn.Close() }

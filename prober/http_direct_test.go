@@ -23,6 +23,7 @@ func TestHTTPDirectRoundTrip(t *testing.T) {
 		serve  func(c net.Conn, req *http.Request)
 		want   failure
 		check  func(t *testing.T, s *Sink)
+		within time.Duration // the probe's deadline; 20s when 0
 	}{
 		{
 			name: "asks the target to close the connection",
@@ -83,6 +84,17 @@ func TestHTTPDirectRoundTrip(t *testing.T) {
 			check: func(t *testing.T, s *Sink) { metric(t, s, 1, "probe_http_redirects") },
 		},
 		{
+			// The deadline cuts the status line: bufio hands over the part
+			// read as a whole line, which must not be judged malformed.
+			name: "status line cut by the deadline",
+			serve: func(c net.Conn, _ *http.Request) {
+				fmt.Fprint(c, "HTTP/1.1 2")
+				time.Sleep(time.Second)
+			},
+			within: 200 * time.Millisecond,
+			want:   failure{ClassTimeout, ReasonDeadline, PhaseTransfer},
+		},
+		{
 			name: "request body",
 			module: func(h *config.HTTPProbe) {
 				h.Method = http.MethodPost
@@ -108,7 +120,11 @@ func TestHTTPDirectRoundTrip(t *testing.T) {
 				tc.serve(c, req)
 			})
 			m := newModule(t, tc.module)
-			sink, took, err := probe(t, m, "http://"+addr+"/", 20*time.Second)
+			within := tc.within
+			if within == 0 {
+				within = 20 * time.Second
+			}
+			sink, took, err := probe(t, m, "http://"+addr+"/", within)
 			checkOutcome(t, err, tc.want)
 			if took > 10*time.Second {
 				t.Errorf("the probe took %v: it waited for its deadline", took)

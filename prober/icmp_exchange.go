@@ -62,7 +62,7 @@ func (x *exchange) run(ctx context.Context) error {
 		deadline = time.Now().Add(24 * time.Hour)
 	}
 	x.start = time.Now()
-	x.logger.Info("Sending echo requests", "packets", x.planned, "interval", x.interval, "id", x.sock.id, "kind", x.sock.kind.String())
+	x.logger.Debug("Sending echo requests", "packets", x.planned, "interval", x.interval, "id", x.sock.id, "kind", x.sock.kind.String())
 	for {
 		if err := x.sendDue(ctx, deadline); err != nil {
 			return err
@@ -124,7 +124,7 @@ func (x *exchange) sendDue(ctx context.Context, deadline time.Time) error {
 		return nil
 	}
 	if i > 0 && time.Now().Add(x.interval).After(deadline) {
-		x.logger.Info("Not sending the remaining echo requests: the deadline leaves no packet_interval for their replies",
+		x.logger.Debug("Not sending the remaining echo requests: the deadline leaves no packet_interval for their replies",
 			"sent", i, "planned", x.planned)
 		x.planned = i
 		return nil
@@ -228,7 +228,7 @@ func (x *exchange) failed(f *icmpFailure) {
 	x.answered[i] = true
 	x.pending--
 	x.stats.failure = f
-	x.logger.Info("ICMP error for echo request", "seq", f.seq, "err", f.describe())
+	x.logger.Debug("ICMP error for echo request", "seq", f.seq, "err", f.describe())
 }
 
 // index maps a sequence number to a request sent and not yet answered.
