@@ -111,8 +111,9 @@ type directConn struct {
 
 func newDirectConn(ctx context.Context, conn net.Conn) *directConn {
 	c := &directConn{Conn: conn, ctx: ctx, header: maxResponseHeader}
-	// An expired deadline wakes every blocked read and write at once.
-	c.stop = context.AfterFunc(ctx, func() { conn.SetDeadline(time.Unix(1, 0)) })
+	// Closing wakes every blocked read and write at once, and no
+	// connection outlives its probe, whether or not its body was closed.
+	c.stop = context.AfterFunc(ctx, func() { c.closing.Do(func() { conn.Close() }) })
 	return c
 }
 
@@ -207,16 +208,25 @@ func (c *directConn) Close() error {
 // directBody is a response body read from a directConn. Closing it closes
 // the connection without reading the rest: net/http's own body would read
 // on to the end, which a target sending an endless body never reaches.
+// Its first error is returned by every later read, as the Transport's
+// body does: net/http's body answers a read after a broken chunked
+// trailer with "invalid Read on closed Body", which says nothing of the
+// target.
 type directBody struct {
 	body io.ReadCloser
 	conn *directConn
+	err  error
 }
 
 func (b *directBody) Read(p []byte) (int, error) {
+	if b.err != nil {
+		return 0, b.err
+	}
 	n, err := b.body.Read(p)
 	if err != nil && err != io.EOF {
 		err = b.conn.cause(err)
 	}
+	b.err = err
 	return n, err
 }
 
