@@ -71,6 +71,11 @@ func tooLarge(limit int64, own bool) error {
 // decompressor and means the body was not what the server declared.
 func (p *httpProbe) bodyError(wire *errorReader, err error) error {
 	if wire.err != nil && wire.err != io.EOF {
+		if !errors.Is(err, wire.err) {
+			// The decoder reported the cut in its own words (brotli:
+			// "excessive input"); the wire's error is the cause.
+			err = fmt.Errorf("reading the body: %w (the %s decoder: %v)", wire.err, p.cfg.Compression, err)
+		}
 		return Classify(p.ctx, err, PhaseTransfer)
 	}
 	if p.cfg.Compression != "" && !strings.EqualFold(p.cfg.Compression, "identity") {
