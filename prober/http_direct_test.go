@@ -135,3 +135,25 @@ func TestHTTPDirectRoundTrip(t *testing.T) {
 		})
 	}
 }
+
+// TestHTTPDirectRedirectToHTTPS: a probe whose plain-HTTP target redirects
+// to HTTPS goes on through net/http's Transport, made at that moment, and
+// reports the TLS of the final hop and the phases of both.
+func TestHTTPDirectRedirectToHTTPS(t *testing.T) {
+	secure := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+		fmt.Fprint(w, "secure")
+	}), serverOpts{tls: true, http2: true})
+	plain := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, secure.URL+"/", http.StatusFound)
+	}), serverOpts{})
+	m := newModule(t, func(h *config.HTTPProbe) {
+		h.HTTPClientConfig.TLSConfig.InsecureSkipVerify = true
+		h.FailIfNotSSL = true
+	})
+	sink, err := run(t, m, plain.URL+"/")
+	checkOutcome(t, err, failure{})
+	metric(t, sink, 1, "probe_http_redirects")
+	metric(t, sink, 1, "probe_http_ssl")
+	metric(t, sink, 2, "probe_http_version")
+	checkPhases(t, sink, []Phase{PhaseConnect, PhaseTLS, PhaseProcessing, PhaseTransfer}, nil)
+}
