@@ -60,7 +60,7 @@ func (t *httpTransport) roundTripDirect(req *http.Request) (*http.Response, erro
 		return nil, err
 	}
 	ctx := req.Context()
-	conn, err := t.dial(ctx, "tcp", hostPort(req.URL.Hostname(), req.URL.Port(), "80"))
+	conn, err := t.dial(ctx, "tcp", dialAddress(req.URL))
 	if err != nil {
 		return nil, err
 	}
@@ -88,14 +88,6 @@ func validHeader(h http.Header) error {
 		}
 	}
 	return nil
-}
-
-// hostPort is the address to dial for a URL's host and port.
-func hostPort(host, port, defaultPort string) string {
-	if port == "" {
-		port = defaultPort
-	}
-	return net.JoinHostPort(asciiName(host), port)
 }
 
 // directConn is a probe's connection for one request. Its reads and writes

@@ -308,7 +308,7 @@ func (t *httpTransport) proxyFor(req *http.Request) (*url.URL, error) {
 		if t.proxies == nil {
 			t.proxies = map[string]bool{}
 		}
-		t.proxies[proxyAddress(u)] = true
+		t.proxies[dialAddress(u)] = true
 		t.mu.Unlock()
 	}
 	return u, err
@@ -320,9 +320,10 @@ func (t *httpTransport) isProxy(addr string) bool {
 	return t.proxies[addr]
 }
 
-// proxyAddress is the "host:port" net/http dials for a proxy URL: the
-// host in ASCII, and the scheme's port when the URL names none.
-func proxyAddress(u *url.URL) string {
+// dialAddress is the "host:port" net/http dials for a URL, a target's or
+// a proxy's: the host in ASCII, and the scheme's port when the URL names
+// none.
+func dialAddress(u *url.URL) string {
 	port := u.Port()
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443", "socks5": "1080", "socks5h": "1080"}[u.Scheme]
