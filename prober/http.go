@@ -486,7 +486,9 @@ func (p *httpProbe) recordResponse(resp *http.Response) {
 	if v, err := strconv.ParseFloat(strings.TrimPrefix(resp.Proto, "HTTP/"), 64); err == nil {
 		p.metrics.proto.Set(v)
 	}
-	if t, err := http.ParseTime(resp.Header.Get("Last-Modified")); err == nil {
+	if lm := resp.Header.Get("Last-Modified"); lm == "" {
+		// Absent: nothing to parse (ParseTime would try three layouts).
+	} else if t, err := http.ParseTime(lm); err == nil {
 		p.sink.Set("probe_http_last_modified_timestamp_seconds", "Returns the Last-Modified HTTP response header in unixtime", float64(t.Unix()))
 	}
 	if resp.TLS != nil {
