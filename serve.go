@@ -54,7 +54,7 @@ func (f *flags) addServeCommand(app *kingpin.Application) {
 	cmd.Flag("probe.max-concurrent", "At most this many probes run at once, all modules together; excess probes wait for a slot within their deadline, then fail as prober/resource_exhausted. 0: no limit.").
 		Default("0").UintVar(&f.maxConcurrent)
 	addTracingFlags(cmd, &f.tracing)
-	cmd.Flag("log.prober", "Level at which each probe's log lines go to the main log. One of: [debug, info, warn, error]").
+	cmd.Flag("log.prober", "Lowest level of a probe's log lines that go to the main log, whatever --log.level says (progress is debug, failures error). One of: [debug, info, warn, error]").
 		Default("info").HintOptions(promslog.LevelFlagOptions...).SetValue(f.proberLevel)
 	// promslogflag.AddFlags wants the application; the same flags go on
 	// the command, so that `sonde probe --help` lists only its own.
