@@ -190,27 +190,36 @@ func (e *exporter) metric(ctx context.Context, name string) (float64, error) {
 }
 
 func (e *exporter) metricVia(ctx context.Context, client *http.Client, name string) (float64, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.base+"/metrics", nil)
+	body, err := e.exposition(ctx, client)
 	if err != nil {
 		return 0, err
-	}
-	resp, err := client.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return 0, err
-	}
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("/metrics answered %s", resp.Status)
 	}
 	v, ok := sampleValue(body, name)
 	if !ok {
 		return 0, fmt.Errorf("/metrics has no %s", name)
 	}
 	return v, nil
+}
+
+// exposition reads the exporter's /metrics.
+func (e *exporter) exposition(ctx context.Context, client *http.Client) ([]byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, e.base+"/metrics", nil)
+	if err != nil {
+		return nil, err
+	}
+	resp, err := client.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("/metrics answered %s", resp.Status)
+	}
+	return body, nil
 }
 
 // stop ends the exporter: SIGTERM, then SIGKILL if it lingers.

@@ -111,7 +111,7 @@ func TestHarnessScaleSmoke(t *testing.T) {
 	if s.Stats.Probes != 50 || s.Stats.Failures != 0 || s.Stats.Late != 0 {
 		t.Errorf("%d probes, %d failed, %d late; first failure: %s", s.Stats.Probes, s.Stats.Failures, s.Stats.Late, s.Stats.FirstFailure)
 	}
-	if s.Samples == 0 || s.Peak.Goroutines == 0 || s.Peak.OpenFiles == 0 || s.Peak.RSS == 0 {
+	if s.Samples == 0 || s.Peak.Goroutines == 0 || s.Peak.OpenFiles == 0 || s.Peak.RSS == 0 || s.Peak.Stacks == 0 || s.Peak.Heap == 0 {
 		t.Errorf("the exporter was not sampled: %+v", s)
 	}
 	// The ramp is far shorter than the delay: all were in flight at once.

@@ -120,12 +120,13 @@ func ratioRow(module string, a, b Stats) []string {
 }
 
 func (r *Report) scaleTable() table {
-	t := table{{"exporter", "probes", "peak in flight", "failed", "past deadline", "peak RSS MiB", "idle RSS MiB", "goroutines (idle)", "open fds (idle)", "scrape p50/p99/max s", "probe p50/p99/max s", "CPU-s"}}
+	t := table{{"exporter", "probes", "peak in flight", "failed", "past deadline", "peak RSS MiB", "idle RSS MiB", "Go stacks / heap in use MiB", "goroutines (idle)", "open fds (idle)", "scrape p50/p99/max s", "probe p50/p99/max s", "CPU-s"}}
 	for _, s := range r.Scale {
 		st := s.Stats
 		t = append(t, []string{
 			s.Exporter, fmt.Sprint(s.InFlight), fmt.Sprint(s.PeakInFlight), fmt.Sprint(st.Failures), fmt.Sprint(st.Late),
 			fmt.Sprintf("%.0f", mib(max(st.PeakRSS, s.Peak.RSS))), fmt.Sprintf("%.0f", mib(s.Idle.RSS)),
+			fmt.Sprintf("%.0f / %.0f", mib(s.Peak.Stacks), mib(s.Peak.Heap)),
 			fmt.Sprintf("%d (%d)", s.Peak.Goroutines, s.Idle.Goroutines),
 			fmt.Sprintf("%d (%d)", s.Peak.OpenFiles, s.Idle.OpenFiles),
 			seconds(st.Latency(0.50)) + " / " + seconds(st.Latency(0.99)) + " / " + seconds(st.Latency(1)),

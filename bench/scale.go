@@ -28,12 +28,18 @@ type Sample struct {
 	RSS        uint64 // bytes
 	Goroutines int    // go_goroutines from its /metrics
 	OpenFiles  int    // entries of /proc/<pid>/fd
+	// Stacks and Heap are go_memstats_stack_inuse_bytes and
+	// go_memstats_heap_inuse_bytes, which both exporters serve: where the
+	// RSS goes.
+	Stacks, Heap uint64
 }
 
 func (s *Sample) maxWith(o Sample) {
 	s.RSS = max(s.RSS, o.RSS)
 	s.Goroutines = max(s.Goroutines, o.Goroutines)
 	s.OpenFiles = max(s.OpenFiles, o.OpenFiles)
+	s.Stacks = max(s.Stacks, o.Stacks)
+	s.Heap = max(s.Heap, o.Heap)
 }
 
 // wave is one run of scale mode.
@@ -174,7 +180,13 @@ func (w wave) sample(ctx context.Context) (Sample, error) {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 5*time.Second)
 	defer cancel()
-	g, err := w.exporter.metric(ctx, "go_goroutines")
-	s.Goroutines = int(g)
-	return s, err
+	body, err := w.exporter.exposition(ctx, w.exporter.clients[0])
+	if err != nil {
+		return s, err
+	}
+	g, _ := sampleValue(body, "go_goroutines")
+	stacks, _ := sampleValue(body, "go_memstats_stack_inuse_bytes")
+	heap, _ := sampleValue(body, "go_memstats_heap_inuse_bytes")
+	s.Goroutines, s.Stacks, s.Heap = int(g), uint64(stacks), uint64(heap)
+	return s, nil
 }
