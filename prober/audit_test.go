@@ -28,6 +28,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/testkit"
 )
 
 // This file is the audit of the failure enum: one real scenario for every
@@ -324,7 +325,7 @@ func unixServer(t *testing.T, handle func(c net.Conn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	serveConns(t, ln, handle)
+	testkit.ServeConns(t, ln, handle)
 	return path
 }
 

@@ -14,10 +14,11 @@ import (
 	"math/big"
 	"net"
 	"net/http"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/sonde-exporter/sonde/internal/testkit"
 )
 
 // fuzzHTTPModules are the http modules FuzzHTTPResponse probes with; the
@@ -152,26 +153,7 @@ func newFuzzPeer(tb testing.TB, config *tls.Config) *fuzzPeer {
 	if config != nil {
 		p.url = "https://" + ln.Addr().String() + "/health"
 	}
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				p.answer(c, config)
-			}()
-		}
-	}()
-	tb.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-	})
+	testkit.ServeConns(tb, ln, func(c net.Conn) { p.answer(c, config) })
 	return p
 }
 
@@ -179,7 +161,6 @@ func newFuzzPeer(tb testing.TB, config *tls.Config) *fuzzPeer {
 // half of the connection and takes what the client still sends, so that
 // the close is a FIN and not a reset that could overtake the response.
 func (p *fuzzPeer) answer(c net.Conn, config *tls.Config) {
-	defer c.Close()
 	c.SetDeadline(time.Now().Add(fuzzHTTPDeadline + time.Second))
 	tcp := c.(*net.TCPConn)
 	var conn net.Conn = c

@@ -21,6 +21,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/testkit"
 )
 
 // ---- the in-process DNS server ----
@@ -389,54 +390,16 @@ var okHandler = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 })
 
 // rawServer accepts TCP connections on 127.0.0.1 and hands each to handle,
-// for peers that misbehave below HTTP. Connections are closed and handlers
-// awaited when the test ends.
+// for peers that misbehave below HTTP. A connection is closed when its
+// handler returns, and the handlers are awaited when the test ends.
 func rawServer(t *testing.T, handle func(c net.Conn)) string {
 	t.Helper()
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	serveConns(t, ln, handle)
+	testkit.ServeConns(t, ln, handle)
 	return ln.Addr().String()
-}
-
-// serveConns hands each connection ln accepts to handle, on its own
-// goroutine, until the test ends; then it closes ln and the connections
-// and waits for the handlers.
-func serveConns(t *testing.T, ln net.Listener, handle func(c net.Conn)) {
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				handle(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
 }
 
 // readRequest consumes one HTTP request from c.

@@ -94,3 +94,49 @@ func (b *Binary) Remove() {
 		os.RemoveAll(b.dir)
 	}
 }
+
+// ServeConns hands each connection ln accepts to handle, on a goroutine of
+// its own; the connection is closed when handle returns. When the test
+// ends it closes ln and the connections still open, and waits for the
+// handlers. A handler that should keep its peer waiting blocks (reading,
+// or sleeping) rather than return.
+func ServeConns(tb testing.TB, ln net.Listener, handle func(net.Conn)) {
+	var (
+		wg   sync.WaitGroup
+		mu   sync.Mutex
+		open = map[net.Conn]struct{}{}
+	)
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			open[c] = struct{}{}
+			mu.Unlock()
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				defer func() {
+					mu.Lock()
+					delete(open, c)
+					mu.Unlock()
+					c.Close()
+				}()
+				handle(c)
+			}()
+		}
+	}()
+	tb.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for c := range open {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+}
