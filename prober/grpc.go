@@ -11,15 +11,12 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
 	"github.com/prometheus/common/version"
-	"google.golang.org/grpc"
+	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc/codes"
-	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
-	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
 	"github.com/sonde-exporter/sonde/config"
@@ -27,17 +24,16 @@ import (
 
 // The grpc prober resolves the target's host, opens a fresh TCP connection
 // to that address and, with `tls`, completes the TLS handshake on it, then
-// hands the open connection to grpc-go, which speaks HTTP/2 over it and
-// makes one grpc.health.v1.Health/Check call. Dialling before grpc gets the
-// connection keeps every phase timed and classified as in the other
-// probers, and keeps grpc's resolver, proxy support, reconnections and
+// speaks HTTP/2 over it to make one grpc.health.v1.Health/Check call
+// (grpc_call.go). Dialling itself keeps every phase timed and classified as
+// in the other probers, and keeps resolvers, proxies, reconnections and
 // retries out of the probe.
 
 // grpcPrepared is what a grpc module needs ready before its first probe.
 type grpcPrepared struct {
-	tls       *tlsClient  // tls_config, offering h2 by ALPN
-	metadata  metadata.MD // nil without metadata
-	userAgent string
+	tls     *tlsClient          // tls_config, offering h2 by ALPN
+	fields  []hpack.HeaderField // gRPC's request headers and the metadata
+	request []byte              // the HealthCheckRequest, framed
 }
 
 func prepareGRPC(m *config.Module) (any, error) {
@@ -52,14 +48,21 @@ func prepareGRPC(m *config.Module) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	return &grpcPrepared{tls: c, metadata: md, userAgent: version.ComponentUserAgent("sonde")}, nil
+	request, err := grpcFrame(&healthpb.HealthCheckRequest{Service: m.GRPC.Service})
+	if err != nil {
+		return nil, fmt.Errorf("grpc.service: encoding the health check request: %w", err)
+	}
+	return &grpcPrepared{
+		tls:     c,
+		fields:  grpcRequestFields(md, version.ComponentUserAgent("sonde")),
+		request: request,
+	}, nil
 }
 
-// grpcMetadata builds the metadata sent with every health check. grpc-go
-// would fail every call with INTERNAL over a key or value it cannot send,
-// so such a module is refused when it loads. Keys are lowercased, as gRPC
-// metadata keys are.
-func grpcMetadata(option map[string]config.Strings) (metadata.MD, error) {
+// grpcMetadata builds the metadata sent with every health check. A key or
+// value gRPC cannot send would fail every call, so such a module is
+// refused when it loads. Keys are lowercased, as gRPC metadata keys are.
+func grpcMetadata(option map[string]config.Strings) (map[string][]string, error) {
 	if len(option) == 0 {
 		return nil, nil
 	}
@@ -68,22 +71,22 @@ func grpcMetadata(option map[string]config.Strings) (metadata.MD, error) {
 		names = append(names, name)
 	}
 	sort.Strings(names) // keys differing only in case merge in a stable order
-	md := metadata.MD{}
+	md := map[string][]string{}
 	for _, name := range names {
 		key := strings.ToLower(name)
 		if err := checkMetadata(key, option[name]); err != nil {
 			return nil, fmt.Errorf("grpc.metadata: %w", err)
 		}
-		md.Append(key, option[name]...)
+		md[key] = append(md[key], option[name]...)
 	}
 	return md, nil
 }
 
-// checkMetadata applies grpc-go's rules for metadata: keys of
-// [0-9a-z-_.], values of printable ASCII unless the key ends in -bin
-// (binary values, which grpc-go base64-encodes). Pseudo-headers (":path")
-// pass the key check: grpc-go drops them, as it drops its own headers
-// (content-type, user-agent, te, grpc-timeout, ...), without failing.
+// checkMetadata applies gRPC's rules for metadata: keys of [0-9a-z-_.],
+// values of printable ASCII unless the key ends in -bin (binary values,
+// sent base64-encoded). Pseudo-headers (":path") pass the key check: they
+// are dropped, as gRPC's own headers (content-type, user-agent, te,
+// grpc-timeout, ...) are, without failing, as grpc-go does.
 func checkMetadata(key string, values []string) error {
 	if key == "" {
 		return fmt.Errorf("a key is empty")
@@ -192,9 +195,6 @@ func probeGRPCEndpoint(ctx context.Context, m *Module, e endpoint, mx grpcMetric
 	if err != nil {
 		return err
 	}
-	// grpc-go ends the call at ctx's deadline and closes the connection
-	// with the ClientConn; a deadline on the connection as well would race
-	// the call's own and turn DEADLINE_EXCEEDED into UNAVAILABLE.
 	defer conn.Close()
 	return checkHealth(ctx, m, conn, grpcAuthority(m, e), mx, logger)
 }
@@ -331,75 +331,25 @@ func unreachedCode(err error) codes.Code {
 // which begins with the HTTP/2 connection preface and settings, as gRPC
 // needs them before any call.
 func checkHealth(ctx context.Context, m *Module, conn net.Conn, authority string, mx grpcMetrics, logger *slog.Logger) error {
-	p := m.prepared.(*grpcPrepared)
 	watched := &watchedConn{Conn: conn}
-	cc, err := newGRPCClient(watched, authority, p.userAgent)
-	if err != nil {
-		return err
-	}
-	defer cc.Close()
-	ctx = outgoingMetadata(ctx, m, p.metadata)
 	service := m.GRPC.Service
 	logger.Debug("Checking gRPC health", "service", service, "authority", authority)
-	var header, trailer metadata.MD
 	start := time.Now()
-	resp, err := healthpb.NewHealthClient(cc).Check(ctx, &healthpb.HealthCheckRequest{Service: service},
-		grpc.Header(&header), grpc.Trailer(&trailer))
+	resp, st, answered := callHealth(ctx, m, watched, authority)
 	mx.timed(PhaseCheck, start, time.Now())
-	if err != nil {
-		st := status.Convert(err)
+	if st.Code() != codes.OK {
 		if ctx.Err() != nil {
-			// The deadline may break the stream before grpc-go sees it.
+			// The deadline may break the stream before the call sees it.
 			st = status.FromContextError(ctx.Err())
 		}
 		mx.status.Set(float64(st.Code()))
-		err = callError(ctx, st, service, watched.failure(), header != nil || trailer != nil)
+		err := callError(ctx, st, service, watched.failure(), answered)
 		logger.Error("Health check failed", "err", err)
 		return err
 	}
 	mx.answered(resp.GetStatus())
 	logger.Debug("Received health check answer", "serving_status", resp.GetStatus().String())
 	return servingError(resp.GetStatus(), service)
-}
-
-// newGRPCClient returns a ClientConn whose only connection is conn, open
-// and (with tls) handshaken already: it makes no lookups, dials nothing
-// itself, goes through no proxy and retries no call.
-// grpcBufferSize is the size of the read and write buffers of a probe's
-// gRPC connection. grpc-go's defaults (32 KiB each) suit long-lived
-// connections; a probe's carries one small health check, and the buffers
-// were a third of what a probe allocated.
-const grpcBufferSize = 4 << 10
-
-func newGRPCClient(conn net.Conn, authority, userAgent string) (*grpc.ClientConn, error) {
-	cc, err := grpc.NewClient("passthrough:///"+conn.RemoteAddr().String(),
-		grpc.WithContextDialer(onlyConn(conn)),
-		// TLS, if any, is done: grpc must not start another handshake.
-		grpc.WithTransportCredentials(insecure.NewCredentials()),
-		grpc.WithAuthority(authority),
-		grpc.WithUserAgent(userAgent),
-		grpc.WithDisableRetry(),
-		grpc.WithDisableServiceConfig(),
-		grpc.WithReadBufferSize(grpcBufferSize),
-		grpc.WithWriteBufferSize(grpcBufferSize),
-	)
-	if err != nil {
-		return nil, Fail(ClassProber, ReasonInternal, PhaseCheck, fmt.Errorf("setting up the gRPC client: %w", err))
-	}
-	return cc, nil
-}
-
-// onlyConn is a dialer that gives gRPC the probe's connection once: a
-// probe measures one connection, and a reconnection would be one sonde did
-// not time.
-func onlyConn(conn net.Conn) func(context.Context, string) (net.Conn, error) {
-	var used atomic.Bool
-	return func(context.Context, string) (net.Conn, error) {
-		if used.Swap(true) {
-			return nil, errors.New("the probe's connection was lost, and a probe does not reconnect")
-		}
-		return conn, nil
-	}
 }
 
 // servingError judges a health check answer: only SERVING passes.
@@ -484,8 +434,7 @@ func codeName(c codes.Code) string {
 }
 
 // watchedConn remembers the first error a read or write of the connection
-// met. grpc-go reports a broken connection only as text in an UNAVAILABLE
-// status; with the error itself a reset or an early close is classified
+// met. The call reports a broken connection as an UNAVAILABLE status; with the error itself a reset or an early close is classified
 // as in the other probers. Errors after Close are sonde's own doing.
 type watchedConn struct {
 	net.Conn

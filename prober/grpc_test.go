@@ -571,16 +571,3 @@ func TestGRPCNotAGRPCServer(t *testing.T) {
 		})
 	}
 }
-
-func TestOnlyConn(t *testing.T) {
-	c1, c2 := net.Pipe()
-	defer c1.Close()
-	defer c2.Close()
-	dial := onlyConn(c1)
-	if got, err := dial(context.Background(), "x"); got != c1 || err != nil {
-		t.Fatalf("first dial = %v, %v; want the connection", got, err)
-	}
-	if got, err := dial(context.Background(), "x"); got != nil || err == nil {
-		t.Fatalf("second dial = %v, %v; want an error", got, err)
-	}
-}

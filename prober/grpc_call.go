@@ -1,0 +1,286 @@
+package prober
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"encoding/binary"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/net/http2/hpack"
+	"google.golang.org/grpc/codes"
+	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+	"google.golang.org/grpc/status"
+	"google.golang.org/protobuf/proto"
+)
+
+// A probe makes one unary call on a connection it opened for that call
+// alone (grpc_h2.go speaks the HTTP/2). What gRPC adds to HTTP/2 for a
+// unary call is small and fixed by the protocol (doc/PROTOCOL-HTTP2.md in
+// grpc/grpc): a few request headers, a 5-byte prefix on each message, and
+// the status in the trailers. The message types and status codes are
+// grpc-go's.
+
+const (
+	grpcHealthPath = "/grpc.health.v1.Health/Check"
+	// grpcMaxMessage is the largest answer read, grpc-go's default limit
+	// on a received message.
+	grpcMaxMessage = 4 << 20
+)
+
+// grpcRequestFields are the header fields every call of a module sends
+// after the pseudo-headers: gRPC's own, then the module's metadata, in a
+// stable order. grpc-go drops metadata that would replace one of its own
+// headers, and so does this.
+func grpcRequestFields(md map[string][]string, userAgent string) []hpack.HeaderField {
+	fields := []hpack.HeaderField{
+		{Name: "content-type", Value: "application/grpc"},
+		{Name: "user-agent", Value: userAgent},
+		{Name: "te", Value: "trailers"},
+	}
+	keys := make([]string, 0, len(md))
+	for key := range md {
+		keys = append(keys, key)
+	}
+	sort.Strings(keys)
+	for _, key := range keys {
+		if reservedGRPCHeader(key) {
+			continue
+		}
+		for _, v := range md[key] {
+			if strings.HasSuffix(key, "-bin") {
+				v = base64.RawStdEncoding.EncodeToString([]byte(v))
+			}
+			fields = append(fields, hpack.HeaderField{Name: key, Value: v})
+		}
+	}
+	return fields
+}
+
+// reservedGRPCHeader reports whether a metadata key names a header gRPC
+// sets itself.
+func reservedGRPCHeader(key string) bool {
+	switch key {
+	case "content-type", "user-agent", "te", "grpc-encoding", "grpc-message", "grpc-message-type",
+		"grpc-status", "grpc-timeout":
+		return true
+	}
+	return strings.HasPrefix(key, ":")
+}
+
+// grpcFrame returns msg as a gRPC length-prefixed message, uncompressed.
+func grpcFrame(msg proto.Message) ([]byte, error) {
+	b, err := proto.Marshal(msg)
+	if err != nil {
+		return nil, err
+	}
+	frame := make([]byte, 5, 5+len(b))
+	binary.BigEndian.PutUint32(frame[1:], uint32(len(b)))
+	return append(frame, b...), nil
+}
+
+// callHealth makes the health check call on conn and returns the answer,
+// or the status the call ended with. answered says whether the server sent
+// HTTP headers, i.e. answered anything at all.
+func callHealth(ctx context.Context, m *Module, conn net.Conn, authority string) (_ *healthpb.HealthCheckResponse, _ *status.Status, answered bool) {
+	p := m.prepared.(*grpcPrepared)
+	answer, st, answered := exchangeH2(ctx, conn, healthRequestFields(ctx, m, authority), p.request)
+	if st != nil {
+		return nil, st, answered
+	}
+	resp, st := readHealthAnswer(answer)
+	return resp, st, true
+}
+
+// healthRequestFields are the call's header fields: a POST to the health
+// service with the module's headers and the probe's remaining time as
+// grpc-timeout.
+func healthRequestFields(ctx context.Context, m *Module, authority string) []hpack.HeaderField {
+	p := m.prepared.(*grpcPrepared)
+	scheme := "http"
+	if m.GRPC.TLS {
+		scheme = "https"
+	}
+	fields := make([]hpack.HeaderField, 0, 4+len(p.fields)+3)
+	fields = append(fields,
+		hpack.HeaderField{Name: ":method", Value: http.MethodPost},
+		hpack.HeaderField{Name: ":scheme", Value: scheme},
+		hpack.HeaderField{Name: ":path", Value: grpcHealthPath},
+		hpack.HeaderField{Name: ":authority", Value: authority})
+	fields = append(fields, p.fields...)
+	if deadline, ok := ctx.Deadline(); ok {
+		fields = append(fields, hpack.HeaderField{Name: "grpc-timeout", Value: grpcTimeout(time.Until(deadline))})
+	}
+	if m.PropagateTraceContext {
+		h := http.Header{}
+		injectTraceContext(ctx, m, h)
+		for name, values := range h {
+			for _, v := range values {
+				fields = append(fields, hpack.HeaderField{Name: strings.ToLower(name), Value: v})
+			}
+		}
+	}
+	return fields
+}
+
+// timeoutUnits are grpc-timeout's units, finest first.
+var timeoutUnits = [...]struct {
+	unit   time.Duration
+	suffix string
+}{{time.Nanosecond, "n"}, {time.Microsecond, "u"}, {time.Millisecond, "m"}, {time.Second, "S"}, {time.Minute, "M"}, {time.Hour, "H"}}
+
+// grpcTimeout writes d as a grpc-timeout value: at most eight digits and a
+// unit, in the finest unit that fits, rounded up.
+func grpcTimeout(d time.Duration) string {
+	const most = 1e8 - 1
+	d = max(d, time.Nanosecond)
+	for _, u := range timeoutUnits {
+		if n := (d + u.unit - 1) / u.unit; n <= most {
+			return strconv.FormatInt(int64(n), 10) + u.suffix
+		}
+	}
+	return strconv.Itoa(most) + "H"
+}
+
+// transportStatus is the status of a call that ended in HTTP/2 rather than
+// in gRPC: grpc-go says UNAVAILABLE for a broken connection or stream.
+func transportStatus(err error) *status.Status {
+	return status.New(codes.Unavailable, err.Error())
+}
+
+// readHealthAnswer reads the answer to the call: one message, then the
+// status in the trailers, or the status alone ("Trailers-Only").
+func readHealthAnswer(resp *h2Answer) (*healthpb.HealthCheckResponse, *status.Status) {
+	if st := nonGRPCStatus(resp); st != nil {
+		return nil, st
+	}
+	msg, st := readAnswerMessage(bytes.NewReader(resp.body))
+	if st != nil {
+		return nil, st
+	}
+	if st := trailerStatus(resp); st.Code() != codes.OK {
+		return nil, st
+	}
+	if msg == nil {
+		return nil, status.New(codes.Internal, "the server answered OK without a response message")
+	}
+	answer := &healthpb.HealthCheckResponse{}
+	if err := proto.Unmarshal(msg, answer); err != nil {
+		return nil, status.Newf(codes.Internal, "the response message is not a HealthCheckResponse: %v", err)
+	}
+	return answer, status.New(codes.OK, "")
+}
+
+// httpStatusCodes are the gRPC codes grpc-go gives an answer that is not
+// gRPC's, by its HTTP status; any other status is UNKNOWN.
+var httpStatusCodes = map[int]codes.Code{
+	http.StatusBadRequest:         codes.Internal,
+	http.StatusUnauthorized:       codes.Unauthenticated,
+	http.StatusForbidden:          codes.PermissionDenied,
+	http.StatusNotFound:           codes.Unimplemented,
+	http.StatusTooManyRequests:    codes.Unavailable,
+	http.StatusBadGateway:         codes.Unavailable,
+	http.StatusServiceUnavailable: codes.Unavailable,
+	http.StatusGatewayTimeout:     codes.Unavailable,
+}
+
+// nonGRPCStatus returns the status of an answer that is not gRPC's (its
+// content type is not application/grpc), nil for a gRPC answer, whatever
+// its HTTP status.
+func nonGRPCStatus(resp *h2Answer) *status.Status {
+	ct := resp.header.Get("Content-Type")
+	if isGRPCContentType(ct) {
+		return nil
+	}
+	code, ok := httpStatusCodes[resp.status]
+	if !ok {
+		code = codes.Unknown
+	}
+	return status.Newf(code, "the server answered HTTP status %d (%s) with content type %q, not gRPC",
+		resp.status, http.StatusText(resp.status), ct)
+}
+
+// isGRPCContentType reports whether ct is application/grpc, alone or
+// with a subtype (application/grpc+proto) or parameters.
+func isGRPCContentType(ct string) bool {
+	const base = "application/grpc"
+	if len(ct) < len(base) || !strings.EqualFold(ct[:len(base)], base) {
+		return false
+	}
+	rest := ct[len(base):]
+	return rest == "" || rest[0] == '+' || rest[0] == ';'
+}
+
+// readAnswerMessage reads the one message of a unary answer. It returns
+// nil without a message.
+func readAnswerMessage(body io.Reader) ([]byte, *status.Status) {
+	var prefix [5]byte
+	switch _, err := io.ReadFull(body, prefix[:]); {
+	case err == io.EOF:
+		return nil, nil
+	case err != nil:
+		return nil, bodyStatus(err)
+	}
+	if prefix[0]&1 != 0 {
+		return nil, status.New(codes.Internal, "the response message is compressed, though sonde accepts no compression")
+	}
+	n := binary.BigEndian.Uint32(prefix[1:])
+	if n > grpcMaxMessage {
+		return nil, status.Newf(codes.ResourceExhausted, "the response message has %d bytes, more than the %d a health check reads", n, grpcMaxMessage)
+	}
+	msg := make([]byte, n)
+	if _, err := io.ReadFull(body, msg); err != nil {
+		return nil, bodyStatus(err)
+	}
+	var more [1]byte
+	switch k, err := io.ReadFull(body, more[:]); {
+	case k > 0:
+		return nil, status.New(codes.Internal, "the server sent more than one response message to a unary call")
+	case err != io.EOF:
+		return nil, bodyStatus(err)
+	}
+	return msg, nil
+}
+
+// bodyStatus is the status of a call whose answer is cut inside a message.
+func bodyStatus(err error) *status.Status {
+	if errors.Is(err, io.ErrUnexpectedEOF) {
+		return status.New(codes.Internal, "the answer ended inside a message")
+	}
+	return transportStatus(err)
+}
+
+// trailerStatus returns the status the server ended the call with: from
+// the trailers, or from the headers of a Trailers-Only answer.
+func trailerStatus(resp *h2Answer) *status.Status {
+	h := resp.trailer
+	if h == nil {
+		h = resp.header // Trailers-Only
+	}
+	raw := h.Get("Grpc-Status")
+	if raw == "" {
+		return status.New(codes.Internal, "the server ended the call without a grpc-status")
+	}
+	code, err := strconv.ParseUint(raw, 10, 32)
+	if err != nil {
+		return status.Newf(codes.Unknown, "the server sent grpc-status %q, which is not a number", raw)
+	}
+	return status.New(codes.Code(code), grpcMessage(h.Get("Grpc-Message")))
+}
+
+// grpcMessage decodes grpc-message, which is percent-encoded; a value
+// that does not decode is kept as sent.
+func grpcMessage(raw string) string {
+	if msg, err := url.PathUnescape(raw); err == nil {
+		return msg
+	}
+	return raw
+}
