@@ -39,7 +39,7 @@ test: fmt-check vet
 FUZZTIME         ?= 20s
 FUZZMINIMIZETIME ?= 2s
 FUZZ_TARGETS     := assert:FuzzAssert config:FuzzLoad prober:FuzzParseTarget prober:FuzzDNSAnswer \
-                    prober:FuzzQueryResponse prober:FuzzHTTPResponse
+                    prober:FuzzQueryResponse prober:FuzzHTTPResponse prober:FuzzGRPCAnswer
 
 .PHONY: fuzz
 fuzz:

@@ -52,6 +52,11 @@ func prepareGRPC(m *config.Module) (any, error) {
 	if err != nil {
 		return nil, fmt.Errorf("grpc.service: encoding the health check request: %w", err)
 	}
+	if len(request) > h2DefaultWindow {
+		// The request is sent before the server's settings could open a
+		// larger window.
+		return nil, fmt.Errorf("grpc.service is %d bytes long; a health check request must fit in HTTP/2's initial window of %d bytes", len(m.GRPC.Service), h2DefaultWindow)
+	}
 	return &grpcPrepared{
 		tls:     c,
 		fields:  grpcRequestFields(md, version.ComponentUserAgent("sonde")),
@@ -335,15 +340,15 @@ func checkHealth(ctx context.Context, m *Module, conn net.Conn, authority string
 	service := m.GRPC.Service
 	logger.Debug("Checking gRPC health", "service", service, "authority", authority)
 	start := time.Now()
-	resp, st, answered := callHealth(ctx, m, watched, authority)
+	resp, fail := callHealth(ctx, m, watched, authority)
 	mx.timed(PhaseCheck, start, time.Now())
-	if st.Code() != codes.OK {
+	if fail != nil {
 		if ctx.Err() != nil {
 			// The deadline may break the stream before the call sees it.
-			st = status.FromContextError(ctx.Err())
+			fail.status = status.FromContextError(ctx.Err())
 		}
-		mx.status.Set(float64(st.Code()))
-		err := callError(ctx, st, service, watched.failure(), answered)
+		mx.status.Set(float64(fail.status.Code()))
+		err := callError(ctx, fail, service, watched.failure())
 		logger.Error("Health check failed", "err", err)
 		return err
 	}
@@ -368,12 +373,15 @@ func servingError(s healthpb.HealthCheckResponse_ServingStatus, service string) 
 }
 
 // callError classifies a failed health check call. connErr is the first
-// error reading or writing the connection met, and answered says whether
-// the server sent headers or trailers, i.e. a status of its own.
-func callError(ctx context.Context, st *status.Status, service string, connErr error, answered bool) error {
+// error reading or writing the connection met.
+func callError(ctx context.Context, fail *callFailure, service string, connErr error) error {
+	st := fail.status
 	code := codeName(st.Code())
 	if ctx.Err() != nil {
 		return Classify(ctx, fmt.Errorf("gRPC health check (%s): %w", code, ctx.Err()), PhaseCheck)
+	}
+	if !fail.fromServer {
+		return unreadableError(ctx, fail, connErr)
 	}
 	switch st.Code() {
 	case codes.DeadlineExceeded:
@@ -386,28 +394,35 @@ func callError(ctx context.Context, st *status.Status, service string, connErr e
 	case codes.NotFound:
 		return Failf(ClassStatus, ReasonGRPCServiceUnknown, PhaseCheck,
 			"the health service does not know %s (NOT_FOUND: %s)", describeService(service), st.Message())
-	case codes.Unavailable:
-		const hint = "is it a gRPC server's port, and is tls set as the server expects?"
-		if connErr != nil {
-			c := Classify(ctx, fmt.Errorf("gRPC health check (UNAVAILABLE: %s): %w", st.Message(), connErr), PhaseCheck)
-			if c.Class != ClassUnknown {
-				if !answered {
-					c.Err = fmt.Errorf("%w; %s", c.Err, hint)
-				}
-				return c
-			}
-		}
-		if !answered {
-			return Failf(ClassProtocol, ReasonMalformedResponse, PhaseCheck, "no gRPC answer over HTTP/2 (UNAVAILABLE: %s); %s", st.Message(), hint)
-		}
 	case codes.Internal, codes.Unknown, codes.DataLoss:
-		return Failf(ClassProtocol, ReasonMalformedResponse, PhaseCheck, "the answer to the health check is not valid gRPC (%s: %s)", code, st.Message())
+		return Failf(ClassProtocol, ReasonMalformedResponse, PhaseCheck, "the server failed the health check with %s: %s", code, st.Message())
 	}
 	// Any other status the server answered with (PERMISSION_DENIED,
 	// UNAUTHENTICATED, RESOURCE_EXHAUSTED, UNAVAILABLE, ...): it refuses
 	// the check itself, which says nothing of whether it serves.
 	return Failf(ClassStatus, ReasonGRPCStatus, PhaseCheck,
 		"the server answered the health check of %s with %s: %s", describeService(service), code, st.Message())
+}
+
+// unreadableError classifies a call that got no answer sonde could read:
+// by the connection's error when it broke, else as a malformed answer.
+func unreadableError(ctx context.Context, fail *callFailure, connErr error) error {
+	const hint = "is it a gRPC server's port, and is tls set as the server expects?"
+	st := fail.status
+	if connErr != nil {
+		c := Classify(ctx, fmt.Errorf("gRPC health check (%s: %s): %w", codeName(st.Code()), st.Message(), connErr), PhaseCheck)
+		if c.Class != ClassUnknown {
+			if !fail.spokeHTTP2 {
+				c.Err = fmt.Errorf("%w; %s", c.Err, hint)
+			}
+			return c
+		}
+	}
+	msg := fmt.Sprintf("no valid gRPC answer over HTTP/2 (%s: %s)", codeName(st.Code()), st.Message())
+	if !fail.spokeHTTP2 {
+		msg += "; " + hint
+	}
+	return Fail(ClassProtocol, ReasonMalformedResponse, PhaseCheck, errors.New(msg))
 }
 
 func describeService(service string) string {

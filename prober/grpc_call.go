@@ -1,15 +1,11 @@
 package prober
 
 import (
-	"bytes"
 	"context"
 	"encoding/base64"
 	"encoding/binary"
-	"errors"
-	"io"
 	"net"
 	"net/http"
-	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -87,17 +83,42 @@ func grpcFrame(msg proto.Message) ([]byte, error) {
 	return append(frame, b...), nil
 }
 
+// callFailure is how a health check call failed.
+type callFailure struct {
+	status *status.Status
+	// fromServer says the status is the server's own: a grpc-status, an
+	// HTTP status, a stream reset or a GOAWAY. Otherwise sonde got no
+	// answer it could read (a broken connection, frames or messages that
+	// are not valid), and the status is the one grpc-go would give.
+	fromServer bool
+	// spokeHTTP2 says the server sent at least one valid HTTP/2 frame.
+	spokeHTTP2 bool
+}
+
+// serverSaid is a failure the server answered.
+func serverSaid(st *status.Status) *callFailure {
+	return &callFailure{status: st, fromServer: true, spokeHTTP2: true}
+}
+
+// unreadable is a failure to read an answer, with the code grpc-go would
+// give it.
+func unreadable(code codes.Code, format string, args ...any) *callFailure {
+	return &callFailure{status: status.Newf(code, format, args...)}
+}
+
 // callHealth makes the health check call on conn and returns the answer,
-// or the status the call ended with. answered says whether the server sent
-// HTTP headers, i.e. answered anything at all.
-func callHealth(ctx context.Context, m *Module, conn net.Conn, authority string) (_ *healthpb.HealthCheckResponse, _ *status.Status, answered bool) {
+// or how the call failed.
+func callHealth(ctx context.Context, m *Module, conn net.Conn, authority string) (*healthpb.HealthCheckResponse, *callFailure) {
 	p := m.prepared.(*grpcPrepared)
-	answer, st, answered := exchangeH2(ctx, conn, healthRequestFields(ctx, m, authority), p.request)
-	if st != nil {
-		return nil, st, answered
+	answer, fail := exchangeH2(ctx, conn, healthRequestFields(ctx, m, authority), p.request)
+	if fail != nil {
+		return nil, fail
 	}
-	resp, st := readHealthAnswer(answer)
-	return resp, st, true
+	resp, fail := readHealthAnswer(answer)
+	if fail != nil {
+		fail.spokeHTTP2 = true
+	}
+	return resp, fail
 }
 
 // healthRequestFields are the call's header fields: a POST to the health
@@ -143,40 +164,47 @@ func grpcTimeout(d time.Duration) string {
 	const most = 1e8 - 1
 	d = max(d, time.Nanosecond)
 	for _, u := range timeoutUnits {
-		if n := (d + u.unit - 1) / u.unit; n <= most {
+		n := d / u.unit
+		if d%u.unit != 0 {
+			n++
+		}
+		if n <= most {
 			return strconv.FormatInt(int64(n), 10) + u.suffix
 		}
 	}
 	return strconv.Itoa(most) + "H"
 }
 
-// transportStatus is the status of a call that ended in HTTP/2 rather than
-// in gRPC: grpc-go says UNAVAILABLE for a broken connection or stream.
-func transportStatus(err error) *status.Status {
-	return status.New(codes.Unavailable, err.Error())
+// transportFailure is a call that ended in HTTP/2 rather than in gRPC:
+// grpc-go says UNAVAILABLE for a broken connection or stream.
+func transportFailure(err error) *callFailure {
+	return unreadable(codes.Unavailable, "%v", err)
 }
 
 // readHealthAnswer reads the answer to the call: one message, then the
 // status in the trailers, or the status alone ("Trailers-Only").
-func readHealthAnswer(resp *h2Answer) (*healthpb.HealthCheckResponse, *status.Status) {
+func readHealthAnswer(resp *h2Answer) (*healthpb.HealthCheckResponse, *callFailure) {
 	if st := nonGRPCStatus(resp); st != nil {
-		return nil, st
+		return nil, serverSaid(st)
 	}
-	msg, st := readAnswerMessage(bytes.NewReader(resp.body))
-	if st != nil {
-		return nil, st
+	msg, fail := answerMessage(resp.body)
+	if fail != nil {
+		return nil, fail
 	}
-	if st := trailerStatus(resp); st.Code() != codes.OK {
-		return nil, st
-	}
-	if msg == nil {
-		return nil, status.New(codes.Internal, "the server answered OK without a response message")
+	st, fail := trailerStatus(resp)
+	switch {
+	case fail != nil:
+		return nil, fail
+	case st.Code() != codes.OK:
+		return nil, serverSaid(st)
+	case msg == nil:
+		return nil, unreadable(codes.Internal, "the server answered OK without a response message")
 	}
 	answer := &healthpb.HealthCheckResponse{}
 	if err := proto.Unmarshal(msg, answer); err != nil {
-		return nil, status.Newf(codes.Internal, "the response message is not a HealthCheckResponse: %v", err)
+		return nil, unreadable(codes.Internal, "the response message is not a HealthCheckResponse: %v", err)
 	}
-	return answer, status.New(codes.OK, "")
+	return answer, nil
 }
 
 // httpStatusCodes are the gRPC codes grpc-go gives an answer that is not
@@ -219,68 +247,71 @@ func isGRPCContentType(ct string) bool {
 	return rest == "" || rest[0] == '+' || rest[0] == ';'
 }
 
-// readAnswerMessage reads the one message of a unary answer. It returns
-// nil without a message.
-func readAnswerMessage(body io.Reader) ([]byte, *status.Status) {
-	var prefix [5]byte
-	switch _, err := io.ReadFull(body, prefix[:]); {
-	case err == io.EOF:
+// answerMessage returns the one message of a unary answer's body, nil
+// when there is none.
+func answerMessage(body []byte) ([]byte, *callFailure) {
+	if len(body) == 0 {
 		return nil, nil
-	case err != nil:
-		return nil, bodyStatus(err)
 	}
-	if prefix[0]&1 != 0 {
-		return nil, status.New(codes.Internal, "the response message is compressed, though sonde accepts no compression")
+	if len(body) < 5 {
+		return nil, unreadable(codes.Internal, "the answer ended inside a message prefix")
 	}
-	n := binary.BigEndian.Uint32(prefix[1:])
-	if n > grpcMaxMessage {
-		return nil, status.Newf(codes.ResourceExhausted, "the response message has %d bytes, more than the %d a health check reads", n, grpcMaxMessage)
+	if body[0]&1 != 0 {
+		return nil, unreadable(codes.Internal, "the response message is compressed, though sonde accepts no compression")
 	}
-	msg := make([]byte, n)
-	if _, err := io.ReadFull(body, msg); err != nil {
-		return nil, bodyStatus(err)
+	n := binary.BigEndian.Uint32(body[1:5])
+	switch rest := uint64(len(body) - 5); {
+	case n > grpcMaxMessage:
+		return nil, unreadable(codes.ResourceExhausted, "the response message has %d bytes, more than the %d a health check reads", n, grpcMaxMessage)
+	case rest < uint64(n):
+		return nil, unreadable(codes.Internal, "the answer ended inside a message: %d of its %d bytes came", rest, n)
+	case rest > uint64(n):
+		return nil, unreadable(codes.Internal, "the server sent more than one response message to a unary call")
 	}
-	var more [1]byte
-	switch k, err := io.ReadFull(body, more[:]); {
-	case k > 0:
-		return nil, status.New(codes.Internal, "the server sent more than one response message to a unary call")
-	case err != io.EOF:
-		return nil, bodyStatus(err)
-	}
-	return msg, nil
-}
-
-// bodyStatus is the status of a call whose answer is cut inside a message.
-func bodyStatus(err error) *status.Status {
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return status.New(codes.Internal, "the answer ended inside a message")
-	}
-	return transportStatus(err)
+	return body[5:], nil
 }
 
 // trailerStatus returns the status the server ended the call with: from
 // the trailers, or from the headers of a Trailers-Only answer.
-func trailerStatus(resp *h2Answer) *status.Status {
+func trailerStatus(resp *h2Answer) (*status.Status, *callFailure) {
 	h := resp.trailer
+	if resp.trailersOnly {
+		h = resp.header
+	}
 	if h == nil {
-		h = resp.header // Trailers-Only
+		return nil, unreadable(codes.Internal, "the server ended the call without trailers")
 	}
 	raw := h.Get("Grpc-Status")
 	if raw == "" {
-		return status.New(codes.Internal, "the server ended the call without a grpc-status")
+		return nil, unreadable(codes.Internal, "the server ended the call without a grpc-status")
 	}
 	code, err := strconv.ParseUint(raw, 10, 32)
 	if err != nil {
-		return status.Newf(codes.Unknown, "the server sent grpc-status %q, which is not a number", raw)
+		return nil, unreadable(codes.Unknown, "the server sent grpc-status %q, which is not a number", raw)
 	}
-	return status.New(codes.Code(code), grpcMessage(h.Get("Grpc-Message")))
+	return status.New(codes.Code(code), grpcMessage(h.Get("Grpc-Message"))), nil
 }
 
-// grpcMessage decodes grpc-message, which is percent-encoded; a value
-// that does not decode is kept as sent.
+// grpcMessage decodes grpc-message, in which the sender percent-encodes
+// bytes outside printable ASCII. A % that does not start an escape is kept,
+// as grpc-go keeps it.
 func grpcMessage(raw string) string {
-	if msg, err := url.PathUnescape(raw); err == nil {
-		return msg
+	if !strings.Contains(raw, "%") {
+		return raw
 	}
-	return raw
+	var b strings.Builder
+	for i := 0; i < len(raw); i++ {
+		if raw[i] == '%' && i+2 < len(raw) && isHex(raw[i+1]) && isHex(raw[i+2]) {
+			v, _ := strconv.ParseUint(raw[i+1:i+3], 16, 8)
+			b.WriteByte(byte(v))
+			i += 2
+			continue
+		}
+		b.WriteByte(raw[i])
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
 }

@@ -21,7 +21,7 @@ import (
 // exchange is written here on x/net's HTTP/2 framer rather than left to a
 // full client. Both full clients at hand keep per-connection machinery for
 // long-lived, shared connections: grpc-go's ClientConn (resolver,
-// balancer, channel bookkeeping, four goroutines) cost more than the rest
+// balancer, channel bookkeeping, goroutines) cost more than the rest
 // of the probe together, and net/http's ClientConn keeps a connection that
 // never went through its pool alive for 5 s after it is closed, so that at
 // a few thousand probes a second it held 100 MB. On one stream of a fresh
@@ -31,10 +31,11 @@ import (
 
 // h2Answer is what the server answered on the stream.
 type h2Answer struct {
-	status  int // the final :status
-	header  http.Header
-	trailer http.Header
-	body    []byte
+	status       int // the final :status
+	header       http.Header
+	trailer      http.Header
+	trailersOnly bool // the headers ended the stream: they hold the status
+	body         []byte
 }
 
 const (
@@ -58,17 +59,18 @@ type h2Stream struct {
 	fr     *http2.Framer
 	out    bytes.Buffer // frames written by fr, sent by flush
 	answer h2Answer
-	ended  bool // the server ended the stream
+	ended  bool // the server ended the stream, or sonde has read enough
+	spoke  bool // a valid frame came from the server
 	skips  int  // 1xx answers skipped
-	goAway *http2.GoAwayFrame
+	// goAway describes a GOAWAY that let the call finish, if one came; a
+	// frame is only valid until the next is read.
+	goAway string
 }
 
 // exchangeH2 sends one request on conn, fresh and speaking HTTP/2 from its
 // first byte, and reads the answer to the end of its stream. fields are
-// the request's header fields, pseudo-headers first. The answer is
-// returned with a status only when the exchange failed; answered says
-// whether the server's headers came.
-func exchangeH2(ctx context.Context, conn net.Conn, fields []hpack.HeaderField, body []byte) (_ *h2Answer, _ *status.Status, answered bool) {
+// the request's header fields, pseudo-headers first.
+func exchangeH2(ctx context.Context, conn net.Conn, fields []hpack.HeaderField, body []byte) (*h2Answer, *callFailure) {
 	// Reads and writes end when ctx does; the caller tells a deadline from
 	// a broken connection by ctx.
 	stop := context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
@@ -79,14 +81,16 @@ func exchangeH2(ctx context.Context, conn net.Conn, fields []hpack.HeaderField, 
 	s.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
 	s.fr.MaxHeaderListSize = h2MaxHeaderList
 	if err := s.sendRequest(fields, body); err != nil {
-		return nil, transportStatus(err), false
+		return nil, transportFailure(err)
 	}
 	for !s.ended {
-		if st := s.readFrame(); st != nil {
-			return nil, st, s.answer.header != nil
+		if fail := s.readFrame(); fail != nil {
+			fail.spokeHTTP2 = fail.spokeHTTP2 || s.spoke
+			return nil, fail
 		}
+		s.spoke = true
 	}
-	return &s.answer, nil, true
+	return &s.answer, nil
 }
 
 // sendRequest writes the connection preface, sonde's settings and the
@@ -136,7 +140,7 @@ func (s *h2Stream) flush() error {
 }
 
 // readFrame reads and handles one frame from the server.
-func (s *h2Stream) readFrame() *status.Status {
+func (s *h2Stream) readFrame() *callFailure {
 	f, err := s.fr.ReadFrame()
 	if err != nil {
 		return s.readError(err)
@@ -151,36 +155,40 @@ func (s *h2Stream) readFrame() *status.Status {
 	case *http2.DataFrame:
 		return s.onData(f)
 	case *http2.RSTStreamFrame:
-		return resetStatus(f.ErrCode)
+		if f.StreamID != 1 {
+			return nil
+		}
+		return serverSaid(resetStatus(f.ErrCode))
 	case *http2.GoAwayFrame:
 		return s.onGoAway(f)
 	case *http2.PushPromiseFrame:
-		return status.New(codes.Unavailable, "the server sent PUSH_PROMISE, which sonde's settings disabled")
+		return unreadable(codes.Unavailable, "the server sent PUSH_PROMISE, which sonde's settings disabled")
 	}
 	return nil // WINDOW_UPDATE, PRIORITY and unknown frames: nothing to do
 }
 
 // reply sends what write writes when a frame asks for an answer.
-func (s *h2Stream) reply(needed bool, write func() error) *status.Status {
+func (s *h2Stream) reply(needed bool, write func() error) *callFailure {
 	if !needed {
 		return nil
 	}
 	_ = write()
 	if err := s.flush(); err != nil {
-		return transportStatus(err)
+		return transportFailure(err)
 	}
 	return nil
 }
 
 // onHeaders takes the answer's headers, skipping informational (1xx)
-// ones, and then its trailers.
-func (s *h2Stream) onHeaders(f *http2.MetaHeadersFrame) *status.Status {
+// ones, and then its trailers. An answer that is not gRPC's ends the
+// exchange at its headers: its body says nothing more.
+func (s *h2Stream) onHeaders(f *http2.MetaHeadersFrame) *callFailure {
 	if f.StreamID != 1 {
-		return status.Newf(codes.Internal, "the server sent headers on stream %d, which sonde did not open", f.StreamID)
+		return unreadable(codes.Internal, "the server sent headers on stream %d, which sonde did not open", f.StreamID)
 	}
 	if s.answer.header != nil {
 		if !f.StreamEnded() {
-			return status.New(codes.Internal, "the server sent a second header block that does not end the stream")
+			return unreadable(codes.Internal, "the server sent a second header block that does not end the stream")
 		}
 		s.answer.trailer = regularFields(f)
 		s.ended = true
@@ -188,7 +196,7 @@ func (s *h2Stream) onHeaders(f *http2.MetaHeadersFrame) *status.Status {
 	}
 	code, err := strconv.Atoi(f.PseudoValue("status"))
 	if err != nil {
-		return status.Newf(codes.Internal, "the server answered with :status %q", f.PseudoValue("status"))
+		return unreadable(codes.Internal, "the server answered with :status %q", f.PseudoValue("status"))
 	}
 	if code >= 100 && code < 200 && !f.StreamEnded() && s.skips < h2MaxInformational {
 		s.skips++
@@ -196,7 +204,8 @@ func (s *h2Stream) onHeaders(f *http2.MetaHeadersFrame) *status.Status {
 	}
 	s.answer.status = code
 	s.answer.header = regularFields(f)
-	s.ended = f.StreamEnded()
+	s.answer.trailersOnly = f.StreamEnded()
+	s.ended = f.StreamEnded() || !isGRPCContentType(s.answer.header.Get("Content-Type"))
 	return nil
 }
 
@@ -211,15 +220,15 @@ func regularFields(f *http2.MetaHeadersFrame) http.Header {
 }
 
 // onData keeps the answer's body, up to what a health check reads.
-func (s *h2Stream) onData(f *http2.DataFrame) *status.Status {
+func (s *h2Stream) onData(f *http2.DataFrame) *callFailure {
 	if f.StreamID != 1 {
 		return nil
 	}
 	if s.answer.header == nil {
-		return status.New(codes.Internal, "the server sent data before its headers")
+		return unreadable(codes.Internal, "the server sent data before its headers")
 	}
 	if len(s.answer.body)+len(f.Data()) > h2Window {
-		return status.Newf(codes.ResourceExhausted, "the answer's body is longer than the %d bytes a health check reads", h2Window)
+		return unreadable(codes.ResourceExhausted, "the answer's body is longer than the %d bytes a health check reads", h2Window)
 	}
 	s.answer.body = append(s.answer.body, f.Data()...)
 	s.ended = f.StreamEnded()
@@ -228,35 +237,32 @@ func (s *h2Stream) onData(f *http2.DataFrame) *status.Status {
 
 // onGoAway keeps reading when the server will still answer the call, and
 // ends it when the server says it never processed it.
-func (s *h2Stream) onGoAway(f *http2.GoAwayFrame) *status.Status {
+func (s *h2Stream) onGoAway(f *http2.GoAwayFrame) *callFailure {
+	desc := fmt.Sprintf("GOAWAY %v", f.ErrCode)
+	if d := f.DebugData(); len(d) > 0 {
+		desc += fmt.Sprintf(": %q", d)
+	}
 	if f.LastStreamID >= 1 {
-		s.goAway = f
+		s.goAway = desc
 		return nil
 	}
-	return status.Newf(codes.Unavailable, "the server sent GOAWAY (%v) before processing the call%s", f.ErrCode, debugData(f))
+	return serverSaid(status.Newf(codes.Unavailable, "the server sent %s before processing the call", desc))
 }
 
-func debugData(f *http2.GoAwayFrame) string {
-	if d := f.DebugData(); len(d) > 0 {
-		return fmt.Sprintf(": %q", d)
-	}
-	return ""
-}
-
-// readError is the status of a call whose connection failed to give a
-// frame.
-func (s *h2Stream) readError(err error) *status.Status {
+// readError is the failure of a call whose connection did not give a
+// valid frame.
+func (s *h2Stream) readError(err error) *callFailure {
 	var connErr http2.ConnectionError
 	var streamErr http2.StreamError
 	switch {
-	case s.goAway != nil:
-		return status.Newf(codes.Unavailable, "the server went away (GOAWAY %v%s) before ending the call: %v", s.goAway.ErrCode, debugData(s.goAway), err)
+	case s.goAway != "":
+		return serverSaid(status.Newf(codes.Unavailable, "the server went away (%s) before ending the call: %v", s.goAway, err))
 	case errors.As(err, &streamErr):
-		return status.Newf(codes.Internal, "the server's answer is not valid HTTP/2: %v", err)
+		return unreadable(codes.Internal, "the server's answer is not valid HTTP/2: %v", err)
 	case errors.As(err, &connErr), errors.Is(err, http2.ErrFrameTooLarge):
-		return status.Newf(codes.Unavailable, "the server does not speak HTTP/2 as gRPC needs: %v", err)
+		return unreadable(codes.Unavailable, "the server does not speak HTTP/2 as gRPC needs: %v", err)
 	}
-	return transportStatus(err)
+	return transportFailure(err)
 }
 
 // resetStatus is the status of a call whose stream the server reset, by

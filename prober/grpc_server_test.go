@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"net"
 	"testing"
+	"time"
 
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
@@ -42,6 +43,9 @@ type grpcCall struct {
 	md        metadata.MD
 	peer      net.Addr
 	sni       string // the TLS server name the client sent; empty without TLS
+	// deadline is the time the call had left when the server got it (from
+	// grpc-timeout); 0 without one.
+	deadline time.Duration
 }
 
 // newGRPCServer starts a gRPC server, stopped when the test ends. The
@@ -101,6 +105,9 @@ func (s *grpcTestServer) record(ctx context.Context, req any, info *grpc.UnarySe
 	call.md, _ = metadata.FromIncomingContext(ctx)
 	if a := call.md.Get(":authority"); len(a) > 0 {
 		call.authority = a[0]
+	}
+	if d, ok := ctx.Deadline(); ok {
+		call.deadline = time.Until(d)
 	}
 	if p, ok := grpcpeer.FromContext(ctx); ok {
 		call.peer = p.Addr

@@ -317,6 +317,34 @@ metadata:
 	}
 }
 
+// TestGRPCLargeRequest sends a header block and a request message larger
+// than an HTTP/2 frame, which go out as CONTINUATION and several DATA
+// frames.
+func TestGRPCLargeRequest(t *testing.T) {
+	srv := newGRPCServer(t, grpcServerOpts{})
+	service := "svc." + strings.Repeat("s", 40<<10)
+	srv.health.SetServingStatus(service, healthpb.HealthCheckResponse_SERVING)
+	big := strings.Repeat("v", 50<<10)
+	m := grpcModule(t, fmt.Sprintf("service: %q\nmetadata:\n  x-big: [%q, %q]", service, big, "after"))
+	_, err := run(t, m, srv.addr)
+	checkOutcome(t, err, failure{})
+	if got := srv.lastCall(t).md.Get("x-big"); !slices.Equal(got, []string{big, "after"}) {
+		t.Errorf("the server saw x-big with %d values, want the two sent intact", len(got))
+	}
+}
+
+// TestGRPCDeadlineSent checks that the call carries the probe's remaining
+// time as grpc-timeout, so that the server can give up when sonde does.
+func TestGRPCDeadlineSent(t *testing.T) {
+	srv := newGRPCServer(t, grpcServerOpts{})
+	const timeout = 3 * time.Second
+	_, _, err := probe(t, grpcModule(t, ""), srv.addr, timeout)
+	checkOutcome(t, err, failure{})
+	if d := srv.lastCall(t).deadline; d <= timeout-time.Second || d > timeout {
+		t.Errorf("the server saw %v left of the call, want a little under %v", d, timeout)
+	}
+}
+
 // TestGRPCMetadataReserved checks that gRPC's own headers in metadata load
 // and are not sent, as in blackbox: grpc-go drops them.
 func TestGRPCMetadataReserved(t *testing.T) {
@@ -342,12 +370,13 @@ metadata:
 
 func TestGRPCMetadataRefused(t *testing.T) {
 	for section, want := range map[string]string{
-		"metadata:\n  \"bad key\": x":  `key "bad key" has the character ' '`,
-		"metadata:\n  x-ok: \"a\\nb\"": "outside printable ASCII",
+		"metadata:\n  \"bad key\": x":                           `key "bad key" has the character ' '`,
+		"metadata:\n  x-ok: \"a\\nb\"":                          "outside printable ASCII",
+		fmt.Sprintf("service: %q", strings.Repeat("s", 70<<10)): "fit in HTTP/2's initial window",
 	} {
 		_, err := loadSection(t, "grpc", section)
-		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "grpc.metadata") {
-			t.Errorf("%q: err = %v, want one saying %q", section, err, want)
+		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "grpc.") {
+			t.Errorf("%.60q: err = %.200v, want one saying %q", section, err, want)
 		}
 	}
 }
