@@ -95,7 +95,7 @@ func (rn Runner) Run(ctx context.Context, id int64, m *prober.Module, target str
 		logger: slog.New(newProbeHandler(r.log, rn.Logger.Handler(), rn.ProberLevel, r.tags)),
 		tracer: tracer,
 	}
-	env.logger.Debug("Beginning probe", "probe", m.Prober, "timeout_seconds", timeout.Seconds())
+	prober.Debug(env.logger, "Beginning probe", "probe", m.Prober, "timeout_seconds", timeout.Seconds())
 
 	r.Start = time.Now()
 	r.Sink, r.Err, r.Attempts = probe(ctx, m, target, timeout, env)
@@ -105,7 +105,7 @@ func (rn Runner) Run(ctx context.Context, id int64, m *prober.Module, target str
 	if r.Err != nil {
 		env.logger.Error("Probe failed", "duration_seconds", r.Duration.Seconds(), "class", r.Err.Class, "reason", r.Err.Reason, "phase", r.Err.Phase, "err", r.Err.Err)
 	} else {
-		env.logger.Debug("Probe succeeded", "duration_seconds", r.Duration.Seconds())
+		prober.Debug(env.logger, "Probe succeeded", "duration_seconds", r.Duration.Seconds())
 	}
 	return r
 }

@@ -47,7 +47,7 @@ func dialEndpoint(ctx context.Context, m *Module, e endpoint, sink *Sink, logger
 		return d, err
 	}
 	addr := net.JoinHostPort(ip.String(), e.port)
-	logger.Debug("Connecting", "network", e.network, "address", addr, "source", e.source)
+	Debug(logger, "Connecting", "network", e.network, "address", addr, "source", e.source)
 	start := time.Now()
 	d.conn, err = dialer.DialContext(ctx, familyOf(ip).network(e.network), addr)
 	end := time.Now()

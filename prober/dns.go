@@ -334,7 +334,7 @@ func (p *dnsProbe) newQuery(id uint16) *dns.Msg {
 		MsgHdr:   dns.MsgHdr{Id: id, Opcode: dns.OpcodeQuery, RecursionDesired: p.cfg.Recursion},
 		Question: []dns.Question{{Name: p.prepared.name, Qtype: p.prepared.qtype, Qclass: p.prepared.qclass}},
 	}
-	p.logger.Debug("Making DNS query", "transport", p.prepared.transport.String(), "name", p.prepared.name,
+	Debug(p.logger, "Making DNS query", "transport", p.prepared.transport.String(), "name", p.prepared.name,
 		"type", dns.TypeToString[p.prepared.qtype], "class", dns.ClassToString[p.prepared.qclass],
 		"recursion_desired", p.cfg.Recursion)
 	return msg
@@ -365,7 +365,7 @@ func (p *dnsProbe) exchange(conn net.Conn, query *dns.Msg) (*dns.Msg, error) {
 		// A connected UDP socket hears only the server, so another id is a
 		// late answer to an earlier query from the same port: skip it.
 		if packet && len(raw) >= 2 && binary.BigEndian.Uint16(raw) != query.Id {
-			p.logger.Debug("Ignoring an answer to another query", "id", binary.BigEndian.Uint16(raw))
+			Debug(p.logger, "Ignoring an answer to another query", "id", binary.BigEndian.Uint16(raw))
 			continue
 		}
 		return parseAnswer(raw, query.Id, p.prepared.transport)
@@ -451,9 +451,9 @@ func (m messageText) LogValue() slog.Value { return slog.StringValue(m.msg.Strin
 // recordAnswer exports what the answer holds. probe_dns_serial exists only
 // for SOA queries, as in blackbox, and is 0 when the answer has no SOA.
 func (p *dnsProbe) recordAnswer(resp *dns.Msg) {
-	p.logger.Debug("Got response", "rcode", rcodeName(resp.Rcode),
+	Debug(p.logger, "Got response", "rcode", rcodeName(resp.Rcode),
 		"answer", len(resp.Answer), "authority", len(resp.Ns), "additional", len(resp.Extra))
-	p.logger.Debug("Response", "message", messageText{resp})
+	Debug(p.logger, "Response", "message", messageText{resp})
 	p.metrics.answer.Set(float64(len(resp.Answer)))
 	p.metrics.authority.Set(float64(len(resp.Ns)))
 	p.metrics.additional.Set(float64(len(resp.Extra)))

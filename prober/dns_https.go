@@ -128,13 +128,13 @@ func (p *dnsProbe) roundTrip(conn net.Conn, req *http.Request) ([]byte, error) {
 	start := time.Now()
 	defer p.requestDone(start)
 
-	p.logger.Debug("Sending DNS over HTTPS request", "method", req.Method, "url", req.URL.Redacted())
+	Debug(p.logger, "Sending DNS over HTTPS request", "method", req.Method, "url", req.URL.Redacted())
 	resp, err := transport.RoundTrip(req)
 	if err != nil {
 		return nil, Classify(p.ctx, fmt.Errorf("DNS over HTTPS request to %s: %w", req.URL.Redacted(), err), PhaseQuery)
 	}
 	defer resp.Body.Close()
-	p.logger.Debug("Received HTTP response", "status_code", resp.StatusCode, "proto", resp.Proto,
+	Debug(p.logger, "Received HTTP response", "status_code", resp.StatusCode, "proto", resp.Proto,
 		"content_type", resp.Header.Get("Content-Type"))
 	if resp.StatusCode != http.StatusOK {
 		return nil, Failf(ClassStatus, ReasonHTTPStatus, PhaseQuery, "the DNS over HTTPS server answered %q, not 200 OK", resp.Status)

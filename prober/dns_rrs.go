@@ -56,7 +56,7 @@ func (s *rrSection) check(resp *dns.Msg, logger *slog.Logger) error {
 	for i, rr := range rrs {
 		text := rr.String()
 		texts[i] = []byte(text)
-		logger.Debug("Validating RR", "section", s.option, "rr", text)
+		Debug(logger, "Validating RR", "section", s.option, "rr", text)
 	}
 	if err := checkRules(ReasonDNSRRs, s.subject, texts, s.rules...); err != nil {
 		return err

@@ -303,7 +303,7 @@ func dialGRPC(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *
 		mx.status.Set(float64(unreachedCode(err)))
 		return nil, err
 	}
-	logger.Debug("Connected", "address", d.conn.RemoteAddr().String())
+	Debug(logger, "Connected", "address", d.conn.RemoteAddr().String())
 	if !withTLS {
 		return d.conn, nil
 	}
@@ -315,7 +315,7 @@ func dialGRPC(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *
 		return nil, err
 	}
 	mx.ssl.Set(1)
-	logger.Debug("TLS handshake done", "server_name", tc.ConnectionState().ServerName)
+	Debug(logger, "TLS handshake done", "server_name", tc.ConnectionState().ServerName)
 	return tc, nil
 }
 
@@ -338,7 +338,7 @@ func unreachedCode(err error) codes.Code {
 func checkHealth(ctx context.Context, m *Module, conn net.Conn, authority string, mx grpcMetrics, logger *slog.Logger) error {
 	watched := &watchedConn{Conn: conn}
 	service := m.GRPC.Service
-	logger.Debug("Checking gRPC health", "service", service, "authority", authority)
+	Debug(logger, "Checking gRPC health", "service", service, "authority", authority)
 	start := time.Now()
 	resp, fail := callHealth(ctx, m, watched, authority)
 	mx.timed(PhaseCheck, start, time.Now())
@@ -353,7 +353,7 @@ func checkHealth(ctx context.Context, m *Module, conn net.Conn, authority string
 		return err
 	}
 	mx.answered(resp.GetStatus())
-	logger.Debug("Received health check answer", "serving_status", resp.GetStatus().String())
+	Debug(logger, "Received health check answer", "serving_status", resp.GetStatus().String())
 	return servingError(resp.GetStatus(), service)
 }
 

@@ -217,7 +217,7 @@ func parseHTTPTarget(target string) (*url.URL, error) {
 // nil means the proxy resolves.
 func (p *httpProbe) resolve(u *url.URL) (net.IP, error) {
 	if p.cfg.SkipResolvePhaseWithProxy && p.proxied() {
-		p.logger.Debug("Leaving name resolution to the proxy")
+		Debug(p.logger, "Leaving name resolution to the proxy")
 		// No address is learnt: only the name, or an IP literal, can be
 		// checked. What the proxy reaches is the proxy's to restrict.
 		return nil, p.module.policy.checkHost(u.Hostname(), PhaseSetup)
@@ -248,10 +248,10 @@ func (p *httpProbe) send(u *url.URL, ip net.IP) (*http.Response, error) {
 	client.Jar, _ = cookiejar.New(nil) // cookies set by a redirect are sent back, as a browser would
 	req = req.WithContext(context.WithValue(p.ctx, probeTransportKey{}, transport))
 
-	p.logger.Debug("Making HTTP request", "url", u.Redacted(), "host", req.Host)
+	Debug(p.logger, "Making HTTP request", "url", u.Redacted(), "host", req.Host)
 	resp, err := client.Do(req)
 	if err == nil {
-		p.logger.Debug("Received HTTP response", "status_code", resp.StatusCode, "proto", resp.Proto)
+		Debug(p.logger, "Received HTTP response", "status_code", resp.StatusCode, "proto", resp.Proto)
 		return resp, nil
 	}
 	err = p.requestError(err, entry.requests > p.timeline.len())

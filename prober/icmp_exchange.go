@@ -62,7 +62,7 @@ func (x *exchange) run(ctx context.Context) error {
 		deadline = time.Now().Add(24 * time.Hour)
 	}
 	x.start = time.Now()
-	x.logger.Debug("Sending echo requests", "packets", x.planned, "interval", x.interval, "id", x.sock.id, "kind", x.sock.kind.String())
+	Debug(x.logger, "Sending echo requests", "packets", x.planned, "interval", x.interval, "id", x.sock.id, "kind", x.sock.kind.String())
 	for {
 		if err := x.sendDue(ctx, deadline); err != nil {
 			return err
@@ -94,7 +94,7 @@ func (x *exchange) run(ctx context.Context) error {
 // the normal end of a probe waiting for lost replies, a cancellation is
 // not.
 func (x *exchange) ended(ctx context.Context) error {
-	x.logger.Debug("Stopped waiting for echo replies", "sent", len(x.sentAt), "received", x.stats.received)
+	Debug(x.logger, "Stopped waiting for echo replies", "sent", len(x.sentAt), "received", x.stats.received)
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return Classify(ctx, ctx.Err(), PhaseRTT)
 	}
@@ -124,7 +124,7 @@ func (x *exchange) sendDue(ctx context.Context, deadline time.Time) error {
 		return nil
 	}
 	if i > 0 && time.Now().Add(x.interval).After(deadline) {
-		x.logger.Debug("Not sending the remaining echo requests: the deadline leaves no packet_interval for their replies",
+		Debug(x.logger, "Not sending the remaining echo requests: the deadline leaves no packet_interval for their replies",
 			"sent", i, "planned", x.planned)
 		x.planned = i
 		return nil
@@ -134,7 +134,7 @@ func (x *exchange) sendDue(ctx context.Context, deadline time.Time) error {
 	if err != nil {
 		return Fail(ClassProber, ReasonInternal, PhaseRTT, fmt.Errorf("building echo request %d: %w", seq, err))
 	}
-	x.logger.Debug("Sending echo request", "seq", seq, "size", len(msg))
+	Debug(x.logger, "Sending echo request", "seq", seq, "size", len(msg))
 	now := time.Now()
 	if err := x.transmit(msg); err != nil {
 		return x.sendError(ctx, seq, len(msg), err)
@@ -216,7 +216,7 @@ func (x *exchange) reply(r echoMessage, from net.IP, hopLimit int, now time.Time
 	x.answered[i] = true
 	x.pending--
 	x.stats.addReply(rtt, hopLimit)
-	x.logger.Debug("Echo reply", "seq", r.seq, "rtt", rtt, "hop_limit", hopLimit)
+	Debug(x.logger, "Echo reply", "seq", r.seq, "rtt", rtt, "hop_limit", hopLimit)
 }
 
 // failed records an ICMP error about one of our requests.
@@ -228,7 +228,7 @@ func (x *exchange) failed(f *icmpFailure) {
 	x.answered[i] = true
 	x.pending--
 	x.stats.failure = f
-	x.logger.Debug("ICMP error for echo request", "seq", f.seq, "err", f.describe())
+	Debug(x.logger, "ICMP error for echo request", "seq", f.seq, "err", f.describe())
 }
 
 // index maps a sequence number to a request sent and not yet answered.
@@ -245,7 +245,7 @@ func (x *exchange) index(seq uint16) (int, bool) {
 func (x *exchange) drainErrors() bool {
 	failures, err := x.sock.readErrors()
 	if err != nil {
-		x.logger.Debug("Reading the socket's error queue failed", "err", err)
+		Debug(x.logger, "Reading the socket's error queue failed", "err", err)
 	}
 	for _, f := range failures {
 		if f.quotedDst == nil { // the kernel matched it to this socket, which sends only to the target

@@ -80,13 +80,13 @@ func openICMP(prep *icmpPrepared, target net.IP, o socketOptions, logger *slog.L
 		}
 		if kind == rawSocket && prep.pool != nil {
 			if s := prep.pool.get(family); s != nil {
-				logger.Debug("Reusing ICMP socket", "kind", kind.String(), "id", s.id)
+				Debug(logger, "Reusing ICMP socket", "kind", kind.String(), "id", s.id)
 				return s, nil
 			}
 		}
 		s, err := prep.listen(kind, family, src, o.echo.id)
 		if err == nil {
-			logger.Debug("Opened ICMP socket", "kind", kind.String(), "id", s.id, "source", o.source)
+			Debug(logger, "Opened ICMP socket", "kind", kind.String(), "id", s.id, "source", o.source)
 			if kind == rawSocket && len(errs) > 0 && isPermissionError(errs[0]) {
 				prep.datagramRefused[familyIndex(family)].Store(time.Now().UnixNano())
 			}
@@ -100,7 +100,7 @@ func openICMP(prep *icmpPrepared, target net.IP, o socketOptions, logger *slog.L
 			return nil, Failf(ClassProber, ReasonSourceAddress, PhaseSetup,
 				"source_ip_address %s is not an address of this host: %v", src, err)
 		}
-		logger.Debug("Cannot open ICMP socket", "kind", kind.String(), "err", err)
+		Debug(logger, "Cannot open ICMP socket", "kind", kind.String(), "err", err)
 		errs = append(errs, fmt.Errorf("%s socket: %w", kind, err))
 	}
 	return nil, openError(errs)
@@ -178,7 +178,7 @@ func (s *icmpSocket) configure(o socketOptions, logger *slog.Logger) error {
 	}
 	switch {
 	case o.dontFragment && s.family == ip6:
-		logger.Debug("dont_fragment applies to IPv4 only: routers never fragment IPv6")
+		Debug(logger, "dont_fragment applies to IPv4 only: routers never fragment IPv6")
 	case o.dontFragment:
 		if err := setDontFragment(s); err != nil {
 			return Fail(ClassProber, ReasonUnsupported, PhaseSetup, fmt.Errorf("dont_fragment: %w", err))
@@ -191,7 +191,7 @@ func (s *icmpSocket) configure(o socketOptions, logger *slog.Logger) error {
 	}
 	if s.kind == rawSocket {
 		if err := s.filter(); err != nil {
-			logger.Debug("The in-kernel ICMP filters could not be set; replies are filtered in sonde", "err", err)
+			Debug(logger, "The in-kernel ICMP filters could not be set; replies are filtered in sonde", "err", err)
 		}
 	}
 	return nil

@@ -104,7 +104,7 @@ func resolveTarget(ctx context.Context, m *Module, host, preferred string, fallb
 		return nil, 0, targetDenied(PhaseSetup, err)
 	}
 	want := preferredFamily(preferred)
-	logger.Debug("Resolving target address", "host", host, "ip_protocol", want)
+	Debug(logger, "Resolving target address", "host", host, "ip_protocol", want)
 	start := time.Now()
 	ip, err := lookupAddress(ctx, m.resolver, host, want, fallback)
 	end := time.Now()
@@ -126,7 +126,7 @@ func resolveTarget(ctx context.Context, m *Module, host, preferred string, fallb
 	}
 	metrics.protocol.Set(familyOf(ip).number())
 	metrics.addrHash.Set(ipHash(ip))
-	logger.Debug("Resolved target address", "host", host, "ip", ip.String())
+	Debug(logger, "Resolved target address", "host", host, "ip", ip.String())
 	return ip, took, nil
 }
 

@@ -48,7 +48,7 @@ type scriptMetrics struct {
 // configuration), so an operator can tell which expect did not match.
 func runScript(ctx context.Context, steps []config.QueryResponse, c conversation, mx scriptMetrics, logger *slog.Logger) error {
 	for i := range steps {
-		logger.Debug("Running query_response step", "step", i)
+		Debug(logger, "Running query_response step", "step", i)
 		if err := runStep(ctx, i, &steps[i], c, mx, logger); err != nil {
 			return err
 		}
@@ -72,7 +72,7 @@ func runStep(ctx context.Context, i int, step *config.QueryResponse, c conversat
 			return Failf(ClassAssertion, ReasonExpect, phase, "step %d: expect %q did not match %q", i, step.Expect.String(), truncate(data, 200))
 		}
 		mx.regex.Set(0)
-		logger.Debug("Expect matched", "step", i, "regexp", step.Expect.String(), "line", string(data))
+		Debug(logger, "Expect matched", "step", i, "regexp", step.Expect.String(), "line", string(data))
 		send = string(step.Expect.Expand(nil, []byte(send), data, match))
 		recordExpectInfo(mx.sink, step, data, match)
 	}
@@ -82,7 +82,7 @@ func runStep(ctx context.Context, i int, step *config.QueryResponse, c conversat
 		}
 	}
 	if send != "" {
-		logger.Debug("Sending", "step", i, "data", send)
+		Debug(logger, "Sending", "step", i, "data", send)
 		if err := c.send(send); err != nil {
 			return Classify(ctx, fmt.Errorf("step %d: sending: %w", i, err), phase)
 		}

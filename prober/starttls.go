@@ -30,7 +30,7 @@ var presets = map[string]func(s *stream) error{
 const presetHelo = "sonde.localdomain"
 
 func runPreset(ctx context.Context, name string, s *stream, logger *slog.Logger) error {
-	logger.Debug("Running the STARTTLS preset", "preset", name)
+	Debug(logger, "Running the STARTTLS preset", "preset", name)
 	if err := presets[name](s); err != nil {
 		return Classify(ctx, fmt.Errorf("%s STARTTLS: %w", name, err), PhaseStartTLS)
 	}

@@ -322,13 +322,13 @@ func upgrade(ctx context.Context, u *url.URL, conn net.Conn, header http.Header,
 	// wss the TLS handshake is done too, so it skips its own.
 	handOver := func(ctx context.Context, _, _ string) (net.Conn, error) { return conn, ctx.Err() }
 	dialer := websocket.Dialer{NetDialContext: handOver, NetDialTLSContext: handOver}
-	logger.Debug("Making websocket upgrade request", "url", u.Redacted(), "host", header.Get("Host"))
+	Debug(logger, "Making websocket upgrade request", "url", u.Redacted(), "host", header.Get("Host"))
 	start := time.Now()
 	ws, resp, err := dialer.DialContext(ctx, u.String(), header)
 	mx.timed(PhaseProcessing, start, time.Now())
 	if resp != nil {
 		mx.status.Set(float64(resp.StatusCode))
-		logger.Debug("Received upgrade response", "status_code", resp.StatusCode)
+		Debug(logger, "Received upgrade response", "status_code", resp.StatusCode)
 	}
 	if err != nil {
 		err = upgradeError(ctx, resp, err)
