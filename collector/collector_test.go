@@ -506,10 +506,10 @@ func TestProbeLogsReachTheMainLogAtProberLevel(t *testing.T) {
 func TestProbeHandlerGroups(t *testing.T) {
 	log := &probeLog{}
 	var main bytes.Buffer
-	h := newProbeHandler(log, slog.NewTextHandler(&main, nil), slog.LevelInfo, []any{"module", "m"})
+	h := newProbeHandler(log, slog.NewTextHandler(&main, nil), slog.LevelInfo, []slog.Attr{slog.String("module", "m")})
 	logger := slog.New(h).With("a", 1).WithGroup("g").With("b", 2)
 	logger.Info("hello", "c", 3)
-	got := log.render([]any{"module", "m"})
+	got := log.render([]slog.Attr{slog.String("module", "m")})
 	if !strings.Contains(got, "a=1 g.b=2 g.c=3") {
 		t.Errorf("rendered %q", got)
 	}

@@ -34,12 +34,12 @@ func (l *probeLog) add(r slog.Record) {
 
 // render formats the records as logfmt lines, each tagged with the module
 // and target like blackbox_exporter's probe logs, and the other tags.
-func (l *probeLog) render(tags []any) string {
+func (l *probeLog) render(tags []slog.Attr) string {
 	var buf bytes.Buffer
-	h := slog.New(slog.NewTextHandler(&buf, &slog.HandlerOptions{
+	h := slog.NewTextHandler(&buf, &slog.HandlerOptions{
 		Level:       slog.LevelDebug,
 		ReplaceAttr: utcMillis,
-	})).With(tags...).Handler()
+	}).WithAttrs(tags)
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	for _, r := range l.records {
@@ -76,16 +76,16 @@ type probeHandler struct {
 type mainForwarder struct {
 	once   sync.Once
 	main   slog.Handler
-	tags   []any
+	tags   []slog.Attr
 	tagged slog.Handler
 }
 
 func (f *mainForwarder) handler() slog.Handler {
-	f.once.Do(func() { f.tagged = slog.New(f.main).With(f.tags...).Handler() })
+	f.once.Do(func() { f.tagged = f.main.WithAttrs(f.tags) })
 	return f.tagged
 }
 
-func newProbeHandler(log *probeLog, main slog.Handler, level slog.Level, tags []any) *probeHandler {
+func newProbeHandler(log *probeLog, main slog.Handler, level slog.Level, tags []slog.Attr) *probeHandler {
 	return &probeHandler{log: log, main: &mainForwarder{main: main, tags: tags}, level: level}
 }
 

@@ -32,8 +32,8 @@ type Result struct {
 	Sink     *prober.Sink  // the last attempt's metrics and the common ones
 	Attempts attempts
 	log      *probeLog
-	tags     []any  // the attributes of every log line: see logTags
-	traceID  string // the probe's trace, when tracing is on
+	tags     []slog.Attr // the attributes of every log line: see logTags
+	traceID  string      // the probe's trace, when tracing is on
 }
 
 // ShownTarget is the target as logs, traces and pages show it: a password
@@ -119,8 +119,9 @@ type probeEnv struct {
 // logTags are the attributes of each of a probe's log lines: the module
 // and target as blackbox_exporter tags them, and the probe id and trace id
 // that lead to /probe/detail and to the trace.
-func logTags(r *Result) []any {
-	tags := []any{slog.String("module", r.Module.Name), slog.String("target", r.ShownTarget())}
+func logTags(r *Result) []slog.Attr {
+	tags := make([]slog.Attr, 2, 4)
+	tags[0], tags[1] = slog.String("module", r.Module.Name), slog.String("target", r.ShownTarget())
 	if r.numbered {
 		tags = append(tags, slog.Int64("probe_id", r.ID))
 	}

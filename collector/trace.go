@@ -61,7 +61,9 @@ func requestContext(r *http.Request, t trace.Tracer) context.Context {
 
 func startProbeSpan(ctx context.Context, t trace.Tracer, id int64, m *prober.Module, target string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
 	if t == noTracer {
-		return t.Start(ctx, "") // nothing to name: the span is dropped
+		// What the no-op tracer's Start would give, without the context
+		// it would allocate to carry it.
+		return ctx, trace.SpanFromContext(ctx)
 	}
 	attrs := []attribute.KeyValue{attrModule.String(m.Name), attrProber.String(m.Prober), attrTarget.String(maskTarget(target))}
 	if id != NoID {
@@ -70,29 +72,33 @@ func startProbeSpan(ctx context.Context, t trace.Tracer, id int64, m *prober.Mod
 	return t.Start(ctx, "probe "+m.Name, append(opts, trace.WithAttributes(attrs...))...)
 }
 
+// endProbeSpan sets the probe's outcome on its span and ends it. A span
+// that records nothing has nothing to end.
 func endProbeSpan(span trace.Span, r *Result) {
-	if span.IsRecording() {
-		span.SetAttributes(attrSuccess.Bool(r.Err == nil), attrAttempts.Int(r.Attempts.made))
-		markFailure(span, r.Err)
+	if !span.IsRecording() {
+		return
 	}
+	span.SetAttributes(attrSuccess.Bool(r.Err == nil), attrAttempts.Int(r.Attempts.made))
+	markFailure(span, r.Err)
 	span.End(trace.WithTimestamp(r.Start.Add(r.Duration)))
 }
 
 func startAttemptSpan(ctx context.Context, t trace.Tracer, n int) (context.Context, trace.Span) {
 	if t == noTracer {
-		return t.Start(ctx, "")
+		return ctx, trace.SpanFromContext(ctx)
 	}
 	return t.Start(ctx, "attempt "+strconv.Itoa(n), trace.WithAttributes(attrAttempt.Int(n)))
 }
 
 // endAttemptSpan adds the attempt's phases as children and ends it.
 func endAttemptSpan(ctx context.Context, t trace.Tracer, span trace.Span, a *Attempt) {
-	if span.IsRecording() {
-		for _, s := range a.Spans {
-			phaseSpan(ctx, t, s)
-		}
-		markFailure(span, a.Err)
+	if !span.IsRecording() {
+		return
 	}
+	for _, s := range a.Spans {
+		phaseSpan(ctx, t, s)
+	}
+	markFailure(span, a.Err)
 	span.End(trace.WithTimestamp(a.End))
 }
 
