@@ -91,6 +91,10 @@ func newProbeHandler(log *probeLog, main slog.Handler, level slog.Level, tags []
 
 func (h *probeHandler) Enabled(context.Context, slog.Level) bool { return true }
 
+// Forwards reports whether records at level reach the main log, whose
+// lines name their source: prober.Debug looks up its caller only then.
+func (h *probeHandler) Forwards(level slog.Level) bool { return level >= h.level }
+
 func (h *probeHandler) Handle(ctx context.Context, r slog.Record) error {
 	out := h.own(r)
 	h.log.add(out)

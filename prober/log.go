@@ -3,22 +3,34 @@ package prober
 import (
 	"context"
 	"log/slog"
+	"runtime"
 	"time"
 )
 
-// Debug logs msg at debug level through l's handler, as l.Debug does but
-// without looking up the caller. slog.Logger calls runtime.Callers for
-// every record it makes, whether or not the handler reports the source,
-// and a probe's progress lines are debug records that almost never leave
-// the probe's own log: the lookups were 3 to 4% of a tcp or dns probe's
-// CPU. A debug line copied to the main log (--log.prober=debug) has no
-// source= attribute; warnings and errors keep theirs.
+// Debug logs msg at debug level through l's handler, as l.Debug does, but
+// looks up the caller only when the line will reach a log that shows it.
+// slog.Logger calls runtime.Callers for every record it makes, whatever
+// the handler does with it, and a probe's progress lines are debug records
+// that almost never leave the probe's own log (which names no source): the
+// lookups were 3 to 4% of a tcp or dns probe's CPU. The collector's probe
+// handler says which levels it copies to the main log (Forwards).
 func Debug(l *slog.Logger, msg string, args ...any) {
 	ctx := context.Background()
 	if !l.Enabled(ctx, slog.LevelDebug) {
 		return
 	}
-	r := slog.NewRecord(time.Now(), slog.LevelDebug, msg, 0)
+	var pc uintptr
+	if f, ok := l.Handler().(forwarder); !ok || f.Forwards(slog.LevelDebug) {
+		var pcs [1]uintptr
+		runtime.Callers(2, pcs[:]) // runtime.Callers, Debug: skipped
+		pc = pcs[0]
+	}
+	r := slog.NewRecord(time.Now(), slog.LevelDebug, msg, pc)
 	r.Add(args...)
 	_ = l.Handler().Handle(ctx, r)
+}
+
+// forwarder is a handler that keeps records to itself below some level.
+type forwarder interface {
+	Forwards(level slog.Level) bool
 }

@@ -126,7 +126,7 @@ func resolveTarget(ctx context.Context, m *Module, host, preferred string, fallb
 	}
 	metrics.protocol.Set(familyOf(ip).number())
 	metrics.addrHash.Set(ipHash(ip))
-	Debug(logger, "Resolved target address", "host", host, "ip", ip.String())
+	Debug(logger, "Resolved target address", "host", host, "ip", ip) // net.IP formats itself when read
 	return ip, took, nil
 }
 
