@@ -3,7 +3,6 @@ package prober
 import (
 	"bytes"
 	"context"
-	"errors"
 	"net"
 	"strings"
 	"sync"
@@ -63,20 +62,9 @@ func FuzzQueryResponse(f *testing.F) {
 		m := modules[int(module)%len(modules)]
 		start := time.Now()
 		err := converseWithPeer(t, m, peer, hangUp)
-		// A second of slack: the race detector on a busy machine, not a
-		// script that outlived its deadline by design.
-		if took := time.Since(start); took > fuzzScriptDeadline+time.Second {
-			t.Fatalf("the script took %v, past its %v deadline", took, fuzzScriptDeadline)
-		}
-		if err == nil {
+		perr := classifiedInTime(t, err, time.Since(start), fuzzScriptDeadline)
+		if perr == nil {
 			return
-		}
-		var perr *Error
-		if !errors.As(err, &perr) {
-			t.Fatalf("error %v is a %T, not a *prober.Error", err, err)
-		}
-		if perr.Class == ClassUnknown || perr.Phase == "" || perr.Phase == PhaseUnknown {
-			t.Fatalf("unclassified failure %s/%s in phase %q: %v", perr.Class, perr.Reason, perr.Phase, err)
 		}
 		if p := string(perr.Phase); !strings.HasPrefix(p, "query_step_") && perr.Phase != PhaseStartTLS && perr.Phase != PhaseTLS {
 			t.Fatalf("failure in phase %q, which is not a step, starttls or tls: %v", p, err)
