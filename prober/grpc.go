@@ -2,6 +2,7 @@ package prober
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -348,6 +349,9 @@ func checkHealth(ctx context.Context, m *Module, conn net.Conn, authority string
 			fail.status = status.FromContextError(ctx.Err())
 		}
 		mx.status.Set(float64(fail.status.Code()))
+		if tc, ok := conn.(*tls.Conn); ok {
+			fail.noALPN = tc.ConnectionState().NegotiatedProtocol != "h2"
+		}
 		err := callError(ctx, fail, service, watched.failure())
 		logger.Error("Health check failed", "err", err)
 		return err
@@ -407,7 +411,7 @@ func callError(ctx context.Context, fail *callFailure, service string, connErr e
 // unreadableError classifies a call that got no answer sonde could read:
 // by the connection's error when it broke, else as a malformed answer.
 func unreadableError(ctx context.Context, fail *callFailure, connErr error) error {
-	const hint = "is it a gRPC server's port, and is tls set as the server expects?"
+	hint := notGRPCHint(fail.noALPN)
 	st := fail.status
 	if connErr != nil {
 		c := Classify(ctx, fmt.Errorf("gRPC health check (%s: %s): %w", codeName(st.Code()), st.Message(), connErr), PhaseCheck)
@@ -423,6 +427,14 @@ func unreadableError(ctx context.Context, fail *callFailure, connErr error) erro
 		msg += "; " + hint
 	}
 	return Fail(ClassProtocol, ReasonMalformedResponse, PhaseCheck, errors.New(msg))
+}
+
+// notGRPCHint says what to look at when the server spoke no HTTP/2 at all.
+func notGRPCHint(noALPN bool) string {
+	if noALPN {
+		return "the TLS server did not agree to h2 by ALPN, which gRPC needs: is it a gRPC server's port?"
+	}
+	return "is it a gRPC server's port, and is tls set as the server expects?"
 }
 
 func describeService(service string) string {

@@ -93,6 +93,9 @@ type callFailure struct {
 	fromServer bool
 	// spokeHTTP2 says the server sent at least one valid HTTP/2 frame.
 	spokeHTTP2 bool
+	// noALPN says the TLS handshake agreed on no protocol, where gRPC
+	// needs h2 (sonde offers only h2, so a server picks it or nothing).
+	noALPN bool
 }
 
 // serverSaid is a failure the server answered.

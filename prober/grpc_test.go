@@ -2,6 +2,7 @@ package prober
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
@@ -568,6 +569,26 @@ func TestCodeName(t *testing.T) {
 			t.Errorf("codeName(%d) = %q, want %q", c, got, want)
 		}
 	}
+}
+
+// TestGRPCHTTPSServer probes a TLS server that knows no ALPN and answers
+// HTTP/1.1: the message says the handshake did not agree to h2. (A Go
+// HTTPS server without HTTP/2 refuses the handshake itself, as RFC 7301
+// lets it: a tls failure.)
+func TestGRPCHTTPSServer(t *testing.T) {
+	ca := newTestCA(t, "sonde grpc alpn test CA")
+	cert := ca.issue(t, localhostSpec())
+	addr := rawServer(t, func(c net.Conn) {
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.tls}})
+		_, _ = io.WriteString(tc, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
+		_, _ = io.Copy(io.Discard, tc)
+	})
+	sink, err := run(t, grpcModule(t, tlsSection(ca)), addr)
+	perr := checkOutcome(t, err, failure{ClassProtocol, ReasonMalformedResponse, PhaseCheck})
+	if !strings.Contains(perr.Error(), "did not agree to h2 by ALPN") {
+		t.Errorf("the message does not say the handshake chose no h2: %v", perr)
+	}
+	metric(t, sink, 1, "probe_grpc_ssl")
 }
 
 // TestGRPCNotAGRPCServer probes an HTTP/2 server that is not a gRPC server:
