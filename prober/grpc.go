@@ -344,9 +344,14 @@ func checkHealth(ctx context.Context, m *Module, conn net.Conn, authority string
 	resp, fail := callHealth(ctx, m, watched, authority)
 	mx.timed(PhaseCheck, start, time.Now())
 	if fail != nil {
-		if ctx.Err() != nil {
+		switch {
+		case ctx.Err() != nil:
 			// The deadline may break the stream before the call sees it.
 			fail.status = status.FromContextError(ctx.Err())
+		case fail.status.Code() == codes.Canceled && deadlinePassed(ctx):
+			// The server gave up at the deadline the call carried, a moment
+			// before ctx's timer ran; grpc-go reads such a reset so too.
+			fail.status = status.New(codes.DeadlineExceeded, fail.status.Message())
 		}
 		mx.status.Set(float64(fail.status.Code()))
 		if tc, ok := conn.(*tls.Conn); ok {
@@ -427,6 +432,13 @@ func unreadableError(ctx context.Context, fail *callFailure, connErr error) erro
 		msg += "; " + hint
 	}
 	return Fail(ClassProtocol, ReasonMalformedResponse, PhaseCheck, errors.New(msg))
+}
+
+// deadlinePassed reports whether ctx's deadline is behind the clock, which
+// can be true a moment before ctx says so.
+func deadlinePassed(ctx context.Context) bool {
+	d, ok := ctx.Deadline()
+	return ok && !time.Now().Before(d)
 }
 
 // notGRPCHint says what to look at when the server spoke no HTTP/2 at all.
