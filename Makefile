@@ -39,7 +39,8 @@ test: fmt-check vet
 FUZZTIME         ?= 20s
 FUZZMINIMIZETIME ?= 2s
 FUZZ_TARGETS     := assert:FuzzAssert config:FuzzLoad prober:FuzzParseTarget prober:FuzzDNSAnswer \
-                    prober:FuzzQueryResponse prober:FuzzHTTPResponse prober:FuzzGRPCAnswer
+                    prober:FuzzQueryResponse prober:FuzzHTTPResponse prober:FuzzGRPCAnswer \
+                    internal/quickgzip:FuzzQuickGzip
 
 .PHONY: fuzz
 fuzz:

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"strconv"
 	"testing"
 
 	"github.com/prometheus/common/expfmt"
@@ -99,6 +100,34 @@ func TestExposeMatchesExpfmt(t *testing.T) {
 				if want := expfmtBody(t, sink, format); got != want {
 					t.Errorf("%s, Accept %q, gzip %v: the answer\n%q\nis not expfmt's\n%q", name, accept, gzipped, got, want)
 				}
+			}
+		}
+	}
+}
+
+// Answers of every size come back whole: small ones through quickgzip,
+// with their length stated, and those over maxQuickGzip through the
+// streaming compressor.
+func TestExposeGzipBySize(t *testing.T) {
+	c, _ := newTestCollector(t, nil)
+	for _, series := range []int{1, 200, 2000} {
+		sink := prober.NewSink()
+		vec := sink.GaugeVec("probe_http_duration_seconds", "Duration by phase", "phase")
+		for i := range series {
+			vec.With(strconv.Itoa(i)).Set(float64(i) / 7)
+		}
+		want := expfmtBody(t, sink, expfmt.NegotiateIncludingOpenMetrics(http.Header{"Accept": {acceptPrometheus}}))
+		for round := range 2 { // the second time with pooled encoders
+			got, header := exposeBody(t, c, sink, acceptPrometheus, true)
+			if got != want {
+				t.Fatalf("%d series, round %d: the answer (%d bytes) is not expfmt's (%d bytes)", series, round, len(got), len(want))
+			}
+			if header.Get("Content-Encoding") != "gzip" {
+				t.Fatalf("%d series: Content-Encoding %q, want gzip", series, header.Get("Content-Encoding"))
+			}
+			quick := len(want) <= maxQuickGzip
+			if stated := header.Get("Content-Length") != ""; stated != quick {
+				t.Errorf("%d series (%d bytes): Content-Length stated %v, want %v", series, len(want), stated, quick)
 			}
 		}
 	}
