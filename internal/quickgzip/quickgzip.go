@@ -20,7 +20,7 @@ import (
 )
 
 const (
-	hashBits  = 12
+	hashBits  = 11
 	minMatch  = 4   // the hash covers four bytes
 	maxMatch  = 258 // RFC 1951's longest match
 	maxOffset = 1 << 15
