@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/alecthomas/kingpin/v2"
+	"github.com/alecthomas/units"
 	"github.com/prometheus/common/promslog"
 	"github.com/prometheus/common/version"
 	"github.com/prometheus/exporter-toolkit/web"
@@ -46,6 +47,7 @@ type flags struct {
 	historyLimit       uint
 	denyPrivate        bool
 	maxConcurrent      uint
+	gcFloor            units.Base2Bytes
 	externalURL        string
 	routePrefix        string
 	proberLevel        *promslog.Level

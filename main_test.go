@@ -17,6 +17,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/internal/testkit"
 
+	"github.com/alecthomas/units"
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/sonde-exporter/sonde/collector"
@@ -278,6 +279,30 @@ func TestAutoReloadIntervalFlag(t *testing.T) {
 	f, _ := parseFlags(nil, io.Discard)
 	if f.autoReloadInterval != 30*time.Second {
 		t.Errorf("default %v, want 30s", f.autoReloadInterval)
+	}
+}
+
+func TestGCFloorFlag(t *testing.T) {
+	for arg, want := range map[string]units.Base2Bytes{"64MiB": 64 << 20, "512KiB": 512 << 10, "0": 0} {
+		f, err := parseFlags([]string{"--runtime.gc-floor=" + arg}, io.Discard)
+		if err != nil || f.gcFloor != want {
+			t.Errorf("%s: %v, %v; want %v", arg, f.gcFloor, err, want)
+		}
+	}
+	var stderr strings.Builder
+	if _, err := parseFlags([]string{"--runtime.gc-floor=lots"}, &stderr); err == nil || !strings.Contains(err.Error(), "like 32MiB") {
+		t.Errorf("lots: %v, want an error that shows the form", err)
+	}
+	f, _ := parseFlags(nil, io.Discard)
+	if f.gcFloor != 32<<20 {
+		t.Errorf("default %v, want 32MiB", f.gcFloor)
+	}
+	if startGCFloor(0) != nil {
+		t.Error("a floor of 0 started the tuner")
+	}
+	t.Setenv("GOGC", "200")
+	if startGCFloor(32<<20) != nil {
+		t.Error("the tuner started though GOGC is set")
 	}
 }
 

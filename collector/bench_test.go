@@ -2,6 +2,7 @@ package collector
 
 import (
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -9,24 +10,23 @@ import (
 )
 
 // BenchmarkProbe measures one whole /probe request through the handler:
-// module lookup, deadline, an HTTP probe of a loopback server on a fresh
-// connection, the common metrics, the history and the exposition. It is
-// the per-probe cost the load harness compares with blackbox_exporter.
+// module lookup, deadline, a probe of a loopback server on a fresh
+// connection, the common metrics, the history and the gzipped exposition.
+// It is the per-probe cost the load harness compares with
+// blackbox_exporter.
 func BenchmarkProbe(b *testing.B) {
 	for _, bc := range []struct {
 		name   string
 		module string
+		target func(b *testing.B) string
 	}{
-		{"http", "http_2xx"},
-		{"http_body_regexp", "http_body"},
+		{"http", "http_2xx", healthyServer},
+		{"http_body_regexp", "http_body", healthyServer},
+		{"tcp", "tcp_connect", closingListener},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
-			target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-				io.WriteString(w, "healthy")
-			}))
-			defer target.Close()
 			c, _ := newTestCollector(b, nil)
-			req := httptest.NewRequest(http.MethodGet, probeURL(url.Values{"module": {bc.module}, "target": {target.URL}}), nil)
+			req := httptest.NewRequest(http.MethodGet, probeURL(url.Values{"module": {bc.module}, "target": {bc.target(b)}}), nil)
 			req.Header.Set("Accept-Encoding", "gzip")
 			b.ReportAllocs()
 			b.ResetTimer()
@@ -39,4 +39,33 @@ func BenchmarkProbe(b *testing.B) {
 			}
 		})
 	}
+}
+
+// healthyServer starts an HTTP server that answers "healthy".
+func healthyServer(b *testing.B) string {
+	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		io.WriteString(w, "healthy")
+	}))
+	b.Cleanup(target.Close)
+	return target.URL
+}
+
+// closingListener accepts connections and closes them, all a tcp probe
+// with no query_response needs, and returns its host:port.
+func closingListener(b *testing.B) string {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Cleanup(func() { ln.Close() })
+	go func() {
+		for {
+			conn, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			conn.Close()
+		}
+	}()
+	return ln.Addr().String()
 }

@@ -34,6 +34,9 @@ modules:
       basic_auth:
         username: probe
         password: hunter2
+  tcp_connect:
+    prober: tcp
+    timeout: 5s
   future:
     prober: icmp
 `
