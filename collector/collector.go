@@ -233,8 +233,8 @@ func (c *Collector) expose(w http.ResponseWriter, r *http.Request, sink *prober.
 const maxQuickGzip = 16 << 10
 
 // gzipQuick compresses body in one call, with no tables to build: for a
-// few KiB that is about a fifth of the CPU of the fastest streaming level,
-// for answers about a fifth larger (see internal/quickgzip).
+// few KiB that is about a third of the CPU of the fastest streaming level,
+// for answers about a quarter larger (see internal/quickgzip).
 func (c *Collector) gzipQuick(w http.ResponseWriter, body []byte) error {
 	enc, ok := c.quickGzips.Get().(*quickgzip.Encoder)
 	if !ok {

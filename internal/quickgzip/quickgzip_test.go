@@ -86,19 +86,6 @@ func TestAppendIgnoresEarlierInputs(t *testing.T) {
 	}
 }
 
-func TestAppendClearsTableBeforePositionsWrap(t *testing.T) {
-	var e Encoder
-	e.Append(nil, []byte(exposition))
-	e.next = resetAt - 10 // as if after about a million answers
-	in := []byte(strings.Repeat(exposition, 3))
-	if got := gunzip(t, e.Append(nil, in)); !bytes.Equal(got, in) {
-		t.Fatal("round trip failed across the reset")
-	}
-	if e.next > uint32(len(in))+1 {
-		t.Fatalf("next = %d: the table was not reset", e.next)
-	}
-}
-
 func TestAppendCompresses(t *testing.T) {
 	var e Encoder
 	out := e.Append(nil, []byte(exposition))
