@@ -17,6 +17,7 @@ import (
 	"runtime"
 	"runtime/debug"
 	"runtime/metrics"
+	"sync"
 	"sync/atomic"
 )
 
@@ -29,8 +30,11 @@ const runtimeMinHeap = 4 << 20
 
 // Floor is a running tuner. Stop it to leave GOGC where it is.
 type Floor struct {
-	bytes   uint64
-	stopped atomic.Bool
+	bytes uint64
+	// mu orders adjust and Stop, so that a collection's adjustment
+	// cannot set GOGC after Stop put it back.
+	mu      sync.Mutex
+	stopped bool
 	percent atomic.Int64 // the GOGC last set
 	roots   uint64       // the stacks and globals the runtime counted last
 	sample  []metrics.Sample
@@ -61,9 +65,13 @@ func Start(bytes uint64) *Floor {
 
 // Stop ends the tuning and puts GOGC back at its default.
 func (f *Floor) Stop() {
-	if f.stopped.Swap(true) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stopped {
 		return
 	}
+	f.stopped = true
+	f.percent.Store(DefaultGOGC)
 	debug.SetGCPercent(DefaultGOGC)
 }
 
@@ -72,23 +80,26 @@ func (f *Floor) GOGC() int { return int(f.percent.Load()) }
 
 func (f *Floor) arm() {
 	runtime.AddCleanup(&sentinel{}, func(f *Floor) {
-		if f.stopped.Load() {
-			return
+		if f.adjust() {
+			f.arm()
 		}
-		f.adjust()
-		f.arm()
 	}, f)
 }
 
 // adjust sets GOGC for what the last collection measured: the live heap,
 // and the goal the runtime set from it with the GOGC then in force. The
-// heap now is not used: it holds garbage.
-func (f *Floor) adjust() {
+// heap now is not used: it holds garbage. It reports false once stopped.
+func (f *Floor) adjust() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.stopped {
+		return false
+	}
 	metrics.Read(f.sample)
 	var m [3]uint64
 	for i, s := range f.sample {
 		if s.Value.Kind() != metrics.KindUint64 {
-			return
+			return true // a runtime without these metrics: leave GOGC alone
 		}
 		m[i] = s.Value.Uint64()
 	}
@@ -96,10 +107,10 @@ func (f *Floor) adjust() {
 	if roots, ok := inferRoots(live, goal, gogc); ok {
 		f.roots = roots
 	}
-	want := Percent(live, f.roots, f.bytes)
-	if f.percent.Swap(int64(want)) != int64(want) && !f.stopped.Load() {
+	if want := Percent(live, f.roots, f.bytes); f.percent.Swap(int64(want)) != int64(want) {
 		debug.SetGCPercent(want)
 	}
+	return true
 }
 
 // The runtime's heap goal is the larger of
