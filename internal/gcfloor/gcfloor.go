@@ -28,7 +28,7 @@ const DefaultGOGC = 100
 // (defaultHeapMinimum in runtime/mgcpacer.go), which it scales with GOGC.
 const runtimeMinHeap = 4 << 20
 
-// Floor is a running tuner. Stop it to leave GOGC where it is.
+// Floor is a running tuner. Stop puts GOGC back at its default.
 type Floor struct {
 	bytes uint64
 	// mu orders adjust and Stop, so that a collection's adjustment
