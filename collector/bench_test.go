@@ -22,7 +22,7 @@ func BenchmarkProbe(b *testing.B) {
 	}{
 		{"http", "http_2xx", healthyServer},
 		{"http_body_regexp", "http_body", healthyServer},
-		{"tcp", "tcp_connect", closingListener},
+		{"tcp", "tcp_connect", func(b *testing.B) string { return listen(b, closeConn) }},
 	} {
 		b.Run(bc.name, func(b *testing.B) {
 			c, _ := newTestCollector(b, nil)
@@ -41,6 +41,9 @@ func BenchmarkProbe(b *testing.B) {
 	}
 }
 
+// closeConn is all a tcp probe with no query_response needs of its peer.
+func closeConn(c net.Conn) { c.Close() }
+
 // healthyServer starts an HTTP server that answers "healthy".
 func healthyServer(b *testing.B) string {
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -48,24 +51,4 @@ func healthyServer(b *testing.B) string {
 	}))
 	b.Cleanup(target.Close)
 	return target.URL
-}
-
-// closingListener accepts connections and closes them, all a tcp probe
-// with no query_response needs, and returns its host:port.
-func closingListener(b *testing.B) string {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { ln.Close() })
-	go func() {
-		for {
-			conn, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			conn.Close()
-		}
-	}()
-	return ln.Addr().String()
 }

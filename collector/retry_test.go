@@ -370,7 +370,7 @@ func collectorFor(t *testing.T, cfgText string) *Collector {
 }
 
 // listen serves each TCP connection on loopback with handle.
-func listen(t *testing.T, handle func(net.Conn)) string {
+func listen(t testing.TB, handle func(net.Conn)) string {
 	t.Helper()
 	l, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {
