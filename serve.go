@@ -124,6 +124,8 @@ func runServer(f *flags, stderr io.Writer) int {
 	if floor := startGCFloor(f.gcFloor); floor != nil {
 		defer floor.Stop()
 		logger.Info("Garbage collection waits for a heap of at least --runtime.gc-floor", "bytes", f.gcFloor.String())
+	} else if f.gcFloor > 0 {
+		logger.Info("GOGC is set, so --runtime.gc-floor is off", "GOGC", os.Getenv("GOGC"))
 	}
 
 	traces, err := startTracing(f.tracing, logger)
