@@ -27,6 +27,7 @@ type endpoint struct {
 type dialed struct {
 	conn    net.Conn
 	ip      net.IP
+	addr    string // the address dialed, ip:port
 	resolve time.Duration
 	connect time.Duration
 }
@@ -47,6 +48,7 @@ func dialEndpoint(ctx context.Context, m *Module, e endpoint, sink *Sink, logger
 		return d, err
 	}
 	addr := net.JoinHostPort(ip.String(), e.port)
+	d.addr = addr
 	Debug(logger, "Connecting", "network", e.network, "address", addr, "source", e.source)
 	start := time.Now()
 	d.conn, err = dialer.DialContext(ctx, familyOf(ip).network(e.network), addr)

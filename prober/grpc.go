@@ -304,7 +304,7 @@ func dialGRPC(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *
 		mx.status.Set(float64(unreachedCode(err)))
 		return nil, err
 	}
-	Debug(logger, "Connected", "address", d.conn.RemoteAddr().String())
+	Debug(logger, "Connected", "address", d.addr)
 	if !withTLS {
 		return d.conn, nil
 	}

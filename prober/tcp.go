@@ -44,7 +44,7 @@ func probeTCP(ctx context.Context, target string, m *Module, sink *Sink, logger 
 	}
 	defer d.conn.Close()
 	defer bindDeadline(ctx, d.conn)()
-	Debug(logger, "Connected", "address", d.conn.RemoteAddr().String())
+	Debug(logger, "Connected", "address", d.addr)
 
 	s := newStream(d.conn, m.prepared.(*tcpPrepared).tls, tlsServerName(cfg.TLSConfig.ServerName, host), sink)
 	defer func() { durations.With(string(PhaseTLS)).Set(s.tlsTime.Seconds()) }()
