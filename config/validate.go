@@ -531,19 +531,24 @@ func (h *HTTPProbe) HostHeader() (string, bool) {
 // WithHostname returns a copy of the module that probes as if the target
 // were called hostname: the Host header and TLS server name for http, the
 // TLS server name for tcp and grpc. It fails when the module already sets
-// another Host header, as blackbox_exporter does.
-func (m Module) WithHostname(hostname string) (Module, error) {
+// another Host header, as blackbox_exporter does. Without a hostname it
+// returns m itself. The copy is made on the heap: a Module is a few KiB,
+// and copies of it by value made this function's stack frame large enough
+// to double the stack of every probe that called it.
+func (m *Module) WithHostname(hostname string) (*Module, error) {
 	if hostname == "" {
 		return m, nil
 	}
 	if strings.ContainsAny(hostname, " \r\n\t/") {
-		return m, fmt.Errorf("hostname %q is not a valid host name", hostname)
+		return nil, fmt.Errorf("hostname %q is not a valid host name", hostname)
 	}
 	for _, old := range m.hostHeaders() {
 		if old != hostname {
-			return m, fmt.Errorf("the module sets the Host header to %q and the hostname parameter asks for %q; drop one of them", old, hostname)
+			return nil, fmt.Errorf("the module sets the Host header to %q and the hostname parameter asks for %q; drop one of them", old, hostname)
 		}
 	}
+	c := new(Module)
+	*c = *m
 	headers := make(map[string]string, len(m.HTTP.Headers)+1)
 	for k, v := range m.HTTP.Headers {
 		if textproto.CanonicalMIMEHeaderKey(k) != "Host" {
@@ -551,17 +556,17 @@ func (m Module) WithHostname(hostname string) (Module, error) {
 		}
 	}
 	headers["Host"] = hostname
-	m.HTTP.Headers = headers
-	if m.TCP.TLSConfig.ServerName == "" {
-		m.TCP.TLSConfig.ServerName = hostname
+	c.HTTP.Headers = headers
+	if c.TCP.TLSConfig.ServerName == "" {
+		c.TCP.TLSConfig.ServerName = hostname
 	}
-	if m.GRPC.TLSConfig.ServerName == "" {
-		m.GRPC.TLSConfig.ServerName = hostname
+	if c.GRPC.TLSConfig.ServerName == "" {
+		c.GRPC.TLSConfig.ServerName = hostname
 	}
-	if m.DNS.TLSConfig.ServerName == "" {
-		m.DNS.TLSConfig.ServerName = hostname // DNS over TLS or HTTPS
+	if c.DNS.TLSConfig.ServerName == "" {
+		c.DNS.TLSConfig.ServerName = hostname // DNS over TLS or HTTPS
 	}
-	return m, nil
+	return c, nil
 }
 
 // hostHeaders returns the Host headers the module sets, in any section.

@@ -183,10 +183,11 @@ func (m *Module) WithHostname(hostname string) (*Module, error) {
 	if err != nil {
 		return nil, err
 	}
-	c := *m
-	c.Module = cm
+	c := new(Module)
+	*c = *m
+	c.Module = *cm
 	c.Hostname = hostname
-	return &c, nil
+	return c, nil
 }
 
 // IsImplemented reports whether sonde can run the named prober.
