@@ -541,7 +541,7 @@ func TestProberPanicFailsOnlyThatProbe(t *testing.T) {
 		tracer: noTracer,
 	}
 	boom := func(context.Context, string, *prober.Module, *prober.Sink, *slog.Logger) error { panic("boom") }
-	err := runProber(context.Background(), boom, "t", m, prober.NewSink(), env)
+	err := runProber(context.Background(), boom, "t", m, prober.NewSink(), &env)
 	e := prober.Classify(context.Background(), err, prober.PhaseUnknown)
 	if e.Class != prober.ClassProber || e.Reason != prober.ReasonInternal || !strings.Contains(e.Error(), "the prober panicked: boom") {
 		t.Errorf("err = %v, want prober/internal naming the panic", e)

@@ -110,16 +110,26 @@ func (l *limits) setModules(s *prober.Set) {
 // probe that finds no slot before its deadline is not run: its Result
 // says prober/resource_exhausted.
 func (c *Collector) limited(ctx context.Context, id int64, m *prober.Module, target string, timeout time.Duration) *Result {
+	module := (*c.limits.modules.Load())[m.Name]
+	if module == nil && c.limits.global == nil {
+		return c.run(ctx, id, m, target, timeout)
+	}
+	return c.inSlot(ctx, id, m, target, timeout, module)
+}
+
+// run runs the probe, counted in flight. Without limits the probe runs
+// from here with no frame of the slot logic below it on its stack (see
+// Runner.Run).
+func (c *Collector) run(ctx context.Context, id int64, m *prober.Module, target string, timeout time.Duration) *Result {
+	c.limits.inFlight.Inc()
+	defer c.limits.inFlight.Dec()
+	return c.runner().Run(ctx, id, m, target, timeout)
+}
+
+// inSlot waits for a slot of the module's limit (module, nil for none)
+// and the global one, then runs the probe with what is left of timeout.
+func (c *Collector) inSlot(ctx context.Context, id int64, m *prober.Module, target string, timeout time.Duration, module slots) *Result {
 	l := c.limits
-	run := func(timeout time.Duration) *Result {
-		l.inFlight.Inc()
-		defer l.inFlight.Dec()
-		return c.runner().Run(ctx, id, m, target, timeout)
-	}
-	module := (*l.modules.Load())[m.Name]
-	if module == nil && l.global == nil {
-		return run(timeout)
-	}
 	start := time.Now()
 	wait, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
@@ -159,7 +169,7 @@ func (c *Collector) limited(ctx context.Context, id int64, m *prober.Module, tar
 		return c.rejected(ctx, id, m, target, timeout, start, gotModule)
 	}
 	defer release()
-	return run(left)
+	return c.run(ctx, id, m, target, left)
 }
 
 // rejected returns the Result of a probe that got no slot: it failed in

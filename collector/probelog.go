@@ -23,12 +23,12 @@ type probeLog struct {
 // history, so more room would cost memory in scale.
 const typicalRecords = 8
 
-func (l *probeLog) add(r slog.Record) {
+func (l *probeLog) add(r *slog.Record) {
 	l.mu.Lock()
 	if l.records == nil {
 		l.records = make([]slog.Record, 0, typicalRecords)
 	}
-	l.records = append(l.records, r)
+	l.records = append(l.records, r.Clone())
 	l.mu.Unlock()
 }
 
@@ -95,22 +95,37 @@ func (h *probeHandler) Enabled(context.Context, slog.Level) bool { return true }
 // lines name their source: prober.Debug looks up its caller only then.
 func (h *probeHandler) Forwards(level slog.Level) bool { return level >= h.level }
 
+// Handle keeps the record and forwards it when its level is high enough.
+// Records are a few hundred bytes and slog passes them by value: they are
+// passed on by pointer and copied once, into the log, as a probe's stack
+// must stay small (docs/scaling.md).
 func (h *probeHandler) Handle(ctx context.Context, r slog.Record) error {
+	if len(h.attrs) > 0 || len(h.groups) > 0 {
+		return h.handleOwn(ctx, &r)
+	}
+	return h.keep(ctx, &r)
+}
+
+func (h *probeHandler) handleOwn(ctx context.Context, r *slog.Record) error {
 	out := h.own(r)
-	h.log.add(out)
+	return h.keep(ctx, &out)
+}
+
+func (h *probeHandler) keep(ctx context.Context, r *slog.Record) error {
+	h.log.add(r)
 	if r.Level < h.level {
 		return nil
 	}
-	return h.main.handler().Handle(ctx, out.Clone())
+	return h.forward(ctx, r)
 }
 
-// own returns the record to keep: r with the handler's attributes and
-// groups applied. Probers log through the handler as it is, so most records
-// need only the copy that keeping them requires.
-func (h *probeHandler) own(r slog.Record) slog.Record {
-	if len(h.attrs) == 0 && len(h.groups) == 0 {
-		return r.Clone()
-	}
+// forward writes r to the main log too.
+func (h *probeHandler) forward(ctx context.Context, r *slog.Record) error {
+	return h.main.handler().Handle(ctx, r.Clone())
+}
+
+// own returns r with the handler's attributes and groups applied.
+func (h *probeHandler) own(r *slog.Record) slog.Record {
 	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
 	out.AddAttrs(h.attrs...)
 	var own []slog.Attr

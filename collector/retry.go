@@ -2,6 +2,7 @@ package collector
 
 import (
 	"context"
+	"log/slog"
 	"math"
 	"slices"
 	"time"
@@ -37,43 +38,54 @@ type Attempt struct {
 // try, runs out of attempts, or would not have time for another. It
 // returns the last attempt's metrics and failure. jitter returns a number
 // in [0, 1) that spreads the backoffs.
-func runAttempts(ctx context.Context, fn prober.Func, m *prober.Module, target string, timeout time.Duration, env probeEnv, jitter func() float64) (*prober.Sink, *prober.Error, attempts) {
-	policy := m.Retry
+func runAttempts(ctx context.Context, fn prober.Func, m *prober.Module, target string, timeout time.Duration, env *probeEnv, jitter func() float64) (*prober.Sink, *prober.Error, attempts) {
 	a := attempts{failed: map[prober.Class]int{}}
 	for {
-		sink, try := attempt(ctx, fn, m, target, env, a.made+1)
+		a.tries = append(a.tries, Attempt{N: a.made + 1})
+		try := &a.tries[len(a.tries)-1]
+		sink := attempt(ctx, fn, m, target, env, try)
 		a.made++
 		if a.made == 1 {
 			a.first = try.End.Sub(try.Start)
 		}
-		a.tries = append(a.tries, try)
 		err := try.Err
 		if err == nil {
 			return sink, nil, a
 		}
 		a.failed[err.Class]++
-		wait, again := nextAttempt(ctx, policy, a.made, err, timeout, jitter)
-		if !again {
-			return sink, err, a
-		}
-		env.logger.Warn("Attempt failed; trying again", "attempt", a.made, "class", err.Class, "reason", err.Reason,
-			"phase", err.Phase, "err", err.Err, "backoff_seconds", wait.Seconds())
-		if !sleep(ctx, wait) {
+		if !retryAfter(ctx, &m.Retry, a.made, err, timeout, env.logger, jitter) {
 			return sink, err, a
 		}
 	}
 }
 
-// attempt runs the prober once, as attempt n, inside its own span.
-func attempt(ctx context.Context, fn prober.Func, m *prober.Module, target string, env probeEnv, n int) (*prober.Sink, Attempt) {
-	ctx, span := startAttemptSpan(ctx, env.tracer, n)
+// retryAfter decides whether attempt n's failure gets another attempt and,
+// if so, logs it and waits the backoff. It reports whether to go on. It is
+// apart from runAttempts to keep that frame, which every probe's stack
+// holds while the prober runs, small (see Runner.Run).
+func retryAfter(ctx context.Context, policy *config.Retry, n int, err *prober.Error, timeout time.Duration, logger *slog.Logger, jitter func() float64) bool {
+	wait, again := nextAttempt(ctx, *policy, n, err, timeout, jitter)
+	if !again {
+		return false
+	}
+	logger.Warn("Attempt failed; trying again", "attempt", n, "class", err.Class, "reason", err.Reason,
+		"phase", err.Phase, "err", err.Err, "backoff_seconds", wait.Seconds())
+	return sleep(ctx, wait)
+}
+
+// attempt runs the prober once, as attempt try.N, inside its own span, and
+// records how it went in try. Attempts are filled in place rather than
+// returned: they are large, and the frames of the functions that run the
+// prober stay on its stack as long as it runs (see Runner.Run).
+func attempt(ctx context.Context, fn prober.Func, m *prober.Module, target string, env *probeEnv, try *Attempt) *prober.Sink {
+	ctx, span := startAttemptSpan(ctx, env.tracer, try.N)
 	sink := prober.NewSink()
-	try := Attempt{N: n, Start: time.Now()}
+	try.Start = time.Now()
 	try.Err = prober.Classify(ctx, runProber(ctx, fn, target, m, sink, env), prober.PhaseUnknown)
 	try.End = time.Now()
 	try.Spans = sink.Spans()
-	endAttemptSpan(ctx, env.tracer, span, &try)
-	return sink, try
+	endAttemptSpan(ctx, env.tracer, span, try)
+	return sink
 }
 
 // nextAttempt decides whether attempt n's failure gets another attempt, and

@@ -56,8 +56,8 @@ func retryModule(mutate func(r *config.Retry)) *prober.Module {
 func half() float64 { return 0.5 } // no jitter: the backoff exactly
 
 // quietEnv logs nowhere and traces nothing.
-func quietEnv() probeEnv {
-	return probeEnv{logger: slog.New(slog.DiscardHandler), tracer: noTracer}
+func quietEnv() *probeEnv {
+	return &probeEnv{logger: slog.New(slog.DiscardHandler), tracer: noTracer}
 }
 
 func TestRetryDecisions(t *testing.T) {
@@ -354,7 +354,7 @@ func assertRetried(t *testing.T, c *Collector, module, target, class string) {
 }
 
 // collectorFor returns a collector serving the given configuration.
-func collectorFor(t *testing.T, cfgText string) *Collector {
+func collectorFor(t testing.TB, cfgText string) *Collector {
 	t.Helper()
 	cfg, err := config.Load([]byte(cfgText))
 	if err != nil {
