@@ -37,28 +37,39 @@ type dialed struct {
 // from the configured source address if any.
 func dialEndpoint(ctx context.Context, m *Module, e endpoint, sink *Sink, logger *slog.Logger) (dialed, error) {
 	var d dialed
-	ip, took, err := resolveTarget(ctx, m, e.host, e.protocol, e.fallback, sink, logger)
-	d.resolve = took
+	dialer, err := d.resolveEndpoint(ctx, m, &e, sink, logger)
 	if err != nil {
 		return d, err
 	}
-	d.ip = ip
-	dialer, err := localDialer(e, ip)
-	if err != nil {
-		return d, err
-	}
-	addr := net.JoinHostPort(ip.String(), e.port)
-	d.addr = addr
-	Debug(logger, "Connecting", "network", e.network, "address", addr, "source", e.source)
 	start := time.Now()
-	d.conn, err = dialer.DialContext(ctx, familyOf(ip).network(e.network), addr)
+	d.conn, err = dialer.DialContext(ctx, familyOf(d.ip).network(e.network), d.addr)
 	end := time.Now()
 	d.connect = end.Sub(start)
 	sink.Span(PhaseConnect, 0, start, end)
 	if err != nil {
-		return d, dialError(ctx, e, addr, err)
+		return d, dialError(ctx, e, d.addr, err)
 	}
 	return d, nil
+}
+
+// resolveEndpoint runs the resolve phase into d and returns the dialer to
+// connect with. It is apart from dialEndpoint so that its frame is off the
+// stack while the probe connects, the deepest point of most probes (see
+// Runner.Run in collector).
+func (d *dialed) resolveEndpoint(ctx context.Context, m *Module, e *endpoint, sink *Sink, logger *slog.Logger) (*net.Dialer, error) {
+	ip, took, err := resolveTarget(ctx, m, e.host, e.protocol, e.fallback, sink, logger)
+	d.resolve = took
+	if err != nil {
+		return nil, err
+	}
+	d.ip = ip
+	dialer, err := localDialer(*e, ip)
+	if err != nil {
+		return nil, err
+	}
+	d.addr = net.JoinHostPort(ip.String(), e.port)
+	Debug(logger, "Connecting", "network", e.network, "address", d.addr, "source", e.source)
+	return dialer, nil
 }
 
 // newDialer returns a dialer for a probe's connection. It turns TCP

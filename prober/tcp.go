@@ -43,6 +43,15 @@ func probeTCP(ctx context.Context, target string, m *Module, sink *Sink, logger 
 		return err
 	}
 	defer d.conn.Close()
+	return converseTCP(ctx, d, host, m, durations, sink, logger)
+}
+
+// converseTCP runs the conversation on a connected probe: TLS, a STARTTLS
+// preset, and the query_response script. It is apart from probeTCP so
+// that its frame is not on the stack while the probe connects, the
+// deepest point of a probe (see Runner.Run in collector).
+func converseTCP(ctx context.Context, d dialed, host string, m *Module, durations GaugeVec, sink *Sink, logger *slog.Logger) error {
+	cfg := &m.TCP
 	defer bindDeadline(ctx, d.conn)()
 	Debug(logger, "Connected", "address", d.addr)
 
