@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,9 +21,15 @@ type Module struct {
 // The modules of a load run, in report order.
 var loadModules = []string{"http", "https", "tcp", "icmp", "dns", "grpc"}
 
-// slowModule is the module of scale mode: an HTTP probe of a target that
-// answers late.
-const slowModule = "http_slow"
+// ScaleProbers are the probers scale mode can hold in flight, and their
+// modules: an HTTP request to a target that answers late, and a tcp probe
+// that sends the same request and waits for the answer's status line
+// (query_response), so that the probe waits on its connection the way a
+// tcp probe of a slow banner does.
+var scaleModules = map[string]string{"http": "http_slow", "tcp": "tcp_slow"}
+
+// ScaleProbers returns the probers scale mode can measure.
+func ScaleProbers() []string { return slices.Sorted(maps.Keys(scaleModules)) }
 
 // LoadModules returns the names of the modules a load run can measure.
 func LoadModules() []string { return slices.Clone(loadModules) }
@@ -31,7 +38,7 @@ func LoadModules() []string { return slices.Clone(loadModules) }
 func (t *Targets) modules(names []string) ([]Module, error) {
 	byName := map[string]string{
 		"http": t.HTTP, "https": t.HTTPS, "tcp": t.TCP, "icmp": t.ICMP,
-		"dns": t.DNS, "grpc": t.GRPC, slowModule: t.Slow,
+		"dns": t.DNS, "grpc": t.GRPC, "http_slow": t.Slow, "tcp_slow": t.SlowTCP,
 	}
 	out := make([]Module, 0, len(names))
 	for _, name := range names {
@@ -89,13 +96,21 @@ modules:
       preferred_ip_protocol: ip4
   http_slow:
     prober: http
-    timeout: %s
+    timeout: %[3]s
     http:
       preferred_ip_protocol: ip4
+  tcp_slow:
+    prober: tcp
+    timeout: %[3]s
+    tcp:
+      preferred_ip_protocol: ip4
+      query_response:
+        - send: "GET /slow HTTP/1.0\r\n\r\n"
+        - expect: "^HTTP/1\\.[01] 200"
 `
 
 // writeConfig writes the exporters' configuration to dir. slowTimeout is
-// the http_slow module's timeout, long enough for the slow target.
+// the timeout of the scale modules, long enough for the slow target.
 func writeConfig(dir string, p *pki, slowTimeout time.Duration) (string, error) {
 	path := filepath.Join(dir, "blackbox.yml")
 	text := fmt.Sprintf(configTemplate, p.CAFile, strings.TrimSuffix(DNSName, "."), slowTimeout)

@@ -14,6 +14,7 @@
 package bench
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -21,6 +22,7 @@ import (
 	"os"
 	"runtime"
 	"slices"
+	"strings"
 	"time"
 )
 
@@ -46,6 +48,7 @@ type Options struct {
 	ScaleRamp    time.Duration // the scrapes start spread over this
 	ScaleTimeout time.Duration // the scrape timeout, and the module's
 	ScalePlain   bool          // scrape over plain HTTP/1.1, not TLS and HTTP/2
+	ScaleProber  string        // from ScaleProbers; http when empty
 
 	Dir      string    // for the configuration and logs; a temporary one if empty
 	Progress io.Writer // progress lines, or nil
@@ -130,6 +133,8 @@ func (o *Options) validate() error {
 		return errors.New("no exporter to measure")
 	case o.ScaleProbes > 0 && (o.ScaleDelay <= 0 || o.ScaleTimeout <= o.ScaleDelay):
 		return fmt.Errorf("scale mode needs a delay (%s) shorter than the scrape timeout (%s)", o.ScaleDelay, o.ScaleTimeout)
+	case o.ScaleProbes > 0 && scaleModules[cmp.Or(o.ScaleProber, "http")] == "":
+		return fmt.Errorf("scale mode cannot hold %q probes in flight; it can hold %s", o.ScaleProber, strings.Join(ScaleProbers(), ", "))
 	case o.ScaleProbes > 0:
 		return nil
 	case len(o.Modules) == 0 || o.Concurrency < 1 || o.Rounds < 1 || o.Duration <= 0 || o.ScrapeTimeout <= 0:
@@ -274,7 +279,7 @@ func (s *setup) rounds(ctx context.Context, o Options, exporters []*exporter, mo
 
 // runScale runs one wave per exporter, each exporter alone.
 func (s *setup) runScale(ctx context.Context, o Options) ([]ScaleReport, error) {
-	modules, err := s.targets.modules([]string{slowModule})
+	modules, err := s.targets.modules([]string{scaleModules[cmp.Or(o.ScaleProber, "http")]})
 	if err != nil {
 		return nil, err
 	}
@@ -299,7 +304,7 @@ func (s *setup) scaleOne(ctx context.Context, o Options, spec ExporterSpec, m Mo
 		return ScaleStats{}, err
 	}
 	defer e.stop()
-	s.logf("%s: %d probes of a target answering after %s, started over %s", spec.Name(), o.ScaleProbes, o.ScaleDelay, o.ScaleRamp)
+	s.logf("%s: %d %s probes of a target answering after %s, started over %s", spec.Name(), o.ScaleProbes, m.Name, o.ScaleDelay, o.ScaleRamp)
 	w := wave{exporter: e, module: m, n: o.ScaleProbes, ramp: o.ScaleRamp, scrapeTimeout: o.ScaleTimeout, every: 250 * time.Millisecond}
 	return w.run(ctx)
 }

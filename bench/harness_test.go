@@ -86,41 +86,64 @@ func TestHarnessSmoke(t *testing.T) {
 	}
 }
 
-// Scale mode holds probes in flight against the slow target and samples
-// the exporter meanwhile; none may miss its deadline.
+// Scale mode holds probes of each prober it knows in flight against the
+// slow target and samples the exporter meanwhile; none may miss its
+// deadline.
 func TestHarnessScaleSmoke(t *testing.T) {
 	needLinux(t)
 	sonde := buildSonde(t)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
-	report, err := Run(ctx, Options{
-		A:            ExporterSpec{Label: "A", Argv: []string{sonde}},
-		ScaleProbes:  50,
-		ScaleDelay:   600 * time.Millisecond,
-		ScaleRamp:    100 * time.Millisecond,
-		ScaleTimeout: 10 * time.Second,
-		Dir:          t.TempDir(),
+	for _, prober := range ScaleProbers() {
+		t.Run(prober, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+			defer cancel()
+			report, err := Run(ctx, Options{
+				A:            ExporterSpec{Label: "A", Argv: []string{sonde}},
+				ScaleProbes:  50,
+				ScaleDelay:   600 * time.Millisecond,
+				ScaleRamp:    100 * time.Millisecond,
+				ScaleTimeout: 10 * time.Second,
+				ScaleProber:  prober,
+				Dir:          t.TempDir(),
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(report.Scale) != 1 {
+				t.Fatalf("%d scale reports, want 1", len(report.Scale))
+			}
+			checkScaleWave(t, report.Scale[0], 50, 600*time.Millisecond)
+		})
+	}
+	t.Run("unknown prober", func(t *testing.T) {
+		_, err := Run(context.Background(), Options{
+			A:            ExporterSpec{Label: "A", Argv: []string{sonde}},
+			ScaleProbes:  1,
+			ScaleDelay:   time.Second,
+			ScaleTimeout: 2 * time.Second,
+			ScaleProber:  "icmp",
+		})
+		if err == nil || !strings.Contains(err.Error(), `cannot hold "icmp" probes`) || !strings.Contains(err.Error(), "http, tcp") {
+			t.Errorf("err = %v, want it to name the probers scale mode can hold", err)
+		}
 	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if len(report.Scale) != 1 {
-		t.Fatalf("%d scale reports, want 1", len(report.Scale))
-	}
-	s := report.Scale[0]
-	if s.Stats.Probes != 50 || s.Stats.Failures != 0 || s.Stats.Late != 0 {
+}
+
+// checkScaleWave checks that all n probes of a wave were answered and
+// successful, in flight at once, and waited the target's delay.
+func checkScaleWave(t *testing.T, s ScaleReport, n int, delay time.Duration) {
+	t.Helper()
+	if s.Stats.Probes != n || s.Stats.Failures != 0 || s.Stats.Late != 0 {
 		t.Errorf("%d probes, %d failed, %d late; first failure: %s", s.Stats.Probes, s.Stats.Failures, s.Stats.Late, s.Stats.FirstFailure)
 	}
 	if s.Samples == 0 || s.Peak.Goroutines == 0 || s.Peak.OpenFiles == 0 || s.Peak.RSS == 0 || s.Peak.Stacks == 0 || s.Peak.Heap == 0 {
 		t.Errorf("the exporter was not sampled: %+v", s)
 	}
 	// The ramp is far shorter than the delay: all were in flight at once.
-	if s.PeakInFlight != 50 {
-		t.Errorf("%d scrapes in flight at once at most, want all 50", s.PeakInFlight)
+	if s.PeakInFlight != n {
+		t.Errorf("%d scrapes in flight at once at most, want all %d", s.PeakInFlight, n)
 	}
-	// Every probe waited for the slow target.
-	if fastest := s.Stats.Latency(0); fastest < 600*time.Millisecond {
-		t.Errorf("fastest scrape %s, but the target answers after 600ms", fastest)
+	if fastest := s.Stats.Latency(0); fastest < delay {
+		t.Errorf("fastest scrape %s, but the target answers after %s", fastest, delay)
 	}
 }
 

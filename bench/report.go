@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -43,8 +44,8 @@ func (r *Report) writeHeader(b *strings.Builder) {
 		if o.ScalePlain {
 			transport = "plain HTTP/1.1"
 		}
-		fmt.Fprintf(b, "scale: %d probes in flight, target answers after %s, scrapes started over %s, scrape timeout %s, scrapes over %s\n",
-			o.ScaleProbes, o.ScaleDelay, o.ScaleRamp, o.ScaleTimeout, transport)
+		fmt.Fprintf(b, "scale: %d %s probes in flight, target answers after %s, scrapes started over %s, scrape timeout %s, scrapes over %s\n",
+			o.ScaleProbes, cmp.Or(o.ScaleProber, "http"), o.ScaleDelay, o.ScaleRamp, o.ScaleTimeout, transport)
 		return
 	}
 	fmt.Fprintf(b, "load: %d concurrent scrapes, %d rounds of %s per module and exporter (after a %s warm-up), scrape timeout %s\n",

@@ -29,10 +29,13 @@ type Targets struct {
 	HTTP  string // http://127.0.0.1:port/
 	HTTPS string // https://127.0.0.1:port/, certificate from the harness CA
 	Slow  string // http://127.0.0.1:port/slow: answers after SlowDelay
-	TCP   string // 127.0.0.1:port, accepts and closes
-	DNS   string // 127.0.0.1:port (UDP), answers DNSName
-	GRPC  string // 127.0.0.1:port, standard health service, SERVING
-	ICMP  string // 127.0.0.1
+	// SlowTCP is the HTTP target's 127.0.0.1:port, for a tcp probe that
+	// asks for /slow itself.
+	SlowTCP string
+	TCP     string // 127.0.0.1:port, accepts and closes
+	DNS     string // 127.0.0.1:port (UDP), answers DNSName
+	GRPC    string // 127.0.0.1:port, standard health service, SERVING
+	ICMP    string // 127.0.0.1
 
 	stops []func()
 }
@@ -51,7 +54,7 @@ func startTargets(p *pki, slowDelay time.Duration) (_ *Targets, err error) {
 	if err != nil {
 		return nil, fmt.Errorf("starting the HTTP target: %w", err)
 	}
-	t.HTTP, t.Slow = "http://"+httpAddr+"/", "http://"+httpAddr+"/slow"
+	t.HTTP, t.Slow, t.SlowTCP = "http://"+httpAddr+"/", "http://"+httpAddr+"/slow", httpAddr
 	httpsAddr, err := t.serveHTTP(handler, &tls.Config{Certificates: []tls.Certificate{p.Server}})
 	if err != nil {
 		return nil, fmt.Errorf("starting the HTTPS target: %w", err)

@@ -68,6 +68,7 @@ func parseFlags(args []string, stderr io.Writer) (bench.Options, bool, error) {
 	fs.DurationVar(&o.ScaleRamp, "scale.ramp", 5*time.Second, "Scale mode: the scrapes start spread evenly over this, so that starting them does not saturate the machine (2,000 a second by default for 10,000); keep it shorter than the delay so all are in flight at once.")
 	fs.DurationVar(&o.ScaleTimeout, "scale.timeout", 30*time.Second, "Scale mode: the scrape timeout, and the module's timeout.")
 	fs.BoolVar(&o.ScalePlain, "scale.plain", false, "Scale mode: scrape over plain HTTP/1.1, one connection per scrape, instead of HTTPS with HTTP/2 (the exporter then needs two descriptors per probe).")
+	fs.StringVar(&o.ScaleProber, "scale.prober", "http", "Scale mode: the prober held in flight, one of "+strings.Join(bench.ScaleProbers(), ", ")+" (tcp sends the HTTP request itself and waits for the status line).")
 	fs.StringVar(&o.Dir, "dir", "", "Work directory for the configuration, certificates and exporter logs (kept); a temporary one by default.")
 	fs.BoolVar(&markdown, "markdown", false, "Print the tables as Markdown.")
 	fs.BoolVar(&quiet, "quiet", false, "Do not print progress to stderr.")
