@@ -133,7 +133,7 @@ func (o *Options) validate() error {
 		return errors.New("no exporter to measure")
 	case o.ScaleProbes > 0 && (o.ScaleDelay <= 0 || o.ScaleTimeout <= o.ScaleDelay):
 		return fmt.Errorf("scale mode needs a delay (%s) shorter than the scrape timeout (%s)", o.ScaleDelay, o.ScaleTimeout)
-	case o.ScaleProbes > 0 && scaleModules[cmp.Or(o.ScaleProber, "http")] == "":
+	case o.ScaleProbes > 0 && scaleModules[o.scaleProber()] == "":
 		return fmt.Errorf("scale mode cannot hold %q probes in flight; it can hold %s", o.ScaleProber, strings.Join(ScaleProbers(), ", "))
 	case o.ScaleProbes > 0:
 		return nil
@@ -142,6 +142,9 @@ func (o *Options) validate() error {
 	}
 	return nil
 }
+
+// scaleProber is the prober scale mode holds in flight: http unless told.
+func (o *Options) scaleProber() string { return cmp.Or(o.ScaleProber, "http") }
 
 func workDir(dir string) (string, func(), error) {
 	if dir != "" {
@@ -279,7 +282,7 @@ func (s *setup) rounds(ctx context.Context, o Options, exporters []*exporter, mo
 
 // runScale runs one wave per exporter, each exporter alone.
 func (s *setup) runScale(ctx context.Context, o Options) ([]ScaleReport, error) {
-	modules, err := s.targets.modules([]string{scaleModules[cmp.Or(o.ScaleProber, "http")]})
+	modules, err := s.targets.modules([]string{scaleModules[o.scaleProber()]})
 	if err != nil {
 		return nil, err
 	}

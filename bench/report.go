@@ -1,7 +1,6 @@
 package bench
 
 import (
-	"cmp"
 	"fmt"
 	"io"
 	"strings"
@@ -45,7 +44,7 @@ func (r *Report) writeHeader(b *strings.Builder) {
 			transport = "plain HTTP/1.1"
 		}
 		fmt.Fprintf(b, "scale: %d %s probes in flight, target answers after %s, scrapes started over %s, scrape timeout %s, scrapes over %s\n",
-			o.ScaleProbes, cmp.Or(o.ScaleProber, "http"), o.ScaleDelay, o.ScaleRamp, o.ScaleTimeout, transport)
+			o.ScaleProbes, o.scaleProber(), o.ScaleDelay, o.ScaleRamp, o.ScaleTimeout, transport)
 		return
 	}
 	fmt.Fprintf(b, "load: %d concurrent scrapes, %d rounds of %s per module and exporter (after a %s warm-up), scrape timeout %s\n",

@@ -98,7 +98,7 @@ func (h *probeHandler) Forwards(level slog.Level) bool { return level >= h.level
 // Handle keeps the record and forwards it when its level is high enough.
 // Records are a few hundred bytes and slog passes them by value: they are
 // passed on by pointer and copied once, into the log, as a probe's stack
-// must stay small (docs/scaling.md).
+// must stay small (see Runner.Run).
 func (h *probeHandler) Handle(ctx context.Context, r slog.Record) error {
 	if len(h.attrs) > 0 || len(h.groups) > 0 {
 		return h.handleOwn(ctx, &r)
