@@ -76,7 +76,8 @@ bench-vs-blackbox: build
 
 # 10,000 probes in flight at once against an HTTP target that answers after
 # 2 s, as issue 8 sets it; the scrapes start over 1.5 s, so all are in
-# flight together. BENCH_ARGS='--vs $(BBE)' runs blackbox_exporter too.
+# flight together. BENCH_ARGS='--vs $(BBE)' runs blackbox_exporter too, and
+# BENCH_ARGS='--scale.prober tcp' holds tcp probes instead of http ones.
 bench-scale: build
 	$(GO) run ./bench/cmd/loadharness --exporter ./sonde --scale 10000 --scale.delay 2s --scale.ramp 1500ms $(BENCH_ARGS)
 

@@ -21,7 +21,7 @@ type Module struct {
 // The modules of a load run, in report order.
 var loadModules = []string{"http", "https", "tcp", "icmp", "dns", "grpc"}
 
-// ScaleProbers are the probers scale mode can hold in flight, and their
+// scaleModules maps the probers scale mode can hold in flight to their
 // modules: an HTTP request to a target that answers late, and a tcp probe
 // that sends the same request and waits for the answer's status line
 // (query_response), so that the probe waits on its connection the way a
