@@ -410,9 +410,19 @@ func TestHTTPErrors(t *testing.T) {
 			want: `line 6: module "m": http.fail_if_header_not_matches[0]: regexp must be set`,
 		},
 		{
-			name: "enable_http3",
+			name: "enable_http3 with HTTP/2 left on",
 			src:  httpModule("      enable_http3: true"),
-			want: `line 5: module "m": http.enable_http3: HTTP/3 is not supported by sonde yet`,
+			want: `line 5: module "m": http.enable_http3: enable_http3 needs enable_http2: false`,
+		},
+		{
+			name: "HTTP/3.0 valid without enable_http3",
+			src:  httpModule("      valid_http_versions: [HTTP/3.0]"),
+			want: `line 5: module "m": http.valid_http_versions[0]: HTTP/3.0 can only be valid with enable_http3: true`,
+		},
+		{
+			name: "HTTP/1.1 valid with enable_http3",
+			src:  httpModule("      enable_http3: true", "      enable_http2: false", "      valid_http_versions: [HTTP/3.0, HTTP/1.1]"),
+			want: `line 7: module "m": http.valid_http_versions[1]: HTTP/1.1 is never valid with enable_http3: true`,
 		},
 		{
 			name: "bad proxy scheme",

@@ -174,7 +174,7 @@ func (c *checker) sourceIP(path []string, v string) {
 
 // ValidHTTPVersions are the values valid_http_versions can match, as Go
 // reports them in a response's Proto.
-var ValidHTTPVersions = []string{"HTTP/1.0", "HTTP/1.1", "HTTP/2.0"}
+var ValidHTTPVersions = []string{"HTTP/1.0", "HTTP/1.1", "HTTP/2.0", "HTTP/3.0"}
 
 // Compressions are the values of http.compression.
 var Compressions = []string{"", "identity", "gzip", "br", "deflate"}
@@ -214,14 +214,30 @@ func (c *checker) http(h *HTTPProbe) {
 	}
 	c.headerMatches(at("fail_if_header_matches"), h.FailIfHeaderMatchesRegexp)
 	c.headerMatches(at("fail_if_header_not_matches"), h.FailIfHeaderNotMatchesRegexp)
-	if h.EnableHTTP3 {
-		c.errorf(at("enable_http3"), "HTTP/3 is not supported by sonde yet; remove the option or set it to false")
-	}
+	c.http3(h)
 	if err := h.HTTPClientConfig.Validate(); err != nil {
 		c.errorf([]string{"http"}, "%v", err)
 	}
 	if u := h.HTTPClientConfig.ProxyURL.URL; u != nil && u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5" {
 		c.errorf(at("proxy_url"), "scheme %q is not supported; use http, https or socks5", u.Scheme)
+	}
+}
+
+// http3 applies blackbox_exporter's rules for enable_http3: an HTTP/3
+// probe speaks only HTTP/3, so HTTP/2 must be off and no other version
+// can be valid, and HTTP/3.0 is valid only when HTTP/3 is on.
+func (c *checker) http3(h *HTTPProbe) {
+	at := func(field ...string) []string { return append([]string{"http"}, field...) }
+	for i, v := range h.ValidHTTPVersions {
+		switch {
+		case v == "HTTP/3.0" && !h.EnableHTTP3:
+			c.errorf(at("valid_http_versions", strconv.Itoa(i)), "HTTP/3.0 can only be valid with enable_http3: true")
+		case (v == "HTTP/2.0" || v == "HTTP/1.1") && h.EnableHTTP3:
+			c.errorf(at("valid_http_versions", strconv.Itoa(i)), "%s is never valid with enable_http3: true, which speaks only HTTP/3; list HTTP/3.0 alone", v)
+		}
+	}
+	if h.EnableHTTP3 && h.HTTPClientConfig.EnableHTTP2 {
+		c.errorf(at("enable_http3"), "enable_http3 needs enable_http2: false (HTTP/2 is on by default); add enable_http2: false")
 	}
 }
 
