@@ -27,8 +27,10 @@ fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
 
-test: fmt-check vet
-	$(GO) test -race -count=1 ./...
+# test/compat compares sonde with blackbox_exporter $(BBE_VERSION), which
+# blackbox-exporter builds into .cache/ first (once; later runs reuse it).
+test: fmt-check vet blackbox-exporter
+	COMPAT_BLACKBOX_EXPORTER=$(abspath $(BBE_BUILD)) $(GO) test -race -count=1 ./...
 
 # Go native fuzzing: each target in turn for FUZZTIME. `make test` already
 # runs every target over its seeds (testdata/fuzz/<target>/); this explores

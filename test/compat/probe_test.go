@@ -1,0 +1,314 @@
+// Package compat runs blackbox_exporter 0.28 (BBE), the reference sonde
+// replaces, and sonde side by side on one generated configuration and
+// compares what they answer: to every scenario's /probe (status, metric
+// families, label sets, deterministic values) and to --config.check of
+// BBE's own test configurations.
+//
+// A difference fails the test unless it is one of sonde's documented
+// additions (sondeOnly), a documented difference (documented, each naming
+// its section of docs/blackbox-differences.md) or a known gap still to be
+// fixed (pending). Every peer the probes talk to is started here on
+// loopback.
+//
+// BBE is the binary `make blackbox-exporter` builds into .cache/ (or
+// $COMPAT_BLACKBOX_EXPORTER); `make test` builds it first. Without it the
+// tests skip, saying how to get it, except in CI (CI set), where they fail.
+package compat
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"sort"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/sonde-exporter/sonde/internal/testkit"
+)
+
+// sondeBin is sonde, built once for the package's tests.
+var sondeBin = testkit.SondeBinary(repoRoot)
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	sondeBin.Remove()
+	os.Exit(code)
+}
+
+// workers is how many scenarios are probed at once: most scenarios wait on
+// loopback or on a short deadline, not on the CPU.
+const workers = 24
+
+// peers are every server the scenarios probe.
+type peers struct {
+	pki    *pki
+	http   *httpPeers
+	stream *streamPeers
+	dns    *dnsPeers
+	grpc   *grpcPeers
+	files  files
+}
+
+// files are what modules read from disk besides the certificates.
+type files struct {
+	body     string // a request body for body_file
+	password string // the basic auth password, for password_file
+	token    string // the bearer token, for bearer_token_file
+}
+
+func writeFiles(t *testing.T) files {
+	t.Helper()
+	dir := t.TempDir()
+	write := func(name, content string) string {
+		path := filepath.Join(dir, name)
+		if err := os.WriteFile(path, []byte(content), 0o600); err != nil {
+			t.Fatalf("writing %s: %v", name, err)
+		}
+		return path
+	}
+	return files{
+		body:     write("body.txt", "from=body_file"),
+		password: write("password", "s3cret\n"),
+		token:    write("token", "compat-token\n"),
+	}
+}
+
+func startPeers(t *testing.T) *peers {
+	t.Helper()
+	p := newPKI(t)
+	return &peers{
+		pki:    p,
+		http:   startHTTPPeers(t, p),
+		stream: startStreamPeers(t, p),
+		dns:    startDNSPeers(t, p),
+		grpc:   startGRPCPeers(t, p),
+		files:  writeFiles(t),
+	}
+}
+
+// result is what came of one scenario.
+type result struct {
+	skipped string // why the scenario did not run; "" when it ran
+	deltas  []delta
+	bbe     answer
+	sonde   answer
+}
+
+// TestProbesMatchBlackbox probes every scenario through both exporters and
+// fails on each difference that is neither documented nor pending.
+func TestProbesMatchBlackbox(t *testing.T) {
+	bbeBin := blackboxBinary(t)
+	sondePath := sondeBin.Path(t)
+	pe := startPeers(t)
+	scenarios := allScenarios(pe)
+	cfg, refused := loadableConfig(t, bbeBin, sondePath, scenarios)
+
+	var bbe, sonde *exporter
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); bbe = startExporter(t, "bbe", bbeBin, cfg) }()
+	sonde = startExporter(t, "sonde", sondePath, cfg)
+	wg.Wait()
+	if bbe == nil {
+		t.FailNow() // startExporter reported why
+	}
+
+	have := machineLimits()
+	results := runScenarios(scenarios, have, refused, bbe, sonde)
+
+	var unexplained []delta
+	matched := map[*allowance]bool{}
+	ran := map[string]bool{}
+	for _, s := range scenarios {
+		r := results[s.name]
+		t.Run(s.name, func(t *testing.T) {
+			if r.skipped != "" {
+				t.Skip("SKIPPING: " + r.skipped)
+			}
+			ran[s.name] = true
+			t.Logf("BBE %s; sonde %s", outcome(r.bbe), outcome(r.sonde))
+			var bad []delta
+			for _, d := range r.deltas {
+				if a := explain(d); a != nil {
+					matched[a] = true
+					continue
+				}
+				bad = append(bad, d)
+			}
+			if len(bad) > 0 {
+				unexplained = append(unexplained, bad...)
+				t.Errorf("target %q: deltas neither documented nor pending:\n%s\nBBE answered %d:\n%s\nsonde answered %d:\n%s",
+					s.target, formatDeltas(bad, noNote), r.bbe.status, tail(r.bbe.body, 3000), r.sonde.status, tail(r.sonde.body, 3000))
+			}
+		})
+	}
+	if len(unexplained) > 0 {
+		t.Errorf("%d deltas are neither documented nor pending:\n%s", len(unexplained), formatDeltas(unexplained, noNote))
+	}
+	checkAllowancesUsed(t, matched, ran)
+	logPending(t, results, scenarios)
+}
+
+// runScenarios probes every scenario on both exporters, workers at a time,
+// and compares their answers.
+func runScenarios(scenarios []scenario, have map[string]string, refused map[string]delta, bbe, sonde *exporter) map[string]result {
+	var mu sync.Mutex
+	results := make(map[string]result, len(scenarios))
+	jobs := make(chan scenario)
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for s := range jobs {
+				r := result{deltas: []delta{refused[s.name]}}
+				if _, ok := refused[s.name]; !ok {
+					r = runScenario(s, have, bbe, sonde)
+				}
+				mu.Lock()
+				results[s.name] = r
+				mu.Unlock()
+			}
+		}()
+	}
+	for _, s := range scenarios {
+		jobs <- s
+	}
+	close(jobs)
+	wg.Wait()
+	return results
+}
+
+// runScenario asks both exporters at the same moment, as two Prometheus
+// servers scraping the same target would.
+func runScenario(s scenario, have map[string]string, bbe, sonde *exporter) result {
+	if why := unmetNeeds(s, have); why != "" {
+		return result{skipped: why}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
+	defer cancel()
+	var r result
+	var wg sync.WaitGroup
+	for _, side := range []struct {
+		e   *exporter
+		out *answer
+	}{{bbe, &r.bbe}, {sonde, &r.sonde}} {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			*side.out = ask(ctx, side.e, s)
+		}()
+	}
+	wg.Wait()
+	r.deltas = compareAnswers(s.name, r.bbe, r.sonde)
+	return r
+}
+
+func ask(ctx context.Context, e *exporter, s scenario) answer {
+	status, body, err := e.probe(ctx, s.query(), s.scrapeTimeout())
+	a := answer{status: status, body: body, err: err}
+	if err == nil && status == 200 {
+		a.expo, _ = parseExposition(body)
+	}
+	return a
+}
+
+// loadableConfig writes the scenarios' configuration, which BBE must
+// accept (else a scenario is wrong), and leaves out the modules sonde
+// refuses: each is a delta of its scenario, since sonde promises to load
+// any configuration BBE loads. It returns the file and those deltas.
+func loadableConfig(t *testing.T, bbeBin, sondeBin string, scenarios []scenario) (string, map[string]delta) {
+	t.Helper()
+	cfg := writeConfig(t, scenarios)
+	if ok, out := configCheck(bbeBin, cfg); !ok {
+		t.Fatalf("blackbox_exporter refuses the generated configuration, so a scenario is wrong:\n%s", out)
+	}
+	ok, out := configCheck(sondeBin, cfg)
+	if ok {
+		return cfg, nil
+	}
+	refused := map[string]delta{}
+	for _, m := range refusedModule.FindAllStringSubmatch(out, -1) {
+		refused[m[1]] = delta{scenario: m[1], kind: deltaConfig, family: "", bbe: "loads", sonde: "refuses: " + oneLine(m[2])}
+	}
+	if len(refused) == 0 {
+		t.Fatalf("sonde refuses the generated configuration and names no module:\n%s", out)
+	}
+	var kept []scenario
+	for _, s := range scenarios {
+		if _, ok := refused[s.name]; !ok {
+			kept = append(kept, s)
+		}
+	}
+	cfg = writeConfig(t, kept)
+	if ok, out := configCheck(sondeBin, cfg); !ok {
+		t.Fatalf("sonde refuses the generated configuration even without the modules it named:\n%s", out)
+	}
+	return cfg, refused
+}
+
+// refusedModule finds the modules sonde's --config.check names, with why.
+var refusedModule = regexp.MustCompile(`module "([^"]+)": (.*)`)
+
+// configCheck runs bin --config.check on path: whether it passed, and what
+// it said.
+func configCheck(bin, path string) (bool, string) {
+	out, err := exec.Command(bin, "--config.check", "--config.file="+path).CombinedOutput()
+	return err == nil, string(out)
+}
+
+func oneLine(s string) string { return strings.Join(strings.Fields(s), " ") }
+
+// machineLimits says what this machine cannot do, by need, with why.
+func machineLimits() map[string]string {
+	limits := map[string]string{}
+	if !ipv6Loopback() {
+		limits["ipv6"] = "this machine has no IPv6 loopback (::1)"
+	}
+	if conn, err := net.ListenPacket("ip4:icmp", "127.0.0.1"); err != nil {
+		limits["icmp"] = "ICMP sockets are not permitted here (" + err.Error() + "); both exporters need them, run as root or with CAP_NET_RAW"
+	} else {
+		conn.Close()
+	}
+	return limits
+}
+
+func noNote(delta) string { return "" }
+
+// outcome sums up an answer for the verbose log: its status and, for a
+// probe that ran, probe_success.
+func outcome(a answer) string {
+	switch {
+	case a.err != nil:
+		return a.err.Error()
+	case a.expo == nil:
+		return fmt.Sprintf("%d", a.status)
+	}
+	return fmt.Sprintf("%d success=%s", a.status, describeFamily(a.expo["probe_success"]))
+}
+
+// logPending prints the pending deltas that this run saw, so that the
+// lead's list of what is left to fix is in every verbose run.
+func logPending(t *testing.T, results map[string]result, scenarios []scenario) {
+	var seen []delta
+	for _, s := range scenarios {
+		for _, d := range results[s.name].deltas {
+			if a := explain(d); a != nil && a.why != "" {
+				seen = append(seen, d)
+			}
+		}
+	}
+	if len(seen) == 0 {
+		return
+	}
+	sort.SliceStable(seen, func(i, j int) bool { return seen[i].scenario < seen[j].scenario })
+	t.Logf("%d pending deltas (known, not fixed yet):\n%s", len(seen), formatDeltas(seen, func(d delta) string {
+		return strings.TrimSpace(explain(d).why)
+	}))
+}
