@@ -43,6 +43,8 @@ var documented = []*allowance{
 // fails on an entry that matches nothing any more, so that the table only
 // ever shrinks to what is left.
 var pending = []*allowance{
+	pendingDiff("sonde's HTTP/3 client is being written (branch http3): until it lands sonde does not speak QUIC, so every enable_http3 scenario differs",
+		"http3_.*", "", ".*"),
 	pendingDiff("BBE probes a target it cannot use and answers 200 with probe_success 0 (http.go url.Parse, tcp.go SplitHostPort, icmp resolve); sonde answers 400, so the failure shows as up==0 and probe_success alerts miss it",
 		"http_(unparsable_url|ftp_scheme|empty_host)|tcp_(no_port|url_target)|grpc_url_target|icmp_with_port", deltaStatus, ""),
 	pendingDiff("BBE does not read the body of a redirect it does not follow (CheckRedirect errors, http.go requestErrored) and reports 0; sonde counts that body",

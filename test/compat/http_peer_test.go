@@ -19,6 +19,7 @@ import (
 	"time"
 
 	"github.com/andybalholm/brotli"
+	"github.com/quic-go/quic-go/http3"
 )
 
 // pageBody is what most pages answer: long enough that compressing it
@@ -237,6 +238,8 @@ type httpPeers struct {
 	mtls      string // https, a client certificate required
 	http11TLS string // https, HTTP/1.1 only
 	proxy     string // a forward proxy (absolute URIs and CONNECT)
+	h3        string // https over HTTP/3 (QUIC), the good certificate
+	h3Expired string // the same with the expired certificate
 }
 
 func startHTTPPeers(t *testing.T, p *pki) *httpPeers {
@@ -255,7 +258,31 @@ func startHTTPPeers(t *testing.T, p *pki) *httpPeers {
 	hp.mtls = serveHTTP(t, "127.0.0.1:0", mux, p.serverTLS(p.good, true), true)
 	hp.http11TLS = serveHTTP(t, "127.0.0.1:0", mux, p.serverTLS(p.good, false), false)
 	hp.proxy = serveHTTP(t, "127.0.0.1:0", proxyHandler(), nil, false)
+	hp.h3 = serveHTTP3(t, mux, p.serverTLS(p.good, false))
+	hp.h3Expired = serveHTTP3(t, mux, p.serverTLS(p.expired, false))
 	return hp
+}
+
+// serveHTTP3 serves h over HTTP/3 on a loopback UDP port and returns its
+// base URL.
+func serveHTTP3(t *testing.T, h http.Handler, tlsCfg *tls.Config) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatalf("listening on UDP for HTTP/3: %v", err)
+	}
+	srv := &http3.Server{Handler: h, TLSConfig: http3.ConfigureTLSConfig(tlsCfg)}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		srv.Serve(pc)
+	}()
+	t.Cleanup(func() {
+		srv.Close()
+		pc.Close()
+		<-done
+	})
+	return "https://" + pc.LocalAddr().String()
 }
 
 // serveHTTP serves h on addr, over TLS when tlsCfg is set (offering

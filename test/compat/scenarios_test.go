@@ -523,7 +523,89 @@ func httpTLSScenarios(p *peers) []scenario {
 // http3Scenarios probe with enable_http3. sonde's HTTP/3 client is being
 // written; until it lands their deltas are in the pending table.
 func http3Scenarios(p *peers) []scenario {
-	return nil
+	h := p.http
+	http := func(name, target, module string) scenario {
+		return probe("http", name, target, sub(module, "{ca}", p.pki.caFile))
+	}
+	return []scenario{
+		http("http3_ok", h.h3+"/", `
+			http:
+			  enable_http3: true
+			  enable_http2: false
+			  tls_config:
+			    ca_file: {ca}`),
+		http("http3_valid_version", h.h3+"/", `
+			http:
+			  enable_http3: true
+			  enable_http2: false
+			  valid_http_versions: ["HTTP/3.0"]
+			  tls_config:
+			    ca_file: {ca}`),
+		http("http3_http_scheme", "http://"+strings.TrimPrefix(h.h3, "https://")+"/", `
+			http:
+			  enable_http3: true
+			  enable_http2: false
+			  tls_config:
+			    ca_file: {ca}`),
+		http("http3_status_404", h.h3+"/status/404", `
+			http:
+			  enable_http3: true
+			  enable_http2: false
+			  tls_config:
+			    ca_file: {ca}`),
+		http("http3_body_regexp", h.h3+"/echo", `
+			http:
+			  enable_http3: true
+			  enable_http2: false
+			  method: POST
+			  body: over-quic
+			  fail_if_body_not_matches_regexp: ["proto=HTTP/3.0", "body=over-quic"]
+			  tls_config:
+			    ca_file: {ca}`),
+		http("http3_redirect", h.h3+"/redirect/2", `
+			http:
+			  enable_http3: true
+			  enable_http2: false
+			  tls_config:
+			    ca_file: {ca}`),
+		http("http3_gzip", h.h3+"/encoded/gzip", `
+			http:
+			  enable_http3: true
+			  enable_http2: false
+			  compression: gzip
+			  tls_config:
+			    ca_file: {ca}`),
+		http("http3_untrusted", h.h3+"/", `
+			http:
+			  enable_http3: true
+			  enable_http2: false`),
+		http("http3_insecure", h.h3+"/", `
+			http:
+			  enable_http3: true
+			  enable_http2: false
+			  tls_config:
+			    insecure_skip_verify: true`),
+		http("http3_expired", h.h3Expired+"/", `
+			http:
+			  enable_http3: true
+			  enable_http2: false
+			  tls_config:
+			    ca_file: {ca}`),
+		http("http3_no_server", "https://"+p.dns.refused+"/", `
+			timeout: 500ms
+			http:
+			  enable_http3: true
+			  enable_http2: false
+			  tls_config:
+			    ca_file: {ca}`),
+		http("http3_tcp_only_server", h.tls+"/", `
+			timeout: 500ms
+			http:
+			  enable_http3: true
+			  enable_http2: false
+			  tls_config:
+			    ca_file: {ca}`),
+	}
 }
 
 func tcpScenarios(p *peers) []scenario {
