@@ -36,10 +36,12 @@ type scenario struct {
 }
 
 // defaultScrapeTimeout is the scrape timeout every scenario sends unless
-// it says otherwise: with the default offset of 0.5 s a probe gets 2.5 s,
-// plenty on loopback. Scenarios that time out on purpose set a shorter
-// module timeout.
-const defaultScrapeTimeout = "3"
+// it says otherwise: with the default offset of 0.5 s a probe gets 9.5 s,
+// far more than any loopback probe needs even on a loaded CI machine,
+// where a tighter deadline made probes that should pass time out in one
+// exporter only. Scenarios that time out on purpose set a short module
+// timeout, so the long default costs no run time.
+const defaultScrapeTimeout = "10"
 
 // params are the query parameters of the scenario's /probe request.
 func (s scenario) query() url.Values {
