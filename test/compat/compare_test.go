@@ -173,6 +173,18 @@ func compareAnswers(scenario string, bbe, sonde answer) []delta {
 	return out
 }
 
+// compareStatus lists only a difference of the answers' HTTP status (or a
+// request that failed).
+func compareStatus(scenario string, bbe, sonde answer) []delta {
+	switch {
+	case bbe.err != nil || sonde.err != nil:
+		return []delta{{scenario: scenario, kind: deltaRequest, bbe: errText(bbe.err), sonde: errText(sonde.err)}}
+	case bbe.status != sonde.status:
+		return []delta{{scenario: scenario, kind: deltaStatus, bbe: strconv.Itoa(bbe.status), sonde: strconv.Itoa(sonde.status)}}
+	}
+	return nil
+}
+
 // saneDuration: a duration is a finite number of seconds, not negative.
 func saneDuration(v float64) bool { return v >= 0 && !math.IsInf(v, 0) }
 

@@ -33,7 +33,7 @@ var documented = []*allowance{
 	documentedDiff("compression-sends-accept-encoding",
 		"http_(gzip|br)_negotiated", deltaValue, "probe_success|probe_failed_due_to_regex|probe_http_content_length|probe_http_uncompressed_body_length"),
 	documentedDiff("scrape-timeout-header",
-		"probe_timeout_header_bad", deltaStatus, ""),
+		"probe_timeout_header_(bad|negative)", deltaStatus, ""),
 	documentedDiff("scrape-timeout-header",
 		"probe_timeout_header_under_offset", deltaValue, "probe_success|probe_http_.*"),
 }

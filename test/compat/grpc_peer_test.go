@@ -30,6 +30,7 @@ type grpcPeers struct {
 	tls      string // TLS, the good certificate
 	expired  string // TLS, an expired certificate
 	noHealth string // a gRPC server without the health service
+	named    string // TLS, a certificate for sonde.test only
 }
 
 func startGRPCPeers(t *testing.T, p *pki) *grpcPeers {
@@ -39,6 +40,7 @@ func startGRPCPeers(t *testing.T, p *pki) *grpcPeers {
 		tls:      serveGRPC(t, "127.0.0.1:0", p.serverTLS(p.good, false), true),
 		expired:  serveGRPC(t, "127.0.0.1:0", p.serverTLS(p.expired, false), true),
 		noHealth: serveGRPC(t, "127.0.0.1:0", nil, false),
+		named:    serveGRPC(t, "127.0.0.1:0", p.serverTLS(p.named, false), true),
 	}
 	if ipv6Loopback() {
 		gp.plainV6 = serveGRPC(t, "[::1]:0", nil, true)

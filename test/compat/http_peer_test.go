@@ -27,6 +27,9 @@ import (
 // that was not.
 var pageBody = strings.Repeat("compat page: the quick brown fox jumps over the lazy dog\n", 8)
 
+// jsonBody is what /json answers, for the CEL rules.
+const jsonBody = `{"status":"up","count":3,"tags":["a","b"]}`
+
 // lastModified is the fixed Last-Modified of /lastmod, so that both
 // exporters report the same timestamp.
 var lastModified = time.Date(2024, 2, 29, 12, 34, 56, 0, time.UTC)
@@ -80,6 +83,10 @@ func httpMux(httpsURL func() string) *http.ServeMux {
 	mux.HandleFunc("/encoded/{alg}", func(w http.ResponseWriter, r *http.Request) {
 		writeEncoded(w, r.PathValue("alg"), pageBody)
 	})
+	mux.HandleFunc("/encoded-json/{alg}", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		writeEncoded(w, r.PathValue("alg"), jsonBody)
+	})
 	mux.HandleFunc("/negotiate", func(w http.ResponseWriter, r *http.Request) {
 		alg := ""
 		for _, part := range strings.Split(r.Header.Get("Accept-Encoding"), ",") {
@@ -93,7 +100,7 @@ func httpMux(httpsURL func() string) *http.ServeMux {
 	})
 	mux.HandleFunc("/json", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
-		io.WriteString(w, `{"status":"up","count":3,"tags":["a","b"]}`)
+		io.WriteString(w, jsonBody)
 	})
 	mux.HandleFunc("/not-json", func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, "this is not json")
@@ -159,6 +166,24 @@ func httpMux(httpsURL func() string) *http.ServeMux {
 			return
 		}
 		io.WriteString(w, "credentials ok\n")
+	})
+	// /token is an OAuth 2.0 token endpoint granting client credentials;
+	// /oauth wants the token it grants.
+	mux.HandleFunc("/token", func(w http.ResponseWriter, r *http.Request) {
+		id, secret, ok := r.BasicAuth()
+		if r.Method != http.MethodPost || r.FormValue("grant_type") != "client_credentials" || !ok || id != "compat" || secret != "s3cret" {
+			http.Error(w, `{"error":"invalid_client"}`, http.StatusUnauthorized)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		io.WriteString(w, `{"access_token":"oauth-token","token_type":"Bearer","expires_in":3600}`)
+	})
+	mux.HandleFunc("/oauth", func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("Authorization") != "Bearer oauth-token" {
+			http.Error(w, "no token", http.StatusUnauthorized)
+			return
+		}
+		io.WriteString(w, "oauth ok\n")
 	})
 	mux.HandleFunc("/lastmod", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Last-Modified", lastModified.Format(http.TimeFormat))

@@ -9,7 +9,6 @@ import (
 	"crypto/x509"
 	"crypto/x509/pkix"
 	"encoding/pem"
-	"fmt"
 	"math/big"
 	"net"
 	"os"
@@ -28,6 +27,7 @@ type pki struct {
 	caKey  crypto.Signer
 	caCert *x509.Certificate
 	caFile string
+	caPEM  string
 
 	good      tls.Certificate // 127.0.0.1, ::1, localhost
 	expired   tls.Certificate // the same names, expired a day ago
@@ -64,6 +64,7 @@ func newPKI(t *testing.T) *pki {
 		t.Fatalf("parsing the test CA: %v", err)
 	}
 	p.caFile = p.writePEM(t, "ca.pem", "CERTIFICATE", der)
+	p.caPEM = string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}))
 
 	now := time.Now()
 	loopback := []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
@@ -150,5 +151,3 @@ func (p *pki) clientTLS() *tls.Config {
 	pool.AddCert(p.caCert)
 	return &tls.Config{RootCAs: pool}
 }
-
-func (p *pki) String() string { return fmt.Sprintf("pki in %s", p.dir) }

@@ -211,13 +211,16 @@ func runScenario(s scenario, have map[string]string, bbe, sonde *exporter) resul
 	wg.Wait()
 	r.took = time.Since(start)
 	r.deltas = compareAnswers(s.name, r.bbe, r.sonde)
+	if s.statusOnly {
+		r.deltas = compareStatus(s.name, r.bbe, r.sonde)
+	}
 	return r
 }
 
 func ask(ctx context.Context, e *exporter, s scenario) answer {
 	status, body, err := e.probe(ctx, s.query(), s.scrapeTimeout())
 	a := answer{status: status, body: body, err: err}
-	if err == nil && status == 200 {
+	if err == nil && status == 200 && !s.statusOnly {
 		a.expo, _ = parseExposition(body)
 	}
 	return a

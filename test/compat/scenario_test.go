@@ -24,8 +24,11 @@ type scenario struct {
 	// useModule asks for another module than the scenario's own: "-" for
 	// none at all (no module parameter), anything else by name.
 	useModule string
-	noTarget  bool       // ask without a target parameter
-	params    url.Values // further parameters (hostname)
+	noTarget  bool // ask without a target parameter
+	// statusOnly compares only the HTTP status of the answers, for
+	// requests whose answer is not an exposition (debug=true).
+	statusOnly bool
+	params     url.Values // further parameters (hostname)
 	// timeout is the X-Prometheus-Scrape-Timeout-Seconds header; empty
 	// gives defaultScrapeTimeout, "-" sends none.
 	timeout string

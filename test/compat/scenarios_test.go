@@ -2,6 +2,7 @@ package compat
 
 import (
 	"net/url"
+	"strconv"
 	"strings"
 )
 
@@ -347,6 +348,32 @@ func httpScenarios(p *peers) []scenario {
 			  authorization:
 			    type: Compat
 			    credentials: abc123`),
+		http("http_oauth2_client_credentials", plain+"/oauth", sub(`
+			http:
+			  oauth2:
+			    client_id: compat
+			    client_secret: s3cret
+			    token_url: {plain}/token`, "{plain}", plain)),
+		http("http_oauth2_wrong_secret", plain+"/oauth", sub(`
+			http:
+			  oauth2:
+			    client_id: compat
+			    client_secret: wrong
+			    token_url: {plain}/token`, "{plain}", plain)),
+		http("http_common_http_headers", plain+"/echo", `
+			http:
+			  http_headers:
+			    X-From-Common:
+			      values: ["one", "two"]
+			  fail_if_body_not_matches_regexp: ["header X-From-Common: one, two"]`),
+		http("http_gzip_body_regexp", plain+"/encoded/gzip", `
+			http:
+			  compression: gzip
+			  fail_if_body_not_matches_regexp: ["lazy dog"]`),
+		http("http_gzip_cel", plain+"/encoded-json/gzip", `
+			http:
+			  compression: gzip
+			  fail_if_body_json_not_matches_cel: 'body.status == "up"'`),
 		http("http_authorization_default_type", plain+"/bearer", `
 			http:
 			  authorization:
@@ -431,6 +458,17 @@ func httpTLSScenarios(p *peers) []scenario {
 			  tls_config:
 			    ca_file: {ca}`),
 		http("http_tls_untrusted", h.tls+"/", ""),
+		http("http_tls_inline_ca", h.tls+"/", sub(`
+			http:
+			  tls_config:
+			    ca: {pem}`, "{pem}", strconv.Quote(p.pki.caPEM))),
+		http("http_tls_host_header_server_name", h.named+"/echo", `
+			http:
+			  headers:
+			    Host: sonde.test
+			  fail_if_body_not_matches_regexp: ["host=sonde.test"]
+			  tls_config:
+			    ca_file: {ca}`),
 		http("http_tls_insecure", h.tls+"/", `
 			http:
 			  tls_config:
@@ -914,6 +952,37 @@ func dnsScenarios(p *peers) []scenario {
 			    ca_file: {ca}
 			  query_name: compat.test
 			  query_type: A`),
+		dns("dns_dot_no_port", "127.0.0.1", `
+			timeout: 500ms
+			dns:
+			  transport_protocol: tcp
+			  dns_over_tls: true
+			  tls_config:
+			    ca_file: {ca}
+			  query_name: compat.test
+			  query_type: A`),
+		dns("dns_dot_server_name_mismatch", d.dot, `
+			dns:
+			  transport_protocol: tcp
+			  dns_over_tls: true
+			  tls_config:
+			    ca_file: {ca}
+			    server_name: sonde.test
+			  query_name: compat.test
+			  query_type: A`),
+		dns("dns_source_ip", d.addr, `
+			dns:
+			  preferred_ip_protocol: ip4
+			  source_ip_address: 127.0.0.1
+			  query_name: compat.test
+			  query_type: A`),
+		dns("dns_source_ip_tcp", d.addr, `
+			dns:
+			  transport_protocol: tcp
+			  preferred_ip_protocol: ip4
+			  source_ip_address: 127.0.0.1
+			  query_name: compat.test
+			  query_type: A`),
 		dns("dns_dot_untrusted", d.dot, `
 			dns:
 			  transport_protocol: tcp
@@ -1068,6 +1137,11 @@ func icmpScenarios(p *peers) []scenario {
 			icmp:
 			  preferred_ip_protocol: ip6
 			  payload_size: 200`).with(needs("ipv6")),
+		icmp("icmp_v6_ttl", "::1", `
+			icmp:
+			  preferred_ip_protocol: ip6
+			  ttl: 3`).with(needs("ipv6")),
+		icmp("icmp_localhost_default", "localhost", ""),
 		icmp("icmp_with_port", "127.0.0.1:80", `
 			icmp:
 			  preferred_ip_protocol: ip4`),
@@ -1131,6 +1205,17 @@ func grpcScenarios(p *peers) []scenario {
 			  tls_config:
 			    insecure_skip_verify: true`),
 		grpc("grpc_tls_expired", g.expired, `
+			grpc:
+			  tls: true
+			  tls_config:
+			    ca_file: {ca}`),
+		grpc("grpc_tls_server_name", g.named, `
+			grpc:
+			  tls: true
+			  tls_config:
+			    ca_file: {ca}
+			    server_name: sonde.test`),
+		grpc("grpc_tls_wrong_name", g.named, `
 			grpc:
 			  tls: true
 			  tls_config:
@@ -1235,6 +1320,11 @@ func endpointScenarios(p *peers) []scenario {
 		{name: "probe_timeout_header_absent", prober: "http", target: plain, timeout: "-"},
 		{name: "probe_timeout_header_absent_module", prober: "http", target: plain, timeout: "-", module: `
 			timeout: 2s`},
+		{name: "probe_empty_module_param", useModule: "", target: plain, params: url.Values{"module": {""}}},
+		{name: "probe_debug", useModule: "http_2xx", target: plain, params: url.Values{"debug": {"true"}}, statusOnly: true},
+		{name: "probe_debug_unknown_module", useModule: "no_such_module", target: plain, params: url.Values{"debug": {"true"}}, statusOnly: true},
+		{name: "probe_timeout_header_zero", useModule: "http_2xx", target: plain, timeout: "0"},
+		{name: "probe_timeout_header_negative", useModule: "http_2xx", target: plain, timeout: "-1"},
 		{name: "probe_timeout_header_bad", useModule: "http_2xx", target: plain, timeout: "soon"},
 		{name: "probe_timeout_header_small", useModule: "http_2xx", target: plain, timeout: "1.5"},
 		{name: "probe_timeout_header_under_offset", useModule: "http_2xx", target: plain, timeout: "0.3"},
