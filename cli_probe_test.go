@@ -302,7 +302,7 @@ func TestProbeConfigErrors(t *testing.T) {
 		file string
 		want string
 	}{
-		{bad, `line 4: module "http_2xx": prober: "htp" is not a prober`},
+		{bad, `line 5: module "http_2xx": unknown field "timout"`},
 		{filepath.Join(t.TempDir(), "missing.yml"), "no such file or directory"},
 	} {
 		code, _, stderr := e.sonde(t, "probe", "--config.file="+tc.file, "--target="+e.ok)
@@ -506,8 +506,8 @@ func TestConfigCommands(t *testing.T) {
 		want string
 	}{
 		{[]string{"config", "check", "--config.file=" + e.config}, 0, "the configuration is valid (5 modules)"},
-		{[]string{"config", "check", "--config.file=" + bad}, 1, `"htp" is not a prober`},
-		{[]string{"--config.check", "--config.file=" + bad}, 1, `"htp" is not a prober`},
+		{[]string{"config", "check", "--config.file=" + bad}, 1, `unknown field "timout"`},
+		{[]string{"--config.check", "--config.file=" + bad}, 1, `unknown field "timout"`},
 		{[]string{"config", "check", "--config.file=" + bad + ".missing"}, 1, "no such file or directory"},
 		{[]string{"config"}, 2, "must select a subcommand of 'config'"},
 		{[]string{"config", "check", "--web.listen-address=:1"}, 2, "unknown long flag '--web.listen-address'"},

@@ -41,6 +41,7 @@ type flags struct {
 	command            string
 	configFile         string // serve and config check
 	configCheck        bool
+	configStrict       bool // warnings refuse the configuration
 	autoReload         bool
 	autoReloadInterval time.Duration
 	timeoutOffset      float64
@@ -92,7 +93,7 @@ func runCommand(args []string, stdout, stderr io.Writer) int {
 	case cmdProbe:
 		return runProbe(&f.probe, stdout, stderr)
 	case cmdConfigCheck:
-		return checkConfig(f.configFile, stderr)
+		return checkConfig(f.configFile, f.configStrict, stderr)
 	case cmdConfigSchema:
 		return printSchema(stdout, stderr)
 	}

@@ -41,9 +41,19 @@ const reloadedConfig = goodConfig + `
 const badConfig = `
 modules:
   http_2xx:
-    prober: htp
+    prober: http
+    timout: 5s
     http:
       valid_status_code: [200]
+`
+
+// warnConfig loads with warnings: blackbox_exporter loads it too.
+const warnConfig = `
+modules:
+  http_2xx:
+    prober: http
+  typo:
+    prober: htp
 `
 
 // sondeBin is sonde built once for the tests that run the binary.
@@ -147,8 +157,8 @@ func TestEndToEnd(t *testing.T) {
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusInternalServerError ||
-		!strings.Contains(string(body), `line 4: module "http_2xx": prober: "htp" is not a prober (did you mean "http"?)`) ||
-		!strings.Contains(string(body), `line 6: module "http_2xx": http: unknown field "valid_status_code" (did you mean "valid_status_codes"?)`) {
+		!strings.Contains(string(body), `line 5: module "http_2xx": unknown field "timout" (did you mean "timeout"?)`) ||
+		!strings.Contains(string(body), `line 7: module "http_2xx": http: unknown field "valid_status_code" (did you mean "valid_status_codes"?)`) {
 		t.Errorf("bad reload: %d\n%s", resp.StatusCode, body)
 	}
 	if !p.alive() {
@@ -220,7 +230,7 @@ func TestStartupWithBadConfigFails(t *testing.T) {
 	cfgFile := filepath.Join(t.TempDir(), "bad.yml")
 	writeFile(t, cfgFile, badConfig)
 	out, err := exec.Command(bin, "--config.file="+cfgFile, "--web.listen-address="+testkit.FreeAddr(t)).CombinedOutput()
-	if exitCode(err) != 1 || !strings.Contains(string(out), `"htp" is not a prober`) {
+	if exitCode(err) != 1 || !strings.Contains(string(out), `unknown field "timout"`) {
 		t.Errorf("exit %v, output:\n%s", err, out)
 	}
 	out, err = exec.Command(bin, "--version").CombinedOutput()
@@ -231,16 +241,23 @@ func TestStartupWithBadConfigFails(t *testing.T) {
 
 func TestConfigCheck(t *testing.T) {
 	dir := t.TempDir()
-	good, bad := filepath.Join(dir, "good.yml"), filepath.Join(dir, "bad.yml")
+	good, bad, warn := filepath.Join(dir, "good.yml"), filepath.Join(dir, "bad.yml"), filepath.Join(dir, "warn.yml")
 	writeFile(t, good, goodConfig)
 	writeFile(t, bad, badConfig)
+	writeFile(t, warn, warnConfig)
+	const typo = `warning: line 6: module "typo": prober: "htp" is not a prober (did you mean "http"?)`
 	tests := []struct {
 		args     []string
 		wantCode int
 		want     []string
 	}{
 		{[]string{"--config.check", "--config.file=" + good}, 0, []string{"the configuration is valid (1 modules)"}},
-		{[]string{"--config.check", "--config.file=" + bad}, 1, []string{`line 4: module "http_2xx": prober: "htp" is not a prober`, `line 6: module "http_2xx": http: unknown field "valid_status_code"`}},
+		{[]string{"--config.check", "--config.file=" + bad}, 1, []string{`line 5: module "http_2xx": unknown field "timout"`, `line 7: module "http_2xx": http: unknown field "valid_status_code"`}},
+		// Warnings are printed; only strict checking refuses them.
+		{[]string{"--config.check", "--config.file=" + warn}, 0, []string{typo, "the configuration loads (2 modules), with 1 warnings"}},
+		{[]string{"--config.check", "--config.strict", "--config.file=" + warn}, 1, []string{typo, "1 warnings, refused by strict checking"}},
+		{[]string{"config", "check", "--strict", "--config.file=" + warn}, 1, []string{typo, "1 warnings, refused by strict checking"}},
+		{[]string{"config", "check", "--config.file=" + warn}, 0, []string{typo}},
 		{[]string{"--config.check", "--config.file=" + filepath.Join(dir, "missing.yml")}, 1, []string{"no such file or directory"}},
 		{[]string{"--no-such-flag"}, 2, []string{"unknown long flag '--no-such-flag'"}},
 	}
@@ -331,8 +348,8 @@ func TestRoutePrefix(t *testing.T) {
 	col := collector.New(collector.Options{HistoryLimit: 10, Logger: logger, Registerer: reg})
 	cfgFile := filepath.Join(t.TempDir(), "sonde.yml")
 	writeFile(t, cfgFile, goodConfig)
-	reloader := config.NewReloader(cfgFile, applyConfig(col, logger), reg, logger)
-	if err := applyConfig(col, logger)(cfg); err != nil {
+	reloader := config.NewReloader(cfgFile, applyConfig(col), reg, logger)
+	if err := applyConfig(col)(cfg); err != nil {
 		t.Fatal(err)
 	}
 	srv := httptest.NewServer(newMux("/sonde/", col, reloader, reg, logger))

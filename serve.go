@@ -39,7 +39,8 @@ import (
 func (f *flags) addServeCommand(app *kingpin.Application) {
 	cmd := app.Command(cmdServe, "Run the exporter (the default command: its flags work without the word serve).").Default()
 	cmd.Flag("config.file", "Configuration file (blackbox_exporter's format).").Default("blackbox.yml").StringVar(&f.configFile)
-	cmd.Flag("config.check", "Validate the configuration file, then exit: 0 when it is valid, 1 with the problems found.").BoolVar(&f.configCheck)
+	cmd.Flag("config.check", "Validate the configuration file, then exit: 0 when it is valid (warnings are printed), 1 with the problems found.").BoolVar(&f.configCheck)
+	cmd.Flag("config.strict", "Refuse a configuration with warnings, at start, reload and --config.check. Warnings are what blackbox_exporter would load all the same (e.g. an unknown prober, a file not there yet); without this flag sonde loads them too.").BoolVar(&f.configStrict)
 	cmd.Flag("config.enable-auto-reload", "Reload the configuration file when its content changes.").BoolVar(&f.autoReload)
 	cmd.Flag("config.auto-reload-interval", "How often to check the configuration file for changes, with --config.enable-auto-reload: seconds (30) or a duration (30s).").
 		Default("30").SetValue((*secondsOrDuration)(&f.autoReloadInterval))
@@ -109,7 +110,7 @@ func (b *byteSize) String() string { return units.Base2Bytes(*b).String() }
 func runServer(f *flags, stderr io.Writer) int {
 	logger := promslog.New(&f.log)
 	if f.configCheck {
-		return checkConfig(f.configFile, stderr)
+		return checkConfig(f.configFile, f.configStrict, stderr)
 	}
 	logger.Info("Starting sonde", "version", version.Info())
 	logger.Info("Build context", "build_context", version.BuildContext())
@@ -151,7 +152,7 @@ func runServer(f *flags, stderr io.Writer) int {
 		MaxConcurrent: int(f.maxConcurrent),
 		Tracer:        traces.Tracer,
 	})
-	reloader := config.NewReloader(f.configFile, applyConfig(col, logger, proberOptions(f)...), reg, logger)
+	reloader := config.NewReloader(f.configFile, applyConfig(col, proberOptions(f)...), reg, logger, config.Strict(f.configStrict))
 	if err := reloader.Reload(); err != nil {
 		logger.Error("Error loading the configuration; fix it and start again", "err", err)
 		fmt.Fprintf(stderr, "%v\n", err)
@@ -191,16 +192,11 @@ func proberOptions(f *flags) []prober.Option {
 // applyConfig prepares the modules of a configuration with opts and hands
 // them to the collector; a module that cannot be prepared refuses the
 // whole file.
-func applyConfig(col *collector.Collector, logger *slog.Logger, opts ...prober.Option) func(*config.Config) error {
+func applyConfig(col *collector.Collector, opts ...prober.Option) func(*config.Config) error {
 	return func(cfg *config.Config) error {
 		set, err := prober.NewSet(cfg, opts...)
 		if err != nil {
 			return err
-		}
-		for _, name := range set.Names() {
-			if m, _ := set.Module(name); !prober.IsImplemented(m.Prober) {
-				logger.Warn("Module uses a prober this version of sonde cannot run yet; probes with it will be refused", "module", name, "prober", m.Prober)
-			}
 		}
 		col.SetModules(set)
 		return nil

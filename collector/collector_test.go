@@ -428,7 +428,7 @@ func TestPages(t *testing.T) {
 	scrape(t, c, url.Values{"target": {closedPort(t)}}, nil)
 
 	page := get(t, c.LandingPage, "/")
-	for _, want := range []string{"http_body", "future", "(not run by this version)", "Recent failed probes", "connect/refused in connect", `href="logs?id=1"`} {
+	for _, want := range []string{"http_body", "future", "(unknown: its scrapes are answered 400)", "Recent failed probes", "connect/refused in connect", `href="logs?id=1"`} {
 		if !strings.Contains(page, want) {
 			t.Errorf("landing page lacks %q", want)
 		}

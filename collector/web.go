@@ -4,6 +4,7 @@ import (
 	"html/template"
 	"io"
 	"net/http"
+	"strings"
 
 	"github.com/prometheus/common/version"
 
@@ -29,10 +30,13 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }
 <li><a href="config">Configuration</a> as loaded (secrets hidden)</li>
 <li><a href="-/healthy">Health</a></li>
 </ul>
-<h2>Modules</h2>
+{{if .Warnings}}<h2>Configuration warnings</h2>
+<p>The configuration loaded, as blackbox_exporter would load it, and its modules probe as blackbox would probe them, but sonde found these problems (<code>--config.strict</code> refuses such a file):</p>
+<ul>{{range .Warnings}}<li>{{.}}</li>{{end}}</ul>
+{{end}}<h2>Modules</h2>
 <table>
 <tr><th>Module</th><th>Prober</th><th>Timeout</th><th>Try it</th></tr>
-{{range .Modules}}<tr><td>{{.Name}}</td><td>{{.Prober}}{{if not .Runs}} (not run by this version){{end}}</td><td>{{if .Timeout}}{{.Timeout}}{{else}}scrape timeout{{end}}</td>
+{{range .Modules}}<tr><td>{{.Name}}</td><td>{{.Prober}}{{if not .Runs}} (unknown: its scrapes are answered 400){{end}}</td><td>{{if .Timeout}}{{.Timeout}}{{else}}scrape timeout{{end}}</td>
 <td><form action="probe" method="get"><input type="hidden" name="module" value="{{.Name}}"><input name="target" placeholder="target" size="30"><input type="hidden" name="debug" value="true"><button>Debug probe</button></form></td></tr>
 {{else}}<tr><td colspan="4">No modules are configured.</td></tr>{{end}}
 </table>
@@ -76,20 +80,35 @@ func (c *Collector) LandingPage(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "text/html; charset=utf-8")
 	w.Header().Set("Content-Security-Policy", pageCSP)
 	err := landing.Execute(w, map[string]any{
-		"Version": version.Version,
-		"Modules": modules,
-		"Failed":  probeTable{Title: "Recent failed probes", Rows: failed},
-		"Recent":  probeTable{Title: "Recent probes", Rows: recent},
+		"Version":  version.Version,
+		"Warnings": configWarnings(set),
+		"Modules":  modules,
+		"Failed":   probeTable{Title: "Recent failed probes", Rows: failed},
+		"Recent":   probeTable{Title: "Recent probes", Rows: recent},
 	})
 	if err != nil {
 		c.logger.Error("Rendering the landing page failed", "err", err)
 	}
 }
 
+// configWarnings are the warnings of the configuration in use, as text.
+func configWarnings(set *prober.Set) []string {
+	if set.Config == nil {
+		return nil
+	}
+	out := make([]string, len(set.Config.Warnings))
+	for i, w := range set.Config.Warnings {
+		out[i] = w.Error()
+	}
+	return out
+}
+
 // ConfigPage shows the configuration as loaded, with defaults filled in
-// and secrets replaced by <secret>.
+// and secrets replaced by <secret>. Its warnings come first, as YAML
+// comments, so the page still loads as a configuration.
 func (c *Collector) ConfigPage(w http.ResponseWriter, r *http.Request) {
-	cfg := c.Modules().Config
+	set := c.Modules()
+	cfg := set.Config
 	if cfg == nil {
 		cfg = &config.Config{}
 	}
@@ -99,6 +118,9 @@ func (c *Collector) ConfigPage(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	for _, warning := range configWarnings(set) {
+		io.WriteString(w, "# warning: "+strings.ReplaceAll(warning, "\n", " ")+"\n")
+	}
 	w.Write(out)
 }
 

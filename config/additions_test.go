@@ -64,7 +64,7 @@ func TestSondeOptionErrors(t *testing.T) {
 		{name: "label names differ between steps", src: tcp("      query_response:",
 			"        - expect: '^220 (.*)'", "          labels: [{name: banner, value: '${1}'}]",
 			"        - expect: '^250 (.*)'", "          labels: [{name: greeting, value: '${1}'}]"),
-			want: `line 9: module "m": tcp.query_response[1].labels: label names differ from step 0's`},
+			want: `line 9: module "m": tcp.query_response[1].labels: label names differ from step 0's`, warn: true},
 		{name: "https with dns_over_tls", src: dnsModule("      transport_protocol: https", "      dns_over_tls: true"),
 			want: `line 7: module "m": dns.dns_over_tls: transport_protocol https is already encrypted`},
 		{name: "bad doh_method", src: dnsModule("      transport_protocol: https", "      doh_method: PUT"),
@@ -77,9 +77,9 @@ func TestSondeOptionErrors(t *testing.T) {
 func TestUnixTLSNeedsAServerName(t *testing.T) {
 	runErrorCases(t, []errorCase{
 		{name: "tls without server_name", src: module("    prober: unix", "    unix:", "      tls: true"),
-			want: `line 4: module "m": unix.tls_config: TLS over a unix socket needs server_name`},
+			want: `line 4: module "m": unix.tls_config: TLS over a unix socket needs server_name`, warn: true},
 		{name: "starttls without server_name", src: module("    prober: unix", "    unix:", "      query_response:", "        - starttls: true"),
-			want: `line 4: module "m": unix.tls_config: TLS over a unix socket needs server_name`},
+			want: `line 4: module "m": unix.tls_config: TLS over a unix socket needs server_name`, warn: true},
 	})
 	mustLoad(t, module("    prober: unix", "    unix:", "      tls: true", "      tls_config: {server_name: app.internal}"))
 	mustLoad(t, module("    prober: unix", "    unix:", "      tls: true", "      tls_config: {insecure_skip_verify: true}"))

@@ -4,9 +4,9 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"slices"
-	"strconv"
 	"time"
 
 	"github.com/alecthomas/units"
@@ -17,6 +17,20 @@ import (
 // Config is a whole configuration file.
 type Config struct {
 	Modules map[string]Module `yaml:"modules"`
+	// Warnings are the problems found in modules that blackbox_exporter
+	// would load all the same (its own checks are errors): each an *Error
+	// naming the line, module and field. The modules load and probe as
+	// blackbox would probe them; Strict turns warnings into errors.
+	Warnings []error `yaml:"-"`
+}
+
+// Strict returns the warnings as one error, for --config.strict: nil when
+// there are none.
+func (c *Config) Strict() error {
+	if len(c.Warnings) == 0 {
+		return nil
+	}
+	return fmt.Errorf("%d warnings, which strict checking refuses:\n%w", len(c.Warnings), errors.Join(c.Warnings...))
 }
 
 // Probers lists the prober names a module may use, in blackbox's order.
@@ -224,23 +238,46 @@ type DNSProbe struct {
 	DoHMethod string `yaml:"doh_method,omitempty"`
 }
 
+// IsZero reports whether the section holds nothing of its own, for the
+// YAML encoder's omitempty: a loaded dns section without query_name was not
+// written (a written one must have it), so it only holds the defaults, and
+// leaving it out keeps /config loadable, as blackbox requires query_name
+// in every dns section written.
+func (d DNSProbe) IsZero() bool { return d.QueryName == "" }
+
 // DNSRRValidator holds the regexp rules applied to one section of a DNS
 // answer, each record in its text form.
 type DNSRRValidator struct {
-	FailIfMatchesRegexp     []Regexp `yaml:"fail_if_matches_regexp,omitempty"`
-	FailIfAllMatchRegexp    []Regexp `yaml:"fail_if_all_match_regexp,omitempty"`
-	FailIfNotMatchesRegexp  []Regexp `yaml:"fail_if_not_matches_regexp,omitempty"`
-	FailIfNoneMatchesRegexp []Regexp `yaml:"fail_if_none_matches_regexp,omitempty"`
+	FailIfMatchesRegexp     []RRPattern `yaml:"fail_if_matches_regexp,omitempty"`
+	FailIfAllMatchRegexp    []RRPattern `yaml:"fail_if_all_match_regexp,omitempty"`
+	FailIfNotMatchesRegexp  []RRPattern `yaml:"fail_if_not_matches_regexp,omitempty"`
+	FailIfNoneMatchesRegexp []RRPattern `yaml:"fail_if_none_matches_regexp,omitempty"`
+}
+
+// RRRule is one rule of a DNSRRValidator: its key and its expressions.
+type RRRule struct {
+	Key      string // e.g. fail_if_matches_regexp
+	Patterns []RRPattern
+}
+
+// Rules returns the validator's rules in the order blackbox applies them.
+func (v *DNSRRValidator) Rules() []RRRule {
+	return []RRRule{
+		{"fail_if_matches_regexp", v.FailIfMatchesRegexp},
+		{"fail_if_all_match_regexp", v.FailIfAllMatchRegexp},
+		{"fail_if_not_matches_regexp", v.FailIfNotMatchesRegexp},
+		{"fail_if_none_matches_regexp", v.FailIfNoneMatchesRegexp},
+	}
 }
 
 // GRPCProbe is the `grpc:` section.
 type GRPCProbe struct {
-	Service             string             `yaml:"service,omitempty"`
-	TLS                 bool               `yaml:"tls,omitempty"`
-	TLSConfig           pconfig.TLSConfig  `yaml:"tls_config,omitempty"`
-	IPProtocolFallback  bool               `yaml:"ip_protocol_fallback"`
-	PreferredIPProtocol string             `yaml:"preferred_ip_protocol,omitempty"`
-	Metadata            map[string]Strings `yaml:"metadata,omitempty"`
+	Service             string              `yaml:"service,omitempty"`
+	TLS                 bool                `yaml:"tls,omitempty"`
+	TLSConfig           pconfig.TLSConfig   `yaml:"tls_config,omitempty"`
+	IPProtocolFallback  bool                `yaml:"ip_protocol_fallback"`
+	PreferredIPProtocol string              `yaml:"preferred_ip_protocol,omitempty"`
+	Metadata            map[string][]string `yaml:"metadata,omitempty"`
 }
 
 // UnixProbe is the `unix:` section.
@@ -268,18 +305,15 @@ type WebsocketHTTP struct {
 }
 
 // ByteSize is a number of bytes written with a unit, as blackbox_exporter
-// reads them ("512KB", "10MiB"; KB means KiB), or as a plain number.
+// reads them ("512KB", "10MiB", "100B"; KB means KiB). A number without a
+// unit is refused, as blackbox refuses it.
 type ByteSize int64
 
 // UnmarshalYAML implements yaml.Unmarshaler.
 func (b *ByteSize) UnmarshalYAML(node *yaml.Node) error {
-	if n, err := strconv.ParseInt(node.Value, 10, 64); err == nil && node.Kind == yaml.ScalarNode {
-		*b = ByteSize(n)
-		return nil
-	}
 	v, err := units.ParseBase2Bytes(node.Value)
 	if err != nil || node.Kind != yaml.ScalarNode {
-		return fmt.Errorf("line %d: %q is not a size; write a number of bytes with a unit, e.g. 512KB or 10MB", node.Line, node.Value)
+		return fmt.Errorf("line %d: %q is not a size; write a number with a unit, e.g. 512KB, 10MB or 100B", node.Line, node.Value)
 	}
 	*b = ByteSize(v)
 	return nil

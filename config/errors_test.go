@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"path/filepath"
 	"regexp"
 	"strconv"
@@ -16,6 +17,9 @@ type errorCase struct {
 	src  string
 	want string
 	more []string
+	// warn says the problem is a warning: the file loads, as in
+	// blackbox_exporter, and the message is its one warning.
+	warn bool
 }
 
 // module wraps the lines of one module called m, so that the module's own
@@ -34,6 +38,10 @@ func runErrorCases(t *testing.T, cases []errorCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
+			if tc.warn {
+				checkWarning(t, tc)
+				return
+			}
 			cfg, err := Load([]byte(tc.src))
 			if err == nil {
 				t.Fatalf("Load succeeded with %d modules; want an error starting %q\nconfig:\n%s", len(cfg.Modules), tc.want, tc.src)
@@ -54,6 +62,31 @@ func runErrorCases(t *testing.T, cases []errorCase) {
 				}
 			}
 		})
+	}
+}
+
+// checkWarning loads a case that must load with one warning, and checks
+// that strict checking refuses it.
+func checkWarning(t *testing.T, tc errorCase) {
+	t.Helper()
+	cfg, err := Load([]byte(tc.src))
+	if err != nil {
+		t.Fatalf("Load failed; want it to load with a warning starting %q:\n%v", tc.want, err)
+	}
+	if len(cfg.Warnings) != 1 {
+		t.Fatalf("got %d warnings, want 1:\n%v", len(cfg.Warnings), errors.Join(cfg.Warnings...))
+	}
+	got := cfg.Warnings[0].Error()
+	if !strings.HasPrefix(got, tc.want) {
+		t.Errorf("warning:\n  %s\nwant it to start with:\n  %s", got, tc.want)
+	}
+	for _, m := range tc.more {
+		if !strings.Contains(got, m) {
+			t.Errorf("warning:\n  %s\nwant it to contain:\n  %s", got, m)
+		}
+	}
+	if err := cfg.Strict(); err == nil || !strings.Contains(err.Error(), got) {
+		t.Errorf("Strict() = %v; want it to refuse the file with the warning", err)
 	}
 }
 
@@ -92,7 +125,8 @@ func TestStructureErrors(t *testing.T) {
 		{
 			name: "module is empty",
 			src:  yml("modules:", "  m:"),
-			want: "line 2: module \"m\": must be a mapping with at least `prober:`, found nothing",
+			want: `line 2: module "m": prober: missing, so every scrape of this module is answered 400 Unknown prober`,
+			warn: true,
 		},
 		{
 			name: "module is a list",
@@ -196,27 +230,32 @@ func TestModuleErrors(t *testing.T) {
 		{
 			name: "missing prober points at the module",
 			src:  module("    timeout: 5s"),
-			want: `line 2: module "m": prober: missing; set it to one of http, tcp, icmp, dns, grpc, unix, websocket`,
+			want: `line 2: module "m": prober: missing, so every scrape of this module is answered 400 Unknown prober; set it to one of http, tcp, icmp, dns, grpc, unix, websocket`,
+			warn: true,
 		},
 		{
 			name: "unknown prober, with suggestion",
 			src:  module("    prober: htp"),
-			want: `line 3: module "m": prober: "htp" is not a prober (did you mean "http"?); use one of http, tcp, icmp, dns, grpc, unix, websocket`,
+			want: `line 3: module "m": prober: "htp" is not a prober (did you mean "http"?), so every scrape of this module is answered 400 Unknown prober; use one of http, tcp, icmp, dns, grpc, unix, websocket`,
+			warn: true,
 		},
 		{
 			name: "unknown prober, close to websocket",
 			src:  module("    prober: websockets"),
 			want: `line 3: module "m": prober: "websockets" is not a prober (did you mean "websocket"?)`,
+			warn: true,
 		},
 		{
 			name: "unknown prober without suggestion",
 			src:  module("    prober: smtp-over-carrier-pigeon"),
-			want: `line 3: module "m": prober: "smtp-over-carrier-pigeon" is not a prober; use one of http, tcp, icmp, dns, grpc, unix, websocket`,
+			want: `line 3: module "m": prober: "smtp-over-carrier-pigeon" is not a prober, so every scrape`,
+			warn: true,
 		},
 		{
 			name: "negative timeout",
 			src:  module("    prober: http", "    timeout: -5s"),
-			want: `line 4: module "m": timeout: must not be negative, got -5s`,
+			want: `line 4: module "m": timeout: -5s is negative, so it is ignored`,
+			warn: true,
 		},
 		{
 			name: "bad duration",
@@ -303,6 +342,7 @@ func TestMatcherErrors(t *testing.T) {
 			src: module("    prober: dns", "    dns:", "      query_name: example.com",
 				"      validate_answer_rrs:", "        fail_if_none_matches_regexp: ['\\']"),
 			want: `line 7: module "m": dns.validate_answer_rrs.fail_if_none_matches_regexp[0]: invalid regular expression`,
+			warn: true,
 		},
 		{
 			// CEL's message runs over several lines; the line and field
@@ -321,12 +361,14 @@ func TestMatcherErrors(t *testing.T) {
 		{
 			name: "CEL not yielding a bool",
 			src:  httpModule("      fail_if_body_json_matches_cel: 'size(body)'"),
-			want: `line 5: module "m": http.fail_if_body_json_matches_cel: invalid CEL expression "size(body)": the expression yields int; it must yield a bool`,
+			want: `line 5: module "m": http.fail_if_body_json_matches_cel: the expression yields int, not a bool, so every probe that evaluates it fails`,
+			warn: true,
 		},
 		{
 			name: "CEL yielding a string",
 			src:  httpModule(`      fail_if_body_json_not_matches_cel: '"ok"'`),
-			want: `line 5: module "m": http.fail_if_body_json_not_matches_cel: invalid CEL expression "\"ok\"": the expression yields string; it must yield a bool`,
+			want: `line 5: module "m": http.fail_if_body_json_not_matches_cel: the expression yields string, not a bool`,
+			warn: true,
 		},
 	})
 }
@@ -337,37 +379,44 @@ func TestHTTPErrors(t *testing.T) {
 		{
 			name: "bad preferred_ip_protocol",
 			src:  httpModule("      preferred_ip_protocol: ipv4"),
-			want: `line 5: module "m": http.preferred_ip_protocol: "ipv4" is not valid; use ip4 or ip6`,
+			want: `line 5: module "m": http.preferred_ip_protocol: "ipv4" is read as ip4, as blackbox_exporter reads anything but ip6; write ip4 or ip6`,
+			warn: true,
 		},
 		{
 			name: "status code too large",
 			src:  httpModule("      valid_status_codes:", "        - 200", "        - 999"),
-			want: `line 7: module "m": http.valid_status_codes[1]: 999 is not an HTTP status code (100-599)`,
+			want: `line 7: module "m": http.valid_status_codes[1]: 999 is not an HTTP status code (100-599), so it never matches`,
+			warn: true,
 		},
 		{
 			name: "status code too small",
 			src:  httpModule("      valid_status_codes: [99]"),
 			want: `line 5: module "m": http.valid_status_codes[0]: 99 is not an HTTP status code (100-599)`,
+			warn: true,
 		},
 		{
 			name: "bad valid_http_versions",
 			src:  httpModule("      valid_http_versions:", "        - HTTP/1.1", "        - HTTP/2"),
-			want: `line 7: module "m": http.valid_http_versions[1]: "HTTP/2" never matches; use one of HTTP/1.0, HTTP/1.1, HTTP/2.0`,
+			want: `line 7: module "m": http.valid_http_versions[1]: "HTTP/2" never matches; use one of HTTP/1.0, HTTP/1.1, HTTP/2.0, HTTP/3.0`,
+			warn: true,
 		},
 		{
 			name: "bad method",
 			src:  httpModule(`      method: "GET /"`),
-			want: `line 5: module "m": http.method: "GET /" is not a valid HTTP method`,
+			want: `line 5: module "m": http.method: "GET /" is not a valid HTTP method, so every probe fails`,
+			warn: true,
 		},
 		{
 			name: "bad header name",
 			src:  httpModule("      headers:", `        "X Bad": 1`),
-			want: `line 6: module "m": http.headers.X Bad: "X Bad" is not a valid header name`,
+			want: `line 6: module "m": http.headers.X Bad: "X Bad" is not a valid header name, so every probe fails`,
+			warn: true,
 		},
 		{
 			name: "bad header value",
 			src:  httpModule("      headers:", `        X-Evil: "a\r\nInjected: yes"`),
-			want: `line 6: module "m": http.headers.X-Evil: the value contains a line break or NUL byte`,
+			want: `line 6: module "m": http.headers.X-Evil: the value contains a line break or NUL byte, so every probe fails`,
+			warn: true,
 		},
 		{
 			name: "Accept-Encoding that refuses the compression",
@@ -387,17 +436,20 @@ func TestHTTPErrors(t *testing.T) {
 		{
 			name: "unreadable body_file",
 			src:  httpModule("      body_file: " + missing),
-			want: `line 5: module "m": http.body_file: cannot be read: open ` + missing + `: no such file or directory`,
+			want: `line 5: module "m": http.body_file: cannot be read (` + missing + `: no such file or directory), so probes fail until it can`,
+			warn: true,
 		},
 		{
 			name: "bad compression",
 			src:  httpModule("      compression: zip"),
-			want: `line 5: module "m": http.compression: "zip" is not supported; use one of gzip, br, deflate, identity`,
+			want: `line 5: module "m": http.compression: "zip" is not supported, so every probe fails; use one of gzip, br, deflate, identity`,
+			warn: true,
 		},
 		{
 			name: "fail_if_ssl and fail_if_not_ssl",
 			src:  httpModule("      fail_if_not_ssl: true", "      fail_if_ssl: true"),
 			want: `line 6: module "m": http.fail_if_ssl: fail_if_ssl and fail_if_not_ssl together fail every probe; keep one`,
+			warn: true,
 		},
 		{
 			name: "header matcher without header",
@@ -427,12 +479,14 @@ func TestHTTPErrors(t *testing.T) {
 		{
 			name: "bad proxy scheme",
 			src:  httpModule("      proxy_url: ftp://proxy.example.com"),
-			want: `line 5: module "m": http.proxy_url: scheme "ftp" is not supported; use http, https or socks5`,
+			want: `line 5: module "m": http.proxy_url: scheme "ftp" is not supported, so every probe fails; use http, https or socks5`,
+			warn: true,
 		},
 		{
 			name: "rules apply when the prober is http and the section is absent elsewhere",
 			src:  yml("modules:", "  m:", "    prober: tcp", "    http:", "      method: 'G T'"),
 			want: `line 5: module "m": http.method: "G T" is not a valid HTTP method`,
+			warn: true,
 		},
 	})
 }
@@ -507,7 +561,12 @@ func TestTLSConfigErrors(t *testing.T) {
 		{
 			name: "bad body_size_limit",
 			src:  httpModule("      body_size_limit: lots"),
-			want: `line 5: module "m": http.body_size_limit: "lots" is not a size; write a number of bytes with a unit, e.g. 512KB or 10MB`,
+			want: `line 5: module "m": http.body_size_limit: "lots" is not a size; write a number with a unit, e.g. 512KB, 10MB or 100B`,
+		},
+		{
+			name: "body_size_limit without a unit",
+			src:  httpModule("      body_size_limit: 1024"),
+			want: `line 5: module "m": http.body_size_limit: "1024" is not a size`,
 		},
 	})
 }
@@ -522,6 +581,9 @@ func TestQueryResponseErrors(t *testing.T) {
 		at := func(line int, path string) string {
 			return "line " + strconv.Itoa(line) + `: module "m": ` + prober + ".query_response" + path + ": "
 		}
+		// blackbox loads these scripts and runs them as written; only
+		// websocket, sonde's own prober, refuses them.
+		warn := prober != "websocket"
 		cases = append(cases,
 			errorCase{
 				name: prober + ": expect and expect_bytes",
@@ -532,38 +594,42 @@ func TestQueryResponseErrors(t *testing.T) {
 				name: prober + ": empty step",
 				src:  steps("        - send: hi", "        - {}"),
 				want: at(7, "[1]") + "the step does nothing; give it expect, expect_bytes, send or starttls",
+				warn: warn,
 			},
 			errorCase{
 				name: prober + ": labels only",
 				src:  steps("        - labels: [{name: a, value: b}]"),
 				want: at(6, "[0]") + "the step does nothing",
+				warn: warn,
 			},
 			errorCase{
 				name: prober + ": label without a name",
 				src:  steps("        - expect: ok", "          labels:", "            - name: good", "            - value: orphan"),
-				want: at(9, "[0].labels[1]") + `"" is not a valid label name`,
+				want: at(9, "[0].labels[1]") + `"" cannot be a label name`,
+				warn: warn,
 			},
 			errorCase{
 				name: prober + ": reserved label name",
 				src:  steps("        - expect: ok", "          labels:", "            - name: __name__"),
-				want: at(8, "[0].labels[0]") + `"__name__" is not a valid label name`,
+				want: at(8, "[0].labels[0]") + `"__name__" cannot be a label name`,
+				warn: warn,
 			},
 		)
 	}
 	runErrorCases(t, cases)
 
-	// Label names are legacy Prometheus names, which every Prometheus
-	// version can read in the text format.
+	// Classic Prometheus names load without a word; others that
+	// Prometheus 3 accepts load with a warning, as blackbox exports them.
 	for _, name := range []string{"server", "_x", "Server_2"} {
 		mustLoad(t, module("    prober: tcp", "    tcp:", "      query_response:",
 			"        - expect: ok", "          labels: [{name: "+strconv.Quote(name)+", value: v}]"))
 	}
 	for _, name := range []string{"1st", "http.status", "ünïcode", "a-b"} {
-		_, err := Load([]byte(module("    prober: tcp", "    tcp:", "      query_response:",
-			"        - expect: ok", "          labels: [{name: "+strconv.Quote(name)+", value: v}]")))
-		if err == nil || !strings.Contains(err.Error(), "is not a valid label name; use letters, digits and underscores") {
-			t.Errorf("label name %q: %v", name, err)
-		}
+		checkWarning(t, errorCase{
+			src: module("    prober: tcp", "    tcp:", "      query_response:",
+				"        - expect: ok", "          labels: [{name: "+strconv.Quote(name)+", value: v}]"),
+			want: `line 7: module "m": tcp.query_response[0].labels[0]: ` + strconv.Quote(name) + ` is not a classic label name`,
+		})
 	}
 }
 
@@ -577,8 +643,12 @@ func TestSourceAndProtocolErrors(t *testing.T) {
 		cases = append(cases, errorCase{
 			name: prober + ": bad preferred_ip_protocol",
 			src:  module(append([]string{"    prober: " + prober, "    " + prober + ":", "      preferred_ip_protocol: ip5"}, extra...)...),
-			want: `line 5: module "m": ` + prober + `.preferred_ip_protocol: "ip5" is not valid; use ip4 or ip6`,
+			want: `line 5: module "m": ` + prober + `.preferred_ip_protocol: "ip5" is read as ip4`,
+			warn: prober != "websocket",
 		})
+		if prober == "websocket" {
+			cases[len(cases)-1].want = `line 5: module "m": websocket.preferred_ip_protocol: "ip5" is not valid; use ip4 or ip6`
+		}
 	}
 	for _, prober := range []string{"tcp", "icmp", "dns"} {
 		extra := []string{}
@@ -588,7 +658,8 @@ func TestSourceAndProtocolErrors(t *testing.T) {
 		cases = append(cases, errorCase{
 			name: prober + ": bad source_ip_address",
 			src:  module(append([]string{"    prober: " + prober, "    " + prober + ":", "      source_ip_address: 10.0.0.256"}, extra...)...),
-			want: `line 5: module "m": ` + prober + `.source_ip_address: "10.0.0.256" is not an IP address`,
+			want: `line 5: module "m": ` + prober + `.source_ip_address: "10.0.0.256" is not an IP address, so every probe fails`,
+			warn: true,
 		})
 	}
 	runErrorCases(t, cases)
@@ -599,11 +670,12 @@ func TestICMPErrors(t *testing.T) {
 	runErrorCases(t, []errorCase{
 		{name: "ttl too large", src: icmp("      ttl: 256"), want: `line 5: module "m": icmp.ttl: must be between 0 and 255, got 256`},
 		{name: "ttl negative", src: icmp("      ttl: -1"), want: `line 5: module "m": icmp.ttl: must be between 0 and 255, got -1`},
-		{name: "payload too large", src: icmp("      payload_size: 65501"), want: `line 5: module "m": icmp.payload_size: must be between 0 and 65500 bytes, got 65501`},
-		{name: "payload negative", src: icmp("      payload_size: -8"), want: `line 5: module "m": icmp.payload_size: must be between 0 and 65500 bytes, got -8`},
+		{name: "payload too large for IPv4", src: icmp("      payload_size: 65508"), want: `line 5: module "m": icmp.payload_size: 65508 bytes do not fit an IPv4 echo request, so probes of IPv4 targets fail; use 0 to 65507`, warn: true},
+		{name: "payload too large", src: icmp("      payload_size: 65528"), want: `line 5: module "m": icmp.payload_size: 65528 bytes do not fit an echo request, so every probe fails`, warn: true},
+		{name: "payload negative", src: icmp("      payload_size: -8"), want: `line 5: module "m": icmp.payload_size: -8 is negative, so every probe fails`, warn: true},
 	})
 	// The limits themselves are valid.
-	for _, line := range []string{"      ttl: 0", "      ttl: 255", "      payload_size: 0", "      payload_size: 65500"} {
+	for _, line := range []string{"      ttl: 0", "      ttl: 255", "      payload_size: 0", "      payload_size: 65507"} {
 		mustLoad(t, icmp(line))
 	}
 }
@@ -622,25 +694,49 @@ func TestDNSErrors(t *testing.T) {
 		{
 			name: "query_name missing with no dns section points at the module",
 			src:  module("    prober: dns"),
-			want: `line 2: module "m": dns.query_name: must be set`,
+			want: `line 2: module "m": dns.query_name: not set, so probes ask for the root zone "."`,
+			warn: true,
+		},
+		{
+			name: "query_name missing from a null dns section",
+			src:  module("    prober: dns", "    dns: ~"),
+			want: `line 4: module "m": dns.query_name: not set, so probes ask for the root zone "."`,
+			warn: true,
+		},
+		{
+			name: "query_type in lower case",
+			src:  dns(name, "      query_type: soa"),
+			want: `line 6: module "m": dns.query_type: "soa" is not a DNS record type (e.g. A, AAAA, MX, SOA, ANY); write it in upper case, SOA`,
+		},
+		{
+			name: "query_class in lower case",
+			src:  dns(name, "      query_class: ch"),
+			want: `line 6: module "m": dns.query_class: "ch" is not a DNS class (e.g. IN, CH); write it in upper case, CH`,
+		},
+		{
+			name: "valid_rcodes in lower case",
+			src:  dns(name, "      valid_rcodes: [nxdomain]"),
+			want: `line 6: module "m": dns.valid_rcodes[0]: "nxdomain" is not a DNS response code, so every probe fails, as in blackbox_exporter; write it in upper case, NXDOMAIN`,
+			warn: true,
 		},
 		{name: "bad query_type", src: dns(name, "      query_type: AAAAA"), want: `line 6: module "m": dns.query_type: "AAAAA" is not a DNS record type (e.g. A, AAAA, MX, SOA, ANY)`},
 		{name: "bad query_class", src: dns(name, "      query_class: XX"), want: `line 6: module "m": dns.query_class: "XX" is not a DNS class (e.g. IN, CH)`},
-		{name: "bad transport_protocol", src: dns(name, "      transport_protocol: sctp"), want: `line 6: module "m": dns.transport_protocol: "sctp" is not supported; use udp, tcp or https (DNS over HTTPS)`},
+		{name: "bad transport_protocol", src: dns(name, "      transport_protocol: tcp4"), want: `line 6: module "m": dns.transport_protocol: "tcp4" is not a transport, so every probe fails, as in blackbox_exporter; use udp, tcp or https (DNS over HTTPS)`, warn: true},
 		{
 			name: "bad valid_rcodes",
 			src:  dns(name, "      valid_rcodes:", "        - NOERROR", "        - NOPE"),
-			want: `line 8: module "m": dns.valid_rcodes[1]: "NOPE" is not a DNS response code (e.g. NOERROR, NXDOMAIN, SERVFAIL)`,
+			want: `line 8: module "m": dns.valid_rcodes[1]: "NOPE" is not a DNS response code, so every probe fails`,
+			warn: true,
 		},
 		{
 			name: "dns_over_tls with udp",
 			src:  dns(name, "      transport_protocol: udp", "      dns_over_tls: true"),
-			want: `line 7: module "m": dns.dns_over_tls: DNS over TLS runs over TCP; set transport_protocol to tcp or leave it unset`,
+			want: `line 7: module "m": dns.dns_over_tls: DNS over TLS runs over TCP, so every probe fails, as in blackbox_exporter; set transport_protocol to tcp or leave it unset`,
+			warn: true,
 		},
 	})
-	// Valid spellings, including lower case, which the prober upper-cases.
 	for _, lines := range [][]string{
-		{name, "      query_type: soa", "      query_class: ch", "      valid_rcodes: [nxdomain, SERVFAIL]"},
+		{name, "      query_type: SOA", "      query_class: CH", "      valid_rcodes: [NXDOMAIN, SERVFAIL]"},
 		{name, "      dns_over_tls: true"},
 		{name, "      dns_over_tls: true", "      transport_protocol: tcp"},
 	} {
@@ -660,13 +756,18 @@ func TestSectionRulesApplyWhenWritten(t *testing.T) {
 		},
 		{
 			name: "dns section of a tcp module",
-			src:  module("    prober: tcp", "    dns:", "      query_type: NOPE"),
-			want: `line 5: module "m": dns.query_type: "NOPE" is not a DNS record type`,
+			src:  module("    prober: tcp", "    dns:", "      query_name: example.com", "      query_type: NOPE"),
+			want: `line 6: module "m": dns.query_type: "NOPE" is not a DNS record type`,
+		},
+		{
+			// As blackbox_exporter: a written dns section needs
+			// query_name, whichever prober the module uses.
+			name: "dns section without query_name in an http module",
+			src:  module("    prober: http", "    dns:", "      recursion_desired: true"),
+			want: `line 4: module "m": dns.query_name: must be set`,
 		},
 	})
-	// query_name alone is required only by the dns prober: every module's
-	// /config output carries a dns section with defaults, and must load.
-	mustLoad(t, module("    prober: http", "    dns:", "      recursion_desired: true"))
+	mustLoad(t, module("    prober: http", "    dns: ~"))
 }
 
 // TestManyProblems: every problem in a file is reported, each once, ordered
@@ -678,8 +779,8 @@ func TestManyProblems(t *testing.T) {
 		"  a:",
 		"    prober: http",
 		"    http:",
-		"      method: 'G T'",             // line 5: a rule
-		"      valid_status_codes: [999]", // line 6: a rule
+		"      method: 'G T'",             // line 5: a warning only
+		"      valid_status_codes: [999]", // line 6: a warning only
 		"  b:",
 		"    prober: tcp",
 		"    timout: 1s", // line 9: an unknown key
@@ -687,12 +788,14 @@ func TestManyProblems(t *testing.T) {
 		"    prober: icmp",
 		"    icmp:",
 		"      ttl: lots", // line 13: a type
-		"  d:",            // line 14: no query_name, reported at the module
+		"  d:",
 		"    prober: dns",
+		"    dns: {query_type: A}", // line 16: no query_name
 		"  e:",
-		"    prober: htp", // line 17: an unknown prober
+		"    prober: http",
 		"    http:",
-		"      compression: zip", // line 19: a rule
+		"      body: x",
+		"      body_file: /dev/null", // line 21: a rule
 	)
 	_, err := Load([]byte(src))
 	got := problems(err)
@@ -700,13 +803,10 @@ func TestManyProblems(t *testing.T) {
 		line int
 		text string
 	}{
-		{5, `module "a": http.method: "G T" is not a valid HTTP method`},
-		{6, `module "a": http.valid_status_codes[0]: 999 is not an HTTP status code`},
 		{9, `module "b": unknown field "timout" (did you mean "timeout"?)`},
 		{13, `module "c": icmp.ttl: "lots" is not a whole number`},
-		{14, `module "d": dns.query_name: must be set`},
-		{17, `module "e": prober: "htp" is not a prober (did you mean "http"?)`},
-		{19, `module "e": http.compression: "zip" is not supported`},
+		{16, `module "d": dns.query_name: must be set`},
+		{21, `module "e": http.body_file: body and body_file are mutually exclusive`},
 	}
 	if len(got) != len(want) {
 		t.Fatalf("got %d problems, want %d:\n%s", len(got), len(want), strings.Join(got, "\n"))
@@ -726,5 +826,47 @@ func TestManyProblems(t *testing.T) {
 			t.Errorf("line %d reported after line %d:\n%v", n, prev, err)
 		}
 		prev = n
+	}
+}
+
+// TestManyWarnings: a file with only warnings loads, and lists every
+// warning once, ordered by line across modules.
+func TestManyWarnings(t *testing.T) {
+	src := yml(
+		"modules:",
+		"  a:",
+		"    prober: http",
+		"    http:",
+		"      method: 'G T'",             // line 5
+		"      valid_status_codes: [999]", // line 6
+		"  b:",
+		"    prober: htp", // line 8
+		"  c:",            // line 9: the null module has no prober
+		"  d:",
+		"    prober: tcp",
+		"    tcp:",
+		"      preferred_ip_protocol: ipv6", // line 13
+	)
+	cfg, err := Load([]byte(src))
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	want := []string{
+		`line 5: module "a": http.method: "G T" is not a valid HTTP method`,
+		`line 6: module "a": http.valid_status_codes[0]: 999 is not an HTTP status code`,
+		`line 8: module "b": prober: "htp" is not a prober (did you mean "http"?)`,
+		`line 9: module "c": prober: missing`,
+		`line 13: module "d": tcp.preferred_ip_protocol: "ipv6" is read as ip4`,
+	}
+	if len(cfg.Warnings) != len(want) {
+		t.Fatalf("got %d warnings, want %d:\n%v", len(cfg.Warnings), len(want), errors.Join(cfg.Warnings...))
+	}
+	for i, w := range want {
+		if got := cfg.Warnings[i].Error(); !strings.HasPrefix(got, w) {
+			t.Errorf("warning %d = %q, want it to start with %q", i, got, w)
+		}
+	}
+	if len(cfg.Modules) != 4 {
+		t.Errorf("loaded %d modules, want all 4", len(cfg.Modules))
 	}
 }

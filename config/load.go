@@ -47,15 +47,18 @@ func LoadFile(path string) (*Config, error) {
 
 // Load decodes a configuration and checks it: unknown or repeated keys,
 // values of the wrong type, and every rule of every module. It reports all
-// problems it finds, sorted by line, not just the first.
+// errors it finds, sorted by line, not just the first. What
+// blackbox_exporter would load but sonde finds wrong does not refuse the
+// file: it is listed in the Config's Warnings.
 func Load(data []byte) (*Config, error) {
 	var root yaml.Node
 	if err := yaml.Unmarshal(data, &root); err != nil {
 		return nil, fmt.Errorf("not valid YAML: %w", err)
 	}
-	cfg := &Config{Modules: map[string]Module{}}
 	if len(root.Content) == 0 {
-		return cfg, nil // an empty file, like blackbox_exporter, means no modules
+		// blackbox_exporter refuses it too ("EOF"): a file truncated by a
+		// copy in progress must not remove every module on a reload.
+		return nil, errors.New("the file is empty or holds only comments; write `modules:` and the modules under it (`modules: {}` for none)")
 	}
 	// Unknown keys are reported together with every other problem, so one
 	// run of --config.check lists all that needs fixing.
@@ -64,6 +67,8 @@ func Load(data []byte) (*Config, error) {
 	if err != nil {
 		return nil, joinSorted(append(errs, err))
 	}
+	cfg := &Config{Modules: map[string]Module{}}
+	var warns []error
 	for _, kv := range mappingPairs(modules) {
 		name := kv[0].Value
 		m, err := decodeModule(name, kv[0], kv[1])
@@ -73,12 +78,14 @@ func Load(data []byte) (*Config, error) {
 			}
 			continue // half decoded: its rules would report false problems
 		}
-		errs = append(errs, validateModule(name, &m, newLocator(kv[0], kv[1]))...)
+		e, w := validateModule(name, &m, newLocator(kv[0], kv[1]))
+		errs, warns = append(errs, e...), append(warns, w...)
 		cfg.Modules[name] = m
 	}
 	if len(errs) > 0 {
 		return nil, joinSorted(errs)
 	}
+	cfg.Warnings = flatten(warns)
 	return cfg, nil
 }
 
@@ -112,6 +119,11 @@ func modulesNode(root *yaml.Node) (*yaml.Node, error) {
 // decodeModule decodes one module, so that a decoding error, which yaml.v3
 // reports without saying where it belongs, can be given the module's name.
 func decodeModule(name string, key, value *yaml.Node) (m Module, err error) {
+	if v := resolveAlias(value); v.Kind == yaml.ScalarNode && v.Tag == "!!null" {
+		// blackbox loads a module with nothing in it; its prober is missing,
+		// which validateModule reports.
+		return DefaultModule(), nil
+	}
 	if resolveAlias(value).Kind != yaml.MappingNode {
 		return m, lineErrorf(key.Line, "module %q: must be a mapping with at least `prober:`, found %s", name, kindName(resolveAlias(value)))
 	}
@@ -239,6 +251,11 @@ func kindName(n *yaml.Node) string {
 
 // joinSorted joins errors ordered by line, flattening joined errors.
 func joinSorted(errs []error) error {
+	return errors.Join(flatten(errs)...)
+}
+
+// flatten returns errs with joined errors unwrapped, ordered by line.
+func flatten(errs []error) []error {
 	var flat []error
 	var walk func(error)
 	walk = func(err error) {
@@ -254,7 +271,7 @@ func joinSorted(errs []error) error {
 		walk(err)
 	}
 	sort.SliceStable(flat, func(i, j int) bool { return errorLine(flat[i]) < errorLine(flat[j]) })
-	return errors.Join(flat...)
+	return flat
 }
 
 func errorLine(err error) int {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"crypto/tls"
+	"errors"
 	"os"
 	"path/filepath"
 	"strings"
@@ -219,10 +220,10 @@ func TestLoadFileAllBlackboxOptions(t *testing.T) {
 			{"validate_authority_rrs", d.ValidateAuthority, [4]string{`ns0\.`, `ns9\.`, `ns1\.example\.com`, `ns2\.example\.com`}},
 			{"validate_additional_rrs", d.ValidateAdditional, [4]string{`bogus`, `AAAA`, `\sA\s`, `glue`}},
 		} {
-			assertRegexps(t, v.name+".fail_if_matches_regexp", v.got.FailIfMatchesRegexp, v.want[0])
-			assertRegexps(t, v.name+".fail_if_all_match_regexp", v.got.FailIfAllMatchRegexp, v.want[1])
-			assertRegexps(t, v.name+".fail_if_not_matches_regexp", v.got.FailIfNotMatchesRegexp, v.want[2])
-			assertRegexps(t, v.name+".fail_if_none_matches_regexp", v.got.FailIfNoneMatchesRegexp, v.want[3])
+			assertRRPatterns(t, v.name+".fail_if_matches_regexp", v.got.FailIfMatchesRegexp, v.want[0])
+			assertRRPatterns(t, v.name+".fail_if_all_match_regexp", v.got.FailIfAllMatchRegexp, v.want[1])
+			assertRRPatterns(t, v.name+".fail_if_not_matches_regexp", v.got.FailIfNotMatchesRegexp, v.want[2])
+			assertRRPatterns(t, v.name+".fail_if_none_matches_regexp", v.got.FailIfNoneMatchesRegexp, v.want[3])
 		}
 		if !d.ValidateAnswer.FailIfNotMatchesRegexp[0].MatchString("example.com.\t300\tIN\tMX\t10 mail.example.com.") {
 			t.Error("validate_answer_rrs regexp should match an MX record's text form")
@@ -237,8 +238,7 @@ func TestLoadFileAllBlackboxOptions(t *testing.T) {
 				CAFile: files["ca"], CertFile: files["cert"], KeyFile: files["key"], ServerName: "grpc.example.com",
 			},
 			PreferredIPProtocol: "ip4",
-			// A scalar is a one-value list.
-			Metadata: map[string]Strings{"x-tenant": {"blue"}, "x-shards": {"one", "two"}},
+			Metadata:            map[string][]string{"x-tenant": {"blue"}, "x-shards": {"one", "two"}},
 		})
 	})
 
@@ -267,6 +267,18 @@ func TestLoadFileAllBlackboxOptions(t *testing.T) {
 			t.Errorf("query_response = %+v", w.QueryResponse)
 		}
 	})
+}
+
+func assertRRPatterns(t *testing.T, what string, got []RRPattern, want ...string) {
+	t.Helper()
+	re := make([]Regexp, len(got))
+	for i, p := range got {
+		if p.Err != nil {
+			t.Errorf("%s[%d]: %v", what, i, p.Err)
+		}
+		re[i] = p.Regexp
+	}
+	assertRegexps(t, what, re, want...)
 }
 
 func assertRegexps(t *testing.T, what string, got []Regexp, want ...string) {
@@ -371,13 +383,23 @@ func TestFollowRedirects(t *testing.T) {
 	}
 }
 
-// TestEmptyConfigs: like blackbox_exporter, a file without modules is valid
-// and probes nothing.
+// TestEmptyConfigs: like blackbox_exporter, a file that says it has no
+// modules is valid and probes nothing, and a file with nothing in it at all
+// is refused: on a reload it is more likely a file caught mid-copy than
+// a wish to remove every module.
 func TestEmptyConfigs(t *testing.T) {
 	for name, src := range map[string]string{
-		"empty file":        "",
-		"blank lines":       "\n\n  \n",
-		"comments only":     "# nothing here yet\n",
+		"empty file":    "",
+		"blank lines":   "\n\n  \n",
+		"comments only": "# nothing here yet\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			if _, err := Load([]byte(src)); err == nil || !strings.Contains(err.Error(), "the file is empty or holds only comments") {
+				t.Errorf("Load = %v, want the empty file refused", err)
+			}
+		})
+	}
+	for name, src := range map[string]string{
 		"document marker":   "---\n",
 		"explicit null":     "~\n",
 		"modules: nothing":  "modules:\n",
@@ -393,9 +415,9 @@ func TestEmptyConfigs(t *testing.T) {
 		})
 	}
 	t.Run("LoadFile of an empty file", func(t *testing.T) {
-		cfg, err := LoadFile(writeFile(t, t.TempDir(), "empty.yml", ""))
-		if err != nil || len(cfg.Modules) != 0 {
-			t.Errorf("LoadFile = %v, %v; want no modules and no error", cfg, err)
+		path := writeFile(t, t.TempDir(), "empty.yml", "")
+		if _, err := LoadFile(path); err == nil || !strings.Contains(err.Error(), "config file "+path+": the file is empty") {
+			t.Errorf("LoadFile = %v; want the empty file refused, naming it", err)
 		}
 	})
 }
@@ -409,9 +431,9 @@ func TestLoadFileErrors(t *testing.T) {
 		}
 	})
 	t.Run("bad content names the file", func(t *testing.T) {
-		path := writeFile(t, dir, "bad.yml", yml("modules:", "  m:", "    prober: htp"))
+		path := writeFile(t, dir, "bad.yml", yml("modules:", "  m:", "    prober: http", "    timout: 5s"))
 		_, err := LoadFile(path)
-		want := "config file " + path + ": line 3: module \"m\": prober:"
+		want := "config file " + path + ": line 4: module \"m\": unknown field"
 		if err == nil || !strings.Contains(err.Error(), want) {
 			t.Errorf("err = %v, want it to contain %q", err, want)
 		}
@@ -559,12 +581,16 @@ func TestMergedMappingsAreStillChecked(t *testing.T) {
 				"    http:",
 				"      valid_status_codes: [999]",
 			),
-			want: []string{`line 10: module "m": http.valid_status_codes[0]: 999 is not an HTTP status code (100-599)`},
+			want: []string{`line 10: module "m": http.valid_status_codes[0]: 999 is not an HTTP status code (100-599), so it never matches`},
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := Load([]byte(tc.src))
-			assertEqual(t, "problems", problems(err), tc.want)
+			cfg, err := Load([]byte(tc.src))
+			got := problems(err)
+			if cfg != nil {
+				got = problems(errors.Join(cfg.Warnings...))
+			}
+			assertEqual(t, "problems", got, tc.want)
 		})
 	}
 }

@@ -67,11 +67,13 @@ func (r Regexp) MarshalYAML() (any, error) {
 type CELProgram struct {
 	cel.Program
 	expression string
+	output     *cel.Type // what the expression yields, as far as the checker knows
 }
 
-// NewCELProgram compiles expr and checks that it yields a bool. body is
-// declared dynamic so that a JSON array or scalar body works as well as an
-// object.
+// NewCELProgram compiles expr. body is declared dynamic so that a JSON
+// array or scalar body works as well as an object. An expression that
+// compiles but yields no bool loads, as in blackbox_exporter, and fails
+// the probes that evaluate it; YieldsBool tells, for a warning.
 func NewCELProgram(expr string) (*CELProgram, error) {
 	env, err := cel.NewEnv(cel.Variable("body", cel.DynType))
 	if err != nil {
@@ -81,15 +83,26 @@ func NewCELProgram(expr string) (*CELProgram, error) {
 	if issues != nil && issues.Err() != nil {
 		return nil, issues.Err()
 	}
-	if t := ast.OutputType(); t != cel.BoolType && t != cel.DynType {
-		return nil, fmt.Errorf("the expression yields %s; it must yield a bool", t)
-	}
 	// The interrupt check lets a probe deadline stop a long evaluation.
 	prg, err := env.Program(ast, cel.InterruptCheckFrequency(100))
 	if err != nil {
 		return nil, err
 	}
-	return &CELProgram{Program: prg, expression: expr}, nil
+	return &CELProgram{Program: prg, expression: expr, output: ast.OutputType()}, nil
+}
+
+// YieldsBool reports whether the expression can yield a bool: its type is
+// bool, or known only when it runs.
+func (c *CELProgram) YieldsBool() bool {
+	return c.output == nil || c.output == cel.BoolType || c.output == cel.DynType
+}
+
+// OutputType names the type the expression yields.
+func (c *CELProgram) OutputType() string {
+	if c.output == nil {
+		return "dyn"
+	}
+	return c.output.String()
 }
 
 // String returns the expression as written in the configuration.
@@ -113,3 +126,30 @@ func (c *CELProgram) UnmarshalYAML(node *yaml.Node) error {
 func (c CELProgram) MarshalYAML() (any, error) {
 	return c.expression, nil
 }
+
+// RRPattern is a regular expression of a DNS validate_*_rrs rule.
+// blackbox_exporter compiles these only when a record is checked, so one
+// that does not compile loads, and fails the probes that get a record in
+// its section; Err keeps why, for the warning and for those probes.
+type RRPattern struct {
+	Regexp
+	Err error
+}
+
+// UnmarshalYAML implements yaml.Unmarshaler.
+func (p *RRPattern) UnmarshalYAML(node *yaml.Node) error {
+	var s string
+	if err := node.Decode(&s); err != nil {
+		return err
+	}
+	re, err := NewRegexp(s)
+	*p = RRPattern{Regexp: re, Err: err}
+	p.original = s
+	return nil
+}
+
+// MarshalYAML implements yaml.Marshaler.
+func (p RRPattern) MarshalYAML() (any, error) { return p.original, nil }
+
+// MustNewRRPattern compiles s, for expressions known to be valid, as in tests.
+func MustNewRRPattern(s string) RRPattern { return RRPattern{Regexp: MustNewRegexp(s)} }

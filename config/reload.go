@@ -21,6 +21,7 @@ type Reloader struct {
 	path   string
 	apply  func(*Config) error
 	logger *slog.Logger
+	strict bool // warnings refuse the file, as errors do
 
 	mu       sync.Mutex        // one reload at a time
 	lastHash [sha256.Size]byte // of the content last tried, good or bad
@@ -29,12 +30,21 @@ type Reloader struct {
 	timestamp prometheus.Gauge
 	info      *prometheus.GaugeVec // the running file's hash
 	modules   prometheus.Gauge
+	warnings  prometheus.Gauge
+}
+
+// ReloaderOption changes how a Reloader loads.
+type ReloaderOption func(*Reloader)
+
+// Strict makes warnings refuse a file as errors do (--config.strict).
+func Strict(strict bool) ReloaderOption {
+	return func(r *Reloader) { r.strict = strict }
 }
 
 // NewReloader returns a Reloader for the file at path. apply is called with
-// every configuration that loaded cleanly; it may still refuse it (say, a
-// CA file that does not parse), which counts as a failed reload.
-func NewReloader(path string, apply func(*Config) error, reg prometheus.Registerer, logger *slog.Logger) *Reloader {
+// every configuration that loaded cleanly; it may still refuse it, which
+// counts as a failed reload.
+func NewReloader(path string, apply func(*Config) error, reg prometheus.Registerer, logger *slog.Logger, opts ...ReloaderOption) *Reloader {
 	r := &Reloader{
 		path:   path,
 		apply:  apply,
@@ -56,7 +66,14 @@ func NewReloader(path string, apply func(*Config) error, reg prometheus.Register
 		Name: "sonde_config_modules",
 		Help: "How many modules the configuration in use defines.",
 	})
-	reg.MustRegister(r.success, r.timestamp, r.info, r.modules)
+	r.warnings = prometheus.NewGauge(prometheus.GaugeOpts{
+		Name: "sonde_config_warnings",
+		Help: "How many warnings the configuration in use has: problems blackbox_exporter would load all the same, listed by --config.check and on the landing page.",
+	})
+	reg.MustRegister(r.success, r.timestamp, r.info, r.modules, r.warnings)
+	for _, opt := range opts {
+		opt(r)
+	}
 	return r
 }
 
@@ -83,11 +100,18 @@ func (r *Reloader) Reload() error {
 	r.info.Reset()
 	r.info.WithLabelValues(hex.EncodeToString(r.lastHash[:])).Set(1)
 	r.modules.Set(float64(len(cfg.Modules)))
+	r.warnings.Set(float64(len(cfg.Warnings)))
+	for _, w := range cfg.Warnings {
+		r.logger.Warn("Configuration warning", "file", r.path, "warning", w.Error())
+	}
 	return nil
 }
 
 func (r *Reloader) load(data []byte) (*Config, error) {
 	cfg, err := Load(data)
+	if err == nil && r.strict {
+		err = cfg.Strict()
+	}
 	if err != nil {
 		return nil, fmt.Errorf("config file %s: %w", r.path, err)
 	}

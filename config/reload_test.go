@@ -117,7 +117,7 @@ func goodConfig(module string) string {
 	return yml("modules:", "  "+module+":", "    prober: http")
 }
 
-const badConfig = "modules:\n  m:\n    prober: htp\n"
+const badConfig = "modules:\n  m:\n    prober: http\n    timout: 5s\n"
 
 func TestReloaderReload(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "blackbox.yml")
@@ -152,7 +152,7 @@ func TestReloaderReload(t *testing.T) {
 		if err == nil {
 			t.Fatal("Reload of a bad file succeeded")
 		}
-		for _, want := range []string{path, `line 3: module "m": prober: "htp" is not a prober`} {
+		for _, want := range []string{path, `line 4: module "m": unknown field "timout"`} {
 			if !strings.Contains(err.Error(), want) {
 				t.Errorf("error %q does not contain %q", err, want)
 			}
@@ -203,9 +203,10 @@ func TestReloaderReload(t *testing.T) {
 	})
 
 	// The two gauges carry blackbox_exporter's names, so existing alerts
-	// keep working; sonde adds the file's hash and its module count.
-	if n, err := testutil.GatherAndCount(reg); err != nil || n != 4 {
-		t.Errorf("registry holds %d metrics (%v), want 4", n, err)
+	// keep working; sonde adds the file's hash, its module count and its
+	// warning count.
+	if n, err := testutil.GatherAndCount(reg); err != nil || n != 5 {
+		t.Errorf("registry holds %d metrics (%v), want 5", n, err)
 	}
 	content, err := os.ReadFile(path)
 	if err != nil {
@@ -331,4 +332,73 @@ func TestReloaderWatch(t *testing.T) {
 	if !done.Load() {
 		t.Error("Watch goroutine did not finish")
 	}
+}
+
+// warningConfig has two warnings and no error: blackbox_exporter loads it.
+const warningConfig = "modules:\n  w:\n    prober: http\n    http:\n      method: 'G T'\n      valid_status_codes: [999]\n"
+
+// TestReloaderWarnings: a file with warnings loads, its warnings are
+// logged and counted; with Strict it is refused like a bad file, and the
+// running configuration stays.
+func TestReloaderWarnings(t *testing.T) {
+	for _, strict := range []bool{false, true} {
+		t.Run(fmt.Sprintf("strict=%v", strict), func(t *testing.T) {
+			path := filepath.Join(t.TempDir(), "blackbox.yml")
+			replaceFile(t, path, goodConfig("first"))
+			reg := prometheus.NewRegistry()
+			rec := &recorder{}
+			var logged strings.Builder
+			logger := slog.New(slog.NewTextHandler(&logged, nil))
+			r := NewReloader(path, rec.apply, reg, logger, Strict(strict))
+			if err := r.Reload(); err != nil {
+				t.Fatal(err)
+			}
+			assertEqual(t, "warnings of a clean file", gauge(t, reg, "sonde_config_warnings"), 0.0)
+
+			replaceFile(t, path, warningConfig)
+			err := r.Reload()
+			if strict {
+				if err == nil || !strings.Contains(err.Error(), "2 warnings, which strict checking refuses") || !strings.Contains(err.Error(), `line 5: module "w": http.method`) {
+					t.Fatalf("strict Reload = %v; want the warnings as errors", err)
+				}
+				assertEqual(t, "apply calls", rec.calls(), 1)
+				assertEqual(t, "success", gauge(t, reg, reloadOK), 0.0)
+				assertEqual(t, "warnings of the running file", gauge(t, reg, "sonde_config_warnings"), 0.0)
+				return
+			}
+			if err != nil {
+				t.Fatalf("Reload of a file with warnings: %v", err)
+			}
+			assertEqual(t, "apply calls", rec.calls(), 2)
+			assertEqual(t, "success", gauge(t, reg, reloadOK), 1.0)
+			assertEqual(t, "warnings", gauge(t, reg, "sonde_config_warnings"), 2.0)
+			for _, want := range []string{`level=WARN msg="Configuration warning"`, `line 5: module \"w\": http.method`, `line 6: module \"w\": http.valid_status_codes[0]`} {
+				if !strings.Contains(logged.String(), want) {
+					t.Errorf("log lacks %q:\n%s", want, logged.String())
+				}
+			}
+		})
+	}
+}
+
+// TestReloaderRefusesAnEmptyFile: a file emptied by a copy in progress
+// must not take every module away; blackbox_exporter refuses it too.
+func TestReloaderRefusesAnEmptyFile(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "blackbox.yml")
+	replaceFile(t, path, goodConfig("first"))
+	reg := prometheus.NewRegistry()
+	rec := &recorder{}
+	r := NewReloader(path, rec.apply, reg, slog.New(slog.DiscardHandler))
+	if err := r.Reload(); err != nil {
+		t.Fatal(err)
+	}
+	for _, content := range []string{"", "\n  \n", "# modules will be here\n"} {
+		replaceFile(t, path, content)
+		if err := r.Reload(); err == nil || !strings.Contains(err.Error(), "the file is empty") {
+			t.Errorf("Reload of %q = %v; want it refused", content, err)
+		}
+	}
+	assertEqual(t, "apply calls", rec.calls(), 1)
+	assertEqual(t, "success", gauge(t, reg, reloadOK), 0.0)
+	assertEqual(t, "modules still running", gauge(t, reg, "sonde_config_modules"), 1.0)
 }

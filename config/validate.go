@@ -1,6 +1,7 @@
 package config
 
 import (
+	"errors"
 	"fmt"
 	"math"
 	"net"
@@ -8,12 +9,11 @@ import (
 	"net/textproto"
 	"os"
 	"slices"
+	"sort"
 	"strconv"
 	"strings"
-	"time"
 
-	"github.com/miekg/dns"
-	"github.com/prometheus/common/model"
+	pconfig "github.com/prometheus/common/config"
 	"gopkg.in/yaml.v3"
 )
 
@@ -54,15 +54,32 @@ func child(n *yaml.Node, key string) (*yaml.Node, int, bool) {
 	return nil, 0, false
 }
 
-// checker collects the errors of one module.
+// checker collects the problems of one module. Errors refuse the file;
+// warnings do not. The split follows blackbox_exporter 0.28: what it
+// refuses at load (a bad regexp, body with body_file, a dns section
+// without query_name...) is an error here too, and what it loads and only
+// trips over at probe time, or never notices, is a warning, so that every
+// file blackbox loads, sonde loads. A module with a warning probes as
+// blackbox would probe it. Options blackbox does not have (retry, targets,
+// ocsp...) are sonde's own, and their mistakes are errors.
 type checker struct {
 	module string
 	loc    locator
 	errs   []error
+	warns  []error
 }
 
-// errorf records a problem with the field at path, e.g. ("http", "body").
+// errorf records an error about the field at path, e.g. ("http", "body").
 func (c *checker) errorf(path []string, format string, args ...any) {
+	c.errs = append(c.errs, c.problem(path, format, args...))
+}
+
+// warnf records a warning about the field at path.
+func (c *checker) warnf(path []string, format string, args ...any) {
+	c.warns = append(c.warns, c.problem(path, format, args...))
+}
+
+func (c *checker) problem(path []string, format string, args ...any) *Error {
 	line, _ := c.loc.find(path...)
 	field := ""
 	for _, p := range path {
@@ -71,10 +88,11 @@ func (c *checker) errorf(path []string, format string, args ...any) {
 		}
 		field = joinPath(field, p)
 	}
-	c.errs = append(c.errs, &Error{
-		Line: line,
-		Msg:  fmt.Sprintf("module %q: %s: %s", c.module, field, fmt.Sprintf(format, args...)),
-	})
+	msg := fmt.Sprintf(format, args...)
+	if field != "" {
+		msg = field + ": " + msg
+	}
+	return &Error{Line: line, Msg: fmt.Sprintf("module %q: %s", c.module, msg)}
 }
 
 func (c *checker) present(path ...string) bool {
@@ -82,16 +100,56 @@ func (c *checker) present(path ...string) bool {
 	return ok
 }
 
+// written reports whether a section is in the file with something in it:
+// blackbox_exporter checks a section only then (`dns: ~` is as good as no
+// dns section at all).
+func (c *checker) written(section string) bool {
+	n, _, ok := child(resolveAlias(c.loc.value), section)
+	return ok && !(n.Kind == yaml.ScalarNode && n.Tag == "!!null")
+}
+
 // TracePropagatingProbers are those whose probe sends a request with
 // headers or metadata to carry the trace context.
 var TracePropagatingProbers = []string{"http", "websocket", "grpc"}
 
-func validateModule(name string, m *Module, loc locator) []error {
+func validateModule(name string, m *Module, loc locator) (errs, warns []error) {
 	c := &checker{module: name, loc: loc}
 	c.prober(m.Prober)
 	if m.Timeout < 0 {
-		c.errorf([]string{"timeout"}, "must not be negative, got %s", m.Timeout)
+		c.warnf([]string{"timeout"}, "%s is negative, so it is ignored and the scrape timeout alone sets the deadline, as in blackbox_exporter; remove it or make it positive", m.Timeout)
 	}
+	c.additions(m)
+	// A section is checked when it is written or when the module's prober
+	// reads it, so that `prober: dns` without `dns.query_name` is reported
+	// now rather than on the first scrape.
+	if m.Prober == "http" || c.present("http") {
+		c.http(&m.HTTP, c.written("http"))
+	}
+	if m.Prober == "tcp" || c.present("tcp") {
+		c.tcp(&m.TCP)
+	}
+	if m.Prober == "icmp" || c.present("icmp") {
+		c.icmp(&m.ICMP)
+	}
+	if m.Prober == "dns" || c.present("dns") {
+		c.dns(&m.DNS, m.Prober == "dns", c.written("dns"))
+	}
+	if m.Prober == "grpc" || c.present("grpc") {
+		c.grpc(&m.GRPC)
+	}
+	if m.Prober == "unix" || c.present("unix") {
+		c.queryResponse([]string{"unix", "query_response"}, m.Unix.QueryResponse, false)
+		c.unixTLS(&m.Unix)
+		c.tlsFiles([]string{"unix", "tls_config"}, &m.Unix.TLSConfig)
+	}
+	if m.Prober == "websocket" || c.present("websocket") {
+		c.websocket(&m.Websocket)
+	}
+	return c.errs, c.warns
+}
+
+// additions checks the module-level options sonde adds to blackbox's.
+func (c *checker) additions(m *Module) {
 	if m.MaxConcurrent < 0 {
 		c.errorf([]string{"max_concurrent"}, "must not be negative (0 means no limit), got %d", m.MaxConcurrent)
 	}
@@ -113,63 +171,89 @@ func validateModule(name string, m *Module, loc locator) []error {
 			c.errorf([]string{"dns_resolver"}, "%v", err)
 		}
 	}
-	// A section is checked when it is written or when the module's prober
-	// reads it, so that `prober: dns` without `dns.query_name` is caught now
-	// rather than on the first scrape.
-	if m.Prober == "http" || c.present("http") {
-		c.http(&m.HTTP)
-	}
-	if m.Prober == "tcp" || c.present("tcp") {
-		c.tcp(&m.TCP)
-	}
-	if m.Prober == "icmp" || c.present("icmp") {
-		c.icmp(&m.ICMP)
-	}
-	if m.Prober == "dns" || c.present("dns") {
-		c.dns(&m.DNS, m.Prober == "dns")
-	}
-	if m.Prober == "grpc" || c.present("grpc") {
-		c.ipProtocol([]string{"grpc", "preferred_ip_protocol"}, m.GRPC.PreferredIPProtocol)
-	}
-	if m.Prober == "unix" || c.present("unix") {
-		c.queryResponse([]string{"unix", "query_response"}, m.Unix.QueryResponse)
-		c.unixTLS(&m.Unix)
-	}
-	if m.Prober == "websocket" || c.present("websocket") {
-		c.ipProtocol([]string{"websocket", "preferred_ip_protocol"}, m.Websocket.IPProtocol)
-		c.queryResponse([]string{"websocket", "query_response"}, m.Websocket.QueryResponse)
-		for i, s := range m.Websocket.QueryResponse {
-			if s.StartTLS {
-				c.errorf([]string{"websocket", "query_response", strconv.Itoa(i), "starttls"}, "a websocket cannot switch to TLS mid-conversation; use a wss:// target")
-			}
-		}
-	}
-	return c.errs
 }
 
+// prober warns of a prober blackbox_exporter would not run: it loads such a
+// module and answers its scrapes 400 "Unknown prober", and so does sonde.
 func (c *checker) prober(p string) {
 	switch {
 	case p == "":
-		c.errorf([]string{"prober"}, "missing; set it to one of %s", strings.Join(Probers, ", "))
+		c.warnf([]string{"prober"}, "missing, so every scrape of this module is answered 400 Unknown prober; set it to one of %s", strings.Join(Probers, ", "))
 	case !slices.Contains(Probers, p):
 		hint := ""
 		if s := closest(p, Probers); s != "" {
 			hint = fmt.Sprintf(" (did you mean %q?)", s)
 		}
-		c.errorf([]string{"prober"}, "%q is not a prober%s; use one of %s", p, hint, strings.Join(Probers, ", "))
+		c.warnf([]string{"prober"}, "%q is not a prober%s, so every scrape of this module is answered 400 Unknown prober; use one of %s", p, hint, strings.Join(Probers, ", "))
 	}
 }
 
+// ipProtocol: blackbox_exporter reads anything but ip6 (or nothing) as
+// ip4, so ipv6 or IP6 quietly prefer IPv4.
 func (c *checker) ipProtocol(path []string, v string) {
 	if v != "" && v != "ip4" && v != "ip6" {
-		c.errorf(path, "%q is not valid; use ip4 or ip6", v)
+		c.warnf(path, "%q is read as ip4, as blackbox_exporter reads anything but ip6; write ip4 or ip6", v)
 	}
 }
 
+// sourceIP: blackbox fails every probe of a module whose source address
+// does not parse.
 func (c *checker) sourceIP(path []string, v string) {
 	if v != "" && net.ParseIP(v) == nil {
-		c.errorf(path, "%q is not an IP address", v)
+		c.warnf(path, "%q is not an IP address, so every probe fails; write an address of this host, e.g. 192.0.2.10", v)
 	}
+}
+
+// tlsFiles warns of a tls_config that cannot be used now: a file that
+// cannot be read, content that does not parse, a secret reference.
+// blackbox reads the files on every probe, so one that appears later is
+// used from then on; so does sonde, without a reload.
+func (c *checker) tlsFiles(path []string, t *pconfig.TLSConfig) {
+	at := func(field string) []string { return append(slices.Clone(path), field) }
+	before := len(c.warns)
+	c.readable(at("ca_file"), t.CAFile)
+	c.readable(at("cert_file"), t.CertFile)
+	c.readable(at("key_file"), t.KeyFile)
+	c.secretRef(at("ca_ref"), t.CARef)
+	c.secretRef(at("cert_ref"), t.CertRef)
+	c.secretRef(at("key_ref"), t.KeyRef)
+	if len(c.warns) > before {
+		return // the content cannot be checked without the files
+	}
+	if _, err := pconfig.NewTLSConfig(t); err != nil {
+		c.warnf(path, "cannot be used (%v), so probes fail until it can; sonde tries it again on each probe until then", err)
+	}
+}
+
+// secretRef warns of a secret named in a secret manager: neither
+// blackbox_exporter nor sonde has one, so every probe fails.
+func (c *checker) secretRef(path []string, ref string) {
+	if ref != "" {
+		c.warnf(path, "%q names a secret in a secret manager, which neither blackbox_exporter nor sonde has, so every probe fails; give the secret inline or in a file", ref)
+	}
+}
+
+// readable warns when a file a probe reads cannot be read now.
+func (c *checker) readable(path []string, file string) {
+	if file == "" {
+		return
+	}
+	f, err := os.Open(file)
+	if err != nil {
+		c.warnf(path, "cannot be read (%v), so probes fail until it can; sonde reads it again on each probe until then", unwrapPathError(err))
+		return
+	}
+	f.Close()
+}
+
+// unwrapPathError drops the "open <path>:" that os adds, as the message
+// already says which option names the file.
+func unwrapPathError(err error) error {
+	var pe *os.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("%s: %w", pe.Path, pe.Err)
+	}
+	return err
 }
 
 // ValidHTTPVersions are the values valid_http_versions can match, as Go
@@ -179,48 +263,41 @@ var ValidHTTPVersions = []string{"HTTP/1.0", "HTTP/1.1", "HTTP/2.0", "HTTP/3.0"}
 // Compressions are the values of http.compression.
 var Compressions = []string{"", "identity", "gzip", "br", "deflate"}
 
-func (c *checker) http(h *HTTPProbe) {
-	at := func(field ...string) []string { return append([]string{"http"}, field...) }
-	c.ipProtocol(at("preferred_ip_protocol"), h.IPProtocol)
+// http checks the http section. written says the section is in the file,
+// which is when blackbox_exporter applies its own rules to it.
+func (c *checker) http(h *HTTPProbe, written bool) {
 	if h.NoFollowRedirects != nil {
 		// The deprecated spelling wins, as in blackbox_exporter, and is then
 		// hidden so /config shows only follow_redirects.
 		h.HTTPClientConfig.FollowRedirects = !*h.NoFollowRedirects
 		h.NoFollowRedirects = nil
 	}
-	for i, code := range h.ValidStatusCodes {
-		if code < 100 || code > 599 {
-			c.errorf(at("valid_status_codes", strconv.Itoa(i)), "%d is not an HTTP status code (100-599)", code)
-		}
-	}
-	for i, v := range h.ValidHTTPVersions {
-		if !slices.Contains(ValidHTTPVersions, v) {
-			c.errorf(at("valid_http_versions", strconv.Itoa(i)), "%q never matches; use one of %s", v, strings.Join(ValidHTTPVersions, ", "))
-		}
-	}
-	if h.Method != "" && !validToken(h.Method) {
-		c.errorf(at("method"), "%q is not a valid HTTP method", h.Method)
-	}
-	c.httpHeaders(h)
-	c.httpBody(h)
-	if !slices.Contains(Compressions, strings.ToLower(h.Compression)) {
-		c.errorf(at("compression"), "%q is not supported; use one of gzip, br, deflate, identity", h.Compression)
-	}
 	if h.BodySizeLimit < 0 || h.BodySizeLimit == math.MaxInt64 {
 		h.BodySizeLimit = 0 // blackbox treats these as "no limit"
 	}
-	if h.FailIfSSL && h.FailIfNotSSL {
-		c.errorf(at("fail_if_ssl"), "fail_if_ssl and fail_if_not_ssl together fail every probe; keep one")
+	if written {
+		c.httpRules(h)
 	}
-	c.headerMatches(at("fail_if_header_matches"), h.FailIfHeaderMatchesRegexp)
-	c.headerMatches(at("fail_if_header_not_matches"), h.FailIfHeaderNotMatchesRegexp)
-	c.http3(h)
+	c.httpWarnings(h)
+}
+
+// httpRules are blackbox_exporter's own checks of an http section.
+func (c *checker) httpRules(h *HTTPProbe) {
+	at := func(field ...string) []string { return append([]string{"http"}, field...) }
 	if err := h.HTTPClientConfig.Validate(); err != nil {
 		c.errorf([]string{"http"}, "%v", err)
 	}
-	if u := h.HTTPClientConfig.ProxyURL.URL; u != nil && u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5" {
-		c.errorf(at("proxy_url"), "scheme %q is not supported; use http, https or socks5", u.Scheme)
+	if h.Body != "" && h.BodyFile != "" {
+		c.errorf(at("body_file"), "body and body_file are mutually exclusive; keep one")
 	}
+	for name, value := range h.Headers {
+		if textproto.CanonicalMIMEHeaderKey(name) == "Accept-Encoding" && !acceptEncodingListed(value, h.Compression) {
+			c.errorf(at("headers", name), "%q does not accept the configured compression %q, so the response could not be decoded; add %s to it (blackbox_exporter compares the names case-sensitively)", value, h.Compression, h.Compression)
+		}
+	}
+	c.http3(h)
+	c.headerMatches(at("fail_if_header_matches"), h.FailIfHeaderMatchesRegexp)
+	c.headerMatches(at("fail_if_header_not_matches"), h.FailIfHeaderNotMatchesRegexp)
 }
 
 // http3 applies blackbox_exporter's rules for enable_http3: an HTTP/3
@@ -241,55 +318,147 @@ func (c *checker) http3(h *HTTPProbe) {
 	}
 }
 
-func (c *checker) httpHeaders(h *HTTPProbe) {
-	for name, value := range h.Headers {
-		if !validToken(name) {
-			c.errorf([]string{"http", "headers", name}, "%q is not a valid header name", name)
-		}
-		if strings.ContainsAny(value, "\r\n\x00") {
-			c.errorf([]string{"http", "headers", name}, "the value contains a line break or NUL byte")
-		}
-		if textproto.CanonicalMIMEHeaderKey(name) == "Accept-Encoding" && !AcceptsEncoding(value, h.Compression) {
-			c.errorf([]string{"http", "headers", name}, "%q does not accept the configured compression %q, so the response could not be decoded; add %s to it", value, h.Compression, h.Compression)
-		}
-	}
-}
-
-func (c *checker) httpBody(h *HTTPProbe) {
-	if h.Body != "" && h.BodyFile != "" {
-		c.errorf([]string{"http", "body_file"}, "body and body_file are mutually exclusive; keep one")
-		return
-	}
-	if h.BodyFile == "" {
-		return
-	}
-	f, err := os.Open(h.BodyFile)
-	if err != nil {
-		c.errorf([]string{"http", "body_file"}, "cannot be read: %v", err)
-		return
-	}
-	f.Close()
-}
-
+// headerMatches: blackbox refuses a header matcher without a header name
+// or with an empty expression.
 func (c *checker) headerMatches(path []string, matches []HeaderMatch) {
 	for i, m := range matches {
 		p := append(slices.Clone(path), strconv.Itoa(i))
 		if m.Header == "" {
 			c.errorf(p, "header must be set")
 		}
-		if !m.Regexp.IsSet() {
+		if !m.Regexp.IsSet() || m.Regexp.String() == "" {
 			c.errorf(p, "regexp must be set")
 		}
 	}
 }
 
+// httpWarnings are sonde's checks of what blackbox loads and then fails on
+// at probe time, or never notices.
+func (c *checker) httpWarnings(h *HTTPProbe) {
+	at := func(field ...string) []string { return append([]string{"http"}, field...) }
+	c.ipProtocol(at("preferred_ip_protocol"), h.IPProtocol)
+	for i, code := range h.ValidStatusCodes {
+		if code < 100 || code > 599 {
+			c.warnf(at("valid_status_codes", strconv.Itoa(i)), "%d is not an HTTP status code (100-599), so it never matches", code)
+		}
+	}
+	for i, v := range h.ValidHTTPVersions {
+		if !slices.Contains(ValidHTTPVersions, v) {
+			c.warnf(at("valid_http_versions", strconv.Itoa(i)), "%q never matches; use one of %s", v, strings.Join(ValidHTTPVersions, ", "))
+		}
+	}
+	if h.Method != "" && !validToken(h.Method) {
+		c.warnf(at("method"), "%q is not a valid HTTP method, so every probe fails", h.Method)
+	}
+	c.httpHeaders(h)
+	c.readable(at("body_file"), h.BodyFile)
+	if !slices.Contains(Compressions, strings.ToLower(h.Compression)) {
+		c.warnf(at("compression"), "%q is not supported, so every probe fails; use one of gzip, br, deflate, identity", h.Compression)
+	}
+	if h.FailIfSSL && h.FailIfNotSSL {
+		c.warnf(at("fail_if_ssl"), "fail_if_ssl and fail_if_not_ssl together fail every probe; keep one")
+	}
+	if u := h.HTTPClientConfig.ProxyURL.URL; u != nil && u.Scheme != "http" && u.Scheme != "https" && u.Scheme != "socks5" {
+		c.warnf(at("proxy_url"), "scheme %q is not supported, so every probe fails; use http, https or socks5", u.Scheme)
+	}
+	c.celPrograms(h)
+	c.tlsFiles(at("tls_config"), &h.HTTPClientConfig.TLSConfig)
+	c.secretFiles(h)
+}
+
+func (c *checker) httpHeaders(h *HTTPProbe) {
+	for name, value := range h.Headers {
+		if !validToken(name) {
+			c.warnf([]string{"http", "headers", name}, "%q is not a valid header name, so every probe fails", name)
+		}
+		if strings.ContainsAny(value, "\r\n\x00") {
+			c.warnf([]string{"http", "headers", name}, "the value contains a line break or NUL byte, so every probe fails")
+		}
+		if textproto.CanonicalMIMEHeaderKey(name) == "Accept-Encoding" && acceptEncodingListed(value, h.Compression) && !AcceptsEncoding(value, h.Compression) {
+			c.warnf([]string{"http", "headers", name}, "%q refuses the configured compression %q (an entry naming it decides, whatever \"*\" says), so a server following RFC 9110 will not send it; add %s to it", value, h.Compression, h.Compression)
+		}
+	}
+}
+
+// celPrograms warns of an expression that yields no bool: blackbox loads it
+// and fails every probe that evaluates it.
+func (c *checker) celPrograms(h *HTTPProbe) {
+	for _, e := range []struct {
+		field string
+		p     *CELProgram
+	}{{"fail_if_body_json_matches_cel", h.FailIfBodyJSONMatchesCEL}, {"fail_if_body_json_not_matches_cel", h.FailIfBodyJSONNotMatchesCEL}} {
+		if e.p != nil && !e.p.YieldsBool() {
+			c.warnf([]string{"http", e.field}, "the expression yields %s, not a bool, so every probe that evaluates it fails", e.p.OutputType())
+		}
+	}
+}
+
+// secretFiles warns of credential files that cannot be read now; they are
+// read for every request, so one that appears later is used from then on.
+func (c *checker) secretFiles(h *HTTPProbe) {
+	cfg := &h.HTTPClientConfig
+	at := func(field ...string) []string { return append([]string{"http"}, field...) }
+	c.readable(at("bearer_token_file"), cfg.BearerTokenFile)
+	if b := cfg.BasicAuth; b != nil {
+		c.readable(at("basic_auth", "username_file"), b.UsernameFile)
+		c.readable(at("basic_auth", "password_file"), b.PasswordFile)
+		c.secretRef(at("basic_auth", "username_ref"), b.UsernameRef)
+		c.secretRef(at("basic_auth", "password_ref"), b.PasswordRef)
+	}
+	if a := cfg.Authorization; a != nil {
+		c.readable(at("authorization", "credentials_file"), a.CredentialsFile)
+		c.secretRef(at("authorization", "credentials_ref"), a.CredentialsRef)
+	}
+	if o := cfg.OAuth2; o != nil {
+		c.readable(at("oauth2", "client_secret_file"), o.ClientSecretFile)
+		c.readable(at("oauth2", "client_certificate_key_file"), o.ClientCertificateKeyFile)
+		c.secretRef(at("oauth2", "client_secret_ref"), o.ClientSecretRef)
+		c.secretRef(at("oauth2", "client_certificate_key_ref"), o.ClientCertificateKeyRef)
+		c.tlsFiles(at("oauth2", "tls_config"), &o.TLSConfig)
+	}
+}
+
+// acceptEncodingListed is blackbox_exporter's check of an Accept-Encoding
+// header against the compression option, which a file must pass to load:
+// the entries, by descending quality, are compared with the compression
+// name case-sensitively, and the first that is the name or "*" decides by
+// its quality. An empty compression or header passes.
+func acceptEncodingListed(acceptEncoding, compression string) bool {
+	if compression == "" || acceptEncoding == "" {
+		return true
+	}
+	type entry struct {
+		name    string
+		quality float64
+	}
+	var entries []entry
+	for _, part := range strings.Split(acceptEncoding, ",") {
+		e := entry{name: strings.TrimSpace(part), quality: 1}
+		if i := strings.LastIndexByte(part, ';'); i >= 0 {
+			e.name = strings.TrimSpace(part[:i])
+			q := strings.TrimPrefix(strings.TrimSpace(part[i+1:]), "q=")
+			f, err := strconv.ParseFloat(q, 32)
+			if err != nil {
+				f = 0
+			}
+			e.quality = math.Round(f*1000) / 1000
+		}
+		entries = append(entries, e)
+	}
+	sort.SliceStable(entries, func(i, j int) bool { return entries[j].quality < entries[i].quality })
+	for _, e := range entries {
+		if e.name == compression || e.name == "*" {
+			return e.quality > 0
+		}
+	}
+	return false
+}
+
 // AcceptsEncoding reports whether an Accept-Encoding value admits an
 // encoding: listed, or covered by "*", with a quality above 0. An entry
 // naming the encoding decides wherever it stands; "*" only covers encodings
-// not listed (RFC 9110, section 12.5.3), so "*;q=0, gzip" admits gzip, as
-// blackbox_exporter's check (which sorts entries by quality) also finds.
-// An empty encoding or header admits anything, which is what the
-// compression option needs.
+// not listed (RFC 9110, section 12.5.3). An empty encoding or header admits
+// anything, which is what the compression option needs.
 func AcceptsEncoding(acceptEncoding, compression string) bool {
 	if compression == "" || acceptEncoding == "" {
 		return true
@@ -324,189 +493,6 @@ func validToken(s string) bool {
 		}
 	}
 	return true
-}
-
-func (c *checker) tcp(t *TCPProbe) {
-	c.ipProtocol([]string{"tcp", "preferred_ip_protocol"}, t.IPProtocol)
-	c.sourceIP([]string{"tcp", "source_ip_address"}, t.SourceIPAddress)
-	c.queryResponse([]string{"tcp", "query_response"}, t.QueryResponse)
-	c.startTLSPreset(t)
-}
-
-func (c *checker) startTLSPreset(t *TCPProbe) {
-	at := []string{"tcp", "starttls_preset"}
-	switch {
-	case t.StartTLSPreset == "":
-	case !slices.Contains(StartTLSPresets, t.StartTLSPreset):
-		c.errorf(at, "%q is not a preset; use one of %s", t.StartTLSPreset, strings.Join(StartTLSPresets, ", "))
-	case t.TLS:
-		c.errorf(at, "a preset upgrades a plain connection to TLS, so it cannot be combined with tls: true; remove one")
-	case slices.ContainsFunc(t.QueryResponse, func(q QueryResponse) bool { return q.StartTLS }):
-		c.errorf(at, "the preset already upgrades to TLS; remove the starttls step from query_response")
-	}
-}
-
-func (c *checker) queryResponse(path []string, steps []QueryResponse) {
-	first := -1 // the first step with labels
-	for i, s := range steps {
-		p := append(slices.Clone(path), strconv.Itoa(i))
-		if s.Expect.IsSet() && s.ExpectBytes != "" {
-			c.errorf(p, "expect and expect_bytes are mutually exclusive in one step; split them into two steps")
-		}
-		if !s.Expect.IsSet() && s.ExpectBytes == "" && s.Send == "" && !s.StartTLS {
-			c.errorf(p, "the step does nothing; give it expect, expect_bytes, send or starttls")
-		}
-		if len(s.Labels) > 0 && first >= 0 && !sameLabelNames(steps[first].Labels, s.Labels) {
-			c.errorf(append(p, "labels"), "label names differ from step %d's; probe_expect_info has one set of labels, so every step must use the same names", first)
-		}
-		if len(s.Labels) > 0 && first < 0 {
-			first = i
-		}
-		for j, l := range s.Labels {
-			// Legacy names, so that every Prometheus version can read
-			// the probe_expect_info series they label.
-			if !model.LegacyValidation.IsValidLabelName(l.Name) || strings.HasPrefix(l.Name, "__") {
-				c.errorf(append(p, "labels", strconv.Itoa(j)), "%q is not a valid label name; use letters, digits and underscores, not starting with a digit or __", l.Name)
-			}
-		}
-	}
-}
-
-func (c *checker) retry(r *Retry) {
-	at := func(field string) []string { return []string{"retry", field} }
-	if r.Attempts < 1 || r.Attempts > 10 {
-		c.errorf(at("attempts"), "must be between 1 (no retry) and 10, got %d", r.Attempts)
-	}
-	if r.InitialBackoff <= 0 {
-		c.errorf(at("initial_backoff"), "must be positive, got %s", r.InitialBackoff)
-	}
-	if r.MaxBackoff < r.InitialBackoff {
-		c.errorf(at("max_backoff"), "%s is shorter than initial_backoff %s", r.MaxBackoff, r.InitialBackoff)
-	}
-	if r.Multiplier < 1 {
-		c.errorf(at("multiplier"), "must be at least 1, got %v", r.Multiplier)
-	}
-	if r.Jitter < 0 || r.Jitter > 1 {
-		c.errorf(at("jitter"), "must be between 0 and 1 (a fraction of the backoff), got %v", r.Jitter)
-	}
-	for i, class := range r.On {
-		if !slices.Contains(RetryableClasses, class) {
-			c.errorf([]string{"retry", "on", strconv.Itoa(i)}, "%q cannot be retried; use some of %s (assertion and prober failures do not change on a retry)", class, strings.Join(RetryableClasses, ", "))
-		}
-	}
-}
-
-func (c *checker) ocsp(o *OCSP) {
-	if !slices.Contains(OCSPChecks, o.Check) {
-		c.errorf([]string{"ocsp", "check"}, "%q is not a check; use one of %s", o.Check, strings.Join(OCSPChecks, ", "))
-	}
-	if o.CacheTTL <= 0 {
-		c.errorf([]string{"ocsp", "cache_ttl"}, "must be positive, got %s", o.CacheTTL)
-	}
-	if o.Check == OCSPNone && (o.RequireStapled || o.FailOnUnknown) {
-		c.errorf([]string{"ocsp", "check"}, "none turns OCSP off, so require_stapled and fail_on_unknown would never apply; use stapled or query")
-	}
-}
-
-// targets checks every rule of the targets block, so that a rule that
-// would never match, or match something else than meant, is refused at
-// load rather than found out when a probe is refused or let through.
-func (c *checker) targets(prober string, t *Targets) {
-	for _, list := range []struct {
-		key     string
-		entries []string
-	}{{"allow", t.Allow}, {"deny", t.Deny}} {
-		for i, entry := range list.entries {
-			if _, err := ParseTargetRule(prober, entry); err != nil {
-				c.errorf([]string{"targets", list.key, strconv.Itoa(i)}, "%v", err)
-			}
-		}
-	}
-	for i, scheme := range t.Schemes {
-		if err := CheckTargetScheme(prober, scheme); err != nil {
-			c.errorf([]string{"targets", "schemes", strconv.Itoa(i)}, "%v", err)
-		}
-	}
-}
-
-// unixTLS: a socket path is no host name, so TLS over a unix socket needs
-// the name to verify the server as.
-func (c *checker) unixTLS(u *UnixProbe) {
-	usesTLS := u.TLS || slices.ContainsFunc(u.QueryResponse, func(q QueryResponse) bool { return q.StartTLS })
-	if usesTLS && u.TLSConfig.ServerName == "" && !u.TLSConfig.InsecureSkipVerify {
-		c.errorf([]string{"unix", "tls_config"}, "TLS over a unix socket needs server_name (the name on the server's certificate), or insecure_skip_verify")
-	}
-}
-
-func sameLabelNames(a, b []Label) bool {
-	return slices.EqualFunc(a, b, func(x, y Label) bool { return x.Name == y.Name })
-}
-
-func (c *checker) icmp(i *ICMPProbe) {
-	c.ipProtocol([]string{"icmp", "preferred_ip_protocol"}, i.IPProtocol)
-	c.sourceIP([]string{"icmp", "source_ip_address"}, i.SourceIPAddress)
-	if i.TTL < 0 || i.TTL > 255 {
-		c.errorf([]string{"icmp", "ttl"}, "must be between 0 and 255, got %d", i.TTL)
-	}
-	if i.PayloadSize < 0 || i.PayloadSize > 65500 {
-		c.errorf([]string{"icmp", "payload_size"}, "must be between 0 and 65500 bytes, got %d", i.PayloadSize)
-	}
-	if i.Packets < 1 || i.Packets > 1000 {
-		c.errorf([]string{"icmp", "packets"}, "must be between 1 and 1000, got %d", i.Packets)
-	}
-	if i.PacketInterval < time.Millisecond {
-		c.errorf([]string{"icmp", "packet_interval"}, "must be at least 1ms, got %s", i.PacketInterval)
-	}
-	if i.MinSuccessRatio < 0 || i.MinSuccessRatio > 1 {
-		c.errorf([]string{"icmp", "min_success_ratio"}, "must be between 0 and 1 (a share of the packets), got %v", i.MinSuccessRatio)
-	}
-}
-
-// dns checks the dns section. query_name is required only when the module
-// probes DNS: Marshal writes every section with its defaults (an http
-// module's /config shows `dns: {recursion_desired: true, ...}`), and that
-// output must load again.
-func (c *checker) dns(d *DNSProbe, probesDNS bool) {
-	at := func(field ...string) []string { return append([]string{"dns"}, field...) }
-	c.ipProtocol(at("preferred_ip_protocol"), d.IPProtocol)
-	c.sourceIP(at("source_ip_address"), d.SourceIPAddress)
-	if probesDNS && d.QueryName == "" {
-		c.errorf(at("query_name"), "must be set: the name to ask the target server about")
-	}
-	if d.QueryType != "" {
-		if _, ok := dns.StringToType[strings.ToUpper(d.QueryType)]; !ok {
-			c.errorf(at("query_type"), "%q is not a DNS record type (e.g. A, AAAA, MX, SOA, ANY)", d.QueryType)
-		}
-	}
-	if d.QueryClass != "" {
-		if _, ok := dns.StringToClass[strings.ToUpper(d.QueryClass)]; !ok {
-			c.errorf(at("query_class"), "%q is not a DNS class (e.g. IN, CH)", d.QueryClass)
-		}
-	}
-	switch d.TransportProtocol {
-	case "", "udp", "tcp", "https":
-	default:
-		c.errorf(at("transport_protocol"), "%q is not supported; use udp, tcp or https (DNS over HTTPS)", d.TransportProtocol)
-	}
-	if d.DNSOverTLS && d.TransportProtocol == "udp" {
-		c.errorf(at("dns_over_tls"), "DNS over TLS runs over TCP; set transport_protocol to tcp or leave it unset")
-	}
-	if d.DNSOverTLS && d.TransportProtocol == "https" {
-		c.errorf(at("dns_over_tls"), "transport_protocol https is already encrypted; remove dns_over_tls")
-	}
-	switch strings.ToUpper(d.DoHMethod) {
-	case "", "POST", "GET":
-	default:
-		c.errorf(at("doh_method"), "%q is not supported; use POST or GET", d.DoHMethod)
-	}
-	if d.DoHMethod != "" && d.TransportProtocol != "https" {
-		c.errorf(at("doh_method"), "only applies to DNS over HTTPS; set transport_protocol: https or remove it")
-	}
-	for i, rc := range d.ValidRcodes {
-		if _, ok := dns.StringToRcode[strings.ToUpper(rc)]; !ok {
-			c.errorf(at("valid_rcodes", strconv.Itoa(i)), "%q is not a DNS response code (e.g. NOERROR, NXDOMAIN, SERVFAIL)", rc)
-		}
-	}
 }
 
 // ParseDNSResolver reads the dns_resolver option: an IP address with an

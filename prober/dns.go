@@ -72,11 +72,17 @@ type dnsPrepared struct {
 	qtype      uint16
 	qclass     uint16
 	rcodes     []int
-	rcodeNames []string   // valid_rcodes as configured, for messages
-	tls        *tlsClient // DoT and DoH only
-	sections   []rrSection
-	post       bool   // doh_method POST (the default) rather than GET
-	userAgent  string // DoH requests only
+	rcodeNames []string // valid_rcodes as configured, for messages
+	rcodesErr  error    // a valid_rcodes entry that is no rcode: every probe fails its check
+	// transportErr is a transport blackbox cannot use, which fails every
+	// probe: before resolving for an unknown transport_protocol, after for
+	// dns_over_tls with udp, where blackbox meets each.
+	transportErr error
+	dotOverUDP   bool
+	tls          *tlsClient // DoT and DoH only
+	sections     []rrSection
+	post         bool   // doh_method POST (the default) rather than GET
+	userAgent    string // DoH requests only
 }
 
 func prepareDNS(m *config.Module) (any, error) {
@@ -95,9 +101,8 @@ func prepareDNS(m *config.Module) (any, error) {
 	if p.qclass, err = lookupCode(dns.StringToClass, "query_class", d.QueryClass, dns.ClassINET); err != nil {
 		return nil, err
 	}
-	if p.rcodes, p.rcodeNames, err = validRcodes(d.ValidRcodes); err != nil {
-		return nil, err
-	}
+	p.rcodes, p.rcodeNames, p.rcodesErr = validRcodes(d.ValidRcodes)
+	p.dotOverUDP, p.transportErr = transportProblem(d)
 	if p.transport.usesTLS() {
 		if p.tls, err = prepareTLS(m, "dns", &d.TLSConfig); err != nil {
 			return nil, err
@@ -107,6 +112,17 @@ func prepareDNS(m *config.Module) (any, error) {
 		}
 	}
 	return p, nil
+}
+
+// transportProblem says what blackbox would fail every probe of the module
+// for: an unknown transport_protocol, or DNS over TLS asked of udp.
+func transportProblem(d *config.DNSProbe) (dotOverUDP bool, err error) {
+	switch d.TransportProtocol {
+	case "", "udp", "tcp", "https":
+	default:
+		return false, Failf(ClassProber, ReasonConfig, PhaseSetup, "dns.transport_protocol %q is not a transport; use udp, tcp or https", d.TransportProtocol)
+	}
+	return d.DNSOverTLS && d.TransportProtocol == "udp", nil
 }
 
 // transportOf reads transport_protocol and dns_over_tls. DNS over TLS runs
@@ -146,13 +162,14 @@ func isASCII(s string) bool {
 	return true
 }
 
-// lookupCode reads a DNS type or class name, any case; empty means def.
-// The configuration checks these at load; this guards modules built in code.
+// lookupCode reads a DNS type or class name, written exactly as the table
+// has it (upper case), as blackbox reads it; empty means def. The
+// configuration checks these at load; this guards modules built in code.
 func lookupCode(names map[string]uint16, option, value string, def uint16) (uint16, error) {
 	if value == "" {
 		return def, nil
 	}
-	code, ok := names[strings.ToUpper(value)]
+	code, ok := names[value]
 	if !ok {
 		return 0, fmt.Errorf("dns.%s: %q is not known", option, value)
 	}
@@ -166,9 +183,9 @@ func validRcodes(names []string) ([]int, []string, error) {
 	}
 	codes := make([]int, len(names))
 	for i, name := range names {
-		code, ok := dns.StringToRcode[strings.ToUpper(name)]
+		code, ok := dns.StringToRcode[name]
 		if !ok {
-			return nil, nil, fmt.Errorf("dns.valid_rcodes[%d]: %q is not a DNS response code", i, name)
+			return nil, nil, Failf(ClassProber, ReasonConfig, PhaseValidate, "dns.valid_rcodes[%d]: %q is not a DNS response code (they are written in upper case, e.g. NXDOMAIN)", i, name)
 		}
 		codes[i] = code
 	}
@@ -243,12 +260,18 @@ func probeDNS(ctx context.Context, target string, m *Module, sink *Sink, logger 
 // answer. A truncated answer is returned along with its error, so that
 // what it holds is still counted.
 func (p *dnsProbe) query(target string) (*dns.Msg, error) {
+	if err := p.prepared.transportErr; err != nil {
+		return nil, err
+	}
 	if p.prepared.transport == dnsHTTPS {
 		return p.queryHTTPS(target)
 	}
 	host, port, err := splitDNSTarget(target, p.prepared.transport.defaultPort())
 	if err != nil {
 		return nil, err
+	}
+	if p.prepared.dotOverUDP {
+		return nil, p.refuseDoTOverUDP(host)
 	}
 	conn, err := p.connect(p.endpoint(host, port), host)
 	if err != nil {
@@ -300,6 +323,17 @@ func (p *dnsProbe) endpoint(host, port string) endpoint {
 		fallback: p.cfg.IPProtocolFallback,
 		source:   p.cfg.SourceIPAddress,
 	}
+}
+
+// refuseDoTOverUDP fails a probe asked for DNS over TLS over udp, which
+// cannot be: after resolving the target, where blackbox fails it.
+func (p *dnsProbe) refuseDoTOverUDP(host string) error {
+	_, took, err := resolveTarget(p.ctx, p.module, host, p.cfg.IPProtocol, p.cfg.IPProtocolFallback, p.sink, p.logger)
+	p.times[string(PhaseResolve)] = took
+	if err != nil {
+		return err
+	}
+	return Failf(ClassProber, ReasonConfig, PhaseSetup, "dns.dns_over_tls runs over TCP, and dns.transport_protocol is udp; set it to tcp or remove it")
 }
 
 // connect resolves and dials e and, for DoT and DoH, completes the TLS
@@ -472,6 +506,9 @@ func (p *dnsProbe) recordAnswer(resp *dns.Msg) {
 // validate checks the answer against the module: the rcode, then each
 // section's record rules, in blackbox's order.
 func (p *dnsProbe) validate(resp *dns.Msg) error {
+	if err := p.prepared.rcodesErr; err != nil {
+		return err
+	}
 	if !slices.Contains(p.prepared.rcodes, resp.Rcode) {
 		return Failf(ClassStatus, ReasonDNSRcode, PhaseValidate,
 			"the answer's rcode %s is not one of valid_rcodes %v", rcodeName(resp.Rcode), p.prepared.rcodeNames)

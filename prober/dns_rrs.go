@@ -1,6 +1,7 @@
 package prober
 
 import (
+	"fmt"
 	"log/slog"
 
 	"github.com/miekg/dns"
@@ -18,7 +19,16 @@ type rrSection struct {
 	// notMatches is fail_if_not_matches_regexp, which blackbox also fails
 	// on an empty section: "every record matches" is not proof enough when
 	// there are none.
-	notMatches []config.Regexp
+	notMatches []config.RRPattern
+	// broken is the first expression of the section that does not compile:
+	// blackbox loads it and fails a probe when a record is checked.
+	broken *brokenPattern
+}
+
+// brokenPattern is a validate_*_rrs expression that does not compile.
+type brokenPattern struct {
+	option  string // e.g. validate_answer_rrs.fail_if_matches_regexp[0]
+	pattern config.RRPattern
 }
 
 func rrSections(d *config.DNSProbe) []rrSection {
@@ -35,13 +45,37 @@ func newRRSection(option, name string, v *config.DNSRRValidator, records func(*d
 		subject: "the " + name + " records",
 		records: records,
 		rules: []rule{
-			{option + ".fail_if_matches_regexp", v.FailIfMatchesRegexp, failIfAnyMatches},
-			{option + ".fail_if_all_match_regexp", v.FailIfAllMatchRegexp, failIfAllMatch},
-			{option + ".fail_if_not_matches_regexp", v.FailIfNotMatchesRegexp, failIfAnyMisses},
-			{option + ".fail_if_none_matches_regexp", v.FailIfNoneMatchesRegexp, failIfNoneMatches},
+			{option + ".fail_if_matches_regexp", compiled(v.FailIfMatchesRegexp), failIfAnyMatches},
+			{option + ".fail_if_all_match_regexp", compiled(v.FailIfAllMatchRegexp), failIfAllMatch},
+			{option + ".fail_if_not_matches_regexp", compiled(v.FailIfNotMatchesRegexp), failIfAnyMisses},
+			{option + ".fail_if_none_matches_regexp", compiled(v.FailIfNoneMatchesRegexp), failIfNoneMatches},
 		},
 		notMatches: v.FailIfNotMatchesRegexp,
+		broken:     firstBroken(option, v),
 	}
+}
+
+// compiled returns the expressions of a rule that compile; the others fail
+// the probe through rrSection.broken.
+func compiled(patterns []config.RRPattern) []config.Regexp {
+	out := make([]config.Regexp, 0, len(patterns))
+	for _, p := range patterns {
+		if p.Err == nil {
+			out = append(out, p.Regexp)
+		}
+	}
+	return out
+}
+
+func firstBroken(option string, v *config.DNSRRValidator) *brokenPattern {
+	for _, r := range v.Rules() {
+		for i, p := range r.Patterns {
+			if p.Err != nil {
+				return &brokenPattern{option: fmt.Sprintf("%s.%s[%d]", option, r.Key, i), pattern: p}
+			}
+		}
+	}
+	return nil
 }
 
 // check applies the section's rules to each record's text form, as
@@ -54,6 +88,9 @@ func (s *rrSection) check(resp *dns.Msg, logger *slog.Logger) error {
 	}
 	for _, rr := range rrs {
 		Debug(logger, "Validating RR", "section", s.option, "rr", rrText{rr})
+	}
+	if b := s.broken; b != nil && len(rrs) > 0 {
+		return Failf(ClassProber, ReasonConfig, PhaseValidate, "%s %q is not a valid regular expression: %v", b.option, b.pattern.String(), b.pattern.Err)
 	}
 	if len(s.rules) == 0 {
 		return nil // nothing to match: the records need no text form

@@ -180,8 +180,8 @@ func TestDNSProbe(t *testing.T) {
 			check:   dnsChecks(dnsSeenQuery("tcp", dns.TypeAAAA, dns.ClassINET, true), dnsDurations(plain, "connect", "request")),
 		},
 		{
-			name:    "MX, type in lower case",
-			module:  "query_name: example.test\nquery_type: mx",
+			name:    "MX",
+			module:  "query_name: example.test\nquery_type: MX",
 			metrics: dnsAnswered(dns.TypeMX),
 			check:   dnsSeenQuery("udp", dns.TypeMX, dns.ClassINET, true),
 		},

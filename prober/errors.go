@@ -95,6 +95,7 @@ const (
 	ReasonInternal          Reason = "internal"           // prober: sonde failed on its own
 	ReasonUnsupported       Reason = "unsupported"        // prober: the module asks for something sonde cannot do yet
 	ReasonTargetDenied      Reason = "target_denied"      // prober: the module's targets rules or a global deny list refuse the target
+	ReasonConfig            Reason = "config"             // prober: the module's configuration cannot be used as written (see its warning)
 
 	ReasonUnclassified Reason = "unclassified" // unknown: see ClassUnknown
 )

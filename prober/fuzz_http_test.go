@@ -56,7 +56,7 @@ fail_if_body_json_not_matches_cel: 'body.checks.all(c, c.healthy)'
 	{section: `
 follow_redirects: false
 compression: gzip
-body_size_limit: 256
+body_size_limit: 256B
 valid_http_versions: [HTTP/1.0, HTTP/1.1]
 fail_if_body_not_matches_regexp: ['healthy']
 `},

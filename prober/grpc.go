@@ -68,7 +68,7 @@ func prepareGRPC(m *config.Module) (any, error) {
 // grpcMetadata builds the metadata sent with every health check. A key or
 // value gRPC cannot send would fail every call, so such a module is
 // refused when it loads. Keys are lowercased, as gRPC metadata keys are.
-func grpcMetadata(option map[string]config.Strings) (map[string][]string, error) {
+func grpcMetadata(option map[string][]string) (map[string][]string, error) {
 	if len(option) == 0 {
 		return nil, nil
 	}

@@ -303,8 +303,8 @@ func TestGRPCMetadata(t *testing.T) {
 	m := grpcModule(t, `
 metadata:
   x-probe: [one, two]
-  X-Tenant: blue
-  trace-bin: "\x00\x01"`)
+  X-Tenant: [blue]
+  trace-bin: ["\x00\x01"]`)
 	_, err := run(t, m, srv.addr)
 	checkOutcome(t, err, failure{})
 	md := srv.lastCall(t).md
@@ -352,9 +352,9 @@ func TestGRPCMetadataReserved(t *testing.T) {
 	srv := newGRPCServer(t, grpcServerOpts{})
 	m := grpcModule(t, `
 metadata:
-  content-type: text/plain
-  ":authority": elsewhere.test
-  x-kept: yes`)
+  content-type: [text/plain]
+  ":authority": [elsewhere.test]
+  x-kept: ["yes"]`)
 	_, err := run(t, m, srv.addr)
 	checkOutcome(t, err, failure{})
 	call := srv.lastCall(t)
@@ -371,8 +371,8 @@ metadata:
 
 func TestGRPCMetadataRefused(t *testing.T) {
 	for section, want := range map[string]string{
-		"metadata:\n  \"bad key\": x":                           `key "bad key" has the character ' '`,
-		"metadata:\n  x-ok: \"a\\nb\"":                          "outside printable ASCII",
+		"metadata:\n  \"bad key\": [x]":                         `key "bad key" has the character ' '`,
+		"metadata:\n  x-ok: [\"a\\nb\"]":                        "outside printable ASCII",
 		fmt.Sprintf("service: %q", strings.Repeat("s", 70<<10)): "fit in HTTP/2's initial window",
 	} {
 		_, err := loadSection(t, "grpc", section)

@@ -33,6 +33,7 @@ var errTooManyRedirects = fmt.Errorf("stopped after %d redirects", maxRedirects)
 type httpPrepared struct {
 	tls                *tlsClient        // client TLS settings, CA files parsed once
 	chain              http.RoundTripper // authentication and headers, ending in the probe's transport
+	chainErr           error             // why chain could not be built; every probe fails with it
 	proxy              func(*http.Request) (*url.URL, error)
 	proxyConnectHeader http.Header
 	userAgent          string
@@ -49,13 +50,16 @@ func prepareHTTP(m *config.Module) (any, error) {
 		tlsClient.withALPN("h2", "http/1.1")
 	}
 	tlsClient.ocsp.proxy = cfg.Proxy() // responders are asked the way the target is
+	// A chain that cannot be built (a secret reference, with no secret
+	// manager) fails the probes, not the load, as in blackbox_exporter.
 	chain, err := authChain(cfg)
 	if err != nil {
-		return nil, fmt.Errorf("http: %w", err)
+		err = Failf(ClassProber, ReasonConfig, PhaseSetup, "http: %v", err)
 	}
 	return &httpPrepared{
 		tls:                tlsClient,
 		chain:              chain,
+		chainErr:           err,
 		proxy:              cfg.Proxy(),
 		proxyConnectHeader: cfg.GetProxyConnectHeader(),
 		userAgent:          version.ComponentUserAgent("sonde"),
@@ -180,6 +184,9 @@ func probeHTTP(ctx context.Context, target string, m *Module, sink *Sink, logger
 	if err != nil {
 		return err
 	}
+	if err := p.clientReady(); err != nil {
+		return err
+	}
 	resp, err := p.send(u, ip)
 	p.recordTLS(resp, err)
 	if resp == nil {
@@ -210,6 +217,17 @@ func parseHTTPTarget(target string) (*url.URL, error) {
 		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has host %q, with %s; write it as http[s]://host[:port][/path]", target, u.Hostname(), why)
 	}
 	return u, nil
+}
+
+// clientReady checks that the module's HTTP client can be built: its TLS
+// settings (read whatever the target's scheme, as blackbox reads them) and
+// its credentials chain. blackbox builds its client here, after resolving,
+// and fails the probe when it cannot.
+func (p *httpProbe) clientReady() error {
+	if err := p.prepared.tls.ready(); err != nil {
+		return err
+	}
+	return p.prepared.chainErr
 }
 
 // resolve runs the resolve phase, unless skip_resolve_phase_with_proxy
@@ -345,7 +363,7 @@ func (p *httpProbe) newRequest(u *url.URL) (*http.Request, error) {
 	}
 	req, err := http.NewRequest(method, u.String(), body)
 	if err != nil {
-		return nil, Fail(ClassProber, ReasonInvalidTarget, PhaseSetup, err)
+		return nil, Fail(ClassProber, ReasonConfig, PhaseSetup, err)
 	}
 	for name, value := range p.cfg.Headers {
 		if textproto.CanonicalMIMEHeaderKey(name) == "Host" {
@@ -376,7 +394,7 @@ func (p *httpProbe) requestBody() (io.Reader, error) {
 	}
 	data, err := os.ReadFile(p.cfg.BodyFile)
 	if err != nil {
-		return nil, Fail(ClassProber, ReasonInternal, PhaseSetup, fmt.Errorf("reading body_file: %w", err))
+		return nil, Fail(ClassProber, ReasonConfig, PhaseSetup, fmt.Errorf("reading http.body_file: %w", err))
 	}
 	return bytes.NewReader(data), nil
 }

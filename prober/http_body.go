@@ -22,6 +22,9 @@ const maxKeptBody = 64 << 20
 // compression option says, counting the uncompressed bytes and keeping
 // them when keep is set. It enforces body_size_limit.
 func (p *httpProbe) readBody(resp *http.Response, keep bool) ([]byte, error) {
+	if !knownCompression(p.cfg.Compression) {
+		return nil, p.undecodable(resp)
+	}
 	wire := &errorReader{r: resp.Body}
 	decoded, err := decompress(p.cfg.Compression, wire)
 	if errors.Is(err, errEmptyBody) {
@@ -100,6 +103,23 @@ func (e *errorReader) Read(b []byte) (int, error) {
 }
 
 var errEmptyBody = errors.New("empty body")
+
+func knownCompression(algorithm string) bool {
+	switch strings.ToLower(algorithm) {
+	case "", "identity", "gzip", "deflate", "br":
+		return true
+	}
+	return false
+}
+
+// undecodable fails a probe whose compression sonde has no decoder for.
+// Like blackbox_exporter, it still reads the body, undecoded, and counts
+// its bytes in probe_http_uncompressed_body_length.
+func (p *httpProbe) undecodable(resp *http.Response) error {
+	n, _ := io.Copy(io.Discard, resp.Body)
+	p.metrics.uncompressed.Set(float64(n))
+	return Failf(ClassProber, ReasonConfig, PhaseTransfer, "http.compression %q is not an algorithm sonde can decode; use gzip, br, deflate or identity", p.cfg.Compression)
+}
 
 // decompress wraps r in the decoder for the configured compression. An
 // empty body has nothing to decode (blackbox_exporter fails it as invalid

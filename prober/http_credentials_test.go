@@ -50,37 +50,6 @@ func TestHTTPCredentialFailures(t *testing.T) {
 	}
 }
 
-func TestHTTPOAuth2SecretReferenceRefused(t *testing.T) {
-	cm := config.DefaultModule()
-	cm.Prober = "http"
-	cm.HTTP.HTTPClientConfig.OAuth2 = &pconfigOAuth2WithCARef
-	_, err := NewModule("m", cm)
-	if err == nil || !strings.Contains(err.Error(), `module "m": http: oauth2.tls_config: sonde has no secret manager`) {
-		t.Errorf("err = %v", err)
-	}
-}
-
-func TestNewSetReportsEveryModule(t *testing.T) {
-	cfg, err := config.Load([]byte(`
-modules:
-  a:
-    prober: http
-    http:
-      tls_config: {ca_file: /nonexistent/a.pem}
-  b:
-    prober: http
-    http:
-      tls_config: {ca_file: /nonexistent/b.pem}
-`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, err = NewSet(cfg)
-	if err == nil || !strings.Contains(err.Error(), `module "a"`) || !strings.Contains(err.Error(), `module "b"`) {
-		t.Errorf("err = %v, want both modules named", err)
-	}
-}
-
 // A redirect to a scheme the prober cannot follow is the target's doing.
 func TestHTTPRedirectToUnsupportedScheme(t *testing.T) {
 	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -590,7 +590,7 @@ func TestHTTPBodyFileResentAndReread(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = run(t, m, srv.URL+"/first")
-	perr := checkOutcome(t, err, failure{ClassProber, ReasonInternal, PhaseSetup})
+	perr := checkOutcome(t, err, failure{ClassProber, ReasonConfig, PhaseSetup})
 	if !strings.Contains(perr.Error(), "body_file") {
 		t.Errorf("error %v does not name body_file", perr)
 	}

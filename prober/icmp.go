@@ -58,6 +58,27 @@ func prepareICMP(m *config.Module) (any, error) {
 	return p, nil
 }
 
+// Largest echo payloads: an IP packet of 65535 bytes less the ICMP header,
+// and for IPv4 its own header too (IPv6's is not counted in its length).
+const (
+	maxEchoPayload4 = 65535 - 20 - 8
+	maxEchoPayload6 = 65535 - 8
+)
+
+// checkPayloadSize fails a payload_size that no echo request of the
+// target's family can carry. blackbox tries to send it and fails the probe
+// (or, for a negative size, its whole scrape).
+func checkPayloadSize(size int, f ipFamily) error {
+	limit := maxEchoPayload4
+	if f == ip6 {
+		limit = maxEchoPayload6
+	}
+	if size < 0 || size > limit {
+		return Failf(ClassProber, ReasonConfig, PhaseSetup, "icmp.payload_size %d does not fit an %s echo request, which carries 0 to %d bytes", size, f, limit)
+	}
+	return nil
+}
+
 // icmpPayload is blackbox_exporter's payload rule: the default text, or
 // payload_size bytes starting with it and padded with zeros.
 func icmpPayload(size int) []byte {
@@ -99,6 +120,9 @@ func probeICMP(ctx context.Context, target string, m *Module, sink *Sink, logger
 	ip, took, err := resolveTarget(ctx, m, target, cfg.IPProtocol, cfg.IPProtocolFallback, sink, logger)
 	durations.With(string(PhaseResolve)).Set(took.Seconds())
 	if err != nil {
+		return err
+	}
+	if err := checkPayloadSize(cfg.PayloadSize, familyOf(ip)); err != nil {
 		return err
 	}
 

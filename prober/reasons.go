@@ -67,6 +67,7 @@ var allReasons = []classReason{
 	{ClassProber, ReasonInternal},
 	{ClassProber, ReasonUnsupported},
 	{ClassProber, ReasonTargetDenied},
+	{ClassProber, ReasonConfig},
 
 	{ClassUnknown, ReasonUnclassified},
 }

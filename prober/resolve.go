@@ -21,10 +21,10 @@ const (
 // preferredFamily reads preferred_ip_protocol. Blackbox prefers IPv6 when
 // the option is unset.
 func preferredFamily(option string) ipFamily {
-	if option == string(ip4) {
-		return ip4
+	if option == "" || option == string(ip6) {
+		return ip6
 	}
-	return ip6
+	return ip4 // as blackbox reads it: anything but ip6 means ip4
 }
 
 func (f ipFamily) other() ipFamily {

@@ -10,7 +10,10 @@ import (
 	"log/slog"
 	"net"
 	"regexp"
+	"strings"
 	"time"
+
+	"github.com/prometheus/common/model"
 
 	"github.com/sonde-exporter/sonde/config"
 )
@@ -74,7 +77,9 @@ func runStep(ctx context.Context, i int, step *config.QueryResponse, c conversat
 		mx.regex.Set(0)
 		Debug(logger, "Expect matched", "step", i, "regexp", step.Expect.String(), "line", string(data))
 		send = string(step.Expect.Expand(nil, []byte(send), data, match))
-		recordExpectInfo(mx.sink, step, data, match)
+		if err := recordExpectInfo(mx.sink, step, data, match, phase); err != nil {
+			return err
+		}
 	}
 	if step.ExpectBytes != "" {
 		if err := expectBytes(ctx, i, step.ExpectBytes, c, mx); err != nil {
@@ -122,18 +127,24 @@ func expectBytes(ctx context.Context, i int, want string, c conversation, mx scr
 }
 
 // recordExpectInfo exports probe_expect_info with the step's labels, their
-// values expanded from the expect's groups (${1}).
-func recordExpectInfo(sink *Sink, step *config.QueryResponse, data []byte, match []int) {
+// values expanded from the expect's groups (${1}). A label name no
+// Prometheus accepts (empty, or reserved with __) fails the probe: it
+// would fail the whole exposition (blackbox's scrape of it fails).
+func recordExpectInfo(sink *Sink, step *config.QueryResponse, data []byte, match []int, phase Phase) error {
 	if len(step.Labels) == 0 {
-		return
+		return nil
 	}
 	names := make([]string, len(step.Labels))
 	values := make([]string, len(step.Labels))
 	for i, l := range step.Labels {
+		if !model.UTF8Validation.IsValidLabelName(l.Name) || strings.HasPrefix(l.Name, "__") {
+			return Failf(ClassProber, ReasonConfig, phase, "labels[%d]: %q cannot be a label name of probe_expect_info", i, l.Name)
+		}
 		names[i] = l.Name
 		values[i] = string(step.Expect.Expand(nil, []byte(l.Value), data, match))
 	}
 	sink.GaugeVec("probe_expect_info", "Explicit content matched", names...).With(values...).Set(1)
+	return nil
 }
 
 func truncate(b []byte, n int) []byte {

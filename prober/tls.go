@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	pconfig "github.com/prometheus/common/config"
@@ -28,24 +29,73 @@ import (
 // tlsClient is a module's TLS client: its tls_config, prepared once, and
 // its OCSP policy.
 type tlsClient struct {
-	base *tls.Config
-	ocsp *ocspClient
+	section string            // e.g. "http", for messages
+	cfg     pconfig.TLSConfig // as configured, to load again while it fails
+	alpn    []string
+	loaded  atomic.Pointer[tls.Config] // nil until the tls_config loads
+	ocsp    *ocspClient
 }
 
 // prepareTLS turns a module's tls_config into a client once, when the
 // configuration loads: CA files are read and parsed then, not per probe.
+// A tls_config that cannot be loaded (a file not there yet, or not a
+// certificate) does not stop the module from loading, as it does not in
+// blackbox_exporter, which reads the files on every probe: ready tries
+// again, and each probe fails until it loads.
 func prepareTLS(m *config.Module, section string, cfg *pconfig.TLSConfig) (*tlsClient, error) {
-	c, err := pconfig.NewTLSConfig(cfg)
-	if err != nil {
-		return nil, fmt.Errorf("%s.tls_config: %w", section, err)
-	}
-	return &tlsClient{base: c, ocsp: newOCSPClient(m.OCSP)}, nil
+	c := &tlsClient{section: section, cfg: *cfg, ocsp: newOCSPClient(m.OCSP)}
+	_ = c.load() // the probes report it
+	return c, nil
 }
 
-// withALPN offers the application protocols, in order of preference.
+// withALPN offers the application protocols, in order of preference. It is
+// called while the module is prepared, before any probe runs.
 func (c *tlsClient) withALPN(protocols ...string) *tlsClient {
-	c.base.NextProtos = protocols
+	c.alpn = protocols
+	if base := c.loaded.Load(); base != nil {
+		base.NextProtos = protocols
+	}
 	return c
+}
+
+// ready loads the tls_config if it has not loaded yet. Its failure is the
+// module's configuration failing, and names the option.
+func (c *tlsClient) ready() error {
+	if c.loaded.Load() != nil {
+		return nil
+	}
+	return c.load()
+}
+
+func (c *tlsClient) load() error {
+	base, err := pconfig.NewTLSConfig(&c.cfg)
+	if err != nil {
+		return Failf(ClassProber, ReasonConfig, PhaseSetup, "%s.tls_config cannot be used: %v", c.section, err)
+	}
+	base.NextProtos = c.alpn
+	c.loaded.CompareAndSwap(nil, base)
+	return nil
+}
+
+// canHandshake checks what a handshake needs before it starts: the
+// tls_config loaded, and a name to verify the server as. crypto/tls
+// refuses to verify a server without a name, and sonde verifies the same
+// way (a unix socket's path is no name).
+func (c *tlsClient) canHandshake(serverName string) error {
+	if err := c.ready(); err != nil {
+		return err
+	}
+	if serverName == "" && !c.loaded.Load().InsecureSkipVerify {
+		return Failf(ClassProber, ReasonConfig, PhaseTLS, "%s.tls_config: TLS needs the name to verify the server as; set server_name, or insecure_skip_verify", c.section)
+	}
+	return nil
+}
+
+// failingConfig is what config returns for a tls_config that has not
+// loaded: every handshake with it fails, saying why, rather than trusting
+// defaults. Probers call ready first; this is the backstop.
+func failingConfig(err error) *tls.Config {
+	return &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(tls.ConnectionState) error { return err }}
 }
 
 // tlsFacts is what one handshake showed: the presented chain, whether it
@@ -66,12 +116,16 @@ type tlsFacts struct {
 // is still verified, for probe_tls_verified, but a failure does not fail
 // the handshake: the option keeps its meaning.
 func (c *tlsClient) config(serverName string, facts *tlsFacts) *tls.Config {
-	cfg := c.base.Clone()
-	enforce := !c.base.InsecureSkipVerify
+	if err := c.ready(); err != nil {
+		return failingConfig(err)
+	}
+	base := c.loaded.Load()
+	cfg := base.Clone()
+	enforce := !base.InsecureSkipVerify
 	cfg.InsecureSkipVerify = true
 	cfg.ServerName = serverName
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
-		chains, err := verifyChain(c.base, serverName, cs)
+		chains, err := verifyChain(base, serverName, cs)
 		facts.capture(cs, chains, err)
 		// The stapled response is read whatever the verdict, for the
 		// metrics; it can only fail a chain that verified.
@@ -81,7 +135,7 @@ func (c *tlsClient) config(serverName string, facts *tlsFacts) *tls.Config {
 		}
 		return ocspErr
 	}
-	if get := c.base.GetClientCertificate; get != nil {
+	if get := base.GetClientCertificate; get != nil {
 		cfg.GetClientCertificate = func(req *tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			cert, err := get(req)
 			facts.presentedClientCert(cert)
@@ -158,6 +212,10 @@ func (f *tlsFacts) issuer() *x509.Certificate {
 // http prober times its handshakes in its own timeline.
 func tlsHandshake(ctx context.Context, conn net.Conn, c *tlsClient, serverName string) (*tls.Conn, *tlsFacts, Span, error) {
 	facts := &tlsFacts{}
+	if err := c.canHandshake(serverName); err != nil {
+		now := time.Now()
+		return nil, facts, Span{Phase: PhaseTLS, Start: now, End: now}, err
+	}
 	tc := tls.Client(conn, c.config(serverName, facts))
 	start := time.Now()
 	err := tc.HandshakeContext(ctx)
@@ -172,7 +230,7 @@ func tlsHandshake(ctx context.Context, conn net.Conn, c *tlsClient, serverName s
 // and nothing stapled, the certificate's responder is asked. A failure
 // closes the connection.
 func (c *tlsClient) queryOCSP(ctx context.Context, tc *tls.Conn, facts *tlsFacts) error {
-	err := c.ocsp.checkQueried(ctx, facts, !c.base.InsecureSkipVerify)
+	err := c.ocsp.checkQueried(ctx, facts, !c.loaded.Load().InsecureSkipVerify)
 	if err != nil {
 		tc.Close()
 	}

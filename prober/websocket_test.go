@@ -638,7 +638,6 @@ func TestWebsocketPrepareRefuses(t *testing.T) {
 		"two Host headers":   "headers:\n  Host: a.example\nhttp_config:\n  headers:\n    Host: b.example",
 		"Host list":          "http_config:\n  headers:\n    Host: [a.example, b.example]",
 		"secret reference":   "http_config:\n  basic_auth:\n    username: u\n    password_ref: vault",
-		"bad CA file":        "http_config:\n  tls_config:\n    ca_file: /nonexistent/ca.pem",
 	}
 	for name, section := range cases {
 		t.Run(name, func(t *testing.T) {

@@ -1,0 +1,225 @@
+package prober
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/miekg/dns"
+	pconfig "github.com/prometheus/common/config"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+// The tests here probe with modules that load with a warning: what
+// blackbox_exporter loads and then fails on at probe time. Each must load,
+// fail its probes as prober/config at the point blackbox fails them, and,
+// where blackbox reads a file on every probe, work once the file is there.
+
+// TestMissingFilesFailProbesUntilTheyAppear: a tls_config or body_file that
+// is not there when the configuration loads fails each probe, naming the
+// file; once the file appears the next probe uses it, without a reload.
+func TestMissingFilesFailProbesUntilTheyAppear(t *testing.T) {
+	ca := newTestCA(t, "late CA")
+	srv := newServer(t, okHandler, serverOpts{tls: true, ca: ca})
+	dir := t.TempDir()
+	caFile := filepath.Join(dir, "ca.pem")
+	bodyFile := filepath.Join(dir, "body.json")
+	cfg, err := config.Load([]byte(fmt.Sprintf(`
+modules:
+  late_ca:
+    prober: http
+    http:
+      tls_config: {ca_file: %q}
+  late_body:
+    prober: http
+    http:
+      method: POST
+      body_file: %q
+`, caFile, bodyFile)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(cfg.Warnings) != 2 {
+		t.Errorf("warnings = %v, want one per missing file", cfg.Warnings)
+	}
+	set, err := NewSet(cfg, WithResolver(testResolver(t)))
+	if err != nil {
+		t.Fatalf("NewSet: %v; a missing file must not refuse the configuration", err)
+	}
+	for _, tc := range []struct {
+		module, file, target string
+		content              []byte
+	}{
+		{"late_ca", caFile, srv.URL, readFile(t, ca.file)},
+		{"late_body", bodyFile, newServer(t, okHandler, serverOpts{}).URL, []byte(`{}`)},
+	} {
+		t.Run(tc.module, func(t *testing.T) {
+			m, _ := set.Module(tc.module)
+			sink, err := run(t, m, tc.target)
+			e := checkOutcome(t, err, failure{ClassProber, ReasonConfig, PhaseSetup})
+			if e != nil && !strings.Contains(e.Error(), tc.file) {
+				t.Errorf("the failure does not name the file: %v", e)
+			}
+			// As in blackbox, the http family is there, at 0.
+			metric(t, sink, 0, "probe_http_status_code")
+			if err := os.WriteFile(tc.file, tc.content, 0o600); err != nil {
+				t.Fatal(err)
+			}
+			_, err = run(t, m, tc.target)
+			checkOutcome(t, err, failure{})
+		})
+	}
+}
+
+func readFile(t *testing.T, path string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+// TestUnusableHTTPOptionsFailProbes: http options blackbox loads and then
+// fails every probe on.
+func TestUnusableHTTPOptionsFailProbes(t *testing.T) {
+	var hits atomic.Int32
+	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		hits.Add(1)
+		io.WriteString(w, "not compressed at all")
+	}), serverOpts{})
+	for _, tc := range []struct {
+		name, section string
+		want          failure
+		contacted     bool
+		message       string
+	}{
+		{"secret reference", "oauth2: {client_id: a, client_secret_ref: vault, token_url: 'http://127.0.0.1:1/token'}",
+			failure{ClassProber, ReasonConfig, PhaseSetup}, false, "secret"},
+		{"method", "method: 'G T'", failure{ClassProber, ReasonConfig, PhaseSetup}, false, "method"},
+		// blackbox reads the body undecoded, and counts it.
+		{"compression", "compression: lzma", failure{ClassProber, ReasonConfig, PhaseTransfer}, true, "lzma"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hits.Store(0)
+			sink, err := run(t, yamlModule(t, tc.section), srv.URL)
+			e := checkOutcome(t, err, tc.want)
+			if e != nil && !strings.Contains(e.Error(), tc.message) {
+				t.Errorf("the failure does not say %q: %v", tc.message, e)
+			}
+			if got := hits.Load() > 0; got != tc.contacted {
+				t.Errorf("target contacted = %v, want %v", got, tc.contacted)
+			}
+			if tc.contacted {
+				metric(t, sink, 200, "probe_http_status_code")
+				metric(t, sink, float64(len("not compressed at all")), "probe_http_uncompressed_body_length")
+			}
+		})
+	}
+}
+
+// TestSecretReferenceLoads: a *_ref anywhere in the http client's settings
+// loads (neither blackbox nor sonde has a secret manager) and fails the
+// probes.
+func TestSecretReferenceLoads(t *testing.T) {
+	cm := config.DefaultModule()
+	cm.Prober = "http"
+	cm.HTTP.HTTPClientConfig.OAuth2 = &pconfigOAuth2WithCARef
+	m, err := NewModule("m", cm)
+	if err != nil {
+		t.Fatalf("NewModule: %v", err)
+	}
+	_, err = run(t, m, newServer(t, okHandler, serverOpts{}).URL)
+	checkOutcome(t, err, failure{ClassProber, ReasonConfig, PhaseSetup})
+}
+
+// TestPreferredIPProtocolAsBlackboxReadsIt: anything but ip6 is ip4.
+func TestPreferredIPProtocolAsBlackboxReadsIt(t *testing.T) {
+	for option, want := range map[string]ipFamily{"": ip6, "ip6": ip6, "ip4": ip4, "ipv6": ip4, "IP6": ip4, "ipv4": ip4} {
+		if got := preferredFamily(option); got != want {
+			t.Errorf("preferredFamily(%q) = %s, want %s", option, got, want)
+		}
+	}
+}
+
+// TestDNSOptionsBlackboxFailsOn: a response code, a transport or a record
+// expression blackbox loads and fails probes on, each where blackbox does.
+func TestDNSOptionsBlackboxFailsOn(t *testing.T) {
+	srv := newDNSTestServer(t, "127.0.0.1")
+	for _, tc := range []struct {
+		name, section string
+		want          failure
+		asked         bool // the server got the query
+	}{
+		{"unknown rcode, checked once answered", "query_name: example.test\nquery_type: A\nvalid_rcodes: [NOERROR, nxdomain]",
+			failure{ClassProber, ReasonConfig, PhaseValidate}, true},
+		{"unknown transport, before resolving", "query_name: example.test\ntransport_protocol: tcp4",
+			failure{ClassProber, ReasonConfig, PhaseSetup}, false},
+		{"DoT over udp, after resolving", "query_name: example.test\ntransport_protocol: udp\ndns_over_tls: true",
+			failure{ClassProber, ReasonConfig, PhaseSetup}, false},
+		{"broken expression with records to check", "query_name: example.test\nquery_type: A\nvalidate_answer_rrs:\n  fail_if_matches_regexp: ['(']",
+			failure{ClassProber, ReasonConfig, PhaseValidate}, true},
+		// blackbox compiles the expression only against a record: with an
+		// empty section there is nothing to fail.
+		{"broken expression without records", "query_name: example.test\nquery_type: TXT\nvalidate_answer_rrs:\n  fail_if_matches_regexp: ['(']",
+			failure{}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			srv.reset()
+			sink, err := run(t, dnsModule(t, tc.section), srv.addr)
+			checkOutcome(t, err, tc.want)
+			srv.mu.Lock()
+			asked := len(srv.seen) > 0
+			srv.mu.Unlock()
+			if asked != tc.asked {
+				t.Errorf("the server was asked = %v, want %v", asked, tc.asked)
+			}
+			if tc.asked && strings.Contains(tc.section, "query_type: A") {
+				metric(t, sink, float64(dnsAnswerCount(dns.TypeA)), "probe_dns_answer_rrs")
+			}
+			switch tc.name {
+			case "unknown transport, before resolving":
+				absent(t, sink, "probe_ip_protocol")
+			case "DoT over udp, after resolving":
+				present(t, sink, "probe_ip_protocol")
+			}
+		})
+	}
+}
+
+// TestICMPPayloadThatCannotBeSent fails the probe after resolving, before
+// a socket is opened, so it needs no ICMP privilege.
+func TestICMPPayloadThatCannotBeSent(t *testing.T) {
+	for _, size := range []int{-1, maxEchoPayload4 + 1} {
+		m := defaultModule(t, "icmp", func(m *config.Module) { m.ICMP.PayloadSize = size })
+		_, err := run(t, m, "127.0.0.1")
+		checkOutcome(t, err, failure{ClassProber, ReasonConfig, PhaseSetup})
+	}
+	if err := checkPayloadSize(maxEchoPayload4+1, ip6); err != nil {
+		t.Errorf("a payload IPv6 can carry was refused: %v", err)
+	}
+}
+
+// TestTLSWithoutAServerName: over a unix socket there is no host name to
+// verify the server as, and blackbox's handshake fails without one.
+func TestTLSWithoutAServerName(t *testing.T) {
+	c, err := prepareTLS(&config.Module{}, "unix", &pconfig.TLSConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var e *Error
+	if err := c.canHandshake(""); !errors.As(err, &e) || e.Reason != ReasonConfig || !strings.Contains(e.Error(), "server_name") {
+		t.Errorf("canHandshake without a name = %v, want prober/config naming server_name", err)
+	}
+	insecure, _ := prepareTLS(&config.Module{}, "unix", &pconfig.TLSConfig{InsecureSkipVerify: true})
+	if err := insecure.canHandshake(""); err != nil {
+		t.Errorf("insecure_skip_verify needs no name: %v", err)
+	}
+}
