@@ -1320,6 +1320,21 @@ func endpointScenarios(p *peers) []scenario {
 		{name: "probe_timeout_header_absent", prober: "http", target: plain, timeout: "-"},
 		{name: "probe_timeout_header_absent_module", prober: "http", target: plain, timeout: "-", module: `
 			timeout: 2s`},
+		// Modules BBE loads and fails only when probed: sonde must load
+		// them too (they are in BBE's testdata and example.yml).
+		{name: "probe_unknown_prober", prober: "grpc_probe", target: plain, module: `
+			grpc:
+			  service: example`},
+		{name: "probe_body_file_missing", prober: "http", target: plain, module: `
+			http:
+			  method: POST
+			  body_file: /nonexistent/compat/body.txt`},
+		{name: "probe_http_version_never_matches", prober: "http", target: plain, module: `
+			http:
+			  valid_http_versions: ["HTTP/1.1", "HTTP/2"]`},
+		{name: "probe_http_version_never_matches_only", prober: "http", target: plain, module: `
+			http:
+			  valid_http_versions: ["HTTP/2"]`},
 		{name: "probe_empty_module_param", useModule: "", target: plain, params: url.Values{"module": {""}}},
 		{name: "probe_debug", useModule: "http_2xx", target: plain, params: url.Values{"debug": {"true"}}, statusOnly: true},
 		{name: "probe_debug_unknown_module", useModule: "no_such_module", target: plain, params: url.Values{"debug": {"true"}}, statusOnly: true},
