@@ -47,7 +47,7 @@ type dnsPeers struct {
 	addr    string // host:port, UDP and TCP on the same port
 	addrV6  string // the same on [::1], empty without IPv6 loopback
 	dot     string // host:port, DNS over TLS with the good certificate
-	refused string // a port with no server, UDP or TCP
+	refused string // a port with no server, UDP nor TCP
 }
 
 func startDNSPeers(t *testing.T, p *pki) *dnsPeers {
@@ -59,12 +59,10 @@ func startDNSPeers(t *testing.T, p *pki) *dnsPeers {
 	if ipv6Loopback() {
 		dp.addrV6 = serveDNSPair(t, "::1")
 	}
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatalf("finding a free UDP port: %v", err)
+	dp.refused = refusedAddr(t, "udp")
+	if !refuses("tcp", dp.refused) {
+		t.Fatalf("%s refuses UDP but not TCP", dp.refused)
 	}
-	dp.refused = pc.LocalAddr().String()
-	pc.Close()
 	return dp
 }
 

@@ -30,6 +30,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"golang.org/x/net/icmp"
 )
 
 // sondeBin is sonde, built once for the package's tests.
@@ -278,12 +279,27 @@ func machineLimits() map[string]string {
 	if !ipv6Loopback() {
 		limits["ipv6"] = "this machine has no IPv6 loopback (::1)"
 	}
-	if conn, err := net.ListenPacket("ip4:icmp", "127.0.0.1"); err != nil {
-		limits["icmp"] = "ICMP sockets are not permitted here (" + err.Error() + "); both exporters need them, run as root or with CAP_NET_RAW"
-	} else {
-		conn.Close()
+	if err := icmpPermitted(); err != nil {
+		limits["icmp"] = "ICMP sockets are not permitted here (" + err.Error() + "); both exporters need them: run as root, with CAP_NET_RAW, or with net.ipv4.ping_group_range covering the user"
 	}
 	return limits
+}
+
+// icmpPermitted tells whether this process may send ICMP echo requests
+// the way the exporters do: over a raw socket, or else over an
+// unprivileged datagram socket.
+func icmpPermitted() error {
+	raw, rawErr := net.ListenPacket("ip4:icmp", "127.0.0.1")
+	if rawErr == nil {
+		raw.Close()
+		return nil
+	}
+	dgram, err := icmp.ListenPacket("udp4", "127.0.0.1")
+	if err == nil {
+		dgram.Close()
+		return nil
+	}
+	return fmt.Errorf("raw: %v; datagram: %v", rawErr, err)
 }
 
 func noNote(delta) string { return "" }

@@ -3,12 +3,15 @@ package compat
 import (
 	"bufio"
 	"crypto/tls"
+	"errors"
 	"io"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
 	"github.com/sonde-exporter/sonde/internal/testkit"
 )
@@ -107,7 +110,7 @@ func startStreamPeers(t *testing.T, p *pki) *streamPeers {
 		}),
 		silent:  listenStream(t, "tcp", "127.0.0.1:0", func(c net.Conn) { io.Copy(io.Discard, c) }),
 		hangup:  listenStream(t, "tcp", "127.0.0.1:0", func(net.Conn) {}),
-		refused: testkit.FreeAddr(t),
+		refused: refusedAddr(t, "tcp"),
 	}
 	if ipv6Loopback() {
 		sp.lineV6 = listenStream(t, "tcp", "[::1]:0", lineProtocol{banner: true, startTLS: good}.serve)
@@ -123,6 +126,42 @@ func startStreamPeers(t *testing.T, p *pki) *streamPeers {
 	sp.unixTLS = listenStream(t, "unix", filepath.Join(dir, "tls.sock"), lineProtocol{banner: true, wrap: p.serverTLS(p.named, false)}.serve)
 	sp.unixNoSck = filepath.Join(dir, "absent.sock")
 	return sp
+}
+
+// refusedAddr is a loopback address where nothing listens, for probes
+// that must be refused. It prefers a port below 1024, which the kernel
+// never hands out for port 0: a port FreeAddr found free is in the range
+// every test binary running alongside listens on, and one of them may
+// take it in the meantime. A candidate is used once a probe of it was
+// refused here.
+func refusedAddr(t *testing.T, network string) string {
+	t.Helper()
+	for _, port := range []string{"1", "3", "5"} {
+		addr := net.JoinHostPort("127.0.0.1", port)
+		if refuses(network, addr) {
+			return addr
+		}
+	}
+	if network == "udp" {
+		t.Fatal("found no refusing UDP port below 1024 on 127.0.0.1")
+	}
+	return testkit.FreeAddr(t)
+}
+
+// refuses tells whether a connection (TCP) or a datagram (UDP) to addr is
+// refused.
+func refuses(network, addr string) bool {
+	conn, err := net.DialTimeout(network, addr, time.Second)
+	if err == nil && network == "udp" {
+		conn.SetDeadline(time.Now().Add(time.Second))
+		if _, err = conn.Write([]byte("compat")); err == nil {
+			_, err = conn.Read(make([]byte, 1))
+		}
+	}
+	if conn != nil {
+		conn.Close()
+	}
+	return errors.Is(err, syscall.ECONNREFUSED)
 }
 
 // listenStream serves every connection to addr with handle until the test
