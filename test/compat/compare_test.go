@@ -30,15 +30,24 @@ func parseExposition(body string) (exposition, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parsing the exposition: %w", err)
 	}
+	list := make([]*dto.MetricFamily, 0, len(mfs))
+	for _, mf := range mfs {
+		list = append(list, mf)
+	}
+	return fromFamilies(list), nil
+}
+
+// fromFamilies is the exposition of decoded metric families.
+func fromFamilies(mfs []*dto.MetricFamily) exposition {
 	out := exposition{}
-	for name, mf := range mfs {
+	for _, mf := range mfs {
 		fam := family{kind: strings.ToLower(mf.GetType().String()), series: map[string]float64{}}
 		for _, m := range mf.GetMetric() {
 			fam.series[labelSet(m.GetLabel())] = sampleValue(mf.GetType(), m)
 		}
-		out[name] = fam
+		out[mf.GetName()] = fam
 	}
-	return out, nil
+	return out
 }
 
 func labelSet(pairs []*dto.LabelPair) string {
@@ -78,6 +87,7 @@ const (
 	deltaParse   deltaKind = "parse"   // an answer that does not parse
 	deltaRequest deltaKind = "request" // /probe could not be asked
 	deltaConfig  deltaKind = "config"  // sonde refuses the module BBE loads
+	deltaFormat  deltaKind = "format"  // the Content-Type of /probe's answer
 )
 
 // delta is one difference between the two answers of a scenario.
@@ -94,6 +104,8 @@ func (d delta) metric() string {
 	switch {
 	case d.kind == deltaConfig:
 		return "module"
+	case d.kind == deltaFormat:
+		return "Content-Type"
 	case d.family == "":
 		return "HTTP status"
 	}

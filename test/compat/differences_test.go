@@ -43,6 +43,8 @@ var documented = []*allowance{
 // fails on an entry that matches nothing any more, so that the table only
 // ever shrinks to what is left.
 var pending = []*allowance{
+	pendingDiff("sonde answers OpenMetrics 1.0.0 when the scraper prefers it (Prometheus 3 does by default); BBE 0.28 always answers text 0.0.4 (promhttp.HandlerOpts{} without EnableOpenMetrics, handler.go:142): the same samples, another wire format; replicate or document",
+		"negotiation_(prometheus3_default|openmetrics_only)", deltaFormat, ""),
 	pendingDiff("sonde's HTTP/3 client is being written (branch http3): until it lands sonde does not speak QUIC, so every enable_http3 scenario differs",
 		"http3_.*", "", ".*"),
 	pendingDiff("BBE probes a target it cannot use and answers 200 with probe_success 0 (http.go url.Parse, tcp.go SplitHostPort, icmp resolve); sonde answers 400, so the failure shows as up==0 and probe_success alerts miss it",

@@ -18,6 +18,7 @@ package compat
 import (
 	"context"
 	"fmt"
+	"maps"
 	"net"
 	"os"
 	"os/exec"
@@ -124,6 +125,9 @@ func TestProbesMatchBlackbox(t *testing.T) {
 
 	have := machineLimits()
 	results := runScenarios(scenarios, have, refused, bbe, sonde)
+	negotiated, negotiatedResults := negotiate(t.Context(), bbe, sonde, pe.http.plain+"/")
+	scenarios = append(scenarios, negotiated...)
+	maps.Copy(results, negotiatedResults)
 
 	var unexplained []delta
 	matched := map[*allowance]bool{}
@@ -154,6 +158,7 @@ func TestProbesMatchBlackbox(t *testing.T) {
 	if len(unexplained) > 0 {
 		t.Errorf("%d deltas are neither documented nor pending:\n%s", len(unexplained), formatDeltas(unexplained, noNote))
 	}
+	checkExporterMetrics(t, bbe, sonde)
 	checkAllowancesUsed(t, matched, ran)
 	logPending(t, results, scenarios)
 }
