@@ -1335,6 +1335,66 @@ func endpointScenarios(p *peers) []scenario {
 		{name: "probe_http_version_never_matches_only", prober: "http", target: plain, module: `
 			http:
 			  valid_http_versions: ["HTTP/2"]`},
+		{name: "probe_bad_method", prober: "http", target: plain, module: `
+			http:
+			  method: "GET /"`},
+		{name: "probe_header_value_newline", prober: "http", target: plain, module: `
+			http:
+			  headers:
+			    X-Broken: "a\r\nX-Injected: b"`},
+		{name: "probe_header_name_invalid", prober: "http", target: plain, module: `
+			http:
+			  headers:
+			    "Bad Header": "x"`},
+		{name: "probe_dns_rcode_unknown", prober: "dns", target: p.dns.addr, module: `
+			dns:
+			  query_name: compat.test
+			  query_type: A
+			  valid_rcodes: [NOPE]`},
+		{name: "probe_dns_rr_regexp_invalid", prober: "dns", target: p.dns.addr, module: `
+			dns:
+			  query_name: compat.test
+			  query_type: A
+			  validate_answer_rrs:
+			    fail_if_matches_regexp: ["["]`},
+		{name: "probe_dns_transport_unknown", prober: "dns", target: p.dns.addr, module: `
+			dns:
+			  query_name: compat.test
+			  transport_protocol: sctp`},
+		{name: "probe_dns_dot_over_udp", prober: "dns", target: p.dns.dot, module: `
+			dns:
+			  query_name: compat.test
+			  dns_over_tls: true`},
+		{name: "probe_tcp_source_ip_invalid", prober: "tcp", target: p.stream.line, module: `
+			tcp:
+			  source_ip_address: not-an-ip`},
+		{name: "probe_dns_source_ip_invalid", prober: "dns", target: p.dns.addr, module: `
+			dns:
+			  query_name: compat.test
+			  source_ip_address: not-an-ip`},
+		{name: "probe_icmp_source_ip_invalid", prober: "icmp", target: "127.0.0.1", needs: []string{"icmp"}, module: `
+			icmp:
+			  source_ip_address: not-an-ip`},
+		{name: "probe_grpc_metadata_uppercase", prober: "grpc", target: p.grpc.plain, module: `
+			grpc:
+			  preferred_ip_protocol: ip4
+			  metadata:
+			    X-Upper: [v]`},
+		{name: "probe_grpc_metadata_invalid_key", prober: "grpc", target: p.grpc.plain, module: `
+			grpc:
+			  preferred_ip_protocol: ip4
+			  metadata:
+			    "bad key": [v]`},
+		{name: "probe_tcp_tls_ca_missing", prober: "tcp", target: p.stream.tls, module: `
+			tcp:
+			  tls: true
+			  tls_config:
+			    ca_file: /nonexistent/compat/ca.pem`},
+		{name: "probe_http_ca_missing", prober: "http", target: p.http.tls + "/", module: `
+			http:
+			  tls_config:
+			    ca_file: /nonexistent/compat/ca.pem`},
+		{name: "probe_two_targets", useModule: "http_2xx", target: plain, params: url.Values{"target": {plain, "http://" + p.stream.refused + "/"}}},
 		{name: "probe_empty_module_param", useModule: "", target: plain, params: url.Values{"module": {""}}},
 		{name: "probe_debug", useModule: "http_2xx", target: plain, params: url.Values{"debug": {"true"}}, statusOnly: true},
 		{name: "probe_debug_unknown_module", useModule: "no_such_module", target: plain, params: url.Values{"debug": {"true"}}, statusOnly: true},
