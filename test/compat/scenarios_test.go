@@ -1420,6 +1420,27 @@ func endpointScenarios(p *peers) []scenario {
 			http:
 			  headers:
 			    Host: sonde.test`, params: url.Values{"hostname": {"sonde.test"}}},
+		{name: "probe_hostname_grpc", prober: "grpc", target: p.grpc.named, params: url.Values{"hostname": {"sonde.test"}}, module: sub(`
+			grpc:
+			  tls: true
+			  tls_config:
+			    ca_file: {ca}`, "{ca}", p.pki.caFile)},
+		{name: "probe_hostname_dot", prober: "dns", target: p.dns.dot, params: url.Values{"hostname": {"sonde.test"}}, module: sub(`
+			dns:
+			  transport_protocol: tcp
+			  dns_over_tls: true
+			  query_name: compat.test
+			  tls_config:
+			    ca_file: {ca}`, "{ca}", p.pki.caFile)},
+		{name: "probe_hostname_unix_tls", prober: "unix", target: p.stream.unixTLS, params: url.Values{"hostname": {"sonde.test"}}, module: sub(`
+			unix:
+			  tls: true
+			  tls_config:
+			    ca_file: {ca}`, "{ca}", p.pki.caFile)},
+		{name: "probe_hostname_tcp_plain", prober: "tcp", target: p.stream.line, params: url.Values{"hostname": {"sonde.test"}}, module: `
+			tcp:
+			  query_response:
+			    - expect: "^220"`},
 		{name: "probe_hostname_icmp_ignored", useModule: "icmp_v4", target: "127.0.0.1", params: url.Values{"hostname": {"sonde.test"}}, needs: []string{"icmp"}},
 	}
 }
