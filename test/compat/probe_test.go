@@ -112,55 +112,55 @@ func TestProbesMatchBlackbox(t *testing.T) {
 	pe := startPeers(t)
 	scenarios := allScenarios(pe)
 	cfg, refused := loadableConfig(t, bbeBin, sondePath, scenarios)
+	bbe := startExporter(t, "bbe", bbeBin, cfg)
+	sonde := startExporter(t, "sonde", sondePath, cfg)
 
-	var bbe, sonde *exporter
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() { defer wg.Done(); bbe = startExporter(t, "bbe", bbeBin, cfg) }()
-	sonde = startExporter(t, "sonde", sondePath, cfg)
-	wg.Wait()
-	if bbe == nil {
-		t.FailNow() // startExporter reported why
-	}
-
-	have := machineLimits()
-	results := runScenarios(scenarios, have, refused, bbe, sonde)
+	results := runScenarios(scenarios, machineLimits(), refused, bbe, sonde)
 	negotiated, negotiatedResults := negotiate(t.Context(), bbe, sonde, pe.http.plain+"/")
 	scenarios = append(scenarios, negotiated...)
 	maps.Copy(results, negotiatedResults)
 
-	var unexplained []delta
-	matched := map[*allowance]bool{}
-	ran := map[string]bool{}
+	j := &judge{matched: map[*allowance]bool{}, ran: map[string]bool{}}
 	for _, s := range scenarios {
-		r := results[s.name]
-		t.Run(s.name, func(t *testing.T) {
-			if r.skipped != "" {
-				t.Skip("SKIPPING: " + r.skipped)
-			}
-			ran[s.name] = true
-			t.Logf("BBE %s; sonde %s; %v", outcome(r.bbe), outcome(r.sonde), r.took.Round(time.Millisecond))
-			var bad []delta
-			for _, d := range r.deltas {
-				if a := explain(d); a != nil {
-					matched[a] = true
-					continue
-				}
-				bad = append(bad, d)
-			}
-			if len(bad) > 0 {
-				unexplained = append(unexplained, bad...)
-				t.Errorf("target %q: deltas neither documented nor pending:\n%s\nBBE answered %d:\n%s\nsonde answered %d:\n%s",
-					s.target, formatDeltas(bad, noNote), r.bbe.status, tail(r.bbe.body, 3000), r.sonde.status, tail(r.sonde.body, 3000))
-			}
-		})
+		t.Run(s.name, func(t *testing.T) { j.judge(t, s, results[s.name]) })
 	}
-	if len(unexplained) > 0 {
-		t.Errorf("%d deltas are neither documented nor pending:\n%s", len(unexplained), formatDeltas(unexplained, noNote))
+	if len(j.unexplained) > 0 {
+		t.Errorf("%d deltas are neither documented nor pending:\n%s", len(j.unexplained), formatDeltas(j.unexplained, noNote))
 	}
 	checkExporterMetrics(t, bbe, sonde)
-	checkAllowancesUsed(t, matched, ran)
+	checkAllowancesUsed(t, j.matched, j.ran)
 	logPending(t, results, scenarios)
+}
+
+// judge holds what the scenarios' verdicts add up to: which allowances
+// were used, which scenarios ran, and the deltas nothing explains.
+type judge struct {
+	matched     map[*allowance]bool
+	ran         map[string]bool
+	unexplained []delta
+}
+
+// judge fails the scenario's subtest on each delta neither documented nor
+// pending, showing both answers.
+func (j *judge) judge(t *testing.T, s scenario, r result) {
+	if r.skipped != "" {
+		t.Skip("SKIPPING: " + r.skipped)
+	}
+	j.ran[s.name] = true
+	t.Logf("BBE %s; sonde %s; %v", outcome(r.bbe), outcome(r.sonde), r.took.Round(time.Millisecond))
+	var bad []delta
+	for _, d := range r.deltas {
+		if a := explain(d); a != nil {
+			j.matched[a] = true
+			continue
+		}
+		bad = append(bad, d)
+	}
+	if len(bad) > 0 {
+		j.unexplained = append(j.unexplained, bad...)
+		t.Errorf("target %q: deltas neither documented nor pending:\n%s\nBBE answered %d:\n%s\nsonde answered %d:\n%s",
+			s.target, formatDeltas(bad, noNote), r.bbe.status, tail(r.bbe.body, 3000), r.sonde.status, tail(r.sonde.body, 3000))
+	}
 }
 
 // runScenarios probes every scenario on both exporters, workers at a time,
