@@ -122,11 +122,31 @@ func TestSondeOnlyFamiliesAreDocumented(t *testing.T) {
 	if err != nil {
 		t.Fatalf("reading docs/metrics.md: %v", err)
 	}
+	data, err := os.ReadFile(repoRoot + "/docs/metrics.md")
+	if err != nil {
+		t.Fatalf("reading docs/metrics.md: %v", err)
+	}
 	for name := range sondeOnly {
 		if _, ok := docs[name]; !ok {
 			t.Errorf("%s is allowed as a sonde addition but docs/metrics.md does not document it", name)
+			continue
+		}
+		if !originSonde(string(data), name) {
+			t.Errorf("docs/metrics.md documents %s, which BBE 0.28 does not export, without Origin **sonde**", name)
 		}
 	}
+}
+
+// originSonde tells whether a metric's rows of docs/metrics.md give its
+// Origin as **sonde**.
+func originSonde(doc, name string) bool {
+	for _, line := range strings.Split(doc, "\n") {
+		cells := strings.Split(line, "|")
+		if len(cells) > 4 && strings.TrimSpace(cells[1]) == "`"+name+"`" {
+			return strings.TrimSpace(cells[3]) == "**sonde**"
+		}
+	}
+	return false
 }
 
 // TestDocumentedDifferencesHaveSections holds the documented table to
