@@ -265,7 +265,7 @@ func TestProbeCommand(t *testing.T) {
 		{name: "bad output", args: []string{"--target=" + e.ok, "--output=yaml"}, code: 2, wantErr: []string{"enum value must be one of text,json,prometheus"}},
 		{name: "max-failures not below repeat", args: []string{"--target=" + e.ok, "--repeat=2", "--max-failures=2"}, code: 2, wantErr: []string{"--max-failures=2: must be from 0 to 1"}},
 		{name: "zero concurrency", args: []string{"--target=" + e.ok, "--concurrency=0"}, code: 2, wantErr: []string{"--concurrency=0: must be at least 1"}},
-		{name: "bad hostname", args: []string{"--target=" + e.ok, "--hostname=a b"}, code: 2, wantErr: []string{"--hostname: "}},
+		{name: "bad hostname", args: []string{"--target=" + e.ok, "--hostname=a b"}, code: 2, wantErr: []string{`cannot be probed as given: the Host header "a b", from the hostname parameter`}},
 		{name: "bad max-regression", args: []string{"--target=" + e.ok, "--max-regression=lots"}, code: 2, wantErr: []string{`"lots" is not a percentage`}},
 		{name: "invalid target", args: []string{"--target=http://[::1"}, code: 2, wantErr: []string{`target "http://[::1" cannot be probed as given`}},
 	}

@@ -199,7 +199,7 @@ func applyConfig(col *collector.Collector, logger *slog.Logger, opts ...prober.O
 		}
 		for _, name := range set.Names() {
 			if m, _ := set.Module(name); !prober.IsImplemented(m.Prober) {
-				logger.Warn("Module uses a prober this version of sonde cannot run yet; probes with it will be refused", "module", name, "prober", m.Prober)
+				logger.Warn("Module uses a prober sonde does not know; its scrapes are answered 400 Unknown prober, as blackbox_exporter answers them", "module", name, "prober", m.Prober)
 			}
 		}
 		col.SetModules(set)

@@ -32,7 +32,7 @@ th, td { border: 1px solid #ccc; padding: 0.3em 0.6em; text-align: left; }
 <h2>Modules</h2>
 <table>
 <tr><th>Module</th><th>Prober</th><th>Timeout</th><th>Try it</th></tr>
-{{range .Modules}}<tr><td>{{.Name}}</td><td>{{.Prober}}{{if not .Runs}} (not run by this version){{end}}</td><td>{{if .Timeout}}{{.Timeout}}{{else}}scrape timeout{{end}}</td>
+{{range .Modules}}<tr><td>{{.Name}}</td><td>{{.Prober}}{{if not .Runs}} (unknown: scrapes are refused){{end}}</td><td>{{if .Timeout}}{{.Timeout}}{{else}}scrape timeout{{end}}</td>
 <td><form action="probe" method="get"><input type="hidden" name="module" value="{{.Name}}"><input name="target" placeholder="target" size="30"><input type="hidden" name="debug" value="true"><button>Debug probe</button></form></td></tr>
 {{else}}<tr><td colspan="4">No modules are configured.</td></tr>{{end}}
 </table>

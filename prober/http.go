@@ -349,6 +349,12 @@ func (p *httpProbe) newRequest(u *url.URL) (*http.Request, error) {
 	}
 	for name, value := range p.cfg.Headers {
 		if textproto.CanonicalMIMEHeaderKey(name) == "Host" {
+			if !validHost(value) {
+				// net/http would refuse it when writing the request, as
+				// it does in blackbox: say what is wrong instead.
+				return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup,
+					"the Host header %q, from the hostname parameter or the module's headers, is not a host name; give a host name or host:port", value)
+			}
 			req.Host = value
 			continue
 		}
