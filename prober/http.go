@@ -58,7 +58,9 @@ func prepareHTTP(m *config.Module) (any, error) {
 		chain:              chain,
 		proxy:              cfg.Proxy(),
 		proxyConnectHeader: cfg.GetProxyConnectHeader(),
-		userAgent:          version.ComponentUserAgent("sonde"),
+		// blackbox_exporter's User-Agent, with sonde's version: servers
+		// and their logs may key on it, and sonde is a drop-in.
+		userAgent: "Blackbox-Exporter/" + version.Version,
 	}, nil
 }
 
@@ -360,11 +362,11 @@ func (p *httpProbe) newRequest(u *url.URL) (*http.Request, error) {
 		}
 		req.Header.Set(name, value)
 	}
-	if req.Header.Get("User-Agent") == "" {
+	// A configured User-Agent, even an empty one (which sends none),
+	// replaces the default, as in blackbox. Accept-Encoding is sent only
+	// when configured: blackbox does not derive it from compression.
+	if _, ok := req.Header["User-Agent"]; !ok {
 		req.Header.Set("User-Agent", p.prepared.userAgent)
-	}
-	if c := p.cfg.Compression; c != "" && req.Header.Get("Accept-Encoding") == "" {
-		req.Header.Set("Accept-Encoding", c)
 	}
 	injectTraceContext(p.ctx, p.module, req.Header)
 	return req, nil
