@@ -569,8 +569,8 @@ func TestHistoryKeepsFailuresApart(t *testing.T) {
 	if _, ok := h.Get(1); ok {
 		t.Error("probe b should be gone")
 	}
-	if got, ok := h.Latest("m", "a"); !ok || got != failed {
-		t.Error("Latest(m, a) did not find the failed probe")
+	if got, ok := h.Earliest("a", "m"); !ok || got != failed {
+		t.Error("Earliest(a, m) did not find the failed probe")
 	}
 	if _, ok := NewHistory(0).Get(0); ok {
 		t.Error("a zero limit keeps nothing")
@@ -622,6 +622,82 @@ func TestPages(t *testing.T) {
 		if rec.Code != code {
 			t.Errorf("%s: status %d, want %d", path, rec.Code, code)
 		}
+	}
+}
+
+// /logs answers as blackbox_exporter's does, checked against the 0.28
+// binary: the same refusals for each mix of id, target and module, and by
+// target the probe kept longest, of any module unless one is named.
+func TestLogsPageAsBlackbox(t *testing.T) {
+	c := collectorFor(t, `
+modules:
+  http_2xx:
+    prober: http
+  tcp_connect:
+    prober: tcp
+`)
+	closed := closedPort(t)
+	hostPort := strings.TrimPrefix(closed, "http://")
+	// Probe 0: tcp of host:port; 1: http of the URL; 2: http of host:port.
+	scrape(t, c, url.Values{"module": {"tcp_connect"}, "target": {hostPort}}, nil)
+	scrape(t, c, url.Values{"module": {"http_2xx"}, "target": {closed}}, nil)
+	scrape(t, c, url.Values{"module": {"http_2xx"}, "target": {hostPort}}, nil)
+	tests := []struct {
+		query  url.Values
+		status int
+		want   string // the body's start, or for 200 the probe's module= tag and id
+	}{
+		{url.Values{}, 400, "Probe id or target must be defined as http query parameters"},
+		{url.Values{"id": {"x"}}, 400, "Probe id or target must be defined as http query parameters"},
+		{url.Values{"id": {"-1"}}, 400, "Probe id or target must be defined as http query parameters"},
+		{url.Values{"module": {"http_2xx"}}, 400, "Probe id or target must be defined as http query parameters"},
+		{url.Values{"id": {"0"}, "target": {hostPort}}, 400, "Probe id and target can't be defined at the same time"},
+		{url.Values{"id": {"0"}, "module": {"http_2xx"}}, 400, "Probe module filter only works in conjunction with target parameter"},
+		{url.Values{"id": {"99"}}, 404, "Probe id not found"},
+		{url.Values{"id": {"-5"}}, 404, "Probe id not found"},
+		{url.Values{"target": {"nowhere:1"}}, 404, "Probe target not found"},
+		{url.Values{"target": {hostPort}, "module": {"icmp"}}, 404, "Probe target not found"},
+		{url.Values{"id": {"1"}}, 200, "module=http_2xx target=" + closed + " probe_id=1"},
+		{url.Values{"target": {hostPort}}, 200, "module=tcp_connect target=" + hostPort + " probe_id=0"},
+		{url.Values{"target": {hostPort}, "module": {"http_2xx"}}, 200, "module=http_2xx target=" + hostPort + " probe_id=2"},
+		{url.Values{"id": {"x"}, "target": {closed}}, 200, "module=http_2xx target=" + closed + " probe_id=1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.query.Encode(), func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			c.LogsPage(rec, httptest.NewRequest(http.MethodGet, "/logs?"+tc.query.Encode(), nil))
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, rec.Body)
+			}
+			if body := rec.Body.String(); tc.status != 200 && body != tc.want+"\n" || tc.status == 200 && !strings.Contains(body, tc.want) {
+				t.Errorf("body %q, want %q", body, tc.want)
+			}
+		})
+	}
+}
+
+// By target, /logs shows the probe kept longest, as blackbox's does: a
+// failure kept after it left the recent list before anything in it.
+func TestHistoryEarliest(t *testing.T) {
+	h := NewHistory(2)
+	m, other := &prober.Module{Name: "m"}, &prober.Module{Name: "other"}
+	failure := prober.Failf(prober.ClassConnect, prober.ReasonRefused, prober.PhaseConnect, "refused")
+	add := func(m *prober.Module, target string, err *prober.Error) *Result {
+		r := &Result{Module: m, Target: target, Err: err, log: &probeLog{}}
+		h.Add(r)
+		return r
+	}
+	kept := add(m, "t", failure)
+	add(other, "t", nil)
+	add(m, "t", nil) // pushes the failure out of the recent list
+	if got, ok := h.Earliest("t", ""); !ok || got != kept {
+		t.Errorf("Earliest(t, any) = %v, want the kept failure", got)
+	}
+	if got, ok := h.Earliest("t", "other"); !ok || got.Module != other {
+		t.Errorf("Earliest(t, other) = %v", got)
+	}
+	if _, ok := h.Earliest("u", ""); ok {
+		t.Error("found a target never probed")
 	}
 }
 
