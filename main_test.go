@@ -15,10 +15,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sonde-exporter/sonde/internal/metricsdoc"
 	"github.com/sonde-exporter/sonde/internal/testkit"
 
 	"github.com/alecthomas/units"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/version"
 
 	"github.com/sonde-exporter/sonde/collector"
 	"github.com/sonde-exporter/sonde/config"
@@ -404,5 +406,49 @@ func TestExampleConfigLoads(t *testing.T) {
 	var stderr bytes.Buffer
 	if code := run([]string{"--config.check", "--config.file=example.yml"}, &stderr); code != 0 {
 		t.Fatalf("example.yml: exit %d\n%s", code, &stderr)
+	}
+}
+
+// /metrics has what blackbox_exporter's has of the exporter itself: its
+// build_info under blackbox's name (sonde's own too), and promhttp's count
+// of the scrapes of /metrics, by status code, and of those in flight.
+func TestExporterMetricsAsBlackbox(t *testing.T) {
+	srv := httptest.NewServer(metricsHandler(newRegistry()))
+	defer srv.Close()
+	scrapeMetrics := func() string {
+		resp, err := http.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	scrapeMetrics()
+	body := scrapeMetrics() // counts the first scrape, and itself in flight
+	for _, want := range []string{
+		`blackbox_exporter_build_info{branch="` + version.Branch + `",goarch=`,
+		`sonde_build_info{branch=`,
+		`promhttp_metric_handler_requests_total{code="200"} 1`,
+		`promhttp_metric_handler_requests_total{code="500"} 0`,
+		`promhttp_metric_handler_requests_total{code="503"} 0`,
+		"promhttp_metric_handler_requests_in_flight 1",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	docs, err := metricsdoc.Load("docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, labels := range map[string][]string{
+		"blackbox_exporter_build_info":               {"version", "revision", "branch", "goversion", "goos", "goarch", "tags"},
+		"promhttp_metric_handler_requests_total":     {"code"},
+		"promhttp_metric_handler_requests_in_flight": nil,
+	} {
+		if p := metricsdoc.Check(docs, name, labels); p != "" {
+			t.Error(p)
+		}
 	}
 }
