@@ -535,18 +535,18 @@ func TestServeCommand(t *testing.T) {
 		{"--config.file=x.yml", "--web.listen-address=:1", "--log.level=debug"},
 		{"serve", "--config.file=x.yml", "--web.listen-address=:1", "--log.level=debug"},
 	} {
-		f, err := parseFlags(args, io.Discard)
+		f, err := parseFlags(args, io.Discard, io.Discard)
 		if err != nil || f.command != cmdServe || f.configFile != "x.yml" || (*f.web.WebListenAddresses)[0] != ":1" || f.log.Level.String() != "debug" {
 			t.Errorf("%v: %+v %v", args, f, err)
 		}
 	}
-	f, err := parseFlags([]string{"probe", "--target=a", "--target=b", "--assert=probe_success == 1"}, io.Discard)
+	f, err := parseFlags([]string{"probe", "--target=a", "--target=b", "--assert=probe_success == 1"}, io.Discard, io.Discard)
 	if err != nil || f.command != cmdProbe || len(f.probe.targets) != 2 || f.probe.module != "http_2xx" || f.probe.configFile != "blackbox.yml" ||
 		f.probe.output != "text" || f.probe.repeat != 1 || f.probe.maxRegression != 0.2 {
 		t.Errorf("probe: %+v %v", f, err)
 	}
 	// The server's flags are not the probe's.
-	if _, err := parseFlags([]string{"probe", "--target=a", "--web.listen-address=:1"}, io.Discard); err == nil {
+	if _, err := parseFlags([]string{"probe", "--target=a", "--web.listen-address=:1"}, io.Discard, io.Discard); err == nil {
 		t.Error("probe accepted --web.listen-address")
 	}
 }
