@@ -612,7 +612,7 @@ func TestCLIDocsListEveryFlag(t *testing.T) {
 	}
 	flag := regexp.MustCompile(`(?m)^\s+(?:-\w, )?--(?:\[no-\])?([a-z][a-z.-]*[a-z])`) // a flag's own line
 	for _, command := range [][]string{{"probe"}, {"config", "check"}, {"config", "schema"}} {
-		_, _, help := e.sonde(t, append(command, "--help")...)
+		_, help, _ := e.sonde(t, append(command, "--help")...) // on stdout, as blackbox prints it
 		var names []string
 		for _, m := range flag.FindAllStringSubmatch(help, -1) {
 			if name := m[1]; !strings.HasPrefix(name, "help") && name != "version" {
