@@ -169,7 +169,8 @@ func (s *Set) Names() []string {
 }
 
 // Func returns the probe function of m's prober. ok is false for a prober
-// the configuration schema knows but sonde cannot run yet.
+// sonde does not know, which the configuration loads with a warning, as
+// blackbox_exporter does.
 func (m *Module) Func() (Func, bool) {
 	k, ok := registry[m.Prober]
 	return k.probe, ok
