@@ -49,7 +49,7 @@ func (o *outcome) passed() bool {
 }
 
 // invalidTarget returns the failure of a probe whose target could not
-// even be read, which the server answers with 400: a usage error.
+// even be read (prober/invalid_target in setup): for a gate, a usage error.
 func (o *outcome) invalidTarget() *prober.Error {
 	if e := o.res.Err; e != nil && e.Reason == prober.ReasonInvalidTarget && e.Phase == prober.PhaseSetup {
 		return e

@@ -158,7 +158,8 @@ func parseAssertions(srcs []string) ([]*assert.Assertion, error) {
 }
 
 // loadModule loads the configuration as the server does and prepares the
-// module, refusing one whose prober this version cannot run.
+// module, refusing one whose prober sonde does not know (which /probe
+// answers with 400 Unknown prober).
 func loadModule(path, name, hostname string) (*prober.Module, error) {
 	cfg, err := config.LoadFile(path)
 	if err != nil {
@@ -173,7 +174,7 @@ func loadModule(path, name, hostname string) (*prober.Module, error) {
 		return nil, fmt.Errorf("unknown module %q; the modules of %s are: %s", name, path, strings.Join(set.Names(), ", "))
 	}
 	if _, ok := m.Func(); !ok {
-		return nil, fmt.Errorf("module %q uses prober %q, which this version of sonde cannot run yet (it runs: %s)",
+		return nil, fmt.Errorf("module %q uses unknown prober %q (sonde runs: %s)",
 			name, m.Prober, strings.Join(prober.Implemented(), ", "))
 	}
 	m, err = m.WithHostname(hostname)
@@ -222,8 +223,9 @@ func (g *gate) run(ctx context.Context) int {
 	return status
 }
 
-// invalidTargets reports the targets the prober could not even read,
-// which the server answers with 400: usage errors, not failed probes.
+// invalidTargets reports the targets the prober could not even read. The
+// server answers them as failed probes (probe_success 0, as blackbox
+// does); for a gate they are typos in its command line, so usage errors.
 func invalidTargets(outcomes []*outcome, stderr io.Writer) bool {
 	found := false
 	for _, o := range outcomes {

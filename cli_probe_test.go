@@ -265,7 +265,7 @@ func TestProbeCommand(t *testing.T) {
 		{name: "bad output", args: []string{"--target=" + e.ok, "--output=yaml"}, code: 2, wantErr: []string{"enum value must be one of text,json,prometheus"}},
 		{name: "max-failures not below repeat", args: []string{"--target=" + e.ok, "--repeat=2", "--max-failures=2"}, code: 2, wantErr: []string{"--max-failures=2: must be from 0 to 1"}},
 		{name: "zero concurrency", args: []string{"--target=" + e.ok, "--concurrency=0"}, code: 2, wantErr: []string{"--concurrency=0: must be at least 1"}},
-		{name: "bad hostname", args: []string{"--target=" + e.ok, "--hostname=a b"}, code: 2, wantErr: []string{"--hostname: "}},
+		{name: "bad hostname", args: []string{"--target=" + e.ok, "--hostname=a b"}, code: 2, wantErr: []string{`cannot be probed as given: the Host header "a b", from the hostname parameter`}},
 		{name: "bad max-regression", args: []string{"--target=" + e.ok, "--max-regression=lots"}, code: 2, wantErr: []string{`"lots" is not a percentage`}},
 		{name: "invalid target", args: []string{"--target=http://[::1"}, code: 2, wantErr: []string{`target "http://[::1" cannot be probed as given`}},
 	}
@@ -535,18 +535,18 @@ func TestServeCommand(t *testing.T) {
 		{"--config.file=x.yml", "--web.listen-address=:1", "--log.level=debug"},
 		{"serve", "--config.file=x.yml", "--web.listen-address=:1", "--log.level=debug"},
 	} {
-		f, err := parseFlags(args, io.Discard)
+		f, err := parseFlags(args, io.Discard, io.Discard)
 		if err != nil || f.command != cmdServe || f.configFile != "x.yml" || (*f.web.WebListenAddresses)[0] != ":1" || f.log.Level.String() != "debug" {
 			t.Errorf("%v: %+v %v", args, f, err)
 		}
 	}
-	f, err := parseFlags([]string{"probe", "--target=a", "--target=b", "--assert=probe_success == 1"}, io.Discard)
+	f, err := parseFlags([]string{"probe", "--target=a", "--target=b", "--assert=probe_success == 1"}, io.Discard, io.Discard)
 	if err != nil || f.command != cmdProbe || len(f.probe.targets) != 2 || f.probe.module != "http_2xx" || f.probe.configFile != "blackbox.yml" ||
 		f.probe.output != "text" || f.probe.repeat != 1 || f.probe.maxRegression != 0.2 {
 		t.Errorf("probe: %+v %v", f, err)
 	}
 	// The server's flags are not the probe's.
-	if _, err := parseFlags([]string{"probe", "--target=a", "--web.listen-address=:1"}, io.Discard); err == nil {
+	if _, err := parseFlags([]string{"probe", "--target=a", "--web.listen-address=:1"}, io.Discard, io.Discard); err == nil {
 		t.Error("probe accepted --web.listen-address")
 	}
 }
@@ -612,7 +612,7 @@ func TestCLIDocsListEveryFlag(t *testing.T) {
 	}
 	flag := regexp.MustCompile(`(?m)^\s+(?:-\w, )?--(?:\[no-\])?([a-z][a-z.-]*[a-z])`) // a flag's own line
 	for _, command := range [][]string{{"probe"}, {"config", "check"}, {"config", "schema"}} {
-		_, _, help := e.sonde(t, append(command, "--help")...)
+		_, help, _ := e.sonde(t, append(command, "--help")...) // on stdout, as blackbox prints it
 		var names []string
 		for _, m := range flag.FindAllStringSubmatch(help, -1) {
 			if name := m[1]; !strings.HasPrefix(name, "help") && name != "version" {

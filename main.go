@@ -5,6 +5,7 @@
 package main
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"os"
@@ -58,10 +59,27 @@ type flags struct {
 	tracing            tracing.Options
 }
 
-func parseFlags(args []string, stderr io.Writer) (*flags, error) {
+// exitNow is parseFlags' answer when a flag such as --help or --version
+// has done all there is to do: exit with code.
+type exitNow struct{ code int }
+
+func (e *exitNow) Error() string { return fmt.Sprintf("exit %d", e.code) }
+
+// parseFlags reads the command line. What was asked for (--help,
+// --version) is printed on stdout, as blackbox_exporter prints it; errors
+// go to stderr.
+func parseFlags(args []string, stdout, stderr io.Writer) (*flags, error) {
 	app := kingpin.New("sonde", "A Prometheus multi-target probing exporter, compatible with blackbox_exporter.")
 	app.ErrorWriter(stderr)
-	app.UsageWriter(stderr)
+	app.UsageWriter(stdout)
+	// kingpin would exit the process after --help and --version; the exit
+	// is left to the caller, so that it is run by main alone.
+	var done *exitNow
+	app.Terminate(func(code int) {
+		if done == nil {
+			done = &exitNow{code: code}
+		}
+	})
 	app.HelpFlag.Short('h')
 	app.Version(version.Print("sonde"))
 	f := &flags{proberLevel: promslog.NewLevel()}
@@ -69,7 +87,10 @@ func parseFlags(args []string, stderr io.Writer) (*flags, error) {
 	f.probe.addCommand(app)
 	f.addConfigCommands(app)
 	command, err := app.Parse(args)
-	if err != nil {
+	switch {
+	case done != nil:
+		return nil, done // what followed --help or --version is not checked
+	case err != nil:
 		return nil, err
 	}
 	f.command = command
@@ -84,8 +105,12 @@ func run(args []string, stderr io.Writer) int {
 // runCommand runs the command args name and returns the exit status: 0
 // success, 1 failure, 2 a usage or configuration error (docs/cli.md).
 func runCommand(args []string, stdout, stderr io.Writer) int {
-	f, err := parseFlags(args, stderr)
-	if err != nil {
+	f, err := parseFlags(args, stdout, stderr)
+	var done *exitNow
+	switch {
+	case errors.As(err, &done):
+		return done.code
+	case err != nil:
 		fmt.Fprintf(stderr, "sonde: %v; see sonde --help\n", err)
 		return 2
 	}

@@ -9,16 +9,19 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"os/user"
 	"path/filepath"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/sonde-exporter/sonde/internal/metricsdoc"
 	"github.com/sonde-exporter/sonde/internal/testkit"
 
 	"github.com/alecthomas/units"
 	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/common/version"
 
 	"github.com/sonde-exporter/sonde/collector"
 	"github.com/sonde-exporter/sonde/config"
@@ -283,17 +286,17 @@ func TestAutoReloadIntervalFlag(t *testing.T) {
 		{"0.5", 500 * time.Millisecond},
 		{"2m", 2 * time.Minute},
 	} {
-		f, err := parseFlags([]string{"--config.auto-reload-interval=" + tc.arg}, io.Discard)
+		f, err := parseFlags([]string{"--config.auto-reload-interval=" + tc.arg}, io.Discard, io.Discard)
 		if err != nil || f.autoReloadInterval != tc.want {
 			t.Errorf("%s: %v, %v; want %v", tc.arg, f.autoReloadInterval, err, tc.want)
 		}
 	}
 	for _, bad := range []string{"0", "-1", "soon"} {
-		if _, err := parseFlags([]string{"--config.auto-reload-interval=" + bad}, io.Discard); err == nil {
+		if _, err := parseFlags([]string{"--config.auto-reload-interval=" + bad}, io.Discard, io.Discard); err == nil {
 			t.Errorf("%s accepted", bad)
 		}
 	}
-	f, _ := parseFlags(nil, io.Discard)
+	f, _ := parseFlags(nil, io.Discard, io.Discard)
 	if f.autoReloadInterval != 30*time.Second {
 		t.Errorf("default %v, want 30s", f.autoReloadInterval)
 	}
@@ -301,16 +304,16 @@ func TestAutoReloadIntervalFlag(t *testing.T) {
 
 func TestGCFloorFlag(t *testing.T) {
 	for arg, want := range map[string]units.Base2Bytes{"64MiB": 64 << 20, "512KiB": 512 << 10, "0": 0} {
-		f, err := parseFlags([]string{"--runtime.gc-floor=" + arg}, io.Discard)
+		f, err := parseFlags([]string{"--runtime.gc-floor=" + arg}, io.Discard, io.Discard)
 		if err != nil || f.gcFloor != want {
 			t.Errorf("%s: %v, %v; want %v", arg, f.gcFloor, err, want)
 		}
 	}
 	var stderr strings.Builder
-	if _, err := parseFlags([]string{"--runtime.gc-floor=lots"}, &stderr); err == nil || !strings.Contains(err.Error(), "like 32MiB") {
+	if _, err := parseFlags([]string{"--runtime.gc-floor=lots"}, io.Discard, &stderr); err == nil || !strings.Contains(err.Error(), "like 32MiB") {
 		t.Errorf("lots: %v, want an error that shows the form", err)
 	}
-	f, _ := parseFlags(nil, io.Discard)
+	f, _ := parseFlags(nil, io.Discard, io.Discard)
 	if f.gcFloor != 32<<20 {
 		t.Errorf("default %v, want 32MiB", f.gcFloor)
 	}
@@ -421,5 +424,108 @@ func TestExampleConfigLoads(t *testing.T) {
 	var stderr bytes.Buffer
 	if code := run([]string{"--config.check", "--config.file=example.yml"}, &stderr); code != 0 {
 		t.Fatalf("example.yml: exit %d\n%s", code, &stderr)
+	}
+}
+
+// /metrics has what blackbox_exporter's has of the exporter itself: its
+// build_info under blackbox's name (sonde's own too), and promhttp's count
+// of the scrapes of /metrics, by status code, and of those in flight.
+func TestExporterMetricsAsBlackbox(t *testing.T) {
+	srv := httptest.NewServer(metricsHandler(newRegistry()))
+	defer srv.Close()
+	scrapeMetrics := func() string {
+		resp, err := http.Get(srv.URL)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		body, _ := io.ReadAll(resp.Body)
+		return string(body)
+	}
+	scrapeMetrics()
+	body := scrapeMetrics() // counts the first scrape, and itself in flight
+	for _, want := range []string{
+		`blackbox_exporter_build_info{branch="` + version.Branch + `",goarch=`,
+		`sonde_build_info{branch=`,
+		`promhttp_metric_handler_requests_total{code="200"} 1`,
+		`promhttp_metric_handler_requests_total{code="500"} 0`,
+		`promhttp_metric_handler_requests_total{code="503"} 0`,
+		"promhttp_metric_handler_requests_in_flight 1",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("/metrics lacks %q", want)
+		}
+	}
+	docs, err := metricsdoc.Load("docs/metrics.md")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for name, labels := range map[string][]string{
+		"blackbox_exporter_build_info":               {"version", "revision", "branch", "goversion", "goos", "goarch", "tags"},
+		"promhttp_metric_handler_requests_total":     {"code"},
+		"promhttp_metric_handler_requests_in_flight": nil,
+	} {
+		if p := metricsdoc.Check(docs, name, labels); p != "" {
+			t.Error(p)
+		}
+	}
+}
+
+// --help and --version print on stdout and exit 0, as blackbox_exporter's
+// do; a usage error goes to stderr alone.
+func TestHelpAndVersionGoToStdout(t *testing.T) {
+	tests := []struct {
+		args         []string
+		code         int
+		stdout       string // a part of it, "" for none at all
+		stderrBlank  bool
+		stderrSubstr string
+	}{
+		{args: []string{"--version"}, stdout: "sonde, version " + version.Version, stderrBlank: true},
+		{args: []string{"--help"}, stdout: "usage: sonde", stderrBlank: true},
+		{args: []string{"-h"}, stdout: "usage: sonde", stderrBlank: true},
+		{args: []string{"serve", "--help"}, stdout: "--config.file", stderrBlank: true},
+		{args: []string{"probe", "--help"}, stdout: "--target", stderrBlank: true},
+		{args: []string{"--no-such-flag"}, code: 2, stderrSubstr: "unknown long flag '--no-such-flag'; see sonde --help"},
+	}
+	for _, tc := range tests {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			var stdout, stderr bytes.Buffer
+			if code := runCommand(tc.args, &stdout, &stderr); code != tc.code {
+				t.Fatalf("exit %d, want %d; stderr %q", code, tc.code, stderr.String())
+			}
+			if tc.stdout == "" && stdout.Len() > 0 || !strings.Contains(stdout.String(), tc.stdout) {
+				t.Errorf("stdout %q, want it to have %q", stdout.String(), tc.stdout)
+			}
+			if tc.stderrBlank && stderr.Len() > 0 {
+				t.Errorf("stderr %q, want nothing", stderr.String())
+			}
+			if !strings.Contains(stderr.String(), tc.stderrSubstr) {
+				t.Errorf("stderr %q, want it to have %q", stderr.String(), tc.stderrSubstr)
+			}
+		})
+	}
+}
+
+// `make build` stamps the build user as user@host, as Prometheus' release
+// tool does, so that --version shows who built the binary.
+func TestMakefileStampsTheBuildUser(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil && os.Getenv("CI") == "" {
+		t.Skip("make is not installed")
+	}
+	out, err := exec.Command("make", "-s", "-n", "build").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n build: %v\n%s", err, out)
+	}
+	who, err := user.Current()
+	if err != nil {
+		t.Fatal(err)
+	}
+	host, err := os.Hostname()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "version.BuildUser=" + who.Username + "@" + host + " "; !strings.Contains(string(out), want) {
+		t.Errorf("make build does not stamp %q:\n%s", want, out)
 	}
 }

@@ -137,12 +137,7 @@ func runServer(f *flags, stderr io.Writer) int {
 	}
 	defer flushTraces(traces, logger)
 
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(
-		collectors.NewGoCollector(),
-		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		versioncollector.NewCollector("sonde"),
-	)
+	reg := newRegistry()
 	col := collector.New(collector.Options{
 		TimeoutOffset: f.timeoutOffset,
 		HistoryLimit:  int(f.historyLimit),
@@ -166,6 +161,27 @@ func runServer(f *flags, stderr io.Writer) int {
 		return 2
 	}
 	return serve(f, newMux(prefix, col, reloader, reg, logger), reloader, logger)
+}
+
+// newRegistry returns the registry of the exporter's own metrics, with
+// the collectors every Prometheus exporter has. The build is exported
+// twice: as sonde_build_info, and as blackbox_exporter_build_info, which
+// blackbox_exporter registers and dashboards of it may query.
+func newRegistry() *prometheus.Registry {
+	reg := prometheus.NewRegistry()
+	reg.MustRegister(
+		collectors.NewGoCollector(),
+		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
+		versioncollector.NewCollector("sonde"),
+		versioncollector.NewCollector("blackbox_exporter"),
+	)
+	return reg
+}
+
+// metricsHandler serves reg on /metrics, counting its own requests by
+// status code and in flight, as promhttp.Handler does for blackbox.
+func metricsHandler(reg *prometheus.Registry) http.Handler {
+	return promhttp.InstrumentMetricHandler(reg, promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
 }
 
 // startGCFloor starts the GOGC tuner for --runtime.gc-floor, unless the
@@ -224,7 +240,7 @@ func routePrefix(f *flags) (string, error) {
 func newMux(prefix string, col *collector.Collector, reloader *config.Reloader, reg *prometheus.Registry, logger *slog.Logger) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle(prefix+"probe", col)
-	mux.Handle(prefix+"metrics", promhttp.HandlerFor(reg, promhttp.HandlerOpts{Registry: reg}))
+	mux.Handle(prefix+"metrics", metricsHandler(reg))
 	mux.HandleFunc(prefix+"-/reload", reloadHandler(reloader, logger))
 	mux.HandleFunc(prefix+"-/healthy", func(w http.ResponseWriter, _ *http.Request) {
 		io.WriteString(w, "Healthy\n")

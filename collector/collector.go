@@ -6,6 +6,8 @@ package collector
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -87,32 +89,44 @@ func (c *Collector) Modules() *prober.Set { return c.modules.Load() }
 // History returns the probe history.
 func (c *Collector) History() *History { return c.history }
 
-// badRequest is a scrape sonde cannot run; its message says how to fix it.
-type badRequest struct{ msg string }
+// refusal is a scrape sonde answers with an HTTP error instead of a probe,
+// with blackbox_exporter's status code; its message says what to fix.
+type refusal struct {
+	status int
+	msg    string
+}
 
-func (e *badRequest) Error() string { return e.msg }
+func (e *refusal) Error() string { return e.msg }
 
-func badRequestf(format string, args ...any) error {
-	return &badRequest{msg: fmt.Sprintf(format, args...)}
+func refuse(status int, format string, args ...any) error {
+	return &refusal{status: status, msg: fmt.Sprintf(format, args...)}
+}
+
+// scrapeRequest is what a /probe request asks for.
+type scrapeRequest struct {
+	module  *prober.Module
+	target  string
+	timeout time.Duration
+	// failed is set when the probe cannot run as asked but is answered
+	// as a failed probe, as blackbox would answer it.
+	failed *prober.Error
 }
 
 // ServeHTTP runs one probe: /probe?module=M&target=T[&hostname=H][&debug=true].
 func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
-	m, target, timeout, err := c.parse(r)
+	req, err := c.parse(r)
 	if err != nil {
 		c.logger.Debug("Refused probe request", "err", err, "url", r.URL.String())
-		http.Error(w, err.Error(), http.StatusBadRequest)
+		status := http.StatusBadRequest
+		if ref, ok := err.(*refusal); ok {
+			status = ref.status
+		}
+		http.Error(w, err.Error(), status)
 		return
 	}
-	res := c.limited(requestContext(r, c.tracer), c.history.NewID(), m, target, timeout)
+	res := c.probe(requestContext(r, c.tracer), req)
 	c.history.Add(res)
 	c.count(res)
-	if res.Err != nil && res.Err.Reason == prober.ReasonInvalidTarget && res.Err.Phase == prober.PhaseSetup {
-		// The target could not even be read: a scrape configuration
-		// error, which Prometheus shows on its targets page.
-		http.Error(w, fmt.Sprintf("Invalid target %q: %v", target, res.Err.Err), http.StatusBadRequest)
-		return
-	}
 	// The query is parsed again only when it may ask for debug output.
 	if strings.Contains(r.URL.RawQuery, "debug") && r.URL.Query().Get("debug") == "true" {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
@@ -122,13 +136,25 @@ func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	c.expose(w, r, res.Sink)
 }
 
+// probe runs the probe req asks for, or fails it at once when it cannot
+// run as asked.
+func (c *Collector) probe(ctx context.Context, req scrapeRequest) *Result {
+	id := c.history.NewID()
+	if req.failed != nil {
+		return c.failedBeforeRunning(ctx, id, req.module, req.target, req.timeout, time.Now(), req.failed)
+	}
+	return c.limited(ctx, id, req.module, req.target, req.timeout)
+}
+
 func (c *Collector) runner() Runner {
 	return Runner{Logger: c.logger, ProberLevel: c.proberLevel, Tracer: c.tracer}
 }
 
 // parse reads the scrape's parameters: the module, the target and the
-// deadline. Every refusal says what to change.
-func (c *Collector) parse(r *http.Request) (*prober.Module, string, time.Duration, error) {
+// deadline. It checks them in blackbox_exporter's order, so that a scrape
+// wrong in several ways gets blackbox's answer; every refusal says what to
+// change.
+func (c *Collector) parse(r *http.Request) (scrapeRequest, error) {
 	q := r.URL.Query()
 	name := q.Get("module")
 	if name == "" {
@@ -138,25 +164,31 @@ func (c *Collector) parse(r *http.Request) (*prober.Module, string, time.Duratio
 	m, ok := set.Module(name)
 	if !ok {
 		c.unknownModule.Inc()
-		return nil, "", 0, badRequestf("Unknown module %q; the configured modules are: %s", name, strings.Join(set.Names(), ", "))
-	}
-	target := q.Get("target")
-	if target == "" {
-		return nil, "", 0, badRequestf("Target parameter is missing; add target=<host, host:port or URL> to the probe URL")
-	}
-	if _, ok := m.Func(); !ok {
-		return nil, "", 0, badRequestf("Module %q uses prober %q, which this version of sonde cannot run yet (it runs: %s)",
-			name, m.Prober, strings.Join(prober.Implemented(), ", "))
+		return scrapeRequest{}, refuse(http.StatusBadRequest, "Unknown module %q; the configured modules are: %s", name, strings.Join(set.Names(), ", "))
 	}
 	timeout, err := probeTimeout(r.Header, m.Timeout, c.offset)
 	if err != nil {
-		return nil, "", 0, err
+		return scrapeRequest{}, err
 	}
-	m, err = m.WithHostname(q.Get("hostname"))
-	if err != nil {
-		return nil, "", 0, badRequestf("Bad hostname parameter: %v", err)
+	target := q.Get("target")
+	if target == "" {
+		return scrapeRequest{}, refuse(http.StatusBadRequest, "Target parameter is missing; add target=<host, host:port or URL> to the probe URL")
 	}
-	return m, target, timeout, nil
+	if _, ok := m.Func(); !ok {
+		return scrapeRequest{}, refuse(http.StatusBadRequest, "Unknown prober %q", m.Prober)
+	}
+	req := scrapeRequest{module: m, target: target, timeout: timeout}
+	hm, err := m.WithHostname(q.Get("hostname"))
+	var failed *prober.Error
+	switch {
+	case errors.As(err, &failed):
+		req.failed = failed // a hostname the prober cannot send
+	case err != nil:
+		return scrapeRequest{}, refuse(http.StatusBadRequest, "Bad hostname parameter: %v", err)
+	default:
+		req.module = hm
+	}
+	return req, nil
 }
 
 // ScrapeTimeoutHeader is the header in which Prometheus sends its scrape
@@ -167,17 +199,23 @@ const ScrapeTimeoutHeader = "X-Prometheus-Scrape-Timeout-Seconds"
 const defaultScrapeTimeout = 120.0
 
 // probeTimeout computes how long a probe may run: the scrape timeout less
-// the offset, or the module's timeout when it is set and shorter. When the
-// offset leaves no time and the module sets none, the probe gets the whole
-// scrape timeout, where blackbox_exporter would fail it at once.
+// the offset, or the module's timeout when it is set and shorter. A header
+// that is not a number is blackbox's 500.
+//
+// When the offset leaves no time and the module sets none, the probe gets
+// the whole scrape timeout, where blackbox_exporter would fail it at once.
+// A negative scrape timeout leaves no time at all: the probe gets the
+// module's timeout if it has one, else none and fails at once, as in
+// blackbox; so does one that is not a finite number, or too long to be a
+// Go duration (which blackbox, on amd64, turns into a negative one).
 func probeTimeout(h http.Header, module time.Duration, offset float64) (time.Duration, error) {
 	scrape := defaultScrapeTimeout
 	if v := h.Get(ScrapeTimeoutHeader); v != "" {
 		f, err := strconv.ParseFloat(v, 64)
-		if err != nil || f < 0 || math.IsInf(f, 0) || math.IsNaN(f) {
-			return 0, badRequestf("Header %s: %q is not a number of seconds", ScrapeTimeoutHeader, v)
+		if err != nil {
+			return 0, refuse(http.StatusInternalServerError, "Failed to parse timeout from Prometheus header: %v", err)
 		}
-		if f > 0 {
+		if f != 0 {
 			scrape = f
 		}
 	}
@@ -191,7 +229,17 @@ func probeTimeout(h http.Header, module time.Duration, offset float64) (time.Dur
 	return seconds(scrape), nil
 }
 
-func seconds(f float64) time.Duration { return time.Duration(f * float64(time.Second)) }
+// maxSeconds is the longest time.Duration, in seconds.
+var maxSeconds = time.Duration(math.MaxInt64).Seconds()
+
+// seconds converts a number of seconds to a duration; one that is not a
+// positive number a duration can hold is no time at all.
+func seconds(f float64) time.Duration {
+	if !(f > 0 && f < maxSeconds) { // NaN is neither
+		return 0
+	}
+	return time.Duration(f * float64(time.Second))
+}
 
 // expose writes the probe's metrics in the format the scraper asked for,
 // compressed when it accepts gzip. The exposition is rendered whole into a

@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"errors"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -115,29 +117,33 @@ type familyView struct{ series []seriesView }
 
 func (f *familyView) value() float64 { return f.series[0].value }
 
+// The scrapes /probe refuses, with blackbox_exporter's status codes, checked
+// in its order: the module, the scrape timeout header, the target, the
+// prober. Each case is wrong in its own way and in every way checked
+// later, so a check made in the wrong order shows.
 func TestProbeRefusals(t *testing.T) {
 	c, reg := newTestCollector(t, nil)
+	badTimeout := http.Header{ScrapeTimeoutHeader: {"soon"}}
 	tests := []struct {
 		name   string
 		params url.Values
 		header http.Header
+		status int
 		want   string
 	}{
-		{"unknown module", url.Values{"module": {"nope"}, "target": {"x"}}, nil, `Unknown module "nope"; the configured modules are: future, http_2xx, http_body`},
-		{"missing target", url.Values{"module": {"http_2xx"}}, nil, "Target parameter is missing"},
-		{"bad scrape timeout header", url.Values{"target": {"x"}}, http.Header{ScrapeTimeoutHeader: {"soon"}}, `X-Prometheus-Scrape-Timeout-Seconds: "soon" is not a number of seconds`},
-		{"negative scrape timeout header", url.Values{"target": {"x"}}, http.Header{ScrapeTimeoutHeader: {"-3"}}, "is not a number of seconds"},
-		{"prober not implemented", url.Values{"module": {"future"}, "target": {"x"}}, nil, `Module "future" uses prober "quic", which this version of sonde cannot run yet`},
-		{"invalid target", url.Values{"target": {"ftp://example.com"}}, nil, `Invalid target "ftp://example.com": target scheme "ftp" is not supported by the http prober; use http:// or https://`},
-		{"bad hostname", url.Values{"target": {"x"}, "hostname": {"a b"}}, nil, "Bad hostname parameter"},
+		{"unknown module", url.Values{"module": {"nope"}}, badTimeout, 400, `Unknown module "nope"; the configured modules are: future, http_2xx, http_body`},
+		{"bad scrape timeout header", url.Values{"module": {"future"}}, badTimeout, 500, `Failed to parse timeout from Prometheus header: strconv.ParseFloat: parsing "soon": invalid syntax`},
+		{"out of range scrape timeout header", url.Values{"module": {"future"}}, http.Header{ScrapeTimeoutHeader: {"1e400"}}, 500, "value out of range"},
+		{"missing target", url.Values{"module": {"future"}}, nil, 400, "Target parameter is missing"},
+		{"unknown prober", url.Values{"module": {"future"}, "target": {"127.0.0.1"}, "hostname": {"a b"}}, nil, 400, `Unknown prober "quic"`},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			resp, body := scrape(t, c, tc.params, tc.header)
-			if resp.StatusCode != http.StatusBadRequest {
-				t.Fatalf("status %d, want 400; body %q", resp.StatusCode, body)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d; body %q", resp.StatusCode, tc.status, body)
 			}
-			if !strings.Contains(body, tc.want) {
+			if !strings.HasPrefix(body, tc.want) && !strings.Contains(body, tc.want) {
 				t.Errorf("body %q does not contain %q", body, tc.want)
 			}
 		})
@@ -147,6 +153,25 @@ func TestProbeRefusals(t *testing.T) {
 	}
 	if n, err := testutil.GatherAndCount(reg, "blackbox_module_unknown_total"); err != nil || n != 1 {
 		t.Errorf("blackbox_module_unknown_total registered %d times (err %v), want 1", n, err)
+	}
+}
+
+// A module whose prober sonde does not know is answered exactly as
+// blackbox_exporter answers it, and never probes.
+func TestUnknownProberIsBlackboxs400(t *testing.T) {
+	cfg := &config.Config{Modules: map[string]config.Module{"m": {Prober: "quic"}}}
+	set, err := prober.NewSet(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New(Options{HistoryLimit: 10, Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry()})
+	c.SetModules(set)
+	resp, body := scrape(t, c, url.Values{"module": {"m"}, "target": {"127.0.0.1:1"}}, nil)
+	if resp.StatusCode != http.StatusBadRequest || body != "Unknown prober \"quic\"\n" {
+		t.Errorf("status %d body %q, want 400 %q", resp.StatusCode, body, "Unknown prober \"quic\"\n")
+	}
+	if recent, _ := c.History().Lists(); len(recent) != 0 {
+		t.Errorf("a refused scrape is in the history: %v", targets(recent))
 	}
 }
 
@@ -253,6 +278,15 @@ func TestTimeoutComputation(t *testing.T) {
 		{"offset eats everything, module set", "0.4", 2 * time.Second, 0.5, 2 * time.Second},
 		{"offset eats everything, no module timeout: whole scrape", "0.4", 0, 0.5, 400 * time.Millisecond},
 		{"no offset", "7", 0, 0, 7 * time.Second},
+		// What blackbox_exporter does with a header that parses but
+		// makes no sense: the module's timeout, else no time at all.
+		{"negative header, module set", "-5", 3 * time.Second, 0.5, 3 * time.Second},
+		{"negative header, no module timeout", "-5", 0, 0.5, 0},
+		{"minus infinity, module set", "-Inf", 3 * time.Second, 0.5, 3 * time.Second},
+		{"infinity, module set", "+Inf", 3 * time.Second, 0.5, 3 * time.Second},
+		{"infinity, no module timeout", "Inf", 0, 0.5, 0},
+		{"too long for a duration", "1e300", 0, 0.5, 0},
+		{"NaN, even with a module timeout", "NaN", 3 * time.Second, 0.5, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -269,10 +303,73 @@ func TestTimeoutComputation(t *testing.T) {
 			}
 		})
 	}
-	for _, bad := range []string{"abc", "-1", "NaN", "+Inf"} {
-		if _, err := probeTimeout(http.Header{ScrapeTimeoutHeader: {bad}}, 0, 0.5); err == nil {
-			t.Errorf("header %q accepted", bad)
+	for _, bad := range []string{"abc", "1e400", "5s", ""} {
+		h := http.Header{ScrapeTimeoutHeader: {bad}}
+		_, err := probeTimeout(h, 0, 0.5)
+		var ref *refusal
+		if bad == "" {
+			if err != nil {
+				t.Errorf("an empty header is no header: %v", err)
+			}
+			continue
 		}
+		if !errors.As(err, &ref) || ref.status != http.StatusInternalServerError {
+			t.Errorf("header %q: %v, want blackbox's 500", bad, err)
+		}
+	}
+}
+
+// A scrape timeout header that leaves the probe no time is answered as
+// blackbox_exporter answers it: 200, a probe that failed at once. With a
+// module timeout the probe runs with that.
+func TestScrapeTimeoutLeavingNoTime(t *testing.T) {
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	defer target.Close()
+	c := collectorFor(t, `
+modules:
+  no_timeout:
+    prober: http
+  with_timeout:
+    prober: http
+    timeout: 5s
+  tcp:
+    prober: tcp
+`)
+	tcpTarget := strings.TrimPrefix(target.URL, "http://")
+	tests := []struct {
+		module, target, header string
+		success                float64
+		timeout                float64
+	}{
+		{"no_timeout", target.URL, "-5", 0, 0},
+		{"no_timeout", target.URL, "NaN", 0, 0},
+		{"tcp", tcpTarget, "-5", 0, 0},
+		{"with_timeout", target.URL, "-5", 1, 5},
+		{"with_timeout", target.URL, "-Inf", 1, 5},
+	}
+	for _, tc := range tests {
+		t.Run(tc.module+" "+tc.header, func(t *testing.T) {
+			start := time.Now()
+			resp, body := scrape(t, c, url.Values{"module": {tc.module}, "target": {tc.target}}, http.Header{ScrapeTimeoutHeader: {tc.header}})
+			if resp.StatusCode != http.StatusOK {
+				t.Fatalf("status %d, want 200: %s", resp.StatusCode, body)
+			}
+			if took := time.Since(start); took > 4*time.Second {
+				t.Errorf("the scrape took %v", took)
+			}
+			m := parseMetrics(t, body)
+			if got := m["probe_success"].value(); got != tc.success {
+				t.Errorf("probe_success = %v, want %v\n%s", got, tc.success, body)
+			}
+			if got := m["probe_timeout_seconds"].value(); got != tc.timeout {
+				t.Errorf("probe_timeout_seconds = %v, want %v", got, tc.timeout)
+			}
+			if tc.success == 0 {
+				if info := m["probe_failure_info"].series[0].labels; info["class"] != "timeout" || info["reason"] != "deadline" {
+					t.Errorf("probe_failure_info = %v, want timeout/deadline", info)
+				}
+			}
+		})
 	}
 }
 
@@ -377,6 +474,75 @@ func TestHostnameParameter(t *testing.T) {
 	}
 }
 
+// A hostname parameter is never a reason to refuse the scrape, as in
+// blackbox_exporter, except one that contradicts the module's own Host
+// header (blackbox's 400). One that is no host name fails the probe of a
+// prober that would send it, before anything is sent; the tcp prober uses
+// it only as a TLS server name, and probes without TLS as blackbox does.
+func TestHostnameParameterIsNeverRefused(t *testing.T) {
+	var contacted atomic.Int32
+	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) { contacted.Add(1) }))
+	defer target.Close()
+	c := collectorFor(t, `
+modules:
+  http_2xx:
+    prober: http
+  http_host:
+    prober: http
+    http:
+      headers:
+        Host: www.example.test
+  tcp_connect:
+    prober: tcp
+  grpc:
+    prober: grpc
+  websocket:
+    prober: websocket
+`)
+	hostPort := strings.TrimPrefix(target.URL, "http://")
+	tests := []struct {
+		module, target, hostname string
+		status                   int
+		success                  float64
+	}{
+		{"http_2xx", target.URL, "a b", 200, 0},
+		{"http_2xx", target.URL, "a/b", 200, 0},
+		{"http_2xx", target.URL, "a\r\nX-Injected: 1", 200, 0},
+		{"tcp_connect", hostPort, "a b", 200, 1},
+		{"grpc", hostPort, "a/b", 200, 0},
+		{"websocket", target.URL, "a b", 200, 0},
+		{"http_host", target.URL, "other.example.test", 400, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.module+" "+tc.hostname, func(t *testing.T) {
+			contacted.Store(0)
+			resp, body := scrape(t, c, url.Values{"module": {tc.module}, "target": {tc.target}, "hostname": {tc.hostname}}, nil)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
+			}
+			if tc.status != http.StatusOK {
+				if !strings.Contains(body, "Bad hostname parameter") {
+					t.Errorf("body %q", body)
+				}
+				return
+			}
+			m := parseMetrics(t, body)
+			if got := m["probe_success"].value(); got != tc.success {
+				t.Fatalf("probe_success = %v, want %v\n%s", got, tc.success, body)
+			}
+			if tc.success == 1 {
+				return
+			}
+			if info := m["probe_failure_info"].series[0].labels; info["class"] != "prober" || info["reason"] != "invalid_target" || info["phase"] != "setup" {
+				t.Errorf("probe_failure_info = %v, want prober/invalid_target in setup", info)
+			}
+			if n := contacted.Load(); n != 0 {
+				t.Errorf("the target got %d requests", n)
+			}
+		})
+	}
+}
+
 func TestHistoryKeepsFailuresApart(t *testing.T) {
 	h := NewHistory(2)
 	m := &prober.Module{Name: "m"}
@@ -403,8 +569,8 @@ func TestHistoryKeepsFailuresApart(t *testing.T) {
 	if _, ok := h.Get(1); ok {
 		t.Error("probe b should be gone")
 	}
-	if got, ok := h.Latest("m", "a"); !ok || got != failed {
-		t.Error("Latest(m, a) did not find the failed probe")
+	if got, ok := h.Earliest("a", "m"); !ok || got != failed {
+		t.Error("Earliest(a, m) did not find the failed probe")
 	}
 	if _, ok := NewHistory(0).Get(0); ok {
 		t.Error("a zero limit keeps nothing")
@@ -456,6 +622,82 @@ func TestPages(t *testing.T) {
 		if rec.Code != code {
 			t.Errorf("%s: status %d, want %d", path, rec.Code, code)
 		}
+	}
+}
+
+// /logs answers as blackbox_exporter's does, checked against the 0.28
+// binary: the same refusals for each mix of id, target and module, and by
+// target the probe kept longest, of any module unless one is named.
+func TestLogsPageAsBlackbox(t *testing.T) {
+	c := collectorFor(t, `
+modules:
+  http_2xx:
+    prober: http
+  tcp_connect:
+    prober: tcp
+`)
+	closed := closedPort(t)
+	hostPort := strings.TrimPrefix(closed, "http://")
+	// Probe 0: tcp of host:port; 1: http of the URL; 2: http of host:port.
+	scrape(t, c, url.Values{"module": {"tcp_connect"}, "target": {hostPort}}, nil)
+	scrape(t, c, url.Values{"module": {"http_2xx"}, "target": {closed}}, nil)
+	scrape(t, c, url.Values{"module": {"http_2xx"}, "target": {hostPort}}, nil)
+	tests := []struct {
+		query  url.Values
+		status int
+		want   string // the body's start, or for 200 the probe's module= tag and id
+	}{
+		{url.Values{}, 400, "Probe id or target must be defined as http query parameters"},
+		{url.Values{"id": {"x"}}, 400, "Probe id or target must be defined as http query parameters"},
+		{url.Values{"id": {"-1"}}, 400, "Probe id or target must be defined as http query parameters"},
+		{url.Values{"module": {"http_2xx"}}, 400, "Probe id or target must be defined as http query parameters"},
+		{url.Values{"id": {"0"}, "target": {hostPort}}, 400, "Probe id and target can't be defined at the same time"},
+		{url.Values{"id": {"0"}, "module": {"http_2xx"}}, 400, "Probe module filter only works in conjunction with target parameter"},
+		{url.Values{"id": {"99"}}, 404, "Probe id not found"},
+		{url.Values{"id": {"-5"}}, 404, "Probe id not found"},
+		{url.Values{"target": {"nowhere:1"}}, 404, "Probe target not found"},
+		{url.Values{"target": {hostPort}, "module": {"icmp"}}, 404, "Probe target not found"},
+		{url.Values{"id": {"1"}}, 200, "module=http_2xx target=" + closed + " probe_id=1"},
+		{url.Values{"target": {hostPort}}, 200, "module=tcp_connect target=" + hostPort + " probe_id=0"},
+		{url.Values{"target": {hostPort}, "module": {"http_2xx"}}, 200, "module=http_2xx target=" + hostPort + " probe_id=2"},
+		{url.Values{"id": {"x"}, "target": {closed}}, 200, "module=http_2xx target=" + closed + " probe_id=1"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.query.Encode(), func(t *testing.T) {
+			rec := httptest.NewRecorder()
+			c.LogsPage(rec, httptest.NewRequest(http.MethodGet, "/logs?"+tc.query.Encode(), nil))
+			if rec.Code != tc.status {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.status, rec.Body)
+			}
+			if body := rec.Body.String(); tc.status != 200 && body != tc.want+"\n" || tc.status == 200 && !strings.Contains(body, tc.want) {
+				t.Errorf("body %q, want %q", body, tc.want)
+			}
+		})
+	}
+}
+
+// By target, /logs shows the probe kept longest, as blackbox's does: a
+// failure kept after it left the recent list before anything in it.
+func TestHistoryEarliest(t *testing.T) {
+	h := NewHistory(2)
+	m, other := &prober.Module{Name: "m"}, &prober.Module{Name: "other"}
+	failure := prober.Failf(prober.ClassConnect, prober.ReasonRefused, prober.PhaseConnect, "refused")
+	add := func(m *prober.Module, target string, err *prober.Error) *Result {
+		r := &Result{Module: m, Target: target, Err: err, log: &probeLog{}}
+		h.Add(r)
+		return r
+	}
+	kept := add(m, "t", failure)
+	add(other, "t", nil)
+	add(m, "t", nil) // pushes the failure out of the recent list
+	if got, ok := h.Earliest("t", ""); !ok || got != kept {
+		t.Errorf("Earliest(t, any) = %v, want the kept failure", got)
+	}
+	if got, ok := h.Earliest("t", "other"); !ok || got.Module != other {
+		t.Errorf("Earliest(t, other) = %v", got)
+	}
+	if _, ok := h.Earliest("u", ""); ok {
+		t.Error("found a target never probed")
 	}
 }
 

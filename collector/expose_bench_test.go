@@ -80,7 +80,7 @@ func BenchmarkParse(b *testing.B) {
 	req.Header.Set(ScrapeTimeoutHeader, "10")
 	b.ReportAllocs()
 	for b.Loop() {
-		if _, _, _, err := c.parse(req); err != nil {
+		if _, err := c.parse(req); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -64,14 +64,17 @@ func (h *History) Get(id int64) (*Result, bool) {
 	return nil, false
 }
 
-// Latest returns the most recent kept probe of target with module.
-func (h *History) Latest(module, target string) (*Result, bool) {
+// Earliest returns the probe of target, with module unless module is "",
+// that has been kept longest: blackbox_exporter's /logs?target=T answers
+// with the first match in its history, oldest first, and the failures it
+// keeps after they leave its recent list are older than all of that list.
+func (h *History) Earliest(target, module string) (*Result, bool) {
 	h.mu.Lock()
 	defer h.mu.Unlock()
 	var best *Result
 	for _, list := range [][]*Result{h.recent, h.failed} {
 		for _, r := range list {
-			if r.Module.Name == module && r.Target == target && (best == nil || r.ID > best.ID) {
+			if r.Target == target && (module == "" || r.Module.Name == module) && (best == nil || r.ID < best.ID) {
 				best = r
 			}
 		}

@@ -111,7 +111,9 @@ func (l *limits) setModules(s *prober.Set) {
 // says prober/resource_exhausted.
 func (c *Collector) limited(ctx context.Context, id int64, m *prober.Module, target string, timeout time.Duration) *Result {
 	module := (*c.limits.modules.Load())[m.Name]
-	if module == nil && c.limits.global == nil {
+	// A probe given no time fails at once as a timeout, as blackbox's
+	// does, not as a probe that found no slot.
+	if (module == nil && c.limits.global == nil) || timeout <= 0 {
 		return c.run(ctx, id, m, target, timeout)
 	}
 	return c.inSlot(ctx, id, m, target, timeout, module)
@@ -176,19 +178,25 @@ func (c *Collector) inSlot(ctx context.Context, id int64, m *prober.Module, targ
 // phase setup after waiting from start, and the prober never ran.
 // byGlobal says which limit was full.
 func (c *Collector) rejected(ctx context.Context, id int64, m *prober.Module, target string, timeout time.Duration, start time.Time, byGlobal bool) *Result {
-	r := &Result{ID: id, numbered: id != NoID, Module: m, Target: target, Timeout: timeout, Start: start,
-		Sink: prober.NewSink(), log: &probeLog{}}
-	r.Duration = time.Since(start)
 	which := fmt.Sprintf("the module's max_concurrent (%d)", m.MaxConcurrent)
 	if byGlobal {
 		which = fmt.Sprintf("--probe.max-concurrent (%d)", cap(c.limits.global))
 	}
-	r.Err = prober.Failf(prober.ClassProber, prober.ReasonResourceExhausted, prober.PhaseSetup,
+	err := prober.Failf(prober.ClassProber, prober.ReasonResourceExhausted, prober.PhaseSetup,
 		"no probe slot came free in %s: as many probes as %s allows were running; raise the limit or lower the probe rate",
-		r.Duration.Round(time.Millisecond), which)
+		time.Since(start).Round(time.Millisecond), which)
+	return c.failedBeforeRunning(ctx, id, m, target, timeout, start, err)
+}
+
+// failedBeforeRunning returns the Result of a probe that failed with err
+// from start on, without its prober running.
+func (c *Collector) failedBeforeRunning(ctx context.Context, id int64, m *prober.Module, target string, timeout time.Duration, start time.Time, err *prober.Error) *Result {
+	r := &Result{ID: id, numbered: id != NoID, Module: m, Target: target, Timeout: timeout, Start: start,
+		Sink: prober.NewSink(), log: &probeLog{}, Err: err}
+	r.Duration = time.Since(start)
 	r.record()
 	// Traced like any probe, so a trace search for failures finds the
-	// probes the limit turned away; it has no attempt to show.
+	// probes that never ran; it has no attempt to show.
 	_, span := startProbeSpan(ctx, tracerOrNone(c.tracer), id, m, target, trace.WithTimestamp(start))
 	if sc := span.SpanContext(); sc.HasTraceID() {
 		r.traceID = sc.TraceID().String()

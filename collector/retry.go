@@ -70,7 +70,17 @@ func retryAfter(ctx context.Context, policy *config.Retry, n int, err *prober.Er
 	}
 	logger.Warn("Attempt failed; trying again", "attempt", n, "class", err.Class, "reason", err.Reason,
 		"phase", err.Phase, "err", err.Err, "backoff_seconds", wait.Seconds())
-	return sleep(ctx, wait)
+	// A sleep can overrun on a busy host: the floor is checked again
+	// where the attempt would start, not only where the wait was chosen.
+	return sleep(ctx, wait) && timeLeft(ctx) >= attemptFloor(timeout)
+}
+
+// timeLeft is what is left of ctx's deadline; a long time when it has none.
+func timeLeft(ctx context.Context) time.Duration {
+	if deadline, ok := ctx.Deadline(); ok {
+		return time.Until(deadline)
+	}
+	return math.MaxInt64
 }
 
 // attempt runs the prober once, as attempt try.N, inside its own span, and

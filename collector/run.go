@@ -151,17 +151,12 @@ func logTags(r *Result) []slog.Attr {
 	return tags
 }
 
-// proberOf returns the module's prober, or for a prober this version of
-// sonde cannot run (the configuration schema knows more), one that fails
-// saying so. /probe and `sonde probe` refuse such a module before.
+// proberOf returns the module's prober. Only a module whose prober sonde
+// runs gets this far: /probe answers 400 Unknown prober for any other, and
+// `sonde probe` refuses it before probing.
 func proberOf(m *prober.Module) prober.Func {
-	if fn, ok := m.Func(); ok {
-		return fn
-	}
-	return func(context.Context, string, *prober.Module, *prober.Sink, *slog.Logger) error {
-		return prober.Failf(prober.ClassProber, prober.ReasonUnsupported, prober.PhaseSetup,
-			"module %q uses prober %q, which this version of sonde cannot run yet (it runs: %v)", m.Name, m.Prober, prober.Implemented())
-	}
+	fn, _ := m.Func()
+	return fn
 }
 
 // runProber calls fn and turns a panic into a failed probe, so that a bug
@@ -193,6 +188,7 @@ func (r *Result) record() {
 	for class, n := range r.Attempts.failed {
 		failed.With(string(class)).Set(float64(n))
 	}
+	addBlackboxResolveMetrics(r)
 	if r.Err != nil {
 		r.Sink.GaugeVec("probe_failure_info", "Why the probe failed: class, reason and phase, from the set documented in docs/error-classes.md",
 			"class", "reason", "phase").

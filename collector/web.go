@@ -4,6 +4,8 @@ import (
 	"html/template"
 	"io"
 	"net/http"
+	"net/url"
+	"strconv"
 	"strings"
 
 	"github.com/prometheus/common/version"
@@ -125,30 +127,42 @@ func (c *Collector) ConfigPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // LogsPage shows the debug output of a past probe, chosen by ?id=N or by
-// ?module=M&target=T (the latest such probe).
+// ?target=T[&module=M], answered as blackbox_exporter answers: the same
+// refusals, in the same order, with the same words.
 func (c *Collector) LogsPage(w http.ResponseWriter, r *http.Request) {
-	q := r.URL.Query()
-	var res *Result
-	var ok bool
-	switch {
-	case q.Get("id") != "":
-		if res, ok = c.probeByID(w, q.Get("id")); !ok {
-			return
-		}
-	case q.Get("target") != "":
-		module := q.Get("module")
-		if module == "" {
-			module = DefaultModule
-		}
-		res, ok = c.history.Latest(module, q.Get("target"))
-	default:
-		http.Error(w, "Give id=N, or target=T and module=M, to choose a probe", http.StatusBadRequest)
-		return
-	}
-	if !ok {
-		http.Error(w, "Probe not found; the history keeps only the most recent probes (--history.limit)", http.StatusNotFound)
+	res, status, msg := c.logsOf(r.URL.Query())
+	if res == nil {
+		http.Error(w, msg, status)
 		return
 	}
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	io.WriteString(w, res.DebugOutput())
+}
+
+// logsOf finds the probe /logs is asked for, or says why not: an id that
+// is not a number counts as none, a target takes the probe of it kept
+// longest (of any module unless module is given).
+func (c *Collector) logsOf(q url.Values) (res *Result, status int, msg string) {
+	id, err := strconv.ParseInt(q.Get("id"), 10, 64)
+	if err != nil {
+		id = -1
+	}
+	target, module := q.Get("target"), q.Get("module")
+	switch {
+	case err == nil && target != "":
+		return nil, http.StatusBadRequest, "Probe id and target can't be defined at the same time"
+	case id == -1 && target == "":
+		return nil, http.StatusBadRequest, "Probe id or target must be defined as http query parameters"
+	case target == "" && module != "":
+		return nil, http.StatusBadRequest, "Probe module filter only works in conjunction with target parameter"
+	case target != "":
+		if res, ok := c.history.Earliest(target, module); ok {
+			return res, http.StatusOK, ""
+		}
+		return nil, http.StatusNotFound, "Probe target not found"
+	}
+	if res, ok := c.history.Get(id); ok {
+		return res, http.StatusOK, ""
+	}
+	return nil, http.StatusNotFound, "Probe id not found"
 }

@@ -533,16 +533,15 @@ func (h *HTTPProbe) HostHeader() (string, bool) {
 // WithHostname returns a copy of the module that probes as if the target
 // were called hostname: the Host header and TLS server name for http, the
 // TLS server name for tcp and grpc. It fails when the module already sets
-// another Host header, as blackbox_exporter does. Without a hostname it
+// another Host header, as blackbox_exporter does; the value itself is taken
+// as given, and a prober that cannot send it fails the probe, as in
+// blackbox (a scrape is not refused for it). Without a hostname it
 // returns m itself. The copy is made on the heap: a Module is a few KiB,
 // and copies of it by value made this function's stack frame large enough
 // to double the stack of every probe that called it.
 func (m *Module) WithHostname(hostname string) (*Module, error) {
 	if hostname == "" {
 		return m, nil
-	}
-	if strings.ContainsAny(hostname, " \r\n\t/") {
-		return nil, fmt.Errorf("hostname %q is not a valid host name", hostname)
 	}
 	for _, old := range m.hostHeaders() {
 		if old != hostname {

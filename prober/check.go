@@ -24,7 +24,6 @@ type quantifier int
 const (
 	failIfAnyMatches  quantifier = iota // some value matches
 	failIfAnyMisses                     // some value does not match
-	failIfAllMatch                      // there are values and all match
 	failIfNoneMatches                   // no value matches
 )
 
@@ -61,8 +60,6 @@ func fails(re config.Regexp, values [][]byte, q quantifier) bool {
 		return matched > 0
 	case failIfAnyMisses:
 		return matched < len(values)
-	case failIfAllMatch:
-		return len(values) > 0 && matched == len(values)
 	default: // failIfNoneMatches
 		return matched == 0
 	}
@@ -74,8 +71,6 @@ func verb(q quantifier) string {
 		return "matched"
 	case failIfAnyMisses:
 		return "did not match"
-	case failIfAllMatch:
-		return "matched all of"
 	default:
 		return "matched none of"
 	}

@@ -46,7 +46,11 @@ func newRRSection(option, name string, v *config.DNSRRValidator, records func(*d
 		records: records,
 		rules: []rule{
 			{option + ".fail_if_matches_regexp", compiled(v.FailIfMatchesRegexp), failIfAnyMatches},
-			{option + ".fail_if_all_match_regexp", compiled(v.FailIfAllMatchRegexp), failIfAllMatch},
+			// Whatever its name says, blackbox_exporter fails this rule
+			// when a record does not match (validRRs in its dns.go, and
+			// its tests): every record must match every pattern, and an
+			// empty section passes. Matched as blackbox does.
+			{option + ".fail_if_all_match_regexp", compiled(v.FailIfAllMatchRegexp), failIfAnyMisses},
 			{option + ".fail_if_not_matches_regexp", compiled(v.FailIfNotMatchesRegexp), failIfAnyMisses},
 			{option + ".fail_if_none_matches_regexp", compiled(v.FailIfNoneMatchesRegexp), failIfNoneMatches},
 		},

@@ -337,24 +337,26 @@ func TestDNSRRValidation(t *testing.T) {
 	rules := []ruleCase{
 		{"validate_answer_rrs", "fail_if_matches_regexp", `192\.0\.2\.2$`, true},
 		{"validate_answer_rrs", "fail_if_matches_regexp", `198\.51\.100\.`, false},
-		{"validate_answer_rrs", "fail_if_all_match_regexp", `\tA\t192\.0\.2\.`, true},
-		{"validate_answer_rrs", "fail_if_all_match_regexp", `192\.0\.2\.1$`, false},
+		// fail_if_all_match_regexp fails, as in blackbox, when a record
+		// does NOT match: the name says the opposite.
+		{"validate_answer_rrs", "fail_if_all_match_regexp", `\tA\t192\.0\.2\.`, false},
+		{"validate_answer_rrs", "fail_if_all_match_regexp", `192\.0\.2\.1$`, true},
 		{"validate_answer_rrs", "fail_if_not_matches_regexp", `192\.0\.2\.1$`, true},
 		{"validate_answer_rrs", "fail_if_not_matches_regexp", `^example\.test\.\t300\tIN\tA\t`, false},
 		{"validate_answer_rrs", "fail_if_none_matches_regexp", `198\.51\.100\.`, true},
 		{"validate_answer_rrs", "fail_if_none_matches_regexp", `192\.0\.2\.2$`, false},
 		{"validate_authority_rrs", "fail_if_matches_regexp", `NS\tns1\.example\.test\.$`, true},
 		{"validate_authority_rrs", "fail_if_matches_regexp", `ns2`, false},
-		{"validate_authority_rrs", "fail_if_all_match_regexp", `\tNS\t`, true},
-		{"validate_authority_rrs", "fail_if_all_match_regexp", `ns2`, false},
+		{"validate_authority_rrs", "fail_if_all_match_regexp", `\tNS\t`, false},
+		{"validate_authority_rrs", "fail_if_all_match_regexp", `ns2`, true},
 		{"validate_authority_rrs", "fail_if_not_matches_regexp", `ns2`, true},
 		{"validate_authority_rrs", "fail_if_not_matches_regexp", `\tNS\t`, false},
 		{"validate_authority_rrs", "fail_if_none_matches_regexp", `ns2`, true},
 		{"validate_authority_rrs", "fail_if_none_matches_regexp", `ns1`, false},
 		{"validate_additional_rrs", "fail_if_matches_regexp", `192\.0\.2\.53$`, true},
 		{"validate_additional_rrs", "fail_if_matches_regexp", `192\.0\.2\.1$`, false},
-		{"validate_additional_rrs", "fail_if_all_match_regexp", `^ns1\.`, true},
-		{"validate_additional_rrs", "fail_if_all_match_regexp", `^ns2\.`, false},
+		{"validate_additional_rrs", "fail_if_all_match_regexp", `^ns1\.`, false},
+		{"validate_additional_rrs", "fail_if_all_match_regexp", `^ns2\.`, true},
 		{"validate_additional_rrs", "fail_if_not_matches_regexp", `^ns2\.`, true},
 		{"validate_additional_rrs", "fail_if_not_matches_regexp", `^ns1\.`, false},
 		{"validate_additional_rrs", "fail_if_none_matches_regexp", `^ns2\.`, true},
@@ -374,7 +376,8 @@ func TestDNSRRValidation(t *testing.T) {
 		cases = append(cases, c)
 	}
 	// An empty answer section (NXDOMAIN, accepted): blackbox fails the two
-	// rules that need a record to match, and passes the other two.
+	// rules that need a record to match, and passes the other two
+	// (fail_if_all_match_regexp: no record fails to match).
 	for _, r := range []ruleCase{
 		{"validate_answer_rrs", "fail_if_matches_regexp", `.`, false},
 		{"validate_answer_rrs", "fail_if_all_match_regexp", `.`, false},
@@ -392,6 +395,18 @@ func TestDNSRRValidation(t *testing.T) {
 		cases = append(cases, c)
 	}
 	cases = append(cases,
+		dnsCase{
+			name:    "fail_if_all_match_regexp: every record matches every pattern, passes",
+			module:  "query_name: example.test\nquery_type: A\nvalidate_answer_rrs: {fail_if_all_match_regexp: ['\\tA\\t', '^example\\.test\\.']}",
+			metrics: dnsAnswered(dns.TypeA),
+		},
+		dnsCase{
+			name:    "fail_if_all_match_regexp: a pattern that one record misses fails",
+			module:  "query_name: example.test\nquery_type: A\nvalidate_answer_rrs: {fail_if_all_match_regexp: ['\\tA\\t', '192\\.0\\.2\\.2$']}",
+			metrics: dnsAnswered(dns.TypeA),
+			want:    failure{ClassAssertion, ReasonDNSRRs, PhaseValidate},
+			message: `validate_answer_rrs.fail_if_all_match_regexp[1] "192\\.0\\.2\\.2$" did not match the answer records`,
+		},
 		dnsCase{
 			name:    "the rcode is checked before the records",
 			module:  "query_name: nx.test\nvalidate_answer_rrs: {fail_if_none_matches_regexp: ['.']}",

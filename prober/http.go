@@ -62,7 +62,9 @@ func prepareHTTP(m *config.Module) (any, error) {
 		chainErr:           err,
 		proxy:              cfg.Proxy(),
 		proxyConnectHeader: cfg.GetProxyConnectHeader(),
-		userAgent:          version.ComponentUserAgent("sonde"),
+		// blackbox_exporter's User-Agent, with sonde's version: servers
+		// and their logs may key on it, and sonde is a drop-in.
+		userAgent: "Blackbox-Exporter/" + version.Version,
 	}, nil
 }
 
@@ -367,16 +369,22 @@ func (p *httpProbe) newRequest(u *url.URL) (*http.Request, error) {
 	}
 	for name, value := range p.cfg.Headers {
 		if textproto.CanonicalMIMEHeaderKey(name) == "Host" {
+			if !validHost(value) {
+				// net/http would refuse it when writing the request, as
+				// it does in blackbox: say what is wrong instead.
+				return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup,
+					"the Host header %q, from the hostname parameter or the module's headers, is not a host name; give a host name or host:port", value)
+			}
 			req.Host = value
 			continue
 		}
 		req.Header.Set(name, value)
 	}
-	if req.Header.Get("User-Agent") == "" {
+	// A configured User-Agent, even an empty one (which sends none),
+	// replaces the default, as in blackbox. Accept-Encoding is sent only
+	// when configured: blackbox does not derive it from compression.
+	if _, ok := req.Header["User-Agent"]; !ok {
 		req.Header.Set("User-Agent", p.prepared.userAgent)
-	}
-	if c := p.cfg.Compression; c != "" && req.Header.Get("Accept-Encoding") == "" {
-		req.Header.Set("Accept-Encoding", c)
 	}
 	injectTraceContext(p.ctx, p.module, req.Header)
 	return req, nil

@@ -19,6 +19,7 @@ import (
 
 	"github.com/andybalholm/brotli"
 	pconfig "github.com/prometheus/common/config"
+	"github.com/prometheus/common/version"
 
 	"github.com/sonde-exporter/sonde/config"
 )
@@ -127,8 +128,8 @@ func TestHTTPTransports(t *testing.T) {
 			if (r.TLS != nil) != wantTLS {
 				e.t.Errorf("server saw TLS %v, want %v", r.TLS != nil, wantTLS)
 			}
-			if ua := r.UserAgent(); !strings.HasPrefix(ua, "sonde/") {
-				e.t.Errorf("User-Agent = %q, want sonde/<version>", ua)
+			if ua, want := r.UserAgent(), "Blackbox-Exporter/"+version.Version; ua != want {
+				e.t.Errorf("User-Agent = %q, want blackbox's %q", ua, want)
 			}
 			fmt.Fprint(w, "ok")
 		})
@@ -382,6 +383,49 @@ func TestHTTPRequestOptions(t *testing.T) {
 	})
 }
 
+// The request headers sonde sets itself are blackbox_exporter's: its
+// User-Agent unless one is configured (an empty one sends none), and no
+// Accept-Encoding unless configured, compression or not. Checked against
+// the blackbox_exporter 0.28 binary with a server printing what it got.
+func TestHTTPRequestHeadersAsBlackbox(t *testing.T) {
+	absent := "(absent)"
+	tests := []struct {
+		name          string
+		compression   string
+		headers       map[string]string
+		ua, encodings string
+	}{
+		{name: "defaults", ua: "Blackbox-Exporter/" + version.Version, encodings: absent},
+		{name: "compression asks for nothing", compression: "gzip", ua: "Blackbox-Exporter/" + version.Version, encodings: absent},
+		{name: "configured Accept-Encoding is sent", compression: "gzip", headers: map[string]string{"Accept-Encoding": "gzip, br"},
+			ua: "Blackbox-Exporter/" + version.Version, encodings: "gzip, br"},
+		{name: "configured User-Agent", headers: map[string]string{"user-agent": "probe/1"}, ua: "probe/1", encodings: absent},
+		{name: "empty User-Agent sends none", headers: map[string]string{"User-Agent": ""}, ua: absent, encodings: absent},
+	}
+	var cases []httpCase
+	for _, tc := range tests {
+		cases = append(cases, httpCase{
+			name: tc.name,
+			handler: handlerFunc(func(e *env, w http.ResponseWriter, r *http.Request) {
+				for name, want := range map[string]string{"User-Agent": tc.ua, "Accept-Encoding": tc.encodings} {
+					got := absent
+					if v, ok := r.Header[name]; ok {
+						got = strings.Join(v, ", ")
+					}
+					if got != want {
+						e.t.Errorf("%s = %q, want %q", name, got, want)
+					}
+				}
+			}),
+			module: func(h *config.HTTPProbe, _ *env) {
+				h.Compression = tc.compression
+				h.Headers = tc.headers
+			},
+		})
+	}
+	runHTTPCases(t, cases)
+}
+
 func encode(t *testing.T, algorithm string, data []byte) []byte {
 	t.Helper()
 	var buf bytes.Buffer
@@ -422,8 +466,10 @@ func TestHTTPCompression(t *testing.T) {
 		cases = append(cases, httpCase{
 			name: alg,
 			handler: handlerFunc(func(e *env, w http.ResponseWriter, r *http.Request) {
-				if got := r.Header.Get("Accept-Encoding"); got != alg {
-					e.t.Errorf("Accept-Encoding = %q, want %q", got, alg)
+				// compression decodes the answer; it does not ask for
+				// an encoding, as in blackbox.
+				if got, ok := r.Header["Accept-Encoding"]; ok {
+					e.t.Errorf("Accept-Encoding %q sent, want none", got)
 				}
 				if alg != "identity" {
 					w.Header().Set("Content-Encoding", alg)

@@ -12,6 +12,8 @@ import (
 	"net"
 	"sort"
 
+	"golang.org/x/net/http/httpguts"
+
 	"github.com/sonde-exporter/sonde/config"
 )
 
@@ -167,7 +169,8 @@ func (s *Set) Names() []string {
 }
 
 // Func returns the probe function of m's prober. ok is false for a prober
-// the configuration schema knows but sonde cannot run yet.
+// sonde does not know, which the configuration loads with a warning, as
+// blackbox_exporter does.
 func (m *Module) Func() (Func, bool) {
 	k, ok := registry[m.Prober]
 	return k.probe, ok
@@ -175,9 +178,20 @@ func (m *Module) Func() (Func, bool) {
 
 // WithHostname returns a copy of m probing as if the target were named
 // hostname (the `hostname` URL parameter). The prepared state is shared.
+//
+// It fails with a plain error when the module sets another Host header (a
+// scrape to refuse), and with a classified *Error when the prober would
+// send the hostname where it cannot go: the websocket prober's Host header
+// and the grpc prober's :authority, which blackbox_exporter has no use of
+// the parameter for. The http prober fails such a hostname itself, when
+// it builds its request, as blackbox's does.
 func (m *Module) WithHostname(hostname string) (*Module, error) {
 	if hostname == "" {
 		return m, nil
+	}
+	if (m.Prober == "websocket" || m.Prober == "grpc") && !validHost(hostname) {
+		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup,
+			"the hostname parameter %q is not a host name the %s prober can send; give a host name or host:port", hostname, m.Prober)
 	}
 	cm, err := m.Module.WithHostname(hostname)
 	if err != nil {
@@ -188,6 +202,13 @@ func (m *Module) WithHostname(hostname string) (*Module, error) {
 	c.Module = *cm
 	c.Hostname = hostname
 	return c, nil
+}
+
+// validHost reports whether h can be sent as a Host header or :authority,
+// as net/http checks it: a name that is not ASCII is sent in punycode.
+func validHost(h string) bool {
+	ascii, err := httpguts.PunycodeHostPort(h)
+	return err == nil && httpguts.ValidHostHeader(ascii)
 }
 
 // IsImplemented reports whether sonde can run the named prober.
