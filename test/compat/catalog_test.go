@@ -148,6 +148,20 @@ func httpScenarios(p *peers) []scenario {
 		http("http_redirect_loop", plain+"/loop", ""),
 		http("http_redirect_10", plain+"/redirect/10", ""),
 		http("http_redirect_11", plain+"/redirect/11", ""),
+		http("http_redirect_keeps_cookies", plain+"/set-cookie", ""),
+		http("http_redirect_303_post", plain+"/see-other", `
+			http:
+			  method: POST
+			  body: "dropped"
+			  fail_if_body_not_matches_regexp: ["method=GET"]`),
+		http("http_short_body", plain+"/short", ""),
+		http("http_hangup", plain+"/hangup", ""),
+		http("http_slow_body", plain+"/slow-body", `
+			timeout: 400ms`),
+		http("http_10_server", "http://"+p.stream.http10+"/", `
+			http:
+			  valid_http_versions: ["HTTP/1.0"]`),
+		http("http_not_http_server", "http://"+p.stream.garbage+"/", ""),
 		http("http_redirect_to_https", plain+"/to-https", sub(`
 			http:
 			  tls_config:
@@ -914,6 +928,11 @@ func dnsScenarios(p *peers) []scenario {
 			  query_name: servfail.compat.test
 			  query_type: A
 			  valid_rcodes: [NOERROR, SERVFAIL]`),
+		dns("dns_formerr", d.addr, `
+			dns:
+			  query_name: formerr.compat.test
+			  query_type: A
+			  valid_rcodes: [NOERROR, FORMERR]`),
 		dns("dns_refused_rcode", d.addr, `
 			dns:
 			  query_name: refused.compat.test
@@ -1177,6 +1196,10 @@ func grpcScenarios(p *peers) []scenario {
 		grpc("grpc_service_unknown", g.plain, `
 			grpc:
 			  service: `+grpcUnknown),
+		grpc("grpc_service_status_unknown", g.plain, `
+			grpc:
+			  preferred_ip_protocol: ip4
+			  service: `+grpcStatusUnknown),
 		grpc("grpc_metadata", g.plain, `
 			grpc:
 			  service: `+grpcGuarded+`

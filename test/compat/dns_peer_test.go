@@ -21,6 +21,7 @@ const (
 	nameNX      = "nx.compat.test."       // NXDOMAIN with the SOA in the authority section
 	nameFail    = "servfail.compat.test." // SERVFAIL
 	nameRefused = "refused.compat.test."  // REFUSED
+	nameFormErr = "formerr.compat.test."  // FORMERR
 	nameSilent  = "silent.compat.test."   // never answered
 	nameBig     = "big.compat.test."      // more TXT records than a UDP answer holds: TC over UDP
 	nameCNAME   = "www.compat.test."      // a CNAME to the zone apex, then its A records
@@ -133,6 +134,8 @@ func answerZone(w dns.ResponseWriter, q *dns.Msg) {
 		m.Rcode = dns.RcodeServerFailure
 	case name == nameRefused:
 		m.Rcode = dns.RcodeRefused
+	case name == nameFormErr:
+		m.Rcode = dns.RcodeFormatError
 	case name == nameBig:
 		for i := 0; i < 40; i++ {
 			m.Answer = append(m.Answer, mustRRs(fmt.Sprintf("big.compat.test.\t300\tIN\tTXT\t\"record %02d of a long answer that does not fit in one UDP datagram\"", i))...)

@@ -17,10 +17,11 @@ import (
 
 // Services the gRPC peers know; any other name is NOT_FOUND.
 const (
-	grpcServing    = "compat.Serving"
-	grpcNotServing = "compat.Down"
-	grpcUnknown    = "compat.Unknown"
-	grpcGuarded    = "compat.Guarded" // SERVING, but only to calls with x-compat-key: letmein
+	grpcServing       = "compat.Serving"
+	grpcNotServing    = "compat.Down"
+	grpcUnknown       = "compat.Unknown"
+	grpcGuarded       = "compat.Guarded" // SERVING, but only to calls with x-compat-key: letmein
+	grpcStatusUnknown = "compat.Unsure"  // serving status UNKNOWN
 )
 
 // grpcPeers are the gRPC servers of the test.
@@ -63,6 +64,7 @@ func serveGRPC(t *testing.T, addr string, tlsCfg *tls.Config, withHealth bool) s
 		hs.SetServingStatus(grpcServing, healthpb.HealthCheckResponse_SERVING)
 		hs.SetServingStatus(grpcNotServing, healthpb.HealthCheckResponse_NOT_SERVING)
 		hs.SetServingStatus(grpcGuarded, healthpb.HealthCheckResponse_SERVING)
+		hs.SetServingStatus(grpcStatusUnknown, healthpb.HealthCheckResponse_UNKNOWN)
 		healthpb.RegisterHealthServer(srv, hs)
 	}
 	ln, err := net.Listen("tcp", addr)

@@ -185,6 +185,48 @@ func httpMux(httpsURL func() string) *http.ServeMux {
 		}
 		io.WriteString(w, "oauth ok\n")
 	})
+	// /set-cookie sets a cookie and redirects to /need-cookie, which wants
+	// it back: a client that keeps no cookies across redirects gets 403.
+	mux.HandleFunc("/set-cookie", func(w http.ResponseWriter, r *http.Request) {
+		http.SetCookie(w, &http.Cookie{Name: "compat", Value: "1", Path: "/"})
+		http.Redirect(w, r, "/need-cookie", http.StatusFound)
+	})
+	mux.HandleFunc("/need-cookie", func(w http.ResponseWriter, r *http.Request) {
+		if c, err := r.Cookie("compat"); err != nil || c.Value != "1" {
+			http.Error(w, "no cookie", http.StatusForbidden)
+			return
+		}
+		io.WriteString(w, "cookie ok\n")
+	})
+	mux.HandleFunc("/see-other", func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, "/echo", http.StatusSeeOther)
+	})
+	// /short declares more body than it sends, then hangs up.
+	mux.HandleFunc("/short", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "100")
+		io.WriteString(w, "ten bytes!")
+		http.NewResponseController(w).Flush()
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+	})
+	// /hangup closes the connection without answering.
+	mux.HandleFunc("/hangup", func(w http.ResponseWriter, r *http.Request) {
+		if conn, _, err := http.NewResponseController(w).Hijack(); err == nil {
+			conn.Close()
+		}
+	})
+	// /slow-body sends its headers and part of the body, then holds the
+	// rest until the prober gives up.
+	mux.HandleFunc("/slow-body", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Length", "1000")
+		io.WriteString(w, "first part")
+		http.NewResponseController(w).Flush()
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	})
 	mux.HandleFunc("/lastmod", func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Last-Modified", lastModified.Format(http.TimeFormat))
 		io.WriteString(w, pageBody)

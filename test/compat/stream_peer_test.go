@@ -85,6 +85,8 @@ type streamPeers struct {
 	silent    string // accepts and never writes
 	hangup    string // accepts and closes at once
 	refused   string // nothing listens there
+	http10    string // answers any request with an HTTP/1.0 response
+	garbage   string // answers any request with a line that is not HTTP
 	unixLine  string // a unix socket with the line protocol
 	unixTLS   string // a unix socket with TLS (certificate for sonde.test)
 	unixNoSck string // a path where no socket is
@@ -108,8 +110,16 @@ func startStreamPeers(t *testing.T, p *pki) *streamPeers {
 			io.WriteString(c, binaryGreeting)
 			io.Copy(io.Discard, c)
 		}),
-		silent:  listenStream(t, "tcp", "127.0.0.1:0", func(c net.Conn) { io.Copy(io.Discard, c) }),
-		hangup:  listenStream(t, "tcp", "127.0.0.1:0", func(net.Conn) {}),
+		silent: listenStream(t, "tcp", "127.0.0.1:0", func(c net.Conn) { io.Copy(io.Discard, c) }),
+		hangup: listenStream(t, "tcp", "127.0.0.1:0", func(net.Conn) {}),
+		http10: listenStream(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
+			bufio.NewReader(c).ReadString('\n')
+			io.WriteString(c, "HTTP/1.0 200 OK\r\nContent-Length: 8\r\n\r\nold web\n")
+		}),
+		garbage: listenStream(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
+			bufio.NewReader(c).ReadString('\n')
+			io.WriteString(c, "SSH-2.0-compat\r\n")
+		}),
 		refused: refusedAddr(t, "tcp"),
 	}
 	if ipv6Loopback() {
