@@ -471,6 +471,18 @@ func httpTLSScenarios(p *peers) []scenario {
 			http:
 			  tls_config:
 			    ca_file: {ca}`),
+		http("http_tls_chain", h.chained+"/", `
+			http:
+			  tls_config:
+			    ca_file: {ca}`),
+		http("http_tls_chain_insecure", h.chained+"/", `
+			http:
+			  tls_config:
+			    insecure_skip_verify: true`),
+		http("http_tls_tricky_subject", h.tricky+"/", `
+			http:
+			  tls_config:
+			    ca_file: {ca}`),
 		http("http_tls_untrusted", h.tls+"/", ""),
 		http("http_tls_inline_ca", h.tls+"/", sub(`
 			http:
@@ -773,6 +785,11 @@ func tcpScenarios(p *peers) []scenario {
 			  query_response:
 			    - expect: "^220"`),
 		tcp("tcp_tls_connect_only", s.tls, `
+			tcp:
+			  tls: true
+			  tls_config:
+			    ca_file: {ca}`),
+		tcp("tcp_tls_chain", s.chained, `
 			tcp:
 			  tls: true
 			  tls_config:
@@ -1338,7 +1355,7 @@ func endpointScenarios(p *peers) []scenario {
 	return []scenario{
 		{name: "probe_unknown_module", useModule: "no_such_module", target: plain},
 		{name: "probe_missing_target", useModule: "http_2xx", noTarget: true},
-		{name: "probe_empty_target", useModule: "http_2xx", target: ""},
+		{name: "probe_empty_target", useModule: "http_2xx", noTarget: true, params: url.Values{"target": {""}}},
 		{name: "probe_no_module_param", useModule: "-", target: plain},
 		{name: "probe_timeout_header_absent", prober: "http", target: plain, timeout: "-"},
 		{name: "probe_timeout_header_absent_module", prober: "http", target: plain, timeout: "-", module: `

@@ -304,6 +304,8 @@ type httpPeers struct {
 	named     string // https, a certificate for sonde.test only
 	mtls      string // https, a client certificate required
 	http11TLS string // https, HTTP/1.1 only
+	chained   string // https, a leaf and the intermediate that signed it
+	tricky    string // https, a subject that needs escaping
 	proxy     string // a forward proxy (absolute URIs and CONNECT)
 	h3        string // https over HTTP/3 (QUIC), the good certificate
 	h3Expired string // the same with the expired certificate
@@ -324,6 +326,8 @@ func startHTTPPeers(t *testing.T, p *pki) *httpPeers {
 	hp.named = serveHTTP(t, "127.0.0.1:0", mux, p.serverTLS(p.named, false), true)
 	hp.mtls = serveHTTP(t, "127.0.0.1:0", mux, p.serverTLS(p.good, true), true)
 	hp.http11TLS = serveHTTP(t, "127.0.0.1:0", mux, p.serverTLS(p.good, false), false)
+	hp.chained = serveHTTP(t, "127.0.0.1:0", mux, p.serverTLS(p.chained, false), true)
+	hp.tricky = serveHTTP(t, "127.0.0.1:0", mux, p.serverTLS(p.tricky, false), true)
 	hp.proxy = serveHTTP(t, "127.0.0.1:0", proxyHandler(), nil, false)
 	hp.h3 = serveHTTP3(t, mux, p.serverTLS(p.good, false))
 	hp.h3Expired = serveHTTP3(t, mux, p.serverTLS(p.expired, false))

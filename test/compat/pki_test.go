@@ -34,6 +34,12 @@ type pki struct {
 	wrongHost tls.Certificate // only other.example
 	named     tls.Certificate // only sonde.test, for server_name
 	client    tls.Certificate // a client certificate for mutual TLS
+	// chained is issued by an intermediate CA that expires before it, and
+	// carries that intermediate: the earliest expiry is the intermediate's.
+	chained tls.Certificate
+	// tricky has a subject whose DN needs escaping (comma, quote, plus) and
+	// several names of each kind, for the labels of probe_ssl_last_chain_info.
+	tricky tls.Certificate
 
 	clientCertFile, clientKeyFile string
 }
@@ -75,6 +81,8 @@ func newPKI(t *testing.T) *pki {
 	p.wrongHost = p.issue(t, "compat other", []string{"other.example"}, nil, valid, x509.ExtKeyUsageServerAuth)
 	p.named = p.issue(t, "sonde.test", []string{"sonde.test"}, nil, valid, x509.ExtKeyUsageServerAuth)
 	p.client = p.issue(t, "compat client", nil, nil, valid, x509.ExtKeyUsageClientAuth)
+	p.chained = p.issueChained(t, loopback, now)
+	p.tricky = p.issueTricky(t, loopback, valid)
 	p.clientCertFile = p.writePEM(t, "client.pem", "CERTIFICATE", p.client.Certificate[0])
 	keyDER, err := x509.MarshalPKCS8PrivateKey(p.client.PrivateKey)
 	if err != nil {
@@ -121,6 +129,73 @@ func (p *pki) issue(t *testing.T, cn string, dns []string, ips []net.IP, validit
 		t.Fatalf("parsing %s: %v", cn, err)
 	}
 	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key, Leaf: leaf}
+}
+
+// issueChained makes an intermediate CA valid for 30 days and a leaf it
+// signs valid for 60, and returns the leaf with the intermediate after it.
+func (p *pki) issueChained(t *testing.T, ips []net.IP, now time.Time) tls.Certificate {
+	t.Helper()
+	key := newKey(t)
+	tmpl := &x509.Certificate{
+		SerialNumber:          p.nextSerial(),
+		Subject:               pkix.Name{CommonName: "compat intermediate", Organization: []string{"sonde compat"}},
+		NotBefore:             now.Add(-time.Hour),
+		NotAfter:              now.Add(30 * 24 * time.Hour),
+		IsCA:                  true,
+		BasicConstraintsValid: true,
+		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, key.Public(), p.caKey)
+	if err != nil {
+		t.Fatalf("issuing the intermediate: %v", err)
+	}
+	inter, err := x509.ParseCertificate(der)
+	if err != nil {
+		t.Fatalf("parsing the intermediate: %v", err)
+	}
+	leafKey := newKey(t)
+	leafTmpl := &x509.Certificate{
+		SerialNumber: p.nextSerial(),
+		Subject:      pkix.Name{CommonName: "compat chained", Organization: []string{"sonde compat"}},
+		NotBefore:    now.Add(-time.Hour),
+		NotAfter:     now.Add(60 * 24 * time.Hour),
+		DNSNames:     []string{"localhost"},
+		IPAddresses:  ips,
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, inter, leafKey.Public(), key)
+	if err != nil {
+		t.Fatalf("issuing the chained leaf: %v", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{leafDER, der}, PrivateKey: leafKey}
+}
+
+// issueTricky makes a leaf whose subject needs escaping when written as a
+// distinguished name.
+func (p *pki) issueTricky(t *testing.T, ips []net.IP, validity [2]time.Time) tls.Certificate {
+	t.Helper()
+	key := newKey(t)
+	tmpl := &x509.Certificate{
+		SerialNumber: p.nextSerial(),
+		Subject: pkix.Name{
+			CommonName:         `compat, "tricky" + name`,
+			Organization:       []string{"Sonde, Inc.", "Second Org"},
+			OrganizationalUnit: []string{"probes"},
+			Country:            []string{"NL"},
+		},
+		NotBefore:   validity[0],
+		NotAfter:    validity[1],
+		DNSNames:    []string{"localhost", "tricky.compat.test", "*.wild.compat.test"},
+		IPAddresses: ips,
+		KeyUsage:    x509.KeyUsageDigitalSignature,
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, p.caCert, key.Public(), p.caKey)
+	if err != nil {
+		t.Fatalf("issuing the tricky leaf: %v", err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
 
 func (p *pki) writePEM(t *testing.T, name, kind string, der []byte) string {

@@ -114,7 +114,13 @@ func TestProbesMatchBlackbox(t *testing.T) {
 	bbe := startExporter(t, "bbe", bbeBin, cfg)
 	sonde := startExporter(t, "sonde", sondePath, cfg)
 
-	results := runScenarios(scenarios, machineLimits(), refused, bbe, sonde)
+	have := machineLimits()
+	for _, s := range scenarios {
+		if s.target == "" && !s.noTarget && unmetNeeds(s, have) == "" {
+			t.Fatalf("scenario %s has an empty target: the peer it names was not started", s.name)
+		}
+	}
+	results := runScenarios(scenarios, have, refused, bbe, sonde)
 	negotiated, negotiatedResults := negotiate(t.Context(), bbe, sonde, pe.http.plain+"/")
 	scenarios = append(scenarios, negotiated...)
 	maps.Copy(results, negotiatedResults)

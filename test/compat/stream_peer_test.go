@@ -79,6 +79,7 @@ type streamPeers struct {
 	lineV6    string // the same on [::1], empty without IPv6 loopback
 	tls       string // the line protocol inside TLS, the good certificate
 	tlsNamed  string // the same with the certificate for sonde.test only
+	chained   string // the same with a leaf and its intermediate
 	mtls      string // the same, a client certificate required
 	expired   string // the line protocol inside TLS, an expired certificate
 	bytes     string // sends a fixed binary greeting, then waits
@@ -104,6 +105,7 @@ func startStreamPeers(t *testing.T, p *pki) *streamPeers {
 		line:     listenStream(t, "tcp", "127.0.0.1:0", lineProtocol{banner: true, startTLS: good}.serve),
 		tls:      listenStream(t, "tcp", "127.0.0.1:0", lineProtocol{banner: true, wrap: good}.serve),
 		tlsNamed: listenStream(t, "tcp", "127.0.0.1:0", lineProtocol{banner: true, wrap: p.serverTLS(p.named, false)}.serve),
+		chained:  listenStream(t, "tcp", "127.0.0.1:0", lineProtocol{banner: true, wrap: p.serverTLS(p.chained, false)}.serve),
 		mtls:     listenStream(t, "tcp", "127.0.0.1:0", lineProtocol{banner: true, wrap: p.serverTLS(p.good, true)}.serve),
 		expired:  listenStream(t, "tcp", "127.0.0.1:0", lineProtocol{banner: true, wrap: p.serverTLS(p.expired, false)}.serve),
 		bytes: listenStream(t, "tcp", "127.0.0.1:0", func(c net.Conn) {
