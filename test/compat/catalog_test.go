@@ -1173,6 +1173,24 @@ func icmpScenarios(p *peers) []scenario {
 			icmp:
 			  preferred_ip_protocol: ip6
 			  payload_size: 200`).with(needs("ipv6")),
+		icmp("icmp_ttl_zero", "127.0.0.1", `
+			icmp:
+			  preferred_ip_protocol: ip4
+			  ttl: 0`),
+		icmp("icmp_ttl_one", "127.0.0.1", `
+			icmp:
+			  preferred_ip_protocol: ip4
+			  ttl: 1`),
+		icmp("icmp_payload_large", "127.0.0.1", `
+			icmp:
+			  preferred_ip_protocol: ip4
+			  payload_size: 65000`),
+		icmp("icmp_payload_too_large_df", "127.0.0.1", `
+			timeout: 500ms
+			icmp:
+			  preferred_ip_protocol: ip4
+			  payload_size: 70000
+			  dont_fragment: true`),
 		icmp("icmp_v6_ttl", "::1", `
 			icmp:
 			  preferred_ip_protocol: ip6
