@@ -45,6 +45,12 @@ func blackboxBinary(t *testing.T) string {
 		t.Fatalf("locating blackbox_exporter: %v", err)
 	}
 	if info, err := os.Stat(abs); err == nil && !info.IsDir() && info.Mode()&0o111 != 0 {
+		// The tables of this package are BBE 0.28's answers: another
+		// release would show deltas that are not sonde's.
+		out, err := exec.Command(abs, "--version").CombinedOutput()
+		if err != nil || !strings.Contains(string(out), "version 0.28.0") {
+			t.Fatalf("%s is not blackbox_exporter 0.28.0 (--version: %v, %q); run `make blackbox-exporter`", abs, err, tail(string(out), 200))
+		}
 		return abs
 	}
 	msg := fmt.Sprintf("blackbox_exporter 0.28 is not at %s: run `make blackbox-exporter` (or set %s to its path)", abs, bbeEnv)
