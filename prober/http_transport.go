@@ -247,15 +247,8 @@ func (t *httpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 func (t *httpTransport) dial(ctx context.Context, _, addr string) (net.Conn, error) {
 	ctx, cancel := t.bound(ctx)
 	defer cancel()
-	host, port, err := net.SplitHostPort(addr)
+	_, ip, port, err := t.destination(ctx, addr)
 	if err != nil {
-		return nil, Fail(ClassProber, ReasonInvalidTarget, PhaseConnect, err)
-	}
-	ip, err := t.address(ctx, host)
-	if err != nil {
-		return nil, err
-	}
-	if err := t.allowed(addr, host, ip); err != nil {
 		return nil, err
 	}
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.connectStart })
@@ -265,6 +258,22 @@ func (t *httpTransport) dial(ctx context.Context, _, addr string) (net.Conn, err
 		return nil, Classify(ctx, fmt.Errorf("connecting to %s: %w", addr, err), PhaseConnect)
 	}
 	return conn, nil
+}
+
+// destination splits addr ("host:port") and returns the IP to dial for
+// its host, once the module's target policy has allowed it.
+func (t *httpTransport) destination(ctx context.Context, addr string) (host string, ip net.IP, port string, err error) {
+	host, port, err = net.SplitHostPort(addr)
+	if err != nil {
+		return "", nil, "", Fail(ClassProber, ReasonInvalidTarget, PhaseConnect, err)
+	}
+	if ip, err = t.address(ctx, host); err != nil {
+		return "", nil, "", err
+	}
+	if err := t.allowed(addr, host, ip); err != nil {
+		return "", nil, "", err
+	}
+	return host, ip, port, nil
 }
 
 // address returns the IP to dial for host: the one resolved in the resolve

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -170,11 +171,11 @@ func tlsHandshake(ctx context.Context, conn net.Conn, c *tlsClient, serverName s
 
 // queryOCSP runs the ocsp phase after a handshake: with ocsp.check: query
 // and nothing stapled, the certificate's responder is asked. A failure
-// closes the connection.
-func (c *tlsClient) queryOCSP(ctx context.Context, tc *tls.Conn, facts *tlsFacts) error {
+// closes the connection, a TLS one or, for HTTP/3, a QUIC one.
+func (c *tlsClient) queryOCSP(ctx context.Context, conn io.Closer, facts *tlsFacts) error {
 	err := c.ocsp.checkQueried(ctx, facts, !c.base.InsecureSkipVerify)
 	if err != nil {
-		tc.Close()
+		conn.Close()
 	}
 	return err
 }
