@@ -208,6 +208,7 @@ type httpTransport struct {
 	tls          *tlsClient
 	policy       *targetPolicy                         // the module's; nil allows every address
 	proxy        func(*http.Request) (*url.URL, error) // the module's proxy function, if any
+	http3        bool                                  // requests go over QUIC (enable_http3), see http3.go
 
 	mu         sync.Mutex
 	facts      *tlsFacts       // of the last handshake
@@ -217,6 +218,9 @@ type httpTransport struct {
 
 func (t *httpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.timeline.begin()
+	if t.http3 {
+		return t.roundTripHTTP3(req)
+	}
 	if t.direct(req) {
 		return t.roundTripDirect(req)
 	}
