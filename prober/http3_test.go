@@ -18,6 +18,7 @@ import (
 	pconfig "github.com/prometheus/common/config"
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
+	"golang.org/x/crypto/ocsp"
 
 	"github.com/sonde-exporter/sonde/config"
 )
@@ -27,6 +28,7 @@ import (
 // h3Opts shape a test HTTP/3 server.
 type h3Opts struct {
 	network string    // "udp4" (default) or "udp6"
+	cert    *issued   // the server certificate; issued by ca from spec when nil
 	spec    *leafSpec // the certificate to issue; localhostSpec() when nil
 	ca      *testCA   // the issuing CA
 }
@@ -56,11 +58,15 @@ func newHTTP3Server(t *testing.T, handler http.Handler, o h3Opts) string {
 		}
 		t.Fatal(err)
 	}
-	spec := localhostSpec()
-	if o.spec != nil {
-		spec = *o.spec
+	cert := o.cert
+	if cert == nil {
+		spec := localhostSpec()
+		if o.spec != nil {
+			spec = *o.spec
+		}
+		c := o.ca.issue(t, spec)
+		cert = &c
 	}
-	cert := o.ca.issue(t, spec)
 	srv := &http3.Server{
 		Handler:   handler,
 		TLSConfig: http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{cert.tls}}),
@@ -861,4 +867,46 @@ func TestHTTP3UpgradeWarns(t *testing.T) {
 			t.Errorf("log %q does not say %q", log.String(), want)
 		}
 	}
+}
+
+// TestHTTP3OCSP reads OCSP over QUIC as over TCP: the response stapled to
+// the QUIC handshake, and with check: query the responder asked after it.
+func TestHTTP3OCSP(t *testing.T) {
+	t.Run("stapled", func(t *testing.T) {
+		ca := newTestCA(t, "sonde OCSP CA")
+		leaf := ca.issue(t, localhostSpec())
+		leaf.tls.OCSPStaple = ca.ocspAnswer(t, leaf, ocsp.Revoked)
+		url := newHTTP3Server(t, okHandler, h3Opts{cert: &leaf})
+		sink, err := run(t, h3Module(t, ca, nil), url)
+		checkOutcome(t, err, failure{ClassTLS, ReasonCertRevoked, PhaseTLS})
+		metric(t, sink, 1, "probe_tls_ocsp_stapled")
+		checkOCSPSeries(t, sink, "revoked", "")
+	})
+	t.Run("queried", func(t *testing.T) {
+		ca := newTestCA(t, "sonde OCSP CA")
+		var answer func(http.ResponseWriter)
+		responder := newOCSPResponder(t, func(w http.ResponseWriter) { answer(w) })
+		leaf := ca.issue(t, withOCSP(responder.url))
+		answer = answers(ca.ocspAnswer(t, leaf, ocsp.Revoked))
+		url := newHTTP3Server(t, okHandler, h3Opts{cert: &leaf})
+		m := defaultModule(t, "http", func(m *config.Module) {
+			m.HTTP.EnableHTTP3, m.HTTP.HTTPClientConfig.EnableHTTP2 = true, false
+			m.HTTP.HTTPClientConfig.TLSConfig.CAFile = ca.file
+			m.OCSP = policy(config.OCSPQuery)
+		})
+		sink, err := run(t, m, url)
+		checkOutcome(t, err, failure{ClassTLS, ReasonCertRevoked, PhaseOCSP})
+		metric(t, sink, 0, "probe_tls_ocsp_stapled")
+		checkOCSPSeries(t, sink, "revoked", "")
+		if n := responder.asked.Load(); n != 1 {
+			t.Errorf("the responder was asked %d times, want once", n)
+		}
+		var asked bool
+		for _, span := range sink.Spans() {
+			asked = asked || span.Phase == PhaseOCSP
+		}
+		if !asked {
+			t.Error("no ocsp span after the QUIC handshake")
+		}
+	})
 }
