@@ -33,8 +33,8 @@ type tlsClient struct {
 	section string            // e.g. "http", for messages
 	cfg     pconfig.TLSConfig // as configured, to load again while it fails
 	alpn    []string
-	min     uint16 // the lowest TLS version the prober can use; 0 for any
-	minWhy  string // why, for the message when max_version is below it
+	min     uint16                     // the lowest TLS version the prober can use; 0 for any
+	minWhy  string                     // why, for the message when max_version is below it
 	loaded  atomic.Pointer[tls.Config] // nil until the tls_config loads
 	ocsp    *ocspClient
 }
