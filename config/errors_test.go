@@ -467,6 +467,12 @@ func TestHTTPErrors(t *testing.T) {
 			want: `line 5: module "m": http.enable_http3: enable_http3 needs enable_http2: false`,
 		},
 		{
+			name: "enable_http3 with TLS 1.2 at most",
+			src:  httpModule("      enable_http3: true", "      enable_http2: false", "      tls_config: {max_version: TLS12}"),
+			want: `line 7: module "m": http.tls_config.max_version: is below TLS13, which HTTP/3 runs on, so every probe fails`,
+			warn: true,
+		},
+		{
 			name: "HTTP/3.0 valid without enable_http3",
 			src:  httpModule("      valid_http_versions: [HTTP/3.0]"),
 			want: `line 5: module "m": http.valid_http_versions[0]: HTTP/3.0 can only be valid with enable_http3: true`,

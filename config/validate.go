@@ -1,6 +1,7 @@
 package config
 
 import (
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"math"
@@ -318,6 +319,14 @@ func (c *checker) http3(h *HTTPProbe) {
 	}
 }
 
+// http3Warnings: HTTP/3 runs on TLS 1.3, which a lower max_version rules
+// out; blackbox loads such a module and fails its handshakes.
+func (c *checker) http3Warnings(h *HTTPProbe) {
+	if v := h.HTTPClientConfig.TLSConfig.MaxVersion; h.EnableHTTP3 && v != 0 && v < tls.VersionTLS13 {
+		c.warnf([]string{"http", "tls_config", "max_version"}, "is below TLS13, which HTTP/3 runs on, so every probe fails; remove it or set TLS13")
+	}
+}
+
 // headerMatches: blackbox refuses a header matcher without a header name
 // or with an empty expression.
 func (c *checker) headerMatches(path []string, matches []HeaderMatch) {
@@ -362,6 +371,7 @@ func (c *checker) httpWarnings(h *HTTPProbe) {
 		c.warnf(at("proxy_url"), "scheme %q is not supported, so every probe fails; use http, https or socks5", u.Scheme)
 	}
 	c.celPrograms(h)
+	c.http3Warnings(h)
 	c.tlsFiles(at("tls_config"), &h.HTTPClientConfig.TLSConfig)
 	c.secretFiles(h)
 }

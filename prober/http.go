@@ -49,6 +49,9 @@ func prepareHTTP(m *config.Module) (any, error) {
 	if cfg.EnableHTTP2 {
 		tlsClient.withALPN("h2", "http/1.1")
 	}
+	if m.HTTP.EnableHTTP3 {
+		prepareHTTP3(tlsClient)
+	}
 	tlsClient.ocsp.proxy = cfg.Proxy() // responders are asked the way the target is
 	// A chain that cannot be built (a secret reference, with no secret
 	// manager) fails the probes, not the load, as in blackbox_exporter.
@@ -178,6 +181,9 @@ func probeHTTP(ctx context.Context, target string, m *Module, sink *Sink, logger
 	u, err := parseHTTPTarget(target)
 	if err != nil {
 		return err
+	}
+	if p.cfg.EnableHTTP3 {
+		upgradeToHTTPS(u, logger) // before the policy sees the scheme: https is what is probed
 	}
 	if err := m.policy.refuseScheme(u.Scheme); err != nil {
 		return targetDenied(PhaseSetup, err)
@@ -426,6 +432,7 @@ func (p *httpProbe) transport(u *url.URL, hostHeader string, ip net.IP) *httpTra
 		policy:     p.module.policy,
 		proxy:      p.prepared.proxy,
 		proxyFacts: &tlsFacts{},
+		http3:      p.cfg.EnableHTTP3,
 	}
 	t.newTransport = func() *http.Transport { return p.netTransport(t) }
 	p.tr = t

@@ -208,6 +208,7 @@ type httpTransport struct {
 	tls          *tlsClient
 	policy       *targetPolicy                         // the module's; nil allows every address
 	proxy        func(*http.Request) (*url.URL, error) // the module's proxy function, if any
+	http3        bool                                  // requests go over QUIC (enable_http3), see http3.go
 
 	mu         sync.Mutex
 	facts      *tlsFacts       // of the last handshake
@@ -217,6 +218,9 @@ type httpTransport struct {
 
 func (t *httpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.timeline.begin()
+	if t.http3 {
+		return t.roundTripHTTP3(req)
+	}
 	if t.direct(req) {
 		return t.roundTripDirect(req)
 	}
@@ -247,15 +251,8 @@ func (t *httpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 func (t *httpTransport) dial(ctx context.Context, _, addr string) (net.Conn, error) {
 	ctx, cancel := t.bound(ctx)
 	defer cancel()
-	host, port, err := net.SplitHostPort(addr)
+	_, ip, port, err := t.destination(ctx, addr)
 	if err != nil {
-		return nil, Fail(ClassProber, ReasonInvalidTarget, PhaseConnect, err)
-	}
-	ip, err := t.address(ctx, host)
-	if err != nil {
-		return nil, err
-	}
-	if err := t.allowed(addr, host, ip); err != nil {
 		return nil, err
 	}
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.connectStart })
@@ -265,6 +262,22 @@ func (t *httpTransport) dial(ctx context.Context, _, addr string) (net.Conn, err
 		return nil, Classify(ctx, fmt.Errorf("connecting to %s: %w", addr, err), PhaseConnect)
 	}
 	return conn, nil
+}
+
+// destination splits addr ("host:port") and returns the IP to dial for
+// its host, once the module's target policy has allowed it.
+func (t *httpTransport) destination(ctx context.Context, addr string) (host string, ip net.IP, port string, err error) {
+	host, port, err = net.SplitHostPort(addr)
+	if err != nil {
+		return "", nil, "", Fail(ClassProber, ReasonInvalidTarget, PhaseConnect, err)
+	}
+	if ip, err = t.address(ctx, host); err != nil {
+		return "", nil, "", err
+	}
+	if err := t.allowed(addr, host, ip); err != nil {
+		return "", nil, "", err
+	}
+	return host, ip, port, nil
 }
 
 // address returns the IP to dial for host: the one resolved in the resolve

@@ -8,6 +8,7 @@ import (
 	"encoding/hex"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"strconv"
 	"strings"
@@ -32,6 +33,8 @@ type tlsClient struct {
 	section string            // e.g. "http", for messages
 	cfg     pconfig.TLSConfig // as configured, to load again while it fails
 	alpn    []string
+	min     uint16                     // the lowest TLS version the prober can use; 0 for any
+	minWhy  string                     // why, for the message when max_version is below it
 	loaded  atomic.Pointer[tls.Config] // nil until the tls_config loads
 	ocsp    *ocspClient
 }
@@ -58,6 +61,28 @@ func (c *tlsClient) withALPN(protocols ...string) *tlsClient {
 	return c
 }
 
+// withMinVersion raises the lowest TLS version to v, for the reason why
+// (which a max_version below v is refused with). It is called while the
+// module is prepared, before any probe runs.
+func (c *tlsClient) withMinVersion(v uint16, why string) *tlsClient {
+	c.min, c.minWhy = v, why
+	if base := c.loaded.Load(); base != nil {
+		if c.versionsClash(base) != nil {
+			c.loaded.Store(nil) // ready reports the clash on every probe
+		} else {
+			base.MinVersion = max(base.MinVersion, v)
+		}
+	}
+	return c
+}
+
+func (c *tlsClient) versionsClash(base *tls.Config) error {
+	if c.min != 0 && base.MaxVersion != 0 && base.MaxVersion < c.min {
+		return Failf(ClassProber, ReasonConfig, PhaseSetup, "%s.tls_config.max_version is %s, and %s needs %s", c.section, tlsVersion(base.MaxVersion), c.minWhy, tlsVersion(c.min))
+	}
+	return nil
+}
+
 // ready loads the tls_config if it has not loaded yet. Its failure is the
 // module's configuration failing, and names the option.
 func (c *tlsClient) ready() error {
@@ -72,6 +97,10 @@ func (c *tlsClient) load() error {
 	if err != nil {
 		return Failf(ClassProber, ReasonConfig, PhaseSetup, "%s.tls_config cannot be used: %v", c.section, err)
 	}
+	if err := c.versionsClash(base); err != nil {
+		return err
+	}
+	base.MinVersion = max(base.MinVersion, c.min)
 	base.NextProtos = c.alpn
 	c.loaded.CompareAndSwap(nil, base)
 	return nil
@@ -228,11 +257,11 @@ func tlsHandshake(ctx context.Context, conn net.Conn, c *tlsClient, serverName s
 
 // queryOCSP runs the ocsp phase after a handshake: with ocsp.check: query
 // and nothing stapled, the certificate's responder is asked. A failure
-// closes the connection.
-func (c *tlsClient) queryOCSP(ctx context.Context, tc *tls.Conn, facts *tlsFacts) error {
+// closes the connection, a TLS one or, for HTTP/3, a QUIC one.
+func (c *tlsClient) queryOCSP(ctx context.Context, conn io.Closer, facts *tlsFacts) error {
 	err := c.ocsp.checkQueried(ctx, facts, !c.loaded.Load().InsecureSkipVerify)
 	if err != nil {
-		tc.Close()
+		conn.Close()
 	}
 	return err
 }

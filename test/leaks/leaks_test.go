@@ -7,6 +7,8 @@ package leaks
 import (
 	"bytes"
 	"context"
+	"crypto/tls"
+	"encoding/pem"
 	"fmt"
 	"io"
 	"log"
@@ -15,6 +17,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"path/filepath"
 	"runtime"
 	"runtime/pprof"
 	"strings"
@@ -23,6 +26,7 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+	"github.com/quic-go/quic-go/http3"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
@@ -36,9 +40,25 @@ import (
 const (
 	probes      = 10000
 	concurrency = 50
+	http3Probes = 1000
+	// http3Concurrency stays under the 32 connections quic-go's server
+	// queues before accepting them: past that it refuses connections, and
+	// a loaded machine (the race detector, other packages' tests) slows
+	// the test server's accepting enough to get there.
+	http3Concurrency = 10
 	// settle is how long the counts may take to come back down: the test
 	// servers' side of the last connections closing, timers firing.
 	settle = 10 * time.Second
+	// http3Settle is settle for HTTP/3. A probe that gives up in the
+	// middle of a QUIC handshake (a loaded machine makes some) leaves
+	// without a word, as quic-go's Dial does, and the test server keeps
+	// its side of the connection until it idles out: up to the probe's
+	// timeout, which sonde advertises as its idle timeout.
+	http3Settle = 40 * time.Second
+	// http3Timeout bounds the HTTP/3 probes that should succeed: under
+	// the race detector on two loaded cores a QUIC handshake can take
+	// seconds, and the test is about leaks, not latency.
+	http3Timeout = 30 * time.Second
 )
 
 // kind is one sort of probe in the mix, with the outcome it must have.
@@ -63,14 +83,34 @@ func TestNoLeakAfterTenThousandProbes(t *testing.T) {
 		t.Skip("makes 10,000 probes")
 	}
 	holdTimingLock(t)
-	kinds := startTargets(t)
+	checkNoLeak(t, startTargets(t), probes, concurrency, settle)
+}
 
+// TestNoLeakAfterHTTP3Probes holds HTTP/3 probes to the same budget: each
+// has a UDP socket, a quic-go transport and connection, and an HTTP/3
+// client of its own, with goroutines of their own. Fewer probes than the
+// mix, fewer at a time: under the race detector an HTTP/3 probe costs
+// several times a TCP one, and a thousand leave no doubt about a leak of
+// one per probe.
+func TestNoLeakAfterHTTP3Probes(t *testing.T) {
+	if testing.Short() {
+		t.Skip("makes 1,000 HTTP/3 probes")
+	}
+	holdTimingLock(t)
+	checkNoLeak(t, startHTTP3Targets(t), http3Probes, http3Concurrency, http3Settle)
+}
+
+// checkNoLeak runs n probes of the kinds, parallel at a time, after a
+// warm-up, and fails the test when goroutines or open files stay above
+// the baseline taken after the warm-up once settle has passed.
+func checkNoLeak(t *testing.T, kinds []kind, n, parallel int, settle time.Duration) {
+	t.Helper()
 	run := func(n int) map[string]map[string]int {
 		outcomes := map[string]map[string]int{}
 		var mu sync.Mutex
 		jobs := make(chan kind)
 		var wg sync.WaitGroup
-		for range concurrency {
+		for range parallel {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
@@ -101,23 +141,23 @@ func TestNoLeakAfterTenThousandProbes(t *testing.T) {
 	// The warm-up starts what lives as long as the process (the HTTP/2
 	// and gRPC machinery, resolver state, timers) before the baseline.
 	run(10 * len(kinds))
-	goroutines, fds := waitForCounts(t, -1, -1)
+	goroutines, fds := waitForCounts(t, -1, -1, settle)
 	t.Logf("baseline: %d goroutines, %d open files", goroutines, fds)
 
 	start := time.Now()
-	outcomes := run(probes)
-	t.Logf("%d probes in %v", probes, time.Since(start).Round(time.Millisecond))
+	outcomes := run(n)
+	t.Logf("%d probes in %v", n, time.Since(start).Round(time.Millisecond))
 	for _, k := range kinds {
 		want := "success"
 		if k.class != "" {
 			want = fmt.Sprintf("%s/%s", k.class, k.reason)
 		}
-		if got := outcomes[k.name]; got[want] != probes/len(kinds) && got[want] != probes/len(kinds)+1 {
+		if got := outcomes[k.name]; got[want] != n/len(kinds) && got[want] != n/len(kinds)+1 {
 			t.Errorf("%s: outcomes %v, want every probe %s", k.name, got, want)
 		}
 	}
 
-	afterG, afterF := waitForCounts(t, goroutines, fds)
+	afterG, afterF := waitForCounts(t, goroutines, fds, settle)
 	t.Logf("after: %d goroutines, %d open files", afterG, afterF)
 	if afterG > goroutines {
 		var stacks bytes.Buffer
@@ -129,9 +169,10 @@ func TestNoLeakAfterTenThousandProbes(t *testing.T) {
 	}
 }
 
-// waitForCounts waits until the goroutines and open files are at most the
-// given counts (or, with -1, stop falling), and returns them.
-func waitForCounts(t *testing.T, goroutines, fds int) (int, int) {
+// waitForCounts waits, at most settle, until the goroutines and open
+// files are at most the given counts (or, with -1, stop falling), and
+// returns them.
+func waitForCounts(t *testing.T, goroutines, fds int, settle time.Duration) (int, int) {
 	t.Helper()
 	deadline := time.Now().Add(settle)
 	lastG, lastF, steady := -1, -1, 0
@@ -217,6 +258,97 @@ func startTargets(t *testing.T) []kind {
 			class: prober.ClassTimeout, reason: prober.ReasonDeadline},
 		{name: "grpc", module: module(t, "grpc", ""), target: grpcAddr, timeout: 10 * time.Second},
 	}
+}
+
+// startHTTP3Targets starts the targets of HTTP/3 probes, all on loopback,
+// and returns their kinds: an HTTP/3 server whose certificate one module
+// trusts and the other does not, a UDP port nothing listens on, and a UDP
+// socket that never answers.
+func startHTTP3Targets(t *testing.T) []kind {
+	t.Helper()
+	mux := http.NewServeMux()
+	mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") })
+	mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) { http.Redirect(w, r, "/ok", http.StatusFound) })
+	// httptest's TLS server lends its certificate, which is its own CA.
+	certSource := httptest.NewUnstartedServer(mux)
+	certSource.Config.ErrorLog = log.New(io.Discard, "", 0)
+	certSource.StartTLS()
+	t.Cleanup(certSource.Close)
+	h3, caFile := http3Server(t, certSource, mux)
+	trusting := module(t, "http", "enable_http3: true\nenable_http2: false\ntls_config:\n  ca_file: "+caFile)
+	untrusting := module(t, "http", "enable_http3: true\nenable_http2: false")
+
+	return []kind{
+		{name: "http3 success", module: trusting, target: h3 + "/ok", timeout: http3Timeout},
+		{name: "http3 redirect", module: trusting, target: h3 + "/redirect", timeout: http3Timeout},
+		{name: "http3 refused", module: untrusting, target: "https://" + closedUDPPort(t), timeout: http3Timeout,
+			class: prober.ClassConnect, reason: prober.ReasonRefused},
+		{name: "http3 timeout", module: untrusting, target: "https://" + silentUDPSocket(t), timeout: 50 * time.Millisecond,
+			class: prober.ClassTimeout, reason: prober.ReasonDeadline},
+		{name: "http3 tls failure", module: untrusting, target: h3 + "/ok", timeout: http3Timeout,
+			class: prober.ClassTLS, reason: prober.ReasonCertUnknownAuthority},
+	}
+}
+
+// http3Server serves handler over HTTP/3 on a loopback UDP socket, with
+// the certificate of the TLS server tlsServer, and returns its URL and the
+// certificate in a PEM file, for a module's ca_file.
+func http3Server(t *testing.T, tlsServer *httptest.Server, handler http.Handler) (string, string) {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := &http3.Server{
+		Handler:   handler,
+		TLSConfig: http3.ConfigureTLSConfig(&tls.Config{Certificates: tlsServer.TLS.Certificates}),
+		Logger:    slog.New(slog.DiscardHandler),
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(pc) }()
+	t.Cleanup(func() { srv.Close(); <-done; pc.Close() })
+
+	caFile := filepath.Join(t.TempDir(), "ca.pem")
+	cert := pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsServer.Certificate().Raw})
+	if err := os.WriteFile(caFile, cert, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return "https://" + pc.LocalAddr().String(), caFile
+}
+
+// closedUDPPort returns a loopback UDP address nobody listens on: probes
+// of it are answered with an ICMP port unreachable.
+func closedUDPPort(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := pc.LocalAddr().String()
+	pc.Close()
+	return addr
+}
+
+// silentUDPSocket returns a loopback UDP address that reads every packet
+// and answers none, until the test ends.
+func silentUDPSocket(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { pc.Close(); <-done })
+	return pc.LocalAddr().String()
 }
 
 // module loads a module of prober, its section given as YAML lines.

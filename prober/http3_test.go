@@ -1,0 +1,918 @@
+package prober
+
+import (
+	"compress/gzip"
+	"context"
+	"crypto/tls"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	pconfig "github.com/prometheus/common/config"
+	"github.com/quic-go/quic-go"
+	"github.com/quic-go/quic-go/http3"
+	"golang.org/x/crypto/ocsp"
+
+	"github.com/sonde-exporter/sonde/config"
+)
+
+// ---- HTTP/3 servers ----
+
+// h3Opts shape a test HTTP/3 server.
+type h3Opts struct {
+	network string    // "udp4" (default) or "udp6"
+	cert    *issued   // the server certificate; issued by ca from spec when nil
+	spec    *leafSpec // the certificate to issue; localhostSpec() when nil
+	ca      *testCA   // the issuing CA
+}
+
+// h3Env is one test's HTTP/3 server and the CA that issued its certificate.
+type h3Env struct {
+	t   *testing.T
+	ca  *testCA
+	url string // https://127.0.0.1:port or https://[::1]:port
+}
+
+// port is the server's UDP port.
+func (e *h3Env) port() string { return port(e.t, e.url) }
+
+// newHTTP3Server serves handler over HTTP/3 on a loopback UDP socket the
+// test opens, until the test ends, and returns its https:// URL.
+func newHTTP3Server(t *testing.T, handler http.Handler, o h3Opts) string {
+	t.Helper()
+	network, addr := "udp4", "127.0.0.1:0"
+	if o.network == "udp6" {
+		network, addr = "udp6", "[::1]:0"
+	}
+	pc, err := net.ListenPacket(network, addr)
+	if err != nil {
+		if o.network == "udp6" {
+			t.Skipf("cannot listen on [::1] over UDP: %v", err)
+		}
+		t.Fatal(err)
+	}
+	cert := o.cert
+	if cert == nil {
+		spec := localhostSpec()
+		if o.spec != nil {
+			spec = *o.spec
+		}
+		c := o.ca.issue(t, spec)
+		cert = &c
+	}
+	srv := &http3.Server{
+		Handler:   handler,
+		TLSConfig: http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{cert.tls}}),
+		Logger:    slog.New(slog.DiscardHandler),
+	}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(pc) }()
+	t.Cleanup(func() {
+		srv.Close()
+		<-done
+		pc.Close()
+	})
+	return "https://" + pc.LocalAddr().String()
+}
+
+// h3Module is an http module with enable_http3 that trusts ca, changed
+// by mutate.
+func h3Module(t *testing.T, ca *testCA, mutate func(h *config.HTTPProbe)) *Module {
+	t.Helper()
+	return newModule(t, func(h *config.HTTPProbe) {
+		h.EnableHTTP3 = true
+		h.HTTPClientConfig.EnableHTTP2 = false
+		h.HTTPClientConfig.TLSConfig.CAFile = ca.file
+		if mutate != nil {
+			mutate(h)
+		}
+	})
+}
+
+// h3Case is one probe of an enable_http3 module against a test HTTP/3
+// server.
+type h3Case struct {
+	name    string
+	server  h3Opts
+	handler func(e *h3Env) http.Handler           // okHandler when nil
+	target  func(e *h3Env) string                 // the server's URL when nil
+	module  func(h *config.HTTPProbe, e *h3Env)   // changes to the module
+	yaml    func(e *h3Env) string                 // an http section to load instead
+	want    failure                               // zero: the probe must succeed
+	message []string                              // substrings of the error message
+	metrics map[string]float64                    // unlabelled gauges and their values
+	check   func(t *testing.T, e *h3Env, s *Sink) // anything else
+}
+
+func runHTTP3Cases(t *testing.T, cases []h3Case) {
+	t.Helper()
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			e := &h3Env{t: t, ca: newTestCA(t, "sonde test CA")}
+			opts := tc.server
+			if opts.ca == nil {
+				opts.ca = e.ca
+			}
+			var handler http.Handler = okHandler
+			if tc.handler != nil {
+				handler = tc.handler(e)
+			}
+			e.url = newHTTP3Server(t, handler, opts)
+			var m *Module
+			if tc.yaml != nil {
+				m = yamlModule(t, tc.yaml(e))
+			} else {
+				m = h3Module(t, e.ca, func(h *config.HTTPProbe) {
+					if tc.module != nil {
+						tc.module(h, e)
+					}
+				})
+			}
+			target := e.url
+			if tc.target != nil {
+				target = tc.target(e)
+			}
+			sink, err := run(t, m, target)
+			perr := checkOutcome(t, err, tc.want)
+			for _, sub := range tc.message {
+				if perr == nil || !strings.Contains(perr.Error(), sub) {
+					t.Errorf("error %v does not mention %q", err, sub)
+				}
+			}
+			for name, want := range tc.metrics {
+				metric(t, sink, want, name)
+			}
+			if tc.check != nil {
+				tc.check(t, e, sink)
+			}
+		})
+	}
+}
+
+func h3Handler(f func(e *h3Env, w http.ResponseWriter, r *http.Request)) func(e *h3Env) http.Handler {
+	return func(e *h3Env) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { f(e, w, r) })
+	}
+}
+
+// ---- the probe's answers ----
+
+func TestHTTP3(t *testing.T) {
+	ok := map[string]float64{
+		"probe_http_status_code":              200,
+		"probe_http_version":                  3,
+		"probe_http_ssl":                      1,
+		"probe_http_content_length":           2,
+		"probe_http_uncompressed_body_length": 2,
+		"probe_http_redirects":                0,
+		"probe_failed_due_to_regex":           0,
+		"probe_tls_verified":                  1,
+	}
+	// seen answers "ok" when the request reached the server over HTTP/3
+	// as the probe should have sent it. An IP target sends no server name
+	// (RFC 6066 has none for addresses), though the certificate is still
+	// verified for the address.
+	seen := func(wantHost, wantSNI string) func(e *h3Env) http.Handler {
+		return h3Handler(func(e *h3Env, w http.ResponseWriter, r *http.Request) {
+			switch {
+			case r.Proto != "HTTP/3.0":
+				e.t.Errorf("server saw %s, want HTTP/3.0", r.Proto)
+			case r.TLS == nil || r.TLS.ServerName != wantSNI:
+				e.t.Errorf("server saw TLS %+v, want server name %q", r.TLS, wantSNI)
+			case wantHost != "" && r.Host != wantHost:
+				e.t.Errorf("Host = %q, want %q", r.Host, wantHost)
+			case !strings.HasPrefix(r.UserAgent(), "Blackbox-Exporter/"):
+				e.t.Errorf("User-Agent = %q, want blackbox_exporter's, Blackbox-Exporter/<version>", r.UserAgent())
+			}
+			fmt.Fprint(w, "ok")
+		})
+	}
+	runHTTP3Cases(t, []h3Case{
+		{
+			name:    "success over IPv4",
+			handler: seen("", ""),
+			module:  func(h *config.HTTPProbe, _ *h3Env) { h.ValidHTTPVersions = []string{"HTTP/3.0"} },
+			metrics: ok,
+			check: func(t *testing.T, _ *h3Env, s *Sink) {
+				metric(t, s, 4, "probe_ip_protocol")
+				metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
+				present(t, s, tlsFamilies...)
+				present(t, s, chainFamilies...)
+				for _, phase := range []Phase{PhaseTLS, PhaseProcessing} {
+					if phaseSeconds(t, s, phase) <= 0 {
+						t.Errorf("phase %s took no time; the QUIC handshake and the server's answer must have", phase)
+					}
+				}
+			},
+		},
+		{
+			name:    "success over IPv6",
+			server:  h3Opts{network: "udp6"},
+			handler: seen("", ""),
+			module:  func(h *config.HTTPProbe, _ *h3Env) { h.IPProtocol = "ip6" },
+			metrics: ok,
+			check: func(t *testing.T, e *h3Env, s *Sink) {
+				if !strings.HasPrefix(e.url, "https://[::1]:") {
+					t.Fatalf("server URL %s is not on [::1]", e.url)
+				}
+				metric(t, s, 6, "probe_ip_protocol")
+			},
+		},
+		{
+			name:    "an http:// target is probed over https",
+			handler: seen("", ""),
+			target:  func(e *h3Env) string { return strings.Replace(e.url, "https://", "http://", 1) + "/" },
+			metrics: ok,
+		},
+		{
+			name:    "a host[:port] target is probed over https",
+			handler: seen("", ""),
+			target:  func(e *h3Env) string { return strings.TrimPrefix(e.url, "https://") },
+			metrics: ok,
+		},
+		{
+			name:    "a name is resolved by sonde and verified under that name",
+			server:  h3Opts{spec: &leafSpec{cn: "v4only.test", dns: []string{"v4only.test"}}},
+			handler: seen("", "v4only.test"),
+			target:  func(e *h3Env) string { return "https://v4only.test:" + e.port() + "/" },
+			check: func(t *testing.T, _ *h3Env, s *Sink) {
+				metric(t, s, 200, "probe_http_status_code")
+				if value(t, s, "probe_ip_addr_hash") == 0 {
+					t.Error("probe_ip_addr_hash is 0; the resolved address must be hashed")
+				}
+			},
+		},
+	})
+}
+
+func TestHTTP3Checks(t *testing.T) {
+	body := func(s string) func(e *h3Env) http.Handler {
+		return h3Handler(func(_ *h3Env, w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, s) })
+	}
+	probeExample := &leafSpec{cn: "probe.example", dns: []string{"probe.example"}}
+	runHTTP3Cases(t, []h3Case{
+		{
+			name:    "status code not valid",
+			handler: h3Handler(func(_ *h3Env, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }),
+			want:    failure{ClassStatus, ReasonHTTPStatus, PhaseValidate},
+			metrics: map[string]float64{"probe_http_status_code": 503, "probe_http_version": 3},
+		},
+		{
+			name:    "valid_status_codes accepts a 503",
+			handler: h3Handler(func(_ *h3Env, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }),
+			module:  func(h *config.HTTPProbe, _ *h3Env) { h.ValidStatusCodes = []int{503} },
+			metrics: map[string]float64{"probe_http_status_code": 503},
+		},
+		{
+			name:    "body regexp not matched",
+			handler: body("degraded"),
+			module: func(h *config.HTTPProbe, _ *h3Env) {
+				h.FailIfBodyNotMatchesRegexp = []config.Regexp{config.MustNewRegexp("^ok$")}
+			},
+			want:    failure{ClassAssertion, ReasonBodyRegex, PhaseValidate},
+			metrics: map[string]float64{"probe_failed_due_to_regex": 1, "probe_http_uncompressed_body_length": 8},
+		},
+		{
+			name:    "body regexp matched",
+			handler: body("ok"),
+			module: func(h *config.HTTPProbe, _ *h3Env) {
+				h.FailIfBodyNotMatchesRegexp = []config.Regexp{config.MustNewRegexp("^ok$")}
+			},
+			metrics: map[string]float64{"probe_failed_due_to_regex": 0},
+		},
+		{
+			name: "header regexp",
+			handler: h3Handler(func(_ *h3Env, w http.ResponseWriter, _ *http.Request) {
+				w.Header().Set("X-State", "maintenance")
+			}),
+			module: func(h *config.HTTPProbe, _ *h3Env) {
+				h.FailIfHeaderMatchesRegexp = []config.HeaderMatch{{Header: "X-State", Regexp: config.MustNewRegexp("maint")}}
+			},
+			want:    failure{ClassAssertion, ReasonHeaderRegex, PhaseValidate},
+			metrics: map[string]float64{"probe_failed_due_to_regex": 1},
+		},
+		{
+			name:    "CEL, valid_http_versions and tls_config from a configuration file",
+			handler: body(`{"status": "down"}`),
+			yaml: func(e *h3Env) string {
+				return "enable_http3: true\nenable_http2: false\nvalid_http_versions: [HTTP/3.0]\n" +
+					"fail_if_body_json_not_matches_cel: 'body.status == \"up\"'\ntls_config:\n  ca_file: " + e.ca.file
+			},
+			want:    failure{ClassAssertion, ReasonBodyCEL, PhaseValidate},
+			metrics: map[string]float64{"probe_failed_due_to_cel": 1, "probe_http_version": 3},
+		},
+		{
+			name: "compression",
+			handler: h3Handler(func(e *h3Env, w http.ResponseWriter, r *http.Request) {
+				// compression sends no Accept-Encoding, as in blackbox.
+				if got, ok := r.Header["Accept-Encoding"]; ok {
+					e.t.Errorf("Accept-Encoding = %q, want none", got)
+				}
+				w.Header().Set("Content-Encoding", "gzip")
+				gz := gzip.NewWriter(w)
+				fmt.Fprint(gz, "hello, world")
+				gz.Close()
+			}),
+			module: func(h *config.HTTPProbe, _ *h3Env) {
+				h.Compression = "gzip"
+				h.FailIfBodyNotMatchesRegexp = []config.Regexp{config.MustNewRegexp("^hello, world$")}
+			},
+			metrics: map[string]float64{"probe_http_uncompressed_body_length": 12},
+		},
+		{
+			name:    "body_size_limit",
+			handler: body(strings.Repeat("x", 4096)),
+			module:  func(h *config.HTTPProbe, _ *h3Env) { h.BodySizeLimit = 1024 },
+			want:    failure{ClassProtocol, ReasonBodyTooLarge, PhaseTransfer},
+			metrics: map[string]float64{"probe_http_uncompressed_body_length": 1024},
+		},
+		{
+			name: "method and body",
+			handler: h3Handler(func(e *h3Env, w http.ResponseWriter, r *http.Request) {
+				got, _ := io.ReadAll(r.Body)
+				if r.Method != http.MethodPost || string(got) != "ping" {
+					e.t.Errorf("server saw %s with %q, want POST with \"ping\"", r.Method, got)
+				}
+				fmt.Fprint(w, "pong")
+			}),
+			module: func(h *config.HTTPProbe, _ *h3Env) { h.Method, h.Body = http.MethodPost, "ping" },
+		},
+		{
+			name:   "the Host header is the server name of an IP target",
+			server: h3Opts{spec: probeExample},
+			handler: h3Handler(func(e *h3Env, w http.ResponseWriter, r *http.Request) {
+				if r.TLS.ServerName != "probe.example" || r.Host != "probe.example:8443" {
+					e.t.Errorf("server name %q, Host %q; want probe.example and probe.example:8443", r.TLS.ServerName, r.Host)
+				}
+			}),
+			module:  func(h *config.HTTPProbe, _ *h3Env) { h.Headers = map[string]string{"Host": "probe.example:8443"} },
+			metrics: map[string]float64{"probe_tls_verified": 1},
+		},
+		{
+			name:   "server_name wins over the Host header",
+			server: h3Opts{spec: probeExample},
+			handler: h3Handler(func(e *h3Env, w http.ResponseWriter, r *http.Request) {
+				if r.TLS.ServerName != "probe.example" || r.Host != "www.example" {
+					e.t.Errorf("server name %q, Host %q; want probe.example and www.example", r.TLS.ServerName, r.Host)
+				}
+			}),
+			module: func(h *config.HTTPProbe, _ *h3Env) {
+				h.Headers = map[string]string{"Host": "www.example"}
+				h.HTTPClientConfig.TLSConfig.ServerName = "probe.example"
+			},
+		},
+		{
+			name:   "insecure_skip_verify accepts an untrusted certificate",
+			server: h3Opts{ca: newTestCA(t, "nobody's CA")},
+			module: func(h *config.HTTPProbe, _ *h3Env) {
+				h.HTTPClientConfig.TLSConfig.InsecureSkipVerify = true
+			},
+			metrics: map[string]float64{"probe_http_ssl": 1, "probe_tls_verified": 0},
+		},
+		{
+			name:   "fail_if_ssl",
+			module: func(h *config.HTTPProbe, _ *h3Env) { h.FailIfSSL = true },
+			want:   failure{ClassAssertion, ReasonSSLForbidden, PhaseValidate},
+		},
+	})
+}
+
+func TestHTTP3WithHostname(t *testing.T) {
+	ca := newTestCA(t, "sonde test CA")
+	url := newHTTP3Server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.TLS.ServerName != "vhost.example" || r.Host != "vhost.example" {
+			t.Errorf("server name %q, Host %q; want vhost.example for both", r.TLS.ServerName, r.Host)
+		}
+	}), h3Opts{ca: ca, spec: &leafSpec{cn: "vhost.example", dns: []string{"vhost.example"}}})
+	m, err := h3Module(t, ca, nil).WithHostname("vhost.example")
+	if err != nil {
+		t.Fatal(err)
+	}
+	sink, err := run(t, m, url)
+	checkOutcome(t, err, failure{})
+	metric(t, sink, 1, "probe_tls_verified")
+}
+
+// TestHTTP3ClientCertificate presents tls_config's certificate to a server
+// that asks for one, and fails as TLS when there is none to present.
+func TestHTTP3ClientCertificate(t *testing.T) {
+	ca := newTestCA(t, "sonde test CA")
+	client := ca.issue(t, leafSpec{cn: "sonde", client: true})
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	server := ca.issue(t, localhostSpec())
+	srv := &http3.Server{Handler: okHandler, Logger: slog.New(slog.DiscardHandler), TLSConfig: http3.ConfigureTLSConfig(&tls.Config{
+		Certificates: []tls.Certificate{server.tls},
+		ClientAuth:   tls.RequireAndVerifyClientCert,
+		ClientCAs:    ca.pool(),
+	})}
+	done := make(chan struct{})
+	go func() { defer close(done); srv.Serve(pc) }()
+	t.Cleanup(func() { srv.Close(); <-done; pc.Close() })
+	target := "https://" + pc.LocalAddr().String()
+
+	t.Run("presented", func(t *testing.T) {
+		m := h3Module(t, ca, func(h *config.HTTPProbe) {
+			h.HTTPClientConfig.TLSConfig.CertFile, h.HTTPClientConfig.TLSConfig.KeyFile = client.certFile, client.keyFile
+		})
+		sink, err := run(t, m, target)
+		checkOutcome(t, err, failure{})
+		metric(t, sink, unixSeconds(client.leaf.NotAfter), "probe_tls_client_cert_not_after_timestamp_seconds")
+	})
+	t.Run("missing", func(t *testing.T) {
+		// The server refuses the handshake with an alert after sonde's
+		// side of it is done, as with TLS 1.3 over TCP.
+		_, err := run(t, h3Module(t, ca, nil), target)
+		checkOutcome(t, err, failure{ClassTLS, ReasonHandshake, PhaseProcessing})
+	})
+}
+
+func TestHTTP3Redirects(t *testing.T) {
+	// redirecting sends /redirect on to where, setting a cookie, and
+	// records where each request came from. /ok wants the cookie back
+	// from the host that set it, and only from it.
+	redirecting := func(where func(r *http.Request) string, from *sync.Map) func(e *h3Env) http.Handler {
+		return func(e *h3Env) http.Handler {
+			mux := http.NewServeMux()
+			mux.HandleFunc("/redirect", func(w http.ResponseWriter, r *http.Request) {
+				from.Store(r.URL.Path, r.RemoteAddr)
+				http.SetCookie(w, &http.Cookie{Name: "probe", Value: "1"})
+				http.Redirect(w, r, where(r), http.StatusFound)
+			})
+			mux.HandleFunc("/ok", func(w http.ResponseWriter, r *http.Request) {
+				from.Store(r.URL.Path, r.RemoteAddr)
+				_, err := r.Cookie("probe")
+				if sameHost := strings.HasPrefix(r.Host, "127.0.0.1:"); sameHost != (err == nil) {
+					e.t.Errorf("request to %s came with the cookie %v, want %v", r.Host, err == nil, sameHost)
+				}
+				fmt.Fprint(w, "ok")
+			})
+			return mux
+		}
+	}
+	here := func(*http.Request) string { return "/ok" }
+	// elsewhere is the same server under another name or scheme; the
+	// port is the request's, since the handler cannot read the test's
+	// variables without a race.
+	elsewhere := func(prefix string) func(r *http.Request) string {
+		return func(r *http.Request) string {
+			_, port, _ := net.SplitHostPort(r.Host)
+			return prefix + port + "/ok"
+		}
+	}
+	var sameHost, otherHost sync.Map
+	both := &leafSpec{cn: "localhost", dns: []string{"localhost", "v4only.test"}, ips: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	runHTTP3Cases(t, []h3Case{
+		{
+			name:    "followed on a connection of its own, with the cookie",
+			handler: redirecting(here, &sameHost),
+			target:  func(e *h3Env) string { return e.url + "/redirect" },
+			metrics: map[string]float64{"probe_http_redirects": 1, "probe_http_status_code": 200, "probe_http_version": 3},
+			check: func(t *testing.T, _ *h3Env, s *Sink) {
+				first, _ := sameHost.Load("/redirect")
+				second, _ := sameHost.Load("/ok")
+				if first == nil || first == second {
+					t.Errorf("both requests came from %v; each must have a QUIC connection of its own", first)
+				}
+				var handshakes []int
+				for _, span := range s.Spans() {
+					if span.Phase == PhaseTLS {
+						handshakes = append(handshakes, span.Hop)
+					}
+				}
+				if fmt.Sprint(handshakes) != "[0 1]" {
+					t.Errorf("QUIC handshakes at hops %v, want [0 1]", handshakes)
+				}
+			},
+		},
+		{
+			name:    "to another host, resolved by sonde and verified under its name",
+			server:  h3Opts{spec: both},
+			handler: redirecting(elsewhere("https://v4only.test:"), &otherHost),
+			target:  func(e *h3Env) string { return e.url + "/redirect" },
+			metrics: map[string]float64{"probe_http_redirects": 1, "probe_http_status_code": 200},
+		},
+		{
+			name:    "to http://, which HTTP/3 cannot reach",
+			handler: redirecting(elsewhere("http://127.0.0.1:"), &sync.Map{}),
+			target:  func(e *h3Env) string { return e.url + "/redirect" },
+			want:    failure{ClassProtocol, ReasonMalformedResponse, PhaseProcessing},
+			message: []string{"HTTP/3 runs only over TLS"},
+		},
+		{
+			name:    "not followed",
+			handler: redirecting(here, &sync.Map{}),
+			target:  func(e *h3Env) string { return e.url + "/redirect" },
+			module:  func(h *config.HTTPProbe, _ *h3Env) { h.HTTPClientConfig.FollowRedirects = false },
+			want:    failure{ClassStatus, ReasonHTTPStatus, PhaseValidate},
+			metrics: map[string]float64{"probe_http_redirects": 1, "probe_http_status_code": 302},
+		},
+		{
+			name: "too many",
+			handler: h3Handler(func(_ *h3Env, w http.ResponseWriter, r *http.Request) {
+				http.Redirect(w, r, r.URL.Path, http.StatusFound)
+			}),
+			want:    failure{ClassProtocol, ReasonTooManyRedirects, PhaseProcessing},
+			metrics: map[string]float64{"probe_http_redirects": 11},
+		},
+	})
+}
+
+// TestHTTP3RedirectPolicy refuses a redirect whose name resolves to an
+// address the module's targets rules deny: the address dialled over UDP
+// is checked as over TCP.
+func TestHTTP3RedirectPolicy(t *testing.T) {
+	ca := newTestCA(t, "sonde test CA")
+	url := newHTTP3Server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, port, _ := net.SplitHostPort(r.Host)
+		http.Redirect(w, r, "https://alias2.test:"+port+"/", http.StatusFound)
+	}), h3Opts{ca: ca})
+	m := defaultModule(t, "http", func(m *config.Module) {
+		m.HTTP.EnableHTTP3, m.HTTP.HTTPClientConfig.EnableHTTP2 = true, false
+		m.HTTP.HTTPClientConfig.TLSConfig.CAFile = ca.file
+		m.Targets.Deny = []string{"127.0.0.2/32"}
+	})
+	_, err := run(t, m, url)
+	checkOutcome(t, err, failure{ClassProber, ReasonTargetDenied, PhaseResolve})
+}
+
+func TestHTTP3Certificates(t *testing.T) {
+	runHTTP3Cases(t, []h3Case{
+		{
+			name:    "unknown authority",
+			server:  h3Opts{ca: newTestCA(t, "nobody's CA")},
+			want:    failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS},
+			metrics: map[string]float64{"probe_http_ssl": 0, "probe_http_status_code": 0},
+			check:   func(t *testing.T, _ *h3Env, s *Sink) { chainSurvived(t, s) },
+		},
+		{
+			name: "expired",
+			server: h3Opts{spec: &leafSpec{cn: "localhost", ips: []net.IP{net.IPv4(127, 0, 0, 1)},
+				notBefore: time.Now().Add(-48 * time.Hour), notAfter: time.Now().Add(-24 * time.Hour)}},
+			want: failure{ClassTLS, ReasonCertExpired, PhaseTLS},
+			check: func(t *testing.T, _ *h3Env, s *Sink) {
+				chainSurvived(t, s)
+				if expiry := value(t, s, "probe_ssl_earliest_cert_expiry"); expiry > float64(time.Now().Unix()) {
+					t.Errorf("probe_ssl_earliest_cert_expiry = %v, want the past", expiry)
+				}
+			},
+		},
+		{
+			name:   "another name",
+			server: h3Opts{spec: &leafSpec{cn: "probe.example", dns: []string{"probe.example"}}},
+			want:   failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS},
+			check:  func(t *testing.T, _ *h3Env, s *Sink) { chainSurvived(t, s) },
+		},
+	})
+}
+
+// silentUDP returns a loopback UDP address whose socket reads every
+// packet and answers none, until the test ends.
+func silentUDP(t *testing.T) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		buf := make([]byte, 2048)
+		for {
+			if _, _, err := pc.ReadFrom(buf); err != nil {
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { pc.Close(); <-done })
+	return pc.LocalAddr().String()
+}
+
+// rawQUICServer accepts QUIC connections on loopback, with a certificate
+// ca issued for localhost and the ALPN protocols given, and hands each to
+// handle: a peer that misbehaves inside HTTP/3. A handler's connection is
+// closed when it returns.
+func rawQUICServer(t *testing.T, ca *testCA, alpn []string, handle func(ctx context.Context, c *quic.Conn)) string {
+	t.Helper()
+	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cert := ca.issue(t, localhostSpec())
+	ln, err := quic.Listen(pc, &tls.Config{Certificates: []tls.Certificate{cert.tls}, NextProtos: alpn}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var handlers sync.WaitGroup
+	accepting := make(chan struct{})
+	go func() {
+		defer close(accepting)
+		for {
+			c, err := ln.Accept(ctx)
+			if err != nil {
+				return
+			}
+			handlers.Go(func() {
+				handle(ctx, c)
+				c.CloseWithError(quic.ApplicationErrorCode(http3.ErrCodeNoError), "")
+			})
+		}
+	}()
+	t.Cleanup(func() {
+		cancel()
+		ln.Close()
+		<-accepting
+		handlers.Wait()
+		pc.Close()
+	})
+	return "https://" + pc.LocalAddr().String()
+}
+
+// requestStream waits for the probe's request on c.
+func requestStream(ctx context.Context, c *quic.Conn) (*quic.Stream, bool) {
+	str, err := c.AcceptStream(ctx)
+	return str, err == nil
+}
+
+func TestHTTP3Failures(t *testing.T) {
+	ca := newTestCA(t, "sonde test CA")
+	// deadline is short for the silent socket, where nothing happens
+	// before it; stall is the deadline of a server that stalls after the
+	// handshake, which must fit in it with a margin on a loaded machine.
+	const deadline = 300 * time.Millisecond
+	const stall = time.Second
+	hold := func(w http.ResponseWriter, r *http.Request) {
+		select {
+		case <-r.Context().Done():
+		case <-time.After(10 * time.Second):
+		}
+	}
+	cases := []struct {
+		name    string
+		target  func(t *testing.T) string
+		module  func(h *config.HTTPProbe)
+		want    failure
+		check   func(t *testing.T, s *Sink, took time.Duration)
+		timeout time.Duration // 10 s when 0
+	}{
+		{
+			name:   "nothing listens on the UDP port",
+			target: func(t *testing.T) string { return "https://" + closedUDPPort(t) },
+			want:   failure{ClassConnect, ReasonRefused, PhaseConnect},
+			check: func(t *testing.T, s *Sink, _ time.Duration) {
+				metric(t, s, 0, "probe_http_status_code")
+				metric(t, s, 4, "probe_ip_protocol")
+				absent(t, s, tlsFamilies...)
+			},
+		},
+		{
+			name:    "the UDP port reads and never answers",
+			target:  func(t *testing.T) string { return "https://" + silentUDP(t) },
+			timeout: deadline,
+			want:    failure{ClassTimeout, ReasonDeadline, PhaseTLS},
+			check: func(t *testing.T, s *Sink, took time.Duration) {
+				// It ends by its deadline, not before (quic-go's own
+				// handshake timeout is 5 s) and not long after.
+				if took < deadline*9/10 || took > deadline+5*time.Second {
+					t.Errorf("the probe took %v with a deadline of %v", took, deadline)
+				}
+				if tls := phaseSeconds(t, s, PhaseTLS); tls < (deadline / 2).Seconds() {
+					t.Errorf("phase tls holds %vs; the wait for the handshake belongs there", tls)
+				}
+			},
+		},
+		{
+			name: "the server holds the response past the deadline",
+			target: func(t *testing.T) string {
+				return newHTTP3Server(t, http.HandlerFunc(hold), h3Opts{ca: ca})
+			},
+			timeout: stall,
+			want:    failure{ClassTimeout, ReasonDeadline, PhaseProcessing},
+		},
+		{
+			name: "the server stops sending the body",
+			target: func(t *testing.T) string {
+				return newHTTP3Server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					fmt.Fprint(w, strings.Repeat("x", 8192))
+					w.(http.Flusher).Flush()
+					hold(w, r)
+				}), h3Opts{ca: ca})
+			},
+			timeout: stall,
+			want:    failure{ClassTimeout, ReasonDeadline, PhaseTransfer},
+			check: func(t *testing.T, s *Sink, _ time.Duration) {
+				metric(t, s, 200, "probe_http_status_code")
+				if transfer := phaseSeconds(t, s, PhaseTransfer); transfer < (stall / 2).Seconds() {
+					t.Errorf("phase transfer holds %vs; the wait for the body belongs there", transfer)
+				}
+			},
+		},
+		{
+			name: "the server resets the stream inside the body",
+			target: func(t *testing.T) string {
+				return newHTTP3Server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					// A reset may discard what the client has not read,
+					// headers too; 2 MiB is more than the client's flow
+					// control lets through before it reads, so the reset
+					// comes once sonde reads the body.
+					w.Header().Set("Content-Length", "4194304")
+					w.Write(make([]byte, 2<<20))
+					panic(http.ErrAbortHandler) // quic-go resets the stream with H3_INTERNAL_ERROR
+				}), h3Opts{ca: ca})
+			},
+			want: failure{ClassProtocol, ReasonUnexpectedEOF, PhaseTransfer},
+		},
+		{
+			name: "the server closes the connection before answering",
+			target: func(t *testing.T) string {
+				return rawQUICServer(t, ca, []string{http3.NextProtoH3}, func(ctx context.Context, c *quic.Conn) {
+					requestStream(ctx, c)
+				})
+			},
+			want: failure{ClassProtocol, ReasonUnexpectedEOF, PhaseProcessing},
+		},
+		{
+			name: "the server answers with a frame that may not come first",
+			target: func(t *testing.T) string {
+				return rawQUICServer(t, ca, []string{http3.NextProtoH3}, func(ctx context.Context, c *quic.Conn) {
+					if str, ok := requestStream(ctx, c); ok {
+						str.Write([]byte{0x00, 0x02, 'h', 'i'}) // DATA, where HEADERS must come
+						str.Close()
+						<-c.Context().Done() // until sonde closes it
+					}
+				})
+			},
+			want: failure{ClassProtocol, ReasonMalformedResponse, PhaseTransfer},
+		},
+		{
+			name: "no application protocol in common",
+			target: func(t *testing.T) string {
+				return rawQUICServer(t, ca, []string{"hq-interop"}, func(context.Context, *quic.Conn) {})
+			},
+			want: failure{ClassTLS, ReasonHandshake, PhaseTLS},
+		},
+		{
+			name:   "the module's proxy would carry the request",
+			target: func(t *testing.T) string { return "https://" + closedUDPPort(t) },
+			module: func(h *config.HTTPProbe) {
+				h.HTTPClientConfig.ProxyURL = pconfig.URL{URL: &url.URL{Scheme: "http", Host: "127.0.0.1:3128"}}
+			},
+			want: failure{ClassProber, ReasonUnsupported, PhaseSetup},
+		},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			m := h3Module(t, ca, tc.module)
+			timeout := tc.timeout
+			if timeout == 0 {
+				timeout = 10 * time.Second
+			}
+			sink, took, err := probe(t, m, tc.target(t), timeout)
+			checkOutcome(t, err, tc.want)
+			if tc.check != nil {
+				tc.check(t, sink, took)
+			}
+		})
+	}
+}
+
+// TestHTTP3WithTLS12FailsProbes: a module that could never speak HTTP/3
+// loads, as in blackbox, and each probe fails before sending anything.
+func TestHTTP3WithTLS12FailsProbes(t *testing.T) {
+	cm := config.DefaultModule()
+	cm.Prober = "http"
+	cm.HTTP.EnableHTTP3, cm.HTTP.HTTPClientConfig.EnableHTTP2 = true, false
+	cm.HTTP.HTTPClientConfig.TLSConfig.MaxVersion = pconfig.TLSVersion(tls.VersionTLS12)
+	m, err := NewModule("test", cm, WithResolver(testResolver(t)))
+	if err != nil {
+		t.Fatalf("NewModule: %v", err)
+	}
+	_, err = run(t, m, "https://127.0.0.1:1/")
+	e := checkOutcome(t, err, failure{ClassProber, ReasonConfig, PhaseSetup})
+	if e != nil && !strings.Contains(e.Error(), "TLS 1.3") {
+		t.Errorf("the failure does not name TLS 1.3: %v", e)
+	}
+}
+
+// TestClassifyQUIC maps quic-go's typed errors, the ones no test server
+// here can be made to produce among them.
+func TestClassifyQUIC(t *testing.T) {
+	alive := context.Background()
+	expired, cancel := context.WithDeadline(context.Background(), time.Now().Add(-time.Second))
+	defer cancel()
+	cases := []struct {
+		name  string
+		ctx   context.Context
+		err   error
+		phase Phase
+		want  failure
+	}{
+		{"the server refuses the connection", alive, &quic.TransportError{Remote: true, ErrorCode: quic.ConnectionRefused}, PhaseTLS,
+			failure{ClassConnect, ReasonRefused, PhaseTLS}},
+		{"a stateless reset", alive, &quic.StatelessResetError{}, PhaseTransfer, failure{ClassConnect, ReasonReset, PhaseTransfer}},
+		{"no QUIC version in common", alive, &quic.VersionNegotiationError{}, PhaseTLS, failure{ClassTLS, ReasonHandshake, PhaseTLS}},
+		{"a TLS alert from the server", alive, &quic.TransportError{Remote: true, ErrorCode: 0x100 + 40}, PhaseTLS,
+			failure{ClassTLS, ReasonHandshake, PhaseTLS}},
+		{"the server breaks QUIC in the handshake", alive, &quic.TransportError{ErrorCode: quic.ProtocolViolation}, PhaseTLS,
+			failure{ClassTLS, ReasonHandshake, PhaseTLS}},
+		{"the server breaks QUIC", alive, &quic.TransportError{ErrorCode: quic.FrameEncodingError}, PhaseTransfer,
+			failure{ClassProtocol, ReasonMalformedResponse, PhaseTransfer}},
+		{"the server closes with an error", alive, &quic.TransportError{Remote: true, ErrorCode: quic.InternalError}, PhaseProcessing,
+			failure{ClassProtocol, ReasonUnexpectedEOF, PhaseProcessing}},
+		{"the server resets the stream", alive, &quic.StreamError{Remote: true, ErrorCode: 0x10c}, PhaseTransfer,
+			failure{ClassProtocol, ReasonUnexpectedEOF, PhaseTransfer}},
+		{"the server resets the stream past the deadline", expired, &quic.StreamError{Remote: true, ErrorCode: 0x10c}, PhaseTransfer,
+			failure{ClassProtocol, ReasonUnexpectedEOF, PhaseTransfer}},
+		{"sonde cancels the stream at the deadline", expired, &quic.StreamError{ErrorCode: 0x10c}, PhaseTransfer,
+			failure{ClassTimeout, ReasonDeadline, PhaseTransfer}},
+		{"sonde's client closes on a broken frame", alive, &quic.ApplicationError{ErrorCode: 0x105}, PhaseTransfer,
+			failure{ClassProtocol, ReasonMalformedResponse, PhaseTransfer}},
+		{"sonde closes at the deadline", expired, &quic.ApplicationError{ErrorCode: 0x100}, PhaseProcessing,
+			failure{ClassTimeout, ReasonDeadline, PhaseProcessing}},
+		{"idle timeout", alive, &quic.IdleTimeoutError{}, PhaseProcessing, failure{ClassTimeout, ReasonDeadline, PhaseProcessing}},
+		{"handshake timeout", alive, &quic.HandshakeTimeoutError{}, PhaseTLS, failure{ClassTimeout, ReasonDeadline, PhaseTLS}},
+		{"wrapped", alive, fmt.Errorf("reading: %w", &quic.StreamError{Remote: true}), PhaseTransfer,
+			failure{ClassProtocol, ReasonUnexpectedEOF, PhaseTransfer}},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			checkOutcome(t, classifyHTTP3(tc.ctx, tc.err, tc.phase), tc.want)
+		})
+	}
+	t.Run("a classified error keeps its labels", func(t *testing.T) {
+		err := Fail(ClassProtocol, ReasonBodyTooLarge, PhaseTransfer, nil)
+		checkOutcome(t, classifyHTTP3(alive, fmt.Errorf("body: %w", err), PhaseTransfer), failure{ClassProtocol, ReasonBodyTooLarge, PhaseTransfer})
+	})
+}
+
+// TestHTTP3UpgradeWarns says, at warn level, that an http:// target was
+// probed over https, naming both.
+func TestHTTP3UpgradeWarns(t *testing.T) {
+	ca := newTestCA(t, "sonde test CA")
+	url := newHTTP3Server(t, okHandler, h3Opts{ca: ca})
+	target := strings.Replace(url, "https://", "http://", 1) + "/health"
+	var log strings.Builder
+	logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn}))
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	if err := probeHTTP(ctx, target, h3Module(t, ca, nil), NewSink(), logger); err != nil {
+		t.Fatalf("probe failed: %v", err)
+	}
+	for _, want := range []string{"level=WARN", "target=" + target, "probed=" + url + "/health"} {
+		if !strings.Contains(log.String(), want) {
+			t.Errorf("log %q does not say %q", log.String(), want)
+		}
+	}
+}
+
+// TestHTTP3OCSP reads OCSP over QUIC as over TCP: the response stapled to
+// the QUIC handshake, and with check: query the responder asked after it.
+func TestHTTP3OCSP(t *testing.T) {
+	t.Run("stapled", func(t *testing.T) {
+		ca := newTestCA(t, "sonde OCSP CA")
+		leaf := ca.issue(t, localhostSpec())
+		leaf.tls.OCSPStaple = ca.ocspAnswer(t, leaf, ocsp.Revoked)
+		url := newHTTP3Server(t, okHandler, h3Opts{cert: &leaf})
+		sink, err := run(t, h3Module(t, ca, nil), url)
+		checkOutcome(t, err, failure{ClassTLS, ReasonCertRevoked, PhaseTLS})
+		metric(t, sink, 1, "probe_tls_ocsp_stapled")
+		checkOCSPSeries(t, sink, "revoked", "")
+	})
+	t.Run("queried", func(t *testing.T) {
+		ca := newTestCA(t, "sonde OCSP CA")
+		var answer func(http.ResponseWriter)
+		responder := newOCSPResponder(t, func(w http.ResponseWriter) { answer(w) })
+		leaf := ca.issue(t, withOCSP(responder.url))
+		answer = answers(ca.ocspAnswer(t, leaf, ocsp.Revoked))
+		url := newHTTP3Server(t, okHandler, h3Opts{cert: &leaf})
+		m := defaultModule(t, "http", func(m *config.Module) {
+			m.HTTP.EnableHTTP3, m.HTTP.HTTPClientConfig.EnableHTTP2 = true, false
+			m.HTTP.HTTPClientConfig.TLSConfig.CAFile = ca.file
+			m.OCSP = policy(config.OCSPQuery)
+		})
+		sink, err := run(t, m, url)
+		checkOutcome(t, err, failure{ClassTLS, ReasonCertRevoked, PhaseOCSP})
+		metric(t, sink, 0, "probe_tls_ocsp_stapled")
+		checkOCSPSeries(t, sink, "revoked", "")
+		if n := responder.asked.Load(); n != 1 {
+			t.Errorf("the responder was asked %d times, want once", n)
+		}
+		var asked bool
+		for _, span := range sink.Spans() {
+			asked = asked || span.Phase == PhaseOCSP
+		}
+		if !asked {
+			t.Error("no ocsp span after the QUIC handshake")
+		}
+	})
+}
