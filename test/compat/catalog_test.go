@@ -626,6 +626,13 @@ func http3Scenarios(p *peers) []scenario {
 			  fail_if_body_not_matches_regexp: ["proto=HTTP/3.0", "body=over-quic"]
 			  tls_config:
 			    ca_file: {ca}`),
+		http("http3_accept_encoding", h.h3+"/echo", `
+			http:
+			  enable_http3: true
+			  enable_http2: false
+			  fail_if_body_not_matches_regexp: ["header Accept-Encoding: gzip"]
+			  tls_config:
+			    ca_file: {ca}`),
 		http("http3_redirect", h.h3+"/redirect/2", `
 			http:
 			  enable_http3: true
