@@ -33,6 +33,11 @@ func addBlackboxResolveMetrics(r *Result) {
 	r.Sink.Gauge("probe_ip_protocol", "Specifies whether probe ip protocol is IP4 or IP6")
 	r.Sink.Gauge("probe_dns_lookup_time_seconds", "Returns the time taken for probe dns lookup in seconds")
 	r.Sink.Gauge("probe_ip_addr_hash", "Specifies the hash of IP address. It's useful to detect if the IP address changes.")
+	if r.Module.Prober == "http" {
+		// blackbox adds the lookup's time to the resolve phase, which so
+		// exists once it looked up (the other phases come with a request).
+		r.Sink.GaugeVec("probe_http_duration_seconds", prober.HTTPDurationHelp, "phase").With(string(prober.PhaseResolve))
+	}
 }
 
 // blackboxResolves reports whether blackbox_exporter 0.28 would have tried

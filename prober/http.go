@@ -137,9 +137,12 @@ type httpMetrics struct {
 
 var httpPhases = []Phase{PhaseResolve, PhaseConnect, PhaseTLS, PhaseProcessing, PhaseTransfer}
 
+// HTTPDurationHelp is the HELP text of probe_http_duration_seconds.
+const HTTPDurationHelp = "Duration of the http request by phase, summed over all redirects"
+
 func newHTTPMetrics(sink *Sink, h *config.HTTPProbe) httpMetrics {
 	m := httpMetrics{
-		durations:     sink.GaugeVec("probe_http_duration_seconds", "Duration of the http request by phase, summed over all redirects", "phase"),
+		durations:     sink.GaugeVec("probe_http_duration_seconds", HTTPDurationHelp, "phase"),
 		contentLength: sink.Gauge("probe_http_content_length", "Length of the http content response, -1 if unknown"),
 		uncompressed:  sink.Gauge("probe_http_uncompressed_body_length", "Length of the uncompressed response body"),
 		redirects:     sink.Gauge("probe_http_redirects", "The number of redirects"),
@@ -147,9 +150,6 @@ func newHTTPMetrics(sink *Sink, h *config.HTTPProbe) httpMetrics {
 		status:        sink.Gauge("probe_http_status_code", "Response HTTP status code"),
 		proto:         sink.Gauge("probe_http_version", "Returns the version of HTTP of the probe response"),
 		failedRegex:   sink.Gauge("probe_failed_due_to_regex", "Indicates if the probe failed due to a regex"),
-	}
-	for _, p := range httpPhases {
-		m.durations.With(string(p))
 	}
 	if h.FailIfBodyJSONMatchesCEL != nil || h.FailIfBodyJSONNotMatchesCEL != nil {
 		g := sink.Gauge("probe_failed_due_to_cel", "Indicates if the probe failed due to a CEL expression")
@@ -169,8 +169,13 @@ type httpProbe struct {
 	metrics  httpMetrics
 	timeline timeline
 	resolved time.Duration // the resolve phase of the first request
-	redirect int
-	tr       *httpTransport // the probe's own, once the request is built
+	looked   bool          // the target was looked up (not left to a proxy)
+	sent     bool          // a request was handed to the client
+	// unfollowed says the final response is a redirect that was not
+	// followed: blackbox's client closes its body unread.
+	unfollowed bool
+	redirect   int
+	tr         *httpTransport // the probe's own, once the request is built
 }
 
 func probeHTTP(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) (err error) {
@@ -249,7 +254,7 @@ func (p *httpProbe) resolve(u *url.URL) (net.IP, error) {
 		return nil, p.module.policy.checkHost(u.Hostname(), PhaseSetup)
 	}
 	ip, took, err := resolveTarget(p.ctx, p.module, u.Hostname(), p.cfg.IPProtocol, p.cfg.IPProtocolFallback, p.sink, p.logger)
-	p.resolved = took
+	p.resolved, p.looked = took, true
 	if p.proxied() {
 		return nil, err // the proxy connects; the lookup only measures
 	}
@@ -275,6 +280,7 @@ func (p *httpProbe) send(u *url.URL, ip net.IP) (*http.Response, error) {
 	req = req.WithContext(context.WithValue(p.ctx, probeTransportKey{}, transport))
 
 	Debug(p.logger, "Making HTTP request", "url", u.Redacted(), "host", req.Host)
+	p.sent = true
 	resp, err := client.Do(req)
 	if err == nil {
 		Debug(p.logger, "Received HTTP response", "status_code", resp.StatusCode, "proto", resp.Proto)
@@ -320,6 +326,7 @@ func (p *httpProbe) checkRedirect(req *http.Request, via []*http.Request) error 
 	p.redirect = len(via)
 	if !p.cfg.HTTPClientConfig.FollowRedirects {
 		p.logger.Warn("Not following redirect", "location", req.URL.String())
+		p.unfollowed = true
 		return http.ErrUseLastResponse
 	}
 	if len(via) > maxRedirects {
@@ -361,7 +368,7 @@ func inRedirect(u *url.URL, err error) error {
 // newRequest builds the request: method, body, headers, and the Host header
 // that the `hostname` parameter or a configured header may set.
 func (p *httpProbe) newRequest(u *url.URL) (*http.Request, error) {
-	body, err := p.requestBody()
+	body, getBody, err := p.requestBody()
 	if err != nil {
 		return nil, err
 	}
@@ -372,6 +379,9 @@ func (p *httpProbe) newRequest(u *url.URL) (*http.Request, error) {
 	req, err := http.NewRequest(method, u.String(), body)
 	if err != nil {
 		return nil, Fail(ClassProber, ReasonConfig, PhaseSetup, err)
+	}
+	if getBody != nil {
+		req.GetBody = getBody
 	}
 	for name, value := range p.cfg.Headers {
 		if textproto.CanonicalMIMEHeaderKey(name) == "Host" {
@@ -397,20 +407,24 @@ func (p *httpProbe) newRequest(u *url.URL) (*http.Request, error) {
 }
 
 // requestBody returns the configured body. body_file is read on every
-// probe, as blackbox does, so edits to it apply without a reload; it is read
-// whole so that a 307/308 redirect can send it again.
-func (p *httpProbe) requestBody() (io.Reader, error) {
+// probe, as blackbox does, so edits to it apply without a reload. It goes
+// out as blackbox sends a file, chunked, with no Content-Length; it is
+// read whole all the same, so that a 307/308 redirect can send it again
+// (getBody), which blackbox cannot.
+func (p *httpProbe) requestBody() (body io.Reader, getBody func() (io.ReadCloser, error), err error) {
 	if p.cfg.BodyFile == "" {
 		if p.cfg.Body == "" {
-			return nil, nil
+			return nil, nil, nil
 		}
-		return strings.NewReader(p.cfg.Body), nil
+		return strings.NewReader(p.cfg.Body), nil, nil
 	}
 	data, err := os.ReadFile(p.cfg.BodyFile)
 	if err != nil {
-		return nil, Fail(ClassProber, ReasonConfig, PhaseSetup, fmt.Errorf("reading http.body_file: %w", err))
+		return nil, nil, Fail(ClassProber, ReasonConfig, PhaseSetup, fmt.Errorf("reading http.body_file: %w", err))
 	}
-	return bytes.NewReader(data), nil
+	getBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
+	body, _ = getBody() // a reader of no known length, which is sent chunked
+	return body, getBody, nil
 }
 
 // probeBufferSize is the size of the read and write buffers of a probe's
@@ -433,6 +447,7 @@ func (p *httpProbe) transport(u *url.URL, hostHeader string, ip net.IP) *httpTra
 		proxy:      p.prepared.proxy,
 		proxyFacts: &tlsFacts{},
 		http3:      p.cfg.EnableHTTP3,
+		http3Gzip:  p.cfg.Compression == "",
 	}
 	t.newTransport = func() *http.Transport { return p.netTransport(t) }
 	p.tr = t
@@ -497,6 +512,10 @@ func (p *httpProbe) inspect(resp *http.Response, reqErr error) error {
 	if reqErr != nil {
 		return failure // the body was closed with the error
 	}
+	if p.unfollowed {
+		p.timeline.mark(func(r *roundTrip) *time.Time { return &r.end })
+		return p.unreadRedirect(failure)
+	}
 	body, err := p.readBody(resp, failure == nil && p.checksBody())
 	p.timeline.mark(func(r *roundTrip) *time.Time { return &r.end })
 	if failure == nil {
@@ -554,6 +573,32 @@ func (p *httpProbe) checkResponse(resp *http.Response) error {
 	return nil
 }
 
+// unreadRedirect ends a probe whose final response is a redirect it did
+// not follow. blackbox's client closes such a body before it is read, so
+// its length is 0 and a body check fails, as here.
+func (p *httpProbe) unreadRedirect(failure error) error {
+	if failure != nil || !p.checksBody() {
+		return failure
+	}
+	p.bodyUnreadable()
+	reason := ReasonBodyRegex
+	if len(p.cfg.FailIfBodyMatchesRegexp)+len(p.cfg.FailIfBodyNotMatchesRegexp) == 0 {
+		reason = ReasonBodyCEL
+	}
+	return Failf(ClassAssertion, reason, PhaseValidate, "the response is a redirect that follow_redirects: false leaves unread, as blackbox_exporter does, so the body checks cannot run")
+}
+
+// bodyUnreadable marks, as blackbox does, the body check that was to read
+// a body that could not be read: the regexps when there are any, else CEL.
+func (p *httpProbe) bodyUnreadable() {
+	switch {
+	case len(p.cfg.FailIfBodyMatchesRegexp)+len(p.cfg.FailIfBodyNotMatchesRegexp) > 0:
+		p.metrics.failedRegex.Set(1)
+	case p.metrics.failedCEL != nil:
+		p.metrics.failedCEL.Set(1)
+	}
+}
+
 func (p *httpProbe) checksBody() bool {
 	return len(p.cfg.FailIfBodyMatchesRegexp) > 0 || len(p.cfg.FailIfBodyNotMatchesRegexp) > 0 || p.metrics.failedCEL != nil
 }
@@ -593,12 +638,25 @@ func (p *httpProbe) recordTLS(resp *http.Response, err error) {
 // before the first request, and every phase of every round trip. The
 // round trips' spans end where their durations do, at the same stop; the
 // first resolve phase recorded its own.
+//
+// As in blackbox, a phase's series exists once the probe got that far: the
+// resolve phase once the target was looked up (or a redirect's host), the
+// others once a request was handed to the client.
 func (p *httpProbe) recordDurations() {
 	stop := time.Now()
 	d := p.timeline.phaseDurations(stop)
 	d[PhaseResolve] += p.resolved
 	for _, phase := range httpPhases {
-		p.metrics.durations.With(string(phase)).Set(d[phase].Seconds())
+		if p.reached(phase) {
+			p.metrics.durations.With(string(phase)).Set(d[phase].Seconds())
+		}
 	}
 	p.timeline.recordSpans(p.sink, stop)
+}
+
+func (p *httpProbe) reached(phase Phase) bool {
+	if phase == PhaseResolve {
+		return p.looked || p.redirect > 0
+	}
+	return p.sent
 }

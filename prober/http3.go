@@ -162,7 +162,7 @@ func (t *httpTransport) handshakeQUIC(ctx context.Context, udp *net.UDPConn, add
 	if err != nil {
 		return nil, err
 	}
-	c.client = newHTTP3Client(qc)
+	c.client = newHTTP3Client(qc, t.http3Gzip)
 	return c, nil
 }
 
@@ -195,11 +195,14 @@ func quicConfig(ctx context.Context) *quic.Config {
 	return c
 }
 
-// newHTTP3Client starts quic-go's HTTP/3 client on qc. It asks for no
-// compression itself: the module's compression option decides, as on
-// the other paths.
-func newHTTP3Client(qc *quic.Conn) *http3.ClientConn {
-	settings := &http3.Transport{DisableCompression: true, MaxResponseHeaderBytes: maxResponseHeader}
+// newHTTP3Client starts quic-go's HTTP/3 client on qc. With gzip, the
+// client does what it does for blackbox, its default: asks for gzip when
+// the request names no encoding, and decodes a gzipped answer itself
+// (which then has no known length). sonde turns that off when the module
+// sets compression, which decodes the body once, where blackbox would
+// decode it twice and fail.
+func newHTTP3Client(qc *quic.Conn, gzip bool) *http3.ClientConn {
+	settings := &http3.Transport{DisableCompression: !gzip, MaxResponseHeaderBytes: maxResponseHeader}
 	return settings.NewClientConn(qc)
 }
 

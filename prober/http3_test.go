@@ -311,7 +311,8 @@ func TestHTTP3Checks(t *testing.T) {
 		{
 			name: "compression",
 			handler: h3Handler(func(e *h3Env, w http.ResponseWriter, r *http.Request) {
-				// compression sends no Accept-Encoding, as in blackbox.
+				// With compression set, quic-go asks for nothing itself
+				// and sonde decodes once.
 				if got, ok := r.Header["Accept-Encoding"]; ok {
 					e.t.Errorf("Accept-Encoding = %q, want none", got)
 				}
@@ -325,6 +326,24 @@ func TestHTTP3Checks(t *testing.T) {
 				h.FailIfBodyNotMatchesRegexp = []config.Regexp{config.MustNewRegexp("^hello, world$")}
 			},
 			metrics: map[string]float64{"probe_http_uncompressed_body_length": 12},
+		},
+		{
+			// blackbox's HTTP/3 client is quic-go's with its defaults: it
+			// asks for gzip and decodes it, so the length is unknown.
+			name: "gzip asked for and decoded without compression",
+			handler: h3Handler(func(e *h3Env, w http.ResponseWriter, r *http.Request) {
+				if got := r.Header.Get("Accept-Encoding"); got != "gzip" {
+					e.t.Errorf("Accept-Encoding = %q, want gzip, as quic-go asks for blackbox", got)
+				}
+				w.Header().Set("Content-Encoding", "gzip")
+				gz := gzip.NewWriter(w)
+				fmt.Fprint(gz, "hello, world")
+				gz.Close()
+			}),
+			module: func(h *config.HTTPProbe, _ *h3Env) {
+				h.FailIfBodyNotMatchesRegexp = []config.Regexp{config.MustNewRegexp("^hello, world$")}
+			},
+			metrics: map[string]float64{"probe_http_uncompressed_body_length": 12, "probe_http_content_length": -1},
 		},
 		{
 			name:    "body_size_limit",

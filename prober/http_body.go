@@ -52,6 +52,11 @@ func (p *httpProbe) readBody(resp *http.Response, keep bool) ([]byte, error) {
 		n = limit // what was read before the limit stopped the read
 	}
 	p.metrics.uncompressed.Set(float64(n))
+	if keep && (err != nil || over) {
+		// blackbox's body checks read the body themselves, and a check
+		// whose read fails counts as failed.
+		p.bodyUnreadable()
+	}
 	if err != nil {
 		return nil, p.bodyError(wire, fmt.Errorf("reading the body: %w", err))
 	}

@@ -209,6 +209,7 @@ type httpTransport struct {
 	policy       *targetPolicy                         // the module's; nil allows every address
 	proxy        func(*http.Request) (*url.URL, error) // the module's proxy function, if any
 	http3        bool                                  // requests go over QUIC (enable_http3), see http3.go
+	http3Gzip    bool                                  // quic-go asks for gzip and decodes it, as it does for blackbox
 
 	mu         sync.Mutex
 	facts      *tlsFacts       // of the last handshake
