@@ -105,11 +105,11 @@ func lengthPrefixed(flag byte, n uint32, payload []byte) []byte {
 }
 
 // h2Seen is what the peer read from the client: the request, and the
-// frames the client sent after it.
+// frames the client sent.
 type h2Seen struct {
 	fields []hpack.HeaderField // the request's header block, in order
 	body   []byte              // the request's DATA on stream 1
-	frames []seenFrame         // after the request, until the client closed
+	frames []seenFrame         // after the preface, until the client closed
 	err    error               // why the request could not be read
 }
 
@@ -132,11 +132,12 @@ func (s h2Seen) has(typ http2.FrameType, flags http2.Flags) bool {
 }
 
 // h2Peer starts a raw HTTP/2 server. On each connection it reads the
-// client's preface and request (to the end of stream 1), sends its own
-// SETTINGS, runs answer (which may be nil), then hangs up its half of the
-// connection and reads what the client still sends until the client
-// closes: a FIN rather than a reset, which could overtake the answer. What
-// it saw of the first connection comes on the channel.
+// client's preface, sends its own SETTINGS (as servers do, without
+// waiting for a request: gRPC clients wait for them), reads the request
+// (to the end of stream 1), runs answer (which may be nil), then hangs up
+// its half of the connection and reads what the client still sends until
+// the client closes: a FIN rather than a reset, which could overtake the
+// answer. What it saw of the first connection comes on the channel.
 func h2Peer(t *testing.T, answer func(o *h2Out)) (string, <-chan h2Seen) {
 	t.Helper()
 	seen := make(chan h2Seen, 1)
@@ -160,12 +161,14 @@ func serveH2(c net.Conn, answer func(o *h2Out)) (s h2Seen) {
 	}
 	o := newH2Out(c, c)
 	o.fr.ReadMetaHeaders = hpack.NewDecoder(4096, nil)
+	_ = o.fr.WriteSettings()
 	for ended := false; !ended; {
 		f, err := o.fr.ReadFrame()
 		if err != nil {
 			s.err = fmt.Errorf("reading the request: %w", err)
 			return s
 		}
+		s.frames = append(s.frames, seenFrame{typ: f.Header().Type, flags: f.Header().Flags})
 		switch f := f.(type) {
 		case *http2.MetaHeadersFrame:
 			s.fields = append(s.fields, f.Fields...)
@@ -175,7 +178,6 @@ func serveH2(c net.Conn, answer func(o *h2Out)) (s h2Seen) {
 			ended = f.StreamEnded()
 		}
 	}
-	_ = o.fr.WriteSettings()
 	if answer != nil {
 		answer(o)
 	}
