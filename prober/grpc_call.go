@@ -240,10 +240,11 @@ func nonGRPCStatus(resp *h2Answer) *status.Status {
 }
 
 // isGRPCContentType reports whether ct is application/grpc, alone or
-// with a subtype (application/grpc+proto) or parameters.
+// with a subtype (application/grpc+proto) or parameters. Case counts, as
+// it does for grpc-go: Application/GRPC is not gRPC's.
 func isGRPCContentType(ct string) bool {
 	const base = "application/grpc"
-	if len(ct) < len(base) || !strings.EqualFold(ct[:len(base)], base) {
+	if !strings.HasPrefix(ct, base) {
 		return false
 	}
 	rest := ct[len(base):]
@@ -286,13 +287,15 @@ func trailerStatus(resp *h2Answer) (*status.Status, *callFailure) {
 	}
 	raw := h.Get("Grpc-Status")
 	if raw == "" {
-		return nil, unreadable(codes.Internal, "the server ended the call without a grpc-status")
+		// grpc-go reads a missing status as UNKNOWN.
+		return nil, unreadable(codes.Unknown, "the server ended the call without a grpc-status")
 	}
-	code, err := strconv.ParseUint(raw, 10, 32)
+	// A 32-bit signed number, as grpc-go reads it: "-1" is code 4294967295.
+	code, err := strconv.ParseInt(raw, 10, 32)
 	if err != nil {
-		return nil, unreadable(codes.Unknown, "the server sent grpc-status %q, which is not a number", raw)
+		return nil, unreadable(codes.Unknown, "the server sent grpc-status %q, which is not a 32-bit number", raw)
 	}
-	return status.New(codes.Code(code), grpcMessage(h.Get("Grpc-Message"))), nil
+	return status.New(codes.Code(uint32(code)), grpcMessage(h.Get("Grpc-Message"))), nil
 }
 
 // grpcMessage decodes grpc-message, in which the sender percent-encodes

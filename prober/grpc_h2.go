@@ -31,7 +31,7 @@ import (
 
 // h2Answer is what the server answered on the stream.
 type h2Answer struct {
-	status       int // the final :status
+	status       int // the final :status of an answer that is not gRPC's
 	header       http.Header
 	trailer      http.Header
 	trailersOnly bool // the headers ended the stream: they hold the status
@@ -62,6 +62,9 @@ type h2Stream struct {
 	ended  bool // the server ended the stream, or sonde has read enough
 	spoke  bool // a valid frame came from the server
 	skips  int  // 1xx answers skipped
+	// goneAway says a GOAWAY came, with lastStream its last-stream-id.
+	goneAway   bool
+	lastStream uint32
 	// goAway describes a GOAWAY that let the call finish, if one came; a
 	// frame is only valid until the next is read.
 	goAway string
@@ -179,14 +182,16 @@ func (s *h2Stream) reply(needed bool, write func() error) *callFailure {
 	return nil
 }
 
-// onHeaders takes the answer's headers, skipping informational (1xx)
-// ones, and then its trailers. An answer that is not gRPC's ends the
-// exchange at its headers: its body says nothing more.
+// onHeaders takes the answer's headers, then its trailers. Header blocks
+// of other streams are skipped, as grpc-go skips them: the framer has
+// decoded them, which keeps the HPACK table in step.
 func (s *h2Stream) onHeaders(f *http2.MetaHeadersFrame) *callFailure {
-	if f.StreamID != 1 {
-		return unreadable(codes.Internal, "the server sent headers on stream %d, which sonde did not open", f.StreamID)
-	}
-	if s.answer.header != nil {
+	switch {
+	case f.StreamID != 1:
+		return nil
+	case f.Truncated:
+		return unreadable(codes.Internal, "the server's header list is larger than the %d bytes sonde reads", h2MaxHeaderList)
+	case s.answer.header != nil:
 		if !f.StreamEnded() {
 			return unreadable(codes.Internal, "the server sent a second header block that does not end the stream")
 		}
@@ -194,18 +199,37 @@ func (s *h2Stream) onHeaders(f *http2.MetaHeadersFrame) *callFailure {
 		s.ended = true
 		return nil
 	}
+	h := regularFields(f)
+	if !isGRPCContentType(h.Get("Content-Type")) {
+		return s.onHTTPAnswer(f, h)
+	}
+	// A gRPC answer: its :status is not looked at, as grpc-go does not.
+	s.answer.header = h
+	s.answer.trailersOnly = f.StreamEnded()
+	s.ended = f.StreamEnded()
+	return nil
+}
+
+// onHTTPAnswer takes headers that are not gRPC's: an informational
+// answer to skip, or an HTTP answer, which ends the exchange: its body
+// says nothing more.
+func (s *h2Stream) onHTTPAnswer(f *http2.MetaHeadersFrame, h http.Header) *callFailure {
 	code, err := strconv.Atoi(f.PseudoValue("status"))
 	if err != nil {
 		return unreadable(codes.Internal, "the server answered with :status %q", f.PseudoValue("status"))
 	}
-	if code >= 100 && code < 200 && !f.StreamEnded() && s.skips < h2MaxInformational {
-		s.skips++
-		return nil
+	if code >= 100 && code < 200 {
+		if f.StreamEnded() {
+			return unreadable(codes.Internal, "the server ended the stream with an informational answer (:status %d)", code)
+		}
+		if s.skips < h2MaxInformational {
+			s.skips++
+			return nil
+		}
 	}
 	s.answer.status = code
-	s.answer.header = regularFields(f)
-	s.answer.trailersOnly = f.StreamEnded()
-	s.ended = f.StreamEnded() || !isGRPCContentType(s.answer.header.Get("Content-Type"))
+	s.answer.header = h
+	s.ended = true
 	return nil
 }
 
@@ -236,13 +260,23 @@ func (s *h2Stream) onData(f *http2.DataFrame) *callFailure {
 }
 
 // onGoAway keeps reading when the server will still answer the call, and
-// ends it when the server says it never processed it.
+// ends it when the server says it never processed it. A GOAWAY HTTP/2
+// does not allow (an even stream, or one raising the previous GOAWAY's)
+// breaks the connection, as in grpc-go.
 func (s *h2Stream) onGoAway(f *http2.GoAwayFrame) *callFailure {
+	last := f.LastStreamID
+	switch {
+	case last%2 == 0 && last != 0:
+		return unreadable(codes.Unavailable, "the server sent GOAWAY with last stream %d, which no client opens", last)
+	case s.goneAway && last > s.lastStream:
+		return unreadable(codes.Unavailable, "the server sent GOAWAY with last stream %d after one with %d", last, s.lastStream)
+	}
+	s.goneAway, s.lastStream = true, last
 	desc := fmt.Sprintf("GOAWAY %v", f.ErrCode)
 	if d := f.DebugData(); len(d) > 0 {
 		desc += fmt.Sprintf(": %q", d)
 	}
-	if f.LastStreamID >= 1 {
+	if last >= 1 {
 		s.goAway = desc
 		return nil
 	}
@@ -266,7 +300,8 @@ func (s *h2Stream) readError(err error) *callFailure {
 }
 
 // resetStatus is the status of a call whose stream the server reset, by
-// the reset's code, as grpc-go maps them.
+// the reset's code, as grpc-go maps them: the codes HTTP/2 defines are
+// INTERNAL but for a few, and a code it does not define is UNKNOWN.
 func resetStatus(code http2.ErrCode) *status.Status {
 	c := codes.Internal
 	switch code {
@@ -274,10 +309,14 @@ func resetStatus(code http2.ErrCode) *status.Status {
 		c = codes.Unavailable
 	case http2.ErrCodeCancel:
 		c = codes.Canceled
-	case http2.ErrCodeEnhanceYourCalm:
+	case http2.ErrCodeEnhanceYourCalm, http2.ErrCodeFlowControl:
 		c = codes.ResourceExhausted
 	case http2.ErrCodeInadequateSecurity:
 		c = codes.PermissionDenied
+	default:
+		if code > http2.ErrCodeHTTP11Required {
+			c = codes.Unknown
+		}
 	}
 	return status.Newf(c, "the server reset the stream (RST_STREAM %v)", code)
 }
