@@ -389,6 +389,12 @@ func callError(ctx context.Context, fail *callFailure, service string, connErr e
 	if ctx.Err() != nil {
 		return Classify(ctx, fmt.Errorf("gRPC health check (%s): %w", code, ctx.Err()), PhaseCheck)
 	}
+	if fail.unsent {
+		// Like a 431 answer, which the server announced in its settings:
+		// it will not take the call as the module writes it.
+		return Failf(ClassStatus, ReasonGRPCStatus, PhaseCheck,
+			"%s: %s; gRPC sends no such call, and sonde did not send it: send less metadata", code, st.Message())
+	}
 	if !fail.fromServer {
 		return unreadableError(ctx, fail, connErr)
 	}

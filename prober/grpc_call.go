@@ -96,6 +96,9 @@ type callFailure struct {
 	// noALPN says the TLS handshake agreed on no protocol, where gRPC
 	// needs h2 (sonde offers only h2, so a server picks it or nothing).
 	noALPN bool
+	// unsent says the request's header list is larger than the server
+	// takes, so that sonde did not send it, as gRPC does not.
+	unsent bool
 }
 
 // serverSaid is a failure the server answered.
@@ -112,8 +115,14 @@ func unreadable(code codes.Code, format string, args ...any) *callFailure {
 // callHealth makes the health check call on conn and returns the answer,
 // or how the call failed.
 func callHealth(ctx context.Context, m *Module, conn net.Conn, authority string) (*healthpb.HealthCheckResponse, *callFailure) {
-	p := m.prepared.(*grpcPrepared)
-	answer, fail := exchangeH2(ctx, conn, healthRequestFields(ctx, m, authority), p.request)
+	h, fail := openH2(ctx, conn)
+	if fail != nil {
+		return nil, fail
+	}
+	defer h.close()
+	// The fields are made once the server's settings came, so that
+	// grpc-timeout gives the time left when the request goes out.
+	answer, fail := h.call(healthRequestFields(ctx, m, authority), m.prepared.(*grpcPrepared).request)
 	if fail != nil {
 		return nil, fail
 	}

@@ -2,9 +2,15 @@ package prober
 
 import (
 	"context"
+	"fmt"
+	"io"
+	"net"
+	"strings"
 	"testing"
 	"time"
 
+	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials/insecure"
@@ -54,4 +60,112 @@ func sameCode(t *testing.T, sink *Sink, grpcGo *status.Status) {
 		t.Errorf("probe_grpc_status_code = %v (%v), grpc-go's client ended with %v (%q)",
 			got, codes.Code(got), grpcGo.Code(), grpcGo.Message())
 	}
+}
+
+// grpcMetadataSection is a grpc module section sending md as metadata.
+func grpcMetadataSection(md map[string]string) string {
+	s := "metadata:"
+	for k, v := range md {
+		s += fmt.Sprintf("\n  %s: %q", k, v)
+	}
+	return s
+}
+
+// TestGRPCHeaderListLimit sends metadata over and under the header list
+// a grpc-go server takes: over it, the call is not sent and fails with
+// INTERNAL, as grpc-go's client fails it.
+func TestGRPCHeaderListLimit(t *testing.T) {
+	const limit = 1024
+	srv := newGRPCServer(t, grpcServerOpts{maxHeaderList: limit})
+	cases := []struct {
+		name     string
+		metadata map[string]string
+		want     failure
+		code     codes.Code
+	}{
+		{"under the limit", map[string]string{"x-tenant": strings.Repeat("t", 100)}, failure{}, codes.OK},
+		{"over the limit", map[string]string{"x-tenant": strings.Repeat("t", 2*limit)},
+			failure{ClassStatus, ReasonGRPCStatus, PhaseCheck}, codes.Internal},
+		{"over the limit in many fields", map[string]string{"x-a": strings.Repeat("a", 400), "x-b": strings.Repeat("b", 400)},
+			failure{ClassStatus, ReasonGRPCStatus, PhaseCheck}, codes.Internal},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			sink, err := run(t, grpcModule(t, grpcMetadataSection(tc.metadata)), srv.addr)
+			perr := checkOutcome(t, err, tc.want)
+			metric(t, sink, float64(tc.code), "probe_grpc_status_code")
+			if perr != nil {
+				if !strings.Contains(perr.Error(), fmt.Sprintf("more than the %d bytes the server takes", limit)) {
+					t.Errorf("the error does not name the server's limit: %v", perr)
+				}
+				select {
+				case call := <-srv.calls:
+					t.Errorf("the server saw the call, with metadata %v", call.md)
+				default:
+				}
+			} else {
+				srv.lastCall(t)
+			}
+			sameCode(t, sink, grpcGoCall{metadata: tc.metadata}.check(t, srv.addr))
+			for len(srv.calls) > 0 {
+				<-srv.calls // grpc-go's
+			}
+		})
+	}
+}
+
+// TestGRPCHeaderListNotSent checks on the wire that a header list over
+// the server's limit never leaves sonde, nor grpc-go.
+func TestGRPCHeaderListNotSent(t *testing.T) {
+	o := h2CallsOpts{settings: []http2.Setting{{ID: http2.SettingMaxHeaderListSize, Val: 1024}}}
+	md := map[string]string{"x-tenant": strings.Repeat("t", 2048)}
+	peer, addr := newH2Calls(t, serves, o)
+	sink, err := run(t, grpcModule(t, grpcMetadataSection(md)), addr)
+	checkOutcome(t, err, failure{ClassStatus, ReasonGRPCStatus, PhaseCheck})
+	grpcGoPeer, grpcGoAddr := newH2Calls(t, serves, o)
+	sameCode(t, sink, grpcGoCall{metadata: md}.check(t, grpcGoAddr))
+	for client, p := range map[string]*h2Calls{"sonde": peer, "grpc-go": grpcGoPeer} {
+		for _, tr := range p.traces(t) {
+			if tr.headers != 0 {
+				t.Errorf("%s sent %d HEADERS frames on connection %d, want none", client, tr.headers, tr.conn)
+			}
+		}
+	}
+}
+
+// TestGRPCHeaderListBoundary checks the size counted against the limit:
+// each field's name and value, and 32 bytes, as HTTP/2 counts them.
+func TestGRPCHeaderListBoundary(t *testing.T) {
+	fields := []hpack.HeaderField{{Name: ":path", Value: "/p"}, {Name: "x-a", Value: "12345"}}
+	const size = 5 + 2 + 32 + 3 + 5 + 32
+	if got := headerListSize(fields); got != size {
+		t.Fatalf("headerListSize = %d, want %d", got, size)
+	}
+	for limit, refused := range map[uint64]bool{size - 1: true, size: false, size + 1: false} {
+		c := &h2Conn{headerLimit: limit}
+		if fail := c.checkHeaderList(fields); (fail != nil) != refused {
+			t.Errorf("a header list of %d bytes under a limit of %d: refused %v, want %v", size, limit, fail != nil, refused)
+		}
+	}
+}
+
+// TestGRPCFirstFrameNotSettings probes servers whose first frame is not
+// the SETTINGS HTTP/2 has them send first, which grpc-go refuses.
+func TestGRPCFirstFrameNotSettings(t *testing.T) {
+	peer := func(c net.Conn) {
+		preface := make([]byte, len(http2.ClientPreface))
+		if _, err := io.ReadFull(c, preface); err != nil {
+			return
+		}
+		o := newH2Out(c, c)
+		_ = o.fr.WritePing(false, pingData)
+		_ = o.fr.WriteSettings()
+		hangUp(c)
+	}
+	sink, err := run(t, grpcModule(t, ""), rawServer(t, peer))
+	perr := checkOutcome(t, err, failure{ClassProtocol, ReasonMalformedResponse, PhaseCheck})
+	if !strings.Contains(perr.Error(), "first frame is PING") {
+		t.Errorf("the error does not name the frame: %v", perr)
+	}
+	sameCode(t, sink, grpcGoCall{}.check(t, rawServer(t, peer)))
 }
