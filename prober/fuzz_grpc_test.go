@@ -59,7 +59,8 @@ func FuzzGRPCAnswer(f *testing.F) {
 	// One listener serves the whole run, each connection with the input
 	// being run: a listener per input took a port per input, which with
 	// the ports of the connections in TIME_WAIT ran loopback out of ports
-	// within a minute of fuzzing.
+	// within a minute of fuzzing. A second connection of one input (the
+	// probe's retry) gets the same bytes.
 	var current atomic.Pointer[[]byte]
 	ln, err := net.Listen("tcp4", "127.0.0.1:0")
 	if err != nil {

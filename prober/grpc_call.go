@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"log/slog"
 	"net"
 	"net/http"
 	"sort"
@@ -19,7 +20,8 @@ import (
 )
 
 // A probe makes one unary call on a connection it opened for that call
-// alone (grpc_h2.go speaks the HTTP/2). What gRPC adds to HTTP/2 for a
+// alone (grpc_h2.go speaks the HTTP/2), and a second, as gRPC does, when
+// the server refused the first unprocessed. What gRPC adds to HTTP/2 for a
 // unary call is small and fixed by the protocol (doc/PROTOCOL-HTTP2.md in
 // grpc/grpc): a few request headers, a 5-byte prefix on each message, and
 // the status in the trailers. The message types and status codes are
@@ -99,6 +101,20 @@ type callFailure struct {
 	// unsent says the request's header list is larger than the server
 	// takes, so that sonde did not send it, as gRPC does not.
 	unsent bool
+	// unprocessed says the server refused the call before processing it
+	// (RST_STREAM REFUSED_STREAM, or a GOAWAY below its stream): gRPC
+	// makes such a call once more, on a new connection when the server
+	// is going away (goneAway), else on the same one.
+	unprocessed bool
+	goneAway    bool
+	// elsewhere says the probe should make the call once more on a new
+	// connection.
+	elsewhere bool
+}
+
+// retryable says gRPC would make the call once more, time allowing.
+func (f *callFailure) retryable(ctx context.Context) bool {
+	return f != nil && f.unprocessed && ctx.Err() == nil
 }
 
 // serverSaid is a failure the server answered.
@@ -113,8 +129,11 @@ func unreadable(code codes.Code, format string, args ...any) *callFailure {
 }
 
 // callHealth makes the health check call on conn and returns the answer,
-// or how the call failed.
-func callHealth(ctx context.Context, m *Module, conn net.Conn, authority string) (*healthpb.HealthCheckResponse, *callFailure) {
+// or how the call failed. While mayRetry, a call the server refused
+// unprocessed is made once more, as gRPC makes it: here when the server
+// refused the stream alone, and by the caller, on a new connection
+// (callFailure.elsewhere), when the server is going away.
+func callHealth(ctx context.Context, m *Module, conn net.Conn, authority string, mayRetry bool, logger *slog.Logger) (*healthpb.HealthCheckResponse, *callFailure) {
 	h, fail := openH2(ctx, conn)
 	if fail != nil {
 		return nil, fail
@@ -122,8 +141,16 @@ func callHealth(ctx context.Context, m *Module, conn net.Conn, authority string)
 	defer h.close()
 	// The fields are made once the server's settings came, so that
 	// grpc-timeout gives the time left when the request goes out.
-	answer, fail := h.call(healthRequestFields(ctx, m, authority), m.prepared.(*grpcPrepared).request)
+	request := m.prepared.(*grpcPrepared).request
+	answer, fail := h.call(healthRequestFields(ctx, m, authority), request)
+	if mayRetry && fail.retryable(ctx) && !fail.goneAway {
+		logger.Warn("The server refused the health check's stream; making the call once more on the same connection, as gRPC does",
+			"code", codeName(fail.status.Code()), "message", fail.status.Message())
+		mayRetry = false
+		answer, fail = h.call(healthRequestFields(ctx, m, authority), request)
+	}
 	if fail != nil {
+		fail.elsewhere = mayRetry && fail.retryable(ctx)
 		return nil, fail
 	}
 	resp, fail := readHealthAnswer(answer)

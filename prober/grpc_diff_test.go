@@ -2,6 +2,7 @@ package prober
 
 import (
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/credentials/insecure"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
@@ -28,14 +30,19 @@ import (
 type grpcGoCall struct {
 	service  string
 	metadata map[string]string
+	ca       *testCA       // with TLS, the CA the server's certificate is from
 	timeout  time.Duration // 5 s when 0
 }
 
-// check makes the call to a plaintext server at addr and returns the
-// status it ended with (OK when the health service answered).
+// check makes the call to the server at addr and returns the status it
+// ended with (OK when the health service answered).
 func (c grpcGoCall) check(t *testing.T, addr string) *status.Status {
 	t.Helper()
-	cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(insecure.NewCredentials()))
+	creds := insecure.NewCredentials()
+	if c.ca != nil {
+		creds = credentials.NewTLS(&tls.Config{RootCAs: c.ca.pool()})
+	}
+	cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
 		t.Fatalf("grpc.NewClient: %v", err)
 	}

@@ -18,9 +18,9 @@ import (
 	"google.golang.org/grpc/status"
 )
 
-// A health check is the only call its connection carries, and the
-// exchange is written here on x/net's HTTP/2 framer rather than left to a
-// full client. Both
+// A health check is the only call its connection carries (or, when the
+// server refuses its stream, the only two), and the exchange is written
+// here on x/net's HTTP/2 framer rather than left to a full client. Both
 // full clients at hand keep per-connection machinery for long-lived,
 // shared connections: grpc-go's ClientConn (resolver, balancer, channel
 // bookkeeping, goroutines) cost more than the rest of the probe together,
@@ -68,14 +68,18 @@ type h2Conn struct {
 	// headerLimit is the server's SETTINGS_MAX_HEADER_LIST_SIZE, and
 	// unlimited, as HTTP/2 has it, until the server sets one.
 	headerLimit uint64
-	spoke       bool // a valid frame came from the server
-	// goneAway says a GOAWAY came, with lastStream its last-stream-id.
+	// sendWindow is what the connection's flow control lets sonde send.
+	sendWindow int64
+	spoke      bool // a valid frame came from the server
+	// goneAway says a GOAWAY came, with lastStream its last-stream-id:
+	// the server takes no new stream on the connection.
 	goneAway   bool
 	lastStream uint32
 	// goAway describes a GOAWAY that let the call finish, if one came; a
 	// frame is only valid until the next is read.
 	goAway string
-	st     h2Stream // the call
+	nextID uint32   // the stream the next call opens
+	st     h2Stream // the call being made
 }
 
 // h2Stream is the state of one call's stream.
@@ -92,7 +96,7 @@ type h2Stream struct {
 // and writes end when ctx does; the caller tells a deadline from a broken
 // connection by ctx, and closes the h2Conn.
 func openH2(ctx context.Context, conn net.Conn) (*h2Conn, *callFailure) {
-	c := &h2Conn{conn: conn, headerLimit: math.MaxUint64}
+	c := &h2Conn{conn: conn, headerLimit: math.MaxUint64, sendWindow: h2DefaultWindow, nextID: 1}
 	c.stop = context.AfterFunc(ctx, func() { _ = conn.SetDeadline(time.Unix(1, 0)) })
 	c.fr = http2.NewFramer(&c.out, bufio.NewReaderSize(conn, 2<<10))
 	c.fr.SetMaxReadFrameSize(h2MaxFrame)
@@ -159,15 +163,19 @@ func (c *h2Conn) takeSettings(f *http2.SettingsFrame) {
 	_ = c.fr.WriteSettingsAck()
 }
 
-// call sends a request on stream 1, fields being its header fields,
-// pseudo-headers first, and reads the answer to the end of the stream. A
-// header list larger than the server takes is not sent, as gRPC does not
-// send it: the call fails with INTERNAL.
+// call sends a request on the connection's next stream, fields being its
+// header fields, pseudo-headers first, and reads the answer to the end of
+// the stream. A header list larger than the server takes is not sent, as
+// gRPC does not send it: the call fails with INTERNAL.
 func (c *h2Conn) call(fields []hpack.HeaderField, body []byte) (*h2Answer, *callFailure) {
 	if fail := c.checkHeaderList(fields); fail != nil {
 		return nil, fail
 	}
-	c.st = h2Stream{id: 1}
+	c.st = h2Stream{id: c.nextID}
+	c.nextID += 2
+	if fail := c.awaitWindow(len(body)); fail != nil {
+		return nil, c.failed(fail)
+	}
 	if err := c.sendRequest(fields, body); err != nil {
 		return nil, c.failed(transportFailure(err))
 	}
@@ -183,6 +191,7 @@ func (c *h2Conn) call(fields []hpack.HeaderField, body []byte) (*h2Answer, *call
 // failed completes a failure with what the connection knows of it.
 func (c *h2Conn) failed(fail *callFailure) *callFailure {
 	fail.spokeHTTP2 = fail.spokeHTTP2 || c.spoke
+	fail.goneAway = c.goneAway
 	return fail
 }
 
@@ -210,10 +219,23 @@ func (c *h2Conn) checkHeaderList(fields []hpack.HeaderField) *callFailure {
 	}
 }
 
+// awaitWindow reads frames until the connection's flow control lets n
+// bytes be sent: only a second call, whose request follows the first's
+// on a connection the server has not yet credited, can wait.
+func (c *h2Conn) awaitWindow(n int) *callFailure {
+	for c.sendWindow < int64(n) {
+		if fail := c.readFrame(); fail != nil {
+			return fail
+		}
+	}
+	return nil
+}
+
 // sendRequest writes the request, with whatever the reading of frames
 // queued (the SETTINGS acknowledgement), in one write.
 func (c *h2Conn) sendRequest(fields []hpack.HeaderField, body []byte) error {
 	c.writeHeaders(fields, len(body) == 0)
+	c.sendWindow -= int64(len(body))
 	for len(body) > 0 {
 		chunk := body[:min(len(body), h2MaxFrame)]
 		body = body[len(chunk):]
@@ -258,6 +280,10 @@ func (c *h2Conn) readFrame() *callFailure {
 		return c.reply(!f.IsAck(), func() { c.takeSettings(f) })
 	case *http2.PingFrame:
 		return c.reply(!f.IsAck(), func() { _ = c.fr.WritePing(true, f.Data) })
+	case *http2.WindowUpdateFrame:
+		if f.StreamID == 0 {
+			c.sendWindow += int64(f.Increment)
+		}
 	case *http2.MetaHeadersFrame:
 		return c.onHeaders(f)
 	case *http2.DataFrame:
@@ -269,7 +295,7 @@ func (c *h2Conn) readFrame() *callFailure {
 	case *http2.PushPromiseFrame:
 		return unreadable(codes.Unavailable, "the server sent PUSH_PROMISE, which sonde's settings disabled")
 	}
-	return nil // WINDOW_UPDATE, PRIORITY and unknown frames: nothing to do
+	return nil // PRIORITY and unknown frames: nothing to do
 }
 
 // reply sends what write writes when a frame asks for an answer.
@@ -363,12 +389,15 @@ func (c *h2Conn) onData(f *http2.DataFrame) *callFailure {
 	return nil
 }
 
-// onReset ends the call whose stream the server reset.
+// onReset ends the call whose stream the server reset. REFUSED_STREAM
+// says the server did not process it.
 func (c *h2Conn) onReset(f *http2.RSTStreamFrame) *callFailure {
 	if f.StreamID != c.st.id {
-		return nil // a stream sonde never opened
+		return nil // a stream sonde gave up on, or never opened
 	}
-	return serverSaid(resetStatus(f.ErrCode))
+	fail := serverSaid(resetStatus(f.ErrCode))
+	fail.unprocessed = f.ErrCode == http2.ErrCodeRefusedStream
+	return fail
 }
 
 // onGoAway keeps reading when the server will still answer the call, and
@@ -392,7 +421,9 @@ func (c *h2Conn) onGoAway(f *http2.GoAwayFrame) *callFailure {
 		c.goAway = desc
 		return nil
 	}
-	return serverSaid(status.Newf(codes.Unavailable, "the server sent %s before processing the call", desc))
+	fail := serverSaid(status.Newf(codes.Unavailable, "the server sent %s before processing the call", desc))
+	fail.unprocessed = true
+	return fail
 }
 
 // readError is the failure of a call whose connection did not give a

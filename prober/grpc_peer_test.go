@@ -1,6 +1,7 @@
 package prober
 
 import (
+	"crypto/tls"
 	"io"
 	"net"
 	"sync/atomic"
@@ -35,6 +36,8 @@ type h2Calls struct {
 
 // h2CallsOpts shape an h2Calls peer.
 type h2CallsOpts struct {
+	tls      *tls.Config     // serve TLS when set
+	oneConn  bool            // take one connection, then stop listening: a second dial is refused
 	settings []http2.Setting // the peer's SETTINGS
 }
 
@@ -53,8 +56,20 @@ func newH2Calls(t *testing.T, turn h2Turn, o h2CallsOpts) (*h2Calls, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if o.oneConn {
+		ln = &oneShot{Listener: ln}
+	}
 	testkit.ServeConns(t, ln, p.serve)
 	return p, ln.Addr().String()
+}
+
+// oneShot is a listener that closes after its first connection.
+type oneShot struct{ net.Listener }
+
+func (l *oneShot) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	l.Listener.Close()
+	return c, err
 }
 
 // serve runs one connection: the peer's SETTINGS after the client's
@@ -64,6 +79,9 @@ func (p *h2Calls) serve(c net.Conn) {
 	tr := h2Trace{conn: int(p.accepted.Add(1))}
 	defer func() { p.ended <- tr }()
 	_ = c.SetDeadline(time.Now().Add(15 * time.Second)) // the test's patience
+	if p.tls != nil {
+		c = tls.Server(c, p.tls)
+	}
 	preface := make([]byte, len(http2.ClientPreface))
 	if _, err := io.ReadFull(c, preface); err != nil || string(preface) != http2.ClientPreface {
 		return
