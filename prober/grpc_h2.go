@@ -132,9 +132,10 @@ func (c *h2Conn) sendPreface() error {
 
 // awaitSettings reads the server's first frame, which must be SETTINGS
 // (gRPC refuses a connection whose server starts otherwise), and queues
-// its acknowledgement to go out with the request. Waiting costs no round
-// trip with servers that send their settings on accepting the
-// connection, as grpc-go's do.
+// its acknowledgement to go out with the request. The request leaves
+// about a round trip after the connect, as it does from gRPC: a server
+// sends its settings when it accepts the connection, half a round trip
+// after the client saw it open, or on reading the client's preface.
 func (c *h2Conn) awaitSettings() *callFailure {
 	f, err := c.fr.ReadFrame()
 	if err != nil {
