@@ -5,11 +5,14 @@ import (
 	"context"
 	"io"
 	"net"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"golang.org/x/net/http2"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/sonde-exporter/sonde/internal/testkit"
 )
 
 // fuzzGRPCDeadline bounds one probe. The peer hangs up after its bytes,
@@ -53,25 +56,39 @@ func FuzzGRPCAnswer(f *testing.F) {
 	f.Add([]byte("HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n"))
 	f.Add([]byte{})
 
+	// One listener serves the whole run, each connection with the input
+	// being run: a listener per input took a port per input, which with
+	// the ports of the connections in TIME_WAIT ran loopback out of ports
+	// within a minute of fuzzing. A second connection of one input (the
+	// probe's retry) gets the same bytes.
+	var current atomic.Pointer[[]byte]
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		f.Fatal(err)
+	}
+	testkit.ServeConns(f, ln, func(c net.Conn) {
+		answer := *current.Load()
+		_ = c.SetDeadline(time.Now().Add(fuzzGRPCDeadline + time.Second))
+		preface := make([]byte, len(http2.ClientPreface))
+		if _, err := io.ReadFull(c, preface); err != nil {
+			return
+		}
+		_, _ = c.Write(answer)
+		// Hang up the peer's half, then take what the client still
+		// sends until it closes: the close is a FIN, not a reset that
+		// could overtake the bytes. Were the connection left open,
+		// every answer that promises more than it sends would wait
+		// out the deadline, and the fuzzer, which minimises each new
+		// input by running it again and again, would spend its time
+		// waiting (a few execs a minute). TestGRPCH2Deadline covers a
+		// server that keeps the call waiting.
+		_ = c.(*net.TCPConn).CloseWrite()
+		_, _ = io.Copy(io.Discard, c)
+	})
+	addr := ln.Addr().String()
+
 	f.Fuzz(func(t *testing.T, answer []byte) {
-		addr := rawServer(t, func(c net.Conn) {
-			_ = c.SetDeadline(time.Now().Add(fuzzGRPCDeadline + time.Second))
-			preface := make([]byte, len(http2.ClientPreface))
-			if _, err := io.ReadFull(c, preface); err != nil {
-				return
-			}
-			_, _ = c.Write(answer)
-			// Hang up the peer's half, then take what the client still
-			// sends until it closes: the close is a FIN, not a reset that
-			// could overtake the bytes. Were the connection left open,
-			// every answer that promises more than it sends would wait
-			// out the deadline, and the fuzzer, which minimises each new
-			// input by running it again and again, would spend its time
-			// waiting (a few execs a minute). TestGRPCH2Deadline covers a
-			// server that keeps the call waiting.
-			_ = c.(*net.TCPConn).CloseWrite()
-			_, _ = io.Copy(io.Discard, c)
-		})
+		current.Store(&answer)
 		ctx, cancel := context.WithTimeout(context.Background(), fuzzGRPCDeadline)
 		defer cancel()
 		sink := NewSink()

@@ -27,8 +27,9 @@ import (
 // to that address and, with `tls`, completes the TLS handshake on it, then
 // speaks HTTP/2 over it to make one grpc.health.v1.Health/Check call
 // (grpc_call.go). Dialling itself keeps every phase timed and classified as
-// in the other probers, and keeps resolvers, proxies, reconnections and
-// retries out of the probe.
+// in the other probers, and keeps resolvers, proxies and reconnections out
+// of the probe. The one retry kept is gRPC's transparent one: a call the
+// server refused before processing it is made once more.
 
 // grpcPrepared is what a grpc module needs ready before its first probe.
 type grpcPrepared struct {
@@ -148,12 +149,14 @@ func newGRPCMetrics(sink *Sink) grpcMetrics {
 	return mx
 }
 
+// phase adds d to phase p's duration: when the call is made a second
+// time, on a new connection, connect, tls and check count both.
 func (mx grpcMetrics) phase(p Phase, d time.Duration) {
-	mx.durations.With(string(p)).Set(d.Seconds())
+	mx.durations.With(string(p)).Add(d.Seconds())
 }
 
-// timed sets phase p's duration and records its span, from the same two
-// clock readings.
+// timed adds to phase p's duration and records its span, from the same
+// two clock readings.
 func (mx grpcMetrics) timed(p Phase, start, end time.Time) {
 	mx.phase(p, end.Sub(start))
 	mx.sink.Span(p, 0, start, end)
@@ -195,14 +198,25 @@ func probeGRPC(ctx context.Context, target string, m *Module, sink *Sink, logger
 	return probeGRPCEndpoint(ctx, m, e, mx, sink, logger)
 }
 
-// probeGRPCEndpoint runs the probe's phases once the target is read.
+// probeGRPCEndpoint runs the probe's phases once the target is read. A
+// call the server went away before processing is made once more on a new
+// connection to the same address, as gRPC makes it, within the deadline.
 func probeGRPCEndpoint(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *Sink, logger *slog.Logger) error {
 	conn, err := dialGRPC(ctx, m, e, mx, sink, logger)
 	if err != nil {
 		return err
 	}
-	defer conn.Close()
-	return checkHealth(ctx, m, conn, grpcAuthority(m, e), mx, logger)
+	addr := conn.RemoteAddr().(*net.TCPAddr)
+	again, err := checkHealth(ctx, m, conn, grpcAuthority(m, e), true, mx, logger)
+	if !again {
+		return err
+	}
+	logger.Warn("The server went away before processing the health check; making the call once more on a new connection, as gRPC does", "err", err)
+	if conn, err = redialGRPC(ctx, m, e, addr, mx, sink, logger); err != nil {
+		return err
+	}
+	_, err = checkHealth(ctx, m, conn, grpcAuthority(m, e), false, mx, logger)
+	return err
 }
 
 // parseGRPCTarget reads a target as blackbox_exporter does: host:port, or
@@ -292,26 +306,51 @@ func grpcServerName(m *Module, host string) string {
 // would have answered for the call: UNAVAILABLE, or DEADLINE_EXCEEDED
 // when time ran out.
 func dialGRPC(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
-	withTLS := m.GRPC.TLS
 	d, err := dialEndpoint(ctx, m, e, sink, logger)
 	mx.phase(PhaseResolve, d.resolve)
 	if d.ip == nil {
 		return nil, err // resolution failed: blackbox stops here too
 	}
-	mx.resolved(withTLS)
+	mx.resolved(m.GRPC.TLS)
 	mx.phase(PhaseConnect, d.connect)
 	if err != nil {
 		mx.status.Set(float64(unreachedCode(err)))
 		return nil, err
 	}
 	Debug(logger, "Connected", "address", d.addr)
-	if !withTLS {
-		return d.conn, nil
+	return secureGRPC(ctx, m, e, d.conn, mx, sink, logger)
+}
+
+// redialGRPC opens the connection a call made once more goes on: a new
+// TCP connection to the address the first one reached, without resolving
+// the name again, and with `tls` a new handshake.
+func redialGRPC(ctx context.Context, m *Module, e endpoint, addr *net.TCPAddr, mx grpcMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
+	dialer, err := localDialer(e, addr.IP)
+	if err != nil {
+		return nil, err
 	}
-	tc, took, err := handshake(ctx, d.conn, m.prepared.(*grpcPrepared).tls, grpcServerName(m, e.host), sink)
+	start := time.Now()
+	conn, err := dialer.DialContext(ctx, familyOf(addr.IP).network(e.network), addr.String())
+	mx.timed(PhaseConnect, start, time.Now())
+	if err != nil {
+		err = dialError(ctx, e, addr.String(), err)
+		mx.status.Set(float64(unreachedCode(err)))
+		return nil, err
+	}
+	Debug(logger, "Connected", "address", addr.String())
+	return secureGRPC(ctx, m, e, conn, mx, sink, logger)
+}
+
+// secureGRPC runs the tls phase on conn with `tls`, and closes conn when
+// the handshake fails.
+func secureGRPC(ctx context.Context, m *Module, e endpoint, conn net.Conn, mx grpcMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
+	if !m.GRPC.TLS {
+		return conn, nil
+	}
+	tc, took, err := handshake(ctx, conn, m.prepared.(*grpcPrepared).tls, grpcServerName(m, e.host), sink)
 	mx.phase(PhaseTLS, took)
 	if err != nil {
-		d.conn.Close()
+		conn.Close()
 		mx.status.Set(float64(unreachedCode(err)))
 		return nil, err
 	}
@@ -333,37 +372,50 @@ func unreachedCode(err error) codes.Code {
 	return codes.DeadlineExceeded
 }
 
-// checkHealth makes the health check call over conn: the check phase,
-// which begins with the HTTP/2 connection preface and settings, as gRPC
-// needs them before any call.
-func checkHealth(ctx context.Context, m *Module, conn net.Conn, authority string, mx grpcMetrics, logger *slog.Logger) error {
+// checkHealth makes the health check call over conn, which it closes:
+// the check phase, which begins with the HTTP/2 connection preface and
+// settings, as gRPC needs them before any call. While mayRetry, again
+// says the server went away before processing the call, which gRPC makes
+// once more on a new connection; err is then that first call's failure,
+// which is not yet the probe's: it sets no status and logs nothing.
+func checkHealth(ctx context.Context, m *Module, conn net.Conn, authority string, mayRetry bool, mx grpcMetrics, logger *slog.Logger) (again bool, err error) {
+	defer conn.Close()
 	watched := &watchedConn{Conn: conn}
 	service := m.GRPC.Service
 	Debug(logger, "Checking gRPC health", "service", service, "authority", authority)
 	start := time.Now()
-	resp, fail := callHealth(ctx, m, watched, authority)
+	resp, fail := callHealth(ctx, m, watched, authority, mayRetry, logger)
 	mx.timed(PhaseCheck, start, time.Now())
 	if fail != nil {
-		switch {
-		case ctx.Err() != nil:
-			// The deadline may break the stream before the call sees it.
-			fail.status = status.FromContextError(ctx.Err())
-		case fail.status.Code() == codes.Canceled && deadlinePassed(ctx):
-			// The server gave up at the deadline the call carried, a moment
-			// before ctx's timer ran; grpc-go reads such a reset so too.
-			fail.status = status.New(codes.DeadlineExceeded, fail.status.Message())
+		err := failedCall(ctx, fail, conn, watched.failure(), service)
+		if fail.elsewhere {
+			return true, err
 		}
 		mx.status.Set(float64(fail.status.Code()))
-		if tc, ok := conn.(*tls.Conn); ok {
-			fail.noALPN = tc.ConnectionState().NegotiatedProtocol != "h2"
-		}
-		err := callError(ctx, fail, service, watched.failure())
 		logger.Error("Health check failed", "err", err)
-		return err
+		return false, err
 	}
 	mx.answered(resp.GetStatus())
 	Debug(logger, "Received health check answer", "serving_status", resp.GetStatus().String())
-	return servingError(resp.GetStatus(), service)
+	return false, servingError(resp.GetStatus(), service)
+}
+
+// failedCall gives a failed call the status grpc-go would report, and
+// classifies it. connErr is the first error reading or writing conn met.
+func failedCall(ctx context.Context, fail *callFailure, conn net.Conn, connErr error, service string) error {
+	switch {
+	case ctx.Err() != nil:
+		// The deadline may break the stream before the call sees it.
+		fail.status = status.FromContextError(ctx.Err())
+	case fail.status.Code() == codes.Canceled && deadlinePassed(ctx):
+		// The server gave up at the deadline the call carried, a moment
+		// before ctx's timer ran; grpc-go reads such a reset so too.
+		fail.status = status.New(codes.DeadlineExceeded, fail.status.Message())
+	}
+	if tc, ok := conn.(*tls.Conn); ok {
+		fail.noALPN = tc.ConnectionState().NegotiatedProtocol != "h2"
+	}
+	return callError(ctx, fail, service, connErr)
 }
 
 // servingError judges a health check answer: only SERVING passes.
@@ -388,6 +440,12 @@ func callError(ctx context.Context, fail *callFailure, service string, connErr e
 	code := codeName(st.Code())
 	if ctx.Err() != nil {
 		return Classify(ctx, fmt.Errorf("gRPC health check (%s): %w", code, ctx.Err()), PhaseCheck)
+	}
+	if fail.unsent {
+		// Like a 431 answer, which the server announced in its settings:
+		// it will not take the call as the module writes it.
+		return Failf(ClassStatus, ReasonGRPCStatus, PhaseCheck,
+			"%s: %s; gRPC sends no such call, and sonde did not send it: send less metadata", code, st.Message())
 	}
 	if !fail.fromServer {
 		return unreadableError(ctx, fail, connErr)

@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/base64"
 	"encoding/binary"
+	"log/slog"
 	"net"
 	"net/http"
 	"sort"
@@ -19,7 +20,8 @@ import (
 )
 
 // A probe makes one unary call on a connection it opened for that call
-// alone (grpc_h2.go speaks the HTTP/2). What gRPC adds to HTTP/2 for a
+// alone (grpc_h2.go speaks the HTTP/2), and a second, as gRPC does, when
+// the server refused the first unprocessed. What gRPC adds to HTTP/2 for a
 // unary call is small and fixed by the protocol (doc/PROTOCOL-HTTP2.md in
 // grpc/grpc): a few request headers, a 5-byte prefix on each message, and
 // the status in the trailers. The message types and status codes are
@@ -96,6 +98,23 @@ type callFailure struct {
 	// noALPN says the TLS handshake agreed on no protocol, where gRPC
 	// needs h2 (sonde offers only h2, so a server picks it or nothing).
 	noALPN bool
+	// unsent says the request's header list is larger than the server
+	// takes, so that sonde did not send it, as gRPC does not.
+	unsent bool
+	// unprocessed says the server refused the call before processing it
+	// (RST_STREAM REFUSED_STREAM, or a GOAWAY below its stream): gRPC
+	// makes such a call once more, on a new connection when the server
+	// is going away (goneAway), else on the same one.
+	unprocessed bool
+	goneAway    bool
+	// elsewhere says the probe should make the call once more on a new
+	// connection.
+	elsewhere bool
+}
+
+// retryable says gRPC would make the call once more, time allowing.
+func (f *callFailure) retryable(ctx context.Context) bool {
+	return f != nil && f.unprocessed && ctx.Err() == nil
 }
 
 // serverSaid is a failure the server answered.
@@ -110,11 +129,28 @@ func unreadable(code codes.Code, format string, args ...any) *callFailure {
 }
 
 // callHealth makes the health check call on conn and returns the answer,
-// or how the call failed.
-func callHealth(ctx context.Context, m *Module, conn net.Conn, authority string) (*healthpb.HealthCheckResponse, *callFailure) {
-	p := m.prepared.(*grpcPrepared)
-	answer, fail := exchangeH2(ctx, conn, healthRequestFields(ctx, m, authority), p.request)
+// or how the call failed. While mayRetry, a call the server refused
+// unprocessed is made once more, as gRPC makes it: here when the server
+// refused the stream alone, and by the caller, on a new connection
+// (callFailure.elsewhere), when the server is going away.
+func callHealth(ctx context.Context, m *Module, conn net.Conn, authority string, mayRetry bool, logger *slog.Logger) (*healthpb.HealthCheckResponse, *callFailure) {
+	h, fail := openH2(ctx, conn)
 	if fail != nil {
+		return nil, fail
+	}
+	defer h.close()
+	// The fields are made once the server's settings came, so that
+	// grpc-timeout gives the time left when the request goes out.
+	request := m.prepared.(*grpcPrepared).request
+	answer, fail := h.call(healthRequestFields(ctx, m, authority), request)
+	if mayRetry && fail.retryable(ctx) && !fail.goneAway {
+		logger.Warn("The server refused the health check's stream; making the call once more on the same connection, as gRPC does",
+			"code", codeName(fail.status.Code()), "message", fail.status.Message())
+		mayRetry = false
+		answer, fail = h.call(healthRequestFields(ctx, m, authority), request)
+	}
+	if fail != nil {
+		fail.elsewhere = mayRetry && fail.retryable(ctx)
 		return nil, fail
 	}
 	resp, fail := readHealthAnswer(answer)
@@ -240,10 +276,11 @@ func nonGRPCStatus(resp *h2Answer) *status.Status {
 }
 
 // isGRPCContentType reports whether ct is application/grpc, alone or
-// with a subtype (application/grpc+proto) or parameters.
+// with a subtype (application/grpc+proto) or parameters. Case counts, as
+// it does for grpc-go: Application/GRPC is not gRPC's.
 func isGRPCContentType(ct string) bool {
 	const base = "application/grpc"
-	if len(ct) < len(base) || !strings.EqualFold(ct[:len(base)], base) {
+	if !strings.HasPrefix(ct, base) {
 		return false
 	}
 	rest := ct[len(base):]
@@ -286,13 +323,15 @@ func trailerStatus(resp *h2Answer) (*status.Status, *callFailure) {
 	}
 	raw := h.Get("Grpc-Status")
 	if raw == "" {
-		return nil, unreadable(codes.Internal, "the server ended the call without a grpc-status")
+		// grpc-go reads a missing status as UNKNOWN.
+		return nil, unreadable(codes.Unknown, "the server ended the call without a grpc-status")
 	}
-	code, err := strconv.ParseUint(raw, 10, 32)
+	// A 32-bit signed number, as grpc-go reads it: "-1" is code 4294967295.
+	code, err := strconv.ParseInt(raw, 10, 32)
 	if err != nil {
-		return nil, unreadable(codes.Unknown, "the server sent grpc-status %q, which is not a number", raw)
+		return nil, unreadable(codes.Unknown, "the server sent grpc-status %q, which is not a 32-bit number", raw)
 	}
-	return status.New(codes.Code(code), grpcMessage(h.Get("Grpc-Message"))), nil
+	return status.New(codes.Code(uint32(code)), grpcMessage(h.Get("Grpc-Message"))), nil
 }
 
 // grpcMessage decodes grpc-message, in which the sender percent-encodes

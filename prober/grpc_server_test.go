@@ -27,6 +27,9 @@ type grpcServerOpts struct {
 	// health replaces the standard health service, for servers that
 	// answer an error or never answer.
 	health healthpb.HealthServer
+	// maxHeaderList is the header list the server takes, which it
+	// announces as SETTINGS_MAX_HEADER_LIST_SIZE; grpc-go's default when 0.
+	maxHeaderList uint32
 }
 
 // grpcTestServer is an in-process gRPC server on loopback.
@@ -65,6 +68,9 @@ func newGRPCServer(t *testing.T, o grpcServerOpts) *grpcTestServer {
 		}
 		cert := s.ca.issue(t, spec)
 		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert.tls}})))
+	}
+	if o.maxHeaderList != 0 {
+		opts = append(opts, grpc.MaxHeaderListSize(o.maxHeaderList))
 	}
 	srv := grpc.NewServer(opts...)
 	switch {
