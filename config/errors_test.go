@@ -876,3 +876,35 @@ func TestManyWarnings(t *testing.T) {
 		t.Errorf("loaded %d modules, want all 4", len(cfg.Modules))
 	}
 }
+
+func TestGRPCWarnings(t *testing.T) {
+	grpc := func(lines ...string) string {
+		return module(append([]string{"    prober: grpc", "    grpc:"}, lines...)...)
+	}
+	runErrorCases(t, []errorCase{
+		{
+			name: "metadata key gRPC cannot send",
+			src:  grpc("      metadata:", `        "bad key": [x]`),
+			want: `line 6: module "m": grpc.metadata.bad key: "bad key" is not a gRPC metadata key (a-z, 0-9, '-', '_', '.'), so every probe fails with INTERNAL, as in blackbox_exporter`,
+			warn: true,
+		},
+		{
+			name: "metadata key in capitals",
+			src:  grpc("      metadata:", "        X-Tenant: [blue]"),
+			want: `line 6: module "m": grpc.metadata.X-Tenant: gRPC metadata keys are lower case: blackbox_exporter fails every probe of this module with INTERNAL; sonde sends it as "x-tenant"`,
+			warn: true,
+		},
+		{
+			name: "metadata value not printable",
+			src:  grpc("      metadata:", `        x-a: ["a\x01"]`),
+			want: `line 6: module "m": grpc.metadata.x-a: a value has a character outside printable ASCII`,
+			warn: true,
+		},
+		{
+			name: "metadata value a scalar",
+			src:  grpc("      metadata:", "        x-a: one"),
+			want: `line 6: module "m": grpc.metadata.x-a: "one" is not a list`,
+		},
+	})
+	mustLoad(t, grpc("      metadata:", `        trace-bin: ["\x00"]`, "        x-a: [one, two]"))
+}

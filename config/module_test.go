@@ -16,47 +16,47 @@ func TestWithHostname(t *testing.T) {
 		return m
 	}
 	for _, tc := range []struct {
-		name              string
-		module            Module
-		hostname          string
-		wantHeaders       map[string]string
-		wantTCP, wantGRPC string
-		wantErr           string
+		name        string
+		module      Module
+		hostname    string
+		wantHeaders map[string]string
+		wantTCP     string
+		wantErr     string
 	}{
 		{
 			name:        "no headers",
 			module:      base(nil, "", ""),
 			hostname:    "vhost.example.com",
 			wantHeaders: map[string]string{"Host": "vhost.example.com"},
-			wantTCP:     "vhost.example.com", wantGRPC: "vhost.example.com",
+			wantTCP:     "vhost.example.com",
 		},
 		{
 			name:        "other headers are kept",
 			module:      base(map[string]string{"X-A": "1", "Accept": "text/html"}, "", ""),
 			hostname:    "vhost.example.com",
 			wantHeaders: map[string]string{"X-A": "1", "Accept": "text/html", "Host": "vhost.example.com"},
-			wantTCP:     "vhost.example.com", wantGRPC: "vhost.example.com",
+			wantTCP:     "vhost.example.com",
 		},
 		{
 			name:        "configured server names win",
 			module:      base(nil, "tcp.example", "grpc.example"),
 			hostname:    "vhost.example.com",
 			wantHeaders: map[string]string{"Host": "vhost.example.com"},
-			wantTCP:     "tcp.example", wantGRPC: "grpc.example",
+			wantTCP:     "tcp.example",
 		},
 		{
 			name:        "hostname with port",
 			module:      base(nil, "", ""),
 			hostname:    "vhost.example.com:8443",
 			wantHeaders: map[string]string{"Host": "vhost.example.com:8443"},
-			wantTCP:     "vhost.example.com:8443", wantGRPC: "vhost.example.com:8443",
+			wantTCP:     "vhost.example.com:8443",
 		},
 		{
 			name:        "same Host header in another case is folded into one",
 			module:      base(map[string]string{"host": "vhost.example.com", "X-A": "1"}, "", ""),
 			hostname:    "vhost.example.com",
 			wantHeaders: map[string]string{"Host": "vhost.example.com", "X-A": "1"},
-			wantTCP:     "vhost.example.com", wantGRPC: "vhost.example.com",
+			wantTCP:     "vhost.example.com",
 		},
 		{
 			name:     "different Host header",
@@ -80,19 +80,19 @@ func TestWithHostname(t *testing.T) {
 			// Taken as given, as blackbox takes it: the prober that
 			// would send it fails the probe (not the scrape).
 			name: "space", module: base(nil, "", ""), hostname: "v host",
-			wantHeaders: map[string]string{"Host": "v host"}, wantTCP: "v host", wantGRPC: "v host",
+			wantHeaders: map[string]string{"Host": "v host"}, wantTCP: "v host",
 		},
 		{
 			name: "slash", module: base(nil, "", ""), hostname: "vhost/path",
-			wantHeaders: map[string]string{"Host": "vhost/path"}, wantTCP: "vhost/path", wantGRPC: "vhost/path",
+			wantHeaders: map[string]string{"Host": "vhost/path"}, wantTCP: "vhost/path",
 		},
 		{
 			name: "newline", module: base(nil, "", ""), hostname: "vhost\r\nX-Injected: 1",
-			wantHeaders: map[string]string{"Host": "vhost\r\nX-Injected: 1"}, wantTCP: "vhost\r\nX-Injected: 1", wantGRPC: "vhost\r\nX-Injected: 1",
+			wantHeaders: map[string]string{"Host": "vhost\r\nX-Injected: 1"}, wantTCP: "vhost\r\nX-Injected: 1",
 		},
 		{
 			name: "tab", module: base(nil, "", ""), hostname: "v\thost",
-			wantHeaders: map[string]string{"Host": "v\thost"}, wantTCP: "v\thost", wantGRPC: "v\thost",
+			wantHeaders: map[string]string{"Host": "v\thost"}, wantTCP: "v\thost",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -112,7 +112,9 @@ func TestWithHostname(t *testing.T) {
 			}
 			assertEqual(t, "headers", got.HTTP.Headers, tc.wantHeaders)
 			assertEqual(t, "tcp server_name", got.TCP.TLSConfig.ServerName, tc.wantTCP)
-			assertEqual(t, "grpc server_name", got.GRPC.TLSConfig.ServerName, tc.wantGRPC)
+			// As in blackbox, grpc and dns ignore the hostname parameter.
+			assertEqual(t, "grpc server_name", got.GRPC.TLSConfig.ServerName, tc.module.GRPC.TLSConfig.ServerName)
+			assertEqual(t, "dns server_name", got.DNS.TLSConfig.ServerName, tc.module.DNS.TLSConfig.ServerName)
 			assertEqual(t, "http server_name", got.HTTP.HTTPClientConfig.TLSConfig.ServerName, "http-sni.example")
 			assertEqual(t, "prober", got.Prober, tc.module.Prober)
 			if host, ok := got.HTTP.HostHeader(); !ok || host != tc.hostname {

@@ -541,8 +541,9 @@ func (h *HTTPProbe) HostHeader() (string, bool) {
 }
 
 // WithHostname returns a copy of the module that probes as if the target
-// were called hostname: the Host header and TLS server name for http, the
-// TLS server name for tcp and grpc. It fails when the module already sets
+// were called hostname: the Host header and TLS server name for http (and
+// websocket, sonde's own), the TLS server name for tcp. blackbox uses it
+// for these alone, and so does sonde: the grpc and dns probers ignore it. It fails when the module already sets
 // another Host header, as blackbox_exporter does; the value itself is taken
 // as given, and a prober that cannot send it fails the probe, as in
 // blackbox (a scrape is not refused for it). Without a hostname it
@@ -570,12 +571,6 @@ func (m *Module) WithHostname(hostname string) (*Module, error) {
 	c.HTTP.Headers = headers
 	if c.TCP.TLSConfig.ServerName == "" {
 		c.TCP.TLSConfig.ServerName = hostname
-	}
-	if c.GRPC.TLSConfig.ServerName == "" {
-		c.GRPC.TLSConfig.ServerName = hostname
-	}
-	if c.DNS.TLSConfig.ServerName == "" {
-		c.DNS.TLSConfig.ServerName = hostname // DNS over TLS or HTTPS
 	}
 	return c, nil
 }

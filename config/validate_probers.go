@@ -197,6 +197,45 @@ func (c *checker) rrPatterns(path []string, v *DNSRRValidator) {
 func (c *checker) grpc(g *GRPCProbe) {
 	c.ipProtocol([]string{"grpc", "preferred_ip_protocol"}, g.PreferredIPProtocol)
 	c.tlsFiles([]string{"grpc", "tls_config"}, &g.TLSConfig)
+	for key, values := range g.Metadata {
+		c.grpcMetadata([]string{"grpc", "metadata", key}, key, values)
+	}
+	if len(g.Service) > maxGRPCService {
+		c.warnf([]string{"grpc", "service"}, "is %d bytes long, more than sonde sends in one health check request (%d), so every probe fails", len(g.Service), maxGRPCService)
+	}
+}
+
+// maxGRPCService is about the longest service name whose health check
+// request fits HTTP/2's initial window, which sonde sends it in.
+const maxGRPCService = 65535 - 5 - 4
+
+// grpcMetadata applies gRPC's rules for metadata, which grpc-go enforces
+// before sending a call: keys of [0-9a-z-_.], values of printable ASCII
+// unless the key ends in -bin. Pseudo-headers (":path") are dropped, not
+// refused.
+func (c *checker) grpcMetadata(path []string, key string, values []string) {
+	lower := strings.ToLower(key)
+	if key == "" || strings.HasPrefix(key, ":") {
+		return
+	}
+	for _, r := range lower {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			c.warnf(path, "%q is not a gRPC metadata key (a-z, 0-9, '-', '_', '.'), so every probe fails with INTERNAL, as in blackbox_exporter", key)
+			return
+		}
+	}
+	if lower != key {
+		c.warnf(path, "gRPC metadata keys are lower case: blackbox_exporter fails every probe of this module with INTERNAL; sonde sends it as %q; write it so", lower)
+	}
+	if strings.HasSuffix(lower, "-bin") {
+		return
+	}
+	for _, v := range values {
+		if strings.IndexFunc(v, func(r rune) bool { return r < 0x20 || r > 0x7e }) >= 0 {
+			c.warnf(path, "a value has a character outside printable ASCII, so every probe fails with INTERNAL, as in blackbox_exporter; use a key ending in -bin for binary values")
+			return
+		}
+	}
 }
 
 func (c *checker) websocket(w *WebsocketProbe) {

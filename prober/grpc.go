@@ -14,8 +14,8 @@ import (
 	"sync"
 	"time"
 
-	"github.com/prometheus/common/version"
 	"golang.org/x/net/http2/hpack"
+	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
@@ -36,6 +36,10 @@ type grpcPrepared struct {
 	tls     *tlsClient          // tls_config, offering h2 by ALPN
 	fields  []hpack.HeaderField // gRPC's request headers and the metadata
 	request []byte              // the HealthCheckRequest, framed
+	// unsendable is why the call cannot be made as configured (metadata
+	// gRPC refuses to send, a request too large): every probe fails with
+	// it once the target resolved, as blackbox's call fails.
+	unsendable *Error
 }
 
 func prepareGRPC(m *config.Module) (any, error) {
@@ -46,29 +50,33 @@ func prepareGRPC(m *config.Module) (any, error) {
 	// gRPC runs over HTTP/2, and gRPC servers refuse a TLS client that does
 	// not offer h2 by ALPN.
 	c.withALPN("h2")
+	p := &grpcPrepared{tls: c}
 	md, err := grpcMetadata(m.GRPC.Metadata)
 	if err != nil {
-		return nil, err
+		// grpc-go refuses to send it, with INTERNAL, before connecting.
+		p.unsendable = Failf(ClassProber, ReasonConfig, PhaseCheck, "%v", err)
 	}
-	request, err := grpcFrame(&healthpb.HealthCheckRequest{Service: m.GRPC.Service})
+	p.fields = grpcRequestFields(md, grpcUserAgent)
+	p.request, err = grpcFrame(&healthpb.HealthCheckRequest{Service: m.GRPC.Service})
 	if err != nil {
 		return nil, fmt.Errorf("grpc.service: encoding the health check request: %w", err)
 	}
-	if len(request) > h2DefaultWindow {
+	if len(p.request) > h2DefaultWindow && p.unsendable == nil {
 		// The request is sent before the server's settings could open a
 		// larger window.
-		return nil, fmt.Errorf("grpc.service is %d bytes long; a health check request must fit in HTTP/2's initial window of %d bytes", len(m.GRPC.Service), h2DefaultWindow)
+		p.unsendable = Failf(ClassProber, ReasonUnsupported, PhaseCheck, "grpc.service is %d bytes long; sonde sends a health check request in HTTP/2's initial window of %d bytes", len(m.GRPC.Service), h2DefaultWindow)
 	}
-	return &grpcPrepared{
-		tls:     c,
-		fields:  grpcRequestFields(md, version.ComponentUserAgent("sonde")),
-		request: request,
-	}, nil
+	return p, nil
 }
 
+// grpcUserAgent is the User-Agent blackbox_exporter's gRPC client sends,
+// grpc-go's own, at the version sonde links.
+var grpcUserAgent = "grpc-go/" + grpc.Version
+
 // grpcMetadata builds the metadata sent with every health check. A key or
-// value gRPC cannot send would fail every call, so such a module is
-// refused when it loads. Keys are lowercased, as gRPC metadata keys are.
+// value gRPC cannot send fails every call, as in blackbox. Keys are
+// lowercased, as gRPC metadata keys are: grpc-go refuses capitals, and
+// blackbox sends them as written, so fails.
 func grpcMetadata(option map[string][]string) (map[string][]string, error) {
 	if len(option) == 0 {
 		return nil, nil
@@ -193,6 +201,10 @@ func probeGRPC(ctx context.Context, target string, m *Module, sink *Sink, logger
 	if err != nil {
 		return err
 	}
+	// blackbox reads tls_config before resolving, with tls or without.
+	if err := m.prepared.(*grpcPrepared).tls.ready(); err != nil {
+		return err
+	}
 	// The grpc section has no source_ip_address yet: the system chooses.
 	e := endpoint{network: "tcp", host: host, port: port, protocol: cfg.PreferredIPProtocol, fallback: cfg.IPProtocolFallback}
 	return probeGRPCEndpoint(ctx, m, e, mx, sink, logger)
@@ -202,6 +214,9 @@ func probeGRPC(ctx context.Context, target string, m *Module, sink *Sink, logger
 // call the server went away before processing is made once more on a new
 // connection to the same address, as gRPC makes it, within the deadline.
 func probeGRPCEndpoint(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *Sink, logger *slog.Logger) error {
+	if fail := m.prepared.(*grpcPrepared).unsendable; fail != nil {
+		return refuseCall(ctx, m, e, mx, fail, sink, logger)
+	}
 	conn, err := dialGRPC(ctx, m, e, mx, sink, logger)
 	if err != nil {
 		return err
@@ -217,6 +232,21 @@ func probeGRPCEndpoint(ctx context.Context, m *Module, e endpoint, mx grpcMetric
 	}
 	_, err = checkHealth(ctx, m, conn, grpcAuthority(m, e), false, mx, logger)
 	return err
+}
+
+// refuseCall fails a probe whose call cannot be made as configured. As
+// blackbox does, it resolves the target first; then the call fails before
+// connecting, with INTERNAL, as grpc-go fails it.
+func refuseCall(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, fail *Error, sink *Sink, logger *slog.Logger) error {
+	_, took, err := resolveTarget(ctx, m, e.host, e.protocol, e.fallback, sink, logger)
+	mx.phase(PhaseResolve, took)
+	if err != nil {
+		return err
+	}
+	mx.resolved(m.GRPC.TLS)
+	mx.status.Set(float64(codes.Internal))
+	logger.Error("Health check not made", "err", fail)
+	return fail
 }
 
 // parseGRPCTarget reads a target as blackbox_exporter does: host:port, or
@@ -280,19 +310,16 @@ func grpcHostPort(target string) (string, error) {
 	return u.Host, nil
 }
 
-// grpcAuthority is the call's :authority: the `hostname` URL parameter as
-// given, else the target's host and port, as grpc-go would send for it.
-func grpcAuthority(m *Module, e endpoint) string {
-	if m.Hostname != "" {
-		return m.Hostname
-	}
+// grpcAuthority is the call's :authority: the target's host and port, as
+// grpc-go sends it for blackbox. Like blackbox, the grpc prober ignores
+// the `hostname` URL parameter.
+func grpcAuthority(_ *Module, e endpoint) string {
 	return net.JoinHostPort(e.host, e.port)
 }
 
 // grpcServerName is the name the TLS server is verified as: tls_config's
-// server_name (which the `hostname` parameter fills when unset), else the
-// target's host. A TLS server name has no port, so one given with the
-// hostname parameter is dropped.
+// server_name, else the target's host. A TLS server name has no port, so
+// one written with a port is used without it.
 func grpcServerName(m *Module, host string) string {
 	name := tlsServerName(m.GRPC.TLSConfig.ServerName, host)
 	if h, _, err := net.SplitHostPort(name); err == nil {

@@ -73,7 +73,7 @@ func sameCode(t *testing.T, sink *Sink, grpcGo *status.Status) {
 func grpcMetadataSection(md map[string]string) string {
 	s := "metadata:"
 	for k, v := range md {
-		s += fmt.Sprintf("\n  %s: %q", k, v)
+		s += fmt.Sprintf("\n  %s: [%q]", k, v)
 	}
 	return s
 }

@@ -577,8 +577,8 @@ func TestGRPCH2Request(t *testing.T) {
 			t.Errorf("%s = %q, want %q", name, got[name], want)
 		}
 	}
-	if ua := got["user-agent"]; len(ua) != 1 || !strings.HasPrefix(ua[0], "sonde/") {
-		t.Errorf("user-agent = %q, want one value starting sonde/", ua)
+	if ua := got["user-agent"]; len(ua) != 1 || !strings.HasPrefix(ua[0], "grpc-go/") {
+		t.Errorf("user-agent = %q, want one value starting grpc-go/, as blackbox's client sends", ua)
 	}
 	if cl, ok := got["content-length"]; ok {
 		t.Errorf("the request has content-length %q; a gRPC request has none", cl)

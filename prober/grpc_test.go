@@ -247,28 +247,27 @@ func TestGRPCTLS(t *testing.T) {
 	})
 }
 
-func TestGRPCHostname(t *testing.T) {
+// TestGRPCHostnameIgnored: as in blackbox, the hostname URL parameter
+// changes nothing for grpc: the :authority is the target and TLS verifies
+// the target's host, or tls_config.server_name.
+func TestGRPCHostnameIgnored(t *testing.T) {
 	ca := newTestCA(t, "sonde grpc test CA")
 	spec := leafSpec{cn: "grpc.test", dns: []string{"grpc.test"}}
 	srv := newGRPCServer(t, grpcServerOpts{tls: true, ca: ca, spec: &spec})
 	plain := newGRPCServer(t, grpcServerOpts{})
 
 	cases := []struct {
-		name      string
-		server    *grpcTestServer
-		section   string
-		hostname  string
-		authority string // "" for the target itself
-		sni       string
+		name     string
+		server   *grpcTestServer
+		section  string
+		hostname string
+		want     failure
+		sni      string
 	}{
-		{name: "no hostname", server: plain},
-		{name: "plaintext", server: plain, hostname: "api.test", authority: "api.test"},
-		{name: "hostname with a port", server: plain, hostname: "api.test:8443", authority: "api.test:8443"},
-		{name: "tls", server: srv, section: tlsSection(ca), hostname: "grpc.test", authority: "grpc.test", sni: "grpc.test"},
-		{name: "tls, hostname with a port", server: srv, section: tlsSection(ca), hostname: "grpc.test:443",
-			authority: "grpc.test:443", sni: "grpc.test"},
-		{name: "server_name wins for tls", server: srv, section: tlsSection(ca, "  server_name: grpc.test"),
-			hostname: "front.test", authority: "front.test", sni: "grpc.test"},
+		{name: "plaintext", server: plain, hostname: "api.test"},
+		{name: "tls verifies the target, not hostname", server: srv, section: tlsSection(ca), hostname: "grpc.test",
+			want: failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS}},
+		{name: "server_name", server: srv, section: tlsSection(ca, "  server_name: grpc.test"), hostname: "front.test", sni: "grpc.test"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -277,25 +276,19 @@ func TestGRPCHostname(t *testing.T) {
 				t.Fatal(err)
 			}
 			_, err = run(t, m, tc.server.addr)
-			checkOutcome(t, err, failure{})
-			call := tc.server.lastCall(t)
-			want := tc.authority
-			if want == "" {
-				want = tc.server.addr
+			checkOutcome(t, err, tc.want)
+			if tc.want != (failure{}) {
+				return
 			}
-			if call.authority != want {
-				t.Errorf("the server saw :authority %q, want %q", call.authority, want)
+			call := tc.server.lastCall(t)
+			if call.authority != tc.server.addr {
+				t.Errorf("the server saw :authority %q, want the target %q", call.authority, tc.server.addr)
 			}
 			if call.sni != tc.sni {
 				t.Errorf("the server saw SNI %q, want %q", call.sni, tc.sni)
 			}
 		})
 	}
-
-	t.Run("without hostname the target's host is verified", func(t *testing.T) {
-		_, err := run(t, grpcModule(t, tlsSection(ca)), srv.addr)
-		checkOutcome(t, err, failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS})
-	})
 }
 
 func TestGRPCMetadata(t *testing.T) {
@@ -313,8 +306,10 @@ metadata:
 			t.Errorf("the server saw %s = %q, want %q", key, got, want)
 		}
 	}
-	if ua := md.Get("user-agent"); len(ua) != 1 || !strings.HasPrefix(ua[0], "sonde/") {
-		t.Errorf("the server saw user-agent %q", ua)
+	// grpc-go's User-Agent, as blackbox's client sends it (a grpc-go
+	// server adds its own version after it).
+	if ua := md.Get("user-agent"); len(ua) != 1 || !strings.HasPrefix(ua[0], grpcUserAgent) {
+		t.Errorf("the server saw user-agent %q, want %s", ua, grpcUserAgent)
 	}
 }
 
@@ -369,15 +364,33 @@ metadata:
 	}
 }
 
-func TestGRPCMetadataRefused(t *testing.T) {
-	for section, want := range map[string]string{
-		"metadata:\n  \"bad key\": [x]":                         `key "bad key" has the character ' '`,
-		"metadata:\n  x-ok: [\"a\\nb\"]":                        "outside printable ASCII",
-		fmt.Sprintf("service: %q", strings.Repeat("s", 70<<10)): "fit in HTTP/2's initial window",
+// TestGRPCUnsendableCall: a module whose call cannot be sent loads, as in
+// blackbox, and each probe resolves the target and then fails, without
+// connecting, with INTERNAL, as grpc-go fails the call.
+func TestGRPCUnsendableCall(t *testing.T) {
+	srv := newGRPCServer(t, grpcServerOpts{})
+	for section, want := range map[string]struct {
+		failure failure
+		message string
+	}{
+		"metadata:\n  \"bad key\": [x]":                         {failure{ClassProber, ReasonConfig, PhaseCheck}, `key "bad key" has the character ' '`},
+		"metadata:\n  x-ok: [\"a\\nb\"]":                        {failure{ClassProber, ReasonConfig, PhaseCheck}, "outside printable ASCII"},
+		fmt.Sprintf("service: %q", strings.Repeat("s", 70<<10)): {failure{ClassProber, ReasonUnsupported, PhaseCheck}, "initial window"},
 	} {
-		_, err := loadSection(t, "grpc", section)
-		if err == nil || !strings.Contains(err.Error(), want) || !strings.Contains(err.Error(), "grpc.") {
-			t.Errorf("%.60q: err = %.200v, want one saying %q", section, err, want)
+		m, err := loadSection(t, "grpc", section)
+		if err != nil {
+			t.Fatalf("%.60q does not load: %v", section, err)
+		}
+		sink, err := run(t, m, srv.addr)
+		if e := checkOutcome(t, err, want.failure); e != nil && !strings.Contains(e.Error(), want.message) {
+			t.Errorf("%.60q: %v, want it to say %q", section, e, want.message)
+		}
+		metric(t, sink, float64(codes.Internal), "probe_grpc_status_code")
+		present(t, sink, "probe_ip_protocol")
+		select {
+		case call := <-srv.calls:
+			t.Errorf("%.60q: the server saw a call, with metadata %v", section, call.md)
+		default:
 		}
 	}
 }

@@ -154,9 +154,11 @@ func truncate(b []byte, n int) []byte {
 	return b
 }
 
-// maxLine bounds a line a stream keeps while looking for a match: a peer
-// that never sends a newline cannot make sonde hold its output forever.
-const maxLine = 1 << 20
+// maxLine bounds a line a stream keeps while looking for a match, so that
+// a peer that never sends a newline cannot make sonde hold its output
+// forever. It is the longest line blackbox's reader takes (bufio.Scanner's
+// default), so a script fails on the same input in both.
+const maxLine = bufio.MaxScanTokenSize
 
 // stream is a conversation over a byte stream (tcp, unix), optionally
 // upgraded to TLS by a starttls step.
