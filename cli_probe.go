@@ -107,7 +107,7 @@ func newGate(p *probeFlags, stdout, stderr io.Writer) (*gate, error) {
 	if err != nil {
 		return nil, err
 	}
-	m, err := loadModule(p.configFile, p.module, p.hostname)
+	m, err := loadModule(p.configFile, p.module, p.hostname, stderr)
 	if err != nil {
 		return nil, err
 	}
@@ -159,11 +159,17 @@ func parseAssertions(srcs []string) ([]*assert.Assertion, error) {
 
 // loadModule loads the configuration as the server does and prepares the
 // module, refusing one whose prober sonde does not know (which /probe
-// answers with 400 Unknown prober).
-func loadModule(path, name, hostname string) (*prober.Module, error) {
+// answers with 400 Unknown prober). The warnings about the module are
+// printed to stderr: they may say why its probe fails.
+func loadModule(path, name, hostname string, stderr io.Writer) (*prober.Module, error) {
 	cfg, err := config.LoadFile(path)
 	if err != nil {
 		return nil, err
+	}
+	for _, w := range cfg.Warnings {
+		if strings.Contains(w.Error(), fmt.Sprintf("module %q:", name)) {
+			fmt.Fprintf(stderr, "%s: warning: %v\n", path, w)
+		}
 	}
 	set, err := prober.NewSet(cfg)
 	if err != nil {

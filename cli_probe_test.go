@@ -651,3 +651,26 @@ func TestPhasesInProbeOrder(t *testing.T) {
 		t.Errorf("%v, want %v", got, want)
 	}
 }
+
+// TestProbeWithAWarnedModule: a module that loads with a warning, as in
+// blackbox_exporter, is probed as it would be, and its warning is printed,
+// since it may say why the probe fails.
+func TestProbeWithAWarnedModule(t *testing.T) {
+	e := newProbeEnv(t)
+	cfg := filepath.Join(t.TempDir(), "warned.yml")
+	writeFile(t, cfg, "modules:\n  warned:\n    prober: http\n    http:\n      valid_status_codes: [999]\n  other:\n    prober: htp\n")
+	code, _, stderr := e.sonde(t, "probe", "--config.file="+cfg, "--module=warned", "--target="+e.ok)
+	if code != 1 {
+		t.Errorf("exit %d, want 1: status 999 never matches\n%s", code, stderr)
+	}
+	if !strings.Contains(stderr, `warning: line 5: module "warned": http.valid_status_codes[0]: 999 is not an HTTP status code`) {
+		t.Errorf("the module's warning is not printed:\n%s", stderr)
+	}
+	if strings.Contains(stderr, `module "other"`) {
+		t.Errorf("another module's warning is printed:\n%s", stderr)
+	}
+	code, _, stderr = e.sonde(t, "probe", "--config.file="+cfg, "--module=other", "--target="+e.ok)
+	if code != 2 || !strings.Contains(stderr, `unknown prober "htp"`) {
+		t.Errorf("a module of an unknown prober: exit %d\n%s", code, stderr)
+	}
+}
