@@ -152,7 +152,7 @@ var failureMatrix = []matrixCase{
 		return runErr(t, dnsModule(t, "query_name: example.test"), "nonexistent.test")
 	}},
 	{"dns", failure{ClassConnect, ReasonRefused, PhaseConnect}, func(t *testing.T) error {
-		return runErr(t, dnsModule(t, "query_name: example.test"), closedUDPPort(t))
+		return runErr(t, dnsModule(t, "query_name: example.test"), testkit.ClosedUDPPort(t))
 	}},
 	{"dns", failure{ClassTimeout, ReasonDeadline, PhaseQuery}, func(t *testing.T) error {
 		s := newDNSTestServer(t, "127.0.0.1")

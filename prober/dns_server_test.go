@@ -390,15 +390,3 @@ func (l *dialLog) dialled() []string {
 	defer l.mu.Unlock()
 	return append([]string(nil), l.addrs...)
 }
-
-// closedUDPPort returns a loopback UDP address nobody listens on.
-func closedUDPPort(t *testing.T) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := pc.LocalAddr().String()
-	pc.Close()
-	return addr
-}

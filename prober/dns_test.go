@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sonde-exporter/sonde/internal/testkit"
 )
 
 // dnsCase is one probe of the test DNS server and what must come of it.
@@ -318,7 +320,7 @@ func TestDNSProbe(t *testing.T) {
 		{
 			name:    "refused over udp, reported like tcp",
 			module:  "query_name: example.test\nquery_type: SOA",
-			target:  func(*dnsTestServer) string { return closedUDPPort(t) },
+			target:  func(*dnsTestServer) string { return testkit.ClosedUDPPort(t) },
 			want:    refused,
 			metrics: dnsUnanswered,
 		},

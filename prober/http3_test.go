@@ -21,6 +21,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/testkit"
 )
 
 // ---- HTTP/3 servers ----
@@ -594,28 +595,6 @@ func TestHTTP3Certificates(t *testing.T) {
 	})
 }
 
-// silentUDP returns a loopback UDP address whose socket reads every
-// packet and answers none, until the test ends.
-func silentUDP(t *testing.T) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 2048)
-		for {
-			if _, _, err := pc.ReadFrom(buf); err != nil {
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() { pc.Close(); <-done })
-	return pc.LocalAddr().String()
-}
-
 // rawQUICServer accepts QUIC connections on loopback, with a certificate
 // ca issued for localhost and the ALPN protocols given, and hands each to
 // handle: a peer that misbehaves inside HTTP/3. A handler's connection is
@@ -686,7 +665,7 @@ func TestHTTP3Failures(t *testing.T) {
 	}{
 		{
 			name:   "nothing listens on the UDP port",
-			target: func(t *testing.T) string { return "https://" + closedUDPPort(t) },
+			target: func(t *testing.T) string { return "https://" + testkit.ClosedUDPPort(t) },
 			want:   failure{ClassConnect, ReasonRefused, PhaseConnect},
 			check: func(t *testing.T, s *Sink, _ time.Duration) {
 				metric(t, s, 0, "probe_http_status_code")
@@ -696,7 +675,7 @@ func TestHTTP3Failures(t *testing.T) {
 		},
 		{
 			name:    "the UDP port reads and never answers",
-			target:  func(t *testing.T) string { return "https://" + silentUDP(t) },
+			target:  func(t *testing.T) string { return "https://" + testkit.SilentUDP(t) },
 			timeout: deadline,
 			want:    failure{ClassTimeout, ReasonDeadline, PhaseTLS},
 			check: func(t *testing.T, s *Sink, took time.Duration) {
@@ -782,7 +761,7 @@ func TestHTTP3Failures(t *testing.T) {
 		},
 		{
 			name:   "the module's proxy would carry the request",
-			target: func(t *testing.T) string { return "https://" + closedUDPPort(t) },
+			target: func(t *testing.T) string { return "https://" + testkit.ClosedUDPPort(t) },
 			module: func(h *config.HTTPProbe) {
 				h.HTTPClientConfig.ProxyURL = pconfig.URL{URL: &url.URL{Scheme: "http", Host: "127.0.0.1:3128"}}
 			},

@@ -281,9 +281,9 @@ func startHTTP3Targets(t *testing.T) []kind {
 	return []kind{
 		{name: "http3 success", module: trusting, target: h3 + "/ok", timeout: http3Timeout},
 		{name: "http3 redirect", module: trusting, target: h3 + "/redirect", timeout: http3Timeout},
-		{name: "http3 refused", module: untrusting, target: "https://" + closedUDPPort(t), timeout: http3Timeout,
+		{name: "http3 refused", module: untrusting, target: "https://" + testkit.ClosedUDPPort(t), timeout: http3Timeout,
 			class: prober.ClassConnect, reason: prober.ReasonRefused},
-		{name: "http3 timeout", module: untrusting, target: "https://" + silentUDPSocket(t), timeout: 50 * time.Millisecond,
+		{name: "http3 timeout", module: untrusting, target: "https://" + testkit.SilentUDP(t), timeout: 50 * time.Millisecond,
 			class: prober.ClassTimeout, reason: prober.ReasonDeadline},
 		{name: "http3 tls failure", module: untrusting, target: h3 + "/ok", timeout: http3Timeout,
 			class: prober.ClassTLS, reason: prober.ReasonCertUnknownAuthority},
@@ -314,41 +314,6 @@ func http3Server(t *testing.T, tlsServer *httptest.Server, handler http.Handler)
 		t.Fatal(err)
 	}
 	return "https://" + pc.LocalAddr().String(), caFile
-}
-
-// closedUDPPort returns a loopback UDP address nobody listens on: probes
-// of it are answered with an ICMP port unreachable.
-func closedUDPPort(t *testing.T) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := pc.LocalAddr().String()
-	pc.Close()
-	return addr
-}
-
-// silentUDPSocket returns a loopback UDP address that reads every packet
-// and answers none, until the test ends.
-func silentUDPSocket(t *testing.T) string {
-	t.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() {
-		defer close(done)
-		buf := make([]byte, 2048)
-		for {
-			if _, _, err := pc.ReadFrom(buf); err != nil {
-				return
-			}
-		}
-	}()
-	t.Cleanup(func() { pc.Close(); <-done })
-	return pc.LocalAddr().String()
 }
 
 // module loads a module of prober, its section given as YAML lines.
