@@ -795,3 +795,34 @@ func TestProberPanicFailsOnlyThatProbe(t *testing.T) {
 		t.Errorf("the panic did not reach the main log at error level:\n%s", main.String())
 	}
 }
+
+// TestPagesShowConfigWarnings: the warnings of the configuration in use
+// are on the landing page, escaped, and at the top of /config as YAML
+// comments, so that the page still loads as a configuration.
+func TestPagesShowConfigWarnings(t *testing.T) {
+	cfg, err := config.Load([]byte("modules:\n  typo:\n    prober: htp\n  odd:\n    prober: http\n    http:\n      valid_status_codes: [999]\n      headers: {X-A: '<b>'}\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	set, err := prober.NewSet(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := New(Options{TimeoutOffset: 0.5, HistoryLimit: 3, Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry()})
+	c.SetModules(set)
+
+	page := get(t, c.LandingPage, "/")
+	for _, want := range []string{"Configuration warnings", `line 3: module &#34;typo&#34;: prober: &#34;htp&#34; is not a prober`, `line 7: module &#34;odd&#34;: http.valid_status_codes[0]: 999`} {
+		if !strings.Contains(page, want) {
+			t.Errorf("landing page lacks %q", want)
+		}
+	}
+	shown := get(t, c.ConfigPage, "/config")
+	if !strings.HasPrefix(shown, `# warning: line 3: module "typo": prober:`) {
+		t.Errorf("/config does not start with the warnings:\n%s", shown)
+	}
+	reloaded, err := config.Load([]byte(shown))
+	if err != nil || len(reloaded.Warnings) != 2 {
+		t.Errorf("/config does not load back with its two warnings: %v, %v", err, reloaded)
+	}
+}
