@@ -69,6 +69,7 @@ func Load(data []byte) (*Config, error) {
 	}
 	cfg := &Config{Modules: map[string]Module{}}
 	var warns []error
+	tried := tlsTried{}
 	for _, kv := range mappingPairs(modules) {
 		name := kv[0].Value
 		m, err := decodeModule(name, kv[0], kv[1])
@@ -78,7 +79,7 @@ func Load(data []byte) (*Config, error) {
 			}
 			continue // half decoded: its rules would report false problems
 		}
-		e, w := validateModule(name, &m, newLocator(kv[0], kv[1]))
+		e, w := validateModule(name, &m, newLocator(kv[0], kv[1]), tried)
 		errs, warns = append(errs, e...), append(warns, w...)
 		cfg.Modules[name] = m
 	}

@@ -66,9 +66,14 @@ func child(n *yaml.Node, key string) (*yaml.Node, int, bool) {
 type checker struct {
 	module string
 	loc    locator
+	tried  tlsTried
 	errs   []error
 	warns  []error
 }
+
+// tlsTried remembers, for one load, whether each tls_config seen could be
+// used: modules often share one, and a CA bundle is read and parsed once.
+type tlsTried map[pconfig.TLSConfig]error
 
 // errorf records an error about the field at path, e.g. ("http", "body").
 func (c *checker) errorf(path []string, format string, args ...any) {
@@ -113,8 +118,8 @@ func (c *checker) written(section string) bool {
 // headers or metadata to carry the trace context.
 var TracePropagatingProbers = []string{"http", "websocket", "grpc"}
 
-func validateModule(name string, m *Module, loc locator) (errs, warns []error) {
-	c := &checker{module: name, loc: loc}
+func validateModule(name string, m *Module, loc locator, tried tlsTried) (errs, warns []error) {
+	c := &checker{module: name, loc: loc, tried: tried}
 	c.prober(m.Prober)
 	if m.Timeout < 0 {
 		c.warnf([]string{"timeout"}, "%s is negative, so it is ignored and the scrape timeout alone sets the deadline, as in blackbox_exporter; remove it or make it positive", m.Timeout)
@@ -221,9 +226,23 @@ func (c *checker) tlsFiles(path []string, t *pconfig.TLSConfig) {
 	if len(c.warns) > before {
 		return // the content cannot be checked without the files
 	}
-	if _, err := pconfig.NewTLSConfig(t); err != nil {
+	if err := c.tlsUsable(t); err != nil {
 		c.warnf(path, "cannot be used (%v), so probes fail until it can; sonde tries it again on each probe until then", err)
 	}
+}
+
+// tlsUsable reports whether prometheus/common can build t, trying each
+// distinct tls_config once per load.
+func (c *checker) tlsUsable(t *pconfig.TLSConfig) error {
+	if t.CA == "" && t.CAFile == "" && t.Cert == "" && t.CertFile == "" && t.Key == "" && t.KeyFile == "" {
+		return nil // nothing to read or parse
+	}
+	err, ok := c.tried[*t]
+	if !ok {
+		_, err = pconfig.NewTLSConfig(t)
+		c.tried[*t] = err
+	}
+	return err
 }
 
 // secretRef warns of a secret named in a secret manager: neither
