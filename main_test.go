@@ -419,10 +419,10 @@ func exitCode(err error) int {
 type syncBuffer = testkit.SyncBuffer
 
 // The README runs sonde on example.yml: it must load, with every module
-// prepared.
+// prepared, and without a warning, as an example to follow.
 func TestExampleConfigLoads(t *testing.T) {
 	var stderr bytes.Buffer
-	if code := run([]string{"--config.check", "--config.file=example.yml"}, &stderr); code != 0 {
+	if code := run([]string{"--config.check", "--config.strict", "--config.file=example.yml"}, &stderr); code != 0 {
 		t.Fatalf("example.yml: exit %d\n%s", code, &stderr)
 	}
 }
