@@ -885,7 +885,7 @@ func TestGRPCWarnings(t *testing.T) {
 		{
 			name: "metadata key gRPC cannot send",
 			src:  grpc("      metadata:", `        "bad key": [x]`),
-			want: `line 6: module "m": grpc.metadata.bad key: "bad key" is not a gRPC metadata key (a-z, 0-9, '-', '_', '.'), so every probe fails with INTERNAL, as in blackbox_exporter`,
+			want: `line 6: module "m": grpc.metadata.bad key: key "bad key" has the character ' '; gRPC metadata keys are made of a-z, 0-9, '-', '_' and '.', so every probe fails with INTERNAL, as in blackbox_exporter`,
 			warn: true,
 		},
 		{
@@ -897,7 +897,7 @@ func TestGRPCWarnings(t *testing.T) {
 		{
 			name: "metadata value not printable",
 			src:  grpc("      metadata:", `        x-a: ["a\x01"]`),
-			want: `line 6: module "m": grpc.metadata.x-a: a value has a character outside printable ASCII`,
+			want: `line 6: module "m": grpc.metadata.x-a: key "x-a": value "a\x01" has a character outside printable ASCII; use a key ending in -bin for binary values, so every probe fails with INTERNAL`,
 			warn: true,
 		},
 		{

@@ -83,11 +83,11 @@ func (c *checker) icmp(i *ICMPProbe) {
 	}
 	switch {
 	case i.PayloadSize < 0:
-		c.warnf([]string{"icmp", "payload_size"}, "%d is negative, so every probe fails; use 0 (the default payload) to %d", i.PayloadSize, maxICMPPayload4)
-	case i.PayloadSize > maxICMPPayload6:
-		c.warnf([]string{"icmp", "payload_size"}, "%d bytes do not fit an echo request, so every probe fails; use 0 to %d (IPv6 carries up to %d)", i.PayloadSize, maxICMPPayload4, maxICMPPayload6)
-	case i.PayloadSize > maxICMPPayload4:
-		c.warnf([]string{"icmp", "payload_size"}, "%d bytes do not fit an IPv4 echo request, so probes of IPv4 targets fail; use 0 to %d", i.PayloadSize, maxICMPPayload4)
+		c.warnf([]string{"icmp", "payload_size"}, "%d is negative, so every probe fails; use 0 (the default payload) to %d", i.PayloadSize, MaxICMPPayload4)
+	case i.PayloadSize > MaxICMPPayload6:
+		c.warnf([]string{"icmp", "payload_size"}, "%d bytes do not fit an echo request, so every probe fails; use 0 to %d (IPv6 carries up to %d)", i.PayloadSize, MaxICMPPayload4, MaxICMPPayload6)
+	case i.PayloadSize > MaxICMPPayload4:
+		c.warnf([]string{"icmp", "payload_size"}, "%d bytes do not fit an IPv4 echo request, so probes of IPv4 targets fail; use 0 to %d", i.PayloadSize, MaxICMPPayload4)
 	}
 	if i.Packets < 1 || i.Packets > 1000 {
 		c.errorf([]string{"icmp", "packets"}, "must be between 1 and 1000, got %d", i.Packets)
@@ -100,11 +100,12 @@ func (c *checker) icmp(i *ICMPProbe) {
 	}
 }
 
-// The largest echo payloads: 65535 bytes less the ICMP header, and over
-// IPv4 less the IP header too.
+// MaxICMPPayload4 and MaxICMPPayload6 are the largest echo payloads: 65535
+// bytes less the ICMP header, and over IPv4 less the IP header too (IPv6
+// does not count its own in the packet's length).
 const (
-	maxICMPPayload4 = 65535 - 20 - 8
-	maxICMPPayload6 = 65535 - 8
+	MaxICMPPayload4 = 65535 - 20 - 8
+	MaxICMPPayload6 = 65535 - 8
 )
 
 // dns checks the dns section. blackbox_exporter requires query_name and
@@ -209,33 +210,45 @@ func (c *checker) grpc(g *GRPCProbe) {
 // request fits HTTP/2's initial window, which sonde sends it in.
 const maxGRPCService = 65535 - 5 - 4
 
-// grpcMetadata applies gRPC's rules for metadata, which grpc-go enforces
-// before sending a call: keys of [0-9a-z-_.], values of printable ASCII
-// unless the key ends in -bin. Pseudo-headers (":path") are dropped, not
-// refused.
+// grpcMetadata warns of a metadata key or value grpc-go refuses to send:
+// blackbox's calls then fail with INTERNAL, and so do sonde's probes. A key
+// with capitals is sent lowercased by sonde, and warned of, as blackbox
+// fails on it.
 func (c *checker) grpcMetadata(path []string, key string, values []string) {
 	lower := strings.ToLower(key)
-	if key == "" || strings.HasPrefix(key, ":") {
+	if err := CheckGRPCMetadata(lower, values); err != nil {
+		c.warnf(path, "%v, so every probe fails with INTERNAL, as in blackbox_exporter", err)
 		return
-	}
-	for _, r := range lower {
-		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			c.warnf(path, "%q is not a gRPC metadata key (a-z, 0-9, '-', '_', '.'), so every probe fails with INTERNAL, as in blackbox_exporter", key)
-			return
-		}
 	}
 	if lower != key {
 		c.warnf(path, "gRPC metadata keys are lower case: blackbox_exporter fails every probe of this module with INTERNAL; sonde sends it as %q; write it so", lower)
 	}
-	if strings.HasSuffix(lower, "-bin") {
-		return
+}
+
+// CheckGRPCMetadata applies gRPC's rules for metadata, which grpc-go
+// enforces before sending a call: keys of [0-9a-z-_.], values of printable
+// ASCII unless the key ends in -bin (binary values, sent base64-encoded).
+// Pseudo-headers (":path") pass: they are dropped, as gRPC's own headers
+// (content-type, user-agent, te, grpc-timeout, ...) are, without failing,
+// as grpc-go does.
+func CheckGRPCMetadata(key string, values []string) error {
+	if key == "" {
+		return fmt.Errorf("a key is empty")
+	}
+	for _, r := range key {
+		if key[0] != ':' && !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
+			return fmt.Errorf("key %q has the character %q; gRPC metadata keys are made of a-z, 0-9, '-', '_' and '.'", key, r)
+		}
+	}
+	if strings.HasSuffix(key, "-bin") {
+		return nil
 	}
 	for _, v := range values {
 		if strings.IndexFunc(v, func(r rune) bool { return r < 0x20 || r > 0x7e }) >= 0 {
-			c.warnf(path, "a value has a character outside printable ASCII, so every probe fails with INTERNAL, as in blackbox_exporter; use a key ending in -bin for binary values")
-			return
+			return fmt.Errorf("key %q: value %q has a character outside printable ASCII; use a key ending in -bin for binary values", key, v)
 		}
 	}
+	return nil
 }
 
 func (c *checker) websocket(w *WebsocketProbe) {

@@ -197,12 +197,12 @@ func TestDNSOptionsBlackboxFailsOn(t *testing.T) {
 // TestICMPPayloadThatCannotBeSent fails the probe after resolving, before
 // a socket is opened, so it needs no ICMP privilege.
 func TestICMPPayloadThatCannotBeSent(t *testing.T) {
-	for _, size := range []int{-1, maxEchoPayload4 + 1} {
+	for _, size := range []int{-1, config.MaxICMPPayload4 + 1} {
 		m := defaultModule(t, "icmp", func(m *config.Module) { m.ICMP.PayloadSize = size })
 		_, err := run(t, m, "127.0.0.1")
 		checkOutcome(t, err, failure{ClassProber, ReasonConfig, PhaseSetup})
 	}
-	if err := checkPayloadSize(maxEchoPayload4+1, ip6); err != nil {
+	if err := checkPayloadSize(config.MaxICMPPayload4+1, ip6); err != nil {
 		t.Errorf("a payload IPv6 can carry was refused: %v", err)
 	}
 }

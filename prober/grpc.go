@@ -89,39 +89,12 @@ func grpcMetadata(option map[string][]string) (map[string][]string, error) {
 	md := map[string][]string{}
 	for _, name := range names {
 		key := strings.ToLower(name)
-		if err := checkMetadata(key, option[name]); err != nil {
+		if err := config.CheckGRPCMetadata(key, option[name]); err != nil {
 			return nil, fmt.Errorf("grpc.metadata: %w", err)
 		}
 		md[key] = append(md[key], option[name]...)
 	}
 	return md, nil
-}
-
-// checkMetadata applies gRPC's rules for metadata: keys of [0-9a-z-_.],
-// values of printable ASCII unless the key ends in -bin (binary values,
-// sent base64-encoded). Pseudo-headers (":path") pass the key check: they
-// are dropped, as gRPC's own headers (content-type, user-agent, te,
-// grpc-timeout, ...) are, without failing, as grpc-go does.
-func checkMetadata(key string, values []string) error {
-	if key == "" {
-		return fmt.Errorf("a key is empty")
-	}
-	for _, r := range key {
-		if key[0] != ':' && !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.') {
-			return fmt.Errorf("key %q has the character %q; gRPC metadata keys are made of a-z, 0-9, '-', '_' and '.'", key, r)
-		}
-	}
-	if strings.HasSuffix(key, "-bin") {
-		return nil
-	}
-	for _, v := range values {
-		for _, r := range v {
-			if r < 0x20 || r > 0x7e {
-				return fmt.Errorf("key %q: value %q has a character outside printable ASCII; use a key ending in -bin for binary values", key, v)
-			}
-		}
-	}
-	return nil
 }
 
 // grpcMetrics are blackbox_exporter's grpc metrics. The resolve duration,

@@ -8,9 +8,12 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"slices"
 	"strings"
 
 	"github.com/andybalholm/brotli"
+
+	"github.com/sonde-exporter/sonde/config"
 )
 
 // maxKeptBody bounds the body held in memory for body checks when the
@@ -110,11 +113,7 @@ func (e *errorReader) Read(b []byte) (int, error) {
 var errEmptyBody = errors.New("empty body")
 
 func knownCompression(algorithm string) bool {
-	switch strings.ToLower(algorithm) {
-	case "", "identity", "gzip", "deflate", "br":
-		return true
-	}
-	return false
+	return slices.Contains(config.Compressions, strings.ToLower(algorithm))
 }
 
 // undecodable fails a probe whose compression sonde has no decoder for.

@@ -58,20 +58,13 @@ func prepareICMP(m *config.Module) (any, error) {
 	return p, nil
 }
 
-// Largest echo payloads: an IP packet of 65535 bytes less the ICMP header,
-// and for IPv4 its own header too (IPv6's is not counted in its length).
-const (
-	maxEchoPayload4 = 65535 - 20 - 8
-	maxEchoPayload6 = 65535 - 8
-)
-
 // checkPayloadSize fails a payload_size that no echo request of the
 // target's family can carry. blackbox tries to send it and fails the probe
 // (or, for a negative size, its whole scrape).
 func checkPayloadSize(size int, f ipFamily) error {
-	limit := maxEchoPayload4
+	limit := config.MaxICMPPayload4
 	if f == ip6 {
-		limit = maxEchoPayload6
+		limit = config.MaxICMPPayload6
 	}
 	if size < 0 || size > limit {
 		return Failf(ClassProber, ReasonConfig, PhaseSetup, "icmp.payload_size %d does not fit an %s echo request, which carries 0 to %d bytes", size, f, limit)
