@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -606,7 +606,7 @@ func TestMedian(t *testing.T) {
 // flags docs/configuration.md lists.
 func TestCLIDocsListEveryFlag(t *testing.T) {
 	e := newProbeEnv(t)
-	doc, err := os.ReadFile("docs/cli.md")
+	doc, err := os.ReadFile("../docs/cli.md")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package main
+package cli
 
 import (
 	"bytes"
@@ -60,7 +60,7 @@ modules:
 `
 
 // sondeBin is sonde built once for the tests that run the binary.
-var sondeBin = testkit.SondeBinary(".")
+var sondeBin = testkit.SondeBinary("..")
 
 func TestMain(m *testing.M) {
 	code := m.Run()
@@ -266,7 +266,7 @@ func TestConfigCheck(t *testing.T) {
 	}
 	for _, tc := range tests {
 		var stderr bytes.Buffer
-		if code := run(tc.args, &stderr); code != tc.wantCode {
+		if code := Run(tc.args, os.Stdout, &stderr); code != tc.wantCode {
 			t.Errorf("%v: exit %d, want %d\n%s", tc.args, code, tc.wantCode, &stderr)
 		}
 		for _, want := range tc.want {
@@ -422,7 +422,7 @@ type syncBuffer = testkit.SyncBuffer
 // prepared, and without a warning, as an example to follow.
 func TestExampleConfigLoads(t *testing.T) {
 	var stderr bytes.Buffer
-	if code := run([]string{"--config.check", "--config.strict", "--config.file=example.yml"}, &stderr); code != 0 {
+	if code := Run([]string{"--config.check", "--config.strict", "--config.file=../example.yml"}, os.Stdout, &stderr); code != 0 {
 		t.Fatalf("example.yml: exit %d\n%s", code, &stderr)
 	}
 }
@@ -456,7 +456,7 @@ func TestExporterMetricsAsBlackbox(t *testing.T) {
 			t.Errorf("/metrics lacks %q", want)
 		}
 	}
-	docs, err := metricsdoc.Load("docs/metrics.md")
+	docs, err := metricsdoc.Load("../docs/metrics.md")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -491,7 +491,7 @@ func TestHelpAndVersionGoToStdout(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			var stdout, stderr bytes.Buffer
-			if code := runCommand(tc.args, &stdout, &stderr); code != tc.code {
+			if code := Run(tc.args, &stdout, &stderr); code != tc.code {
 				t.Fatalf("exit %d, want %d; stderr %q", code, tc.code, stderr.String())
 			}
 			if tc.stdout == "" && stdout.Len() > 0 || !strings.Contains(stdout.String(), tc.stdout) {
@@ -513,7 +513,7 @@ func TestMakefileStampsTheBuildUser(t *testing.T) {
 	if _, err := exec.LookPath("make"); err != nil && os.Getenv("CI") == "" {
 		t.Skip("make is not installed")
 	}
-	out, err := exec.Command("make", "-s", "-n", "build").CombinedOutput()
+	out, err := exec.Command("make", "-C", "..", "-s", "-n", "build").CombinedOutput()
 	if err != nil {
 		t.Fatalf("make -n build: %v\n%s", err, out)
 	}
