@@ -469,6 +469,8 @@ func (p *httpProbe) netTransport(t *httpTransport) *http.Transport {
 		DisableKeepAlives:  true,
 		DisableCompression: true, // the module's compression option decides
 		ForceAttemptHTTP2:  p.cfg.HTTPClientConfig.EnableHTTP2,
+		// Also HTTP/2's SETTINGS_MAX_HEADER_LIST_SIZE.
+		MaxResponseHeaderBytes: maxResponseHeader,
 		// A probe's connection carries one request: its buffers are held
 		// for as long as the probe is in flight, and at 4 KiB each (the
 		// default) they were a fifth of a waiting probe's heap. Smaller
