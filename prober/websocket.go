@@ -319,16 +319,27 @@ func dialWebsocket(ctx context.Context, m *Module, u *url.URL, serverName string
 // processing phase.
 func upgrade(ctx context.Context, u *url.URL, conn net.Conn, header http.Header, mx websocketMetrics, logger *slog.Logger) (*websocket.Conn, error) {
 	// The library "dials" by taking the connection already open; for
-	// wss the TLS handshake is done too, so it skips its own.
-	handOver := func(ctx context.Context, _, _ string) (net.Conn, error) { return conn, ctx.Err() }
+	// wss the TLS handshake is done too, so it skips its own. It reads
+	// the answer with no limit of its own, so the connection it gets
+	// stops reading at the limit the http prober has.
+	bounded := &handshakeConn{Conn: conn, left: maxResponseHeader}
+	handOver := func(ctx context.Context, _, _ string) (net.Conn, error) { return bounded, ctx.Err() }
 	dialer := websocket.Dialer{NetDialContext: handOver, NetDialTLSContext: handOver}
 	Debug(logger, "Making websocket upgrade request", "url", u.Redacted(), "host", header.Get("Host"))
 	start := time.Now()
 	ws, resp, err := dialer.DialContext(ctx, u.String(), header)
+	overLimit := err != nil && bounded.exhausted()
+	bounded.upgraded() // from here on, SetReadLimit bounds what is read
 	mx.timed(PhaseProcessing, start, time.Now())
 	if resp != nil {
 		mx.status.Set(float64(resp.StatusCode))
 		Debug(logger, "Received upgrade response", "status_code", resp.StatusCode)
+	}
+	if overLimit {
+		err = Failf(ClassProtocol, ReasonMalformedResponse, PhaseProcessing,
+			"the answer to the upgrade request has a header longer than %s, the most sonde reads", describeSize(maxResponseHeader))
+		logger.Error("Websocket upgrade failed", "err", err)
+		return nil, err
 	}
 	if err != nil {
 		err = upgradeError(ctx, resp, err)
@@ -364,6 +375,35 @@ func upgradeError(ctx context.Context, resp *http.Response, err error) error {
 	}
 	return c
 }
+
+// handshakeConn is the connection the upgrade is read from: until the
+// upgrade is done it reads at most left bytes, then fails every read.
+// Only the goroutine running the upgrade reads it meanwhile.
+type handshakeConn struct {
+	net.Conn
+	left int64 // bytes the upgrade may still read; -1 once upgraded
+}
+
+func (c *handshakeConn) Read(p []byte) (int, error) {
+	if c.left < 0 {
+		return c.Conn.Read(p)
+	}
+	if c.left == 0 {
+		return 0, errHeaderTooLarge
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.Conn.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+// upgraded lifts the limit, which is the handshake's alone.
+func (c *handshakeConn) upgraded() { c.left = -1 }
+
+// exhausted reports whether the upgrade stopped at the limit.
+func (c *handshakeConn) exhausted() bool { return c.left == 0 }
 
 // converse runs the query_response script, timed as the transfer phase.
 // Like blackbox_exporter, probe_websocket_failed_due_to_regex and the
