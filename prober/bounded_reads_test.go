@@ -87,3 +87,38 @@ func TestWebsocketLargeHeaderUnderLimit(t *testing.T) {
 	checkOutcome(t, err, failure{})
 	metric(t, sink, 1, "probe_websocket_connection_upgraded")
 }
+
+// A server trickling its answer to the upgrade runs the probe out of time:
+// that is a timeout, wherever the deadline cuts the header. A header name
+// cut before its colon used to read as a malformed response.
+func TestWebsocketUpgradeTrickledPastDeadline(t *testing.T) {
+	const status = "HTTP/1.1 101 Switching Protocols\r\n"
+	cases := []struct{ name, first, unit string }{
+		{"whole header lines", status, "X-Slow: a\r\n"},
+		{"a header name cut before its colon", status, "x"},
+		{"a status line cut in its code", "HTTP/1.1 1", "0"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			first, unit := c.first, c.unit
+			addr := rawServer(t, func(c net.Conn) {
+				if readRequest(c) != nil {
+					return
+				}
+				io.WriteString(c, first)
+				for {
+					if _, err := io.WriteString(c, unit); err != nil {
+						return
+					}
+					time.Sleep(10 * time.Millisecond)
+				}
+			})
+			const deadline = 500 * time.Millisecond
+			_, took, err := probe(t, wsModule(t, nil), "ws://"+addr+"/", deadline)
+			checkOutcome(t, err, failure{ClassTimeout, ReasonDeadline, PhaseProcessing})
+			if took > deadline+2*time.Second {
+				t.Errorf("the probe took %v with a %v deadline", took, deadline)
+			}
+		})
+	}
+}
