@@ -44,6 +44,7 @@ type wsPrepared struct {
 	host           string               // a Host header the module sets, if any
 	user, password pconfig.SecretReader // http_config.basic_auth; nil without it
 	bearer         string               // http_config.bearer_token
+	checks         checkSlots           // the expect regexps running
 }
 
 func prepareWebsocket(m *config.Module) (any, error) {
@@ -52,7 +53,7 @@ func prepareWebsocket(m *config.Module) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &wsPrepared{tls: tlsConfig, header: http.Header{}, bearer: string(cfg.HTTPConfig.BearerToken)}
+	p := &wsPrepared{tls: tlsConfig, header: http.Header{}, bearer: string(cfg.HTTPConfig.BearerToken), checks: newCheckSlots()}
 	if err := p.addHeaders(cfg); err != nil {
 		return nil, err
 	}
@@ -215,7 +216,7 @@ func probeWebsocket(ctx context.Context, target string, m *Module, sink *Sink, l
 	defer closeWebsocket(ctx, ws)
 	// gorilla clears the connection's deadline once upgraded.
 	defer bindDeadline(ctx, ws.NetConn())()
-	return converse(ctx, ws, m.Websocket.QueryResponse, mx, sink, logger)
+	return converse(ctx, &wsConversation{conn: ws, ctx: ctx, checks: p.checks}, m.Websocket.QueryResponse, mx, sink, logger)
 }
 
 // parseWebsocketTarget reads a ws:// or wss:// URL; http:// and https://
@@ -408,13 +409,13 @@ func (c *handshakeConn) exhausted() bool { return c.left == 0 }
 // converse runs the query_response script, timed as the transfer phase.
 // Like blackbox_exporter, probe_websocket_failed_due_to_regex and the
 // transfer phase exist only for modules with a script, once upgraded.
-func converse(ctx context.Context, ws *websocket.Conn, steps []config.QueryResponse, mx websocketMetrics, sink *Sink, logger *slog.Logger) error {
+func converse(ctx context.Context, ws *wsConversation, steps []config.QueryResponse, mx websocketMetrics, sink *Sink, logger *slog.Logger) error {
 	if len(steps) == 0 {
 		return nil
 	}
 	regex := sink.Gauge("probe_websocket_failed_due_to_regex", "Indicates if probe failed due to regex")
 	start := time.Now()
-	err := runScript(ctx, steps, &wsConversation{conn: ws}, scriptMetrics{sink: sink, regex: &regex}, logger)
+	err := runScript(ctx, steps, ws, scriptMetrics{sink: sink, regex: &regex}, logger)
 	mx.timed(PhaseTransfer, start, time.Now())
 	return err
 }
@@ -435,15 +436,24 @@ func closeWebsocket(ctx context.Context, ws *websocket.Conn) {
 // expect and expect_bytes reads exactly one message, as blackbox_exporter
 // does, and every send writes one text message.
 type wsConversation struct {
-	conn *websocket.Conn
+	conn   *websocket.Conn
+	ctx    context.Context // the probe's
+	checks checkSlots
 }
 
+// expect matches the next message, which may be as large as maxMessage,
+// under the probe's deadline.
 func (w *wsConversation) expect(re *regexp.Regexp) ([]byte, []int, error) {
 	msg, err := w.next()
 	if err != nil {
 		return nil, nil, err
 	}
-	return msg, re.FindSubmatchIndex(msg), nil
+	var match []int
+	find := func() *Error { match = re.FindSubmatchIndex(msg); return nil }
+	if err := w.checks.run(w.ctx, "", "matching expect", find); err != nil {
+		return msg, nil, err
+	}
+	return msg, match, nil
 }
 
 // expectBytes returns the next message whole, whatever n: runScript then
