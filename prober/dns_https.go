@@ -119,10 +119,11 @@ func (p *dnsProbe) roundTrip(conn net.Conn, req *http.Request) ([]byte, error) {
 	release := bindDeadline(p.ctx, conn)
 	defer release()
 	transport := &http.Transport{
-		DialTLSContext:     handOver(conn),
-		DisableKeepAlives:  true,
-		DisableCompression: true,
-		ForceAttemptHTTP2:  true, // offered by ALPN; RFC 8484 recommends HTTP/2
+		DialTLSContext:         handOver(conn),
+		DisableKeepAlives:      true,
+		DisableCompression:     true,
+		ForceAttemptHTTP2:      true, // offered by ALPN; RFC 8484 recommends HTTP/2
+		MaxResponseHeaderBytes: maxResponseHeader,
 	}
 	defer transport.CloseIdleConnections()
 	start := time.Now()

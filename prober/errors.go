@@ -160,11 +160,17 @@ func (e *Error) Unwrap() error { return e.Err }
 // inspected: context and deadline errors, DNS errors, socket errnos, TLS
 // and certificate errors, and early EOFs each map to their class. ctx is the
 // probe's context: a timeout-like error while it is done is the probe
-// deadline, not a slow peer.
+// deadline, not a slow peer, and so is a failure that running out of time
+// causes once the deadline has passed (see deadlineWins).
 func Classify(ctx context.Context, err error, phase Phase) *Error {
 	if err == nil {
 		return nil
 	}
+	return deadlineWins(ctx, classify(ctx, err, phase))
+}
+
+// classify is Classify without the deadline's last word.
+func classify(ctx context.Context, err error, phase Phase) *Error {
 	var classified *Error
 	if errors.As(err, &classified) {
 		if classified.Phase == "" {

@@ -34,6 +34,9 @@ func TestClassify(t *testing.T) {
 		return &tls.CertificateVerificationError{Err: err}
 	}
 	classified := Fail(ClassAssertion, ReasonBodyRegex, PhaseValidate, errors.New("fail_if_body_matches_regexp[0]"))
+	// The clock is past the deadline, and the context's timer has not
+	// fired yet: what a read ended by a connection deadline can see.
+	clockPast := deadlineOnly{Context: alive, deadline: time.Now().Add(-time.Millisecond)}
 
 	cases := []struct {
 		name  string
@@ -91,7 +94,14 @@ func TestClassify(t *testing.T) {
 		{"malformed response", alive, &url.Error{Op: "Get", URL: "http://x", Err: errors.New(`net/http: HTTP/1.x transport connection broken: malformed HTTP response "SSH-2.0"`)}, PhaseTransfer, failure{ClassProtocol, ReasonMalformedResponse, PhaseTransfer}},
 		{"http response to https client", alive, errors.New("http: server gave HTTP response to HTTPS client"), PhaseProcessing, failure{ClassProtocol, ReasonMalformedResponse, PhaseProcessing}},
 
-		{"classified keeps its labels", expired, classified, PhaseTransfer, failure{ClassAssertion, ReasonBodyRegex, PhaseValidate}},
+		{"classified keeps its labels", alive, classified, PhaseTransfer, failure{ClassAssertion, ReasonBodyRegex, PhaseValidate}},
+		{"a check cut short by the deadline", expired, classified, PhaseTransfer, failure{ClassTimeout, ReasonDeadline, PhaseValidate}},
+		{"a check cut short by the abandoned scrape", canceled, classified, PhaseTransfer, failure{ClassTimeout, ReasonCanceled, PhaseValidate}},
+		{"a check cut short as the clock passes the deadline", clockPast, classified, PhaseTransfer, failure{ClassTimeout, ReasonDeadline, PhaseValidate}},
+		{"a partial answer past the deadline", expired, errors.New(`malformed MIME header: missing colon: "X-Sl"`), PhaseProcessing, failure{ClassTimeout, ReasonDeadline, PhaseProcessing}},
+		{"a closed connection past the deadline", expired, io.ErrUnexpectedEOF, PhaseTransfer, failure{ClassTimeout, ReasonDeadline, PhaseTransfer}},
+		{"a status past the deadline is still a status", expired, Fail(ClassStatus, ReasonHTTPStatus, PhaseValidate, nil), PhaseValidate, failure{ClassStatus, ReasonHTTPStatus, PhaseValidate}},
+		{"a body over the limit past the deadline is still too large", expired, Fail(ClassProtocol, ReasonBodyTooLarge, PhaseTransfer, nil), PhaseTransfer, failure{ClassProtocol, ReasonBodyTooLarge, PhaseTransfer}},
 		{"classified and wrapped keeps its labels", canceled, fmt.Errorf("probe: %w", Fail(ClassDNS, ReasonNXDomain, PhaseResolve, nil)), PhaseConnect, failure{ClassDNS, ReasonNXDomain, PhaseResolve}},
 		{"classified without a phase gets one", alive, Fail(ClassStatus, ReasonHTTPStatus, "", nil), PhaseValidate, failure{ClassStatus, ReasonHTTPStatus, PhaseValidate}},
 		{"unknown stays unknown", alive, errors.New("mystery"), PhaseProcessing, failure{ClassUnknown, ReasonUnclassified, PhaseProcessing}},
@@ -115,6 +125,15 @@ func TestClassify(t *testing.T) {
 		t.Errorf("Classify(nil) = %v, want nil", got)
 	}
 }
+
+// deadlineOnly is a context whose deadline has passed and which does not
+// say so yet.
+type deadlineOnly struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c deadlineOnly) Deadline() (time.Time, bool) { return c.deadline, true }
 
 func TestErrorMessage(t *testing.T) {
 	err := Failf(ClassConnect, ReasonRefused, PhaseConnect, "connecting to %s", "127.0.0.1:1")

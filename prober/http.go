@@ -37,6 +37,7 @@ type httpPrepared struct {
 	proxy              func(*http.Request) (*url.URL, error)
 	proxyConnectHeader http.Header
 	userAgent          string
+	checks             checkSlots // the header, body and CEL checks running
 }
 
 func prepareHTTP(m *config.Module) (any, error) {
@@ -68,6 +69,7 @@ func prepareHTTP(m *config.Module) (any, error) {
 		// blackbox_exporter's User-Agent, with sonde's version: servers
 		// and their logs may key on it, and sonde is a drop-in.
 		userAgent: "Blackbox-Exporter/" + version.Version,
+		checks:    newCheckSlots(),
 	}, nil
 }
 
@@ -469,6 +471,8 @@ func (p *httpProbe) netTransport(t *httpTransport) *http.Transport {
 		DisableKeepAlives:  true,
 		DisableCompression: true, // the module's compression option decides
 		ForceAttemptHTTP2:  p.cfg.HTTPClientConfig.EnableHTTP2,
+		// Also HTTP/2's SETTINGS_MAX_HEADER_LIST_SIZE.
+		MaxResponseHeaderBytes: maxResponseHeader,
 		// A probe's connection carries one request: its buffers are held
 		// for as long as the probe is in flight, and at 4 KiB each (the
 		// default) they were a fifth of a waiting probe's heap. Smaller
@@ -566,7 +570,10 @@ func (p *httpProbe) checkResponse(resp *http.Response) error {
 	if v := p.cfg.ValidHTTPVersions; len(v) > 0 && !slices.Contains(v, resp.Proto) {
 		return Failf(ClassAssertion, ReasonHTTPVersion, PhaseValidate, "the response is %s, not one of valid_http_versions %v", resp.Proto, v)
 	}
-	if err := checkHeaders(p.cfg, resp.Header); err != nil {
+	if len(p.cfg.FailIfHeaderMatchesRegexp)+len(p.cfg.FailIfHeaderNotMatchesRegexp) == 0 {
+		return nil
+	}
+	if err := p.prepared.checks.run(p.ctx, PhaseValidate, "the header regexps", func() *Error { return checkHeaders(p.cfg, resp.Header) }); err != nil {
 		p.metrics.failedRegex.Set(1)
 		return err
 	}
@@ -603,16 +610,21 @@ func (p *httpProbe) checksBody() bool {
 	return len(p.cfg.FailIfBodyMatchesRegexp) > 0 || len(p.cfg.FailIfBodyNotMatchesRegexp) > 0 || p.metrics.failedCEL != nil
 }
 
-// checkBody applies the body regexps and the CEL expressions.
+// checkBody applies the body regexps and the CEL expressions. Either
+// stops at the deadline, and then counts as failed, as a check whose body
+// could not be read does.
 func (p *httpProbe) checkBody(body []byte) error {
-	if err := checkBody(p.cfg, body); err != nil {
-		p.metrics.failedRegex.Set(1)
-		return err
+	checks := p.prepared.checks
+	if len(p.cfg.FailIfBodyMatchesRegexp)+len(p.cfg.FailIfBodyNotMatchesRegexp) > 0 {
+		if err := checks.run(p.ctx, PhaseValidate, "the body regexps", func() *Error { return checkBody(p.cfg, body) }); err != nil {
+			p.metrics.failedRegex.Set(1)
+			return err
+		}
 	}
 	if p.metrics.failedCEL == nil {
 		return nil
 	}
-	if err := checkCEL(p.ctx, p.cfg, body); err != nil {
+	if err := checks.run(p.ctx, PhaseValidate, "the CEL checks", func() *Error { return checkCEL(p.ctx, p.cfg, body) }); err != nil {
 		p.metrics.failedCEL.Set(1)
 		return err
 	}

@@ -31,17 +31,10 @@ const (
 	// this small fits in the socket's buffer, so writing it first and
 	// reading after loses nothing.
 	maxDirectBody = 64 << 10
-	// maxResponseHeader bounds the response header, 1xx responses
-	// included, as the Transport's default MaxResponseHeaderBytes does.
-	maxResponseHeader = 10 << 20
 	// max1xxResponses is how many informational responses may come before
 	// the final one, as in the Transport.
 	max1xxResponses = 5
 )
-
-// errHeaderTooLarge is worded as the Transport's, which is classified as a
-// malformed response.
-var errHeaderTooLarge = fmt.Errorf("server response headers exceeded %d bytes", maxResponseHeader)
 
 // direct reports whether req can be made by roundTripDirect.
 func (t *httpTransport) direct(req *http.Request) bool {

@@ -44,6 +44,7 @@ type wsPrepared struct {
 	host           string               // a Host header the module sets, if any
 	user, password pconfig.SecretReader // http_config.basic_auth; nil without it
 	bearer         string               // http_config.bearer_token
+	checks         checkSlots           // the expect regexps running
 }
 
 func prepareWebsocket(m *config.Module) (any, error) {
@@ -52,7 +53,7 @@ func prepareWebsocket(m *config.Module) (any, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &wsPrepared{tls: tlsConfig, header: http.Header{}, bearer: string(cfg.HTTPConfig.BearerToken)}
+	p := &wsPrepared{tls: tlsConfig, header: http.Header{}, bearer: string(cfg.HTTPConfig.BearerToken), checks: newCheckSlots()}
 	if err := p.addHeaders(cfg); err != nil {
 		return nil, err
 	}
@@ -215,7 +216,7 @@ func probeWebsocket(ctx context.Context, target string, m *Module, sink *Sink, l
 	defer closeWebsocket(ctx, ws)
 	// gorilla clears the connection's deadline once upgraded.
 	defer bindDeadline(ctx, ws.NetConn())()
-	return converse(ctx, ws, m.Websocket.QueryResponse, mx, sink, logger)
+	return converse(ctx, &wsConversation{conn: ws, ctx: ctx, checks: p.checks}, m.Websocket.QueryResponse, mx, sink, logger)
 }
 
 // parseWebsocketTarget reads a ws:// or wss:// URL; http:// and https://
@@ -319,16 +320,27 @@ func dialWebsocket(ctx context.Context, m *Module, u *url.URL, serverName string
 // processing phase.
 func upgrade(ctx context.Context, u *url.URL, conn net.Conn, header http.Header, mx websocketMetrics, logger *slog.Logger) (*websocket.Conn, error) {
 	// The library "dials" by taking the connection already open; for
-	// wss the TLS handshake is done too, so it skips its own.
-	handOver := func(ctx context.Context, _, _ string) (net.Conn, error) { return conn, ctx.Err() }
+	// wss the TLS handshake is done too, so it skips its own. It reads
+	// the answer with no limit of its own, so the connection it gets
+	// stops reading at the limit the http prober has.
+	bounded := &handshakeConn{Conn: conn, left: maxResponseHeader}
+	handOver := func(ctx context.Context, _, _ string) (net.Conn, error) { return bounded, ctx.Err() }
 	dialer := websocket.Dialer{NetDialContext: handOver, NetDialTLSContext: handOver}
 	Debug(logger, "Making websocket upgrade request", "url", u.Redacted(), "host", header.Get("Host"))
 	start := time.Now()
 	ws, resp, err := dialer.DialContext(ctx, u.String(), header)
+	overLimit := err != nil && bounded.exhausted()
+	bounded.upgraded() // from here on, SetReadLimit bounds what is read
 	mx.timed(PhaseProcessing, start, time.Now())
 	if resp != nil {
 		mx.status.Set(float64(resp.StatusCode))
 		Debug(logger, "Received upgrade response", "status_code", resp.StatusCode)
+	}
+	if overLimit {
+		err = Failf(ClassProtocol, ReasonMalformedResponse, PhaseProcessing,
+			"the answer to the upgrade request has a header longer than %s, the most sonde reads", describeSize(maxResponseHeader))
+		logger.Error("Websocket upgrade failed", "err", err)
+		return nil, err
 	}
 	if err != nil {
 		err = upgradeError(ctx, resp, err)
@@ -365,16 +377,45 @@ func upgradeError(ctx context.Context, resp *http.Response, err error) error {
 	return c
 }
 
+// handshakeConn is the connection the upgrade is read from: until the
+// upgrade is done it reads at most left bytes, then fails every read.
+// Only the goroutine running the upgrade reads it meanwhile.
+type handshakeConn struct {
+	net.Conn
+	left int64 // bytes the upgrade may still read; -1 once upgraded
+}
+
+func (c *handshakeConn) Read(p []byte) (int, error) {
+	if c.left < 0 {
+		return c.Conn.Read(p)
+	}
+	if c.left == 0 {
+		return 0, errHeaderTooLarge
+	}
+	if int64(len(p)) > c.left {
+		p = p[:c.left]
+	}
+	n, err := c.Conn.Read(p)
+	c.left -= int64(n)
+	return n, err
+}
+
+// upgraded lifts the limit, which is the handshake's alone.
+func (c *handshakeConn) upgraded() { c.left = -1 }
+
+// exhausted reports whether the upgrade stopped at the limit.
+func (c *handshakeConn) exhausted() bool { return c.left == 0 }
+
 // converse runs the query_response script, timed as the transfer phase.
 // Like blackbox_exporter, probe_websocket_failed_due_to_regex and the
 // transfer phase exist only for modules with a script, once upgraded.
-func converse(ctx context.Context, ws *websocket.Conn, steps []config.QueryResponse, mx websocketMetrics, sink *Sink, logger *slog.Logger) error {
+func converse(ctx context.Context, ws *wsConversation, steps []config.QueryResponse, mx websocketMetrics, sink *Sink, logger *slog.Logger) error {
 	if len(steps) == 0 {
 		return nil
 	}
 	regex := sink.Gauge("probe_websocket_failed_due_to_regex", "Indicates if probe failed due to regex")
 	start := time.Now()
-	err := runScript(ctx, steps, &wsConversation{conn: ws}, scriptMetrics{sink: sink, regex: &regex}, logger)
+	err := runScript(ctx, steps, ws, scriptMetrics{sink: sink, regex: &regex}, logger)
 	mx.timed(PhaseTransfer, start, time.Now())
 	return err
 }
@@ -395,15 +436,24 @@ func closeWebsocket(ctx context.Context, ws *websocket.Conn) {
 // expect and expect_bytes reads exactly one message, as blackbox_exporter
 // does, and every send writes one text message.
 type wsConversation struct {
-	conn *websocket.Conn
+	conn   *websocket.Conn
+	ctx    context.Context // the probe's
+	checks checkSlots
 }
 
+// expect matches the next message, which may be as large as maxMessage,
+// under the probe's deadline.
 func (w *wsConversation) expect(re *regexp.Regexp) ([]byte, []int, error) {
 	msg, err := w.next()
 	if err != nil {
 		return nil, nil, err
 	}
-	return msg, re.FindSubmatchIndex(msg), nil
+	var match []int
+	find := func() *Error { match = re.FindSubmatchIndex(msg); return nil }
+	if err := w.checks.run(w.ctx, "", "matching expect", find); err != nil {
+		return msg, nil, err
+	}
+	return msg, match, nil
 }
 
 // expectBytes returns the next message whole, whatever n: runScript then
