@@ -1,0 +1,88 @@
+package redact
+
+import (
+	"net/url"
+	"strings"
+	"testing"
+	"unicode/utf8"
+)
+
+func TestPassword(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"http://alice:PW@127.0.0.1:8080/x", "http://alice:xxxxx@127.0.0.1:8080/x"},
+		{"alice:PW@127.0.0.1:8080/x", "alice:xxxxx@127.0.0.1:8080/x"}, // the http prober adds http://
+		{"http://alice:PW@host/%zz", "http://alice:xxxxx@host/%zz"},   // url.Parse refuses it
+		{"http://alice:PW@/x", "http://alice:xxxxx@/x"},               // no host
+		{"https://alice:p@ss@host/", "https://alice:xxxxx@host/"},     // the last @ ends the userinfo
+		{"//alice:PW@host/x", "//alice:xxxxx@host/x"},
+		{"alice:PW@host", "alice:xxxxx@host"},
+		{"http://alice:PW@host?q=1", "http://alice:xxxxx@host?q=1"},
+		{"http://alice:PW@host#f", "http://alice:xxxxx@host#f"},
+		{"ws://alice:PW@host:80", "ws://alice:xxxxx@host:80"},
+		{"http://alice:@host/", "http://alice:xxxxx@host/"}, // an empty password, as Redacted masks it
+		{"alice:PW@host:80/a//b", "alice:xxxxx@host:80/a//b"},
+		// Nothing to mask.
+		{"http://alice@host/", "http://alice@host/"},
+		{"http://host/users/@me", "http://host/users/@me"},
+		{"http://host/a:b@c", "http://host/a:b@c"},
+		{"host:80/x?mail=a:b@c", "host:80/x?mail=a:b@c"},
+		{"example.com:443", "example.com:443"},
+		{"[2001:db8::1]:53", "[2001:db8::1]:53"},
+		{"", ""},
+		{"@", "@"},
+	}
+	for _, tc := range tests {
+		if got := Password(tc.in); got != tc.want {
+			t.Errorf("Password(%q) = %q, want %q", tc.in, got, tc.want)
+		}
+	}
+}
+
+// Where url.Parse reads a password, Password masks the same one, as
+// Redacted does.
+func TestPasswordAgreesWithRedacted(t *testing.T) {
+	for _, s := range []string{
+		"http://alice:PW@host/x", "https://a%20b:p%40w@host:443/?q#f", "http://alice:p:w@host",
+		"ftp://u:p@h", "http://alice:PW@[::1]:80/", "http://u:p@h/x@y",
+	} {
+		u, err := url.Parse(s)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := Password(s); got != u.Redacted() {
+			t.Errorf("Password(%q) = %q; Redacted: %q", s, got, u.Redacted())
+		}
+	}
+}
+
+func TestCut(t *testing.T) {
+	if got := Cut("short", 10); got != "short" {
+		t.Errorf("Cut(short) = %q", got)
+	}
+	long := strings.Repeat("a", 921600)
+	got := Cut(long, MaxValue)
+	if want := strings.Repeat("a", MaxValue) + "…[cut: 921600 bytes]"; got != want {
+		t.Errorf("Cut(921600 bytes) = %d bytes, ending %q", len(got), got[len(got)-30:])
+	}
+	// A character is never split.
+	s := strings.Repeat("é", 10) // 2 bytes each
+	if got := Cut(s, 5); !utf8.ValidString(got) || !strings.HasPrefix(got, "éé…") {
+		t.Errorf("Cut(%q, 5) = %q", s, got)
+	}
+}
+
+func TestTarget(t *testing.T) {
+	target := "http://alice:PW@host/" + strings.Repeat("x", 1<<20)
+	got := Target(target)
+	if strings.Contains(got, "PW") || len(got) > MaxValue+40 || !strings.HasSuffix(got, "[cut: 1048600 bytes]") { // the length once masked
+		t.Errorf("Target(1 MiB URL) = %d bytes: %q...%q", len(got), got[:40], got[len(got)-40:])
+	}
+}
+
+// The common case costs nothing.
+func TestPasswordDoesNotAllocateWithoutUserinfo(t *testing.T) {
+	s := "https://example.com:443/health?x=1"
+	if n := testing.AllocsPerRun(100, func() { _ = Target(s) }); n != 0 {
+		t.Errorf("%v allocations", n)
+	}
+}
