@@ -9,6 +9,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"unicode/utf8"
 
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/model"
@@ -96,13 +97,32 @@ func (s *Sink) Set(name, help string, v float64) {
 }
 
 // With returns the series for the given label values, creating it at 0.
+// A value that is not valid UTF-8 is exported with U+FFFD in place of its
+// invalid bytes: Prometheus refuses a whole scrape over one such value.
 func (v GaugeVec) With(values ...string) Gauge {
 	if len(values) != len(v.family.labels) {
 		panic(fmt.Sprintf("metric %s: %d label values for labels %v", v.family.name, len(values), v.family.labels))
 	}
+	values = validUTF8(values)
 	v.sink.mu.Lock()
 	defer v.sink.mu.Unlock()
 	return Gauge{sink: v.sink, family: v.family, index: v.family.seriesLocked(values)}
+}
+
+// validUTF8 returns values, or a copy of them made valid UTF-8 if one is
+// not: label values come from targets too (probe_expect_info captures
+// what the target sent), and client libraries refuse invalid UTF-8.
+func validUTF8(values []string) []string {
+	for i, s := range values {
+		if !utf8.ValidString(s) {
+			valid := slices.Clone(values)
+			for j := i; j < len(valid); j++ {
+				valid[j] = strings.ToValidUTF8(valid[j], "\uFFFD")
+			}
+			return valid
+		}
+	}
+	return values
 }
 
 // Set sets the gauge's value.
@@ -122,6 +142,7 @@ func (g Gauge) Add(v float64) {
 // Value returns the current value of a series, for tests, assertions and
 // summaries. ok is false when no such series exists.
 func (s *Sink) Value(name string, labelValues ...string) (v float64, ok bool) {
+	labelValues = validUTF8(labelValues) // as With stored them
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	for _, f := range s.families {
