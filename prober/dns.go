@@ -284,6 +284,7 @@ func (p *dnsProbe) query(target string) (*dns.Msg, error) {
 // splitDNSTarget reads a target as blackbox does: host[:port], [v6]:port,
 // or a bare IPv6 address, with defaultPort when none is given.
 func splitDNSTarget(target, defaultPort string) (host, port string, err error) {
+	defer hidePassword(&err, target)
 	host, port, err = net.SplitHostPort(target)
 	if err != nil {
 		host, port = target, defaultPort

@@ -58,7 +58,8 @@ func (p *dnsProbe) queryHTTPS(target string) (*dns.Msg, error) {
 
 // parseDoHTarget reads a DoH target: an https URL, or host[:port] to which
 // https:// and the customary path /dns-query are added.
-func parseDoHTarget(target string) (*url.URL, error) {
+func parseDoHTarget(target string) (_ *url.URL, err error) {
+	defer hidePassword(&err, target)
 	const form = "write it as https://host[:port]/path or host[:port]"
 	if !strings.Contains(target, "://") {
 		if ip := net.ParseIP(target); ip != nil && ip.To4() == nil {

@@ -227,6 +227,7 @@ func refuseCall(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, fail
 // https:// prefix is accepted and dropped, with any path: `tls`, not the
 // scheme, says whether to use TLS.
 func parseGRPCTarget(target string, useTLS bool) (host, port string, err error) {
+	defer hidePassword(&err, target)
 	const how = "write it as host:port, e.g. grpc.example.com:443 or [2001:db8::1]:50051"
 	hostport, err := grpcHostPort(target)
 	if err != nil {

@@ -213,7 +213,8 @@ func probeHTTP(ctx context.Context, target string, m *Module, sink *Sink, logger
 
 // parseHTTPTarget reads a target as blackbox does: a URL, or a host[:port]
 // to which http:// is added.
-func parseHTTPTarget(target string) (*url.URL, error) {
+func parseHTTPTarget(target string) (_ *url.URL, err error) {
+	defer hidePassword(&err, target)
 	if !strings.Contains(target, "://") {
 		target = "http://" + target
 	}
@@ -327,7 +328,7 @@ func (c *countingTransport) RoundTrip(req *http.Request) (*http.Response, error)
 func (p *httpProbe) checkRedirect(req *http.Request, via []*http.Request) error {
 	p.redirect = len(via)
 	if !p.cfg.HTTPClientConfig.FollowRedirects {
-		p.logger.Warn("Not following redirect", "location", req.URL.String())
+		p.logger.Warn("Not following redirect", "location", req.URL.Redacted())
 		p.unfollowed = true
 		return http.ErrUseLastResponse
 	}
@@ -341,7 +342,7 @@ func (p *httpProbe) checkRedirect(req *http.Request, via []*http.Request) error 
 	if err := p.checkRedirectTarget(req.URL); err != nil {
 		return err
 	}
-	p.logger.Warn("Following redirect", "location", req.URL.String())
+	p.logger.Warn("Following redirect", "location", req.URL.Redacted())
 	return nil
 }
 

@@ -149,7 +149,8 @@ func probeICMP(ctx context.Context, target string, m *Module, sink *Sink, logger
 // checkICMPTarget refuses a target that cannot be a host name or an IP
 // address, such as one with a port or a scheme, which no resolver would
 // find: the scrape is then answered with HTTP 400 and the reason.
-func checkICMPTarget(target string) error {
+func checkICMPTarget(target string) (err error) {
+	defer hidePassword(&err, target)
 	if net.ParseIP(target) == nil && (target == "" || strings.ContainsAny(target, ":/[]@ ")) {
 		return Failf(ClassProber, ReasonInvalidTarget, PhaseSetup,
 			"icmp target %q is not a host name or an IP address; write e.g. example.com or 2001:db8::1, without a port or scheme", target)

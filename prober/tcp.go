@@ -105,6 +105,7 @@ func tlsServerName(configured, host string) string {
 // splitHostPort reads a "host:port" target. The port may be a service
 // name ("smtp"), as net.Dial and blackbox_exporter allow.
 func splitHostPort(target, network string) (host, port string, err error) {
+	defer hidePassword(&err, target)
 	host, port, err = net.SplitHostPort(target)
 	if err != nil {
 		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q is not host:port (%v); write e.g. example.com:443 or [2001:db8::1]:22", target, err)

@@ -51,6 +51,30 @@ func passwordAt(s string) (from, to int, ok bool) {
 	return start + colon + 1, start + at, true
 }
 
+// PasswordIn returns text, a message about target, with the password of
+// target's userinfo masked wherever it appears: in target, as written or
+// quoted (%q), and alone, in a fragment of target the message quotes (a
+// host or a port cut out of it).
+func PasswordIn(text, target string) string {
+	from, to, ok := passwordAt(target)
+	if !ok || from == to {
+		return text
+	}
+	masked := target[:from] + Mask + target[to:]
+	text = replaceQuoted(text, target, masked)
+	return replaceQuoted(text, target[from:to], Mask)
+}
+
+// replaceQuoted replaces old with new in text, both as they are and as
+// strconv.Quote writes them inside its quotes.
+func replaceQuoted(text, old, new string) string {
+	text = strings.ReplaceAll(text, old, new)
+	if q := strconv.Quote(old); q[1:len(q)-1] != old {
+		text = strings.ReplaceAll(text, q[1:len(q)-1], new)
+	}
+	return text
+}
+
 // authorityStart is where the authority of s begins: after "scheme://" or
 // a leading "//", else at its start. A // further on, in a path, does not
 // count: the part before it is not a scheme.

@@ -55,6 +55,21 @@ func TestPasswordAgreesWithRedacted(t *testing.T) {
 	}
 }
 
+func TestPasswordIn(t *testing.T) {
+	tests := []struct{ text, target, want string }{
+		{`target "alice:PW@host" needs a port`, "alice:PW@host", `target "alice:xxxxx@host" needs a port`},
+		{`target "alice:PW@host": "PW@host" is not a port number`, "alice:PW@host", `target "alice:xxxxx@host": "xxxxx@host" is not a port number`},
+		{`parse "http://a:P\"W\x01@h/%zz": invalid`, "http://a:P\"W\x01@h/%zz", `parse "http://a:xxxxx@h/%zz": invalid`},
+		{"no password here", "http://alice@host", "no password here"},
+		{"empty password", "http://alice:@host", "empty password"},
+	}
+	for _, tc := range tests {
+		if got := PasswordIn(tc.text, tc.target); got != tc.want {
+			t.Errorf("PasswordIn(%q, %q) = %q, want %q", tc.text, tc.target, got, tc.want)
+		}
+	}
+}
+
 func TestCut(t *testing.T) {
 	if got := Cut("short", 10); got != "short" {
 		t.Errorf("Cut(short) = %q", got)
