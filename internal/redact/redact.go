@@ -115,19 +115,21 @@ func isScheme(s string) bool {
 // line and each history entry a few KiB.
 const MaxValue = 4 << 10
 
-// Cut returns s if it is at most limit bytes long, else its first limit
-// bytes (less a partly cut character) followed by a marker that says it
-// was cut and how long it was: "…[cut: 921600 bytes]". The result never
-// shares memory with a cut s, so keeping it does not keep s.
+// Cut returns s if it is at most limit bytes long, else its start (never
+// a partly cut character) followed by a marker that says it was cut and
+// how long it was, "…[cut: 921600 bytes]", in limit bytes at most: so a
+// value cut once is left alone by a second cut. The result never shares
+// memory with a cut s, so keeping it does not keep s.
 func Cut(s string, limit int) string {
 	if len(s) <= limit {
 		return s
 	}
-	n := limit
+	marker := "…[cut: " + strconv.Itoa(len(s)) + " bytes]"
+	n := max(0, limit-len(marker))
 	for n > 0 && !utf8.RuneStart(s[n]) {
 		n--
 	}
-	return s[:n] + "…[cut: " + strconv.Itoa(len(s)) + " bytes]"
+	return s[:n] + marker
 }
 
 // Target is a target, or a URL, as sonde shows it: its password masked
