@@ -26,6 +26,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/quickgzip"
+	"github.com/sonde-exporter/sonde/internal/redact"
 	"github.com/sonde-exporter/sonde/prober"
 )
 
@@ -116,7 +117,7 @@ type scrapeRequest struct {
 func (c *Collector) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	req, err := c.parse(r)
 	if err != nil {
-		c.logger.Debug("Refused probe request", "err", err, "url", r.URL.String())
+		c.logger.Debug("Refused probe request", "err", redact.Cut(err.Error(), redact.MaxValue), "url", shownURL(r.URL))
 		status := http.StatusBadRequest
 		if ref, ok := err.(*refusal); ok {
 			status = ref.status

@@ -7,15 +7,14 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/url"
 	"runtime/debug"
-	"strings"
 	"time"
 
 	"github.com/prometheus/common/expfmt"
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/redact"
 	"github.com/sonde-exporter/sonde/prober"
 )
 
@@ -34,21 +33,17 @@ type Result struct {
 	log      *probeLog
 	tags     []slog.Attr // the attributes of every log line: see logTags
 	traceID  string      // the probe's trace, when tracing is on
+	shown    string      // the target as shown, once known: see ShownTarget
 }
 
 // ShownTarget is the target as logs, traces and pages show it: a password
-// in a URL target is masked, as it would be anywhere else.
-func (r *Result) ShownTarget() string { return maskTarget(r.Target) }
-
-// maskTarget masks the password of a URL target (http://user:pass@host/).
-func maskTarget(target string) string {
-	if !strings.Contains(target, "@") {
-		return target
+// in it is masked, as it would be anywhere else, and a very long one is
+// cut (redact.Target).
+func (r *Result) ShownTarget() string {
+	if r.shown == "" {
+		return redact.Target(r.Target)
 	}
-	if u, err := url.Parse(target); err == nil && u.User != nil {
-		return u.Redacted()
-	}
-	return target
+	return r.shown
 }
 
 // Timeline returns the probe's attempts with their phases, oldest first.
@@ -103,7 +98,7 @@ func (rn Runner) Run(ctx context.Context, id int64, m *prober.Module, target str
 func (rn Runner) begin(ctx context.Context, id int64, m *prober.Module, target string, timeout time.Duration) (context.Context, *Result, probeEnv) {
 	tracer := tracerOrNone(rn.Tracer)
 	ctx, span := startProbeSpan(ctx, tracer, id, m, target)
-	r := &Result{ID: id, numbered: id != NoID, Module: m, Target: target, Timeout: timeout, log: &probeLog{}}
+	r := &Result{ID: id, numbered: id != NoID, Module: m, Target: target, Timeout: timeout, log: &probeLog{}, shown: redact.Target(target)}
 	if sc := span.SpanContext(); sc.HasTraceID() {
 		r.traceID = sc.TraceID().String()
 	}

@@ -11,6 +11,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 	"go.opentelemetry.io/otel/trace/noop"
 
+	"github.com/sonde-exporter/sonde/internal/redact"
 	"github.com/sonde-exporter/sonde/prober"
 )
 
@@ -65,7 +66,7 @@ func startProbeSpan(ctx context.Context, t trace.Tracer, id int64, m *prober.Mod
 		// it would allocate to carry it.
 		return ctx, trace.SpanFromContext(ctx)
 	}
-	attrs := []attribute.KeyValue{attrModule.String(m.Name), attrProber.String(m.Prober), attrTarget.String(maskTarget(target))}
+	attrs := []attribute.KeyValue{attrModule.String(m.Name), attrProber.String(m.Prober), attrTarget.String(redact.Target(target))}
 	if id != NoID {
 		attrs = append(attrs, attrProbeID.Int64(id))
 	}
@@ -117,5 +118,5 @@ func markFailure(span trace.Span, err *prober.Error) {
 	}
 	span.SetAttributes(attrFailureClass.String(string(err.Class)), attrReason.String(string(err.Reason)),
 		attrPhase.String(string(err.Phase)))
-	span.SetStatus(codes.Error, err.Error())
+	span.SetStatus(codes.Error, redact.Cut(err.Error(), redact.MaxValue))
 }
