@@ -26,16 +26,18 @@ func NewHistory(limit int) *History {
 // from 0, as blackbox_exporter's do.
 func (h *History) NewID() int64 { return h.lastID.Add(1) - 1 }
 
-// Add records a finished probe, giving it an id if it has none.
+// Add records a finished probe, giving it an id if it has none. What it
+// keeps of a hostile target is cut (Result.bound): r must be done with.
 func (h *History) Add(r *Result) {
 	if !r.numbered {
 		r.ID, r.numbered = h.NewID(), true
 	}
-	h.mu.Lock()
-	defer h.mu.Unlock()
 	if h.limit <= 0 {
 		return
 	}
+	r.bound()
+	h.mu.Lock()
+	defer h.mu.Unlock()
 	h.recent = appendBounded(h.recent, r, h.limit)
 	if !r.Success() {
 		h.failed = appendBounded(h.failed, r, h.limit)
@@ -74,7 +76,7 @@ func (h *History) Earliest(target, module string) (*Result, bool) {
 	var best *Result
 	for _, list := range [][]*Result{h.recent, h.failed} {
 		for _, r := range list {
-			if r.Target == target && (module == "" || r.Module.Name == module) && (best == nil || r.ID < best.ID) {
+			if r.isTarget(target) && (module == "" || r.Module.Name == module) && (best == nil || r.ID < best.ID) {
 				best = r
 			}
 		}

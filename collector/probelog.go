@@ -38,7 +38,7 @@ func (l *probeLog) render(tags []slog.Attr) string {
 	var buf bytes.Buffer
 	h := slog.NewTextHandler(&buf, &slog.HandlerOptions{
 		Level:       slog.LevelDebug,
-		ReplaceAttr: utcMillis,
+		ReplaceAttr: renderAttr,
 	}).WithAttrs(tags)
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -48,11 +48,14 @@ func (l *probeLog) render(tags []slog.Attr) string {
 	return buf.String()
 }
 
-func utcMillis(_ []string, a slog.Attr) slog.Attr {
+// renderAttr writes times in UTC to the millisecond, and cuts what a
+// LogValuer made (see boundRecord).
+func renderAttr(_ []string, a slog.Attr) slog.Attr {
 	if t, ok := a.Value.Any().(time.Time); ok && a.Key == slog.TimeKey {
 		a.Value = slog.StringValue(t.UTC().Format("2006-01-02T15:04:05.000Z"))
+		return a
 	}
-	return a
+	return cutRendered(a)
 }
 
 // probeHandler is the slog.Handler a prober logs through. Every record goes
@@ -112,6 +115,9 @@ func (h *probeHandler) handleOwn(ctx context.Context, r *slog.Record) error {
 }
 
 func (h *probeHandler) keep(ctx context.Context, r *slog.Record) error {
+	if cut, ok := boundRecord(r); ok {
+		r = &cut
+	}
 	h.log.add(r)
 	if r.Level < h.level {
 		return nil
@@ -119,9 +125,10 @@ func (h *probeHandler) keep(ctx context.Context, r *slog.Record) error {
 	return h.forward(ctx, r)
 }
 
-// forward writes r to the main log too.
+// forward writes r to the main log too, with the values its LogValuers
+// make cut as the probe's own log cuts them.
 func (h *probeHandler) forward(ctx context.Context, r *slog.Record) error {
-	return h.main.handler().Handle(ctx, r.Clone())
+	return h.main.handler().Handle(ctx, cutLazy(r))
 }
 
 // own returns r with the handler's attributes and groups applied.

@@ -34,6 +34,7 @@ type Result struct {
 	tags     []slog.Attr // the attributes of every log line: see logTags
 	traceID  string      // the probe's trace, when tracing is on
 	shown    string      // the target as shown, once known: see ShownTarget
+	cut      cutTarget   // set when the history cut Target: see History.Add
 }
 
 // ShownTarget is the target as logs, traces and pages show it: a password
