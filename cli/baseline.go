@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/assert"
+	"github.com/sonde-exporter/sonde/internal/redact"
 )
 
 // A baseline file keeps, per module and target, the latency a pipeline
@@ -139,7 +140,7 @@ func (g *gate) save(tallies []tally) error {
 	}
 	for _, t := range tallies {
 		if t.failures > g.flags.maxFailures || len(t.passed) == 0 {
-			fmt.Fprintf(g.stderr, "sonde probe: the baseline of %s is not updated: it failed\n", t.target)
+			fmt.Fprintf(g.stderr, "sonde probe: the baseline of %s is not updated: it failed\n", redact.Target(t.target))
 			continue
 		}
 		b.put(newBaselineEntry(g.module.Name, t.target, t.passed))

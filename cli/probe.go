@@ -17,6 +17,7 @@ import (
 	"github.com/sonde-exporter/sonde/assert"
 	"github.com/sonde-exporter/sonde/collector"
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/redact"
 	"github.com/sonde-exporter/sonde/prober"
 )
 
@@ -236,7 +237,7 @@ func invalidTargets(outcomes []*outcome, stderr io.Writer) bool {
 	found := false
 	for _, o := range outcomes {
 		if bad := o.invalidTarget(); bad != nil {
-			fmt.Fprintf(stderr, "sonde probe: target %q cannot be probed as given: %v\n", o.target, bad.Err)
+			fmt.Fprintf(stderr, "sonde probe: target %q cannot be probed as given: %v\n", o.res.ShownTarget(), bad.Err)
 			found = true
 		}
 	}
@@ -275,7 +276,7 @@ func (g *gate) probeOne(ctx context.Context, target string, run int) *outcome {
 		o.comparisons = g.baseline.compare(g.module.Name, target, o.samples, float64(g.flags.maxRegression))
 	}
 	if g.flags.debug {
-		fmt.Fprintf(g.stderr, "Logs for the probe of %s (run %d):\n%s\n", target, run, res.Log())
+		fmt.Fprintf(g.stderr, "Logs for the probe of %s (run %d):\n%s\n", res.ShownTarget(), run, res.Log())
 	}
 	return o
 }
@@ -305,7 +306,7 @@ func (g *gate) verdict(tallies []tally, interrupted bool) int {
 	tolerated := 0
 	for _, t := range tallies {
 		if t.failures > g.flags.maxFailures {
-			failed = append(failed, fmt.Sprintf("%s failed %d of %d runs (at most %d allowed)", t.target, t.failures, t.runs, g.flags.maxFailures))
+			failed = append(failed, fmt.Sprintf("%s failed %d of %d runs (at most %d allowed)", redact.Target(t.target), t.failures, t.runs, g.flags.maxFailures))
 		} else {
 			tolerated += t.failures
 		}

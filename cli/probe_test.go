@@ -674,3 +674,23 @@ func TestProbeWithAWarnedModule(t *testing.T) {
 		t.Errorf("a module of an unknown prober: exit %d\n%s", code, stderr)
 	}
 }
+
+// The human report names a target with its password masked, as the pages
+// and logs do: a CI job's log is a log. The JSON report keeps the target
+// as given, as the baseline file does: it is what identifies it.
+func TestProbeReportMasksTargetPasswords(t *testing.T) {
+	e := newProbeEnv(t)
+	const password = "s3cr3t-PW"
+	failing := "alice:" + password + "@" + strings.TrimPrefix(e.fail, "http://") + "/x" // sent as basic auth
+	for _, args := range [][]string{
+		{"--target=" + failing},
+		{"--target=" + failing, "--repeat=2", "--output=prometheus"},
+		{"--target=" + failing, "--debug"},
+		{"--target=http://alice:" + password + "@/x"}, // cannot be probed
+	} {
+		code, stdout, stderr := e.probe(t, args...)
+		if code == 0 || strings.Contains(stdout+stderr, password) || !strings.Contains(stdout+stderr, "alice:xxxxx@") {
+			t.Errorf("%v: exit %d\nstdout:\n%s\nstderr:\n%s", args, code, stdout, stderr)
+		}
+	}
+}

@@ -76,7 +76,7 @@ func (r *promReporter) outcome(o *outcome) {
 		writeText(r.notes, o, true)
 	}
 	if r.several {
-		fmt.Fprintf(r.out, "# sonde probe module=%q target=%q run=%d passed=%t\n", o.res.Module.Name, o.target, o.run, o.passed())
+		fmt.Fprintf(r.out, "# sonde probe module=%q target=%q run=%d passed=%t\n", o.res.Module.Name, o.res.ShownTarget(), o.run, o.passed())
 	}
 	enc := expfmt.NewEncoder(r.out, expfmt.NewFormat(expfmt.TypeTextPlain))
 	for _, mf := range o.families {
@@ -101,7 +101,7 @@ func verdictWord(passed bool) string {
 // writeText writes the human summary of one probe: a header line, then
 // one indented line per fact.
 func writeText(w io.Writer, o *outcome, withRun bool) {
-	header := fmt.Sprintf("%s  %s  %s", verdictWord(o.passed()), o.res.Module.Name, o.target)
+	header := fmt.Sprintf("%s  %s  %s", verdictWord(o.passed()), o.res.Module.Name, o.res.ShownTarget())
 	if withRun {
 		header += fmt.Sprintf("  (run %d)", o.run)
 	}

@@ -80,9 +80,10 @@ func TestCut(t *testing.T) {
 	if want := strings.Repeat("a", MaxValue-len(marker)) + marker; got != want {
 		t.Errorf("Cut(921600 bytes) = %d bytes, ending %q", len(got), got[len(got)-30:])
 	}
-	// A character is never split.
-	s := strings.Repeat("é", 20) // 2 bytes each
-	if got := Cut(s, 23); !utf8.ValidString(got) || got != "éé…[cut: 40 bytes]" { // room for 2.5 characters
+	// A character is never split: 23 bytes leave room for 2.5 of these
+	// 2-byte ones before the marker.
+	s := strings.Repeat("é", 20)
+	if got := Cut(s, 23); !utf8.ValidString(got) || got != "éé…[cut: 40 bytes]" {
 		t.Errorf("Cut(%q, 23) = %q", s, got)
 	}
 	// A value cut once is left as it is.
