@@ -23,7 +23,7 @@ type Result struct {
 	ID       int64 // given by the History
 	numbered bool  // ID is set
 	Module   *prober.Module
-	Target   string
+	Target   string // as given; cut if very long once in the history (see bound)
 	Start    time.Time
 	Duration time.Duration
 	Timeout  time.Duration
