@@ -12,6 +12,8 @@ import (
 	"github.com/alecthomas/units"
 	pconfig "github.com/prometheus/common/config"
 	"gopkg.in/yaml.v3"
+
+	"github.com/sonde-exporter/sonde/internal/tlsfiles"
 )
 
 // Config is a whole configuration file.
@@ -22,7 +24,15 @@ type Config struct {
 	// naming the line, module and field. The modules load and probe as
 	// blackbox would probe them; Strict turns warnings into errors.
 	Warnings []error `yaml:"-"`
+
+	// tlsFiles are the CA pools and client key pairs the tls_configs
+	// name, parsed once while the file loaded, for the prober to share.
+	tlsFiles *tlsfiles.Cache
 }
+
+// TLSFiles returns what the configuration's tls_configs parsed while it
+// loaded: nil for a Config not made by Load.
+func (c *Config) TLSFiles() *tlsfiles.Cache { return c.tlsFiles }
 
 // Strict returns the warnings as one error, for --config.strict: nil when
 // there are none.

@@ -12,6 +12,8 @@ import (
 	"strings"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/sonde-exporter/sonde/internal/tlsfiles"
 )
 
 // Error is one problem found in a configuration file. Line is 0 when the
@@ -67,9 +69,8 @@ func Load(data []byte) (*Config, error) {
 	if err != nil {
 		return nil, joinSorted(append(errs, err))
 	}
-	cfg := &Config{Modules: map[string]Module{}}
+	cfg := &Config{Modules: map[string]Module{}, tlsFiles: tlsfiles.New()}
 	var warns []error
-	tried := tlsTried{}
 	for _, kv := range mappingPairs(modules) {
 		name := kv[0].Value
 		m, err := decodeModule(name, kv[0], kv[1])
@@ -79,7 +80,7 @@ func Load(data []byte) (*Config, error) {
 			}
 			continue // half decoded: its rules would report false problems
 		}
-		e, w := validateModule(name, &m, newLocator(kv[0], kv[1]), tried)
+		e, w := validateModule(name, &m, newLocator(kv[0], kv[1]), cfg.tlsFiles)
 		errs, warns = append(errs, e...), append(warns, w...)
 		cfg.Modules[name] = m
 	}

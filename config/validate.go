@@ -16,6 +16,8 @@ import (
 
 	pconfig "github.com/prometheus/common/config"
 	"gopkg.in/yaml.v3"
+
+	"github.com/sonde-exporter/sonde/internal/tlsfiles"
 )
 
 // locator finds the line of a field inside one module, following aliases
@@ -66,14 +68,10 @@ func child(n *yaml.Node, key string) (*yaml.Node, int, bool) {
 type checker struct {
 	module string
 	loc    locator
-	tried  tlsTried
+	files  *tlsfiles.Cache // modules often name one CA bundle: it is parsed once
 	errs   []error
 	warns  []error
 }
-
-// tlsTried remembers, for one load, whether each tls_config seen could be
-// used: modules often share one, and a CA bundle is read and parsed once.
-type tlsTried map[pconfig.TLSConfig]error
 
 // errorf records an error about the field at path, e.g. ("http", "body").
 func (c *checker) errorf(path []string, format string, args ...any) {
@@ -118,8 +116,8 @@ func (c *checker) written(section string) bool {
 // headers or metadata to carry the trace context.
 var TracePropagatingProbers = []string{"http", "websocket", "grpc"}
 
-func validateModule(name string, m *Module, loc locator, tried tlsTried) (errs, warns []error) {
-	c := &checker{module: name, loc: loc, tried: tried}
+func validateModule(name string, m *Module, loc locator, files *tlsfiles.Cache) (errs, warns []error) {
+	c := &checker{module: name, loc: loc, files: files}
 	c.prober(m.Prober)
 	if m.Timeout < 0 {
 		c.warnf([]string{"timeout"}, "%s is negative, so it is ignored and the scrape timeout alone sets the deadline, as in blackbox_exporter; remove it or make it positive", m.Timeout)
@@ -231,17 +229,14 @@ func (c *checker) tlsFiles(path []string, t *pconfig.TLSConfig) {
 	}
 }
 
-// tlsUsable reports whether prometheus/common can build t, trying each
-// distinct tls_config once per load.
+// tlsUsable reports whether t can be built as prometheus/common would
+// build it. Each file is parsed once per load, however many modules name
+// it, and the prober uses what was parsed.
 func (c *checker) tlsUsable(t *pconfig.TLSConfig) error {
 	if t.CA == "" && t.CAFile == "" && t.Cert == "" && t.CertFile == "" && t.Key == "" && t.KeyFile == "" {
 		return nil // nothing to read or parse
 	}
-	err, ok := c.tried[*t]
-	if !ok {
-		_, err = pconfig.NewTLSConfig(t)
-		c.tried[*t] = err
-	}
+	_, err := c.files.TLSConfig(t)
 	return err
 }
 

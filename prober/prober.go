@@ -10,11 +10,13 @@ import (
 	"fmt"
 	"log/slog"
 	"net"
+	"slices"
 	"sort"
 
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/tlsfiles"
 )
 
 // Func probes target as module m says, writes its metrics to sink, and
@@ -76,7 +78,8 @@ type Option func(*options)
 
 type options struct {
 	resolver Resolver
-	denied   []denyList // see WithDenied
+	denied   []denyList      // see WithDenied
+	files    *tlsfiles.Cache // shared by the modules of one Set
 }
 
 // WithResolver makes probes resolve names with r instead of the system
@@ -92,12 +95,15 @@ type Set struct {
 }
 
 // NewSet prepares every module of cfg. It fails, naming each module that
-// cannot be prepared, e.g. for a CA file that does not parse.
+// cannot be prepared, e.g. for a CA file that does not parse. The modules
+// share the CA pools and client key pairs they name, parsed once: those
+// the configuration parsed while it loaded, if it did.
 func NewSet(cfg *config.Config, opts ...Option) (*Set, error) {
-	o := options{resolver: net.DefaultResolver}
-	for _, opt := range opts {
-		opt(&o)
+	files := cfg.TLSFiles()
+	if files == nil {
+		files = tlsfiles.New()
 	}
+	opts = append(slices.Clip(opts), func(o *options) { o.files = files })
 	warmSystemRoots()
 	set := &Set{Config: cfg, modules: make(map[string]*Module, len(cfg.Modules))}
 	names := make([]string, 0, len(cfg.Modules))
@@ -149,6 +155,7 @@ func NewModule(name string, cm config.Module, opts ...Option) (*Module, error) {
 	}
 	m.prepared = prepared
 	guardOCSP(prepared, m)
+	loadTLS(prepared, o.files)
 	return m, nil
 }
 

@@ -19,6 +19,7 @@ import (
 	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/tlsfiles"
 )
 
 // TLS in sonde: the handshake completes with Go's own verification off,
@@ -37,18 +38,31 @@ type tlsClient struct {
 	minWhy  string                     // why, for the message when max_version is below it
 	loaded  atomic.Pointer[tls.Config] // nil until the tls_config loads
 	ocsp    *ocspClient
+	files   *tlsfiles.Cache // the parsed files the configuration's modules share
 }
 
-// prepareTLS turns a module's tls_config into a client once, when the
-// configuration loads: CA files are read and parsed then, not per probe.
-// A tls_config that cannot be loaded (a file not there yet, or not a
+// prepareTLS turns a module's tls_config into a client. NewModule then
+// loads it, once, when the configuration loads (see loadTLS): CA files
+// are read and parsed then, not per probe.
+func prepareTLS(m *config.Module, section string, cfg *pconfig.TLSConfig) (*tlsClient, error) {
+	return &tlsClient{section: section, cfg: *cfg, ocsp: newOCSPClient(m.OCSP)}, nil
+}
+
+// loadTLS loads the tls_config of a prepared module, if it has one, with
+// the CA pools and client key pairs the configuration's modules share
+// (files; nil for a module of its own, sharing nothing). A
+// tls_config that cannot be loaded (a file not there yet, or not a
 // certificate) does not stop the module from loading, as it does not in
 // blackbox_exporter, which reads the files on every probe: ready tries
 // again, and each probe fails until it loads.
-func prepareTLS(m *config.Module, section string, cfg *pconfig.TLSConfig) (*tlsClient, error) {
-	c := &tlsClient{section: section, cfg: *cfg, ocsp: newOCSPClient(m.OCSP)}
+func loadTLS(prepared any, files *tlsfiles.Cache) {
+	w, ok := prepared.(withTLSClient)
+	if !ok || w.tlsClient() == nil {
+		return
+	}
+	c := w.tlsClient()
+	c.files = files
 	_ = c.load() // the probes report it
-	return c, nil
 }
 
 // withALPN offers the application protocols, in order of preference. It is
@@ -93,7 +107,11 @@ func (c *tlsClient) ready() error {
 }
 
 func (c *tlsClient) load() error {
-	base, err := pconfig.NewTLSConfig(&c.cfg)
+	files := c.files
+	if files == nil {
+		files = tlsfiles.New() // a module of its own shares nothing
+	}
+	base, err := files.TLSConfig(&c.cfg)
 	if err != nil {
 		return Failf(ClassProber, ReasonConfig, PhaseSetup, "%s.tls_config cannot be used: %v", c.section, err)
 	}
