@@ -13,6 +13,7 @@ import (
 
 	"gopkg.in/yaml.v3"
 
+	"github.com/sonde-exporter/sonde/internal/regularfile"
 	"github.com/sonde-exporter/sonde/internal/tlsfiles"
 )
 
@@ -34,7 +35,10 @@ func lineErrorf(line int, format string, args ...any) error {
 	return &Error{Line: line, Msg: fmt.Sprintf(format, args...)}
 }
 
-// LoadFile reads and loads a configuration file.
+// LoadFile reads and loads a configuration file, for the one-shot
+// commands (--config.check, probe). Unlike the server's Reloader it reads
+// a pipe too: `--config.file=<(...)` blocks only the command it was
+// handed to, as its user meant.
 func LoadFile(path string) (*Config, error) {
 	data, err := os.ReadFile(path)
 	if err != nil {
@@ -45,6 +49,17 @@ func LoadFile(path string) (*Config, error) {
 		return nil, fmt.Errorf("config file %s: %w", path, err)
 	}
 	return cfg, nil
+}
+
+// readRegular reads the server's configuration file. What is not a
+// regular file is refused, naming the path: a named pipe would hold the
+// reload, and every reload queued behind it, until something wrote to it.
+func readRegular(path string) ([]byte, error) {
+	data, err := regularfile.Read(path)
+	if err != nil {
+		return nil, fmt.Errorf("reading config file: %w", err)
+	}
+	return data, nil
 }
 
 // Load decodes a configuration and checks it: unknown or repeated keys,

@@ -6,7 +6,6 @@ import (
 	"encoding/hex"
 	"fmt"
 	"log/slog"
-	"os"
 	"sync"
 	"time"
 
@@ -85,7 +84,7 @@ func (r *Reloader) Path() string { return r.path }
 func (r *Reloader) Reload() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	data, err := os.ReadFile(r.path)
+	data, err := readRegular(r.path)
 	var cfg *Config
 	if err == nil {
 		r.lastHash = sha256.Sum256(data)
@@ -147,7 +146,7 @@ func (r *Reloader) Watch(ctx context.Context, interval time.Duration) {
 // bad file is reported once, not on every tick. A file that cannot be read
 // counts as changed, so that failure is reported too.
 func (r *Reloader) changed() bool {
-	data, err := os.ReadFile(r.path)
+	data, err := readRegular(r.path)
 	if err != nil {
 		return true
 	}

@@ -17,6 +17,7 @@ import (
 	pconfig "github.com/prometheus/common/config"
 	"gopkg.in/yaml.v3"
 
+	"github.com/sonde-exporter/sonde/internal/regularfile"
 	"github.com/sonde-exporter/sonde/internal/tlsfiles"
 )
 
@@ -248,12 +249,14 @@ func (c *checker) secretRef(path []string, ref string) {
 	}
 }
 
-// readable warns when a file a probe reads cannot be read now.
+// readable warns when a file a probe reads cannot be read now. What is
+// not a regular file counts as unreadable: a named pipe would hold the
+// load, and then every probe, until something wrote to it.
 func (c *checker) readable(path []string, file string) {
 	if file == "" {
 		return
 	}
-	f, err := os.Open(file)
+	f, _, err := regularfile.Open(file)
 	if err != nil {
 		c.warnf(path, "cannot be read (%v), so probes fail until it can; sonde reads it again on each probe until then", unwrapPathError(err))
 		return

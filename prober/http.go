@@ -12,7 +12,6 @@ import (
 	"net/http/cookiejar"
 	"net/textproto"
 	"net/url"
-	"os"
 	"slices"
 	"strconv"
 	"strings"
@@ -22,6 +21,7 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/regularfile"
 )
 
 // maxRedirects is how many redirects a probe follows, as in blackbox_exporter.
@@ -108,6 +108,9 @@ func authChain(cfg *pconfig.HTTPClientConfig) (http.RoundTripper, error) {
 			return nil, fmt.Errorf("oauth2: %w", err)
 		}
 		rt = pconfig.NewOAuth2RoundTripper(creds, o, rt)
+		// prometheus/common reads the token client's TLS files itself, with
+		// os.ReadFile: what is not a regular file is refused before that.
+		rt = regularFilesFirst{files: []string{o.TLSConfig.CAFile, o.TLSConfig.CertFile, o.TLSConfig.KeyFile}, next: rt}
 	}
 	if cfg.HTTPHeaders != nil {
 		rt = pconfig.NewHeadersRoundTripper(cfg.HTTPHeaders, rt)
@@ -121,9 +124,51 @@ func secret(inline pconfig.Secret, file, ref string) (pconfig.SecretReader, erro
 		return nil, fmt.Errorf("secret reference %q: sonde has no secret manager; use the inline or _file form", ref)
 	}
 	if file != "" {
-		return pconfig.NewFileSecret(file), nil
+		return fileSecret(file), nil
 	}
 	return pconfig.NewInlineSecret(string(inline)), nil
+}
+
+// fileSecret is a secret read from a file on every use, as
+// prometheus/common's FileSecret reads it, except that what is not a
+// regular file is refused: reading a named pipe would hold the probe for
+// ever.
+type fileSecret string
+
+func (s fileSecret) Fetch(context.Context) (string, error) {
+	data, err := regularfile.Read(string(s))
+	if err != nil {
+		return "", fmt.Errorf("unable to read file %s: %w", string(s), err)
+	}
+	return strings.TrimSpace(string(data)), nil
+}
+
+func (s fileSecret) Description() string { return "file " + string(s) }
+
+func (fileSecret) Immutable() bool { return false }
+
+// regularFilesFirst refuses a request while one of files (empty names
+// are skipped) is not a regular file, before next would read it.
+type regularFilesFirst struct {
+	files []string
+	next  http.RoundTripper
+}
+
+func (r regularFilesFirst) RoundTrip(req *http.Request) (*http.Response, error) {
+	for _, file := range r.files {
+		if file == "" {
+			continue
+		}
+		f, _, err := regularfile.Open(file)
+		var notRegular *regularfile.NotRegularError
+		if errors.As(err, &notRegular) {
+			return nil, fmt.Errorf("oauth2.tls_config: %w", err)
+		}
+		if err == nil {
+			f.Close()
+		}
+	}
+	return r.next.RoundTrip(req)
 }
 
 // httpMetrics are blackbox_exporter's http metrics. All of them are
@@ -421,7 +466,7 @@ func (p *httpProbe) requestBody() (body io.Reader, getBody func() (io.ReadCloser
 		}
 		return strings.NewReader(p.cfg.Body), nil, nil
 	}
-	data, err := os.ReadFile(p.cfg.BodyFile)
+	data, err := regularfile.Read(p.cfg.BodyFile)
 	if err != nil {
 		return nil, nil, Fail(ClassProber, ReasonConfig, PhaseSetup, fmt.Errorf("reading http.body_file: %w", err))
 	}
