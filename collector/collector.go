@@ -207,8 +207,10 @@ const defaultScrapeTimeout = 120.0
 // the whole scrape timeout, where blackbox_exporter would fail it at once.
 // A negative scrape timeout leaves no time at all: the probe gets the
 // module's timeout if it has one, else none and fails at once, as in
-// blackbox; so does one that is not a finite number, or too long to be a
-// Go duration (which blackbox, on amd64, turns into a negative one).
+// blackbox; so does NaN, even with a module timeout, as in blackbox. One
+// too long to be a Go duration (1e10, +Inf), which blackbox on amd64 turns
+// into a negative one and fails at once, is clamped to the longest
+// duration: the scrape it came with still ends the probe.
 func probeTimeout(h http.Header, module time.Duration, offset float64) (time.Duration, error) {
 	scrape := defaultScrapeTimeout
 	if v := h.Get(ScrapeTimeoutHeader); v != "" {
@@ -230,16 +232,19 @@ func probeTimeout(h http.Header, module time.Duration, offset float64) (time.Dur
 	return seconds(scrape), nil
 }
 
-// maxSeconds is the longest time.Duration, in seconds.
-var maxSeconds = time.Duration(math.MaxInt64).Seconds()
-
-// seconds converts a number of seconds to a duration; one that is not a
-// positive number a duration can hold is no time at all.
+// seconds converts a number of seconds to a duration: no time at all for
+// one that is not positive, or NaN, and the longest duration for one too
+// long to be a duration, which a plain conversion would overflow into a
+// negative one.
 func seconds(f float64) time.Duration {
-	if !(f > 0 && f < maxSeconds) { // NaN is neither
+	if !(f > 0) { // NaN too
 		return 0
 	}
-	return time.Duration(f * float64(time.Second))
+	ns := f * float64(time.Second)
+	if ns >= float64(math.MaxInt64) { // 2^63: the first value that overflows
+		return time.Duration(math.MaxInt64)
+	}
+	return time.Duration(ns)
 }
 
 // expose writes the probe's metrics in the format the scraper asked for,

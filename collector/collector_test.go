@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -284,9 +285,17 @@ func TestTimeoutComputation(t *testing.T) {
 		{"negative header, no module timeout", "-5", 0, 0.5, 0},
 		{"minus infinity, module set", "-Inf", 3 * time.Second, 0.5, 3 * time.Second},
 		{"infinity, module set", "+Inf", 3 * time.Second, 0.5, 3 * time.Second},
-		{"infinity, no module timeout", "Inf", 0, 0.5, 0},
-		{"too long for a duration", "1e300", 0, 0.5, 0},
 		{"NaN, even with a module timeout", "NaN", 3 * time.Second, 0.5, 0},
+		{"NaN, no module timeout", "NaN", 0, 0.5, 0},
+		// Too long to be a duration: blackbox overflows into a negative
+		// timeout and fails at once; sonde clamps to the longest duration.
+		{"infinity, no module timeout", "Inf", 0, 0.5, math.MaxInt64},
+		{"1e10, no module timeout", "1e10", 0, 0.5, math.MaxInt64},
+		{"1e10, module set", "1e10", 3 * time.Second, 0.5, 3 * time.Second},
+		{"1e10, no offset", "1e10", 0, 0, math.MaxInt64},
+		{"too long for a duration", "1e300", 0, 0.5, math.MaxInt64},
+		{"just below the longest duration", "9223372036.854775", 0, 0, 9223372036854774784},
+		{"rounds to 2^63 nanoseconds", "9223372036.8547758", 0, 0, math.MaxInt64},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
