@@ -152,20 +152,29 @@ func (p *targetPolicy) refuseAddress(host string, ip net.IP) error {
 	forms := addressForms(ip)
 	for _, list := range p.global {
 		for _, r := range list.ranges {
-			if slices.ContainsFunc(forms, r.Prefix.Contains) {
-				return fmt.Errorf("%s is denied by %s (%s)", describeAddress(host, ip), list.by, r.Name)
+			if a, ok := firstMatch(forms, r.Prefix.Contains); ok {
+				return fmt.Errorf("%s is denied by %s (%s)", describeForm(host, ip, a), list.by, r.Name)
 			}
 		}
 	}
 	for _, r := range p.deny {
-		if slices.ContainsFunc(forms, r.MatchesAddr) {
-			return fmt.Errorf("%s is denied by targets.deny entry %q of module %q", describeAddress(host, ip), r.Entry, p.module)
+		if a, ok := firstMatch(forms, r.MatchesAddr); ok {
+			return fmt.Errorf("%s is denied by targets.deny entry %q of module %q", describeForm(host, ip, a), r.Entry, p.module)
 		}
 	}
 	if len(p.allow) == 0 || p.allowsName(comparableName(host)) || p.allowsAddress(forms) {
 		return nil
 	}
 	return fmt.Errorf("%s matches no targets.allow entry of module %q", describeAddress(host, ip), p.module)
+}
+
+// firstMatch returns the first of forms that match holds.
+func firstMatch(forms []netip.Addr, match func(netip.Addr) bool) (netip.Addr, bool) {
+	i := slices.IndexFunc(forms, match)
+	if i < 0 {
+		return netip.Addr{}, false
+	}
+	return forms[i], true
 }
 
 // refusePath says why a unix socket path is refused, or returns nil. With
@@ -246,9 +255,20 @@ func isIPLiteral(host string) bool {
 // the IPv4 address in their last 32 bits.
 var nat64 = netip.MustParsePrefix("64:ff9b::/96")
 
+// Where the kernel sends a connection to an unspecified address: Linux
+// (and the BSDs) connect 0.0.0.0 to 127.0.0.1, and :: to ::1, the host
+// itself. Only 0.0.0.0 is rewritten: the rest of 0.0.0.0/8 is routed, or
+// refused, as any other address.
+var (
+	loopback4 = netip.AddrFrom4([4]byte{127, 0, 0, 1})
+	loopback6 = netip.IPv6Loopback()
+)
+
 // addressForms are the addresses ip stands for: itself, as IPv4 when it
-// is IPv4-mapped, and the IPv4 address a NAT64 address reaches. A rule
-// matching any of them matches ip.
+// is IPv4-mapped, the loopback address an unspecified address reaches,
+// and the IPv4 address a NAT64 address reaches. A rule matching any of
+// them matches ip, so a deny of 127.0.0.1 refuses 0.0.0.0 and
+// ::ffff:0.0.0.0, and a deny of ::1 refuses ::.
 func addressForms(ip net.IP) []netip.Addr {
 	a, ok := netip.AddrFromSlice(ip)
 	if !ok {
@@ -256,7 +276,12 @@ func addressForms(ip net.IP) []netip.Addr {
 	}
 	a = a.Unmap()
 	forms := []netip.Addr{a}
-	if nat64.Contains(a) {
+	switch {
+	case a == netip.IPv4Unspecified():
+		forms = append(forms, loopback4)
+	case a == netip.IPv6Unspecified():
+		forms = append(forms, loopback6)
+	case nat64.Contains(a):
 		b := a.As16()
 		forms = append(forms, netip.AddrFrom4([4]byte(b[12:])))
 	}
@@ -270,4 +295,14 @@ func describeAddress(host string, ip net.IP) string {
 		return "address " + ip.String()
 	}
 	return fmt.Sprintf("address %s of %q", ip, host)
+}
+
+// describeForm is describeAddress, saying which address a rule matched
+// when it is the one ip reaches rather than ip itself.
+func describeForm(host string, ip net.IP, matched netip.Addr) string {
+	a, _ := netip.AddrFromSlice(ip)
+	if matched == a.Unmap() || nat64.Contains(a.Unmap()) {
+		return describeAddress(host, ip)
+	}
+	return fmt.Sprintf("%s (which reaches %s)", describeAddress(host, ip), matched)
 }
