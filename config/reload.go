@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -10,6 +11,8 @@ import (
 	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/sonde-exporter/sonde/internal/regularfile"
 )
 
 // Reloader loads the configuration file and hands each good configuration
@@ -21,6 +24,9 @@ type Reloader struct {
 	apply  func(*Config) error
 	logger *slog.Logger
 	strict bool // warnings refuse the file, as errors do
+	// settle is how long the file must have gone unwritten before a reload
+	// trusts it, and settleLimit how long a reload waits for that.
+	settle, settleLimit time.Duration
 
 	mu       sync.Mutex        // one reload at a time
 	lastHash [sha256.Size]byte // of the content last tried, good or bad
@@ -40,14 +46,34 @@ func Strict(strict bool) ReloaderOption {
 	return func(r *Reloader) { r.strict = strict }
 }
 
+// Settle makes a reload wait until the file has gone unwritten for d
+// (DefaultSettle), giving up, and keeping the running configuration, once
+// it has waited limit (DefaultSettleLimit). 0 trusts the file at once.
+func Settle(d, limit time.Duration) ReloaderOption {
+	return func(r *Reloader) { r.settle, r.settleLimit = d, limit }
+}
+
+// A file caught in the middle of a non-atomic copy is usually a valid
+// file with fewer modules (cut between two) or a mangled last one, which
+// loads: every module after the cut would be gone until the next reload.
+// Copies write their chunks microseconds apart; DefaultSettle is far
+// beyond that, and short enough not to slow a reload that follows a
+// write. A file still being written after DefaultSettleLimit is refused.
+const (
+	DefaultSettle      = 250 * time.Millisecond
+	DefaultSettleLimit = 10 * time.Second
+)
+
 // NewReloader returns a Reloader for the file at path. apply is called with
 // every configuration that loaded cleanly; it may still refuse it, which
 // counts as a failed reload.
 func NewReloader(path string, apply func(*Config) error, reg prometheus.Registerer, logger *slog.Logger, opts ...ReloaderOption) *Reloader {
 	r := &Reloader{
-		path:   path,
-		apply:  apply,
-		logger: logger,
+		path:        path,
+		apply:       apply,
+		logger:      logger,
+		settle:      DefaultSettle,
+		settleLimit: DefaultSettleLimit,
 		success: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "blackbox_exporter_config_last_reload_successful",
 			Help: "Whether the last configuration reload attempt was successful (1) or kept the previous configuration (0).",
@@ -80,11 +106,13 @@ func NewReloader(path string, apply func(*Config) error, reg prometheus.Register
 func (r *Reloader) Path() string { return r.path }
 
 // Reload loads the file and applies it. On error the running configuration
-// is untouched and the error says what is wrong.
+// is untouched and the error says what is wrong. A file written less than
+// the settle time ago is read again once it has gone unwritten that long,
+// so that a copy in progress is not loaded half done.
 func (r *Reloader) Reload() error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	data, err := readRegular(r.path)
+	data, err := r.readSettled()
 	var cfg *Config
 	if err == nil {
 		r.lastHash = sha256.Sum256(data)
@@ -104,6 +132,56 @@ func (r *Reloader) Reload() error {
 		r.logger.Warn("Configuration warning", "file", r.path, "warning", w.Error())
 	}
 	return nil
+}
+
+// readSettled reads the file once nothing has written to it for the
+// settle time: at once when it was last written longer ago than that,
+// else after reading it again once that time has passed, and finding the
+// same content and modification time. A modification time in the future
+// (a skewed clock, a copy that kept its times) settles after one settle
+// time of the same content.
+func (r *Reloader) readSettled() ([]byte, error) {
+	data, modified, err := readStamped(r.path)
+	if err != nil || r.settle <= 0 {
+		return data, err
+	}
+	start := time.Now()
+	for time.Since(modified) < r.settle {
+		if time.Since(start) >= r.settleLimit {
+			return nil, fmt.Errorf("config file %s was still being written after %s; not loaded half written (replace it by renaming a complete file over it)", r.path, r.settleLimit)
+		}
+		// Until the file will have gone unwritten for the settle time, and
+		// no longer: a modification time in the future waits one settle.
+		time.Sleep(min(r.settle, r.settle-time.Since(modified)))
+		again, modifiedAgain, err := readStamped(r.path)
+		if err != nil {
+			return nil, err
+		}
+		if bytes.Equal(again, data) && modifiedAgain.Equal(modified) {
+			return again, nil
+		}
+		data, modified = again, modifiedAgain
+	}
+	return data, nil
+}
+
+// readStamped reads the configuration file, a regular one, and returns
+// when it was last written, as it stood after the read: a write during
+// the read shows.
+func readStamped(path string) ([]byte, time.Time, error) {
+	f, info, err := regularfile.Open(path)
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("reading config file: %w", err)
+	}
+	defer f.Close()
+	data, err := regularfile.ReadOpen(f, info)
+	if err == nil {
+		info, err = f.Stat()
+	}
+	if err != nil {
+		return nil, time.Time{}, fmt.Errorf("reading config file: %w", err)
+	}
+	return data, info.ModTime(), nil
 }
 
 func (r *Reloader) load(data []byte) (*Config, error) {
