@@ -11,7 +11,7 @@ import (
 
 	"github.com/alecthomas/units"
 	pconfig "github.com/prometheus/common/config"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/sonde-exporter/sonde/internal/tlsfiles"
 )

@@ -5,7 +5,7 @@ import (
 	"regexp"
 
 	"github.com/google/cel-go/cel"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // Regexp is a regular expression compiled once, when the configuration is

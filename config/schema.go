@@ -11,7 +11,7 @@ import (
 	"time"
 
 	pconfig "github.com/prometheus/common/config"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // The JSON Schema of the configuration file is generated from the very

@@ -15,7 +15,7 @@ import (
 	"strings"
 
 	pconfig "github.com/prometheus/common/config"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 
 	"github.com/sonde-exporter/sonde/internal/regularfile"
 	"github.com/sonde-exporter/sonde/internal/tlsfiles"

@@ -14,7 +14,7 @@ import (
 	"testing"
 
 	"github.com/sonde-exporter/sonde/internal/testkit"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // The CI recipes in ci/ are tested by running them: every `sonde` command

@@ -16,7 +16,7 @@ import (
 	"sync"
 	"testing"
 
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // bbeModule is the module whose configurations the config check reads, at

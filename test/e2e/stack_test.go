@@ -16,7 +16,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/internal/testkit"
-	"gopkg.in/yaml.v3"
+	"go.yaml.in/yaml/v3"
 )
 
 // startSonde runs the built sonde with a configuration file written by the
