@@ -24,7 +24,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 	"go.opentelemetry.io/otel/trace"
 
-	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/acceptencoding"
 	"github.com/sonde-exporter/sonde/internal/quickgzip"
 	"github.com/sonde-exporter/sonde/internal/redact"
 	"github.com/sonde-exporter/sonde/prober"
@@ -418,5 +418,5 @@ func (c *Collector) gzipWriter(w io.Writer) *gzip.Writer {
 }
 
 func acceptsGzip(header string) bool {
-	return header != "" && config.AcceptsEncoding(header, "gzip")
+	return header != "" && acceptencoding.Admits(header, "gzip")
 }

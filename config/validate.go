@@ -10,13 +10,13 @@ import (
 	"net/textproto"
 	"os"
 	"slices"
-	"sort"
 	"strconv"
 	"strings"
 
 	pconfig "github.com/prometheus/common/config"
 	"go.yaml.in/yaml/v3"
 
+	"github.com/sonde-exporter/sonde/internal/acceptencoding"
 	"github.com/sonde-exporter/sonde/internal/regularfile"
 	"github.com/sonde-exporter/sonde/internal/tlsfiles"
 )
@@ -309,7 +309,7 @@ func (c *checker) httpRules(h *HTTPProbe) {
 		c.errorf(at("body_file"), "body and body_file are mutually exclusive; keep one")
 	}
 	for name, value := range h.Headers {
-		if textproto.CanonicalMIMEHeaderKey(name) == "Accept-Encoding" && !acceptEncodingListed(value, h.Compression) {
+		if textproto.CanonicalMIMEHeaderKey(name) == "Accept-Encoding" && !acceptencoding.Listed(value, h.Compression) {
 			c.errorf(at("headers", name), "%q does not accept the configured compression %q, so the response could not be decoded; add %s to it (blackbox_exporter compares the names case-sensitively)", value, h.Compression, h.Compression)
 		}
 	}
@@ -401,7 +401,7 @@ func (c *checker) httpHeaders(h *HTTPProbe) {
 		if strings.ContainsAny(value, "\r\n\x00") {
 			c.warnf([]string{"http", "headers", name}, "the value contains a line break or NUL byte, so every probe fails")
 		}
-		if textproto.CanonicalMIMEHeaderKey(name) == "Accept-Encoding" && acceptEncodingListed(value, h.Compression) && !AcceptsEncoding(value, h.Compression) {
+		if textproto.CanonicalMIMEHeaderKey(name) == "Accept-Encoding" && acceptencoding.Listed(value, h.Compression) && !acceptencoding.Admits(value, h.Compression) {
 			c.warnf([]string{"http", "headers", name}, "%q refuses the configured compression %q (an entry naming it decides, whatever \"*\" says), so a server following RFC 9110 will not send it; add %s to it", value, h.Compression, h.Compression)
 		}
 	}
@@ -443,71 +443,6 @@ func (c *checker) secretFiles(h *HTTPProbe) {
 		c.secretRef(at("oauth2", "client_certificate_key_ref"), o.ClientCertificateKeyRef)
 		c.tlsFiles(at("oauth2", "tls_config"), &o.TLSConfig)
 	}
-}
-
-// acceptEncodingListed is blackbox_exporter's check of an Accept-Encoding
-// header against the compression option, which a file must pass to load:
-// the entries, by descending quality, are compared with the compression
-// name case-sensitively, and the first that is the name or "*" decides by
-// its quality. An empty compression or header passes.
-func acceptEncodingListed(acceptEncoding, compression string) bool {
-	if compression == "" || acceptEncoding == "" {
-		return true
-	}
-	type entry struct {
-		name    string
-		quality float64
-	}
-	var entries []entry
-	for _, part := range strings.Split(acceptEncoding, ",") {
-		e := entry{name: strings.TrimSpace(part), quality: 1}
-		if i := strings.LastIndexByte(part, ';'); i >= 0 {
-			e.name = strings.TrimSpace(part[:i])
-			q := strings.TrimPrefix(strings.TrimSpace(part[i+1:]), "q=")
-			f, err := strconv.ParseFloat(q, 32)
-			if err != nil {
-				f = 0
-			}
-			e.quality = math.Round(f*1000) / 1000
-		}
-		entries = append(entries, e)
-	}
-	sort.SliceStable(entries, func(i, j int) bool { return entries[j].quality < entries[i].quality })
-	for _, e := range entries {
-		if e.name == compression || e.name == "*" {
-			return e.quality > 0
-		}
-	}
-	return false
-}
-
-// AcceptsEncoding reports whether an Accept-Encoding value admits an
-// encoding: listed, or covered by "*", with a quality above 0. An entry
-// naming the encoding decides wherever it stands; "*" only covers encodings
-// not listed (RFC 9110, section 12.5.3). An empty encoding or header admits
-// anything, which is what the compression option needs.
-func AcceptsEncoding(acceptEncoding, compression string) bool {
-	if compression == "" || acceptEncoding == "" {
-		return true
-	}
-	wildcard := -1.0 // the quality given to "*"; -1 when it is absent
-	for _, part := range strings.Split(acceptEncoding, ",") {
-		enc, params, _ := strings.Cut(strings.TrimSpace(part), ";")
-		enc = strings.TrimSpace(enc)
-		q := 1.0
-		if v, ok := strings.CutPrefix(strings.TrimSpace(params), "q="); ok {
-			if f, err := strconv.ParseFloat(v, 64); err == nil {
-				q = f
-			}
-		}
-		switch {
-		case strings.EqualFold(enc, compression):
-			return q > 0
-		case enc == "*" && wildcard < 0:
-			wildcard = q
-		}
-	}
-	return wildcard > 0
 }
 
 func validToken(s string) bool {
