@@ -1,0 +1,63 @@
+package hostile
+
+import (
+	"bytes"
+	"net"
+	"testing"
+
+	"github.com/sonde-exporter/sonde/prober"
+)
+
+const (
+	// expectOK is a tcp or unix module waiting for a banner.
+	expectOK = "query_response:\n  - expect: \"^OK\""
+	// tlsNoVerify is a tcp or unix module that speaks TLS first; the
+	// handshake never gets as far as the certificate.
+	tlsNoVerify = "tls: true\ntls_config:\n  insecure_skip_verify: true\n  server_name: peer.test"
+	// banner is one line of an endless banner that never says OK.
+	banner = "NOISE: the banner goes on and on\n"
+	// longLine is the size of an oversized line: far past the 64 KiB
+	// sonde and blackbox read of one line.
+	longLine = 1 << 20
+)
+
+// streamRows are the rows tcp and unix share, their peers served by
+// serve.
+func streamRows(proberName string, serve func(*testing.T, func(net.Conn)) string) []row {
+	peer := func(handle func(net.Conn)) func(*testing.T) string {
+		return func(t *testing.T) string { return serve(t, handle) }
+	}
+	timeout := func(name, section string, handle func(net.Conn)) row {
+		return row{name: proberName + "/" + name, prober: proberName, section: section, peer: peer(handle),
+			class: prober.ClassTimeout, reason: prober.ReasonDeadline, maxAlloc: smallAlloc}
+	}
+	return []row{
+		timeout("silence after connect", expectOK, drain),
+		timeout("slowloris banner", expectOK, trickle("", banner)),
+		timeout("stalled TLS", tlsNoVerify, drain),
+		timeout("partial TLS", tlsNoVerify, partialTLS),
+		{
+			// Lines are read one at a time and thrown away: the probe
+			// waits for OK until its deadline, in a line buffer of its
+			// own. On main each line is read into a new buffer: 60 MiB
+			// of garbage a second on loopback.
+			name: proberName + "/endless banner", prober: proberName, section: expectOK, alone: true,
+			peer:  peer(flood("", banner)),
+			class: prober.ClassTimeout, reason: prober.ReasonDeadline, maxAlloc: 4 * MiB,
+		},
+		{
+			name: proberName + "/oversized line", prober: proberName, section: expectOK, alone: true,
+			peer:  peer(say(bytes.Repeat([]byte("x"), longLine))),
+			class: prober.ClassProtocol, reason: prober.ReasonMalformedResponse, maxAlloc: 4 * MiB,
+		},
+		{
+			name: proberName + "/endless line", prober: proberName, section: expectOK, alone: true,
+			peer:  peer(flood("", "x")),
+			class: prober.ClassProtocol, reason: prober.ReasonMalformedResponse, maxAlloc: 4 * MiB,
+		},
+	}
+}
+
+func tcpRows() []row { return streamRows("tcp", serveTCP) }
+
+func unixRows() []row { return streamRows("unix", serveUnix) }
