@@ -13,7 +13,7 @@ LDFLAGS  := -X github.com/prometheus/common/version.Version=$(VERSION) \
             -X github.com/prometheus/common/version.BuildUser=$(BUILD_USER) \
             -X github.com/prometheus/common/version.BuildDate=$(shell date -u +%Y%m%d-%H:%M:%S)
 
-.PHONY: all build run test vet fmt-check bench bench-vs-blackbox bench-scale clean
+.PHONY: all build run test vet fmt-check bench bench-vs-blackbox bench-scale bench-overrun clean
 
 all: build
 
@@ -85,6 +85,13 @@ bench-vs-blackbox: build
 # BENCH_ARGS='--scale.prober tcp' holds tcp probes instead of http ones.
 bench-scale: build
 	$(GO) run ./bench/cmd/loadharness --exporter ./sonde --scale 10000 --scale.delay 2s --scale.ramp 1500ms $(BENCH_ARGS)
+
+# 3,000 probes in flight at once of a target that never finishes its
+# answer, as issue 18 sets it: how late past their 3 s deadline the answers
+# come, with and without --probe.max-concurrent=500, against blackbox_exporter
+# $(BBE_VERSION) (which has no such limit).
+bench-overrun: build blackbox-exporter
+	$(GO) run ./bench/cmd/loadharness --exporter ./sonde --vs $(BBE_BUILD) --overrun 3000 $(BENCH_ARGS)
 
 clean:
 	rm -f sonde

@@ -38,7 +38,7 @@ func LoadModules() []string { return slices.Clone(loadModules) }
 func (t *Targets) modules(names []string) ([]Module, error) {
 	byName := map[string]string{
 		"http": t.HTTP, "https": t.HTTPS, "tcp": t.TCP, "icmp": t.ICMP,
-		"dns": t.DNS, "grpc": t.GRPC, "http_slow": t.Slow, "tcp_slow": t.SlowTCP,
+		"dns": t.DNS, "grpc": t.GRPC, "http_slow": t.Slow, "tcp_slow": t.SlowTCP, overrunModule: t.Trickle,
 	}
 	out := make([]Module, 0, len(names))
 	for _, name := range names {
@@ -107,13 +107,19 @@ modules:
       query_response:
         - send: "GET /slow HTTP/1.0\r\n\r\n"
         - expect: "^HTTP/1\\.[01] 200"
+  http_overrun:
+    prober: http
+    timeout: %[4]s
+    http:
+      preferred_ip_protocol: ip4
 `
 
 // writeConfig writes the exporters' configuration to dir. slowTimeout is
-// the timeout of the scale modules, long enough for the slow target.
-func writeConfig(dir string, p *pki, slowTimeout time.Duration) (string, error) {
+// the timeout of the scale modules, long enough for the slow target;
+// overrunTimeout the deadline of overrun mode's probes.
+func writeConfig(dir string, p *pki, slowTimeout, overrunTimeout time.Duration) (string, error) {
 	path := filepath.Join(dir, "blackbox.yml")
-	text := fmt.Sprintf(configTemplate, p.CAFile, strings.TrimSuffix(DNSName, "."), slowTimeout)
+	text := fmt.Sprintf(configTemplate, p.CAFile, strings.TrimSuffix(DNSName, "."), slowTimeout, overrunTimeout)
 	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
 		return "", fmt.Errorf("writing the exporter configuration: %w", err)
 	}

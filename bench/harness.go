@@ -7,7 +7,10 @@
 //
 // Its scale mode holds thousands of probes in flight at once against a
 // target that answers late, and reports the exporter's memory,
-// goroutines and file descriptors.
+// goroutines and file descriptors. Its overrun mode holds thousands of
+// probes of a target that never finishes its answer, and reports how late
+// past their deadline the answers come and whether the exporter's
+// goroutines and descriptors come back down.
 //
 // The harness reads the exporter's figures from /proc, so it runs on
 // Linux only. cmd/loadharness is its command line.
@@ -50,6 +53,13 @@ type Options struct {
 	ScalePlain   bool          // scrape over plain HTTP/1.1, not TLS and HTTP/2
 	ScaleProber  string        // from ScaleProbers; http when empty
 
+	// Overrun mode, instead of load mode when OverrunProbes > 0.
+	OverrunProbes        int           // probes in flight at once
+	OverrunTimeout       time.Duration // every probe's deadline, the module's timeout
+	OverrunRamp          time.Duration // the scrapes start spread over this
+	OverrunMaxConcurrent int           // the exporter's --probe.max-concurrent in A's second wave; 0: no such wave
+	OverrunSettle        time.Duration // how long goroutines and descriptors may take to come back down
+
 	Dir      string    // for the configuration and logs; a temporary one if empty
 	Progress io.Writer // progress lines, or nil
 }
@@ -61,6 +71,7 @@ type Report struct {
 	FileLimit FileLimit
 	Load      []ModuleReport // load mode, in module order
 	Scale     []ScaleReport  // scale mode, one per exporter
+	Overrun   []OverrunStats // overrun mode, one per wave
 	// Notes say what was asked for but not measured, and why.
 	Notes []string
 }
@@ -106,7 +117,7 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 	var err error
 	// Before anything starts, so that the targets and the exporters, which
 	// inherit it, may hold as many connections as the machine allows.
-	if r.FileLimit, err = raiseFileLimit(); err != nil {
+	if r.FileLimit, err = raiseFileLimit(o.filesNeeded()); err != nil {
 		return nil, err
 	}
 	dir, cleanup, err := workDir(o.Dir)
@@ -119,9 +130,12 @@ func Run(ctx context.Context, o Options) (*Report, error) {
 		return nil, err
 	}
 	defer s.targets.Close()
-	if o.ScaleProbes > 0 {
+	switch {
+	case o.ScaleProbes > 0:
 		r.Scale, err = s.runScale(ctx, o)
-	} else {
+	case o.OverrunProbes > 0:
+		r.Overrun, err = s.runOverrun(ctx, o)
+	default:
 		r.Load, err = s.runLoad(ctx, o)
 	}
 	return r, err
@@ -135,12 +149,27 @@ func (o *Options) validate() error {
 		return fmt.Errorf("scale mode needs a delay (%s) shorter than the scrape timeout (%s)", o.ScaleDelay, o.ScaleTimeout)
 	case o.ScaleProbes > 0 && scaleModules[o.scaleProber()] == "":
 		return fmt.Errorf("scale mode cannot hold %q probes in flight; it can hold %s", o.ScaleProber, strings.Join(ScaleProbers(), ", "))
+	case o.ScaleProbes > 0 && o.OverrunProbes > 0:
+		return errors.New("scale mode and overrun mode are run one at a time")
 	case o.ScaleProbes > 0:
+		return nil
+	case o.OverrunProbes > 0 && (o.OverrunTimeout <= 0 || o.OverrunRamp >= o.OverrunTimeout):
+		return fmt.Errorf("overrun mode needs a deadline (%s) longer than the ramp (%s), so that every probe is in flight at once", o.OverrunTimeout, o.OverrunRamp)
+	case o.OverrunProbes > 0:
 		return nil
 	case len(o.Modules) == 0 || o.Concurrency < 1 || o.Rounds < 1 || o.Duration <= 0 || o.ScrapeTimeout <= 0:
 		return errors.New("load mode needs modules, a concurrency, rounds, a round duration and a scrape timeout")
 	}
 	return nil
+}
+
+// filesNeeded is how many descriptors the harness, and each exporter,
+// may hold at once: a connection per probe in flight, to the target for
+// the exporter and from it for the harness, and the scrapes' own in the
+// exporter over plain HTTP; a margin for everything else.
+func (o *Options) filesNeeded() uint64 {
+	const margin = 1024
+	return uint64(2*max(o.ScaleProbes, o.OverrunProbes)) + margin
 }
 
 // scaleProber is the prober scale mode holds in flight: http unless told.
@@ -178,7 +207,7 @@ func newSetup(dir string, o Options) (*setup, error) {
 		slowTimeout = 30 * time.Second
 	}
 	s := &setup{dir: dir, pki: p, noGzip: o.NoGzip, progress: o.Progress}
-	if s.config, err = writeConfig(dir, p, slowTimeout); err != nil {
+	if s.config, err = writeConfig(dir, p, slowTimeout, cmp.Or(o.OverrunTimeout, 3*time.Second)); err != nil {
 		return nil, err
 	}
 	if s.webConfig, err = writeWebConfig(dir, p); err != nil {

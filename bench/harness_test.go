@@ -88,7 +88,8 @@ func TestHarnessSmoke(t *testing.T) {
 
 // Scale mode holds probes of each prober it knows in flight against the
 // slow target and samples the exporter meanwhile; none may miss its
-// deadline.
+// deadline. Overrun mode, which needs the same build, holds probes of the
+// trickling target until their deadline.
 func TestHarnessScaleSmoke(t *testing.T) {
 	needLinux(t)
 	sonde := buildSonde(t)
@@ -114,6 +115,7 @@ func TestHarnessScaleSmoke(t *testing.T) {
 			checkScaleWave(t, report.Scale[0], 50, 600*time.Millisecond)
 		})
 	}
+	t.Run("overrun", func(t *testing.T) { checkOverrun(t, sonde) })
 	t.Run("unknown prober", func(t *testing.T) {
 		_, err := Run(context.Background(), Options{
 			A:            ExporterSpec{Label: "A", Argv: []string{sonde}},
@@ -126,6 +128,59 @@ func TestHarnessScaleSmoke(t *testing.T) {
 			t.Errorf("err = %v, want it to name the probers scale mode can hold", err)
 		}
 	})
+}
+
+// checkOverrun runs overrun mode against sonde, with and without a
+// concurrency limit, and checks that every probe was answered as failed
+// at its deadline (or refused a slot), that every figure was measured and
+// that the exporter came back to its idle goroutines and descriptors. No
+// timing is asserted: how late past its deadline an answer comes is the
+// figure measured, and on a CI machine it says more about the machine.
+func checkOverrun(t *testing.T, sonde string) {
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	const n, limit = 50, 20
+	report, err := Run(ctx, Options{
+		A:                    ExporterSpec{Label: "A", Argv: []string{sonde}},
+		OverrunProbes:        n,
+		OverrunTimeout:       time.Second,
+		OverrunRamp:          100 * time.Millisecond,
+		OverrunMaxConcurrent: limit,
+		OverrunSettle:        10 * time.Second,
+		Dir:                  t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(report.Overrun) != 2 || report.Overrun[0].MaxConcurrent != 0 || report.Overrun[1].MaxConcurrent != limit {
+		t.Fatalf("overrun waves %+v, want one without a limit and one with %d", report.Overrun, limit)
+	}
+	for _, s := range report.Overrun {
+		ended := s.Outcomes["timeout/deadline"] + s.Outcomes["prober/resource_exhausted"]
+		if s.Probes != n || s.Stats.Probes != n || ended != n {
+			t.Errorf("%s: %d probes, outcomes %v; want all %d to end at their deadline", s.Exporter, s.Stats.Probes, s.Outcomes, n)
+		}
+		if s.Samples == 0 || s.Peak.Goroutines == 0 || s.Peak.OpenFiles == 0 || s.Stats.PeakRSS == 0 {
+			t.Errorf("%s: the exporter was not sampled: %+v", s.Exporter, s)
+		}
+		if !s.Settled {
+			t.Errorf("%s: %d goroutines and %d open files after the wave, %d and %d before",
+				s.Exporter, s.After.Goroutines, s.After.OpenFiles, s.Idle.Goroutines, s.Idle.OpenFiles)
+		}
+	}
+	// With the limit, no more probes than it allows were connected at once.
+	if limited := report.Overrun[1]; limited.Peak.OpenFiles >= limited.Idle.OpenFiles+n {
+		t.Errorf("%d open files at the peak with --probe.max-concurrent=%d, %d idle", limited.Peak.OpenFiles, limit, limited.Idle.OpenFiles)
+	}
+	var out strings.Builder
+	if err := report.Write(&out, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| exporter | probes | outcomes |", "--probe.max-concurrent=20 |", "overrun: 50 http probes"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report lacks %q:\n%s", want, out.String())
+		}
+	}
 }
 
 // checkScaleWave checks that all n probes of a wave were answered and
@@ -191,6 +246,29 @@ func TestJudge(t *testing.T) {
 		if ok != tc.ok || late != tc.late || ok == (failure != "") {
 			t.Errorf("%s: ok %v late %v failure %q; want ok %v late %v", tc.name, ok, late, failure, tc.ok, tc.late)
 		}
+	}
+}
+
+func TestFailureClass(t *testing.T) {
+	for _, tc := range []struct {
+		name, body string
+		ok         bool
+		want       string
+	}{
+		{"success", "probe_success 1\n", true, "success"},
+		{"sonde", "# TYPE probe_failure_info gauge\nprobe_failure_info{class=\"timeout\",phase=\"processing\",reason=\"deadline\"} 1\n", false, "timeout/deadline"},
+		{"blackbox", "probe_success 0\nprobe_duration_seconds 3\n", false, "no class"},
+	} {
+		if got := failureClass([]byte(tc.body), tc.ok); got != tc.want {
+			t.Errorf("%s: %q, want %q", tc.name, got, tc.want)
+		}
+	}
+}
+
+func TestOutcomeList(t *testing.T) {
+	s := OverrunStats{Outcomes: map[string]int{"prober/resource_exhausted": 5, "timeout/deadline": 45, "no answer": 5}}
+	if got, want := s.OutcomeList(), "timeout/deadline 45, no answer 5, prober/resource_exhausted 5"; got != want {
+		t.Errorf("OutcomeList = %q, want %q", got, want)
 	}
 }
 

@@ -22,9 +22,15 @@ type Stats struct {
 	HarnessCPU, OtherCPU time.Duration
 	// FirstFailure says why the first failed probe failed.
 	FirstFailure string
+	// Outcomes counts the answers by class/reason of probe_failure_info.
+	Outcomes map[string]int
 
 	latencies  []time.Duration // of the scrapes, sorted
 	probeTimes []time.Duration // probe_duration_seconds of the answers, sorted
+	// probeOver is probe_duration_seconds less probe_timeout_seconds, of
+	// the answers that have both, sorted: how far past the time it was
+	// given each probe ran, as the exporter counts.
+	probeOver []time.Duration
 }
 
 // ProbesPerSecond is the throughput.
@@ -77,8 +83,15 @@ func (s *Stats) add(r Stats) {
 	if s.FirstFailure == "" {
 		s.FirstFailure = r.FirstFailure
 	}
+	for class, n := range r.Outcomes {
+		if s.Outcomes == nil {
+			s.Outcomes = map[string]int{}
+		}
+		s.Outcomes[class] += n
+	}
 	s.latencies = mergeSorted(s.latencies, r.latencies)
 	s.probeTimes = mergeSorted(s.probeTimes, r.probeTimes)
+	s.probeOver = mergeSorted(s.probeOver, r.probeOver)
 }
 
 func mergeSorted(a, b []time.Duration) []time.Duration {
@@ -142,11 +155,15 @@ func (r round) drive(ctx context.Context, stop time.Time) []outcome {
 
 // summarize counts the outcomes and sorts their latencies.
 func summarize(outcomes []outcome) Stats {
-	s := Stats{Probes: len(outcomes), latencies: make([]time.Duration, 0, len(outcomes))}
+	s := Stats{Probes: len(outcomes), latencies: make([]time.Duration, 0, len(outcomes)), Outcomes: map[string]int{}}
 	for _, o := range outcomes {
+		s.Outcomes[o.class]++
 		s.latencies = append(s.latencies, o.latency)
 		if o.probe > 0 {
 			s.probeTimes = append(s.probeTimes, o.probe)
+		}
+		if o.probe > 0 && o.allowed > 0 {
+			s.probeOver = append(s.probeOver, o.probe-o.allowed)
 		}
 		if o.late {
 			s.Late++
@@ -160,5 +177,6 @@ func summarize(outcomes []outcome) Stats {
 	}
 	slices.Sort(s.latencies)
 	slices.Sort(s.probeTimes)
+	slices.Sort(s.probeOver)
 	return s
 }

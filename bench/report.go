@@ -38,6 +38,14 @@ func (r *Report) writeHeader(b *strings.Builder) {
 		fmt.Fprintf(b, "%s: %s: %s\n", spec.Name(), strings.Join(spec.Argv, " "), r.Env.Versions[spec.Name()])
 	}
 	fmt.Fprintf(b, "RLIMIT_NOFILE: %d (soft raised to the hard limit)\n", r.FileLimit.Soft)
+	if o.OverrunProbes > 0 {
+		fmt.Fprintf(b, "overrun: %d http probes in flight of a target that sends its answer a byte every %s and never finishes it, "+
+			"deadline %s (the module's timeout; scrape timeout %s), scrapes started over %s, over HTTPS with HTTP/2\n",
+			o.OverrunProbes, trickleGap, o.OverrunTimeout, o.OverrunTimeout+overrunHeadroom, o.OverrunRamp)
+		fmt.Fprintf(b, "answer past deadline: when the answer came, from when the scrape was sent, less the deadline; "+
+			"probe past its time: probe_duration_seconds less probe_timeout_seconds (less the deadline for blackbox, which does not export its timeout)\n")
+		return
+	}
 	if o.ScaleProbes > 0 {
 		transport := "HTTPS with HTTP/2"
 		if o.ScalePlain {
@@ -71,6 +79,9 @@ type table [][]string
 func (r *Report) tables() []table {
 	if len(r.Scale) > 0 {
 		return []table{r.scaleTable()}
+	}
+	if len(r.Overrun) > 0 {
+		return []table{r.overrunTable()}
 	}
 	if len(r.Load) == 0 {
 		return nil
@@ -137,6 +148,32 @@ func (r *Report) scaleTable() table {
 	return t
 }
 
+func (r *Report) overrunTable() table {
+	t := table{{"exporter", "probes", "outcomes", "answer past deadline p50 / p99 / max ms", "probe past its time p99 / max ms",
+		"peak RSS MiB", "goroutines idle / peak / after", "open fds idle / peak / after", "back to baseline", "CPU-s"}}
+	for _, s := range r.Overrun {
+		back := "no"
+		if s.Settled {
+			back = fmt.Sprintf("yes, in %.1f s", s.SettleTook.Seconds())
+		}
+		probePast := "-"
+		if len(s.Stats.probeTimes) > 0 {
+			probePast = millis(s.ProbePast(0.99)) + " / " + millis(s.ProbePast(1))
+		}
+		t = append(t, []string{
+			s.Exporter, fmt.Sprint(s.Probes), s.OutcomeList(),
+			millis(s.Past(0.50)) + " / " + millis(s.Past(0.99)) + " / " + millis(s.Past(1)),
+			probePast,
+			fmt.Sprintf("%.0f", mib(max(s.Stats.PeakRSS, s.Peak.RSS))),
+			fmt.Sprintf("%d / %d / %d", s.Idle.Goroutines, s.Peak.Goroutines, s.After.Goroutines),
+			fmt.Sprintf("%d / %d / %d", s.Idle.OpenFiles, s.Peak.OpenFiles, s.After.OpenFiles),
+			back,
+			fmt.Sprintf("%.2f", s.Stats.CPU.Seconds()),
+		})
+	}
+	return t
+}
+
 // machineUsage says who used the CPUs during the measurements, in cores
 // on average: the exporter, the harness, and everything else. Other work
 // on the machine slows the exporters; alternating them spreads it over
@@ -148,6 +185,9 @@ func (r *Report) machineUsage() string {
 		total.add(m.B)
 	}
 	for _, s := range r.Scale {
+		total.add(s.Stats)
+	}
+	for _, s := range r.Overrun {
 		total.add(s.Stats)
 	}
 	if total.Elapsed <= 0 {

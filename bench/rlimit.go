@@ -16,11 +16,21 @@ type FileLimit struct {
 // original one back; setting it explicitly makes the exporters, which
 // inherit it, get the raised limit too. Scale mode needs about two
 // descriptors per probe in flight in the exporter (the scrape's connection
-// over plain HTTP, and the probe's) and as many in the harness.
-func raiseFileLimit() (FileLimit, error) {
+// over plain HTTP, and the probe's) and as many in the harness. When the
+// hard limit is below need, it is raised too, which only root may do;
+// otherwise the run would fail half way with an error far from its cause,
+// so it fails here, saying what to raise.
+func raiseFileLimit(need uint64) (FileLimit, error) {
 	var l syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {
 		return FileLimit{}, fmt.Errorf("reading RLIMIT_NOFILE: %w", err)
+	}
+	if l.Max < need {
+		raised := syscall.Rlimit{Cur: need, Max: need}
+		if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised); err != nil {
+			return FileLimit{}, fmt.Errorf("this run needs %d open files and the hard limit is %d: raise it (ulimit -Hn, as root): %w", need, l.Max, err)
+		}
+		return FileLimit{Soft: need, Hard: need}, nil
 	}
 	l.Cur = l.Max
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &l); err != nil {

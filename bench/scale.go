@@ -49,6 +49,7 @@ type wave struct {
 	n             int
 	ramp          time.Duration // the scrapes start evenly spread over it
 	scrapeTimeout time.Duration
+	wait          time.Duration // how long a scrape waits for its answer; scrapeTimeout if 0
 	every         time.Duration // sampling interval
 }
 
@@ -106,7 +107,9 @@ func (w wave) launch(ctx context.Context, start time.Time) ([]outcome, []span) {
 		wg.Go(func() {
 			time.Sleep(time.Until(at))
 			sent := time.Since(start)
-			outcomes[i] = newScraper(w.exporter, i, w.module, w.scrapeTimeout).scrape(ctx)
+			sc := newScraper(w.exporter, i, w.module, w.scrapeTimeout)
+			sc.wait = max(sc.wait, w.wait)
+			outcomes[i] = sc.scrape(ctx)
 			spans[i] = span{from: sent, to: sent + outcomes[i].latency}
 		})
 	}

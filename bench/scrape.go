@@ -24,9 +24,13 @@ const acceptHeader = "application/openmetrics-text;version=1.0.0;escaping=allow-
 type outcome struct {
 	latency time.Duration
 	probe   time.Duration // probe_duration_seconds: the part of the latency the probe took
+	allowed time.Duration // probe_timeout_seconds, when the exporter says (sonde does, blackbox does not)
 	ok      bool          // answered 200 with probe_success 1
 	late    bool          // no answer within the scrape timeout, or the probe ran past its own
 	failure string        // why it was not ok, for the report
+	// class is the answer's class/reason of probe_failure_info, or what
+	// stands for one: "success", "no class", "no answer".
+	class string
 }
 
 // scraper sends the scrapes of one worker. It keeps its buffers between
@@ -35,9 +39,10 @@ type outcome struct {
 type scraper struct {
 	client  *http.Client
 	url     string
-	timeout time.Duration
-	header  string // the timeout, as Prometheus writes it
-	gzip    bool   // ask for a compressed answer, as Prometheus does
+	timeout time.Duration // sent to the exporter as the scrape timeout
+	wait    time.Duration // how long the scraper waits for the answer
+	header  string        // the timeout, as Prometheus writes it
+	gzip    bool          // ask for a compressed answer, as Prometheus does
 	body    bytes.Buffer
 	raw     bytes.Buffer
 	gz      *gzip.Reader
@@ -50,6 +55,7 @@ func newScraper(e *exporter, i int, m Module, timeout time.Duration) *scraper {
 		client:  e.client(i),
 		url:     e.base + "/probe?" + q.Encode(),
 		timeout: timeout,
+		wait:    timeout,
 		header:  strconv.FormatFloat(timeout.Seconds(), 'f', -1, 64),
 		gzip:    !e.identity,
 	}
@@ -58,25 +64,54 @@ func newScraper(e *exporter, i int, m Module, timeout time.Duration) *scraper {
 // scrape sends one probe request with the headers Prometheus sends and
 // judges the answer.
 func (s *scraper) scrape(ctx context.Context) outcome {
-	ctx, cancel := context.WithTimeout(ctx, s.timeout)
+	ctx, cancel := context.WithTimeout(ctx, s.wait)
 	defer cancel()
 	start := time.Now()
 	body, status, err := s.fetch(ctx)
-	o := outcome{latency: time.Since(start)}
+	o := outcome{latency: time.Since(start), class: "no answer"}
 	switch {
 	case err != nil && ctx.Err() != nil:
-		o.late, o.failure = true, fmt.Sprintf("no answer within the scrape timeout (%s): %v", s.timeout, err)
+		o.late, o.failure = true, fmt.Sprintf("no answer within %s: %v", s.wait, err)
 	case err != nil:
 		o.failure = err.Error()
 	case status != http.StatusOK:
 		o.failure = fmt.Sprintf("status %d: %.200s", status, body)
 	default:
 		o.ok, o.late, o.failure = judge(body)
+		o.class = failureClass(body, o.ok)
 		if d, found := sampleValue(body, "probe_duration_seconds"); found {
 			o.probe = time.Duration(d * float64(time.Second))
 		}
+		if d, found := sampleValue(body, "probe_timeout_seconds"); found {
+			o.allowed = time.Duration(d * float64(time.Second))
+		}
 	}
 	return o
+}
+
+// failureClass returns the class/reason of the answer's
+// probe_failure_info, "success" for a successful probe, or "no class"
+// when the answer has none (blackbox_exporter's never has).
+func failureClass(body []byte, ok bool) string {
+	if ok {
+		return "success"
+	}
+	_, rest, found := bytes.Cut(body, []byte("\nprobe_failure_info{"))
+	if !found {
+		return "no class"
+	}
+	labels, _, _ := bytes.Cut(rest, []byte("}"))
+	return labelValue(labels, "class") + "/" + labelValue(labels, "reason")
+}
+
+// labelValue finds name="value" in a series' labels.
+func labelValue(labels []byte, name string) string {
+	_, rest, found := bytes.Cut(labels, []byte(name+`="`))
+	if !found {
+		return "?"
+	}
+	value, _, _ := bytes.Cut(rest, []byte(`"`))
+	return string(value)
 }
 
 // judge reads a probe's answer: it must say probe_success 1, within the

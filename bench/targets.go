@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bufio"
 	"crypto/tls"
 	"errors"
 	"fmt"
@@ -33,6 +34,10 @@ type Targets struct {
 	// asks for /slow itself.
 	SlowTCP string
 	TCP     string // 127.0.0.1:port, accepts and closes
+	// Trickle is http://127.0.0.1:port/, which answers a byte every
+	// trickleGap and never finishes: every probe of it ends at its
+	// deadline.
+	Trickle string
 	DNS     string // 127.0.0.1:port (UDP), answers DNSName
 	GRPC    string // 127.0.0.1:port, standard health service, SERVING
 	ICMP    string // 127.0.0.1
@@ -63,6 +68,11 @@ func startTargets(p *pki, slowDelay time.Duration) (_ *Targets, err error) {
 	if t.TCP, err = t.serveTCP(); err != nil {
 		return nil, fmt.Errorf("starting the TCP target: %w", err)
 	}
+	trickleAddr, err := t.serveTrickle(trickleGap)
+	if err != nil {
+		return nil, fmt.Errorf("starting the trickling target: %w", err)
+	}
+	t.Trickle = "http://" + trickleAddr + "/"
 	if t.DNS, err = t.serveDNS(); err != nil {
 		return nil, fmt.Errorf("starting the DNS target: %w", err)
 	}
@@ -130,6 +140,12 @@ func (t *Targets) serveTCP() (string, error) {
 }
 
 func acceptAndClose(ln net.Listener) {
+	acceptEach(ln, func(conn net.Conn) { conn.Close() })
+}
+
+// acceptEach hands every connection ln accepts to handle, until ln
+// closes.
+func acceptEach(ln net.Listener, handle func(net.Conn)) {
 	for {
 		conn, err := ln.Accept()
 		if errors.Is(err, net.ErrClosed) {
@@ -140,7 +156,42 @@ func acceptAndClose(ln net.Listener) {
 			time.Sleep(10 * time.Millisecond)
 			continue
 		}
-		conn.Close()
+		handle(conn)
+	}
+}
+
+// serveTrickle answers every request with a status line and headers sent
+// one byte every gap, without end: a target that keeps a probe reading
+// until its deadline, whatever the deadline.
+func (t *Targets) serveTrickle(gap time.Duration) (string, error) {
+	ln, err := net.Listen("tcp4", "127.0.0.1:0")
+	if err != nil {
+		return "", err
+	}
+	go acceptEach(ln, func(conn net.Conn) { go trickle(conn, gap) })
+	t.stops = append(t.stops, func() { ln.Close() })
+	return ln.Addr().String(), nil
+}
+
+// trickle reads the request on conn and answers it a byte every gap,
+// until the prober hangs up.
+func trickle(conn net.Conn, gap time.Duration) {
+	defer conn.Close()
+	req, err := http.ReadRequest(bufio.NewReader(conn))
+	if err != nil {
+		return
+	}
+	req.Body.Close()
+	answer := []byte("HTTP/1.1 200 OK\r\n")
+	for i, lines := 0, 0; ; i++ {
+		if i == len(answer) {
+			lines++
+			answer, i = []byte(fmt.Sprintf("X-Trickle-%d: on and on\r\n", lines)), 0
+		}
+		if _, err := conn.Write(answer[i : i+1]); err != nil {
+			return
+		}
+		time.Sleep(gap)
 	}
 }
 

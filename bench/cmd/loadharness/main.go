@@ -4,6 +4,7 @@
 //
 //	loadharness --exporter ./sonde --vs /usr/bin/prometheus-blackbox-exporter
 //	loadharness --exporter ./sonde --scale 10000
+//	loadharness --exporter ./sonde --vs ./blackbox_exporter --overrun 3000
 package main
 
 import (
@@ -33,7 +34,7 @@ func run(args []string, stdout, stderr io.Writer) int {
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
 	defer stop()
 	report, err := bench.Run(ctx, o)
-	if report != nil && (len(report.Load) > 0 || len(report.Scale) > 0 || len(report.Notes) > 0) {
+	if report != nil && (len(report.Load) > 0 || len(report.Scale) > 0 || len(report.Overrun) > 0 || len(report.Notes) > 0) {
 		if werr := report.Write(stdout, markdown); werr != nil {
 			fmt.Fprintf(stderr, "loadharness: writing the report: %v\n", werr)
 			return 1
@@ -69,6 +70,11 @@ func parseFlags(args []string, stderr io.Writer) (bench.Options, bool, error) {
 	fs.DurationVar(&o.ScaleTimeout, "scale.timeout", 30*time.Second, "Scale mode: the scrape timeout, and the module's timeout.")
 	fs.BoolVar(&o.ScalePlain, "scale.plain", false, "Scale mode: scrape over plain HTTP/1.1, one connection per scrape, instead of HTTPS with HTTP/2 (the exporter then needs two descriptors per probe).")
 	fs.StringVar(&o.ScaleProber, "scale.prober", "http", "Scale mode: the prober held in flight, one of "+strings.Join(bench.ScaleProbers(), ", ")+" (tcp sends the HTTP request itself and waits for the status line).")
+	fs.IntVar(&o.OverrunProbes, "overrun", 0, "Overrun mode: this many probes in flight at once of a target that never finishes its answer, instead of load rounds; reports how late past their deadline the answers come.")
+	fs.DurationVar(&o.OverrunTimeout, "overrun.timeout", 3*time.Second, "Overrun mode: every probe's deadline (the module's timeout); the scrape timeout sent is a second longer.")
+	fs.DurationVar(&o.OverrunRamp, "overrun.ramp", time.Second, "Overrun mode: the scrapes start spread evenly over this; keep it shorter than the deadline so all are in flight at once.")
+	fs.IntVar(&o.OverrunMaxConcurrent, "overrun.max-concurrent", 500, "Overrun mode: a second wave of the exporter measured (--exporter) with --probe.max-concurrent set to this; 0 for none. blackbox_exporter has no such flag: --vs runs once, without.")
+	fs.DurationVar(&o.OverrunSettle, "overrun.settle", 15*time.Second, "Overrun mode: how long the exporter's goroutines and open files may take to come back to their idle counts after the wave.")
 	fs.StringVar(&o.Dir, "dir", "", "Work directory for the configuration, certificates and exporter logs (kept); a temporary one by default.")
 	fs.BoolVar(&markdown, "markdown", false, "Print the tables as Markdown.")
 	fs.BoolVar(&quiet, "quiet", false, "Do not print progress to stderr.")
