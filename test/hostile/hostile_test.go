@@ -126,6 +126,7 @@ func allRows() []row {
 // a time, each checked for goroutines and open files left behind; then
 // the others all at once, checked together when the last has ended.
 func TestHostile(t *testing.T) {
+	holdTimingLock(t)
 	rows := allRows()
 	c := newCollector(t, rows)
 
