@@ -177,6 +177,8 @@ func dnsRows() []row {
 
 		timeout("dns/https stalled TLS", doh, func(t *testing.T) string { return "https://" + serveTCP(t, drain) + "/dns-query" }),
 		timeout("dns/https silence after handshake", doh, dohPeer(drain)),
+		// hostile-reads: on main, protocol/malformed_response about half
+		// the time (net/http reads the status line cut by the deadline).
 		timeout("dns/https slowloris answer", doh, dohPeer(afterRequest(trickle(statusLine+"Content-Type: application/dns-message\r\n", header)))),
 		{
 			name: "dns/https endless headers", prober: "dns", section: doh, alone: true,
