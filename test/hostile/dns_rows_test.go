@@ -145,9 +145,10 @@ func dnsRows() []row {
 		timeout("dns/udp wrong id", udp, udpPeer(func(q []byte, reply func([]byte) error) { reply(response(q, 1)) })),
 		{
 			// Answers of another id as fast as loopback carries them,
-			// each skipped. On main each is read into a 4 KiB buffer of
-			// its own and gets a line in the probe's log: 200 to 700 MiB
-			// allocated, 20 to 30 MiB of log kept in the history.
+			// each skipped, into one buffer, and logged once. Read each
+			// into a 4 KiB buffer of its own, each with a line in the
+			// probe's log, they cost 200 to 700 MiB of allocations, and
+			// 20 to 30 MiB of log kept in the history.
 			name: "dns/udp wrong id flood", prober: "dns", section: udp, alone: true,
 			peer: udpPeer(func(q []byte, reply func([]byte) error) {
 				wrong := response(q, 1)
@@ -177,8 +178,8 @@ func dnsRows() []row {
 
 		timeout("dns/https stalled TLS", doh, func(t *testing.T) string { return "https://" + serveTCP(t, drain) + "/dns-query" }),
 		timeout("dns/https silence after handshake", doh, dohPeer(drain)),
-		// hostile-reads: on main, protocol/malformed_response about half
-		// the time (net/http reads the status line cut by the deadline).
+		// Before issue 18, protocol/malformed_response about half the
+		// time: net/http reads the status line the deadline cut short.
 		timeout("dns/https slowloris answer", doh, dohPeer(afterRequest(trickle(statusLine+"Content-Type: application/dns-message\r\n", header)))),
 		{
 			name: "dns/https endless headers", prober: "dns", section: doh, alone: true,

@@ -128,8 +128,9 @@ func httpRows() []row {
 			// A loop of 900 KB Locations: eleven are read, resolved and
 			// requested before the limit, about 10 MiB each in net/http,
 			// as in blackbox. None may be kept whole in the probe's log
-			// (hostile-logs: 10 MiB retained on main). Under the race
-			// detector on a loaded machine the loop takes over a second.
+			// (before issue 18, 10 MiB of it stayed in the history).
+			// Under the race detector on a loaded machine the loop takes
+			// over a second.
 			name: "http/oversized redirect loop", prober: "http", alone: true, timeout: 10 * time.Second,
 			peer:  httpPeer(answerEach(redirect("/" + strings.Repeat("a", hugeLocation)))),
 			class: prober.ClassProtocol, reason: prober.ReasonTooManyRedirects, maxAlloc: 160 * MiB,

@@ -49,8 +49,8 @@ func streamRows(proberName string, serve func(*testing.T, func(net.Conn)) string
 		{
 			// Lines are read one at a time and thrown away: the probe
 			// waits for OK until its deadline, in a line buffer of its
-			// own. On main each line is read into a new buffer: hundreds
-			// of MiB of garbage a second on loopback.
+			// own. Each line read into a new buffer would make hundreds of
+			// MiB of garbage a second on loopback.
 			name: proberName + "/endless banner", prober: proberName, section: expectOK, alone: true,
 			peer:  peer(flood("", noise())),
 			class: prober.ClassTimeout, reason: prober.ReasonDeadline, maxAlloc: 4 * MiB,

@@ -71,14 +71,14 @@ func websocketRows() []row {
 	return []row{
 		timeout("websocket/silence after connect", "", wsPeer(drain)),
 		timeout("websocket/stalled TLS", "", func(t *testing.T) string { return "wss://" + serveTCP(t, drain) + "/" }),
-		// hostile-reads: both protocol/malformed_response on main.
+		// Both were protocol/malformed_response before issue 18.
 		timeout("websocket/slowloris upgrade status line", "", wsPeer(afterRequest(trickle(switching, header)))),
 		timeout("websocket/trickled upgrade header", "", wsPeer(afterRequest(trickle(switching+header, header)))),
 		timeout("websocket/silence after upgrade", expectHello, wsPeer(upgraded(drain))),
 		timeout("websocket/trickled message", expectHello, wsPeer(upgraded(trickle(string(frameHeader(true, opText, 1000)), "a")))),
 		{
-			// The http prober's limit on a response's header. hostile-reads:
-			// unbounded on main, read until the deadline (timeout).
+			// The http prober's limit on a response's header. Before issue
+			// 18 the header was read until the deadline: 160 to 500 MiB.
 			name: "websocket/endless upgrade header", prober: "websocket", alone: true,
 			peer:  wsPeer(afterRequest(flood(switching, header))),
 			class: prober.ClassProtocol, reason: prober.ReasonMalformedResponse, maxAlloc: headerAlloc,
