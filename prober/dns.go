@@ -392,15 +392,26 @@ func (p *dnsProbe) exchange(conn net.Conn, query *dns.Msg) (*dns.Msg, error) {
 	if err := writeMessage(conn, out, packet); err != nil {
 		return nil, p.wireError("sending the query", err, packet)
 	}
+	// One buffer for every datagram: answers to other queries are skipped
+	// as fast as they come, and a peer may send them without end.
+	var buf []byte
+	skipped := 0
+	defer func() {
+		if skipped > 1 {
+			Debug(p.logger, "Ignored answers to other queries", "count", skipped)
+		}
+	}()
 	for {
-		raw, err := readMessage(conn, packet)
+		raw, err := readMessage(conn, packet, &buf)
 		if err != nil {
 			return nil, p.wireError("reading the answer", err, packet)
 		}
 		// A connected UDP socket hears only the server, so another id is a
 		// late answer to an earlier query from the same port: skip it.
 		if packet && len(raw) >= 2 && binary.BigEndian.Uint16(raw) != query.Id {
-			Debug(p.logger, "Ignoring an answer to another query", "id", binary.BigEndian.Uint16(raw))
+			if skipped++; skipped == 1 {
+				Debug(p.logger, "Ignoring an answer to another query", "id", binary.BigEndian.Uint16(raw))
+			}
 			continue
 		}
 		return parseAnswer(raw, query.Id, p.prepared.transport)
@@ -425,11 +436,15 @@ func writeMessage(conn net.Conn, msg []byte, packet bool) error {
 	return err
 }
 
-func readMessage(conn net.Conn, packet bool) ([]byte, error) {
+// readMessage reads one message; a datagram into *datagram, made on
+// first use.
+func readMessage(conn net.Conn, packet bool, datagram *[]byte) ([]byte, error) {
 	if packet {
-		buf := make([]byte, udpAnswerSize)
-		n, err := conn.Read(buf)
-		return buf[:n], err
+		if *datagram == nil {
+			*datagram = make([]byte, udpAnswerSize)
+		}
+		n, err := conn.Read(*datagram)
+		return (*datagram)[:n], err
 	}
 	var size [2]byte
 	if _, err := io.ReadFull(conn, size[:]); err != nil {

@@ -205,7 +205,7 @@ func (s *stream) expect(re *regexp.Regexp) ([]byte, []int, error) {
 			if m := re.FindSubmatchIndex(line); m != nil {
 				return line, m, nil
 			}
-			last, line = line, nil
+			last, line = line, last[:0]
 			continue
 		}
 		// No newline yet: what has arrived may be a prompt that will not
