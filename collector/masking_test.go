@@ -1,7 +1,6 @@
 package collector
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -11,13 +10,9 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/prometheus/client_golang/prometheus"
-	sdktrace "go.opentelemetry.io/otel/sdk/trace"
 	"go.opentelemetry.io/otel/sdk/trace/tracetest"
 
-	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
-	"github.com/sonde-exporter/sonde/prober"
 )
 
 const hostileConfig = `
@@ -34,22 +29,8 @@ modules:
 // lines from proberLevel on, and tracing into spans.
 func hostileCollector(t testing.TB, mainLog io.Writer, mainLevel, proberLevel slog.Level) (*Collector, *tracetest.InMemoryExporter) {
 	t.Helper()
-	cfg, err := config.Load([]byte(hostileConfig))
-	if err != nil {
-		t.Fatal(err)
-	}
-	set, err := prober.NewSet(cfg)
-	if err != nil {
-		t.Fatal(err)
-	}
-	spans := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
-	t.Cleanup(func() { tp.Shutdown(context.Background()) })
 	logger := slog.New(slog.NewTextHandler(mainLog, &slog.HandlerOptions{Level: mainLevel}))
-	c := New(Options{HistoryLimit: 20, Logger: logger, ProberLevel: proberLevel, Registerer: prometheus.NewRegistry(),
-		Tracer: tp.Tracer("test")})
-	c.SetModules(set)
-	return c, spans
+	return collectorWithSpans(t, hostileConfig, Options{HistoryLimit: 20, Logger: logger, ProberLevel: proberLevel})
 }
 
 // targetPassword is the password the targets below carry.

@@ -34,7 +34,14 @@ modules:
 // tracedCollector is a collector whose spans land in memory.
 func tracedCollector(t *testing.T) (*Collector, *tracetest.InMemoryExporter) {
 	t.Helper()
-	cfg, err := config.Load([]byte(traceConfig))
+	return collectorWithSpans(t, traceConfig, Options{HistoryLimit: 10, Logger: slog.New(slog.DiscardHandler)})
+}
+
+// collectorWithSpans serves the configuration yml with o, tracing into
+// spans kept in memory.
+func collectorWithSpans(t testing.TB, yml string, o Options) (*Collector, *tracetest.InMemoryExporter) {
+	t.Helper()
+	cfg, err := config.Load([]byte(yml))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -42,13 +49,13 @@ func tracedCollector(t *testing.T) (*Collector, *tracetest.InMemoryExporter) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	exp := tracetest.NewInMemoryExporter()
-	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(exp))
+	spans := tracetest.NewInMemoryExporter()
+	tp := sdktrace.NewTracerProvider(sdktrace.WithSyncer(spans))
 	t.Cleanup(func() { tp.Shutdown(context.Background()) })
-	c := New(Options{HistoryLimit: 10, Logger: slog.New(slog.DiscardHandler), Registerer: prometheus.NewRegistry(),
-		Tracer: tp.Tracer("test")})
+	o.Registerer, o.Tracer = prometheus.NewRegistry(), tp.Tracer("test")
+	c := New(o)
 	c.SetModules(set)
-	return c, exp
+	return c, spans
 }
 
 // spansByName indexes the exported spans; names repeat only for phases.
