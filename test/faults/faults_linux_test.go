@@ -14,6 +14,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/collector"
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober"
 )
 
@@ -47,7 +48,7 @@ func (f failure) String() string {
 // their timings are not disturbed by each other.
 func TestFaultsOnTheWire(t *testing.T) {
 	requireLab(t)
-	holdTimingLock(t)
+	testkit.HoldTimingLock(t)
 	l := newLab(t, labDelay)
 	peer := func(port int) string { return net.JoinHostPort(l.peerAddr.String(), strconv.Itoa(port)) }
 	delayed := func(port int) string { return net.JoinHostPort(l.peerDelayed.String(), strconv.Itoa(port)) }

@@ -8,7 +8,6 @@ import (
 	"net"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"strconv"
 	"strings"
 	"sync"
@@ -149,21 +148,6 @@ func newLab(t *testing.T, delay time.Duration) *lab {
 	}
 	startPeer(t, l.ns)
 	return l
-}
-
-// holdTimingLock keeps test/leaks, whose ten thousand probes take both
-// cores of a CI machine, from running while these tests time probes (go
-// test runs packages in parallel). test/leaks takes the same lock.
-func holdTimingLock(t *testing.T) {
-	t.Helper()
-	f, err := os.OpenFile(filepath.Join(os.TempDir(), "sonde-test-timing.lock"), os.O_CREATE|os.O_RDWR, 0o600)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { f.Close() }) // closing releases the lock
 }
 
 // labPrefix starts the name of every lab's namespace; the process that

@@ -37,6 +37,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/collector"
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober"
 )
 
@@ -126,7 +127,7 @@ func allRows() []row {
 // a time, each checked for goroutines and open files left behind; then
 // the others all at once, checked together when the last has ended.
 func TestHostile(t *testing.T) {
-	holdTimingLock(t)
+	testkit.HoldTimingLock(t)
 	rows := allRows()
 	c := newCollector(t, rows)
 

@@ -82,7 +82,7 @@ func TestNoLeakAfterTenThousandProbes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("makes 10,000 probes")
 	}
-	holdTimingLock(t)
+	testkit.HoldTimingLock(t)
 	checkNoLeak(t, startTargets(t), probes, concurrency, settle)
 }
 
@@ -96,7 +96,7 @@ func TestNoLeakAfterHTTP3Probes(t *testing.T) {
 	if testing.Short() {
 		t.Skip("makes 1,000 HTTP/3 probes")
 	}
-	holdTimingLock(t)
+	testkit.HoldTimingLock(t)
 	checkNoLeak(t, startHTTP3Targets(t), http3Probes, http3Concurrency, http3Settle)
 }
 
