@@ -175,7 +175,7 @@ func TestHTTPBodyRegexpStopsAtDeadline(t *testing.T) {
 	body := slowBody(t, 5*deadline)
 	s := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }), serverOpts{})
 	m := yamlModule(t, "fail_if_body_matches_regexp: ['"+slowRegexp+"']")
-	t.Cleanup(func() { drainChecks(t, m.prepared.(*httpPrepared).checks) })
+	t.Cleanup(func() { drainChecks(t, m.prober.(*httpPrepared).checks) })
 	sink, took, err := probe(t, m, s.URL, deadline)
 	checkOutcome(t, err, failure{ClassTimeout, ReasonDeadline, PhaseValidate})
 	if took > deadline+2*time.Second {
@@ -197,7 +197,7 @@ func TestHTTPBodyCELStopsAtDeadline(t *testing.T) {
 	s := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) }), serverOpts{})
 	// Quadratic in the items: far longer than any deadline here.
 	m := yamlModule(t, "fail_if_body_json_not_matches_cel: 'body.items.all(x, body.items.exists(y, y == x))'")
-	t.Cleanup(func() { drainChecks(t, m.prepared.(*httpPrepared).checks) })
+	t.Cleanup(func() { drainChecks(t, m.prober.(*httpPrepared).checks) })
 	const deadline = 300 * time.Millisecond
 	sink, took, err := probe(t, m, s.URL, deadline)
 	checkOutcome(t, err, failure{ClassTimeout, ReasonDeadline, PhaseValidate})
@@ -245,7 +245,7 @@ func TestWebsocketExpectStopsAtDeadline(t *testing.T) {
 		drain(c)
 	}, serverOpts{})
 	m := wsYAMLModule(t, "query_response:\n  - expect: '"+slowRegexp+"'")
-	t.Cleanup(func() { drainChecks(t, m.prepared.(*wsPrepared).checks) })
+	t.Cleanup(func() { drainChecks(t, m.prober.(*wsPrepared).checks) })
 	_, took, err := probe(t, m, wsURL(s, "/"), deadline)
 	checkOutcome(t, err, failure{ClassTimeout, ReasonDeadline, QueryStep(0)})
 	if took > deadline+2*time.Second {

@@ -85,7 +85,7 @@ type dnsPrepared struct {
 	userAgent    string // DoH requests only
 }
 
-func prepareDNS(m *config.Module) (any, error) {
+func prepareDNS(m *config.Module, env *Env) (Prober, error) {
 	d := &m.DNS
 	p := &dnsPrepared{
 		transport: transportOf(d),
@@ -104,7 +104,7 @@ func prepareDNS(m *config.Module) (any, error) {
 	p.rcodes, p.rcodeNames, p.rcodesErr = validRcodes(d.ValidRcodes)
 	p.dotOverUDP, p.transportErr = transportProblem(d)
 	if p.transport.usesTLS() {
-		if p.tls, err = prepareTLS(m, "dns", &d.TLSConfig); err != nil {
+		if p.tls, err = env.tlsClient(m, "dns", &d.TLSConfig); err != nil {
 			return nil, err
 		}
 		if p.transport == dnsHTTPS {
@@ -235,9 +235,9 @@ type dnsProbe struct {
 	times    map[string]time.Duration // by phase label
 }
 
-func probeDNS(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
+func (prepared *dnsPrepared) Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
 	p := &dnsProbe{
-		ctx: ctx, module: m, cfg: &m.DNS, prepared: m.prepared.(*dnsPrepared),
+		ctx: ctx, module: m, cfg: &m.DNS, prepared: prepared,
 		sink: sink, logger: logger, times: map[string]time.Duration{},
 	}
 	p.metrics = newDNSMetrics(sink, p.prepared.transport)

@@ -73,7 +73,7 @@ func FuzzDNSAnswer(f *testing.F) {
 func judgeDNSAnswer(t *testing.T, name string, m *Module, raw []byte, id uint16, transport dnsTransport) {
 	t.Helper()
 	sink := NewSink()
-	p := &dnsProbe{ctx: context.Background(), module: m, cfg: &m.DNS, prepared: m.prepared.(*dnsPrepared),
+	p := &dnsProbe{ctx: context.Background(), module: m, cfg: &m.DNS, prepared: m.prober.(*dnsPrepared),
 		sink: sink, logger: discardLogger, times: map[string]time.Duration{}}
 	p.metrics = newDNSMetrics(sink, transport)
 	resp, err := parseAnswer(raw, id, transport)

@@ -135,7 +135,7 @@ func converseWithPeer(t *testing.T, m *Module, peer []byte, hangUp bool) error {
 	}()
 	defer bindDeadline(ctx, conn)()
 	sink := NewSink()
-	s := newStream(conn, m.prepared.(*tcpPrepared).tls, tlsServerName(m.TCP.TLSConfig.ServerName, "fuzz.test"), sink)
+	s := newStream(conn, m.prober.(*tcpPrepared).tls, tlsServerName(m.TCP.TLSConfig.ServerName, "fuzz.test"), sink)
 	durations := sink.GaugeVec("probe_tcp_duration_seconds", "Duration of the tcp probe by phase", "phase")
 	err := timedScript(ctx, s, durations.With(string(PhaseQuery)), func() error {
 		if m.TCP.StartTLSPreset != "" {

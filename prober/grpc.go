@@ -42,8 +42,8 @@ type grpcPrepared struct {
 	unsendable *Error
 }
 
-func prepareGRPC(m *config.Module) (any, error) {
-	c, err := prepareTLS(m, "grpc", &m.GRPC.TLSConfig)
+func prepareGRPC(m *config.Module, env *Env) (Prober, error) {
+	c, err := env.tlsClient(m, "grpc", &m.GRPC.TLSConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -165,9 +165,9 @@ func (mx grpcMetrics) answered(s healthpb.HealthCheckResponse_ServingStatus) {
 	}
 }
 
-// probeGRPC checks the health of a gRPC server with one call of
+// Probe checks the health of a gRPC server with one call of
 // grpc.health.v1.Health/Check over a fresh connection.
-func probeGRPC(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
+func (prepared *grpcPrepared) Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
 	cfg := &m.GRPC
 	mx := newGRPCMetrics(sink)
 	host, port, err := parseGRPCTarget(target, cfg.TLS)
@@ -175,35 +175,35 @@ func probeGRPC(ctx context.Context, target string, m *Module, sink *Sink, logger
 		return err
 	}
 	// blackbox reads tls_config before resolving, with tls or without.
-	if err := m.prepared.(*grpcPrepared).tls.ready(); err != nil {
+	if err := prepared.tls.ready(); err != nil {
 		return err
 	}
 	// The grpc section has no source_ip_address yet: the system chooses.
 	e := endpoint{network: "tcp", host: host, port: port, protocol: cfg.PreferredIPProtocol, fallback: cfg.IPProtocolFallback}
-	return probeGRPCEndpoint(ctx, m, e, mx, sink, logger)
+	return prepared.probeEndpoint(ctx, m, e, mx, sink, logger)
 }
 
-// probeGRPCEndpoint runs the probe's phases once the target is read. A
+// probeEndpoint runs the probe's phases once the target is read. A
 // call the server went away before processing is made once more on a new
 // connection to the same address, as gRPC makes it, within the deadline.
-func probeGRPCEndpoint(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *Sink, logger *slog.Logger) error {
-	if fail := m.prepared.(*grpcPrepared).unsendable; fail != nil {
+func (p *grpcPrepared) probeEndpoint(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *Sink, logger *slog.Logger) error {
+	if fail := p.unsendable; fail != nil {
 		return refuseCall(ctx, m, e, mx, fail, sink, logger)
 	}
-	conn, err := dialGRPC(ctx, m, e, mx, sink, logger)
+	conn, err := p.dial(ctx, m, e, mx, sink, logger)
 	if err != nil {
 		return err
 	}
 	addr := conn.RemoteAddr().(*net.TCPAddr)
-	again, err := checkHealth(ctx, m, conn, grpcAuthority(m, e), true, mx, logger)
+	again, err := p.checkHealth(ctx, m, conn, grpcAuthority(m, e), true, mx, logger)
 	if !again {
 		return err
 	}
 	logger.Warn("The server went away before processing the health check; making the call once more on a new connection, as gRPC does", "err", err)
-	if conn, err = redialGRPC(ctx, m, e, addr, mx, sink, logger); err != nil {
+	if conn, err = p.redial(ctx, m, e, addr, mx, sink, logger); err != nil {
 		return err
 	}
-	_, err = checkHealth(ctx, m, conn, grpcAuthority(m, e), false, mx, logger)
+	_, err = p.checkHealth(ctx, m, conn, grpcAuthority(m, e), false, mx, logger)
 	return err
 }
 
@@ -302,11 +302,11 @@ func grpcServerName(m *Module, host string) string {
 	return name
 }
 
-// dialGRPC runs the resolve, connect and, with `tls`, tls phases. When a
+// dial runs the resolve, connect and, with `tls`, tls phases. When a
 // connection cannot be had, probe_grpc_status_code says what grpc-go
 // would have answered for the call: UNAVAILABLE, or DEADLINE_EXCEEDED
 // when time ran out.
-func dialGRPC(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
+func (p *grpcPrepared) dial(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
 	d, err := dialEndpoint(ctx, m, e, sink, logger)
 	mx.phase(PhaseResolve, d.resolve)
 	if d.ip == nil {
@@ -319,13 +319,13 @@ func dialGRPC(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *
 		return nil, err
 	}
 	Debug(logger, "Connected", "address", d.addr)
-	return secureGRPC(ctx, m, e, d.conn, mx, sink, logger)
+	return p.secure(ctx, m, e, d.conn, mx, sink, logger)
 }
 
-// redialGRPC opens the connection a call made once more goes on: a new
+// redial opens the connection a call made once more goes on: a new
 // TCP connection to the address the first one reached, without resolving
 // the name again, and with `tls` a new handshake.
-func redialGRPC(ctx context.Context, m *Module, e endpoint, addr *net.TCPAddr, mx grpcMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
+func (p *grpcPrepared) redial(ctx context.Context, m *Module, e endpoint, addr *net.TCPAddr, mx grpcMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
 	dialer, err := localDialer(e, addr.IP)
 	if err != nil {
 		return nil, err
@@ -339,16 +339,16 @@ func redialGRPC(ctx context.Context, m *Module, e endpoint, addr *net.TCPAddr, m
 		return nil, err
 	}
 	Debug(logger, "Connected", "address", addr.String())
-	return secureGRPC(ctx, m, e, conn, mx, sink, logger)
+	return p.secure(ctx, m, e, conn, mx, sink, logger)
 }
 
-// secureGRPC runs the tls phase on conn with `tls`, and closes conn when
+// secure runs the tls phase on conn with `tls`, and closes conn when
 // the handshake fails.
-func secureGRPC(ctx context.Context, m *Module, e endpoint, conn net.Conn, mx grpcMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
+func (p *grpcPrepared) secure(ctx context.Context, m *Module, e endpoint, conn net.Conn, mx grpcMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
 	if !m.GRPC.TLS {
 		return conn, nil
 	}
-	tc, took, err := handshake(ctx, conn, m.prepared.(*grpcPrepared).tls, grpcServerName(m, e.host), sink)
+	tc, took, err := handshake(ctx, conn, p.tls, grpcServerName(m, e.host), sink)
 	mx.phase(PhaseTLS, took)
 	if err != nil {
 		conn.Close()
@@ -379,13 +379,13 @@ func unreachedCode(err error) codes.Code {
 // says the server went away before processing the call, which gRPC makes
 // once more on a new connection; err is then that first call's failure,
 // which is not yet the probe's: it sets no status and logs nothing.
-func checkHealth(ctx context.Context, m *Module, conn net.Conn, authority string, mayRetry bool, mx grpcMetrics, logger *slog.Logger) (again bool, err error) {
+func (p *grpcPrepared) checkHealth(ctx context.Context, m *Module, conn net.Conn, authority string, mayRetry bool, mx grpcMetrics, logger *slog.Logger) (again bool, err error) {
 	defer conn.Close()
 	watched := &watchedConn{Conn: conn}
 	service := m.GRPC.Service
 	Debug(logger, "Checking gRPC health", "service", service, "authority", authority)
 	start := time.Now()
-	resp, fail := callHealth(ctx, m, watched, authority, mayRetry, logger)
+	resp, fail := p.callHealth(ctx, m, watched, authority, mayRetry, logger)
 	mx.timed(PhaseCheck, start, time.Now())
 	if fail != nil {
 		err := failedCall(ctx, fail, conn, watched.failure(), service)

@@ -512,7 +512,7 @@ func TestGRPCSourceAddress(t *testing.T) {
 	sink := NewSink()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := probeGRPCEndpoint(ctx, m, e, newGRPCMetrics(sink), sink, discardLogger)
+	err := m.prober.(*grpcPrepared).probeEndpoint(ctx, m, e, newGRPCMetrics(sink), sink, discardLogger)
 	checkOutcome(t, err, failure{})
 	if ip := srv.lastCall(t).peer.(*net.TCPAddr).IP.String(); ip != "127.0.0.2" {
 		t.Errorf("the server saw the probe come from %s, want 127.0.0.2", ip)

@@ -40,9 +40,9 @@ type httpPrepared struct {
 	checks             checkSlots // the header, body and CEL checks running
 }
 
-func prepareHTTP(m *config.Module) (any, error) {
+func prepareHTTP(m *config.Module, env *Env) (Prober, error) {
 	cfg := &m.HTTP.HTTPClientConfig
-	tlsClient, err := prepareTLS(m, "http", &cfg.TLSConfig)
+	tlsClient, err := env.tlsClient(m, "http", &cfg.TLSConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -225,8 +225,8 @@ type httpProbe struct {
 	tr         *httpTransport // the probe's own, once the request is built
 }
 
-func probeHTTP(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) (err error) {
-	p := &httpProbe{ctx: ctx, module: m, cfg: &m.HTTP, prepared: m.prepared.(*httpPrepared), sink: sink, logger: logger}
+func (prepared *httpPrepared) Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) (err error) {
+	p := &httpProbe{ctx: ctx, module: m, cfg: &m.HTTP, prepared: prepared, sink: sink, logger: logger}
 	p.metrics = newHTTPMetrics(sink, p.cfg)
 	defer func() { p.recordDurations() }()
 

@@ -41,7 +41,7 @@ type icmpPrepared struct {
 // its first sequence number.
 type echoStart struct{ id, seq uint16 }
 
-func prepareICMP(m *config.Module) (any, error) {
+func prepareICMP(m *config.Module, _ *Env) (Prober, error) {
 	cfg := &m.ICMP
 	p := &icmpPrepared{
 		payload:  icmpPayload(cfg.PayloadSize),
@@ -97,10 +97,10 @@ func randomEcho() echoStart {
 
 var icmpPhases = []Phase{PhaseResolve, PhaseSetup, PhaseRTT}
 
-// probeICMP sends the module's echo requests to the target's address and
+// Probe sends the module's echo requests to the target's address and
 // waits for the replies: one by default, as blackbox_exporter does, or
 // `packets` of them `packet_interval` apart.
-func probeICMP(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
+func (prep *icmpPrepared) Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
 	durations := sink.GaugeVec("probe_icmp_duration_seconds", "Duration of icmp request by phase", "phase")
 	for _, p := range icmpPhases {
 		durations.With(string(p))
@@ -109,7 +109,6 @@ func probeICMP(ctx context.Context, target string, m *Module, sink *Sink, logger
 		return err
 	}
 	cfg := &m.ICMP
-	prep := m.prepared.(*icmpPrepared)
 	ip, took, err := resolveTarget(ctx, m, target, cfg.IPProtocol, cfg.IPProtocolFallback, sink, logger)
 	durations.With(string(PhaseResolve)).Set(took.Seconds())
 	if err != nil {

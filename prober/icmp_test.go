@@ -35,7 +35,7 @@ func icmpModule(t *testing.T, kind socketKind, mutate func(c *config.ICMPProbe))
 			mutate(&cm.ICMP)
 		}
 	})
-	prep := m.prepared.(*icmpPrepared)
+	prep := m.prober.(*icmpPrepared)
 	prep.kinds = []socketKind{kind}
 	t.Cleanup(func() { closeIdle(prep) })
 	return m, prep

@@ -10,22 +10,25 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 )
 
-// tcpPrepared is what a tcp or unix module needs ready before its first
+// tcpPrepared is what a tcp module needs ready before its first
 // probe: its tls_config, with CA files parsed once.
 type tcpPrepared struct {
 	tls *tlsClient
 }
 
-func prepareTCP(m *config.Module) (any, error) {
-	c, err := prepareTLS(m, "tcp", &m.TCP.TLSConfig)
-	return &tcpPrepared{tls: c}, err
+func prepareTCP(m *config.Module, env *Env) (Prober, error) {
+	c, err := env.tlsClient(m, "tcp", &m.TCP.TLSConfig)
+	if err != nil {
+		return nil, err
+	}
+	return &tcpPrepared{tls: c}, nil
 }
 
 var tcpPhases = []Phase{PhaseResolve, PhaseConnect, PhaseTLS, PhaseQuery}
 
-// probeTCP connects to host:port, optionally over TLS or after a STARTTLS
+// Probe connects to host:port, optionally over TLS or after a STARTTLS
 // preset, and runs the module's query_response script.
-func probeTCP(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
+func (prepared *tcpPrepared) Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
 	durations := sink.GaugeVec("probe_tcp_duration_seconds", "Duration of the tcp probe by phase", "phase")
 	for _, p := range tcpPhases {
 		durations.With(string(p))
@@ -43,19 +46,19 @@ func probeTCP(ctx context.Context, target string, m *Module, sink *Sink, logger 
 		return err
 	}
 	defer d.conn.Close()
-	return converseTCP(ctx, d, host, m, durations, sink, logger)
+	return converseTCP(ctx, d, host, m, prepared, durations, sink, logger)
 }
 
 // converseTCP runs the conversation on a connected probe: TLS, a STARTTLS
-// preset, and the query_response script. It is apart from probeTCP so
+// preset, and the query_response script. It is apart from Probe so
 // that its frame is not on the stack while the probe connects, the
 // deepest point of a probe (see Runner.Run in collector).
-func converseTCP(ctx context.Context, d dialed, host string, m *Module, durations GaugeVec, sink *Sink, logger *slog.Logger) error {
+func converseTCP(ctx context.Context, d dialed, host string, m *Module, prepared *tcpPrepared, durations GaugeVec, sink *Sink, logger *slog.Logger) error {
 	cfg := &m.TCP
 	defer bindDeadline(ctx, d.conn)()
 	Debug(logger, "Connected", "address", d.addr)
 
-	s := newStream(d.conn, m.prepared.(*tcpPrepared).tls, tlsServerName(cfg.TLSConfig.ServerName, host), sink)
+	s := newStream(d.conn, prepared.tls, tlsServerName(cfg.TLSConfig.ServerName, host), sink)
 	defer func() { durations.With(string(PhaseTLS)).Set(s.tlsTime.Seconds()) }()
 	if cfg.TLS {
 		if err := s.startTLS(ctx); err != nil {

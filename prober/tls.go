@@ -41,28 +41,11 @@ type tlsClient struct {
 	files   *tlsfiles.Cache // the parsed files the configuration's modules share
 }
 
-// prepareTLS turns a module's tls_config into a client. NewModule then
-// loads it, once, when the configuration loads (see loadTLS): CA files
-// are read and parsed then, not per probe.
+// prepareTLS turns a module's tls_config into a client. Probers ask their
+// Env for one, which loads it once the module is prepared: CA files are
+// read and parsed then, not per probe.
 func prepareTLS(m *config.Module, section string, cfg *pconfig.TLSConfig) (*tlsClient, error) {
 	return &tlsClient{section: section, cfg: *cfg, ocsp: newOCSPClient(m.OCSP)}, nil
-}
-
-// loadTLS loads the tls_config of a prepared module, if it has one, with
-// the CA pools and client key pairs the configuration's modules share
-// (files; nil for a module of its own, sharing nothing). A
-// tls_config that cannot be loaded (a file not there yet, or not a
-// certificate) does not stop the module from loading, as it does not in
-// blackbox_exporter, which reads the files on every probe: ready tries
-// again, and each probe fails until it loads.
-func loadTLS(prepared any, files *tlsfiles.Cache) {
-	w, ok := prepared.(withTLSClient)
-	if !ok || w.tlsClient() == nil {
-		return
-	}
-	c := w.tlsClient()
-	c.files = files
-	_ = c.load() // the probes report it
 }
 
 // withALPN offers the application protocols, in order of preference. It is

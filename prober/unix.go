@@ -12,14 +12,23 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 )
 
-func prepareUnix(m *config.Module) (any, error) {
-	c, err := prepareTLS(m, "unix", &m.Unix.TLSConfig)
-	return &tcpPrepared{tls: c}, err
+// unixPrepared is what a unix module needs ready before its first probe:
+// its tls_config, with CA files parsed once.
+type unixPrepared struct {
+	tls *tlsClient
 }
 
-// probeUnix connects to the unix socket named by the target (a path) and
+func prepareUnix(m *config.Module, env *Env) (Prober, error) {
+	c, err := env.tlsClient(m, "unix", &m.Unix.TLSConfig)
+	if err != nil {
+		return nil, err
+	}
+	return &unixPrepared{tls: c}, nil
+}
+
+// Probe connects to the unix socket named by the target (a path) and
 // runs the module's query_response script, optionally over TLS.
-func probeUnix(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
+func (prepared *unixPrepared) Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
 	if target == "" {
 		return Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "the target must be the path of a unix socket, e.g. /run/app.sock")
 	}
@@ -40,7 +49,7 @@ func probeUnix(ctx context.Context, target string, m *Module, sink *Sink, logger
 	cfg := &m.Unix
 	// A socket has no host name: the server is verified as tls_config's
 	// server_name, which the configuration requires for TLS.
-	s := newStream(conn, m.prepared.(*tcpPrepared).tls, cfg.TLSConfig.ServerName, sink)
+	s := newStream(conn, prepared.tls, cfg.TLSConfig.ServerName, sink)
 	if cfg.TLS {
 		if err := s.startTLS(ctx); err != nil {
 			return err

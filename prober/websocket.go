@@ -47,9 +47,9 @@ type wsPrepared struct {
 	checks         checkSlots           // the expect regexps running
 }
 
-func prepareWebsocket(m *config.Module) (any, error) {
+func prepareWebsocket(m *config.Module, env *Env) (Prober, error) {
 	cfg := &m.Websocket
-	tlsConfig, err := prepareTLS(m, "websocket.http_config", &cfg.HTTPConfig.TLSConfig)
+	tlsConfig, err := env.tlsClient(m, "websocket.http_config", &cfg.HTTPConfig.TLSConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -184,10 +184,9 @@ func (mx websocketMetrics) timed(p Phase, start, end time.Time) {
 	mx.sink.Span(p, 0, start, end)
 }
 
-// probeWebsocket upgrades a fresh connection to the target to a websocket
+// Probe upgrades a fresh connection to the target to a websocket
 // and runs the module's query_response script over it.
-func probeWebsocket(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
-	p := m.prepared.(*wsPrepared)
+func (p *wsPrepared) Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
 	mx := newWebsocketMetrics(sink)
 	u, err := parseWebsocketTarget(target)
 	if err != nil {
@@ -202,7 +201,7 @@ func probeWebsocket(ctx context.Context, target string, m *Module, sink *Sink, l
 		return err
 	}
 	injectTraceContext(ctx, m, header)
-	conn, err := dialWebsocket(ctx, m, u, p.serverName(&m.Websocket, host, u), mx, sink, logger)
+	conn, err := p.dial(ctx, m, u, p.serverName(&m.Websocket, host, u), mx, sink, logger)
 	if err != nil {
 		return err
 	}
@@ -286,12 +285,12 @@ func (p *wsPrepared) serverName(cfg *config.WebsocketProbe, host string, u *url.
 	return u.Hostname()
 }
 
-// dialWebsocket runs the resolve and connect phases: a fresh connection to
+// dial runs the resolve and connect phases: a fresh connection to
 // the resolved address and, for wss, a TLS handshake on it. The handshake
 // counts in the connect phase; blackbox_exporter has no tls phase for
 // websockets. The spans keep the two apart (connect, then tls), which
 // together last as long as the connect phase.
-func dialWebsocket(ctx context.Context, m *Module, u *url.URL, serverName string, mx websocketMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
+func (p *wsPrepared) dial(ctx context.Context, m *Module, u *url.URL, serverName string, mx websocketMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
 	cfg := &m.Websocket
 	d, err := dialEndpoint(ctx, m, endpoint{network: "tcp", host: u.Hostname(), port: defaultPort(u),
 		protocol: cfg.IPProtocol, fallback: cfg.IPProtocolFallback}, sink, logger)
@@ -307,7 +306,7 @@ func dialWebsocket(ctx context.Context, m *Module, u *url.URL, serverName string
 	if u.Scheme != "wss" {
 		return d.conn, nil
 	}
-	tc, took, err := handshake(ctx, d.conn, m.prepared.(*wsPrepared).tls, serverName, sink)
+	tc, took, err := handshake(ctx, d.conn, p.tls, serverName, sink)
 	connect += took
 	if err != nil {
 		d.conn.Close()
