@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"runtime"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // checkSlots bounds how many of one module's response checks (regexps
@@ -27,8 +29,8 @@ func newCheckSlots() checkSlots {
 // run runs check, described by what ("the body regexps"), and returns
 // its failure, or a timeout in phase once ctx is out of time: a check
 // that ends past the deadline does not make the probe succeed.
-func (s checkSlots) run(ctx context.Context, phase Phase, what string, check func() *Error) *Error {
-	if _, out := outOfTime(ctx); out {
+func (s checkSlots) run(ctx context.Context, phase taxonomy.Phase, what string, check func() *taxonomy.Error) *taxonomy.Error {
+	if _, out := taxonomy.OutOfTime(ctx); out {
 		return checkTimedOut(ctx, phase, "no time was left for "+what)
 	}
 	if s != nil {
@@ -38,7 +40,7 @@ func (s checkSlots) run(ctx context.Context, phase Phase, what string, check fun
 			return checkTimedOut(ctx, phase, "waiting for earlier checks of the module to end before "+what+" could run")
 		}
 	}
-	done := make(chan *Error, 1)
+	done := make(chan *taxonomy.Error, 1)
 	go func() {
 		if s != nil {
 			defer func() { <-s }()
@@ -47,7 +49,7 @@ func (s checkSlots) run(ctx context.Context, phase Phase, what string, check fun
 	}()
 	select {
 	case err := <-done:
-		if _, out := outOfTime(ctx); out {
+		if _, out := taxonomy.OutOfTime(ctx); out {
 			return checkTimedOut(ctx, phase, what+" ended past the deadline")
 		}
 		return err
@@ -58,19 +60,19 @@ func (s checkSlots) run(ctx context.Context, phase Phase, what string, check fun
 
 // recovered runs check, turning a panic into a failure: on a goroutine of
 // its own, it is out of reach of the collector's recover.
-func recovered(check func() *Error) (err *Error) {
+func recovered(check func() *taxonomy.Error) (err *taxonomy.Error) {
 	defer func() {
 		if v := recover(); v != nil {
-			err = Failf(ClassProber, ReasonInternal, PhaseValidate, "a check panicked: %v", v)
+			err = taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInternal, taxonomy.PhaseValidate, "a check panicked: %v", v)
 		}
 	}()
 	return check()
 }
 
-func checkTimedOut(ctx context.Context, phase Phase, why string) *Error {
-	reason, out := outOfTime(ctx)
+func checkTimedOut(ctx context.Context, phase taxonomy.Phase, why string) *taxonomy.Error {
+	reason, out := taxonomy.OutOfTime(ctx)
 	if !out {
-		reason = ReasonDeadline // not met: every caller saw ctx out of time
+		reason = taxonomy.ReasonDeadline // not met: every caller saw ctx out of time
 	}
-	return Fail(ClassTimeout, reason, phase, errors.New(why))
+	return taxonomy.Fail(taxonomy.ClassTimeout, reason, phase, errors.New(why))
 }

@@ -17,6 +17,8 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/tlsfiles"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // Func probes target as module m says, writes its metrics to sink, and
@@ -209,7 +211,7 @@ func (m *Module) WithHostname(hostname string) (*Module, error) {
 		return m, nil
 	}
 	if (m.Prober == "websocket" || m.Prober == "grpc") && !validHost(hostname) {
-		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup,
+		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup,
 			"the hostname parameter %q is not a host name the %s prober can send; give a host name or host:port", hostname, m.Prober)
 	}
 	cm, err := m.Module.WithHostname(hostname)

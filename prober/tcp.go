@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // tcpPrepared is what a tcp module needs ready before its first
@@ -24,7 +26,7 @@ func prepareTCP(m *config.Module, env *Env) (Prober, error) {
 	return &tcpPrepared{tls: c}, nil
 }
 
-var tcpPhases = []Phase{PhaseResolve, PhaseConnect, PhaseTLS, PhaseQuery}
+var tcpPhases = []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseQuery}
 
 // Probe connects to host:port, optionally over TLS or after a STARTTLS
 // preset, and runs the module's query_response script.
@@ -40,8 +42,8 @@ func (prepared *tcpPrepared) Probe(ctx context.Context, target string, m *Module
 	}
 	d, err := dialEndpoint(ctx, m, endpoint{network: "tcp", host: host, port: port,
 		protocol: cfg.IPProtocol, fallback: cfg.IPProtocolFallback, source: cfg.SourceIPAddress}, sink, logger)
-	durations.With(string(PhaseResolve)).Set(d.resolve.Seconds())
-	durations.With(string(PhaseConnect)).Set(d.connect.Seconds())
+	durations.With(string(taxonomy.PhaseResolve)).Set(d.resolve.Seconds())
+	durations.With(string(taxonomy.PhaseConnect)).Set(d.connect.Seconds())
 	if err != nil {
 		return err
 	}
@@ -59,13 +61,13 @@ func converseTCP(ctx context.Context, d dialed, host string, m *Module, prepared
 	Debug(logger, "Connected", "address", d.addr)
 
 	s := newStream(d.conn, prepared.tls, tlsServerName(cfg.TLSConfig.ServerName, host), sink)
-	defer func() { durations.With(string(PhaseTLS)).Set(s.tlsTime.Seconds()) }()
+	defer func() { durations.With(string(taxonomy.PhaseTLS)).Set(s.tlsTime.Seconds()) }()
 	if cfg.TLS {
 		if err := s.startTLS(ctx); err != nil {
 			return err
 		}
 	}
-	return timedScript(ctx, s, durations.With(string(PhaseQuery)), func() error {
+	return timedScript(ctx, s, durations.With(string(taxonomy.PhaseQuery)), func() error {
 		if cfg.StartTLSPreset != "" {
 			if err := runPreset(ctx, cfg.StartTLSPreset, s, logger); err != nil {
 				return err
@@ -83,7 +85,7 @@ func timedScript(ctx context.Context, s *stream, g Gauge, run func() error) erro
 	err := run()
 	end := time.Now()
 	g.Set((end.Sub(start) - (s.tlsTime - tlsBefore)).Seconds())
-	s.sink.Span(PhaseQuery, 0, start, end)
+	s.sink.Span(taxonomy.PhaseQuery, 0, start, end)
 	return err
 }
 
@@ -111,14 +113,14 @@ func splitHostPort(target, network string) (host, port string, err error) {
 	defer hidePassword(&err, target)
 	host, port, err = net.SplitHostPort(target)
 	if err != nil {
-		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q is not host:port (%v); write e.g. example.com:443 or [2001:db8::1]:22", target, err)
+		return "", "", taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q is not host:port (%v); write e.g. example.com:443 or [2001:db8::1]:22", target, err)
 	}
 	if why := malformedHost(host); why != "" {
-		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has host %q, with %s; write e.g. example.com:443 or [2001:db8::1]:22", target, host, why)
+		return "", "", taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has host %q, with %s; write e.g. example.com:443 or [2001:db8::1]:22", target, host, why)
 	}
 	p, err := net.LookupPort(network, port)
 	if host == "" || err != nil || p < 1 {
-		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q needs a host and a port: a number from 1 to 65535 or a service name", target)
+		return "", "", taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q needs a host and a port: a number from 1 to 65535 or a service name", target)
 	}
 	return host, strconv.Itoa(p), nil
 }

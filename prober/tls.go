@@ -20,6 +20,8 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/tlsfiles"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // TLS in sonde: the handshake completes with Go's own verification off,
@@ -75,7 +77,7 @@ func (c *tlsClient) withMinVersion(v uint16, why string) *tlsClient {
 
 func (c *tlsClient) versionsClash(base *tls.Config) error {
 	if c.min != 0 && base.MaxVersion != 0 && base.MaxVersion < c.min {
-		return Failf(ClassProber, ReasonConfig, PhaseSetup, "%s.tls_config.max_version is %s, and %s needs %s", c.section, tlsVersion(base.MaxVersion), c.minWhy, tlsVersion(c.min))
+		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup, "%s.tls_config.max_version is %s, and %s needs %s", c.section, tlsVersion(base.MaxVersion), c.minWhy, tlsVersion(c.min))
 	}
 	return nil
 }
@@ -96,7 +98,7 @@ func (c *tlsClient) load() error {
 	}
 	base, err := files.TLSConfig(&c.cfg)
 	if err != nil {
-		return Failf(ClassProber, ReasonConfig, PhaseSetup, "%s.tls_config cannot be used: %v", c.section, err)
+		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup, "%s.tls_config cannot be used: %v", c.section, err)
 	}
 	if err := c.versionsClash(base); err != nil {
 		return err
@@ -116,7 +118,7 @@ func (c *tlsClient) canHandshake(serverName string) error {
 		return err
 	}
 	if serverName == "" && !c.loaded.Load().InsecureSkipVerify {
-		return Failf(ClassProber, ReasonConfig, PhaseTLS, "%s.tls_config: TLS needs the name to verify the server as; set server_name, or insecure_skip_verify", c.section)
+		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseTLS, "%s.tls_config: TLS needs the name to verify the server as; set server_name, or insecure_skip_verify", c.section)
 	}
 	return nil
 }
@@ -244,14 +246,14 @@ func tlsHandshake(ctx context.Context, conn net.Conn, c *tlsClient, serverName s
 	facts := &tlsFacts{}
 	if err := c.canHandshake(serverName); err != nil {
 		now := time.Now()
-		return nil, facts, Span{Phase: PhaseTLS, Start: now, End: now}, err
+		return nil, facts, Span{Phase: taxonomy.PhaseTLS, Start: now, End: now}, err
 	}
 	tc := tls.Client(conn, c.config(serverName, facts))
 	start := time.Now()
 	err := tc.HandshakeContext(ctx)
-	ran := Span{Phase: PhaseTLS, Start: start, End: time.Now()}
+	ran := Span{Phase: taxonomy.PhaseTLS, Start: start, End: time.Now()}
 	if err != nil {
-		return nil, facts, ran, Classify(ctx, fmt.Errorf("TLS handshake with %s: %w", serverName, err), PhaseTLS)
+		return nil, facts, ran, taxonomy.Classify(ctx, fmt.Errorf("TLS handshake with %s: %w", serverName, err), taxonomy.PhaseTLS)
 	}
 	return tc, facts, ran, nil
 }
@@ -277,7 +279,7 @@ func handshake(ctx context.Context, conn net.Conn, c *tlsClient, serverName stri
 	if err == nil {
 		err = c.queryOCSP(ctx, tc, facts)
 		start, end := facts.ocspAsked()
-		sink.Span(PhaseOCSP, 0, start, end)
+		sink.Span(taxonomy.PhaseOCSP, 0, start, end)
 	}
 	facts.record(sink)
 	if err != nil {

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // unixPrepared is what a unix module needs ready before its first probe:
@@ -30,17 +32,17 @@ func prepareUnix(m *config.Module, env *Env) (Prober, error) {
 // runs the module's query_response script, optionally over TLS.
 func (prepared *unixPrepared) Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
 	if target == "" {
-		return Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "the target must be the path of a unix socket, e.g. /run/app.sock")
+		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "the target must be the path of a unix socket, e.g. /run/app.sock")
 	}
 	if err := m.policy.refusePath(target); err != nil {
-		return targetDenied(PhaseSetup, err)
+		return targetDenied(taxonomy.PhaseSetup, err)
 	}
 	var d net.Dialer
 	start := time.Now()
 	conn, err := d.DialContext(ctx, "unix", target)
 	// The unix prober exports no phase metrics; its spans alone say
 	// where the time went.
-	sink.Span(PhaseConnect, 0, start, time.Now())
+	sink.Span(taxonomy.PhaseConnect, 0, start, time.Now())
 	if err != nil {
 		return unixDialError(ctx, target, err)
 	}
@@ -57,7 +59,7 @@ func (prepared *unixPrepared) Probe(ctx context.Context, target string, m *Modul
 	}
 	start = time.Now()
 	err = runScript(ctx, cfg.QueryResponse, s, newScriptMetrics(sink), logger)
-	sink.Span(PhaseQuery, 0, start, time.Now())
+	sink.Span(taxonomy.PhaseQuery, 0, start, time.Now())
 	return err
 }
 
@@ -68,11 +70,11 @@ func (prepared *unixPrepared) Probe(ctx context.Context, target string, m *Modul
 func unixDialError(ctx context.Context, path string, err error) error {
 	switch {
 	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ENOTDIR):
-		return Failf(ClassConnect, ReasonRefused, PhaseConnect, "no socket at %s: %v", path, err)
+		return taxonomy.Failf(taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect, "no socket at %s: %v", path, err)
 	case errors.Is(err, syscall.EPROTOTYPE):
-		return Failf(ClassConnect, ReasonRefused, PhaseConnect, "%s is not a stream socket: %v", path, err)
+		return taxonomy.Failf(taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect, "%s is not a stream socket: %v", path, err)
 	case errors.Is(err, syscall.EINVAL):
-		return Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "%q cannot be a unix socket address (at most 108 bytes): %v", path, err)
+		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "%q cannot be a unix socket address (at most 108 bytes): %v", path, err)
 	}
-	return Classify(ctx, fmt.Errorf("connecting to %s: %w", path, err), PhaseConnect)
+	return taxonomy.Classify(ctx, fmt.Errorf("connecting to %s: %w", path, err), taxonomy.PhaseConnect)
 }

@@ -1,4 +1,4 @@
-package prober
+package taxonomy
 
 import (
 	"context"
@@ -31,18 +31,18 @@ func deadlineWins(ctx context.Context, e *Error) *Error {
 	if e == nil || !slices.Contains(cutShortReasons, e.Reason) {
 		return e
 	}
-	reason, out := outOfTime(ctx)
+	reason, out := OutOfTime(ctx)
 	if !out {
 		return e
 	}
 	return Fail(ClassTimeout, reason, e.Phase, fmt.Errorf("the probe ran out of time; what it was doing failed as %w", e))
 }
 
-// outOfTime reports whether ctx, a probe's context, has ended or reached
+// OutOfTime reports whether ctx, a probe's context, has ended or reached
 // its deadline, and the timeout reason that says which. The deadline is
 // compared with the clock too: a read ended by a connection deadline set
 // from ctx can return before ctx's own timer has fired.
-func outOfTime(ctx context.Context) (Reason, bool) {
+func OutOfTime(ctx context.Context) (Reason, bool) {
 	if ctx == nil {
 		return "", false
 	}

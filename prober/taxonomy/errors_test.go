@@ -1,4 +1,4 @@
-package prober
+package taxonomy
 
 import (
 	"context"
@@ -147,4 +147,19 @@ func TestErrorMessage(t *testing.T) {
 	if !errors.Is(Fail(ClassUnknown, ReasonUnclassified, PhaseUnknown, cause), cause) {
 		t.Error("Unwrap does not reach the cause")
 	}
+}
+
+// failure names the labels a failed probe must carry; the zero value means
+// the probe must succeed.
+type failure struct {
+	class  Class
+	reason Reason
+	phase  Phase
+}
+
+func (f failure) String() string {
+	if f == (failure{}) {
+		return "success"
+	}
+	return fmt.Sprintf("%s/%s in phase %s", f.class, f.reason, f.phase)
 }
