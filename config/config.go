@@ -43,10 +43,6 @@ func (c *Config) Strict() error {
 	return fmt.Errorf("%d warnings, which strict checking refuses:\n%w", len(c.Warnings), errors.Join(c.Warnings...))
 }
 
-// Probers lists the prober names a module may use, in blackbox's order.
-// Whether sonde can run each one is up to the prober package.
-var Probers = []string{"http", "tcp", "icmp", "dns", "grpc", "unix", "websocket"}
-
 // Module is one named probe configuration.
 type Module struct {
 	Prober  string        `yaml:"prober,omitempty"`

@@ -91,11 +91,11 @@ type fieldRule struct {
 // fieldRules are the rules by struct and YAML key, their values taken
 // from the variables validate.go checks against, so they cannot drift.
 var fieldRules = map[reflect.Type]map[string]fieldRule{
-	reflect.TypeFor[Module]():   {"prober": {enum: Probers, required: true}, "max_concurrent": {minimum: new(int)}},
+	reflect.TypeFor[Module]():   {"prober": {enum: Probers(), required: true}, "max_concurrent": {minimum: new(int)}},
 	reflect.TypeFor[TCPProbe](): {"starttls_preset": {enum: StartTLSPresets}},
 	reflect.TypeFor[Retry]():    {"on": {enum: RetryableClasses}},
 	reflect.TypeFor[OCSP]():     {"check": {enum: OCSPChecks}},
-	reflect.TypeFor[Targets]():  {"schemes": {enum: AllTargetSchemes}},
+	reflect.TypeFor[Targets]():  {"schemes": {enum: allTargetSchemes()}},
 }
 
 // JSONSchema returns the JSON Schema (draft 2020-12) of the configuration

@@ -27,17 +27,6 @@ func (t Targets) IsSet() bool {
 	return len(t.Allow) > 0 || len(t.Deny) > 0 || len(t.Schemes) > 0
 }
 
-// TargetSchemes are the schemes targets.schemes may list, by prober: only
-// the probers whose targets are URLs have them.
-var TargetSchemes = map[string][]string{
-	"http":      {"http", "https"},
-	"websocket": {"ws", "wss"},
-}
-
-// AllTargetSchemes are the values of targets.schemes over all probers,
-// for the JSON schema.
-var AllTargetSchemes = []string{"http", "https", "ws", "wss"}
-
 // RuleKind says what a targets rule matches.
 type RuleKind int
 
@@ -108,9 +97,10 @@ func ruleFitsProber(r TargetRule, prober string) error {
 // CheckTargetScheme refuses a targets.schemes entry the prober's targets
 // cannot have.
 func CheckTargetScheme(prober, scheme string) error {
-	known, ok := TargetSchemes[prober]
+	s, _ := sectionOf(prober)
+	known := s.Schemes
 	switch {
-	case !ok:
+	case len(known) == 0:
 		return fmt.Errorf("a %s target has no scheme; only http and websocket modules can list schemes", prober)
 	case slices.Contains(known, scheme):
 		return nil

@@ -113,10 +113,6 @@ func (c *checker) written(section string) bool {
 	return ok && !(n.Kind == yaml.ScalarNode && n.Tag == "!!null")
 }
 
-// TracePropagatingProbers are those whose probe sends a request with
-// headers or metadata to carry the trace context.
-var TracePropagatingProbers = []string{"http", "websocket", "grpc"}
-
 func validateModule(name string, m *Module, loc locator, files *tlsfiles.Cache) (errs, warns []error) {
 	c := &checker{module: name, loc: loc, files: files}
 	c.prober(m.Prober)
@@ -127,28 +123,10 @@ func validateModule(name string, m *Module, loc locator, files *tlsfiles.Cache) 
 	// A section is checked when it is written or when the module's prober
 	// reads it, so that `prober: dns` without `dns.query_name` is reported
 	// now rather than on the first scrape.
-	if m.Prober == "http" || c.present("http") {
-		c.http(&m.HTTP, c.written("http"))
-	}
-	if m.Prober == "tcp" || c.present("tcp") {
-		c.tcp(&m.TCP)
-	}
-	if m.Prober == "icmp" || c.present("icmp") {
-		c.icmp(&m.ICMP)
-	}
-	if m.Prober == "dns" || c.present("dns") {
-		c.dns(&m.DNS, m.Prober == "dns", c.written("dns"))
-	}
-	if m.Prober == "grpc" || c.present("grpc") {
-		c.grpc(&m.GRPC)
-	}
-	if m.Prober == "unix" || c.present("unix") {
-		c.queryResponse([]string{"unix", "query_response"}, m.Unix.QueryResponse, false)
-		c.unixTLS(&m.Unix)
-		c.tlsFiles([]string{"unix", "tls_config"}, &m.Unix.TLSConfig)
-	}
-	if m.Prober == "websocket" || c.present("websocket") {
-		c.websocket(&m.Websocket)
+	for _, s := range proberSections {
+		if m.Prober == s.Name || c.present(s.Name) {
+			s.check(c, m)
+		}
 	}
 	return c.errs, c.warns
 }
@@ -158,9 +136,9 @@ func (c *checker) additions(m *Module) {
 	if m.MaxConcurrent < 0 {
 		c.errorf([]string{"max_concurrent"}, "must not be negative (0 means no limit), got %d", m.MaxConcurrent)
 	}
-	if m.PropagateTraceContext && !slices.Contains(TracePropagatingProbers, m.Prober) {
+	if s, _ := sectionOf(m.Prober); m.PropagateTraceContext && !s.PropagatesTrace {
 		c.errorf([]string{"propagate_trace_context"}, "applies to the %s probers, which send a request that can carry a traceparent; this module's prober is %s",
-			strings.Join(TracePropagatingProbers, ", "), m.Prober)
+			tracePropagating(), m.Prober)
 	}
 	if c.present("retry") {
 		c.retry(&m.Retry)
@@ -183,13 +161,13 @@ func (c *checker) additions(m *Module) {
 func (c *checker) prober(p string) {
 	switch {
 	case p == "":
-		c.warnf([]string{"prober"}, "missing, so every scrape of this module is answered 400 Unknown prober; set it to one of %s", strings.Join(Probers, ", "))
-	case !slices.Contains(Probers, p):
+		c.warnf([]string{"prober"}, "missing, so every scrape of this module is answered 400 Unknown prober; set it to one of %s", strings.Join(Probers(), ", "))
+	case !slices.Contains(Probers(), p):
 		hint := ""
-		if s := closest(p, Probers); s != "" {
+		if s := closest(p, Probers()); s != "" {
 			hint = fmt.Sprintf(" (did you mean %q?)", s)
 		}
-		c.warnf([]string{"prober"}, "%q is not a prober%s, so every scrape of this module is answered 400 Unknown prober; use one of %s", p, hint, strings.Join(Probers, ", "))
+		c.warnf([]string{"prober"}, "%q is not a prober%s, so every scrape of this module is answered 400 Unknown prober; use one of %s", p, hint, strings.Join(Probers(), ", "))
 	}
 }
 

@@ -321,6 +321,13 @@ func (c *checker) targets(prober string, t *Targets) {
 	}
 }
 
+// unix checks the unix section.
+func (c *checker) unix(u *UnixProbe) {
+	c.queryResponse([]string{"unix", "query_response"}, u.QueryResponse, false)
+	c.unixTLS(u)
+	c.tlsFiles([]string{"unix", "tls_config"}, &u.TLSConfig)
+}
+
 // unixTLS: a socket path is no host name, so TLS over a unix socket needs
 // the name to verify the server as; without it the handshake cannot start.
 func (c *checker) unixTLS(u *UnixProbe) {

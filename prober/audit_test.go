@@ -29,6 +29,8 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // This file is the audit of the failure enum: one real scenario for every
@@ -53,81 +55,81 @@ func (c matrixCase) name() string { return c.prober + "/" + string(c.want.class)
 // docs/error-classes.md.
 var failureMatrix = []matrixCase{
 	// ---- http ----
-	{"http", failure{ClassDNS, ReasonNXDomain, PhaseResolve}, func(t *testing.T) error {
+	{"http", failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve}, func(t *testing.T) error {
 		return runErr(t, newModule(t, nil), "http://nonexistent.test/")
 	}},
-	{"http", failure{ClassConnect, ReasonRefused, PhaseConnect}, func(t *testing.T) error {
+	{"http", failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect}, func(t *testing.T) error {
 		return runErr(t, newModule(t, nil), "http://"+closedPort(t))
 	}},
-	{"http", failure{ClassTimeout, ReasonDeadline, PhaseProcessing}, func(t *testing.T) error {
+	{"http", failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseProcessing}, func(t *testing.T) error {
 		srv := newServer(t, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { hold(r) }), serverOpts{})
 		return probeErr(t, newModule(t, nil), srv.URL, matrixDeadline)
 	}},
-	{"http", failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS}, func(t *testing.T) error {
+	{"http", failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}, func(t *testing.T) error {
 		srv := newServer(t, okHandler, serverOpts{tls: true}) // its CA is trusted nowhere
 		return runErr(t, newModule(t, nil), srv.URL)
 	}},
-	{"http", failure{ClassProtocol, ReasonMalformedResponse, PhaseTransfer}, func(t *testing.T) error {
+	{"http", failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseTransfer}, func(t *testing.T) error {
 		addr := rawServer(t, answer(func(c net.Conn) { io.WriteString(c, "HTTP/1.1 200 OK\r\nno colon here\r\n\r\n") }))
 		return runErr(t, newModule(t, nil), "http://"+addr)
 	}},
-	{"http", failure{ClassStatus, ReasonHTTPStatus, PhaseValidate}, func(t *testing.T) error {
+	{"http", failure{taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate}, func(t *testing.T) error {
 		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }), serverOpts{})
 		return runErr(t, newModule(t, nil), srv.URL)
 	}},
-	{"http", failure{ClassAssertion, ReasonBodyRegex, PhaseValidate}, func(t *testing.T) error {
+	{"http", failure{taxonomy.ClassAssertion, taxonomy.ReasonBodyRegex, taxonomy.PhaseValidate}, func(t *testing.T) error {
 		srv := newServer(t, okHandler, serverOpts{})
 		m := newModule(t, func(h *config.HTTPProbe) {
 			h.FailIfBodyNotMatchesRegexp = []config.Regexp{config.MustNewRegexp("^healthy$")}
 		})
 		return runErr(t, m, srv.URL)
 	}},
-	{"http", failure{ClassProber, ReasonInvalidTarget, PhaseSetup}, func(t *testing.T) error {
+	{"http", failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup}, func(t *testing.T) error {
 		return runErr(t, newModule(t, nil), "ftp://example.test/")
 	}},
 
 	// ---- tcp ----
-	{"tcp", failure{ClassDNS, ReasonNXDomain, PhaseResolve}, func(t *testing.T) error {
+	{"tcp", failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve}, func(t *testing.T) error {
 		return runErr(t, defaultModule(t, "tcp", nil), "nonexistent.test:25")
 	}},
-	{"tcp", failure{ClassConnect, ReasonRefused, PhaseConnect}, func(t *testing.T) error {
+	{"tcp", failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect}, func(t *testing.T) error {
 		return runErr(t, defaultModule(t, "tcp", nil), closedPort(t))
 	}},
-	{"tcp", failure{ClassTimeout, ReasonDeadline, QueryStep(0)}, func(t *testing.T) error {
+	{"tcp", failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.QueryStep(0)}, func(t *testing.T) error {
 		addr := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 		return probeErr(t, tcpScript(t, expectStep("^220 ")), addr, matrixDeadline)
 	}},
-	{"tcp", failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS}, func(t *testing.T) error {
+	{"tcp", failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}, func(t *testing.T) error {
 		addr := rawServer(t, tlsGreeter(t))
 		m := defaultModule(t, "tcp", func(cm *config.Module) { cm.TCP.TLS = true })
 		return runErr(t, m, addr)
 	}},
-	{"tcp", failure{ClassProtocol, ReasonUnexpectedEOF, QueryStep(0)}, func(t *testing.T) error {
+	{"tcp", failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.QueryStep(0)}, func(t *testing.T) error {
 		addr := rawServer(t, func(c net.Conn) { c.Close() })
 		return runErr(t, tcpScript(t, expectStep("^220 ")), addr)
 	}},
-	{"tcp", failure{ClassStatus, ReasonReplyCode, PhaseStartTLS}, func(t *testing.T) error {
+	{"tcp", failure{taxonomy.ClassStatus, taxonomy.ReasonReplyCode, taxonomy.PhaseStartTLS}, func(t *testing.T) error {
 		addr := rawServer(t, saying("554 5.7.1 no service for you\r\n"))
 		m := defaultModule(t, "tcp", func(cm *config.Module) { cm.TCP.StartTLSPreset = "smtp" })
 		return runErr(t, m, addr)
 	}},
-	{"tcp", failure{ClassAssertion, ReasonExpect, QueryStep(0)}, func(t *testing.T) error {
+	{"tcp", failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(0)}, func(t *testing.T) error {
 		addr := rawServer(t, saying("hello\r\n"))
 		return runErr(t, tcpScript(t, expectStep("^bye")), addr)
 	}},
-	{"tcp", failure{ClassProber, ReasonInvalidTarget, PhaseSetup}, func(t *testing.T) error {
+	{"tcp", failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup}, func(t *testing.T) error {
 		return runErr(t, defaultModule(t, "tcp", nil), "example.test")
 	}},
 
 	// ---- unix ----
-	{"unix", failure{ClassConnect, ReasonRefused, PhaseConnect}, func(t *testing.T) error {
+	{"unix", failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect}, func(t *testing.T) error {
 		return runErr(t, defaultModule(t, "unix", nil), filepath.Join(t.TempDir(), "nobody.sock"))
 	}},
-	{"unix", failure{ClassTimeout, ReasonDeadline, QueryStep(0)}, func(t *testing.T) error {
+	{"unix", failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.QueryStep(0)}, func(t *testing.T) error {
 		path := unixServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 		return probeErr(t, unixScript(t, expectStep("^ready")), path, matrixDeadline)
 	}},
-	{"unix", failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS}, func(t *testing.T) error {
+	{"unix", failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}, func(t *testing.T) error {
 		path := unixServer(t, tlsGreeter(t))
 		m := defaultModule(t, "unix", func(cm *config.Module) {
 			cm.Unix.TLS = true
@@ -135,117 +137,117 @@ var failureMatrix = []matrixCase{
 		})
 		return runErr(t, m, path)
 	}},
-	{"unix", failure{ClassProtocol, ReasonUnexpectedEOF, QueryStep(0)}, func(t *testing.T) error {
+	{"unix", failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.QueryStep(0)}, func(t *testing.T) error {
 		path := unixServer(t, func(c net.Conn) { c.Close() })
 		return runErr(t, unixScript(t, expectStep("^ready")), path)
 	}},
-	{"unix", failure{ClassAssertion, ReasonExpect, QueryStep(0)}, func(t *testing.T) error {
+	{"unix", failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(0)}, func(t *testing.T) error {
 		path := unixServer(t, saying("hello\n"))
 		return runErr(t, unixScript(t, expectStep("^bye")), path)
 	}},
-	{"unix", failure{ClassProber, ReasonInvalidTarget, PhaseSetup}, func(t *testing.T) error {
+	{"unix", failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup}, func(t *testing.T) error {
 		return runErr(t, defaultModule(t, "unix", nil), "")
 	}},
 
 	// ---- dns ----
-	{"dns", failure{ClassDNS, ReasonNXDomain, PhaseResolve}, func(t *testing.T) error {
+	{"dns", failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve}, func(t *testing.T) error {
 		return runErr(t, dnsModule(t, "query_name: example.test"), "nonexistent.test")
 	}},
-	{"dns", failure{ClassConnect, ReasonRefused, PhaseConnect}, func(t *testing.T) error {
+	{"dns", failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect}, func(t *testing.T) error {
 		return runErr(t, dnsModule(t, "query_name: example.test"), testkit.ClosedUDPPort(t))
 	}},
-	{"dns", failure{ClassTimeout, ReasonDeadline, PhaseQuery}, func(t *testing.T) error {
+	{"dns", failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseQuery}, func(t *testing.T) error {
 		s := newDNSTestServer(t, "127.0.0.1")
 		return probeErr(t, dnsModule(t, "query_name: silent.test"), s.addr, matrixDeadline)
 	}},
-	{"dns", failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS}, func(t *testing.T) error {
+	{"dns", failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}, func(t *testing.T) error {
 		s := newDNSTestServer(t, "127.0.0.1")
 		return runErr(t, dnsModule(t, "query_name: example.test\ndns_over_tls: true"), s.dot)
 	}},
-	{"dns", failure{ClassProtocol, ReasonTruncated, PhaseQuery}, func(t *testing.T) error {
+	{"dns", failure{taxonomy.ClassProtocol, taxonomy.ReasonTruncated, taxonomy.PhaseQuery}, func(t *testing.T) error {
 		s := newDNSTestServer(t, "127.0.0.1")
 		return runErr(t, dnsModule(t, "query_name: big.test"), s.addr)
 	}},
-	{"dns", failure{ClassStatus, ReasonDNSRcode, PhaseValidate}, func(t *testing.T) error {
+	{"dns", failure{taxonomy.ClassStatus, taxonomy.ReasonDNSRcode, taxonomy.PhaseValidate}, func(t *testing.T) error {
 		s := newDNSTestServer(t, "127.0.0.1")
 		return runErr(t, dnsModule(t, "query_name: nx.test"), s.addr)
 	}},
-	{"dns", failure{ClassAssertion, ReasonDNSRRs, PhaseValidate}, func(t *testing.T) error {
+	{"dns", failure{taxonomy.ClassAssertion, taxonomy.ReasonDNSRRs, taxonomy.PhaseValidate}, func(t *testing.T) error {
 		s := newDNSTestServer(t, "127.0.0.1")
 		m := dnsModule(t, "query_name: example.test\nquery_type: A\nvalidate_answer_rrs:\n  fail_if_matches_regexp: ['192\\.0\\.2\\.1$']")
 		return runErr(t, m, s.addr)
 	}},
-	{"dns", failure{ClassProber, ReasonInvalidTarget, PhaseSetup}, func(t *testing.T) error {
+	{"dns", failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup}, func(t *testing.T) error {
 		return runErr(t, dnsModule(t, "query_name: example.test"), "127.0.0.1:99999")
 	}},
 
 	// ---- websocket ----
-	{"websocket", failure{ClassDNS, ReasonNXDomain, PhaseResolve}, func(t *testing.T) error {
+	{"websocket", failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve}, func(t *testing.T) error {
 		return runErr(t, wsModule(t, nil), "ws://nonexistent.test/")
 	}},
-	{"websocket", failure{ClassConnect, ReasonRefused, PhaseConnect}, func(t *testing.T) error {
+	{"websocket", failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect}, func(t *testing.T) error {
 		return runErr(t, wsModule(t, nil), "ws://"+closedPort(t))
 	}},
-	{"websocket", failure{ClassTimeout, ReasonDeadline, PhaseProcessing}, func(t *testing.T) error {
+	{"websocket", failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseProcessing}, func(t *testing.T) error {
 		addr := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) }) // never answers the upgrade
 		return probeErr(t, wsModule(t, nil), "ws://"+addr+"/", matrixDeadline)
 	}},
-	{"websocket", failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS}, func(t *testing.T) error {
+	{"websocket", failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}, func(t *testing.T) error {
 		srv, _ := wsServer(t, nil, serverOpts{tls: true})
 		return runErr(t, wsModule(t, nil), wsURL(srv, "/"))
 	}},
-	{"websocket", failure{ClassProtocol, ReasonMalformedResponse, PhaseProcessing}, func(t *testing.T) error {
+	{"websocket", failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing}, func(t *testing.T) error {
 		addr := rawServer(t, answer(func(c net.Conn) { io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\n\r\n") }))
 		return runErr(t, wsModule(t, nil), "ws://"+addr+"/")
 	}},
-	{"websocket", failure{ClassStatus, ReasonHTTPStatus, PhaseValidate}, func(t *testing.T) error {
+	{"websocket", failure{taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate}, func(t *testing.T) error {
 		srv := newServer(t, okHandler, serverOpts{}) // answers 200, not 101
 		return runErr(t, wsModule(t, nil), wsURL(srv, "/"))
 	}},
-	{"websocket", failure{ClassAssertion, ReasonExpect, QueryStep(0)}, func(t *testing.T) error {
+	{"websocket", failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(0)}, func(t *testing.T) error {
 		srv, _ := wsServer(t, greeter, serverOpts{})
 		m := wsModule(t, func(w *config.WebsocketProbe) { w.QueryResponse = []config.QueryResponse{expectStep("^bye")} })
 		return runErr(t, m, wsURL(srv, "/"))
 	}},
-	{"websocket", failure{ClassProber, ReasonInvalidTarget, PhaseSetup}, func(t *testing.T) error {
+	{"websocket", failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup}, func(t *testing.T) error {
 		return runErr(t, wsModule(t, nil), "ftp://example.test/")
 	}},
 
 	// ---- icmp: the scenarios that open a socket are in audit_linux_test.go ----
-	{"icmp", failure{ClassDNS, ReasonNXDomain, PhaseResolve}, func(t *testing.T) error {
+	{"icmp", failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve}, func(t *testing.T) error {
 		return runErr(t, defaultModule(t, "icmp", nil), "nonexistent.test")
 	}},
-	{"icmp", failure{ClassConnect, ReasonHostUnreachable, PhaseRTT}, icmpUnreachable},
-	{"icmp", failure{ClassTimeout, ReasonDeadline, PhaseRTT}, icmpSilent},
-	{"icmp", failure{ClassAssertion, ReasonPacketLoss, PhaseRTT}, icmpLossy},
-	{"icmp", failure{ClassProber, ReasonInvalidTarget, PhaseSetup}, func(t *testing.T) error {
+	{"icmp", failure{taxonomy.ClassConnect, taxonomy.ReasonHostUnreachable, taxonomy.PhaseRTT}, icmpUnreachable},
+	{"icmp", failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseRTT}, icmpSilent},
+	{"icmp", failure{taxonomy.ClassAssertion, taxonomy.ReasonPacketLoss, taxonomy.PhaseRTT}, icmpLossy},
+	{"icmp", failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup}, func(t *testing.T) error {
 		return runErr(t, defaultModule(t, "icmp", nil), "example.test:80")
 	}},
 
 	// ---- grpc ----
-	{"grpc", failure{ClassDNS, ReasonNXDomain, PhaseResolve}, func(t *testing.T) error {
+	{"grpc", failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve}, func(t *testing.T) error {
 		return runErr(t, grpcModule(t, ""), "nonexistent.test:50051")
 	}},
-	{"grpc", failure{ClassConnect, ReasonRefused, PhaseConnect}, func(t *testing.T) error {
+	{"grpc", failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect}, func(t *testing.T) error {
 		return runErr(t, grpcModule(t, ""), closedPort(t))
 	}},
-	{"grpc", failure{ClassTimeout, ReasonDeadline, PhaseCheck}, func(t *testing.T) error {
+	{"grpc", failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseCheck}, func(t *testing.T) error {
 		srv := newGRPCServer(t, grpcServerOpts{health: stalledHealth{}})
 		return probeErr(t, grpcModule(t, ""), srv.addr, matrixDeadline)
 	}},
-	{"grpc", failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS}, func(t *testing.T) error {
+	{"grpc", failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}, func(t *testing.T) error {
 		srv := newGRPCServer(t, grpcServerOpts{tls: true})
 		return runErr(t, grpcModule(t, tlsSection(newTestCA(t, "another CA"))), srv.addr)
 	}},
-	{"grpc", failure{ClassProtocol, ReasonGRPCUnimplemented, PhaseCheck}, func(t *testing.T) error {
+	{"grpc", failure{taxonomy.ClassProtocol, taxonomy.ReasonGRPCUnimplemented, taxonomy.PhaseCheck}, func(t *testing.T) error {
 		srv := newGRPCServer(t, grpcServerOpts{noHealth: true})
 		return runErr(t, grpcModule(t, ""), srv.addr)
 	}},
-	{"grpc", failure{ClassStatus, ReasonGRPCNotServing, PhaseCheck}, func(t *testing.T) error {
+	{"grpc", failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCNotServing, taxonomy.PhaseCheck}, func(t *testing.T) error {
 		srv := newGRPCServer(t, grpcServerOpts{health: fixedHealth{status: healthpb.HealthCheckResponse_NOT_SERVING}})
 		return runErr(t, grpcModule(t, ""), srv.addr)
 	}},
-	{"grpc", failure{ClassProber, ReasonInvalidTarget, PhaseSetup}, func(t *testing.T) error {
+	{"grpc", failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup}, func(t *testing.T) error {
 		return runErr(t, grpcModule(t, ""), "grpc://example.test:443")
 	}},
 }
@@ -344,7 +346,7 @@ func TestAuditHTTPParseErrors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			addr := rawServer(t, answer(func(c net.Conn) { io.WriteString(c, resp); c.Close() }))
 			err := runErr(t, newModule(t, nil), "http://"+addr)
-			checkOutcome(t, err, failure{ClassProtocol, ReasonMalformedResponse, PhaseTransfer})
+			checkOutcome(t, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseTransfer})
 		})
 	}
 }
@@ -358,7 +360,7 @@ func TestAuditHTTP2StreamReset(t *testing.T) {
 		h.HTTPClientConfig.TLSConfig.InsecureSkipVerify = true
 	})
 	err := runErr(t, m, srv.URL)
-	perr := checkOutcome(t, err, failure{ClassProtocol, ReasonUnexpectedEOF, PhaseProcessing})
+	perr := checkOutcome(t, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.PhaseProcessing})
 	if !strings.Contains(perr.Error(), "stream error") {
 		t.Errorf("error %v is not the stream reset", perr)
 	}
@@ -377,7 +379,7 @@ func TestAuditHTTPProxyRefusals(t *testing.T) {
 			io.WriteString(c, "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
 		}))
 		err := runErr(t, viaProxy(t, "http", proxy), "https://127.0.0.1:1/")
-		perr := checkOutcome(t, err, failure{ClassStatus, ReasonHTTPStatus, PhaseConnect})
+		perr := checkOutcome(t, err, failure{taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseConnect})
 		if !strings.Contains(perr.Error(), "407") {
 			t.Errorf("error %v does not name the proxy's status", perr)
 		}
@@ -405,11 +407,11 @@ func TestAuditHTTPProxyRefusals(t *testing.T) {
 		serve func(c net.Conn)
 		want  failure
 	}{
-		{"SOCKS5 connection refused", socks(5), failure{ClassConnect, ReasonRefused, PhaseConnect}},
-		{"SOCKS5 host unreachable", socks(4), failure{ClassConnect, ReasonHostUnreachable, PhaseConnect}},
-		{"SOCKS5 network unreachable", socks(3), failure{ClassConnect, ReasonNetworkUnreachable, PhaseConnect}},
-		{"SOCKS5 not allowed by ruleset", socks(2), failure{ClassStatus, ReasonReplyCode, PhaseConnect}},
-		{"not a SOCKS5 proxy", saying("HTTP/1.1 400 Bad Request\r\n\r\n"), failure{ClassProtocol, ReasonMalformedResponse, PhaseConnect}},
+		{"SOCKS5 connection refused", socks(5), failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect}},
+		{"SOCKS5 host unreachable", socks(4), failure{taxonomy.ClassConnect, taxonomy.ReasonHostUnreachable, taxonomy.PhaseConnect}},
+		{"SOCKS5 network unreachable", socks(3), failure{taxonomy.ClassConnect, taxonomy.ReasonNetworkUnreachable, taxonomy.PhaseConnect}},
+		{"SOCKS5 not allowed by ruleset", socks(2), failure{taxonomy.ClassStatus, taxonomy.ReasonReplyCode, taxonomy.PhaseConnect}},
+		{"not a SOCKS5 proxy", saying("HTTP/1.1 400 Bad Request\r\n\r\n"), failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseConnect}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := runErr(t, viaProxy(t, "socks5", rawServer(t, tc.serve)), "http://127.0.0.1:1/")
@@ -436,7 +438,7 @@ func TestAuditTLSRecordsGarbled(t *testing.T) {
 		cm.TCP.TLSConfig.InsecureSkipVerify = true
 		cm.TCP.QueryResponse = []config.QueryResponse{expectStep("^hello")}
 	})
-	perr := checkOutcome(t, runErr(t, m, addr), failure{ClassTLS, ReasonHandshake, QueryStep(0)})
+	perr := checkOutcome(t, runErr(t, m, addr), failure{taxonomy.ClassTLS, taxonomy.ReasonHandshake, taxonomy.QueryStep(0)})
 	if !strings.Contains(perr.Error(), "bad record MAC") {
 		t.Errorf("error %v is not the garbled record", perr)
 	}
@@ -464,9 +466,9 @@ func TestAuditUnixPaths(t *testing.T) {
 		name, target string
 		want         failure
 	}{
-		{"a file where a directory should be", filepath.Join(file, "app.sock"), failure{ClassConnect, ReasonRefused, PhaseConnect}},
-		{"a datagram socket", datagram, failure{ClassConnect, ReasonRefused, PhaseConnect}},
-		{"a path too long for a socket", "/run/" + strings.Repeat("x", 120) + ".sock", failure{ClassProber, ReasonInvalidTarget, PhaseSetup}},
+		{"a file where a directory should be", filepath.Join(file, "app.sock"), failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect}},
+		{"a datagram socket", datagram, failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect}},
+		{"a path too long for a socket", "/run/" + strings.Repeat("x", 120) + ".sock", failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			checkOutcome(t, runErr(t, m, tc.target), tc.want)
@@ -495,7 +497,7 @@ func TestAuditWebsocketBadFrames(t *testing.T) {
 				io.Copy(io.Discard, c)
 			})
 			m := wsModule(t, func(w *config.WebsocketProbe) { w.QueryResponse = []config.QueryResponse{expectStep("x")} })
-			checkOutcome(t, runErr(t, m, "ws://"+addr+"/"), failure{ClassProtocol, ReasonMalformedResponse, QueryStep(0)})
+			checkOutcome(t, runErr(t, m, "ws://"+addr+"/"), failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.QueryStep(0)})
 		})
 	}
 }
@@ -508,7 +510,7 @@ func TestAuditResolveCanceled(t *testing.T) {
 	defer cancel()
 	time.AfterFunc(50*time.Millisecond, cancel)
 	err := probeTCP(ctx, silentName+":25", m, NewSink(), discardLogger)
-	checkOutcome(t, err, failure{ClassTimeout, ReasonCanceled, PhaseResolve})
+	checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonCanceled, taxonomy.PhaseResolve})
 }
 
 // TestAuditICMPSocketUnsupported: a host whose kernel has no ICMP socket
@@ -523,7 +525,7 @@ func TestAuditICMPSocketUnsupported(t *testing.T) {
 		return nil, os.NewSyscallError("socket", syscall.EPERM)
 	}
 	_, err := run(t, m, "127.0.0.1")
-	checkOutcome(t, err, failure{ClassProber, ReasonUnsupported, PhaseSetup})
+	checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonUnsupported, taxonomy.PhaseSetup})
 }
 
 // ---- the matrix of docs/error-classes.md ----
@@ -536,9 +538,9 @@ const (
 
 // matrixTable is the matrix as documented.
 type matrixTable struct {
-	probers     []string                 // the prober columns, in order
-	equivalents map[classReason]string   // the http_equivalent cells
-	cells       map[classReason][]string // a row's prober cells, in probers' order
+	probers     []string                          // the prober columns, in order
+	equivalents map[taxonomy.ClassReason]string   // the http_equivalent cells
+	cells       map[taxonomy.ClassReason][]string // a row's prober cells, in probers' order
 }
 
 // readMatrix parses the first table after matrixHeading.
@@ -580,7 +582,7 @@ func readMatrix(t *testing.T) matrixTable {
 	if len(header) < 2 || header[0] != "Class / reason" || header[1] != "http_equivalent" {
 		t.Fatalf("the matrix's columns are %q; want Class / reason, http_equivalent, then the probers", header)
 	}
-	m := matrixTable{probers: header[2:], equivalents: map[classReason]string{}, cells: map[classReason][]string{}}
+	m := matrixTable{probers: header[2:], equivalents: map[taxonomy.ClassReason]string{}, cells: map[taxonomy.ClassReason][]string{}}
 	rowName := regexp.MustCompile("^`([a-z_]+)`/`([a-z0-9_]+)`$")
 	for _, row := range rows[2:] { // rows[1] is the delimiter row
 		if len(row) != len(header) {
@@ -592,15 +594,15 @@ func readMatrix(t *testing.T) matrixTable {
 			t.Errorf("the row %q does not start with `class`/`reason`", row)
 			continue
 		}
-		key := classReason{Class(name[1]), Reason(name[2])}
+		key := taxonomy.ClassReason{Class: taxonomy.Class(name[1]), Reason: taxonomy.Reason(name[2])}
 		if _, dup := m.cells[key]; dup {
-			t.Errorf("the matrix has two rows for %s/%s", key.class, key.reason)
+			t.Errorf("the matrix has two rows for %s/%s", key.Class, key.Reason)
 		}
 		m.equivalents[key] = row[1]
 		m.cells[key] = row[2:]
 		for i, cell := range row[2:] {
 			if cell == "" {
-				t.Errorf("%s/%s: the %s cell is empty; write %s when the prober cannot produce it", key.class, key.reason, m.probers[i], noFailure)
+				t.Errorf("%s/%s: the %s cell is empty; write %s when the prober cannot produce it", key.Class, key.Reason, m.probers[i], noFailure)
 			}
 		}
 	}
@@ -620,21 +622,21 @@ func TestFailureMatrixTable(t *testing.T) {
 		t.Errorf("the matrix's prober columns are %v; the probers are %v", m.probers, Implemented())
 	}
 
-	known := map[classReason]bool{}
-	for _, cr := range allReasons {
+	known := map[taxonomy.ClassReason]bool{}
+	for _, cr := range taxonomy.AllReasons {
 		known[cr] = true
 		if _, ok := m.cells[cr]; !ok {
-			t.Errorf("the matrix has no row for %s/%s", cr.class, cr.reason)
+			t.Errorf("the matrix has no row for %s/%s", cr.Class, cr.Reason)
 			continue
 		}
-		want := Fail(cr.class, cr.reason, PhaseSetup, nil).HTTPEquivalent()
+		want := taxonomy.Fail(cr.Class, cr.Reason, taxonomy.PhaseSetup, nil).HTTPEquivalent()
 		if got := strings.Trim(m.equivalents[cr], "`"); got != strconv.Itoa(want) {
-			t.Errorf("%s/%s: http_equivalent is %q in the matrix, %d in the code", cr.class, cr.reason, m.equivalents[cr], want)
+			t.Errorf("%s/%s: http_equivalent is %q in the matrix, %d in the code", cr.Class, cr.Reason, m.equivalents[cr], want)
 		}
 	}
 	for cr := range m.cells {
 		if !known[cr] {
-			t.Errorf("the matrix has a row for %s/%s, which is no reason of the enum", cr.class, cr.reason)
+			t.Errorf("the matrix has a row for %s/%s, which is no reason of the enum", cr.Class, cr.Reason)
 		}
 	}
 
@@ -642,7 +644,7 @@ func TestFailureMatrixTable(t *testing.T) {
 	for cr, cells := range m.cells {
 		for i, cell := range cells {
 			if cell != noFailure && i < len(m.probers) {
-				documented[m.probers[i]+"/"+string(cr.class)] = true
+				documented[m.probers[i]+"/"+string(cr.Class)] = true
 			}
 		}
 	}
@@ -657,7 +659,7 @@ func TestFailureMatrixTable(t *testing.T) {
 		}
 		// The scenario's own reason must be documented for its prober.
 		col := slices.Index(m.probers, c.prober)
-		if cells, ok := m.cells[classReason{c.want.class, c.want.reason}]; ok && col >= 0 && cells[col] == noFailure {
+		if cells, ok := m.cells[taxonomy.ClassReason{Class: c.want.class, Reason: c.want.reason}]; ok && col >= 0 && cells[col] == noFailure {
 			t.Errorf("%s fails with %s/%s, which the matrix says %s cannot produce", c.name(), c.want.class, c.want.reason, c.prober)
 		}
 	}
@@ -672,12 +674,12 @@ func TestFailureMatrixTable(t *testing.T) {
 // declares, each with the class its comment names ("// dns: ...").
 func TestAllReasons(t *testing.T) {
 	fset := token.NewFileSet()
-	f, err := parser.ParseFile(fset, "errors.go", nil, parser.ParseComments)
+	f, err := parser.ParseFile(fset, "taxonomy/errors.go", nil, parser.ParseComments)
 	if err != nil {
 		t.Fatal(err)
 	}
 	classComment := regexp.MustCompile(`^([a-z]+):`)
-	var declared []classReason
+	var declared []taxonomy.ClassReason
 	for _, decl := range f.Decls {
 		gen, ok := decl.(*ast.GenDecl)
 		if !ok || gen.Tok != token.CONST {
@@ -703,25 +705,25 @@ func TestAllReasons(t *testing.T) {
 					t.Errorf("%s: its comment does not start with the class it belongs to (\"// dns: ...\")", name.Name)
 					continue
 				}
-				declared = append(declared, classReason{Class(class[1]), Reason(value)})
+				declared = append(declared, taxonomy.ClassReason{Class: taxonomy.Class(class[1]), Reason: taxonomy.Reason(value)})
 			}
 		}
 	}
-	listed := map[classReason]int{}
-	for _, cr := range allReasons {
+	listed := map[taxonomy.ClassReason]int{}
+	for _, cr := range taxonomy.AllReasons {
 		listed[cr]++
 		if listed[cr] == 2 {
-			t.Errorf("allReasons (reasons.go) lists %s/%s twice", cr.class, cr.reason)
+			t.Errorf("allReasons (reasons.go) lists %s/%s twice", cr.Class, cr.Reason)
 		}
 	}
 	for _, cr := range declared {
 		if listed[cr] == 0 {
-			t.Errorf("errors.go declares %s/%s, which allReasons (reasons.go) lacks", cr.class, cr.reason)
+			t.Errorf("errors.go declares %s/%s, which allReasons (reasons.go) lacks", cr.Class, cr.Reason)
 		}
 		delete(listed, cr)
 	}
 	for cr := range listed {
-		t.Errorf("allReasons (reasons.go) lists %s/%s, which errors.go does not declare", cr.class, cr.reason)
+		t.Errorf("allReasons (reasons.go) lists %s/%s, which errors.go does not declare", cr.Class, cr.Reason)
 	}
 }
 

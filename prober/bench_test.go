@@ -22,6 +22,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // The per-probe path, piece by piece: the sink a probe fills, each
@@ -240,7 +242,7 @@ func BenchmarkClassify(b *testing.B) {
 		ctx  context.Context
 		err  error
 	}{
-		{"classified", context.Background(), Failf(ClassStatus, ReasonHTTPStatus, PhaseValidate, "status code %d", 500)},
+		{"classified", context.Background(), taxonomy.Failf(taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate, "status code %d", 500)},
 		{"refused", context.Background(), fmt.Errorf("connecting to 127.0.0.1:1: %w", refused)},
 		{"nxdomain", context.Background(), &net.DNSError{Err: "no such host", Name: "nx.example", IsNotFound: true}},
 		{"deadline", expired, fmt.Errorf("reading: %w", os.ErrDeadlineExceeded)},
@@ -249,7 +251,7 @@ func BenchmarkClassify(b *testing.B) {
 		b.Run(bc.name, func(b *testing.B) {
 			b.ReportAllocs()
 			for b.Loop() {
-				if Classify(bc.ctx, bc.err, PhaseConnect) == nil {
+				if taxonomy.Classify(bc.ctx, bc.err, taxonomy.PhaseConnect) == nil {
 					b.Fatal("not classified")
 				}
 			}

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // Reads a hostile target can make unbounded, and checks that can outlast
@@ -57,7 +59,7 @@ func TestWebsocketUpgradeHeaderBounded(t *testing.T) {
 	before := totalAlloc()
 	sink, took, err := probe(t, m, "ws://"+addr+"/", deadline)
 	grew := totalAlloc() - before
-	e := checkOutcome(t, err, failure{ClassProtocol, ReasonMalformedResponse, PhaseProcessing})
+	e := checkOutcome(t, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing})
 	if !strings.Contains(e.Error(), describeSize(maxResponseHeader)) {
 		t.Errorf("the message does not name the limit, %s: %v", describeSize(maxResponseHeader), e)
 	}
@@ -120,7 +122,7 @@ func TestWebsocketUpgradeTrickledPastDeadline(t *testing.T) {
 			})
 			const deadline = 500 * time.Millisecond
 			_, took, err := probe(t, wsModule(t, nil), "ws://"+addr+"/", deadline)
-			checkOutcome(t, err, failure{ClassTimeout, ReasonDeadline, PhaseProcessing})
+			checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseProcessing})
 			if took > deadline+2*time.Second {
 				t.Errorf("the probe took %v with a %v deadline", took, deadline)
 			}
@@ -175,9 +177,9 @@ func TestHTTPBodyRegexpStopsAtDeadline(t *testing.T) {
 	body := slowBody(t, 5*deadline)
 	s := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }), serverOpts{})
 	m := yamlModule(t, "fail_if_body_matches_regexp: ['"+slowRegexp+"']")
-	t.Cleanup(func() { drainChecks(t, m.prepared.(*httpPrepared).checks) })
+	t.Cleanup(func() { drainChecks(t, m.prober.(*httpPrepared).checks) })
 	sink, took, err := probe(t, m, s.URL, deadline)
-	checkOutcome(t, err, failure{ClassTimeout, ReasonDeadline, PhaseValidate})
+	checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseValidate})
 	if took > deadline+2*time.Second {
 		t.Errorf("the probe took %v with a %v deadline", took, deadline)
 	}
@@ -197,10 +199,10 @@ func TestHTTPBodyCELStopsAtDeadline(t *testing.T) {
 	s := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) }), serverOpts{})
 	// Quadratic in the items: far longer than any deadline here.
 	m := yamlModule(t, "fail_if_body_json_not_matches_cel: 'body.items.all(x, body.items.exists(y, y == x))'")
-	t.Cleanup(func() { drainChecks(t, m.prepared.(*httpPrepared).checks) })
+	t.Cleanup(func() { drainChecks(t, m.prober.(*httpPrepared).checks) })
 	const deadline = 300 * time.Millisecond
 	sink, took, err := probe(t, m, s.URL, deadline)
-	checkOutcome(t, err, failure{ClassTimeout, ReasonDeadline, PhaseValidate})
+	checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseValidate})
 	if took > deadline+2*time.Second {
 		t.Errorf("the probe took %v with a %v deadline", took, deadline)
 	}
@@ -218,11 +220,11 @@ func TestHTTPBodyChecksInTime(t *testing.T) {
 		want    failure
 		regex   float64
 	}{
-		{"fail_if_body_matches_regexp: [up]", failure{ClassAssertion, ReasonBodyRegex, PhaseValidate}, 1},
+		{"fail_if_body_matches_regexp: [up]", failure{taxonomy.ClassAssertion, taxonomy.ReasonBodyRegex, taxonomy.PhaseValidate}, 1},
 		{"fail_if_body_not_matches_regexp: [up]", failure{}, 0},
 		{"fail_if_header_matches: [{header: Content-Type, regexp: json}]", failure{}, 0},
-		{"fail_if_header_not_matches: [{header: Content-Type, regexp: json}]", failure{ClassAssertion, ReasonHeaderRegex, PhaseValidate}, 1},
-		{"fail_if_body_json_matches_cel: 'body.status == \"up\"'", failure{ClassAssertion, ReasonBodyCEL, PhaseValidate}, 0},
+		{"fail_if_header_not_matches: [{header: Content-Type, regexp: json}]", failure{taxonomy.ClassAssertion, taxonomy.ReasonHeaderRegex, taxonomy.PhaseValidate}, 1},
+		{"fail_if_body_json_matches_cel: 'body.status == \"up\"'", failure{taxonomy.ClassAssertion, taxonomy.ReasonBodyCEL, taxonomy.PhaseValidate}, 0},
 		{"fail_if_body_json_not_matches_cel: 'body.status == \"up\"'", failure{}, 0},
 	}
 	for _, c := range cases {
@@ -245,9 +247,9 @@ func TestWebsocketExpectStopsAtDeadline(t *testing.T) {
 		drain(c)
 	}, serverOpts{})
 	m := wsYAMLModule(t, "query_response:\n  - expect: '"+slowRegexp+"'")
-	t.Cleanup(func() { drainChecks(t, m.prepared.(*wsPrepared).checks) })
+	t.Cleanup(func() { drainChecks(t, m.prober.(*wsPrepared).checks) })
 	_, took, err := probe(t, m, wsURL(s, "/"), deadline)
-	checkOutcome(t, err, failure{ClassTimeout, ReasonDeadline, QueryStep(0)})
+	checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.QueryStep(0)})
 	if took > deadline+2*time.Second {
 		t.Errorf("the probe took %v with a %v deadline", took, deadline)
 	}
@@ -255,8 +257,8 @@ func TestWebsocketExpectStopsAtDeadline(t *testing.T) {
 
 func TestCheckSlots(t *testing.T) {
 	t.Run("a check that ends in time gives its failure", func(t *testing.T) {
-		want := Failf(ClassAssertion, ReasonBodyRegex, PhaseValidate, "no")
-		got := newCheckSlots().run(context.Background(), PhaseValidate, "the check", func() *Error { return want })
+		want := taxonomy.Failf(taxonomy.ClassAssertion, taxonomy.ReasonBodyRegex, taxonomy.PhaseValidate, "no")
+		got := newCheckSlots().run(context.Background(), taxonomy.PhaseValidate, "the check", func() *taxonomy.Error { return want })
 		if got != want {
 			t.Errorf("run = %v, want %v", got, want)
 		}
@@ -266,8 +268,8 @@ func TestCheckSlots(t *testing.T) {
 		release := make(chan struct{})
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
-		got := slots.run(ctx, PhaseValidate, "the check", func() *Error { <-release; return nil })
-		checkOutcome(t, got, failure{ClassTimeout, ReasonDeadline, PhaseValidate})
+		got := slots.run(ctx, taxonomy.PhaseValidate, "the check", func() *taxonomy.Error { <-release; return nil })
+		checkOutcome(t, got, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseValidate})
 		if len(slots) != 1 {
 			t.Fatal("the abandoned check gave up its slot while it runs")
 		}
@@ -276,35 +278,44 @@ func TestCheckSlots(t *testing.T) {
 		ctx2, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel2()
 		ran := false
-		got = slots.run(ctx2, PhaseValidate, "the next check", func() *Error { ran = true; return nil })
-		e := checkOutcome(t, got, failure{ClassTimeout, ReasonDeadline, PhaseValidate})
+		got = slots.run(ctx2, taxonomy.PhaseValidate, "the next check", func() *taxonomy.Error { ran = true; return nil })
+		e := checkOutcome(t, got, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseValidate})
 		if ran || !strings.Contains(e.Error(), "waiting") {
 			t.Errorf("the next check ran (%v) or does not say it waited: %v", ran, e)
 		}
 		close(release)
-		got = slots.run(context.Background(), PhaseValidate, "a later check", func() *Error { return nil })
+		got = slots.run(context.Background(), taxonomy.PhaseValidate, "a later check", func() *taxonomy.Error { return nil })
 		if got != nil {
 			t.Errorf("a check after the abandoned one ended: %v", got)
 		}
 	})
 	t.Run("a check ending past the deadline does not succeed", func(t *testing.T) {
 		ctx := deadlineOnly{Context: context.Background(), deadline: time.Now().Add(-time.Millisecond)}
-		got := newCheckSlots().run(ctx, PhaseValidate, "the check", func() *Error { return nil })
-		checkOutcome(t, got, failure{ClassTimeout, ReasonDeadline, PhaseValidate})
+		got := newCheckSlots().run(ctx, taxonomy.PhaseValidate, "the check", func() *taxonomy.Error { return nil })
+		checkOutcome(t, got, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseValidate})
 	})
 	t.Run("the scrape abandoned", func(t *testing.T) {
 		ctx, cancel := context.WithCancel(context.Background())
 		time.AfterFunc(50*time.Millisecond, cancel)
 		release := make(chan struct{})
 		defer close(release)
-		got := newCheckSlots().run(ctx, QueryStep(2), "the check", func() *Error { <-release; return nil })
-		checkOutcome(t, got, failure{ClassTimeout, ReasonCanceled, QueryStep(2)})
+		got := newCheckSlots().run(ctx, taxonomy.QueryStep(2), "the check", func() *taxonomy.Error { <-release; return nil })
+		checkOutcome(t, got, failure{taxonomy.ClassTimeout, taxonomy.ReasonCanceled, taxonomy.QueryStep(2)})
 	})
 	t.Run("a panic fails the check", func(t *testing.T) {
-		got := newCheckSlots().run(context.Background(), PhaseValidate, "the check", func() *Error { panic("boom") })
-		var e *Error
-		if !errors.As(got, &e) || e.Reason != ReasonInternal {
+		got := newCheckSlots().run(context.Background(), taxonomy.PhaseValidate, "the check", func() *taxonomy.Error { panic("boom") })
+		var e *taxonomy.Error
+		if !errors.As(got, &e) || e.Reason != taxonomy.ReasonInternal {
 			t.Errorf("run = %v, want prober/internal", got)
 		}
 	})
 }
+
+// deadlineOnly is a context whose deadline has passed and which does not
+// say so yet.
+type deadlineOnly struct {
+	context.Context
+	deadline time.Time
+}
+
+func (c deadlineOnly) Deadline() (time.Time, bool) { return c.deadline, true }

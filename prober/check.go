@@ -10,6 +10,8 @@ import (
 	"github.com/google/cel-go/common/types"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // This file is the validator layer: the checks a module configures on a
@@ -36,11 +38,11 @@ type rule struct {
 
 // checkRules applies rules in order to values, which stand for subject
 // ("the body", "the answer records"), and returns the first failure.
-func checkRules(reason Reason, subject string, values [][]byte, rules ...rule) *Error {
+func checkRules(reason taxonomy.Reason, subject string, values [][]byte, rules ...rule) *taxonomy.Error {
 	for _, r := range rules {
 		for i, re := range r.regexps {
 			if fails(re, values, r.failIf) {
-				return Failf(ClassAssertion, reason, PhaseValidate, "%s[%d] %q %s %s",
+				return taxonomy.Failf(taxonomy.ClassAssertion, reason, taxonomy.PhaseValidate, "%s[%d] %q %s %s",
 					r.option, i, re.String(), verb(r.failIf), subject)
 			}
 		}
@@ -77,8 +79,8 @@ func verb(q quantifier) string {
 }
 
 // checkBody applies fail_if_body_matches_regexp and _not_matches_regexp.
-func checkBody(h *config.HTTPProbe, body []byte) *Error {
-	return checkRules(ReasonBodyRegex, "the body", [][]byte{body},
+func checkBody(h *config.HTTPProbe, body []byte) *taxonomy.Error {
+	return checkRules(taxonomy.ReasonBodyRegex, "the body", [][]byte{body},
 		rule{"fail_if_body_matches_regexp", h.FailIfBodyMatchesRegexp, failIfAnyMatches},
 		rule{"fail_if_body_not_matches_regexp", h.FailIfBodyNotMatchesRegexp, failIfAnyMisses},
 	)
@@ -87,14 +89,14 @@ func checkBody(h *config.HTTPProbe, body []byte) *Error {
 // checkHeaders applies fail_if_header_matches and _not_matches. A header
 // with several values fails the first if any value matches and the second
 // if none does; a missing header fails both unless allow_missing is set.
-func checkHeaders(h *config.HTTPProbe, header http.Header) *Error {
+func checkHeaders(h *config.HTTPProbe, header http.Header) *taxonomy.Error {
 	if err := checkHeaderList("fail_if_header_matches", h.FailIfHeaderMatchesRegexp, failIfAnyMatches, header); err != nil {
 		return err
 	}
 	return checkHeaderList("fail_if_header_not_matches", h.FailIfHeaderNotMatchesRegexp, failIfNoneMatches, header)
 }
 
-func checkHeaderList(option string, matches []config.HeaderMatch, q quantifier, header http.Header) *Error {
+func checkHeaderList(option string, matches []config.HeaderMatch, q quantifier, header http.Header) *taxonomy.Error {
 	for i, m := range matches {
 		name := textproto.CanonicalMIMEHeaderKey(m.Header)
 		values := header.Values(name)
@@ -102,7 +104,7 @@ func checkHeaderList(option string, matches []config.HeaderMatch, q quantifier, 
 			if m.AllowMissing {
 				continue
 			}
-			return Failf(ClassAssertion, ReasonHeaderRegex, PhaseValidate,
+			return taxonomy.Failf(taxonomy.ClassAssertion, taxonomy.ReasonHeaderRegex, taxonomy.PhaseValidate,
 				"%s[%d]: the response has no %s header (set allow_missing to accept that)", option, i, name)
 		}
 		raw := make([][]byte, len(values))
@@ -110,7 +112,7 @@ func checkHeaderList(option string, matches []config.HeaderMatch, q quantifier, 
 			raw[j] = []byte(v)
 		}
 		if fails(m.Regexp, raw, q) {
-			return Failf(ClassAssertion, ReasonHeaderRegex, PhaseValidate,
+			return taxonomy.Failf(taxonomy.ClassAssertion, taxonomy.ReasonHeaderRegex, taxonomy.PhaseValidate,
 				"%s[%d] %q %s the %s header", option, i, m.Regexp.String(), verb(q), name)
 		}
 	}
@@ -119,13 +121,13 @@ func checkHeaderList(option string, matches []config.HeaderMatch, q quantifier, 
 
 // checkCEL evaluates fail_if_body_json_matches_cel and _not_matches_cel on
 // the body parsed as JSON. A body that is not JSON fails the check.
-func checkCEL(ctx context.Context, h *config.HTTPProbe, body []byte) *Error {
+func checkCEL(ctx context.Context, h *config.HTTPProbe, body []byte) *taxonomy.Error {
 	if h.FailIfBodyJSONMatchesCEL == nil && h.FailIfBodyJSONNotMatchesCEL == nil {
 		return nil
 	}
 	var doc any
 	if err := json.Unmarshal(body, &doc); err != nil {
-		return Failf(ClassAssertion, ReasonBodyCEL, PhaseValidate, "the body is not JSON, so the CEL checks cannot run: %v", err)
+		return taxonomy.Failf(taxonomy.ClassAssertion, taxonomy.ReasonBodyCEL, taxonomy.PhaseValidate, "the body is not JSON, so the CEL checks cannot run: %v", err)
 	}
 	input := map[string]any{"body": doc}
 	if p := h.FailIfBodyJSONMatchesCEL; p != nil {
@@ -140,14 +142,14 @@ func checkCEL(ctx context.Context, h *config.HTTPProbe, body []byte) *Error {
 }
 
 // evalCEL fails when the expression yields failOn, or does not yield a bool.
-func evalCEL(ctx context.Context, option string, p *config.CELProgram, input map[string]any, failOn bool) *Error {
+func evalCEL(ctx context.Context, option string, p *config.CELProgram, input map[string]any, failOn bool) *taxonomy.Error {
 	out, _, err := p.ContextEval(ctx, input)
 	if err != nil {
-		return Failf(ClassAssertion, ReasonBodyCEL, PhaseValidate, "%s %q could not be evaluated on the body: %v", option, p.String(), err)
+		return taxonomy.Failf(taxonomy.ClassAssertion, taxonomy.ReasonBodyCEL, taxonomy.PhaseValidate, "%s %q could not be evaluated on the body: %v", option, p.String(), err)
 	}
 	b, ok := out.(types.Bool)
 	if !ok {
-		return Failf(ClassAssertion, ReasonBodyCEL, PhaseValidate, "%s %q yielded %v, not a bool", option, p.String(), out)
+		return taxonomy.Failf(taxonomy.ClassAssertion, taxonomy.ReasonBodyCEL, taxonomy.PhaseValidate, "%s %q yielded %v, not a bool", option, p.String(), out)
 	}
 	if bool(b) != failOn {
 		return nil
@@ -156,7 +158,7 @@ func evalCEL(ctx context.Context, option string, p *config.CELProgram, input map
 	if !failOn {
 		what = "did not match"
 	}
-	return Failf(ClassAssertion, ReasonBodyCEL, PhaseValidate, "%s %q %s the body", option, p.String(), what)
+	return taxonomy.Failf(taxonomy.ClassAssertion, taxonomy.ReasonBodyCEL, taxonomy.PhaseValidate, "%s %q %s the body", option, p.String(), what)
 }
 
 // describeSize renders a byte count for messages.

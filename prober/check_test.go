@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 func values(vs ...string) [][]byte {
@@ -42,7 +44,7 @@ func TestCheckRulesQuantifiers(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := checkRules(ReasonBodyRegex, "the records", tc.values,
+			err := checkRules(taxonomy.ReasonBodyRegex, "the records", tc.values,
 				rule{"some_option", []config.Regexp{config.MustNewRegexp(tc.re)}, tc.q})
 			if !tc.fails {
 				if err != nil {
@@ -53,7 +55,7 @@ func TestCheckRulesQuantifiers(t *testing.T) {
 			if err == nil {
 				t.Fatal("checkRules = nil, want a failure")
 			}
-			if err.Class != ClassAssertion || err.Reason != ReasonBodyRegex || err.Phase != PhaseValidate {
+			if err.Class != taxonomy.ClassAssertion || err.Reason != taxonomy.ReasonBodyRegex || err.Phase != taxonomy.PhaseValidate {
 				t.Errorf("labels %s/%s/%s", err.Class, err.Reason, err.Phase)
 			}
 			want := `some_option[0] "` + tc.re + `" ` + tc.verb + " the records"
@@ -94,7 +96,7 @@ func TestFailsQuantifiers(t *testing.T) {
 
 func TestCheckRulesOrder(t *testing.T) {
 	// The first failing rule wins, in the order the rules are given.
-	err := checkRules(ReasonHeaderRegex, "x", values("abc"),
+	err := checkRules(taxonomy.ReasonHeaderRegex, "x", values("abc"),
 		rule{"first", []config.Regexp{config.MustNewRegexp("z")}, failIfAnyMatches},
 		rule{"second", []config.Regexp{config.MustNewRegexp("a"), config.MustNewRegexp("z")}, failIfAnyMisses},
 		rule{"third", []config.Regexp{config.MustNewRegexp("b")}, failIfAnyMatches},
@@ -102,13 +104,13 @@ func TestCheckRulesOrder(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), `second[1] "z" did not match x`) {
 		t.Errorf("checkRules = %v, want the second rule to fail", err)
 	}
-	if err.Reason != ReasonHeaderRegex {
+	if err.Reason != taxonomy.ReasonHeaderRegex {
 		t.Errorf("reason %s, want the one given", err.Reason)
 	}
-	if err := checkRules(ReasonBodyRegex, "x", values("abc")); err != nil {
+	if err := checkRules(taxonomy.ReasonBodyRegex, "x", values("abc")); err != nil {
 		t.Errorf("no rules: %v", err)
 	}
-	if err := checkRules(ReasonBodyRegex, "x", values("abc"), rule{"empty", nil, failIfNoneMatches}); err != nil {
+	if err := checkRules(taxonomy.ReasonBodyRegex, "x", values("abc"), rule{"empty", nil, failIfNoneMatches}); err != nil {
 		t.Errorf("a rule without patterns: %v", err)
 	}
 }
@@ -121,7 +123,7 @@ func TestCheckHeadersDirect(t *testing.T) {
 	hdr.Add("X-A", "good")
 	hdr.Add("X-A", "bad")
 	err := checkHeaders(h, hdr)
-	if err == nil || err.Reason != ReasonHeaderRegex || !strings.Contains(err.Error(), `fail_if_header_matches[0] "bad" matched the X-A header`) {
+	if err == nil || err.Reason != taxonomy.ReasonHeaderRegex || !strings.Contains(err.Error(), `fail_if_header_matches[0] "bad" matched the X-A header`) {
 		t.Errorf("checkHeaders = %v", err)
 	}
 }
@@ -131,13 +133,13 @@ func TestCheckCELNotBool(t *testing.T) {
 	p := cel(t, `body.name`)
 	h := &config.HTTPProbe{FailIfBodyJSONMatchesCEL: p}
 	err := checkCEL(context.Background(), h, []byte(`{"name":"x"}`))
-	if err == nil || err.Reason != ReasonBodyCEL || !strings.Contains(err.Error(), "not a bool") {
+	if err == nil || err.Reason != taxonomy.ReasonBodyCEL || !strings.Contains(err.Error(), "not a bool") {
 		t.Errorf("checkCEL = %v, want a body_cel failure saying the result is not a bool", err)
 	}
 	// A missing field is an evaluation error, reported as a failed check.
 	h = &config.HTTPProbe{FailIfBodyJSONNotMatchesCEL: cel(t, `body.missing == 1`)}
 	err = checkCEL(context.Background(), h, []byte(`{}`))
-	if err == nil || err.Reason != ReasonBodyCEL || !strings.Contains(err.Error(), "could not be evaluated") {
+	if err == nil || err.Reason != taxonomy.ReasonBodyCEL || !strings.Contains(err.Error(), "could not be evaluated") {
 		t.Errorf("checkCEL = %v, want an evaluation failure", err)
 	}
 }

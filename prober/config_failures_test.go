@@ -15,6 +15,8 @@ import (
 	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // The tests here probe with modules that load with a warning: what
@@ -63,7 +65,7 @@ modules:
 		t.Run(tc.module, func(t *testing.T) {
 			m, _ := set.Module(tc.module)
 			sink, err := run(t, m, tc.target)
-			e := checkOutcome(t, err, failure{ClassProber, ReasonConfig, PhaseSetup})
+			e := checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup})
 			if e != nil && !strings.Contains(e.Error(), tc.file) {
 				t.Errorf("the failure does not name the file: %v", e)
 			}
@@ -102,10 +104,10 @@ func TestUnusableHTTPOptionsFailProbes(t *testing.T) {
 		message       string
 	}{
 		{"secret reference", "oauth2: {client_id: a, client_secret_ref: vault, token_url: 'http://127.0.0.1:1/token'}",
-			failure{ClassProber, ReasonConfig, PhaseSetup}, false, "secret"},
-		{"method", "method: 'G T'", failure{ClassProber, ReasonConfig, PhaseSetup}, false, "method"},
+			failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup}, false, "secret"},
+		{"method", "method: 'G T'", failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup}, false, "method"},
 		// blackbox reads the body undecoded, and counts it.
-		{"compression", "compression: lzma", failure{ClassProber, ReasonConfig, PhaseTransfer}, true, "lzma"},
+		{"compression", "compression: lzma", failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseTransfer}, true, "lzma"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hits.Store(0)
@@ -137,7 +139,7 @@ func TestSecretReferenceLoads(t *testing.T) {
 		t.Fatalf("NewModule: %v", err)
 	}
 	_, err = run(t, m, newServer(t, okHandler, serverOpts{}).URL)
-	checkOutcome(t, err, failure{ClassProber, ReasonConfig, PhaseSetup})
+	checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup})
 }
 
 // TestPreferredIPProtocolAsBlackboxReadsIt: anything but ip6 is ip4.
@@ -159,13 +161,13 @@ func TestDNSOptionsBlackboxFailsOn(t *testing.T) {
 		asked         bool // the server got the query
 	}{
 		{"unknown rcode, checked once answered", "query_name: example.test\nquery_type: A\nvalid_rcodes: [NOERROR, nxdomain]",
-			failure{ClassProber, ReasonConfig, PhaseValidate}, true},
+			failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseValidate}, true},
 		{"unknown transport, before resolving", "query_name: example.test\ntransport_protocol: tcp4",
-			failure{ClassProber, ReasonConfig, PhaseSetup}, false},
+			failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup}, false},
 		{"DoT over udp, after resolving", "query_name: example.test\ntransport_protocol: udp\ndns_over_tls: true",
-			failure{ClassProber, ReasonConfig, PhaseSetup}, false},
+			failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup}, false},
 		{"broken expression with records to check", "query_name: example.test\nquery_type: A\nvalidate_answer_rrs:\n  fail_if_matches_regexp: ['(']",
-			failure{ClassProber, ReasonConfig, PhaseValidate}, true},
+			failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseValidate}, true},
 		// blackbox compiles the expression only against a record: with an
 		// empty section there is nothing to fail.
 		{"broken expression without records", "query_name: example.test\nquery_type: TXT\nvalidate_answer_rrs:\n  fail_if_matches_regexp: ['(']",
@@ -200,7 +202,7 @@ func TestICMPPayloadThatCannotBeSent(t *testing.T) {
 	for _, size := range []int{-1, config.MaxICMPPayload4 + 1} {
 		m := defaultModule(t, "icmp", func(m *config.Module) { m.ICMP.PayloadSize = size })
 		_, err := run(t, m, "127.0.0.1")
-		checkOutcome(t, err, failure{ClassProber, ReasonConfig, PhaseSetup})
+		checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup})
 	}
 	if err := checkPayloadSize(config.MaxICMPPayload4+1, ip6); err != nil {
 		t.Errorf("a payload IPv6 can carry was refused: %v", err)
@@ -214,8 +216,8 @@ func TestTLSWithoutAServerName(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	var e *Error
-	if err := c.canHandshake(""); !errors.As(err, &e) || e.Reason != ReasonConfig || !strings.Contains(e.Error(), "server_name") {
+	var e *taxonomy.Error
+	if err := c.canHandshake(""); !errors.As(err, &e) || e.Reason != taxonomy.ReasonConfig || !strings.Contains(e.Error(), "server_name") {
 		t.Errorf("canHandshake without a name = %v, want prober/config naming server_name", err)
 	}
 	insecure, _ := prepareTLS(&config.Module{}, "unix", &pconfig.TLSConfig{InsecureSkipVerify: true})

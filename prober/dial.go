@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // endpoint is where a probe connects: a host to resolve and a port, with
@@ -45,7 +47,7 @@ func dialEndpoint(ctx context.Context, m *Module, e endpoint, sink *Sink, logger
 	d.conn, err = dialer.DialContext(ctx, familyOf(d.ip).network(e.network), d.addr)
 	end := time.Now()
 	d.connect = end.Sub(start)
-	sink.Span(PhaseConnect, 0, start, end)
+	sink.Span(taxonomy.PhaseConnect, 0, start, end)
 	if err != nil {
 		return d, dialError(ctx, e, d.addr, err)
 	}
@@ -88,10 +90,10 @@ func localDialer(e endpoint, target net.IP) (*net.Dialer, error) {
 	}
 	src := net.ParseIP(e.source)
 	if src == nil {
-		return nil, Failf(ClassProber, ReasonSourceAddress, PhaseConnect, "source_ip_address %q is not an IP address", e.source)
+		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseConnect, "source_ip_address %q is not an IP address", e.source)
 	}
 	if familyOf(src) != familyOf(target) {
-		return nil, Failf(ClassProber, ReasonSourceAddress, PhaseConnect,
+		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseConnect,
 			"source_ip_address %s is %s but the target resolved to %s; set preferred_ip_protocol to %s and ip_protocol_fallback to false",
 			src, familyOf(src), target, familyOf(src))
 	}
@@ -107,10 +109,10 @@ func localDialer(e endpoint, target net.IP) (*net.Dialer, error) {
 // have is the configuration's fault, not the target's.
 func dialError(ctx context.Context, e endpoint, addr string, err error) error {
 	if e.source != "" && errors.Is(err, syscall.EADDRNOTAVAIL) {
-		return Failf(ClassProber, ReasonSourceAddress, PhaseConnect,
+		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseConnect,
 			"source_ip_address %s is not an address of this host: %v", e.source, err)
 	}
-	return Classify(ctx, fmt.Errorf("connecting to %s: %w", addr, err), PhaseConnect)
+	return taxonomy.Classify(ctx, fmt.Errorf("connecting to %s: %w", addr, err), taxonomy.PhaseConnect)
 }
 
 // bindDeadline makes blocking reads and writes on conn end at the probe's

@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // dns_resolver sends the resolve phase to the named server instead of the
@@ -27,7 +29,7 @@ func TestDNSResolverOption(t *testing.T) {
 	metric(t, sink, 4, "probe_ip_protocol")
 
 	_, err = run(t, m, "http://missing.test/")
-	checkOutcome(t, err, failure{ClassDNS, ReasonNXDomain, PhaseResolve})
+	checkOutcome(t, err, failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve})
 }
 
 func TestSourceAddress(t *testing.T) {
@@ -52,8 +54,8 @@ func TestSourceAddress(t *testing.T) {
 		message                string
 	}{
 		{"bound", "127.0.0.2", "ip4", failure{}, ""},
-		{"not on this host", "192.0.2.1", "ip4", failure{ClassProber, ReasonSourceAddress, PhaseConnect}, "is not an address of this host"},
-		{"other family", "::1", "ip4", failure{ClassProber, ReasonSourceAddress, PhaseConnect}, "set preferred_ip_protocol to ip6"},
+		{"not on this host", "192.0.2.1", "ip4", failure{taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseConnect}, "is not an address of this host"},
+		{"other family", "::1", "ip4", failure{taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseConnect}, "set preferred_ip_protocol to ip6"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := endpoint{network: "tcp", host: host, port: p, protocol: tc.protocol, source: tc.source}

@@ -19,6 +19,8 @@ import (
 	"golang.org/x/net/idna"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // dnsTransport is how a dns module carries its query.
@@ -85,7 +87,7 @@ type dnsPrepared struct {
 	userAgent    string // DoH requests only
 }
 
-func prepareDNS(m *config.Module) (any, error) {
+func prepareDNS(m *config.Module, env *Env) (Prober, error) {
 	d := &m.DNS
 	p := &dnsPrepared{
 		transport: transportOf(d),
@@ -104,7 +106,7 @@ func prepareDNS(m *config.Module) (any, error) {
 	p.rcodes, p.rcodeNames, p.rcodesErr = validRcodes(d.ValidRcodes)
 	p.dotOverUDP, p.transportErr = transportProblem(d)
 	if p.transport.usesTLS() {
-		if p.tls, err = prepareTLS(m, "dns", &d.TLSConfig); err != nil {
+		if p.tls, err = env.tlsClient(m, "dns", &d.TLSConfig); err != nil {
 			return nil, err
 		}
 		if p.transport == dnsHTTPS {
@@ -120,7 +122,7 @@ func transportProblem(d *config.DNSProbe) (dotOverUDP bool, err error) {
 	switch d.TransportProtocol {
 	case "", "udp", "tcp", "https":
 	default:
-		return false, Failf(ClassProber, ReasonConfig, PhaseSetup, "dns.transport_protocol %q is not a transport; use udp, tcp or https", d.TransportProtocol)
+		return false, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup, "dns.transport_protocol %q is not a transport; use udp, tcp or https", d.TransportProtocol)
 	}
 	return d.DNSOverTLS && d.TransportProtocol == "udp", nil
 }
@@ -185,7 +187,7 @@ func validRcodes(names []string) ([]int, []string, error) {
 	for i, name := range names {
 		code, ok := dns.StringToRcode[name]
 		if !ok {
-			return nil, nil, Failf(ClassProber, ReasonConfig, PhaseValidate, "dns.valid_rcodes[%d]: %q is not a DNS response code (they are written in upper case, e.g. NXDOMAIN)", i, name)
+			return nil, nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseValidate, "dns.valid_rcodes[%d]: %q is not a DNS response code (they are written in upper case, e.g. NXDOMAIN)", i, name)
 		}
 		codes[i] = code
 	}
@@ -218,9 +220,9 @@ func newDNSMetrics(sink *Sink, t dnsTransport) dnsMetrics {
 // http, so the tls series exists only for the transports that have one.
 func dnsPhases(t dnsTransport) []string {
 	if t.usesTLS() {
-		return []string{string(PhaseResolve), string(PhaseConnect), string(PhaseTLS), dnsRequestPhase}
+		return []string{string(taxonomy.PhaseResolve), string(taxonomy.PhaseConnect), string(taxonomy.PhaseTLS), dnsRequestPhase}
 	}
-	return []string{string(PhaseResolve), string(PhaseConnect), dnsRequestPhase}
+	return []string{string(taxonomy.PhaseResolve), string(taxonomy.PhaseConnect), dnsRequestPhase}
 }
 
 // dnsProbe is one run of the dns prober.
@@ -235,9 +237,9 @@ type dnsProbe struct {
 	times    map[string]time.Duration // by phase label
 }
 
-func probeDNS(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
+func (prepared *dnsPrepared) Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
 	p := &dnsProbe{
-		ctx: ctx, module: m, cfg: &m.DNS, prepared: m.prepared.(*dnsPrepared),
+		ctx: ctx, module: m, cfg: &m.DNS, prepared: prepared,
 		sink: sink, logger: logger, times: map[string]time.Duration{},
 	}
 	p.metrics = newDNSMetrics(sink, p.prepared.transport)
@@ -293,10 +295,10 @@ func splitDNSTarget(target, defaultPort string) (host, port string, err error) {
 		}
 	}
 	if err := checkHost(host); err != nil {
-		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q: %v; write it as host[:port] or [ipv6]:port", target, err)
+		return "", "", taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q: %v; write it as host[:port] or [ipv6]:port", target, err)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q: %q is not a port number; write it as host[:port] or [ipv6]:port", target, port)
+		return "", "", taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q: %q is not a port number; write it as host[:port] or [ipv6]:port", target, port)
 	}
 	return host, port, nil
 }
@@ -330,19 +332,19 @@ func (p *dnsProbe) endpoint(host, port string) endpoint {
 // cannot be: after resolving the target, where blackbox fails it.
 func (p *dnsProbe) refuseDoTOverUDP(host string) error {
 	_, took, err := resolveTarget(p.ctx, p.module, host, p.cfg.IPProtocol, p.cfg.IPProtocolFallback, p.sink, p.logger)
-	p.times[string(PhaseResolve)] = took
+	p.times[string(taxonomy.PhaseResolve)] = took
 	if err != nil {
 		return err
 	}
-	return Failf(ClassProber, ReasonConfig, PhaseSetup, "dns.dns_over_tls runs over TCP, and dns.transport_protocol is udp; set it to tcp or remove it")
+	return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup, "dns.dns_over_tls runs over TCP, and dns.transport_protocol is udp; set it to tcp or remove it")
 }
 
 // connect resolves and dials e and, for DoT and DoH, completes the TLS
 // handshake, verifying the server as tls_config.server_name or host.
 func (p *dnsProbe) connect(e endpoint, host string) (net.Conn, error) {
 	d, err := dialEndpoint(p.ctx, p.module, e, p.sink, p.logger)
-	p.times[string(PhaseResolve)] = d.resolve
-	p.times[string(PhaseConnect)] = d.connect
+	p.times[string(taxonomy.PhaseResolve)] = d.resolve
+	p.times[string(taxonomy.PhaseConnect)] = d.connect
 	if err != nil {
 		return nil, err
 	}
@@ -354,7 +356,7 @@ func (p *dnsProbe) connect(e endpoint, host string) (net.Conn, error) {
 		serverName = host
 	}
 	tc, took, err := handshake(p.ctx, d.conn, p.prepared.tls, serverName, p.sink)
-	p.times[string(PhaseTLS)] = took
+	p.times[string(taxonomy.PhaseTLS)] = took
 	if err != nil {
 		d.conn.Close()
 		return nil, err
@@ -382,7 +384,7 @@ func (p *dnsProbe) exchange(conn net.Conn, query *dns.Msg) (*dns.Msg, error) {
 	packet := p.prepared.transport == dnsUDP
 	out, err := query.Pack()
 	if err != nil {
-		return nil, Fail(ClassProber, ReasonInternal, PhaseSetup, fmt.Errorf("packing the query: %w", err))
+		return nil, taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonInternal, taxonomy.PhaseSetup, fmt.Errorf("packing the query: %w", err))
 	}
 	release := bindDeadline(p.ctx, conn)
 	defer release()
@@ -423,7 +425,7 @@ func (p *dnsProbe) exchange(conn net.Conn, query *dns.Msg) (*dns.Msg, error) {
 func (p *dnsProbe) requestDone(start time.Time) {
 	end := time.Now()
 	p.times[dnsRequestPhase] = end.Sub(start)
-	p.sink.Span(PhaseQuery, 0, start, end)
+	p.sink.Span(taxonomy.PhaseQuery, 0, start, end)
 }
 
 func writeMessage(conn net.Conn, msg []byte, packet bool) error {
@@ -460,9 +462,9 @@ func readMessage(conn net.Conn, packet bool, datagram *[]byte) ([]byte, error) {
 // read or write: that is the connect failure UDP cannot have when dialling,
 // and it is reported as one, like the same failure over TCP.
 func (p *dnsProbe) wireError(op string, err error, packet bool) error {
-	perr := Classify(p.ctx, fmt.Errorf("%s: %w", op, err), PhaseQuery)
-	if packet && perr.Class == ClassConnect {
-		perr.Phase = PhaseConnect
+	perr := taxonomy.Classify(p.ctx, fmt.Errorf("%s: %w", op, err), taxonomy.PhaseQuery)
+	if packet && perr.Class == taxonomy.ClassConnect {
+		perr.Phase = taxonomy.PhaseConnect
 	}
 	return perr
 }
@@ -475,17 +477,17 @@ func parseAnswer(raw []byte, id uint16, t dnsTransport) (*dns.Msg, error) {
 	err := msg.Unpack(raw)
 	switch {
 	case msg.Truncated && err == nil:
-		return msg, Failf(ClassProtocol, ReasonTruncated, PhaseQuery,
+		return msg, taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonTruncated, taxonomy.PhaseQuery,
 			"the answer is truncated (TC bit set): it did not fit in one %s message", t)
 	case msg.Truncated:
-		return nil, Failf(ClassProtocol, ReasonTruncated, PhaseQuery,
+		return nil, taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonTruncated, taxonomy.PhaseQuery,
 			"the answer is truncated (TC bit set) and cannot be read: %v", err)
 	case err != nil:
-		return nil, Failf(ClassProtocol, ReasonMalformedResponse, PhaseQuery, "the answer is not a DNS message: %v", err)
+		return nil, taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseQuery, "the answer is not a DNS message: %v", err)
 	case msg.Id != id:
-		return nil, Failf(ClassProtocol, ReasonMalformedResponse, PhaseQuery, "the answer has id %d, the query had %d", msg.Id, id)
+		return nil, taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseQuery, "the answer has id %d, the query had %d", msg.Id, id)
 	case !msg.Response:
-		return nil, Failf(ClassProtocol, ReasonMalformedResponse, PhaseQuery, "the answer is not a response (QR bit clear)")
+		return nil, taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseQuery, "the answer is not a response (QR bit clear)")
 	}
 	return msg, nil
 }
@@ -526,7 +528,7 @@ func (p *dnsProbe) validate(resp *dns.Msg) error {
 		return err
 	}
 	if !slices.Contains(p.prepared.rcodes, resp.Rcode) {
-		return Failf(ClassStatus, ReasonDNSRcode, PhaseValidate,
+		return taxonomy.Failf(taxonomy.ClassStatus, taxonomy.ReasonDNSRcode, taxonomy.PhaseValidate,
 			"the answer's rcode %s is not one of valid_rcodes %v", rcodeName(resp.Rcode), p.prepared.rcodeNames)
 	}
 	for i := range p.prepared.sections {

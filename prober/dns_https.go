@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // This file is DNS over HTTPS (RFC 8484), sonde's transport_protocol
@@ -38,7 +40,7 @@ func (p *dnsProbe) queryHTTPS(target string) (*dns.Msg, error) {
 	query := p.newQuery(0)
 	out, err := query.Pack()
 	if err != nil {
-		return nil, Fail(ClassProber, ReasonInternal, PhaseSetup, fmt.Errorf("packing the query: %w", err))
+		return nil, taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonInternal, taxonomy.PhaseSetup, fmt.Errorf("packing the query: %w", err))
 	}
 	req, err := p.dohRequest(u, out)
 	if err != nil {
@@ -69,18 +71,18 @@ func parseDoHTarget(target string) (_ *url.URL, err error) {
 	}
 	u, err := url.Parse(target)
 	if err != nil {
-		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target is not a valid URL: %v; %s", err, form)
+		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target is not a valid URL: %v; %s", err, form)
 	}
 	if !strings.EqualFold(u.Scheme, "https") {
-		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target scheme %q: DNS over HTTPS needs https; %s", u.Scheme, form)
+		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target scheme %q: DNS over HTTPS needs https; %s", u.Scheme, form)
 	}
 	u.Scheme = "https"
 	if err := checkHost(u.Hostname()); err != nil {
-		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q: %v; %s", target, err, form)
+		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q: %v; %s", target, err, form)
 	}
 	if port := u.Port(); port != "" {
 		if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-			return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q: %q is not a port number; %s", target, port, form)
+			return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q: %q is not a port number; %s", target, port, form)
 		}
 	}
 	if u.Path == "" {
@@ -103,7 +105,7 @@ func (p *dnsProbe) dohRequest(u *url.URL, msg []byte) (*http.Request, error) {
 		req, err = http.NewRequestWithContext(p.ctx, http.MethodGet, get.String(), nil)
 	}
 	if err != nil {
-		return nil, Fail(ClassProber, ReasonInvalidTarget, PhaseSetup, fmt.Errorf("building the DNS over HTTPS request: %w", err))
+		return nil, taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, fmt.Errorf("building the DNS over HTTPS request: %w", err))
 	}
 	if p.prepared.post {
 		req.Header.Set("Content-Type", dnsMessageType)
@@ -133,20 +135,20 @@ func (p *dnsProbe) roundTrip(conn net.Conn, req *http.Request) ([]byte, error) {
 	Debug(p.logger, "Sending DNS over HTTPS request", "method", req.Method, "url", req.URL.Redacted())
 	resp, err := transport.RoundTrip(req)
 	if err != nil {
-		return nil, Classify(p.ctx, fmt.Errorf("DNS over HTTPS request to %s: %w", req.URL.Redacted(), err), PhaseQuery)
+		return nil, taxonomy.Classify(p.ctx, fmt.Errorf("DNS over HTTPS request to %s: %w", req.URL.Redacted(), err), taxonomy.PhaseQuery)
 	}
 	defer resp.Body.Close()
 	Debug(p.logger, "Received HTTP response", "status_code", resp.StatusCode, "proto", resp.Proto,
 		"content_type", resp.Header.Get("Content-Type"))
 	if resp.StatusCode != http.StatusOK {
-		return nil, Failf(ClassStatus, ReasonHTTPStatus, PhaseQuery, "the DNS over HTTPS server answered %q, not 200 OK", resp.Status)
+		return nil, taxonomy.Failf(taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseQuery, "the DNS over HTTPS server answered %q, not 200 OK", resp.Status)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, dns.MaxMsgSize+1))
 	if err != nil {
-		return nil, Classify(p.ctx, fmt.Errorf("reading the DNS over HTTPS answer: %w", err), PhaseQuery)
+		return nil, taxonomy.Classify(p.ctx, fmt.Errorf("reading the DNS over HTTPS answer: %w", err), taxonomy.PhaseQuery)
 	}
 	if len(body) > dns.MaxMsgSize {
-		return nil, Failf(ClassProtocol, ReasonMalformedResponse, PhaseQuery, "the answer's body is larger than any DNS message (%d bytes)", dns.MaxMsgSize)
+		return nil, taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseQuery, "the answer's body is larger than any DNS message (%d bytes)", dns.MaxMsgSize)
 	}
 	return body, nil
 }
@@ -158,7 +160,7 @@ func handOver(conn net.Conn) func(context.Context, string, string) (net.Conn, er
 	var used atomic.Bool
 	return func(context.Context, string, string) (net.Conn, error) {
 		if used.Swap(true) {
-			return nil, Failf(ClassProber, ReasonInternal, PhaseQuery, "the HTTP transport asked for a second connection")
+			return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInternal, taxonomy.PhaseQuery, "the HTTP transport asked for a second connection")
 		}
 		return conn, nil
 	}

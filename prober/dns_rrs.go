@@ -7,6 +7,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // rrSection is the validate_*_rrs option of one section of a DNS answer,
@@ -87,14 +89,14 @@ func firstBroken(option string, v *config.DNSRRValidator) *brokenPattern {
 func (s *rrSection) check(resp *dns.Msg, logger *slog.Logger) error {
 	rrs := s.records(resp)
 	if len(rrs) == 0 && len(s.notMatches) > 0 {
-		return Failf(ClassAssertion, ReasonDNSRRs, PhaseValidate, "%s.fail_if_not_matches_regexp[0] %q has no record to match: %s are empty",
+		return taxonomy.Failf(taxonomy.ClassAssertion, taxonomy.ReasonDNSRRs, taxonomy.PhaseValidate, "%s.fail_if_not_matches_regexp[0] %q has no record to match: %s are empty",
 			s.option, s.notMatches[0].String(), s.subject)
 	}
 	for _, rr := range rrs {
 		Debug(logger, "Validating RR", "section", s.option, "rr", rrText{rr})
 	}
 	if b := s.broken; b != nil && len(rrs) > 0 {
-		return Failf(ClassProber, ReasonConfig, PhaseValidate, "%s %q is not a valid regular expression: %v", b.option, b.pattern.String(), b.pattern.Err)
+		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseValidate, "%s %q is not a valid regular expression: %v", b.option, b.pattern.String(), b.pattern.Err)
 	}
 	if len(s.rules) == 0 {
 		return nil // nothing to match: the records need no text form
@@ -103,7 +105,7 @@ func (s *rrSection) check(resp *dns.Msg, logger *slog.Logger) error {
 	for i, rr := range rrs {
 		texts[i] = []byte(rr.String())
 	}
-	if err := checkRules(ReasonDNSRRs, s.subject, texts, s.rules...); err != nil {
+	if err := checkRules(taxonomy.ReasonDNSRRs, s.subject, texts, s.rules...); err != nil {
 		return err
 	}
 	return nil // not checkRules' result: a nil *Error is not a nil error

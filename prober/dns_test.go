@@ -13,6 +13,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sonde-exporter/sonde/internal/testkit"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // dnsCase is one probe of the test DNS server and what must come of it.
@@ -166,8 +168,8 @@ func dnsWith(m map[string]float64, name string, v float64) map[string]float64 {
 func TestDNSProbe(t *testing.T) {
 	s := newDNSTestServer(t, "127.0.0.1")
 	plain := []string{"resolve", "connect", "request"}
-	refused := failure{ClassConnect, ReasonRefused, PhaseConnect}
-	rcode := failure{ClassStatus, ReasonDNSRcode, PhaseValidate}
+	refused := failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect}
+	rcode := failure{taxonomy.ClassStatus, taxonomy.ReasonDNSRcode, taxonomy.PhaseValidate}
 	runDNSCases(t, s, []dnsCase{
 		{
 			name:    "A over udp",
@@ -244,7 +246,7 @@ func TestDNSProbe(t *testing.T) {
 		{
 			name:    "truncated answer over udp",
 			module:  "query_name: big.test\nquery_type: A",
-			want:    failure{ClassProtocol, ReasonTruncated, PhaseQuery},
+			want:    failure{taxonomy.ClassProtocol, taxonomy.ReasonTruncated, taxonomy.PhaseQuery},
 			message: "TC bit",
 			metrics: map[string]float64{"probe_dns_query_succeeded": 1, "probe_dns_answer_rrs": 0},
 		},
@@ -256,20 +258,20 @@ func TestDNSProbe(t *testing.T) {
 		{
 			name:    "garbage answer over udp",
 			module:  "query_name: garbage.test\nquery_type: A",
-			want:    failure{ClassProtocol, ReasonMalformedResponse, PhaseQuery},
+			want:    failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseQuery},
 			metrics: dnsUnanswered,
 		},
 		{
 			name:    "garbage answer over tcp",
 			module:  "query_name: garbage.test\nquery_type: A\ntransport_protocol: tcp",
-			want:    failure{ClassProtocol, ReasonMalformedResponse, PhaseQuery},
+			want:    failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseQuery},
 			metrics: dnsUnanswered,
 		},
 		{
 			name:    "no answer over udp",
 			module:  "query_name: silent.test\nquery_type: A",
 			timeout: 300 * time.Millisecond,
-			want:    failure{ClassTimeout, ReasonDeadline, PhaseQuery},
+			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseQuery},
 			metrics: dnsUnanswered,
 			check:   dnsDurations(plain, "request"),
 		},
@@ -277,7 +279,7 @@ func TestDNSProbe(t *testing.T) {
 			name:    "no answer over tcp",
 			module:  "query_name: silent.test\nquery_type: A\ntransport_protocol: tcp",
 			timeout: 300 * time.Millisecond,
-			want:    failure{ClassTimeout, ReasonDeadline, PhaseQuery},
+			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseQuery},
 			metrics: dnsUnanswered,
 		},
 		{
@@ -290,7 +292,7 @@ func TestDNSProbe(t *testing.T) {
 			name:    "a name without an address of the wanted family",
 			module:  "query_name: example.test\npreferred_ip_protocol: ip6\nip_protocol_fallback: false",
 			target:  func(s *dnsTestServer) string { return "v4only.test:" + port(t, s.addr) },
-			want:    failure{ClassDNS, ReasonNoAddress, PhaseResolve},
+			want:    failure{taxonomy.ClassDNS, taxonomy.ReasonNoAddress, taxonomy.PhaseResolve},
 			metrics: dnsWith(dnsUnanswered, "probe_ip_protocol", 0),
 		},
 		{
@@ -306,7 +308,7 @@ func TestDNSProbe(t *testing.T) {
 		{
 			name:    "source_ip_address not on this host",
 			module:  "query_name: example.test\nsource_ip_address: 192.0.2.1",
-			want:    failure{ClassProber, ReasonSourceAddress, PhaseConnect},
+			want:    failure{taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseConnect},
 			metrics: dnsUnanswered,
 		},
 		{
@@ -372,7 +374,7 @@ func TestDNSRRValidation(t *testing.T) {
 			metrics: dnsAnswered(dns.TypeA), // the answer is counted whatever its checks say
 		}
 		if r.fails {
-			c.want = failure{ClassAssertion, ReasonDNSRRs, PhaseValidate}
+			c.want = failure{taxonomy.ClassAssertion, taxonomy.ReasonDNSRRs, taxonomy.PhaseValidate}
 			c.message = fmt.Sprintf("%s.%s[0] %q", r.section, r.rule, r.pattern)
 		}
 		cases = append(cases, c)
@@ -391,7 +393,7 @@ func TestDNSRRValidation(t *testing.T) {
 			module: fmt.Sprintf("query_name: nx.test\nvalid_rcodes: [NXDOMAIN]\n%s: {%s: ['%s']}", r.section, r.rule, r.pattern),
 		}
 		if r.fails {
-			c.want = failure{ClassAssertion, ReasonDNSRRs, PhaseValidate}
+			c.want = failure{taxonomy.ClassAssertion, taxonomy.ReasonDNSRRs, taxonomy.PhaseValidate}
 			c.message = fmt.Sprintf("%s.%s[0] %q", r.section, r.rule, r.pattern)
 		}
 		cases = append(cases, c)
@@ -406,13 +408,13 @@ func TestDNSRRValidation(t *testing.T) {
 			name:    "fail_if_all_match_regexp: a pattern that one record misses fails",
 			module:  "query_name: example.test\nquery_type: A\nvalidate_answer_rrs: {fail_if_all_match_regexp: ['\\tA\\t', '192\\.0\\.2\\.2$']}",
 			metrics: dnsAnswered(dns.TypeA),
-			want:    failure{ClassAssertion, ReasonDNSRRs, PhaseValidate},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonDNSRRs, taxonomy.PhaseValidate},
 			message: `validate_answer_rrs.fail_if_all_match_regexp[1] "192\\.0\\.2\\.2$" did not match the answer records`,
 		},
 		dnsCase{
 			name:    "the rcode is checked before the records",
 			module:  "query_name: nx.test\nvalidate_answer_rrs: {fail_if_none_matches_regexp: ['.']}",
-			want:    failure{ClassStatus, ReasonDNSRcode, PhaseValidate},
+			want:    failure{taxonomy.ClassStatus, taxonomy.ReasonDNSRcode, taxonomy.PhaseValidate},
 			message: "NXDOMAIN",
 		},
 		dnsCase{
@@ -420,7 +422,7 @@ func TestDNSRRValidation(t *testing.T) {
 			module: "query_name: example.test\nquery_type: A\n" +
 				"validate_authority_rrs: {fail_if_matches_regexp: ['NS']}\n" +
 				"validate_answer_rrs: {fail_if_matches_regexp: ['nothing', '192\\.0\\.2\\.1$']}",
-			want:    failure{ClassAssertion, ReasonDNSRRs, PhaseValidate},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonDNSRRs, taxonomy.PhaseValidate},
 			message: `validate_answer_rrs.fail_if_matches_regexp[1] "192\\.0\\.2\\.1$" matched the answer records`,
 		},
 	)
@@ -452,7 +454,7 @@ func TestDNSOverTLS(t *testing.T) {
 			name:    "unknown authority",
 			module:  "query_name: example.test\ndns_over_tls: true\ntls_config: {ca_file: " + other.file + "}",
 			target:  dot,
-			want:    failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS},
+			want:    failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS},
 			metrics: dnsUnanswered,
 			extra:   tlsFamiliesDNS,
 			check:   dnsChecks(dnsDurations(tlsPhases, "tls"), dnsChainSurvived),
@@ -461,7 +463,7 @@ func TestDNSOverTLS(t *testing.T) {
 			name:   "server_name the certificate is not for",
 			module: "query_name: example.test\ndns_over_tls: true\ntls_config: {ca_file: " + s.ca.file + ", server_name: dns.example}",
 			target: dot,
-			want:   failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS},
+			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS},
 			extra:  tlsFamiliesDNS,
 			check:  dnsChainSurvived,
 		},
@@ -475,7 +477,7 @@ func TestDNSOverTLS(t *testing.T) {
 			name:    "refused",
 			module:  "query_name: example.test\ndns_over_tls: true",
 			target:  func(*dnsTestServer) string { return closedPort(t) },
-			want:    failure{ClassConnect, ReasonRefused, PhaseConnect},
+			want:    failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			metrics: dnsUnanswered,
 			check:   dnsDurations(tlsPhases),
 		},
@@ -484,7 +486,7 @@ func TestDNSOverTLS(t *testing.T) {
 			module:  "query_name: silent.test\ndns_over_tls: true\ntls_config: {ca_file: " + s.ca.file + "}",
 			target:  dot,
 			timeout: 300 * time.Millisecond,
-			want:    failure{ClassTimeout, ReasonDeadline, PhaseQuery},
+			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseQuery},
 			extra:   tlsFamiliesDNS,
 		},
 	})
@@ -548,7 +550,7 @@ func TestDNSOverHTTPS(t *testing.T) {
 			name:    "HTTP 500",
 			module:  doh + "query_name: error.test",
 			target:  url,
-			want:    failure{ClassStatus, ReasonHTTPStatus, PhaseQuery},
+			want:    failure{taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseQuery},
 			message: "500",
 			metrics: dnsUnanswered,
 			extra:   tlsFamiliesDNS,
@@ -557,7 +559,7 @@ func TestDNSOverHTTPS(t *testing.T) {
 			name:    "a body that is not a DNS message",
 			module:  doh + "query_name: garbage.test",
 			target:  url,
-			want:    failure{ClassProtocol, ReasonMalformedResponse, PhaseQuery},
+			want:    failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseQuery},
 			metrics: dnsUnanswered,
 			extra:   tlsFamiliesDNS,
 		},
@@ -565,7 +567,7 @@ func TestDNSOverHTTPS(t *testing.T) {
 			name:    "rcode checked as for the other transports",
 			module:  doh + "query_name: nx.test",
 			target:  url,
-			want:    failure{ClassStatus, ReasonDNSRcode, PhaseValidate},
+			want:    failure{taxonomy.ClassStatus, taxonomy.ReasonDNSRcode, taxonomy.PhaseValidate},
 			extra:   tlsFamiliesDNS,
 			metrics: map[string]float64{"probe_dns_query_succeeded": 1},
 		},
@@ -573,7 +575,7 @@ func TestDNSOverHTTPS(t *testing.T) {
 			name:    "records checked as for the other transports",
 			module:  doh + "query_name: example.test\nquery_type: A\nvalidate_answer_rrs: {fail_if_matches_regexp: ['192\\.0\\.2\\.1$']}",
 			target:  url,
-			want:    failure{ClassAssertion, ReasonDNSRRs, PhaseValidate},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonDNSRRs, taxonomy.PhaseValidate},
 			extra:   tlsFamiliesDNS,
 			metrics: dnsAnswered(dns.TypeA),
 		},
@@ -582,14 +584,14 @@ func TestDNSOverHTTPS(t *testing.T) {
 			module:  doh + "query_name: silent.test",
 			target:  url,
 			timeout: 300 * time.Millisecond,
-			want:    failure{ClassTimeout, ReasonDeadline, PhaseQuery},
+			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseQuery},
 			extra:   tlsFamiliesDNS,
 		},
 		{
 			name:    "unknown authority",
 			module:  "transport_protocol: https\nquery_name: example.test\ntls_config: {ca_file: " + other.file + "}",
 			target:  url,
-			want:    failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS},
+			want:    failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS},
 			metrics: dnsUnanswered,
 			extra:   tlsFamiliesDNS,
 			check:   dnsChainSurvived,
@@ -605,7 +607,7 @@ func TestDNSOverHTTPS(t *testing.T) {
 			name:    "refused",
 			module:  doh + "query_name: example.test",
 			target:  func(*dnsTestServer) string { return "https://" + closedPort(t) + "/dns-query" },
-			want:    failure{ClassConnect, ReasonRefused, PhaseConnect},
+			want:    failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			metrics: dnsUnanswered,
 		},
 	})
@@ -659,7 +661,7 @@ func TestDNSOverIPv6(t *testing.T) {
 		},
 		{
 			name: "source_ip_address of the other family", module: "query_name: example.test\nsource_ip_address: 127.0.0.1",
-			want: failure{ClassProber, ReasonSourceAddress, PhaseConnect},
+			want: failure{taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseConnect},
 		},
 	})
 }
@@ -716,7 +718,7 @@ func TestDNSInvalidTargets(t *testing.T) {
 		t.Run(tc.target+" "+strings.ReplaceAll(tc.module, "\n", " "), func(t *testing.T) {
 			log := &dialLog{}
 			sink, _, err := probeDNSWithin(t, dnsModule(t, tc.module), tc.target, 2*time.Second, slog.New(log))
-			checkOutcome(t, err, failure{ClassProber, ReasonInvalidTarget, PhaseSetup})
+			checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup})
 			if got := log.dialled(); len(got) > 0 {
 				t.Errorf("an invalid target was dialled: %v", got)
 			}

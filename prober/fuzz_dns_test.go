@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // fuzzDNSModules are the dns modules FuzzDNSAnswer judges each answer
@@ -73,13 +75,13 @@ func FuzzDNSAnswer(f *testing.F) {
 func judgeDNSAnswer(t *testing.T, name string, m *Module, raw []byte, id uint16, transport dnsTransport) {
 	t.Helper()
 	sink := NewSink()
-	p := &dnsProbe{ctx: context.Background(), module: m, cfg: &m.DNS, prepared: m.prepared.(*dnsPrepared),
+	p := &dnsProbe{ctx: context.Background(), module: m, cfg: &m.DNS, prepared: m.prober.(*dnsPrepared),
 		sink: sink, logger: discardLogger, times: map[string]time.Duration{}}
 	p.metrics = newDNSMetrics(sink, transport)
 	resp, err := parseAnswer(raw, id, transport)
 	if err != nil {
-		checkFailure(t, name, err, failure{ClassProtocol, ReasonMalformedResponse, PhaseQuery},
-			failure{ClassProtocol, ReasonTruncated, PhaseQuery})
+		checkFailure(t, name, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseQuery},
+			failure{taxonomy.ClassProtocol, taxonomy.ReasonTruncated, taxonomy.PhaseQuery})
 		if resp != nil && !resp.Truncated {
 			t.Fatalf("%s: an answer came back with %v, and it is not truncated", name, err)
 		}
@@ -92,8 +94,8 @@ func judgeDNSAnswer(t *testing.T, name string, m *Module, raw []byte, id uint16,
 		return
 	}
 	if err := p.validate(resp); err != nil {
-		checkFailure(t, name, err, failure{ClassStatus, ReasonDNSRcode, PhaseValidate},
-			failure{ClassAssertion, ReasonDNSRRs, PhaseValidate})
+		checkFailure(t, name, err, failure{taxonomy.ClassStatus, taxonomy.ReasonDNSRcode, taxonomy.PhaseValidate},
+			failure{taxonomy.ClassAssertion, taxonomy.ReasonDNSRRs, taxonomy.PhaseValidate})
 	}
 	p.recordDurations()
 	if _, err := sink.Gather(); err != nil {
@@ -104,7 +106,7 @@ func judgeDNSAnswer(t *testing.T, name string, m *Module, raw []byte, id uint16,
 // checkFailure asserts err is one of the allowed classified failures.
 func checkFailure(t *testing.T, what string, err error, allowed ...failure) {
 	t.Helper()
-	var perr *Error
+	var perr *taxonomy.Error
 	if !errors.As(err, &perr) {
 		t.Fatalf("%s: error %v is a %T, not a *prober.Error", what, err, err)
 	}
@@ -121,7 +123,7 @@ func checkFailure(t *testing.T, what string, err error, allowed ...failure) {
 // it ended within its deadline (plus a second of slack for the race
 // detector on a busy machine), and a failure is a *Error with a class and
 // a phase. It returns that *Error, nil for a success.
-func classifiedInTime(t *testing.T, err error, took, deadline time.Duration) *Error {
+func classifiedInTime(t *testing.T, err error, took, deadline time.Duration) *taxonomy.Error {
 	t.Helper()
 	if took > deadline+time.Second {
 		t.Fatalf("the probe took %v, past its %v deadline", took, deadline)
@@ -129,11 +131,11 @@ func classifiedInTime(t *testing.T, err error, took, deadline time.Duration) *Er
 	if err == nil {
 		return nil
 	}
-	var perr *Error
+	var perr *taxonomy.Error
 	if !errors.As(err, &perr) {
 		t.Fatalf("error %v is a %T, not a *prober.Error", err, err)
 	}
-	if perr.Class == ClassUnknown || perr.Phase == "" || perr.Phase == PhaseUnknown {
+	if perr.Class == taxonomy.ClassUnknown || perr.Phase == "" || perr.Phase == taxonomy.PhaseUnknown {
 		t.Fatalf("unclassified failure %s/%s in phase %q: %v", perr.Class, perr.Reason, perr.Phase, err)
 	}
 	return perr

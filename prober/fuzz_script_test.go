@@ -8,6 +8,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // fuzzScriptModules are the tcp modules FuzzQueryResponse runs; the fuzzer
@@ -66,7 +68,7 @@ func FuzzQueryResponse(f *testing.F) {
 		if perr == nil {
 			return
 		}
-		if p := string(perr.Phase); !strings.HasPrefix(p, "query_step_") && perr.Phase != PhaseStartTLS && perr.Phase != PhaseTLS {
+		if p := string(perr.Phase); !strings.HasPrefix(p, "query_step_") && perr.Phase != taxonomy.PhaseStartTLS && perr.Phase != taxonomy.PhaseTLS {
 			t.Fatalf("failure in phase %q, which is not a step, starttls or tls: %v", p, err)
 		}
 	})
@@ -135,9 +137,9 @@ func converseWithPeer(t *testing.T, m *Module, peer []byte, hangUp bool) error {
 	}()
 	defer bindDeadline(ctx, conn)()
 	sink := NewSink()
-	s := newStream(conn, m.prepared.(*tcpPrepared).tls, tlsServerName(m.TCP.TLSConfig.ServerName, "fuzz.test"), sink)
+	s := newStream(conn, m.prober.(*tcpPrepared).tls, tlsServerName(m.TCP.TLSConfig.ServerName, "fuzz.test"), sink)
 	durations := sink.GaugeVec("probe_tcp_duration_seconds", "Duration of the tcp probe by phase", "phase")
-	err := timedScript(ctx, s, durations.With(string(PhaseQuery)), func() error {
+	err := timedScript(ctx, s, durations.With(string(taxonomy.PhaseQuery)), func() error {
 		if m.TCP.StartTLSPreset != "" {
 			if err := runPreset(ctx, m.TCP.StartTLSPreset, s, discardLogger); err != nil {
 				return err

@@ -5,6 +5,8 @@ import (
 	"net"
 	"strconv"
 	"testing"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // FuzzParseTarget feeds the `target` URL parameter, which anyone who can
@@ -65,11 +67,11 @@ func checkRefusal(t *testing.T, prober, target string, err error) bool {
 	if err == nil {
 		return true
 	}
-	var perr *Error
+	var perr *taxonomy.Error
 	if !errors.As(err, &perr) {
 		t.Fatalf("%s: target %q: error %v is a %T, not a *prober.Error", prober, target, err, err)
 	}
-	if perr.Class != ClassProber || perr.Reason != ReasonInvalidTarget || perr.Phase != PhaseSetup {
+	if perr.Class != taxonomy.ClassProber || perr.Reason != taxonomy.ReasonInvalidTarget || perr.Phase != taxonomy.PhaseSetup {
 		t.Fatalf("%s: target %q refused as %s/%s in %s, want prober/invalid_target in setup: %v",
 			prober, target, perr.Class, perr.Reason, perr.Phase, err)
 	}

@@ -21,6 +21,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // The grpc prober resolves the target's host, opens a fresh TCP connection
@@ -39,11 +41,11 @@ type grpcPrepared struct {
 	// unsendable is why the call cannot be made as configured (metadata
 	// gRPC refuses to send, a request too large): every probe fails with
 	// it once the target resolved, as blackbox's call fails.
-	unsendable *Error
+	unsendable *taxonomy.Error
 }
 
-func prepareGRPC(m *config.Module) (any, error) {
-	c, err := prepareTLS(m, "grpc", &m.GRPC.TLSConfig)
+func prepareGRPC(m *config.Module, env *Env) (Prober, error) {
+	c, err := env.tlsClient(m, "grpc", &m.GRPC.TLSConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +56,7 @@ func prepareGRPC(m *config.Module) (any, error) {
 	md, err := grpcMetadata(m.GRPC.Metadata)
 	if err != nil {
 		// grpc-go refuses to send it, with INTERNAL, before connecting.
-		p.unsendable = Failf(ClassProber, ReasonConfig, PhaseCheck, "%v", err)
+		p.unsendable = taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseCheck, "%v", err)
 	}
 	p.fields = grpcRequestFields(md, grpcUserAgent)
 	p.request, err = grpcFrame(&healthpb.HealthCheckRequest{Service: m.GRPC.Service})
@@ -64,7 +66,7 @@ func prepareGRPC(m *config.Module) (any, error) {
 	if len(p.request) > h2DefaultWindow && p.unsendable == nil {
 		// The request is sent before the server's settings could open a
 		// larger window.
-		p.unsendable = Failf(ClassProber, ReasonUnsupported, PhaseCheck, "grpc.service is %d bytes long; sonde sends a health check request in HTTP/2's initial window of %d bytes", len(m.GRPC.Service), h2DefaultWindow)
+		p.unsendable = taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonUnsupported, taxonomy.PhaseCheck, "grpc.service is %d bytes long; sonde sends a health check request in HTTP/2's initial window of %d bytes", len(m.GRPC.Service), h2DefaultWindow)
 	}
 	return p, nil
 }
@@ -126,19 +128,19 @@ func newGRPCMetrics(sink *Sink) grpcMetrics {
 		serving:   sink.GaugeVec("probe_grpc_healthcheck_response", "Response HealthCheck response", "serving_status"),
 		sink:      sink,
 	}
-	mx.durations.With(string(PhaseResolve))
+	mx.durations.With(string(taxonomy.PhaseResolve))
 	return mx
 }
 
 // phase adds d to phase p's duration: when the call is made a second
 // time, on a new connection, connect, tls and check count both.
-func (mx grpcMetrics) phase(p Phase, d time.Duration) {
+func (mx grpcMetrics) phase(p taxonomy.Phase, d time.Duration) {
 	mx.durations.With(string(p)).Add(d.Seconds())
 }
 
 // timed adds to phase p's duration and records its span, from the same
 // two clock readings.
-func (mx grpcMetrics) timed(p Phase, start, end time.Time) {
+func (mx grpcMetrics) timed(p taxonomy.Phase, start, end time.Time) {
 	mx.phase(p, end.Sub(start))
 	mx.sink.Span(p, 0, start, end)
 }
@@ -146,11 +148,11 @@ func (mx grpcMetrics) timed(p Phase, start, end time.Time) {
 // resolved creates the series that exist once the target resolved: the
 // module's other phases and every serving status, all at 0.
 func (mx grpcMetrics) resolved(withTLS bool) {
-	mx.durations.With(string(PhaseConnect))
+	mx.durations.With(string(taxonomy.PhaseConnect))
 	if withTLS {
-		mx.durations.With(string(PhaseTLS))
+		mx.durations.With(string(taxonomy.PhaseTLS))
 	}
-	mx.durations.With(string(PhaseCheck))
+	mx.durations.With(string(taxonomy.PhaseCheck))
 	for _, s := range servingStatuses {
 		mx.serving.With(s.String())
 	}
@@ -165,9 +167,9 @@ func (mx grpcMetrics) answered(s healthpb.HealthCheckResponse_ServingStatus) {
 	}
 }
 
-// probeGRPC checks the health of a gRPC server with one call of
+// Probe checks the health of a gRPC server with one call of
 // grpc.health.v1.Health/Check over a fresh connection.
-func probeGRPC(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
+func (prepared *grpcPrepared) Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
 	cfg := &m.GRPC
 	mx := newGRPCMetrics(sink)
 	host, port, err := parseGRPCTarget(target, cfg.TLS)
@@ -175,44 +177,44 @@ func probeGRPC(ctx context.Context, target string, m *Module, sink *Sink, logger
 		return err
 	}
 	// blackbox reads tls_config before resolving, with tls or without.
-	if err := m.prepared.(*grpcPrepared).tls.ready(); err != nil {
+	if err := prepared.tls.ready(); err != nil {
 		return err
 	}
 	// The grpc section has no source_ip_address yet: the system chooses.
 	e := endpoint{network: "tcp", host: host, port: port, protocol: cfg.PreferredIPProtocol, fallback: cfg.IPProtocolFallback}
-	return probeGRPCEndpoint(ctx, m, e, mx, sink, logger)
+	return prepared.probeEndpoint(ctx, m, e, mx, sink, logger)
 }
 
-// probeGRPCEndpoint runs the probe's phases once the target is read. A
+// probeEndpoint runs the probe's phases once the target is read. A
 // call the server went away before processing is made once more on a new
 // connection to the same address, as gRPC makes it, within the deadline.
-func probeGRPCEndpoint(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *Sink, logger *slog.Logger) error {
-	if fail := m.prepared.(*grpcPrepared).unsendable; fail != nil {
+func (p *grpcPrepared) probeEndpoint(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *Sink, logger *slog.Logger) error {
+	if fail := p.unsendable; fail != nil {
 		return refuseCall(ctx, m, e, mx, fail, sink, logger)
 	}
-	conn, err := dialGRPC(ctx, m, e, mx, sink, logger)
+	conn, err := p.dial(ctx, m, e, mx, sink, logger)
 	if err != nil {
 		return err
 	}
 	addr := conn.RemoteAddr().(*net.TCPAddr)
-	again, err := checkHealth(ctx, m, conn, grpcAuthority(m, e), true, mx, logger)
+	again, err := p.checkHealth(ctx, m, conn, grpcAuthority(m, e), true, mx, logger)
 	if !again {
 		return err
 	}
 	logger.Warn("The server went away before processing the health check; making the call once more on a new connection, as gRPC does", "err", err)
-	if conn, err = redialGRPC(ctx, m, e, addr, mx, sink, logger); err != nil {
+	if conn, err = p.redial(ctx, m, e, addr, mx, sink, logger); err != nil {
 		return err
 	}
-	_, err = checkHealth(ctx, m, conn, grpcAuthority(m, e), false, mx, logger)
+	_, err = p.checkHealth(ctx, m, conn, grpcAuthority(m, e), false, mx, logger)
 	return err
 }
 
 // refuseCall fails a probe whose call cannot be made as configured. As
 // blackbox does, it resolves the target first; then the call fails before
 // connecting, with INTERNAL, as grpc-go fails it.
-func refuseCall(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, fail *Error, sink *Sink, logger *slog.Logger) error {
+func refuseCall(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, fail *taxonomy.Error, sink *Sink, logger *slog.Logger) error {
 	_, took, err := resolveTarget(ctx, m, e.host, e.protocol, e.fallback, sink, logger)
-	mx.phase(PhaseResolve, took)
+	mx.phase(taxonomy.PhaseResolve, took)
 	if err != nil {
 		return err
 	}
@@ -231,7 +233,7 @@ func parseGRPCTarget(target string, useTLS bool) (host, port string, err error) 
 	const how = "write it as host:port, e.g. grpc.example.com:443 or [2001:db8::1]:50051"
 	hostport, err := grpcHostPort(target)
 	if err != nil {
-		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q: %v; %s", target, err, how)
+		return "", "", taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q: %v; %s", target, err, how)
 	}
 	port = "80"
 	if useTLS {
@@ -245,18 +247,18 @@ func parseGRPCTarget(target string, useTLS bool) (host, port string, err error) 
 	case strings.HasPrefix(hostport, "[") && strings.HasSuffix(hostport, "]"):
 		host = hostport[1 : len(hostport)-1]
 	case strings.Contains(hostport, ":"):
-		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q is not host:port (%v); %s", target, splitErr, how)
+		return "", "", taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q is not host:port (%v); %s", target, splitErr, how)
 	default:
 		host = hostport
 	}
 	if host == "" {
-		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has no host; %s", target, how)
+		return "", "", taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has no host; %s", target, how)
 	}
 	if why := malformedHost(host); why != "" {
-		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has host %q, with %s; %s", target, host, why, how)
+		return "", "", taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has host %q, with %s; %s", target, host, why, how)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
-		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has port %q, which is not a number from 1 to 65535", target, port)
+		return "", "", taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has port %q, which is not a number from 1 to 65535", target, port)
 	}
 	return host, port, nil
 }
@@ -302,54 +304,54 @@ func grpcServerName(m *Module, host string) string {
 	return name
 }
 
-// dialGRPC runs the resolve, connect and, with `tls`, tls phases. When a
+// dial runs the resolve, connect and, with `tls`, tls phases. When a
 // connection cannot be had, probe_grpc_status_code says what grpc-go
 // would have answered for the call: UNAVAILABLE, or DEADLINE_EXCEEDED
 // when time ran out.
-func dialGRPC(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
+func (p *grpcPrepared) dial(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
 	d, err := dialEndpoint(ctx, m, e, sink, logger)
-	mx.phase(PhaseResolve, d.resolve)
+	mx.phase(taxonomy.PhaseResolve, d.resolve)
 	if d.ip == nil {
 		return nil, err // resolution failed: blackbox stops here too
 	}
 	mx.resolved(m.GRPC.TLS)
-	mx.phase(PhaseConnect, d.connect)
+	mx.phase(taxonomy.PhaseConnect, d.connect)
 	if err != nil {
 		mx.status.Set(float64(unreachedCode(err)))
 		return nil, err
 	}
 	Debug(logger, "Connected", "address", d.addr)
-	return secureGRPC(ctx, m, e, d.conn, mx, sink, logger)
+	return p.secure(ctx, m, e, d.conn, mx, sink, logger)
 }
 
-// redialGRPC opens the connection a call made once more goes on: a new
+// redial opens the connection a call made once more goes on: a new
 // TCP connection to the address the first one reached, without resolving
 // the name again, and with `tls` a new handshake.
-func redialGRPC(ctx context.Context, m *Module, e endpoint, addr *net.TCPAddr, mx grpcMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
+func (p *grpcPrepared) redial(ctx context.Context, m *Module, e endpoint, addr *net.TCPAddr, mx grpcMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
 	dialer, err := localDialer(e, addr.IP)
 	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
 	conn, err := dialer.DialContext(ctx, familyOf(addr.IP).network(e.network), addr.String())
-	mx.timed(PhaseConnect, start, time.Now())
+	mx.timed(taxonomy.PhaseConnect, start, time.Now())
 	if err != nil {
 		err = dialError(ctx, e, addr.String(), err)
 		mx.status.Set(float64(unreachedCode(err)))
 		return nil, err
 	}
 	Debug(logger, "Connected", "address", addr.String())
-	return secureGRPC(ctx, m, e, conn, mx, sink, logger)
+	return p.secure(ctx, m, e, conn, mx, sink, logger)
 }
 
-// secureGRPC runs the tls phase on conn with `tls`, and closes conn when
+// secure runs the tls phase on conn with `tls`, and closes conn when
 // the handshake fails.
-func secureGRPC(ctx context.Context, m *Module, e endpoint, conn net.Conn, mx grpcMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
+func (p *grpcPrepared) secure(ctx context.Context, m *Module, e endpoint, conn net.Conn, mx grpcMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
 	if !m.GRPC.TLS {
 		return conn, nil
 	}
-	tc, took, err := handshake(ctx, conn, m.prepared.(*grpcPrepared).tls, grpcServerName(m, e.host), sink)
-	mx.phase(PhaseTLS, took)
+	tc, took, err := handshake(ctx, conn, p.tls, grpcServerName(m, e.host), sink)
+	mx.phase(taxonomy.PhaseTLS, took)
 	if err != nil {
 		conn.Close()
 		mx.status.Set(float64(unreachedCode(err)))
@@ -363,11 +365,11 @@ func secureGRPC(ctx context.Context, m *Module, e endpoint, conn net.Conn, mx gr
 // unreachedCode is the status grpc-go gives a call whose connection could
 // not be made.
 func unreachedCode(err error) codes.Code {
-	var perr *Error
+	var perr *taxonomy.Error
 	switch {
-	case !errors.As(err, &perr) || perr.Class != ClassTimeout:
+	case !errors.As(err, &perr) || perr.Class != taxonomy.ClassTimeout:
 		return codes.Unavailable
-	case perr.Reason == ReasonCanceled:
+	case perr.Reason == taxonomy.ReasonCanceled:
 		return codes.Canceled
 	}
 	return codes.DeadlineExceeded
@@ -379,14 +381,14 @@ func unreachedCode(err error) codes.Code {
 // says the server went away before processing the call, which gRPC makes
 // once more on a new connection; err is then that first call's failure,
 // which is not yet the probe's: it sets no status and logs nothing.
-func checkHealth(ctx context.Context, m *Module, conn net.Conn, authority string, mayRetry bool, mx grpcMetrics, logger *slog.Logger) (again bool, err error) {
+func (p *grpcPrepared) checkHealth(ctx context.Context, m *Module, conn net.Conn, authority string, mayRetry bool, mx grpcMetrics, logger *slog.Logger) (again bool, err error) {
 	defer conn.Close()
 	watched := &watchedConn{Conn: conn}
 	service := m.GRPC.Service
 	Debug(logger, "Checking gRPC health", "service", service, "authority", authority)
 	start := time.Now()
-	resp, fail := callHealth(ctx, m, watched, authority, mayRetry, logger)
-	mx.timed(PhaseCheck, start, time.Now())
+	resp, fail := p.callHealth(ctx, m, watched, authority, mayRetry, logger)
+	mx.timed(taxonomy.PhaseCheck, start, time.Now())
 	if fail != nil {
 		err := failedCall(ctx, fail, conn, watched.failure(), service)
 		if fail.elsewhere {
@@ -425,13 +427,13 @@ func servingError(s healthpb.HealthCheckResponse_ServingStatus, service string) 
 	case healthpb.HealthCheckResponse_SERVING:
 		return nil
 	case healthpb.HealthCheckResponse_SERVICE_UNKNOWN:
-		return Failf(ClassStatus, ReasonGRPCServiceUnknown, PhaseCheck, "the health service answered SERVICE_UNKNOWN for %s", describeService(service))
+		return taxonomy.Failf(taxonomy.ClassStatus, taxonomy.ReasonGRPCServiceUnknown, taxonomy.PhaseCheck, "the health service answered SERVICE_UNKNOWN for %s", describeService(service))
 	case healthpb.HealthCheckResponse_NOT_SERVING:
-		return Failf(ClassStatus, ReasonGRPCNotServing, PhaseCheck, "the health service says %s is NOT_SERVING", describeService(service))
+		return taxonomy.Failf(taxonomy.ClassStatus, taxonomy.ReasonGRPCNotServing, taxonomy.PhaseCheck, "the health service says %s is NOT_SERVING", describeService(service))
 	}
 	// UNKNOWN, or a number outside the enum: the server does not say it
 	// serves, which is what a health check asks.
-	return Failf(ClassStatus, ReasonGRPCNotServing, PhaseCheck, "the health service answered %s for %s, not SERVING", s, describeService(service))
+	return taxonomy.Failf(taxonomy.ClassStatus, taxonomy.ReasonGRPCNotServing, taxonomy.PhaseCheck, "the health service answered %s for %s, not SERVING", s, describeService(service))
 }
 
 // callError classifies a failed health check call. connErr is the first
@@ -440,12 +442,12 @@ func callError(ctx context.Context, fail *callFailure, service string, connErr e
 	st := fail.status
 	code := codeName(st.Code())
 	if ctx.Err() != nil {
-		return Classify(ctx, fmt.Errorf("gRPC health check (%s): %w", code, ctx.Err()), PhaseCheck)
+		return taxonomy.Classify(ctx, fmt.Errorf("gRPC health check (%s): %w", code, ctx.Err()), taxonomy.PhaseCheck)
 	}
 	if fail.unsent {
 		// Like a 431 answer, which the server announced in its settings:
 		// it will not take the call as the module writes it.
-		return Failf(ClassStatus, ReasonGRPCStatus, PhaseCheck,
+		return taxonomy.Failf(taxonomy.ClassStatus, taxonomy.ReasonGRPCStatus, taxonomy.PhaseCheck,
 			"%s: %s; gRPC sends no such call, and sonde did not send it: send less metadata", code, st.Message())
 	}
 	if !fail.fromServer {
@@ -455,20 +457,20 @@ func callError(ctx context.Context, fail *callFailure, service string, connErr e
 	case codes.DeadlineExceeded:
 		// The call carries the probe's deadline (grpc-timeout), and the
 		// server may give up on it a moment before sonde does.
-		return Failf(ClassTimeout, ReasonDeadline, PhaseCheck, "the server answered DEADLINE_EXCEEDED: %s", st.Message())
+		return taxonomy.Failf(taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseCheck, "the server answered DEADLINE_EXCEEDED: %s", st.Message())
 	case codes.Unimplemented:
-		return Failf(ClassProtocol, ReasonGRPCUnimplemented, PhaseCheck,
+		return taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonGRPCUnimplemented, taxonomy.PhaseCheck,
 			"the server does not implement grpc.health.v1.Health, so it cannot be health-checked (UNIMPLEMENTED: %s); register the standard health service in the server, or probe it with the tcp prober", st.Message())
 	case codes.NotFound:
-		return Failf(ClassStatus, ReasonGRPCServiceUnknown, PhaseCheck,
+		return taxonomy.Failf(taxonomy.ClassStatus, taxonomy.ReasonGRPCServiceUnknown, taxonomy.PhaseCheck,
 			"the health service does not know %s (NOT_FOUND: %s)", describeService(service), st.Message())
 	case codes.Internal, codes.Unknown, codes.DataLoss:
-		return Failf(ClassProtocol, ReasonMalformedResponse, PhaseCheck, "the server failed the health check with %s: %s", code, st.Message())
+		return taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseCheck, "the server failed the health check with %s: %s", code, st.Message())
 	}
 	// Any other status the server answered with (PERMISSION_DENIED,
 	// UNAUTHENTICATED, RESOURCE_EXHAUSTED, UNAVAILABLE, ...): it refuses
 	// the check itself, which says nothing of whether it serves.
-	return Failf(ClassStatus, ReasonGRPCStatus, PhaseCheck,
+	return taxonomy.Failf(taxonomy.ClassStatus, taxonomy.ReasonGRPCStatus, taxonomy.PhaseCheck,
 		"the server answered the health check of %s with %s: %s", describeService(service), code, st.Message())
 }
 
@@ -478,8 +480,8 @@ func unreadableError(ctx context.Context, fail *callFailure, connErr error) erro
 	hint := notGRPCHint(fail.noALPN)
 	st := fail.status
 	if connErr != nil {
-		c := Classify(ctx, fmt.Errorf("gRPC health check (%s: %s): %w", codeName(st.Code()), st.Message(), connErr), PhaseCheck)
-		if c.Class != ClassUnknown {
+		c := taxonomy.Classify(ctx, fmt.Errorf("gRPC health check (%s: %s): %w", codeName(st.Code()), st.Message(), connErr), taxonomy.PhaseCheck)
+		if c.Class != taxonomy.ClassUnknown {
 			if !fail.spokeHTTP2 {
 				c.Err = fmt.Errorf("%w; %s", c.Err, hint)
 			}
@@ -490,7 +492,7 @@ func unreadableError(ctx context.Context, fail *callFailure, connErr error) erro
 	if !fail.spokeHTTP2 {
 		msg += "; " + hint
 	}
-	return Fail(ClassProtocol, ReasonMalformedResponse, PhaseCheck, errors.New(msg))
+	return taxonomy.Fail(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseCheck, errors.New(msg))
 }
 
 // deadlinePassed reports whether ctx's deadline is behind the clock, which

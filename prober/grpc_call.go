@@ -133,7 +133,7 @@ func unreadable(code codes.Code, format string, args ...any) *callFailure {
 // unprocessed is made once more, as gRPC makes it: here when the server
 // refused the stream alone, and by the caller, on a new connection
 // (callFailure.elsewhere), when the server is going away.
-func callHealth(ctx context.Context, m *Module, conn net.Conn, authority string, mayRetry bool, logger *slog.Logger) (*healthpb.HealthCheckResponse, *callFailure) {
+func (p *grpcPrepared) callHealth(ctx context.Context, m *Module, conn net.Conn, authority string, mayRetry bool, logger *slog.Logger) (*healthpb.HealthCheckResponse, *callFailure) {
 	h, fail := openH2(ctx, conn)
 	if fail != nil {
 		return nil, fail
@@ -141,13 +141,13 @@ func callHealth(ctx context.Context, m *Module, conn net.Conn, authority string,
 	defer h.close()
 	// The fields are made once the server's settings came, so that
 	// grpc-timeout gives the time left when the request goes out.
-	request := m.prepared.(*grpcPrepared).request
-	answer, fail := h.call(healthRequestFields(ctx, m, authority), request)
+	request := p.request
+	answer, fail := h.call(p.healthRequestFields(ctx, m, authority), request)
 	if mayRetry && fail.retryable(ctx) && !fail.goneAway {
 		logger.Warn("The server refused the health check's stream; making the call once more on the same connection, as gRPC does",
 			"code", codeName(fail.status.Code()), "message", fail.status.Message())
 		mayRetry = false
-		answer, fail = h.call(healthRequestFields(ctx, m, authority), request)
+		answer, fail = h.call(p.healthRequestFields(ctx, m, authority), request)
 	}
 	if fail != nil {
 		fail.elsewhere = mayRetry && fail.retryable(ctx)
@@ -163,8 +163,7 @@ func callHealth(ctx context.Context, m *Module, conn net.Conn, authority string,
 // healthRequestFields are the call's header fields: a POST to the health
 // service with the module's headers and the probe's remaining time as
 // grpc-timeout.
-func healthRequestFields(ctx context.Context, m *Module, authority string) []hpack.HeaderField {
-	p := m.prepared.(*grpcPrepared)
+func (p *grpcPrepared) healthRequestFields(ctx context.Context, m *Module, authority string) []hpack.HeaderField {
 	scheme := "http"
 	if m.GRPC.TLS {
 		scheme = "https"

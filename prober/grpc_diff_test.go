@@ -19,6 +19,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // sonde's grpc prober replaces grpc-go's client (grpc_h2.go), and these
@@ -92,9 +94,9 @@ func TestGRPCHeaderListLimit(t *testing.T) {
 	}{
 		{"under the limit", map[string]string{"x-tenant": strings.Repeat("t", 100)}, failure{}, codes.OK},
 		{"over the limit", map[string]string{"x-tenant": strings.Repeat("t", 2*limit)},
-			failure{ClassStatus, ReasonGRPCStatus, PhaseCheck}, codes.Internal},
+			failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCStatus, taxonomy.PhaseCheck}, codes.Internal},
 		{"over the limit in many fields", map[string]string{"x-a": strings.Repeat("a", 400), "x-b": strings.Repeat("b", 400)},
-			failure{ClassStatus, ReasonGRPCStatus, PhaseCheck}, codes.Internal},
+			failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCStatus, taxonomy.PhaseCheck}, codes.Internal},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -128,7 +130,7 @@ func TestGRPCHeaderListNotSent(t *testing.T) {
 	md := map[string]string{"x-tenant": strings.Repeat("t", 2048)}
 	peer, addr := newH2Calls(t, serves, o)
 	sink, err := run(t, grpcModule(t, grpcMetadataSection(md)), addr)
-	checkOutcome(t, err, failure{ClassStatus, ReasonGRPCStatus, PhaseCheck})
+	checkOutcome(t, err, failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCStatus, taxonomy.PhaseCheck})
 	grpcGoPeer, grpcGoAddr := newH2Calls(t, serves, o)
 	sameCode(t, sink, grpcGoCall{metadata: md}.check(t, grpcGoAddr))
 	for client, p := range map[string]*h2Calls{"sonde": peer, "grpc-go": grpcGoPeer} {
@@ -170,7 +172,7 @@ func TestGRPCFirstFrameNotSettings(t *testing.T) {
 		hangUp(c)
 	}
 	sink, err := run(t, grpcModule(t, ""), rawServer(t, peer))
-	perr := checkOutcome(t, err, failure{ClassProtocol, ReasonMalformedResponse, PhaseCheck})
+	perr := checkOutcome(t, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseCheck})
 	if !strings.Contains(perr.Error(), "first frame is PING") {
 		t.Errorf("the error does not name the frame: %v", perr)
 	}

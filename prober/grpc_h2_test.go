@@ -19,6 +19,8 @@ import (
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // The tests here put the grpc prober's own HTTP/2 client (grpc_h2.go)
@@ -221,8 +223,8 @@ var pingData = [8]byte{'s', 'o', 'n', 'd', 'e', '-', 'h', '2'}
 // UNAUTHENTICATED, ...), is status/grpc_status, as if the server had
 // answered it; NOT_FOUND is status/grpc_service_unknown.
 func TestGRPCH2Answers(t *testing.T) {
-	malformed := failure{ClassProtocol, ReasonMalformedResponse, PhaseCheck}
-	refused := failure{ClassStatus, ReasonGRPCStatus, PhaseCheck}
+	malformed := failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseCheck}
+	refused := failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCStatus, taxonomy.PhaseCheck}
 	cases := []struct {
 		name    string
 		answer  func(o *h2Out)
@@ -316,7 +318,7 @@ func TestGRPCH2Answers(t *testing.T) {
 		}}, // ignored, as grpc-go ignores resets of streams it does not have
 		{name: "Trailers-Only NOT_FOUND", answer: func(o *h2Out) {
 			o.headers(1, true, ":status", "200", "content-type", "application/grpc", "grpc-status", "5", "grpc-message", "no such service")
-		}, want: failure{ClassStatus, ReasonGRPCServiceUnknown, PhaseCheck}, code: codes.NotFound, message: "no such service"},
+		}, want: failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCServiceUnknown, taxonomy.PhaseCheck}, code: codes.NotFound, message: "no such service"},
 		{name: "percent-encoded grpc-message", answer: func(o *h2Out) {
 			o.grpcHeaders()
 			o.trailers("grpc-status", "14", "grpc-message", "caf%C3%A9%0Adown")
@@ -454,7 +456,7 @@ func TestGRPCH2Answers(t *testing.T) {
 		}, want: refused, code: codes.Unauthenticated, message: "HTTP status 401"},
 		// The server spoke HTTP/2, so the message does not ask whether it is
 		// a gRPC port or needs TLS.
-		{name: "close after SETTINGS", want: failure{ClassProtocol, ReasonUnexpectedEOF, PhaseCheck}, code: codes.Unavailable,
+		{name: "close after SETTINGS", want: failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.PhaseCheck}, code: codes.Unavailable,
 			message: "EOF"},
 	}
 	for _, tc := range cases {
@@ -502,18 +504,18 @@ func TestGRPCH2Deadline(t *testing.T) {
 		code   codes.Code
 	}{
 		{name: "no answer after SETTINGS", answer: (*h2Out).hold,
-			want: failure{ClassTimeout, ReasonDeadline, PhaseCheck}, code: codes.DeadlineExceeded},
+			want: failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseCheck}, code: codes.DeadlineExceeded},
 		{name: "headers, then nothing", answer: func(o *h2Out) {
 			o.grpcHeaders()
 			o.hold()
-		}, want: failure{ClassTimeout, ReasonDeadline, PhaseCheck}, code: codes.DeadlineExceeded},
+		}, want: failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseCheck}, code: codes.DeadlineExceeded},
 		{name: "GOAWAY last stream 1, headers, then nothing", answer: func(o *h2Out) {
 			// As "GOAWAY last stream 1, then a hang-up" in
 			// TestGRPCH2Answers, the connection failing by the deadline.
 			_ = o.fr.WriteGoAway(1, http2.ErrCodeNo, nil)
 			o.grpcHeaders()
 			o.hold()
-		}, want: failure{ClassTimeout, ReasonDeadline, PhaseCheck}, code: codes.DeadlineExceeded},
+		}, want: failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseCheck}, code: codes.DeadlineExceeded},
 		{name: "non-gRPC answer whose body does not end", answer: func(o *h2Out) {
 			// A streaming endpoint: more than grpc-go reads of a non-gRPC
 			// body (1 KiB) and no end.
@@ -521,7 +523,7 @@ func TestGRPCH2Deadline(t *testing.T) {
 			o.data(false, bytes.Repeat([]byte("data: tick\n\n"), 200))
 			o.hold()
 			// Judged by its headers, without waiting for the body's end.
-		}, want: failure{ClassProtocol, ReasonMalformedResponse, PhaseCheck}, code: codes.Unknown},
+		}, want: failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseCheck}, code: codes.Unknown},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -13,6 +13,8 @@ import (
 
 	"golang.org/x/net/http2"
 	"google.golang.org/grpc/codes"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // The tests here cover the call gRPC makes a second time: one the server
@@ -73,10 +75,10 @@ func probeLogged(t *testing.T, m *Module, target string, logger *slog.Logger) (*
 
 // phasesAddUp asserts that each phase's duration is the sum of its spans:
 // with a second connection, of both connections' spans.
-func phasesAddUp(t *testing.T, sink *Sink, spans map[Phase]int) {
+func phasesAddUp(t *testing.T, sink *Sink, spans map[taxonomy.Phase]int) {
 	t.Helper()
-	sums := map[Phase]time.Duration{}
-	counts := map[Phase]int{}
+	sums := map[taxonomy.Phase]time.Duration{}
+	counts := map[taxonomy.Phase]int{}
 	for _, s := range sink.Spans() {
 		sums[s.Phase] += s.Duration()
 		counts[s.Phase]++
@@ -93,7 +95,7 @@ func phasesAddUp(t *testing.T, sink *Sink, spans map[Phase]int) {
 }
 
 func TestGRPCUnprocessed(t *testing.T) {
-	refused := failure{ClassStatus, ReasonGRPCStatus, PhaseCheck}
+	refused := failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCStatus, taxonomy.PhaseCheck}
 	ca := newTestCA(t, "sonde grpc retry CA")
 	serverTLS := &tls.Config{Certificates: []tls.Certificate{ca.issue(t, localhostSpec()).tls}, NextProtos: []string{"h2"}}
 	cases := []struct {
@@ -115,7 +117,7 @@ func TestGRPCUnprocessed(t *testing.T) {
 			trace: [][]uint32{{1}, {1}}, want: refused, code: codes.Unavailable, message: `GOAWAY NO_ERROR: "draining"`,
 			retried: "on a new connection"},
 		{name: "GOAWAY before processing, then the new connection refused", turn: goesAway, oneConn: true,
-			trace: [][]uint32{{1}}, want: failure{ClassConnect, ReasonRefused, PhaseConnect}, code: codes.Unavailable,
+			trace: [][]uint32{{1}}, want: failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect}, code: codes.Unavailable,
 			retried: "on a new connection"},
 		{name: "GOAWAY before processing, then REFUSED_STREAM on the new connection", turn: onConn(goesAway, refusesStream),
 			trace: [][]uint32{{1}, {1}}, want: refused, code: codes.Unavailable, message: "REFUSED_STREAM",
@@ -186,6 +188,6 @@ func TestGRPCUnprocessedTimings(t *testing.T) {
 	checkOutcome(t, err, failure{})
 	servingSeries(t, sink, "SERVING")
 	metric(t, sink, 1, "probe_grpc_ssl")
-	grpcPhases(t, sink, PhaseResolve, PhaseConnect, PhaseTLS, PhaseCheck)
-	phasesAddUp(t, sink, map[Phase]int{PhaseConnect: 2, PhaseTLS: 2, PhaseCheck: 2})
+	grpcPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseCheck)
+	phasesAddUp(t, sink, map[taxonomy.Phase]int{taxonomy.PhaseConnect: 2, taxonomy.PhaseTLS: 2, taxonomy.PhaseCheck: 2})
 }

@@ -17,6 +17,8 @@ import (
 
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // tlsMetrics are the TLS families, present only after a completed handshake.
@@ -38,7 +40,7 @@ func tlsSection(ca *testCA, extra ...string) string {
 }
 
 // grpcPhases asserts the phases probe_grpc_duration_seconds has series for.
-func grpcPhases(t *testing.T, sink *Sink, want ...Phase) {
+func grpcPhases(t *testing.T, sink *Sink, want ...taxonomy.Phase) {
 	t.Helper()
 	var got []string
 	mfs, _ := sink.Gather()
@@ -88,14 +90,14 @@ func TestGRPCServingStatus(t *testing.T) {
 	}{
 		{"whole server serving", healthpb.HealthCheckResponse_SERVING, "", failure{}, "SERVING", 0},
 		{"whole server not serving", healthpb.HealthCheckResponse_NOT_SERVING, "",
-			failure{ClassStatus, ReasonGRPCNotServing, PhaseCheck}, "NOT_SERVING", 0},
+			failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCNotServing, taxonomy.PhaseCheck}, "NOT_SERVING", 0},
 		{"whole server unknown", healthpb.HealthCheckResponse_UNKNOWN, "",
-			failure{ClassStatus, ReasonGRPCNotServing, PhaseCheck}, "UNKNOWN", 0},
+			failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCNotServing, taxonomy.PhaseCheck}, "UNKNOWN", 0},
 		{"service serving", healthpb.HealthCheckResponse_NOT_SERVING, "svc.A", failure{}, "SERVING", 0},
 		{"service not serving", healthpb.HealthCheckResponse_SERVING, "svc.B",
-			failure{ClassStatus, ReasonGRPCNotServing, PhaseCheck}, "NOT_SERVING", 0},
+			failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCNotServing, taxonomy.PhaseCheck}, "NOT_SERVING", 0},
 		{"unknown service", healthpb.HealthCheckResponse_SERVING, "svc.C",
-			failure{ClassStatus, ReasonGRPCServiceUnknown, PhaseCheck}, "", float64(codes.NotFound)},
+			failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCServiceUnknown, taxonomy.PhaseCheck}, "", float64(codes.NotFound)},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,8 +112,8 @@ func TestGRPCServingStatus(t *testing.T) {
 			metric(t, sink, tc.code, "probe_grpc_status_code")
 			metric(t, sink, 0, "probe_grpc_ssl")
 			metric(t, sink, 4, "probe_ip_protocol")
-			grpcPhases(t, sink, PhaseResolve, PhaseConnect, PhaseCheck)
-			if value(t, sink, "probe_grpc_duration_seconds", string(PhaseCheck)) <= 0 {
+			grpcPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseCheck)
+			if value(t, sink, "probe_grpc_duration_seconds", string(taxonomy.PhaseCheck)) <= 0 {
 				t.Error("the check phase took no time")
 			}
 			absent(t, sink, tlsMetrics...)
@@ -131,23 +133,23 @@ func TestGRPCAnswers(t *testing.T) {
 		message  string
 	}{
 		{name: "no health service", opts: grpcServerOpts{noHealth: true},
-			want: failure{ClassProtocol, ReasonGRPCUnimplemented, PhaseCheck}, code: codes.Unimplemented,
+			want: failure{taxonomy.ClassProtocol, taxonomy.ReasonGRPCUnimplemented, taxonomy.PhaseCheck}, code: codes.Unimplemented,
 			message: "the server does not implement grpc.health.v1.Health"},
 		{name: "service unknown", opts: grpcServerOpts{health: fixedHealth{status: healthpb.HealthCheckResponse_SERVICE_UNKNOWN}},
-			want: failure{ClassStatus, ReasonGRPCServiceUnknown, PhaseCheck}, received: "SERVICE_UNKNOWN"},
+			want: failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCServiceUnknown, taxonomy.PhaseCheck}, received: "SERVICE_UNKNOWN"},
 		{name: "status outside the enum", opts: grpcServerOpts{health: fixedHealth{status: 7}},
-			want: failure{ClassStatus, ReasonGRPCNotServing, PhaseCheck}, message: "answered 7"},
+			want: failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCNotServing, taxonomy.PhaseCheck}, message: "answered 7"},
 		{name: "permission denied", opts: grpcServerOpts{health: answeringHealth{err: grpcError(codes.PermissionDenied, "not you")}},
-			want: failure{ClassStatus, ReasonGRPCStatus, PhaseCheck}, code: codes.PermissionDenied,
+			want: failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCStatus, taxonomy.PhaseCheck}, code: codes.PermissionDenied,
 			message: "PERMISSION_DENIED: not you"},
 		{name: "unauthenticated", opts: grpcServerOpts{health: answeringHealth{err: grpcError(codes.Unauthenticated, "who are you")}},
-			want: failure{ClassStatus, ReasonGRPCStatus, PhaseCheck}, code: codes.Unauthenticated,
+			want: failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCStatus, taxonomy.PhaseCheck}, code: codes.Unauthenticated,
 			message: "UNAUTHENTICATED"},
 		{name: "unavailable answered", opts: grpcServerOpts{health: answeringHealth{err: grpcError(codes.Unavailable, "draining")}},
-			want: failure{ClassStatus, ReasonGRPCStatus, PhaseCheck}, code: codes.Unavailable,
+			want: failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCStatus, taxonomy.PhaseCheck}, code: codes.Unavailable,
 			message: "UNAVAILABLE: draining"},
 		{name: "internal", opts: grpcServerOpts{health: answeringHealth{err: grpcError(codes.Internal, "oops")}},
-			want: failure{ClassProtocol, ReasonMalformedResponse, PhaseCheck}, code: codes.Internal,
+			want: failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseCheck}, code: codes.Internal,
 			message: "INTERNAL: oops"},
 	}
 	for _, tc := range cases {
@@ -160,7 +162,7 @@ func TestGRPCAnswers(t *testing.T) {
 			}
 			metric(t, sink, float64(tc.code), "probe_grpc_status_code")
 			servingSeries(t, sink, tc.received)
-			grpcPhases(t, sink, PhaseResolve, PhaseConnect, PhaseCheck)
+			grpcPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseCheck)
 		})
 	}
 }
@@ -173,8 +175,8 @@ func TestGRPCTLS(t *testing.T) {
 		checkOutcome(t, err, failure{})
 		metric(t, sink, 1, "probe_grpc_ssl")
 		servingSeries(t, sink, "SERVING")
-		grpcPhases(t, sink, PhaseResolve, PhaseConnect, PhaseTLS, PhaseCheck)
-		if value(t, sink, "probe_grpc_duration_seconds", string(PhaseTLS)) <= 0 {
+		grpcPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseCheck)
+		if value(t, sink, "probe_grpc_duration_seconds", string(taxonomy.PhaseTLS)) <= 0 {
 			t.Error("the tls phase took no time")
 		}
 		metric(t, sink, 1, "probe_tls_version_info", "TLS 1.3")
@@ -194,9 +196,9 @@ func TestGRPCTLS(t *testing.T) {
 		want    failure
 	}{
 		{"unknown authority", tlsSection(newTestCA(t, "another CA")),
-			failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS}},
+			failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}},
 		{"name mismatch", tlsSection(srv.ca, "  server_name: other.example"),
-			failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS}},
+			failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS}},
 	}
 	for _, tc := range failures {
 		t.Run(tc.name, func(t *testing.T) {
@@ -205,8 +207,8 @@ func TestGRPCTLS(t *testing.T) {
 			metric(t, sink, 0, "probe_grpc_ssl")
 			metric(t, sink, float64(codes.Unavailable), "probe_grpc_status_code")
 			servingSeries(t, sink, "")
-			grpcPhases(t, sink, PhaseResolve, PhaseConnect, PhaseTLS, PhaseCheck)
-			metric(t, sink, 0, "probe_grpc_duration_seconds", string(PhaseCheck))
+			grpcPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseCheck)
+			metric(t, sink, 0, "probe_grpc_duration_seconds", string(taxonomy.PhaseCheck))
 			chainSurvived(t, sink)
 		})
 	}
@@ -214,7 +216,7 @@ func TestGRPCTLS(t *testing.T) {
 	t.Run("check fails after the handshake", func(t *testing.T) {
 		bare := newGRPCServer(t, grpcServerOpts{tls: true, noHealth: true})
 		sink, err := run(t, grpcModule(t, tlsSection(bare.ca)), bare.addr)
-		checkOutcome(t, err, failure{ClassProtocol, ReasonGRPCUnimplemented, PhaseCheck})
+		checkOutcome(t, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonGRPCUnimplemented, taxonomy.PhaseCheck})
 		metric(t, sink, 1, "probe_grpc_ssl")
 		for _, name := range tlsMetrics {
 			if !slices.Contains(familyNames(sink), name) {
@@ -226,19 +228,19 @@ func TestGRPCTLS(t *testing.T) {
 	t.Run("tls to a plaintext server", func(t *testing.T) {
 		plain := newGRPCServer(t, grpcServerOpts{})
 		_, err := run(t, grpcModule(t, tlsSection(srv.ca)), plain.addr)
-		checkOutcome(t, err, failure{ClassTLS, ReasonHandshake, PhaseTLS})
+		checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonHandshake, taxonomy.PhaseTLS})
 	})
 
 	t.Run("plaintext to a tls server", func(t *testing.T) {
 		_, err := run(t, grpcModule(t, ""), srv.addr)
 		// The TLS server closes the connection on the HTTP/2 preface: a
 		// FIN, or a reset when it closes before reading all of it.
-		var perr *Error
+		var perr *taxonomy.Error
 		if !errors.As(err, &perr) {
 			t.Fatalf("err = %v, want a *prober.Error", err)
 		}
 		got := failure{perr.Class, perr.Reason, perr.Phase}
-		if got != (failure{ClassProtocol, ReasonUnexpectedEOF, PhaseCheck}) && got != (failure{ClassConnect, ReasonReset, PhaseCheck}) {
+		if got != (failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.PhaseCheck}) && got != (failure{taxonomy.ClassConnect, taxonomy.ReasonReset, taxonomy.PhaseCheck}) {
 			t.Errorf("failure = %s, want protocol/unexpected_eof or connect/reset in phase check", got)
 		}
 		if !strings.Contains(perr.Error(), "is tls set as the server expects") {
@@ -266,7 +268,7 @@ func TestGRPCHostnameIgnored(t *testing.T) {
 	}{
 		{name: "plaintext", server: plain, hostname: "api.test"},
 		{name: "tls verifies the target, not hostname", server: srv, section: tlsSection(ca), hostname: "grpc.test",
-			want: failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS}},
+			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS}},
 		{name: "server_name", server: srv, section: tlsSection(ca, "  server_name: grpc.test"), hostname: "front.test", sni: "grpc.test"},
 	}
 	for _, tc := range cases {
@@ -373,9 +375,9 @@ func TestGRPCUnsendableCall(t *testing.T) {
 		failure failure
 		message string
 	}{
-		"metadata:\n  \"bad key\": [x]":                         {failure{ClassProber, ReasonConfig, PhaseCheck}, `key "bad key" has the character ' '`},
-		"metadata:\n  x-ok: [\"a\\nb\"]":                        {failure{ClassProber, ReasonConfig, PhaseCheck}, "outside printable ASCII"},
-		fmt.Sprintf("service: %q", strings.Repeat("s", 70<<10)): {failure{ClassProber, ReasonUnsupported, PhaseCheck}, "initial window"},
+		"metadata:\n  \"bad key\": [x]":                         {failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseCheck}, `key "bad key" has the character ' '`},
+		"metadata:\n  x-ok: [\"a\\nb\"]":                        {failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseCheck}, "outside printable ASCII"},
+		fmt.Sprintf("service: %q", strings.Repeat("s", 70<<10)): {failure{taxonomy.ClassProber, taxonomy.ReasonUnsupported, taxonomy.PhaseCheck}, "initial window"},
 	} {
 		m, err := loadSection(t, "grpc", section)
 		if err != nil {
@@ -404,11 +406,11 @@ func TestGRPCDeadline(t *testing.T) {
 		name    string
 		section string
 		addr    string
-		phase   Phase
+		phase   taxonomy.Phase
 	}{
-		{"no HTTP/2 preface", "", rawServer(t, silent), PhaseCheck},
-		{"no TLS handshake", "tls: true", rawServer(t, silent), PhaseTLS},
-		{"health check never answered", "", stalled.addr, PhaseCheck},
+		{"no HTTP/2 preface", "", rawServer(t, silent), taxonomy.PhaseCheck},
+		{"no TLS handshake", "tls: true", rawServer(t, silent), taxonomy.PhaseTLS},
+		{"health check never answered", "", stalled.addr, taxonomy.PhaseCheck},
 	}
 	const timeout = 300 * time.Millisecond
 	for _, tc := range cases {
@@ -417,7 +419,7 @@ func TestGRPCDeadline(t *testing.T) {
 			if took > timeout+200*time.Millisecond {
 				t.Errorf("the probe took %v with a %v deadline", took, timeout)
 			}
-			checkOutcome(t, err, failure{ClassTimeout, ReasonDeadline, tc.phase})
+			checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, tc.phase})
 			metric(t, sink, float64(codes.DeadlineExceeded), "probe_grpc_status_code")
 			servingSeries(t, sink, "")
 			if d := value(t, sink, "probe_grpc_duration_seconds", string(tc.phase)); d < (timeout / 2).Seconds() {
@@ -430,12 +432,12 @@ func TestGRPCDeadline(t *testing.T) {
 func TestGRPCConnectionFailures(t *testing.T) {
 	t.Run("refused", func(t *testing.T) {
 		sink, err := run(t, grpcModule(t, ""), closedPort(t))
-		checkOutcome(t, err, failure{ClassConnect, ReasonRefused, PhaseConnect})
+		checkOutcome(t, err, failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect})
 		metric(t, sink, float64(codes.Unavailable), "probe_grpc_status_code")
 		metric(t, sink, 0, "probe_grpc_ssl")
 		servingSeries(t, sink, "")
-		grpcPhases(t, sink, PhaseResolve, PhaseConnect, PhaseCheck)
-		metric(t, sink, 0, "probe_grpc_duration_seconds", string(PhaseCheck))
+		grpcPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseCheck)
+		metric(t, sink, 0, "probe_grpc_duration_seconds", string(taxonomy.PhaseCheck))
 		absent(t, sink, tlsMetrics...)
 	})
 
@@ -447,7 +449,7 @@ func TestGRPCConnectionFailures(t *testing.T) {
 			c.Close()
 		})
 		_, err := run(t, grpcModule(t, ""), addr)
-		checkOutcome(t, err, failure{ClassConnect, ReasonReset, PhaseCheck})
+		checkOutcome(t, err, failure{taxonomy.ClassConnect, taxonomy.ReasonReset, taxonomy.PhaseCheck})
 	})
 
 	t.Run("not HTTP/2", func(t *testing.T) {
@@ -456,7 +458,7 @@ func TestGRPCConnectionFailures(t *testing.T) {
 			_, _ = io.Copy(io.Discard, c)
 		})
 		sink, err := run(t, grpcModule(t, ""), addr)
-		checkOutcome(t, err, failure{ClassProtocol, ReasonMalformedResponse, PhaseCheck})
+		checkOutcome(t, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseCheck})
 		metric(t, sink, float64(codes.Unavailable), "probe_grpc_status_code")
 	})
 }
@@ -476,8 +478,8 @@ func TestGRPCResolve(t *testing.T) {
 
 	t.Run("no such name", func(t *testing.T) {
 		sink, err := run(t, grpcModule(t, ""), net.JoinHostPort("missing.test", port))
-		checkOutcome(t, err, failure{ClassDNS, ReasonNXDomain, PhaseResolve})
-		grpcPhases(t, sink, PhaseResolve)
+		checkOutcome(t, err, failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve})
+		grpcPhases(t, sink, taxonomy.PhaseResolve)
 		absent(t, sink, "probe_grpc_healthcheck_response")
 		metric(t, sink, 0, "probe_grpc_status_code")
 		metric(t, sink, 0, "probe_grpc_ssl")
@@ -487,7 +489,7 @@ func TestGRPCResolve(t *testing.T) {
 	t.Run("no address of the family", func(t *testing.T) {
 		m := grpcModule(t, "preferred_ip_protocol: ip6\nip_protocol_fallback: false")
 		_, err := run(t, m, net.JoinHostPort("v4only.test", port))
-		checkOutcome(t, err, failure{ClassDNS, ReasonNoAddress, PhaseResolve})
+		checkOutcome(t, err, failure{taxonomy.ClassDNS, taxonomy.ReasonNoAddress, taxonomy.PhaseResolve})
 	})
 }
 
@@ -512,7 +514,7 @@ func TestGRPCSourceAddress(t *testing.T) {
 	sink := NewSink()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := probeGRPCEndpoint(ctx, m, e, newGRPCMetrics(sink), sink, discardLogger)
+	err := m.prober.(*grpcPrepared).probeEndpoint(ctx, m, e, newGRPCMetrics(sink), sink, discardLogger)
 	checkOutcome(t, err, failure{})
 	if ip := srv.lastCall(t).peer.(*net.TCPAddr).IP.String(); ip != "127.0.0.2" {
 		t.Errorf("the server saw the probe come from %s, want 127.0.0.2", ip)
@@ -547,8 +549,8 @@ func TestParseGRPCTarget(t *testing.T) {
 	for _, tc := range cases {
 		host, port, err := parseGRPCTarget(tc.target, tc.tls)
 		if tc.host == "" {
-			var perr *Error
-			if !errors.As(err, &perr) || perr.Reason != ReasonInvalidTarget || perr.Phase != PhaseSetup {
+			var perr *taxonomy.Error
+			if !errors.As(err, &perr) || perr.Reason != taxonomy.ReasonInvalidTarget || perr.Phase != taxonomy.PhaseSetup {
 				t.Errorf("%q: err = %v, want prober/invalid_target in phase setup", tc.target, err)
 			}
 			continue
@@ -563,7 +565,7 @@ func TestParseGRPCTarget(t *testing.T) {
 // network activity, as the collector answers those with HTTP 400.
 func TestGRPCInvalidTarget(t *testing.T) {
 	_, err := run(t, grpcModule(t, ""), "grpc://127.0.0.1:1")
-	checkOutcome(t, err, failure{ClassProber, ReasonInvalidTarget, PhaseSetup})
+	checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup})
 }
 
 func TestGRPCDefaults(t *testing.T) {
@@ -597,7 +599,7 @@ func TestGRPCHTTPSServer(t *testing.T) {
 		_, _ = io.Copy(io.Discard, tc)
 	})
 	sink, err := run(t, grpcModule(t, tlsSection(ca)), addr)
-	perr := checkOutcome(t, err, failure{ClassProtocol, ReasonMalformedResponse, PhaseCheck})
+	perr := checkOutcome(t, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseCheck})
 	if !strings.Contains(perr.Error(), "did not agree to h2 by ALPN") {
 		t.Errorf("the message does not say the handshake chose no h2: %v", perr)
 	}
@@ -612,9 +614,9 @@ func TestGRPCNotAGRPCServer(t *testing.T) {
 		want   failure
 		code   codes.Code
 	}{
-		{http.StatusNotFound, failure{ClassProtocol, ReasonGRPCUnimplemented, PhaseCheck}, codes.Unimplemented},
-		{http.StatusServiceUnavailable, failure{ClassStatus, ReasonGRPCStatus, PhaseCheck}, codes.Unavailable},
-		{http.StatusInternalServerError, failure{ClassProtocol, ReasonMalformedResponse, PhaseCheck}, codes.Unknown},
+		{http.StatusNotFound, failure{taxonomy.ClassProtocol, taxonomy.ReasonGRPCUnimplemented, taxonomy.PhaseCheck}, codes.Unimplemented},
+		{http.StatusServiceUnavailable, failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCStatus, taxonomy.PhaseCheck}, codes.Unavailable},
+		{http.StatusInternalServerError, failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseCheck}, codes.Unknown},
 	}
 	for _, tc := range cases {
 		t.Run(http.StatusText(tc.status), func(t *testing.T) {

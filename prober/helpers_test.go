@@ -22,6 +22,8 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // ---- the in-process DNS server ----
@@ -213,9 +215,9 @@ func run(t *testing.T, m *Module, target string) (*Sink, error) {
 // failure names the labels a failed probe must carry; the zero value means
 // the probe must succeed.
 type failure struct {
-	class  Class
-	reason Reason
-	phase  Phase
+	class  taxonomy.Class
+	reason taxonomy.Reason
+	phase  taxonomy.Phase
 }
 
 func (f failure) String() string {
@@ -227,7 +229,7 @@ func (f failure) String() string {
 
 // checkOutcome asserts probe_success semantics (nil error = success) and,
 // for a failure, the exact class, reason and phase. It returns the *Error.
-func checkOutcome(t *testing.T, err error, want failure) *Error {
+func checkOutcome(t *testing.T, err error, want failure) *taxonomy.Error {
 	t.Helper()
 	if want == (failure{}) {
 		if err != nil {
@@ -238,7 +240,7 @@ func checkOutcome(t *testing.T, err error, want failure) *Error {
 	if err == nil {
 		t.Fatalf("probe succeeded, want %s", want)
 	}
-	var perr *Error
+	var perr *taxonomy.Error
 	if !errors.As(err, &perr) {
 		t.Fatalf("error %v (%T) is not a *prober.Error", err, err)
 	}
@@ -322,7 +324,7 @@ func familyNames(sink *Sink) []string {
 	return names
 }
 
-func phaseSeconds(t *testing.T, sink *Sink, phase Phase) float64 {
+func phaseSeconds(t *testing.T, sink *Sink, phase taxonomy.Phase) float64 {
 	t.Helper()
 	return value(t, sink, "probe_http_duration_seconds", string(phase))
 }

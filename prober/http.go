@@ -22,6 +22,8 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/regularfile"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // maxRedirects is how many redirects a probe follows, as in blackbox_exporter.
@@ -40,9 +42,9 @@ type httpPrepared struct {
 	checks             checkSlots // the header, body and CEL checks running
 }
 
-func prepareHTTP(m *config.Module) (any, error) {
+func prepareHTTP(m *config.Module, env *Env) (Prober, error) {
 	cfg := &m.HTTP.HTTPClientConfig
-	tlsClient, err := prepareTLS(m, "http", &cfg.TLSConfig)
+	tlsClient, err := env.tlsClient(m, "http", &cfg.TLSConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -58,7 +60,7 @@ func prepareHTTP(m *config.Module) (any, error) {
 	// manager) fails the probes, not the load, as in blackbox_exporter.
 	chain, err := authChain(cfg)
 	if err != nil {
-		err = Failf(ClassProber, ReasonConfig, PhaseSetup, "http: %v", err)
+		err = taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup, "http: %v", err)
 	}
 	return &httpPrepared{
 		tls:                tlsClient,
@@ -182,7 +184,7 @@ type httpMetrics struct {
 	failedCEL                     *Gauge // only with a CEL check configured
 }
 
-var httpPhases = []Phase{PhaseResolve, PhaseConnect, PhaseTLS, PhaseProcessing, PhaseTransfer}
+var httpPhases = []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer}
 
 // HTTPDurationHelp is the HELP text of probe_http_duration_seconds.
 const HTTPDurationHelp = "Duration of the http request by phase, summed over all redirects"
@@ -225,8 +227,8 @@ type httpProbe struct {
 	tr         *httpTransport // the probe's own, once the request is built
 }
 
-func probeHTTP(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) (err error) {
-	p := &httpProbe{ctx: ctx, module: m, cfg: &m.HTTP, prepared: m.prepared.(*httpPrepared), sink: sink, logger: logger}
+func (prepared *httpPrepared) Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) (err error) {
+	p := &httpProbe{ctx: ctx, module: m, cfg: &m.HTTP, prepared: prepared, sink: sink, logger: logger}
 	p.metrics = newHTTPMetrics(sink, p.cfg)
 	defer func() { p.recordDurations() }()
 
@@ -238,7 +240,7 @@ func probeHTTP(ctx context.Context, target string, m *Module, sink *Sink, logger
 		upgradeToHTTPS(u, logger) // before the policy sees the scheme: https is what is probed
 	}
 	if err := m.policy.refuseScheme(u.Scheme); err != nil {
-		return targetDenied(PhaseSetup, err)
+		return targetDenied(taxonomy.PhaseSetup, err)
 	}
 	ip, err := p.resolve(u)
 	if err != nil {
@@ -265,17 +267,17 @@ func parseHTTPTarget(target string) (_ *url.URL, err error) {
 	}
 	u, err := url.Parse(target)
 	if err != nil {
-		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target is not a valid URL: %v; write it as http[s]://host[:port][/path]", err)
+		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target is not a valid URL: %v; write it as http[s]://host[:port][/path]", err)
 	}
 	u.Scheme = strings.ToLower(u.Scheme)
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target scheme %q is not supported by the http prober; use http:// or https://", u.Scheme)
+		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target scheme %q is not supported by the http prober; use http:// or https://", u.Scheme)
 	}
 	if u.Hostname() == "" {
-		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has no host; write it as http[s]://host[:port][/path]", target)
+		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has no host; write it as http[s]://host[:port][/path]", target)
 	}
 	if why := malformedHost(u.Hostname()); why != "" {
-		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has host %q, with %s; write it as http[s]://host[:port][/path]", target, u.Hostname(), why)
+		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has host %q, with %s; write it as http[s]://host[:port][/path]", target, u.Hostname(), why)
 	}
 	return u, nil
 }
@@ -299,7 +301,7 @@ func (p *httpProbe) resolve(u *url.URL) (net.IP, error) {
 		Debug(p.logger, "Leaving name resolution to the proxy")
 		// No address is learnt: only the name, or an IP literal, can be
 		// checked. What the proxy reaches is the proxy's to restrict.
-		return nil, p.module.policy.checkHost(u.Hostname(), PhaseSetup)
+		return nil, p.module.policy.checkHost(u.Hostname(), taxonomy.PhaseSetup)
 	}
 	ip, took, err := resolveTarget(p.ctx, p.module, u.Hostname(), p.cfg.IPProtocol, p.cfg.IPProtocolFallback, p.sink, p.logger)
 	p.resolved, p.looked = took, true
@@ -344,18 +346,18 @@ func (p *httpProbe) send(u *url.URL, ip net.IP) (*http.Response, error) {
 // transport: authentication (an OAuth2 token, a secret file), not the
 // target.
 func (p *httpProbe) requestError(err error, beforeTransport bool) error {
-	var classified *Error
+	var classified *taxonomy.Error
 	switch {
 	case errors.As(err, &classified):
 		return classified
 	case errors.Is(err, errTooManyRedirects):
-		return Fail(ClassProtocol, ReasonTooManyRedirects, PhaseProcessing, err)
+		return taxonomy.Fail(taxonomy.ClassProtocol, taxonomy.ReasonTooManyRedirects, taxonomy.PhaseProcessing, err)
 	case beforeTransport && p.ctx.Err() == nil:
-		return Fail(ClassProber, ReasonCredentials, PhaseSetup, fmt.Errorf("preparing the request's credentials: %w", err))
+		return taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonCredentials, taxonomy.PhaseSetup, fmt.Errorf("preparing the request's credentials: %w", err))
 	case beforeTransport:
-		return Classify(p.ctx, err, PhaseSetup)
+		return taxonomy.Classify(p.ctx, err, taxonomy.PhaseSetup)
 	}
-	return Classify(p.ctx, err, p.timeline.failurePhase())
+	return taxonomy.Classify(p.ctx, err, p.timeline.failurePhase())
 }
 
 // countingTransport counts the requests a probe hands to its module's
@@ -381,7 +383,7 @@ func (p *httpProbe) checkRedirect(req *http.Request, via []*http.Request) error 
 		return errTooManyRedirects
 	}
 	if s := req.URL.Scheme; s != "http" && s != "https" {
-		return Failf(ClassProtocol, ReasonMalformedResponse, PhaseProcessing,
+		return taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing,
 			"redirected to %s, which the http prober cannot follow", req.URL.Redacted())
 	}
 	if err := p.checkRedirectTarget(req.URL); err != nil {
@@ -398,15 +400,15 @@ func (p *httpProbe) checkRedirect(req *http.Request, via []*http.Request) error 
 func (p *httpProbe) checkRedirectTarget(u *url.URL) error {
 	policy := p.module.policy
 	if err := policy.refuseScheme(u.Scheme); err != nil {
-		return inRedirect(u, targetDenied(PhaseProcessing, err))
+		return inRedirect(u, targetDenied(taxonomy.PhaseProcessing, err))
 	}
-	return inRedirect(u, policy.checkHost(u.Hostname(), PhaseProcessing))
+	return inRedirect(u, policy.checkHost(u.Hostname(), taxonomy.PhaseProcessing))
 }
 
 // inRedirect adds to a refusal that it was of a redirect to u. The cause
 // inside the *Error carries it: requestError hands on the *Error itself.
 func inRedirect(u *url.URL, err error) error {
-	var denied *Error
+	var denied *taxonomy.Error
 	if errors.As(err, &denied) {
 		denied.Err = fmt.Errorf("redirect to %s: %w", u.Redacted(), denied.Err)
 	}
@@ -426,7 +428,7 @@ func (p *httpProbe) newRequest(u *url.URL) (*http.Request, error) {
 	}
 	req, err := http.NewRequest(method, u.String(), body)
 	if err != nil {
-		return nil, Fail(ClassProber, ReasonConfig, PhaseSetup, err)
+		return nil, taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup, err)
 	}
 	if getBody != nil {
 		req.GetBody = getBody
@@ -436,7 +438,7 @@ func (p *httpProbe) newRequest(u *url.URL) (*http.Request, error) {
 			if !validHost(value) {
 				// net/http would refuse it when writing the request, as
 				// it does in blackbox: say what is wrong instead.
-				return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup,
+				return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup,
 					"the Host header %q, from the hostname parameter or the module's headers, is not a host name; give a host name or host:port", value)
 			}
 			req.Host = value
@@ -468,7 +470,7 @@ func (p *httpProbe) requestBody() (body io.Reader, getBody func() (io.ReadCloser
 	}
 	data, err := regularfile.Read(p.cfg.BodyFile)
 	if err != nil {
-		return nil, nil, Fail(ClassProber, ReasonConfig, PhaseSetup, fmt.Errorf("reading http.body_file: %w", err))
+		return nil, nil, taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup, fmt.Errorf("reading http.body_file: %w", err))
 	}
 	getBody = func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }
 	body, _ = getBody() // a reader of no known length, which is sent chunked
@@ -605,21 +607,21 @@ func (p *httpProbe) checkResponse(resp *http.Response) error {
 		if len(p.cfg.ValidStatusCodes) > 0 {
 			want = fmt.Sprint(p.cfg.ValidStatusCodes)
 		}
-		return Failf(ClassStatus, ReasonHTTPStatus, PhaseValidate, "status code %d is not one of valid_status_codes %s", resp.StatusCode, want)
+		return taxonomy.Failf(taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate, "status code %d is not one of valid_status_codes %s", resp.StatusCode, want)
 	}
 	if resp.TLS != nil && p.cfg.FailIfSSL {
-		return Failf(ClassAssertion, ReasonSSLForbidden, PhaseValidate, "the final response came over TLS and fail_if_ssl is set")
+		return taxonomy.Failf(taxonomy.ClassAssertion, taxonomy.ReasonSSLForbidden, taxonomy.PhaseValidate, "the final response came over TLS and fail_if_ssl is set")
 	}
 	if resp.TLS == nil && p.cfg.FailIfNotSSL {
-		return Failf(ClassAssertion, ReasonSSLRequired, PhaseValidate, "the final response did not come over TLS and fail_if_not_ssl is set")
+		return taxonomy.Failf(taxonomy.ClassAssertion, taxonomy.ReasonSSLRequired, taxonomy.PhaseValidate, "the final response did not come over TLS and fail_if_not_ssl is set")
 	}
 	if v := p.cfg.ValidHTTPVersions; len(v) > 0 && !slices.Contains(v, resp.Proto) {
-		return Failf(ClassAssertion, ReasonHTTPVersion, PhaseValidate, "the response is %s, not one of valid_http_versions %v", resp.Proto, v)
+		return taxonomy.Failf(taxonomy.ClassAssertion, taxonomy.ReasonHTTPVersion, taxonomy.PhaseValidate, "the response is %s, not one of valid_http_versions %v", resp.Proto, v)
 	}
 	if len(p.cfg.FailIfHeaderMatchesRegexp)+len(p.cfg.FailIfHeaderNotMatchesRegexp) == 0 {
 		return nil
 	}
-	if err := p.prepared.checks.run(p.ctx, PhaseValidate, "the header regexps", func() *Error { return checkHeaders(p.cfg, resp.Header) }); err != nil {
+	if err := p.prepared.checks.run(p.ctx, taxonomy.PhaseValidate, "the header regexps", func() *taxonomy.Error { return checkHeaders(p.cfg, resp.Header) }); err != nil {
 		p.metrics.failedRegex.Set(1)
 		return err
 	}
@@ -634,11 +636,11 @@ func (p *httpProbe) unreadRedirect(failure error) error {
 		return failure
 	}
 	p.bodyUnreadable()
-	reason := ReasonBodyRegex
+	reason := taxonomy.ReasonBodyRegex
 	if len(p.cfg.FailIfBodyMatchesRegexp)+len(p.cfg.FailIfBodyNotMatchesRegexp) == 0 {
-		reason = ReasonBodyCEL
+		reason = taxonomy.ReasonBodyCEL
 	}
-	return Failf(ClassAssertion, reason, PhaseValidate, "the response is a redirect that follow_redirects: false leaves unread, as blackbox_exporter does, so the body checks cannot run")
+	return taxonomy.Failf(taxonomy.ClassAssertion, reason, taxonomy.PhaseValidate, "the response is a redirect that follow_redirects: false leaves unread, as blackbox_exporter does, so the body checks cannot run")
 }
 
 // bodyUnreadable marks, as blackbox does, the body check that was to read
@@ -662,7 +664,7 @@ func (p *httpProbe) checksBody() bool {
 func (p *httpProbe) checkBody(body []byte) error {
 	checks := p.prepared.checks
 	if len(p.cfg.FailIfBodyMatchesRegexp)+len(p.cfg.FailIfBodyNotMatchesRegexp) > 0 {
-		if err := checks.run(p.ctx, PhaseValidate, "the body regexps", func() *Error { return checkBody(p.cfg, body) }); err != nil {
+		if err := checks.run(p.ctx, taxonomy.PhaseValidate, "the body regexps", func() *taxonomy.Error { return checkBody(p.cfg, body) }); err != nil {
 			p.metrics.failedRegex.Set(1)
 			return err
 		}
@@ -670,7 +672,7 @@ func (p *httpProbe) checkBody(body []byte) error {
 	if p.metrics.failedCEL == nil {
 		return nil
 	}
-	if err := checks.run(p.ctx, PhaseValidate, "the CEL checks", func() *Error { return checkCEL(p.ctx, p.cfg, body) }); err != nil {
+	if err := checks.run(p.ctx, taxonomy.PhaseValidate, "the CEL checks", func() *taxonomy.Error { return checkCEL(p.ctx, p.cfg, body) }); err != nil {
 		p.metrics.failedCEL.Set(1)
 		return err
 	}
@@ -686,8 +688,8 @@ func (p *httpProbe) recordTLS(resp *http.Response, err error) {
 		return
 	}
 	facts := p.tr.lastHandshake()
-	var failure *Error
-	if facts != nil && ((resp != nil && resp.TLS != nil) || (errors.As(err, &failure) && failure.Class == ClassTLS)) {
+	var failure *taxonomy.Error
+	if facts != nil && ((resp != nil && resp.TLS != nil) || (errors.As(err, &failure) && failure.Class == taxonomy.ClassTLS)) {
 		facts.record(p.sink)
 	}
 }
@@ -703,7 +705,7 @@ func (p *httpProbe) recordTLS(resp *http.Response, err error) {
 func (p *httpProbe) recordDurations() {
 	stop := time.Now()
 	d := p.timeline.phaseDurations(stop)
-	d[PhaseResolve] += p.resolved
+	d[taxonomy.PhaseResolve] += p.resolved
 	for _, phase := range httpPhases {
 		if p.reached(phase) {
 			p.metrics.durations.With(string(phase)).Set(d[phase].Seconds())
@@ -712,8 +714,8 @@ func (p *httpProbe) recordDurations() {
 	p.timeline.recordSpans(p.sink, stop)
 }
 
-func (p *httpProbe) reached(phase Phase) bool {
-	if phase == PhaseResolve {
+func (p *httpProbe) reached(phase taxonomy.Phase) bool {
+	if phase == taxonomy.PhaseResolve {
 		return p.looked || p.redirect > 0
 	}
 	return p.sent

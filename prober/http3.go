@@ -17,6 +17,8 @@ import (
 	"github.com/quic-go/quic-go"
 	"github.com/quic-go/quic-go/http3"
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // HTTP/3 (enable_http3), as blackbox_exporter 0.28 has it: requests go
@@ -81,14 +83,14 @@ func (t *httpTransport) roundTripHTTP3(req *http.Request) (*http.Response, error
 // it never sent.
 func (t *httpTransport) checkHTTP3(req *http.Request) error {
 	if req.URL.Scheme != "https" {
-		return Failf(ClassProtocol, ReasonMalformedResponse, PhaseProcessing,
+		return taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing,
 			"redirected to %s, which an HTTP/3 probe cannot follow: HTTP/3 runs only over TLS", req.URL.Redacted())
 	}
 	if err := t.refuseProxy(req); err != nil {
 		return err
 	}
 	if err := writableHTTP3(req); err != nil {
-		return Fail(ClassProber, ReasonInvalidTarget, PhaseSetup, err)
+		return taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, err)
 	}
 	return nil
 }
@@ -103,9 +105,9 @@ func (t *httpTransport) refuseProxy(req *http.Request) error {
 	proxy, err := t.proxy(req)
 	switch {
 	case err != nil:
-		return Fail(ClassProber, ReasonUnsupported, PhaseSetup, fmt.Errorf("choosing a proxy for %s: %w", req.URL.Redacted(), err))
+		return taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonUnsupported, taxonomy.PhaseSetup, fmt.Errorf("choosing a proxy for %s: %w", req.URL.Redacted(), err))
 	case proxy != nil:
-		return Failf(ClassProber, ReasonUnsupported, PhaseSetup,
+		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonUnsupported, taxonomy.PhaseSetup,
 			"the module's proxy %s would carry %s, but HTTP/3 runs over UDP, which proxies do not carry; probe it with a module without enable_http3 or without the proxy",
 			proxy.Redacted(), req.URL.Redacted())
 	}
@@ -137,7 +139,7 @@ func (t *httpTransport) dialQUIC(ctx context.Context, addr string) (*http3Conn, 
 	udp, err := newDialer().DialContext(ctx, familyOf(ip).network("udp"), net.JoinHostPort(ip.String(), port))
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.connectDone })
 	if err != nil {
-		return nil, Classify(ctx, fmt.Errorf("opening a UDP socket to %s: %w", addr, err), PhaseConnect)
+		return nil, taxonomy.Classify(ctx, fmt.Errorf("opening a UDP socket to %s: %w", addr, err), taxonomy.PhaseConnect)
 	}
 	return t.handshakeQUIC(ctx, udp.(*net.UDPConn), addr, t.serverNameFor(host))
 }
@@ -171,10 +173,10 @@ func (t *httpTransport) handshakeQUIC(ctx context.Context, udp *net.UDPConn, add
 // packet, during the handshake; it is reported in phase connect, so that
 // connect/refused means the same over QUIC as over TCP (and as for dns
 // over UDP).
-func handshakeError(ctx context.Context, err error) *Error {
-	e := classifyHTTP3(ctx, err, PhaseTLS)
-	if e.Class == ClassConnect {
-		e.Phase = PhaseConnect
+func handshakeError(ctx context.Context, err error) *taxonomy.Error {
+	e := classifyHTTP3(ctx, err, taxonomy.PhaseTLS)
+	if e.Class == taxonomy.ClassConnect {
+		e.Phase = taxonomy.PhaseConnect
 	}
 	return e
 }
@@ -266,7 +268,7 @@ type http3Body struct {
 func (b *http3Body) Read(p []byte) (int, error) {
 	n, err := b.body.Read(p)
 	if err != nil && err != io.EOF {
-		err = responseError(b.ctx, fmt.Errorf("reading the HTTP/3 body: %w", err), PhaseTransfer)
+		err = responseError(b.ctx, fmt.Errorf("reading the HTTP/3 body: %w", err), taxonomy.PhaseTransfer)
 	}
 	return n, err
 }

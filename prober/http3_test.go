@@ -22,6 +22,8 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // ---- HTTP/3 servers ----
@@ -206,7 +208,7 @@ func TestHTTP3(t *testing.T) {
 				metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
 				present(t, s, tlsFamilies...)
 				present(t, s, chainFamilies...)
-				for _, phase := range []Phase{PhaseTLS, PhaseProcessing} {
+				for _, phase := range []taxonomy.Phase{taxonomy.PhaseTLS, taxonomy.PhaseProcessing} {
 					if phaseSeconds(t, s, phase) <= 0 {
 						t.Errorf("phase %s took no time; the QUIC handshake and the server's answer must have", phase)
 					}
@@ -262,7 +264,7 @@ func TestHTTP3Checks(t *testing.T) {
 		{
 			name:    "status code not valid",
 			handler: h3Handler(func(_ *h3Env, w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }),
-			want:    failure{ClassStatus, ReasonHTTPStatus, PhaseValidate},
+			want:    failure{taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate},
 			metrics: map[string]float64{"probe_http_status_code": 503, "probe_http_version": 3},
 		},
 		{
@@ -277,7 +279,7 @@ func TestHTTP3Checks(t *testing.T) {
 			module: func(h *config.HTTPProbe, _ *h3Env) {
 				h.FailIfBodyNotMatchesRegexp = []config.Regexp{config.MustNewRegexp("^ok$")}
 			},
-			want:    failure{ClassAssertion, ReasonBodyRegex, PhaseValidate},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonBodyRegex, taxonomy.PhaseValidate},
 			metrics: map[string]float64{"probe_failed_due_to_regex": 1, "probe_http_uncompressed_body_length": 8},
 		},
 		{
@@ -296,7 +298,7 @@ func TestHTTP3Checks(t *testing.T) {
 			module: func(h *config.HTTPProbe, _ *h3Env) {
 				h.FailIfHeaderMatchesRegexp = []config.HeaderMatch{{Header: "X-State", Regexp: config.MustNewRegexp("maint")}}
 			},
-			want:    failure{ClassAssertion, ReasonHeaderRegex, PhaseValidate},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonHeaderRegex, taxonomy.PhaseValidate},
 			metrics: map[string]float64{"probe_failed_due_to_regex": 1},
 		},
 		{
@@ -306,7 +308,7 @@ func TestHTTP3Checks(t *testing.T) {
 				return "enable_http3: true\nenable_http2: false\nvalid_http_versions: [HTTP/3.0]\n" +
 					"fail_if_body_json_not_matches_cel: 'body.status == \"up\"'\ntls_config:\n  ca_file: " + e.ca.file
 			},
-			want:    failure{ClassAssertion, ReasonBodyCEL, PhaseValidate},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonBodyCEL, taxonomy.PhaseValidate},
 			metrics: map[string]float64{"probe_failed_due_to_cel": 1, "probe_http_version": 3},
 		},
 		{
@@ -350,7 +352,7 @@ func TestHTTP3Checks(t *testing.T) {
 			name:    "body_size_limit",
 			handler: body(strings.Repeat("x", 4096)),
 			module:  func(h *config.HTTPProbe, _ *h3Env) { h.BodySizeLimit = 1024 },
-			want:    failure{ClassProtocol, ReasonBodyTooLarge, PhaseTransfer},
+			want:    failure{taxonomy.ClassProtocol, taxonomy.ReasonBodyTooLarge, taxonomy.PhaseTransfer},
 			metrics: map[string]float64{"probe_http_uncompressed_body_length": 1024},
 		},
 		{
@@ -399,7 +401,7 @@ func TestHTTP3Checks(t *testing.T) {
 		{
 			name:   "fail_if_ssl",
 			module: func(h *config.HTTPProbe, _ *h3Env) { h.FailIfSSL = true },
-			want:   failure{ClassAssertion, ReasonSSLForbidden, PhaseValidate},
+			want:   failure{taxonomy.ClassAssertion, taxonomy.ReasonSSLForbidden, taxonomy.PhaseValidate},
 		},
 	})
 }
@@ -452,7 +454,7 @@ func TestHTTP3ClientCertificate(t *testing.T) {
 		// The server refuses the handshake with an alert after sonde's
 		// side of it is done, as with TLS 1.3 over TCP.
 		_, err := run(t, h3Module(t, ca, nil), target)
-		checkOutcome(t, err, failure{ClassTLS, ReasonHandshake, PhaseProcessing})
+		checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonHandshake, taxonomy.PhaseProcessing})
 	})
 }
 
@@ -505,7 +507,7 @@ func TestHTTP3Redirects(t *testing.T) {
 				}
 				var handshakes []int
 				for _, span := range s.Spans() {
-					if span.Phase == PhaseTLS {
+					if span.Phase == taxonomy.PhaseTLS {
 						handshakes = append(handshakes, span.Hop)
 					}
 				}
@@ -525,7 +527,7 @@ func TestHTTP3Redirects(t *testing.T) {
 			name:    "to http://, which HTTP/3 cannot reach",
 			handler: redirecting(elsewhere("http://127.0.0.1:"), &sync.Map{}),
 			target:  func(e *h3Env) string { return e.url + "/redirect" },
-			want:    failure{ClassProtocol, ReasonMalformedResponse, PhaseProcessing},
+			want:    failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing},
 			message: []string{"HTTP/3 runs only over TLS"},
 		},
 		{
@@ -533,7 +535,7 @@ func TestHTTP3Redirects(t *testing.T) {
 			handler: redirecting(here, &sync.Map{}),
 			target:  func(e *h3Env) string { return e.url + "/redirect" },
 			module:  func(h *config.HTTPProbe, _ *h3Env) { h.HTTPClientConfig.FollowRedirects = false },
-			want:    failure{ClassStatus, ReasonHTTPStatus, PhaseValidate},
+			want:    failure{taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate},
 			metrics: map[string]float64{"probe_http_redirects": 1, "probe_http_status_code": 302},
 		},
 		{
@@ -541,7 +543,7 @@ func TestHTTP3Redirects(t *testing.T) {
 			handler: h3Handler(func(_ *h3Env, w http.ResponseWriter, r *http.Request) {
 				http.Redirect(w, r, r.URL.Path, http.StatusFound)
 			}),
-			want:    failure{ClassProtocol, ReasonTooManyRedirects, PhaseProcessing},
+			want:    failure{taxonomy.ClassProtocol, taxonomy.ReasonTooManyRedirects, taxonomy.PhaseProcessing},
 			metrics: map[string]float64{"probe_http_redirects": 11},
 		},
 	})
@@ -562,7 +564,7 @@ func TestHTTP3RedirectPolicy(t *testing.T) {
 		m.Targets.Deny = []string{"127.0.0.2/32"}
 	})
 	_, err := run(t, m, url)
-	checkOutcome(t, err, failure{ClassProber, ReasonTargetDenied, PhaseResolve})
+	checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseResolve})
 }
 
 func TestHTTP3Certificates(t *testing.T) {
@@ -570,7 +572,7 @@ func TestHTTP3Certificates(t *testing.T) {
 		{
 			name:    "unknown authority",
 			server:  h3Opts{ca: newTestCA(t, "nobody's CA")},
-			want:    failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS},
+			want:    failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS},
 			metrics: map[string]float64{"probe_http_ssl": 0, "probe_http_status_code": 0},
 			check:   func(t *testing.T, _ *h3Env, s *Sink) { chainSurvived(t, s) },
 		},
@@ -578,7 +580,7 @@ func TestHTTP3Certificates(t *testing.T) {
 			name: "expired",
 			server: h3Opts{spec: &leafSpec{cn: "localhost", ips: []net.IP{net.IPv4(127, 0, 0, 1)},
 				notBefore: time.Now().Add(-48 * time.Hour), notAfter: time.Now().Add(-24 * time.Hour)}},
-			want: failure{ClassTLS, ReasonCertExpired, PhaseTLS},
+			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertExpired, taxonomy.PhaseTLS},
 			check: func(t *testing.T, _ *h3Env, s *Sink) {
 				chainSurvived(t, s)
 				if expiry := value(t, s, "probe_ssl_earliest_cert_expiry"); expiry > float64(time.Now().Unix()) {
@@ -589,7 +591,7 @@ func TestHTTP3Certificates(t *testing.T) {
 		{
 			name:   "another name",
 			server: h3Opts{spec: &leafSpec{cn: "probe.example", dns: []string{"probe.example"}}},
-			want:   failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS},
+			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS},
 			check:  func(t *testing.T, _ *h3Env, s *Sink) { chainSurvived(t, s) },
 		},
 	})
@@ -666,7 +668,7 @@ func TestHTTP3Failures(t *testing.T) {
 		{
 			name:   "nothing listens on the UDP port",
 			target: func(t *testing.T) string { return "https://" + testkit.ClosedUDPPort(t) },
-			want:   failure{ClassConnect, ReasonRefused, PhaseConnect},
+			want:   failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			check: func(t *testing.T, s *Sink, _ time.Duration) {
 				metric(t, s, 0, "probe_http_status_code")
 				metric(t, s, 4, "probe_ip_protocol")
@@ -677,14 +679,14 @@ func TestHTTP3Failures(t *testing.T) {
 			name:    "the UDP port reads and never answers",
 			target:  func(t *testing.T) string { return "https://" + testkit.SilentUDP(t) },
 			timeout: deadline,
-			want:    failure{ClassTimeout, ReasonDeadline, PhaseTLS},
+			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseTLS},
 			check: func(t *testing.T, s *Sink, took time.Duration) {
 				// It ends by its deadline, not before (quic-go's own
 				// handshake timeout is 5 s) and not long after.
 				if took < deadline*9/10 || took > deadline+5*time.Second {
 					t.Errorf("the probe took %v with a deadline of %v", took, deadline)
 				}
-				if tls := phaseSeconds(t, s, PhaseTLS); tls < (deadline / 2).Seconds() {
+				if tls := phaseSeconds(t, s, taxonomy.PhaseTLS); tls < (deadline / 2).Seconds() {
 					t.Errorf("phase tls holds %vs; the wait for the handshake belongs there", tls)
 				}
 			},
@@ -695,7 +697,7 @@ func TestHTTP3Failures(t *testing.T) {
 				return newHTTP3Server(t, http.HandlerFunc(hold), h3Opts{ca: ca})
 			},
 			timeout: stall,
-			want:    failure{ClassTimeout, ReasonDeadline, PhaseProcessing},
+			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseProcessing},
 		},
 		{
 			name: "the server stops sending the body",
@@ -707,10 +709,10 @@ func TestHTTP3Failures(t *testing.T) {
 				}), h3Opts{ca: ca})
 			},
 			timeout: stall,
-			want:    failure{ClassTimeout, ReasonDeadline, PhaseTransfer},
+			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseTransfer},
 			check: func(t *testing.T, s *Sink, _ time.Duration) {
 				metric(t, s, 200, "probe_http_status_code")
-				if transfer := phaseSeconds(t, s, PhaseTransfer); transfer < (stall / 2).Seconds() {
+				if transfer := phaseSeconds(t, s, taxonomy.PhaseTransfer); transfer < (stall / 2).Seconds() {
 					t.Errorf("phase transfer holds %vs; the wait for the body belongs there", transfer)
 				}
 			},
@@ -728,7 +730,7 @@ func TestHTTP3Failures(t *testing.T) {
 					panic(http.ErrAbortHandler) // quic-go resets the stream with H3_INTERNAL_ERROR
 				}), h3Opts{ca: ca})
 			},
-			want: failure{ClassProtocol, ReasonUnexpectedEOF, PhaseTransfer},
+			want: failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.PhaseTransfer},
 		},
 		{
 			name: "the server closes the connection before answering",
@@ -737,7 +739,7 @@ func TestHTTP3Failures(t *testing.T) {
 					requestStream(ctx, c)
 				})
 			},
-			want: failure{ClassProtocol, ReasonUnexpectedEOF, PhaseProcessing},
+			want: failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.PhaseProcessing},
 		},
 		{
 			name: "the server answers with a frame that may not come first",
@@ -750,14 +752,14 @@ func TestHTTP3Failures(t *testing.T) {
 					}
 				})
 			},
-			want: failure{ClassProtocol, ReasonMalformedResponse, PhaseTransfer},
+			want: failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseTransfer},
 		},
 		{
 			name: "no application protocol in common",
 			target: func(t *testing.T) string {
 				return rawQUICServer(t, ca, []string{"hq-interop"}, func(context.Context, *quic.Conn) {})
 			},
-			want: failure{ClassTLS, ReasonHandshake, PhaseTLS},
+			want: failure{taxonomy.ClassTLS, taxonomy.ReasonHandshake, taxonomy.PhaseTLS},
 		},
 		{
 			name:   "the module's proxy would carry the request",
@@ -765,7 +767,7 @@ func TestHTTP3Failures(t *testing.T) {
 			module: func(h *config.HTTPProbe) {
 				h.HTTPClientConfig.ProxyURL = pconfig.URL{URL: &url.URL{Scheme: "http", Host: "127.0.0.1:3128"}}
 			},
-			want: failure{ClassProber, ReasonUnsupported, PhaseSetup},
+			want: failure{taxonomy.ClassProber, taxonomy.ReasonUnsupported, taxonomy.PhaseSetup},
 		},
 	}
 	for _, tc := range cases {
@@ -796,7 +798,7 @@ func TestHTTP3WithTLS12FailsProbes(t *testing.T) {
 		t.Fatalf("NewModule: %v", err)
 	}
 	_, err = run(t, m, "https://127.0.0.1:1/")
-	e := checkOutcome(t, err, failure{ClassProber, ReasonConfig, PhaseSetup})
+	e := checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup})
 	if e != nil && !strings.Contains(e.Error(), "TLS 1.3") {
 		t.Errorf("the failure does not name TLS 1.3: %v", e)
 	}
@@ -812,35 +814,35 @@ func TestClassifyQUIC(t *testing.T) {
 		name  string
 		ctx   context.Context
 		err   error
-		phase Phase
+		phase taxonomy.Phase
 		want  failure
 	}{
-		{"the server refuses the connection", alive, &quic.TransportError{Remote: true, ErrorCode: quic.ConnectionRefused}, PhaseTLS,
-			failure{ClassConnect, ReasonRefused, PhaseTLS}},
-		{"a stateless reset", alive, &quic.StatelessResetError{}, PhaseTransfer, failure{ClassConnect, ReasonReset, PhaseTransfer}},
-		{"no QUIC version in common", alive, &quic.VersionNegotiationError{}, PhaseTLS, failure{ClassTLS, ReasonHandshake, PhaseTLS}},
-		{"a TLS alert from the server", alive, &quic.TransportError{Remote: true, ErrorCode: 0x100 + 40}, PhaseTLS,
-			failure{ClassTLS, ReasonHandshake, PhaseTLS}},
-		{"the server breaks QUIC in the handshake", alive, &quic.TransportError{ErrorCode: quic.ProtocolViolation}, PhaseTLS,
-			failure{ClassTLS, ReasonHandshake, PhaseTLS}},
-		{"the server breaks QUIC", alive, &quic.TransportError{ErrorCode: quic.FrameEncodingError}, PhaseTransfer,
-			failure{ClassProtocol, ReasonMalformedResponse, PhaseTransfer}},
-		{"the server closes with an error", alive, &quic.TransportError{Remote: true, ErrorCode: quic.InternalError}, PhaseProcessing,
-			failure{ClassProtocol, ReasonUnexpectedEOF, PhaseProcessing}},
-		{"the server resets the stream", alive, &quic.StreamError{Remote: true, ErrorCode: 0x10c}, PhaseTransfer,
-			failure{ClassProtocol, ReasonUnexpectedEOF, PhaseTransfer}},
-		{"the server resets the stream past the deadline", expired, &quic.StreamError{Remote: true, ErrorCode: 0x10c}, PhaseTransfer,
-			failure{ClassProtocol, ReasonUnexpectedEOF, PhaseTransfer}},
-		{"sonde cancels the stream at the deadline", expired, &quic.StreamError{ErrorCode: 0x10c}, PhaseTransfer,
-			failure{ClassTimeout, ReasonDeadline, PhaseTransfer}},
-		{"sonde's client closes on a broken frame", alive, &quic.ApplicationError{ErrorCode: 0x105}, PhaseTransfer,
-			failure{ClassProtocol, ReasonMalformedResponse, PhaseTransfer}},
-		{"sonde closes at the deadline", expired, &quic.ApplicationError{ErrorCode: 0x100}, PhaseProcessing,
-			failure{ClassTimeout, ReasonDeadline, PhaseProcessing}},
-		{"idle timeout", alive, &quic.IdleTimeoutError{}, PhaseProcessing, failure{ClassTimeout, ReasonDeadline, PhaseProcessing}},
-		{"handshake timeout", alive, &quic.HandshakeTimeoutError{}, PhaseTLS, failure{ClassTimeout, ReasonDeadline, PhaseTLS}},
-		{"wrapped", alive, fmt.Errorf("reading: %w", &quic.StreamError{Remote: true}), PhaseTransfer,
-			failure{ClassProtocol, ReasonUnexpectedEOF, PhaseTransfer}},
+		{"the server refuses the connection", alive, &quic.TransportError{Remote: true, ErrorCode: quic.ConnectionRefused}, taxonomy.PhaseTLS,
+			failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseTLS}},
+		{"a stateless reset", alive, &quic.StatelessResetError{}, taxonomy.PhaseTransfer, failure{taxonomy.ClassConnect, taxonomy.ReasonReset, taxonomy.PhaseTransfer}},
+		{"no QUIC version in common", alive, &quic.VersionNegotiationError{}, taxonomy.PhaseTLS, failure{taxonomy.ClassTLS, taxonomy.ReasonHandshake, taxonomy.PhaseTLS}},
+		{"a TLS alert from the server", alive, &quic.TransportError{Remote: true, ErrorCode: 0x100 + 40}, taxonomy.PhaseTLS,
+			failure{taxonomy.ClassTLS, taxonomy.ReasonHandshake, taxonomy.PhaseTLS}},
+		{"the server breaks QUIC in the handshake", alive, &quic.TransportError{ErrorCode: quic.ProtocolViolation}, taxonomy.PhaseTLS,
+			failure{taxonomy.ClassTLS, taxonomy.ReasonHandshake, taxonomy.PhaseTLS}},
+		{"the server breaks QUIC", alive, &quic.TransportError{ErrorCode: quic.FrameEncodingError}, taxonomy.PhaseTransfer,
+			failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseTransfer}},
+		{"the server closes with an error", alive, &quic.TransportError{Remote: true, ErrorCode: quic.InternalError}, taxonomy.PhaseProcessing,
+			failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.PhaseProcessing}},
+		{"the server resets the stream", alive, &quic.StreamError{Remote: true, ErrorCode: 0x10c}, taxonomy.PhaseTransfer,
+			failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.PhaseTransfer}},
+		{"the server resets the stream past the deadline", expired, &quic.StreamError{Remote: true, ErrorCode: 0x10c}, taxonomy.PhaseTransfer,
+			failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.PhaseTransfer}},
+		{"sonde cancels the stream at the deadline", expired, &quic.StreamError{ErrorCode: 0x10c}, taxonomy.PhaseTransfer,
+			failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseTransfer}},
+		{"sonde's client closes on a broken frame", alive, &quic.ApplicationError{ErrorCode: 0x105}, taxonomy.PhaseTransfer,
+			failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseTransfer}},
+		{"sonde closes at the deadline", expired, &quic.ApplicationError{ErrorCode: 0x100}, taxonomy.PhaseProcessing,
+			failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseProcessing}},
+		{"idle timeout", alive, &quic.IdleTimeoutError{}, taxonomy.PhaseProcessing, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseProcessing}},
+		{"handshake timeout", alive, &quic.HandshakeTimeoutError{}, taxonomy.PhaseTLS, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseTLS}},
+		{"wrapped", alive, fmt.Errorf("reading: %w", &quic.StreamError{Remote: true}), taxonomy.PhaseTransfer,
+			failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.PhaseTransfer}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -848,8 +850,8 @@ func TestClassifyQUIC(t *testing.T) {
 		})
 	}
 	t.Run("a classified error keeps its labels", func(t *testing.T) {
-		err := Fail(ClassProtocol, ReasonBodyTooLarge, PhaseTransfer, nil)
-		checkOutcome(t, classifyHTTP3(alive, fmt.Errorf("body: %w", err), PhaseTransfer), failure{ClassProtocol, ReasonBodyTooLarge, PhaseTransfer})
+		err := taxonomy.Fail(taxonomy.ClassProtocol, taxonomy.ReasonBodyTooLarge, taxonomy.PhaseTransfer, nil)
+		checkOutcome(t, classifyHTTP3(alive, fmt.Errorf("body: %w", err), taxonomy.PhaseTransfer), failure{taxonomy.ClassProtocol, taxonomy.ReasonBodyTooLarge, taxonomy.PhaseTransfer})
 	})
 }
 
@@ -882,7 +884,7 @@ func TestHTTP3OCSP(t *testing.T) {
 		leaf.tls.OCSPStaple = ca.ocspAnswer(t, leaf, ocsp.Revoked)
 		url := newHTTP3Server(t, okHandler, h3Opts{cert: &leaf})
 		sink, err := run(t, h3Module(t, ca, nil), url)
-		checkOutcome(t, err, failure{ClassTLS, ReasonCertRevoked, PhaseTLS})
+		checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertRevoked, taxonomy.PhaseTLS})
 		metric(t, sink, 1, "probe_tls_ocsp_stapled")
 		checkOCSPSeries(t, sink, "revoked", "")
 	})
@@ -899,7 +901,7 @@ func TestHTTP3OCSP(t *testing.T) {
 			m.OCSP = policy(config.OCSPQuery)
 		})
 		sink, err := run(t, m, url)
-		checkOutcome(t, err, failure{ClassTLS, ReasonCertRevoked, PhaseOCSP})
+		checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertRevoked, taxonomy.PhaseOCSP})
 		metric(t, sink, 0, "probe_tls_ocsp_stapled")
 		checkOCSPSeries(t, sink, "revoked", "")
 		if n := responder.asked.Load(); n != 1 {
@@ -907,7 +909,7 @@ func TestHTTP3OCSP(t *testing.T) {
 		}
 		var asked bool
 		for _, span := range sink.Spans() {
-			asked = asked || span.Phase == PhaseOCSP
+			asked = asked || span.Phase == taxonomy.PhaseOCSP
 		}
 		if !asked {
 			t.Error("no ocsp span after the QUIC handshake")

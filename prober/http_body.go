@@ -14,6 +14,8 @@ import (
 	"github.com/andybalholm/brotli"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // maxKeptBody bounds the body held in memory for body checks when the
@@ -71,10 +73,10 @@ func (p *httpProbe) readBody(resp *http.Response, keep bool) ([]byte, error) {
 
 func tooLarge(limit int64, own bool) error {
 	if own {
-		return Failf(ClassProtocol, ReasonBodyTooLarge, PhaseTransfer,
+		return taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonBodyTooLarge, taxonomy.PhaseTransfer,
 			"the body exceeds the %s sonde keeps in memory for body checks; set http.body_size_limit to choose a limit", describeSize(limit))
 	}
-	return Failf(ClassProtocol, ReasonBodyTooLarge, PhaseTransfer, "the body exceeds body_size_limit (%s)", describeSize(limit))
+	return taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonBodyTooLarge, taxonomy.PhaseTransfer, "the body exceeds body_size_limit (%s)", describeSize(limit))
 }
 
 // bodyError classifies a failure while reading the body: a network error
@@ -87,12 +89,12 @@ func (p *httpProbe) bodyError(wire *errorReader, err error) error {
 			// "excessive input"); the wire's error is the cause.
 			err = fmt.Errorf("reading the body: %w (the %s decoder: %v)", wire.err, p.cfg.Compression, err)
 		}
-		return Classify(p.ctx, err, PhaseTransfer)
+		return taxonomy.Classify(p.ctx, err, taxonomy.PhaseTransfer)
 	}
 	if p.cfg.Compression != "" && !strings.EqualFold(p.cfg.Compression, "identity") {
-		return Fail(ClassProtocol, ReasonMalformedResponse, PhaseTransfer, err)
+		return taxonomy.Fail(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseTransfer, err)
 	}
-	return Classify(p.ctx, err, PhaseTransfer)
+	return taxonomy.Classify(p.ctx, err, taxonomy.PhaseTransfer)
 }
 
 // errorReader remembers the error its reader returned, to tell network
@@ -122,7 +124,7 @@ func knownCompression(algorithm string) bool {
 func (p *httpProbe) undecodable(resp *http.Response) error {
 	n, _ := io.Copy(io.Discard, resp.Body)
 	p.metrics.uncompressed.Set(float64(n))
-	return Failf(ClassProber, ReasonConfig, PhaseTransfer, "http.compression %q is not an algorithm sonde can decode; use gzip, br, deflate or identity", p.cfg.Compression)
+	return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseTransfer, "http.compression %q is not an algorithm sonde can decode; use gzip, br, deflate or identity", p.cfg.Compression)
 }
 
 // decompress wraps r in the decoder for the configured compression. An

@@ -12,6 +12,8 @@ import (
 	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // Failures before the request reaches the target (an OAuth2 token that
@@ -39,7 +41,7 @@ func TestHTTPCredentialFailures(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			targetHit = false
 			_, err := run(t, yamlModule(t, tc.section), target.URL)
-			e := checkOutcome(t, err, failure{ClassProber, ReasonCredentials, PhaseSetup})
+			e := checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonCredentials, taxonomy.PhaseSetup})
 			if e != nil && !strings.Contains(e.Error(), tc.message) {
 				t.Errorf("error %v does not say %q", e, tc.message)
 			}
@@ -56,7 +58,7 @@ func TestHTTPRedirectToUnsupportedScheme(t *testing.T) {
 		http.Redirect(w, r, "ftp://files.example/x", http.StatusFound)
 	}), serverOpts{})
 	_, err := run(t, newModule(t, nil), srv.URL)
-	e := checkOutcome(t, err, failure{ClassProtocol, ReasonMalformedResponse, PhaseProcessing})
+	e := checkOutcome(t, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing})
 	if e != nil && !strings.Contains(e.Error(), "redirected to ftp://files.example/x") {
 		t.Errorf("error %v", e)
 	}
@@ -92,7 +94,7 @@ func TestHTTPEmptyBodyWithCompression(t *testing.T) {
 func TestLookupNoSuitableAddress(t *testing.T) {
 	r := hostsOnlyResolver{}
 	_, err := lookupAddress(context.Background(), r, "localhost", ip6, false)
-	checkOutcome(t, err, failure{ClassDNS, ReasonNoAddress, PhaseResolve})
+	checkOutcome(t, err, failure{taxonomy.ClassDNS, taxonomy.ReasonNoAddress, taxonomy.PhaseResolve})
 }
 
 type hostsOnlyResolver struct{}

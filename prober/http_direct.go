@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"golang.org/x/net/http/httpguts"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // A probe's request to a plain-HTTP target, with no proxy, is made by
@@ -124,7 +126,7 @@ func (c *directConn) exchange(req *http.Request, tl *timeline) (*http.Response, 
 			return resp, nil
 		}
 		if informational == max1xxResponses {
-			return nil, Failf(ClassProtocol, ReasonMalformedResponse, PhaseTransfer, "the target sent more than %d informational (1xx) responses", max1xxResponses)
+			return nil, taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseTransfer, "the target sent more than %d informational (1xx) responses", max1xxResponses)
 		}
 	}
 }

@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // Plain-HTTP requests without a proxy skip net/http's Transport
@@ -47,7 +49,7 @@ func TestHTTPDirectRoundTrip(t *testing.T) {
 			serve: func(c net.Conn, _ *http.Request) {
 				fmt.Fprint(c, strings.Repeat(hints, max1xxResponses+1)+"HTTP/1.1 200 OK\r\n\r\n")
 			},
-			want: failure{ClassProtocol, ReasonMalformedResponse, PhaseTransfer},
+			want: failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseTransfer},
 		},
 		{
 			name: "response header over the limit",
@@ -62,7 +64,7 @@ func TestHTTPDirectRoundTrip(t *testing.T) {
 				}
 				_ = w.Flush()
 			},
-			want: failure{ClassProtocol, ReasonMalformedResponse, PhaseTransfer},
+			want: failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseTransfer},
 		},
 		{
 			// The client closes a redirect's body after reading a little of
@@ -92,7 +94,7 @@ func TestHTTPDirectRoundTrip(t *testing.T) {
 				time.Sleep(time.Second)
 			},
 			within: 200 * time.Millisecond,
-			want:   failure{ClassTimeout, ReasonDeadline, PhaseTransfer},
+			want:   failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseTransfer},
 		},
 		{
 			name: "request body",
@@ -155,5 +157,5 @@ func TestHTTPDirectRedirectToHTTPS(t *testing.T) {
 	metric(t, sink, 1, "probe_http_redirects")
 	metric(t, sink, 1, "probe_http_ssl")
 	metric(t, sink, 2, "probe_http_version")
-	checkPhases(t, sink, []Phase{PhaseConnect, PhaseTLS, PhaseProcessing, PhaseTransfer}, nil)
+	checkPhases(t, sink, []taxonomy.Phase{taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer}, nil)
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // The http metrics blackbox_exporter exports, at 0, even when the probe
@@ -29,7 +31,7 @@ var httpGauges = []string{
 
 // checkPhases asserts that all five phases are exported, that the phases
 // in zero are exactly 0, and that those in nonzero were timed.
-func checkPhases(t *testing.T, sink *Sink, nonzero, zero []Phase) {
+func checkPhases(t *testing.T, sink *Sink, nonzero, zero []taxonomy.Phase) {
 	t.Helper()
 	for _, p := range slices.Concat(nonzero, zero) {
 		value(t, sink, "probe_http_duration_seconds", string(p))
@@ -45,7 +47,7 @@ func checkPhases(t *testing.T, sink *Sink, nonzero, zero []Phase) {
 }
 
 // unreachedPhases checks that the probe has no series for these phases.
-func unreachedPhases(t *testing.T, sink *Sink, phases ...Phase) {
+func unreachedPhases(t *testing.T, sink *Sink, phases ...taxonomy.Phase) {
 	t.Helper()
 	for _, p := range phases {
 		if _, ok := sink.Value("probe_http_duration_seconds", string(p)); ok {
@@ -65,46 +67,46 @@ func answer(f func(c net.Conn)) func(c net.Conn) {
 }
 
 func TestHTTPFailures(t *testing.T) {
-	noTLS := []Phase{PhaseTLS}
+	noTLS := []taxonomy.Phase{taxonomy.PhaseTLS}
 	cases := []struct {
 		name    string
 		target  func(t *testing.T) string
 		want    failure
 		message string
-		timed   []Phase // phases that must have a duration
-		zero    []Phase // phases that must be exactly 0
+		timed   []taxonomy.Phase // phases that must have a duration
+		zero    []taxonomy.Phase // phases that must be exactly 0
 		// unreached are the phases with no series: as in blackbox, a
 		// phase is there once the probe got that far.
-		unreached []Phase
+		unreached []taxonomy.Phase
 		partial   bool // a response arrived: its metrics are not 0
 		check     func(t *testing.T, s *Sink)
 	}{
 		{
 			name:   "refused port",
 			target: func(t *testing.T) string { return "http://" + closedPort(t) },
-			want:   failure{ClassConnect, ReasonRefused, PhaseConnect},
-			timed:  []Phase{PhaseConnect},
-			zero:   []Phase{PhaseTLS, PhaseProcessing, PhaseTransfer},
+			want:   failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
+			timed:  []taxonomy.Phase{taxonomy.PhaseConnect},
+			zero:   []taxonomy.Phase{taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer},
 		},
 		{
 			name:   "refused port over https",
 			target: func(t *testing.T) string { return "https://" + closedPort(t) },
-			want:   failure{ClassConnect, ReasonRefused, PhaseConnect},
-			zero:   []Phase{PhaseTLS, PhaseProcessing, PhaseTransfer},
+			want:   failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
+			zero:   []taxonomy.Phase{taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer},
 		},
 		{
 			name:      "NXDOMAIN",
 			target:    func(*testing.T) string { return "http://nx.test/" },
-			want:      failure{ClassDNS, ReasonNXDomain, PhaseResolve},
-			timed:     []Phase{PhaseResolve},
-			unreached: []Phase{PhaseConnect, PhaseTLS, PhaseProcessing, PhaseTransfer},
+			want:      failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve},
+			timed:     []taxonomy.Phase{taxonomy.PhaseResolve},
+			unreached: []taxonomy.Phase{taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer},
 		},
 		{
 			name:      "SERVFAIL",
 			target:    func(*testing.T) string { return "https://" + servfailName + "/" },
-			want:      failure{ClassDNS, ReasonServFail, PhaseResolve},
-			zero:      []Phase{},
-			unreached: []Phase{PhaseConnect, PhaseTLS, PhaseProcessing, PhaseTransfer},
+			want:      failure{taxonomy.ClassDNS, taxonomy.ReasonServFail, taxonomy.PhaseResolve},
+			zero:      []taxonomy.Phase{},
+			unreached: []taxonomy.Phase{taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer},
 		},
 		{
 			name: "5xx",
@@ -113,10 +115,10 @@ func TestHTTPFailures(t *testing.T) {
 					http.Error(w, "down", http.StatusServiceUnavailable)
 				}), serverOpts{}).URL
 			},
-			want:    failure{ClassStatus, ReasonHTTPStatus, PhaseValidate},
+			want:    failure{taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate},
 			message: "503",
 			partial: true,
-			timed:   []Phase{PhaseConnect, PhaseProcessing, PhaseTransfer},
+			timed:   []taxonomy.Phase{taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer},
 			zero:    noTLS,
 		},
 		{
@@ -124,8 +126,8 @@ func TestHTTPFailures(t *testing.T) {
 			target: func(t *testing.T) string {
 				return "http://" + rawServer(t, answer(func(c net.Conn) { c.Close() }))
 			},
-			want: failure{ClassProtocol, ReasonUnexpectedEOF, PhaseProcessing},
-			zero: []Phase{PhaseTLS, PhaseTransfer},
+			want: failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.PhaseProcessing},
+			zero: []taxonomy.Phase{taxonomy.PhaseTLS, taxonomy.PhaseTransfer},
 		},
 		{
 			name: "peer closes in the middle of the body",
@@ -135,8 +137,8 @@ func TestHTTPFailures(t *testing.T) {
 					c.Close()
 				}))
 			},
-			want:    failure{ClassProtocol, ReasonUnexpectedEOF, PhaseTransfer},
-			timed:   []Phase{PhaseTransfer},
+			want:    failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.PhaseTransfer},
+			timed:   []taxonomy.Phase{taxonomy.PhaseTransfer},
 			zero:    noTLS,
 			partial: true,
 			check: func(t *testing.T, s *Sink) {
@@ -152,7 +154,7 @@ func TestHTTPFailures(t *testing.T) {
 					fmt.Fprint(c, "SSH-2.0-OpenSSH_9.6\r\n\r\n")
 				}))
 			},
-			want: failure{ClassProtocol, ReasonMalformedResponse, PhaseTransfer},
+			want: failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseTransfer},
 			zero: noTLS,
 		},
 		{
@@ -163,9 +165,9 @@ func TestHTTPFailures(t *testing.T) {
 					_, _ = io.Copy(io.Discard, c)
 				})
 			},
-			want:  failure{ClassTLS, ReasonHandshake, PhaseTLS},
-			timed: []Phase{PhaseTLS},
-			zero:  []Phase{PhaseProcessing, PhaseTransfer},
+			want:  failure{taxonomy.ClassTLS, taxonomy.ReasonHandshake, taxonomy.PhaseTLS},
+			timed: []taxonomy.Phase{taxonomy.PhaseTLS},
+			zero:  []taxonomy.Phase{taxonomy.PhaseProcessing, taxonomy.PhaseTransfer},
 		},
 		{
 			name: "peer resets",
@@ -175,8 +177,8 @@ func TestHTTPFailures(t *testing.T) {
 					c.Close()
 				}))
 			},
-			want: failure{ClassConnect, ReasonReset, PhaseProcessing},
-			zero: []Phase{PhaseTLS, PhaseTransfer},
+			want: failure{taxonomy.ClassConnect, taxonomy.ReasonReset, taxonomy.PhaseProcessing},
+			zero: []taxonomy.Phase{taxonomy.PhaseTLS, taxonomy.PhaseTransfer},
 		},
 		{
 			name: "peer resets during the TLS handshake",
@@ -188,8 +190,8 @@ func TestHTTPFailures(t *testing.T) {
 					c.Close()
 				})
 			},
-			want: failure{ClassConnect, ReasonReset, PhaseTLS},
-			zero: []Phase{PhaseProcessing, PhaseTransfer},
+			want: failure{taxonomy.ClassConnect, taxonomy.ReasonReset, taxonomy.PhaseTLS},
+			zero: []taxonomy.Phase{taxonomy.PhaseProcessing, taxonomy.PhaseTransfer},
 		},
 	}
 	for _, tc := range cases {
@@ -221,7 +223,7 @@ func TestHTTPInvalidTargets(t *testing.T) {
 	for _, target := range []string{"ftp://x", "http://", "http://[::1", "", "https:///path", "gopher://example.com:70/"} {
 		t.Run(fmt.Sprintf("%q", target), func(t *testing.T) {
 			sink, err := run(t, newModule(t, nil), target)
-			perr := checkOutcome(t, err, failure{ClassProber, ReasonInvalidTarget, PhaseSetup})
+			perr := checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup})
 			msg := perr.Error()
 			if !strings.Contains(msg, "http://") && !strings.Contains(msg, "http[s]://") {
 				t.Errorf("message %q does not say how to write the target", msg)
@@ -244,9 +246,9 @@ func TestHTTPDeadlines(t *testing.T) {
 	cases := []struct {
 		name  string
 		setup func(t *testing.T) (target string, m *Module)
-		phase Phase
-		timed []Phase // including the phase that stalled
-		zero  []Phase
+		phase taxonomy.Phase
+		timed []taxonomy.Phase // including the phase that stalled
+		zero  []taxonomy.Phase
 	}{
 		{
 			name: "listener that never answers TLS",
@@ -254,9 +256,9 @@ func TestHTTPDeadlines(t *testing.T) {
 				addr := rawServer(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 				return "https://" + addr, newModule(t, nil)
 			},
-			phase: PhaseTLS,
-			timed: []Phase{PhaseTLS},
-			zero:  []Phase{PhaseProcessing, PhaseTransfer},
+			phase: taxonomy.PhaseTLS,
+			timed: []taxonomy.Phase{taxonomy.PhaseTLS},
+			zero:  []taxonomy.Phase{taxonomy.PhaseProcessing, taxonomy.PhaseTransfer},
 		},
 		{
 			name: "server that sleeps before the headers",
@@ -266,9 +268,9 @@ func TestHTTPDeadlines(t *testing.T) {
 				}), serverOpts{})
 				return srv.URL, newModule(t, nil)
 			},
-			phase: PhaseProcessing,
-			timed: []Phase{PhaseProcessing},
-			zero:  []Phase{PhaseTLS, PhaseTransfer},
+			phase: taxonomy.PhaseProcessing,
+			timed: []taxonomy.Phase{taxonomy.PhaseProcessing},
+			zero:  []taxonomy.Phase{taxonomy.PhaseTLS, taxonomy.PhaseTransfer},
 		},
 		{
 			name: "https server that sleeps before the headers",
@@ -279,9 +281,9 @@ func TestHTTPDeadlines(t *testing.T) {
 				}), serverOpts{tls: true, http2: true, ca: ca})
 				return srv.URL, newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.file })
 			},
-			phase: PhaseProcessing,
-			timed: []Phase{PhaseTLS, PhaseProcessing},
-			zero:  []Phase{PhaseTransfer},
+			phase: taxonomy.PhaseProcessing,
+			timed: []taxonomy.Phase{taxonomy.PhaseTLS, taxonomy.PhaseProcessing},
+			zero:  []taxonomy.Phase{taxonomy.PhaseTransfer},
 		},
 		{
 			name: "server that stalls in the middle of the body",
@@ -294,9 +296,9 @@ func TestHTTPDeadlines(t *testing.T) {
 				}), serverOpts{})
 				return srv.URL, newModule(t, nil)
 			},
-			phase: PhaseTransfer,
-			timed: []Phase{PhaseProcessing, PhaseTransfer},
-			zero:  []Phase{PhaseTLS},
+			phase: taxonomy.PhaseTransfer,
+			timed: []taxonomy.Phase{taxonomy.PhaseProcessing, taxonomy.PhaseTransfer},
+			zero:  []taxonomy.Phase{taxonomy.PhaseTLS},
 		},
 		{
 			name: "body checks on a body that stalls",
@@ -308,16 +310,16 @@ func TestHTTPDeadlines(t *testing.T) {
 				}), serverOpts{})
 				return srv.URL, newModule(t, func(h *config.HTTPProbe) { h.FailIfBodyMatchesRegexp = res("error") })
 			},
-			phase: PhaseTransfer,
-			timed: []Phase{PhaseTransfer},
+			phase: taxonomy.PhaseTransfer,
+			timed: []taxonomy.Phase{taxonomy.PhaseTransfer},
 		},
 		{
 			name: "DNS server that never answers",
 			setup: func(t *testing.T) (string, *Module) {
 				return "http://" + silentName + "/", newModule(t, nil)
 			},
-			phase: PhaseResolve,
-			timed: []Phase{PhaseResolve},
+			phase: taxonomy.PhaseResolve,
+			timed: []taxonomy.Phase{taxonomy.PhaseResolve},
 		},
 	}
 	for _, tc := range cases {
@@ -327,7 +329,7 @@ func TestHTTPDeadlines(t *testing.T) {
 			if took > timeout+slack {
 				t.Errorf("probe took %v, more than its deadline %v + %v", took, timeout, slack)
 			}
-			checkOutcome(t, err, failure{ClassTimeout, ReasonDeadline, tc.phase})
+			checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, tc.phase})
 			checkPhases(t, sink, tc.timed, tc.zero)
 		})
 	}
@@ -357,10 +359,10 @@ func TestHTTPPhaseTimings(t *testing.T) {
 		if calls.Load() != 1 {
 			t.Fatalf("GetCertificate called %d times, want 1", calls.Load())
 		}
-		if v := phaseSeconds(t, sink, PhaseTLS); v < pause.Seconds() {
+		if v := phaseSeconds(t, sink, taxonomy.PhaseTLS); v < pause.Seconds() {
 			t.Errorf("tls phase = %vs, want at least %v", v, pause)
 		}
-		if v := phaseSeconds(t, sink, PhaseProcessing); v >= pause.Seconds() {
+		if v := phaseSeconds(t, sink, taxonomy.PhaseProcessing); v >= pause.Seconds() {
 			t.Errorf("processing phase = %vs, want less than %v: the handshake leaked into it", v, pause)
 		}
 	})
@@ -371,10 +373,10 @@ func TestHTTPPhaseTimings(t *testing.T) {
 		}), serverOpts{})
 		sink, err := run(t, newModule(t, nil), srv.URL)
 		checkOutcome(t, err, failure{})
-		if v := phaseSeconds(t, sink, PhaseProcessing); v < pause.Seconds() {
+		if v := phaseSeconds(t, sink, taxonomy.PhaseProcessing); v < pause.Seconds() {
 			t.Errorf("processing phase = %vs, want at least %v", v, pause)
 		}
-		metric(t, sink, 0, "probe_http_duration_seconds", string(PhaseTLS))
+		metric(t, sink, 0, "probe_http_duration_seconds", string(taxonomy.PhaseTLS))
 	})
 	t.Run("slow body", func(t *testing.T) {
 		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -385,10 +387,10 @@ func TestHTTPPhaseTimings(t *testing.T) {
 		}), serverOpts{})
 		sink, err := run(t, newModule(t, nil), srv.URL)
 		checkOutcome(t, err, failure{})
-		if v := phaseSeconds(t, sink, PhaseTransfer); v < pause.Seconds() {
+		if v := phaseSeconds(t, sink, taxonomy.PhaseTransfer); v < pause.Seconds() {
 			t.Errorf("transfer phase = %vs, want at least %v", v, pause)
 		}
-		if v := phaseSeconds(t, sink, PhaseProcessing); v >= pause.Seconds() {
+		if v := phaseSeconds(t, sink, taxonomy.PhaseProcessing); v >= pause.Seconds() {
 			t.Errorf("processing phase = %vs, want less than %v", v, pause)
 		}
 	})
@@ -402,12 +404,12 @@ func TestHTTPPhaseTimings(t *testing.T) {
 		sink, err := run(t, newModule(t, nil), srv.URL)
 		checkOutcome(t, err, failure{})
 		metric(t, sink, 1, "probe_http_redirects")
-		if v := phaseSeconds(t, sink, PhaseProcessing); v < 2*pause.Seconds() {
+		if v := phaseSeconds(t, sink, taxonomy.PhaseProcessing); v < 2*pause.Seconds() {
 			t.Errorf("processing phase = %vs, want at least %v over two requests", v, 2*pause)
 		}
 		// The redirect's body is never read: the time until the probe
 		// ended, which includes the second request, is not its transfer.
-		if v := phaseSeconds(t, sink, PhaseTransfer); v >= pause.Seconds() {
+		if v := phaseSeconds(t, sink, taxonomy.PhaseTransfer); v >= pause.Seconds() {
 			t.Errorf("transfer phase = %vs, want less than %v", v, pause)
 		}
 	})

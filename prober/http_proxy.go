@@ -4,6 +4,8 @@ import (
 	"context"
 	"net/http"
 	"net/url"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // proxyConnectRefused judges a proxy's answer to the CONNECT request that
@@ -16,5 +18,5 @@ func proxyConnectRefused(_ context.Context, proxy *url.URL, _ *http.Request, res
 	if resp.StatusCode == http.StatusOK {
 		return nil
 	}
-	return Failf(ClassStatus, ReasonHTTPStatus, PhaseConnect, "the proxy %s answered CONNECT with %q", proxy.Redacted(), resp.Status)
+	return taxonomy.Failf(taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseConnect, "the proxy %s answered CONNECT with %q", proxy.Redacted(), resp.Status)
 }

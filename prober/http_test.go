@@ -22,6 +22,8 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // env is what a table case can see of its test: its CA and server.
@@ -193,14 +195,14 @@ func TestHTTPTransports(t *testing.T) {
 			name:    "valid_http_versions rejects HTTP/2.0",
 			server:  serverOpts{tls: true, http2: true},
 			module:  func(h *config.HTTPProbe, _ *env) { h.ValidHTTPVersions = []string{"HTTP/1.1"} },
-			want:    failure{ClassAssertion, ReasonHTTPVersion, PhaseValidate},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonHTTPVersion, taxonomy.PhaseValidate},
 			message: []string{"HTTP/2.0", "valid_http_versions"},
 			metrics: map[string]float64{"probe_http_version": 2, "probe_http_status_code": 200},
 		},
 		{
 			name:    "valid_http_versions rejects HTTP/1.1",
 			module:  func(h *config.HTTPProbe, _ *env) { h.ValidHTTPVersions = []string{"HTTP/2.0"} },
-			want:    failure{ClassAssertion, ReasonHTTPVersion, PhaseValidate},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonHTTPVersion, taxonomy.PhaseValidate},
 			metrics: map[string]float64{"probe_http_version": 1.1},
 		},
 	})
@@ -242,7 +244,7 @@ func TestHTTPRequestOptions(t *testing.T) {
 			name:    "valid_status_codes rejects a 2xx not listed",
 			handler: statusHandler(http.StatusCreated),
 			module:  func(h *config.HTTPProbe, _ *env) { h.ValidStatusCodes = []int{200} },
-			want:    failure{ClassStatus, ReasonHTTPStatus, PhaseValidate},
+			want:    failure{taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate},
 			message: []string{"201", "[200]"},
 			metrics: map[string]float64{"probe_http_status_code": 201},
 		},
@@ -496,7 +498,7 @@ func TestHTTPCompression(t *testing.T) {
 			fmt.Fprint(w, "not gzip at all")
 		}),
 		module: func(h *config.HTTPProbe, _ *env) { h.Compression = "gzip" },
-		want:   failure{ClassProtocol, ReasonMalformedResponse, PhaseTransfer},
+		want:   failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseTransfer},
 	})
 	runHTTPCases(t, cases)
 }
@@ -549,7 +551,7 @@ func TestHTTPRedirects(t *testing.T) {
 			handler: chain,
 			target:  func(e *env) string { return e.srv.URL + "/0" },
 			module:  func(h *config.HTTPProbe, _ *env) { h.HTTPClientConfig.FollowRedirects = false },
-			want:    failure{ClassStatus, ReasonHTTPStatus, PhaseValidate},
+			want:    failure{taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate},
 			metrics: map[string]float64{"probe_http_status_code": 302},
 		},
 		{
@@ -584,7 +586,7 @@ func TestHTTPRedirects(t *testing.T) {
 			handler: handlerFunc(func(_ *env, w http.ResponseWriter, r *http.Request) {
 				http.Redirect(w, r, "/loop", http.StatusFound)
 			}),
-			want:    failure{ClassProtocol, ReasonTooManyRedirects, PhaseProcessing},
+			want:    failure{taxonomy.ClassProtocol, taxonomy.ReasonTooManyRedirects, taxonomy.PhaseProcessing},
 			metrics: map[string]float64{"probe_http_status_code": 302, "probe_http_redirects": 11},
 		},
 	})
@@ -636,7 +638,7 @@ func TestHTTPBodyFileResentAndReread(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, err = run(t, m, srv.URL+"/first")
-	perr := checkOutcome(t, err, failure{ClassProber, ReasonConfig, PhaseSetup})
+	perr := checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup})
 	if !strings.Contains(perr.Error(), "body_file") {
 		t.Errorf("error %v does not name body_file", perr)
 	}
@@ -648,7 +650,7 @@ func TestHTTPSSLRequirements(t *testing.T) {
 			name:    "fail_if_ssl over https",
 			server:  serverOpts{tls: true},
 			module:  func(h *config.HTTPProbe, _ *env) { h.FailIfSSL = true },
-			want:    failure{ClassAssertion, ReasonSSLForbidden, PhaseValidate},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonSSLForbidden, taxonomy.PhaseValidate},
 			metrics: map[string]float64{"probe_http_ssl": 1},
 		},
 		{
@@ -659,7 +661,7 @@ func TestHTTPSSLRequirements(t *testing.T) {
 		{
 			name:    "fail_if_not_ssl over http",
 			module:  func(h *config.HTTPProbe, _ *env) { h.FailIfNotSSL = true },
-			want:    failure{ClassAssertion, ReasonSSLRequired, PhaseValidate},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonSSLRequired, taxonomy.PhaseValidate},
 			metrics: map[string]float64{"probe_http_ssl": 0},
 		},
 		{
@@ -677,7 +679,7 @@ func TestHTTPSSLRequirements(t *testing.T) {
 				return http.RedirectHandler(plain.URL, http.StatusFound)
 			},
 			module:  func(h *config.HTTPProbe, _ *env) { h.FailIfNotSSL = true },
-			want:    failure{ClassAssertion, ReasonSSLRequired, PhaseValidate},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonSSLRequired, taxonomy.PhaseValidate},
 			metrics: map[string]float64{"probe_http_ssl": 0, "probe_http_redirects": 1},
 		},
 	})
@@ -717,7 +719,7 @@ func TestHTTPBodyChecks(t *testing.T) {
 			name:    "fail_if_body_matches_regexp, second pattern matches",
 			handler: body("status: baaad"),
 			module:  func(h *config.HTTPProbe, _ *env) { h.FailIfBodyMatchesRegexp = res("error", "ba+d") },
-			want:    failure{ClassAssertion, ReasonBodyRegex, PhaseValidate},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonBodyRegex, taxonomy.PhaseValidate},
 			message: []string{`fail_if_body_matches_regexp[1] "ba+d"`},
 			metrics: map[string]float64{"probe_failed_due_to_regex": 1, "probe_http_status_code": 200},
 		},
@@ -733,7 +735,7 @@ func TestHTTPBodyChecks(t *testing.T) {
 			name:    "fail_if_body_not_matches_regexp, second pattern misses",
 			handler: body("service healthy"),
 			module:  func(h *config.HTTPProbe, _ *env) { h.FailIfBodyNotMatchesRegexp = res("healthy", `version \d+`) },
-			want:    failure{ClassAssertion, ReasonBodyRegex, PhaseValidate},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonBodyRegex, taxonomy.PhaseValidate},
 			message: []string{`fail_if_body_not_matches_regexp[1] "version \\d+"`},
 			metrics: map[string]float64{"probe_failed_due_to_regex": 1},
 		},
@@ -751,7 +753,7 @@ func TestHTTPBodyChecks(t *testing.T) {
 			module: func(h *config.HTTPProbe, e *env) {
 				h.FailIfBodyJSONMatchesCEL = cel(e.t, `body.status == "down"`)
 			},
-			want:    failure{ClassAssertion, ReasonBodyCEL, PhaseValidate},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonBodyCEL, taxonomy.PhaseValidate},
 			message: []string{"fail_if_body_json_matches_cel", `body.status == \"down\"`},
 			metrics: map[string]float64{"probe_failed_due_to_cel": 1, "probe_failed_due_to_regex": 0},
 		},
@@ -769,7 +771,7 @@ func TestHTTPBodyChecks(t *testing.T) {
 			module: func(h *config.HTTPProbe, e *env) {
 				h.FailIfBodyJSONNotMatchesCEL = cel(e.t, `body.all(c, c.up)`)
 			},
-			want:    failure{ClassAssertion, ReasonBodyCEL, PhaseValidate},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonBodyCEL, taxonomy.PhaseValidate},
 			message: []string{"fail_if_body_json_not_matches_cel"},
 			metrics: map[string]float64{"probe_failed_due_to_cel": 1},
 		},
@@ -779,7 +781,7 @@ func TestHTTPBodyChecks(t *testing.T) {
 			module: func(h *config.HTTPProbe, e *env) {
 				h.FailIfBodyJSONNotMatchesCEL = cel(e.t, `body.status == "up"`)
 			},
-			want:    failure{ClassAssertion, ReasonBodyCEL, PhaseValidate},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonBodyCEL, taxonomy.PhaseValidate},
 			message: []string{"not JSON"},
 			metrics: map[string]float64{"probe_failed_due_to_cel": 1},
 		},
@@ -793,7 +795,7 @@ func TestHTTPBodyChecks(t *testing.T) {
 			name:    "body_size_limit exceeded",
 			handler: body(strings.Repeat("x", 100)),
 			module:  func(h *config.HTTPProbe, _ *env) { h.BodySizeLimit = 10 },
-			want:    failure{ClassProtocol, ReasonBodyTooLarge, PhaseTransfer},
+			want:    failure{taxonomy.ClassProtocol, taxonomy.ReasonBodyTooLarge, taxonomy.PhaseTransfer},
 			message: []string{"body_size_limit"},
 			metrics: map[string]float64{"probe_http_status_code": 200, "probe_http_content_length": 100},
 		},
@@ -804,7 +806,7 @@ func TestHTTPBodyChecks(t *testing.T) {
 				h.Compression = "gzip"
 				h.BodySizeLimit = 1024
 			},
-			want:    failure{ClassProtocol, ReasonBodyTooLarge, PhaseTransfer},
+			want:    failure{taxonomy.ClassProtocol, taxonomy.ReasonBodyTooLarge, taxonomy.PhaseTransfer},
 			message: []string{"1KiB"},
 		},
 		{
@@ -820,7 +822,7 @@ func TestHTTPBodyChecks(t *testing.T) {
 			name:    "body_size_limit from YAML with units",
 			handler: body(strings.Repeat("x", 3000)),
 			yaml:    func(*env) string { return "body_size_limit: 2KB" },
-			want:    failure{ClassProtocol, ReasonBodyTooLarge, PhaseTransfer},
+			want:    failure{taxonomy.ClassProtocol, taxonomy.ReasonBodyTooLarge, taxonomy.PhaseTransfer},
 			message: []string{"2KiB"},
 		},
 	})
@@ -861,7 +863,7 @@ func TestHTTPHeaderChecks(t *testing.T) {
 					match("x-env", "^canary$", false),
 				}
 			},
-			want:    failure{ClassAssertion, ReasonHeaderRegex, PhaseValidate},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonHeaderRegex, taxonomy.PhaseValidate},
 			message: []string{`fail_if_header_matches[1] "^canary$"`, "X-Env"},
 			metrics: map[string]float64{"probe_failed_due_to_regex": 1},
 		},
@@ -871,7 +873,7 @@ func TestHTTPHeaderChecks(t *testing.T) {
 			module: func(h *config.HTTPProbe, _ *env) {
 				h.FailIfHeaderMatchesRegexp = []config.HeaderMatch{match("X-Missing", ".", false)}
 			},
-			want:    failure{ClassAssertion, ReasonHeaderRegex, PhaseValidate},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonHeaderRegex, taxonomy.PhaseValidate},
 			message: []string{"fail_if_header_matches[0]", "X-Missing", "allow_missing"},
 			metrics: map[string]float64{"probe_failed_due_to_regex": 1},
 		},
@@ -900,7 +902,7 @@ func TestHTTPHeaderChecks(t *testing.T) {
 					match("X-Env", "^staging$", false),
 				}
 			},
-			want:    failure{ClassAssertion, ReasonHeaderRegex, PhaseValidate},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonHeaderRegex, taxonomy.PhaseValidate},
 			message: []string{`fail_if_header_not_matches[1] "^staging$"`},
 			metrics: map[string]float64{"probe_failed_due_to_regex": 1},
 		},
@@ -910,7 +912,7 @@ func TestHTTPHeaderChecks(t *testing.T) {
 			module: func(h *config.HTTPProbe, _ *env) {
 				h.FailIfHeaderNotMatchesRegexp = []config.HeaderMatch{match("X-Missing", ".", false)}
 			},
-			want:    failure{ClassAssertion, ReasonHeaderRegex, PhaseValidate},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonHeaderRegex, taxonomy.PhaseValidate},
 			metrics: map[string]float64{"probe_failed_due_to_regex": 1},
 		},
 		{
@@ -927,7 +929,7 @@ func TestHTTPHeaderChecks(t *testing.T) {
 			module: func(h *config.HTTPProbe, _ *env) {
 				h.FailIfHeaderNotMatchesRegexp = []config.HeaderMatch{match("X-Missing", ".", false)}
 			},
-			want:    failure{ClassStatus, ReasonHTTPStatus, PhaseValidate},
+			want:    failure{taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate},
 			metrics: map[string]float64{"probe_failed_due_to_regex": 0, "probe_http_status_code": 503},
 		},
 	})
@@ -1082,7 +1084,7 @@ func TestHTTPProxy(t *testing.T) {
 			h.HTTPClientConfig.ProxyURL = pconfig.URL{URL: proxyURL}
 		})
 		_, err := run(t, m, "http://only-the-proxy-knows.test/")
-		checkOutcome(t, err, failure{ClassDNS, ReasonNXDomain, PhaseResolve})
+		checkOutcome(t, err, failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve})
 	})
 }
 
@@ -1169,7 +1171,7 @@ tls_config:
 	value(t, sink, "probe_ssl_earliest_cert_expiry")
 	metric(t, sink, 1, "probe_tls_version_info", "TLS 1.3")
 	absent(t, sink, "probe_ip_protocol", "probe_dns_lookup_time_seconds")
-	for _, p := range []Phase{PhaseConnect, PhaseTLS, PhaseProcessing} {
+	for _, p := range []taxonomy.Phase{taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseProcessing} {
 		if v := phaseSeconds(t, sink, p); v <= 0 {
 			t.Errorf("phase %s = %v, want it timed", p, v)
 		}
@@ -1181,6 +1183,6 @@ tls_config:
 	// The certificate is verified through the tunnel too.
 	other := yamlModule(t, fmt.Sprintf("proxy_url: %s\nskip_resolve_phase_with_proxy: true", proxy.URL))
 	sink, err = run(t, other, "https://secure.test:8443/")
-	checkOutcome(t, err, failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS})
+	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS})
 	chainSurvived(t, sink)
 }

@@ -15,6 +15,8 @@ import (
 	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // tlsFamilies are the metrics only a completed handshake exports.
@@ -120,27 +122,27 @@ func TestHTTPTLSOptions(t *testing.T) {
 			module: func(h *config.HTTPProbe, _ *env) {
 				h.HTTPClientConfig.TLSConfig.MinVersion = pconfig.TLSVersion(tls.VersionTLS13)
 			},
-			want:    failure{ClassTLS, ReasonHandshake, PhaseTLS},
+			want:    failure{taxonomy.ClassTLS, taxonomy.ReasonHandshake, taxonomy.PhaseTLS},
 			metrics: map[string]float64{"probe_http_ssl": 0, "probe_http_status_code": 0},
 			absent:  tlsFamilies,
 		},
 		{
 			name:    "expired certificate",
 			server:  serverOpts{tls: true, spec: &leafSpec{ips: []net.IP{net.IPv4(127, 0, 0, 1)}, notBefore: time.Now().Add(-48 * hour), notAfter: time.Now().Add(-24 * hour)}},
-			want:    failure{ClassTLS, ReasonCertExpired, PhaseTLS},
+			want:    failure{taxonomy.ClassTLS, taxonomy.ReasonCertExpired, taxonomy.PhaseTLS},
 			metrics: map[string]float64{"probe_http_ssl": 0},
 			check:   func(t *testing.T, _ *env, s *Sink) { chainSurvived(t, s) },
 		},
 		{
 			name:   "certificate not yet valid",
 			server: serverOpts{tls: true, spec: &leafSpec{ips: []net.IP{net.IPv4(127, 0, 0, 1)}, notBefore: time.Now().Add(24 * hour), notAfter: time.Now().Add(48 * hour)}},
-			want:   failure{ClassTLS, ReasonCertNotYetValid, PhaseTLS},
+			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertNotYetValid, taxonomy.PhaseTLS},
 			check:  func(t *testing.T, _ *env, s *Sink) { chainSurvived(t, s) },
 		},
 		{
 			name:   "certificate for another name",
 			server: serverOpts{tls: true, spec: &leafSpec{dns: []string{"other.example"}}},
-			want:   failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS},
+			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS},
 			check:  func(t *testing.T, _ *env, s *Sink) { chainSurvived(t, s) },
 		},
 		{
@@ -148,7 +150,7 @@ func TestHTTPTLSOptions(t *testing.T) {
 			server: serverOpts{tls: true, spec: probeExample},
 			target: ipTarget,
 			module: func(h *config.HTTPProbe, _ *env) { h.Headers = map[string]string{"Host": "wrong.example"} },
-			want:   failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS},
+			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS},
 			check:  func(t *testing.T, _ *env, s *Sink) { chainSurvived(t, s) },
 		},
 		{
@@ -157,13 +159,13 @@ func TestHTTPTLSOptions(t *testing.T) {
 			module: func(h *config.HTTPProbe, e *env) {
 				h.HTTPClientConfig.TLSConfig.CAFile = newTestCA(e.t, "another CA").file
 			},
-			want:  failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS},
+			want:  failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS},
 			check: func(t *testing.T, _ *env, s *Sink) { chainSurvived(t, s) },
 		},
 		{
 			name:   "https to a plain http server",
 			target: func(e *env) string { return strings.Replace(e.srv.URL, "http://", "https://", 1) },
-			want:   failure{ClassTLS, ReasonHandshake, PhaseTLS},
+			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonHandshake, taxonomy.PhaseTLS},
 			absent: tlsFamilies,
 		},
 	})
@@ -177,10 +179,10 @@ func TestHTTPTLSOptions(t *testing.T) {
 func TestHTTPClientCertificateMissing(t *testing.T) {
 	for _, tc := range []struct {
 		version uint16
-		phase   Phase
+		phase   taxonomy.Phase
 	}{
-		{tls.VersionTLS12, PhaseTLS},
-		{tls.VersionTLS13, PhaseProcessing},
+		{tls.VersionTLS12, taxonomy.PhaseTLS},
+		{tls.VersionTLS13, taxonomy.PhaseProcessing},
 	} {
 		t.Run(tlsVersion(tc.version), func(t *testing.T) {
 			ca := newTestCA(t, "sonde test CA")
@@ -191,7 +193,7 @@ func TestHTTPClientCertificateMissing(t *testing.T) {
 			}})
 			m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.file })
 			sink, err := run(t, m, srv.URL)
-			checkOutcome(t, err, failure{ClassTLS, ReasonHandshake, tc.phase})
+			checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonHandshake, tc.phase})
 			metric(t, sink, 0, "probe_http_status_code")
 		})
 	}
@@ -237,7 +239,7 @@ func TestHTTPWithHostname(t *testing.T) {
 
 	// Without the parameter the IP target does not match the certificate.
 	_, err := run(t, m, srv.URL)
-	checkOutcome(t, err, failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS})
+	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS})
 
 	hm, err := m.WithHostname("vhost.example")
 	if err != nil {

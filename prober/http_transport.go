@@ -11,6 +11,8 @@ import (
 	"net/url"
 	"sync"
 	"time"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // roundTrip holds the timings of one request of a probe; each redirect adds
@@ -93,26 +95,26 @@ func (t *timeline) parsedLiteral() {
 // transport may give up on a dial (the request's context is done) in the
 // instant between the dial's handshake ending and the transport taking
 // the connection.
-func (t *timeline) failurePhase() Phase {
+func (t *timeline) failurePhase() taxonomy.Phase {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	if len(t.trips) == 0 {
-		return PhaseConnect
+		return taxonomy.PhaseConnect
 	}
 	rt := t.trips[len(t.trips)-1]
 	switch {
 	case !rt.firstByte.IsZero():
-		return PhaseTransfer
+		return taxonomy.PhaseTransfer
 	case !rt.gotConn.IsZero():
-		return PhaseProcessing
+		return taxonomy.PhaseProcessing
 	case !rt.tlsStart.IsZero():
-		return PhaseTLS
+		return taxonomy.PhaseTLS
 	case !rt.connectStart.IsZero():
-		return PhaseConnect
+		return taxonomy.PhaseConnect
 	case !rt.resolveStart.IsZero():
-		return PhaseResolve
+		return taxonomy.PhaseResolve
 	}
-	return PhaseConnect
+	return taxonomy.PhaseConnect
 }
 
 // phaseDurations sums each phase over the round trips, as
@@ -120,20 +122,20 @@ func (t *timeline) failurePhase() Phase {
 // short by a failure counts up to stop, so the time spent before a deadline
 // shows where it went. Earlier round trips were redirects: their bodies are
 // never read, so their transfer phase, like blackbox's, counts 0.
-func (t *timeline) phaseDurations(stop time.Time) map[Phase]time.Duration {
+func (t *timeline) phaseDurations(stop time.Time) map[taxonomy.Phase]time.Duration {
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	d := map[Phase]time.Duration{}
+	d := map[taxonomy.Phase]time.Duration{}
 	for i, rt := range t.trips {
 		cut := time.Time{}
 		if i == len(t.trips)-1 {
 			cut = stop
 		}
-		d[PhaseResolve] += span(rt.resolveStart, rt.resolveDone, cut)
-		d[PhaseConnect] += span(rt.connectStart, rt.connectDone, cut)
-		d[PhaseTLS] += span(rt.tlsStart, rt.tlsDone, cut)
-		d[PhaseProcessing] += span(rt.gotConn, rt.firstByte, cut)
-		d[PhaseTransfer] += span(rt.firstByte, rt.end, cut)
+		d[taxonomy.PhaseResolve] += span(rt.resolveStart, rt.resolveDone, cut)
+		d[taxonomy.PhaseConnect] += span(rt.connectStart, rt.connectDone, cut)
+		d[taxonomy.PhaseTLS] += span(rt.tlsStart, rt.tlsDone, cut)
+		d[taxonomy.PhaseProcessing] += span(rt.gotConn, rt.firstByte, cut)
+		d[taxonomy.PhaseTransfer] += span(rt.firstByte, rt.end, cut)
 	}
 	return d
 }
@@ -150,19 +152,19 @@ func (t *timeline) recordSpans(sink *Sink, stop time.Time) {
 		if i == len(t.trips)-1 {
 			cut = stop
 		}
-		record := func(phase Phase, start, end time.Time) {
+		record := func(phase taxonomy.Phase, start, end time.Time) {
 			if end, ok := phaseEnd(start, end, cut); ok {
 				sink.Span(phase, i, start, end)
 			}
 		}
 		if !rt.literal {
-			record(PhaseResolve, rt.resolveStart, rt.resolveDone)
+			record(taxonomy.PhaseResolve, rt.resolveStart, rt.resolveDone)
 		}
-		record(PhaseConnect, rt.connectStart, rt.connectDone)
-		record(PhaseTLS, rt.tlsStart, rt.tlsDone)
-		record(PhaseOCSP, rt.ocspStart, rt.ocspEnd)
-		record(PhaseProcessing, rt.gotConn, rt.firstByte)
-		record(PhaseTransfer, rt.firstByte, rt.end)
+		record(taxonomy.PhaseConnect, rt.connectStart, rt.connectDone)
+		record(taxonomy.PhaseTLS, rt.tlsStart, rt.tlsDone)
+		record(taxonomy.PhaseOCSP, rt.ocspStart, rt.ocspEnd)
+		record(taxonomy.PhaseProcessing, rt.gotConn, rt.firstByte)
+		record(taxonomy.PhaseTransfer, rt.firstByte, rt.end)
 	}
 }
 
@@ -260,7 +262,7 @@ func (t *httpTransport) dial(ctx context.Context, _, addr string) (net.Conn, err
 	conn, err := newDialer().DialContext(ctx, familyOf(ip).network("tcp"), net.JoinHostPort(ip.String(), port))
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.connectDone })
 	if err != nil {
-		return nil, Classify(ctx, fmt.Errorf("connecting to %s: %w", addr, err), PhaseConnect)
+		return nil, taxonomy.Classify(ctx, fmt.Errorf("connecting to %s: %w", addr, err), taxonomy.PhaseConnect)
 	}
 	return conn, nil
 }
@@ -270,7 +272,7 @@ func (t *httpTransport) dial(ctx context.Context, _, addr string) (net.Conn, err
 func (t *httpTransport) destination(ctx context.Context, addr string) (host string, ip net.IP, port string, err error) {
 	host, port, err = net.SplitHostPort(addr)
 	if err != nil {
-		return "", nil, "", Fail(ClassProber, ReasonInvalidTarget, PhaseConnect, err)
+		return "", nil, "", taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseConnect, err)
 	}
 	if ip, err = t.address(ctx, host); err != nil {
 		return "", nil, "", err
@@ -306,7 +308,7 @@ func (t *httpTransport) allowed(addr, host string, ip net.IP) error {
 		return nil
 	}
 	if err := t.policy.refuseAddress(host, ip); err != nil {
-		return targetDenied(PhaseResolve, err)
+		return targetDenied(taxonomy.PhaseResolve, err)
 	}
 	return nil
 }
@@ -413,7 +415,7 @@ type contextTransport struct{}
 func (contextTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t, ok := req.Context().Value(probeTransportKey{}).(http.RoundTripper)
 	if !ok {
-		return nil, Fail(ClassProber, ReasonInternal, PhaseSetup, errors.New("request without a probe transport"))
+		return nil, taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonInternal, taxonomy.PhaseSetup, errors.New("request without a probe transport"))
 	}
 	return t.RoundTrip(req)
 }

@@ -12,6 +12,8 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // defaultICMPPayload is the echo data when payload_size is 0. It is as long
@@ -41,7 +43,7 @@ type icmpPrepared struct {
 // its first sequence number.
 type echoStart struct{ id, seq uint16 }
 
-func prepareICMP(m *config.Module) (any, error) {
+func prepareICMP(m *config.Module, _ *Env) (Prober, error) {
 	cfg := &m.ICMP
 	p := &icmpPrepared{
 		payload:  icmpPayload(cfg.PayloadSize),
@@ -67,7 +69,7 @@ func checkPayloadSize(size int, f ipFamily) error {
 		limit = config.MaxICMPPayload6
 	}
 	if size < 0 || size > limit {
-		return Failf(ClassProber, ReasonConfig, PhaseSetup, "icmp.payload_size %d does not fit an %s echo request, which carries 0 to %d bytes", size, f, limit)
+		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup, "icmp.payload_size %d does not fit an %s echo request, which carries 0 to %d bytes", size, f, limit)
 	}
 	return nil
 }
@@ -95,12 +97,12 @@ func randomEcho() echoStart {
 	return echoStart{id: binary.BigEndian.Uint16(b[:2]), seq: binary.BigEndian.Uint16(b[2:])}
 }
 
-var icmpPhases = []Phase{PhaseResolve, PhaseSetup, PhaseRTT}
+var icmpPhases = []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseSetup, taxonomy.PhaseRTT}
 
-// probeICMP sends the module's echo requests to the target's address and
+// Probe sends the module's echo requests to the target's address and
 // waits for the replies: one by default, as blackbox_exporter does, or
 // `packets` of them `packet_interval` apart.
-func probeICMP(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
+func (prep *icmpPrepared) Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
 	durations := sink.GaugeVec("probe_icmp_duration_seconds", "Duration of icmp request by phase", "phase")
 	for _, p := range icmpPhases {
 		durations.With(string(p))
@@ -109,9 +111,8 @@ func probeICMP(ctx context.Context, target string, m *Module, sink *Sink, logger
 		return err
 	}
 	cfg := &m.ICMP
-	prep := m.prepared.(*icmpPrepared)
 	ip, took, err := resolveTarget(ctx, m, target, cfg.IPProtocol, cfg.IPProtocolFallback, sink, logger)
-	durations.With(string(PhaseResolve)).Set(took.Seconds())
+	durations.With(string(taxonomy.PhaseResolve)).Set(took.Seconds())
 	if err != nil {
 		return err
 	}
@@ -124,8 +125,8 @@ func probeICMP(ctx context.Context, target string, m *Module, sink *Sink, logger
 	sock, err := openICMP(prep, ip, socketOptions{source: cfg.SourceIPAddress, ttl: cfg.TTL,
 		dontFragment: cfg.DontFragment, echo: echo}, logger)
 	end := time.Now()
-	durations.With(string(PhaseSetup)).Set(end.Sub(start).Seconds())
-	sink.Span(PhaseSetup, 0, start, end)
+	durations.With(string(taxonomy.PhaseSetup)).Set(end.Sub(start).Seconds())
+	sink.Span(taxonomy.PhaseSetup, 0, start, end)
 	if err != nil {
 		return err
 	}
@@ -137,9 +138,9 @@ func probeICMP(ctx context.Context, target string, m *Module, sink *Sink, logger
 	reusable = err == nil
 	// The rtt metric is the replies' mean; the span is the whole exchange,
 	// from the first request sent to the last reply or the deadline.
-	sink.Span(PhaseRTT, 0, x.start, time.Now())
+	sink.Span(taxonomy.PhaseRTT, 0, x.start, time.Now())
 	recordICMP(sink, &x.stats)
-	durations.With(string(PhaseRTT)).Set(x.stats.meanRTT)
+	durations.With(string(taxonomy.PhaseRTT)).Set(x.stats.meanRTT)
 	if err != nil {
 		return err
 	}
@@ -152,7 +153,7 @@ func probeICMP(ctx context.Context, target string, m *Module, sink *Sink, logger
 func checkICMPTarget(target string) (err error) {
 	defer hidePassword(&err, target)
 	if net.ParseIP(target) == nil && (target == "" || strings.ContainsAny(target, ":/[]@ ")) {
-		return Failf(ClassProber, ReasonInvalidTarget, PhaseSetup,
+		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup,
 			"icmp target %q is not a host name or an IP address; write e.g. example.com or 2001:db8::1, without a port or scheme", target)
 	}
 	return nil
@@ -229,12 +230,12 @@ func icmpVerdict(s *echoStats, minRatio float64, target net.IP) error {
 		if s.failure != nil {
 			return s.failure.classify()
 		}
-		return Failf(ClassTimeout, ReasonDeadline, PhaseRTT, "no echo reply from %s before the deadline (%d echo request(s) sent)", target, s.sent)
+		return taxonomy.Failf(taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseRTT, "no echo reply from %s before the deadline (%d echo request(s) sent)", target, s.sent)
 	}
 	if enoughReplies(s.sent, s.received, minRatio) {
 		return nil
 	}
-	return Failf(ClassAssertion, ReasonPacketLoss, PhaseRTT, "%d of %d echo requests to %s were answered (%.3g%%); min_success_ratio asks for %.3g%%",
+	return taxonomy.Failf(taxonomy.ClassAssertion, taxonomy.ReasonPacketLoss, taxonomy.PhaseRTT, "%d of %d echo requests to %s were answered (%.3g%%); min_success_ratio asks for %.3g%%",
 		s.received, s.sent, target, 100*float64(s.received)/float64(s.sent), 100*minRatio)
 }
 

@@ -34,7 +34,7 @@ func BenchmarkICMPConcurrency(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m.prepared.(*icmpPrepared).kinds = []socketKind{kind}
+	m.prober.(*icmpPrepared).kinds = []socketKind{kind}
 	probeRound(m, 100) // warm up: goroutine stacks, the Go heap
 
 	var few, many roundCost

@@ -14,6 +14,8 @@ import (
 	"golang.org/x/net/icmp"
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // exchange sends a probe's echo requests on schedule and reads the
@@ -72,13 +74,13 @@ func (x *exchange) run(ctx context.Context) error {
 		}
 		wake := x.wakeAt(deadline)
 		if err := x.sock.setReadDeadline(wake); err != nil {
-			return Fail(ClassProber, ReasonInternal, PhaseRTT, fmt.Errorf("setting the read deadline: %w", err))
+			return taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonInternal, taxonomy.PhaseRTT, fmt.Errorf("setting the read deadline: %w", err))
 		}
 		if ctx.Err() != nil { // checked after the deadline is set, so a cancellation is not overwritten
 			return x.ended(ctx)
 		}
 		err := x.receive(ctx)
-		if isTimeout(err) {
+		if taxonomy.IsTimeout(err) {
 			if ctx.Err() != nil || !time.Now().Before(deadline) {
 				return x.ended(ctx)
 			}
@@ -96,7 +98,7 @@ func (x *exchange) run(ctx context.Context) error {
 func (x *exchange) ended(ctx context.Context) error {
 	Debug(x.logger, "Stopped waiting for echo replies", "sent", len(x.sentAt), "received", x.stats.received)
 	if errors.Is(ctx.Err(), context.Canceled) {
-		return Classify(ctx, ctx.Err(), PhaseRTT)
+		return taxonomy.Classify(ctx, ctx.Err(), taxonomy.PhaseRTT)
 	}
 	return nil
 }
@@ -132,7 +134,7 @@ func (x *exchange) sendDue(ctx context.Context, deadline time.Time) error {
 	seq := x.firstSeq + uint16(i)
 	msg, err := x.request(seq)
 	if err != nil {
-		return Fail(ClassProber, ReasonInternal, PhaseRTT, fmt.Errorf("building echo request %d: %w", seq, err))
+		return taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonInternal, taxonomy.PhaseRTT, fmt.Errorf("building echo request %d: %w", seq, err))
 	}
 	Debug(x.logger, "Sending echo request", "seq", seq, "size", len(msg))
 	now := time.Now()
@@ -172,10 +174,10 @@ func (x *exchange) request(seq uint16) ([]byte, error) {
 // want of a route. It ends the probe: the later requests would fail too.
 func (x *exchange) sendError(ctx context.Context, seq uint16, size int, err error) error {
 	if errors.Is(err, syscall.EMSGSIZE) {
-		return Failf(ClassConnect, ReasonHostUnreachable, PhaseRTT,
+		return taxonomy.Failf(taxonomy.ClassConnect, taxonomy.ReasonHostUnreachable, taxonomy.PhaseRTT,
 			"the echo request (%d bytes of ICMP) does not fit the path MTU to %s and dont_fragment forbids fragmenting it: %v", size, x.target, err)
 	}
-	return Classify(ctx, fmt.Errorf("sending echo request %d to %s: %w", seq, x.target, err), PhaseRTT)
+	return taxonomy.Classify(ctx, fmt.Errorf("sending echo request %d to %s: %w", seq, x.target, err), taxonomy.PhaseRTT)
 }
 
 // receive reads one message and records it if it answers one of our
@@ -184,13 +186,13 @@ func (x *exchange) receive(ctx context.Context) error {
 	n, hopLimit, from, err := x.sock.read(x.buf)
 	now := time.Now()
 	if err != nil {
-		if isTimeout(err) {
+		if taxonomy.IsTimeout(err) {
 			return err
 		}
 		if x.sock.errQueue && x.drainErrors() {
 			return nil
 		}
-		return Classify(ctx, fmt.Errorf("reading echo replies: %w", err), PhaseRTT)
+		return taxonomy.Classify(ctx, fmt.Errorf("reading echo replies: %w", err), taxonomy.PhaseRTT)
 	}
 	msg := x.buf[:n]
 	if reply, ok := parseEchoReply(x.sock.family, msg); ok {
@@ -353,24 +355,24 @@ func (f *icmpFailure) requestType() byte {
 // leads to the destination's network, and to host_unreachable otherwise:
 // the network is reached but not the host, a filter rejects the packet,
 // it is too big for the path, or its TTL ran out on the way.
-func (f *icmpFailure) reason() Reason {
+func (f *icmpFailure) reason() taxonomy.Reason {
 	if f.family == ip4 && f.typ == icmp4DestUnreach {
 		switch f.code {
 		case 0, 6, 9, 11: // net unreachable, unknown, prohibited, unreachable for TOS
-			return ReasonNetworkUnreachable
+			return taxonomy.ReasonNetworkUnreachable
 		}
 	}
 	if f.family == ip6 && f.typ == icmp6DestUnreach {
 		switch f.code {
 		case 0, 2, 5, 6: // no route, beyond scope, source address policy, reject route
-			return ReasonNetworkUnreachable
+			return taxonomy.ReasonNetworkUnreachable
 		}
 	}
-	return ReasonHostUnreachable
+	return taxonomy.ReasonHostUnreachable
 }
 
-func (f *icmpFailure) classify() *Error {
-	return Failf(ClassConnect, f.reason(), PhaseRTT, "%s", f.describe())
+func (f *icmpFailure) classify() *taxonomy.Error {
+	return taxonomy.Failf(taxonomy.ClassConnect, f.reason(), taxonomy.PhaseRTT, "%s", f.describe())
 }
 
 // describe says what the error means, in the words of RFC 792 and 4443.

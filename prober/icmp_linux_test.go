@@ -18,6 +18,8 @@ import (
 	"golang.org/x/net/ipv6"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // loopbackTargets are 127.0.0.1 and, when the host has it, ::1.
@@ -92,7 +94,7 @@ func TestICMPOnePacket(t *testing.T) {
 		for _, p := range icmpPhases {
 			value(t, sink, "probe_icmp_duration_seconds", string(p))
 		}
-		rtt := value(t, sink, "probe_icmp_duration_seconds", string(PhaseRTT))
+		rtt := value(t, sink, "probe_icmp_duration_seconds", string(taxonomy.PhaseRTT))
 		if rtt <= 0 || rtt > 1 {
 			t.Errorf("rtt phase %v, want a loopback round trip", rtt)
 		}
@@ -132,7 +134,7 @@ func TestICMPFivePackets(t *testing.T) {
 		if sd := value(t, sink, "probe_icmp_rtt_seconds", "stddev"); sd < 0 || sd > hi-lo {
 			t.Errorf("rtt stddev %v with min %v and max %v", sd, lo, hi)
 		}
-		if rtt := value(t, sink, "probe_icmp_duration_seconds", string(PhaseRTT)); rtt < mean*0.999 || rtt > mean*1.001 {
+		if rtt := value(t, sink, "probe_icmp_duration_seconds", string(taxonomy.PhaseRTT)); rtt < mean*0.999 || rtt > mean*1.001 {
 			t.Errorf("rtt phase %v, want the mean rtt %v", rtt, mean)
 		}
 	})
@@ -284,8 +286,8 @@ func TestICMPDontFragment(t *testing.T) {
 		}
 		m := defaultModule(t, "icmp", func(cm *config.Module) { cm.ICMP.DontFragment = true })
 		if _, err := run(t, m, "::1"); err != nil {
-			var perr *Error
-			if errors.As(err, &perr) && perr.Reason == ReasonPermissionDenied {
+			var perr *taxonomy.Error
+			if errors.As(err, &perr) && perr.Reason == taxonomy.ReasonPermissionDenied {
 				t.Skip(err)
 			}
 			t.Fatal(err)
@@ -309,9 +311,9 @@ func TestICMPIPProtocol(t *testing.T) {
 		{name: "ip6 preferred, falls back to ip4", target: "v4only.test", preferred: "ip6", fallback: true, protocol: 4},
 		{name: "ip4 preferred, falls back to ip6", target: "v6only.test", preferred: "ip4", fallback: true, protocol: 6, needs6: true},
 		{name: "ip6 without fallback", target: "v4only.test", preferred: "ip6",
-			want: failure{ClassDNS, ReasonNoAddress, PhaseResolve}},
+			want: failure{taxonomy.ClassDNS, taxonomy.ReasonNoAddress, taxonomy.PhaseResolve}},
 		{name: "unknown name", target: "nosuch.test", preferred: "ip4", fallback: true,
-			want: failure{ClassDNS, ReasonNXDomain, PhaseResolve}},
+			want: failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -375,7 +377,7 @@ func TestICMPSourceAddress(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			m, _ := icmpModule(t, kind, func(c *config.ICMPProbe) { c.SourceIPAddress = tc.source })
 			sink, err := run(t, m, tc.target)
-			perr := checkOutcome(t, err, failure{ClassProber, ReasonSourceAddress, PhaseSetup})
+			perr := checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseSetup})
 			if !strings.Contains(perr.Error(), tc.message) {
 				t.Errorf("error %v does not say %q", perr, tc.message)
 			}
@@ -429,7 +431,7 @@ func TestICMPNoReply(t *testing.T) {
 		m, prep := icmpModule(t, kind, forFamily(target))
 		throughBlackHole(prep, blackHole{})
 		sink, took, err := probe(t, m, target.addr, 300*time.Millisecond)
-		perr := checkOutcome(t, err, failure{ClassTimeout, ReasonDeadline, PhaseRTT})
+		perr := checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseRTT})
 		if !strings.Contains(perr.Error(), "no echo reply") {
 			t.Errorf("error %v", perr)
 		}
@@ -439,7 +441,7 @@ func TestICMPNoReply(t *testing.T) {
 		metric(t, sink, 1, "probe_icmp_packets_sent")
 		metric(t, sink, 0, "probe_icmp_packets_received")
 		metric(t, sink, 1, "probe_icmp_packet_loss_ratio")
-		metric(t, sink, 0, "probe_icmp_duration_seconds", string(PhaseRTT))
+		metric(t, sink, 0, "probe_icmp_duration_seconds", string(taxonomy.PhaseRTT))
 		absent(t, sink, "probe_icmp_rtt_seconds", "probe_icmp_reply_hop_limit")
 	})
 }
@@ -454,7 +456,7 @@ func TestICMPPartialLoss(t *testing.T) {
 	}{
 		{"any reply will do", 0, failure{}},
 		{"half is enough", 0.5, failure{}},
-		{"three quarters are not there", 0.75, failure{ClassAssertion, ReasonPacketLoss, PhaseRTT}},
+		{"three quarters are not there", 0.75, failure{taxonomy.ClassAssertion, taxonomy.ReasonPacketLoss, taxonomy.PhaseRTT}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, prep := icmpModule(t, kind, func(c *config.ICMPProbe) {
@@ -492,7 +494,7 @@ func TestICMPPacketsWithinDeadline(t *testing.T) {
 
 		throughBlackHole(prep, blackHole{})
 		_, took, err = probe(t, m, target.addr, 300*time.Millisecond)
-		checkOutcome(t, err, failure{ClassTimeout, ReasonDeadline, PhaseRTT})
+		checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseRTT})
 		if took > 500*time.Millisecond {
 			t.Errorf("a silent target held the probe %v with a 300ms deadline", took)
 		}
@@ -508,7 +510,7 @@ func TestICMPCanceled(t *testing.T) {
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
 	err := probeICMP(ctx, "127.0.0.1", m, NewSink(), discardLogger)
-	checkOutcome(t, err, failure{ClassTimeout, ReasonCanceled, PhaseRTT})
+	checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonCanceled, taxonomy.PhaseRTT})
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("an abandoned probe went on for %v", took)
 	}
@@ -523,13 +525,13 @@ func TestICMPDestinationUnreachable(t *testing.T) {
 	socketKinds(t, func(t *testing.T, kind socketKind, target icmpTarget) {
 		cases := []struct {
 			code int
-			want Reason
-		}{{1, ReasonHostUnreachable}, {0, ReasonNetworkUnreachable}}
+			want taxonomy.Reason
+		}{{1, taxonomy.ReasonHostUnreachable}, {0, taxonomy.ReasonNetworkUnreachable}}
 		if target.family == ip6 {
 			cases = []struct {
 				code int
-				want Reason
-			}{{3, ReasonHostUnreachable}, {0, ReasonNetworkUnreachable}}
+				want taxonomy.Reason
+			}{{3, taxonomy.ReasonHostUnreachable}, {0, taxonomy.ReasonNetworkUnreachable}}
 		}
 		for _, tc := range cases {
 			m, prep := icmpModule(t, kind, forFamily(target))
@@ -537,7 +539,7 @@ func TestICMPDestinationUnreachable(t *testing.T) {
 				forgeUnreachable(t, target, req, tc.code)
 			}})
 			sink, took, err := probe(t, m, target.addr, 2*time.Second)
-			perr := checkOutcome(t, err, failure{ClassConnect, tc.want, PhaseRTT})
+			perr := checkOutcome(t, err, failure{taxonomy.ClassConnect, tc.want, taxonomy.PhaseRTT})
 			if !strings.Contains(perr.Error(), "reported by") {
 				t.Errorf("error %v does not name who reported it", perr)
 			}
@@ -746,7 +748,7 @@ func TestICMPKeepsRawSockets(t *testing.T) {
 	time.AfterFunc(50*time.Millisecond, cancel)
 	f, _ := m.Func()
 	err := f(ctx, "127.0.0.1", m, NewSink(), discardLogger)
-	checkOutcome(t, err, failure{ClassTimeout, ReasonCanceled, PhaseRTT})
+	checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonCanceled, taxonomy.PhaseRTT})
 	if n := len(prep.pool.idle[0]); n != 0 {
 		t.Errorf("%d idle sockets after a canceled probe, want 0", n)
 	}

@@ -10,6 +10,8 @@ import (
 
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // socketKind is how a probe talks ICMP. A datagram ("unprivileged", ping)
@@ -97,7 +99,7 @@ func openICMP(prep *icmpPrepared, target net.IP, o socketOptions, logger *slog.L
 			return s, nil
 		}
 		if src != nil && errors.Is(err, syscall.EADDRNOTAVAIL) {
-			return nil, Failf(ClassProber, ReasonSourceAddress, PhaseSetup,
+			return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseSetup,
 				"source_ip_address %s is not an address of this host: %v", src, err)
 		}
 		Debug(logger, "Cannot open ICMP socket", "kind", kind.String(), "err", err)
@@ -131,10 +133,10 @@ func sourceIP(option string, target net.IP) (net.IP, error) {
 	}
 	src := net.ParseIP(option)
 	if src == nil {
-		return nil, Failf(ClassProber, ReasonSourceAddress, PhaseSetup, "source_ip_address %q is not an IP address", option)
+		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseSetup, "source_ip_address %q is not an IP address", option)
 	}
 	if familyOf(src) != familyOf(target) {
-		return nil, Failf(ClassProber, ReasonSourceAddress, PhaseSetup,
+		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseSetup,
 			"source_ip_address %s is %s but the target resolved to %s; set preferred_ip_protocol to %s and ip_protocol_fallback to false",
 			src, familyOf(src), target, familyOf(src))
 	}
@@ -145,21 +147,21 @@ func sourceIP(option string, target net.IP) (net.IP, error) {
 // refused every kind the fix is a privilege, which the message names.
 func openError(errs []error) error {
 	if len(errs) == 0 {
-		return Failf(ClassProber, ReasonInternal, PhaseSetup, "no ICMP socket kind to try")
+		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInternal, taxonomy.PhaseSetup, "no ICMP socket kind to try")
 	}
 	for _, err := range errs {
 		if !isPermissionError(err) {
 			if errors.Is(err, syscall.EAFNOSUPPORT) || errors.Is(err, syscall.EPROTONOSUPPORT) || errors.Is(err, syscall.ESOCKTNOSUPPORT) {
-				return Fail(ClassProber, ReasonUnsupported, PhaseSetup, fmt.Errorf("this host does not support the address family: %w", errors.Join(errs...)))
+				return taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonUnsupported, taxonomy.PhaseSetup, fmt.Errorf("this host does not support the address family: %w", errors.Join(errs...)))
 			}
-			c, r, ok := errnoClass(err)
+			c, r, ok := taxonomy.ErrnoClass(err)
 			if !ok {
-				c, r = ClassUnknown, ReasonUnclassified
+				c, r = taxonomy.ClassUnknown, taxonomy.ReasonUnclassified
 			}
-			return Fail(c, r, PhaseSetup, withHint(fmt.Errorf("opening an ICMP socket: %w", errors.Join(errs...))))
+			return taxonomy.Fail(c, r, taxonomy.PhaseSetup, taxonomy.WithHint(fmt.Errorf("opening an ICMP socket: %w", errors.Join(errs...))))
 		}
 	}
-	return Fail(ClassProber, ReasonPermissionDenied, PhaseSetup, fmt.Errorf(
+	return taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonPermissionDenied, taxonomy.PhaseSetup, fmt.Errorf(
 		"not allowed to open an ICMP socket: datagram sockets need one of the process's groups in the sysctl "+
 			"net.ipv4.ping_group_range, raw sockets need CAP_NET_RAW (see docs/icmp-privileges.md): %w", errors.Join(errs...)))
 }
@@ -174,14 +176,14 @@ func isPermissionError(err error) bool {
 // exports no probe_icmp_reply_hop_limit or reads more packets.
 func (s *icmpSocket) configure(o socketOptions, logger *slog.Logger) error {
 	if err := s.setTTL(o.ttl); err != nil {
-		return Classify(nil, fmt.Errorf("setting ttl %d on the ICMP socket: %w", o.ttl, err), PhaseSetup)
+		return taxonomy.Classify(nil, fmt.Errorf("setting ttl %d on the ICMP socket: %w", o.ttl, err), taxonomy.PhaseSetup)
 	}
 	switch {
 	case o.dontFragment && s.family == ip6:
 		Debug(logger, "dont_fragment applies to IPv4 only: routers never fragment IPv6")
 	case o.dontFragment:
 		if err := setDontFragment(s); err != nil {
-			return Fail(ClassProber, ReasonUnsupported, PhaseSetup, fmt.Errorf("dont_fragment: %w", err))
+			return taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonUnsupported, taxonomy.PhaseSetup, fmt.Errorf("dont_fragment: %w", err))
 		}
 	}
 	if s.v4 != nil {

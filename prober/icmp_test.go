@@ -16,6 +16,8 @@ import (
 	"golang.org/x/net/ipv6"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // The tests of this file need no ICMP socket; icmp_linux_test.go probes
@@ -35,7 +37,7 @@ func icmpModule(t *testing.T, kind socketKind, mutate func(c *config.ICMPProbe))
 			mutate(&cm.ICMP)
 		}
 	})
-	prep := m.prepared.(*icmpPrepared)
+	prep := m.prober.(*icmpPrepared)
 	prep.kinds = []socketKind{kind}
 	t.Cleanup(func() { closeIdle(prep) })
 	return m, prep
@@ -76,7 +78,7 @@ func TestICMPInvalidTarget(t *testing.T) {
 	m := defaultModule(t, "icmp", nil)
 	for _, target := range []string{"example.com:80", "http://example.com", "[::1]", "::1:53x", ""} {
 		sink, err := run(t, m, target)
-		checkOutcome(t, err, failure{ClassProber, ReasonInvalidTarget, PhaseSetup})
+		checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup})
 		absent(t, sink, "probe_ip_protocol")
 	}
 }
@@ -105,19 +107,19 @@ func TestICMPVerdict(t *testing.T) {
 		{5, 4, 0.8, nil, failure{}},
 		{10, 7, 0.7, nil, failure{}},
 		{3, 1, 1.0 / 3, nil, failure{}},
-		{5, 3, 0.8, nil, failure{ClassAssertion, ReasonPacketLoss, PhaseRTT}},
-		{5, 4, 1, nil, failure{ClassAssertion, ReasonPacketLoss, PhaseRTT}},
+		{5, 3, 0.8, nil, failure{taxonomy.ClassAssertion, taxonomy.ReasonPacketLoss, taxonomy.PhaseRTT}},
+		{5, 4, 1, nil, failure{taxonomy.ClassAssertion, taxonomy.ReasonPacketLoss, taxonomy.PhaseRTT}},
 		{5, 4, 0.8, unreachable, failure{}},
-		{5, 0, 0, nil, failure{ClassTimeout, ReasonDeadline, PhaseRTT}},
-		{5, 0, 0.5, nil, failure{ClassTimeout, ReasonDeadline, PhaseRTT}},
-		{1, 0, 0, unreachable, failure{ClassConnect, ReasonHostUnreachable, PhaseRTT}},
-		{5, 2, 0.8, unreachable, failure{ClassAssertion, ReasonPacketLoss, PhaseRTT}},
+		{5, 0, 0, nil, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseRTT}},
+		{5, 0, 0.5, nil, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseRTT}},
+		{1, 0, 0, unreachable, failure{taxonomy.ClassConnect, taxonomy.ReasonHostUnreachable, taxonomy.PhaseRTT}},
+		{5, 2, 0.8, unreachable, failure{taxonomy.ClassAssertion, taxonomy.ReasonPacketLoss, taxonomy.PhaseRTT}},
 	}
 	for _, tc := range cases {
 		s := &echoStats{sent: tc.sent, received: tc.received, failure: tc.failure}
 		err := icmpVerdict(s, tc.ratio, target)
 		var got failure
-		var perr *Error
+		var perr *taxonomy.Error
 		if errors.As(err, &perr) {
 			got = failure{perr.Class, perr.Reason, perr.Phase}
 		}
@@ -203,22 +205,22 @@ func TestICMPErrorClassification(t *testing.T) {
 		name    string
 		family  ipFamily
 		msg     []byte
-		reason  Reason
+		reason  taxonomy.Reason
 		message string
 	}{
-		{"v4 network unreachable", ip4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 0, dst4, 9, 3, 0), ReasonNetworkUnreachable, "network unreachable"},
-		{"v4 host unreachable", ip4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 1, dst4, 9, 3, 0), ReasonHostUnreachable, "host unreachable"},
-		{"v4 network unknown", ip4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 6, dst4, 9, 3, 0), ReasonNetworkUnreachable, "network unknown"},
-		{"v4 host prohibited", ip4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 10, dst4, 9, 3, 0), ReasonHostUnreachable, "host administratively prohibited"},
-		{"v4 filtered", ip4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 13, dst4, 9, 3, 0), ReasonHostUnreachable, "communication administratively prohibited"},
-		{"v4 fragmentation needed", ip4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 4, dst4, 9, 3, 1400), ReasonHostUnreachable, "path MTU 1400"},
-		{"v4 time exceeded", ip4, icmpErrorV4(t, ipv4.ICMPTypeTimeExceeded, 0, dst4, 9, 3, 0), ReasonHostUnreachable, "time exceeded"},
-		{"v6 no route", ip6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 0, dst6, 9, 3), ReasonNetworkUnreachable, "no route to destination"},
-		{"v6 address unreachable", ip6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 3, dst6, 9, 3), ReasonHostUnreachable, "address unreachable"},
-		{"v6 prohibited", ip6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 1, dst6, 9, 3), ReasonHostUnreachable, "prohibited"},
-		{"v6 reject route", ip6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 6, dst6, 9, 3), ReasonNetworkUnreachable, "reject route"},
-		{"v6 packet too big", ip6, icmpErrorV6(t, ipv6.ICMPTypePacketTooBig, 0, dst6, 9, 3), ReasonHostUnreachable, "path MTU 1280"},
-		{"v6 time exceeded", ip6, icmpErrorV6(t, ipv6.ICMPTypeTimeExceeded, 0, dst6, 9, 3), ReasonHostUnreachable, "time exceeded"},
+		{"v4 network unreachable", ip4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 0, dst4, 9, 3, 0), taxonomy.ReasonNetworkUnreachable, "network unreachable"},
+		{"v4 host unreachable", ip4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 1, dst4, 9, 3, 0), taxonomy.ReasonHostUnreachable, "host unreachable"},
+		{"v4 network unknown", ip4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 6, dst4, 9, 3, 0), taxonomy.ReasonNetworkUnreachable, "network unknown"},
+		{"v4 host prohibited", ip4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 10, dst4, 9, 3, 0), taxonomy.ReasonHostUnreachable, "host administratively prohibited"},
+		{"v4 filtered", ip4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 13, dst4, 9, 3, 0), taxonomy.ReasonHostUnreachable, "communication administratively prohibited"},
+		{"v4 fragmentation needed", ip4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 4, dst4, 9, 3, 1400), taxonomy.ReasonHostUnreachable, "path MTU 1400"},
+		{"v4 time exceeded", ip4, icmpErrorV4(t, ipv4.ICMPTypeTimeExceeded, 0, dst4, 9, 3, 0), taxonomy.ReasonHostUnreachable, "time exceeded"},
+		{"v6 no route", ip6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 0, dst6, 9, 3), taxonomy.ReasonNetworkUnreachable, "no route to destination"},
+		{"v6 address unreachable", ip6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 3, dst6, 9, 3), taxonomy.ReasonHostUnreachable, "address unreachable"},
+		{"v6 prohibited", ip6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 1, dst6, 9, 3), taxonomy.ReasonHostUnreachable, "prohibited"},
+		{"v6 reject route", ip6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 6, dst6, 9, 3), taxonomy.ReasonNetworkUnreachable, "reject route"},
+		{"v6 packet too big", ip6, icmpErrorV6(t, ipv6.ICMPTypePacketTooBig, 0, dst6, 9, 3), taxonomy.ReasonHostUnreachable, "path MTU 1280"},
+		{"v6 time exceeded", ip6, icmpErrorV6(t, ipv6.ICMPTypeTimeExceeded, 0, dst6, 9, 3), taxonomy.ReasonHostUnreachable, "time exceeded"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -237,7 +239,7 @@ func TestICMPErrorClassification(t *testing.T) {
 				t.Errorf("quoted destination %s", f.quotedDst)
 			}
 			err := f.classify()
-			if err.Class != ClassConnect || err.Reason != tc.reason || err.Phase != PhaseRTT {
+			if err.Class != taxonomy.ClassConnect || err.Reason != tc.reason || err.Phase != taxonomy.PhaseRTT {
 				t.Errorf("classified %v, want connect/%s in phase rtt", err, tc.reason)
 			}
 			if !strings.Contains(err.Error(), tc.message) {
@@ -382,7 +384,7 @@ func TestICMPPermissionDenied(t *testing.T) {
 		return nil, os.NewSyscallError("socket", syscall.EPERM) // what a missing CAP_NET_RAW gives
 	}
 	sink, err := run(t, m, "127.0.0.1")
-	perr := checkOutcome(t, err, failure{ClassProber, ReasonPermissionDenied, PhaseSetup})
+	perr := checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonPermissionDenied, taxonomy.PhaseSetup})
 	for _, want := range []string{"net.ipv4.ping_group_range", "CAP_NET_RAW", "datagram socket", "raw socket"} {
 		if !strings.Contains(perr.Error(), want) {
 			t.Errorf("error %v does not say %q", perr, want)
@@ -391,6 +393,6 @@ func TestICMPPermissionDenied(t *testing.T) {
 	if len(tried) != 2 || tried[0] != datagramSocket || tried[1] != rawSocket {
 		t.Errorf("tried %v, want datagram then raw", tried)
 	}
-	value(t, sink, "probe_icmp_duration_seconds", string(PhaseSetup))
+	value(t, sink, "probe_icmp_duration_seconds", string(taxonomy.PhaseSetup))
 	absent(t, sink, "probe_icmp_packets_sent")
 }

@@ -15,6 +15,8 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // OCSP: the stapled response is read on every handshake (ocsp.check:
@@ -77,12 +79,12 @@ func (c *ocspClient) checkStapled(facts *tlsFacts, enforce bool) error {
 		return nil
 	}
 	if c.policy.RequireStapled && !r.stapled {
-		return Failf(ClassTLS, ReasonOCSPNotStapled, PhaseTLS, "the server stapled no OCSP response and ocsp.require_stapled is set")
+		return taxonomy.Failf(taxonomy.ClassTLS, taxonomy.ReasonOCSPNotStapled, taxonomy.PhaseTLS, "the server stapled no OCSP response and ocsp.require_stapled is set")
 	}
 	if !r.stapled && c.policy.Check == config.OCSPQuery {
 		return nil // asked after the handshake, see checkQueried
 	}
-	return c.verdict(r, PhaseTLS)
+	return c.verdict(r, taxonomy.PhaseTLS)
 }
 
 // checkQueried asks the responder after the handshake, when nothing was
@@ -105,14 +107,14 @@ func (c *ocspClient) checkQueried(ctx context.Context, facts *tlsFacts, enforce 
 	if !enforce {
 		return nil
 	}
-	return c.verdict(r, PhaseOCSP)
+	return c.verdict(r, taxonomy.PhaseOCSP)
 }
 
 // verdict fails a revoked certificate, and an unknown status when
 // fail_on_unknown is set.
-func (c *ocspClient) verdict(r ocspResult, phase Phase) error {
+func (c *ocspClient) verdict(r ocspResult, phase taxonomy.Phase) error {
 	if r.resp != nil && r.resp.Status == ocsp.Revoked {
-		return Failf(ClassTLS, ReasonCertRevoked, phase, "OCSP says the certificate was revoked at %s (reason %d)",
+		return taxonomy.Failf(taxonomy.ClassTLS, taxonomy.ReasonCertRevoked, phase, "OCSP says the certificate was revoked at %s (reason %d)",
 			r.resp.RevokedAt.UTC().Format(time.RFC3339), r.resp.RevocationReason)
 	}
 	if !c.policy.FailOnUnknown || (r.resp != nil && r.resp.Status == ocsp.Good) {
@@ -125,7 +127,7 @@ func (c *ocspClient) verdict(r ocspResult, phase Phase) error {
 	if why == "" {
 		why = "the responder does not know the certificate"
 	}
-	return Failf(ClassTLS, ReasonOCSPUnknown, phase, "the certificate's OCSP status is unknown (%s) and ocsp.fail_on_unknown is set", why)
+	return taxonomy.Failf(taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, phase, "the certificate's OCSP status is unknown (%s) and ocsp.fail_on_unknown is set", why)
 }
 
 // parseOCSP reads a response for leaf signed by issuer (or a responder

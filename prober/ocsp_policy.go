@@ -12,25 +12,6 @@ import (
 // address. The module's target policy (and --probe.deny-private) applies
 // to the responder as to the target.
 
-// withTLSClient is a prepared module that speaks TLS.
-type withTLSClient interface{ tlsClient() *tlsClient }
-
-func (p *httpPrepared) tlsClient() *tlsClient { return p.tls }
-func (p *tcpPrepared) tlsClient() *tlsClient  { return p.tls }
-func (p *dnsPrepared) tlsClient() *tlsClient  { return p.tls }
-func (p *grpcPrepared) tlsClient() *tlsClient { return p.tls }
-func (p *wsPrepared) tlsClient() *tlsClient   { return p.tls }
-
-// guardOCSP gives the module's OCSP client its policy and resolver.
-func guardOCSP(prepared any, m *Module) {
-	w, ok := prepared.(withTLSClient)
-	if !ok || w.tlsClient() == nil {
-		return
-	}
-	c := w.tlsClient().ocsp
-	c.targets, c.resolver = m.policy, m.resolver
-}
-
 // transportFor returns the transport that asks the responder. Through the
 // module's proxy only the responder's name can be checked: the proxy is
 // the operator's, and what it reaches is its own to restrict.

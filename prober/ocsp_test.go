@@ -14,6 +14,8 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // ocspAnswer is ca's signed OCSP response for leaf, valid for an hour.
@@ -135,17 +137,17 @@ func TestOCSPStapled(t *testing.T) {
 	}{
 		{name: "good", staple: stapled(ocsp.Good), policy: policy(config.OCSPStapled), status: "good", stapled: 1},
 		{name: "revoked", staple: stapled(ocsp.Revoked), policy: policy(config.OCSPStapled),
-			want: failure{ClassTLS, ReasonCertRevoked, PhaseTLS}, status: "revoked", stapled: 1},
+			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertRevoked, taxonomy.PhaseTLS}, status: "revoked", stapled: 1},
 		{name: "unknown to the responder", staple: stapled(ocsp.Unknown), policy: policy(config.OCSPStapled), status: "unknown", stapled: 1},
 		{name: "unknown fails with fail_on_unknown", staple: stapled(ocsp.Unknown), policy: policy(config.OCSPStapled, failOnUnknown),
-			want: failure{ClassTLS, ReasonOCSPUnknown, PhaseTLS}, status: "unknown", stapled: 1},
+			want: failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseTLS}, status: "unknown", stapled: 1},
 		{name: "nothing stapled", policy: policy(config.OCSPStapled)},
 		{name: "nothing stapled with require_stapled", policy: policy(config.OCSPStapled, requireStapled),
-			want: failure{ClassTLS, ReasonOCSPNotStapled, PhaseTLS}},
+			want: failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPNotStapled, taxonomy.PhaseTLS}},
 		{name: "garbage stapled", staple: garbage, policy: policy(config.OCSPStapled), status: "unknown", problem: ocspMalformed, stapled: 1},
 		{name: "signed by another CA", staple: otherCA, policy: policy(config.OCSPStapled), status: "unknown", problem: ocspMalformed, stapled: 1},
 		{name: "garbage fails with fail_on_unknown", staple: garbage, policy: policy(config.OCSPStapled, failOnUnknown),
-			want: failure{ClassTLS, ReasonOCSPUnknown, PhaseTLS}, status: "unknown", problem: ocspMalformed, stapled: 1},
+			want: failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseTLS}, status: "unknown", problem: ocspMalformed, stapled: 1},
 		{name: "revoked but insecure_skip_verify", staple: stapled(ocsp.Revoked), policy: policy(config.OCSPStapled), insec: true,
 			status: "revoked", stapled: 1},
 	} {
@@ -217,10 +219,10 @@ func TestOCSPQuery(t *testing.T) {
 	}{
 		{name: "good", answer: signed(ocsp.Good), policy: policy(config.OCSPQuery), status: "good"},
 		{name: "revoked", answer: signed(ocsp.Revoked), policy: policy(config.OCSPQuery),
-			want: failure{ClassTLS, ReasonCertRevoked, PhaseOCSP}, status: "revoked"},
+			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertRevoked, taxonomy.PhaseOCSP}, status: "revoked"},
 		{name: "responder down", policy: policy(config.OCSPQuery), status: "unknown", problem: ocspUnreachable},
 		{name: "responder down with fail_on_unknown", policy: policy(config.OCSPQuery, failOnUnknown),
-			want: failure{ClassTLS, ReasonOCSPUnknown, PhaseOCSP}, status: "unknown", problem: ocspUnreachable},
+			want: failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseOCSP}, status: "unknown", problem: ocspUnreachable},
 		{name: "responder error", answer: httpError, policy: policy(config.OCSPQuery), status: "unknown", problem: ocspHTTPStatus},
 		{name: "malformed answer", answer: func(*testing.T, *testCA, issued) func(http.ResponseWriter) { return answers([]byte{0x30, 0x03, 0x0a}) },
 			policy: policy(config.OCSPQuery), status: "unknown", problem: ocspMalformed},
@@ -400,7 +402,7 @@ func TestOCSPQuerySlowResponder(t *testing.T) {
 	checkOCSPSeries(t, sink, "unknown", ocspTimeout)
 
 	_, _, err = probe(t, e.module(t, policy(config.OCSPQuery, failOnUnknown)), e.url, time.Second)
-	checkOutcome(t, err, failure{ClassTLS, ReasonOCSPUnknown, PhaseOCSP})
+	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseOCSP})
 }
 
 // The OCSP checks are the same on every prober that speaks TLS: here tcp,
@@ -420,7 +422,7 @@ func TestOCSPQueryOnTCP(t *testing.T) {
 		m.OCSP = policy(config.OCSPQuery)
 	})
 	sink, err := run(t, m, addr)
-	checkOutcome(t, err, failure{ClassTLS, ReasonCertRevoked, PhaseOCSP})
+	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertRevoked, taxonomy.PhaseOCSP})
 	metric(t, sink, 1, "probe_tls_ocsp_status", "revoked")
 	metric(t, sink, 1, "probe_tls_verified")
 }
@@ -445,7 +447,7 @@ func TestOCSPResponderObeysTargetPolicy(t *testing.T) {
 		want   failure
 	}{
 		{"status unknown", policy(config.OCSPQuery), failure{}},
-		{"fails with fail_on_unknown", policy(config.OCSPQuery, failOnUnknown), failure{ClassTLS, ReasonOCSPUnknown, PhaseOCSP}},
+		{"fails with fail_on_unknown", policy(config.OCSPQuery, failOnUnknown), failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseOCSP}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := defaultModule(t, "http", func(m *config.Module) {

@@ -10,6 +10,8 @@ import (
 	"strings"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // This file is the target policy: which targets a module may probe. It is
@@ -112,8 +114,8 @@ func parseRules(prober, key string, entries []string, errs []error) ([]config.Ta
 }
 
 // targetDenied is the failure of a refused target; err says what refused it.
-func targetDenied(phase Phase, err error) *Error {
-	return Fail(ClassProber, ReasonTargetDenied, phase, err)
+func targetDenied(phase taxonomy.Phase, err error) *taxonomy.Error {
+	return taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonTargetDenied, phase, err)
 }
 
 // refuseScheme says why a URL's scheme is refused, or returns nil.
@@ -202,13 +204,13 @@ func (p *targetPolicy) refusePath(socket string) error {
 // about to reach: its name, or, for an IP literal, its address (always
 // phase resolve). namePhase is setup for the target, processing for a
 // redirect. It returns a *Error, or nil.
-func (p *targetPolicy) checkHost(host string, namePhase Phase) error {
+func (p *targetPolicy) checkHost(host string, namePhase taxonomy.Phase) error {
 	if err := p.refuseName(host); err != nil {
 		return targetDenied(namePhase, err)
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
 		if err := p.refuseAddress(host, a.WithZone("").AsSlice()); err != nil {
-			return targetDenied(PhaseResolve, err)
+			return targetDenied(taxonomy.PhaseResolve, err)
 		}
 	}
 	return nil

@@ -18,6 +18,8 @@ import (
 	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // The target policy: a module's targets block and the global deny lists,
@@ -45,9 +47,9 @@ func policyModule(t *testing.T, prober string, targets config.Targets, mutate fu
 
 // denied asserts a target_denied failure in phase, whose message holds
 // every fragment of want.
-func denied(t *testing.T, err error, phase Phase, want ...string) {
+func denied(t *testing.T, err error, phase taxonomy.Phase, want ...string) {
 	t.Helper()
-	perr := checkOutcome(t, err, failure{ClassProber, ReasonTargetDenied, phase})
+	perr := checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, phase})
 	for _, w := range want {
 		if !strings.Contains(perr.Error(), w) {
 			t.Errorf("the message %q lacks %q", perr.Error(), w)
@@ -59,8 +61,8 @@ func denied(t *testing.T, err error, phase Phase, want ...string) {
 // still fail for other reasons (an icmp socket the test may not open).
 func notDenied(t *testing.T, err error) {
 	t.Helper()
-	var perr *Error
-	if errors.As(err, &perr) && perr.Reason == ReasonTargetDenied {
+	var perr *taxonomy.Error
+	if errors.As(err, &perr) && perr.Reason == taxonomy.ReasonTargetDenied {
 		t.Fatalf("the target was refused: %v", err)
 	}
 }
@@ -136,7 +138,7 @@ func TestTargetPolicyEveryProber(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			m := policyModule(t, c.prober, deny, c.mutate)
 			_, err := run(t, m, c.target(t, "alias2.test"))
-			denied(t, err, PhaseResolve, `address 127.0.0.2 of "alias2.test" is denied by targets.deny entry "127.0.0.2/32" of module "test"`)
+			denied(t, err, taxonomy.PhaseResolve, `address 127.0.0.2 of "alias2.test" is denied by targets.deny entry "127.0.0.2/32" of module "test"`)
 
 			_, err = run(t, m, c.target(t, "v4only.test"))
 			if c.prober == "icmp" {
@@ -160,7 +162,7 @@ func TestTargetPolicyIPLiterals(t *testing.T) {
 	srv := listenOn(t, "127.0.0.2", okHandler)
 	m := policyModule(t, "http", config.Targets{Deny: []string{"127.0.0.0/30"}}, nil)
 	_, err := run(t, m, srv.URL)
-	denied(t, err, PhaseResolve, `address 127.0.0.2 is denied by targets.deny entry "127.0.0.0/30"`)
+	denied(t, err, taxonomy.PhaseResolve, `address 127.0.0.2 is denied by targets.deny entry "127.0.0.0/30"`)
 
 	// The same server, with a module that does not deny it.
 	_, err = run(t, policyModule(t, "http", config.Targets{Deny: []string{"10.0.0.0/8"}}, nil), srv.URL)
@@ -169,7 +171,7 @@ func TestTargetPolicyIPLiterals(t *testing.T) {
 	// An IPv4-mapped IPv6 literal is the IPv4 address.
 	tcp := policyModule(t, "tcp", config.Targets{Deny: []string{"127.0.0.2"}}, nil)
 	_, err = run(t, tcp, "[::ffff:127.0.0.2]:"+port(t, srv.URL))
-	denied(t, err, PhaseResolve, "address 127.0.0.2 is denied")
+	denied(t, err, taxonomy.PhaseResolve, "address 127.0.0.2 is denied")
 }
 
 // Name rules are checked before the lookup; an allow list of names lets
@@ -185,29 +187,29 @@ func TestTargetPolicyNameRules(t *testing.T) {
 		message string
 	}{
 		{"denied by a pattern", config.Targets{Deny: []string{"alias?.test"}}, at("alias2.test"),
-			failure{ClassProber, ReasonTargetDenied, PhaseSetup}, `host "alias2.test" is denied by targets.deny entry "alias?.test" of module "test"`},
+			failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseSetup}, `host "alias2.test" is denied by targets.deny entry "alias?.test" of module "test"`},
 		{"deny patterns ignore case and a trailing dot", config.Targets{Deny: []string{"*.TEST"}}, at("V4ONLY.test."),
-			failure{ClassProber, ReasonTargetDenied, PhaseSetup}, `host "V4ONLY.test." is denied by targets.deny entry "*.TEST"`},
+			failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseSetup}, `host "V4ONLY.test." is denied by targets.deny entry "*.TEST"`},
 		{"a star stops at a dot", config.Targets{Deny: []string{"*.test"}}, at("v4only.test"),
-			failure{ClassProber, ReasonTargetDenied, PhaseSetup}, ""},
+			failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseSetup}, ""},
 		{"a star does not cross a dot", config.Targets{Allow: []string{"*.test"}, Deny: []string{"*.v4only.test"}}, at("v4only.test"),
 			failure{}, ""},
 		{"allowed by a pattern", config.Targets{Allow: []string{"v4*.test"}}, at("v4only.test"),
 			failure{}, ""},
 		{"not in the allow list", config.Targets{Allow: []string{"v6only.test"}}, at("v4only.test"),
-			failure{ClassProber, ReasonTargetDenied, PhaseSetup}, `host "v4only.test" matches no targets.allow entry of module "test"`},
+			failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseSetup}, `host "v4only.test" matches no targets.allow entry of module "test"`},
 		{"an IP literal against an allow list of names", config.Targets{Allow: []string{"*.test"}}, at("127.0.0.1"),
-			failure{ClassProber, ReasonTargetDenied, PhaseResolve}, `address 127.0.0.1 matches no targets.allow entry of module "test"`},
+			failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseResolve}, `address 127.0.0.1 matches no targets.allow entry of module "test"`},
 		{"allowed by its address", config.Targets{Allow: []string{"127.0.0.1"}}, at("v4only.test"),
 			failure{}, ""},
 		{"neither name nor address allowed", config.Targets{Allow: []string{"v6only.test", "127.0.0.1"}}, at("alias2.test"),
-			failure{ClassProber, ReasonTargetDenied, PhaseResolve}, `address 127.0.0.2 of "alias2.test" matches no targets.allow entry`},
+			failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseResolve}, `address 127.0.0.2 of "alias2.test" matches no targets.allow entry`},
 		{"deny wins over allow", config.Targets{Allow: []string{"*.test", "127.0.0.0/8"}, Deny: []string{"127.0.0.2"}}, at("alias2.test"),
-			failure{ClassProber, ReasonTargetDenied, PhaseResolve}, `denied by targets.deny entry "127.0.0.2"`},
+			failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseResolve}, `denied by targets.deny entry "127.0.0.2"`},
 		{"an allowed name resolving into a denied range", config.Targets{Allow: []string{"alias2.test"}, Deny: []string{"127.0.0.2"}}, at("alias2.test"),
-			failure{ClassProber, ReasonTargetDenied, PhaseResolve}, ""},
+			failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseResolve}, ""},
 		{"behind NAT64", config.Targets{Deny: []string{"127.0.0.2"}}, at("nat64.test"),
-			failure{ClassProber, ReasonTargetDenied, PhaseResolve}, `address 64:ff9b::7f00:2 of "nat64.test" is denied`},
+			failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseResolve}, `address 64:ff9b::7f00:2 of "nat64.test" is denied`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := run(t, policyModule(t, "http", tc.targets, nil), tc.target)
@@ -251,15 +253,15 @@ func TestTargetPolicyRedirects(t *testing.T) {
 		message []string
 	}{
 		{"a name resolving into a denied range", config.Targets{Deny: []string{"127.0.0.2"}}, outer, "http://alias2.test:" + innerPort + "/",
-			failure{ClassProber, ReasonTargetDenied, PhaseResolve}, []string{`address 127.0.0.2 of "alias2.test" is denied by targets.deny entry "127.0.0.2"`}},
+			failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseResolve}, []string{`address 127.0.0.2 of "alias2.test" is denied by targets.deny entry "127.0.0.2"`}},
 		{"an IP literal in a denied range", config.Targets{Deny: []string{"127.0.0.2"}}, outer, inner.URL + "/",
-			failure{ClassProber, ReasonTargetDenied, PhaseResolve}, []string{"redirect to " + inner.URL + "/", "address 127.0.0.2 is denied"}},
+			failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseResolve}, []string{"redirect to " + inner.URL + "/", "address 127.0.0.2 is denied"}},
 		{"a denied name", config.Targets{Deny: []string{"alias2.test"}}, outer, "http://alias2.test:" + innerPort + "/",
-			failure{ClassProber, ReasonTargetDenied, PhaseProcessing}, []string{"redirect to http://alias2.test:" + innerPort + "/", `host "alias2.test" is denied`}},
+			failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseProcessing}, []string{"redirect to http://alias2.test:" + innerPort + "/", `host "alias2.test" is denied`}},
 		{"a name the allow list lacks", config.Targets{Allow: []string{"127.0.0.1"}}, outer, "http://alias2.test:" + innerPort + "/",
-			failure{ClassProber, ReasonTargetDenied, PhaseResolve}, []string{`address 127.0.0.2 of "alias2.test" matches no targets.allow entry`}},
+			failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseResolve}, []string{`address 127.0.0.2 of "alias2.test" matches no targets.allow entry`}},
 		{"a scheme not allowed", config.Targets{Schemes: []string{"https"}}, outerTLS, "http://alias2.test:" + innerPort + "/",
-			failure{ClassProber, ReasonTargetDenied, PhaseProcessing}, []string{`scheme "http" is not in targets.schemes [https]`}},
+			failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseProcessing}, []string{`scheme "http" is not in targets.schemes [https]`}},
 		{"allowed", config.Targets{Deny: []string{"10.0.0.0/8"}, Schemes: []string{"http", "https"}}, outerTLS, "http://alias2.test:" + innerPort + "/",
 			failure{}, nil},
 	} {
@@ -309,7 +311,7 @@ func TestDenyPrivate(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := run(t, policyModule(t, tc.prober, tc.targets, nil, private), tc.target)
-			denied(t, err, PhaseResolve, tc.message)
+			denied(t, err, taxonomy.PhaseResolve, tc.message)
 		})
 	}
 	t.Run("off by default", func(t *testing.T) {
@@ -388,11 +390,11 @@ func TestTargetPolicyProxyIsExempt(t *testing.T) {
 		want        failure
 	}{
 		{"a public target through a private proxy", false, config.Targets{}, "http://192.0.2.10/", failure{}},
-		{"a private target", false, config.Targets{}, "http://127.0.0.1:1/", failure{ClassProber, ReasonTargetDenied, PhaseResolve}},
-		{"a private target, resolved by the proxy", true, config.Targets{}, "http://127.0.0.1:1/", failure{ClassProber, ReasonTargetDenied, PhaseResolve}},
-		{"a denied name, resolved by the proxy", true, config.Targets{Deny: []string{"*.internal"}}, "http://db.internal/", failure{ClassProber, ReasonTargetDenied, PhaseSetup}},
+		{"a private target", false, config.Targets{}, "http://127.0.0.1:1/", failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseResolve}},
+		{"a private target, resolved by the proxy", true, config.Targets{}, "http://127.0.0.1:1/", failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseResolve}},
+		{"a denied name, resolved by the proxy", true, config.Targets{Deny: []string{"*.internal"}}, "http://db.internal/", failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseSetup}},
 		{"a name, resolved by the proxy", true, config.Targets{}, "http://db.internal/", failure{}},
-		{"a redirect to a private address", false, config.Targets{}, "http://192.0.2.10/away", failure{ClassProber, ReasonTargetDenied, PhaseResolve}},
+		{"a redirect to a private address", false, config.Targets{}, "http://192.0.2.10/away", failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseResolve}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := run(t, policyModule(t, "http", tc.targets, viaProxy(tc.skipResolve), private), tc.target)
@@ -410,11 +412,11 @@ func TestTargetPolicySchemes(t *testing.T) {
 		target       string
 		want         failure
 	}{
-		{"http refused", "http", []string{"https"}, srv.URL, failure{ClassProber, ReasonTargetDenied, PhaseSetup}},
+		{"http refused", "http", []string{"https"}, srv.URL, failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseSetup}},
 		{"http allowed", "http", []string{"http"}, srv.URL, failure{}},
-		{"a host without a scheme is http", "http", []string{"https"}, strings.TrimPrefix(srv.URL, "http://"), failure{ClassProber, ReasonTargetDenied, PhaseSetup}},
-		{"ws refused", "websocket", []string{"wss"}, wsURL(ws, "/"), failure{ClassProber, ReasonTargetDenied, PhaseSetup}},
-		{"http:// is ws://", "websocket", []string{"wss"}, ws.URL + "/", failure{ClassProber, ReasonTargetDenied, PhaseSetup}},
+		{"a host without a scheme is http", "http", []string{"https"}, strings.TrimPrefix(srv.URL, "http://"), failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseSetup}},
+		{"ws refused", "websocket", []string{"wss"}, wsURL(ws, "/"), failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseSetup}},
+		{"http:// is ws://", "websocket", []string{"wss"}, ws.URL + "/", failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseSetup}},
 		{"ws allowed", "websocket", []string{"ws"}, wsURL(ws, "/"), failure{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -442,13 +444,13 @@ func TestTargetPolicyUnix(t *testing.T) {
 	}{
 		{"allowed", allowDir, socket, failure{}, ""},
 		{"outside the allowed directory", allowDir, filepath.Join(os.TempDir(), "other.sock"),
-			failure{ClassProber, ReasonTargetDenied, PhaseSetup}, "matches no targets.allow entry"},
+			failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseSetup}, "matches no targets.allow entry"},
 		{"a path that climbs out", allowDir, dir + "/x/../s.sock",
-			failure{ClassProber, ReasonTargetDenied, PhaseSetup}, "is not in its clean form " + fmt.Sprintf("%q", socket)},
+			failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseSetup}, "is not in its clean form " + fmt.Sprintf("%q", socket)},
 		{"denied", config.Targets{Deny: []string{socket}}, socket,
-			failure{ClassProber, ReasonTargetDenied, PhaseSetup}, fmt.Sprintf("path %q is denied by targets.deny entry", socket)},
+			failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseSetup}, fmt.Sprintf("path %q is denied by targets.deny entry", socket)},
 		{"deny wins", config.Targets{Allow: []string{dir + "/*"}, Deny: []string{dir + "/s.*"}}, socket,
-			failure{ClassProber, ReasonTargetDenied, PhaseSetup}, ""},
+			failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseSetup}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			_, err := run(t, policyModule(t, "unix", tc.targets, nil, WithDenied(denyPrivate, PrivateRanges())), tc.target)
@@ -502,6 +504,6 @@ func TestNewSetDeniesForEveryModule(t *testing.T) {
 	for _, name := range set.Names() {
 		m, _ := set.Module(name)
 		_, err := run(t, m, targets[name])
-		denied(t, err, PhaseResolve, "--probe.deny-private (loopback)")
+		denied(t, err, taxonomy.PhaseResolve, "--probe.deny-private (loopback)")
 	}
 }

@@ -7,6 +7,8 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // A connection to 0.0.0.0 reaches 127.0.0.1 (the kernel rewrites it), so
@@ -21,7 +23,7 @@ func TestTargetPolicyUnspecifiedReachesLoopback(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			deny := policyModule(t, c.prober, config.Targets{Deny: []string{"127.0.0.1/32"}}, c.mutate)
 			_, err := run(t, deny, c.target(t, "0.0.0.0"))
-			denied(t, err, PhaseResolve, `address 0.0.0.0 (which reaches 127.0.0.1) is denied by targets.deny entry "127.0.0.1/32" of module "test"`)
+			denied(t, err, taxonomy.PhaseResolve, `address 0.0.0.0 (which reaches 127.0.0.1) is denied by targets.deny entry "127.0.0.1/32" of module "test"`)
 
 			// What the rules allow, 0.0.0.0 reaches: the server on 127.0.0.1.
 			allow := policyModule(t, c.prober, config.Targets{Allow: []string{"127.0.0.1"}}, c.mutate)
@@ -43,10 +45,10 @@ func TestTargetPolicyUnspecifiedReachesLoopback(t *testing.T) {
 	} {
 		m := policyModule(t, "tcp", config.Targets{Deny: []string{tc.deny}}, nil)
 		_, err := run(t, m, tc.target)
-		denied(t, err, PhaseResolve, tc.want)
+		denied(t, err, taxonomy.PhaseResolve, tc.want)
 	}
 	_, err := run(t, policyModule(t, "tcp", config.Targets{Allow: []string{"10.0.0.0/8"}}, nil), "0.0.0.0:80")
-	denied(t, err, PhaseResolve, "address 0.0.0.0 matches no targets.allow entry")
+	denied(t, err, taxonomy.PhaseResolve, "address 0.0.0.0 matches no targets.allow entry")
 }
 
 func TestAddressForms(t *testing.T) {

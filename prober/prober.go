@@ -17,6 +17,8 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/tlsfiles"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // Func probes target as module m says, writes its metrics to sink, and
@@ -24,34 +26,46 @@ import (
 // an error Classify can read. It must return by ctx's deadline.
 type Func func(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error
 
-// kind is what the registry knows of one prober: how to probe, and how to
-// prepare a module once, when the configuration loads, so that nothing
-// costly (reading CA files, parsing certificates) happens per probe.
-type kind struct {
-	probe   Func
-	prepare func(*config.Module) (any, error) // may be nil
+// Prober is a module's prober made ready to probe: what its Descriptor's
+// Prepare returned, holding whatever it prepared (parsed CA files, a
+// framed request) in its own type, so that the probe reads it without
+// asserting a type.
+type Prober interface {
+	Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error
 }
 
-// registry lists the probers sonde can run. A new prober is a file with a
-// Func (and maybe a prepare function) plus one line here.
-var registry = map[string]kind{
-	"dns":       {probe: probeDNS, prepare: prepareDNS},
-	"grpc":      {probe: probeGRPC, prepare: prepareGRPC},
-	"http":      {probe: probeHTTP, prepare: prepareHTTP},
-	"icmp":      {probe: probeICMP, prepare: prepareICMP},
-	"tcp":       {probe: probeTCP, prepare: prepareTCP},
-	"unix":      {probe: probeUnix, prepare: prepareUnix},
-	"websocket": {probe: probeWebsocket, prepare: prepareWebsocket},
+// Descriptor is one prober as the registry lists it. Name is the value of
+// a module's prober field, and its configuration section's key: what the
+// configuration knows of the prober (how its section is checked, its URL
+// schemes, whether it carries a trace context) is config's entry of that
+// name (config.ProberSections), which a test keeps in step with the
+// registry.
+type Descriptor struct {
+	Name string
+	// Prepare readies a module once, when the configuration loads, so
+	// that nothing costly (reading CA files, parsing certificates)
+	// happens per probe.
+	Prepare func(m *config.Module, env *Env) (Prober, error)
 }
 
 // Implemented returns the names of the probers sonde can run, sorted.
 func Implemented() []string {
 	names := make([]string, 0, len(registry))
-	for name := range registry {
-		names = append(names, name)
+	for _, d := range registry {
+		names = append(names, d.Name)
 	}
 	sort.Strings(names)
 	return names
+}
+
+// lookup returns the registry's descriptor of the named prober.
+func lookup(name string) (Descriptor, bool) {
+	for _, d := range registry {
+		if d.Name == name {
+			return d, true
+		}
+	}
+	return Descriptor{}, false
 }
 
 // Resolver is what probers need of a DNS resolver; *net.Resolver has it.
@@ -70,7 +84,8 @@ type Module struct {
 
 	resolver Resolver
 	policy   *targetPolicy // nil when every target is allowed
-	prepared any           // what the prober's prepare function returned
+	prober   Prober        // nil for a prober sonde does not know
+	probe    Func          // prober.Probe, bound once rather than per probe
 }
 
 // Option changes how modules are prepared.
@@ -145,17 +160,17 @@ func NewModule(name string, cm config.Module, opts ...Option) (*Module, error) {
 		return nil, fmt.Errorf("module %q: %w", name, err)
 	}
 	m.policy = policy
-	k, ok := registry[cm.Prober]
-	if !ok || k.prepare == nil {
+	d, ok := lookup(cm.Prober)
+	if !ok {
 		return m, nil
 	}
-	prepared, err := k.prepare(&m.Module)
+	env := &Env{policy: m.policy, resolver: m.resolver, files: o.files}
+	p, err := d.Prepare(&m.Module, env)
 	if err != nil {
 		return nil, fmt.Errorf("module %q: %w", name, err)
 	}
-	m.prepared = prepared
-	guardOCSP(prepared, m)
-	loadTLS(prepared, o.files)
+	env.loadTLS()
+	m.prober, m.probe = p, p.Probe
 	return m, nil
 }
 
@@ -179,8 +194,7 @@ func (s *Set) Names() []string {
 // sonde does not know, which the configuration loads with a warning, as
 // blackbox_exporter does.
 func (m *Module) Func() (Func, bool) {
-	k, ok := registry[m.Prober]
-	return k.probe, ok
+	return m.probe, m.probe != nil
 }
 
 // WithHostname returns a copy of m probing as if the target were named
@@ -197,7 +211,7 @@ func (m *Module) WithHostname(hostname string) (*Module, error) {
 		return m, nil
 	}
 	if (m.Prober == "websocket" || m.Prober == "grpc") && !validHost(hostname) {
-		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup,
+		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup,
 			"the hostname parameter %q is not a host name the %s prober can send; give a host name or host:port", hostname, m.Prober)
 	}
 	cm, err := m.Module.WithHostname(hostname)
@@ -220,7 +234,7 @@ func validHost(h string) bool {
 
 // IsImplemented reports whether sonde can run the named prober.
 func IsImplemented(prober string) bool {
-	_, ok := registry[prober]
+	_, ok := lookup(prober)
 	return ok
 }
 

@@ -4,6 +4,8 @@ import (
 	"errors"
 
 	"github.com/sonde-exporter/sonde/internal/redact"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // hidePassword rewrites *err, the failure to read target, so that it does
@@ -15,7 +17,7 @@ func hidePassword(err *error, target string) {
 	if *err == nil || redact.Password(target) == target {
 		return
 	}
-	var classified *Error
+	var classified *taxonomy.Error
 	if !errors.As(*err, &classified) || classified.Err == nil {
 		*err = errors.New(redact.PasswordIn((*err).Error(), target))
 		return

@@ -14,6 +14,8 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // password is what the targets below carry as their userinfo's password.
@@ -99,8 +101,8 @@ func TestTargetPasswordIsMaskedInLogsAndErrors(t *testing.T) {
 func TestHidePasswordKeepsTheLabels(t *testing.T) {
 	target := "http://alice:" + password + "@/x"
 	_, err := parseHTTPTarget(target)
-	var e *Error
-	if !errors.As(err, &e) || e.Class != ClassProber || e.Reason != ReasonInvalidTarget || e.Phase != PhaseSetup {
+	var e *taxonomy.Error
+	if !errors.As(err, &e) || e.Class != taxonomy.ClassProber || e.Reason != taxonomy.ReasonInvalidTarget || e.Phase != taxonomy.PhaseSetup {
 		t.Fatalf("parseHTTPTarget(%q) = %v", target, err)
 	}
 	if want := `target "http://alice:xxxxx@/x" has no host`; !strings.Contains(err.Error(), want) {

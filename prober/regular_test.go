@@ -14,6 +14,8 @@ import (
 	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // mkfifo makes a named pipe nothing writes to: reading it the usual way
@@ -59,13 +61,13 @@ func TestNamedPipesFailProbes(t *testing.T) {
 		section string
 		want    failure
 	}{
-		{"ca_file", "tls_config:\n  ca_file: " + pipe, failure{ClassProber, ReasonConfig, PhaseSetup}},
-		{"client key pair", "tls_config:\n  cert_file: " + pipe + "\n  key_file: " + pipe, failure{ClassProber, ReasonConfig, PhaseSetup}},
-		{"body_file", "method: POST\nbody_file: " + pipe, failure{ClassProber, ReasonConfig, PhaseSetup}},
-		{"password_file", "basic_auth:\n  username: u\n  password_file: " + pipe, failure{ClassProber, ReasonCredentials, PhaseSetup}},
-		{"credentials_file", "authorization:\n  credentials_file: " + pipe, failure{ClassProber, ReasonCredentials, PhaseSetup}},
-		{"oauth2 client_secret_file", "oauth2:\n  client_id: c\n  client_secret_file: " + pipe + "\n  token_url: " + target.URL + "/token", failure{ClassProber, ReasonCredentials, PhaseSetup}},
-		{"oauth2 ca_file", "oauth2:\n  client_id: c\n  client_secret: s\n  token_url: " + target.URL + "/token\n  tls_config:\n    ca_file: " + pipe, failure{ClassProber, ReasonCredentials, PhaseSetup}},
+		{"ca_file", "tls_config:\n  ca_file: " + pipe, failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup}},
+		{"client key pair", "tls_config:\n  cert_file: " + pipe + "\n  key_file: " + pipe, failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup}},
+		{"body_file", "method: POST\nbody_file: " + pipe, failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup}},
+		{"password_file", "basic_auth:\n  username: u\n  password_file: " + pipe, failure{taxonomy.ClassProber, taxonomy.ReasonCredentials, taxonomy.PhaseSetup}},
+		{"credentials_file", "authorization:\n  credentials_file: " + pipe, failure{taxonomy.ClassProber, taxonomy.ReasonCredentials, taxonomy.PhaseSetup}},
+		{"oauth2 client_secret_file", "oauth2:\n  client_id: c\n  client_secret_file: " + pipe + "\n  token_url: " + target.URL + "/token", failure{taxonomy.ClassProber, taxonomy.ReasonCredentials, taxonomy.PhaseSetup}},
+		{"oauth2 ca_file", "oauth2:\n  client_id: c\n  client_secret: s\n  token_url: " + target.URL + "/token\n  tls_config:\n    ca_file: " + pipe, failure{taxonomy.ClassProber, taxonomy.ReasonCredentials, taxonomy.PhaseSetup}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -91,5 +93,5 @@ func TestWebsocketNamedPipeSecret(t *testing.T) {
 			w.HTTPConfig.BasicAuth = &pconfig.BasicAuth{Username: "probe", PasswordFile: pipe}
 		})
 	}, wsURL(s, "/"))
-	checkOutcome(t, err, failure{ClassProber, ReasonCredentials, PhaseSetup})
+	checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonCredentials, taxonomy.PhaseSetup})
 }

@@ -8,6 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"time"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // ipFamily is an IP protocol preference: "ip4" or "ip6".
@@ -101,7 +103,7 @@ func malformedHost(host string) string {
 func resolveTarget(ctx context.Context, m *Module, host, preferred string, fallback bool, sink *Sink, logger *slog.Logger) (net.IP, time.Duration, error) {
 	metrics := newResolveMetrics(sink)
 	if err := m.policy.refuseName(host); err != nil {
-		return nil, 0, targetDenied(PhaseSetup, err)
+		return nil, 0, targetDenied(taxonomy.PhaseSetup, err)
 	}
 	want := preferredFamily(preferred)
 	Debug(logger, "Resolving target address", "host", host, "ip_protocol", want)
@@ -113,7 +115,7 @@ func resolveTarget(ctx context.Context, m *Module, host, preferred string, fallb
 	// An IP literal is parsed, not looked up: no resolve phase happened,
 	// though the metric keeps blackbox's (near zero) value for it.
 	if net.ParseIP(host) == nil {
-		sink.Span(PhaseResolve, 0, start, end)
+		sink.Span(taxonomy.PhaseResolve, 0, start, end)
 	}
 	if err != nil {
 		logger.Error("Resolution failed", "host", host, "err", err)
@@ -122,7 +124,7 @@ func resolveTarget(ctx context.Context, m *Module, host, preferred string, fallb
 	// Checked before the address's metrics are set: the hash of a denied
 	// address would tell an anonymous scraper what internal names resolve to.
 	if err := m.policy.refuseAddress(host, ip); err != nil {
-		return nil, took, targetDenied(PhaseResolve, err)
+		return nil, took, targetDenied(taxonomy.PhaseResolve, err)
 	}
 	metrics.protocol.Set(familyOf(ip).number())
 	metrics.addrHash.Set(ipHash(ip))
@@ -135,7 +137,7 @@ func resolveTarget(ctx context.Context, m *Module, host, preferred string, fallb
 func lookupAddress(ctx context.Context, r Resolver, host string, want ipFamily, fallback bool) (net.IP, error) {
 	if ip := net.ParseIP(host); ip != nil {
 		if !fallback && !want.has(ip) {
-			return nil, Failf(ClassDNS, ReasonNoAddress, PhaseResolve,
+			return nil, taxonomy.Failf(taxonomy.ClassDNS, taxonomy.ReasonNoAddress, taxonomy.PhaseResolve,
 				"target %s is not an %s address and ip_protocol_fallback is off", host, want)
 		}
 		return ip, nil
@@ -145,7 +147,7 @@ func lookupAddress(ctx context.Context, r Resolver, host string, want ipFamily, 
 	}
 	addrs, err := r.LookupIPAddr(ctx, host)
 	if err != nil {
-		return nil, Classify(ctx, fmt.Errorf("resolving %q: %w", host, err), PhaseResolve)
+		return nil, taxonomy.Classify(ctx, fmt.Errorf("resolving %q: %w", host, err), taxonomy.PhaseResolve)
 	}
 	if ip := pick(addrs, want); ip != nil {
 		return ip, nil
@@ -153,7 +155,7 @@ func lookupAddress(ctx context.Context, r Resolver, host string, want ipFamily, 
 	if ip := pick(addrs, want.other()); ip != nil {
 		return ip, nil
 	}
-	return nil, Failf(ClassDNS, ReasonNoAddress, PhaseResolve, "resolving %q: no IP address in the answer", host)
+	return nil, taxonomy.Failf(taxonomy.ClassDNS, taxonomy.ReasonNoAddress, taxonomy.PhaseResolve, "resolving %q: no IP address in the answer", host)
 }
 
 // lookupFamily resolves host in one ipFamily only. Go's resolver reports a
@@ -168,14 +170,14 @@ func lookupFamily(ctx context.Context, r Resolver, host string, want ipFamily) (
 	var addrErr *net.AddrError // "no suitable address": /etc/hosts has only the other family
 	if err == nil || errors.As(err, &addrErr) || (errors.As(err, &dnsErr) && dnsErr.IsNotFound) {
 		if others, oerr := r.LookupIPAddr(ctx, host); oerr == nil && len(others) > 0 {
-			return nil, Failf(ClassDNS, ReasonNoAddress, PhaseResolve,
+			return nil, taxonomy.Failf(taxonomy.ClassDNS, taxonomy.ReasonNoAddress, taxonomy.PhaseResolve,
 				"%q has no %s address and ip_protocol_fallback is off", host, want)
 		}
 	}
 	if err == nil || addrErr != nil {
-		return nil, Failf(ClassDNS, ReasonNoAddress, PhaseResolve, "resolving %q: no %s address", host, want)
+		return nil, taxonomy.Failf(taxonomy.ClassDNS, taxonomy.ReasonNoAddress, taxonomy.PhaseResolve, "resolving %q: no %s address", host, want)
 	}
-	return nil, Classify(ctx, fmt.Errorf("resolving %q: %w", host, err), PhaseResolve)
+	return nil, taxonomy.Classify(ctx, fmt.Errorf("resolving %q: %w", host, err), taxonomy.PhaseResolve)
 }
 
 func pick(addrs []net.IPAddr, want ipFamily) net.IP {

@@ -11,6 +11,8 @@ import (
 	"testing"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // dualStackServer serves handler on 127.0.0.1 and [::1] at the same port,
@@ -84,19 +86,19 @@ func TestHTTPIPProtocol(t *testing.T) {
 	}{
 		{"A only, ip6 preferred, fallback", "v4only.test", "", true, failure{}, "127.0.0.1"},
 		{"A only, ip4 preferred, no fallback", "v4only.test", "ip4", false, failure{}, "127.0.0.1"},
-		{"A only, ip6 preferred, no fallback", "v4only.test", "ip6", false, failure{ClassDNS, ReasonNoAddress, PhaseResolve}, ""},
+		{"A only, ip6 preferred, no fallback", "v4only.test", "ip6", false, failure{taxonomy.ClassDNS, taxonomy.ReasonNoAddress, taxonomy.PhaseResolve}, ""},
 		{"AAAA only, ip4 preferred, fallback", "v6only.test", "ip4", true, failure{}, "::1"},
 		{"AAAA only, ip6 preferred, no fallback", "v6only.test", "ip6", false, failure{}, "::1"},
-		{"AAAA only, ip4 preferred, no fallback", "v6only.test", "ip4", false, failure{ClassDNS, ReasonNoAddress, PhaseResolve}, ""},
+		{"AAAA only, ip4 preferred, no fallback", "v6only.test", "ip4", false, failure{taxonomy.ClassDNS, taxonomy.ReasonNoAddress, taxonomy.PhaseResolve}, ""},
 		{"both, ip4 preferred", "both.test", "ip4", true, failure{}, "127.0.0.1"},
 		{"both, ip6 preferred", "both.test", "ip6", true, failure{}, "::1"},
 		{"both, ip6 by default, no fallback", "both.test", "", false, failure{}, "::1"},
-		{"IPv4 literal, ip6 preferred, no fallback", "127.0.0.1", "ip6", false, failure{ClassDNS, ReasonNoAddress, PhaseResolve}, ""},
+		{"IPv4 literal, ip6 preferred, no fallback", "127.0.0.1", "ip6", false, failure{taxonomy.ClassDNS, taxonomy.ReasonNoAddress, taxonomy.PhaseResolve}, ""},
 		{"IPv6 literal, ip4 preferred, fallback", "[::1]", "ip4", true, failure{}, "::1"},
-		{"NXDOMAIN, fallback", "nx.test", "", true, failure{ClassDNS, ReasonNXDomain, PhaseResolve}, ""},
-		{"NXDOMAIN, no fallback", "nx.test", "ip4", false, failure{ClassDNS, ReasonNXDomain, PhaseResolve}, ""},
-		{"SERVFAIL, fallback", servfailName, "", true, failure{ClassDNS, ReasonServFail, PhaseResolve}, ""},
-		{"SERVFAIL, no fallback", servfailName, "ip6", false, failure{ClassDNS, ReasonServFail, PhaseResolve}, ""},
+		{"NXDOMAIN, fallback", "nx.test", "", true, failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve}, ""},
+		{"NXDOMAIN, no fallback", "nx.test", "ip4", false, failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve}, ""},
+		{"SERVFAIL, fallback", servfailName, "", true, failure{taxonomy.ClassDNS, taxonomy.ReasonServFail, taxonomy.PhaseResolve}, ""},
+		{"SERVFAIL, no fallback", servfailName, "ip6", false, failure{taxonomy.ClassDNS, taxonomy.ReasonServFail, taxonomy.PhaseResolve}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -110,7 +112,7 @@ func TestHTTPIPProtocol(t *testing.T) {
 			sink, err := run(t, m, fmt.Sprintf("http://%s:%s/", tc.host, p))
 			checkOutcome(t, err, tc.want)
 			value(t, sink, "probe_dns_lookup_time_seconds")
-			value(t, sink, "probe_http_duration_seconds", string(PhaseResolve))
+			value(t, sink, "probe_http_duration_seconds", string(taxonomy.PhaseResolve))
 			if tc.want != (failure{}) {
 				metric(t, sink, 0, "probe_ip_protocol")
 				metric(t, sink, 0, "probe_ip_addr_hash")
@@ -155,5 +157,5 @@ func TestHTTPRedirectToAName(t *testing.T) {
 	metric(t, sink, 4, "probe_ip_protocol")
 
 	_, err = run(t, m, fmt.Sprintf("http://127.0.0.1:%s/to-nxdomain", p))
-	checkOutcome(t, err, failure{ClassDNS, ReasonNXDomain, PhaseResolve})
+	checkOutcome(t, err, failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve})
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // This file runs query_response scripts: the expect / expect_bytes / send /
@@ -60,7 +62,7 @@ func runScript(ctx context.Context, steps []config.QueryResponse, c conversation
 }
 
 func runStep(ctx context.Context, i int, step *config.QueryResponse, c conversation, mx scriptMetrics, logger *slog.Logger) error {
-	phase := QueryStep(i)
+	phase := taxonomy.QueryStep(i)
 	send := step.Send
 	if step.Expect.IsSet() {
 		data, match, err := c.expect(step.Expect.Regexp)
@@ -69,10 +71,10 @@ func runStep(ctx context.Context, i int, step *config.QueryResponse, c conversat
 			mx.regex.Set(1)
 			return inputEnded(i, step.Expect.String(), data)
 		case err != nil:
-			return Classify(ctx, fmt.Errorf("step %d: reading while waiting for %q: %w", i, step.Expect.String(), err), phase)
+			return taxonomy.Classify(ctx, fmt.Errorf("step %d: reading while waiting for %q: %w", i, step.Expect.String(), err), phase)
 		case match == nil:
 			mx.regex.Set(1)
-			return Failf(ClassAssertion, ReasonExpect, phase, "step %d: expect %q did not match %q", i, step.Expect.String(), truncate(data, 200))
+			return taxonomy.Failf(taxonomy.ClassAssertion, taxonomy.ReasonExpect, phase, "step %d: expect %q did not match %q", i, step.Expect.String(), truncate(data, 200))
 		}
 		mx.regex.Set(0)
 		Debug(logger, "Expect matched", "step", i, "regexp", step.Expect.String(), "line", string(data))
@@ -89,7 +91,7 @@ func runStep(ctx context.Context, i int, step *config.QueryResponse, c conversat
 	if send != "" {
 		Debug(logger, "Sending", "step", i, "data", send)
 		if err := c.send(send); err != nil {
-			return Classify(ctx, fmt.Errorf("step %d: sending: %w", i, err), phase)
+			return taxonomy.Classify(ctx, fmt.Errorf("step %d: sending: %w", i, err), phase)
 		}
 	}
 	if step.StartTLS {
@@ -102,17 +104,17 @@ func runStep(ctx context.Context, i int, step *config.QueryResponse, c conversat
 // nothing read at all is the peer hanging up, anything else a mismatch.
 func inputEnded(i int, pattern string, last []byte) error {
 	if len(last) == 0 {
-		return Failf(ClassProtocol, ReasonUnexpectedEOF, QueryStep(i),
+		return taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.QueryStep(i),
 			"step %d: the peer closed the connection before expect %q matched", i, pattern)
 	}
-	return Failf(ClassAssertion, ReasonExpect, QueryStep(i),
+	return taxonomy.Failf(taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(i),
 		"step %d: expect %q matched nothing before the input ended; last read: %q", i, pattern, truncate(last, 200))
 }
 
 func expectBytes(ctx context.Context, i int, want string, c conversation, mx scriptMetrics) error {
 	got, err := c.expectBytes(len(want))
 	if err != nil {
-		return Classify(ctx, fmt.Errorf("step %d: reading %d bytes for expect_bytes: %w", i, len(want), err), QueryStep(i))
+		return taxonomy.Classify(ctx, fmt.Errorf("step %d: reading %d bytes for expect_bytes: %w", i, len(want), err), taxonomy.QueryStep(i))
 	}
 	if mx.bytes != nil {
 		mx.bytes.Set(0)
@@ -121,7 +123,7 @@ func expectBytes(ctx context.Context, i int, want string, c conversation, mx scr
 		if mx.bytes != nil {
 			mx.bytes.Set(1)
 		}
-		return Failf(ClassAssertion, ReasonExpect, QueryStep(i), "step %d: expect_bytes %q did not match the bytes read, %q", i, want, got)
+		return taxonomy.Failf(taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(i), "step %d: expect_bytes %q did not match the bytes read, %q", i, want, got)
 	}
 	return nil
 }
@@ -130,7 +132,7 @@ func expectBytes(ctx context.Context, i int, want string, c conversation, mx scr
 // values expanded from the expect's groups (${1}). A label name no
 // Prometheus accepts (empty, or reserved with __) fails the probe: it
 // would fail the whole exposition (blackbox's scrape of it fails).
-func recordExpectInfo(sink *Sink, step *config.QueryResponse, data []byte, match []int, phase Phase) error {
+func recordExpectInfo(sink *Sink, step *config.QueryResponse, data []byte, match []int, phase taxonomy.Phase) error {
 	if len(step.Labels) == 0 {
 		return nil
 	}
@@ -138,7 +140,7 @@ func recordExpectInfo(sink *Sink, step *config.QueryResponse, data []byte, match
 	values := make([]string, len(step.Labels))
 	for i, l := range step.Labels {
 		if !model.UTF8Validation.IsValidLabelName(l.Name) || strings.HasPrefix(l.Name, "__") {
-			return Failf(ClassProber, ReasonConfig, phase, "labels[%d]: %q cannot be a label name of probe_expect_info", i, l.Name)
+			return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, phase, "labels[%d]: %q cannot be a label name of probe_expect_info", i, l.Name)
 		}
 		names[i] = l.Name
 		values[i] = string(step.Expect.Expand(nil, []byte(l.Value), data, match))
@@ -217,7 +219,7 @@ func (s *stream) expect(re *regexp.Regexp) ([]byte, []int, error) {
 		}
 		if len(line) > maxLine {
 			// No phase: the step that reads it fills it in.
-			return line, nil, Failf(ClassProtocol, ReasonMalformedResponse, "",
+			return line, nil, taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, "",
 				"a line longer than %s arrived without a match", describeSize(maxLine))
 		}
 	}
@@ -245,7 +247,7 @@ func (s *stream) write(b []byte) error {
 // injection attack), so it fails the probe instead of being dropped.
 func (s *stream) startTLS(ctx context.Context) error {
 	if n := s.buffered(); n > 0 {
-		return Failf(ClassProtocol, ReasonMalformedResponse, PhaseTLS,
+		return taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseTLS,
 			"the server sent %d bytes of plaintext after agreeing to start TLS", n)
 	}
 	tc, took, err := handshake(ctx, s.conn, s.tls, s.serverName, s.sink)

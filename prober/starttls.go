@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"strconv"
 	"strings"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // STARTTLS presets: each runs its protocol's own exchange to ask for TLS,
@@ -32,7 +34,7 @@ const presetHelo = "sonde.localdomain"
 func runPreset(ctx context.Context, name string, s *stream, logger *slog.Logger) error {
 	Debug(logger, "Running the STARTTLS preset", "preset", name)
 	if err := presets[name](s); err != nil {
-		return Classify(ctx, fmt.Errorf("%s STARTTLS: %w", name, err), PhaseStartTLS)
+		return taxonomy.Classify(ctx, fmt.Errorf("%s STARTTLS: %w", name, err), taxonomy.PhaseStartTLS)
 	}
 	return s.startTLS(ctx)
 }
@@ -49,7 +51,7 @@ func smtpStartTLS(s *stream) error {
 		return err
 	}
 	if !offersStartTLS(lines) {
-		return Failf(ClassTLS, ReasonStartTLSRefused, PhaseStartTLS, "the server does not offer STARTTLS; its EHLO answer was %q", strings.Join(lines, " | "))
+		return taxonomy.Failf(taxonomy.ClassTLS, taxonomy.ReasonStartTLSRefused, taxonomy.PhaseStartTLS, "the server does not offer STARTTLS; its EHLO answer was %q", strings.Join(lines, " | "))
 	}
 	return askForTLS(s, "STARTTLS\r", 220)
 }
@@ -72,7 +74,7 @@ func askForTLS(s *stream, command string, want int) error {
 		return err
 	}
 	if code != want {
-		return Failf(ClassTLS, ReasonStartTLSRefused, PhaseStartTLS, "%s was answered %q", strings.TrimSpace(command), strings.Join(lines, " | "))
+		return taxonomy.Failf(taxonomy.ClassTLS, taxonomy.ReasonStartTLSRefused, taxonomy.PhaseStartTLS, "%s was answered %q", strings.TrimSpace(command), strings.Join(lines, " | "))
 	}
 	return nil
 }
@@ -90,7 +92,7 @@ func codeReply(s *stream, what string, want int) ([]string, error) {
 		return nil, err
 	}
 	if code != want {
-		return nil, Failf(ClassStatus, ReasonReplyCode, PhaseStartTLS, "the %s was %q, not a %d reply", what, strings.Join(lines, " | "), want)
+		return nil, taxonomy.Failf(taxonomy.ClassStatus, taxonomy.ReasonReplyCode, taxonomy.PhaseStartTLS, "the %s was %q, not a %d reply", what, strings.Join(lines, " | "), want)
 	}
 	return lines, nil
 }
@@ -107,13 +109,13 @@ func readCodeReply(s *stream) (int, []string, error) {
 		lines = append(lines, line)
 		code, err := strconv.Atoi(prefix(line, 3))
 		if err != nil || len(line) < 3 {
-			return 0, lines, Failf(ClassProtocol, ReasonMalformedResponse, PhaseStartTLS, "expected a reply with a 3-digit code, got %q", line)
+			return 0, lines, taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseStartTLS, "expected a reply with a 3-digit code, got %q", line)
 		}
 		if len(line) == 3 || line[3] == ' ' {
 			return code, lines, nil
 		}
 		if line[3] != '-' {
-			return 0, lines, Failf(ClassProtocol, ReasonMalformedResponse, PhaseStartTLS, "malformed reply line %q", line)
+			return 0, lines, taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseStartTLS, "malformed reply line %q", line)
 		}
 	}
 }
@@ -136,7 +138,7 @@ func pop3StartTLS(s *stream) error {
 		return err
 	}
 	if !strings.HasPrefix(greeting, "+OK") {
-		return Failf(ClassStatus, ReasonReplyCode, PhaseStartTLS, "the greeting was %q, not +OK", greeting)
+		return taxonomy.Failf(taxonomy.ClassStatus, taxonomy.ReasonReplyCode, taxonomy.PhaseStartTLS, "the greeting was %q, not +OK", greeting)
 	}
 	if err := s.send("STLS\r"); err != nil {
 		return err
@@ -146,7 +148,7 @@ func pop3StartTLS(s *stream) error {
 		return err
 	}
 	if !strings.HasPrefix(answer, "+OK") {
-		return Failf(ClassTLS, ReasonStartTLSRefused, PhaseStartTLS, "STLS was answered %q", answer)
+		return taxonomy.Failf(taxonomy.ClassTLS, taxonomy.ReasonStartTLSRefused, taxonomy.PhaseStartTLS, "STLS was answered %q", answer)
 	}
 	return nil
 }
@@ -157,7 +159,7 @@ func imapStartTLS(s *stream) error {
 		return err
 	}
 	if !strings.HasPrefix(greeting, "* OK") && !strings.HasPrefix(greeting, "* PREAUTH") {
-		return Failf(ClassStatus, ReasonReplyCode, PhaseStartTLS, "the greeting was %q, not * OK", greeting)
+		return taxonomy.Failf(taxonomy.ClassStatus, taxonomy.ReasonReplyCode, taxonomy.PhaseStartTLS, "the greeting was %q, not * OK", greeting)
 	}
 	if err := s.send("s1 STARTTLS\r"); err != nil {
 		return err
@@ -173,7 +175,7 @@ func imapStartTLS(s *stream) error {
 		if strings.HasPrefix(line, "s1 OK") {
 			return nil
 		}
-		return Failf(ClassTLS, ReasonStartTLSRefused, PhaseStartTLS, "STARTTLS was answered %q", line)
+		return taxonomy.Failf(taxonomy.ClassTLS, taxonomy.ReasonStartTLSRefused, taxonomy.PhaseStartTLS, "STARTTLS was answered %q", line)
 	}
 }
 
@@ -193,9 +195,9 @@ func postgresStartTLS(s *stream) error {
 	case 'S':
 		return nil
 	case 'N':
-		return Failf(ClassTLS, ReasonStartTLSRefused, PhaseStartTLS, "the server answered N: it does not accept TLS")
+		return taxonomy.Failf(taxonomy.ClassTLS, taxonomy.ReasonStartTLSRefused, taxonomy.PhaseStartTLS, "the server answered N: it does not accept TLS")
 	}
-	return Failf(ClassProtocol, ReasonMalformedResponse, PhaseStartTLS, "the server answered %q to the SSLRequest, not S or N", answer)
+	return taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseStartTLS, "the server answered %q to the SSLRequest, not S or N", answer)
 }
 
 // readLine reads one line of a text protocol, without its CRLF.
@@ -208,7 +210,7 @@ func (s *stream) readLine() (string, error) {
 			return string(bytes.TrimRight(line, "\r\n")), nil
 		}
 		if len(line) > maxLine {
-			return "", Failf(ClassProtocol, ReasonMalformedResponse, "", "a line longer than %s", describeSize(maxLine))
+			return "", taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, "", "a line longer than %s", describeSize(maxLine))
 		}
 		if !isBufferFull(err) {
 			return "", err

@@ -3,6 +3,8 @@ package prober
 import (
 	"testing"
 	"time"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // Hosts no resolver could know are the operator's typo: refused before any
@@ -27,7 +29,7 @@ func TestMalformedHostsAreInvalidTargets(t *testing.T) {
 				m.DNS.QueryName = "example.test"
 			}
 			_, _, err := probe(t, m, tc.target, 2*time.Second)
-			checkOutcome(t, err, failure{ClassProber, ReasonInvalidTarget, PhaseSetup})
+			checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup})
 		})
 	}
 }

@@ -8,24 +8,29 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
-// tcpPrepared is what a tcp or unix module needs ready before its first
+// tcpPrepared is what a tcp module needs ready before its first
 // probe: its tls_config, with CA files parsed once.
 type tcpPrepared struct {
 	tls *tlsClient
 }
 
-func prepareTCP(m *config.Module) (any, error) {
-	c, err := prepareTLS(m, "tcp", &m.TCP.TLSConfig)
-	return &tcpPrepared{tls: c}, err
+func prepareTCP(m *config.Module, env *Env) (Prober, error) {
+	c, err := env.tlsClient(m, "tcp", &m.TCP.TLSConfig)
+	if err != nil {
+		return nil, err
+	}
+	return &tcpPrepared{tls: c}, nil
 }
 
-var tcpPhases = []Phase{PhaseResolve, PhaseConnect, PhaseTLS, PhaseQuery}
+var tcpPhases = []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseQuery}
 
-// probeTCP connects to host:port, optionally over TLS or after a STARTTLS
+// Probe connects to host:port, optionally over TLS or after a STARTTLS
 // preset, and runs the module's query_response script.
-func probeTCP(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
+func (prepared *tcpPrepared) Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
 	durations := sink.GaugeVec("probe_tcp_duration_seconds", "Duration of the tcp probe by phase", "phase")
 	for _, p := range tcpPhases {
 		durations.With(string(p))
@@ -37,32 +42,32 @@ func probeTCP(ctx context.Context, target string, m *Module, sink *Sink, logger 
 	}
 	d, err := dialEndpoint(ctx, m, endpoint{network: "tcp", host: host, port: port,
 		protocol: cfg.IPProtocol, fallback: cfg.IPProtocolFallback, source: cfg.SourceIPAddress}, sink, logger)
-	durations.With(string(PhaseResolve)).Set(d.resolve.Seconds())
-	durations.With(string(PhaseConnect)).Set(d.connect.Seconds())
+	durations.With(string(taxonomy.PhaseResolve)).Set(d.resolve.Seconds())
+	durations.With(string(taxonomy.PhaseConnect)).Set(d.connect.Seconds())
 	if err != nil {
 		return err
 	}
 	defer d.conn.Close()
-	return converseTCP(ctx, d, host, m, durations, sink, logger)
+	return converseTCP(ctx, d, host, m, prepared, durations, sink, logger)
 }
 
 // converseTCP runs the conversation on a connected probe: TLS, a STARTTLS
-// preset, and the query_response script. It is apart from probeTCP so
+// preset, and the query_response script. It is apart from Probe so
 // that its frame is not on the stack while the probe connects, the
 // deepest point of a probe (see Runner.Run in collector).
-func converseTCP(ctx context.Context, d dialed, host string, m *Module, durations GaugeVec, sink *Sink, logger *slog.Logger) error {
+func converseTCP(ctx context.Context, d dialed, host string, m *Module, prepared *tcpPrepared, durations GaugeVec, sink *Sink, logger *slog.Logger) error {
 	cfg := &m.TCP
 	defer bindDeadline(ctx, d.conn)()
 	Debug(logger, "Connected", "address", d.addr)
 
-	s := newStream(d.conn, m.prepared.(*tcpPrepared).tls, tlsServerName(cfg.TLSConfig.ServerName, host), sink)
-	defer func() { durations.With(string(PhaseTLS)).Set(s.tlsTime.Seconds()) }()
+	s := newStream(d.conn, prepared.tls, tlsServerName(cfg.TLSConfig.ServerName, host), sink)
+	defer func() { durations.With(string(taxonomy.PhaseTLS)).Set(s.tlsTime.Seconds()) }()
 	if cfg.TLS {
 		if err := s.startTLS(ctx); err != nil {
 			return err
 		}
 	}
-	return timedScript(ctx, s, durations.With(string(PhaseQuery)), func() error {
+	return timedScript(ctx, s, durations.With(string(taxonomy.PhaseQuery)), func() error {
 		if cfg.StartTLSPreset != "" {
 			if err := runPreset(ctx, cfg.StartTLSPreset, s, logger); err != nil {
 				return err
@@ -80,7 +85,7 @@ func timedScript(ctx context.Context, s *stream, g Gauge, run func() error) erro
 	err := run()
 	end := time.Now()
 	g.Set((end.Sub(start) - (s.tlsTime - tlsBefore)).Seconds())
-	s.sink.Span(PhaseQuery, 0, start, end)
+	s.sink.Span(taxonomy.PhaseQuery, 0, start, end)
 	return err
 }
 
@@ -108,14 +113,14 @@ func splitHostPort(target, network string) (host, port string, err error) {
 	defer hidePassword(&err, target)
 	host, port, err = net.SplitHostPort(target)
 	if err != nil {
-		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q is not host:port (%v); write e.g. example.com:443 or [2001:db8::1]:22", target, err)
+		return "", "", taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q is not host:port (%v); write e.g. example.com:443 or [2001:db8::1]:22", target, err)
 	}
 	if why := malformedHost(host); why != "" {
-		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has host %q, with %s; write e.g. example.com:443 or [2001:db8::1]:22", target, host, why)
+		return "", "", taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has host %q, with %s; write e.g. example.com:443 or [2001:db8::1]:22", target, host, why)
 	}
 	p, err := net.LookupPort(network, port)
 	if host == "" || err != nil || p < 1 {
-		return "", "", Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q needs a host and a port: a number from 1 to 65535 or a service name", target)
+		return "", "", taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q needs a host and a port: a number from 1 to 65535 or a service name", target)
 	}
 	return host, strconv.Itoa(p), nil
 }

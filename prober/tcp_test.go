@@ -14,6 +14,8 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // peer is the server side of a scripted tcp test: it reads and writes
@@ -161,25 +163,25 @@ func TestTCPConnect(t *testing.T) {
 		{
 			name:    "refused: only the common metrics",
 			target:  func(string) string { return closedPort(t) },
-			want:    failure{ClassConnect, ReasonRefused, PhaseConnect},
+			want:    failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			metrics: map[string]float64{"probe_ip_protocol": 4},
 			absent:  []string{"probe_failed_due_to_regex", "probe_failed_due_to_bytes"},
 		},
 		{
 			name:   "a service name for the port",
 			target: func(string) string { return "127.0.0.1:nonexistent-service" },
-			want:   failure{ClassProber, ReasonInvalidTarget, PhaseSetup},
+			want:   failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup},
 		},
 		{
 			name:    "no port",
 			target:  func(string) string { return "example.com" },
-			want:    failure{ClassProber, ReasonInvalidTarget, PhaseSetup},
+			want:    failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup},
 			message: "is not host:port",
 		},
 		{
 			name:   "port zero",
 			target: func(string) string { return "127.0.0.1:0" },
-			want:   failure{ClassProber, ReasonInvalidTarget, PhaseSetup},
+			want:   failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup},
 		},
 		{
 			name:   "source address",
@@ -247,7 +249,7 @@ func TestTCPQueryResponse(t *testing.T) {
 			name:    "no line matches before the peer closes",
 			serve:   func(e *tcpEnv, p *peer) { p.say("220 hello", "421 go away") },
 			module:  steps(expectStep("^220"), expectStep("^250")),
-			want:    failure{ClassAssertion, ReasonExpect, QueryStep(1)},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(1)},
 			message: `step 1: expect "^250" matched nothing before the input ended; last read: "421 go away"`,
 			metrics: map[string]float64{"probe_failed_due_to_regex": 1},
 		},
@@ -259,13 +261,13 @@ func TestTCPQueryResponse(t *testing.T) {
 				time.Sleep(50 * time.Millisecond)
 			},
 			module: steps(expectStep("^220"), expectStep("^250")),
-			want:   failure{ClassConnect, ReasonReset, QueryStep(1)},
+			want:   failure{taxonomy.ClassConnect, taxonomy.ReasonReset, taxonomy.QueryStep(1)},
 		},
 		{
 			name:    "the peer closes at once",
 			serve:   func(e *tcpEnv, p *peer) {},
 			module:  steps(expectStep("^SSH-")),
-			want:    failure{ClassProtocol, ReasonUnexpectedEOF, QueryStep(0)},
+			want:    failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.QueryStep(0)},
 			metrics: map[string]float64{"probe_failed_due_to_regex": 1},
 		},
 		{
@@ -273,7 +275,7 @@ func TestTCPQueryResponse(t *testing.T) {
 			serve:   func(e *tcpEnv, p *peer) { p.say("220 hi"); time.Sleep(time.Second) },
 			module:  steps(expectStep("^220"), sendStep("PING"), expectStep("^PONG")),
 			timeout: 300 * time.Millisecond,
-			want:    failure{ClassTimeout, ReasonDeadline, QueryStep(2)},
+			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.QueryStep(2)},
 		},
 		{
 			name: "a line without end",
@@ -286,7 +288,7 @@ func TestTCPQueryResponse(t *testing.T) {
 				}
 			},
 			module: steps(expectStep("^never$")),
-			want:   failure{ClassProtocol, ReasonMalformedResponse, QueryStep(0)},
+			want:   failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.QueryStep(0)},
 		},
 		{
 			name:    "expect_bytes",
@@ -298,14 +300,14 @@ func TestTCPQueryResponse(t *testing.T) {
 			name:    "expect_bytes mismatch",
 			serve:   func(e *tcpEnv, p *peer) { p.c.Write([]byte("HTTP")) },
 			module:  steps(config.QueryResponse{ExpectBytes: "\x16\x03"}),
-			want:    failure{ClassAssertion, ReasonExpect, QueryStep(0)},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(0)},
 			metrics: map[string]float64{"probe_failed_due_to_bytes": 1},
 		},
 		{
 			name:   "expect_bytes cut short",
 			serve:  func(e *tcpEnv, p *peer) { p.c.Write([]byte{0x16}) },
 			module: steps(config.QueryResponse{ExpectBytes: "\x16\x03"}),
-			want:   failure{ClassProtocol, ReasonUnexpectedEOF, QueryStep(0)},
+			want:   failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.QueryStep(0)},
 		},
 	})
 }
@@ -334,7 +336,7 @@ func TestTCPTLS(t *testing.T) {
 			name:   "tls with a name the certificate does not have",
 			serve:  func(e *tcpEnv, p *peer) { p.startTLS(e.serverTLS()) },
 			module: func(c *config.TCPProbe, _ *tcpEnv) { c.TLS = true; c.TLSConfig.ServerName = "other.example" },
-			want:   failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS},
+			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS},
 			absent: []string{"probe_failed_due_to_regex"},
 			check:  func(t *testing.T, s *Sink) { chainSurvived(t, s) },
 		},
@@ -343,7 +345,7 @@ func TestTCPTLS(t *testing.T) {
 			serve:   func(e *tcpEnv, p *peer) { time.Sleep(time.Second) },
 			module:  func(c *config.TCPProbe, _ *tcpEnv) { c.TLS = true },
 			timeout: 300 * time.Millisecond,
-			want:    failure{ClassTimeout, ReasonDeadline, PhaseTLS},
+			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseTLS},
 		},
 		{
 			name: "starttls step",
@@ -370,7 +372,7 @@ func TestTCPTLS(t *testing.T) {
 				}
 			},
 			module:  steps(expectStep("^220 ready"), sendStep("STARTTLS"), config.QueryResponse{Expect: config.MustNewRegexp("^220 go"), StartTLS: true}),
-			want:    failure{ClassProtocol, ReasonMalformedResponse, PhaseTLS},
+			want:    failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseTLS},
 			message: "plaintext after agreeing to start TLS",
 		},
 	})
@@ -413,7 +415,7 @@ func TestTCPStartTLSPresets(t *testing.T) {
 			name:    "smtp without STARTTLS on offer",
 			serve:   smtp("250-mail.example", "250 8BITMIME"),
 			module:  preset("smtp"),
-			want:    failure{ClassTLS, ReasonStartTLSRefused, PhaseStartTLS},
+			want:    failure{taxonomy.ClassTLS, taxonomy.ReasonStartTLSRefused, taxonomy.PhaseStartTLS},
 			message: "the server does not offer STARTTLS",
 			absent:  []string{"probe_tls_version_info"},
 		},
@@ -421,7 +423,7 @@ func TestTCPStartTLSPresets(t *testing.T) {
 			name:    "smtp greeting refusing service",
 			serve:   func(e *tcpEnv, p *peer) { p.say("554 no service for you") },
 			module:  preset("smtp"),
-			want:    failure{ClassStatus, ReasonReplyCode, PhaseStartTLS},
+			want:    failure{taxonomy.ClassStatus, taxonomy.ReasonReplyCode, taxonomy.PhaseStartTLS},
 			message: `the greeting was "554 no service for you", not a 220 reply`,
 		},
 		{
@@ -434,20 +436,20 @@ func TestTCPStartTLSPresets(t *testing.T) {
 				p.say("454 4.7.0 TLS not available")
 			},
 			module: preset("smtp"),
-			want:   failure{ClassTLS, ReasonStartTLSRefused, PhaseStartTLS},
+			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonStartTLSRefused, taxonomy.PhaseStartTLS},
 		},
 		{
 			name:    "smtp server silent after the greeting",
 			serve:   func(e *tcpEnv, p *peer) { p.say("220 hi"); time.Sleep(time.Second) },
 			module:  preset("smtp"),
 			timeout: 300 * time.Millisecond,
-			want:    failure{ClassTimeout, ReasonDeadline, PhaseStartTLS},
+			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseStartTLS},
 		},
 		{
 			name:   "smtp garbage",
 			serve:  func(e *tcpEnv, p *peer) { p.say("SSH-2.0-OpenSSH_9.6") },
 			module: preset("smtp"),
-			want:   failure{ClassProtocol, ReasonMalformedResponse, PhaseStartTLS},
+			want:   failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseStartTLS},
 		},
 		{
 			name: "imap",
@@ -468,7 +470,7 @@ func TestTCPStartTLSPresets(t *testing.T) {
 				p.say("s1 BAD STARTTLS not supported")
 			},
 			module: preset("imap"),
-			want:   failure{ClassTLS, ReasonStartTLSRefused, PhaseStartTLS},
+			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonStartTLSRefused, taxonomy.PhaseStartTLS},
 		},
 		{
 			name: "pop3",
@@ -515,7 +517,7 @@ func TestTCPStartTLSPresets(t *testing.T) {
 				p.c.Write([]byte("N"))
 			},
 			module: preset("postgres"),
-			want:   failure{ClassTLS, ReasonStartTLSRefused, PhaseStartTLS},
+			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonStartTLSRefused, taxonomy.PhaseStartTLS},
 		},
 	})
 }
@@ -532,7 +534,7 @@ func TestTCPHostnameSetsServerName(t *testing.T) {
 		cm.TCP.TLSConfig.CAFile = ca.file
 	})
 	_, _, err := probeTCPWithin(t, m, addr, 2*time.Second)
-	checkOutcome(t, err, failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS})
+	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS})
 	named, err := m.WithHostname("svc.example")
 	if err != nil {
 		t.Fatal(err)
@@ -617,16 +619,16 @@ func TestUnixSocket(t *testing.T) {
 	metric(t, sink, 1, "probe_tls_version_info", "TLS 1.3")
 
 	_, err = probe(m, filepath.Join(dir, "missing.sock"))
-	checkOutcome(t, err, failure{ClassConnect, ReasonRefused, PhaseConnect})
+	checkOutcome(t, err, failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect})
 
 	_, err = probe(m, "")
-	checkOutcome(t, err, failure{ClassProber, ReasonInvalidTarget, PhaseSetup})
+	checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup})
 
 	notSocket := filepath.Join(dir, "plain")
 	os.WriteFile(notSocket, nil, 0o600)
 	_, err = probe(m, notSocket)
-	var perr *Error
-	if !errors.As(err, &perr) || perr.Class != ClassConnect {
+	var perr *taxonomy.Error
+	if !errors.As(err, &perr) || perr.Class != taxonomy.ClassConnect {
 		t.Errorf("a plain file: %v, want class connect", err)
 	}
 }

@@ -3,6 +3,8 @@ package prober
 import (
 	"slices"
 	"time"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // A Span is one phase of an attempt as it happened: where the time went,
@@ -12,7 +14,7 @@ import (
 // visible. Hop is 0 except for HTTP redirects, where it counts the
 // requests made before this one.
 type Span struct {
-	Phase Phase
+	Phase taxonomy.Phase
 	Hop   int
 	Start time.Time
 	End   time.Time
@@ -26,7 +28,7 @@ const typicalSpans = 6
 
 // Span records that phase ran from start until end. Probers call it where
 // they measure the phase for its metric, with the same clock readings.
-func (s *Sink) Span(phase Phase, hop int, start, end time.Time) {
+func (s *Sink) Span(phase taxonomy.Phase, hop int, start, end time.Time) {
 	if start.IsZero() || end.Before(start) {
 		return
 	}

@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // The icmp prober's spans, where the process may open an ICMP socket. The
@@ -18,10 +20,10 @@ func TestTimelineICMP(t *testing.T) {
 			return m, "v4only.test"
 		},
 		spans:   []string{"resolve/0", "setup/0", "rtt/0"},
-		metrics: phaseSeries("probe_icmp_duration_seconds", PhaseResolve, PhaseSetup),
+		metrics: phaseSeries("probe_icmp_duration_seconds", taxonomy.PhaseResolve, taxonomy.PhaseSetup),
 		check: func(t *testing.T, sink *Sink, spans []Span) {
-			rtt := value(t, sink, "probe_icmp_duration_seconds", string(PhaseRTT))
-			if exchange := only(t, spans, PhaseRTT).Duration().Seconds(); rtt <= 0 || rtt > exchange {
+			rtt := value(t, sink, "probe_icmp_duration_seconds", string(taxonomy.PhaseRTT))
+			if exchange := only(t, spans, taxonomy.PhaseRTT).Duration().Seconds(); rtt <= 0 || rtt > exchange {
 				t.Errorf("rtt phase %v, want more than 0 and at most the exchange's span, %v", rtt, exchange)
 			}
 		},

@@ -17,6 +17,8 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // Every prober records the phases it measures as spans, with the clock
@@ -34,7 +36,7 @@ type timelineCase struct {
 	// metrics maps a phase to the series holding its duration: the sum
 	// of the phase's spans must equal it. Phases not listed are not
 	// compared (their metric is not a plain duration).
-	metrics map[Phase]gauge
+	metrics map[taxonomy.Phase]gauge
 	check   func(t *testing.T, sink *Sink, spans []Span)
 }
 
@@ -46,8 +48,8 @@ type gauge struct {
 
 // phaseSeries maps each phase to family{phase=...}; as maps a phase to
 // another label value (dns's query phase is exported as "request").
-func phaseSeries(family string, phases ...Phase) map[Phase]gauge {
-	m := map[Phase]gauge{}
+func phaseSeries(family string, phases ...taxonomy.Phase) map[taxonomy.Phase]gauge {
+	m := map[taxonomy.Phase]gauge{}
 	for _, p := range phases {
 		m[p] = gauge{family, []string{string(p)}}
 	}
@@ -119,7 +121,7 @@ func checkSpansWithin(t *testing.T, spans []Span, before, after time.Time) {
 
 // checkSpanMetrics compares each listed phase's spans, summed over hops,
 // with its metric.
-func checkSpanMetrics(t *testing.T, sink *Sink, spans []Span, metrics map[Phase]gauge) {
+func checkSpanMetrics(t *testing.T, sink *Sink, spans []Span, metrics map[taxonomy.Phase]gauge) {
 	t.Helper()
 	for phase, s := range metrics {
 		got := value(t, sink, s.name, s.labels...)
@@ -130,7 +132,7 @@ func checkSpanMetrics(t *testing.T, sink *Sink, spans []Span, metrics map[Phase]
 }
 
 // phaseTotal is how long the spans of phase last, in seconds.
-func phaseTotal(spans []Span, phase Phase) float64 {
+func phaseTotal(spans []Span, phase taxonomy.Phase) float64 {
 	var d time.Duration
 	for _, s := range spans {
 		if s.Phase == phase {
@@ -184,7 +186,7 @@ func TestTimelineHTTP(t *testing.T) {
 			spans:   []string{"resolve/0", "connect/0", "processing/0", "transfer/0"},
 			metrics: httpSeries,
 			check: func(t *testing.T, sink *Sink, spans []Span) {
-				metric(t, sink, phaseTotal(spans, PhaseResolve), "probe_dns_lookup_time_seconds")
+				metric(t, sink, phaseTotal(spans, taxonomy.PhaseResolve), "probe_dns_lookup_time_seconds")
 			},
 		},
 		{
@@ -193,7 +195,7 @@ func TestTimelineHTTP(t *testing.T) {
 				return httpModuleIP4(t, nil), newServer(t, okHandler, serverOpts{}).URL
 			},
 			spans:   []string{"connect/0", "processing/0", "transfer/0"},
-			metrics: phaseSeries("probe_http_duration_seconds", PhaseConnect, PhaseTLS, PhaseProcessing, PhaseTransfer),
+			metrics: phaseSeries("probe_http_duration_seconds", taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer),
 		},
 		{
 			name: "https",
@@ -233,9 +235,9 @@ func TestTimelineHTTP(t *testing.T) {
 			name:  "https with an OCSP query",
 			setup: func(t *testing.T) (*Module, string) { return ocspTarget(t, okHandler) },
 			spans: []string{"connect/0", "tls/0", "ocsp/0", "processing/0", "transfer/0"},
-			metrics: func() map[Phase]gauge {
-				m := phaseSeries("probe_http_duration_seconds", PhaseConnect, PhaseTLS, PhaseProcessing, PhaseTransfer)
-				m[PhaseOCSP] = gauge{name: "probe_tls_ocsp_duration_seconds"}
+			metrics: func() map[taxonomy.Phase]gauge {
+				m := phaseSeries("probe_http_duration_seconds", taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer)
+				m[taxonomy.PhaseOCSP] = gauge{name: "probe_tls_ocsp_duration_seconds"}
 				return m
 			}(),
 		},
@@ -246,11 +248,11 @@ func TestTimelineHTTP(t *testing.T) {
 			setup: func(t *testing.T) (*Module, string) { return ocspTarget(t, redirecting) },
 			spans: []string{"connect/0", "tls/0", "ocsp/0", "processing/0",
 				"connect/1", "tls/1", "ocsp/1", "processing/1", "transfer/1"},
-			metrics: phaseSeries("probe_http_duration_seconds", PhaseConnect, PhaseTLS, PhaseProcessing, PhaseTransfer),
+			metrics: phaseSeries("probe_http_duration_seconds", taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer),
 			check: func(t *testing.T, sink *Sink, spans []Span) {
 				checkHopsInOrder(t, sink, spans)
 				for _, s := range spans {
-					if s.Phase == PhaseOCSP && s.Hop == 1 {
+					if s.Phase == taxonomy.PhaseOCSP && s.Hop == 1 {
 						metric(t, sink, s.Duration().Seconds(), "probe_tls_ocsp_duration_seconds")
 					}
 				}
@@ -261,7 +263,7 @@ func TestTimelineHTTP(t *testing.T) {
 			setup: func(t *testing.T) (*Module, string) {
 				return httpModuleIP4(t, nil), "http://" + named(t, closedPort(t)) + "/"
 			},
-			want:    failure{ClassConnect, ReasonRefused, PhaseConnect},
+			want:    failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			spans:   []string{"resolve/0", "connect/0"},
 			metrics: httpSeries,
 		},
@@ -379,13 +381,13 @@ func TestTimelineTCP(t *testing.T) {
 				}), named(t, addr)
 			},
 			spans:   []string{"resolve/0", "connect/0", "query/0", "tls/0"},
-			metrics: phaseSeries("probe_tcp_duration_seconds", PhaseResolve, PhaseConnect, PhaseTLS),
+			metrics: phaseSeries("probe_tcp_duration_seconds", taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS),
 			check: func(t *testing.T, sink *Sink, spans []Span) {
-				query, tls := only(t, spans, PhaseQuery), only(t, spans, PhaseTLS)
+				query, tls := only(t, spans, taxonomy.PhaseQuery), only(t, spans, taxonomy.PhaseTLS)
 				if tls.Start.Before(query.Start) || tls.End.After(query.End) {
 					t.Errorf("the tls span (%v to %v) is not inside the query span (%v to %v)", tls.Start, tls.End, query.Start, query.End)
 				}
-				got := value(t, sink, "probe_tcp_duration_seconds", string(PhaseQuery))
+				got := value(t, sink, "probe_tcp_duration_seconds", string(taxonomy.PhaseQuery))
 				if want := (query.Duration() - tls.Duration()).Seconds(); math.Abs(got-want) > 1e-6 {
 					t.Errorf("query phase %v, want the query span less the tls span, %v", got, want)
 				}
@@ -396,15 +398,15 @@ func TestTimelineTCP(t *testing.T) {
 			setup: func(t *testing.T) (*Module, string) {
 				return tcpModuleIP4(t, func(*config.TCPProbe) {}), named(t, closedPort(t))
 			},
-			want:    failure{ClassConnect, ReasonRefused, PhaseConnect},
+			want:    failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			spans:   []string{"resolve/0", "connect/0"},
-			metrics: phaseSeries("probe_tcp_duration_seconds", PhaseResolve, PhaseConnect),
+			metrics: phaseSeries("probe_tcp_duration_seconds", taxonomy.PhaseResolve, taxonomy.PhaseConnect),
 		},
 	})
 }
 
 // only returns the one span of phase.
-func only(t *testing.T, spans []Span, phase Phase) Span {
+func only(t *testing.T, spans []Span, phase taxonomy.Phase) Span {
 	t.Helper()
 	var found []Span
 	for _, s := range spans {
@@ -455,9 +457,9 @@ func dnsModuleIP4(t *testing.T, extra ...string) *Module {
 
 // dnsSeries maps the phases to probe_dns_duration_seconds, where the query
 // phase is called request.
-func dnsSeries(phases ...Phase) map[Phase]gauge {
+func dnsSeries(phases ...taxonomy.Phase) map[taxonomy.Phase]gauge {
 	m := phaseSeries("probe_dns_duration_seconds", phases...)
-	m[PhaseQuery] = gauge{"probe_dns_duration_seconds", []string{dnsRequestPhase}}
+	m[taxonomy.PhaseQuery] = gauge{"probe_dns_duration_seconds", []string{dnsRequestPhase}}
 	return m
 }
 
@@ -468,9 +470,9 @@ func TestTimelineDNS(t *testing.T) {
 			name:    "udp",
 			setup:   func(t *testing.T) (*Module, string) { return dnsModuleIP4(t), named(t, s.addr) },
 			spans:   []string{"resolve/0", "connect/0", "query/0"},
-			metrics: dnsSeries(PhaseResolve, PhaseConnect),
+			metrics: dnsSeries(taxonomy.PhaseResolve, taxonomy.PhaseConnect),
 			check: func(t *testing.T, sink *Sink, spans []Span) {
-				metric(t, sink, phaseTotal(spans, PhaseResolve), "probe_dns_lookup_time_seconds")
+				metric(t, sink, phaseTotal(spans, taxonomy.PhaseResolve), "probe_dns_lookup_time_seconds")
 			},
 		},
 		{
@@ -479,7 +481,7 @@ func TestTimelineDNS(t *testing.T) {
 				return dnsModuleIP4(t, "transport_protocol: tcp"), named(t, s.addr)
 			},
 			spans:   []string{"resolve/0", "connect/0", "query/0"},
-			metrics: dnsSeries(PhaseResolve, PhaseConnect),
+			metrics: dnsSeries(taxonomy.PhaseResolve, taxonomy.PhaseConnect),
 		},
 		{
 			name: "over tls",
@@ -488,7 +490,7 @@ func TestTimelineDNS(t *testing.T) {
 				return dnsModuleIP4(t, "dns_over_tls: true", "tls_config: {ca_file: "+s.ca.file+", server_name: localhost}"), named(t, s.dot)
 			},
 			spans:   []string{"resolve/0", "connect/0", "tls/0", "query/0"},
-			metrics: dnsSeries(PhaseResolve, PhaseConnect, PhaseTLS),
+			metrics: dnsSeries(taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS),
 		},
 		{
 			name: "over https",
@@ -497,7 +499,7 @@ func TestTimelineDNS(t *testing.T) {
 				return dnsModuleIP4(t, "transport_protocol: https", "tls_config: {ca_file: "+s.ca.file+", server_name: localhost}"), doh
 			},
 			spans:   []string{"resolve/0", "connect/0", "tls/0", "query/0"},
-			metrics: dnsSeries(PhaseResolve, PhaseConnect, PhaseTLS),
+			metrics: dnsSeries(taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS),
 		},
 	})
 }
@@ -505,7 +507,7 @@ func TestTimelineDNS(t *testing.T) {
 func TestTimelineGRPC(t *testing.T) {
 	plain := newGRPCServer(t, grpcServerOpts{})
 	secure := newGRPCServer(t, grpcServerOpts{tls: true, spec: namedSpec()})
-	grpcSeries := phaseSeries("probe_grpc_duration_seconds", PhaseResolve, PhaseConnect, PhaseTLS, PhaseCheck)
+	grpcSeries := phaseSeries("probe_grpc_duration_seconds", taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseCheck)
 	runTimelineCases(t, []timelineCase{
 		{
 			name: "plain",
@@ -513,7 +515,7 @@ func TestTimelineGRPC(t *testing.T) {
 				return grpcModule(t, "preferred_ip_protocol: ip4"), named(t, plain.addr)
 			},
 			spans:   []string{"resolve/0", "connect/0", "check/0"},
-			metrics: phaseSeries("probe_grpc_duration_seconds", PhaseResolve, PhaseConnect, PhaseCheck),
+			metrics: phaseSeries("probe_grpc_duration_seconds", taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseCheck),
 		},
 		{
 			name: "tls",
@@ -528,7 +530,7 @@ func TestTimelineGRPC(t *testing.T) {
 
 func TestTimelineWebsocket(t *testing.T) {
 	ca := newTestCA(t, "sonde timeline CA")
-	wsSeries := phaseSeries("probe_websocket_duration_seconds", PhaseResolve, PhaseConnect, PhaseProcessing, PhaseTransfer)
+	wsSeries := phaseSeries("probe_websocket_duration_seconds", taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer)
 	module := func(t *testing.T) *Module {
 		return wsYAMLModule(t, greetScript+"preferred_ip_protocol: ip4\nhttp_config:\n  tls_config:\n    ca_file: "+ca.file)
 	}
@@ -551,10 +553,10 @@ func TestTimelineWebsocket(t *testing.T) {
 				return module(t), "wss://" + named(t, srv.URL) + "/"
 			},
 			spans:   []string{"resolve/0", "connect/0", "tls/0", "processing/0", "transfer/0"},
-			metrics: phaseSeries("probe_websocket_duration_seconds", PhaseResolve, PhaseProcessing, PhaseTransfer),
+			metrics: phaseSeries("probe_websocket_duration_seconds", taxonomy.PhaseResolve, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer),
 			check: func(t *testing.T, sink *Sink, spans []Span) {
-				got := value(t, sink, "probe_websocket_duration_seconds", string(PhaseConnect))
-				if want := phaseTotal(spans, PhaseConnect) + phaseTotal(spans, PhaseTLS); math.Abs(got-want) > 1e-6 {
+				got := value(t, sink, "probe_websocket_duration_seconds", string(taxonomy.PhaseConnect))
+				if want := phaseTotal(spans, taxonomy.PhaseConnect) + phaseTotal(spans, taxonomy.PhaseTLS); math.Abs(got-want) > 1e-6 {
 					t.Errorf("connect phase %v, want the connect and tls spans, %v", got, want)
 				}
 			},

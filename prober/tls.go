@@ -20,6 +20,8 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/tlsfiles"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // TLS in sonde: the handshake completes with Go's own verification off,
@@ -41,28 +43,11 @@ type tlsClient struct {
 	files   *tlsfiles.Cache // the parsed files the configuration's modules share
 }
 
-// prepareTLS turns a module's tls_config into a client. NewModule then
-// loads it, once, when the configuration loads (see loadTLS): CA files
-// are read and parsed then, not per probe.
+// prepareTLS turns a module's tls_config into a client. Probers ask their
+// Env for one, which loads it once the module is prepared: CA files are
+// read and parsed then, not per probe.
 func prepareTLS(m *config.Module, section string, cfg *pconfig.TLSConfig) (*tlsClient, error) {
 	return &tlsClient{section: section, cfg: *cfg, ocsp: newOCSPClient(m.OCSP)}, nil
-}
-
-// loadTLS loads the tls_config of a prepared module, if it has one, with
-// the CA pools and client key pairs the configuration's modules share
-// (files; nil for a module of its own, sharing nothing). A
-// tls_config that cannot be loaded (a file not there yet, or not a
-// certificate) does not stop the module from loading, as it does not in
-// blackbox_exporter, which reads the files on every probe: ready tries
-// again, and each probe fails until it loads.
-func loadTLS(prepared any, files *tlsfiles.Cache) {
-	w, ok := prepared.(withTLSClient)
-	if !ok || w.tlsClient() == nil {
-		return
-	}
-	c := w.tlsClient()
-	c.files = files
-	_ = c.load() // the probes report it
 }
 
 // withALPN offers the application protocols, in order of preference. It is
@@ -92,7 +77,7 @@ func (c *tlsClient) withMinVersion(v uint16, why string) *tlsClient {
 
 func (c *tlsClient) versionsClash(base *tls.Config) error {
 	if c.min != 0 && base.MaxVersion != 0 && base.MaxVersion < c.min {
-		return Failf(ClassProber, ReasonConfig, PhaseSetup, "%s.tls_config.max_version is %s, and %s needs %s", c.section, tlsVersion(base.MaxVersion), c.minWhy, tlsVersion(c.min))
+		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup, "%s.tls_config.max_version is %s, and %s needs %s", c.section, tlsVersion(base.MaxVersion), c.minWhy, tlsVersion(c.min))
 	}
 	return nil
 }
@@ -113,7 +98,7 @@ func (c *tlsClient) load() error {
 	}
 	base, err := files.TLSConfig(&c.cfg)
 	if err != nil {
-		return Failf(ClassProber, ReasonConfig, PhaseSetup, "%s.tls_config cannot be used: %v", c.section, err)
+		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup, "%s.tls_config cannot be used: %v", c.section, err)
 	}
 	if err := c.versionsClash(base); err != nil {
 		return err
@@ -133,7 +118,7 @@ func (c *tlsClient) canHandshake(serverName string) error {
 		return err
 	}
 	if serverName == "" && !c.loaded.Load().InsecureSkipVerify {
-		return Failf(ClassProber, ReasonConfig, PhaseTLS, "%s.tls_config: TLS needs the name to verify the server as; set server_name, or insecure_skip_verify", c.section)
+		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseTLS, "%s.tls_config: TLS needs the name to verify the server as; set server_name, or insecure_skip_verify", c.section)
 	}
 	return nil
 }
@@ -261,14 +246,14 @@ func tlsHandshake(ctx context.Context, conn net.Conn, c *tlsClient, serverName s
 	facts := &tlsFacts{}
 	if err := c.canHandshake(serverName); err != nil {
 		now := time.Now()
-		return nil, facts, Span{Phase: PhaseTLS, Start: now, End: now}, err
+		return nil, facts, Span{Phase: taxonomy.PhaseTLS, Start: now, End: now}, err
 	}
 	tc := tls.Client(conn, c.config(serverName, facts))
 	start := time.Now()
 	err := tc.HandshakeContext(ctx)
-	ran := Span{Phase: PhaseTLS, Start: start, End: time.Now()}
+	ran := Span{Phase: taxonomy.PhaseTLS, Start: start, End: time.Now()}
 	if err != nil {
-		return nil, facts, ran, Classify(ctx, fmt.Errorf("TLS handshake with %s: %w", serverName, err), PhaseTLS)
+		return nil, facts, ran, taxonomy.Classify(ctx, fmt.Errorf("TLS handshake with %s: %w", serverName, err), taxonomy.PhaseTLS)
 	}
 	return tc, facts, ran, nil
 }
@@ -294,7 +279,7 @@ func handshake(ctx context.Context, conn net.Conn, c *tlsClient, serverName stri
 	if err == nil {
 		err = c.queryOCSP(ctx, tc, facts)
 		start, end := facts.ocspAsked()
-		sink.Span(PhaseOCSP, 0, start, end)
+		sink.Span(taxonomy.PhaseOCSP, 0, start, end)
 	}
 	facts.record(sink)
 	if err != nil {

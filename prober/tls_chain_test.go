@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // chainServer serves okHandler over TLS with a leaf issued by an
@@ -66,7 +68,7 @@ func TestTLSMissingIntermediate(t *testing.T) {
 	url, leaf, _ := chainServer(t, root, true)
 	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = root.file })
 	sink, err := run(t, m, url)
-	checkOutcome(t, err, failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS})
+	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS})
 	chainSurvived(t, sink)
 	metric(t, sink, float64(leaf.leaf.NotBefore.Unix()), "probe_tls_cert_not_before_timestamp_seconds", "0", fingerprint(leaf.leaf))
 	if n := seriesCount(t, sink, "probe_tls_cert_info"); n != 1 {
@@ -85,7 +87,7 @@ func TestTLSExpiredLeafKeepsItsDates(t *testing.T) {
 	srv := newServer(t, okHandler, serverOpts{tls: true, cert: &expired})
 	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.file })
 	sink, err := run(t, m, srv.URL)
-	checkOutcome(t, err, failure{ClassTLS, ReasonCertExpired, PhaseTLS})
+	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertExpired, taxonomy.PhaseTLS})
 	fp := fingerprint(expired.leaf)
 	metric(t, sink, float64(expired.leaf.NotAfter.Unix()), "probe_tls_cert_not_after_timestamp_seconds", "0", fp)
 	metric(t, sink, float64(expired.leaf.NotAfter.Unix()), "probe_ssl_earliest_cert_expiry")

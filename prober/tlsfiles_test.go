@@ -81,7 +81,7 @@ func onePool(t *testing.T, set *Set) *x509.CertPool {
 	var pool *x509.CertPool
 	for _, name := range set.Names() {
 		m, _ := set.Module(name)
-		base := m.prepared.(*httpPrepared).tls.loaded.Load()
+		base := m.prober.(*httpPrepared).tls.loaded.Load()
 		if base == nil || base.RootCAs == nil {
 			t.Fatalf("module %s has no CA pool", name)
 		}

@@ -10,28 +10,39 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
-func prepareUnix(m *config.Module) (any, error) {
-	c, err := prepareTLS(m, "unix", &m.Unix.TLSConfig)
-	return &tcpPrepared{tls: c}, err
+// unixPrepared is what a unix module needs ready before its first probe:
+// its tls_config, with CA files parsed once.
+type unixPrepared struct {
+	tls *tlsClient
 }
 
-// probeUnix connects to the unix socket named by the target (a path) and
+func prepareUnix(m *config.Module, env *Env) (Prober, error) {
+	c, err := env.tlsClient(m, "unix", &m.Unix.TLSConfig)
+	if err != nil {
+		return nil, err
+	}
+	return &unixPrepared{tls: c}, nil
+}
+
+// Probe connects to the unix socket named by the target (a path) and
 // runs the module's query_response script, optionally over TLS.
-func probeUnix(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
+func (prepared *unixPrepared) Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
 	if target == "" {
-		return Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "the target must be the path of a unix socket, e.g. /run/app.sock")
+		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "the target must be the path of a unix socket, e.g. /run/app.sock")
 	}
 	if err := m.policy.refusePath(target); err != nil {
-		return targetDenied(PhaseSetup, err)
+		return targetDenied(taxonomy.PhaseSetup, err)
 	}
 	var d net.Dialer
 	start := time.Now()
 	conn, err := d.DialContext(ctx, "unix", target)
 	// The unix prober exports no phase metrics; its spans alone say
 	// where the time went.
-	sink.Span(PhaseConnect, 0, start, time.Now())
+	sink.Span(taxonomy.PhaseConnect, 0, start, time.Now())
 	if err != nil {
 		return unixDialError(ctx, target, err)
 	}
@@ -40,7 +51,7 @@ func probeUnix(ctx context.Context, target string, m *Module, sink *Sink, logger
 	cfg := &m.Unix
 	// A socket has no host name: the server is verified as tls_config's
 	// server_name, which the configuration requires for TLS.
-	s := newStream(conn, m.prepared.(*tcpPrepared).tls, cfg.TLSConfig.ServerName, sink)
+	s := newStream(conn, prepared.tls, cfg.TLSConfig.ServerName, sink)
 	if cfg.TLS {
 		if err := s.startTLS(ctx); err != nil {
 			return err
@@ -48,7 +59,7 @@ func probeUnix(ctx context.Context, target string, m *Module, sink *Sink, logger
 	}
 	start = time.Now()
 	err = runScript(ctx, cfg.QueryResponse, s, newScriptMetrics(sink), logger)
-	sink.Span(PhaseQuery, 0, start, time.Now())
+	sink.Span(taxonomy.PhaseQuery, 0, start, time.Now())
 	return err
 }
 
@@ -59,11 +70,11 @@ func probeUnix(ctx context.Context, target string, m *Module, sink *Sink, logger
 func unixDialError(ctx context.Context, path string, err error) error {
 	switch {
 	case errors.Is(err, syscall.ENOENT), errors.Is(err, syscall.ENOTDIR):
-		return Failf(ClassConnect, ReasonRefused, PhaseConnect, "no socket at %s: %v", path, err)
+		return taxonomy.Failf(taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect, "no socket at %s: %v", path, err)
 	case errors.Is(err, syscall.EPROTOTYPE):
-		return Failf(ClassConnect, ReasonRefused, PhaseConnect, "%s is not a stream socket: %v", path, err)
+		return taxonomy.Failf(taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect, "%s is not a stream socket: %v", path, err)
 	case errors.Is(err, syscall.EINVAL):
-		return Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "%q cannot be a unix socket address (at most 108 bytes): %v", path, err)
+		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "%q cannot be a unix socket address (at most 108 bytes): %v", path, err)
 	}
-	return Classify(ctx, fmt.Errorf("connecting to %s: %w", path, err), PhaseConnect)
+	return taxonomy.Classify(ctx, fmt.Errorf("connecting to %s: %w", path, err), taxonomy.PhaseConnect)
 }

@@ -19,6 +19,8 @@ import (
 	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // The websocket prober resolves the target's host, opens a fresh TCP
@@ -47,9 +49,9 @@ type wsPrepared struct {
 	checks         checkSlots           // the expect regexps running
 }
 
-func prepareWebsocket(m *config.Module) (any, error) {
+func prepareWebsocket(m *config.Module, env *Env) (Prober, error) {
 	cfg := &m.Websocket
-	tlsConfig, err := prepareTLS(m, "websocket.http_config", &cfg.HTTPConfig.TLSConfig)
+	tlsConfig, err := env.tlsClient(m, "websocket.http_config", &cfg.HTTPConfig.TLSConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -114,7 +116,7 @@ func (p *wsPrepared) requestHeader(ctx context.Context, host string) (http.Heade
 	}
 	auth, err := p.authorization(ctx)
 	if err != nil {
-		return nil, Fail(ClassProber, ReasonCredentials, PhaseSetup, fmt.Errorf("websocket.http_config: %w", err))
+		return nil, taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonCredentials, taxonomy.PhaseSetup, fmt.Errorf("websocket.http_config: %w", err))
 	}
 	if auth != "" {
 		// The credentials options win over an Authorization header, as
@@ -173,28 +175,27 @@ func newWebsocketMetrics(sink *Sink) websocketMetrics {
 	}
 }
 
-func (mx websocketMetrics) phase(p Phase, d time.Duration) {
+func (mx websocketMetrics) phase(p taxonomy.Phase, d time.Duration) {
 	mx.durations.With(string(p)).Set(d.Seconds())
 }
 
 // timed sets phase p's duration and records its span, from the same two
 // clock readings.
-func (mx websocketMetrics) timed(p Phase, start, end time.Time) {
+func (mx websocketMetrics) timed(p taxonomy.Phase, start, end time.Time) {
 	mx.phase(p, end.Sub(start))
 	mx.sink.Span(p, 0, start, end)
 }
 
-// probeWebsocket upgrades a fresh connection to the target to a websocket
+// Probe upgrades a fresh connection to the target to a websocket
 // and runs the module's query_response script over it.
-func probeWebsocket(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
-	p := m.prepared.(*wsPrepared)
+func (p *wsPrepared) Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
 	mx := newWebsocketMetrics(sink)
 	u, err := parseWebsocketTarget(target)
 	if err != nil {
 		return err
 	}
 	if err := m.policy.refuseScheme(u.Scheme); err != nil {
-		return targetDenied(PhaseSetup, err)
+		return targetDenied(taxonomy.PhaseSetup, err)
 	}
 	host := p.hostHeader(m)
 	header, err := p.requestHeader(ctx, host)
@@ -202,7 +203,7 @@ func probeWebsocket(ctx context.Context, target string, m *Module, sink *Sink, l
 		return err
 	}
 	injectTraceContext(ctx, m, header)
-	conn, err := dialWebsocket(ctx, m, u, p.serverName(&m.Websocket, host, u), mx, sink, logger)
+	conn, err := p.dial(ctx, m, u, p.serverName(&m.Websocket, host, u), mx, sink, logger)
 	if err != nil {
 		return err
 	}
@@ -229,7 +230,7 @@ func parseWebsocketTarget(target string) (*url.URL, error) {
 		if errors.As(err, &urlErr) {
 			err = urlErr.Err // without the URL, which may hold a password
 		}
-		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target is not a valid URL (%v); %s", err, how)
+		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target is not a valid URL (%v); %s", err, how)
 	}
 	shown := u.Redacted()
 	switch strings.ToLower(u.Scheme) {
@@ -238,22 +239,22 @@ func parseWebsocketTarget(target string) (*url.URL, error) {
 	case "wss", "https":
 		u.Scheme = "wss"
 	default:
-		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q is not a websocket URL; %s", shown, how)
+		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q is not a websocket URL; %s", shown, how)
 	}
 	if u.Hostname() == "" {
-		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has no host; %s", shown, how)
+		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has no host; %s", shown, how)
 	}
 	if why := malformedHost(u.Hostname()); why != "" {
-		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has host %q, with %s; %s", shown, u.Hostname(), why, how)
+		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has host %q, with %s; %s", shown, u.Hostname(), why, how)
 	}
 	if p := u.Port(); p != "" {
 		if n, err := strconv.Atoi(p); err != nil || n < 1 || n > 65535 {
-			return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup, "target %q has port %q, which is not from 1 to 65535", shown, p)
+			return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has port %q, which is not from 1 to 65535", shown, p)
 		}
 	}
 	if u.User != nil {
 		// RFC 6455 URLs carry no credentials, and gorilla refuses them.
-		return nil, Failf(ClassProber, ReasonInvalidTarget, PhaseSetup,
+		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup,
 			"target %q carries credentials, which a websocket URL cannot; remove them and use http_config.basic_auth", shown)
 	}
 	return u, nil
@@ -286,28 +287,28 @@ func (p *wsPrepared) serverName(cfg *config.WebsocketProbe, host string, u *url.
 	return u.Hostname()
 }
 
-// dialWebsocket runs the resolve and connect phases: a fresh connection to
+// dial runs the resolve and connect phases: a fresh connection to
 // the resolved address and, for wss, a TLS handshake on it. The handshake
 // counts in the connect phase; blackbox_exporter has no tls phase for
 // websockets. The spans keep the two apart (connect, then tls), which
 // together last as long as the connect phase.
-func dialWebsocket(ctx context.Context, m *Module, u *url.URL, serverName string, mx websocketMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
+func (p *wsPrepared) dial(ctx context.Context, m *Module, u *url.URL, serverName string, mx websocketMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
 	cfg := &m.Websocket
 	d, err := dialEndpoint(ctx, m, endpoint{network: "tcp", host: u.Hostname(), port: defaultPort(u),
 		protocol: cfg.IPProtocol, fallback: cfg.IPProtocolFallback}, sink, logger)
-	mx.phase(PhaseResolve, d.resolve)
+	mx.phase(taxonomy.PhaseResolve, d.resolve)
 	if d.ip == nil {
 		return nil, err // resolution failed: the connect phase never began
 	}
 	connect := d.connect
-	defer func() { mx.phase(PhaseConnect, connect) }()
+	defer func() { mx.phase(taxonomy.PhaseConnect, connect) }()
 	if err != nil {
 		return nil, err
 	}
 	if u.Scheme != "wss" {
 		return d.conn, nil
 	}
-	tc, took, err := handshake(ctx, d.conn, m.prepared.(*wsPrepared).tls, serverName, sink)
+	tc, took, err := handshake(ctx, d.conn, p.tls, serverName, sink)
 	connect += took
 	if err != nil {
 		d.conn.Close()
@@ -331,13 +332,13 @@ func upgrade(ctx context.Context, u *url.URL, conn net.Conn, header http.Header,
 	ws, resp, err := dialer.DialContext(ctx, u.String(), header)
 	overLimit := err != nil && bounded.exhausted()
 	bounded.upgraded() // from here on, SetReadLimit bounds what is read
-	mx.timed(PhaseProcessing, start, time.Now())
+	mx.timed(taxonomy.PhaseProcessing, start, time.Now())
 	if resp != nil {
 		mx.status.Set(float64(resp.StatusCode))
 		Debug(logger, "Received upgrade response", "status_code", resp.StatusCode)
 	}
 	if overLimit {
-		err = Failf(ClassProtocol, ReasonMalformedResponse, PhaseProcessing,
+		err = taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing,
 			"the answer to the upgrade request has a header longer than %s, the most sonde reads", describeSize(maxResponseHeader))
 		logger.Error("Websocket upgrade failed", "err", err)
 		return nil, err
@@ -359,20 +360,20 @@ func upgrade(ctx context.Context, u *url.URL, conn net.Conn, header http.Header,
 func upgradeError(ctx context.Context, resp *http.Response, err error) error {
 	switch {
 	case errors.Is(err, websocket.ErrBadHandshake) && resp != nil && resp.StatusCode != http.StatusSwitchingProtocols:
-		return Failf(ClassStatus, ReasonHTTPStatus, PhaseValidate,
+		return taxonomy.Failf(taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate,
 			"the server answered the upgrade request with status %s, not 101 Switching Protocols", resp.Status)
 	case errors.Is(err, websocket.ErrBadHandshake) && resp != nil:
-		return Failf(ClassProtocol, ReasonMalformedResponse, PhaseProcessing,
+		return taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing,
 			"the server answered 101 without a valid websocket handshake (Upgrade %q, Connection %q, Sec-WebSocket-Accept %q)",
 			resp.Header.Get("Upgrade"), resp.Header.Get("Connection"), resp.Header.Get("Sec-WebSocket-Accept"))
 	case resp != nil: // a 101 with an extension sonde did not ask for
-		return Fail(ClassProtocol, ReasonMalformedResponse, PhaseProcessing, fmt.Errorf("upgrade response: %w", err))
+		return taxonomy.Fail(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing, fmt.Errorf("upgrade response: %w", err))
 	}
-	c := Classify(ctx, fmt.Errorf("websocket upgrade: %w", err), PhaseProcessing)
-	if c.Class == ClassUnknown {
+	c := taxonomy.Classify(ctx, fmt.Errorf("websocket upgrade: %w", err), taxonomy.PhaseProcessing)
+	if c.Class == taxonomy.ClassUnknown {
 		// The connection is up and nothing but reading the answer is
 		// going on: what the reader rejects is a malformed response.
-		c.Class, c.Reason = ClassProtocol, ReasonMalformedResponse
+		c.Class, c.Reason = taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse
 	}
 	return c
 }
@@ -416,7 +417,7 @@ func converse(ctx context.Context, ws *wsConversation, steps []config.QueryRespo
 	regex := sink.Gauge("probe_websocket_failed_due_to_regex", "Indicates if probe failed due to regex")
 	start := time.Now()
 	err := runScript(ctx, steps, ws, scriptMetrics{sink: sink, regex: &regex}, logger)
-	mx.timed(PhaseTransfer, start, time.Now())
+	mx.timed(taxonomy.PhaseTransfer, start, time.Now())
 	return err
 }
 
@@ -449,7 +450,7 @@ func (w *wsConversation) expect(re *regexp.Regexp) ([]byte, []int, error) {
 		return nil, nil, err
 	}
 	var match []int
-	find := func() *Error { match = re.FindSubmatchIndex(msg); return nil }
+	find := func() *taxonomy.Error { match = re.FindSubmatchIndex(msg); return nil }
 	if err := w.checks.run(w.ctx, "", "matching expect", find); err != nil {
 		return msg, nil, err
 	}
@@ -468,7 +469,7 @@ func (w *wsConversation) send(s string) error {
 }
 
 func (w *wsConversation) startTLS(context.Context) error {
-	return Failf(ClassProber, ReasonUnsupported, PhaseStartTLS, "a websocket cannot switch to TLS mid-conversation; use a wss:// target")
+	return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonUnsupported, taxonomy.PhaseStartTLS, "a websocket cannot switch to TLS mid-conversation; use a wss:// target")
 }
 
 // next reads one message. A close frame, or the connection ending without
@@ -481,11 +482,11 @@ func (w *wsConversation) next() ([]byte, error) {
 	case errors.As(err, &closed):
 		return nil, fmt.Errorf("the peer closed the websocket (%v): %w", closed, io.ErrUnexpectedEOF)
 	case errors.Is(err, websocket.ErrReadLimit):
-		return nil, Failf(ClassProtocol, ReasonMalformedResponse, "", "a message longer than %s arrived", describeSize(maxMessage))
-	case err != nil && Classify(nil, err, "").Class == ClassUnknown:
+		return nil, taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, "", "a message longer than %s arrived", describeSize(maxMessage))
+	case err != nil && taxonomy.Classify(nil, err, "").Class == taxonomy.ClassUnknown:
 		// Not the connection failing: gorilla rejected a frame (a bad
 		// opcode, reserved bits, a masked or oversized control frame).
-		return nil, Fail(ClassProtocol, ReasonMalformedResponse, "", fmt.Errorf("reading a message: %w", err))
+		return nil, taxonomy.Fail(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, "", fmt.Errorf("reading a message: %w", err))
 	}
 	return msg, err
 }

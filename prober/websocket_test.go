@@ -17,6 +17,8 @@ import (
 	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 func TestWebsocketRegistered(t *testing.T) {
@@ -36,8 +38,8 @@ func TestWebsocketScript(t *testing.T) {
 	metric(t, sink, 0, "probe_websocket_failed_due_to_regex")
 	metric(t, sink, 1, "probe_expect_info", "1.2")
 	metric(t, sink, 4, "probe_ip_protocol")
-	wsPhases(t, sink, PhaseResolve, PhaseConnect, PhaseProcessing, PhaseTransfer)
-	for _, p := range []Phase{PhaseConnect, PhaseProcessing, PhaseTransfer} {
+	wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer)
+	for _, p := range []taxonomy.Phase{taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer} {
 		if wsPhase(t, sink, p) <= 0 {
 			t.Errorf("phase %s took no time", p)
 		}
@@ -56,7 +58,7 @@ func TestWebsocketWithoutScript(t *testing.T) {
 	metric(t, sink, 1, "probe_websocket_connection_upgraded")
 	// Like blackbox_exporter: no script, no regex gauge and no transfer.
 	absent(t, sink, "probe_websocket_failed_due_to_regex", "probe_expect_info")
-	wsPhases(t, sink, PhaseResolve, PhaseConnect, PhaseProcessing)
+	wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing)
 }
 
 // The probe ends with a close frame, so that the server sees a probe that
@@ -110,7 +112,7 @@ func TestWebsocketInvalidTarget(t *testing.T) {
 	} {
 		t.Run(target, func(t *testing.T) {
 			sink, err := run(t, m, target)
-			e := checkOutcome(t, err, failure{ClassProber, ReasonInvalidTarget, PhaseSetup})
+			e := checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup})
 			if msg := e.Error(); !strings.Contains(msg, "ws://") && !strings.Contains(msg, "65535") && !strings.Contains(msg, "basic_auth") {
 				t.Errorf("the message does not say how to write the target: %s", msg)
 			}
@@ -243,7 +245,7 @@ func TestWebsocketCredentialsFileMissing(t *testing.T) {
 		w.HTTPConfig.BasicAuth = &pconfig.BasicAuth{Username: "probe", PasswordFile: filepath.Join(t.TempDir(), "missing")}
 	})
 	sink, err := run(t, m, wsURL(s, "/"))
-	checkOutcome(t, err, failure{ClassProber, ReasonCredentials, PhaseSetup})
+	checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonCredentials, taxonomy.PhaseSetup})
 	absent(t, sink, "probe_websocket_duration_seconds")
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
@@ -260,7 +262,7 @@ func TestWebsocketHostnameParameter(t *testing.T) {
 	m := wsModule(t, func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.file })
 
 	_, err := run(t, m, wsURL(s, "/"))
-	checkOutcome(t, err, failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS})
+	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS})
 
 	named, err := m.WithHostname("ws.example")
 	if err != nil {
@@ -297,12 +299,12 @@ func TestWebsocketTLS(t *testing.T) {
 	}{
 		{name: "verified", module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.file }},
 		{name: "unknown authority", module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = other.file },
-			want: failure{ClassTLS, ReasonCertUnknownAuthority, PhaseTLS}},
+			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}},
 		{name: "insecure_skip_verify", module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.InsecureSkipVerify = true }},
 		{name: "expired", spec: &expired, module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.file },
-			want: failure{ClassTLS, ReasonCertExpired, PhaseTLS}},
+			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertExpired, taxonomy.PhaseTLS}},
 		{name: "name mismatch", spec: &onlyName, module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.file },
-			want: failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS}},
+			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS}},
 		{name: "server_name", spec: &onlyName, module: func(w *config.WebsocketProbe) {
 			w.HTTPConfig.TLSConfig.CAFile = ca.file
 			w.HTTPConfig.TLSConfig.ServerName = "ws.example"
@@ -315,7 +317,7 @@ func TestWebsocketTLS(t *testing.T) {
 			w.HTTPConfig.TLSConfig.CAFile = ca.file
 			w.HTTPConfig.TLSConfig.ServerName = "localhost"
 			w.Headers = map[string]string{"Host": "ws.example"}
-		}, want: failure{ClassTLS, ReasonCertHostnameMismatch, PhaseTLS}},
+		}, want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -323,12 +325,12 @@ func TestWebsocketTLS(t *testing.T) {
 			sink, err := run(t, wsModule(t, c.module), wsURL(s, "/"))
 			checkOutcome(t, err, c.want)
 			if c.want != (failure{}) {
-				wsPhases(t, sink, PhaseResolve, PhaseConnect)
+				wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect)
 				metric(t, sink, 0, "probe_websocket_status_code")
 				chainSurvived(t, sink)
 				return
 			}
-			wsPhases(t, sink, PhaseResolve, PhaseConnect, PhaseProcessing)
+			wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing)
 			metric(t, sink, 101, "probe_websocket_status_code")
 			metric(t, sink, 1, "probe_tls_version_info", "TLS 1.3")
 			if v := value(t, sink, "probe_ssl_earliest_cert_expiry"); v < float64(time.Now().Unix()) {
@@ -341,8 +343,8 @@ func TestWebsocketTLS(t *testing.T) {
 func TestWebsocketTLSToPlainServer(t *testing.T) {
 	s, _ := wsServer(t, drain, serverOpts{})
 	sink, err := run(t, wsModule(t, nil), strings.Replace(s.URL, "http://", "wss://", 1))
-	checkOutcome(t, err, failure{ClassTLS, ReasonHandshake, PhaseTLS})
-	wsPhases(t, sink, PhaseResolve, PhaseConnect)
+	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonHandshake, taxonomy.PhaseTLS})
+	wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect)
 }
 
 func TestWebsocketUpgradeRefused(t *testing.T) {
@@ -351,14 +353,14 @@ func TestWebsocketUpgradeRefused(t *testing.T) {
 	}), serverOpts{})
 	m := wsYAMLModule(t, greetScript)
 	sink, err := run(t, m, wsURL(s, "/"))
-	e := checkOutcome(t, err, failure{ClassStatus, ReasonHTTPStatus, PhaseValidate})
+	e := checkOutcome(t, err, failure{taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate})
 	if !strings.Contains(e.Error(), "403") {
 		t.Errorf("the message does not name the status: %v", e)
 	}
 	metric(t, sink, 403, "probe_websocket_status_code")
 	metric(t, sink, 0, "probe_websocket_connection_upgraded")
 	absent(t, sink, "probe_websocket_failed_due_to_regex")
-	wsPhases(t, sink, PhaseResolve, PhaseConnect, PhaseProcessing)
+	wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing)
 }
 
 // An HTTP server that does not speak websocket answers the upgrade request
@@ -366,7 +368,7 @@ func TestWebsocketUpgradeRefused(t *testing.T) {
 func TestWebsocketPlainHTTPServer(t *testing.T) {
 	s := newServer(t, okHandler, serverOpts{})
 	sink, err := run(t, wsModule(t, nil), wsURL(s, "/"))
-	checkOutcome(t, err, failure{ClassStatus, ReasonHTTPStatus, PhaseValidate})
+	checkOutcome(t, err, failure{taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate})
 	metric(t, sink, 200, "probe_websocket_status_code")
 }
 
@@ -380,18 +382,18 @@ func TestWebsocketBadUpgradeResponses(t *testing.T) {
 	}{
 		{name: "101 without a valid accept key", status: 101,
 			answer: "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: wrong\r\n\r\n",
-			want:   failure{ClassProtocol, ReasonMalformedResponse, PhaseProcessing}},
+			want:   failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing}},
 		{name: "101 without Upgrade", status: 101,
 			answer: "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\n\r\n",
-			want:   failure{ClassProtocol, ReasonMalformedResponse, PhaseProcessing}},
+			want:   failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing}},
 		{name: "not HTTP", answer: "SSH-2.0-OpenSSH_9.6\r\n",
-			want: failure{ClassProtocol, ReasonMalformedResponse, PhaseProcessing}},
+			want: failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing}},
 		{name: "bad header line", answer: "HTTP/1.1 101 Switching Protocols\r\nno colon here\r\n\r\n",
-			want: failure{ClassProtocol, ReasonMalformedResponse, PhaseProcessing}},
+			want: failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing}},
 		{name: "closed before answering",
-			want: failure{ClassProtocol, ReasonUnexpectedEOF, PhaseProcessing}},
+			want: failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.PhaseProcessing}},
 		{name: "reset before answering", reset: true,
-			want: failure{ClassConnect, ReasonReset, PhaseProcessing}},
+			want: failure{taxonomy.ClassConnect, taxonomy.ReasonReset, taxonomy.PhaseProcessing}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -413,7 +415,7 @@ func TestWebsocketBadUpgradeResponses(t *testing.T) {
 			checkOutcome(t, err, c.want)
 			metric(t, sink, c.status, "probe_websocket_status_code")
 			metric(t, sink, 0, "probe_websocket_connection_upgraded")
-			wsPhases(t, sink, PhaseResolve, PhaseConnect, PhaseProcessing)
+			wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing)
 		})
 	}
 }
@@ -421,13 +423,13 @@ func TestWebsocketBadUpgradeResponses(t *testing.T) {
 func TestWebsocketRefused(t *testing.T) {
 	m := wsYAMLModule(t, greetScript)
 	sink, err := run(t, m, "ws://"+closedPort(t)+"/")
-	checkOutcome(t, err, failure{ClassConnect, ReasonRefused, PhaseConnect})
+	checkOutcome(t, err, failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect})
 	// What a dashboard sees after a refused connection: the websocket
 	// gauges at 0, the resolve metrics, and the phases that ran.
 	metric(t, sink, 0, "probe_websocket_status_code")
 	metric(t, sink, 0, "probe_websocket_connection_upgraded")
 	metric(t, sink, 4, "probe_ip_protocol")
-	wsPhases(t, sink, PhaseResolve, PhaseConnect)
+	wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect)
 	absent(t, sink, "probe_websocket_failed_due_to_regex", "probe_expect_info", "probe_tls_version_info")
 }
 
@@ -446,15 +448,15 @@ func TestWebsocketResolve(t *testing.T) {
 			module: func(w *config.WebsocketProbe) { w.IPProtocol = "ip4"; w.IPProtocolFallback = false }},
 		{name: "no fallback", host: "v4only.test",
 			module: func(w *config.WebsocketProbe) { w.IPProtocolFallback = false },
-			want:   failure{ClassDNS, ReasonNoAddress, PhaseResolve}},
-		{name: "nxdomain", host: "missing.test", want: failure{ClassDNS, ReasonNXDomain, PhaseResolve}},
+			want:   failure{taxonomy.ClassDNS, taxonomy.ReasonNoAddress, taxonomy.PhaseResolve}},
+		{name: "nxdomain", host: "missing.test", want: failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			sink, err := run(t, wsModule(t, c.module), "ws://"+net.JoinHostPort(c.host, p)+"/")
 			checkOutcome(t, err, c.want)
 			if c.want != (failure{}) {
-				wsPhases(t, sink, PhaseResolve)
+				wsPhases(t, sink, taxonomy.PhaseResolve)
 				metric(t, sink, 0, "probe_websocket_status_code")
 				return
 			}
@@ -489,7 +491,7 @@ func TestWebsocketScriptFailures(t *testing.T) {
 		name:    "message does not match",
 		talk:    func(c *websocket.Conn) { say(c, "goodbye"); drain(c) },
 		section: "query_response:\n  - expect: ^hello",
-		want:    failure{ClassAssertion, ReasonExpect, QueryStep(0)},
+		want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(0)},
 		regex:   1,
 		message: "goodbye",
 	}, {
@@ -497,44 +499,44 @@ func TestWebsocketScriptFailures(t *testing.T) {
 		name:    "only the next message counts",
 		talk:    func(c *websocket.Conn) { say(c, "noise", "hello"); drain(c) },
 		section: "query_response:\n  - expect: ^hello",
-		want:    failure{ClassAssertion, ReasonExpect, QueryStep(0)},
+		want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(0)},
 		regex:   1,
 	}, {
 		name:    "empty message does not match",
 		talk:    func(c *websocket.Conn) { say(c, ""); drain(c) },
 		section: "query_response:\n  - expect: ^hello",
-		want:    failure{ClassAssertion, ReasonExpect, QueryStep(0)},
+		want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(0)},
 		regex:   1,
 	}, {
 		name:    "second expect fails",
 		talk:    greeter,
 		section: "query_response:\n  - expect: ^hello\n  - send: ping\n  - expect: ^pong",
-		want:    failure{ClassAssertion, ReasonExpect, QueryStep(2)},
+		want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(2)},
 		regex:   1,
 		message: "echo: ping",
 	}, {
 		name:    "expect_bytes differs",
 		talk:    func(c *websocket.Conn) { say(c, "hello!"); drain(c) },
 		section: "query_response:\n  - expect_bytes: hello",
-		want:    failure{ClassAssertion, ReasonExpect, QueryStep(0)},
+		want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(0)},
 	}, {
 		name: "close frame while expecting",
 		talk: func(c *websocket.Conn) {
 			c.WriteMessage(websocket.CloseMessage, websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye"))
 		},
 		section: "query_response:\n  - expect: ^hello",
-		want:    failure{ClassProtocol, ReasonUnexpectedEOF, QueryStep(0)},
+		want:    failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.QueryStep(0)},
 		message: "bye",
 	}, {
 		name:    "hang-up without close frame",
 		talk:    func(c *websocket.Conn) { say(c, "hello"); c.NetConn().Close() },
 		section: "query_response:\n  - expect: ^hello\n  - expect: ^more",
-		want:    failure{ClassProtocol, ReasonUnexpectedEOF, QueryStep(1)},
+		want:    failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.QueryStep(1)},
 	}, {
 		name:    "close while expecting bytes",
 		talk:    func(c *websocket.Conn) { c.ReadMessage(); c.NetConn().Close() },
 		section: "query_response:\n  - send: hi\n  - expect_bytes: hello",
-		want:    failure{ClassProtocol, ReasonUnexpectedEOF, QueryStep(1)},
+		want:    failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.QueryStep(1)},
 	}, {
 		name: "reset mid-script",
 		talk: func(c *websocket.Conn) {
@@ -543,7 +545,7 @@ func TestWebsocketScriptFailures(t *testing.T) {
 			c.NetConn().Close()
 		},
 		section: "query_response:\n  - send: hi\n  - expect: ^hello",
-		want:    failure{ClassConnect, ReasonReset, QueryStep(1)},
+		want:    failure{taxonomy.ClassConnect, taxonomy.ReasonReset, taxonomy.QueryStep(1)},
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -556,7 +558,7 @@ func TestWebsocketScriptFailures(t *testing.T) {
 			metric(t, sink, c.regex, "probe_websocket_failed_due_to_regex")
 			metric(t, sink, 1, "probe_websocket_connection_upgraded")
 			absent(t, sink, "probe_failed_due_to_bytes")
-			wsPhases(t, sink, PhaseResolve, PhaseConnect, PhaseProcessing, PhaseTransfer)
+			wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer)
 		})
 	}
 }
@@ -586,18 +588,18 @@ func TestWebsocketDeadline(t *testing.T) {
 		target string
 		script string
 		want   failure
-		phases []Phase
+		phases []taxonomy.Phase
 	}{
 		{name: "TLS handshake", target: "wss://" + slowTLS + "/",
-			want: failure{ClassTimeout, ReasonDeadline, PhaseTLS}, phases: []Phase{PhaseResolve, PhaseConnect}},
+			want: failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseTLS}, phases: []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseConnect}},
 		{name: "upgrade", target: wsURL(stalledUpgrade, "/"),
-			want: failure{ClassTimeout, ReasonDeadline, PhaseProcessing}, phases: []Phase{PhaseResolve, PhaseConnect, PhaseProcessing}},
+			want: failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseProcessing}, phases: []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing}},
 		{name: "expect", target: wsURL(silent, "/"), script: "query_response:\n  - send: hi\n  - expect: ^never",
-			want:   failure{ClassTimeout, ReasonDeadline, QueryStep(1)},
-			phases: []Phase{PhaseResolve, PhaseConnect, PhaseProcessing, PhaseTransfer}},
+			want:   failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.QueryStep(1)},
+			phases: []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer}},
 		{name: "expect over TLS", target: wsURL(secureSilent, "/"), script: "query_response:\n  - expect_bytes: never",
-			want:   failure{ClassTimeout, ReasonDeadline, QueryStep(0)},
-			phases: []Phase{PhaseResolve, PhaseConnect, PhaseProcessing, PhaseTransfer}},
+			want:   failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.QueryStep(0)},
+			phases: []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
@@ -625,7 +627,7 @@ func TestWebsocketCanceled(t *testing.T) {
 	time.AfterFunc(200*time.Millisecond, cancel)
 	start := time.Now()
 	err := probeWebsocket(ctx, wsURL(s, "/"), m, NewSink(), discardLogger)
-	checkOutcome(t, err, failure{ClassTimeout, ReasonCanceled, QueryStep(0)})
+	checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonCanceled, taxonomy.QueryStep(0)})
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("the cancelled probe took %v", took)
 	}
@@ -654,8 +656,8 @@ func TestWebsocketPrepareRefuses(t *testing.T) {
 
 func TestWebsocketStartTLSUnsupported(t *testing.T) {
 	err := (&wsConversation{}).startTLS(context.Background())
-	var e *Error
-	if !errors.As(err, &e) || e.Class != ClassProber || e.Reason != ReasonUnsupported {
+	var e *taxonomy.Error
+	if !errors.As(err, &e) || e.Class != taxonomy.ClassProber || e.Reason != taxonomy.ReasonUnsupported {
 		t.Fatalf("startTLS = %v, want prober/unsupported", err)
 	}
 }

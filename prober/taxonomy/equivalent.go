@@ -1,4 +1,4 @@
-package prober
+package taxonomy
 
 import "net/http"
 

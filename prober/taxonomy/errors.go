@@ -1,4 +1,4 @@
-package prober
+package taxonomy
 
 import (
 	"context"
@@ -179,9 +179,9 @@ func classify(ctx context.Context, err error, phase Phase) *Error {
 		return classified
 	}
 	if c, r, ok := classifyCause(err, phase); ok {
-		return Fail(c, r, phase, withHint(err))
+		return Fail(c, r, phase, WithHint(err))
 	}
-	if c, r, ok := classifyDeadline(ctx, err); ok {
+	if c, r, ok := ClassifyDeadline(ctx, err); ok {
 		return Fail(c, r, phase, err)
 	}
 	if phase == PhaseTLS {
@@ -202,7 +202,7 @@ func classify(ctx context.Context, err error, phase Phase) *Error {
 // classifyCause recognises errors whose type names the cause, whatever the
 // state of the deadline: a refused port is refused even at the last moment.
 func classifyCause(err error, phase Phase) (Class, Reason, bool) {
-	if r, ok := certificateReason(err); ok {
+	if r, ok := CertificateReason(err); ok {
 		return ClassTLS, r, true
 	}
 	var alert tls.AlertError
@@ -214,7 +214,7 @@ func classifyCause(err error, phase Phase) (Class, Reason, bool) {
 	if errors.As(err, &dnsErr) && !dnsErr.IsTimeout && !errors.Is(err, context.Canceled) {
 		return ClassDNS, dnsReason(dnsErr), true
 	}
-	if c, r, ok := errnoClass(err); ok {
+	if c, r, ok := ErrnoClass(err); ok {
 		return c, r, true
 	}
 	if isMalformed(err) {
@@ -223,14 +223,14 @@ func classifyCause(err error, phase Phase) (Class, Reason, bool) {
 	return "", "", false
 }
 
-// classifyDeadline recognises the probe running out of time. A DNS or
+// ClassifyDeadline recognises the probe running out of time. A DNS or
 // socket timeout while the probe's own deadline is still ahead is the
 // resolver's or the peer's fault and is reported as such.
-func classifyDeadline(ctx context.Context, err error) (Class, Reason, bool) {
+func ClassifyDeadline(ctx context.Context, err error) (Class, Reason, bool) {
 	if (ctx != nil && errors.Is(ctx.Err(), context.Canceled)) || errors.Is(err, context.Canceled) {
 		return ClassTimeout, ReasonCanceled, true
 	}
-	if !isTimeout(err) {
+	if !IsTimeout(err) {
 		return "", "", false
 	}
 	var dnsErr *net.DNSError
@@ -252,7 +252,7 @@ func isTLSAlert(err error) bool {
 	return errors.As(err, &op) && (op.Op == "remote error" || op.Op == "local error")
 }
 
-func isTimeout(err error) bool {
+func IsTimeout(err error) bool {
 	if errors.Is(err, context.DeadlineExceeded) || errors.Is(err, os.ErrDeadlineExceeded) {
 		return true
 	}
@@ -294,17 +294,17 @@ func dnsReason(err *net.DNSError) Reason {
 	}
 }
 
-// errnoClass maps the socket errors a dial or read can end with.
-// withHint adds to a system error what an operator can do about it, where
+// ErrnoClass maps the socket errors a dial or read can end with.
+// WithHint adds to a system error what an operator can do about it, where
 // the system's own words ("too many open files") do not say.
-func withHint(err error) error {
+func WithHint(err error) error {
 	if errors.Is(err, syscall.EMFILE) {
 		return fmt.Errorf("%w (sonde's open file limit is used up: raise it, e.g. LimitNOFILE= in systemd or ulimit -n, or cap probes in flight with --probe.max-concurrent)", err)
 	}
 	return err
 }
 
-func errnoClass(err error) (Class, Reason, bool) {
+func ErrnoClass(err error) (Class, Reason, bool) {
 	var errno syscall.Errno
 	if !errors.As(err, &errno) {
 		return "", "", false
@@ -329,8 +329,8 @@ func errnoClass(err error) (Class, Reason, bool) {
 	return "", "", false
 }
 
-// certificateReason maps a failed certificate verification to its reason.
-func certificateReason(err error) (Reason, bool) {
+// CertificateReason maps a failed certificate verification to its reason.
+func CertificateReason(err error) (Reason, bool) {
 	var invalid x509.CertificateInvalidError
 	if errors.As(err, &invalid) {
 		if invalid.Reason == x509.Expired {

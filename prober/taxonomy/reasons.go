@@ -1,16 +1,16 @@
-package prober
+package taxonomy
 
-// classReason is one failure reason and the class it belongs to.
-type classReason struct {
-	class  Class
-	reason Reason
+// ClassReason is one failure reason and the class it belongs to.
+type ClassReason struct {
+	Class  Class
+	Reason Reason
 }
 
-// allReasons is every Reason with its Class, in the order errors.go
+// AllReasons is every Reason with its Class, in the order errors.go
 // declares them. TestAllReasons keeps it equal to the constants of
 // errors.go, and TestFailureMatrixTable checks that docs/error-classes.md
 // has a row for each.
-var allReasons = []classReason{
+var AllReasons = []ClassReason{
 	{ClassDNS, ReasonNXDomain},
 	{ClassDNS, ReasonServFail},
 	{ClassDNS, ReasonNoAddress},
