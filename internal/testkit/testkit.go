@@ -141,19 +141,6 @@ func ServeConns(tb testing.TB, ln net.Listener, handle func(net.Conn)) {
 	})
 }
 
-// ClosedUDPPort returns a loopback UDP address nobody listens on: a
-// datagram sent there is answered with an ICMP port unreachable.
-func ClosedUDPPort(tb testing.TB) string {
-	tb.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := pc.LocalAddr().String()
-	pc.Close()
-	return addr
-}
-
 // SilentUDP returns a loopback UDP address whose socket reads every
 // datagram and answers none, until the test ends.
 func SilentUDP(tb testing.TB) string {
