@@ -38,18 +38,6 @@ func (b *SyncBuffer) Len() int {
 	return b.buf.Len()
 }
 
-// FreeAddr returns a loopback address nothing listens on: the kernel picks
-// a free port, which is released for the process about to use it.
-func FreeAddr(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("finding a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // Binary is the sonde binary of the repository at a root, built once for
 // all the tests of a package that run it.
 type Binary struct {
