@@ -70,35 +70,54 @@ func TestMain(m *testing.M) {
 
 // sondeProcess is a running sonde binary.
 type sondeProcess struct {
-	cmd  *exec.Cmd
-	base string
-	logs *syncBuffer
+	cmd    *exec.Cmd
+	base   string
+	logs   *syncBuffer
+	exited chan struct{} // closed once the process has exited
+	err    error         // how it exited, once exited is closed
 }
+
+// startTimeout bounds how long sonde may take to listen, and then to
+// answer: generous, as the machine's two cores are shared with other tests.
+const startTimeout = 30 * time.Second
 
 func startSonde(t *testing.T, configFile string, extra ...string) *sondeProcess {
 	t.Helper()
+	p := runSonde(t, "http", append([]string{"--config.file=" + configFile}, extra...)...)
+	p.waitHealthy(t)
+	return p
+}
+
+// runSonde runs the sonde binary with args on a port the kernel picks,
+// until the test ends, and returns it once it says where it listens, with
+// base the URL of that address in scheme.
+func runSonde(t *testing.T, scheme string, args ...string) *sondeProcess {
+	t.Helper()
 	bin := sondeBin.Path(t)
-	addr := testkit.FreeAddr(t)
-	args := append([]string{"--config.file=" + configFile, "--web.listen-address=" + addr}, extra...)
-	p := &sondeProcess{cmd: exec.Command(bin, args...), base: "http://" + addr, logs: &syncBuffer{}}
+	args = append(args, "--web.listen-address="+testkit.AnyPort)
+	p := &sondeProcess{cmd: exec.Command(bin, args...), logs: &syncBuffer{}, exited: make(chan struct{})}
 	p.cmd.Stderr = p.logs
 	if err := p.cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	go func() {
+		p.err = p.cmd.Wait()
+		close(p.exited)
+	}()
 	t.Cleanup(func() {
 		p.cmd.Process.Kill()
-		p.cmd.Wait()
+		<-p.exited
 		if t.Failed() {
 			t.Logf("sonde's log:\n%s", p.logs)
 		}
 	})
-	p.waitHealthy(t)
+	p.base = scheme + "://" + testkit.WaitListening(t, "sonde", p.logs.String, p.exited, startTimeout)
 	return p
 }
 
 func (p *sondeProcess) waitHealthy(t *testing.T) {
 	t.Helper()
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(startTimeout)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(p.base + "/-/healthy")
 		if err == nil {
@@ -113,7 +132,12 @@ func (p *sondeProcess) waitHealthy(t *testing.T) {
 }
 
 func (p *sondeProcess) alive() bool {
-	return p.cmd.ProcessState == nil && p.cmd.Process.Signal(syscall.Signal(0)) == nil
+	select {
+	case <-p.exited:
+		return false
+	default:
+		return true
+	}
 }
 
 func (p *sondeProcess) get(t *testing.T, path string) (int, string) {
@@ -199,12 +223,10 @@ func TestEndToEnd(t *testing.T) {
 
 	// SIGTERM stops it cleanly.
 	p.cmd.Process.Signal(syscall.SIGTERM)
-	done := make(chan error, 1)
-	go func() { done <- p.cmd.Wait() }()
 	select {
-	case err := <-done:
-		if err != nil {
-			t.Errorf("exit after SIGTERM: %v", err)
+	case <-p.exited:
+		if p.err != nil {
+			t.Errorf("exit after SIGTERM: %v", p.err)
 		}
 	case <-time.After(10 * time.Second):
 		t.Error("sonde did not stop on SIGTERM")
@@ -232,7 +254,7 @@ func TestStartupWithBadConfigFails(t *testing.T) {
 	bin := sondeBin.Path(t)
 	cfgFile := filepath.Join(t.TempDir(), "bad.yml")
 	writeFile(t, cfgFile, badConfig)
-	out, err := exec.Command(bin, "--config.file="+cfgFile, "--web.listen-address="+testkit.FreeAddr(t)).CombinedOutput()
+	out, err := exec.Command(bin, "--config.file="+cfgFile, "--web.listen-address="+testkit.AnyPort).CombinedOutput()
 	if exitCode(err) != 1 || !strings.Contains(string(out), `unknown field "timout"`) {
 		t.Errorf("exit %v, output:\n%s", err, out)
 	}

@@ -72,7 +72,7 @@ func newProbeEnv(t *testing.T) *probeEnv {
 	tlsSrv := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok") }))
 	e.tls = started(t, tlsSrv)
 	writeFile(t, e.certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: tlsSrv.Certificate().Raw})))
-	e.refused = "http://" + testkit.FreeAddr(t)
+	e.refused = "http://" + testkit.ClosedTCPAddr(t)
 	return e
 }
 
@@ -555,17 +555,9 @@ func TestExplicitServeCommandRuns(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds and runs the binary")
 	}
-	bin := sondeBin.Path(t)
 	cfgFile := filepath.Join(t.TempDir(), "sonde.yml")
 	writeFile(t, cfgFile, goodConfig)
-	addr := testkit.FreeAddr(t)
-	p := &sondeProcess{cmd: exec.Command(bin, "serve", "--config.file="+cfgFile, "--web.listen-address="+addr), base: "http://" + addr, logs: &syncBuffer{}}
-	p.cmd.Stderr = p.logs
-	if err := p.cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { p.cmd.Process.Kill(); p.cmd.Wait() })
-	p.waitHealthy(t)
+	runSonde(t, "http", "serve", "--config.file="+cfgFile).waitHealthy(t)
 }
 
 func TestPercentFlag(t *testing.T) {

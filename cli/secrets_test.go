@@ -1,15 +1,9 @@
 package cli
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"html"
 	"io"
-	"math/big"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -19,6 +13,8 @@ import (
 	"testing"
 	"text/template"
 	"time"
+
+	"github.com/sonde-exporter/sonde/internal/testkit"
 )
 
 // secretsConfig has a module for each kind of secret the configuration
@@ -174,25 +170,12 @@ func TestSecretsAreMasked(t *testing.T) {
 	leaks("the main log", p.logs.String())
 }
 
-// clientKeyPair returns a self-signed certificate and its key, PEM encoded.
+// clientKeyPair returns a self-signed client certificate and its key,
+// PEM encoded.
 func clientKeyPair(t *testing.T) (certPEM, keyPEM string) {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "probe"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour)}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})),
-		string(pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}))
+	c := testkit.SelfSigned(t, testkit.Spec{Subject: pkix.Name{CommonName: "probe"}, Client: true})
+	return string(c.CertPEM()), string(c.KeyPEM())
 }
 
 // keyBody is a part of the key's PEM that nothing else contains.

@@ -1,21 +1,14 @@
 package cli
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -34,15 +27,16 @@ func TestWebConfigSecuresEveryEndpoint(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	dir := t.TempDir()
-	pki := newTestPKI(t, dir)
+	ca := testkit.NewCA(t, testkit.Spec{})
+	certFile, keyFile := ca.Issue(t, testkit.Loopback()).WriteFiles(t, dir, "server")
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)
 	}
 	webConfig := filepath.Join(dir, "web.yml")
 	writeFile(t, webConfig, "tls_server_config:\n"+
-		"  cert_file: "+pki.certFile+"\n"+
-		"  key_file: "+pki.keyFile+"\n"+
+		"  cert_file: "+certFile+"\n"+
+		"  key_file: "+keyFile+"\n"+
 		"basic_auth_users:\n"+
 		"  prometheus: "+string(hash)+"\n")
 	cfgFile := filepath.Join(dir, "sonde.yml")
@@ -50,10 +44,8 @@ func TestWebConfigSecuresEveryEndpoint(t *testing.T) {
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, "ok") }))
 	defer target.Close()
 
-	addr := testkit.FreeAddr(t)
-	base := "https://" + addr
-	trusted := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pki.pool}}}
-	startSecured(t, cfgFile, webConfig, addr, func() bool {
+	trusted := &http.Client{Timeout: 10 * time.Second, Transport: &http.Transport{TLSClientConfig: &tls.Config{RootCAs: ca.Pool()}}}
+	base := startSecured(t, cfgFile, webConfig, func(base string) bool {
 		resp, err := do(trusted, http.MethodGet, base+"/-/healthy", "prometheus", "s3cret")
 		if err != nil {
 			return false
@@ -61,6 +53,7 @@ func TestWebConfigSecuresEveryEndpoint(t *testing.T) {
 		resp.Body.Close()
 		return resp.StatusCode == http.StatusOK
 	})
+	addr := strings.TrimPrefix(base, "https://")
 
 	query := url.Values{"module": {"http_2xx"}, "target": {target.URL}}.Encode()
 	probe := "/probe?" + query
@@ -154,7 +147,7 @@ func TestWebConfigSecuresEveryEndpoint(t *testing.T) {
 			{
 				// exporter-toolkit's default min_version is TLS 1.2.
 				name:   "TLS 1.1",
-				config: &tls.Config{RootCAs: pki.pool, MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11},
+				config: &tls.Config{RootCAs: ca.Pool(), MinVersion: tls.VersionTLS10, MaxVersion: tls.VersionTLS11},
 				failed: func(err error) bool {
 					// The server's protocol_version alert, which crypto/tls
 					// reports as a "remote error" *net.OpError.
@@ -190,86 +183,17 @@ func do(client *http.Client, method, u, user, pass string) (*http.Response, erro
 }
 
 // startSecured runs the sonde binary with a web configuration until the
-// test ends, and waits until ready reports it serves.
-func startSecured(t *testing.T, configFile, webConfig, addr string, ready func() bool) {
+// test ends, waits until ready reports it serves at its https:// base URL,
+// and returns that URL.
+func startSecured(t *testing.T, configFile, webConfig string, ready func(base string) bool) string {
 	t.Helper()
-	bin := sondeBin.Path(t)
-	cmd := exec.Command(bin, "--config.file="+configFile, "--web.config.file="+webConfig, "--web.listen-address="+addr)
-	logs := &syncBuffer{}
-	cmd.Stderr = logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		cmd.Wait()
-		if t.Failed() {
-			t.Logf("sonde's log:\n%s", logs)
-		}
-	})
-	deadline := time.Now().Add(10 * time.Second)
-	for !ready() {
+	p := runSonde(t, "https", "--config.file="+configFile, "--web.config.file="+webConfig)
+	deadline := time.Now().Add(startTimeout)
+	for !ready(p.base) {
 		if time.Now().After(deadline) {
-			t.Fatalf("sonde did not serve over TLS within 10s:\n%s", logs)
+			t.Fatalf("sonde did not serve over TLS within %v:\n%s", startTimeout, p.logs)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
-}
-
-// testPKI is a CA and a server certificate for 127.0.0.1 it issued, the
-// certificate and key written as PEM files.
-type testPKI struct {
-	pool              *x509.CertPool
-	certFile, keyFile string
-}
-
-func newTestPKI(t *testing.T, dir string) testPKI {
-	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "sonde web test CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ca, err := x509.ParseCertificate(caDER)
-	if err != nil {
-		t.Fatal(err)
-	}
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leaf := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, leaf, ca, &key.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := testPKI{pool: x509.NewCertPool(), certFile: filepath.Join(dir, "server.crt"), keyFile: filepath.Join(dir, "server.key")}
-	p.pool.AddCert(ca)
-	writeFile(t, p.certFile, string(pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})))
-	writeFile(t, p.keyFile, string(pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER})))
-	return p
+	return p.base
 }

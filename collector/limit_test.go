@@ -162,11 +162,17 @@ func TestConcurrencyLimitRejectsAtTheDeadline(t *testing.T) {
 			}
 			waitInFlight(t, c, float64(tc.holders))
 
-			// The extra probes have a 300ms deadline (0.8 - offset 0.5).
+			// Extra probes that are to be rejected have a 300ms deadline
+			// (0.8 - offset 0.5) to wait out; those that are to run have
+			// 10s, which a busy machine does not run out of.
+			scrapeTimeout := "0.8"
+			if tc.rejected == 0 {
+				scrapeTimeout = "10.5"
+			}
 			start := time.Now()
 			var extras []<-chan answer
 			for range tc.extra {
-				extras = append(extras, scrapeAsync(c, tc.module, target.URL+"/fast", "0.8"))
+				extras = append(extras, scrapeAsync(c, tc.module, target.URL+"/fast", scrapeTimeout))
 			}
 			rejected := 0
 			for _, ch := range extras {
@@ -269,9 +275,15 @@ func TestConcurrencyLimitFollowsReload(t *testing.T) {
 	holder := scrapeAsync(c, "one", target.URL+"/hold", "10.5")
 	waitInFlight(t, c, 1)
 
+	// A probe to be rejected waits out a 100ms deadline; one to run has
+	// 10s, which a busy machine does not run out of.
 	probe := func(wantSuccess bool) {
 		t.Helper()
-		a := <-scrapeAsync(c, "one", target.URL+"/fast", "0.6")
+		scrapeTimeout := "0.6"
+		if wantSuccess {
+			scrapeTimeout = "10.5"
+		}
+		a := <-scrapeAsync(c, "one", target.URL+"/fast", scrapeTimeout)
 		if got := strings.Contains(a.body, "probe_success 1"); a.code != 200 || got != wantSuccess {
 			t.Fatalf("probe success %v, want %v: %d\n%s", got, wantSuccess, a.code, a.body)
 		}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -125,27 +126,52 @@ func equalCounts(a, b map[prober.Class]int) bool {
 	return true
 }
 
+// Each attempt waits its backoff first. A timer fires late on a busy
+// machine, never early: a wait is held to its backoff from below, and from
+// above only to a margin of seconds, which the uncapped backoffs here
+// (4s, then 400s) exceed. The exact figures are backoff's, tested alone.
 func TestRetryBackoffTiming(t *testing.T) {
 	refused := fail(prober.ClassConnect, prober.ReasonRefused)
 	f := &flaky{failures: []*prober.Error{refused, refused, refused}}
 	m := retryModule(func(r *config.Retry) {
 		r.Attempts = 4
 		r.InitialBackoff = 40 * time.Millisecond
-		r.Multiplier = 2
+		r.Multiplier = 100
 		r.MaxBackoff = 100 * time.Millisecond
 	})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	const timeout = 20 * time.Second
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	_, err, a := runAttempts(ctx, f.probe, m, "t", 5*time.Second, quietEnv(), half)
+	_, err, a := runAttempts(ctx, f.probe, m, "t", timeout, quietEnv(), half)
 	if err != nil || a.made != 4 {
 		t.Fatalf("made %d, err %v", a.made, err)
 	}
-	// 40ms, 80ms, then capped at 100ms. Waits may run late on a busy
-	// machine, never early.
-	for i, want := range []time.Duration{40 * time.Millisecond, 80 * time.Millisecond, 100 * time.Millisecond} {
+	// 40ms, then capped at 100ms.
+	for i, want := range []time.Duration{40 * time.Millisecond, 100 * time.Millisecond, 100 * time.Millisecond} {
 		got := f.starts[i+1].Sub(f.starts[i])
-		if got < want || got > want+150*time.Millisecond {
+		if got < want || got > want+2*time.Second {
 			t.Errorf("wait before attempt %d = %v, want %v", i+2, got, want)
+		}
+	}
+}
+
+func TestBackoff(t *testing.T) {
+	policy := config.Retry{InitialBackoff: 40 * time.Millisecond, Multiplier: 2, MaxBackoff: 100 * time.Millisecond, Jitter: 0.2}
+	tests := []struct {
+		n      int
+		random float64
+		want   time.Duration
+	}{
+		{1, 0.5, 40 * time.Millisecond},
+		{2, 0.5, 80 * time.Millisecond},
+		{3, 0.5, 100 * time.Millisecond}, // 160ms, capped
+		{9, 0.5, 100 * time.Millisecond},
+		{1, 0, 32 * time.Millisecond},  // less 20%
+		{3, 1, 120 * time.Millisecond}, // the cap plus 20%
+	}
+	for _, tc := range tests {
+		if got := backoff(policy, tc.n, tc.random); got != tc.want {
+			t.Errorf("backoff after attempt %d with random %v = %v, want %v", tc.n, tc.random, got, tc.want)
 		}
 	}
 }
@@ -167,30 +193,74 @@ func TestRetryJitterIsBounded(t *testing.T) {
 }
 
 // Attempts share the probe's one deadline: the loop stops when another
-// attempt would not have the floor (min(100ms, timeout/10)) left.
+// attempt would not have the floor (min(100ms, timeout/10)) left. The
+// backoffs are long enough that a busy machine makes fewer attempts, never
+// more, and the probe is held to its deadline with a margin of seconds.
 func TestRetryKeepsTheDeadline(t *testing.T) {
 	refused := fail(prober.ClassConnect, prober.ReasonRefused)
-	f := &flaky{failures: []*prober.Error{refused, refused, refused, refused, refused, refused, refused, refused, refused}}
+	f := &flaky{failures: slices.Repeat([]*prober.Error{refused}, 9)}
 	m := retryModule(func(r *config.Retry) {
 		r.Attempts = 10
-		r.InitialBackoff = 60 * time.Millisecond
+		r.InitialBackoff = 300 * time.Millisecond
 		r.Multiplier = 1
 	})
-	const timeout = 300 * time.Millisecond
+	const timeout = 1500 * time.Millisecond
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
 	deadline, _ := ctx.Deadline()
 	start := time.Now()
 	_, err, a := runAttempts(ctx, f.probe, m, "t", timeout, quietEnv(), half)
-	if took := time.Since(start); took > timeout {
+	if took := time.Since(start); took > timeout+2*time.Second {
 		t.Errorf("the attempts took %v, past the %v deadline", took, timeout)
 	}
-	if err == nil || a.made < 3 || a.made > 5 {
-		t.Errorf("made %d attempts in 300ms with 60ms backoffs, err %v; want 3 to 5", a.made, err)
+	// At 0, 0.3, 0.6, 0.9 and 1.2s at the soonest: a sixth would start at
+	// the deadline.
+	if err == nil || a.made < 2 || a.made > 5 {
+		t.Errorf("made %d attempts in 1.5s with 300ms backoffs, err %v; want 2 to 5", a.made, err)
 	}
 	last := f.starts[len(f.starts)-1]
 	if left := deadline.Sub(last); left < attemptFloor(timeout) {
 		t.Errorf("the last attempt started with %v left, under the %v floor", left, attemptFloor(timeout))
+	}
+}
+
+// nextAttempt grants another attempt only if the floor is left after the
+// backoff. The deadlines are seconds away from either side of the floor,
+// so that the time the test itself takes does not matter.
+func TestNextAttemptLeavesTheFloor(t *testing.T) {
+	refused := fail(prober.ClassConnect, prober.ReasonRefused)
+	const timeout = 10 * time.Second // a floor of 100ms
+	tests := []struct {
+		name     string
+		left     time.Duration // until the deadline; none when 0
+		wait     time.Duration
+		n        int
+		err      *prober.Error
+		want     bool
+		wantWait time.Duration
+	}{
+		{"no deadline", 0, time.Second, 1, refused, true, time.Second},
+		{"room for the wait and the floor", 10 * time.Second, 8 * time.Second, 1, refused, true, 8 * time.Second},
+		{"the wait leaves less than the floor", 10 * time.Second, 9950 * time.Millisecond, 1, refused, false, 0},
+		{"the wait passes the deadline", time.Second, 5 * time.Second, 1, refused, false, 0},
+		{"out of attempts", 10 * time.Second, time.Second, 3, refused, false, 0},
+		{"not retried", 10 * time.Second, time.Second, 1, fail(prober.ClassAssertion, prober.ReasonBodyRegex), false, 0},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			ctx := context.Background()
+			if tc.left > 0 {
+				var cancel context.CancelFunc
+				ctx, cancel = context.WithTimeout(ctx, tc.left)
+				defer cancel()
+			}
+			policy := config.DefaultRetry()
+			policy.Attempts, policy.InitialBackoff, policy.MaxBackoff, policy.Jitter = 3, tc.wait, time.Hour, 0
+			wait, again := nextAttempt(ctx, policy, tc.n, tc.err, timeout, half)
+			if again != tc.want || (again && wait != tc.wantWait) {
+				t.Errorf("nextAttempt = %v, %v; want %v, %v", wait, again, tc.wantWait, tc.want)
+			}
+		})
 	}
 }
 

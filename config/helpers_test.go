@@ -2,21 +2,15 @@ package config
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
-	"crypto/x509"
-	"crypto/x509/pkix"
-	"encoding/pem"
 	"errors"
-	"math/big"
 	"os"
 	"path/filepath"
 	"reflect"
 	"strings"
 	"testing"
 	"text/template"
-	"time"
+
+	"github.com/sonde-exporter/sonde/internal/testkit"
 )
 
 // yml joins lines with newlines, so that a test's line numbers can be read
@@ -90,53 +84,13 @@ type tlsFiles struct {
 // that no key material has to be checked in or fetched.
 func writeTLSFiles(t *testing.T, dir string) tlsFiles {
 	t.Helper()
-	newKey := func() *ecdsa.PrivateKey {
-		k, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-		if err != nil {
-			t.Fatal(err)
-		}
-		return k
-	}
-	caKey, leafKey := newKey(), newKey()
-	now := time.Now()
-	caTmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(1),
-		Subject:               pkix.Name{CommonName: "sonde test CA"},
-		NotBefore:             now.Add(-time.Hour),
-		NotAfter:              now.Add(time.Hour),
-		IsCA:                  true,
-		KeyUsage:              x509.KeyUsageCertSign,
-		BasicConstraintsValid: true,
-	}
-	caDER, err := x509.CreateCertificate(rand.Reader, caTmpl, caTmpl, &caKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	leafTmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(2),
-		Subject:      pkix.Name{CommonName: "sonde test client"},
-		NotBefore:    now.Add(-time.Hour),
-		NotAfter:     now.Add(time.Hour),
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
-	}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leafTmpl, caTmpl, &leafKey.PublicKey, caKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalECPrivateKey(leafKey)
-	if err != nil {
-		t.Fatal(err)
-	}
-	encode := func(typ string, der []byte) string {
-		return string(pem.EncodeToMemory(&pem.Block{Type: typ, Bytes: der}))
-	}
-	caPEM := encode("CERTIFICATE", caDER)
+	ca := testkit.NewCA(t, testkit.Spec{})
+	certFile, keyFile := ca.Issue(t, testkit.Spec{Client: true}).WriteFiles(t, dir, "client")
 	return tlsFiles{
-		CAFile:   writeFile(t, dir, "ca.pem", caPEM),
-		CertFile: writeFile(t, dir, "client.pem", encode("CERTIFICATE", leafDER)),
-		KeyFile:  writeFile(t, dir, "client-key.pem", encode("EC PRIVATE KEY", keyDER)),
-		CAPEM:    caPEM,
+		CAFile:   ca.WriteFile(t, dir, "ca.pem"),
+		CertFile: certFile,
+		KeyFile:  keyFile,
+		CAPEM:    string(ca.PEM()),
 	}
 }
 

@@ -38,18 +38,6 @@ func (b *SyncBuffer) Len() int {
 	return b.buf.Len()
 }
 
-// FreeAddr returns a loopback address nothing listens on: the kernel picks
-// a free port, which is released for the process about to use it.
-func FreeAddr(tb testing.TB) string {
-	tb.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatalf("finding a free port: %v", err)
-	}
-	defer l.Close()
-	return l.Addr().String()
-}
-
 // Binary is the sonde binary of the repository at a root, built once for
 // all the tests of a package that run it.
 type Binary struct {
@@ -139,19 +127,6 @@ func ServeConns(tb testing.TB, ln net.Listener, handle func(net.Conn)) {
 		mu.Unlock()
 		wg.Wait()
 	})
-}
-
-// ClosedUDPPort returns a loopback UDP address nobody listens on: a
-// datagram sent there is answered with an ICMP port unreachable.
-func ClosedUDPPort(tb testing.TB) string {
-	tb.Helper()
-	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
-	if err != nil {
-		tb.Fatal(err)
-	}
-	addr := pc.LocalAddr().String()
-	pc.Close()
-	return addr
 }
 
 // SilentUDP returns a loopback UDP address whose socket reads every

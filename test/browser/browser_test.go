@@ -10,9 +10,7 @@ package browser
 import (
 	"bytes"
 	"context"
-	"errors"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -293,8 +291,8 @@ func probe(t *testing.T, base, target, want string) {
 // sondeBin is sonde, built once, as `go build` from the repository root.
 var sondeBin = testkit.SondeBinary(repoRoot)
 
-// startSonde runs the sonde binary under prefix and returns the URL of its
-// landing page.
+// startSonde runs the sonde binary under prefix, on a port the kernel
+// picks, and returns the URL of its landing page.
 func startSonde(t *testing.T) string {
 	t.Helper()
 	bin := sondeBin.Path(t)
@@ -302,21 +300,22 @@ func startSonde(t *testing.T) string {
 	if err := os.WriteFile(cfg, []byte(sondeConfig), 0o644); err != nil {
 		t.Fatal(err)
 	}
-	addr := testkit.FreeAddr(t)
-	cmd := exec.Command(bin, "--config.file="+cfg, "--web.listen-address="+addr, "--web.route-prefix="+prefix)
+	cmd := exec.Command(bin, "--config.file="+cfg, "--web.listen-address="+testkit.AnyPort, "--web.route-prefix="+prefix)
 	var logs syncBuffer
 	cmd.Stderr = &logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		cmd.Wait()
+		<-exited
 		if t.Failed() {
 			t.Logf("sonde's log:\n%s", logs.String())
 		}
 	})
-	base := "http://" + addr + prefix
+	base := "http://" + testkit.WaitListening(t, "sonde", logs.String, exited, 30*time.Second) + prefix
 	deadline := time.Now().Add(30 * time.Second)
 	for time.Now().Before(deadline) {
 		resp, err := http.Get(base + "-/healthy")
@@ -332,17 +331,11 @@ func startSonde(t *testing.T) string {
 	return ""
 }
 
-// closedPort returns a loopback URL on which nothing listens.
+// closedPort returns a loopback URL on which nothing listens until the
+// test ends.
 func closedPort(t *testing.T) string {
 	t.Helper()
-	addr := testkit.FreeAddr(t)
-	if c, err := net.DialTimeout("tcp", addr, time.Second); err == nil || !errors.Is(err, syscall.ECONNREFUSED) {
-		if c != nil {
-			c.Close()
-		}
-		t.Skipf("nothing should listen on %s, but dialing it gave %v", addr, err)
-	}
-	return "http://" + addr
+	return "http://" + testkit.ClosedTCPAddr(t)
 }
 
 type syncBuffer = testkit.SyncBuffer

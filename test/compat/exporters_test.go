@@ -68,20 +68,20 @@ type exporter struct {
 	log  *testkit.SyncBuffer
 }
 
-// startExporter runs bin serving config on a free loopback port until the
-// test ends, and waits until it answers /-/healthy.
+// startExporter runs bin serving config on a loopback port the kernel
+// picks until the test ends, and waits until it answers /-/healthy.
 func startExporter(t *testing.T, name, bin, config string, extra ...string) *exporter {
 	t.Helper()
-	addr := testkit.FreeAddr(t)
-	e := &exporter{name: name, base: "http://" + addr, log: &testkit.SyncBuffer{}}
-	args := append([]string{"--config.file=" + config, "--web.listen-address=" + addr}, extra...)
+	e := &exporter{name: name, log: &testkit.SyncBuffer{}}
+	args := append([]string{"--config.file=" + config, "--web.listen-address=" + testkit.AnyPort}, extra...)
 	cmd := exec.Command(bin, args...)
 	cmd.Stdout, cmd.Stderr = e.log, e.log
 	if err := cmd.Start(); err != nil {
 		t.Fatalf("starting %s: %v", name, err)
 	}
-	exited := make(chan error, 1)
-	go func() { exited <- cmd.Wait() }()
+	exited := make(chan struct{})
+	var exitErr error
+	go func() { exitErr = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-exited
@@ -89,6 +89,7 @@ func startExporter(t *testing.T, name, bin, config string, extra ...string) *exp
 			t.Logf("%s's log (last 4 KiB):\n%s", name, tail(e.log.String(), 4096))
 		}
 	})
+	e.base = "http://" + testkit.WaitListening(t, name, e.log.String, exited, startTimeout)
 	deadline := time.Now().Add(startTimeout)
 	for {
 		status, _, err := get(context.Background(), e.base+"/-/healthy", nil)
@@ -96,9 +97,8 @@ func startExporter(t *testing.T, name, bin, config string, extra ...string) *exp
 			return e
 		}
 		select {
-		case err := <-exited:
-			exited <- err // for the cleanup
-			t.Fatalf("%s exited before it was healthy (%v):\n%s", name, err, tail(e.log.String(), 4096))
+		case <-exited:
+			t.Fatalf("%s exited before it was healthy (%v):\n%s", name, exitErr, tail(e.log.String(), 4096))
 		case <-time.After(20 * time.Millisecond):
 		}
 		if time.Now().After(deadline) {

@@ -142,10 +142,10 @@ func startStreamPeers(t *testing.T, p *pki) *streamPeers {
 
 // refusedAddr is a loopback address where nothing listens, for probes
 // that must be refused. It prefers a port below 1024, which the kernel
-// never hands out for port 0: a port FreeAddr found free is in the range
-// every test binary running alongside listens on, and one of them may
-// take it in the meantime. A candidate is used once a probe of it was
-// refused here.
+// never hands out for port 0, so no test running alongside takes it, and
+// which refuses UDP and TCP alike (the DNS rows probe both). A candidate
+// is used once a probe of it was refused here. Failing that, a TCP port
+// held closed until the test ends.
 func refusedAddr(t *testing.T, network string) string {
 	t.Helper()
 	for _, port := range []string{"1", "3", "5"} {
@@ -157,7 +157,7 @@ func refusedAddr(t *testing.T, network string) string {
 	if network == "udp" {
 		t.Fatal("found no refusing UDP port below 1024 on 127.0.0.1")
 	}
-	return testkit.FreeAddr(t)
+	return testkit.ClosedTCPAddr(t)
 }
 
 // refuses tells whether a connection (TCP) or a datagram (UDP) to addr is

@@ -124,6 +124,18 @@ func (p *process) tail(lines int) string {
 	return strings.Join(all, "\n")
 }
 
+// listenAddress waits until the process's log says where it listens, and
+// returns that address.
+func (p *process) listenAddress(t *testing.T) string {
+	t.Helper()
+	return testkit.WaitListening(t, p.name, p.readLog, p.exited, startTimeout)
+}
+
+func (p *process) readLog() string {
+	data, _ := os.ReadFile(p.log)
+	return string(data)
+}
+
 // waitReady polls url until it answers 200, failing early if the process
 // exits (a bad flag or configuration) with its log.
 func (p *process) waitReady(t *testing.T, url string) {

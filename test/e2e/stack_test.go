@@ -19,14 +19,17 @@ import (
 	"go.yaml.in/yaml/v3"
 )
 
+// Every process listens on a port the kernel picks, which the test reads
+// from its log: at --log.level=info, where exporter-toolkit says it.
+
 // startSonde runs the built sonde with a configuration file written by the
 // test, with blackbox_exporter's flags.
 func startSonde(t *testing.T, name, config string) string {
 	t.Helper()
 	bin := sondeBinary(t)
 	cfg := writeFile(t, t.TempDir(), "sonde.yml", []byte(config))
-	addr := testkit.FreeAddr(t)
-	p := start(t, name, bin, "--config.file="+cfg, "--web.listen-address="+addr, "--log.level=warn")
+	p := start(t, name, bin, "--config.file="+cfg, "--web.listen-address="+testkit.AnyPort, "--log.level=info")
+	addr := p.listenAddress(t)
 	p.waitReady(t, "http://"+addr+"/-/ready")
 	return addr
 }
@@ -38,16 +41,16 @@ func startPrometheus(t *testing.T, name string, config []byte) promAPI {
 	bin := tool(t, "prometheus", "prometheus")
 	dir := t.TempDir()
 	cfg := writeFile(t, dir, "prometheus.yml", config)
-	addr := testkit.FreeAddr(t)
 	p := start(t, name, bin,
 		"--config.file="+cfg,
 		"--storage.tsdb.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
+		"--web.listen-address="+testkit.AnyPort,
 		// Alerts go out at once when they fire; a failed send is retried
 		// within a second instead of Prometheus's default minute.
 		"--rules.alert.resend-delay=1s",
-		"--log.level=warn",
+		"--log.level=info",
 	)
+	addr := p.listenAddress(t)
 	p.waitReady(t, "http://"+addr+"/-/ready")
 	return promAPI{base: "http://" + addr}
 }
@@ -75,14 +78,14 @@ func startAlertmanager(t *testing.T, webhook string) string {
 		t.Fatalf("writing the Alertmanager configuration: %v", err)
 	}
 	path := writeFile(t, dir, "alertmanager.yml", cfg)
-	addr := testkit.FreeAddr(t)
 	p := start(t, "alertmanager", bin,
 		"--config.file="+path,
 		"--storage.path="+filepath.Join(dir, "data"),
-		"--web.listen-address="+addr,
+		"--web.listen-address="+testkit.AnyPort,
 		"--cluster.listen-address=",
-		"--log.level=warn",
+		"--log.level=info",
 	)
+	addr := p.listenAddress(t)
 	p.waitReady(t, "http://"+addr+"/-/ready")
 	return addr
 }

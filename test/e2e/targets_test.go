@@ -2,17 +2,10 @@ package e2e
 
 import (
 	"context"
-	"crypto"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -28,76 +21,26 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 )
 
-// testCA is a certificate authority made by the test: no key or
-// certificate is checked in, and none can expire in the repository.
-type testCA struct {
-	cert *x509.Certificate
-	key  crypto.Signer
-	pem  []byte
-}
-
-var serial atomic.Int64
-
-func newKey(t *testing.T) *ecdsa.PrivateKey {
+// serverCert issues a certificate of ca for 127.0.0.1 valid from notBefore
+// to notAfter, with the CA in the chain the server sends and, when staple
+// is set, a "good" OCSP response signed by the CA stapled to the handshake.
+func serverCert(t *testing.T, ca *testkit.CA, notBefore, notAfter time.Time, staple bool) tls.Certificate {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatalf("generating a key: %v", err)
-	}
-	return key
-}
-
-func newTestCA(t *testing.T) *testCA {
-	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(serial.Add(1)),
-		Subject:               pkix.Name{CommonName: "sonde e2e CA"},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(24 * time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-		KeyUsage:              x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatalf("creating the CA certificate: %v", err)
-	}
-	cert, err := x509.ParseCertificate(der)
-	if err != nil {
-		t.Fatalf("parsing the CA certificate: %v", err)
-	}
-	return &testCA{cert: cert, key: key, pem: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})}
-}
-
-// serverCert issues a certificate for 127.0.0.1 valid from notBefore to
-// notAfter, with the CA in the chain the server sends and, when staple is
-// set, a "good" OCSP response signed by the CA stapled to the handshake.
-func (ca *testCA) serverCert(t *testing.T, notBefore, notAfter time.Time, staple bool) tls.Certificate {
-	t.Helper()
-	key := newKey(t)
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(serial.Add(1)),
-		Subject:      pkix.Name{CommonName: "127.0.0.1"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    notBefore,
-		NotAfter:     notAfter,
-		KeyUsage:     x509.KeyUsageDigitalSignature,
-		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, key.Public(), ca.key)
-	if err != nil {
-		t.Fatalf("issuing a server certificate: %v", err)
-	}
-	cert := tls.Certificate{Certificate: [][]byte{der, ca.cert.Raw}, PrivateKey: key}
+	issued := ca.Issue(t, testkit.Spec{
+		Subject:     pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:   notBefore,
+		NotAfter:    notAfter,
+	})
+	cert := issued.TLSWithRoot()
 	if staple {
 		now := time.Now()
-		resp, err := ocsp.CreateResponse(ca.cert, ca.cert, ocsp.Response{
+		resp, err := ocsp.CreateResponse(ca.Cert, ca.Cert, ocsp.Response{
 			Status:       ocsp.Good,
-			SerialNumber: tmpl.SerialNumber,
+			SerialNumber: issued.Leaf.SerialNumber,
 			ThisUpdate:   now.Add(-time.Minute),
 			NextUpdate:   now.Add(time.Hour),
-		}, ca.key)
+		}, ca.Key)
 		if err != nil {
 			t.Fatalf("signing an OCSP response: %v", err)
 		}
@@ -127,23 +70,23 @@ func ok(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") }
 
 func startTargets(t *testing.T) targets {
 	t.Helper()
-	ca := newTestCA(t)
+	ca := testkit.NewCA(t, testkit.Spec{Subject: pkix.Name{CommonName: "sonde e2e CA"}, NotAfter: time.Now().Add(24 * time.Hour)})
 	now := time.Now()
 	var tg targets
-	tg.caPEM = ca.pem
+	tg.caPEM = ca.PEM()
 
 	healthy := httptest.NewServer(http.HandlerFunc(ok))
 	t.Cleanup(healthy.Close)
 	tg.healthy = healthy.URL + "/"
 	tg.tcp = healthy.Listener.Addr().String()
 
-	tg.refused = "http://" + testkit.FreeAddr(t) + "/"
+	tg.refused = "http://" + testkit.ClosedTCPAddr(t) + "/"
 
 	// Whole seconds, as certificates store them.
 	tg.expiredNotAfter = now.Add(-24 * time.Hour).Truncate(time.Second)
 	tg.secureNotAfter = now.Add(12 * time.Hour).Truncate(time.Second)
-	tg.expired = startTLS(t, ca.serverCert(t, now.Add(-48*time.Hour), tg.expiredNotAfter, false))
-	tg.secure = startTLS(t, ca.serverCert(t, now.Add(-time.Hour), tg.secureNotAfter, true))
+	tg.expired = startTLS(t, serverCert(t, ca, now.Add(-48*time.Hour), tg.expiredNotAfter, false))
+	tg.secure = startTLS(t, serverCert(t, ca, now.Add(-time.Hour), tg.secureNotAfter, true))
 
 	// The slow target holds each request until the prober gives up (the
 	// client closing the connection cancels the request's context) or,

@@ -3,6 +3,6 @@
 // server and a silent DNS server. The peer runs in a network namespace the
 // test makes (Linux, root), reached over a veth pair or a delay line; the
 // probers run in the test process, in the root namespace, as they would in
-// the exporter. Each probe must end by its deadline (plus a small margin)
-// with the class, reason and phase docs/error-classes.md promises.
+// the exporter. Each probe must end by its deadline (plus a margin a busy
+// machine cannot break) with the class, reason and phase docs/error-classes.md promises.
 package faults

@@ -22,9 +22,13 @@ import (
 // `delay 200ms`: every round trip takes at least this long.
 const labDelay = 200 * time.Millisecond
 
-// overrun is how far past its deadline a probe may end: the time to notice
-// the deadline and record the metrics.
-const overrun = 50 * time.Millisecond
+// overrun is how far past its deadline a probe may end here: far more than
+// the time to notice the deadline and record the metrics, enough for a
+// machine running other packages' tests under the race detector, and far
+// less than any fault of the lab holds a probe that ignores its deadline
+// (a minute at least). The load harness's overrun mode measures the real
+// figure.
+const overrun = 2 * time.Second
 
 // failure is the class, reason and phase a probe must fail with; the zero
 // value means it must succeed.
@@ -249,11 +253,14 @@ func value(t *testing.T, res *collector.Result, name string, labels ...string) f
 	return v
 }
 
-// phases holds each phase of a duration family to the baseline's plus the
-// delay the fault adds, within 5ms plus 5% of that delay. What the machine
-// adds (scheduling, the race detector, crypto) only lengthens a phase, so
-// each phase, with and without the fault, is taken at its shortest over
-// the runs.
+// phases holds each phase of a duration family to the delay the fault
+// adds: no shorter than that delay (within 5ms plus 5% of it), and no
+// longer than the baseline's plus that delay plus half a lab delay, which
+// a phase that took a round trip too many (or another phase's) passes by
+// far. What the machine adds (scheduling, the race detector, crypto) only
+// lengthens a phase, so the lower bound is the network's alone, the upper
+// one has room for a busy machine, and each phase, with and without the
+// fault, is taken at its shortest over the runs.
 func phases(t *testing.T, results, baseline []*collector.Result, family string, added map[string]time.Duration) {
 	t.Helper()
 	shortest := func(rs []*collector.Result, phase string) time.Duration {
@@ -270,10 +277,10 @@ func phases(t *testing.T, results, baseline []*collector.Result, family string, 
 	for phase, delay := range added {
 		base, faulty := shortest(baseline, phase), shortest(results, phase)
 		got = append(got, fmt.Sprintf("%s=%v (%v without)", phase, faulty.Round(100*time.Microsecond), base.Round(100*time.Microsecond)))
-		want, tolerance := base+delay, 5*time.Millisecond+delay/20
-		if math.Abs(float64(faulty-want)) > float64(tolerance) {
-			t.Errorf("%s{phase=%q} = %v at best over %d probes, want %v (%v without the fault, plus %v) ± %v",
-				family, phase, faulty, len(results), want, base, delay, tolerance)
+		least, most := delay-(5*time.Millisecond+delay/20), base+delay+labDelay/2
+		if faulty < least || faulty > most {
+			t.Errorf("%s{phase=%q} = %v at best over %d probes, want from %v (the %v the fault adds) to %v (%v without the fault, plus that, plus %v)",
+				family, phase, faulty, len(results), least, delay, most, base, labDelay/2)
 		}
 	}
 	sort.Strings(got)

@@ -2,21 +2,18 @@ package faults
 
 import (
 	"bufio"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"fmt"
 	"io"
 	"log"
-	"math/big"
 	"net"
 	"net/http"
 	"os"
 	"testing"
 	"time"
+
+	"github.com/sonde-exporter/sonde/internal/testkit"
 )
 
 // peerRoleEnv, when set, makes the test binary the peer instead of running
@@ -117,25 +114,14 @@ func slowloris(c net.Conn) {
 // the probes skip verification, as what is measured is the handshake's
 // round trips.
 func selfSigned(logger *log.Logger) *tls.Config {
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	cert, err := testkit.NewSelfSigned(testkit.Spec{Subject: pkix.Name{CommonName: "peer.faults.test"}})
 	if err != nil {
 		logger.Fatal(err)
 	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "peer.faults.test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		logger.Fatal(err)
-	}
-	return &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
-		// Classic X25519 alone: the post-quantum hybrid costs the peer,
-		// which runs with the race detector in CI, milliseconds per
-		// handshake that would blur the tls phase the test measures.
-		CurvePreferences: []tls.CurveID{tls.X25519},
-	}
+	cfg := cert.ServerConfig()
+	// Classic X25519 alone: the post-quantum hybrid costs the peer,
+	// which runs with the race detector in CI, milliseconds per
+	// handshake that would blur the tls phase the test measures.
+	cfg.CurvePreferences = []tls.CurveID{tls.X25519}
+	return cfg
 }

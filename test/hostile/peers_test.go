@@ -2,13 +2,8 @@ package hostile
 
 import (
 	"bytes"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"crypto/x509/pkix"
-	"math/big"
 	"net"
 	"path/filepath"
 	"testing"
@@ -49,30 +44,9 @@ func serveTLS(t *testing.T, handle func(net.Conn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	testkit.ServeConns(t, tls.NewListener(ln, selfSigned(t)), handle)
+	cert := testkit.SelfSigned(t, testkit.Spec{Subject: pkix.Name{CommonName: "peer.test"}, DNSNames: []string{"peer.test"}})
+	testkit.ServeConns(t, tls.NewListener(ln, cert.ServerConfig()), handle)
 	return ln.Addr().String()
-}
-
-// selfSigned is a server's TLS configuration with a fresh self-signed
-// certificate.
-func selfSigned(t *testing.T) *tls.Config {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "peer.test"},
-		DNSNames:     []string{"peer.test"},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return &tls.Config{Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
 }
 
 // serveUnix is serveTCP on a unix socket in the test's directory, and

@@ -233,12 +233,7 @@ func startTargets(t *testing.T) []kind {
 	untrusted.StartTLS()
 	t.Cleanup(untrusted.Close)
 
-	closed, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	refused := closed.Addr().String()
-	closed.Close()
+	refused := testkit.ClosedTCPAddr(t)
 
 	silent := listen(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 	dnsAddr := dnsServer(t)
