@@ -28,6 +28,7 @@ import (
 	"github.com/sonde-exporter/sonde/internal/quickgzip"
 	"github.com/sonde-exporter/sonde/internal/redact"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
 // DefaultModule is the module used when a scrape names none, as in
@@ -251,7 +252,7 @@ func seconds(f float64) time.Duration {
 // compressed when it accepts gzip. The exposition is rendered whole into a
 // pooled buffer first: one write to the compressor (or the connection)
 // instead of one per line.
-func (c *Collector) expose(w http.ResponseWriter, r *http.Request, sink *prober.Sink) {
+func (c *Collector) expose(w http.ResponseWriter, r *http.Request, sink *probemetrics.Sink) {
 	n := c.negotiate(r.Header.Get("Accept"))
 	buf := c.buffer()
 	defer c.putBuffer(buf)
@@ -359,7 +360,7 @@ func formatParam(mediaType, name string) string {
 }
 
 // encode appends the sink's exposition in the negotiated format to dst.
-func (n *negotiated) encode(dst []byte, sink *prober.Sink) ([]byte, error) {
+func (n *negotiated) encode(dst []byte, sink *probemetrics.Sink) ([]byte, error) {
 	if n.text {
 		if out, ok := sink.AppendText(dst, n.openMetrics); ok {
 			return out, nil

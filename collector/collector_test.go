@@ -24,6 +24,7 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
 const testConfig = `
@@ -790,8 +791,8 @@ func TestProberPanicFailsOnlyThatProbe(t *testing.T) {
 		logger: slog.New(newProbeHandler(log, slog.NewTextHandler(&main, &slog.HandlerOptions{Level: slog.LevelError}), slog.LevelError, nil)),
 		tracer: noTracer,
 	}
-	boom := func(context.Context, string, *prober.Module, *prober.Sink, *slog.Logger) error { panic("boom") }
-	err := runProber(context.Background(), boom, "t", m, prober.NewSink(), &env)
+	boom := func(context.Context, string, *prober.Module, *probemetrics.Sink, *slog.Logger) error { panic("boom") }
+	err := runProber(context.Background(), boom, "t", m, probemetrics.NewSink(), &env)
 	e := prober.Classify(context.Background(), err, prober.PhaseUnknown)
 	if e.Class != prober.ClassProber || e.Reason != prober.ReasonInternal || !strings.Contains(e.Error(), "the prober panicked: boom") {
 		t.Errorf("err = %v, want prober/internal naming the panic", e)

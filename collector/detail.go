@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
 // The probe detail page, probe/detail?id=N: the probe's facts, a waterfall
@@ -201,7 +202,7 @@ func waterfallRows(res *Result) []attemptGroup {
 	return groups
 }
 
-func spanLabel(s prober.Span) string {
+func spanLabel(s probemetrics.Span) string {
 	if s.Hop > 0 {
 		return fmt.Sprintf("%s (hop %d)", s.Phase, s.Hop)
 	}

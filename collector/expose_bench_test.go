@@ -15,7 +15,7 @@ import (
 	"github.com/klauspost/compress/gzip"
 
 	"github.com/sonde-exporter/sonde/internal/quickgzip"
-	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
 // The exposition of one probe's metrics, and the parsing of a scrape's
@@ -30,7 +30,7 @@ const acceptPrometheus = "application/openmetrics-text;version=1.0.0;escaping=al
 
 // probedSink runs one real HTTP probe and returns its metrics, the set a
 // scrape of an http module answers with.
-func probedSink(b *testing.B, c *Collector) *prober.Sink {
+func probedSink(b *testing.B, c *Collector) *probemetrics.Sink {
 	b.Helper()
 	target := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "healthy") }))
 	defer target.Close()

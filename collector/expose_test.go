@@ -11,11 +11,11 @@ import (
 
 	"github.com/prometheus/common/expfmt"
 
-	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
 // expfmtBody is what expfmt writes for the sink's families in format.
-func expfmtBody(t *testing.T, sink *prober.Sink, format expfmt.Format) string {
+func expfmtBody(t *testing.T, sink *probemetrics.Sink, format expfmt.Format) string {
 	t.Helper()
 	mfs, err := sink.Gather()
 	if err != nil {
@@ -37,7 +37,7 @@ func expfmtBody(t *testing.T, sink *prober.Sink, format expfmt.Format) string {
 }
 
 // exposeBody runs expose and returns the answer, decompressed.
-func exposeBody(t *testing.T, c *Collector, sink *prober.Sink, accept string, gzipped bool) (string, http.Header) {
+func exposeBody(t *testing.T, c *Collector, sink *probemetrics.Sink, accept string, gzipped bool) (string, http.Header) {
 	t.Helper()
 	req := httptest.NewRequest(http.MethodGet, "/probe", nil)
 	if accept != "" {
@@ -68,12 +68,12 @@ func exposeBody(t *testing.T, c *Collector, sink *prober.Sink, accept string, gz
 // kept.
 func TestExposeMatchesExpfmt(t *testing.T) {
 	c, _ := newTestCollector(t, nil)
-	plain := prober.NewSink()
+	plain := probemetrics.NewSink()
 	plain.Set("probe_success", "Displays whether or not the probe was a success", 1)
 	plain.Set("probe_duration_seconds", "Returns how long the probe took", 0.000652254)
 	plain.GaugeVec("probe_http_duration_seconds", "Duration by phase", "phase").With("connect").Set(0.5)
 	plain.GaugeVec("probe_failure_info", "Why, with \"quotes\" and a \\", "class", "reason", "phase").With("tls", "cert_expired", "tls").Set(1)
-	quoted := prober.NewSink()
+	quoted := probemetrics.NewSink()
 	quoted.Set("probe_success", "ok", 1)
 	quoted.GaugeVec("probe_expect_info", "labels from the configuration", "service.name").With("x").Set(1)
 
@@ -85,7 +85,7 @@ func TestExposeMatchesExpfmt(t *testing.T) {
 		"application/vnd.google.protobuf;proto=io.prometheus.client.MetricFamily;encoding=delimited",
 		acceptPrometheus, // back again, after other formats were cached
 	}
-	for name, sink := range map[string]*prober.Sink{"plain names": plain, "a quoted name": quoted} {
+	for name, sink := range map[string]*probemetrics.Sink{"plain names": plain, "a quoted name": quoted} {
 		for _, accept := range accepts {
 			for _, gzipped := range []bool{false, true} {
 				got, header := exposeBody(t, c, sink, accept, gzipped)
@@ -111,7 +111,7 @@ func TestExposeMatchesExpfmt(t *testing.T) {
 func TestExposeGzipBySize(t *testing.T) {
 	c, _ := newTestCollector(t, nil)
 	for _, series := range []int{1, 200, 2000} {
-		sink := prober.NewSink()
+		sink := probemetrics.NewSink()
 		vec := sink.GaugeVec("probe_http_duration_seconds", "Duration by phase", "phase")
 		for i := range series {
 			vec.With(strconv.Itoa(i)).Set(float64(i) / 7)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/internal/redact"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
 // Concurrency limits: --probe.max-concurrent for all modules together and
@@ -193,7 +194,7 @@ func (c *Collector) rejected(ctx context.Context, id int64, m *prober.Module, ta
 // from start on, without its prober running.
 func (c *Collector) failedBeforeRunning(ctx context.Context, id int64, m *prober.Module, target string, timeout time.Duration, start time.Time, err *prober.Error) *Result {
 	r := &Result{ID: id, numbered: id != NoID, Module: m, Target: target, Timeout: timeout, Start: start,
-		Sink: prober.NewSink(), log: &probeLog{}, Err: err, shown: redact.Target(target)}
+		Sink: probemetrics.NewSink(), log: &probeLog{}, Err: err, shown: redact.Target(target)}
 	r.Duration = time.Since(start)
 	r.record()
 	// Traced like any probe, so a trace search for failures finds the

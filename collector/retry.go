@@ -9,6 +9,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
 // Retries are opt-in (retry.attempts, default 1) and honest: every attempt
@@ -31,14 +32,14 @@ type Attempt struct {
 	Start time.Time
 	End   time.Time
 	Err   *prober.Error // nil when the attempt succeeded
-	Spans []prober.Span
+	Spans []probemetrics.Span
 }
 
 // runAttempts runs fn until it succeeds, fails in a way not worth another
 // try, runs out of attempts, or would not have time for another. It
 // returns the last attempt's metrics and failure. jitter returns a number
 // in [0, 1) that spreads the backoffs.
-func runAttempts(ctx context.Context, fn prober.Func, m *prober.Module, target string, timeout time.Duration, env *probeEnv, jitter func() float64) (*prober.Sink, *prober.Error, attempts) {
+func runAttempts(ctx context.Context, fn prober.Func, m *prober.Module, target string, timeout time.Duration, env *probeEnv, jitter func() float64) (*probemetrics.Sink, *prober.Error, attempts) {
 	a := attempts{failed: map[prober.Class]int{}}
 	for {
 		a.tries = append(a.tries, Attempt{N: a.made + 1})
@@ -87,9 +88,9 @@ func timeLeft(ctx context.Context) time.Duration {
 // records how it went in try. Attempts are filled in place rather than
 // returned: they are large, and the frames of the functions that run the
 // prober stay on its stack as long as it runs (see Runner.Run).
-func attempt(ctx context.Context, fn prober.Func, m *prober.Module, target string, env *probeEnv, try *Attempt) *prober.Sink {
+func attempt(ctx context.Context, fn prober.Func, m *prober.Module, target string, env *probeEnv, try *Attempt) *probemetrics.Sink {
 	ctx, span := startAttemptSpan(ctx, env.tracer, try.N)
-	sink := prober.NewSink()
+	sink := probemetrics.NewSink()
 	try.Start = time.Now()
 	try.Err = prober.Classify(ctx, runProber(ctx, fn, target, m, sink, env), prober.PhaseUnknown)
 	try.End = time.Now()

@@ -22,6 +22,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
 // flaky is a prober that fails with the given errors, in order, then
@@ -32,7 +33,7 @@ type flaky struct {
 	starts   []time.Time
 }
 
-func (f *flaky) probe(_ context.Context, _ string, _ *prober.Module, sink *prober.Sink, _ *slog.Logger) error {
+func (f *flaky) probe(_ context.Context, _ string, _ *prober.Module, sink *probemetrics.Sink, _ *slog.Logger) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.starts = append(f.starts, time.Now())

@@ -16,6 +16,7 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/redact"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
 // Result is one finished probe: its metrics, its log and why it failed.
@@ -27,8 +28,8 @@ type Result struct {
 	Start    time.Time
 	Duration time.Duration
 	Timeout  time.Duration
-	Err      *prober.Error // nil on success, else the last attempt's failure
-	Sink     *prober.Sink  // the last attempt's metrics and the common ones
+	Err      *prober.Error      // nil on success, else the last attempt's failure
+	Sink     *probemetrics.Sink // the last attempt's metrics and the common ones
 	Attempts attempts
 	log      *probeLog
 	tags     []slog.Attr // the attributes of every log line: see logTags
@@ -159,7 +160,7 @@ func proberOf(m *prober.Module) prober.Func {
 // met by one target costs that probe, not the process or the scrape. The
 // panic is logged at error level, which every --log.prober lets through to
 // the main log: it is a bug in sonde.
-func runProber(ctx context.Context, fn prober.Func, target string, m *prober.Module, sink *prober.Sink, env *probeEnv) (err error) {
+func runProber(ctx context.Context, fn prober.Func, target string, m *prober.Module, sink *probemetrics.Sink, env *probeEnv) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			stack := string(debug.Stack())

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/internal/redact"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
 // A probe's trace: one span for the probe ("probe <module>"), a child per
@@ -103,7 +104,7 @@ func endAttemptSpan(ctx context.Context, t trace.Tracer, span trace.Span, a *Att
 	span.End(trace.WithTimestamp(a.End))
 }
 
-func phaseSpan(ctx context.Context, t trace.Tracer, s prober.Span) {
+func phaseSpan(ctx context.Context, t trace.Tracer, s probemetrics.Span) {
 	opts := []trace.SpanStartOption{trace.WithTimestamp(s.Start)}
 	if s.Hop > 0 {
 		opts = append(opts, trace.WithAttributes(attrHop.Int(s.Hop)))

@@ -29,7 +29,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -509,7 +509,7 @@ func TestAuditResolveCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	time.AfterFunc(50*time.Millisecond, cancel)
-	err := probeTCP(ctx, silentName+":25", m, NewSink(), discardLogger)
+	err := probeTCP(ctx, silentName+":25", m, probemetrics.NewSink(), discardLogger)
 	checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonCanceled, taxonomy.PhaseResolve})
 }
 

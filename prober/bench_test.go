@@ -22,7 +22,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -68,7 +68,7 @@ func benchProbes(b *testing.B, m *Module, target string) {
 	b.ReportAllocs()
 	for b.Loop() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		sink := NewSink()
+		sink := probemetrics.NewSink()
 		err := fn(ctx, target, m, sink, discardLogger)
 		cancel()
 		if err != nil {
@@ -82,7 +82,7 @@ func benchProbes(b *testing.B, m *Module, target string) {
 
 // fillLikeHTTPProbe registers and sets what a successful HTTP probe
 // exports, the common metrics included.
-func fillLikeHTTPProbe(sink *Sink) {
+func fillLikeHTTPProbe(sink *probemetrics.Sink) {
 	m := newHTTPMetrics(sink, &config.HTTPProbe{})
 	r := newResolveMetrics(sink)
 	r.protocol.Set(4)
@@ -108,14 +108,14 @@ func BenchmarkSink(b *testing.B) {
 	b.Run("register", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			fillLikeHTTPProbe(NewSink())
+			fillLikeHTTPProbe(probemetrics.NewSink())
 		}
 	})
 	b.Run("text", func(b *testing.B) {
 		b.ReportAllocs()
 		var buf []byte
 		for b.Loop() {
-			sink := NewSink()
+			sink := probemetrics.NewSink()
 			fillLikeHTTPProbe(sink)
 			var ok bool
 			if buf, ok = sink.AppendText(buf[:0], true); !ok {
@@ -126,7 +126,7 @@ func BenchmarkSink(b *testing.B) {
 	b.Run("gather", func(b *testing.B) {
 		b.ReportAllocs()
 		for b.Loop() {
-			sink := NewSink()
+			sink := probemetrics.NewSink()
 			fillLikeHTTPProbe(sink)
 			if _, err := sink.Gather(); err != nil {
 				b.Fatal(err)
@@ -225,7 +225,7 @@ func BenchmarkICMPProbe(b *testing.B) {
 	m := benchSection(b, "icmp", "preferred_ip_protocol: ip4")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := probeICMP(ctx, "127.0.0.1", m, NewSink(), discardLogger); err != nil {
+	if err := probeICMP(ctx, "127.0.0.1", m, probemetrics.NewSink(), discardLogger); err != nil {
 		b.Skipf("this process cannot ping 127.0.0.1: %v", err)
 	}
 	benchProbes(b, m, "127.0.0.1")

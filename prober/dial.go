@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -37,7 +37,7 @@ type dialed struct {
 // dialEndpoint runs the resolve phase (exporting its metrics) and the
 // connect phase of a probe: a fresh connection to the resolved address,
 // from the configured source address if any.
-func dialEndpoint(ctx context.Context, m *Module, e endpoint, sink *Sink, logger *slog.Logger) (dialed, error) {
+func dialEndpoint(ctx context.Context, m *Module, e endpoint, sink *probemetrics.Sink, logger *slog.Logger) (dialed, error) {
 	var d dialed
 	dialer, err := d.resolveEndpoint(ctx, m, &e, sink, logger)
 	if err != nil {
@@ -58,7 +58,7 @@ func dialEndpoint(ctx context.Context, m *Module, e endpoint, sink *Sink, logger
 // connect with. It is apart from dialEndpoint so that its frame is off the
 // stack while the probe connects, the deepest point of most probes (see
 // Runner.Run in collector).
-func (d *dialed) resolveEndpoint(ctx context.Context, m *Module, e *endpoint, sink *Sink, logger *slog.Logger) (*net.Dialer, error) {
+func (d *dialed) resolveEndpoint(ctx context.Context, m *Module, e *endpoint, sink *probemetrics.Sink, logger *slog.Logger) (*net.Dialer, error) {
 	ip, took, err := resolveTarget(ctx, m, e.host, e.protocol, e.fallback, sink, logger)
 	d.resolve = took
 	if err != nil {

@@ -8,7 +8,7 @@ import (
 	"testing"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -59,7 +59,7 @@ func TestSourceAddress(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := endpoint{network: "tcp", host: host, port: p, protocol: tc.protocol, source: tc.source}
-			d, err := dialEndpoint(context.Background(), m, e, NewSink(), discardLogger)
+			d, err := dialEndpoint(context.Background(), m, e, probemetrics.NewSink(), discardLogger)
 			perr := checkOutcome(t, err, tc.want)
 			if perr != nil && !strings.Contains(perr.Error(), tc.message) {
 				t.Errorf("error %v does not say %q", perr, tc.message)

@@ -19,7 +19,7 @@ import (
 	"golang.org/x/net/idna"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -197,11 +197,11 @@ func validRcodes(names []string) ([]int, []string, error) {
 // dnsMetrics are blackbox's dns metrics, registered before the probe starts
 // so that a probe failing early still exports them, at 0, as blackbox does.
 type dnsMetrics struct {
-	durations                                GaugeVec
-	answer, authority, additional, succeeded Gauge
+	durations                                probemetrics.GaugeVec
+	answer, authority, additional, succeeded probemetrics.Gauge
 }
 
-func newDNSMetrics(sink *Sink, t dnsTransport) dnsMetrics {
+func newDNSMetrics(sink *probemetrics.Sink, t dnsTransport) dnsMetrics {
 	m := dnsMetrics{
 		durations:  sink.GaugeVec("probe_dns_duration_seconds", "Duration of DNS request by phase", "phase"),
 		answer:     sink.Gauge("probe_dns_answer_rrs", "Returns number of entries in the answer resource record list"),
@@ -231,13 +231,13 @@ type dnsProbe struct {
 	module   *Module
 	cfg      *config.DNSProbe
 	prepared *dnsPrepared
-	sink     *Sink
+	sink     *probemetrics.Sink
 	logger   *slog.Logger
 	metrics  dnsMetrics
 	times    map[string]time.Duration // by phase label
 }
 
-func (prepared *dnsPrepared) Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
+func (prepared *dnsPrepared) Probe(ctx context.Context, target string, m *Module, sink *probemetrics.Sink, logger *slog.Logger) error {
 	p := &dnsProbe{
 		ctx: ctx, module: m, cfg: &m.DNS, prepared: prepared,
 		sink: sink, logger: logger, times: map[string]time.Duration{},

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/miekg/dns"
+
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
 // ---- the zone the test DNS server answers from ----
@@ -348,11 +350,11 @@ func dnsModule(t *testing.T, section string) *Module {
 }
 
 // probeDNSWithin runs one dns probe under a deadline, logging to logger.
-func probeDNSWithin(t *testing.T, m *Module, target string, timeout time.Duration, logger *slog.Logger) (*Sink, time.Duration, error) {
+func probeDNSWithin(t *testing.T, m *Module, target string, timeout time.Duration, logger *slog.Logger) (*probemetrics.Sink, time.Duration, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	sink := NewSink()
+	sink := probemetrics.NewSink()
 	start := time.Now()
 	err := probeDNS(ctx, target, m, sink, logger)
 	observe(t, sink)

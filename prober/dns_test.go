@@ -13,7 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sonde-exporter/sonde/internal/testkit"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -27,7 +27,7 @@ type dnsCase struct {
 	message string             // the error must say this
 	metrics map[string]float64 // unlabelled series and their values
 	extra   []string           // families exported besides the dns and resolve ones
-	check   func(t *testing.T, s *dnsTestServer, sink *Sink)
+	check   func(t *testing.T, s *dnsTestServer, sink *probemetrics.Sink)
 }
 
 // dnsBase are the families every dns probe that reached the resolve phase
@@ -72,7 +72,7 @@ func runDNSCases(t *testing.T, s *dnsTestServer, cases []dnsCase) {
 
 // checkFamilies asserts the exact set of exported families: dnsBase plus
 // extra. This is how the presence rules are tested.
-func dnsCheckFamilies(t *testing.T, sink *Sink, extra ...string) {
+func dnsCheckFamilies(t *testing.T, sink *probemetrics.Sink, extra ...string) {
 	t.Helper()
 	want := slices.Sorted(slices.Values(append(slices.Clone(dnsBase), extra...)))
 	if got := familyNames(sink); !slices.Equal(got, want) {
@@ -103,8 +103,8 @@ var dnsUnanswered = map[string]float64{
 }
 
 // seenQuery asserts what the server received.
-func dnsSeenQuery(via string, qtype, qclass uint16, rd bool) func(t *testing.T, s *dnsTestServer, _ *Sink) {
-	return func(t *testing.T, s *dnsTestServer, _ *Sink) {
+func dnsSeenQuery(via string, qtype, qclass uint16, rd bool) func(t *testing.T, s *dnsTestServer, _ *probemetrics.Sink) {
+	return func(t *testing.T, s *dnsTestServer, _ *probemetrics.Sink) {
 		t.Helper()
 		q := s.last(t)
 		if q.via != via {
@@ -123,8 +123,8 @@ func dnsSeenQuery(via string, qtype, qclass uint16, rd bool) func(t *testing.T, 
 
 // phases asserts the series of probe_dns_duration_seconds: exactly the
 // given phases, and those in positive ones with a non-zero time.
-func dnsDurations(want []string, positive ...string) func(t *testing.T, _ *dnsTestServer, sink *Sink) {
-	return func(t *testing.T, _ *dnsTestServer, sink *Sink) {
+func dnsDurations(want []string, positive ...string) func(t *testing.T, _ *dnsTestServer, sink *probemetrics.Sink) {
+	return func(t *testing.T, _ *dnsTestServer, sink *probemetrics.Sink) {
 		t.Helper()
 		for _, p := range []string{"resolve", "connect", "tls", "request"} {
 			v, ok := sink.Value("probe_dns_duration_seconds", p)
@@ -138,8 +138,8 @@ func dnsDurations(want []string, positive ...string) func(t *testing.T, _ *dnsTe
 	}
 }
 
-func dnsSeenFrom(ip string) func(t *testing.T, s *dnsTestServer, _ *Sink) {
-	return func(t *testing.T, s *dnsTestServer, _ *Sink) {
+func dnsSeenFrom(ip string) func(t *testing.T, s *dnsTestServer, _ *probemetrics.Sink) {
+	return func(t *testing.T, s *dnsTestServer, _ *probemetrics.Sink) {
 		t.Helper()
 		if got := s.last(t).remote; !got.Equal(net.ParseIP(ip)) {
 			t.Errorf("the server saw the query from %v, want %s", got, ip)
@@ -147,8 +147,8 @@ func dnsSeenFrom(ip string) func(t *testing.T, s *dnsTestServer, _ *Sink) {
 	}
 }
 
-func dnsChecks(checks ...func(*testing.T, *dnsTestServer, *Sink)) func(*testing.T, *dnsTestServer, *Sink) {
-	return func(t *testing.T, s *dnsTestServer, sink *Sink) {
+func dnsChecks(checks ...func(*testing.T, *dnsTestServer, *probemetrics.Sink)) func(*testing.T, *dnsTestServer, *probemetrics.Sink) {
+	return func(t *testing.T, s *dnsTestServer, sink *probemetrics.Sink) {
 		t.Helper()
 		for _, c := range checks {
 			c(t, s, sink)
@@ -615,8 +615,8 @@ func TestDNSOverHTTPS(t *testing.T) {
 
 // seenHTTP asserts the DoH request: method, protocol, RFC 8484's headers
 // and id 0, and for GET the query in ?dns= as base64url without padding.
-func dnsSeenHTTP(method, proto string) func(t *testing.T, s *dnsTestServer, _ *Sink) {
-	return func(t *testing.T, s *dnsTestServer, _ *Sink) {
+func dnsSeenHTTP(method, proto string) func(t *testing.T, s *dnsTestServer, _ *probemetrics.Sink) {
+	return func(t *testing.T, s *dnsTestServer, _ *probemetrics.Sink) {
 		t.Helper()
 		q := s.last(t)
 		if q.req.Method != method || q.req.Proto != proto {
@@ -635,8 +635,8 @@ func dnsSeenHTTP(method, proto string) func(t *testing.T, s *dnsTestServer, _ *S
 	}
 }
 
-func dnsSeenPath(path string) func(t *testing.T, s *dnsTestServer, _ *Sink) {
-	return func(t *testing.T, s *dnsTestServer, _ *Sink) {
+func dnsSeenPath(path string) func(t *testing.T, s *dnsTestServer, _ *probemetrics.Sink) {
+	return func(t *testing.T, s *dnsTestServer, _ *probemetrics.Sink) {
 		t.Helper()
 		if got := s.last(t).req.URL.Path; got != path {
 			t.Errorf("the server saw path %q, want %q", got, path)
@@ -748,7 +748,7 @@ func TestDNSQueryNameForms(t *testing.T) {
 }
 
 // dnsChainSurvived is chainSurvived in the shape of a dnsCase check.
-func dnsChainSurvived(t *testing.T, _ *dnsTestServer, sink *Sink) {
+func dnsChainSurvived(t *testing.T, _ *dnsTestServer, sink *probemetrics.Sink) {
 	t.Helper()
 	chainSurvived(t, sink)
 }

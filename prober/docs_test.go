@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/sonde-exporter/sonde/internal/metricsdoc"
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
 // Every family a test probe exports is checked against docs/metrics.md:
@@ -24,7 +25,7 @@ var exported = struct {
 }{labels: map[string][]string{}, where: map[string]string{}}
 
 // observe records what a probe's sink exports.
-func observe(t testing.TB, sink *Sink) {
+func observe(t testing.TB, sink *probemetrics.Sink) {
 	mfs, err := sink.Gather()
 	if err != nil {
 		t.Errorf("gathering the probe's metrics: %v", err)

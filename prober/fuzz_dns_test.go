@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -74,7 +74,7 @@ func FuzzDNSAnswer(f *testing.F) {
 // judgeDNSAnswer runs the steps probeDNS takes once an answer arrived.
 func judgeDNSAnswer(t *testing.T, name string, m *Module, raw []byte, id uint16, transport dnsTransport) {
 	t.Helper()
-	sink := NewSink()
+	sink := probemetrics.NewSink()
 	p := &dnsProbe{ctx: context.Background(), module: m, cfg: &m.DNS, prepared: m.prober.(*dnsPrepared),
 		sink: sink, logger: discardLogger, times: map[string]time.Duration{}}
 	p.metrics = newDNSMetrics(sink, transport)

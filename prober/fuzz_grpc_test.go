@@ -13,6 +13,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
 // fuzzGRPCDeadline bounds one probe. The peer hangs up after its bytes,
@@ -91,7 +92,7 @@ func FuzzGRPCAnswer(f *testing.F) {
 		current.Store(&answer)
 		ctx, cancel := context.WithTimeout(context.Background(), fuzzGRPCDeadline)
 		defer cancel()
-		sink := NewSink()
+		sink := probemetrics.NewSink()
 		start := time.Now()
 		err := probeGRPC(ctx, addr, m, sink, discardLogger)
 		classifiedInTime(t, err, time.Since(start), fuzzGRPCDeadline)

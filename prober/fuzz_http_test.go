@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
 // fuzzHTTPModules are the http modules FuzzHTTPResponse probes with; the
@@ -111,7 +112,7 @@ func FuzzHTTPResponse(f *testing.F) {
 		peer.response.Store(&response)
 		ctx, cancel := context.WithTimeout(context.Background(), fuzzHTTPDeadline)
 		defer cancel()
-		sink := NewSink()
+		sink := probemetrics.NewSink()
 		start := time.Now()
 		err := probeHTTP(ctx, peer.url, modules[i], sink, discardLogger)
 		classifiedInTime(t, err, time.Since(start), fuzzHTTPDeadline)

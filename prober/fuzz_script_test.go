@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -136,7 +137,7 @@ func converseWithPeer(t *testing.T, m *Module, peer []byte, hangUp bool) error {
 		wg.Wait()
 	}()
 	defer bindDeadline(ctx, conn)()
-	sink := NewSink()
+	sink := probemetrics.NewSink()
 	s := newStream(conn, m.prober.(*tcpPrepared).tls, tlsServerName(m.TCP.TLSConfig.ServerName, "fuzz.test"), sink)
 	durations := sink.GaugeVec("probe_tcp_duration_seconds", "Duration of the tcp probe by phase", "phase")
 	err := timedScript(ctx, s, durations.With(string(taxonomy.PhaseQuery)), func() error {

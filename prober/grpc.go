@@ -21,7 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -104,11 +104,11 @@ func grpcMetadata(option map[string][]string) (map[string][]string, error) {
 // phases and the health check answer appear once the target resolved, as
 // in blackbox_exporter, where the check follows any successful lookup.
 type grpcMetrics struct {
-	durations GaugeVec
-	ssl       Gauge
-	status    Gauge
-	serving   GaugeVec
-	sink      *Sink // for the spans of the phases timed here
+	durations probemetrics.GaugeVec
+	ssl       probemetrics.Gauge
+	status    probemetrics.Gauge
+	serving   probemetrics.GaugeVec
+	sink      *probemetrics.Sink // for the spans of the phases timed here
 }
 
 // servingStatuses are the values of probe_grpc_healthcheck_response's
@@ -120,7 +120,7 @@ var servingStatuses = []healthpb.HealthCheckResponse_ServingStatus{
 	healthpb.HealthCheckResponse_SERVICE_UNKNOWN,
 }
 
-func newGRPCMetrics(sink *Sink) grpcMetrics {
+func newGRPCMetrics(sink *probemetrics.Sink) grpcMetrics {
 	mx := grpcMetrics{
 		durations: sink.GaugeVec("probe_grpc_duration_seconds", "Duration of gRPC request by phase", "phase"),
 		ssl:       sink.Gauge("probe_grpc_ssl", "Indicates if SSL was used for the connection"),
@@ -169,7 +169,7 @@ func (mx grpcMetrics) answered(s healthpb.HealthCheckResponse_ServingStatus) {
 
 // Probe checks the health of a gRPC server with one call of
 // grpc.health.v1.Health/Check over a fresh connection.
-func (prepared *grpcPrepared) Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
+func (prepared *grpcPrepared) Probe(ctx context.Context, target string, m *Module, sink *probemetrics.Sink, logger *slog.Logger) error {
 	cfg := &m.GRPC
 	mx := newGRPCMetrics(sink)
 	host, port, err := parseGRPCTarget(target, cfg.TLS)
@@ -188,7 +188,7 @@ func (prepared *grpcPrepared) Probe(ctx context.Context, target string, m *Modul
 // probeEndpoint runs the probe's phases once the target is read. A
 // call the server went away before processing is made once more on a new
 // connection to the same address, as gRPC makes it, within the deadline.
-func (p *grpcPrepared) probeEndpoint(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *Sink, logger *slog.Logger) error {
+func (p *grpcPrepared) probeEndpoint(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *probemetrics.Sink, logger *slog.Logger) error {
 	if fail := p.unsendable; fail != nil {
 		return refuseCall(ctx, m, e, mx, fail, sink, logger)
 	}
@@ -212,7 +212,7 @@ func (p *grpcPrepared) probeEndpoint(ctx context.Context, m *Module, e endpoint,
 // refuseCall fails a probe whose call cannot be made as configured. As
 // blackbox does, it resolves the target first; then the call fails before
 // connecting, with INTERNAL, as grpc-go fails it.
-func refuseCall(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, fail *taxonomy.Error, sink *Sink, logger *slog.Logger) error {
+func refuseCall(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, fail *taxonomy.Error, sink *probemetrics.Sink, logger *slog.Logger) error {
 	_, took, err := resolveTarget(ctx, m, e.host, e.protocol, e.fallback, sink, logger)
 	mx.phase(taxonomy.PhaseResolve, took)
 	if err != nil {
@@ -308,7 +308,7 @@ func grpcServerName(m *Module, host string) string {
 // connection cannot be had, probe_grpc_status_code says what grpc-go
 // would have answered for the call: UNAVAILABLE, or DEADLINE_EXCEEDED
 // when time ran out.
-func (p *grpcPrepared) dial(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
+func (p *grpcPrepared) dial(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *probemetrics.Sink, logger *slog.Logger) (net.Conn, error) {
 	d, err := dialEndpoint(ctx, m, e, sink, logger)
 	mx.phase(taxonomy.PhaseResolve, d.resolve)
 	if d.ip == nil {
@@ -327,7 +327,7 @@ func (p *grpcPrepared) dial(ctx context.Context, m *Module, e endpoint, mx grpcM
 // redial opens the connection a call made once more goes on: a new
 // TCP connection to the address the first one reached, without resolving
 // the name again, and with `tls` a new handshake.
-func (p *grpcPrepared) redial(ctx context.Context, m *Module, e endpoint, addr *net.TCPAddr, mx grpcMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
+func (p *grpcPrepared) redial(ctx context.Context, m *Module, e endpoint, addr *net.TCPAddr, mx grpcMetrics, sink *probemetrics.Sink, logger *slog.Logger) (net.Conn, error) {
 	dialer, err := localDialer(e, addr.IP)
 	if err != nil {
 		return nil, err
@@ -346,7 +346,7 @@ func (p *grpcPrepared) redial(ctx context.Context, m *Module, e endpoint, addr *
 
 // secure runs the tls phase on conn with `tls`, and closes conn when
 // the handshake fails.
-func (p *grpcPrepared) secure(ctx context.Context, m *Module, e endpoint, conn net.Conn, mx grpcMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
+func (p *grpcPrepared) secure(ctx context.Context, m *Module, e endpoint, conn net.Conn, mx grpcMetrics, sink *probemetrics.Sink, logger *slog.Logger) (net.Conn, error) {
 	if !m.GRPC.TLS {
 		return conn, nil
 	}

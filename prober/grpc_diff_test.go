@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -62,7 +63,7 @@ func (c grpcGoCall) check(t *testing.T, addr string) *status.Status {
 
 // sameCode asserts that the probe's probe_grpc_status_code is the code
 // grpc-go's client ended with.
-func sameCode(t *testing.T, sink *Sink, grpcGo *status.Status) {
+func sameCode(t *testing.T, sink *probemetrics.Sink, grpcGo *status.Status) {
 	t.Helper()
 	got := value(t, sink, "probe_grpc_status_code")
 	if codes.Code(got) != grpcGo.Code() {

@@ -14,6 +14,7 @@ import (
 	"golang.org/x/net/http2"
 	"google.golang.org/grpc/codes"
 
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -63,11 +64,11 @@ func warnings() (*slog.Logger, *bytes.Buffer) {
 }
 
 // probeLogged is probe with a logger of the test's.
-func probeLogged(t *testing.T, m *Module, target string, logger *slog.Logger) (*Sink, error) {
+func probeLogged(t *testing.T, m *Module, target string, logger *slog.Logger) (*probemetrics.Sink, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sink := NewSink()
+	sink := probemetrics.NewSink()
 	err := probeGRPC(ctx, target, m, sink, logger)
 	observe(t, sink)
 	return sink, err
@@ -75,7 +76,7 @@ func probeLogged(t *testing.T, m *Module, target string, logger *slog.Logger) (*
 
 // phasesAddUp asserts that each phase's duration is the sum of its spans:
 // with a second connection, of both connections' spans.
-func phasesAddUp(t *testing.T, sink *Sink, spans map[taxonomy.Phase]int) {
+func phasesAddUp(t *testing.T, sink *probemetrics.Sink, spans map[taxonomy.Phase]int) {
 	t.Helper()
 	sums := map[taxonomy.Phase]time.Duration{}
 	counts := map[taxonomy.Phase]int{}

@@ -18,6 +18,7 @@ import (
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -40,7 +41,7 @@ func tlsSection(ca *testCA, extra ...string) string {
 }
 
 // grpcPhases asserts the phases probe_grpc_duration_seconds has series for.
-func grpcPhases(t *testing.T, sink *Sink, want ...taxonomy.Phase) {
+func grpcPhases(t *testing.T, sink *probemetrics.Sink, want ...taxonomy.Phase) {
 	t.Helper()
 	var got []string
 	mfs, _ := sink.Gather()
@@ -65,7 +66,7 @@ func grpcPhases(t *testing.T, sink *Sink, want ...taxonomy.Phase) {
 
 // servingSeries asserts that every serving status has its series, 1 for
 // received and 0 for the others ("" when none was received).
-func servingSeries(t *testing.T, sink *Sink, received string) {
+func servingSeries(t *testing.T, sink *probemetrics.Sink, received string) {
 	t.Helper()
 	for _, s := range []string{"UNKNOWN", "SERVING", "NOT_SERVING", "SERVICE_UNKNOWN"} {
 		want := 0.0
@@ -511,7 +512,7 @@ func TestGRPCSourceAddress(t *testing.T) {
 	host, port, _ := net.SplitHostPort(srv.addr)
 	m := grpcModule(t, "")
 	e := endpoint{network: "tcp", host: host, port: port, protocol: "ip4", source: "127.0.0.2"}
-	sink := NewSink()
+	sink := probemetrics.NewSink()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	err := m.prober.(*grpcPrepared).probeEndpoint(ctx, m, e, newGRPCMetrics(sink), sink, discardLogger)

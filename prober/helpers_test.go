@@ -22,7 +22,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -188,7 +188,7 @@ func yamlModule(t *testing.T, httpSection string) *Module {
 
 // probe runs one probe of target with module m under a deadline and
 // returns its metrics, how long it took and its error.
-func probe(t *testing.T, m *Module, target string, timeout time.Duration) (*Sink, time.Duration, error) {
+func probe(t *testing.T, m *Module, target string, timeout time.Duration) (*probemetrics.Sink, time.Duration, error) {
 	t.Helper()
 	f, ok := m.Func()
 	if !ok {
@@ -196,7 +196,7 @@ func probe(t *testing.T, m *Module, target string, timeout time.Duration) (*Sink
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	sink := NewSink()
+	sink := probemetrics.NewSink()
 	start := time.Now()
 	err := f(ctx, target, m, sink, discardLogger)
 	observe(t, sink)
@@ -204,7 +204,7 @@ func probe(t *testing.T, m *Module, target string, timeout time.Duration) (*Sink
 }
 
 // run is probe with a generous deadline, for probes that should not need it.
-func run(t *testing.T, m *Module, target string) (*Sink, error) {
+func run(t *testing.T, m *Module, target string) (*probemetrics.Sink, error) {
 	t.Helper()
 	sink, _, err := probe(t, m, target, 10*time.Second)
 	return sink, err
@@ -252,7 +252,7 @@ func checkOutcome(t *testing.T, err error, want failure) *taxonomy.Error {
 }
 
 // metric asserts that a series exists with the given value.
-func metric(t *testing.T, sink *Sink, want float64, name string, labels ...string) {
+func metric(t *testing.T, sink *probemetrics.Sink, want float64, name string, labels ...string) {
 	t.Helper()
 	got, ok := sink.Value(name, labels...)
 	if !ok {
@@ -265,7 +265,7 @@ func metric(t *testing.T, sink *Sink, want float64, name string, labels ...strin
 }
 
 // value returns a series' value, failing the test when it is missing.
-func value(t *testing.T, sink *Sink, name string, labels ...string) float64 {
+func value(t *testing.T, sink *probemetrics.Sink, name string, labels ...string) float64 {
 	t.Helper()
 	v, ok := sink.Value(name, labels...)
 	if !ok {
@@ -275,7 +275,7 @@ func value(t *testing.T, sink *Sink, name string, labels ...string) float64 {
 }
 
 // absent asserts that no series of the family is exported.
-func absent(t *testing.T, sink *Sink, names ...string) {
+func absent(t *testing.T, sink *probemetrics.Sink, names ...string) {
 	t.Helper()
 	have := familyNames(sink)
 	for _, name := range names {
@@ -288,7 +288,7 @@ func absent(t *testing.T, sink *Sink, names ...string) {
 }
 
 // present asserts that every family is exported.
-func present(t *testing.T, sink *Sink, names ...string) {
+func present(t *testing.T, sink *probemetrics.Sink, names ...string) {
 	t.Helper()
 	have := familyNames(sink)
 	for _, name := range names {
@@ -307,7 +307,7 @@ var chainFamilies = []string{
 
 // chainSurvived asserts that a handshake that failed verification still
 // exported the presented chain, marked as not verified.
-func chainSurvived(t *testing.T, sink *Sink) {
+func chainSurvived(t *testing.T, sink *probemetrics.Sink) {
 	t.Helper()
 	present(t, sink, "probe_ssl_earliest_cert_expiry", "probe_ssl_last_chain_info", "probe_tls_version_info")
 	present(t, sink, chainFamilies...)
@@ -315,7 +315,7 @@ func chainSurvived(t *testing.T, sink *Sink) {
 }
 
 // familyNames lists the families the sink would export.
-func familyNames(sink *Sink) []string {
+func familyNames(sink *probemetrics.Sink) []string {
 	mfs, _ := sink.Gather()
 	names := make([]string, len(mfs))
 	for i, mf := range mfs {
@@ -324,7 +324,7 @@ func familyNames(sink *Sink) []string {
 	return names
 }
 
-func phaseSeconds(t *testing.T, sink *Sink, phase taxonomy.Phase) float64 {
+func phaseSeconds(t *testing.T, sink *probemetrics.Sink, phase taxonomy.Phase) float64 {
 	t.Helper()
 	return value(t, sink, "probe_http_duration_seconds", string(phase))
 }

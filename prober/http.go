@@ -22,7 +22,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/regularfile"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -177,11 +177,11 @@ func (r regularFilesFirst) RoundTrip(req *http.Request) (*http.Response, error) 
 // registered before the probe starts, so that a probe failing early still
 // exports them, at 0, as blackbox does.
 type httpMetrics struct {
-	durations                     GaugeVec
-	contentLength, uncompressed   Gauge
-	redirects, ssl, status, proto Gauge
-	failedRegex                   Gauge
-	failedCEL                     *Gauge // only with a CEL check configured
+	durations                     probemetrics.GaugeVec
+	contentLength, uncompressed   probemetrics.Gauge
+	redirects, ssl, status, proto probemetrics.Gauge
+	failedRegex                   probemetrics.Gauge
+	failedCEL                     *probemetrics.Gauge // only with a CEL check configured
 }
 
 var httpPhases = []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer}
@@ -189,7 +189,7 @@ var httpPhases = []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseConnect, 
 // HTTPDurationHelp is the HELP text of probe_http_duration_seconds.
 const HTTPDurationHelp = "Duration of the http request by phase, summed over all redirects"
 
-func newHTTPMetrics(sink *Sink, h *config.HTTPProbe) httpMetrics {
+func newHTTPMetrics(sink *probemetrics.Sink, h *config.HTTPProbe) httpMetrics {
 	m := httpMetrics{
 		durations:     sink.GaugeVec("probe_http_duration_seconds", HTTPDurationHelp, "phase"),
 		contentLength: sink.Gauge("probe_http_content_length", "Length of the http content response, -1 if unknown"),
@@ -213,7 +213,7 @@ type httpProbe struct {
 	module   *Module
 	cfg      *config.HTTPProbe
 	prepared *httpPrepared
-	sink     *Sink
+	sink     *probemetrics.Sink
 	logger   *slog.Logger
 	metrics  httpMetrics
 	timeline timeline
@@ -227,7 +227,7 @@ type httpProbe struct {
 	tr         *httpTransport // the probe's own, once the request is built
 }
 
-func (prepared *httpPrepared) Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) (err error) {
+func (prepared *httpPrepared) Probe(ctx context.Context, target string, m *Module, sink *probemetrics.Sink, logger *slog.Logger) (err error) {
 	p := &httpProbe{ctx: ctx, module: m, cfg: &m.HTTP, prepared: prepared, sink: sink, logger: logger}
 	p.metrics = newHTTPMetrics(sink, p.cfg)
 	defer func() { p.recordDurations() }()

@@ -22,7 +22,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -104,14 +104,14 @@ func h3Module(t *testing.T, ca *testCA, mutate func(h *config.HTTPProbe)) *Modul
 type h3Case struct {
 	name    string
 	server  h3Opts
-	handler func(e *h3Env) http.Handler           // okHandler when nil
-	target  func(e *h3Env) string                 // the server's URL when nil
-	module  func(h *config.HTTPProbe, e *h3Env)   // changes to the module
-	yaml    func(e *h3Env) string                 // an http section to load instead
-	want    failure                               // zero: the probe must succeed
-	message []string                              // substrings of the error message
-	metrics map[string]float64                    // unlabelled gauges and their values
-	check   func(t *testing.T, e *h3Env, s *Sink) // anything else
+	handler func(e *h3Env) http.Handler                        // okHandler when nil
+	target  func(e *h3Env) string                              // the server's URL when nil
+	module  func(h *config.HTTPProbe, e *h3Env)                // changes to the module
+	yaml    func(e *h3Env) string                              // an http section to load instead
+	want    failure                                            // zero: the probe must succeed
+	message []string                                           // substrings of the error message
+	metrics map[string]float64                                 // unlabelled gauges and their values
+	check   func(t *testing.T, e *h3Env, s *probemetrics.Sink) // anything else
 }
 
 func runHTTP3Cases(t *testing.T, cases []h3Case) {
@@ -203,7 +203,7 @@ func TestHTTP3(t *testing.T) {
 			handler: seen("", ""),
 			module:  func(h *config.HTTPProbe, _ *h3Env) { h.ValidHTTPVersions = []string{"HTTP/3.0"} },
 			metrics: ok,
-			check: func(t *testing.T, _ *h3Env, s *Sink) {
+			check: func(t *testing.T, _ *h3Env, s *probemetrics.Sink) {
 				metric(t, s, 4, "probe_ip_protocol")
 				metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
 				present(t, s, tlsFamilies...)
@@ -221,7 +221,7 @@ func TestHTTP3(t *testing.T) {
 			handler: seen("", ""),
 			module:  func(h *config.HTTPProbe, _ *h3Env) { h.IPProtocol = "ip6" },
 			metrics: ok,
-			check: func(t *testing.T, e *h3Env, s *Sink) {
+			check: func(t *testing.T, e *h3Env, s *probemetrics.Sink) {
 				if !strings.HasPrefix(e.url, "https://[::1]:") {
 					t.Fatalf("server URL %s is not on [::1]", e.url)
 				}
@@ -245,7 +245,7 @@ func TestHTTP3(t *testing.T) {
 			server:  h3Opts{spec: &leafSpec{cn: "v4only.test", dns: []string{"v4only.test"}}},
 			handler: seen("", "v4only.test"),
 			target:  func(e *h3Env) string { return "https://v4only.test:" + e.port() + "/" },
-			check: func(t *testing.T, _ *h3Env, s *Sink) {
+			check: func(t *testing.T, _ *h3Env, s *probemetrics.Sink) {
 				metric(t, s, 200, "probe_http_status_code")
 				if value(t, s, "probe_ip_addr_hash") == 0 {
 					t.Error("probe_ip_addr_hash is 0; the resolved address must be hashed")
@@ -499,7 +499,7 @@ func TestHTTP3Redirects(t *testing.T) {
 			handler: redirecting(here, &sameHost),
 			target:  func(e *h3Env) string { return e.url + "/redirect" },
 			metrics: map[string]float64{"probe_http_redirects": 1, "probe_http_status_code": 200, "probe_http_version": 3},
-			check: func(t *testing.T, _ *h3Env, s *Sink) {
+			check: func(t *testing.T, _ *h3Env, s *probemetrics.Sink) {
 				first, _ := sameHost.Load("/redirect")
 				second, _ := sameHost.Load("/ok")
 				if first == nil || first == second {
@@ -574,14 +574,14 @@ func TestHTTP3Certificates(t *testing.T) {
 			server:  h3Opts{ca: newTestCA(t, "nobody's CA")},
 			want:    failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS},
 			metrics: map[string]float64{"probe_http_ssl": 0, "probe_http_status_code": 0},
-			check:   func(t *testing.T, _ *h3Env, s *Sink) { chainSurvived(t, s) },
+			check:   func(t *testing.T, _ *h3Env, s *probemetrics.Sink) { chainSurvived(t, s) },
 		},
 		{
 			name: "expired",
 			server: h3Opts{spec: &leafSpec{cn: "localhost", ips: []net.IP{net.IPv4(127, 0, 0, 1)},
 				notBefore: time.Now().Add(-48 * time.Hour), notAfter: time.Now().Add(-24 * time.Hour)}},
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertExpired, taxonomy.PhaseTLS},
-			check: func(t *testing.T, _ *h3Env, s *Sink) {
+			check: func(t *testing.T, _ *h3Env, s *probemetrics.Sink) {
 				chainSurvived(t, s)
 				if expiry := value(t, s, "probe_ssl_earliest_cert_expiry"); expiry > float64(time.Now().Unix()) {
 					t.Errorf("probe_ssl_earliest_cert_expiry = %v, want the past", expiry)
@@ -592,7 +592,7 @@ func TestHTTP3Certificates(t *testing.T) {
 			name:   "another name",
 			server: h3Opts{spec: &leafSpec{cn: "probe.example", dns: []string{"probe.example"}}},
 			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS},
-			check:  func(t *testing.T, _ *h3Env, s *Sink) { chainSurvived(t, s) },
+			check:  func(t *testing.T, _ *h3Env, s *probemetrics.Sink) { chainSurvived(t, s) },
 		},
 	})
 }
@@ -662,14 +662,14 @@ func TestHTTP3Failures(t *testing.T) {
 		target  func(t *testing.T) string
 		module  func(h *config.HTTPProbe)
 		want    failure
-		check   func(t *testing.T, s *Sink, took time.Duration)
+		check   func(t *testing.T, s *probemetrics.Sink, took time.Duration)
 		timeout time.Duration // 10 s when 0
 	}{
 		{
 			name:   "nothing listens on the UDP port",
 			target: func(t *testing.T) string { return "https://" + testkit.ClosedUDPPort(t) },
 			want:   failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
-			check: func(t *testing.T, s *Sink, _ time.Duration) {
+			check: func(t *testing.T, s *probemetrics.Sink, _ time.Duration) {
 				metric(t, s, 0, "probe_http_status_code")
 				metric(t, s, 4, "probe_ip_protocol")
 				absent(t, s, tlsFamilies...)
@@ -680,7 +680,7 @@ func TestHTTP3Failures(t *testing.T) {
 			target:  func(t *testing.T) string { return "https://" + testkit.SilentUDP(t) },
 			timeout: deadline,
 			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseTLS},
-			check: func(t *testing.T, s *Sink, took time.Duration) {
+			check: func(t *testing.T, s *probemetrics.Sink, took time.Duration) {
 				// It ends by its deadline, not before (quic-go's own
 				// handshake timeout is 5 s) and not long after.
 				if took < deadline*9/10 || took > deadline+5*time.Second {
@@ -710,7 +710,7 @@ func TestHTTP3Failures(t *testing.T) {
 			},
 			timeout: stall,
 			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseTransfer},
-			check: func(t *testing.T, s *Sink, _ time.Duration) {
+			check: func(t *testing.T, s *probemetrics.Sink, _ time.Duration) {
 				metric(t, s, 200, "probe_http_status_code")
 				if transfer := phaseSeconds(t, s, taxonomy.PhaseTransfer); transfer < (stall / 2).Seconds() {
 					t.Errorf("phase transfer holds %vs; the wait for the body belongs there", transfer)
@@ -865,7 +865,7 @@ func TestHTTP3UpgradeWarns(t *testing.T) {
 	logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn}))
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	if err := probeHTTP(ctx, target, h3Module(t, ca, nil), NewSink(), logger); err != nil {
+	if err := probeHTTP(ctx, target, h3Module(t, ca, nil), probemetrics.NewSink(), logger); err != nil {
 		t.Fatalf("probe failed: %v", err)
 	}
 	for _, want := range []string{"level=WARN", "target=" + target, "probed=" + url + "/health"} {

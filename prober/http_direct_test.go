@@ -11,7 +11,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -24,7 +24,7 @@ func TestHTTPDirectRoundTrip(t *testing.T) {
 		module func(h *config.HTTPProbe)
 		serve  func(c net.Conn, req *http.Request)
 		want   failure
-		check  func(t *testing.T, s *Sink)
+		check  func(t *testing.T, s *probemetrics.Sink)
 		within time.Duration // the probe's deadline; 20s when 0
 	}{
 		{
@@ -42,7 +42,7 @@ func TestHTTPDirectRoundTrip(t *testing.T) {
 			serve: func(c net.Conn, _ *http.Request) {
 				fmt.Fprint(c, hints+hints+"HTTP/1.1 204 No Content\r\n\r\n")
 			},
-			check: func(t *testing.T, s *Sink) { metric(t, s, 204, "probe_http_status_code") },
+			check: func(t *testing.T, s *probemetrics.Sink) { metric(t, s, 204, "probe_http_status_code") },
 		},
 		{
 			name: "too many informational responses",
@@ -83,7 +83,7 @@ func TestHTTPDirectRoundTrip(t *testing.T) {
 					}
 				}
 			},
-			check: func(t *testing.T, s *Sink) { metric(t, s, 1, "probe_http_redirects") },
+			check: func(t *testing.T, s *probemetrics.Sink) { metric(t, s, 1, "probe_http_redirects") },
 		},
 		{
 			// The deadline cuts the status line: bufio hands over the part

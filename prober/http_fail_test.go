@@ -13,7 +13,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -31,7 +31,7 @@ var httpGauges = []string{
 
 // checkPhases asserts that all five phases are exported, that the phases
 // in zero are exactly 0, and that those in nonzero were timed.
-func checkPhases(t *testing.T, sink *Sink, nonzero, zero []taxonomy.Phase) {
+func checkPhases(t *testing.T, sink *probemetrics.Sink, nonzero, zero []taxonomy.Phase) {
 	t.Helper()
 	for _, p := range slices.Concat(nonzero, zero) {
 		value(t, sink, "probe_http_duration_seconds", string(p))
@@ -47,7 +47,7 @@ func checkPhases(t *testing.T, sink *Sink, nonzero, zero []taxonomy.Phase) {
 }
 
 // unreachedPhases checks that the probe has no series for these phases.
-func unreachedPhases(t *testing.T, sink *Sink, phases ...taxonomy.Phase) {
+func unreachedPhases(t *testing.T, sink *probemetrics.Sink, phases ...taxonomy.Phase) {
 	t.Helper()
 	for _, p := range phases {
 		if _, ok := sink.Value("probe_http_duration_seconds", string(p)); ok {
@@ -79,7 +79,7 @@ func TestHTTPFailures(t *testing.T) {
 		// phase is there once the probe got that far.
 		unreached []taxonomy.Phase
 		partial   bool // a response arrived: its metrics are not 0
-		check     func(t *testing.T, s *Sink)
+		check     func(t *testing.T, s *probemetrics.Sink)
 	}{
 		{
 			name:   "refused port",
@@ -141,7 +141,7 @@ func TestHTTPFailures(t *testing.T) {
 			timed:   []taxonomy.Phase{taxonomy.PhaseTransfer},
 			zero:    noTLS,
 			partial: true,
-			check: func(t *testing.T, s *Sink) {
+			check: func(t *testing.T, s *probemetrics.Sink) {
 				metric(t, s, 200, "probe_http_status_code")
 				metric(t, s, 100, "probe_http_content_length")
 				metric(t, s, 10, "probe_http_uncompressed_body_length")

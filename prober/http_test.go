@@ -22,7 +22,7 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -37,15 +37,15 @@ type env struct {
 type httpCase struct {
 	name    string
 	server  serverOpts
-	handler func(e *env) http.Handler           // okHandler when nil
-	target  func(e *env) string                 // the server's URL when nil
-	module  func(h *config.HTTPProbe, e *env)   // changes to the default module
-	yaml    func(e *env) string                 // an http section to load instead of the default module
-	want    failure                             // zero: the probe must succeed
-	message []string                            // substrings of the error message
-	metrics map[string]float64                  // unlabelled gauges and their values
-	absent  []string                            // families that must not be exported
-	check   func(t *testing.T, e *env, s *Sink) // anything else
+	handler func(e *env) http.Handler                        // okHandler when nil
+	target  func(e *env) string                              // the server's URL when nil
+	module  func(h *config.HTTPProbe, e *env)                // changes to the default module
+	yaml    func(e *env) string                              // an http section to load instead of the default module
+	want    failure                                          // zero: the probe must succeed
+	message []string                                         // substrings of the error message
+	metrics map[string]float64                               // unlabelled gauges and their values
+	absent  []string                                         // families that must not be exported
+	check   func(t *testing.T, e *env, s *probemetrics.Sink) // anything else
 }
 
 func runHTTPCases(t *testing.T, cases []httpCase) {
@@ -148,7 +148,7 @@ func TestHTTPTransports(t *testing.T) {
 			server:  serverOpts{network: "tcp6"},
 			handler: seen("HTTP/1.1", false),
 			metrics: with(map[string]float64{"probe_http_version": 1.1, "probe_ip_protocol": 6}),
-			check: func(t *testing.T, e *env, s *Sink) {
+			check: func(t *testing.T, e *env, s *probemetrics.Sink) {
 				if !strings.HasPrefix(e.srv.URL, "http://[::1]:") {
 					t.Fatalf("server URL %s is not on [::1]", e.srv.URL)
 				}

@@ -15,7 +15,7 @@ import (
 	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -99,7 +99,7 @@ func TestHTTPTLSOptions(t *testing.T) {
 				h.HTTPClientConfig.TLSConfig.InsecureSkipVerify = true
 			},
 			metrics: map[string]float64{"probe_http_ssl": 1},
-			check: func(t *testing.T, _ *env, s *Sink) {
+			check: func(t *testing.T, _ *env, s *probemetrics.Sink) {
 				value(t, s, "probe_ssl_earliest_cert_expiry")
 				// Verification still ran: the option does not hide that
 				// the chain is untrusted.
@@ -112,7 +112,7 @@ func TestHTTPTLSOptions(t *testing.T) {
 			module: func(h *config.HTTPProbe, _ *env) {
 				h.HTTPClientConfig.TLSConfig.MaxVersion = pconfig.TLSVersion(tls.VersionTLS12)
 			},
-			check: func(t *testing.T, _ *env, s *Sink) {
+			check: func(t *testing.T, _ *env, s *probemetrics.Sink) {
 				metric(t, s, 1, "probe_tls_version_info", "TLS 1.2")
 			},
 		},
@@ -131,19 +131,19 @@ func TestHTTPTLSOptions(t *testing.T) {
 			server:  serverOpts{tls: true, spec: &leafSpec{ips: []net.IP{net.IPv4(127, 0, 0, 1)}, notBefore: time.Now().Add(-48 * hour), notAfter: time.Now().Add(-24 * hour)}},
 			want:    failure{taxonomy.ClassTLS, taxonomy.ReasonCertExpired, taxonomy.PhaseTLS},
 			metrics: map[string]float64{"probe_http_ssl": 0},
-			check:   func(t *testing.T, _ *env, s *Sink) { chainSurvived(t, s) },
+			check:   func(t *testing.T, _ *env, s *probemetrics.Sink) { chainSurvived(t, s) },
 		},
 		{
 			name:   "certificate not yet valid",
 			server: serverOpts{tls: true, spec: &leafSpec{ips: []net.IP{net.IPv4(127, 0, 0, 1)}, notBefore: time.Now().Add(24 * hour), notAfter: time.Now().Add(48 * hour)}},
 			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertNotYetValid, taxonomy.PhaseTLS},
-			check:  func(t *testing.T, _ *env, s *Sink) { chainSurvived(t, s) },
+			check:  func(t *testing.T, _ *env, s *probemetrics.Sink) { chainSurvived(t, s) },
 		},
 		{
 			name:   "certificate for another name",
 			server: serverOpts{tls: true, spec: &leafSpec{dns: []string{"other.example"}}},
 			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS},
-			check:  func(t *testing.T, _ *env, s *Sink) { chainSurvived(t, s) },
+			check:  func(t *testing.T, _ *env, s *probemetrics.Sink) { chainSurvived(t, s) },
 		},
 		{
 			name:   "Host header that the certificate does not cover",
@@ -151,7 +151,7 @@ func TestHTTPTLSOptions(t *testing.T) {
 			target: ipTarget,
 			module: func(h *config.HTTPProbe, _ *env) { h.Headers = map[string]string{"Host": "wrong.example"} },
 			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS},
-			check:  func(t *testing.T, _ *env, s *Sink) { chainSurvived(t, s) },
+			check:  func(t *testing.T, _ *env, s *probemetrics.Sink) { chainSurvived(t, s) },
 		},
 		{
 			name:   "certificate from an unknown authority",
@@ -160,7 +160,7 @@ func TestHTTPTLSOptions(t *testing.T) {
 				h.HTTPClientConfig.TLSConfig.CAFile = newTestCA(e.t, "another CA").file
 			},
 			want:  failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS},
-			check: func(t *testing.T, _ *env, s *Sink) { chainSurvived(t, s) },
+			check: func(t *testing.T, _ *env, s *probemetrics.Sink) { chainSurvived(t, s) },
 		},
 		{
 			name:   "https to a plain http server",

@@ -12,6 +12,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -144,7 +145,7 @@ func (t *timeline) phaseDurations(stop time.Time) map[taxonomy.Phase]time.Durati
 // hop being the request's index in the redirect chain. The phases and
 // their ends are those phaseDurations sums, given the same stop: a phase
 // never reached has no span.
-func (t *timeline) recordSpans(sink *Sink, stop time.Time) {
+func (t *timeline) recordSpans(sink *probemetrics.Sink, stop time.Time) {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	for i, rt := range t.trips {

@@ -12,7 +12,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -102,7 +102,7 @@ var icmpPhases = []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseSetup, ta
 // Probe sends the module's echo requests to the target's address and
 // waits for the replies: one by default, as blackbox_exporter does, or
 // `packets` of them `packet_interval` apart.
-func (prep *icmpPrepared) Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
+func (prep *icmpPrepared) Probe(ctx context.Context, target string, m *Module, sink *probemetrics.Sink, logger *slog.Logger) error {
 	durations := sink.GaugeVec("probe_icmp_duration_seconds", "Duration of icmp request by phase", "phase")
 	for _, p := range icmpPhases {
 		durations.With(string(p))
@@ -205,7 +205,7 @@ func (s *echoStats) lossRatio() float64 {
 
 // recordICMP exports what the exchange counted. The hop limit and the
 // round-trip statistics exist only once a reply came back.
-func recordICMP(sink *Sink, s *echoStats) {
+func recordICMP(sink *probemetrics.Sink, s *echoStats) {
 	sink.Set("probe_icmp_packets_sent", "Number of ICMP echo requests sent", float64(s.sent))
 	sink.Set("probe_icmp_packets_received", "Number of ICMP echo replies received", float64(s.received))
 	sink.Set("probe_icmp_packet_loss_ratio", "Share of the echo requests sent that got no reply, from 0 to 1", s.lossRatio())

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
 // BenchmarkICMPConcurrency measures what one ICMP probe to 127.0.0.1 costs
@@ -98,7 +99,7 @@ func probeRound(m *Module, n int) roundCost {
 			<-gate
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			sink := NewSink()
+			sink := probemetrics.NewSink()
 			if probeICMP(ctx, "127.0.0.1", m, sink, discardLogger) != nil {
 				failed.Add(1)
 			}

@@ -18,7 +18,7 @@ import (
 	"golang.org/x/net/ipv6"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -509,7 +509,7 @@ func TestICMPCanceled(t *testing.T) {
 	defer cancel()
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
-	err := probeICMP(ctx, "127.0.0.1", m, NewSink(), discardLogger)
+	err := probeICMP(ctx, "127.0.0.1", m, probemetrics.NewSink(), discardLogger)
 	checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonCanceled, taxonomy.PhaseRTT})
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("an abandoned probe went on for %v", took)
@@ -747,7 +747,7 @@ func TestICMPKeepsRawSockets(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	f, _ := m.Func()
-	err := f(ctx, "127.0.0.1", m, NewSink(), discardLogger)
+	err := f(ctx, "127.0.0.1", m, probemetrics.NewSink(), discardLogger)
 	checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonCanceled, taxonomy.PhaseRTT})
 	if n := len(prep.pool.idle[0]); n != 0 {
 		t.Errorf("%d idle sockets after a canceled probe, want 0", n)

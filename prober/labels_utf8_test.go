@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
 // Label values are made valid UTF-8 once, in the sink: bytes captured from
@@ -22,7 +23,7 @@ func TestLabelValuesAreValidUTF8(t *testing.T) {
 	// becomes one U+FFFD, as strings.ToValidUTF8 makes it.
 	const invalid = "caf\xe9 \xff\xfe"
 	t.Run("sink", func(t *testing.T) {
-		sink := NewSink()
+		sink := probemetrics.NewSink()
 		v := sink.GaugeVec("probe_expect_info", "Explicit content matched", "a", "b")
 		v.With(invalid, "ok").Set(1)
 		v.With(invalid, "ok").Set(2) // the same series, not another
@@ -66,7 +67,7 @@ func TestLabelValuesAreValidUTF8(t *testing.T) {
 
 // checkExposition checks that each way the sink is written is valid UTF-8
 // that Prometheus' text parser reads.
-func checkExposition(t *testing.T, sink *Sink) {
+func checkExposition(t *testing.T, sink *probemetrics.Sink) {
 	t.Helper()
 	text, ok := sink.AppendText(nil, false)
 	if !ok {

@@ -15,7 +15,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -219,7 +219,7 @@ func (c *ocspClient) ask(ctx context.Context, leaf, issuer *x509.Certificate) (*
 // record exports what OCSP said. The ocsp phase's span is recorded where
 // the query ran: a redirected http probe exports one handshake's OCSP
 // metrics, but asked for every handshake's.
-func (r *ocspResult) record(sink *Sink) {
+func (r *ocspResult) record(sink *probemetrics.Sink) {
 	if !r.checked {
 		return
 	}

@@ -14,7 +14,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -178,7 +178,7 @@ func TestOCSPStapled(t *testing.T) {
 // checkOCSPSeries asserts the one probe_tls_ocsp_status series (none when
 // status is "") and the one probe_tls_ocsp_error series (none when problem
 // is ""). A response that was read carries its update times.
-func checkOCSPSeries(t *testing.T, sink *Sink, status, problem string) {
+func checkOCSPSeries(t *testing.T, sink *probemetrics.Sink, status, problem string) {
 	t.Helper()
 	if status == "" {
 		absent(t, sink, "probe_tls_ocsp_status")

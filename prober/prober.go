@@ -17,21 +17,21 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/tlsfiles"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // Func probes target as module m says, writes its metrics to sink, and
 // returns nil on success. Any error it returns is classified: an *Error, or
 // an error Classify can read. It must return by ctx's deadline.
-type Func func(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error
+type Func func(ctx context.Context, target string, m *Module, sink *probemetrics.Sink, logger *slog.Logger) error
 
 // Prober is a module's prober made ready to probe: what its Descriptor's
 // Prepare returned, holding whatever it prepared (parsed CA files, a
 // framed request) in its own type, so that the probe reads it without
 // asserting a type.
 type Prober interface {
-	Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error
+	Probe(ctx context.Context, target string, m *Module, sink *probemetrics.Sink, logger *slog.Logger) error
 }
 
 // Descriptor is one prober as the registry lists it. Name is the value of

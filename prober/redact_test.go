@@ -14,7 +14,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -86,7 +86,7 @@ func TestTargetPasswordIsMaskedInLogsAndErrors(t *testing.T) {
 			f, _ := m.Func()
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
-			err := f(ctx, tc.target, m, NewSink(), logger)
+			err := f(ctx, tc.target, m, probemetrics.NewSink(), logger)
 			if err != nil && strings.Contains(err.Error(), password) {
 				t.Errorf("the error shows the password: %v", err)
 			}

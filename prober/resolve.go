@@ -9,6 +9,7 @@ import (
 	"net"
 	"time"
 
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -66,10 +67,10 @@ func familyOf(ip net.IP) ipFamily {
 // registered before resolving so that they are exported, at 0, even when
 // resolution fails, as blackbox_exporter does.
 type resolveMetrics struct {
-	protocol, lookupTime, addrHash Gauge
+	protocol, lookupTime, addrHash probemetrics.Gauge
 }
 
-func newResolveMetrics(sink *Sink) resolveMetrics {
+func newResolveMetrics(sink *probemetrics.Sink) resolveMetrics {
 	return resolveMetrics{
 		protocol:   sink.Gauge("probe_ip_protocol", "Specifies whether probe ip protocol is IP4 or IP6"),
 		lookupTime: sink.Gauge("probe_dns_lookup_time_seconds", "Returns the time taken for probe dns lookup in seconds"),
@@ -100,7 +101,7 @@ func malformedHost(host string) string {
 // metrics and returns how long the lookup took. Every prober that dials
 // a host resolves it here, so this is where the module's target policy
 // is enforced: the name before the lookup, the address after it.
-func resolveTarget(ctx context.Context, m *Module, host, preferred string, fallback bool, sink *Sink, logger *slog.Logger) (net.IP, time.Duration, error) {
+func resolveTarget(ctx context.Context, m *Module, host, preferred string, fallback bool, sink *probemetrics.Sink, logger *slog.Logger) (net.IP, time.Duration, error) {
 	metrics := newResolveMetrics(sink)
 	if err := m.policy.refuseName(host); err != nil {
 		return nil, 0, targetDenied(taxonomy.PhaseSetup, err)

@@ -16,7 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -44,8 +44,8 @@ type conversation interface {
 // scriptMetrics are the gauges a script sets. bytes is nil for probers
 // without probe_failed_due_to_bytes.
 type scriptMetrics struct {
-	sink         *Sink
-	regex, bytes *Gauge
+	sink         *probemetrics.Sink
+	regex, bytes *probemetrics.Gauge
 }
 
 // runScript runs every step in order; the first failure ends the script.
@@ -132,7 +132,7 @@ func expectBytes(ctx context.Context, i int, want string, c conversation, mx scr
 // values expanded from the expect's groups (${1}). A label name no
 // Prometheus accepts (empty, or reserved with __) fails the probe: it
 // would fail the whole exposition (blackbox's scrape of it fails).
-func recordExpectInfo(sink *Sink, step *config.QueryResponse, data []byte, match []int, phase taxonomy.Phase) error {
+func recordExpectInfo(sink *probemetrics.Sink, step *config.QueryResponse, data []byte, match []int, phase taxonomy.Phase) error {
 	if len(step.Labels) == 0 {
 		return nil
 	}
@@ -169,11 +169,11 @@ type stream struct {
 	r          *bufio.Reader // made on the first read: see reader
 	tls        *tlsClient    // the module's tls_config, prepared
 	serverName string        // the name to verify a STARTTLS server as
-	sink       *Sink
+	sink       *probemetrics.Sink
 	tlsTime    time.Duration // time spent in TLS handshakes
 }
 
-func newStream(conn net.Conn, tlsConfig *tlsClient, serverName string, sink *Sink) *stream {
+func newStream(conn net.Conn, tlsConfig *tlsClient, serverName string, sink *probemetrics.Sink) *stream {
 	return &stream{conn: conn, tls: tlsConfig, serverName: serverName, sink: sink}
 }
 

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -30,7 +30,7 @@ var tcpPhases = []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseConnect, t
 
 // Probe connects to host:port, optionally over TLS or after a STARTTLS
 // preset, and runs the module's query_response script.
-func (prepared *tcpPrepared) Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
+func (prepared *tcpPrepared) Probe(ctx context.Context, target string, m *Module, sink *probemetrics.Sink, logger *slog.Logger) error {
 	durations := sink.GaugeVec("probe_tcp_duration_seconds", "Duration of the tcp probe by phase", "phase")
 	for _, p := range tcpPhases {
 		durations.With(string(p))
@@ -55,7 +55,7 @@ func (prepared *tcpPrepared) Probe(ctx context.Context, target string, m *Module
 // preset, and the query_response script. It is apart from Probe so
 // that its frame is not on the stack while the probe connects, the
 // deepest point of a probe (see Runner.Run in collector).
-func converseTCP(ctx context.Context, d dialed, host string, m *Module, prepared *tcpPrepared, durations GaugeVec, sink *Sink, logger *slog.Logger) error {
+func converseTCP(ctx context.Context, d dialed, host string, m *Module, prepared *tcpPrepared, durations probemetrics.GaugeVec, sink *probemetrics.Sink, logger *slog.Logger) error {
 	cfg := &m.TCP
 	defer bindDeadline(ctx, d.conn)()
 	Debug(logger, "Connected", "address", d.addr)
@@ -80,7 +80,7 @@ func converseTCP(ctx context.Context, d dialed, host string, m *Module, prepared
 // timedScript runs a stream's conversation and records its duration less
 // the TLS handshakes inside it, which count in the tls phase. Its span
 // keeps the whole conversation: the handshakes' own spans lie inside it.
-func timedScript(ctx context.Context, s *stream, g Gauge, run func() error) error {
+func timedScript(ctx context.Context, s *stream, g probemetrics.Gauge, run func() error) error {
 	start, tlsBefore := time.Now(), s.tlsTime
 	err := run()
 	end := time.Now()
@@ -92,7 +92,7 @@ func timedScript(ctx context.Context, s *stream, g Gauge, run func() error) erro
 // newScriptMetrics registers the script gauges of the tcp and unix
 // probers. Like blackbox_exporter they appear once connected, so a
 // refused connection exports only the common metrics.
-func newScriptMetrics(sink *Sink) scriptMetrics {
+func newScriptMetrics(sink *probemetrics.Sink) scriptMetrics {
 	regex := sink.Gauge("probe_failed_due_to_regex", "Indicates if the probe failed due to a regex")
 	bytes := sink.Gauge("probe_failed_due_to_bytes", "Indicates if the probe failed due to bytes")
 	return scriptMetrics{sink: sink, regex: &regex, bytes: &bytes}

@@ -14,7 +14,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -78,7 +78,7 @@ type tcpCase struct {
 	message string
 	metrics map[string]float64
 	absent  []string
-	check   func(t *testing.T, s *Sink)
+	check   func(t *testing.T, s *probemetrics.Sink)
 }
 
 func runTCPCases(t *testing.T, cases []tcpCase) {
@@ -128,11 +128,11 @@ func runTCPCases(t *testing.T, cases []tcpCase) {
 	}
 }
 
-func probeTCPWithin(t *testing.T, m *Module, target string, timeout time.Duration) (*Sink, time.Duration, error) {
+func probeTCPWithin(t *testing.T, m *Module, target string, timeout time.Duration) (*probemetrics.Sink, time.Duration, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	sink := NewSink()
+	sink := probemetrics.NewSink()
 	start := time.Now()
 	err := probeTCP(ctx, target, m, sink, discardLogger)
 	observe(t, sink)
@@ -154,7 +154,7 @@ func TestTCPConnect(t *testing.T) {
 			name:    "connect only",
 			metrics: map[string]float64{"probe_failed_due_to_regex": 0, "probe_failed_due_to_bytes": 0, "probe_ip_protocol": 4},
 			absent:  []string{"probe_ssl_earliest_cert_expiry", "probe_expect_info"},
-			check: func(t *testing.T, s *Sink) {
+			check: func(t *testing.T, s *probemetrics.Sink) {
 				if v := value(t, s, "probe_tcp_duration_seconds", "connect"); v <= 0 {
 					t.Errorf("connect phase %v, want > 0", v)
 				}
@@ -214,7 +214,7 @@ func TestTCPQueryResponse(t *testing.T) {
 				expectStep("^250 "),
 			),
 			metrics: map[string]float64{"probe_failed_due_to_regex": 0},
-			check: func(t *testing.T, s *Sink) {
+			check: func(t *testing.T, s *probemetrics.Sink) {
 				metric(t, s, 1, "probe_expect_info", "mail.example", "Postfix 3.7")
 				if v := value(t, s, "probe_tcp_duration_seconds", "query"); v <= 0 {
 					t.Errorf("query phase %v", v)
@@ -324,7 +324,7 @@ func TestTCPTLS(t *testing.T) {
 				c.TLS = true
 				c.QueryResponse = []config.QueryResponse{expectStep("^hello over tls$")}
 			},
-			check: func(t *testing.T, s *Sink) {
+			check: func(t *testing.T, s *probemetrics.Sink) {
 				metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
 				if v := value(t, s, "probe_tcp_duration_seconds", "tls"); v <= 0 {
 					t.Errorf("tls phase %v", v)
@@ -338,7 +338,7 @@ func TestTCPTLS(t *testing.T) {
 			module: func(c *config.TCPProbe, _ *tcpEnv) { c.TLS = true; c.TLSConfig.ServerName = "other.example" },
 			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS},
 			absent: []string{"probe_failed_due_to_regex"},
-			check:  func(t *testing.T, s *Sink) { chainSurvived(t, s) },
+			check:  func(t *testing.T, s *probemetrics.Sink) { chainSurvived(t, s) },
 		},
 		{
 			name:    "a server that never answers the handshake",
@@ -358,7 +358,7 @@ func TestTCPTLS(t *testing.T) {
 				}
 			},
 			module: steps(expectStep("^220 ready"), sendStep("STARTTLS"), config.QueryResponse{Expect: config.MustNewRegexp("^220 go"), StartTLS: true}, expectStep("^250 secure")),
-			check: func(t *testing.T, s *Sink) {
+			check: func(t *testing.T, s *probemetrics.Sink) {
 				metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
 			},
 		},
@@ -407,7 +407,7 @@ func TestTCPStartTLSPresets(t *testing.T) {
 			name:   "smtp, then a script over TLS",
 			serve:  smtp("250-mail.example", "250-PIPELINING", "250-STARTTLS", "250 8BITMIME"),
 			module: preset("smtp", sendStep("NOOP"), expectStep("^250 ")),
-			check: func(t *testing.T, s *Sink) {
+			check: func(t *testing.T, s *probemetrics.Sink) {
 				metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
 			},
 		},
@@ -506,7 +506,7 @@ func TestTCPStartTLSPresets(t *testing.T) {
 				p.startTLS(e.serverTLS())
 			},
 			module: preset("postgres"),
-			check: func(t *testing.T, s *Sink) {
+			check: func(t *testing.T, s *probemetrics.Sink) {
 				metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
 			},
 		},
@@ -599,10 +599,10 @@ func TestUnixSocket(t *testing.T) {
 			mutate(&cm.Unix)
 		})
 	}
-	probe := func(m *Module, target string) (*Sink, error) {
+	probe := func(m *Module, target string) (*probemetrics.Sink, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
-		sink := NewSink()
+		sink := probemetrics.NewSink()
 		return sink, probeUnix(ctx, target, m, sink, discardLogger)
 	}
 

@@ -17,7 +17,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -37,7 +37,7 @@ type timelineCase struct {
 	// of the phase's spans must equal it. Phases not listed are not
 	// compared (their metric is not a plain duration).
 	metrics map[taxonomy.Phase]gauge
-	check   func(t *testing.T, sink *Sink, spans []Span)
+	check   func(t *testing.T, sink *probemetrics.Sink, spans []probemetrics.Span)
 }
 
 // gauge names one series: a family and its label values.
@@ -75,7 +75,7 @@ func runTimelineCases(t *testing.T, cases []timelineCase) {
 
 // probeTimed runs one probe and returns its spans and the times taken
 // just before and just after it ran.
-func probeTimed(t *testing.T, m *Module, target string) (*Sink, []Span, time.Time, time.Time, error) {
+func probeTimed(t *testing.T, m *Module, target string) (*probemetrics.Sink, []probemetrics.Span, time.Time, time.Time, error) {
 	t.Helper()
 	f, ok := m.Func()
 	if !ok {
@@ -83,16 +83,16 @@ func probeTimed(t *testing.T, m *Module, target string) (*Sink, []Span, time.Tim
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	sink := NewSink()
+	sink := probemetrics.NewSink()
 	before := time.Now()
 	err := f(ctx, target, m, sink, discardLogger)
 	after := time.Now()
 	return sink, sink.Spans(), before, after, err
 }
 
-func spanKey(s Span) string { return fmt.Sprintf("%s/%d", s.Phase, s.Hop) }
+func spanKey(s probemetrics.Span) string { return fmt.Sprintf("%s/%d", s.Phase, s.Hop) }
 
-func checkSpanSet(t *testing.T, spans []Span, want []string) {
+func checkSpanSet(t *testing.T, spans []probemetrics.Span, want []string) {
 	t.Helper()
 	got := make([]string, len(spans))
 	for i, s := range spans {
@@ -106,7 +106,7 @@ func checkSpanSet(t *testing.T, spans []Span, want []string) {
 	}
 }
 
-func checkSpansWithin(t *testing.T, spans []Span, before, after time.Time) {
+func checkSpansWithin(t *testing.T, spans []probemetrics.Span, before, after time.Time) {
 	t.Helper()
 	for _, s := range spans {
 		if s.End.Before(s.Start) {
@@ -121,7 +121,7 @@ func checkSpansWithin(t *testing.T, spans []Span, before, after time.Time) {
 
 // checkSpanMetrics compares each listed phase's spans, summed over hops,
 // with its metric.
-func checkSpanMetrics(t *testing.T, sink *Sink, spans []Span, metrics map[taxonomy.Phase]gauge) {
+func checkSpanMetrics(t *testing.T, sink *probemetrics.Sink, spans []probemetrics.Span, metrics map[taxonomy.Phase]gauge) {
 	t.Helper()
 	for phase, s := range metrics {
 		got := value(t, sink, s.name, s.labels...)
@@ -132,7 +132,7 @@ func checkSpanMetrics(t *testing.T, sink *Sink, spans []Span, metrics map[taxono
 }
 
 // phaseTotal is how long the spans of phase last, in seconds.
-func phaseTotal(spans []Span, phase taxonomy.Phase) float64 {
+func phaseTotal(spans []probemetrics.Span, phase taxonomy.Phase) float64 {
 	var d time.Duration
 	for _, s := range spans {
 		if s.Phase == phase {
@@ -185,7 +185,7 @@ func TestTimelineHTTP(t *testing.T) {
 			},
 			spans:   []string{"resolve/0", "connect/0", "processing/0", "transfer/0"},
 			metrics: httpSeries,
-			check: func(t *testing.T, sink *Sink, spans []Span) {
+			check: func(t *testing.T, sink *probemetrics.Sink, spans []probemetrics.Span) {
 				metric(t, sink, phaseTotal(spans, taxonomy.PhaseResolve), "probe_dns_lookup_time_seconds")
 			},
 		},
@@ -249,7 +249,7 @@ func TestTimelineHTTP(t *testing.T) {
 			spans: []string{"connect/0", "tls/0", "ocsp/0", "processing/0",
 				"connect/1", "tls/1", "ocsp/1", "processing/1", "transfer/1"},
 			metrics: phaseSeries("probe_http_duration_seconds", taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer),
-			check: func(t *testing.T, sink *Sink, spans []Span) {
+			check: func(t *testing.T, sink *probemetrics.Sink, spans []probemetrics.Span) {
 				checkHopsInOrder(t, sink, spans)
 				for _, s := range spans {
 					if s.Phase == taxonomy.PhaseOCSP && s.Hop == 1 {
@@ -285,7 +285,7 @@ func ocspTarget(t *testing.T, handler http.Handler) (*Module, string) {
 
 // checkHopsInOrder asserts that every span of a request lies after every
 // span of the request before it.
-func checkHopsInOrder(t *testing.T, _ *Sink, spans []Span) {
+func checkHopsInOrder(t *testing.T, _ *probemetrics.Sink, spans []probemetrics.Span) {
 	t.Helper()
 	for _, a := range spans {
 		for _, b := range spans {
@@ -382,7 +382,7 @@ func TestTimelineTCP(t *testing.T) {
 			},
 			spans:   []string{"resolve/0", "connect/0", "query/0", "tls/0"},
 			metrics: phaseSeries("probe_tcp_duration_seconds", taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS),
-			check: func(t *testing.T, sink *Sink, spans []Span) {
+			check: func(t *testing.T, sink *probemetrics.Sink, spans []probemetrics.Span) {
 				query, tls := only(t, spans, taxonomy.PhaseQuery), only(t, spans, taxonomy.PhaseTLS)
 				if tls.Start.Before(query.Start) || tls.End.After(query.End) {
 					t.Errorf("the tls span (%v to %v) is not inside the query span (%v to %v)", tls.Start, tls.End, query.Start, query.End)
@@ -406,9 +406,9 @@ func TestTimelineTCP(t *testing.T) {
 }
 
 // only returns the one span of phase.
-func only(t *testing.T, spans []Span, phase taxonomy.Phase) Span {
+func only(t *testing.T, spans []probemetrics.Span, phase taxonomy.Phase) probemetrics.Span {
 	t.Helper()
-	var found []Span
+	var found []probemetrics.Span
 	for _, s := range spans {
 		if s.Phase == phase {
 			found = append(found, s)
@@ -471,7 +471,7 @@ func TestTimelineDNS(t *testing.T) {
 			setup:   func(t *testing.T) (*Module, string) { return dnsModuleIP4(t), named(t, s.addr) },
 			spans:   []string{"resolve/0", "connect/0", "query/0"},
 			metrics: dnsSeries(taxonomy.PhaseResolve, taxonomy.PhaseConnect),
-			check: func(t *testing.T, sink *Sink, spans []Span) {
+			check: func(t *testing.T, sink *probemetrics.Sink, spans []probemetrics.Span) {
 				metric(t, sink, phaseTotal(spans, taxonomy.PhaseResolve), "probe_dns_lookup_time_seconds")
 			},
 		},
@@ -554,7 +554,7 @@ func TestTimelineWebsocket(t *testing.T) {
 			},
 			spans:   []string{"resolve/0", "connect/0", "tls/0", "processing/0", "transfer/0"},
 			metrics: phaseSeries("probe_websocket_duration_seconds", taxonomy.PhaseResolve, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer),
-			check: func(t *testing.T, sink *Sink, spans []Span) {
+			check: func(t *testing.T, sink *probemetrics.Sink, spans []probemetrics.Span) {
 				got := value(t, sink, "probe_websocket_duration_seconds", string(taxonomy.PhaseConnect))
 				if want := phaseTotal(spans, taxonomy.PhaseConnect) + phaseTotal(spans, taxonomy.PhaseTLS); math.Abs(got-want) > 1e-6 {
 					t.Errorf("connect phase %v, want the connect and tls spans, %v", got, want)

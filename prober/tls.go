@@ -20,7 +20,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/tlsfiles"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -242,16 +242,16 @@ func (f *tlsFacts) issuer() *x509.Certificate {
 // handshake showed even when it fails, and when it ran; the caller exports
 // them when the metrics call for them. It records no span itself: the
 // http prober times its handshakes in its own timeline.
-func tlsHandshake(ctx context.Context, conn net.Conn, c *tlsClient, serverName string) (*tls.Conn, *tlsFacts, Span, error) {
+func tlsHandshake(ctx context.Context, conn net.Conn, c *tlsClient, serverName string) (*tls.Conn, *tlsFacts, probemetrics.Span, error) {
 	facts := &tlsFacts{}
 	if err := c.canHandshake(serverName); err != nil {
 		now := time.Now()
-		return nil, facts, Span{Phase: taxonomy.PhaseTLS, Start: now, End: now}, err
+		return nil, facts, probemetrics.Span{Phase: taxonomy.PhaseTLS, Start: now, End: now}, err
 	}
 	tc := tls.Client(conn, c.config(serverName, facts))
 	start := time.Now()
 	err := tc.HandshakeContext(ctx)
-	ran := Span{Phase: taxonomy.PhaseTLS, Start: start, End: time.Now()}
+	ran := probemetrics.Span{Phase: taxonomy.PhaseTLS, Start: start, End: time.Now()}
 	if err != nil {
 		return nil, facts, ran, taxonomy.Classify(ctx, fmt.Errorf("TLS handshake with %s: %w", serverName, err), taxonomy.PhaseTLS)
 	}
@@ -272,7 +272,7 @@ func (c *tlsClient) queryOCSP(ctx context.Context, conn io.Closer, facts *tlsFac
 // handshake runs the tls and ocsp phases for probers that export a
 // handshake's facts at once, whether it succeeded or not. It returns the
 // handshake's duration, and records its span, failed or not.
-func handshake(ctx context.Context, conn net.Conn, c *tlsClient, serverName string, sink *Sink) (*tls.Conn, time.Duration, error) {
+func handshake(ctx context.Context, conn net.Conn, c *tlsClient, serverName string, sink *probemetrics.Sink) (*tls.Conn, time.Duration, error) {
 	tc, facts, ran, err := tlsHandshake(ctx, conn, c, serverName)
 	sink.Span(ran.Phase, 0, ran.Start, ran.End)
 	took := ran.Duration()
@@ -294,7 +294,7 @@ const maxChainPositions = 8
 
 // record exports what the handshake showed: blackbox_exporter's TLS
 // metrics, and sonde's per-certificate, verification and OCSP metrics.
-func (f *tlsFacts) record(sink *Sink) {
+func (f *tlsFacts) record(sink *probemetrics.Sink) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.captured || len(f.state.PeerCertificates) == 0 {
@@ -314,7 +314,7 @@ func (f *tlsFacts) record(sink *Sink) {
 	f.ocsp.record(sink)
 }
 
-func (f *tlsFacts) recordBlackbox(sink *Sink) {
+func (f *tlsFacts) recordBlackbox(sink *probemetrics.Sink) {
 	state, leaf := &f.state, f.state.PeerCertificates[0]
 	sink.Set("probe_ssl_earliest_cert_expiry",
 		"Returns the earliest expiry, in unixtime, of the certificates the server presented",
@@ -334,7 +334,7 @@ func (f *tlsFacts) recordBlackbox(sink *Sink) {
 
 // recordChain exports every presented certificate, leaf first (position
 // 0): its validity window and its identity.
-func (f *tlsFacts) recordChain(sink *Sink) {
+func (f *tlsFacts) recordChain(sink *probemetrics.Sink) {
 	notBefore := sink.GaugeVec("probe_tls_cert_not_before_timestamp_seconds",
 		"When each presented certificate becomes valid, in unixtime; position 0 is the leaf", "position", "fingerprint_sha256")
 	notAfter := sink.GaugeVec("probe_tls_cert_not_after_timestamp_seconds",

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -113,7 +113,7 @@ func TestTLSChainOnTCP(t *testing.T) {
 
 // seriesLabels returns the labels of the one series of name whose position
 // label is pos.
-func seriesLabels(t *testing.T, sink *Sink, name, pos string) map[string]string {
+func seriesLabels(t *testing.T, sink *probemetrics.Sink, name, pos string) map[string]string {
 	t.Helper()
 	mfs, err := sink.Gather()
 	if err != nil {
@@ -138,7 +138,7 @@ func seriesLabels(t *testing.T, sink *Sink, name, pos string) map[string]string 
 }
 
 // seriesCount counts the series of a family.
-func seriesCount(t *testing.T, sink *Sink, name string) int {
+func seriesCount(t *testing.T, sink *probemetrics.Sink, name string) int {
 	t.Helper()
 	mfs, err := sink.Gather()
 	if err != nil {

@@ -10,7 +10,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -30,7 +30,7 @@ func prepareUnix(m *config.Module, env *Env) (Prober, error) {
 
 // Probe connects to the unix socket named by the target (a path) and
 // runs the module's query_response script, optionally over TLS.
-func (prepared *unixPrepared) Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
+func (prepared *unixPrepared) Probe(ctx context.Context, target string, m *Module, sink *probemetrics.Sink, logger *slog.Logger) error {
 	if target == "" {
 		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "the target must be the path of a unix socket, e.g. /run/app.sock")
 	}

@@ -19,7 +19,7 @@ import (
 	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -161,12 +161,12 @@ func (p *wsPrepared) hostHeader(m *Module) string {
 // and upgrade gauges exist from the start, so a probe failing early still
 // exports them at 0; a phase duration appears once the probe reaches it.
 type websocketMetrics struct {
-	status, upgraded Gauge
-	durations        GaugeVec
-	sink             *Sink // for the spans of the phases timed here
+	status, upgraded probemetrics.Gauge
+	durations        probemetrics.GaugeVec
+	sink             *probemetrics.Sink // for the spans of the phases timed here
 }
 
-func newWebsocketMetrics(sink *Sink) websocketMetrics {
+func newWebsocketMetrics(sink *probemetrics.Sink) websocketMetrics {
 	return websocketMetrics{
 		status:    sink.Gauge("probe_websocket_status_code", "Response HTTP status code"),
 		upgraded:  sink.Gauge("probe_websocket_connection_upgraded", "Indicates if the websocket connection was successfully upgraded"),
@@ -188,7 +188,7 @@ func (mx websocketMetrics) timed(p taxonomy.Phase, start, end time.Time) {
 
 // Probe upgrades a fresh connection to the target to a websocket
 // and runs the module's query_response script over it.
-func (p *wsPrepared) Probe(ctx context.Context, target string, m *Module, sink *Sink, logger *slog.Logger) error {
+func (p *wsPrepared) Probe(ctx context.Context, target string, m *Module, sink *probemetrics.Sink, logger *slog.Logger) error {
 	mx := newWebsocketMetrics(sink)
 	u, err := parseWebsocketTarget(target)
 	if err != nil {
@@ -292,7 +292,7 @@ func (p *wsPrepared) serverName(cfg *config.WebsocketProbe, host string, u *url.
 // counts in the connect phase; blackbox_exporter has no tls phase for
 // websockets. The spans keep the two apart (connect, then tls), which
 // together last as long as the connect phase.
-func (p *wsPrepared) dial(ctx context.Context, m *Module, u *url.URL, serverName string, mx websocketMetrics, sink *Sink, logger *slog.Logger) (net.Conn, error) {
+func (p *wsPrepared) dial(ctx context.Context, m *Module, u *url.URL, serverName string, mx websocketMetrics, sink *probemetrics.Sink, logger *slog.Logger) (net.Conn, error) {
 	cfg := &m.Websocket
 	d, err := dialEndpoint(ctx, m, endpoint{network: "tcp", host: u.Hostname(), port: defaultPort(u),
 		protocol: cfg.IPProtocol, fallback: cfg.IPProtocolFallback}, sink, logger)
@@ -410,7 +410,7 @@ func (c *handshakeConn) exhausted() bool { return c.left == 0 }
 // converse runs the query_response script, timed as the transfer phase.
 // Like blackbox_exporter, probe_websocket_failed_due_to_regex and the
 // transfer phase exist only for modules with a script, once upgraded.
-func converse(ctx context.Context, ws *wsConversation, steps []config.QueryResponse, mx websocketMetrics, sink *Sink, logger *slog.Logger) error {
+func converse(ctx context.Context, ws *wsConversation, steps []config.QueryResponse, mx websocketMetrics, sink *probemetrics.Sink, logger *slog.Logger) error {
 	if len(steps) == 0 {
 		return nil
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -136,13 +136,13 @@ func wsYAMLModule(t *testing.T, section string) *Module {
 }
 
 // wsPhase returns a websocket phase duration, failing when it is missing.
-func wsPhase(t *testing.T, sink *Sink, phase taxonomy.Phase) float64 {
+func wsPhase(t *testing.T, sink *probemetrics.Sink, phase taxonomy.Phase) float64 {
 	t.Helper()
 	return value(t, sink, "probe_websocket_duration_seconds", string(phase))
 }
 
 // wsPhases asserts which phase durations a probe exported.
-func wsPhases(t *testing.T, sink *Sink, want ...taxonomy.Phase) {
+func wsPhases(t *testing.T, sink *probemetrics.Sink, want ...taxonomy.Phase) {
 	t.Helper()
 	for _, p := range []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer} {
 		_, ok := sink.Value("probe_websocket_duration_seconds", string(p))

@@ -17,7 +17,7 @@ import (
 	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -626,7 +626,7 @@ func TestWebsocketCanceled(t *testing.T) {
 	defer cancel()
 	time.AfterFunc(200*time.Millisecond, cancel)
 	start := time.Now()
-	err := probeWebsocket(ctx, wsURL(s, "/"), m, NewSink(), discardLogger)
+	err := probeWebsocket(ctx, wsURL(s, "/"), m, probemetrics.NewSink(), discardLogger)
 	checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonCanceled, taxonomy.QueryStep(0)})
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("the cancelled probe took %v", took)

@@ -1,4 +1,4 @@
-package prober
+package probemetrics
 
 import (
 	"fmt"
@@ -9,8 +9,6 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 	"github.com/prometheus/common/expfmt"
-
-	"github.com/sonde-exporter/sonde/config"
 )
 
 func exposition(t *testing.T, g prometheus.Gatherer) string {
@@ -203,33 +201,15 @@ func TestSinkConcurrentUse(t *testing.T) {
 	}
 }
 
-// A probe's own sink exposes like a registry too: the whole http family
-// after a real probe, compared with the same values put in a registry.
-func TestSinkOfAProbeMatchesRegistry(t *testing.T) {
-	srv := newServer(t, okHandler, serverOpts{tls: true, http2: true, ca: nil})
-	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.InsecureSkipVerify = true })
-	sink, err := run(t, m, srv.URL)
-	checkOutcome(t, err, failure{})
-	mfs, _ := sink.Gather()
-	reg := prometheus.NewRegistry()
-	for _, mf := range mfs {
-		var labels []string
-		for _, lp := range mf.GetMetric()[0].GetLabel() {
-			labels = append(labels, lp.GetName())
-		}
-		vec := prometheus.NewGaugeVec(prometheus.GaugeOpts{Name: mf.GetName(), Help: mf.GetHelp()}, labels)
-		reg.MustRegister(vec)
-		// Series in reverse, so that the registry has to sort them.
-		ms := mf.GetMetric()
-		for i := len(ms) - 1; i >= 0; i-- {
-			var values []string
-			for _, lp := range ms[i].GetLabel() {
-				values = append(values, lp.GetValue())
-			}
-			vec.WithLabelValues(values...).Set(ms[i].GetGauge().GetValue())
-		}
+// metric asserts that a series exists with the given value.
+func metric(t *testing.T, sink *Sink, want float64, name string, labels ...string) {
+	t.Helper()
+	got, ok := sink.Value(name, labels...)
+	if !ok {
+		t.Errorf("%s%v is missing", name, labels)
+		return
 	}
-	if got, want := exposition(t, sink), exposition(t, reg); got != want {
-		t.Errorf("probe sink exposition differs from a Registry's.\nsink:\n%s\nregistry:\n%s", got, want)
+	if got != want {
+		t.Errorf("%s%v = %v, want %v", name, labels, got, want)
 	}
 }
