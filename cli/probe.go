@@ -19,6 +19,7 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/redact"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // Exit statuses of `sonde probe`, documented in docs/cli.md.
@@ -90,7 +91,7 @@ func runProbe(p *probeFlags, stdout, stderr io.Writer) int {
 // assertions, the baseline, and where the results go.
 type gate struct {
 	flags      *probeFlags
-	module     *prober.Module
+	module     *core.Module
 	timeout    time.Duration
 	assertions []*assert.Assertion
 	baseline   *baselineFile // nil without --baseline
@@ -162,7 +163,7 @@ func parseAssertions(srcs []string) ([]*assert.Assertion, error) {
 // module, refusing one whose prober sonde does not know (which /probe
 // answers with 400 Unknown prober). The warnings about the module are
 // printed to stderr: they may say why its probe fails.
-func loadModule(path, name, hostname string, stderr io.Writer) (*prober.Module, error) {
+func loadModule(path, name, hostname string, stderr io.Writer) (*core.Module, error) {
 	cfg, err := config.LoadFile(path)
 	if err != nil {
 		return nil, err
@@ -192,7 +193,7 @@ func loadModule(path, name, hostname string, stderr io.Writer) (*prober.Module, 
 }
 
 // probeDeadline is --timeout, else the module's timeout, else 10s.
-func probeDeadline(flag time.Duration, m *prober.Module) time.Duration {
+func probeDeadline(flag time.Duration, m *core.Module) time.Duration {
 	switch {
 	case flag > 0:
 		return flag

@@ -31,6 +31,7 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/gcfloor"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // addServeCommand adds the server, the default command, with
@@ -197,10 +198,10 @@ func startGCFloor(floor units.Base2Bytes) *gcfloor.Floor {
 const denyPrivateFlag = "probe.deny-private"
 
 // proberOptions are the flags' settings every module is prepared with.
-func proberOptions(f *flags) []prober.Option {
-	var opts []prober.Option
+func proberOptions(f *flags) []core.Option {
+	var opts []core.Option
 	if f.denyPrivate {
-		opts = append(opts, prober.WithDenied("--"+denyPrivateFlag, prober.PrivateRanges()))
+		opts = append(opts, core.WithDenied("--"+denyPrivateFlag, core.PrivateRanges()))
 	}
 	return opts
 }
@@ -208,7 +209,7 @@ func proberOptions(f *flags) []prober.Option {
 // applyConfig prepares the modules of a configuration with opts and hands
 // them to the collector; a module that cannot be prepared refuses the
 // whole file.
-func applyConfig(col *collector.Collector, opts ...prober.Option) func(*config.Config) error {
+func applyConfig(col *collector.Collector, opts ...core.Option) func(*config.Config) error {
 	return func(cfg *config.Config) error {
 		set, err := prober.NewSet(cfg, opts...)
 		if err != nil {

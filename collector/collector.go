@@ -28,6 +28,7 @@ import (
 	"github.com/sonde-exporter/sonde/internal/quickgzip"
 	"github.com/sonde-exporter/sonde/internal/redact"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
@@ -48,7 +49,7 @@ type Options struct {
 
 // Collector answers /probe with the modules it was last given.
 type Collector struct {
-	modules     atomic.Pointer[prober.Set]
+	modules     atomic.Pointer[core.Set]
 	history     *History
 	offset      float64
 	logger      *slog.Logger
@@ -74,19 +75,19 @@ func New(o Options) *Collector {
 		selfMetrics: newSelfMetrics(o.Registerer),
 		limits:      newLimits(o.MaxConcurrent, o.Registerer),
 	}
-	c.modules.Store(&prober.Set{})
+	c.modules.Store(&core.Set{})
 	return c
 }
 
 // SetModules switches to a new set of modules; probes already running
 // finish with the set they started with.
-func (c *Collector) SetModules(s *prober.Set) {
+func (c *Collector) SetModules(s *core.Set) {
 	c.limits.setModules(s)
 	c.modules.Store(s)
 }
 
 // Modules returns the current set of modules.
-func (c *Collector) Modules() *prober.Set { return c.modules.Load() }
+func (c *Collector) Modules() *core.Set { return c.modules.Load() }
 
 // History returns the probe history.
 func (c *Collector) History() *History { return c.history }
@@ -106,7 +107,7 @@ func refuse(status int, format string, args ...any) error {
 
 // scrapeRequest is what a /probe request asks for.
 type scrapeRequest struct {
-	module  *prober.Module
+	module  *core.Module
 	target  string
 	timeout time.Duration
 	// failed is set when the probe cannot run as asked but is answered

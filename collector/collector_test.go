@@ -24,6 +24,7 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
@@ -557,7 +558,7 @@ modules:
 
 func TestHistoryKeepsFailuresApart(t *testing.T) {
 	h := NewHistory(2)
-	m := &prober.Module{Name: "m"}
+	m := &core.Module{Name: "m"}
 	failure := prober.Failf(prober.ClassConnect, prober.ReasonRefused, prober.PhaseConnect, "refused")
 	add := func(target string, err *prober.Error) *Result {
 		r := &Result{Module: m, Target: target, Err: err, log: &probeLog{}}
@@ -692,9 +693,9 @@ modules:
 // failure kept after it left the recent list before anything in it.
 func TestHistoryEarliest(t *testing.T) {
 	h := NewHistory(2)
-	m, other := &prober.Module{Name: "m"}, &prober.Module{Name: "other"}
+	m, other := &core.Module{Name: "m"}, &core.Module{Name: "other"}
 	failure := prober.Failf(prober.ClassConnect, prober.ReasonRefused, prober.PhaseConnect, "refused")
-	add := func(m *prober.Module, target string, err *prober.Error) *Result {
+	add := func(m *core.Module, target string, err *prober.Error) *Result {
 		r := &Result{Module: m, Target: target, Err: err, log: &probeLog{}}
 		h.Add(r)
 		return r
@@ -782,7 +783,7 @@ func closedPort(t *testing.T) string {
 }
 
 func TestProberPanicFailsOnlyThatProbe(t *testing.T) {
-	m := &prober.Module{Name: "m"}
+	m := &core.Module{Name: "m"}
 	log := &probeLog{}
 	var main bytes.Buffer
 	env := probeEnv{
@@ -791,7 +792,7 @@ func TestProberPanicFailsOnlyThatProbe(t *testing.T) {
 		logger: slog.New(newProbeHandler(log, slog.NewTextHandler(&main, &slog.HandlerOptions{Level: slog.LevelError}), slog.LevelError, nil)),
 		tracer: noTracer,
 	}
-	boom := func(context.Context, string, *prober.Module, *probemetrics.Sink, *slog.Logger) error { panic("boom") }
+	boom := func(context.Context, string, *core.Module, *probemetrics.Sink, *slog.Logger) error { panic("boom") }
 	err := runProber(context.Background(), boom, "t", m, probemetrics.NewSink(), &env)
 	e := prober.Classify(context.Background(), err, prober.PhaseUnknown)
 	if e.Class != prober.ClassProber || e.Reason != prober.ReasonInternal || !strings.Contains(e.Error(), "the prober panicked: boom") {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
@@ -126,7 +127,7 @@ func TestDetailPageEscapesAndShowsEverything(t *testing.T) {
 	c, _ := newTestCollector(t, nil)
 	cause := errors.New(`dial <b>"refused"</b>`)
 	res := &Result{
-		Module:   &prober.Module{Name: `mod<i>"`, Module: config.Module{Prober: "http"}},
+		Module:   &core.Module{Name: `mod<i>"`, Module: config.Module{Prober: "http"}},
 		Target:   evilTarget,
 		Start:    t0,
 		Duration: 80 * time.Millisecond,
@@ -239,7 +240,7 @@ func TestDetailPageRefusals(t *testing.T) {
 
 func TestDetailPageWithoutPhases(t *testing.T) {
 	c, _ := newTestCollector(t, nil)
-	res := &Result{Module: &prober.Module{Name: "m"}, Target: "t", Start: t0, Duration: time.Millisecond,
+	res := &Result{Module: &core.Module{Name: "m"}, Target: "t", Start: t0, Duration: time.Millisecond,
 		Attempts: attempts{tries: []Attempt{{N: 1, Start: t0, End: at(1)}}}}
 	c.history.Add(res)
 	page := get(t, c.DetailPage, fmt.Sprintf("/probe/detail?id=%d", res.ID))

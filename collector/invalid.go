@@ -6,6 +6,7 @@ import (
 	"strings"
 
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // A target the prober cannot use (prober/invalid_target in phase setup) is
@@ -43,7 +44,7 @@ func addBlackboxResolveMetrics(r *Result) {
 // blackboxResolves reports whether blackbox_exporter 0.28 would have tried
 // to resolve target before failing: it reads a target only as far as it
 // needs a host to resolve.
-func blackboxResolves(m *prober.Module, target string) bool {
+func blackboxResolves(m *core.Module, target string) bool {
 	switch m.Prober {
 	case "icmp", "dns":
 		return true // the target is resolved as it is (dns: less a port)
@@ -73,7 +74,7 @@ func parsesAsBlackboxURL(target string) bool {
 	return err == nil
 }
 
-func proxied(m *prober.Module) bool {
+func proxied(m *core.Module) bool {
 	c := m.HTTP.HTTPClientConfig.ProxyConfig
 	return c.ProxyFromEnvironment || c.ProxyURL.URL != nil
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/internal/redact"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
@@ -88,7 +89,7 @@ func newLimits(global int, reg prometheus.Registerer) *limits {
 // setModules sizes the module semaphores for a new set of modules,
 // keeping each whose size is unchanged (its slots stay taken by the
 // probes running) and dropping those of modules gone or unlimited.
-func (l *limits) setModules(s *prober.Set) {
+func (l *limits) setModules(s *core.Set) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	old := *l.modules.Load()
@@ -111,7 +112,7 @@ func (l *limits) setModules(s *prober.Set) {
 // the global and the module's limit, giving it what is left of timeout. A
 // probe that finds no slot before its deadline is not run: its Result
 // says prober/resource_exhausted.
-func (c *Collector) limited(ctx context.Context, id int64, m *prober.Module, target string, timeout time.Duration) *Result {
+func (c *Collector) limited(ctx context.Context, id int64, m *core.Module, target string, timeout time.Duration) *Result {
 	module := (*c.limits.modules.Load())[m.Name]
 	// A probe given no time fails at once as a timeout, as blackbox's
 	// does, not as a probe that found no slot.
@@ -124,7 +125,7 @@ func (c *Collector) limited(ctx context.Context, id int64, m *prober.Module, tar
 // run runs the probe, counted in flight. Without limits the probe runs
 // from here with no frame of the slot logic below it on its stack (see
 // Runner.Run).
-func (c *Collector) run(ctx context.Context, id int64, m *prober.Module, target string, timeout time.Duration) *Result {
+func (c *Collector) run(ctx context.Context, id int64, m *core.Module, target string, timeout time.Duration) *Result {
 	c.limits.inFlight.Inc()
 	defer c.limits.inFlight.Dec()
 	return c.runner().Run(ctx, id, m, target, timeout)
@@ -132,7 +133,7 @@ func (c *Collector) run(ctx context.Context, id int64, m *prober.Module, target 
 
 // inSlot waits for a slot of the module's limit (module, nil for none)
 // and the global one, then runs the probe with what is left of timeout.
-func (c *Collector) inSlot(ctx context.Context, id int64, m *prober.Module, target string, timeout time.Duration, module slots) *Result {
+func (c *Collector) inSlot(ctx context.Context, id int64, m *core.Module, target string, timeout time.Duration, module slots) *Result {
 	l := c.limits
 	start := time.Now()
 	wait, cancel := context.WithTimeout(ctx, timeout)
@@ -179,7 +180,7 @@ func (c *Collector) inSlot(ctx context.Context, id int64, m *prober.Module, targ
 // rejected returns the Result of a probe that got no slot: it failed in
 // phase setup after waiting from start, and the prober never ran.
 // byGlobal says which limit was full.
-func (c *Collector) rejected(ctx context.Context, id int64, m *prober.Module, target string, timeout time.Duration, start time.Time, byGlobal bool) *Result {
+func (c *Collector) rejected(ctx context.Context, id int64, m *core.Module, target string, timeout time.Duration, start time.Time, byGlobal bool) *Result {
 	which := fmt.Sprintf("the module's max_concurrent (%d)", m.MaxConcurrent)
 	if byGlobal {
 		which = fmt.Sprintf("--probe.max-concurrent (%d)", cap(c.limits.global))
@@ -192,7 +193,7 @@ func (c *Collector) rejected(ctx context.Context, id int64, m *prober.Module, ta
 
 // failedBeforeRunning returns the Result of a probe that failed with err
 // from start on, without its prober running.
-func (c *Collector) failedBeforeRunning(ctx context.Context, id int64, m *prober.Module, target string, timeout time.Duration, start time.Time, err *prober.Error) *Result {
+func (c *Collector) failedBeforeRunning(ctx context.Context, id int64, m *core.Module, target string, timeout time.Duration, start time.Time, err *prober.Error) *Result {
 	r := &Result{ID: id, numbered: id != NoID, Module: m, Target: target, Timeout: timeout, Start: start,
 		Sink: probemetrics.NewSink(), log: &probeLog{}, Err: err, shown: redact.Target(target)}
 	r.Duration = time.Since(start)

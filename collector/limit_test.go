@@ -23,6 +23,7 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/metricsdoc"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 const limitConfig = `
@@ -44,7 +45,7 @@ func limitedCollector(t *testing.T, cfgText string, global int) *Collector {
 	return c
 }
 
-func moduleSet(t *testing.T, cfgText string) *prober.Set {
+func moduleSet(t *testing.T, cfgText string) *core.Set {
 	t.Helper()
 	cfg, err := config.Load([]byte(cfgText))
 	if err != nil {

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // TestPanickingProbeIsRecoveredLoggedAndCounted follows a panic through
@@ -24,7 +25,7 @@ import (
 //
 // The panic is a real one on the probe's path: a module that skipped
 // preparation (prober.NewModule) has no prober, and calling it panics. A
-// prober.Set cannot hold such a module, which is why ServeHTTP's two
+// core.Set cannot hold such a module, which is why ServeHTTP's two
 // steps after Run are taken here by hand rather than through a request.
 func TestPanickingProbeIsRecoveredLoggedAndCounted(t *testing.T) {
 	tests := []struct {
@@ -40,7 +41,7 @@ func TestPanickingProbeIsRecoveredLoggedAndCounted(t *testing.T) {
 			cm.Prober = "http"
 			cm.Retry.Attempts = tt.attempts
 			cm.Retry.On = []string{"dns", "connect", "timeout", "tls", "protocol", "status"}
-			m := &prober.Module{Name: "unprepared", Module: cm}
+			m := &core.Module{Name: "unprepared", Module: cm}
 
 			var mainLog bytes.Buffer
 			logger := slog.New(slog.NewJSONHandler(&mainLog, &slog.HandlerOptions{Level: slog.LevelDebug}))

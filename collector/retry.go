@@ -9,6 +9,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
@@ -39,7 +40,7 @@ type Attempt struct {
 // try, runs out of attempts, or would not have time for another. It
 // returns the last attempt's metrics and failure. jitter returns a number
 // in [0, 1) that spreads the backoffs.
-func runAttempts(ctx context.Context, fn prober.Func, m *prober.Module, target string, timeout time.Duration, env *probeEnv, jitter func() float64) (*probemetrics.Sink, *prober.Error, attempts) {
+func runAttempts(ctx context.Context, fn core.Func, m *core.Module, target string, timeout time.Duration, env *probeEnv, jitter func() float64) (*probemetrics.Sink, *prober.Error, attempts) {
 	a := attempts{failed: map[prober.Class]int{}}
 	for {
 		a.tries = append(a.tries, Attempt{N: a.made + 1})
@@ -88,7 +89,7 @@ func timeLeft(ctx context.Context) time.Duration {
 // records how it went in try. Attempts are filled in place rather than
 // returned: they are large, and the frames of the functions that run the
 // prober stay on its stack as long as it runs (see Runner.Run).
-func attempt(ctx context.Context, fn prober.Func, m *prober.Module, target string, env *probeEnv, try *Attempt) *probemetrics.Sink {
+func attempt(ctx context.Context, fn core.Func, m *core.Module, target string, env *probeEnv, try *Attempt) *probemetrics.Sink {
 	ctx, span := startAttemptSpan(ctx, env.tracer, try.N)
 	sink := probemetrics.NewSink()
 	try.Start = time.Now()

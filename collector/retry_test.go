@@ -22,6 +22,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
@@ -33,7 +34,7 @@ type flaky struct {
 	starts   []time.Time
 }
 
-func (f *flaky) probe(_ context.Context, _ string, _ *prober.Module, sink *probemetrics.Sink, _ *slog.Logger) error {
+func (f *flaky) probe(_ context.Context, _ string, _ *core.Module, sink *probemetrics.Sink, _ *slog.Logger) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.starts = append(f.starts, time.Now())
@@ -48,11 +49,11 @@ func fail(class prober.Class, reason prober.Reason) *prober.Error {
 	return prober.Failf(class, reason, prober.PhaseConnect, "attempt failed")
 }
 
-func retryModule(mutate func(r *config.Retry)) *prober.Module {
+func retryModule(mutate func(r *config.Retry)) *core.Module {
 	r := config.DefaultRetry()
 	r.InitialBackoff = 20 * time.Millisecond
 	mutate(&r)
-	return &prober.Module{Name: "m", Module: config.Module{Retry: r}}
+	return &core.Module{Name: "m", Module: config.Module{Retry: r}}
 }
 
 func half() float64 { return 0.5 } // no jitter: the backoff exactly

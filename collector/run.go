@@ -16,6 +16,7 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/redact"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
@@ -23,7 +24,7 @@ import (
 type Result struct {
 	ID       int64 // given by the History
 	numbered bool  // ID is set
-	Module   *prober.Module
+	Module   *core.Module
 	Target   string // as given; cut if very long once in the history (see bound)
 	Start    time.Time
 	Duration time.Duration
@@ -69,7 +70,7 @@ type Runner struct {
 // with the common metrics set: probe_success, probe_duration_seconds,
 // probe_timeout_seconds and, on failure, probe_failure_info. ctx bounds
 // the probe too (a scrape that is abandoned cancels it).
-func Run(ctx context.Context, m *prober.Module, target string, timeout time.Duration, logger *slog.Logger, proberLevel slog.Level) *Result {
+func Run(ctx context.Context, m *core.Module, target string, timeout time.Duration, logger *slog.Logger, proberLevel slog.Level) *Result {
 	return Runner{Logger: logger, ProberLevel: proberLevel}.Run(ctx, NoID, m, target, timeout)
 }
 
@@ -85,7 +86,7 @@ const NoID = -1
 // 16, ten thousand waiting probes need 80 MiB less. So the work before and
 // after the probe is done in functions of their own (begin, finish), whose
 // frames are gone while the prober runs.
-func (rn Runner) Run(ctx context.Context, id int64, m *prober.Module, target string, timeout time.Duration) *Result {
+func (rn Runner) Run(ctx context.Context, id int64, m *core.Module, target string, timeout time.Duration) *Result {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()
 	ctx, r, env := rn.begin(ctx, id, m, target, timeout)
@@ -97,7 +98,7 @@ func (rn Runner) Run(ctx context.Context, id int64, m *prober.Module, target str
 }
 
 // begin starts the probe's span and log, and returns its Result to fill.
-func (rn Runner) begin(ctx context.Context, id int64, m *prober.Module, target string, timeout time.Duration) (context.Context, *Result, probeEnv) {
+func (rn Runner) begin(ctx context.Context, id int64, m *core.Module, target string, timeout time.Duration) (context.Context, *Result, probeEnv) {
 	tracer := tracerOrNone(rn.Tracer)
 	ctx, span := startProbeSpan(ctx, tracer, id, m, target)
 	r := &Result{ID: id, numbered: id != NoID, Module: m, Target: target, Timeout: timeout, log: &probeLog{}, shown: redact.Target(target)}
@@ -110,7 +111,7 @@ func (rn Runner) begin(ctx context.Context, id int64, m *prober.Module, target s
 		tracer: tracer,
 		span:   span,
 	}
-	prober.Debug(env.logger, "Beginning probe", "probe", m.Prober, "timeout_seconds", timeout.Seconds())
+	core.Debug(env.logger, "Beginning probe", "probe", m.Prober, "timeout_seconds", timeout.Seconds())
 	return ctx, r, env
 }
 
@@ -123,7 +124,7 @@ func (r *Result) finish(env *probeEnv) {
 		env.logger.Error("Probe failed", "duration_seconds", r.Duration.Seconds(), "class", r.Err.Class, "reason", r.Err.Reason, "phase", r.Err.Phase, "err", r.Err.Err)
 		return
 	}
-	prober.Debug(env.logger, "Probe succeeded", "duration_seconds", r.Duration.Seconds())
+	core.Debug(env.logger, "Probe succeeded", "duration_seconds", r.Duration.Seconds())
 }
 
 // probeEnv is what the attempts of one probe share.
@@ -151,7 +152,7 @@ func logTags(r *Result) []slog.Attr {
 // proberOf returns the module's prober. Only a module whose prober sonde
 // runs gets this far: /probe answers 400 Unknown prober for any other, and
 // `sonde probe` refuses it before probing.
-func proberOf(m *prober.Module) prober.Func {
+func proberOf(m *core.Module) core.Func {
 	fn, _ := m.Func()
 	return fn
 }
@@ -160,7 +161,7 @@ func proberOf(m *prober.Module) prober.Func {
 // met by one target costs that probe, not the process or the scrape. The
 // panic is logged at error level, which every --log.prober lets through to
 // the main log: it is a bug in sonde.
-func runProber(ctx context.Context, fn prober.Func, target string, m *prober.Module, sink *probemetrics.Sink, env *probeEnv) (err error) {
+func runProber(ctx context.Context, fn core.Func, target string, m *core.Module, sink *probemetrics.Sink, env *probeEnv) (err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			stack := string(debug.Stack())

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // TestScrapesNeverSeeAModuleMissing: while the module set is replaced,
@@ -24,7 +25,7 @@ import (
 func TestScrapesNeverSeeAModuleMissing(t *testing.T) {
 	target := httptest.NewServer(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
 	defer target.Close()
-	sets := make([]*prober.Set, 2)
+	sets := make([]*core.Set, 2)
 	for i, marker := range []string{"a", "b"} {
 		cfg, err := config.Load(fmt.Appendf(nil, "modules:\n  m:\n    prober: http\n  marker_%s:\n    prober: tcp\n", marker))
 		if err != nil {

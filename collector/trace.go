@@ -13,6 +13,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/internal/redact"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
@@ -61,7 +62,7 @@ func requestContext(r *http.Request, t trace.Tracer) context.Context {
 	return propagation.TraceContext{}.Extract(r.Context(), propagation.HeaderCarrier(r.Header))
 }
 
-func startProbeSpan(ctx context.Context, t trace.Tracer, id int64, m *prober.Module, target string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
+func startProbeSpan(ctx context.Context, t trace.Tracer, id int64, m *core.Module, target string, opts ...trace.SpanStartOption) (context.Context, trace.Span) {
 	if t == noTracer {
 		// What the no-op tracer's Start would give, without the context
 		// it would allocate to carry it.

@@ -19,6 +19,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 const traceConfig = `
@@ -204,7 +205,7 @@ func TestUntracedProbeHasNoTraceID(t *testing.T) {
 	}
 }
 
-func mustModule(t *testing.T, set *prober.Set, name string) *prober.Module {
+func mustModule(t *testing.T, set *core.Set, name string) *core.Module {
 	t.Helper()
 	m, ok := set.Module(name)
 	if !ok {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // Links on the pages are relative, so they work under any route prefix.
@@ -94,7 +95,7 @@ func (c *Collector) LandingPage(w http.ResponseWriter, r *http.Request) {
 }
 
 // configWarnings are the warnings of the configuration in use, as text.
-func configWarnings(set *prober.Set) []string {
+func configWarnings(set *core.Set) []string {
 	if set.Config == nil {
 		return nil
 	}

@@ -8,6 +8,8 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // The icmp scenarios of TestFailureMatrix that open an ICMP socket. Each
@@ -18,15 +20,15 @@ import (
 // would send it; else the system refuses to send the request, as it does
 // when its route to the target is unreachable.
 func icmpUnreachable(t *testing.T) error {
-	kind := usableKind(t, ip4)
-	target := icmpTarget{ip4, "127.0.0.1"}
+	kind := usableKind(t, core.IP4)
+	target := icmpTarget{core.IP4, "127.0.0.1"}
 	m, prep := icmpModule(t, kind, forFamily(target))
-	if s, err := listenICMP(rawSocket, ip4, nil, 0); err == nil {
+	if s, err := listenICMP(rawSocket, core.IP4, nil, 0); err == nil {
 		s.Close()
 		throughBlackHole(prep, blackHole{onDrop: func(req []byte) { forgeUnreachable(t, target, req, 1) }})
 	} else {
 		listen := prep.listen
-		prep.listen = func(kind socketKind, family ipFamily, src net.IP, id uint16) (*icmpSocket, error) {
+		prep.listen = func(kind socketKind, family core.IPFamily, src net.IP, id uint16) (*icmpSocket, error) {
 			s, err := listen(kind, family, src, id)
 			if err == nil {
 				s.conn = &unroutable{PacketConn: s.conn}
@@ -51,8 +53,8 @@ func (c *unroutable) SyscallConn() (syscall.RawConn, error) {
 
 // icmpSilent: no reply and no ICMP error before the deadline.
 func icmpSilent(t *testing.T) error {
-	kind := usableKind(t, ip4)
-	m, prep := icmpModule(t, kind, forFamily(icmpTarget{family: ip4}))
+	kind := usableKind(t, core.IP4)
+	m, prep := icmpModule(t, kind, forFamily(icmpTarget{family: core.IP4}))
 	throughBlackHole(prep, blackHole{})
 	return probeErr(t, m, "127.0.0.1", matrixDeadline)
 }
@@ -60,9 +62,9 @@ func icmpSilent(t *testing.T) error {
 // icmpLossy: every other request is lost, and min_success_ratio asks for
 // three quarters of them answered.
 func icmpLossy(t *testing.T) error {
-	kind := usableKind(t, ip4)
+	kind := usableKind(t, core.IP4)
 	m, prep := icmpModule(t, kind, func(c *config.ICMPProbe) {
-		forFamily(icmpTarget{family: ip4})(c)
+		forFamily(icmpTarget{family: core.IP4})(c)
 		c.Packets, c.PacketInterval, c.MinSuccessRatio = 4, 5*time.Millisecond, 0.75
 	})
 	fixedEcho(prep, 0x1056, 0)

@@ -31,6 +31,8 @@ import (
 	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // This file is the audit of the failure enum: one real scenario for every
@@ -263,7 +265,7 @@ func TestFailureMatrix(t *testing.T) {
 }
 
 // runErr is run for scenarios that check only the error.
-func runErr(t *testing.T, m *Module, target string) error {
+func runErr(t *testing.T, m *core.Module, target string) error {
 	t.Helper()
 	_, err := run(t, m, target)
 	return err
@@ -271,7 +273,7 @@ func runErr(t *testing.T, m *Module, target string) error {
 
 // probeErr is probe, with its deadline, for scenarios that wait for it. A
 // probe must end by its deadline, give or take scheduling.
-func probeErr(t *testing.T, m *Module, target string, timeout time.Duration) error {
+func probeErr(t *testing.T, m *core.Module, target string, timeout time.Duration) error {
 	t.Helper()
 	_, took, err := probe(t, m, target, timeout)
 	if took > timeout+500*time.Millisecond {
@@ -280,12 +282,12 @@ func probeErr(t *testing.T, m *Module, target string, timeout time.Duration) err
 	return err
 }
 
-func tcpScript(t *testing.T, steps ...config.QueryResponse) *Module {
+func tcpScript(t *testing.T, steps ...config.QueryResponse) *core.Module {
 	t.Helper()
 	return defaultModule(t, "tcp", func(cm *config.Module) { cm.TCP.QueryResponse = steps })
 }
 
-func unixScript(t *testing.T, steps ...config.QueryResponse) *Module {
+func unixScript(t *testing.T, steps ...config.QueryResponse) *core.Module {
 	t.Helper()
 	return defaultModule(t, "unix", func(cm *config.Module) { cm.Unix.QueryResponse = steps })
 }
@@ -367,7 +369,7 @@ func TestAuditHTTP2StreamReset(t *testing.T) {
 }
 
 func TestAuditHTTPProxyRefusals(t *testing.T) {
-	viaProxy := func(t *testing.T, scheme, addr string) *Module {
+	viaProxy := func(t *testing.T, scheme, addr string) *core.Module {
 		u, err := url.Parse(scheme + "://" + addr)
 		if err != nil {
 			t.Fatal(err)
@@ -518,7 +520,7 @@ func TestAuditResolveCanceled(t *testing.T) {
 func TestAuditICMPSocketUnsupported(t *testing.T) {
 	m, prep := icmpModule(t, datagramSocket, nil)
 	prep.kinds = []socketKind{datagramSocket, rawSocket}
-	prep.listen = func(kind socketKind, _ ipFamily, _ net.IP, _ uint16) (*icmpSocket, error) {
+	prep.listen = func(kind socketKind, _ core.IPFamily, _ net.IP, _ uint16) (*icmpSocket, error) {
 		if kind == datagramSocket {
 			return nil, os.NewSyscallError("socket", syscall.EPROTONOSUPPORT)
 		}

@@ -24,6 +24,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // The per-probe path, piece by piece: the sink a probe fills, each
@@ -36,7 +38,7 @@ import (
 // benchSection prepares a module from its YAML section, loaded as the
 // exporter loads it (defaults, regexps compiled), resolving with the
 // system resolver: every target here is an IP address.
-func benchSection(b *testing.B, prober, section string) *Module {
+func benchSection(b *testing.B, prober, section string) *core.Module {
 	b.Helper()
 	var sb strings.Builder
 	fmt.Fprintf(&sb, "modules:\n  bench:\n    prober: %s\n    timeout: 5s\n", prober)
@@ -59,7 +61,7 @@ func benchSection(b *testing.B, prober, section string) *Module {
 
 // benchProbes runs the module's prober against target in a loop, each
 // probe with a fresh sink and its metrics gathered, as the exporter does.
-func benchProbes(b *testing.B, m *Module, target string) {
+func benchProbes(b *testing.B, m *core.Module, target string) {
 	b.Helper()
 	fn, ok := m.Func()
 	if !ok {
@@ -84,10 +86,10 @@ func benchProbes(b *testing.B, m *Module, target string) {
 // exports, the common metrics included.
 func fillLikeHTTPProbe(sink *probemetrics.Sink) {
 	m := newHTTPMetrics(sink, &config.HTTPProbe{})
-	r := newResolveMetrics(sink)
-	r.protocol.Set(4)
-	r.lookupTime.Set(0.000002)
-	r.addrHash.Set(3668918509)
+	r := core.NewResolveMetrics(sink)
+	r.Protocol.Set(4)
+	r.LookupTime.Set(0.000002)
+	r.AddrHash.Set(3668918509)
 	for i, p := range httpPhases {
 		m.durations.With(string(p)).Set(float64(i) / 1000)
 	}

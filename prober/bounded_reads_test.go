@@ -17,6 +17,8 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // Reads a hostile target can make unbounded, and checks that can outlast
@@ -60,13 +62,13 @@ func TestWebsocketUpgradeHeaderBounded(t *testing.T) {
 	sink, took, err := probe(t, m, "ws://"+addr+"/", deadline)
 	grew := totalAlloc() - before
 	e := checkOutcome(t, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing})
-	if !strings.Contains(e.Error(), describeSize(maxResponseHeader)) {
-		t.Errorf("the message does not name the limit, %s: %v", describeSize(maxResponseHeader), e)
+	if !strings.Contains(e.Error(), core.DescribeSize(core.MaxResponseHeader)) {
+		t.Errorf("the message does not name the limit, %s: %v", core.DescribeSize(core.MaxResponseHeader), e)
 	}
 	if took >= deadline {
 		t.Errorf("the probe took %v, until its deadline", took)
 	}
-	if limit := uint64(16 * maxResponseHeader); grew > limit {
+	if limit := uint64(16 * core.MaxResponseHeader); grew > limit {
 		t.Errorf("the probe allocated %d MiB, want at most %d MiB", grew>>20, limit>>20)
 	}
 	metric(t, sink, 0, "probe_websocket_status_code")
@@ -77,7 +79,7 @@ func TestWebsocketUpgradeHeaderBounded(t *testing.T) {
 // handshake's alone: the message that follows reads past it.
 func TestWebsocketLargeHeaderUnderLimit(t *testing.T) {
 	header := http.Header{"X-Large": {strings.Repeat("h", 1<<20)}}
-	msg := bytes.Repeat([]byte("a"), maxResponseHeader+1<<20)
+	msg := bytes.Repeat([]byte("a"), core.MaxResponseHeader+1<<20)
 	upgrader := websocket.Upgrader{}
 	s := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := upgrader.Upgrade(w, r, header)
@@ -154,7 +156,7 @@ func slowBody(t *testing.T, d time.Duration) []byte {
 
 // drainChecks waits until no check of the module runs any more, so that
 // one abandoned by its probe does not eat the CPU of the next tests.
-func drainChecks(t *testing.T, slots checkSlots) {
+func drainChecks(t *testing.T, slots core.CheckSlots) {
 	t.Helper()
 	deadline := time.After(2 * time.Minute)
 	for range cap(slots) {
@@ -177,7 +179,7 @@ func TestHTTPBodyRegexpStopsAtDeadline(t *testing.T) {
 	body := slowBody(t, 5*deadline)
 	s := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }), serverOpts{})
 	m := yamlModule(t, "fail_if_body_matches_regexp: ['"+slowRegexp+"']")
-	t.Cleanup(func() { drainChecks(t, m.prober.(*httpPrepared).checks) })
+	t.Cleanup(func() { drainChecks(t, m.Prepared.(*httpPrepared).checks) })
 	sink, took, err := probe(t, m, s.URL, deadline)
 	checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseValidate})
 	if took > deadline+2*time.Second {
@@ -199,7 +201,7 @@ func TestHTTPBodyCELStopsAtDeadline(t *testing.T) {
 	s := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) }), serverOpts{})
 	// Quadratic in the items: far longer than any deadline here.
 	m := yamlModule(t, "fail_if_body_json_not_matches_cel: 'body.items.all(x, body.items.exists(y, y == x))'")
-	t.Cleanup(func() { drainChecks(t, m.prober.(*httpPrepared).checks) })
+	t.Cleanup(func() { drainChecks(t, m.Prepared.(*httpPrepared).checks) })
 	const deadline = 300 * time.Millisecond
 	sink, took, err := probe(t, m, s.URL, deadline)
 	checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseValidate})
@@ -247,7 +249,7 @@ func TestWebsocketExpectStopsAtDeadline(t *testing.T) {
 		drain(c)
 	}, serverOpts{})
 	m := wsYAMLModule(t, "query_response:\n  - expect: '"+slowRegexp+"'")
-	t.Cleanup(func() { drainChecks(t, m.prober.(*wsPrepared).checks) })
+	t.Cleanup(func() { drainChecks(t, m.Prepared.(*wsPrepared).checks) })
 	_, took, err := probe(t, m, wsURL(s, "/"), deadline)
 	checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.QueryStep(0)})
 	if took > deadline+2*time.Second {
@@ -258,17 +260,17 @@ func TestWebsocketExpectStopsAtDeadline(t *testing.T) {
 func TestCheckSlots(t *testing.T) {
 	t.Run("a check that ends in time gives its failure", func(t *testing.T) {
 		want := taxonomy.Failf(taxonomy.ClassAssertion, taxonomy.ReasonBodyRegex, taxonomy.PhaseValidate, "no")
-		got := newCheckSlots().run(context.Background(), taxonomy.PhaseValidate, "the check", func() *taxonomy.Error { return want })
+		got := core.NewCheckSlots().Run(context.Background(), taxonomy.PhaseValidate, "the check", func() *taxonomy.Error { return want })
 		if got != want {
 			t.Errorf("run = %v, want %v", got, want)
 		}
 	})
 	t.Run("a check past the deadline is abandoned and keeps its slot", func(t *testing.T) {
-		slots := make(checkSlots, 1)
+		slots := make(core.CheckSlots, 1)
 		release := make(chan struct{})
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
-		got := slots.run(ctx, taxonomy.PhaseValidate, "the check", func() *taxonomy.Error { <-release; return nil })
+		got := slots.Run(ctx, taxonomy.PhaseValidate, "the check", func() *taxonomy.Error { <-release; return nil })
 		checkOutcome(t, got, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseValidate})
 		if len(slots) != 1 {
 			t.Fatal("the abandoned check gave up its slot while it runs")
@@ -278,20 +280,20 @@ func TestCheckSlots(t *testing.T) {
 		ctx2, cancel2 := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel2()
 		ran := false
-		got = slots.run(ctx2, taxonomy.PhaseValidate, "the next check", func() *taxonomy.Error { ran = true; return nil })
+		got = slots.Run(ctx2, taxonomy.PhaseValidate, "the next check", func() *taxonomy.Error { ran = true; return nil })
 		e := checkOutcome(t, got, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseValidate})
 		if ran || !strings.Contains(e.Error(), "waiting") {
 			t.Errorf("the next check ran (%v) or does not say it waited: %v", ran, e)
 		}
 		close(release)
-		got = slots.run(context.Background(), taxonomy.PhaseValidate, "a later check", func() *taxonomy.Error { return nil })
+		got = slots.Run(context.Background(), taxonomy.PhaseValidate, "a later check", func() *taxonomy.Error { return nil })
 		if got != nil {
 			t.Errorf("a check after the abandoned one ended: %v", got)
 		}
 	})
 	t.Run("a check ending past the deadline does not succeed", func(t *testing.T) {
 		ctx := deadlineOnly{Context: context.Background(), deadline: time.Now().Add(-time.Millisecond)}
-		got := newCheckSlots().run(ctx, taxonomy.PhaseValidate, "the check", func() *taxonomy.Error { return nil })
+		got := core.NewCheckSlots().Run(ctx, taxonomy.PhaseValidate, "the check", func() *taxonomy.Error { return nil })
 		checkOutcome(t, got, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseValidate})
 	})
 	t.Run("the scrape abandoned", func(t *testing.T) {
@@ -299,11 +301,11 @@ func TestCheckSlots(t *testing.T) {
 		time.AfterFunc(50*time.Millisecond, cancel)
 		release := make(chan struct{})
 		defer close(release)
-		got := newCheckSlots().run(ctx, taxonomy.QueryStep(2), "the check", func() *taxonomy.Error { <-release; return nil })
+		got := core.NewCheckSlots().Run(ctx, taxonomy.QueryStep(2), "the check", func() *taxonomy.Error { <-release; return nil })
 		checkOutcome(t, got, failure{taxonomy.ClassTimeout, taxonomy.ReasonCanceled, taxonomy.QueryStep(2)})
 	})
 	t.Run("a panic fails the check", func(t *testing.T) {
-		got := newCheckSlots().run(context.Background(), taxonomy.PhaseValidate, "the check", func() *taxonomy.Error { panic("boom") })
+		got := core.NewCheckSlots().Run(context.Background(), taxonomy.PhaseValidate, "the check", func() *taxonomy.Error { panic("boom") })
 		var e *taxonomy.Error
 		if !errors.As(got, &e) || e.Reason != taxonomy.ReasonInternal {
 			t.Errorf("run = %v, want prober/internal", got)

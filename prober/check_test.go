@@ -9,6 +9,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 func values(vs ...string) [][]byte {
@@ -22,30 +24,30 @@ func values(vs ...string) [][]byte {
 func TestCheckRulesQuantifiers(t *testing.T) {
 	cases := []struct {
 		name   string
-		q      quantifier
+		q      core.Quantifier
 		values [][]byte
 		re     string
 		fails  bool
 		verb   string
 	}{
 		// fail if any value matches
-		{"any matches: no values", failIfAnyMatches, nil, "a", false, ""},
-		{"any matches: one of two", failIfAnyMatches, values("xa", "b"), "a", true, "matched"},
-		{"any matches: none", failIfAnyMatches, values("b", "c"), "a", false, ""},
+		{"any matches: no values", core.FailIfAnyMatches, nil, "a", false, ""},
+		{"any matches: one of two", core.FailIfAnyMatches, values("xa", "b"), "a", true, "matched"},
+		{"any matches: none", core.FailIfAnyMatches, values("b", "c"), "a", false, ""},
 		// fail if any value does not match
-		{"any misses: no values", failIfAnyMisses, nil, "a", false, ""},
-		{"any misses: one of two", failIfAnyMisses, values("a", "b"), "a", true, "did not match"},
-		{"any misses: all match", failIfAnyMisses, values("a", "ba"), "a", false, ""},
+		{"any misses: no values", core.FailIfAnyMisses, nil, "a", false, ""},
+		{"any misses: one of two", core.FailIfAnyMisses, values("a", "b"), "a", true, "did not match"},
+		{"any misses: all match", core.FailIfAnyMisses, values("a", "ba"), "a", false, ""},
 		// fail if there are values and all match
 		// fail if no value matches
-		{"none matches: no values", failIfNoneMatches, nil, "a", true, "matched none of"},
-		{"none matches: none", failIfNoneMatches, values("b", "c"), "a", true, "matched none of"},
-		{"none matches: one of two", failIfNoneMatches, values("b", "a"), "a", false, ""},
+		{"none matches: no values", core.FailIfNoneMatches, nil, "a", true, "matched none of"},
+		{"none matches: none", core.FailIfNoneMatches, values("b", "c"), "a", true, "matched none of"},
+		{"none matches: one of two", core.FailIfNoneMatches, values("b", "a"), "a", false, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			err := checkRules(taxonomy.ReasonBodyRegex, "the records", tc.values,
-				rule{"some_option", []config.Regexp{config.MustNewRegexp(tc.re)}, tc.q})
+			err := core.CheckRules(taxonomy.ReasonBodyRegex, "the records", tc.values,
+				core.Rule{Option: "some_option", Regexps: []config.Regexp{config.MustNewRegexp(tc.re)}, FailIf: tc.q})
 			if !tc.fails {
 				if err != nil {
 					t.Fatalf("checkRules = %v, want nil", err)
@@ -70,25 +72,25 @@ func TestCheckRulesQuantifiers(t *testing.T) {
 func TestFailsQuantifiers(t *testing.T) {
 	re := config.MustNewRegexp("a")
 	cases := []struct {
-		q      quantifier
+		q      core.Quantifier
 		values [][]byte
 		want   bool
 	}{
-		{failIfAnyMatches, nil, false},
-		{failIfAnyMatches, values("a"), true},
-		{failIfAnyMatches, values("b"), false},
-		{failIfAnyMatches, values("b", "a"), true},
-		{failIfAnyMisses, nil, false},
-		{failIfAnyMisses, values("a"), false},
-		{failIfAnyMisses, values("b"), true},
-		{failIfAnyMisses, values("a", "b"), true},
-		{failIfNoneMatches, nil, true},
-		{failIfNoneMatches, values("a"), false},
-		{failIfNoneMatches, values("b"), true},
-		{failIfNoneMatches, values("b", "a"), false},
+		{core.FailIfAnyMatches, nil, false},
+		{core.FailIfAnyMatches, values("a"), true},
+		{core.FailIfAnyMatches, values("b"), false},
+		{core.FailIfAnyMatches, values("b", "a"), true},
+		{core.FailIfAnyMisses, nil, false},
+		{core.FailIfAnyMisses, values("a"), false},
+		{core.FailIfAnyMisses, values("b"), true},
+		{core.FailIfAnyMisses, values("a", "b"), true},
+		{core.FailIfNoneMatches, nil, true},
+		{core.FailIfNoneMatches, values("a"), false},
+		{core.FailIfNoneMatches, values("b"), true},
+		{core.FailIfNoneMatches, values("b", "a"), false},
 	}
 	for _, tc := range cases {
-		if got := fails(re, tc.values, tc.q); got != tc.want {
+		if got := core.Fails(re, tc.values, tc.q); got != tc.want {
 			t.Errorf("fails(%q, %q, %d) = %v, want %v", "a", tc.values, tc.q, got, tc.want)
 		}
 	}
@@ -96,10 +98,10 @@ func TestFailsQuantifiers(t *testing.T) {
 
 func TestCheckRulesOrder(t *testing.T) {
 	// The first failing rule wins, in the order the rules are given.
-	err := checkRules(taxonomy.ReasonHeaderRegex, "x", values("abc"),
-		rule{"first", []config.Regexp{config.MustNewRegexp("z")}, failIfAnyMatches},
-		rule{"second", []config.Regexp{config.MustNewRegexp("a"), config.MustNewRegexp("z")}, failIfAnyMisses},
-		rule{"third", []config.Regexp{config.MustNewRegexp("b")}, failIfAnyMatches},
+	err := core.CheckRules(taxonomy.ReasonHeaderRegex, "x", values("abc"),
+		core.Rule{Option: "first", Regexps: []config.Regexp{config.MustNewRegexp("z")}, FailIf: core.FailIfAnyMatches},
+		core.Rule{Option: "second", Regexps: []config.Regexp{config.MustNewRegexp("a"), config.MustNewRegexp("z")}, FailIf: core.FailIfAnyMisses},
+		core.Rule{Option: "third", Regexps: []config.Regexp{config.MustNewRegexp("b")}, FailIf: core.FailIfAnyMatches},
 	)
 	if err == nil || !strings.Contains(err.Error(), `second[1] "z" did not match x`) {
 		t.Errorf("checkRules = %v, want the second rule to fail", err)
@@ -107,10 +109,10 @@ func TestCheckRulesOrder(t *testing.T) {
 	if err.Reason != taxonomy.ReasonHeaderRegex {
 		t.Errorf("reason %s, want the one given", err.Reason)
 	}
-	if err := checkRules(taxonomy.ReasonBodyRegex, "x", values("abc")); err != nil {
+	if err := core.CheckRules(taxonomy.ReasonBodyRegex, "x", values("abc")); err != nil {
 		t.Errorf("no rules: %v", err)
 	}
-	if err := checkRules(taxonomy.ReasonBodyRegex, "x", values("abc"), rule{"empty", nil, failIfNoneMatches}); err != nil {
+	if err := core.CheckRules(taxonomy.ReasonBodyRegex, "x", values("abc"), core.Rule{Option: "empty", Regexps: nil, FailIf: core.FailIfNoneMatches}); err != nil {
 		t.Errorf("a rule without patterns: %v", err)
 	}
 }
@@ -122,7 +124,7 @@ func TestCheckHeadersDirect(t *testing.T) {
 	hdr := http.Header{}
 	hdr.Add("X-A", "good")
 	hdr.Add("X-A", "bad")
-	err := checkHeaders(h, hdr)
+	err := core.CheckHeaders(h, hdr)
 	if err == nil || err.Reason != taxonomy.ReasonHeaderRegex || !strings.Contains(err.Error(), `fail_if_header_matches[0] "bad" matched the X-A header`) {
 		t.Errorf("checkHeaders = %v", err)
 	}
@@ -132,13 +134,13 @@ func TestCheckCELNotBool(t *testing.T) {
 	// A dynamic expression that yields a string at run time.
 	p := cel(t, `body.name`)
 	h := &config.HTTPProbe{FailIfBodyJSONMatchesCEL: p}
-	err := checkCEL(context.Background(), h, []byte(`{"name":"x"}`))
+	err := core.CheckCEL(context.Background(), h, []byte(`{"name":"x"}`))
 	if err == nil || err.Reason != taxonomy.ReasonBodyCEL || !strings.Contains(err.Error(), "not a bool") {
 		t.Errorf("checkCEL = %v, want a body_cel failure saying the result is not a bool", err)
 	}
 	// A missing field is an evaluation error, reported as a failed check.
 	h = &config.HTTPProbe{FailIfBodyJSONNotMatchesCEL: cel(t, `body.missing == 1`)}
-	err = checkCEL(context.Background(), h, []byte(`{}`))
+	err = core.CheckCEL(context.Background(), h, []byte(`{}`))
 	if err == nil || err.Reason != taxonomy.ReasonBodyCEL || !strings.Contains(err.Error(), "could not be evaluated") {
 		t.Errorf("checkCEL = %v, want an evaluation failure", err)
 	}
@@ -153,7 +155,7 @@ func TestDescribeSize(t *testing.T) {
 		64 << 20:  "64MiB",
 		3<<20 + 1: "3145729 bytes",
 	} {
-		if got := describeSize(n); got != want {
+		if got := core.DescribeSize(n); got != want {
 			t.Errorf("describeSize(%d) = %q, want %q", n, got, want)
 		}
 	}

@@ -17,6 +17,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // The tests here probe with modules that load with a warning: what
@@ -51,7 +53,7 @@ modules:
 	if len(cfg.Warnings) != 2 {
 		t.Errorf("warnings = %v, want one per missing file", cfg.Warnings)
 	}
-	set, err := NewSet(cfg, WithResolver(testResolver(t)))
+	set, err := NewSet(cfg, core.WithResolver(testResolver(t)))
 	if err != nil {
 		t.Fatalf("NewSet: %v; a missing file must not refuse the configuration", err)
 	}
@@ -144,8 +146,8 @@ func TestSecretReferenceLoads(t *testing.T) {
 
 // TestPreferredIPProtocolAsBlackboxReadsIt: anything but ip6 is ip4.
 func TestPreferredIPProtocolAsBlackboxReadsIt(t *testing.T) {
-	for option, want := range map[string]ipFamily{"": ip6, "ip6": ip6, "ip4": ip4, "ipv6": ip4, "IP6": ip4, "ipv4": ip4} {
-		if got := preferredFamily(option); got != want {
+	for option, want := range map[string]core.IPFamily{"": core.IP6, "ip6": core.IP6, "ip4": core.IP4, "ipv6": core.IP4, "IP6": core.IP4, "ipv4": core.IP4} {
+		if got := core.PreferredFamily(option); got != want {
 			t.Errorf("preferredFamily(%q) = %s, want %s", option, got, want)
 		}
 	}
@@ -204,7 +206,7 @@ func TestICMPPayloadThatCannotBeSent(t *testing.T) {
 		_, err := run(t, m, "127.0.0.1")
 		checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup})
 	}
-	if err := checkPayloadSize(config.MaxICMPPayload4+1, ip6); err != nil {
+	if err := checkPayloadSize(config.MaxICMPPayload4+1, core.IP6); err != nil {
 		t.Errorf("a payload IPv6 can carry was refused: %v", err)
 	}
 }
@@ -212,16 +214,16 @@ func TestICMPPayloadThatCannotBeSent(t *testing.T) {
 // TestTLSWithoutAServerName: over a unix socket there is no host name to
 // verify the server as, and blackbox's handshake fails without one.
 func TestTLSWithoutAServerName(t *testing.T) {
-	c, err := prepareTLS(&config.Module{}, "unix", &pconfig.TLSConfig{})
+	c, err := core.PrepareTLS(&config.Module{}, "unix", &pconfig.TLSConfig{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	var e *taxonomy.Error
-	if err := c.canHandshake(""); !errors.As(err, &e) || e.Reason != taxonomy.ReasonConfig || !strings.Contains(e.Error(), "server_name") {
+	if err := c.CanHandshake(""); !errors.As(err, &e) || e.Reason != taxonomy.ReasonConfig || !strings.Contains(e.Error(), "server_name") {
 		t.Errorf("canHandshake without a name = %v, want prober/config naming server_name", err)
 	}
-	insecure, _ := prepareTLS(&config.Module{}, "unix", &pconfig.TLSConfig{InsecureSkipVerify: true})
-	if err := insecure.canHandshake(""); err != nil {
+	insecure, _ := core.PrepareTLS(&config.Module{}, "unix", &pconfig.TLSConfig{InsecureSkipVerify: true})
+	if err := insecure.CanHandshake(""); err != nil {
 		t.Errorf("insecure_skip_verify needs no name: %v", err)
 	}
 }

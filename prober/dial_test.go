@@ -10,6 +10,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // dns_resolver sends the resolve phase to the named server instead of the
@@ -47,7 +49,7 @@ func TestSourceAddress(t *testing.T) {
 		}
 	}()
 	host, p, _ := net.SplitHostPort(l.Addr().String())
-	m := &Module{resolver: net.DefaultResolver}
+	m := &core.Module{Resolver: net.DefaultResolver}
 	for _, tc := range []struct {
 		name, source, protocol string
 		want                   failure
@@ -58,14 +60,14 @@ func TestSourceAddress(t *testing.T) {
 		{"other family", "::1", "ip4", failure{taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseConnect}, "set preferred_ip_protocol to ip6"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			e := endpoint{network: "tcp", host: host, port: p, protocol: tc.protocol, source: tc.source}
-			d, err := dialEndpoint(context.Background(), m, e, probemetrics.NewSink(), discardLogger)
+			e := core.Endpoint{Network: "tcp", Host: host, Port: p, Protocol: tc.protocol, Source: tc.source}
+			d, err := core.DialEndpoint(context.Background(), m, e, probemetrics.NewSink(), discardLogger)
 			perr := checkOutcome(t, err, tc.want)
 			if perr != nil && !strings.Contains(perr.Error(), tc.message) {
 				t.Errorf("error %v does not say %q", perr, tc.message)
 			}
 			if err == nil {
-				d.conn.Close()
+				d.Conn.Close()
 				if ip := <-got; ip != tc.source {
 					t.Errorf("the server saw %s, want %s", ip, tc.source)
 				}

@@ -12,15 +12,15 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/miekg/dns"
 	"github.com/prometheus/common/version"
-	"golang.org/x/net/idna"
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // dnsTransport is how a dns module carries its query.
@@ -81,17 +81,17 @@ type dnsPrepared struct {
 	// dns_over_tls with udp, where blackbox meets each.
 	transportErr error
 	dotOverUDP   bool
-	tls          *tlsClient // DoT and DoH only
+	tls          *core.TLSClient // DoT and DoH only
 	sections     []rrSection
 	post         bool   // doh_method POST (the default) rather than GET
 	userAgent    string // DoH requests only
 }
 
-func prepareDNS(m *config.Module, env *Env) (Prober, error) {
+func prepareDNS(m *config.Module, env *core.Env) (core.Prober, error) {
 	d := &m.DNS
 	p := &dnsPrepared{
 		transport: transportOf(d),
-		name:      dns.Fqdn(asciiName(d.QueryName)),
+		name:      dns.Fqdn(core.ASCIIName(d.QueryName)),
 		post:      !strings.EqualFold(d.DoHMethod, "GET"),
 		userAgent: version.ComponentUserAgent("sonde"),
 		sections:  rrSections(d),
@@ -106,11 +106,11 @@ func prepareDNS(m *config.Module, env *Env) (Prober, error) {
 	p.rcodes, p.rcodeNames, p.rcodesErr = validRcodes(d.ValidRcodes)
 	p.dotOverUDP, p.transportErr = transportProblem(d)
 	if p.transport.usesTLS() {
-		if p.tls, err = env.tlsClient(m, "dns", &d.TLSConfig); err != nil {
+		if p.tls, err = env.TLSClient(m, "dns", &d.TLSConfig); err != nil {
 			return nil, err
 		}
 		if p.transport == dnsHTTPS {
-			p.tls.withALPN("h2", "http/1.1")
+			p.tls.WithALPN("h2", "http/1.1")
 		}
 	}
 	return p, nil
@@ -140,28 +140,6 @@ func transportOf(d *config.DNSProbe) dnsTransport {
 		return dnsTCP
 	}
 	return dnsUDP
-}
-
-// asciiName returns an internationalised query_name in the ASCII form DNS
-// carries (xn--...), as blackbox does. ASCII names are left exactly as
-// written: the IDNA lookup profile would refuse names such as _sip._tcp.
-func asciiName(name string) string {
-	if isASCII(name) {
-		return name
-	}
-	if ascii, err := idna.Lookup.ToASCII(name); err == nil {
-		return ascii
-	}
-	return name
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
 }
 
 // lookupCode reads a DNS type or class name, written exactly as the table
@@ -228,7 +206,7 @@ func dnsPhases(t dnsTransport) []string {
 // dnsProbe is one run of the dns prober.
 type dnsProbe struct {
 	ctx      context.Context
-	module   *Module
+	module   *core.Module
 	cfg      *config.DNSProbe
 	prepared *dnsPrepared
 	sink     *probemetrics.Sink
@@ -237,7 +215,7 @@ type dnsProbe struct {
 	times    map[string]time.Duration // by phase label
 }
 
-func (prepared *dnsPrepared) Probe(ctx context.Context, target string, m *Module, sink *probemetrics.Sink, logger *slog.Logger) error {
+func (prepared *dnsPrepared) Probe(ctx context.Context, target string, m *core.Module, sink *probemetrics.Sink, logger *slog.Logger) error {
 	p := &dnsProbe{
 		ctx: ctx, module: m, cfg: &m.DNS, prepared: prepared,
 		sink: sink, logger: logger, times: map[string]time.Duration{},
@@ -286,7 +264,7 @@ func (p *dnsProbe) query(target string) (*dns.Msg, error) {
 // splitDNSTarget reads a target as blackbox does: host[:port], [v6]:port,
 // or a bare IPv6 address, with defaultPort when none is given.
 func splitDNSTarget(target, defaultPort string) (host, port string, err error) {
-	defer hidePassword(&err, target)
+	defer core.HidePassword(&err, target)
 	host, port, err = net.SplitHostPort(target)
 	if err != nil {
 		host, port = target, defaultPort
@@ -317,21 +295,21 @@ func checkHost(host string) error {
 	return nil
 }
 
-func (p *dnsProbe) endpoint(host, port string) endpoint {
-	return endpoint{
-		network:  p.prepared.transport.network(),
-		host:     host,
-		port:     port,
-		protocol: p.cfg.IPProtocol,
-		fallback: p.cfg.IPProtocolFallback,
-		source:   p.cfg.SourceIPAddress,
+func (p *dnsProbe) endpoint(host, port string) core.Endpoint {
+	return core.Endpoint{
+		Network:  p.prepared.transport.network(),
+		Host:     host,
+		Port:     port,
+		Protocol: p.cfg.IPProtocol,
+		Fallback: p.cfg.IPProtocolFallback,
+		Source:   p.cfg.SourceIPAddress,
 	}
 }
 
 // refuseDoTOverUDP fails a probe asked for DNS over TLS over udp, which
 // cannot be: after resolving the target, where blackbox fails it.
 func (p *dnsProbe) refuseDoTOverUDP(host string) error {
-	_, took, err := resolveTarget(p.ctx, p.module, host, p.cfg.IPProtocol, p.cfg.IPProtocolFallback, p.sink, p.logger)
+	_, took, err := core.ResolveTarget(p.ctx, p.module, host, p.cfg.IPProtocol, p.cfg.IPProtocolFallback, p.sink, p.logger)
 	p.times[string(taxonomy.PhaseResolve)] = took
 	if err != nil {
 		return err
@@ -341,24 +319,24 @@ func (p *dnsProbe) refuseDoTOverUDP(host string) error {
 
 // connect resolves and dials e and, for DoT and DoH, completes the TLS
 // handshake, verifying the server as tls_config.server_name or host.
-func (p *dnsProbe) connect(e endpoint, host string) (net.Conn, error) {
-	d, err := dialEndpoint(p.ctx, p.module, e, p.sink, p.logger)
-	p.times[string(taxonomy.PhaseResolve)] = d.resolve
-	p.times[string(taxonomy.PhaseConnect)] = d.connect
+func (p *dnsProbe) connect(e core.Endpoint, host string) (net.Conn, error) {
+	d, err := core.DialEndpoint(p.ctx, p.module, e, p.sink, p.logger)
+	p.times[string(taxonomy.PhaseResolve)] = d.Resolve
+	p.times[string(taxonomy.PhaseConnect)] = d.Connect
 	if err != nil {
 		return nil, err
 	}
 	if !p.prepared.transport.usesTLS() {
-		return d.conn, nil
+		return d.Conn, nil
 	}
 	serverName := p.cfg.TLSConfig.ServerName
 	if serverName == "" {
 		serverName = host
 	}
-	tc, took, err := handshake(p.ctx, d.conn, p.prepared.tls, serverName, p.sink)
+	tc, took, err := core.Handshake(p.ctx, d.Conn, p.prepared.tls, serverName, p.sink)
 	p.times[string(taxonomy.PhaseTLS)] = took
 	if err != nil {
-		d.conn.Close()
+		d.Conn.Close()
 		return nil, err
 	}
 	return tc, nil
@@ -371,7 +349,7 @@ func (p *dnsProbe) newQuery(id uint16) *dns.Msg {
 		MsgHdr:   dns.MsgHdr{Id: id, Opcode: dns.OpcodeQuery, RecursionDesired: p.cfg.Recursion},
 		Question: []dns.Question{{Name: p.prepared.name, Qtype: p.prepared.qtype, Qclass: p.prepared.qclass}},
 	}
-	Debug(p.logger, "Making DNS query", "transport", p.prepared.transport.String(), "name", p.prepared.name,
+	core.Debug(p.logger, "Making DNS query", "transport", p.prepared.transport.String(), "name", p.prepared.name,
 		"type", dns.TypeToString[p.prepared.qtype], "class", dns.ClassToString[p.prepared.qclass],
 		"recursion_desired", p.cfg.Recursion)
 	return msg
@@ -386,7 +364,7 @@ func (p *dnsProbe) exchange(conn net.Conn, query *dns.Msg) (*dns.Msg, error) {
 	if err != nil {
 		return nil, taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonInternal, taxonomy.PhaseSetup, fmt.Errorf("packing the query: %w", err))
 	}
-	release := bindDeadline(p.ctx, conn)
+	release := core.BindDeadline(p.ctx, conn)
 	defer release()
 	start := time.Now()
 	defer p.requestDone(start)
@@ -400,7 +378,7 @@ func (p *dnsProbe) exchange(conn net.Conn, query *dns.Msg) (*dns.Msg, error) {
 	skipped := 0
 	defer func() {
 		if skipped > 1 {
-			Debug(p.logger, "Ignored answers to other queries", "count", skipped)
+			core.Debug(p.logger, "Ignored answers to other queries", "count", skipped)
 		}
 	}()
 	for {
@@ -412,7 +390,7 @@ func (p *dnsProbe) exchange(conn net.Conn, query *dns.Msg) (*dns.Msg, error) {
 		// late answer to an earlier query from the same port: skip it.
 		if packet && len(raw) >= 2 && binary.BigEndian.Uint16(raw) != query.Id {
 			if skipped++; skipped == 1 {
-				Debug(p.logger, "Ignoring an answer to another query", "id", binary.BigEndian.Uint16(raw))
+				core.Debug(p.logger, "Ignoring an answer to another query", "id", binary.BigEndian.Uint16(raw))
 			}
 			continue
 		}
@@ -503,9 +481,9 @@ func (m messageText) LogValue() slog.Value { return slog.StringValue(m.msg.Strin
 // recordAnswer exports what the answer holds. probe_dns_serial exists only
 // for SOA queries, as in blackbox, and is 0 when the answer has no SOA.
 func (p *dnsProbe) recordAnswer(resp *dns.Msg) {
-	Debug(p.logger, "Got response", "rcode", rcodeName(resp.Rcode),
+	core.Debug(p.logger, "Got response", "rcode", rcodeName(resp.Rcode),
 		"answer", len(resp.Answer), "authority", len(resp.Ns), "additional", len(resp.Extra))
-	Debug(p.logger, "Response", "message", messageText{resp})
+	core.Debug(p.logger, "Response", "message", messageText{resp})
 	p.metrics.answer.Set(float64(len(resp.Answer)))
 	p.metrics.authority.Set(float64(len(resp.Ns)))
 	p.metrics.additional.Set(float64(len(resp.Extra)))

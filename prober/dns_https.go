@@ -17,6 +17,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // This file is DNS over HTTPS (RFC 8484), sonde's transport_protocol
@@ -61,7 +63,7 @@ func (p *dnsProbe) queryHTTPS(target string) (*dns.Msg, error) {
 // parseDoHTarget reads a DoH target: an https URL, or host[:port] to which
 // https:// and the customary path /dns-query are added.
 func parseDoHTarget(target string) (_ *url.URL, err error) {
-	defer hidePassword(&err, target)
+	defer core.HidePassword(&err, target)
 	const form = "write it as https://host[:port]/path or host[:port]"
 	if !strings.Contains(target, "://") {
 		if ip := net.ParseIP(target); ip != nil && ip.To4() == nil {
@@ -119,26 +121,26 @@ func (p *dnsProbe) dohRequest(u *url.URL, msg []byte) (*http.Request, error) {
 // other than 200 means the server gave no DNS answer at all, so it fails
 // the query itself rather than a check of its answer.
 func (p *dnsProbe) roundTrip(conn net.Conn, req *http.Request) ([]byte, error) {
-	release := bindDeadline(p.ctx, conn)
+	release := core.BindDeadline(p.ctx, conn)
 	defer release()
 	transport := &http.Transport{
 		DialTLSContext:         handOver(conn),
 		DisableKeepAlives:      true,
 		DisableCompression:     true,
 		ForceAttemptHTTP2:      true, // offered by ALPN; RFC 8484 recommends HTTP/2
-		MaxResponseHeaderBytes: maxResponseHeader,
+		MaxResponseHeaderBytes: core.MaxResponseHeader,
 	}
 	defer transport.CloseIdleConnections()
 	start := time.Now()
 	defer p.requestDone(start)
 
-	Debug(p.logger, "Sending DNS over HTTPS request", "method", req.Method, "url", req.URL.Redacted())
+	core.Debug(p.logger, "Sending DNS over HTTPS request", "method", req.Method, "url", req.URL.Redacted())
 	resp, err := transport.RoundTrip(req)
 	if err != nil {
 		return nil, taxonomy.Classify(p.ctx, fmt.Errorf("DNS over HTTPS request to %s: %w", req.URL.Redacted(), err), taxonomy.PhaseQuery)
 	}
 	defer resp.Body.Close()
-	Debug(p.logger, "Received HTTP response", "status_code", resp.StatusCode, "proto", resp.Proto,
+	core.Debug(p.logger, "Received HTTP response", "status_code", resp.StatusCode, "proto", resp.Proto,
 		"content_type", resp.Header.Get("Content-Type"))
 	if resp.StatusCode != http.StatusOK {
 		return nil, taxonomy.Failf(taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseQuery, "the DNS over HTTPS server answered %q, not 200 OK", resp.Status)

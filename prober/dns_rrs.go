@@ -9,6 +9,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // rrSection is the validate_*_rrs option of one section of a DNS answer,
@@ -17,7 +19,7 @@ type rrSection struct {
 	option  string // validate_answer_rrs, ...
 	subject string // "the answer records", for messages
 	records func(*dns.Msg) []dns.RR
-	rules   []rule
+	rules   []core.Rule
 	// notMatches is fail_if_not_matches_regexp, which blackbox also fails
 	// on an empty section: "every record matches" is not proof enough when
 	// there are none.
@@ -46,15 +48,15 @@ func newRRSection(option, name string, v *config.DNSRRValidator, records func(*d
 		option:  option,
 		subject: "the " + name + " records",
 		records: records,
-		rules: []rule{
-			{option + ".fail_if_matches_regexp", compiled(v.FailIfMatchesRegexp), failIfAnyMatches},
+		rules: []core.Rule{
+			{Option: option + ".fail_if_matches_regexp", Regexps: compiled(v.FailIfMatchesRegexp), FailIf: core.FailIfAnyMatches},
 			// Whatever its name says, blackbox_exporter fails this rule
 			// when a record does not match (validRRs in its dns.go, and
 			// its tests): every record must match every pattern, and an
 			// empty section passes. Matched as blackbox does.
-			{option + ".fail_if_all_match_regexp", compiled(v.FailIfAllMatchRegexp), failIfAnyMisses},
-			{option + ".fail_if_not_matches_regexp", compiled(v.FailIfNotMatchesRegexp), failIfAnyMisses},
-			{option + ".fail_if_none_matches_regexp", compiled(v.FailIfNoneMatchesRegexp), failIfNoneMatches},
+			{Option: option + ".fail_if_all_match_regexp", Regexps: compiled(v.FailIfAllMatchRegexp), FailIf: core.FailIfAnyMisses},
+			{Option: option + ".fail_if_not_matches_regexp", Regexps: compiled(v.FailIfNotMatchesRegexp), FailIf: core.FailIfAnyMisses},
+			{Option: option + ".fail_if_none_matches_regexp", Regexps: compiled(v.FailIfNoneMatchesRegexp), FailIf: core.FailIfNoneMatches},
 		},
 		notMatches: v.FailIfNotMatchesRegexp,
 		broken:     firstBroken(option, v),
@@ -93,7 +95,7 @@ func (s *rrSection) check(resp *dns.Msg, logger *slog.Logger) error {
 			s.option, s.notMatches[0].String(), s.subject)
 	}
 	for _, rr := range rrs {
-		Debug(logger, "Validating RR", "section", s.option, "rr", rrText{rr})
+		core.Debug(logger, "Validating RR", "section", s.option, "rr", rrText{rr})
 	}
 	if b := s.broken; b != nil && len(rrs) > 0 {
 		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseValidate, "%s %q is not a valid regular expression: %v", b.option, b.pattern.String(), b.pattern.Err)
@@ -105,7 +107,7 @@ func (s *rrSection) check(resp *dns.Msg, logger *slog.Logger) error {
 	for i, rr := range rrs {
 		texts[i] = []byte(rr.String())
 	}
-	if err := checkRules(taxonomy.ReasonDNSRRs, s.subject, texts, s.rules...); err != nil {
+	if err := core.CheckRules(taxonomy.ReasonDNSRRs, s.subject, texts, s.rules...); err != nil {
 		return err
 	}
 	return nil // not checkRules' result: a nil *Error is not a nil error

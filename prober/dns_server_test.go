@@ -17,6 +17,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // ---- the zone the test DNS server answers from ----
@@ -344,13 +346,13 @@ func (s *dnsTestServer) reset() {
 
 // dnsModule loads a dns module from its `dns:` section. Names resolve
 // with the test resolver (v4only.test and friends).
-func dnsModule(t *testing.T, section string) *Module {
+func dnsModule(t *testing.T, section string) *core.Module {
 	t.Helper()
 	return sectionModule(t, "dns", section)
 }
 
 // probeDNSWithin runs one dns probe under a deadline, logging to logger.
-func probeDNSWithin(t *testing.T, m *Module, target string, timeout time.Duration, logger *slog.Logger) (*probemetrics.Sink, time.Duration, error) {
+func probeDNSWithin(t *testing.T, m *core.Module, target string, timeout time.Duration, logger *slog.Logger) (*probemetrics.Sink, time.Duration, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()

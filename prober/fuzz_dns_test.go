@@ -12,6 +12,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // fuzzDNSModules are the dns modules FuzzDNSAnswer judges each answer
@@ -52,7 +54,7 @@ validate_additional_rrs:
 // of the test zone (records of every section, NXDOMAIN with SOA, a CH TXT,
 // compressed names, TC set) and broken ones.
 func FuzzDNSAnswer(f *testing.F) {
-	modules := make(map[string]*Module, len(fuzzDNSModules))
+	modules := make(map[string]*core.Module, len(fuzzDNSModules))
 	for name, section := range fuzzDNSModules {
 		modules[name] = fuzzModule(f, "dns", section)
 	}
@@ -72,10 +74,10 @@ func FuzzDNSAnswer(f *testing.F) {
 }
 
 // judgeDNSAnswer runs the steps probeDNS takes once an answer arrived.
-func judgeDNSAnswer(t *testing.T, name string, m *Module, raw []byte, id uint16, transport dnsTransport) {
+func judgeDNSAnswer(t *testing.T, name string, m *core.Module, raw []byte, id uint16, transport dnsTransport) {
 	t.Helper()
 	sink := probemetrics.NewSink()
-	p := &dnsProbe{ctx: context.Background(), module: m, cfg: &m.DNS, prepared: m.prober.(*dnsPrepared),
+	p := &dnsProbe{ctx: context.Background(), module: m, cfg: &m.DNS, prepared: m.Prepared.(*dnsPrepared),
 		sink: sink, logger: discardLogger, times: map[string]time.Duration{}}
 	p.metrics = newDNSMetrics(sink, transport)
 	resp, err := parseAnswer(raw, id, transport)
@@ -143,7 +145,7 @@ func classifiedInTime(t *testing.T, err error, took, deadline time.Duration) *ta
 
 // fuzzModule loads a module of prober from its section, as loadSection
 // does, for fuzz targets, which prepare their modules once.
-func fuzzModule(tb testing.TB, prober, section string) *Module {
+func fuzzModule(tb testing.TB, prober, section string) *core.Module {
 	tb.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "modules:\n  fuzz:\n    prober: %s\n    %s:\n", prober, prober)

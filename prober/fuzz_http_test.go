@@ -19,6 +19,8 @@ import (
 
 	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // fuzzHTTPModules are the http modules FuzzHTTPResponse probes with; the
@@ -97,7 +99,7 @@ const fuzzHTTPDeadline = 500 * time.Millisecond
 // bodies, redirects, HTTP/1.0, JSON health documents, an HTTP/2 exchange)
 // and broken ones.
 func FuzzHTTPResponse(f *testing.F) {
-	modules := make([]*Module, len(fuzzHTTPModules))
+	modules := make([]*core.Module, len(fuzzHTTPModules))
 	for i, fm := range fuzzHTTPModules {
 		modules[i] = fuzzModule(f, "http", fm.section)
 	}

@@ -11,6 +11,8 @@ import (
 
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // fuzzScriptModules are the tcp modules FuzzQueryResponse runs; the fuzzer
@@ -57,7 +59,7 @@ const fuzzScriptDeadline = 50 * time.Millisecond
 // handshake. The seeds in testdata/fuzz/FuzzQueryResponse are
 // conversations that pass each module and near misses.
 func FuzzQueryResponse(f *testing.F) {
-	modules := make([]*Module, len(fuzzScriptModules))
+	modules := make([]*core.Module, len(fuzzScriptModules))
 	for i, section := range fuzzScriptModules {
 		modules[i] = fuzzModule(f, "tcp", section)
 	}
@@ -86,7 +88,7 @@ var peerTurn = []byte("\x00\x7f\x00")
 // connection made of two pipes, one per direction, so that the peer can
 // hang up its side (the probe reads EOF) and still take what the probe
 // sends, as a TCP peer that closed its half does.
-func converseWithPeer(t *testing.T, m *Module, peer []byte, hangUp bool) error {
+func converseWithPeer(t *testing.T, m *core.Module, peer []byte, hangUp bool) error {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), fuzzScriptDeadline)
 	defer cancel()
@@ -136,9 +138,9 @@ func converseWithPeer(t *testing.T, m *Module, peer []byte, hangUp bool) error {
 		peerReads.Close()
 		wg.Wait()
 	}()
-	defer bindDeadline(ctx, conn)()
+	defer core.BindDeadline(ctx, conn)()
 	sink := probemetrics.NewSink()
-	s := newStream(conn, m.prober.(*tcpPrepared).tls, tlsServerName(m.TCP.TLSConfig.ServerName, "fuzz.test"), sink)
+	s := core.NewStream(conn, m.Prepared.(*tcpPrepared).tls, core.TLSServerName(m.TCP.TLSConfig.ServerName, "fuzz.test"), sink)
 	durations := sink.GaugeVec("probe_tcp_duration_seconds", "Duration of the tcp probe by phase", "phase")
 	err := timedScript(ctx, s, durations.With(string(taxonomy.PhaseQuery)), func() error {
 		if m.TCP.StartTLSPreset != "" {
@@ -146,7 +148,7 @@ func converseWithPeer(t *testing.T, m *Module, peer []byte, hangUp bool) error {
 				return err
 			}
 		}
-		return runScript(ctx, m.TCP.QueryResponse, s, newScriptMetrics(sink), discardLogger)
+		return core.RunScript(ctx, m.TCP.QueryResponse, s, core.NewScriptMetrics(sink), discardLogger)
 	})
 	if _, gerr := sink.Gather(); gerr != nil {
 		t.Fatalf("the script's metrics do not gather: %v", gerr)

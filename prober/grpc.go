@@ -23,6 +23,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // The grpc prober resolves the target's host, opens a fresh TCP connection
@@ -35,7 +37,7 @@ import (
 
 // grpcPrepared is what a grpc module needs ready before its first probe.
 type grpcPrepared struct {
-	tls     *tlsClient          // tls_config, offering h2 by ALPN
+	tls     *core.TLSClient     // tls_config, offering h2 by ALPN
 	fields  []hpack.HeaderField // gRPC's request headers and the metadata
 	request []byte              // the HealthCheckRequest, framed
 	// unsendable is why the call cannot be made as configured (metadata
@@ -44,14 +46,14 @@ type grpcPrepared struct {
 	unsendable *taxonomy.Error
 }
 
-func prepareGRPC(m *config.Module, env *Env) (Prober, error) {
-	c, err := env.tlsClient(m, "grpc", &m.GRPC.TLSConfig)
+func prepareGRPC(m *config.Module, env *core.Env) (core.Prober, error) {
+	c, err := env.TLSClient(m, "grpc", &m.GRPC.TLSConfig)
 	if err != nil {
 		return nil, err
 	}
 	// gRPC runs over HTTP/2, and gRPC servers refuse a TLS client that does
 	// not offer h2 by ALPN.
-	c.withALPN("h2")
+	c.WithALPN("h2")
 	p := &grpcPrepared{tls: c}
 	md, err := grpcMetadata(m.GRPC.Metadata)
 	if err != nil {
@@ -169,7 +171,7 @@ func (mx grpcMetrics) answered(s healthpb.HealthCheckResponse_ServingStatus) {
 
 // Probe checks the health of a gRPC server with one call of
 // grpc.health.v1.Health/Check over a fresh connection.
-func (prepared *grpcPrepared) Probe(ctx context.Context, target string, m *Module, sink *probemetrics.Sink, logger *slog.Logger) error {
+func (prepared *grpcPrepared) Probe(ctx context.Context, target string, m *core.Module, sink *probemetrics.Sink, logger *slog.Logger) error {
 	cfg := &m.GRPC
 	mx := newGRPCMetrics(sink)
 	host, port, err := parseGRPCTarget(target, cfg.TLS)
@@ -177,18 +179,18 @@ func (prepared *grpcPrepared) Probe(ctx context.Context, target string, m *Modul
 		return err
 	}
 	// blackbox reads tls_config before resolving, with tls or without.
-	if err := prepared.tls.ready(); err != nil {
+	if err := prepared.tls.Ready(); err != nil {
 		return err
 	}
 	// The grpc section has no source_ip_address yet: the system chooses.
-	e := endpoint{network: "tcp", host: host, port: port, protocol: cfg.PreferredIPProtocol, fallback: cfg.IPProtocolFallback}
+	e := core.Endpoint{Network: "tcp", Host: host, Port: port, Protocol: cfg.PreferredIPProtocol, Fallback: cfg.IPProtocolFallback}
 	return prepared.probeEndpoint(ctx, m, e, mx, sink, logger)
 }
 
 // probeEndpoint runs the probe's phases once the target is read. A
 // call the server went away before processing is made once more on a new
 // connection to the same address, as gRPC makes it, within the deadline.
-func (p *grpcPrepared) probeEndpoint(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *probemetrics.Sink, logger *slog.Logger) error {
+func (p *grpcPrepared) probeEndpoint(ctx context.Context, m *core.Module, e core.Endpoint, mx grpcMetrics, sink *probemetrics.Sink, logger *slog.Logger) error {
 	if fail := p.unsendable; fail != nil {
 		return refuseCall(ctx, m, e, mx, fail, sink, logger)
 	}
@@ -212,8 +214,8 @@ func (p *grpcPrepared) probeEndpoint(ctx context.Context, m *Module, e endpoint,
 // refuseCall fails a probe whose call cannot be made as configured. As
 // blackbox does, it resolves the target first; then the call fails before
 // connecting, with INTERNAL, as grpc-go fails it.
-func refuseCall(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, fail *taxonomy.Error, sink *probemetrics.Sink, logger *slog.Logger) error {
-	_, took, err := resolveTarget(ctx, m, e.host, e.protocol, e.fallback, sink, logger)
+func refuseCall(ctx context.Context, m *core.Module, e core.Endpoint, mx grpcMetrics, fail *taxonomy.Error, sink *probemetrics.Sink, logger *slog.Logger) error {
+	_, took, err := core.ResolveTarget(ctx, m, e.Host, e.Protocol, e.Fallback, sink, logger)
 	mx.phase(taxonomy.PhaseResolve, took)
 	if err != nil {
 		return err
@@ -229,7 +231,7 @@ func refuseCall(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, fail
 // https:// prefix is accepted and dropped, with any path: `tls`, not the
 // scheme, says whether to use TLS.
 func parseGRPCTarget(target string, useTLS bool) (host, port string, err error) {
-	defer hidePassword(&err, target)
+	defer core.HidePassword(&err, target)
 	const how = "write it as host:port, e.g. grpc.example.com:443 or [2001:db8::1]:50051"
 	hostport, err := grpcHostPort(target)
 	if err != nil {
@@ -254,7 +256,7 @@ func parseGRPCTarget(target string, useTLS bool) (host, port string, err error) 
 	if host == "" {
 		return "", "", taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has no host; %s", target, how)
 	}
-	if why := malformedHost(host); why != "" {
+	if why := core.MalformedHost(host); why != "" {
 		return "", "", taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has host %q, with %s; %s", target, host, why, how)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
@@ -289,15 +291,15 @@ func grpcHostPort(target string) (string, error) {
 // grpcAuthority is the call's :authority: the target's host and port, as
 // grpc-go sends it for blackbox. Like blackbox, the grpc prober ignores
 // the `hostname` URL parameter.
-func grpcAuthority(_ *Module, e endpoint) string {
-	return net.JoinHostPort(e.host, e.port)
+func grpcAuthority(_ *core.Module, e core.Endpoint) string {
+	return net.JoinHostPort(e.Host, e.Port)
 }
 
 // grpcServerName is the name the TLS server is verified as: tls_config's
 // server_name, else the target's host. A TLS server name has no port, so
 // one written with a port is used without it.
-func grpcServerName(m *Module, host string) string {
-	name := tlsServerName(m.GRPC.TLSConfig.ServerName, host)
+func grpcServerName(m *core.Module, host string) string {
+	name := core.TLSServerName(m.GRPC.TLSConfig.ServerName, host)
 	if h, _, err := net.SplitHostPort(name); err == nil {
 		return h
 	}
@@ -308,49 +310,49 @@ func grpcServerName(m *Module, host string) string {
 // connection cannot be had, probe_grpc_status_code says what grpc-go
 // would have answered for the call: UNAVAILABLE, or DEADLINE_EXCEEDED
 // when time ran out.
-func (p *grpcPrepared) dial(ctx context.Context, m *Module, e endpoint, mx grpcMetrics, sink *probemetrics.Sink, logger *slog.Logger) (net.Conn, error) {
-	d, err := dialEndpoint(ctx, m, e, sink, logger)
-	mx.phase(taxonomy.PhaseResolve, d.resolve)
-	if d.ip == nil {
+func (p *grpcPrepared) dial(ctx context.Context, m *core.Module, e core.Endpoint, mx grpcMetrics, sink *probemetrics.Sink, logger *slog.Logger) (net.Conn, error) {
+	d, err := core.DialEndpoint(ctx, m, e, sink, logger)
+	mx.phase(taxonomy.PhaseResolve, d.Resolve)
+	if d.IP == nil {
 		return nil, err // resolution failed: blackbox stops here too
 	}
 	mx.resolved(m.GRPC.TLS)
-	mx.phase(taxonomy.PhaseConnect, d.connect)
+	mx.phase(taxonomy.PhaseConnect, d.Connect)
 	if err != nil {
 		mx.status.Set(float64(unreachedCode(err)))
 		return nil, err
 	}
-	Debug(logger, "Connected", "address", d.addr)
-	return p.secure(ctx, m, e, d.conn, mx, sink, logger)
+	core.Debug(logger, "Connected", "address", d.Addr)
+	return p.secure(ctx, m, e, d.Conn, mx, sink, logger)
 }
 
 // redial opens the connection a call made once more goes on: a new
 // TCP connection to the address the first one reached, without resolving
 // the name again, and with `tls` a new handshake.
-func (p *grpcPrepared) redial(ctx context.Context, m *Module, e endpoint, addr *net.TCPAddr, mx grpcMetrics, sink *probemetrics.Sink, logger *slog.Logger) (net.Conn, error) {
-	dialer, err := localDialer(e, addr.IP)
+func (p *grpcPrepared) redial(ctx context.Context, m *core.Module, e core.Endpoint, addr *net.TCPAddr, mx grpcMetrics, sink *probemetrics.Sink, logger *slog.Logger) (net.Conn, error) {
+	dialer, err := core.LocalDialer(e, addr.IP)
 	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	conn, err := dialer.DialContext(ctx, familyOf(addr.IP).network(e.network), addr.String())
+	conn, err := dialer.DialContext(ctx, core.FamilyOf(addr.IP).Network(e.Network), addr.String())
 	mx.timed(taxonomy.PhaseConnect, start, time.Now())
 	if err != nil {
-		err = dialError(ctx, e, addr.String(), err)
+		err = core.DialError(ctx, e, addr.String(), err)
 		mx.status.Set(float64(unreachedCode(err)))
 		return nil, err
 	}
-	Debug(logger, "Connected", "address", addr.String())
+	core.Debug(logger, "Connected", "address", addr.String())
 	return p.secure(ctx, m, e, conn, mx, sink, logger)
 }
 
 // secure runs the tls phase on conn with `tls`, and closes conn when
 // the handshake fails.
-func (p *grpcPrepared) secure(ctx context.Context, m *Module, e endpoint, conn net.Conn, mx grpcMetrics, sink *probemetrics.Sink, logger *slog.Logger) (net.Conn, error) {
+func (p *grpcPrepared) secure(ctx context.Context, m *core.Module, e core.Endpoint, conn net.Conn, mx grpcMetrics, sink *probemetrics.Sink, logger *slog.Logger) (net.Conn, error) {
 	if !m.GRPC.TLS {
 		return conn, nil
 	}
-	tc, took, err := handshake(ctx, conn, p.tls, grpcServerName(m, e.host), sink)
+	tc, took, err := core.Handshake(ctx, conn, p.tls, grpcServerName(m, e.Host), sink)
 	mx.phase(taxonomy.PhaseTLS, took)
 	if err != nil {
 		conn.Close()
@@ -358,7 +360,7 @@ func (p *grpcPrepared) secure(ctx context.Context, m *Module, e endpoint, conn n
 		return nil, err
 	}
 	mx.ssl.Set(1)
-	Debug(logger, "TLS handshake done", "server_name", tc.ConnectionState().ServerName)
+	core.Debug(logger, "TLS handshake done", "server_name", tc.ConnectionState().ServerName)
 	return tc, nil
 }
 
@@ -381,11 +383,11 @@ func unreachedCode(err error) codes.Code {
 // says the server went away before processing the call, which gRPC makes
 // once more on a new connection; err is then that first call's failure,
 // which is not yet the probe's: it sets no status and logs nothing.
-func (p *grpcPrepared) checkHealth(ctx context.Context, m *Module, conn net.Conn, authority string, mayRetry bool, mx grpcMetrics, logger *slog.Logger) (again bool, err error) {
+func (p *grpcPrepared) checkHealth(ctx context.Context, m *core.Module, conn net.Conn, authority string, mayRetry bool, mx grpcMetrics, logger *slog.Logger) (again bool, err error) {
 	defer conn.Close()
 	watched := &watchedConn{Conn: conn}
 	service := m.GRPC.Service
-	Debug(logger, "Checking gRPC health", "service", service, "authority", authority)
+	core.Debug(logger, "Checking gRPC health", "service", service, "authority", authority)
 	start := time.Now()
 	resp, fail := p.callHealth(ctx, m, watched, authority, mayRetry, logger)
 	mx.timed(taxonomy.PhaseCheck, start, time.Now())
@@ -399,7 +401,7 @@ func (p *grpcPrepared) checkHealth(ctx context.Context, m *Module, conn net.Conn
 		return false, err
 	}
 	mx.answered(resp.GetStatus())
-	Debug(logger, "Received health check answer", "serving_status", resp.GetStatus().String())
+	core.Debug(logger, "Received health check answer", "serving_status", resp.GetStatus().String())
 	return false, servingError(resp.GetStatus(), service)
 }
 

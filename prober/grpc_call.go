@@ -17,6 +17,8 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/grpc/status"
 	"google.golang.org/protobuf/proto"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // A probe makes one unary call on a connection it opened for that call
@@ -133,7 +135,7 @@ func unreadable(code codes.Code, format string, args ...any) *callFailure {
 // unprocessed is made once more, as gRPC makes it: here when the server
 // refused the stream alone, and by the caller, on a new connection
 // (callFailure.elsewhere), when the server is going away.
-func (p *grpcPrepared) callHealth(ctx context.Context, m *Module, conn net.Conn, authority string, mayRetry bool, logger *slog.Logger) (*healthpb.HealthCheckResponse, *callFailure) {
+func (p *grpcPrepared) callHealth(ctx context.Context, m *core.Module, conn net.Conn, authority string, mayRetry bool, logger *slog.Logger) (*healthpb.HealthCheckResponse, *callFailure) {
 	h, fail := openH2(ctx, conn)
 	if fail != nil {
 		return nil, fail
@@ -163,7 +165,7 @@ func (p *grpcPrepared) callHealth(ctx context.Context, m *Module, conn net.Conn,
 // healthRequestFields are the call's header fields: a POST to the health
 // service with the module's headers and the probe's remaining time as
 // grpc-timeout.
-func (p *grpcPrepared) healthRequestFields(ctx context.Context, m *Module, authority string) []hpack.HeaderField {
+func (p *grpcPrepared) healthRequestFields(ctx context.Context, m *core.Module, authority string) []hpack.HeaderField {
 	scheme := "http"
 	if m.GRPC.TLS {
 		scheme = "https"
@@ -180,7 +182,7 @@ func (p *grpcPrepared) healthRequestFields(ctx context.Context, m *Module, autho
 	}
 	if m.PropagateTraceContext {
 		h := http.Header{}
-		injectTraceContext(ctx, m, h)
+		core.InjectTraceContext(ctx, m, h)
 		for name, values := range h {
 			for _, v := range values {
 				fields = append(fields, hpack.HeaderField{Name: strings.ToLower(name), Value: v})

@@ -16,6 +16,8 @@ import (
 
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // The tests here cover the call gRPC makes a second time: one the server
@@ -64,7 +66,7 @@ func warnings() (*slog.Logger, *bytes.Buffer) {
 }
 
 // probeLogged is probe with a logger of the test's.
-func probeLogged(t *testing.T, m *Module, target string, logger *slog.Logger) (*probemetrics.Sink, error) {
+func probeLogged(t *testing.T, m *core.Module, target string, logger *slog.Logger) (*probemetrics.Sink, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()

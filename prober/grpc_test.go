@@ -20,6 +20,8 @@ import (
 
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // tlsMetrics are the TLS families, present only after a completed handshake.
@@ -27,7 +29,7 @@ var tlsMetrics = []string{"probe_ssl_earliest_cert_expiry", "probe_ssl_last_chai
 	"probe_ssl_last_chain_info", "probe_tls_version_info", "probe_tls_cipher_info"}
 
 // grpcModule loads a grpc module from its `grpc:` section.
-func grpcModule(t *testing.T, section string) *Module {
+func grpcModule(t *testing.T, section string) *core.Module {
 	t.Helper()
 	if section == "" {
 		section = "service: \"\""
@@ -511,11 +513,11 @@ func TestGRPCSourceAddress(t *testing.T) {
 	srv := newGRPCServer(t, grpcServerOpts{})
 	host, port, _ := net.SplitHostPort(srv.addr)
 	m := grpcModule(t, "")
-	e := endpoint{network: "tcp", host: host, port: port, protocol: "ip4", source: "127.0.0.2"}
+	e := core.Endpoint{Network: "tcp", Host: host, Port: port, Protocol: "ip4", Source: "127.0.0.2"}
 	sink := probemetrics.NewSink()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := m.prober.(*grpcPrepared).probeEndpoint(ctx, m, e, newGRPCMetrics(sink), sink, discardLogger)
+	err := m.Prepared.(*grpcPrepared).probeEndpoint(ctx, m, e, newGRPCMetrics(sink), sink, discardLogger)
 	checkOutcome(t, err, failure{})
 	if ip := srv.lastCall(t).peer.(*net.TCPAddr).IP.String(); ip != "127.0.0.2" {
 		t.Errorf("the server saw the probe come from %s, want 127.0.0.2", ip)

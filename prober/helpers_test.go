@@ -24,6 +24,8 @@ import (
 	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // ---- the in-process DNS server ----
@@ -128,14 +130,14 @@ var discardLogger = slog.New(slog.DiscardHandler)
 
 // defaultModule prepares a module of prober with blackbox's defaults,
 // changed by mutate, that resolves names with the test DNS server.
-func defaultModule(t *testing.T, prober string, mutate func(m *config.Module)) *Module {
+func defaultModule(t *testing.T, prober string, mutate func(m *config.Module)) *core.Module {
 	t.Helper()
 	cm := config.DefaultModule()
 	cm.Prober = prober
 	if mutate != nil {
 		mutate(&cm)
 	}
-	m, err := NewModule("test", cm, WithResolver(testResolver(t)))
+	m, err := NewModule("test", cm, core.WithResolver(testResolver(t)))
 	if err != nil {
 		t.Fatalf("NewModule: %v", err)
 	}
@@ -143,7 +145,7 @@ func defaultModule(t *testing.T, prober string, mutate func(m *config.Module)) *
 }
 
 // newModule is defaultModule for the http prober.
-func newModule(t *testing.T, mutate func(h *config.HTTPProbe)) *Module {
+func newModule(t *testing.T, mutate func(h *config.HTTPProbe)) *core.Module {
 	t.Helper()
 	return defaultModule(t, "http", func(m *config.Module) {
 		if mutate != nil {
@@ -156,7 +158,7 @@ func newModule(t *testing.T, mutate func(h *config.HTTPProbe)) *Module {
 // its section of a configuration file, so that the schema's defaults,
 // normalisations (bearer_token into authorization, ...) and rules apply.
 // Names resolve with the test DNS server.
-func loadSection(t *testing.T, prober, section string) (*Module, error) {
+func loadSection(t *testing.T, prober, section string) (*core.Module, error) {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "modules:\n  test:\n    prober: %s\n    %s:\n", prober, prober)
@@ -167,11 +169,11 @@ func loadSection(t *testing.T, prober, section string) (*Module, error) {
 	if err != nil {
 		return nil, fmt.Errorf("config.Load:\n%s\n%w", b.String(), err)
 	}
-	return NewModule("test", cfg.Modules["test"], WithResolver(testResolver(t)))
+	return NewModule("test", cfg.Modules["test"], core.WithResolver(testResolver(t)))
 }
 
 // sectionModule is loadSection for sections that must load.
-func sectionModule(t *testing.T, prober, section string) *Module {
+func sectionModule(t *testing.T, prober, section string) *core.Module {
 	t.Helper()
 	m, err := loadSection(t, prober, section)
 	if err != nil {
@@ -181,14 +183,14 @@ func sectionModule(t *testing.T, prober, section string) *Module {
 }
 
 // yamlModule loads an http module from its `http:` section.
-func yamlModule(t *testing.T, httpSection string) *Module {
+func yamlModule(t *testing.T, httpSection string) *core.Module {
 	t.Helper()
 	return sectionModule(t, "http", httpSection)
 }
 
 // probe runs one probe of target with module m under a deadline and
 // returns its metrics, how long it took and its error.
-func probe(t *testing.T, m *Module, target string, timeout time.Duration) (*probemetrics.Sink, time.Duration, error) {
+func probe(t *testing.T, m *core.Module, target string, timeout time.Duration) (*probemetrics.Sink, time.Duration, error) {
 	t.Helper()
 	f, ok := m.Func()
 	if !ok {
@@ -204,7 +206,7 @@ func probe(t *testing.T, m *Module, target string, timeout time.Duration) (*prob
 }
 
 // run is probe with a generous deadline, for probes that should not need it.
-func run(t *testing.T, m *Module, target string) (*probemetrics.Sink, error) {
+func run(t *testing.T, m *core.Module, target string) (*probemetrics.Sink, error) {
 	t.Helper()
 	sink, _, err := probe(t, m, target, 10*time.Second)
 	return sink, err

@@ -24,6 +24,8 @@ import (
 	"github.com/sonde-exporter/sonde/internal/regularfile"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // maxRedirects is how many redirects a probe follows, as in blackbox_exporter.
@@ -33,29 +35,29 @@ var errTooManyRedirects = fmt.Errorf("stopped after %d redirects", maxRedirects)
 
 // httpPrepared is what an http module needs ready before its first probe.
 type httpPrepared struct {
-	tls                *tlsClient        // client TLS settings, CA files parsed once
+	tls                *core.TLSClient   // client TLS settings, CA files parsed once
 	chain              http.RoundTripper // authentication and headers, ending in the probe's transport
 	chainErr           error             // why chain could not be built; every probe fails with it
 	proxy              func(*http.Request) (*url.URL, error)
 	proxyConnectHeader http.Header
 	userAgent          string
-	checks             checkSlots // the header, body and CEL checks running
+	checks             core.CheckSlots // the header, body and CEL checks running
 }
 
-func prepareHTTP(m *config.Module, env *Env) (Prober, error) {
+func prepareHTTP(m *config.Module, env *core.Env) (core.Prober, error) {
 	cfg := &m.HTTP.HTTPClientConfig
-	tlsClient, err := env.tlsClient(m, "http", &cfg.TLSConfig)
+	tlsClient, err := env.TLSClient(m, "http", &cfg.TLSConfig)
 	if err != nil {
 		return nil, err
 	}
-	tlsClient.withALPN("http/1.1")
+	tlsClient.WithALPN("http/1.1")
 	if cfg.EnableHTTP2 {
-		tlsClient.withALPN("h2", "http/1.1")
+		tlsClient.WithALPN("h2", "http/1.1")
 	}
 	if m.HTTP.EnableHTTP3 {
 		prepareHTTP3(tlsClient)
 	}
-	tlsClient.ocsp.proxy = cfg.Proxy() // responders are asked the way the target is
+	tlsClient.OCSP.Proxy = cfg.Proxy() // responders are asked the way the target is
 	// A chain that cannot be built (a secret reference, with no secret
 	// manager) fails the probes, not the load, as in blackbox_exporter.
 	chain, err := authChain(cfg)
@@ -71,7 +73,7 @@ func prepareHTTP(m *config.Module, env *Env) (Prober, error) {
 		// blackbox_exporter's User-Agent, with sonde's version: servers
 		// and their logs may key on it, and sonde is a drop-in.
 		userAgent: "Blackbox-Exporter/" + version.Version,
-		checks:    newCheckSlots(),
+		checks:    core.NewCheckSlots(),
 	}, nil
 }
 
@@ -81,18 +83,18 @@ func prepareHTTP(m *config.Module, env *Env) (Prober, error) {
 func authChain(cfg *pconfig.HTTPClientConfig) (http.RoundTripper, error) {
 	var rt http.RoundTripper = contextTransport{}
 	if a := cfg.Authorization; a != nil {
-		creds, err := secret(a.Credentials, a.CredentialsFile, a.CredentialsRef)
+		creds, err := core.Secret(a.Credentials, a.CredentialsFile, a.CredentialsRef)
 		if err != nil {
 			return nil, fmt.Errorf("authorization: %w", err)
 		}
 		rt = pconfig.NewAuthorizationCredentialsRoundTripper(a.Type, creds, rt)
 	}
 	if b := cfg.BasicAuth; b != nil {
-		user, err := secret(pconfig.Secret(b.Username), b.UsernameFile, b.UsernameRef)
+		user, err := core.Secret(pconfig.Secret(b.Username), b.UsernameFile, b.UsernameRef)
 		if err != nil {
 			return nil, fmt.Errorf("basic_auth: %w", err)
 		}
-		pass, err := secret(b.Password, b.PasswordFile, b.PasswordRef)
+		pass, err := core.Secret(b.Password, b.PasswordFile, b.PasswordRef)
 		if err != nil {
 			return nil, fmt.Errorf("basic_auth: %w", err)
 		}
@@ -102,9 +104,9 @@ func authChain(cfg *pconfig.HTTPClientConfig) (http.RoundTripper, error) {
 		if t := o.TLSConfig; t.CARef != "" || t.CertRef != "" || t.KeyRef != "" {
 			return nil, fmt.Errorf("oauth2.tls_config: sonde has no secret manager for *_ref fields; use the inline or _file form")
 		}
-		creds, err := secret(o.ClientSecret, o.ClientSecretFile, o.ClientSecretRef)
+		creds, err := core.Secret(o.ClientSecret, o.ClientSecretFile, o.ClientSecretRef)
 		if o.GrantType == "urn:ietf:params:oauth:grant-type:jwt-bearer" {
-			creds, err = secret(o.ClientCertificateKey, o.ClientCertificateKeyFile, o.ClientCertificateKeyRef)
+			creds, err = core.Secret(o.ClientCertificateKey, o.ClientCertificateKeyFile, o.ClientCertificateKeyRef)
 		}
 		if err != nil {
 			return nil, fmt.Errorf("oauth2: %w", err)
@@ -119,35 +121,6 @@ func authChain(cfg *pconfig.HTTPClientConfig) (http.RoundTripper, error) {
 	}
 	return rt, nil
 }
-
-// secret returns a reader for a secret given inline or in a file.
-func secret(inline pconfig.Secret, file, ref string) (pconfig.SecretReader, error) {
-	if ref != "" {
-		return nil, fmt.Errorf("secret reference %q: sonde has no secret manager; use the inline or _file form", ref)
-	}
-	if file != "" {
-		return fileSecret(file), nil
-	}
-	return pconfig.NewInlineSecret(string(inline)), nil
-}
-
-// fileSecret is a secret read from a file on every use, as
-// prometheus/common's FileSecret reads it, except that what is not a
-// regular file is refused: reading a named pipe would hold the probe for
-// ever.
-type fileSecret string
-
-func (s fileSecret) Fetch(context.Context) (string, error) {
-	data, err := regularfile.Read(string(s))
-	if err != nil {
-		return "", fmt.Errorf("unable to read file %s: %w", string(s), err)
-	}
-	return strings.TrimSpace(string(data)), nil
-}
-
-func (s fileSecret) Description() string { return "file " + string(s) }
-
-func (fileSecret) Immutable() bool { return false }
 
 // regularFilesFirst refuses a request while one of files (empty names
 // are skipped) is not a regular file, before next would read it.
@@ -210,7 +183,7 @@ func newHTTPMetrics(sink *probemetrics.Sink, h *config.HTTPProbe) httpMetrics {
 // httpProbe is one run of the http prober.
 type httpProbe struct {
 	ctx      context.Context
-	module   *Module
+	module   *core.Module
 	cfg      *config.HTTPProbe
 	prepared *httpPrepared
 	sink     *probemetrics.Sink
@@ -227,7 +200,7 @@ type httpProbe struct {
 	tr         *httpTransport // the probe's own, once the request is built
 }
 
-func (prepared *httpPrepared) Probe(ctx context.Context, target string, m *Module, sink *probemetrics.Sink, logger *slog.Logger) (err error) {
+func (prepared *httpPrepared) Probe(ctx context.Context, target string, m *core.Module, sink *probemetrics.Sink, logger *slog.Logger) (err error) {
 	p := &httpProbe{ctx: ctx, module: m, cfg: &m.HTTP, prepared: prepared, sink: sink, logger: logger}
 	p.metrics = newHTTPMetrics(sink, p.cfg)
 	defer func() { p.recordDurations() }()
@@ -239,8 +212,8 @@ func (prepared *httpPrepared) Probe(ctx context.Context, target string, m *Modul
 	if p.cfg.EnableHTTP3 {
 		upgradeToHTTPS(u, logger) // before the policy sees the scheme: https is what is probed
 	}
-	if err := m.policy.refuseScheme(u.Scheme); err != nil {
-		return targetDenied(taxonomy.PhaseSetup, err)
+	if err := m.Policy.RefuseScheme(u.Scheme); err != nil {
+		return core.TargetDenied(taxonomy.PhaseSetup, err)
 	}
 	ip, err := p.resolve(u)
 	if err != nil {
@@ -261,7 +234,7 @@ func (prepared *httpPrepared) Probe(ctx context.Context, target string, m *Modul
 // parseHTTPTarget reads a target as blackbox does: a URL, or a host[:port]
 // to which http:// is added.
 func parseHTTPTarget(target string) (_ *url.URL, err error) {
-	defer hidePassword(&err, target)
+	defer core.HidePassword(&err, target)
 	if !strings.Contains(target, "://") {
 		target = "http://" + target
 	}
@@ -276,7 +249,7 @@ func parseHTTPTarget(target string) (_ *url.URL, err error) {
 	if u.Hostname() == "" {
 		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has no host; write it as http[s]://host[:port][/path]", target)
 	}
-	if why := malformedHost(u.Hostname()); why != "" {
+	if why := core.MalformedHost(u.Hostname()); why != "" {
 		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has host %q, with %s; write it as http[s]://host[:port][/path]", target, u.Hostname(), why)
 	}
 	return u, nil
@@ -287,7 +260,7 @@ func parseHTTPTarget(target string) (_ *url.URL, err error) {
 // its credentials chain. blackbox builds its client here, after resolving,
 // and fails the probe when it cannot.
 func (p *httpProbe) clientReady() error {
-	if err := p.prepared.tls.ready(); err != nil {
+	if err := p.prepared.tls.Ready(); err != nil {
 		return err
 	}
 	return p.prepared.chainErr
@@ -298,12 +271,12 @@ func (p *httpProbe) clientReady() error {
 // nil means the proxy resolves.
 func (p *httpProbe) resolve(u *url.URL) (net.IP, error) {
 	if p.cfg.SkipResolvePhaseWithProxy && p.proxied() {
-		Debug(p.logger, "Leaving name resolution to the proxy")
+		core.Debug(p.logger, "Leaving name resolution to the proxy")
 		// No address is learnt: only the name, or an IP literal, can be
 		// checked. What the proxy reaches is the proxy's to restrict.
-		return nil, p.module.policy.checkHost(u.Hostname(), taxonomy.PhaseSetup)
+		return nil, p.module.Policy.CheckHost(u.Hostname(), taxonomy.PhaseSetup)
 	}
-	ip, took, err := resolveTarget(p.ctx, p.module, u.Hostname(), p.cfg.IPProtocol, p.cfg.IPProtocolFallback, p.sink, p.logger)
+	ip, took, err := core.ResolveTarget(p.ctx, p.module, u.Hostname(), p.cfg.IPProtocol, p.cfg.IPProtocolFallback, p.sink, p.logger)
 	p.resolved, p.looked = took, true
 	if p.proxied() {
 		return nil, err // the proxy connects; the lookup only measures
@@ -329,11 +302,11 @@ func (p *httpProbe) send(u *url.URL, ip net.IP) (*http.Response, error) {
 	client.Jar, _ = cookiejar.New(nil) // cookies set by a redirect are sent back, as a browser would
 	req = req.WithContext(context.WithValue(p.ctx, probeTransportKey{}, transport))
 
-	Debug(p.logger, "Making HTTP request", "url", u.Redacted(), "host", req.Host)
+	core.Debug(p.logger, "Making HTTP request", "url", u.Redacted(), "host", req.Host)
 	p.sent = true
 	resp, err := client.Do(req)
 	if err == nil {
-		Debug(p.logger, "Received HTTP response", "status_code", resp.StatusCode, "proto", resp.Proto)
+		core.Debug(p.logger, "Received HTTP response", "status_code", resp.StatusCode, "proto", resp.Proto)
 		return resp, nil
 	}
 	err = p.requestError(err, entry.requests > p.timeline.len())
@@ -398,11 +371,11 @@ func (p *httpProbe) checkRedirect(req *http.Request, via []*http.Request) error 
 // the redirect was met) and an IP literal's address (phase resolve). The
 // address a redirect's name resolves to is checked when it is dialled.
 func (p *httpProbe) checkRedirectTarget(u *url.URL) error {
-	policy := p.module.policy
-	if err := policy.refuseScheme(u.Scheme); err != nil {
-		return inRedirect(u, targetDenied(taxonomy.PhaseProcessing, err))
+	policy := p.module.Policy
+	if err := policy.RefuseScheme(u.Scheme); err != nil {
+		return inRedirect(u, core.TargetDenied(taxonomy.PhaseProcessing, err))
 	}
-	return inRedirect(u, policy.checkHost(u.Hostname(), taxonomy.PhaseProcessing))
+	return inRedirect(u, policy.CheckHost(u.Hostname(), taxonomy.PhaseProcessing))
 }
 
 // inRedirect adds to a refusal that it was of a redirect to u. The cause
@@ -435,7 +408,7 @@ func (p *httpProbe) newRequest(u *url.URL) (*http.Request, error) {
 	}
 	for name, value := range p.cfg.Headers {
 		if textproto.CanonicalMIMEHeaderKey(name) == "Host" {
-			if !validHost(value) {
+			if !core.ValidHost(value) {
 				// net/http would refuse it when writing the request, as
 				// it does in blackbox: say what is wrong instead.
 				return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup,
@@ -452,7 +425,7 @@ func (p *httpProbe) newRequest(u *url.URL) (*http.Request, error) {
 	if _, ok := req.Header["User-Agent"]; !ok {
 		req.Header.Set("User-Agent", p.prepared.userAgent)
 	}
-	injectTraceContext(p.ctx, p.module, req.Header)
+	core.InjectTraceContext(p.ctx, p.module, req.Header)
 	return req, nil
 }
 
@@ -486,16 +459,16 @@ func (p *httpProbe) transport(u *url.URL, hostHeader string, ip net.IP) *httpTra
 	t := &httpTransport{
 		probeCtx:   p.ctx,
 		timeline:   &p.timeline,
-		resolver:   p.module.resolver,
-		family:     preferredFamily(p.cfg.IPProtocol),
+		resolver:   p.module.Resolver,
+		family:     core.PreferredFamily(p.cfg.IPProtocol),
 		fallback:   p.cfg.IPProtocolFallback,
 		pinnedHost: u.Hostname(),
 		pinnedIP:   ip,
 		serverName: p.serverName(u, hostHeader),
 		tls:        p.prepared.tls,
-		policy:     p.module.policy,
+		policy:     p.module.Policy,
 		proxy:      p.prepared.proxy,
-		proxyFacts: &tlsFacts{},
+		proxyFacts: &core.TLSFacts{},
 		http3:      p.cfg.EnableHTTP3,
 		http3Gzip:  p.cfg.Compression == "",
 	}
@@ -515,12 +488,12 @@ func (p *httpProbe) netTransport(t *httpTransport) *http.Transport {
 		DialTLSContext:     t.dialTLS,
 		// Used only for TLS through a proxy, which the transport does
 		// itself; it captures the handshake's facts all the same.
-		TLSClientConfig:    t.tls.config(t.serverName, t.proxyFacts),
+		TLSClientConfig:    t.tls.Config(t.serverName, t.proxyFacts),
 		DisableKeepAlives:  true,
 		DisableCompression: true, // the module's compression option decides
 		ForceAttemptHTTP2:  p.cfg.HTTPClientConfig.EnableHTTP2,
 		// Also HTTP/2's SETTINGS_MAX_HEADER_LIST_SIZE.
-		MaxResponseHeaderBytes: maxResponseHeader,
+		MaxResponseHeaderBytes: core.MaxResponseHeader,
 		// A probe's connection carries one request: its buffers are held
 		// for as long as the probe is in flight, and at 4 KiB each (the
 		// default) they were a fifth of a waiting probe's heap. Smaller
@@ -621,7 +594,7 @@ func (p *httpProbe) checkResponse(resp *http.Response) error {
 	if len(p.cfg.FailIfHeaderMatchesRegexp)+len(p.cfg.FailIfHeaderNotMatchesRegexp) == 0 {
 		return nil
 	}
-	if err := p.prepared.checks.run(p.ctx, taxonomy.PhaseValidate, "the header regexps", func() *taxonomy.Error { return checkHeaders(p.cfg, resp.Header) }); err != nil {
+	if err := p.prepared.checks.Run(p.ctx, taxonomy.PhaseValidate, "the header regexps", func() *taxonomy.Error { return core.CheckHeaders(p.cfg, resp.Header) }); err != nil {
 		p.metrics.failedRegex.Set(1)
 		return err
 	}
@@ -664,7 +637,7 @@ func (p *httpProbe) checksBody() bool {
 func (p *httpProbe) checkBody(body []byte) error {
 	checks := p.prepared.checks
 	if len(p.cfg.FailIfBodyMatchesRegexp)+len(p.cfg.FailIfBodyNotMatchesRegexp) > 0 {
-		if err := checks.run(p.ctx, taxonomy.PhaseValidate, "the body regexps", func() *taxonomy.Error { return checkBody(p.cfg, body) }); err != nil {
+		if err := checks.Run(p.ctx, taxonomy.PhaseValidate, "the body regexps", func() *taxonomy.Error { return core.CheckBody(p.cfg, body) }); err != nil {
 			p.metrics.failedRegex.Set(1)
 			return err
 		}
@@ -672,7 +645,7 @@ func (p *httpProbe) checkBody(body []byte) error {
 	if p.metrics.failedCEL == nil {
 		return nil
 	}
-	if err := checks.run(p.ctx, taxonomy.PhaseValidate, "the CEL checks", func() *taxonomy.Error { return checkCEL(p.ctx, p.cfg, body) }); err != nil {
+	if err := checks.Run(p.ctx, taxonomy.PhaseValidate, "the CEL checks", func() *taxonomy.Error { return core.CheckCEL(p.ctx, p.cfg, body) }); err != nil {
 		p.metrics.failedCEL.Set(1)
 		return err
 	}
@@ -690,7 +663,7 @@ func (p *httpProbe) recordTLS(resp *http.Response, err error) {
 	facts := p.tr.lastHandshake()
 	var failure *taxonomy.Error
 	if facts != nil && ((resp != nil && resp.TLS != nil) || (errors.As(err, &failure) && failure.Class == taxonomy.ClassTLS)) {
-		facts.record(p.sink)
+		facts.Record(p.sink)
 	}
 }
 

@@ -19,6 +19,8 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // HTTP/3 (enable_http3), as blackbox_exporter 0.28 has it: requests go
@@ -36,9 +38,9 @@ import (
 // prepareHTTP3 readies a module's TLS client for HTTP/3: QUIC runs on TLS
 // 1.3 alone, and offers h3 alone by ALPN. A tls_config.max_version below
 // TLS 1.3 then fails every probe, as it does in blackbox.
-func prepareHTTP3(c *tlsClient) {
-	c.withMinVersion(tls.VersionTLS13, "enable_http3, as QUIC runs on TLS 1.3")
-	c.withALPN(http3.NextProtoH3)
+func prepareHTTP3(c *core.TLSClient) {
+	c.WithMinVersion(tls.VersionTLS13, "enable_http3, as QUIC runs on TLS 1.3")
+	c.WithALPN(http3.NextProtoH3)
 }
 
 // upgradeToHTTPS makes an http:// target https://, as blackbox does for
@@ -136,7 +138,7 @@ func (t *httpTransport) dialQUIC(ctx context.Context, addr string) (*http3Conn, 
 		return nil, err
 	}
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.connectStart })
-	udp, err := newDialer().DialContext(ctx, familyOf(ip).network("udp"), net.JoinHostPort(ip.String(), port))
+	udp, err := core.NewDialer().DialContext(ctx, core.FamilyOf(ip).Network("udp"), net.JoinHostPort(ip.String(), port))
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.connectDone })
 	if err != nil {
 		return nil, taxonomy.Classify(ctx, fmt.Errorf("opening a UDP socket to %s: %w", addr, err), taxonomy.PhaseConnect)
@@ -149,9 +151,9 @@ func (t *httpTransport) dialQUIC(ctx context.Context, addr string) (*http3Conn, 
 // handshake succeeds.
 func (t *httpTransport) handshakeQUIC(ctx context.Context, udp *net.UDPConn, addr, serverName string) (*http3Conn, error) {
 	c := &http3Conn{udp: udp, transport: &quic.Transport{Conn: connectedUDP{udp}}}
-	facts := &tlsFacts{}
+	facts := &core.TLSFacts{}
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.tlsStart })
-	qc, err := c.transport.Dial(ctx, udp.RemoteAddr(), t.tls.config(serverName, facts), quicConfig(ctx))
+	qc, err := c.transport.Dial(ctx, udp.RemoteAddr(), t.tls.Config(serverName, facts), quicConfig(ctx))
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.tlsDone })
 	t.keep(facts)
 	if err != nil {
@@ -159,8 +161,8 @@ func (t *httpTransport) handshakeQUIC(ctx context.Context, udp *net.UDPConn, add
 		return nil, handshakeError(ctx, fmt.Errorf("QUIC handshake with %s (%s): %w", addr, serverName, err))
 	}
 	c.quic = qc
-	err = t.tls.queryOCSP(ctx, c, facts)
-	t.timeline.askedOCSP(facts.ocspAsked())
+	err = t.tls.QueryOCSP(ctx, c, facts)
+	t.timeline.askedOCSP(facts.OCSPAsked())
 	if err != nil {
 		return nil, err
 	}
@@ -204,7 +206,7 @@ func quicConfig(ctx context.Context) *quic.Config {
 // sets compression, which decodes the body once, where blackbox would
 // decode it twice and fail.
 func newHTTP3Client(qc *quic.Conn, gzip bool) *http3.ClientConn {
-	settings := &http3.Transport{DisableCompression: !gzip, MaxResponseHeaderBytes: maxResponseHeader}
+	settings := &http3.Transport{DisableCompression: !gzip, MaxResponseHeaderBytes: core.MaxResponseHeader}
 	return settings.NewClientConn(qc)
 }
 

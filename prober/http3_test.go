@@ -24,6 +24,8 @@ import (
 	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // ---- HTTP/3 servers ----
@@ -87,7 +89,7 @@ func newHTTP3Server(t *testing.T, handler http.Handler, o h3Opts) string {
 
 // h3Module is an http module with enable_http3 that trusts ca, changed
 // by mutate.
-func h3Module(t *testing.T, ca *testCA, mutate func(h *config.HTTPProbe)) *Module {
+func h3Module(t *testing.T, ca *testCA, mutate func(h *config.HTTPProbe)) *core.Module {
 	t.Helper()
 	return newModule(t, func(h *config.HTTPProbe) {
 		h.EnableHTTP3 = true
@@ -128,7 +130,7 @@ func runHTTP3Cases(t *testing.T, cases []h3Case) {
 				handler = tc.handler(e)
 			}
 			e.url = newHTTP3Server(t, handler, opts)
-			var m *Module
+			var m *core.Module
 			if tc.yaml != nil {
 				m = yamlModule(t, tc.yaml(e))
 			} else {
@@ -448,7 +450,7 @@ func TestHTTP3ClientCertificate(t *testing.T) {
 		})
 		sink, err := run(t, m, target)
 		checkOutcome(t, err, failure{})
-		metric(t, sink, unixSeconds(client.leaf.NotAfter), "probe_tls_client_cert_not_after_timestamp_seconds")
+		metric(t, sink, core.UnixSeconds(client.leaf.NotAfter), "probe_tls_client_cert_not_after_timestamp_seconds")
 	})
 	t.Run("missing", func(t *testing.T) {
 		// The server refuses the handshake with an alert after sonde's
@@ -793,7 +795,7 @@ func TestHTTP3WithTLS12FailsProbes(t *testing.T) {
 	cm.Prober = "http"
 	cm.HTTP.EnableHTTP3, cm.HTTP.HTTPClientConfig.EnableHTTP2 = true, false
 	cm.HTTP.HTTPClientConfig.TLSConfig.MaxVersion = pconfig.TLSVersion(tls.VersionTLS12)
-	m, err := NewModule("test", cm, WithResolver(testResolver(t)))
+	m, err := NewModule("test", cm, core.WithResolver(testResolver(t)))
 	if err != nil {
 		t.Fatalf("NewModule: %v", err)
 	}

@@ -16,6 +16,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // maxKeptBody bounds the body held in memory for body checks when the
@@ -74,9 +76,9 @@ func (p *httpProbe) readBody(resp *http.Response, keep bool) ([]byte, error) {
 func tooLarge(limit int64, own bool) error {
 	if own {
 		return taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonBodyTooLarge, taxonomy.PhaseTransfer,
-			"the body exceeds the %s sonde keeps in memory for body checks; set http.body_size_limit to choose a limit", describeSize(limit))
+			"the body exceeds the %s sonde keeps in memory for body checks; set http.body_size_limit to choose a limit", core.DescribeSize(limit))
 	}
-	return taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonBodyTooLarge, taxonomy.PhaseTransfer, "the body exceeds body_size_limit (%s)", describeSize(limit))
+	return taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonBodyTooLarge, taxonomy.PhaseTransfer, "the body exceeds body_size_limit (%s)", core.DescribeSize(limit))
 }
 
 // bodyError classifies a failure while reading the body: a network error

@@ -14,6 +14,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // Failures before the request reaches the target (an OAuth2 token that
@@ -93,7 +95,7 @@ func TestHTTPEmptyBodyWithCompression(t *testing.T) {
 // answer "no suitable address", which is dns/no_address, not unknown.
 func TestLookupNoSuitableAddress(t *testing.T) {
 	r := hostsOnlyResolver{}
-	_, err := lookupAddress(context.Background(), r, "localhost", ip6, false)
+	_, err := core.LookupAddress(context.Background(), r, "localhost", core.IP6, false)
 	checkOutcome(t, err, failure{taxonomy.ClassDNS, taxonomy.ReasonNoAddress, taxonomy.PhaseResolve})
 }
 

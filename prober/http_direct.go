@@ -14,6 +14,8 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // A probe's request to a plain-HTTP target, with no proxy, is made by
@@ -97,7 +99,7 @@ type directConn struct {
 }
 
 func newDirectConn(ctx context.Context, conn net.Conn) *directConn {
-	c := &directConn{Conn: conn, ctx: ctx, header: maxResponseHeader}
+	c := &directConn{Conn: conn, ctx: ctx, header: core.MaxResponseHeader}
 	// Closing wakes every blocked read and write at once, and no
 	// connection outlives its probe, whether or not its body was closed.
 	c.stop = context.AfterFunc(ctx, func() { c.closing.Do(func() { conn.Close() }) })
@@ -145,7 +147,7 @@ func (c *directConn) send(req *http.Request) error {
 
 func (c *directConn) Read(p []byte) (int, error) {
 	if c.header == 0 {
-		return 0, errHeaderTooLarge
+		return 0, core.ErrHeaderTooLarge
 	}
 	if c.header > 0 && int64(len(p)) > c.header {
 		p = p[:c.header]

@@ -13,6 +13,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // Plain-HTTP requests without a proxy skip net/http's Transport
@@ -57,7 +59,7 @@ func TestHTTPDirectRoundTrip(t *testing.T) {
 				line := "X-Filler: " + strings.Repeat("a", 1000) + "\r\n"
 				w := bufio.NewWriter(c)
 				fmt.Fprint(w, "HTTP/1.1 200 OK\r\n")
-				for i := 0; i <= maxResponseHeader/len(line); i++ {
+				for i := 0; i <= core.MaxResponseHeader/len(line); i++ {
 					if _, err := w.WriteString(line); err != nil {
 						return
 					}

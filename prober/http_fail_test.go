@@ -15,6 +15,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // The http metrics blackbox_exporter exports, at 0, even when the probe
@@ -245,14 +247,14 @@ func TestHTTPDeadlines(t *testing.T) {
 	const slack = 200 * time.Millisecond
 	cases := []struct {
 		name  string
-		setup func(t *testing.T) (target string, m *Module)
+		setup func(t *testing.T) (target string, m *core.Module)
 		phase taxonomy.Phase
 		timed []taxonomy.Phase // including the phase that stalled
 		zero  []taxonomy.Phase
 	}{
 		{
 			name: "listener that never answers TLS",
-			setup: func(t *testing.T) (string, *Module) {
+			setup: func(t *testing.T) (string, *core.Module) {
 				addr := rawServer(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 				return "https://" + addr, newModule(t, nil)
 			},
@@ -262,7 +264,7 @@ func TestHTTPDeadlines(t *testing.T) {
 		},
 		{
 			name: "server that sleeps before the headers",
-			setup: func(t *testing.T) (string, *Module) {
+			setup: func(t *testing.T) (string, *core.Module) {
 				srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					hold(r)
 				}), serverOpts{})
@@ -274,7 +276,7 @@ func TestHTTPDeadlines(t *testing.T) {
 		},
 		{
 			name: "https server that sleeps before the headers",
-			setup: func(t *testing.T) (string, *Module) {
+			setup: func(t *testing.T) (string, *core.Module) {
 				ca := newTestCA(t, "sonde test CA")
 				srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					hold(r)
@@ -287,7 +289,7 @@ func TestHTTPDeadlines(t *testing.T) {
 		},
 		{
 			name: "server that stalls in the middle of the body",
-			setup: func(t *testing.T) (string, *Module) {
+			setup: func(t *testing.T) (string, *core.Module) {
 				srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					w.Header().Set("Content-Length", "1000")
 					fmt.Fprint(w, "the first part")
@@ -302,7 +304,7 @@ func TestHTTPDeadlines(t *testing.T) {
 		},
 		{
 			name: "body checks on a body that stalls",
-			setup: func(t *testing.T) (string, *Module) {
+			setup: func(t *testing.T) (string, *core.Module) {
 				srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					fmt.Fprint(w, "the first part")
 					w.(http.Flusher).Flush()
@@ -315,7 +317,7 @@ func TestHTTPDeadlines(t *testing.T) {
 		},
 		{
 			name: "DNS server that never answers",
-			setup: func(t *testing.T) (string, *Module) {
+			setup: func(t *testing.T) (string, *core.Module) {
 				return "http://" + silentName + "/", newModule(t, nil)
 			},
 			phase: taxonomy.PhaseResolve,

@@ -24,6 +24,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // env is what a table case can see of its test: its CA and server.
@@ -62,7 +64,7 @@ func runHTTPCases(t *testing.T, cases []httpCase) {
 				handler = tc.handler(e)
 			}
 			e.srv = newServer(t, handler, opts)
-			var m *Module
+			var m *core.Module
 			if tc.yaml != nil {
 				m = yamlModule(t, tc.yaml(e))
 			} else {

@@ -17,6 +17,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // tlsFamilies are the metrics only a completed handshake exports.
@@ -184,7 +186,7 @@ func TestHTTPClientCertificateMissing(t *testing.T) {
 		{tls.VersionTLS12, taxonomy.PhaseTLS},
 		{tls.VersionTLS13, taxonomy.PhaseProcessing},
 	} {
-		t.Run(tlsVersion(tc.version), func(t *testing.T) {
+		t.Run(core.TLSVersion(tc.version), func(t *testing.T) {
 			ca := newTestCA(t, "sonde test CA")
 			srv := newServer(t, okHandler, serverOpts{tls: true, ca: ca, tlsConf: func(c *tls.Config) {
 				c.ClientAuth = tls.RequireAndVerifyClientCert

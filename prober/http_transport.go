@@ -14,6 +14,8 @@ import (
 
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // roundTrip holds the timings of one request of a probe; each redirect adds
@@ -202,21 +204,21 @@ type httpTransport struct {
 	std          *http.Transport
 	probeCtx     context.Context // bounds every dial by the probe deadline
 	timeline     *timeline
-	resolver     Resolver
-	family       ipFamily
+	resolver     core.Resolver
+	family       core.IPFamily
 	fallback     bool
 	pinnedHost   string // the target's host, dialled at pinnedIP
 	pinnedIP     net.IP
 	serverName   string // the TLS server name for pinnedHost
-	tls          *tlsClient
-	policy       *targetPolicy                         // the module's; nil allows every address
+	tls          *core.TLSClient
+	policy       *core.TargetPolicy                    // the module's; nil allows every address
 	proxy        func(*http.Request) (*url.URL, error) // the module's proxy function, if any
 	http3        bool                                  // requests go over QUIC (enable_http3), see http3.go
 	http3Gzip    bool                                  // quic-go asks for gzip and decodes it, as it does for blackbox
 
 	mu         sync.Mutex
-	facts      *tlsFacts       // of the last handshake
-	proxyFacts *tlsFacts       // of handshakes the transport does itself, through a proxy
+	facts      *core.TLSFacts  // of the last handshake
+	proxyFacts *core.TLSFacts  // of handshakes the transport does itself, through a proxy
 	proxies    map[string]bool // "host:port" of the proxies chosen so far
 }
 
@@ -240,7 +242,7 @@ func (t *httpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 			t.timeline.markOnce(func(r *roundTrip) *time.Time { return &r.tlsDone })
 			// For direct connections this fires around a handshake dialTLS
 			// did; only a handshake through a proxy captures proxyFacts.
-			if t.proxyFacts.wasCaptured() {
+			if t.proxyFacts.WasCaptured() {
 				t.keep(t.proxyFacts)
 			}
 		},
@@ -260,7 +262,7 @@ func (t *httpTransport) dial(ctx context.Context, _, addr string) (net.Conn, err
 		return nil, err
 	}
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.connectStart })
-	conn, err := newDialer().DialContext(ctx, familyOf(ip).network("tcp"), net.JoinHostPort(ip.String(), port))
+	conn, err := core.NewDialer().DialContext(ctx, core.FamilyOf(ip).Network("tcp"), net.JoinHostPort(ip.String(), port))
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.connectDone })
 	if err != nil {
 		return nil, taxonomy.Classify(ctx, fmt.Errorf("connecting to %s: %w", addr, err), taxonomy.PhaseConnect)
@@ -294,7 +296,7 @@ func (t *httpTransport) address(ctx context.Context, host string) (net.IP, error
 		t.timeline.parsedLiteral()
 	}
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.resolveStart })
-	ip, err := lookupAddress(ctx, t.resolver, host, t.family, t.fallback)
+	ip, err := core.LookupAddress(ctx, t.resolver, host, t.family, t.fallback)
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.resolveDone })
 	return ip, err
 }
@@ -308,8 +310,8 @@ func (t *httpTransport) allowed(addr, host string, ip net.IP) error {
 	if t.policy == nil || t.isProxy(addr) {
 		return nil
 	}
-	if err := t.policy.refuseAddress(host, ip); err != nil {
-		return targetDenied(taxonomy.PhaseResolve, err)
+	if err := t.policy.RefuseAddress(host, ip); err != nil {
+		return core.TargetDenied(taxonomy.PhaseResolve, err)
 	}
 	return nil
 }
@@ -345,7 +347,7 @@ func dialAddress(u *url.URL) string {
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443", "socks5": "1080", "socks5h": "1080"}[u.Scheme]
 	}
-	return net.JoinHostPort(asciiName(u.Hostname()), port)
+	return net.JoinHostPort(core.ASCIIName(u.Hostname()), port)
 }
 
 // dialTLS opens a TCP connection and completes a TLS handshake on it.
@@ -358,12 +360,12 @@ func (t *httpTransport) dialTLS(ctx context.Context, network, addr string) (net.
 	defer cancel()
 	host, _, _ := net.SplitHostPort(addr)
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.tlsStart })
-	tc, facts, _, err := tlsHandshake(ctx, conn, t.tls, t.serverNameFor(host))
+	tc, facts, _, err := core.TLSHandshake(ctx, conn, t.tls, t.serverNameFor(host))
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.tlsDone })
 	t.keep(facts)
 	if err == nil {
-		err = t.tls.queryOCSP(ctx, tc, facts)
-		t.timeline.askedOCSP(facts.ocspAsked())
+		err = t.tls.QueryOCSP(ctx, tc, facts)
+		t.timeline.askedOCSP(facts.OCSPAsked())
 	}
 	if err != nil {
 		conn.Close()
@@ -383,14 +385,14 @@ func (t *httpTransport) serverNameFor(host string) string {
 }
 
 // keep remembers a handshake's facts: the last one's are exported.
-func (t *httpTransport) keep(facts *tlsFacts) {
+func (t *httpTransport) keep(facts *core.TLSFacts) {
 	t.mu.Lock()
 	t.facts = facts
 	t.mu.Unlock()
 }
 
 // lastHandshake returns the facts of the last handshake, nil if none.
-func (t *httpTransport) lastHandshake() *tlsFacts {
+func (t *httpTransport) lastHandshake() *core.TLSFacts {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.facts

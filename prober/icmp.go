@@ -14,6 +14,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // defaultICMPPayload is the echo data when payload_size is 0. It is as long
@@ -43,7 +45,7 @@ type icmpPrepared struct {
 // its first sequence number.
 type echoStart struct{ id, seq uint16 }
 
-func prepareICMP(m *config.Module, _ *Env) (Prober, error) {
+func prepareICMP(m *config.Module, _ *core.Env) (core.Prober, error) {
 	cfg := &m.ICMP
 	p := &icmpPrepared{
 		payload:  icmpPayload(cfg.PayloadSize),
@@ -63,9 +65,9 @@ func prepareICMP(m *config.Module, _ *Env) (Prober, error) {
 // checkPayloadSize fails a payload_size that no echo request of the
 // target's family can carry. blackbox tries to send it and fails the probe
 // (or, for a negative size, its whole scrape).
-func checkPayloadSize(size int, f ipFamily) error {
+func checkPayloadSize(size int, f core.IPFamily) error {
 	limit := config.MaxICMPPayload4
-	if f == ip6 {
+	if f == core.IP6 {
 		limit = config.MaxICMPPayload6
 	}
 	if size < 0 || size > limit {
@@ -102,7 +104,7 @@ var icmpPhases = []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseSetup, ta
 // Probe sends the module's echo requests to the target's address and
 // waits for the replies: one by default, as blackbox_exporter does, or
 // `packets` of them `packet_interval` apart.
-func (prep *icmpPrepared) Probe(ctx context.Context, target string, m *Module, sink *probemetrics.Sink, logger *slog.Logger) error {
+func (prep *icmpPrepared) Probe(ctx context.Context, target string, m *core.Module, sink *probemetrics.Sink, logger *slog.Logger) error {
 	durations := sink.GaugeVec("probe_icmp_duration_seconds", "Duration of icmp request by phase", "phase")
 	for _, p := range icmpPhases {
 		durations.With(string(p))
@@ -111,12 +113,12 @@ func (prep *icmpPrepared) Probe(ctx context.Context, target string, m *Module, s
 		return err
 	}
 	cfg := &m.ICMP
-	ip, took, err := resolveTarget(ctx, m, target, cfg.IPProtocol, cfg.IPProtocolFallback, sink, logger)
+	ip, took, err := core.ResolveTarget(ctx, m, target, cfg.IPProtocol, cfg.IPProtocolFallback, sink, logger)
 	durations.With(string(taxonomy.PhaseResolve)).Set(took.Seconds())
 	if err != nil {
 		return err
 	}
-	if err := checkPayloadSize(cfg.PayloadSize, familyOf(ip)); err != nil {
+	if err := checkPayloadSize(cfg.PayloadSize, core.FamilyOf(ip)); err != nil {
 		return err
 	}
 
@@ -151,7 +153,7 @@ func (prep *icmpPrepared) Probe(ctx context.Context, target string, m *Module, s
 // address, such as one with a port or a scheme, which no resolver would
 // find: the scrape is then answered with HTTP 400 and the reason.
 func checkICMPTarget(target string) (err error) {
-	defer hidePassword(&err, target)
+	defer core.HidePassword(&err, target)
 	if net.ParseIP(target) == nil && (target == "" || strings.ContainsAny(target, ":/[]@ ")) {
 		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup,
 			"icmp target %q is not a host name or an IP address; write e.g. example.com or 2001:db8::1, without a port or scheme", target)

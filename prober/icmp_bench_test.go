@@ -12,6 +12,8 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // BenchmarkICMPConcurrency measures what one ICMP probe to 127.0.0.1 costs
@@ -35,7 +37,7 @@ func BenchmarkICMPConcurrency(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	m.prober.(*icmpPrepared).kinds = []socketKind{kind}
+	m.Prepared.(*icmpPrepared).kinds = []socketKind{kind}
 	probeRound(m, 100) // warm up: goroutine stacks, the Go heap
 
 	var few, many roundCost
@@ -58,7 +60,7 @@ func BenchmarkICMPConcurrency(b *testing.B) {
 // as sonde would choose, else raw.
 func benchKind(b *testing.B) socketKind {
 	for _, kind := range []socketKind{datagramSocket, rawSocket} {
-		if s, err := listenICMP(kind, ip4, nil, 0); err == nil {
+		if s, err := listenICMP(kind, core.IP4, nil, 0); err == nil {
 			s.Close()
 			return kind
 		}
@@ -85,7 +87,7 @@ func (c *roundCost) perProbe() float64 {
 }
 
 // probeRound starts n probes of 127.0.0.1 at once and waits for them all.
-func probeRound(m *Module, n int) roundCost {
+func probeRound(m *core.Module, n int) roundCost {
 	var (
 		wg     sync.WaitGroup
 		failed atomic.Int64

@@ -16,6 +16,8 @@ import (
 	"golang.org/x/net/ipv6"
 
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // exchange sends a probe's echo requests on schedule and reads the
@@ -64,7 +66,7 @@ func (x *exchange) run(ctx context.Context) error {
 		deadline = time.Now().Add(24 * time.Hour)
 	}
 	x.start = time.Now()
-	Debug(x.logger, "Sending echo requests", "packets", x.planned, "interval", x.interval, "id", x.sock.id, "kind", x.sock.kind.String())
+	core.Debug(x.logger, "Sending echo requests", "packets", x.planned, "interval", x.interval, "id", x.sock.id, "kind", x.sock.kind.String())
 	for {
 		if err := x.sendDue(ctx, deadline); err != nil {
 			return err
@@ -96,7 +98,7 @@ func (x *exchange) run(ctx context.Context) error {
 // the normal end of a probe waiting for lost replies, a cancellation is
 // not.
 func (x *exchange) ended(ctx context.Context) error {
-	Debug(x.logger, "Stopped waiting for echo replies", "sent", len(x.sentAt), "received", x.stats.received)
+	core.Debug(x.logger, "Stopped waiting for echo replies", "sent", len(x.sentAt), "received", x.stats.received)
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return taxonomy.Classify(ctx, ctx.Err(), taxonomy.PhaseRTT)
 	}
@@ -126,7 +128,7 @@ func (x *exchange) sendDue(ctx context.Context, deadline time.Time) error {
 		return nil
 	}
 	if i > 0 && time.Now().Add(x.interval).After(deadline) {
-		Debug(x.logger, "Not sending the remaining echo requests: the deadline leaves no packet_interval for their replies",
+		core.Debug(x.logger, "Not sending the remaining echo requests: the deadline leaves no packet_interval for their replies",
 			"sent", i, "planned", x.planned)
 		x.planned = i
 		return nil
@@ -136,7 +138,7 @@ func (x *exchange) sendDue(ctx context.Context, deadline time.Time) error {
 	if err != nil {
 		return taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonInternal, taxonomy.PhaseRTT, fmt.Errorf("building echo request %d: %w", seq, err))
 	}
-	Debug(x.logger, "Sending echo request", "seq", seq, "size", len(msg))
+	core.Debug(x.logger, "Sending echo request", "seq", seq, "size", len(msg))
 	now := time.Now()
 	if err := x.transmit(msg); err != nil {
 		return x.sendError(ctx, seq, len(msg), err)
@@ -163,7 +165,7 @@ func (x *exchange) transmit(msg []byte) error {
 // socket the kernel computes the checksum.
 func (x *exchange) request(seq uint16) ([]byte, error) {
 	var typ icmp.Type = ipv4.ICMPTypeEcho
-	if x.sock.family == ip6 {
+	if x.sock.family == core.IP6 {
 		typ = ipv6.ICMPTypeEchoRequest
 	}
 	m := icmp.Message{Type: typ, Body: &icmp.Echo{ID: int(x.sock.id), Seq: int(seq), Data: x.payload}}
@@ -218,7 +220,7 @@ func (x *exchange) reply(r echoMessage, from net.IP, hopLimit int, now time.Time
 	x.answered[i] = true
 	x.pending--
 	x.stats.addReply(rtt, hopLimit)
-	Debug(x.logger, "Echo reply", "seq", r.seq, "rtt", rtt, "hop_limit", hopLimit)
+	core.Debug(x.logger, "Echo reply", "seq", r.seq, "rtt", rtt, "hop_limit", hopLimit)
 }
 
 // failed records an ICMP error about one of our requests.
@@ -230,7 +232,7 @@ func (x *exchange) failed(f *icmpFailure) {
 	x.answered[i] = true
 	x.pending--
 	x.stats.failure = f
-	Debug(x.logger, "ICMP error for echo request", "seq", f.seq, "err", f.describe())
+	core.Debug(x.logger, "ICMP error for echo request", "seq", f.seq, "err", f.describe())
 }
 
 // index maps a sequence number to a request sent and not yet answered.
@@ -247,7 +249,7 @@ func (x *exchange) index(seq uint16) (int, bool) {
 func (x *exchange) drainErrors() bool {
 	failures, err := x.sock.readErrors()
 	if err != nil {
-		Debug(x.logger, "Reading the socket's error queue failed", "err", err)
+		core.Debug(x.logger, "Reading the socket's error queue failed", "err", err)
 	}
 	for _, f := range failures {
 		if f.quotedDst == nil { // the kernel matched it to this socket, which sends only to the target
@@ -265,9 +267,9 @@ type echoMessage struct {
 }
 
 // parseEchoReply reads an echo reply: type, code 0, identifier, sequence.
-func parseEchoReply(family ipFamily, b []byte) (echoMessage, bool) {
+func parseEchoReply(family core.IPFamily, b []byte) (echoMessage, bool) {
 	want := byte(ipv4.ICMPTypeEchoReply)
-	if family == ip6 {
+	if family == core.IP6 {
 		want = byte(ipv6.ICMPTypeEchoReply)
 	}
 	if len(b) < 8 || b[0] != want || b[1] != 0 {
@@ -283,7 +285,7 @@ func parseEcho(b []byte) echoMessage {
 // icmpFailure is an ICMP error message about one of our echo requests:
 // destination unreachable, time exceeded, or packet too big.
 type icmpFailure struct {
-	family    ipFamily
+	family    core.IPFamily
 	typ, code int
 	mtu       int    // next-hop MTU of "fragmentation needed" and "packet too big"
 	from      net.IP // who sent the error, when known
@@ -294,7 +296,7 @@ type icmpFailure struct {
 // parseICMPError reads an ICMP error quoting one of our echo requests, as a
 // raw socket receives it: the error's header, the quoted IP header, and the
 // first 8 bytes of the quoted echo request.
-func parseICMPError(family ipFamily, b []byte) (*icmpFailure, bool) {
+func parseICMPError(family core.IPFamily, b []byte) (*icmpFailure, bool) {
 	if len(b) < 8 {
 		return nil, false
 	}
@@ -304,7 +306,7 @@ func parseICMPError(family ipFamily, b []byte) (*icmpFailure, bool) {
 	}
 	quoted := b[8:]
 	var echo []byte
-	if family == ip4 {
+	if family == core.IP4 {
 		if len(quoted) < ipv4.HeaderLen || quoted[0]>>4 != 4 || quoted[9] != 1 {
 			return nil, false
 		}
@@ -338,14 +340,14 @@ const (
 )
 
 func (f *icmpFailure) isError() bool {
-	if f.family == ip4 {
+	if f.family == core.IP4 {
 		return f.typ == icmp4DestUnreach || f.typ == icmp4TimeExceeded
 	}
 	return f.typ == icmp6DestUnreach || f.typ == icmp6PacketTooBig || f.typ == icmp6TimeExceeded
 }
 
 func (f *icmpFailure) requestType() byte {
-	if f.family == ip4 {
+	if f.family == core.IP4 {
 		return byte(ipv4.ICMPTypeEcho)
 	}
 	return byte(ipv6.ICMPTypeEchoRequest)
@@ -356,13 +358,13 @@ func (f *icmpFailure) requestType() byte {
 // the network is reached but not the host, a filter rejects the packet,
 // it is too big for the path, or its TTL ran out on the way.
 func (f *icmpFailure) reason() taxonomy.Reason {
-	if f.family == ip4 && f.typ == icmp4DestUnreach {
+	if f.family == core.IP4 && f.typ == icmp4DestUnreach {
 		switch f.code {
 		case 0, 6, 9, 11: // net unreachable, unknown, prohibited, unreachable for TOS
 			return taxonomy.ReasonNetworkUnreachable
 		}
 	}
-	if f.family == ip6 && f.typ == icmp6DestUnreach {
+	if f.family == core.IP6 && f.typ == icmp6DestUnreach {
 		switch f.code {
 		case 0, 2, 5, 6: // no route, beyond scope, source address policy, reject route
 			return taxonomy.ReasonNetworkUnreachable
@@ -388,23 +390,23 @@ func (f *icmpFailure) describe() string {
 }
 
 func (f *icmpFailure) isTooBig() bool {
-	return (f.family == ip4 && f.typ == icmp4DestUnreach && f.code == 4) || (f.family == ip6 && f.typ == icmp6PacketTooBig)
+	return (f.family == core.IP4 && f.typ == icmp4DestUnreach && f.code == 4) || (f.family == core.IP6 && f.typ == icmp6PacketTooBig)
 }
 
 func (f *icmpFailure) name() string {
 	var names []string
 	switch {
-	case f.family == ip4 && f.typ == icmp4DestUnreach:
+	case f.family == core.IP4 && f.typ == icmp4DestUnreach:
 		names = []string{"network unreachable", "host unreachable", "protocol unreachable", "port unreachable",
 			"fragmentation needed and dont_fragment set", "source route failed", "destination network unknown",
 			"destination host unknown", "source host isolated", "network administratively prohibited",
 			"host administratively prohibited", "network unreachable for TOS", "host unreachable for TOS",
 			"communication administratively prohibited", "host precedence violation", "precedence cutoff in effect"}
-	case f.family == ip6 && f.typ == icmp6DestUnreach:
+	case f.family == core.IP6 && f.typ == icmp6DestUnreach:
 		names = []string{"no route to destination", "communication administratively prohibited",
 			"beyond scope of source address", "address unreachable", "port unreachable",
 			"source address failed ingress/egress policy", "reject route to destination"}
-	case f.typ == icmp4TimeExceeded && f.family == ip4, f.typ == icmp6TimeExceeded && f.family == ip6:
+	case f.typ == icmp4TimeExceeded && f.family == core.IP4, f.typ == icmp6TimeExceeded && f.family == core.IP6:
 		return fmt.Sprintf("time exceeded in transit (code %d): the ttl is too small for the path, or it loops", f.code)
 	case f.isTooBig():
 		return "packet too big"

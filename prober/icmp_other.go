@@ -7,19 +7,21 @@ import (
 	"net"
 
 	"golang.org/x/net/icmp"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // listenICMP opens an ICMP socket with x/net's portable ListenPacket.
 // Outside Linux sonde neither binds the identifier of a datagram socket
 // nor reads ICMP errors about its requests: those probes end in a timeout.
-func listenICMP(kind socketKind, family ipFamily, src net.IP, id uint16) (*icmpSocket, error) {
+func listenICMP(kind socketKind, family core.IPFamily, src net.IP, id uint16) (*icmpSocket, error) {
 	network, addr := "udp4", "0.0.0.0"
 	switch {
-	case family == ip4 && kind == rawSocket:
+	case family == core.IP4 && kind == rawSocket:
 		network = "ip4:icmp"
-	case family == ip6 && kind == rawSocket:
+	case family == core.IP6 && kind == rawSocket:
 		network, addr = "ip6:ipv6-icmp", "::"
-	case family == ip6:
+	case family == core.IP6:
 		network, addr = "udp6", "::"
 	}
 	if src != nil {
@@ -30,7 +32,7 @@ func listenICMP(kind socketKind, family ipFamily, src net.IP, id uint16) (*icmpS
 		return nil, err
 	}
 	s := &icmpSocket{conn: c, kind: kind, family: family, id: id}
-	if family == ip4 {
+	if family == core.IP4 {
 		s.v4 = c.IPv4PacketConn()
 	} else {
 		s.v6 = c.IPv6PacketConn()

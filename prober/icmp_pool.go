@@ -4,6 +4,8 @@ import (
 	"slices"
 	"sync"
 	"time"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // A raw ICMP socket is costly to make ready: besides the socket call, its
@@ -40,7 +42,7 @@ type idleSocket struct {
 
 // get returns an idle socket of the family, the one used last, or nil.
 // Queued packets, late replies to an earlier probe, are discarded first.
-func (p *socketPool) get(family ipFamily) *icmpSocket {
+func (p *socketPool) get(family core.IPFamily) *icmpSocket {
 	for {
 		s := p.take(family)
 		if s == nil || s.discardQueued() == nil {
@@ -50,7 +52,7 @@ func (p *socketPool) get(family ipFamily) *icmpSocket {
 	}
 }
 
-func (p *socketPool) take(family ipFamily) *icmpSocket {
+func (p *socketPool) take(family core.IPFamily) *icmpSocket {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	i := familyIndex(family)

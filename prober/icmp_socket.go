@@ -12,6 +12,8 @@ import (
 	"golang.org/x/net/ipv6"
 
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // socketKind is how a probe talks ICMP. A datagram ("unprivileged", ping)
@@ -44,7 +46,7 @@ type socketOptions struct {
 // listenFunc opens an ICMP socket of a kind and family, bound to src (nil
 // for any address). id is the echo identifier a datagram socket is bound
 // to; the returned socket says which identifier the kernel will use.
-type listenFunc func(kind socketKind, family ipFamily, src net.IP, id uint16) (*icmpSocket, error)
+type listenFunc func(kind socketKind, family core.IPFamily, src net.IP, id uint16) (*icmpSocket, error)
 
 // icmpSocket is one probe's ICMP socket: conn for writes and deadlines,
 // and the ipv4 or ipv6 view of it for options and reads with control
@@ -54,7 +56,7 @@ type icmpSocket struct {
 	v4     *ipv4.PacketConn // nil for IPv6
 	v6     *ipv6.PacketConn // nil for IPv4
 	kind   socketKind
-	family ipFamily
+	family core.IPFamily
 	id     uint16 // the echo identifier on the wire
 	// hopLimit is whether reads report the reply's TTL or hop limit.
 	hopLimit bool
@@ -70,7 +72,7 @@ func (s *icmpSocket) Close() error { return s.conn.Close() }
 // moving on when one cannot be had. Only when every kind fails is the
 // probe failed, as permission_denied when the system refused them all.
 func openICMP(prep *icmpPrepared, target net.IP, o socketOptions, logger *slog.Logger) (*icmpSocket, error) {
-	family := familyOf(target)
+	family := core.FamilyOf(target)
 	src, err := sourceIP(o.source, target)
 	if err != nil {
 		return nil, err
@@ -82,13 +84,13 @@ func openICMP(prep *icmpPrepared, target net.IP, o socketOptions, logger *slog.L
 		}
 		if kind == rawSocket && prep.pool != nil {
 			if s := prep.pool.get(family); s != nil {
-				Debug(logger, "Reusing ICMP socket", "kind", kind.String(), "id", s.id)
+				core.Debug(logger, "Reusing ICMP socket", "kind", kind.String(), "id", s.id)
 				return s, nil
 			}
 		}
 		s, err := prep.listen(kind, family, src, o.echo.id)
 		if err == nil {
-			Debug(logger, "Opened ICMP socket", "kind", kind.String(), "id", s.id, "source", o.source)
+			core.Debug(logger, "Opened ICMP socket", "kind", kind.String(), "id", s.id, "source", o.source)
 			if kind == rawSocket && len(errs) > 0 && isPermissionError(errs[0]) {
 				prep.datagramRefused[familyIndex(family)].Store(time.Now().UnixNano())
 			}
@@ -102,7 +104,7 @@ func openICMP(prep *icmpPrepared, target net.IP, o socketOptions, logger *slog.L
 			return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseSetup,
 				"source_ip_address %s is not an address of this host: %v", src, err)
 		}
-		Debug(logger, "Cannot open ICMP socket", "kind", kind.String(), "err", err)
+		core.Debug(logger, "Cannot open ICMP socket", "kind", kind.String(), "err", err)
 		errs = append(errs, fmt.Errorf("%s socket: %w", kind, err))
 	}
 	return nil, openError(errs)
@@ -114,13 +116,13 @@ const refusalMemory = time.Minute
 
 // recentlyRefused reports whether the system refused a datagram socket of
 // the family, and a raw one opened instead, within refusalMemory.
-func (p *icmpPrepared) recentlyRefused(family ipFamily) bool {
+func (p *icmpPrepared) recentlyRefused(family core.IPFamily) bool {
 	at := p.datagramRefused[familyIndex(family)].Load()
 	return at != 0 && time.Since(time.Unix(0, at)) < refusalMemory
 }
 
-func familyIndex(f ipFamily) int {
-	if f == ip6 {
+func familyIndex(f core.IPFamily) int {
+	if f == core.IP6 {
 		return 1
 	}
 	return 0
@@ -135,10 +137,10 @@ func sourceIP(option string, target net.IP) (net.IP, error) {
 	if src == nil {
 		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseSetup, "source_ip_address %q is not an IP address", option)
 	}
-	if familyOf(src) != familyOf(target) {
+	if core.FamilyOf(src) != core.FamilyOf(target) {
 		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseSetup,
 			"source_ip_address %s is %s but the target resolved to %s; set preferred_ip_protocol to %s and ip_protocol_fallback to false",
-			src, familyOf(src), target, familyOf(src))
+			src, core.FamilyOf(src), target, core.FamilyOf(src))
 	}
 	return src, nil
 }
@@ -179,8 +181,8 @@ func (s *icmpSocket) configure(o socketOptions, logger *slog.Logger) error {
 		return taxonomy.Classify(nil, fmt.Errorf("setting ttl %d on the ICMP socket: %w", o.ttl, err), taxonomy.PhaseSetup)
 	}
 	switch {
-	case o.dontFragment && s.family == ip6:
-		Debug(logger, "dont_fragment applies to IPv4 only: routers never fragment IPv6")
+	case o.dontFragment && s.family == core.IP6:
+		core.Debug(logger, "dont_fragment applies to IPv4 only: routers never fragment IPv6")
 	case o.dontFragment:
 		if err := setDontFragment(s); err != nil {
 			return taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonUnsupported, taxonomy.PhaseSetup, fmt.Errorf("dont_fragment: %w", err))
@@ -193,7 +195,7 @@ func (s *icmpSocket) configure(o socketOptions, logger *slog.Logger) error {
 	}
 	if s.kind == rawSocket {
 		if err := s.filter(); err != nil {
-			Debug(logger, "The in-kernel ICMP filters could not be set; replies are filtered in sonde", "err", err)
+			core.Debug(logger, "The in-kernel ICMP filters could not be set; replies are filtered in sonde", "err", err)
 		}
 	}
 	return nil

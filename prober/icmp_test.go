@@ -18,6 +18,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // The tests of this file need no ICMP socket; icmp_linux_test.go probes
@@ -25,19 +27,19 @@ import (
 
 // icmpTarget is a loopback address of one family.
 type icmpTarget struct {
-	family ipFamily
+	family core.IPFamily
 	addr   string
 }
 
 // icmpModule is an icmp module forced onto one socket kind.
-func icmpModule(t *testing.T, kind socketKind, mutate func(c *config.ICMPProbe)) (*Module, *icmpPrepared) {
+func icmpModule(t *testing.T, kind socketKind, mutate func(c *config.ICMPProbe)) (*core.Module, *icmpPrepared) {
 	t.Helper()
 	m := defaultModule(t, "icmp", func(cm *config.Module) {
 		if mutate != nil {
 			mutate(&cm.ICMP)
 		}
 	})
-	prep := m.prober.(*icmpPrepared)
+	prep := m.Prepared.(*icmpPrepared)
 	prep.kinds = []socketKind{kind}
 	t.Cleanup(func() { closeIdle(prep) })
 	return m, prep
@@ -95,7 +97,7 @@ func TestICMPDefaultPayload(t *testing.T) {
 
 func TestICMPVerdict(t *testing.T) {
 	target := net.ParseIP("192.0.2.1")
-	unreachable := &icmpFailure{family: ip4, typ: icmp4DestUnreach, code: 1, quotedDst: target}
+	unreachable := &icmpFailure{family: core.IP4, typ: icmp4DestUnreach, code: 1, quotedDst: target}
 	cases := []struct {
 		sent, received int
 		ratio          float64
@@ -203,24 +205,24 @@ func TestICMPErrorClassification(t *testing.T) {
 	const dst4, dst6 = "198.51.100.7", "2001:db8::7"
 	cases := []struct {
 		name    string
-		family  ipFamily
+		family  core.IPFamily
 		msg     []byte
 		reason  taxonomy.Reason
 		message string
 	}{
-		{"v4 network unreachable", ip4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 0, dst4, 9, 3, 0), taxonomy.ReasonNetworkUnreachable, "network unreachable"},
-		{"v4 host unreachable", ip4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 1, dst4, 9, 3, 0), taxonomy.ReasonHostUnreachable, "host unreachable"},
-		{"v4 network unknown", ip4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 6, dst4, 9, 3, 0), taxonomy.ReasonNetworkUnreachable, "network unknown"},
-		{"v4 host prohibited", ip4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 10, dst4, 9, 3, 0), taxonomy.ReasonHostUnreachable, "host administratively prohibited"},
-		{"v4 filtered", ip4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 13, dst4, 9, 3, 0), taxonomy.ReasonHostUnreachable, "communication administratively prohibited"},
-		{"v4 fragmentation needed", ip4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 4, dst4, 9, 3, 1400), taxonomy.ReasonHostUnreachable, "path MTU 1400"},
-		{"v4 time exceeded", ip4, icmpErrorV4(t, ipv4.ICMPTypeTimeExceeded, 0, dst4, 9, 3, 0), taxonomy.ReasonHostUnreachable, "time exceeded"},
-		{"v6 no route", ip6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 0, dst6, 9, 3), taxonomy.ReasonNetworkUnreachable, "no route to destination"},
-		{"v6 address unreachable", ip6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 3, dst6, 9, 3), taxonomy.ReasonHostUnreachable, "address unreachable"},
-		{"v6 prohibited", ip6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 1, dst6, 9, 3), taxonomy.ReasonHostUnreachable, "prohibited"},
-		{"v6 reject route", ip6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 6, dst6, 9, 3), taxonomy.ReasonNetworkUnreachable, "reject route"},
-		{"v6 packet too big", ip6, icmpErrorV6(t, ipv6.ICMPTypePacketTooBig, 0, dst6, 9, 3), taxonomy.ReasonHostUnreachable, "path MTU 1280"},
-		{"v6 time exceeded", ip6, icmpErrorV6(t, ipv6.ICMPTypeTimeExceeded, 0, dst6, 9, 3), taxonomy.ReasonHostUnreachable, "time exceeded"},
+		{"v4 network unreachable", core.IP4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 0, dst4, 9, 3, 0), taxonomy.ReasonNetworkUnreachable, "network unreachable"},
+		{"v4 host unreachable", core.IP4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 1, dst4, 9, 3, 0), taxonomy.ReasonHostUnreachable, "host unreachable"},
+		{"v4 network unknown", core.IP4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 6, dst4, 9, 3, 0), taxonomy.ReasonNetworkUnreachable, "network unknown"},
+		{"v4 host prohibited", core.IP4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 10, dst4, 9, 3, 0), taxonomy.ReasonHostUnreachable, "host administratively prohibited"},
+		{"v4 filtered", core.IP4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 13, dst4, 9, 3, 0), taxonomy.ReasonHostUnreachable, "communication administratively prohibited"},
+		{"v4 fragmentation needed", core.IP4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 4, dst4, 9, 3, 1400), taxonomy.ReasonHostUnreachable, "path MTU 1400"},
+		{"v4 time exceeded", core.IP4, icmpErrorV4(t, ipv4.ICMPTypeTimeExceeded, 0, dst4, 9, 3, 0), taxonomy.ReasonHostUnreachable, "time exceeded"},
+		{"v6 no route", core.IP6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 0, dst6, 9, 3), taxonomy.ReasonNetworkUnreachable, "no route to destination"},
+		{"v6 address unreachable", core.IP6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 3, dst6, 9, 3), taxonomy.ReasonHostUnreachable, "address unreachable"},
+		{"v6 prohibited", core.IP6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 1, dst6, 9, 3), taxonomy.ReasonHostUnreachable, "prohibited"},
+		{"v6 reject route", core.IP6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 6, dst6, 9, 3), taxonomy.ReasonNetworkUnreachable, "reject route"},
+		{"v6 packet too big", core.IP6, icmpErrorV6(t, ipv6.ICMPTypePacketTooBig, 0, dst6, 9, 3), taxonomy.ReasonHostUnreachable, "path MTU 1280"},
+		{"v6 time exceeded", core.IP6, icmpErrorV6(t, ipv6.ICMPTypeTimeExceeded, 0, dst6, 9, 3), taxonomy.ReasonHostUnreachable, "time exceeded"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -232,7 +234,7 @@ func TestICMPErrorClassification(t *testing.T) {
 				t.Errorf("quoted id %d seq %d, want 9 and 3", f.id, f.seq)
 			}
 			dst := dst4
-			if tc.family == ip6 {
+			if tc.family == core.IP6 {
 				dst = dst6
 			}
 			if !f.quotedDst.Equal(net.ParseIP(dst)) {
@@ -257,11 +259,11 @@ func TestICMPNotAnError(t *testing.T) {
 	quotingUDP[8+9] = 17
 	for name, msg := range map[string][]byte{"echo reply": reply, "error quoting a reply": quotingReply,
 		"error quoting UDP": quotingUDP, "short": {3, 1, 0}} {
-		if _, ok := parseICMPError(ip4, msg); ok {
+		if _, ok := parseICMPError(core.IP4, msg); ok {
 			t.Errorf("%s parsed as an ICMP error about an echo request", name)
 		}
 	}
-	if r, ok := parseEchoReply(ip4, reply); !ok || r.id != 9 || r.seq != 3 {
+	if r, ok := parseEchoReply(core.IP4, reply); !ok || r.id != 9 || r.seq != 3 {
 		t.Errorf("echo reply parsed as %+v, %v", r, ok)
 	}
 }
@@ -319,7 +321,7 @@ func TestICMPFilterV4(t *testing.T) {
 			t.Errorf("%s: filter returned %d, want accepted=%v", tc.name, n, tc.accept)
 		}
 	}
-	if f, ok := parseICMPError(ip4, withQuotedOptions); !ok || f.id != id {
+	if f, ok := parseICMPError(core.IP4, withQuotedOptions); !ok || f.id != id {
 		t.Errorf("a quoted header with options: parsed %+v, %v", f, ok)
 	}
 }
@@ -376,7 +378,7 @@ func TestICMPPermissionDenied(t *testing.T) {
 	m, prep := icmpModule(t, datagramSocket, nil)
 	prep.kinds = []socketKind{datagramSocket, rawSocket}
 	var tried []socketKind
-	prep.listen = func(kind socketKind, _ ipFamily, _ net.IP, _ uint16) (*icmpSocket, error) {
+	prep.listen = func(kind socketKind, _ core.IPFamily, _ net.IP, _ uint16) (*icmpSocket, error) {
 		tried = append(tried, kind)
 		if kind == datagramSocket {
 			return nil, os.NewSyscallError("socket", syscall.EACCES) // what ping_group_range gives

@@ -16,6 +16,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // ocspAnswer is ca's signed OCSP response for leaf, valid for an hour.
@@ -94,7 +96,7 @@ func newOCSPEnv(t *testing.T, responder string, staple func(t *testing.T, ca *te
 	return e
 }
 
-func (e *ocspEnv) module(t *testing.T, policy config.OCSP) *Module {
+func (e *ocspEnv) module(t *testing.T, policy config.OCSP) *core.Module {
 	t.Helper()
 	return defaultModule(t, "http", func(m *config.Module) {
 		m.HTTP.HTTPClientConfig.TLSConfig.CAFile = e.ca.file
@@ -144,10 +146,10 @@ func TestOCSPStapled(t *testing.T) {
 		{name: "nothing stapled", policy: policy(config.OCSPStapled)},
 		{name: "nothing stapled with require_stapled", policy: policy(config.OCSPStapled, requireStapled),
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPNotStapled, taxonomy.PhaseTLS}},
-		{name: "garbage stapled", staple: garbage, policy: policy(config.OCSPStapled), status: "unknown", problem: ocspMalformed, stapled: 1},
-		{name: "signed by another CA", staple: otherCA, policy: policy(config.OCSPStapled), status: "unknown", problem: ocspMalformed, stapled: 1},
+		{name: "garbage stapled", staple: garbage, policy: policy(config.OCSPStapled), status: "unknown", problem: core.OCSPMalformed, stapled: 1},
+		{name: "signed by another CA", staple: otherCA, policy: policy(config.OCSPStapled), status: "unknown", problem: core.OCSPMalformed, stapled: 1},
 		{name: "garbage fails with fail_on_unknown", staple: garbage, policy: policy(config.OCSPStapled, failOnUnknown),
-			want: failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseTLS}, status: "unknown", problem: ocspMalformed, stapled: 1},
+			want: failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseTLS}, status: "unknown", problem: core.OCSPMalformed, stapled: 1},
 		{name: "revoked but insecure_skip_verify", staple: stapled(ocsp.Revoked), policy: policy(config.OCSPStapled), insec: true,
 			status: "revoked", stapled: 1},
 	} {
@@ -220,12 +222,12 @@ func TestOCSPQuery(t *testing.T) {
 		{name: "good", answer: signed(ocsp.Good), policy: policy(config.OCSPQuery), status: "good"},
 		{name: "revoked", answer: signed(ocsp.Revoked), policy: policy(config.OCSPQuery),
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertRevoked, taxonomy.PhaseOCSP}, status: "revoked"},
-		{name: "responder down", policy: policy(config.OCSPQuery), status: "unknown", problem: ocspUnreachable},
+		{name: "responder down", policy: policy(config.OCSPQuery), status: "unknown", problem: core.OCSPUnreachable},
 		{name: "responder down with fail_on_unknown", policy: policy(config.OCSPQuery, failOnUnknown),
-			want: failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseOCSP}, status: "unknown", problem: ocspUnreachable},
-		{name: "responder error", answer: httpError, policy: policy(config.OCSPQuery), status: "unknown", problem: ocspHTTPStatus},
+			want: failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseOCSP}, status: "unknown", problem: core.OCSPUnreachable},
+		{name: "responder error", answer: httpError, policy: policy(config.OCSPQuery), status: "unknown", problem: core.OCSPHTTPStatus},
 		{name: "malformed answer", answer: func(*testing.T, *testCA, issued) func(http.ResponseWriter) { return answers([]byte{0x30, 0x03, 0x0a}) },
-			policy: policy(config.OCSPQuery), status: "unknown", problem: ocspMalformed},
+			policy: policy(config.OCSPQuery), status: "unknown", problem: core.OCSPMalformed},
 		{name: "stapled: the responder is not asked", answer: signed(ocsp.Revoked), policy: policy(config.OCSPStapled)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -293,7 +295,7 @@ func TestOCSPQueryNoResponder(t *testing.T) {
 	e := newOCSPEnv(t, "", nil)
 	sink, err := run(t, e.module(t, policy(config.OCSPQuery)), e.url)
 	checkOutcome(t, err, failure{})
-	checkOCSPSeries(t, sink, "unknown", ocspNoResponder)
+	checkOCSPSeries(t, sink, "unknown", core.OCSPNoResponder)
 }
 
 // The module's probes share one answer: sequential probes hit the cache,
@@ -369,7 +371,7 @@ func TestOCSPQueryCacheExpiry(t *testing.T) {
 	for range 2 {
 		sink, err := run(t, m, e.url)
 		checkOutcome(t, err, failure{})
-		metric(t, sink, 1, "probe_tls_ocsp_error", ocspHTTPStatus)
+		metric(t, sink, 1, "probe_tls_ocsp_error", core.OCSPHTTPStatus)
 	}
 	fail.Store(false)
 	for range 2 {
@@ -399,7 +401,7 @@ func TestOCSPQuerySlowResponder(t *testing.T) {
 
 	sink, _, err := probe(t, e.module(t, policy(config.OCSPQuery)), e.url, time.Second)
 	checkOutcome(t, err, failure{})
-	checkOCSPSeries(t, sink, "unknown", ocspTimeout)
+	checkOCSPSeries(t, sink, "unknown", core.OCSPTimeout)
 
 	_, _, err = probe(t, e.module(t, policy(config.OCSPQuery, failOnUnknown)), e.url, time.Second)
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseOCSP})
@@ -457,7 +459,7 @@ func TestOCSPResponderObeysTargetPolicy(t *testing.T) {
 			})
 			sink, err := run(t, m, e.url)
 			checkOutcome(t, err, tc.want)
-			checkOCSPSeries(t, sink, "unknown", ocspDenied)
+			checkOCSPSeries(t, sink, "unknown", core.OCSPDenied)
 		})
 	}
 	if n := asked.Load(); n != 0 {

@@ -20,6 +20,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // The target policy: a module's targets block and the global deny lists,
@@ -30,7 +32,7 @@ const denyPrivate = "--probe.deny-private"
 
 // policyModule prepares a module of prober with the given targets block,
 // changed by mutate, resolving with the test DNS server.
-func policyModule(t *testing.T, prober string, targets config.Targets, mutate func(cm *config.Module), opts ...Option) *Module {
+func policyModule(t *testing.T, prober string, targets config.Targets, mutate func(cm *config.Module), opts ...core.Option) *core.Module {
 	t.Helper()
 	cm := config.DefaultModule()
 	cm.Prober = prober
@@ -38,7 +40,7 @@ func policyModule(t *testing.T, prober string, targets config.Targets, mutate fu
 	if mutate != nil {
 		mutate(&cm)
 	}
-	m, err := NewModule("test", cm, append([]Option{WithResolver(testResolver(t))}, opts...)...)
+	m, err := NewModule("test", cm, append([]core.Option{core.WithResolver(testResolver(t))}, opts...)...)
 	if err != nil {
 		t.Fatalf("NewModule: %v", err)
 	}
@@ -286,7 +288,7 @@ func TestTargetPolicyRedirects(t *testing.T) {
 // literal or resolved, and a module's allow list cannot override it.
 func TestDenyPrivate(t *testing.T) {
 	srv := newServer(t, okHandler, serverOpts{})
-	private := WithDenied(denyPrivate, PrivateRanges())
+	private := core.WithDenied(denyPrivate, core.PrivateRanges())
 	for _, tc := range []struct {
 		name    string
 		prober  string
@@ -349,7 +351,7 @@ func TestPrivateRanges(t *testing.T) {
 		{"2001:4860:4860::8888", ""},
 	} {
 		got := ""
-		for _, r := range PrivateRanges() {
+		for _, r := range core.PrivateRanges() {
 			if r.Prefix.Contains(netip.MustParseAddr(tc.addr)) {
 				got = r.Name
 				break
@@ -381,7 +383,7 @@ func TestTargetPolicyProxyIsExempt(t *testing.T) {
 			cm.HTTP.SkipResolvePhaseWithProxy = skipResolve
 		}
 	}
-	private := WithDenied(denyPrivate, PrivateRanges())
+	private := core.WithDenied(denyPrivate, core.PrivateRanges())
 	for _, tc := range []struct {
 		name        string
 		skipResolve bool
@@ -453,7 +455,7 @@ func TestTargetPolicyUnix(t *testing.T) {
 			failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseSetup}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := run(t, policyModule(t, "unix", tc.targets, nil, WithDenied(denyPrivate, PrivateRanges())), tc.target)
+			_, err := run(t, policyModule(t, "unix", tc.targets, nil, core.WithDenied(denyPrivate, core.PrivateRanges())), tc.target)
 			perr := checkOutcome(t, err, tc.want)
 			if perr != nil && !strings.Contains(perr.Error(), tc.message) {
 				t.Errorf("the message %q lacks %q", perr.Error(), tc.message)
@@ -465,10 +467,10 @@ func TestTargetPolicyUnix(t *testing.T) {
 // A module without rules, and without a global list, carries no policy:
 // probes pay nothing for the feature.
 func TestNoPolicyWithoutRules(t *testing.T) {
-	if m := policyModule(t, "http", config.Targets{}, nil); m.policy != nil {
-		t.Errorf("a module without rules has a policy: %+v", m.policy)
+	if m := policyModule(t, "http", config.Targets{}, nil); m.Policy != nil {
+		t.Errorf("a module without rules has a policy: %+v", m.Policy)
 	}
-	if m := policyModule(t, "http", config.Targets{}, nil, WithDenied(denyPrivate, PrivateRanges())); m.policy == nil {
+	if m := policyModule(t, "http", config.Targets{}, nil, core.WithDenied(denyPrivate, core.PrivateRanges())); m.Policy == nil {
 		t.Error("a global deny list did not reach the module")
 	}
 }
@@ -496,7 +498,7 @@ func TestNewSetDeniesForEveryModule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := NewSet(cfg, WithResolver(testResolver(t)), WithDenied(denyPrivate, PrivateRanges()))
+	set, err := NewSet(cfg, core.WithResolver(testResolver(t)), core.WithDenied(denyPrivate, core.PrivateRanges()))
 	if err != nil {
 		t.Fatal(err)
 	}

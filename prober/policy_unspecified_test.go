@@ -9,6 +9,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // A connection to 0.0.0.0 reaches 127.0.0.1 (the kernel rewrites it), so
@@ -65,7 +67,7 @@ func TestAddressForms(t *testing.T) {
 		{"192.0.2.1", []string{"192.0.2.1"}},
 	} {
 		var got []string
-		for _, a := range addressForms(net.ParseIP(tc.ip)) {
+		for _, a := range core.AddressForms(net.ParseIP(tc.ip)) {
 			got = append(got, a.String())
 		}
 		if !slices.Equal(got, tc.want) {

@@ -1,8 +1,16 @@
 package prober
 
+import (
+	"sort"
+
+	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/core"
+)
+
 // registry lists the probers sonde can run, in blackbox's order. A new
 // prober is a Descriptor and one line here.
-var registry = []Descriptor{
+var registry = []core.Descriptor{
 	{Name: "http", Prepare: prepareHTTP},
 	{Name: "tcp", Prepare: prepareTCP},
 	{Name: "icmp", Prepare: prepareICMP},
@@ -10,4 +18,33 @@ var registry = []Descriptor{
 	{Name: "grpc", Prepare: prepareGRPC},
 	{Name: "unix", Prepare: prepareUnix},
 	{Name: "websocket", Prepare: prepareWebsocket},
+}
+
+// NewSet prepares every module of cfg. It fails, naming each module that
+// cannot be prepared, e.g. for a CA file that does not parse. The modules
+// share the CA pools and client key pairs they name, parsed once: those
+// the configuration parsed while it loaded, if it did.
+func NewSet(cfg *config.Config, opts ...core.Option) (*core.Set, error) {
+	return core.PrepareSet(cfg, registry, opts...)
+}
+
+// NewModule prepares one module.
+func NewModule(name string, cm config.Module, opts ...core.Option) (*core.Module, error) {
+	return core.PrepareModule(name, cm, registry, opts...)
+}
+
+// Implemented returns the names of the probers sonde can run, sorted.
+func Implemented() []string {
+	names := make([]string, 0, len(registry))
+	for _, d := range registry {
+		names = append(names, d.Name)
+	}
+	sort.Strings(names)
+	return names
+}
+
+// IsImplemented reports whether sonde can run the named prober.
+func IsImplemented(prober string) bool {
+	_, ok := core.Lookup(registry, prober)
+	return ok
 }

@@ -16,6 +16,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // mkfifo makes a named pipe nothing writes to: reading it the usual way
@@ -32,7 +34,7 @@ func mkfifo(t *testing.T) string {
 // probeWithin prepares a module with prepare and probes target with it
 // under a 5 s deadline, failing the test if either has not returned well
 // after that deadline.
-func probeWithin(t *testing.T, prepare func() *Module, target string) error {
+func probeWithin(t *testing.T, prepare func() *core.Module, target string) error {
 	t.Helper()
 	done := make(chan error, 1)
 	go func() {
@@ -72,7 +74,7 @@ func TestNamedPipesFailProbes(t *testing.T) {
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
 			hit.Store(false)
-			err := probeWithin(t, func() *Module { return yamlModule(t, tc.section) }, target.URL)
+			err := probeWithin(t, func() *core.Module { return yamlModule(t, tc.section) }, target.URL)
 			if e := checkOutcome(t, err, tc.want); e != nil && !strings.Contains(e.Error(), pipe+" is a named pipe (FIFO); it must be a regular file") {
 				t.Errorf("%v does not say the named pipe must be a regular file", e)
 			}
@@ -88,7 +90,7 @@ func TestNamedPipesFailProbes(t *testing.T) {
 func TestWebsocketNamedPipeSecret(t *testing.T) {
 	pipe := mkfifo(t)
 	s, _ := wsServer(t, drain, serverOpts{})
-	err := probeWithin(t, func() *Module {
+	err := probeWithin(t, func() *core.Module {
 		return wsModule(t, func(w *config.WebsocketProbe) {
 			w.HTTPConfig.BasicAuth = &pconfig.BasicAuth{Username: "probe", PasswordFile: pipe}
 		})

@@ -11,6 +11,8 @@ import (
 	"strings"
 
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // STARTTLS presets: each runs its protocol's own exchange to ask for TLS,
@@ -20,7 +22,7 @@ import (
 // then upgraded; the module's query_response runs over TLS afterwards.
 
 // presets maps starttls_preset values to their exchanges.
-var presets = map[string]func(s *stream) error{
+var presets = map[string]func(s *core.Stream) error{
 	"smtp":     smtpStartTLS,
 	"imap":     imapStartTLS,
 	"pop3":     pop3StartTLS,
@@ -31,19 +33,19 @@ var presets = map[string]func(s *stream) error{
 // presetHelo is the name sonde gives itself in SMTP's EHLO.
 const presetHelo = "sonde.localdomain"
 
-func runPreset(ctx context.Context, name string, s *stream, logger *slog.Logger) error {
-	Debug(logger, "Running the STARTTLS preset", "preset", name)
+func runPreset(ctx context.Context, name string, s *core.Stream, logger *slog.Logger) error {
+	core.Debug(logger, "Running the STARTTLS preset", "preset", name)
 	if err := presets[name](s); err != nil {
 		return taxonomy.Classify(ctx, fmt.Errorf("%s STARTTLS: %w", name, err), taxonomy.PhaseStartTLS)
 	}
-	return s.startTLS(ctx)
+	return s.StartTLS(ctx)
 }
 
-func smtpStartTLS(s *stream) error {
+func smtpStartTLS(s *core.Stream) error {
 	if err := expectCode(s, "greeting", 220); err != nil {
 		return err
 	}
-	if err := s.send("EHLO " + presetHelo + "\r"); err != nil {
+	if err := s.Send("EHLO " + presetHelo + "\r"); err != nil {
 		return err
 	}
 	lines, err := codeReply(s, "EHLO", 250)
@@ -56,7 +58,7 @@ func smtpStartTLS(s *stream) error {
 	return askForTLS(s, "STARTTLS\r", 220)
 }
 
-func ftpStartTLS(s *stream) error {
+func ftpStartTLS(s *core.Stream) error {
 	if err := expectCode(s, "greeting", 220); err != nil {
 		return err
 	}
@@ -65,8 +67,8 @@ func ftpStartTLS(s *stream) error {
 
 // askForTLS sends the command that starts TLS and checks the go-ahead;
 // any other answer means the server will not do TLS.
-func askForTLS(s *stream, command string, want int) error {
-	if err := s.send(command); err != nil {
+func askForTLS(s *core.Stream, command string, want int) error {
+	if err := s.Send(command); err != nil {
 		return err
 	}
 	code, lines, err := readCodeReply(s)
@@ -79,14 +81,14 @@ func askForTLS(s *stream, command string, want int) error {
 	return nil
 }
 
-func expectCode(s *stream, what string, want int) error {
+func expectCode(s *core.Stream, what string, want int) error {
 	_, err := codeReply(s, what, want)
 	return err
 }
 
 // codeReply reads a reply that must carry code want; another code is the
 // server declining service (status/reply_code).
-func codeReply(s *stream, what string, want int) ([]string, error) {
+func codeReply(s *core.Stream, what string, want int) ([]string, error) {
 	code, lines, err := readCodeReply(s)
 	if err != nil {
 		return nil, err
@@ -99,10 +101,10 @@ func codeReply(s *stream, what string, want int) ([]string, error) {
 
 // readCodeReply reads an SMTP or FTP reply: lines "NNN-text" continue it,
 // the line "NNN text" ends it.
-func readCodeReply(s *stream) (int, []string, error) {
+func readCodeReply(s *core.Stream) (int, []string, error) {
 	var lines []string
 	for {
-		line, err := s.readLine()
+		line, err := readLine(s)
 		if err != nil {
 			return 0, lines, err
 		}
@@ -132,18 +134,18 @@ func offersStartTLS(ehlo []string) bool {
 	return false
 }
 
-func pop3StartTLS(s *stream) error {
-	greeting, err := s.readLine()
+func pop3StartTLS(s *core.Stream) error {
+	greeting, err := readLine(s)
 	if err != nil {
 		return err
 	}
 	if !strings.HasPrefix(greeting, "+OK") {
 		return taxonomy.Failf(taxonomy.ClassStatus, taxonomy.ReasonReplyCode, taxonomy.PhaseStartTLS, "the greeting was %q, not +OK", greeting)
 	}
-	if err := s.send("STLS\r"); err != nil {
+	if err := s.Send("STLS\r"); err != nil {
 		return err
 	}
-	answer, err := s.readLine()
+	answer, err := readLine(s)
 	if err != nil {
 		return err
 	}
@@ -153,19 +155,19 @@ func pop3StartTLS(s *stream) error {
 	return nil
 }
 
-func imapStartTLS(s *stream) error {
-	greeting, err := s.readLine()
+func imapStartTLS(s *core.Stream) error {
+	greeting, err := readLine(s)
 	if err != nil {
 		return err
 	}
 	if !strings.HasPrefix(greeting, "* OK") && !strings.HasPrefix(greeting, "* PREAUTH") {
 		return taxonomy.Failf(taxonomy.ClassStatus, taxonomy.ReasonReplyCode, taxonomy.PhaseStartTLS, "the greeting was %q, not * OK", greeting)
 	}
-	if err := s.send("s1 STARTTLS\r"); err != nil {
+	if err := s.Send("s1 STARTTLS\r"); err != nil {
 		return err
 	}
 	for {
-		line, err := s.readLine()
+		line, err := readLine(s)
 		if err != nil {
 			return err
 		}
@@ -183,11 +185,11 @@ func imapStartTLS(s *stream) error {
 // TLS: its length (8) and the request code 80877103.
 var postgresSSLRequest = []byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}
 
-func postgresStartTLS(s *stream) error {
-	if err := s.write(postgresSSLRequest); err != nil {
+func postgresStartTLS(s *core.Stream) error {
+	if err := s.Write(postgresSSLRequest); err != nil {
 		return err
 	}
-	answer, err := s.expectBytes(1)
+	answer, err := s.ExpectBytes(1)
 	if err != nil {
 		return err
 	}
@@ -201,16 +203,16 @@ func postgresStartTLS(s *stream) error {
 }
 
 // readLine reads one line of a text protocol, without its CRLF.
-func (s *stream) readLine() (string, error) {
+func readLine(s *core.Stream) (string, error) {
 	var line []byte
 	for {
-		frag, err := s.reader().ReadSlice('\n')
+		frag, err := s.Reader().ReadSlice('\n')
 		line = append(line, frag...)
 		if err == nil {
 			return string(bytes.TrimRight(line, "\r\n")), nil
 		}
-		if len(line) > maxLine {
-			return "", taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, "", "a line longer than %s", describeSize(maxLine))
+		if len(line) > core.MaxLine {
+			return "", taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, "", "a line longer than %s", core.DescribeSize(core.MaxLine))
 		}
 		if !isBufferFull(err) {
 			return "", err

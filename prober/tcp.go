@@ -10,16 +10,18 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // tcpPrepared is what a tcp module needs ready before its first
 // probe: its tls_config, with CA files parsed once.
 type tcpPrepared struct {
-	tls *tlsClient
+	tls *core.TLSClient
 }
 
-func prepareTCP(m *config.Module, env *Env) (Prober, error) {
-	c, err := env.tlsClient(m, "tcp", &m.TCP.TLSConfig)
+func prepareTCP(m *config.Module, env *core.Env) (core.Prober, error) {
+	c, err := env.TLSClient(m, "tcp", &m.TCP.TLSConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -30,7 +32,7 @@ var tcpPhases = []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseConnect, t
 
 // Probe connects to host:port, optionally over TLS or after a STARTTLS
 // preset, and runs the module's query_response script.
-func (prepared *tcpPrepared) Probe(ctx context.Context, target string, m *Module, sink *probemetrics.Sink, logger *slog.Logger) error {
+func (prepared *tcpPrepared) Probe(ctx context.Context, target string, m *core.Module, sink *probemetrics.Sink, logger *slog.Logger) error {
 	durations := sink.GaugeVec("probe_tcp_duration_seconds", "Duration of the tcp probe by phase", "phase")
 	for _, p := range tcpPhases {
 		durations.With(string(p))
@@ -40,14 +42,14 @@ func (prepared *tcpPrepared) Probe(ctx context.Context, target string, m *Module
 	if err != nil {
 		return err
 	}
-	d, err := dialEndpoint(ctx, m, endpoint{network: "tcp", host: host, port: port,
-		protocol: cfg.IPProtocol, fallback: cfg.IPProtocolFallback, source: cfg.SourceIPAddress}, sink, logger)
-	durations.With(string(taxonomy.PhaseResolve)).Set(d.resolve.Seconds())
-	durations.With(string(taxonomy.PhaseConnect)).Set(d.connect.Seconds())
+	d, err := core.DialEndpoint(ctx, m, core.Endpoint{Network: "tcp", Host: host, Port: port,
+		Protocol: cfg.IPProtocol, Fallback: cfg.IPProtocolFallback, Source: cfg.SourceIPAddress}, sink, logger)
+	durations.With(string(taxonomy.PhaseResolve)).Set(d.Resolve.Seconds())
+	durations.With(string(taxonomy.PhaseConnect)).Set(d.Connect.Seconds())
 	if err != nil {
 		return err
 	}
-	defer d.conn.Close()
+	defer d.Conn.Close()
 	return converseTCP(ctx, d, host, m, prepared, durations, sink, logger)
 }
 
@@ -55,15 +57,15 @@ func (prepared *tcpPrepared) Probe(ctx context.Context, target string, m *Module
 // preset, and the query_response script. It is apart from Probe so
 // that its frame is not on the stack while the probe connects, the
 // deepest point of a probe (see Runner.Run in collector).
-func converseTCP(ctx context.Context, d dialed, host string, m *Module, prepared *tcpPrepared, durations probemetrics.GaugeVec, sink *probemetrics.Sink, logger *slog.Logger) error {
+func converseTCP(ctx context.Context, d core.Dialed, host string, m *core.Module, prepared *tcpPrepared, durations probemetrics.GaugeVec, sink *probemetrics.Sink, logger *slog.Logger) error {
 	cfg := &m.TCP
-	defer bindDeadline(ctx, d.conn)()
-	Debug(logger, "Connected", "address", d.addr)
+	defer core.BindDeadline(ctx, d.Conn)()
+	core.Debug(logger, "Connected", "address", d.Addr)
 
-	s := newStream(d.conn, prepared.tls, tlsServerName(cfg.TLSConfig.ServerName, host), sink)
-	defer func() { durations.With(string(taxonomy.PhaseTLS)).Set(s.tlsTime.Seconds()) }()
+	s := core.NewStream(d.Conn, prepared.tls, core.TLSServerName(cfg.TLSConfig.ServerName, host), sink)
+	defer func() { durations.With(string(taxonomy.PhaseTLS)).Set(s.TLSTime.Seconds()) }()
 	if cfg.TLS {
-		if err := s.startTLS(ctx); err != nil {
+		if err := s.StartTLS(ctx); err != nil {
 			return err
 		}
 	}
@@ -73,49 +75,31 @@ func converseTCP(ctx context.Context, d dialed, host string, m *Module, prepared
 				return err
 			}
 		}
-		return runScript(ctx, cfg.QueryResponse, s, newScriptMetrics(sink), logger)
+		return core.RunScript(ctx, cfg.QueryResponse, s, core.NewScriptMetrics(sink), logger)
 	})
 }
 
 // timedScript runs a stream's conversation and records its duration less
 // the TLS handshakes inside it, which count in the tls phase. Its span
 // keeps the whole conversation: the handshakes' own spans lie inside it.
-func timedScript(ctx context.Context, s *stream, g probemetrics.Gauge, run func() error) error {
-	start, tlsBefore := time.Now(), s.tlsTime
+func timedScript(ctx context.Context, s *core.Stream, g probemetrics.Gauge, run func() error) error {
+	start, tlsBefore := time.Now(), s.TLSTime
 	err := run()
 	end := time.Now()
-	g.Set((end.Sub(start) - (s.tlsTime - tlsBefore)).Seconds())
-	s.sink.Span(taxonomy.PhaseQuery, 0, start, end)
+	g.Set((end.Sub(start) - (s.TLSTime - tlsBefore)).Seconds())
+	s.Sink.Span(taxonomy.PhaseQuery, 0, start, end)
 	return err
-}
-
-// newScriptMetrics registers the script gauges of the tcp and unix
-// probers. Like blackbox_exporter they appear once connected, so a
-// refused connection exports only the common metrics.
-func newScriptMetrics(sink *probemetrics.Sink) scriptMetrics {
-	regex := sink.Gauge("probe_failed_due_to_regex", "Indicates if the probe failed due to a regex")
-	bytes := sink.Gauge("probe_failed_due_to_bytes", "Indicates if the probe failed due to bytes")
-	return scriptMetrics{sink: sink, regex: &regex, bytes: &bytes}
-}
-
-// tlsServerName is the name a TLS server is verified as: tls_config's
-// server_name (or the hostname parameter), else the target's host.
-func tlsServerName(configured, host string) string {
-	if configured != "" {
-		return configured
-	}
-	return host
 }
 
 // splitHostPort reads a "host:port" target. The port may be a service
 // name ("smtp"), as net.Dial and blackbox_exporter allow.
 func splitHostPort(target, network string) (host, port string, err error) {
-	defer hidePassword(&err, target)
+	defer core.HidePassword(&err, target)
 	host, port, err = net.SplitHostPort(target)
 	if err != nil {
 		return "", "", taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q is not host:port (%v); write e.g. example.com:443 or [2001:db8::1]:22", target, err)
 	}
-	if why := malformedHost(host); why != "" {
+	if why := core.MalformedHost(host); why != "" {
 		return "", "", taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has host %q, with %s; write e.g. example.com:443 or [2001:db8::1]:22", target, host, why)
 	}
 	p, err := net.LookupPort(network, port)

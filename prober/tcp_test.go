@@ -16,6 +16,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // peer is the server side of a scripted tcp test: it reads and writes
@@ -128,7 +130,7 @@ func runTCPCases(t *testing.T, cases []tcpCase) {
 	}
 }
 
-func probeTCPWithin(t *testing.T, m *Module, target string, timeout time.Duration) (*probemetrics.Sink, time.Duration, error) {
+func probeTCPWithin(t *testing.T, m *core.Module, target string, timeout time.Duration) (*probemetrics.Sink, time.Duration, error) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
@@ -592,14 +594,14 @@ func TestUnixSocket(t *testing.T) {
 			}()
 		}
 	}()
-	unixModule := func(mutate func(u *config.UnixProbe)) *Module {
+	unixModule := func(mutate func(u *config.UnixProbe)) *core.Module {
 		return defaultModule(t, "unix", func(cm *config.Module) {
 			cm.Unix.TLSConfig.CAFile = ca.file
 			cm.Unix.TLSConfig.ServerName = "app.internal"
 			mutate(&cm.Unix)
 		})
 	}
-	probe := func(m *Module, target string) (*probemetrics.Sink, error) {
+	probe := func(m *core.Module, target string) (*probemetrics.Sink, error) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		sink := probemetrics.NewSink()

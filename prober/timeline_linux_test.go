@@ -6,16 +6,18 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // The icmp prober's spans, where the process may open an ICMP socket. The
 // rtt metric is the replies' mean; its span is the whole exchange, so it
 // lasts at least as long.
 func TestTimelineICMP(t *testing.T) {
-	kind := usableKind(t, ip4)
+	kind := usableKind(t, core.IP4)
 	runTimelineCases(t, []timelineCase{{
 		name: "one packet",
-		setup: func(t *testing.T) (*Module, string) {
+		setup: func(t *testing.T) (*core.Module, string) {
 			m, _ := icmpModule(t, kind, func(c *config.ICMPProbe) { c.IPProtocol = "ip4" })
 			return m, "v4only.test"
 		},

@@ -19,6 +19,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // Every prober records the phases it measures as spans, with the clock
@@ -29,7 +31,7 @@ import (
 // timelineCase is one probe whose spans are checked.
 type timelineCase struct {
 	name  string
-	setup func(t *testing.T) (*Module, string) // the module and the target
+	setup func(t *testing.T) (*core.Module, string) // the module and the target
 	want  failure
 	// spans are the phases expected, as "phase/hop", in any order.
 	spans []string
@@ -75,7 +77,7 @@ func runTimelineCases(t *testing.T, cases []timelineCase) {
 
 // probeTimed runs one probe and returns its spans and the times taken
 // just before and just after it ran.
-func probeTimed(t *testing.T, m *Module, target string) (*probemetrics.Sink, []probemetrics.Span, time.Time, time.Time, error) {
+func probeTimed(t *testing.T, m *core.Module, target string) (*probemetrics.Sink, []probemetrics.Span, time.Time, time.Time, error) {
 	t.Helper()
 	f, ok := m.Func()
 	if !ok {
@@ -156,7 +158,7 @@ func named(t *testing.T, hostport string) string {
 
 // httpModuleIP4 is an http module that resolves to IPv4, as the test
 // servers listen there, trusting ca when it is not nil.
-func httpModuleIP4(t *testing.T, ca *testCA) *Module {
+func httpModuleIP4(t *testing.T, ca *testCA) *core.Module {
 	t.Helper()
 	return newModule(t, func(h *config.HTTPProbe) {
 		h.IPProtocol = "ip4"
@@ -179,7 +181,7 @@ func TestTimelineHTTP(t *testing.T) {
 	runTimelineCases(t, []timelineCase{
 		{
 			name: "plain",
-			setup: func(t *testing.T) (*Module, string) {
+			setup: func(t *testing.T) (*core.Module, string) {
 				srv := newServer(t, okHandler, serverOpts{})
 				return httpModuleIP4(t, nil), "http://" + named(t, srv.URL) + "/"
 			},
@@ -191,7 +193,7 @@ func TestTimelineHTTP(t *testing.T) {
 		},
 		{
 			name: "an IP literal is not resolved",
-			setup: func(t *testing.T) (*Module, string) {
+			setup: func(t *testing.T) (*core.Module, string) {
 				return httpModuleIP4(t, nil), newServer(t, okHandler, serverOpts{}).URL
 			},
 			spans:   []string{"connect/0", "processing/0", "transfer/0"},
@@ -199,7 +201,7 @@ func TestTimelineHTTP(t *testing.T) {
 		},
 		{
 			name: "https",
-			setup: func(t *testing.T) (*Module, string) {
+			setup: func(t *testing.T) (*core.Module, string) {
 				ca := newTestCA(t, "sonde timeline CA")
 				srv := newServer(t, okHandler, serverOpts{tls: true, ca: ca, spec: namedSpec()})
 				return httpModuleIP4(t, ca), "https://" + named(t, srv.URL) + "/"
@@ -209,7 +211,7 @@ func TestTimelineHTTP(t *testing.T) {
 		},
 		{
 			name: "one redirect",
-			setup: func(t *testing.T) (*Module, string) {
+			setup: func(t *testing.T) (*core.Module, string) {
 				srv := newServer(t, redirecting, serverOpts{})
 				return httpModuleIP4(t, nil), "http://" + named(t, srv.URL) + "/"
 			},
@@ -221,7 +223,7 @@ func TestTimelineHTTP(t *testing.T) {
 		},
 		{
 			name: "https with one redirect",
-			setup: func(t *testing.T) (*Module, string) {
+			setup: func(t *testing.T) (*core.Module, string) {
 				ca := newTestCA(t, "sonde timeline CA")
 				srv := newServer(t, redirecting, serverOpts{tls: true, ca: ca, spec: namedSpec()})
 				return httpModuleIP4(t, ca), "https://" + named(t, srv.URL) + "/"
@@ -233,7 +235,7 @@ func TestTimelineHTTP(t *testing.T) {
 		},
 		{
 			name:  "https with an OCSP query",
-			setup: func(t *testing.T) (*Module, string) { return ocspTarget(t, okHandler) },
+			setup: func(t *testing.T) (*core.Module, string) { return ocspTarget(t, okHandler) },
 			spans: []string{"connect/0", "tls/0", "ocsp/0", "processing/0", "transfer/0"},
 			metrics: func() map[taxonomy.Phase]gauge {
 				m := phaseSeries("probe_http_duration_seconds", taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer)
@@ -245,7 +247,7 @@ func TestTimelineHTTP(t *testing.T) {
 			// Every handshake asks (the module's cache may answer); the
 			// metrics are the last handshake's.
 			name:  "https with an OCSP query and one redirect",
-			setup: func(t *testing.T) (*Module, string) { return ocspTarget(t, redirecting) },
+			setup: func(t *testing.T) (*core.Module, string) { return ocspTarget(t, redirecting) },
 			spans: []string{"connect/0", "tls/0", "ocsp/0", "processing/0",
 				"connect/1", "tls/1", "ocsp/1", "processing/1", "transfer/1"},
 			metrics: phaseSeries("probe_http_duration_seconds", taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer),
@@ -260,7 +262,7 @@ func TestTimelineHTTP(t *testing.T) {
 		},
 		{
 			name: "connection refused",
-			setup: func(t *testing.T) (*Module, string) {
+			setup: func(t *testing.T) (*core.Module, string) {
 				return httpModuleIP4(t, nil), "http://" + named(t, closedPort(t)) + "/"
 			},
 			want:    failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
@@ -272,7 +274,7 @@ func TestTimelineHTTP(t *testing.T) {
 
 // ocspTarget is an https server behind handler whose certificate names an
 // OCSP responder, and a module that asks it.
-func ocspTarget(t *testing.T, handler http.Handler) (*Module, string) {
+func ocspTarget(t *testing.T, handler http.Handler) (*core.Module, string) {
 	t.Helper()
 	ca := newTestCA(t, "sonde timeline OCSP CA")
 	var answer func(http.ResponseWriter)
@@ -297,7 +299,7 @@ func checkHopsInOrder(t *testing.T, _ *probemetrics.Sink, spans []probemetrics.S
 }
 
 // tcpModuleIP4 is a tcp module resolving to IPv4, changed by mutate.
-func tcpModuleIP4(t *testing.T, mutate func(c *config.TCPProbe)) *Module {
+func tcpModuleIP4(t *testing.T, mutate func(c *config.TCPProbe)) *core.Module {
 	t.Helper()
 	return defaultModule(t, "tcp", func(cm *config.Module) {
 		cm.TCP.IPProtocol = "ip4"
@@ -338,7 +340,7 @@ func TestTimelineTCP(t *testing.T) {
 	runTimelineCases(t, []timelineCase{
 		{
 			name: "tls",
-			setup: func(t *testing.T) (*Module, string) {
+			setup: func(t *testing.T) (*core.Module, string) {
 				addr := rawServer(t, tlsPeer(t, ca))
 				return tcpModuleIP4(t, func(c *config.TCPProbe) {
 					c.TLS = true
@@ -351,7 +353,7 @@ func TestTimelineTCP(t *testing.T) {
 		},
 		{
 			name: "query_response",
-			setup: func(t *testing.T) (*Module, string) {
+			setup: func(t *testing.T) (*core.Module, string) {
 				addr := rawServer(t, func(c net.Conn) {
 					defer c.Close()
 					p := newPeer(t, c)
@@ -372,7 +374,7 @@ func TestTimelineTCP(t *testing.T) {
 			// script; the query span is the conversation as it happened,
 			// with the tls span inside it.
 			name: "starttls step",
-			setup: func(t *testing.T) (*Module, string) {
+			setup: func(t *testing.T) (*core.Module, string) {
 				addr := rawServer(t, starttlsPeer(t, ca))
 				return tcpModuleIP4(t, func(c *config.TCPProbe) {
 					c.TLSConfig.CAFile = ca.file
@@ -395,7 +397,7 @@ func TestTimelineTCP(t *testing.T) {
 		},
 		{
 			name: "connection refused",
-			setup: func(t *testing.T) (*Module, string) {
+			setup: func(t *testing.T) (*core.Module, string) {
 				return tcpModuleIP4(t, func(*config.TCPProbe) {}), named(t, closedPort(t))
 			},
 			want:    failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
@@ -441,7 +443,7 @@ func TestTimelineUnix(t *testing.T) {
 	}()
 	runTimelineCases(t, []timelineCase{{
 		name: "query_response",
-		setup: func(t *testing.T) (*Module, string) {
+		setup: func(t *testing.T) (*core.Module, string) {
 			return defaultModule(t, "unix", func(cm *config.Module) {
 				cm.Unix.QueryResponse = []config.QueryResponse{expectStep("^hello")}
 			}), path
@@ -450,7 +452,7 @@ func TestTimelineUnix(t *testing.T) {
 	}})
 }
 
-func dnsModuleIP4(t *testing.T, extra ...string) *Module {
+func dnsModuleIP4(t *testing.T, extra ...string) *core.Module {
 	t.Helper()
 	return dnsModule(t, strings.Join(append([]string{"query_name: example.test", "query_type: A", "preferred_ip_protocol: ip4"}, extra...), "\n"))
 }
@@ -468,7 +470,7 @@ func TestTimelineDNS(t *testing.T) {
 	runTimelineCases(t, []timelineCase{
 		{
 			name:    "udp",
-			setup:   func(t *testing.T) (*Module, string) { return dnsModuleIP4(t), named(t, s.addr) },
+			setup:   func(t *testing.T) (*core.Module, string) { return dnsModuleIP4(t), named(t, s.addr) },
 			spans:   []string{"resolve/0", "connect/0", "query/0"},
 			metrics: dnsSeries(taxonomy.PhaseResolve, taxonomy.PhaseConnect),
 			check: func(t *testing.T, sink *probemetrics.Sink, spans []probemetrics.Span) {
@@ -477,7 +479,7 @@ func TestTimelineDNS(t *testing.T) {
 		},
 		{
 			name: "tcp",
-			setup: func(t *testing.T) (*Module, string) {
+			setup: func(t *testing.T) (*core.Module, string) {
 				return dnsModuleIP4(t, "transport_protocol: tcp"), named(t, s.addr)
 			},
 			spans:   []string{"resolve/0", "connect/0", "query/0"},
@@ -485,7 +487,7 @@ func TestTimelineDNS(t *testing.T) {
 		},
 		{
 			name: "over tls",
-			setup: func(t *testing.T) (*Module, string) {
+			setup: func(t *testing.T) (*core.Module, string) {
 				// The server's certificate is for localhost.
 				return dnsModuleIP4(t, "dns_over_tls: true", "tls_config: {ca_file: "+s.ca.file+", server_name: localhost}"), named(t, s.dot)
 			},
@@ -494,7 +496,7 @@ func TestTimelineDNS(t *testing.T) {
 		},
 		{
 			name: "over https",
-			setup: func(t *testing.T) (*Module, string) {
+			setup: func(t *testing.T) (*core.Module, string) {
 				doh := strings.Replace(s.doh, "127.0.0.1", "v4only.test", 1)
 				return dnsModuleIP4(t, "transport_protocol: https", "tls_config: {ca_file: "+s.ca.file+", server_name: localhost}"), doh
 			},
@@ -511,7 +513,7 @@ func TestTimelineGRPC(t *testing.T) {
 	runTimelineCases(t, []timelineCase{
 		{
 			name: "plain",
-			setup: func(t *testing.T) (*Module, string) {
+			setup: func(t *testing.T) (*core.Module, string) {
 				return grpcModule(t, "preferred_ip_protocol: ip4"), named(t, plain.addr)
 			},
 			spans:   []string{"resolve/0", "connect/0", "check/0"},
@@ -519,7 +521,7 @@ func TestTimelineGRPC(t *testing.T) {
 		},
 		{
 			name: "tls",
-			setup: func(t *testing.T) (*Module, string) {
+			setup: func(t *testing.T) (*core.Module, string) {
 				return grpcModule(t, tlsSection(secure.ca, "preferred_ip_protocol: ip4")), named(t, secure.addr)
 			},
 			spans:   []string{"resolve/0", "connect/0", "tls/0", "check/0"},
@@ -531,13 +533,13 @@ func TestTimelineGRPC(t *testing.T) {
 func TestTimelineWebsocket(t *testing.T) {
 	ca := newTestCA(t, "sonde timeline CA")
 	wsSeries := phaseSeries("probe_websocket_duration_seconds", taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer)
-	module := func(t *testing.T) *Module {
+	module := func(t *testing.T) *core.Module {
 		return wsYAMLModule(t, greetScript+"preferred_ip_protocol: ip4\nhttp_config:\n  tls_config:\n    ca_file: "+ca.file)
 	}
 	runTimelineCases(t, []timelineCase{
 		{
 			name: "ws",
-			setup: func(t *testing.T) (*Module, string) {
+			setup: func(t *testing.T) (*core.Module, string) {
 				srv, _ := wsServer(t, greeter, serverOpts{})
 				return module(t), "ws://" + named(t, srv.URL) + "/"
 			},
@@ -548,7 +550,7 @@ func TestTimelineWebsocket(t *testing.T) {
 			// The connect phase counts the handshake, as blackbox's does;
 			// the spans tell the two apart.
 			name: "wss",
-			setup: func(t *testing.T) (*Module, string) {
+			setup: func(t *testing.T) (*core.Module, string) {
 				srv, _ := wsServer(t, greeter, serverOpts{tls: true, ca: ca, spec: namedSpec()})
 				return module(t), "wss://" + named(t, srv.URL) + "/"
 			},

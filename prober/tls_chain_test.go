@@ -10,6 +10,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // chainServer serves okHandler over TLS with a leaf issued by an
@@ -42,8 +44,8 @@ func TestTLSChainPerCertificate(t *testing.T) {
 		notAfter        time.Time
 		fp              string
 	}{
-		{"CN=localhost,O=sonde tests", "CN=sonde intermediate CA,O=sonde tests", leaf.leaf.NotBefore, leaf.leaf.NotAfter, fingerprint(leaf.leaf)},
-		{"CN=sonde intermediate CA,O=sonde tests", "CN=sonde root CA,O=sonde tests", inter.cert.NotBefore, inter.cert.NotAfter, fingerprint(inter.cert)},
+		{"CN=localhost,O=sonde tests", "CN=sonde intermediate CA,O=sonde tests", leaf.leaf.NotBefore, leaf.leaf.NotAfter, core.Fingerprint(leaf.leaf)},
+		{"CN=sonde intermediate CA,O=sonde tests", "CN=sonde root CA,O=sonde tests", inter.cert.NotBefore, inter.cert.NotAfter, core.Fingerprint(inter.cert)},
 	} {
 		pos := strconv.Itoa(i)
 		metric(t, sink, float64(c.notBefore.Unix()), "probe_tls_cert_not_before_timestamp_seconds", pos, c.fp)
@@ -70,7 +72,7 @@ func TestTLSMissingIntermediate(t *testing.T) {
 	sink, err := run(t, m, url)
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS})
 	chainSurvived(t, sink)
-	metric(t, sink, float64(leaf.leaf.NotBefore.Unix()), "probe_tls_cert_not_before_timestamp_seconds", "0", fingerprint(leaf.leaf))
+	metric(t, sink, float64(leaf.leaf.NotBefore.Unix()), "probe_tls_cert_not_before_timestamp_seconds", "0", core.Fingerprint(leaf.leaf))
 	if n := seriesCount(t, sink, "probe_tls_cert_info"); n != 1 {
 		t.Errorf("probe_tls_cert_info has %d series, want 1: only the leaf was presented", n)
 	}
@@ -88,7 +90,7 @@ func TestTLSExpiredLeafKeepsItsDates(t *testing.T) {
 	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.file })
 	sink, err := run(t, m, srv.URL)
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertExpired, taxonomy.PhaseTLS})
-	fp := fingerprint(expired.leaf)
+	fp := core.Fingerprint(expired.leaf)
 	metric(t, sink, float64(expired.leaf.NotAfter.Unix()), "probe_tls_cert_not_after_timestamp_seconds", "0", fp)
 	metric(t, sink, float64(expired.leaf.NotAfter.Unix()), "probe_ssl_earliest_cert_expiry")
 }
@@ -108,7 +110,7 @@ func TestTLSChainOnTCP(t *testing.T) {
 	sink, err := run(t, m, addr)
 	checkOutcome(t, err, failure{})
 	metric(t, sink, 1, "probe_tls_verified")
-	metric(t, sink, float64(inter.cert.NotBefore.Unix()), "probe_tls_cert_not_before_timestamp_seconds", "1", fingerprint(inter.cert))
+	metric(t, sink, float64(inter.cert.NotBefore.Unix()), "probe_tls_cert_not_before_timestamp_seconds", "1", core.Fingerprint(inter.cert))
 }
 
 // seriesLabels returns the labels of the one series of name whose position

@@ -16,6 +16,8 @@ import (
 	"weak"
 
 	"github.com/sonde-exporter/sonde/config"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // writeBundle writes a CA bundle of about size bytes, as an operator's
@@ -61,7 +63,7 @@ func manyModules(n int, caFile string) []byte {
 	return []byte(b.String())
 }
 
-func loadSet(tb testing.TB, yaml []byte) *Set {
+func loadSet(tb testing.TB, yaml []byte) *core.Set {
 	tb.Helper()
 	cfg, err := config.Load(yaml)
 	if err != nil {
@@ -76,12 +78,12 @@ func loadSet(tb testing.TB, yaml []byte) *Set {
 
 // onePool returns the pool every module of set verifies servers with,
 // failing unless they all share one.
-func onePool(t *testing.T, set *Set) *x509.CertPool {
+func onePool(t *testing.T, set *core.Set) *x509.CertPool {
 	t.Helper()
 	var pool *x509.CertPool
 	for _, name := range set.Names() {
 		m, _ := set.Module(name)
-		base := m.prober.(*httpPrepared).tls.loaded.Load()
+		base := m.Prepared.(*httpPrepared).tls.Loaded.Load()
 		if base == nil || base.RootCAs == nil {
 			t.Fatalf("module %s has no CA pool", name)
 		}

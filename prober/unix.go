@@ -12,16 +12,18 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // unixPrepared is what a unix module needs ready before its first probe:
 // its tls_config, with CA files parsed once.
 type unixPrepared struct {
-	tls *tlsClient
+	tls *core.TLSClient
 }
 
-func prepareUnix(m *config.Module, env *Env) (Prober, error) {
-	c, err := env.tlsClient(m, "unix", &m.Unix.TLSConfig)
+func prepareUnix(m *config.Module, env *core.Env) (core.Prober, error) {
+	c, err := env.TLSClient(m, "unix", &m.Unix.TLSConfig)
 	if err != nil {
 		return nil, err
 	}
@@ -30,12 +32,12 @@ func prepareUnix(m *config.Module, env *Env) (Prober, error) {
 
 // Probe connects to the unix socket named by the target (a path) and
 // runs the module's query_response script, optionally over TLS.
-func (prepared *unixPrepared) Probe(ctx context.Context, target string, m *Module, sink *probemetrics.Sink, logger *slog.Logger) error {
+func (prepared *unixPrepared) Probe(ctx context.Context, target string, m *core.Module, sink *probemetrics.Sink, logger *slog.Logger) error {
 	if target == "" {
 		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "the target must be the path of a unix socket, e.g. /run/app.sock")
 	}
-	if err := m.policy.refusePath(target); err != nil {
-		return targetDenied(taxonomy.PhaseSetup, err)
+	if err := m.Policy.RefusePath(target); err != nil {
+		return core.TargetDenied(taxonomy.PhaseSetup, err)
 	}
 	var d net.Dialer
 	start := time.Now()
@@ -47,18 +49,18 @@ func (prepared *unixPrepared) Probe(ctx context.Context, target string, m *Modul
 		return unixDialError(ctx, target, err)
 	}
 	defer conn.Close()
-	defer bindDeadline(ctx, conn)()
+	defer core.BindDeadline(ctx, conn)()
 	cfg := &m.Unix
 	// A socket has no host name: the server is verified as tls_config's
 	// server_name, which the configuration requires for TLS.
-	s := newStream(conn, prepared.tls, cfg.TLSConfig.ServerName, sink)
+	s := core.NewStream(conn, prepared.tls, cfg.TLSConfig.ServerName, sink)
 	if cfg.TLS {
-		if err := s.startTLS(ctx); err != nil {
+		if err := s.StartTLS(ctx); err != nil {
 			return err
 		}
 	}
 	start = time.Now()
-	err = runScript(ctx, cfg.QueryResponse, s, newScriptMetrics(sink), logger)
+	err = core.RunScript(ctx, cfg.QueryResponse, s, core.NewScriptMetrics(sink), logger)
 	sink.Span(taxonomy.PhaseQuery, 0, start, time.Now())
 	return err
 }

@@ -21,6 +21,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // The websocket prober resolves the target's host, opens a fresh TCP
@@ -41,29 +43,29 @@ var wsHandshakeHeaders = []string{"Upgrade", "Connection", "Sec-Websocket-Key", 
 
 // wsPrepared is what a websocket module needs ready before its first probe.
 type wsPrepared struct {
-	tls            *tlsClient
+	tls            *core.TLSClient
 	header         http.Header          // http_config.headers and headers, without Host
 	host           string               // a Host header the module sets, if any
 	user, password pconfig.SecretReader // http_config.basic_auth; nil without it
 	bearer         string               // http_config.bearer_token
-	checks         checkSlots           // the expect regexps running
+	checks         core.CheckSlots      // the expect regexps running
 }
 
-func prepareWebsocket(m *config.Module, env *Env) (Prober, error) {
+func prepareWebsocket(m *config.Module, env *core.Env) (core.Prober, error) {
 	cfg := &m.Websocket
-	tlsConfig, err := env.tlsClient(m, "websocket.http_config", &cfg.HTTPConfig.TLSConfig)
+	tlsConfig, err := env.TLSClient(m, "websocket.http_config", &cfg.HTTPConfig.TLSConfig)
 	if err != nil {
 		return nil, err
 	}
-	p := &wsPrepared{tls: tlsConfig, header: http.Header{}, bearer: string(cfg.HTTPConfig.BearerToken), checks: newCheckSlots()}
+	p := &wsPrepared{tls: tlsConfig, header: http.Header{}, bearer: string(cfg.HTTPConfig.BearerToken), checks: core.NewCheckSlots()}
 	if err := p.addHeaders(cfg); err != nil {
 		return nil, err
 	}
 	if b := cfg.HTTPConfig.BasicAuth; b != nil {
-		if p.user, err = secret(pconfig.Secret(b.Username), b.UsernameFile, b.UsernameRef); err != nil {
+		if p.user, err = core.Secret(pconfig.Secret(b.Username), b.UsernameFile, b.UsernameRef); err != nil {
 			return nil, fmt.Errorf("websocket.http_config.basic_auth: %w", err)
 		}
-		if p.password, err = secret(b.Password, b.PasswordFile, b.PasswordRef); err != nil {
+		if p.password, err = core.Secret(b.Password, b.PasswordFile, b.PasswordRef); err != nil {
 			return nil, fmt.Errorf("websocket.http_config.basic_auth: %w", err)
 		}
 	}
@@ -150,7 +152,7 @@ func (p *wsPrepared) authorization(ctx context.Context) (string, error) {
 // the `hostname` URL parameter asks for, else none, and the URL's host is
 // sent. Module.WithHostname has refused a parameter that disagrees with
 // the module's own.
-func (p *wsPrepared) hostHeader(m *Module) string {
+func (p *wsPrepared) hostHeader(m *core.Module) string {
 	if p.host != "" {
 		return p.host
 	}
@@ -188,27 +190,27 @@ func (mx websocketMetrics) timed(p taxonomy.Phase, start, end time.Time) {
 
 // Probe upgrades a fresh connection to the target to a websocket
 // and runs the module's query_response script over it.
-func (p *wsPrepared) Probe(ctx context.Context, target string, m *Module, sink *probemetrics.Sink, logger *slog.Logger) error {
+func (p *wsPrepared) Probe(ctx context.Context, target string, m *core.Module, sink *probemetrics.Sink, logger *slog.Logger) error {
 	mx := newWebsocketMetrics(sink)
 	u, err := parseWebsocketTarget(target)
 	if err != nil {
 		return err
 	}
-	if err := m.policy.refuseScheme(u.Scheme); err != nil {
-		return targetDenied(taxonomy.PhaseSetup, err)
+	if err := m.Policy.RefuseScheme(u.Scheme); err != nil {
+		return core.TargetDenied(taxonomy.PhaseSetup, err)
 	}
 	host := p.hostHeader(m)
 	header, err := p.requestHeader(ctx, host)
 	if err != nil {
 		return err
 	}
-	injectTraceContext(ctx, m, header)
+	core.InjectTraceContext(ctx, m, header)
 	conn, err := p.dial(ctx, m, u, p.serverName(&m.Websocket, host, u), mx, sink, logger)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	release := bindDeadline(ctx, conn)
+	release := core.BindDeadline(ctx, conn)
 	ws, err := upgrade(ctx, u, conn, header, mx, logger)
 	release()
 	if err != nil {
@@ -216,7 +218,7 @@ func (p *wsPrepared) Probe(ctx context.Context, target string, m *Module, sink *
 	}
 	defer closeWebsocket(ctx, ws)
 	// gorilla clears the connection's deadline once upgraded.
-	defer bindDeadline(ctx, ws.NetConn())()
+	defer core.BindDeadline(ctx, ws.NetConn())()
 	return converse(ctx, &wsConversation{conn: ws, ctx: ctx, checks: p.checks}, m.Websocket.QueryResponse, mx, sink, logger)
 }
 
@@ -244,7 +246,7 @@ func parseWebsocketTarget(target string) (*url.URL, error) {
 	if u.Hostname() == "" {
 		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has no host; %s", shown, how)
 	}
-	if why := malformedHost(u.Hostname()); why != "" {
+	if why := core.MalformedHost(u.Hostname()); why != "" {
 		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has host %q, with %s; %s", shown, u.Hostname(), why, how)
 	}
 	if p := u.Port(); p != "" {
@@ -292,26 +294,26 @@ func (p *wsPrepared) serverName(cfg *config.WebsocketProbe, host string, u *url.
 // counts in the connect phase; blackbox_exporter has no tls phase for
 // websockets. The spans keep the two apart (connect, then tls), which
 // together last as long as the connect phase.
-func (p *wsPrepared) dial(ctx context.Context, m *Module, u *url.URL, serverName string, mx websocketMetrics, sink *probemetrics.Sink, logger *slog.Logger) (net.Conn, error) {
+func (p *wsPrepared) dial(ctx context.Context, m *core.Module, u *url.URL, serverName string, mx websocketMetrics, sink *probemetrics.Sink, logger *slog.Logger) (net.Conn, error) {
 	cfg := &m.Websocket
-	d, err := dialEndpoint(ctx, m, endpoint{network: "tcp", host: u.Hostname(), port: defaultPort(u),
-		protocol: cfg.IPProtocol, fallback: cfg.IPProtocolFallback}, sink, logger)
-	mx.phase(taxonomy.PhaseResolve, d.resolve)
-	if d.ip == nil {
+	d, err := core.DialEndpoint(ctx, m, core.Endpoint{Network: "tcp", Host: u.Hostname(), Port: defaultPort(u),
+		Protocol: cfg.IPProtocol, Fallback: cfg.IPProtocolFallback}, sink, logger)
+	mx.phase(taxonomy.PhaseResolve, d.Resolve)
+	if d.IP == nil {
 		return nil, err // resolution failed: the connect phase never began
 	}
-	connect := d.connect
+	connect := d.Connect
 	defer func() { mx.phase(taxonomy.PhaseConnect, connect) }()
 	if err != nil {
 		return nil, err
 	}
 	if u.Scheme != "wss" {
-		return d.conn, nil
+		return d.Conn, nil
 	}
-	tc, took, err := handshake(ctx, d.conn, p.tls, serverName, sink)
+	tc, took, err := core.Handshake(ctx, d.Conn, p.tls, serverName, sink)
 	connect += took
 	if err != nil {
-		d.conn.Close()
+		d.Conn.Close()
 		return nil, err
 	}
 	return tc, nil
@@ -324,10 +326,10 @@ func upgrade(ctx context.Context, u *url.URL, conn net.Conn, header http.Header,
 	// wss the TLS handshake is done too, so it skips its own. It reads
 	// the answer with no limit of its own, so the connection it gets
 	// stops reading at the limit the http prober has.
-	bounded := &handshakeConn{Conn: conn, left: maxResponseHeader}
+	bounded := &handshakeConn{Conn: conn, left: core.MaxResponseHeader}
 	handOver := func(ctx context.Context, _, _ string) (net.Conn, error) { return bounded, ctx.Err() }
 	dialer := websocket.Dialer{NetDialContext: handOver, NetDialTLSContext: handOver}
-	Debug(logger, "Making websocket upgrade request", "url", u.Redacted(), "host", header.Get("Host"))
+	core.Debug(logger, "Making websocket upgrade request", "url", u.Redacted(), "host", header.Get("Host"))
 	start := time.Now()
 	ws, resp, err := dialer.DialContext(ctx, u.String(), header)
 	overLimit := err != nil && bounded.exhausted()
@@ -335,11 +337,11 @@ func upgrade(ctx context.Context, u *url.URL, conn net.Conn, header http.Header,
 	mx.timed(taxonomy.PhaseProcessing, start, time.Now())
 	if resp != nil {
 		mx.status.Set(float64(resp.StatusCode))
-		Debug(logger, "Received upgrade response", "status_code", resp.StatusCode)
+		core.Debug(logger, "Received upgrade response", "status_code", resp.StatusCode)
 	}
 	if overLimit {
 		err = taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing,
-			"the answer to the upgrade request has a header longer than %s, the most sonde reads", describeSize(maxResponseHeader))
+			"the answer to the upgrade request has a header longer than %s, the most sonde reads", core.DescribeSize(core.MaxResponseHeader))
 		logger.Error("Websocket upgrade failed", "err", err)
 		return nil, err
 	}
@@ -391,7 +393,7 @@ func (c *handshakeConn) Read(p []byte) (int, error) {
 		return c.Conn.Read(p)
 	}
 	if c.left == 0 {
-		return 0, errHeaderTooLarge
+		return 0, core.ErrHeaderTooLarge
 	}
 	if int64(len(p)) > c.left {
 		p = p[:c.left]
@@ -416,7 +418,7 @@ func converse(ctx context.Context, ws *wsConversation, steps []config.QueryRespo
 	}
 	regex := sink.Gauge("probe_websocket_failed_due_to_regex", "Indicates if probe failed due to regex")
 	start := time.Now()
-	err := runScript(ctx, steps, ws, scriptMetrics{sink: sink, regex: &regex}, logger)
+	err := core.RunScript(ctx, steps, ws, core.ScriptMetrics{Sink: sink, Regex: &regex}, logger)
 	mx.timed(taxonomy.PhaseTransfer, start, time.Now())
 	return err
 }
@@ -439,19 +441,19 @@ func closeWebsocket(ctx context.Context, ws *websocket.Conn) {
 type wsConversation struct {
 	conn   *websocket.Conn
 	ctx    context.Context // the probe's
-	checks checkSlots
+	checks core.CheckSlots
 }
 
 // expect matches the next message, which may be as large as maxMessage,
 // under the probe's deadline.
-func (w *wsConversation) expect(re *regexp.Regexp) ([]byte, []int, error) {
+func (w *wsConversation) Expect(re *regexp.Regexp) ([]byte, []int, error) {
 	msg, err := w.next()
 	if err != nil {
 		return nil, nil, err
 	}
 	var match []int
 	find := func() *taxonomy.Error { match = re.FindSubmatchIndex(msg); return nil }
-	if err := w.checks.run(w.ctx, "", "matching expect", find); err != nil {
+	if err := w.checks.Run(w.ctx, "", "matching expect", find); err != nil {
 		return msg, nil, err
 	}
 	return msg, match, nil
@@ -460,15 +462,15 @@ func (w *wsConversation) expect(re *regexp.Regexp) ([]byte, []int, error) {
 // expectBytes returns the next message whole, whatever n: runScript then
 // compares it with expect_bytes exactly, so a longer or shorter message
 // does not match.
-func (w *wsConversation) expectBytes(int) ([]byte, error) {
+func (w *wsConversation) ExpectBytes(int) ([]byte, error) {
 	return w.next()
 }
 
-func (w *wsConversation) send(s string) error {
+func (w *wsConversation) Send(s string) error {
 	return w.conn.WriteMessage(websocket.TextMessage, []byte(s))
 }
 
-func (w *wsConversation) startTLS(context.Context) error {
+func (w *wsConversation) StartTLS(context.Context) error {
 	return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonUnsupported, taxonomy.PhaseStartTLS, "a websocket cannot switch to TLS mid-conversation; use a wss:// target")
 }
 
@@ -482,7 +484,7 @@ func (w *wsConversation) next() ([]byte, error) {
 	case errors.As(err, &closed):
 		return nil, fmt.Errorf("the peer closed the websocket (%v): %w", closed, io.ErrUnexpectedEOF)
 	case errors.Is(err, websocket.ErrReadLimit):
-		return nil, taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, "", "a message longer than %s arrived", describeSize(maxMessage))
+		return nil, taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, "", "a message longer than %s arrived", core.DescribeSize(maxMessage))
 	case err != nil && taxonomy.Classify(nil, err, "").Class == taxonomy.ClassUnknown:
 		// Not the connection failing: gorilla rejected a frame (a bad
 		// opcode, reserved bits, a masked or oversized control frame).

@@ -14,6 +14,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // This file holds the websocket tests' own servers and module builders.
@@ -120,7 +122,7 @@ query_response:
 `
 
 // wsModule is defaultModule for the websocket prober.
-func wsModule(t *testing.T, mutate func(w *config.WebsocketProbe)) *Module {
+func wsModule(t *testing.T, mutate func(w *config.WebsocketProbe)) *core.Module {
 	t.Helper()
 	return defaultModule(t, "websocket", func(m *config.Module) {
 		if mutate != nil {
@@ -130,7 +132,7 @@ func wsModule(t *testing.T, mutate func(w *config.WebsocketProbe)) *Module {
 }
 
 // wsYAMLModule loads a websocket module from its `websocket:` section.
-func wsYAMLModule(t *testing.T, section string) *Module {
+func wsYAMLModule(t *testing.T, section string) *core.Module {
 	t.Helper()
 	return sectionModule(t, "websocket", section)
 }

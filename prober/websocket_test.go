@@ -655,7 +655,7 @@ func TestWebsocketPrepareRefuses(t *testing.T) {
 }
 
 func TestWebsocketStartTLSUnsupported(t *testing.T) {
-	err := (&wsConversation{}).startTLS(context.Background())
+	err := (&wsConversation{}).StartTLS(context.Background())
 	var e *taxonomy.Error
 	if !errors.As(err, &e) || e.Class != taxonomy.ClassProber || e.Reason != taxonomy.ReasonUnsupported {
 		t.Fatalf("startTLS = %v, want prober/unsupported", err)

@@ -16,6 +16,7 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // labDelay is the delay line's one-way delay to the peer, netem's
@@ -219,7 +220,7 @@ func TestFaultsOnTheWire(t *testing.T) {
 }
 
 // module loads a module of prober from its section, as the exporter does.
-func module(t *testing.T, proberName, section string) *prober.Module {
+func module(t *testing.T, proberName, section string) *core.Module {
 	t.Helper()
 	var b strings.Builder
 	fmt.Fprintf(&b, "modules:\n  fault:\n    prober: %s\n    %s:\n", proberName, proberName)

@@ -35,6 +35,7 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 const (
@@ -64,7 +65,7 @@ const (
 // kind is one sort of probe in the mix, with the outcome it must have.
 type kind struct {
 	name    string
-	module  *prober.Module
+	module  *core.Module
 	target  string
 	timeout time.Duration
 	class   prober.Class // "" for success
@@ -312,7 +313,7 @@ func http3Server(t *testing.T, tlsServer *httptest.Server, handler http.Handler)
 }
 
 // module loads a module of prober, its section given as YAML lines.
-func module(t *testing.T, proberName, section string) *prober.Module {
+func module(t *testing.T, proberName, section string) *core.Module {
 	t.Helper()
 	src := fmt.Sprintf("modules:\n  m:\n    prober: %s\n", proberName)
 	if section != "" {

@@ -1,4 +1,4 @@
-package prober
+package core
 
 import (
 	"context"
@@ -19,38 +19,38 @@ import (
 // same way everywhere: class assertion, a reason naming the kind of check,
 // and a message naming the option, its index and the pattern.
 
-// quantifier says when a regexp rule fails over a list of values (one body,
+// Quantifier says when a regexp rule fails over a list of values (one body,
 // the values of a header, the records of a DNS section).
-type quantifier int
+type Quantifier int
 
 const (
-	failIfAnyMatches  quantifier = iota // some value matches
-	failIfAnyMisses                     // some value does not match
-	failIfNoneMatches                   // no value matches
+	FailIfAnyMatches  Quantifier = iota // some value matches
+	FailIfAnyMisses                     // some value does not match
+	FailIfNoneMatches                   // no value matches
 )
 
-// rule is one configured regexp option, e.g. fail_if_body_matches_regexp.
-type rule struct {
-	option  string
-	regexps []config.Regexp
-	failIf  quantifier
+// Rule is one configured regexp option, e.g. fail_if_body_matches_regexp.
+type Rule struct {
+	Option  string
+	Regexps []config.Regexp
+	FailIf  Quantifier
 }
 
-// checkRules applies rules in order to values, which stand for subject
+// CheckRules applies rules in order to values, which stand for subject
 // ("the body", "the answer records"), and returns the first failure.
-func checkRules(reason taxonomy.Reason, subject string, values [][]byte, rules ...rule) *taxonomy.Error {
+func CheckRules(reason taxonomy.Reason, subject string, values [][]byte, rules ...Rule) *taxonomy.Error {
 	for _, r := range rules {
-		for i, re := range r.regexps {
-			if fails(re, values, r.failIf) {
+		for i, re := range r.Regexps {
+			if Fails(re, values, r.FailIf) {
 				return taxonomy.Failf(taxonomy.ClassAssertion, reason, taxonomy.PhaseValidate, "%s[%d] %q %s %s",
-					r.option, i, re.String(), verb(r.failIf), subject)
+					r.Option, i, re.String(), verb(r.FailIf), subject)
 			}
 		}
 	}
 	return nil
 }
 
-func fails(re config.Regexp, values [][]byte, q quantifier) bool {
+func Fails(re config.Regexp, values [][]byte, q Quantifier) bool {
 	matched := 0
 	for _, v := range values {
 		if re.Match(v) {
@@ -58,45 +58,45 @@ func fails(re config.Regexp, values [][]byte, q quantifier) bool {
 		}
 	}
 	switch q {
-	case failIfAnyMatches:
+	case FailIfAnyMatches:
 		return matched > 0
-	case failIfAnyMisses:
+	case FailIfAnyMisses:
 		return matched < len(values)
 	default: // failIfNoneMatches
 		return matched == 0
 	}
 }
 
-func verb(q quantifier) string {
+func verb(q Quantifier) string {
 	switch q {
-	case failIfAnyMatches:
+	case FailIfAnyMatches:
 		return "matched"
-	case failIfAnyMisses:
+	case FailIfAnyMisses:
 		return "did not match"
 	default:
 		return "matched none of"
 	}
 }
 
-// checkBody applies fail_if_body_matches_regexp and _not_matches_regexp.
-func checkBody(h *config.HTTPProbe, body []byte) *taxonomy.Error {
-	return checkRules(taxonomy.ReasonBodyRegex, "the body", [][]byte{body},
-		rule{"fail_if_body_matches_regexp", h.FailIfBodyMatchesRegexp, failIfAnyMatches},
-		rule{"fail_if_body_not_matches_regexp", h.FailIfBodyNotMatchesRegexp, failIfAnyMisses},
+// CheckBody applies fail_if_body_matches_regexp and _not_matches_regexp.
+func CheckBody(h *config.HTTPProbe, body []byte) *taxonomy.Error {
+	return CheckRules(taxonomy.ReasonBodyRegex, "the body", [][]byte{body},
+		Rule{"fail_if_body_matches_regexp", h.FailIfBodyMatchesRegexp, FailIfAnyMatches},
+		Rule{"fail_if_body_not_matches_regexp", h.FailIfBodyNotMatchesRegexp, FailIfAnyMisses},
 	)
 }
 
-// checkHeaders applies fail_if_header_matches and _not_matches. A header
+// CheckHeaders applies fail_if_header_matches and _not_matches. A header
 // with several values fails the first if any value matches and the second
 // if none does; a missing header fails both unless allow_missing is set.
-func checkHeaders(h *config.HTTPProbe, header http.Header) *taxonomy.Error {
-	if err := checkHeaderList("fail_if_header_matches", h.FailIfHeaderMatchesRegexp, failIfAnyMatches, header); err != nil {
+func CheckHeaders(h *config.HTTPProbe, header http.Header) *taxonomy.Error {
+	if err := checkHeaderList("fail_if_header_matches", h.FailIfHeaderMatchesRegexp, FailIfAnyMatches, header); err != nil {
 		return err
 	}
-	return checkHeaderList("fail_if_header_not_matches", h.FailIfHeaderNotMatchesRegexp, failIfNoneMatches, header)
+	return checkHeaderList("fail_if_header_not_matches", h.FailIfHeaderNotMatchesRegexp, FailIfNoneMatches, header)
 }
 
-func checkHeaderList(option string, matches []config.HeaderMatch, q quantifier, header http.Header) *taxonomy.Error {
+func checkHeaderList(option string, matches []config.HeaderMatch, q Quantifier, header http.Header) *taxonomy.Error {
 	for i, m := range matches {
 		name := textproto.CanonicalMIMEHeaderKey(m.Header)
 		values := header.Values(name)
@@ -111,7 +111,7 @@ func checkHeaderList(option string, matches []config.HeaderMatch, q quantifier, 
 		for j, v := range values {
 			raw[j] = []byte(v)
 		}
-		if fails(m.Regexp, raw, q) {
+		if Fails(m.Regexp, raw, q) {
 			return taxonomy.Failf(taxonomy.ClassAssertion, taxonomy.ReasonHeaderRegex, taxonomy.PhaseValidate,
 				"%s[%d] %q %s the %s header", option, i, m.Regexp.String(), verb(q), name)
 		}
@@ -119,9 +119,9 @@ func checkHeaderList(option string, matches []config.HeaderMatch, q quantifier, 
 	return nil
 }
 
-// checkCEL evaluates fail_if_body_json_matches_cel and _not_matches_cel on
+// CheckCEL evaluates fail_if_body_json_matches_cel and _not_matches_cel on
 // the body parsed as JSON. A body that is not JSON fails the check.
-func checkCEL(ctx context.Context, h *config.HTTPProbe, body []byte) *taxonomy.Error {
+func CheckCEL(ctx context.Context, h *config.HTTPProbe, body []byte) *taxonomy.Error {
 	if h.FailIfBodyJSONMatchesCEL == nil && h.FailIfBodyJSONNotMatchesCEL == nil {
 		return nil
 	}
@@ -161,8 +161,8 @@ func evalCEL(ctx context.Context, option string, p *config.CELProgram, input map
 	return taxonomy.Failf(taxonomy.ClassAssertion, taxonomy.ReasonBodyCEL, taxonomy.PhaseValidate, "%s %q %s the body", option, p.String(), what)
 }
 
-// describeSize renders a byte count for messages.
-func describeSize(n int64) string {
+// DescribeSize renders a byte count for messages.
+func DescribeSize(n int64) string {
 	switch {
 	case n >= 1<<20 && n%(1<<20) == 0:
 		return fmt.Sprintf("%dMiB", n>>20)

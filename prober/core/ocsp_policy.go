@@ -1,4 +1,4 @@
-package prober
+package core
 
 import (
 	"context"
@@ -16,12 +16,12 @@ import (
 // module's proxy only the responder's name can be checked: the proxy is
 // the operator's, and what it reaches is its own to restrict.
 func (c *ocspClient) transportFor(req *http.Request) (*http.Transport, error) {
-	t := &http.Transport{Proxy: c.proxy, DisableKeepAlives: true}
+	t := &http.Transport{Proxy: c.Proxy, DisableKeepAlives: true}
 	if c.targets == nil {
 		return t, nil
 	}
-	if c.proxy != nil {
-		if u, err := c.proxy(req); err == nil && u != nil {
+	if c.Proxy != nil {
+		if u, err := c.Proxy(req); err == nil && u != nil {
 			return t, c.targets.refuseName(req.URL.Hostname())
 		}
 	}
@@ -46,7 +46,7 @@ func (c *ocspClient) dialResponder(ctx context.Context, network, addr string) (n
 	}
 	var denied error
 	for _, ip := range ips {
-		if denied = c.targets.refuseAddress(host, ip); denied == nil {
+		if denied = c.targets.RefuseAddress(host, ip); denied == nil {
 			return d.DialContext(ctx, network, net.JoinHostPort(ip.String(), port))
 		}
 	}

@@ -1,4 +1,4 @@
-package prober
+package core
 
 import (
 	"bufio"
@@ -22,36 +22,36 @@ import (
 
 // This file runs query_response scripts: the expect / expect_bytes / send /
 // starttls steps of the tcp, unix and websocket probers. The transport is
-// behind the conversation interface; the steps, their metrics and their
+// behind the Conversation interface; the steps, their metrics and their
 // failures are the same whatever carries them.
 
-// conversation is what a script talks over.
-type conversation interface {
-	// expect reads until re matches: any line of a stream (or the part of
+// Conversation is what a script talks over.
+type Conversation interface {
+	// Expect reads until re matches: any line of a stream (or the part of
 	// a line read so far, for prompts without a newline), or the next
 	// message of a websocket, which must match. A nil match with a nil
 	// error is a unit that did not match; io.EOF means the input ended
 	// before a match. data is what was read last.
-	expect(re *regexp.Regexp) (data []byte, match []int, err error)
-	// expectBytes reads exactly n bytes.
-	expectBytes(n int) ([]byte, error)
-	// send writes one unit: a line with "\n" added, or one message.
-	send(s string) error
-	// startTLS upgrades the transport to TLS, exporting the TLS metrics.
-	startTLS(ctx context.Context) error
+	Expect(re *regexp.Regexp) (data []byte, match []int, err error)
+	// ExpectBytes reads exactly n bytes.
+	ExpectBytes(n int) ([]byte, error)
+	// Send writes one unit: a line with "\n" added, or one message.
+	Send(s string) error
+	// StartTLS upgrades the transport to TLS, exporting the TLS metrics.
+	StartTLS(ctx context.Context) error
 }
 
-// scriptMetrics are the gauges a script sets. bytes is nil for probers
+// ScriptMetrics are the gauges a script sets. bytes is nil for probers
 // without probe_failed_due_to_bytes.
-type scriptMetrics struct {
-	sink         *probemetrics.Sink
-	regex, bytes *probemetrics.Gauge
+type ScriptMetrics struct {
+	Sink         *probemetrics.Sink
+	Regex, bytes *probemetrics.Gauge
 }
 
-// runScript runs every step in order; the first failure ends the script.
+// RunScript runs every step in order; the first failure ends the script.
 // A failure's phase names its step (query_step_N, N from 0, as in the
 // configuration), so an operator can tell which expect did not match.
-func runScript(ctx context.Context, steps []config.QueryResponse, c conversation, mx scriptMetrics, logger *slog.Logger) error {
+func RunScript(ctx context.Context, steps []config.QueryResponse, c Conversation, mx ScriptMetrics, logger *slog.Logger) error {
 	for i := range steps {
 		Debug(logger, "Running query_response step", "step", i)
 		if err := runStep(ctx, i, &steps[i], c, mx, logger); err != nil {
@@ -61,25 +61,25 @@ func runScript(ctx context.Context, steps []config.QueryResponse, c conversation
 	return nil
 }
 
-func runStep(ctx context.Context, i int, step *config.QueryResponse, c conversation, mx scriptMetrics, logger *slog.Logger) error {
+func runStep(ctx context.Context, i int, step *config.QueryResponse, c Conversation, mx ScriptMetrics, logger *slog.Logger) error {
 	phase := taxonomy.QueryStep(i)
 	send := step.Send
 	if step.Expect.IsSet() {
-		data, match, err := c.expect(step.Expect.Regexp)
+		data, match, err := c.Expect(step.Expect.Regexp)
 		switch {
 		case errors.Is(err, io.EOF):
-			mx.regex.Set(1)
+			mx.Regex.Set(1)
 			return inputEnded(i, step.Expect.String(), data)
 		case err != nil:
 			return taxonomy.Classify(ctx, fmt.Errorf("step %d: reading while waiting for %q: %w", i, step.Expect.String(), err), phase)
 		case match == nil:
-			mx.regex.Set(1)
+			mx.Regex.Set(1)
 			return taxonomy.Failf(taxonomy.ClassAssertion, taxonomy.ReasonExpect, phase, "step %d: expect %q did not match %q", i, step.Expect.String(), truncate(data, 200))
 		}
-		mx.regex.Set(0)
+		mx.Regex.Set(0)
 		Debug(logger, "Expect matched", "step", i, "regexp", step.Expect.String(), "line", string(data))
 		send = string(step.Expect.Expand(nil, []byte(send), data, match))
-		if err := recordExpectInfo(mx.sink, step, data, match, phase); err != nil {
+		if err := recordExpectInfo(mx.Sink, step, data, match, phase); err != nil {
 			return err
 		}
 	}
@@ -90,12 +90,12 @@ func runStep(ctx context.Context, i int, step *config.QueryResponse, c conversat
 	}
 	if send != "" {
 		Debug(logger, "Sending", "step", i, "data", send)
-		if err := c.send(send); err != nil {
+		if err := c.Send(send); err != nil {
 			return taxonomy.Classify(ctx, fmt.Errorf("step %d: sending: %w", i, err), phase)
 		}
 	}
 	if step.StartTLS {
-		return c.startTLS(ctx)
+		return c.StartTLS(ctx)
 	}
 	return nil
 }
@@ -111,8 +111,8 @@ func inputEnded(i int, pattern string, last []byte) error {
 		"step %d: expect %q matched nothing before the input ended; last read: %q", i, pattern, truncate(last, 200))
 }
 
-func expectBytes(ctx context.Context, i int, want string, c conversation, mx scriptMetrics) error {
-	got, err := c.expectBytes(len(want))
+func expectBytes(ctx context.Context, i int, want string, c Conversation, mx ScriptMetrics) error {
+	got, err := c.ExpectBytes(len(want))
 	if err != nil {
 		return taxonomy.Classify(ctx, fmt.Errorf("step %d: reading %d bytes for expect_bytes: %w", i, len(want), err), taxonomy.QueryStep(i))
 	}
@@ -156,40 +156,40 @@ func truncate(b []byte, n int) []byte {
 	return b
 }
 
-// maxLine bounds a line a stream keeps while looking for a match, so that
+// MaxLine bounds a line a stream keeps while looking for a match, so that
 // a peer that never sends a newline cannot make sonde hold its output
 // forever. It is the longest line blackbox's reader takes (bufio.Scanner's
 // default), so a script fails on the same input in both.
-const maxLine = bufio.MaxScanTokenSize
+const MaxLine = bufio.MaxScanTokenSize
 
-// stream is a conversation over a byte stream (tcp, unix), optionally
+// Stream is a conversation over a byte stream (tcp, unix), optionally
 // upgraded to TLS by a starttls step.
-type stream struct {
+type Stream struct {
 	conn       net.Conn
 	r          *bufio.Reader // made on the first read: see reader
-	tls        *tlsClient    // the module's tls_config, prepared
+	tls        *TLSClient    // the module's tls_config, prepared
 	serverName string        // the name to verify a STARTTLS server as
-	sink       *probemetrics.Sink
-	tlsTime    time.Duration // time spent in TLS handshakes
+	Sink       *probemetrics.Sink
+	TLSTime    time.Duration // time spent in TLS handshakes
 }
 
-func newStream(conn net.Conn, tlsConfig *tlsClient, serverName string, sink *probemetrics.Sink) *stream {
-	return &stream{conn: conn, tls: tlsConfig, serverName: serverName, sink: sink}
+func NewStream(conn net.Conn, tlsConfig *TLSClient, serverName string, sink *probemetrics.Sink) *Stream {
+	return &Stream{conn: conn, tls: tlsConfig, serverName: serverName, Sink: sink}
 }
 
-// reader returns the buffered reader of the connection, made on first use:
+// Reader returns the buffered reader of the connection, made on first use:
 // most tcp probes only connect, and its 4 KiB buffer was the largest
 // allocation of such a probe.
-func (s *stream) reader() *bufio.Reader {
+func (s *Stream) Reader() *bufio.Reader {
 	if s.r == nil {
 		s.r = bufio.NewReader(s.conn)
 	}
 	return s.r
 }
 
-func (s *stream) expect(re *regexp.Regexp) ([]byte, []int, error) {
+func (s *Stream) Expect(re *regexp.Regexp) ([]byte, []int, error) {
 	var line, last []byte // the line being read, the last one that did not match
-	r := s.reader()
+	r := s.Reader()
 	for {
 		if _, err := r.Peek(1); err != nil {
 			if len(line) == 0 {
@@ -217,41 +217,41 @@ func (s *stream) expect(re *regexp.Regexp) ([]byte, []int, error) {
 		if m := re.FindSubmatchIndex(line); m != nil {
 			return line, m, nil
 		}
-		if len(line) > maxLine {
+		if len(line) > MaxLine {
 			// No phase: the step that reads it fills it in.
 			return line, nil, taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, "",
-				"a line longer than %s arrived without a match", describeSize(maxLine))
+				"a line longer than %s arrived without a match", DescribeSize(MaxLine))
 		}
 	}
 }
 
-func (s *stream) expectBytes(n int) ([]byte, error) {
+func (s *Stream) ExpectBytes(n int) ([]byte, error) {
 	buf := make([]byte, n)
-	_, err := io.ReadFull(s.reader(), buf)
+	_, err := io.ReadFull(s.Reader(), buf)
 	return buf, err
 }
 
-func (s *stream) send(data string) error {
+func (s *Stream) Send(data string) error {
 	_, err := io.WriteString(s.conn, data+"\n")
 	return err
 }
 
-// write sends raw bytes, for binary protocols (the postgres preset).
-func (s *stream) write(b []byte) error {
+// Write sends raw bytes, for binary protocols (the postgres preset).
+func (s *Stream) Write(b []byte) error {
 	_, err := s.conn.Write(b)
 	return err
 }
 
-// startTLS upgrades the connection. Plaintext that arrived after the
+// StartTLS upgrades the connection. Plaintext that arrived after the
 // server's go-ahead would be read as if it came over TLS (the STARTTLS
 // injection attack), so it fails the probe instead of being dropped.
-func (s *stream) startTLS(ctx context.Context) error {
+func (s *Stream) StartTLS(ctx context.Context) error {
 	if n := s.buffered(); n > 0 {
 		return taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseTLS,
 			"the server sent %d bytes of plaintext after agreeing to start TLS", n)
 	}
-	tc, took, err := handshake(ctx, s.conn, s.tls, s.serverName, s.sink)
-	s.tlsTime += took
+	tc, took, err := Handshake(ctx, s.conn, s.tls, s.serverName, s.Sink)
+	s.TLSTime += took
 	if err != nil {
 		return err
 	}
@@ -260,9 +260,18 @@ func (s *stream) startTLS(ctx context.Context) error {
 }
 
 // buffered is how many bytes arrived and were not read yet.
-func (s *stream) buffered() int {
+func (s *Stream) buffered() int {
 	if s.r == nil {
 		return 0
 	}
 	return s.r.Buffered()
+}
+
+// NewScriptMetrics registers the script gauges of the tcp and unix
+// probers. Like blackbox_exporter they appear once connected, so a
+// refused connection exports only the common metrics.
+func NewScriptMetrics(sink *probemetrics.Sink) ScriptMetrics {
+	regex := sink.Gauge("probe_failed_due_to_regex", "Indicates if the probe failed due to a regex")
+	bytes := sink.Gauge("probe_failed_due_to_bytes", "Indicates if the probe failed due to bytes")
+	return ScriptMetrics{Sink: sink, Regex: &regex, bytes: &bytes}
 }

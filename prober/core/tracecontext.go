@@ -1,4 +1,4 @@
-package prober
+package core
 
 import (
 	"context"
@@ -13,9 +13,9 @@ import (
 // on; otherwise nothing is added.
 var traceContext propagation.TraceContext
 
-// injectTraceContext adds traceparent (and tracestate) to h when the
+// InjectTraceContext adds traceparent (and tracestate) to h when the
 // module asks for it.
-func injectTraceContext(ctx context.Context, m *Module, h http.Header) {
+func InjectTraceContext(ctx context.Context, m *Module, h http.Header) {
 	if m.PropagateTraceContext {
 		traceContext.Inject(ctx, propagation.HeaderCarrier(h))
 	}

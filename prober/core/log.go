@@ -1,4 +1,4 @@
-package prober
+package core
 
 import (
 	"context"

@@ -1,4 +1,4 @@
-package prober
+package core
 
 import (
 	"context"
@@ -14,42 +14,42 @@ import (
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
-// endpoint is where a probe connects: a host to resolve and a port, with
+// Endpoint is where a probe connects: a host to resolve and a port, with
 // the module's address-family and source-address choices.
-type endpoint struct {
-	network  string // "tcp" or "udp"
-	host     string
-	port     string
-	protocol string // preferred_ip_protocol
-	fallback bool   // ip_protocol_fallback
-	source   string // source_ip_address; empty for the system's choice
+type Endpoint struct {
+	Network  string // "tcp" or "udp"
+	Host     string
+	Port     string
+	Protocol string // preferred_ip_protocol
+	Fallback bool   // ip_protocol_fallback
+	Source   string // source_ip_address; empty for the system's choice
 }
 
-// dialed is an open connection and what getting it took.
-type dialed struct {
-	conn    net.Conn
-	ip      net.IP
-	addr    string // the address dialed, ip:port
-	resolve time.Duration
-	connect time.Duration
+// Dialed is an open connection and what getting it took.
+type Dialed struct {
+	Conn    net.Conn
+	IP      net.IP
+	Addr    string // the address dialed, ip:port
+	Resolve time.Duration
+	Connect time.Duration
 }
 
-// dialEndpoint runs the resolve phase (exporting its metrics) and the
+// DialEndpoint runs the resolve phase (exporting its metrics) and the
 // connect phase of a probe: a fresh connection to the resolved address,
 // from the configured source address if any.
-func dialEndpoint(ctx context.Context, m *Module, e endpoint, sink *probemetrics.Sink, logger *slog.Logger) (dialed, error) {
-	var d dialed
+func DialEndpoint(ctx context.Context, m *Module, e Endpoint, sink *probemetrics.Sink, logger *slog.Logger) (Dialed, error) {
+	var d Dialed
 	dialer, err := d.resolveEndpoint(ctx, m, &e, sink, logger)
 	if err != nil {
 		return d, err
 	}
 	start := time.Now()
-	d.conn, err = dialer.DialContext(ctx, familyOf(d.ip).network(e.network), d.addr)
+	d.Conn, err = dialer.DialContext(ctx, FamilyOf(d.IP).Network(e.Network), d.Addr)
 	end := time.Now()
-	d.connect = end.Sub(start)
+	d.Connect = end.Sub(start)
 	sink.Span(taxonomy.PhaseConnect, 0, start, end)
 	if err != nil {
-		return d, dialError(ctx, e, d.addr, err)
+		return d, DialError(ctx, e, d.Addr, err)
 	}
 	return d, nil
 }
@@ -58,46 +58,46 @@ func dialEndpoint(ctx context.Context, m *Module, e endpoint, sink *probemetrics
 // connect with. It is apart from dialEndpoint so that its frame is off the
 // stack while the probe connects, the deepest point of most probes (see
 // Runner.Run in collector).
-func (d *dialed) resolveEndpoint(ctx context.Context, m *Module, e *endpoint, sink *probemetrics.Sink, logger *slog.Logger) (*net.Dialer, error) {
-	ip, took, err := resolveTarget(ctx, m, e.host, e.protocol, e.fallback, sink, logger)
-	d.resolve = took
+func (d *Dialed) resolveEndpoint(ctx context.Context, m *Module, e *Endpoint, sink *probemetrics.Sink, logger *slog.Logger) (*net.Dialer, error) {
+	ip, took, err := ResolveTarget(ctx, m, e.Host, e.Protocol, e.Fallback, sink, logger)
+	d.Resolve = took
 	if err != nil {
 		return nil, err
 	}
-	d.ip = ip
-	dialer, err := localDialer(*e, ip)
+	d.IP = ip
+	dialer, err := LocalDialer(*e, ip)
 	if err != nil {
 		return nil, err
 	}
-	d.addr = net.JoinHostPort(ip.String(), e.port)
-	Debug(logger, "Connecting", "network", e.network, "address", d.addr, "source", e.source)
+	d.Addr = net.JoinHostPort(ip.String(), e.Port)
+	Debug(logger, "Connecting", "network", e.Network, "address", d.Addr, "source", e.Source)
 	return dialer, nil
 }
 
-// newDialer returns a dialer for a probe's connection. It turns TCP
+// NewDialer returns a dialer for a probe's connection. It turns TCP
 // keep-alive off: a probe's connection lives for one probe, far less than
 // the 15 s of idleness before the first keep-alive, and turning it on costs
 // four system calls per connection, a tenth of what a tcp probe does in the
 // kernel.
-func newDialer() *net.Dialer { return &net.Dialer{KeepAlive: -1} }
+func NewDialer() *net.Dialer { return &net.Dialer{KeepAlive: -1} }
 
-// localDialer binds the dialer to source_ip_address, which must be of the
+// LocalDialer binds the dialer to source_ip_address, which must be of the
 // family the target resolved to.
-func localDialer(e endpoint, target net.IP) (*net.Dialer, error) {
-	d := newDialer()
-	if e.source == "" {
+func LocalDialer(e Endpoint, target net.IP) (*net.Dialer, error) {
+	d := NewDialer()
+	if e.Source == "" {
 		return d, nil
 	}
-	src := net.ParseIP(e.source)
+	src := net.ParseIP(e.Source)
 	if src == nil {
-		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseConnect, "source_ip_address %q is not an IP address", e.source)
+		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseConnect, "source_ip_address %q is not an IP address", e.Source)
 	}
-	if familyOf(src) != familyOf(target) {
+	if FamilyOf(src) != FamilyOf(target) {
 		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseConnect,
 			"source_ip_address %s is %s but the target resolved to %s; set preferred_ip_protocol to %s and ip_protocol_fallback to false",
-			src, familyOf(src), target, familyOf(src))
+			src, FamilyOf(src), target, FamilyOf(src))
 	}
-	if e.network == "udp" {
+	if e.Network == "udp" {
 		d.LocalAddr = &net.UDPAddr{IP: src}
 	} else {
 		d.LocalAddr = &net.TCPAddr{IP: src}
@@ -105,20 +105,20 @@ func localDialer(e endpoint, target net.IP) (*net.Dialer, error) {
 	return d, nil
 }
 
-// dialError classifies a failed dial. A source address the host does not
+// DialError classifies a failed dial. A source address the host does not
 // have is the configuration's fault, not the target's.
-func dialError(ctx context.Context, e endpoint, addr string, err error) error {
-	if e.source != "" && errors.Is(err, syscall.EADDRNOTAVAIL) {
+func DialError(ctx context.Context, e Endpoint, addr string, err error) error {
+	if e.Source != "" && errors.Is(err, syscall.EADDRNOTAVAIL) {
 		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseConnect,
-			"source_ip_address %s is not an address of this host: %v", e.source, err)
+			"source_ip_address %s is not an address of this host: %v", e.Source, err)
 	}
 	return taxonomy.Classify(ctx, fmt.Errorf("connecting to %s: %w", addr, err), taxonomy.PhaseConnect)
 }
 
-// bindDeadline makes blocking reads and writes on conn end at the probe's
+// BindDeadline makes blocking reads and writes on conn end at the probe's
 // deadline, or as soon as the probe is cancelled (the scrape abandoned).
 // The returned function releases the binding.
-func bindDeadline(ctx context.Context, conn net.Conn) (release func() bool) {
+func BindDeadline(ctx context.Context, conn net.Conn) (release func() bool) {
 	if deadline, ok := ctx.Deadline(); ok {
 		conn.SetDeadline(deadline)
 	}

@@ -1,7 +1,7 @@
 // Package prober runs one probe of one target: a Func per protocol, all with
 // the same contract. A probe writes its metrics to a Sink and returns nil on
 // success or an error that is, or wraps, an *Error saying why it failed.
-package prober
+package core
 
 import (
 	"context"
@@ -48,19 +48,9 @@ type Descriptor struct {
 	Prepare func(m *config.Module, env *Env) (Prober, error)
 }
 
-// Implemented returns the names of the probers sonde can run, sorted.
-func Implemented() []string {
-	names := make([]string, 0, len(registry))
-	for _, d := range registry {
-		names = append(names, d.Name)
-	}
-	sort.Strings(names)
-	return names
-}
-
-// lookup returns the registry's descriptor of the named prober.
-func lookup(name string) (Descriptor, bool) {
-	for _, d := range registry {
+// Lookup returns the descriptor of the named prober.
+func Lookup(probers []Descriptor, name string) (Descriptor, bool) {
+	for _, d := range probers {
 		if d.Name == name {
 			return d, true
 		}
@@ -82,9 +72,9 @@ type Module struct {
 	// target as (Host header, TLS server name), empty when not given.
 	Hostname string
 
-	resolver Resolver
-	policy   *targetPolicy // nil when every target is allowed
-	prober   Prober        // nil for a prober sonde does not know
+	Resolver Resolver
+	Policy   *TargetPolicy // nil when every target is allowed
+	Prepared Prober        // nil for a prober sonde does not know
 	probe    Func          // prober.Probe, bound once rather than per probe
 }
 
@@ -109,11 +99,11 @@ type Set struct {
 	modules map[string]*Module
 }
 
-// NewSet prepares every module of cfg. It fails, naming each module that
+// PrepareSet prepares every module of cfg with the probers given. It fails, naming each module that
 // cannot be prepared, e.g. for a CA file that does not parse. The modules
 // share the CA pools and client key pairs they name, parsed once: those
 // the configuration parsed while it loaded, if it did.
-func NewSet(cfg *config.Config, opts ...Option) (*Set, error) {
+func PrepareSet(cfg *config.Config, probers []Descriptor, opts ...Option) (*Set, error) {
 	files := cfg.TLSFiles()
 	if files == nil {
 		files = tlsfiles.New()
@@ -128,7 +118,7 @@ func NewSet(cfg *config.Config, opts ...Option) (*Set, error) {
 	sort.Strings(names)
 	var errs []error
 	for _, name := range names {
-		m, err := NewModule(name, cfg.Modules[name], opts...)
+		m, err := PrepareModule(name, cfg.Modules[name], probers, opts...)
 		if err != nil {
 			errs = append(errs, err)
 			continue
@@ -141,36 +131,37 @@ func NewSet(cfg *config.Config, opts ...Option) (*Set, error) {
 	return set, nil
 }
 
-// NewModule prepares one module.
-func NewModule(name string, cm config.Module, opts ...Option) (*Module, error) {
+// PrepareModule prepares one module with the probers given: a module of
+// another prober is loaded but cannot probe.
+func PrepareModule(name string, cm config.Module, probers []Descriptor, opts ...Option) (*Module, error) {
 	o := options{resolver: net.DefaultResolver}
 	for _, opt := range opts {
 		opt(&o)
 	}
-	m := &Module{Name: name, Module: cm, resolver: o.resolver}
+	m := &Module{Name: name, Module: cm, Resolver: o.resolver}
 	if cm.DNSResolver != "" {
 		r, err := newResolver(cm.DNSResolver)
 		if err != nil {
 			return nil, fmt.Errorf("module %q: %w", name, err)
 		}
-		m.resolver = r
+		m.Resolver = r
 	}
 	policy, err := newTargetPolicy(name, &cm, o.denied)
 	if err != nil {
 		return nil, fmt.Errorf("module %q: %w", name, err)
 	}
-	m.policy = policy
-	d, ok := lookup(cm.Prober)
+	m.Policy = policy
+	d, ok := Lookup(probers, cm.Prober)
 	if !ok {
 		return m, nil
 	}
-	env := &Env{policy: m.policy, resolver: m.resolver, files: o.files}
+	env := &Env{policy: m.Policy, resolver: m.Resolver, files: o.files}
 	p, err := d.Prepare(&m.Module, env)
 	if err != nil {
 		return nil, fmt.Errorf("module %q: %w", name, err)
 	}
 	env.loadTLS()
-	m.prober, m.probe = p, p.Probe
+	m.Prepared, m.probe = p, p.Probe
 	return m, nil
 }
 
@@ -210,7 +201,7 @@ func (m *Module) WithHostname(hostname string) (*Module, error) {
 	if hostname == "" {
 		return m, nil
 	}
-	if (m.Prober == "websocket" || m.Prober == "grpc") && !validHost(hostname) {
+	if (m.Prober == "websocket" || m.Prober == "grpc") && !ValidHost(hostname) {
 		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup,
 			"the hostname parameter %q is not a host name the %s prober can send; give a host name or host:port", hostname, m.Prober)
 	}
@@ -225,17 +216,11 @@ func (m *Module) WithHostname(hostname string) (*Module, error) {
 	return c, nil
 }
 
-// validHost reports whether h can be sent as a Host header or :authority,
+// ValidHost reports whether h can be sent as a Host header or :authority,
 // as net/http checks it: a name that is not ASCII is sent in punycode.
-func validHost(h string) bool {
+func ValidHost(h string) bool {
 	ascii, err := httpguts.PunycodeHostPort(h)
 	return err == nil && httpguts.ValidHostHeader(ascii)
-}
-
-// IsImplemented reports whether sonde can run the named prober.
-func IsImplemented(prober string) bool {
-	_, ok := lookup(prober)
-	return ok
 }
 
 // warmSystemRoots loads the system CA pool now, while the configuration

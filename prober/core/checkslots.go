@@ -1,4 +1,4 @@
-package prober
+package core
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
-// checkSlots bounds how many of one module's response checks (regexps
+// CheckSlots bounds how many of one module's response checks (regexps
 // and CEL over a body, a header or a message) run at once. A check is
 // work that cannot be stopped halfway: Go's regexp takes no context, nor
 // does the JSON decoding before a CEL expression. So a check runs on a
@@ -18,18 +18,18 @@ import (
 // check then keeps at most cap(slots) checks of the module running, in
 // the background or not, whatever the probe rate, rather than one per
 // probe. A nil checkSlots bounds nothing.
-type checkSlots chan struct{}
+type CheckSlots chan struct{}
 
-// newCheckSlots has one slot per core sonde may use: checks are CPU work,
+// NewCheckSlots has one slot per core sonde may use: checks are CPU work,
 // and more of them at once would not end sooner.
-func newCheckSlots() checkSlots {
-	return make(checkSlots, max(2, runtime.GOMAXPROCS(0)))
+func NewCheckSlots() CheckSlots {
+	return make(CheckSlots, max(2, runtime.GOMAXPROCS(0)))
 }
 
-// run runs check, described by what ("the body regexps"), and returns
+// Run runs check, described by what ("the body regexps"), and returns
 // its failure, or a timeout in phase once ctx is out of time: a check
 // that ends past the deadline does not make the probe succeed.
-func (s checkSlots) run(ctx context.Context, phase taxonomy.Phase, what string, check func() *taxonomy.Error) *taxonomy.Error {
+func (s CheckSlots) Run(ctx context.Context, phase taxonomy.Phase, what string, check func() *taxonomy.Error) *taxonomy.Error {
 	if _, out := taxonomy.OutOfTime(ctx); out {
 		return checkTimedOut(ctx, phase, "no time was left for "+what)
 	}

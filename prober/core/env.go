@@ -1,4 +1,4 @@
-package prober
+package core
 
 import (
 	pconfig "github.com/prometheus/common/config"
@@ -13,20 +13,20 @@ import (
 // so a hostile target could point sonde at an internal address), and the
 // TLS files the configuration's modules share.
 type Env struct {
-	policy   *targetPolicy // nil when every target is allowed
+	policy   *TargetPolicy // nil when every target is allowed
 	resolver Resolver
 	files    *tlsfiles.Cache
-	clients  []*tlsClient // made by tlsClient, loaded once Prepare returns
+	clients  []*TLSClient // made by tlsClient, loaded once Prepare returns
 }
 
-// tlsClient returns the client of a tls_config of m, for the section named
+// TLSClient returns the client of a tls_config of m, for the section named
 // (e.g. "http", for messages), guarded by the module's policy.
-func (e *Env) tlsClient(m *config.Module, section string, cfg *pconfig.TLSConfig) (*tlsClient, error) {
-	c, err := prepareTLS(m, section, cfg)
+func (e *Env) TLSClient(m *config.Module, section string, cfg *pconfig.TLSConfig) (*TLSClient, error) {
+	c, err := PrepareTLS(m, section, cfg)
 	if err != nil {
 		return nil, err
 	}
-	c.ocsp.targets, c.ocsp.resolver = e.policy, e.resolver
+	c.OCSP.targets, c.OCSP.resolver = e.policy, e.resolver
 	e.clients = append(e.clients, c)
 	return c, nil
 }

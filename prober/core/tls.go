@@ -1,4 +1,4 @@
-package prober
+package core
 
 import (
 	"context"
@@ -30,44 +30,44 @@ import (
 // untrusted certificate is still described by the metrics (blackbox loses
 // them exactly then), and the probe fails with the precise reason.
 
-// tlsClient is a module's TLS client: its tls_config, prepared once, and
+// TLSClient is a module's TLS client: its tls_config, prepared once, and
 // its OCSP policy.
-type tlsClient struct {
+type TLSClient struct {
 	section string            // e.g. "http", for messages
 	cfg     pconfig.TLSConfig // as configured, to load again while it fails
 	alpn    []string
 	min     uint16                     // the lowest TLS version the prober can use; 0 for any
 	minWhy  string                     // why, for the message when max_version is below it
-	loaded  atomic.Pointer[tls.Config] // nil until the tls_config loads
-	ocsp    *ocspClient
+	Loaded  atomic.Pointer[tls.Config] // nil until the tls_config loads
+	OCSP    *ocspClient
 	files   *tlsfiles.Cache // the parsed files the configuration's modules share
 }
 
-// prepareTLS turns a module's tls_config into a client. Probers ask their
+// PrepareTLS turns a module's tls_config into a client. Probers ask their
 // Env for one, which loads it once the module is prepared: CA files are
 // read and parsed then, not per probe.
-func prepareTLS(m *config.Module, section string, cfg *pconfig.TLSConfig) (*tlsClient, error) {
-	return &tlsClient{section: section, cfg: *cfg, ocsp: newOCSPClient(m.OCSP)}, nil
+func PrepareTLS(m *config.Module, section string, cfg *pconfig.TLSConfig) (*TLSClient, error) {
+	return &TLSClient{section: section, cfg: *cfg, OCSP: newOCSPClient(m.OCSP)}, nil
 }
 
-// withALPN offers the application protocols, in order of preference. It is
+// WithALPN offers the application protocols, in order of preference. It is
 // called while the module is prepared, before any probe runs.
-func (c *tlsClient) withALPN(protocols ...string) *tlsClient {
+func (c *TLSClient) WithALPN(protocols ...string) *TLSClient {
 	c.alpn = protocols
-	if base := c.loaded.Load(); base != nil {
+	if base := c.Loaded.Load(); base != nil {
 		base.NextProtos = protocols
 	}
 	return c
 }
 
-// withMinVersion raises the lowest TLS version to v, for the reason why
+// WithMinVersion raises the lowest TLS version to v, for the reason why
 // (which a max_version below v is refused with). It is called while the
 // module is prepared, before any probe runs.
-func (c *tlsClient) withMinVersion(v uint16, why string) *tlsClient {
+func (c *TLSClient) WithMinVersion(v uint16, why string) *TLSClient {
 	c.min, c.minWhy = v, why
-	if base := c.loaded.Load(); base != nil {
+	if base := c.Loaded.Load(); base != nil {
 		if c.versionsClash(base) != nil {
-			c.loaded.Store(nil) // ready reports the clash on every probe
+			c.Loaded.Store(nil) // ready reports the clash on every probe
 		} else {
 			base.MinVersion = max(base.MinVersion, v)
 		}
@@ -75,23 +75,23 @@ func (c *tlsClient) withMinVersion(v uint16, why string) *tlsClient {
 	return c
 }
 
-func (c *tlsClient) versionsClash(base *tls.Config) error {
+func (c *TLSClient) versionsClash(base *tls.Config) error {
 	if c.min != 0 && base.MaxVersion != 0 && base.MaxVersion < c.min {
-		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup, "%s.tls_config.max_version is %s, and %s needs %s", c.section, tlsVersion(base.MaxVersion), c.minWhy, tlsVersion(c.min))
+		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup, "%s.tls_config.max_version is %s, and %s needs %s", c.section, TLSVersion(base.MaxVersion), c.minWhy, TLSVersion(c.min))
 	}
 	return nil
 }
 
-// ready loads the tls_config if it has not loaded yet. Its failure is the
+// Ready loads the tls_config if it has not loaded yet. Its failure is the
 // module's configuration failing, and names the option.
-func (c *tlsClient) ready() error {
-	if c.loaded.Load() != nil {
+func (c *TLSClient) Ready() error {
+	if c.Loaded.Load() != nil {
 		return nil
 	}
 	return c.load()
 }
 
-func (c *tlsClient) load() error {
+func (c *TLSClient) load() error {
 	files := c.files
 	if files == nil {
 		files = tlsfiles.New() // a module of its own shares nothing
@@ -105,19 +105,19 @@ func (c *tlsClient) load() error {
 	}
 	base.MinVersion = max(base.MinVersion, c.min)
 	base.NextProtos = c.alpn
-	c.loaded.CompareAndSwap(nil, base)
+	c.Loaded.CompareAndSwap(nil, base)
 	return nil
 }
 
-// canHandshake checks what a handshake needs before it starts: the
+// CanHandshake checks what a handshake needs before it starts: the
 // tls_config loaded, and a name to verify the server as. crypto/tls
 // refuses to verify a server without a name, and sonde verifies the same
 // way (a unix socket's path is no name).
-func (c *tlsClient) canHandshake(serverName string) error {
-	if err := c.ready(); err != nil {
+func (c *TLSClient) CanHandshake(serverName string) error {
+	if err := c.Ready(); err != nil {
 		return err
 	}
-	if serverName == "" && !c.loaded.Load().InsecureSkipVerify {
+	if serverName == "" && !c.Loaded.Load().InsecureSkipVerify {
 		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseTLS, "%s.tls_config: TLS needs the name to verify the server as; set server_name, or insecure_skip_verify", c.section)
 	}
 	return nil
@@ -130,10 +130,10 @@ func failingConfig(err error) *tls.Config {
 	return &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(tls.ConnectionState) error { return err }}
 }
 
-// tlsFacts is what one handshake showed: the presented chain, whether it
+// TLSFacts is what one handshake showed: the presented chain, whether it
 // verified and why not, the client certificate sonde presented, and what
 // OCSP said. A handshake that failed may still have captured the chain.
-type tlsFacts struct {
+type TLSFacts struct {
 	mu         sync.Mutex
 	state      tls.ConnectionState
 	captured   bool
@@ -143,15 +143,15 @@ type tlsFacts struct {
 	ocsp       ocspResult
 }
 
-// config returns the configuration for one handshake with serverName,
+// Config returns the configuration for one handshake with serverName,
 // capturing what it shows into facts. With insecure_skip_verify the chain
 // is still verified, for probe_tls_verified, but a failure does not fail
 // the handshake: the option keeps its meaning.
-func (c *tlsClient) config(serverName string, facts *tlsFacts) *tls.Config {
-	if err := c.ready(); err != nil {
+func (c *TLSClient) Config(serverName string, facts *TLSFacts) *tls.Config {
+	if err := c.Ready(); err != nil {
 		return failingConfig(err)
 	}
-	base := c.loaded.Load()
+	base := c.Loaded.Load()
 	cfg := base.Clone()
 	enforce := !base.InsecureSkipVerify
 	cfg.InsecureSkipVerify = true
@@ -161,7 +161,7 @@ func (c *tlsClient) config(serverName string, facts *tlsFacts) *tls.Config {
 		facts.capture(cs, chains, err)
 		// The stapled response is read whatever the verdict, for the
 		// metrics; it can only fail a chain that verified.
-		ocspErr := c.ocsp.checkStapled(facts, enforce && err == nil)
+		ocspErr := c.OCSP.checkStapled(facts, enforce && err == nil)
 		if enforce && err != nil {
 			return err
 		}
@@ -193,27 +193,27 @@ func verifyChain(base *tls.Config, serverName string, cs tls.ConnectionState) ([
 	return cs.PeerCertificates[0].Verify(opts)
 }
 
-func (f *tlsFacts) capture(cs tls.ConnectionState, chains [][]*x509.Certificate, err error) {
+func (f *TLSFacts) capture(cs tls.ConnectionState, chains [][]*x509.Certificate, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.state, f.captured, f.chains, f.verifyErr = cs, true, chains, err
 }
 
-// ocspAsked returns when the OCSP responder was asked after the
+// OCSPAsked returns when the OCSP responder was asked after the
 // handshake: zero times when it was not.
-func (f *tlsFacts) ocspAsked() (start, end time.Time) {
+func (f *TLSFacts) OCSPAsked() (start, end time.Time) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.ocsp.start, f.ocsp.end
 }
 
-func (f *tlsFacts) wasCaptured() bool {
+func (f *TLSFacts) WasCaptured() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.captured
 }
 
-func (f *tlsFacts) presentedClientCert(cert *tls.Certificate) {
+func (f *TLSFacts) presentedClientCert(cert *tls.Certificate) {
 	if cert == nil || len(cert.Certificate) == 0 {
 		return
 	}
@@ -228,7 +228,7 @@ func (f *tlsFacts) presentedClientCert(cert *tls.Certificate) {
 
 // issuer is the leaf's issuer, from the verified chain if there is one,
 // else as presented; nil when unknown.
-func (f *tlsFacts) issuer() *x509.Certificate {
+func (f *TLSFacts) issuer() *x509.Certificate {
 	switch {
 	case len(f.chains) > 0 && len(f.chains[0]) > 1:
 		return f.chains[0][1]
@@ -238,17 +238,17 @@ func (f *tlsFacts) issuer() *x509.Certificate {
 	return nil
 }
 
-// tlsHandshake runs a client handshake on conn. It returns what the
+// TLSHandshake runs a client handshake on conn. It returns what the
 // handshake showed even when it fails, and when it ran; the caller exports
 // them when the metrics call for them. It records no span itself: the
 // http prober times its handshakes in its own timeline.
-func tlsHandshake(ctx context.Context, conn net.Conn, c *tlsClient, serverName string) (*tls.Conn, *tlsFacts, probemetrics.Span, error) {
-	facts := &tlsFacts{}
-	if err := c.canHandshake(serverName); err != nil {
+func TLSHandshake(ctx context.Context, conn net.Conn, c *TLSClient, serverName string) (*tls.Conn, *TLSFacts, probemetrics.Span, error) {
+	facts := &TLSFacts{}
+	if err := c.CanHandshake(serverName); err != nil {
 		now := time.Now()
 		return nil, facts, probemetrics.Span{Phase: taxonomy.PhaseTLS, Start: now, End: now}, err
 	}
-	tc := tls.Client(conn, c.config(serverName, facts))
+	tc := tls.Client(conn, c.Config(serverName, facts))
 	start := time.Now()
 	err := tc.HandshakeContext(ctx)
 	ran := probemetrics.Span{Phase: taxonomy.PhaseTLS, Start: start, End: time.Now()}
@@ -258,30 +258,30 @@ func tlsHandshake(ctx context.Context, conn net.Conn, c *tlsClient, serverName s
 	return tc, facts, ran, nil
 }
 
-// queryOCSP runs the ocsp phase after a handshake: with ocsp.check: query
+// QueryOCSP runs the ocsp phase after a handshake: with ocsp.check: query
 // and nothing stapled, the certificate's responder is asked. A failure
 // closes the connection, a TLS one or, for HTTP/3, a QUIC one.
-func (c *tlsClient) queryOCSP(ctx context.Context, conn io.Closer, facts *tlsFacts) error {
-	err := c.ocsp.checkQueried(ctx, facts, !c.loaded.Load().InsecureSkipVerify)
+func (c *TLSClient) QueryOCSP(ctx context.Context, conn io.Closer, facts *TLSFacts) error {
+	err := c.OCSP.checkQueried(ctx, facts, !c.Loaded.Load().InsecureSkipVerify)
 	if err != nil {
 		conn.Close()
 	}
 	return err
 }
 
-// handshake runs the tls and ocsp phases for probers that export a
+// Handshake runs the tls and ocsp phases for probers that export a
 // handshake's facts at once, whether it succeeded or not. It returns the
 // handshake's duration, and records its span, failed or not.
-func handshake(ctx context.Context, conn net.Conn, c *tlsClient, serverName string, sink *probemetrics.Sink) (*tls.Conn, time.Duration, error) {
-	tc, facts, ran, err := tlsHandshake(ctx, conn, c, serverName)
+func Handshake(ctx context.Context, conn net.Conn, c *TLSClient, serverName string, sink *probemetrics.Sink) (*tls.Conn, time.Duration, error) {
+	tc, facts, ran, err := TLSHandshake(ctx, conn, c, serverName)
 	sink.Span(ran.Phase, 0, ran.Start, ran.End)
 	took := ran.Duration()
 	if err == nil {
-		err = c.queryOCSP(ctx, tc, facts)
-		start, end := facts.ocspAsked()
+		err = c.QueryOCSP(ctx, tc, facts)
+		start, end := facts.OCSPAsked()
 		sink.Span(taxonomy.PhaseOCSP, 0, start, end)
 	}
-	facts.record(sink)
+	facts.Record(sink)
 	if err != nil {
 		return nil, took, err
 	}
@@ -292,9 +292,9 @@ func handshake(ctx context.Context, conn net.Conn, c *tlsClient, serverName stri
 // this is a misconfiguration, and label values must stay bounded.
 const maxChainPositions = 8
 
-// record exports what the handshake showed: blackbox_exporter's TLS
+// Record exports what the handshake showed: blackbox_exporter's TLS
 // metrics, and sonde's per-certificate, verification and OCSP metrics.
-func (f *tlsFacts) record(sink *probemetrics.Sink) {
+func (f *TLSFacts) Record(sink *probemetrics.Sink) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.captured || len(f.state.PeerCertificates) == 0 {
@@ -309,32 +309,32 @@ func (f *tlsFacts) record(sink *probemetrics.Sink) {
 	f.recordChain(sink)
 	if f.clientCert != nil {
 		sink.Set("probe_tls_client_cert_not_after_timestamp_seconds", "When the client certificate sonde presented expires, in unixtime",
-			unixSeconds(f.clientCert.NotAfter))
+			UnixSeconds(f.clientCert.NotAfter))
 	}
 	f.ocsp.record(sink)
 }
 
-func (f *tlsFacts) recordBlackbox(sink *probemetrics.Sink) {
+func (f *TLSFacts) recordBlackbox(sink *probemetrics.Sink) {
 	state, leaf := &f.state, f.state.PeerCertificates[0]
 	sink.Set("probe_ssl_earliest_cert_expiry",
 		"Returns the earliest expiry, in unixtime, of the certificates the server presented",
-		unixSeconds(earliestExpiry(state.PeerCertificates)))
+		UnixSeconds(earliestExpiry(state.PeerCertificates)))
 	sink.Set("probe_ssl_last_chain_expiry_timestamp_seconds",
 		"Returns the expiry, in unixtime, of the chain used to verify the server, which ends with its earliest-expiring certificate",
-		unixSeconds(lastChainExpiry(f.chains, state.PeerCertificates)))
+		UnixSeconds(lastChainExpiry(f.chains, state.PeerCertificates)))
 	sink.GaugeVec("probe_ssl_last_chain_info", "Contains information about the leaf certificate the server presented",
 		"fingerprint_sha256", "subject", "issuer", "subjectalternative", "serialnumber").
-		With(fingerprint(leaf), leaf.Subject.String(), leaf.Issuer.String(), strings.Join(leaf.DNSNames, ","), serialNumber(leaf)).
+		With(Fingerprint(leaf), leaf.Subject.String(), leaf.Issuer.String(), strings.Join(leaf.DNSNames, ","), serialNumber(leaf)).
 		Set(1)
 	sink.GaugeVec("probe_tls_version_info", "Returns the TLS version used", "version").
-		With(tlsVersion(state.Version)).Set(1)
+		With(TLSVersion(state.Version)).Set(1)
 	sink.GaugeVec("probe_tls_cipher_info", "Returns the TLS cipher suite negotiated during the handshake", "cipher").
 		With(tls.CipherSuiteName(state.CipherSuite)).Set(1)
 }
 
 // recordChain exports every presented certificate, leaf first (position
 // 0): its validity window and its identity.
-func (f *tlsFacts) recordChain(sink *probemetrics.Sink) {
+func (f *TLSFacts) recordChain(sink *probemetrics.Sink) {
 	notBefore := sink.GaugeVec("probe_tls_cert_not_before_timestamp_seconds",
 		"When each presented certificate becomes valid, in unixtime; position 0 is the leaf", "position", "fingerprint_sha256")
 	notAfter := sink.GaugeVec("probe_tls_cert_not_after_timestamp_seconds",
@@ -345,14 +345,14 @@ func (f *tlsFacts) recordChain(sink *probemetrics.Sink) {
 		if i == maxChainPositions {
 			break
 		}
-		pos, fp := strconv.Itoa(i), fingerprint(c)
-		notBefore.With(pos, fp).Set(unixSeconds(c.NotBefore))
-		notAfter.With(pos, fp).Set(unixSeconds(c.NotAfter))
+		pos, fp := strconv.Itoa(i), Fingerprint(c)
+		notBefore.With(pos, fp).Set(UnixSeconds(c.NotBefore))
+		notAfter.With(pos, fp).Set(UnixSeconds(c.NotAfter))
 		info.With(pos, fp, c.Subject.String(), c.Issuer.String(), serialNumber(c), subjectAlternatives(c)).Set(1)
 	}
 }
 
-func unixSeconds(t time.Time) float64 { return float64(t.Unix()) }
+func UnixSeconds(t time.Time) float64 { return float64(t.Unix()) }
 
 func earliestExpiry(certs []*x509.Certificate) time.Time {
 	var earliest time.Time
@@ -381,7 +381,7 @@ func lastChainExpiry(chains [][]*x509.Certificate, presented []*x509.Certificate
 	return last
 }
 
-func fingerprint(c *x509.Certificate) string {
+func Fingerprint(c *x509.Certificate) string {
 	sum := sha256.Sum256(c.Raw)
 	return hex.EncodeToString(sum[:])
 }
@@ -402,7 +402,7 @@ func subjectAlternatives(c *x509.Certificate) string {
 	return strings.Join(sans, ",")
 }
 
-func tlsVersion(v uint16) string {
+func TLSVersion(v uint16) string {
 	switch v {
 	case tls.VersionTLS10:
 		return "TLS 1.0"
@@ -414,4 +414,13 @@ func tlsVersion(v uint16) string {
 		return "TLS 1.3"
 	}
 	return "unknown"
+}
+
+// TLSServerName is the name a TLS server is verified as: tls_config's
+// server_name (or the hostname parameter), else the target's host.
+func TLSServerName(configured, host string) string {
+	if configured != "" {
+		return configured
+	}
+	return host
 }

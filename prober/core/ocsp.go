@@ -1,4 +1,4 @@
-package prober
+package core
 
 import (
 	"bytes"
@@ -39,21 +39,21 @@ type ocspResult struct {
 
 // The reasons of probe_tls_ocsp_error.
 const (
-	ocspNoResponder = "no_responder" // the leaf names no OCSP responder
+	OCSPNoResponder = "no_responder" // the leaf names no OCSP responder
 	ocspNoIssuer    = "no_issuer"    // the issuer is unknown, so the answer cannot be checked
-	ocspUnreachable = "unreachable"  // the responder could not be reached
-	ocspTimeout     = "timeout"      // the probe's deadline passed while asking
-	ocspHTTPStatus  = "http_status"  // the responder answered with an HTTP error
-	ocspMalformed   = "malformed"    // the answer is not a valid OCSP response for the leaf
-	ocspDenied      = "denied"       // the module's target policy refuses the responder
+	OCSPUnreachable = "unreachable"  // the responder could not be reached
+	OCSPTimeout     = "timeout"      // the probe's deadline passed while asking
+	OCSPHTTPStatus  = "http_status"  // the responder answered with an HTTP error
+	OCSPMalformed   = "malformed"    // the answer is not a valid OCSP response for the leaf
+	OCSPDenied      = "denied"       // the module's target policy refuses the responder
 )
 
 // ocspClient is a module's OCSP policy, with its cache.
 type ocspClient struct {
 	policy   config.OCSP
 	cache    *ocspCache
-	proxy    func(*http.Request) (*url.URL, error) // the module's proxy, for http modules
-	targets  *targetPolicy                         // the module's target policy, nil when all is allowed
+	Proxy    func(*http.Request) (*url.URL, error) // the module's proxy, for http modules
+	targets  *TargetPolicy                         // the module's target policy, nil when all is allowed
 	resolver Resolver                              // the module's resolver, nil for the system's
 }
 
@@ -63,7 +63,7 @@ func newOCSPClient(policy config.OCSP) *ocspClient {
 
 // checkStapled reads the stapled response of a handshake, during the
 // handshake, and fails it when the policy says so.
-func (c *ocspClient) checkStapled(facts *tlsFacts, enforce bool) error {
+func (c *ocspClient) checkStapled(facts *TLSFacts, enforce bool) error {
 	if c.policy.Check == config.OCSPNone {
 		return nil
 	}
@@ -89,7 +89,7 @@ func (c *ocspClient) checkStapled(facts *tlsFacts, enforce bool) error {
 
 // checkQueried asks the responder after the handshake, when nothing was
 // stapled and the policy is query.
-func (c *ocspClient) checkQueried(ctx context.Context, facts *tlsFacts, enforce bool) error {
+func (c *ocspClient) checkQueried(ctx context.Context, facts *TLSFacts, enforce bool) error {
 	facts.mu.Lock()
 	needed := c.policy.Check == config.OCSPQuery && !facts.ocsp.stapled && facts.captured && len(facts.state.PeerCertificates) > 0
 	var leaf, issuer *x509.Certificate
@@ -138,7 +138,7 @@ func parseOCSP(raw []byte, leaf, issuer *x509.Certificate) (*ocsp.Response, stri
 	}
 	resp, err := ocsp.ParseResponseForCert(raw, leaf, issuer)
 	if err != nil {
-		return nil, ocspMalformed
+		return nil, OCSPMalformed
 	}
 	return resp, ""
 }
@@ -155,7 +155,7 @@ func (c *ocspClient) query(ctx context.Context, leaf, issuer *x509.Certificate) 
 	defer func() { r.end = time.Now() }()
 	switch {
 	case len(leaf.OCSPServer) == 0:
-		r.problem = ocspNoResponder
+		r.problem = OCSPNoResponder
 		return r
 	case issuer == nil:
 		r.problem = ocspNoIssuer
@@ -183,35 +183,35 @@ func ocspBudget(ctx context.Context) (context.Context, context.CancelFunc) {
 func (c *ocspClient) ask(ctx context.Context, leaf, issuer *x509.Certificate) (*ocsp.Response, string) {
 	req, err := ocsp.CreateRequest(leaf, issuer, nil)
 	if err != nil {
-		return nil, ocspMalformed
+		return nil, OCSPMalformed
 	}
 	httpReq, err := http.NewRequestWithContext(ctx, http.MethodPost, leaf.OCSPServer[0], bytes.NewReader(req))
 	if err != nil {
-		return nil, ocspNoResponder
+		return nil, OCSPNoResponder
 	}
 	httpReq.Header.Set("Content-Type", "application/ocsp-request")
 	transport, err := c.transportFor(httpReq)
 	if err != nil {
-		return nil, ocspDenied
+		return nil, OCSPDenied
 	}
 	resp, err := (&http.Client{Transport: transport}).Do(httpReq)
 	if err != nil {
 		var denied responderDenied
 		switch {
 		case errors.As(err, &denied):
-			return nil, ocspDenied
+			return nil, OCSPDenied
 		case ctx.Err() != nil:
-			return nil, ocspTimeout
+			return nil, OCSPTimeout
 		}
-		return nil, ocspUnreachable
+		return nil, OCSPUnreachable
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, ocspHTTPStatus
+		return nil, OCSPHTTPStatus
 	}
 	raw, err := io.ReadAll(io.LimitReader(resp.Body, maxOCSPResponse))
 	if err != nil {
-		return nil, ocspUnreachable
+		return nil, OCSPUnreachable
 	}
 	return parseOCSP(raw, leaf, issuer)
 }
@@ -245,12 +245,12 @@ func (r *ocspResult) record(sink *probemetrics.Sink) {
 	if r.resp == nil {
 		return
 	}
-	sink.Set("probe_tls_ocsp_this_update_timestamp_seconds", "When the OCSP response was produced, in unixtime", unixSeconds(r.resp.ThisUpdate))
+	sink.Set("probe_tls_ocsp_this_update_timestamp_seconds", "When the OCSP response was produced, in unixtime", UnixSeconds(r.resp.ThisUpdate))
 	if !r.resp.NextUpdate.IsZero() {
-		sink.Set("probe_tls_ocsp_next_update_timestamp_seconds", "When a newer OCSP response will be available, in unixtime", unixSeconds(r.resp.NextUpdate))
+		sink.Set("probe_tls_ocsp_next_update_timestamp_seconds", "When a newer OCSP response will be available, in unixtime", UnixSeconds(r.resp.NextUpdate))
 	}
 	if r.resp.Status == ocsp.Revoked {
-		sink.Set("probe_tls_ocsp_revoked_at_timestamp_seconds", "When the certificate was revoked, in unixtime", unixSeconds(r.resp.RevokedAt))
+		sink.Set("probe_tls_ocsp_revoked_at_timestamp_seconds", "When the certificate was revoked, in unixtime", UnixSeconds(r.resp.RevokedAt))
 	}
 }
 
@@ -328,7 +328,7 @@ func (call *ocspCall) wait(ctx context.Context) (*ocsp.Response, string) {
 	case <-call.done:
 		return call.resp, call.problem
 	case <-ctx.Done():
-		return nil, ocspTimeout
+		return nil, OCSPTimeout
 	}
 }
 

@@ -1,4 +1,4 @@
-package prober
+package core
 
 import (
 	"errors"
@@ -70,9 +70,9 @@ type denyList struct {
 	ranges []AddressRange
 }
 
-// targetPolicy is what one module may probe. A nil policy allows
+// TargetPolicy is what one module may probe. A nil policy allows
 // everything, so that modules without rules pay nothing per probe.
-type targetPolicy struct {
+type TargetPolicy struct {
 	module  string
 	allow   []config.TargetRule
 	deny    []config.TargetRule
@@ -82,11 +82,11 @@ type targetPolicy struct {
 
 // newTargetPolicy reads the module's targets block and adds the global
 // deny lists. It returns nil when there is nothing to enforce.
-func newTargetPolicy(module string, cm *config.Module, global []denyList) (*targetPolicy, error) {
+func newTargetPolicy(module string, cm *config.Module, global []denyList) (*TargetPolicy, error) {
 	if !cm.Targets.IsSet() && len(global) == 0 {
 		return nil, nil
 	}
-	p := &targetPolicy{module: module, schemes: cm.Targets.Schemes, global: global}
+	p := &TargetPolicy{module: module, schemes: cm.Targets.Schemes, global: global}
 	var errs []error
 	p.allow, errs = parseRules(cm.Prober, "allow", cm.Targets.Allow, errs)
 	p.deny, errs = parseRules(cm.Prober, "deny", cm.Targets.Deny, errs)
@@ -113,13 +113,13 @@ func parseRules(prober, key string, entries []string, errs []error) ([]config.Ta
 	return rules, errs
 }
 
-// targetDenied is the failure of a refused target; err says what refused it.
-func targetDenied(phase taxonomy.Phase, err error) *taxonomy.Error {
+// TargetDenied is the failure of a refused target; err says what refused it.
+func TargetDenied(phase taxonomy.Phase, err error) *taxonomy.Error {
 	return taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonTargetDenied, phase, err)
 }
 
-// refuseScheme says why a URL's scheme is refused, or returns nil.
-func (p *targetPolicy) refuseScheme(scheme string) error {
+// RefuseScheme says why a URL's scheme is refused, or returns nil.
+func (p *TargetPolicy) RefuseScheme(scheme string) error {
 	if p == nil || len(p.schemes) == 0 || slices.Contains(p.schemes, scheme) {
 		return nil
 	}
@@ -130,7 +130,7 @@ func (p *targetPolicy) refuseScheme(scheme string) error {
 // IP literal has no name: its address decides, in refuseAddress. A name
 // an allow list does not match is refused here only when no allow rule
 // is an address rule; otherwise its address may still be allowed.
-func (p *targetPolicy) refuseName(host string) error {
+func (p *TargetPolicy) refuseName(host string) error {
 	if p == nil || isIPLiteral(host) {
 		return nil
 	}
@@ -144,14 +144,14 @@ func (p *targetPolicy) refuseName(host string) error {
 	return nil
 }
 
-// refuseAddress says why ip, the address host resolved to (or host
+// RefuseAddress says why ip, the address host resolved to (or host
 // itself, for an IP literal), is refused, or returns nil. The global deny
 // lists come first: no module rule can allow what they deny.
-func (p *targetPolicy) refuseAddress(host string, ip net.IP) error {
+func (p *TargetPolicy) RefuseAddress(host string, ip net.IP) error {
 	if p == nil {
 		return nil
 	}
-	forms := addressForms(ip)
+	forms := AddressForms(ip)
 	for _, list := range p.global {
 		for _, r := range list.ranges {
 			if a, ok := firstMatch(forms, r.Prefix.Contains); ok {
@@ -179,10 +179,10 @@ func firstMatch(forms []netip.Addr, match func(netip.Addr) bool) (netip.Addr, bo
 	return forms[i], true
 }
 
-// refusePath says why a unix socket path is refused, or returns nil. With
+// RefusePath says why a unix socket path is refused, or returns nil. With
 // rules, the path must be clean: /run/app/../docker.sock must not pass
 // for a path under /run/app. Symbolic links are not followed.
-func (p *targetPolicy) refusePath(socket string) error {
+func (p *TargetPolicy) RefusePath(socket string) error {
 	if p == nil || (len(p.allow) == 0 && len(p.deny) == 0) {
 		return nil
 	}
@@ -200,34 +200,34 @@ func (p *targetPolicy) refusePath(socket string) error {
 	return nil
 }
 
-// checkHost applies the rules that need no lookup to a host sonde is
+// CheckHost applies the rules that need no lookup to a host sonde is
 // about to reach: its name, or, for an IP literal, its address (always
 // phase resolve). namePhase is setup for the target, processing for a
 // redirect. It returns a *Error, or nil.
-func (p *targetPolicy) checkHost(host string, namePhase taxonomy.Phase) error {
+func (p *TargetPolicy) CheckHost(host string, namePhase taxonomy.Phase) error {
 	if err := p.refuseName(host); err != nil {
-		return targetDenied(namePhase, err)
+		return TargetDenied(namePhase, err)
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
-		if err := p.refuseAddress(host, a.WithZone("").AsSlice()); err != nil {
-			return targetDenied(taxonomy.PhaseResolve, err)
+		if err := p.RefuseAddress(host, a.WithZone("").AsSlice()); err != nil {
+			return TargetDenied(taxonomy.PhaseResolve, err)
 		}
 	}
 	return nil
 }
 
-func (p *targetPolicy) allowsName(name string) bool {
+func (p *TargetPolicy) allowsName(name string) bool {
 	_, ok := matchingHostRule(p.allow, name)
 	return ok
 }
 
-func (p *targetPolicy) allowsAddress(forms []netip.Addr) bool {
+func (p *TargetPolicy) allowsAddress(forms []netip.Addr) bool {
 	return slices.ContainsFunc(p.allow, func(r config.TargetRule) bool {
 		return slices.ContainsFunc(forms, r.MatchesAddr)
 	})
 }
 
-func (p *targetPolicy) allowsByAddress() bool {
+func (p *TargetPolicy) allowsByAddress() bool {
 	return slices.ContainsFunc(p.allow, func(r config.TargetRule) bool { return r.Kind == config.AddressRule })
 }
 
@@ -245,7 +245,7 @@ func matchingHostRule(rules []config.TargetRule, name string) (config.TargetRule
 // trailing dot of a fully qualified name, so that no spelling of a denied
 // name slips past its rule.
 func comparableName(host string) string {
-	return strings.TrimSuffix(strings.ToLower(asciiName(host)), ".")
+	return strings.TrimSuffix(strings.ToLower(ASCIIName(host)), ".")
 }
 
 func isIPLiteral(host string) bool {
@@ -266,12 +266,12 @@ var (
 	loopback6 = netip.IPv6Loopback()
 )
 
-// addressForms are the addresses ip stands for: itself, as IPv4 when it
+// AddressForms are the addresses ip stands for: itself, as IPv4 when it
 // is IPv4-mapped, the loopback address an unspecified address reaches,
 // and the IPv4 address a NAT64 address reaches. A rule matching any of
 // them matches ip, so a deny of 127.0.0.1 refuses 0.0.0.0 and
 // ::ffff:0.0.0.0, and a deny of ::1 refuses ::.
-func addressForms(ip net.IP) []netip.Addr {
+func AddressForms(ip net.IP) []netip.Addr {
 	a, ok := netip.AddrFromSlice(ip)
 	if !ok {
 		return nil

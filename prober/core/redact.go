@@ -1,4 +1,4 @@
-package prober
+package core
 
 import (
 	"errors"
@@ -8,12 +8,12 @@ import (
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
-// hidePassword rewrites *err, the failure to read target, so that it does
+// HidePassword rewrites *err, the failure to read target, so that it does
 // not show the password written in target's userinfo: the messages of a
 // target that cannot be read quote it, or a host or a port cut out of it,
 // and they reach the probe's log, the main log and the pages. The labels
 // stay; the cause becomes its masked text.
-func hidePassword(err *error, target string) {
+func HidePassword(err *error, target string) {
 	if *err == nil || redact.Password(target) == target {
 		return
 	}

@@ -1,4 +1,4 @@
-package prober
+package core
 
 import (
 	"context"
@@ -8,81 +8,84 @@ import (
 	"log/slog"
 	"net"
 	"time"
+	"unicode/utf8"
+
+	"golang.org/x/net/idna"
 
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
-// ipFamily is an IP protocol preference: "ip4" or "ip6".
-type ipFamily string
+// IPFamily is an IP protocol preference: "ip4" or "ip6".
+type IPFamily string
 
 const (
-	ip4 ipFamily = "ip4"
-	ip6 ipFamily = "ip6"
+	IP4 IPFamily = "ip4"
+	IP6 IPFamily = "ip6"
 )
 
-// preferredFamily reads preferred_ip_protocol. Blackbox prefers IPv6 when
+// PreferredFamily reads preferred_ip_protocol. Blackbox prefers IPv6 when
 // the option is unset.
-func preferredFamily(option string) ipFamily {
-	if option == "" || option == string(ip6) {
-		return ip6
+func PreferredFamily(option string) IPFamily {
+	if option == "" || option == string(IP6) {
+		return IP6
 	}
-	return ip4 // as blackbox reads it: anything but ip6 means ip4
+	return IP4 // as blackbox reads it: anything but ip6 means ip4
 }
 
-func (f ipFamily) other() ipFamily {
-	if f == ip4 {
-		return ip6
+func (f IPFamily) other() IPFamily {
+	if f == IP4 {
+		return IP6
 	}
-	return ip4
+	return IP4
 }
 
-func (f ipFamily) number() float64 {
-	if f == ip4 {
+func (f IPFamily) Number() float64 {
+	if f == IP4 {
 		return 4
 	}
 	return 6
 }
 
-// network names a transport in this ipFamily for net.Dial, e.g. "tcp4".
-func (f ipFamily) network(transport string) string {
-	if f == ip4 {
+// Network names a transport in this ipFamily for net.Dial, e.g. "tcp4".
+func (f IPFamily) Network(transport string) string {
+	if f == IP4 {
 		return transport + "4"
 	}
 	return transport + "6"
 }
 
-func (f ipFamily) has(ip net.IP) bool {
-	return (ip.To4() != nil) == (f == ip4)
+func (f IPFamily) has(ip net.IP) bool {
+	return (ip.To4() != nil) == (f == IP4)
 }
 
-func familyOf(ip net.IP) ipFamily {
+func FamilyOf(ip net.IP) IPFamily {
 	if ip.To4() != nil {
-		return ip4
+		return IP4
 	}
-	return ip6
+	return IP6
 }
 
 // resolveMetrics are the common metrics of the resolve phase. They are
 // registered before resolving so that they are exported, at 0, even when
 // resolution fails, as blackbox_exporter does.
 type resolveMetrics struct {
-	protocol, lookupTime, addrHash probemetrics.Gauge
+	Protocol, LookupTime, AddrHash probemetrics.Gauge
 }
 
-func newResolveMetrics(sink *probemetrics.Sink) resolveMetrics {
+func NewResolveMetrics(sink *probemetrics.Sink) resolveMetrics {
 	return resolveMetrics{
-		protocol:   sink.Gauge("probe_ip_protocol", "Specifies whether probe ip protocol is IP4 or IP6"),
-		lookupTime: sink.Gauge("probe_dns_lookup_time_seconds", "Returns the time taken for probe dns lookup in seconds"),
-		addrHash:   sink.Gauge("probe_ip_addr_hash", "Specifies the hash of IP address. It's useful to detect if the IP address changes."),
+		Protocol:   sink.Gauge("probe_ip_protocol", "Specifies whether probe ip protocol is IP4 or IP6"),
+		LookupTime: sink.Gauge("probe_dns_lookup_time_seconds", "Returns the time taken for probe dns lookup in seconds"),
+		AddrHash:   sink.Gauge("probe_ip_addr_hash", "Specifies the hash of IP address. It's useful to detect if the IP address changes."),
 	}
 }
 
-// malformedHost says what makes host no host name or IP address any
+// MalformedHost says what makes host no host name or IP address any
 // resolver could know, or returns "". Parsers let through stray brackets
 // ("http://]/") and spaces ("a b:80"); refused here, they are the
 // operator's typo (HTTP 400) instead of a failed lookup.
-func malformedHost(host string) string {
+func MalformedHost(host string) string {
 	for _, r := range host {
 		switch {
 		case r == '[' || r == ']':
@@ -96,23 +99,23 @@ func malformedHost(host string) string {
 	return ""
 }
 
-// resolveTarget resolves host to the one address the probe will use,
+// ResolveTarget resolves host to the one address the probe will use,
 // honouring the preferred ipFamily and the fallback, exports the resolve
 // metrics and returns how long the lookup took. Every prober that dials
 // a host resolves it here, so this is where the module's target policy
 // is enforced: the name before the lookup, the address after it.
-func resolveTarget(ctx context.Context, m *Module, host, preferred string, fallback bool, sink *probemetrics.Sink, logger *slog.Logger) (net.IP, time.Duration, error) {
-	metrics := newResolveMetrics(sink)
-	if err := m.policy.refuseName(host); err != nil {
-		return nil, 0, targetDenied(taxonomy.PhaseSetup, err)
+func ResolveTarget(ctx context.Context, m *Module, host, preferred string, fallback bool, sink *probemetrics.Sink, logger *slog.Logger) (net.IP, time.Duration, error) {
+	metrics := NewResolveMetrics(sink)
+	if err := m.Policy.refuseName(host); err != nil {
+		return nil, 0, TargetDenied(taxonomy.PhaseSetup, err)
 	}
-	want := preferredFamily(preferred)
+	want := PreferredFamily(preferred)
 	Debug(logger, "Resolving target address", "host", host, "ip_protocol", want)
 	start := time.Now()
-	ip, err := lookupAddress(ctx, m.resolver, host, want, fallback)
+	ip, err := LookupAddress(ctx, m.Resolver, host, want, fallback)
 	end := time.Now()
 	took := end.Sub(start)
-	metrics.lookupTime.Set(took.Seconds())
+	metrics.LookupTime.Set(took.Seconds())
 	// An IP literal is parsed, not looked up: no resolve phase happened,
 	// though the metric keeps blackbox's (near zero) value for it.
 	if net.ParseIP(host) == nil {
@@ -124,18 +127,18 @@ func resolveTarget(ctx context.Context, m *Module, host, preferred string, fallb
 	}
 	// Checked before the address's metrics are set: the hash of a denied
 	// address would tell an anonymous scraper what internal names resolve to.
-	if err := m.policy.refuseAddress(host, ip); err != nil {
-		return nil, took, targetDenied(taxonomy.PhaseResolve, err)
+	if err := m.Policy.RefuseAddress(host, ip); err != nil {
+		return nil, took, TargetDenied(taxonomy.PhaseResolve, err)
 	}
-	metrics.protocol.Set(familyOf(ip).number())
-	metrics.addrHash.Set(ipHash(ip))
+	metrics.Protocol.Set(FamilyOf(ip).Number())
+	metrics.AddrHash.Set(IPHash(ip))
 	Debug(logger, "Resolved target address", "host", host, "ip", ip) // net.IP formats itself when read
 	return ip, took, nil
 }
 
-// lookupAddress returns one address of host, preferring ipFamily want and
+// LookupAddress returns one address of host, preferring ipFamily want and
 // falling back to the other one if allowed. An IP literal is its own answer.
-func lookupAddress(ctx context.Context, r Resolver, host string, want ipFamily, fallback bool) (net.IP, error) {
+func LookupAddress(ctx context.Context, r Resolver, host string, want IPFamily, fallback bool) (net.IP, error) {
 	if ip := net.ParseIP(host); ip != nil {
 		if !fallback && !want.has(ip) {
 			return nil, taxonomy.Failf(taxonomy.ClassDNS, taxonomy.ReasonNoAddress, taxonomy.PhaseResolve,
@@ -162,7 +165,7 @@ func lookupAddress(ctx context.Context, r Resolver, host string, want ipFamily, 
 // lookupFamily resolves host in one ipFamily only. Go's resolver reports a
 // name with no record of the asked type like a missing name, so a second
 // lookup tells "no such name" from "no address of this ipFamily".
-func lookupFamily(ctx context.Context, r Resolver, host string, want ipFamily) (net.IP, error) {
+func lookupFamily(ctx context.Context, r Resolver, host string, want IPFamily) (net.IP, error) {
 	ips, err := r.LookupIP(ctx, string(want), host)
 	if err == nil && len(ips) > 0 {
 		return ips[0], nil
@@ -181,7 +184,7 @@ func lookupFamily(ctx context.Context, r Resolver, host string, want ipFamily) (
 	return nil, taxonomy.Classify(ctx, fmt.Errorf("resolving %q: %w", host, err), taxonomy.PhaseResolve)
 }
 
-func pick(addrs []net.IPAddr, want ipFamily) net.IP {
+func pick(addrs []net.IPAddr, want IPFamily) net.IP {
 	for _, a := range addrs {
 		if want.has(a.IP) {
 			return a.IP
@@ -190,14 +193,36 @@ func pick(addrs []net.IPAddr, want ipFamily) net.IP {
 	return nil
 }
 
-// ipHash gives an address a number that changes when the address does.
+// IPHash gives an address a number that changes when the address does.
 // The address is hashed in its shortest form, so an IPv4 address hashes the
 // same whichever way the resolver returned it.
-func ipHash(ip net.IP) float64 {
+func IPHash(ip net.IP) float64 {
 	if v4 := ip.To4(); v4 != nil {
 		ip = v4
 	}
 	h := fnv.New32a()
 	h.Write(ip)
 	return float64(h.Sum32())
+}
+
+// asciiName returns an internationalised query_name in the ASCII form DNS
+// carries (xn--...), as blackbox does. ASCII names are left exactly as
+// written: the IDNA lookup profile would refuse names such as _sip._tcp.
+func ASCIIName(name string) string {
+	if isASCII(name) {
+		return name
+	}
+	if ascii, err := idna.Lookup.ToASCII(name); err == nil {
+		return ascii
+	}
+	return name
+}
+
+func isASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] >= utf8.RuneSelf {
+			return false
+		}
+	}
+	return true
 }
