@@ -8,7 +8,6 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
-
 	"github.com/sonde-exporter/sonde/prober/core"
 )
 

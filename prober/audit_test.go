@@ -29,10 +29,10 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
-	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // This file is the audit of the failure enum: one real scenario for every
@@ -61,26 +61,26 @@ var failureMatrix = []matrixCase{
 		return runErr(t, newModule(t, nil), "http://nonexistent.test/")
 	}},
 	{"http", failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect}, func(t *testing.T) error {
-		return runErr(t, newModule(t, nil), "http://"+closedPort(t))
+		return runErr(t, newModule(t, nil), "http://"+probertest.ClosedPort(t))
 	}},
 	{"http", failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseProcessing}, func(t *testing.T) error {
-		srv := newServer(t, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { hold(r) }), serverOpts{})
+		srv := probertest.NewServer(t, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { probertest.Hold(r) }), probertest.ServerOpts{})
 		return probeErr(t, newModule(t, nil), srv.URL, matrixDeadline)
 	}},
 	{"http", failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}, func(t *testing.T) error {
-		srv := newServer(t, okHandler, serverOpts{tls: true}) // its CA is trusted nowhere
+		srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{TLS: true}) // its CA is trusted nowhere
 		return runErr(t, newModule(t, nil), srv.URL)
 	}},
 	{"http", failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseTransfer}, func(t *testing.T) error {
-		addr := rawServer(t, answer(func(c net.Conn) { io.WriteString(c, "HTTP/1.1 200 OK\r\nno colon here\r\n\r\n") }))
+		addr := probertest.RawServer(t, answer(func(c net.Conn) { io.WriteString(c, "HTTP/1.1 200 OK\r\nno colon here\r\n\r\n") }))
 		return runErr(t, newModule(t, nil), "http://"+addr)
 	}},
 	{"http", failure{taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate}, func(t *testing.T) error {
-		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }), serverOpts{})
+		srv := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) { w.WriteHeader(http.StatusServiceUnavailable) }), probertest.ServerOpts{})
 		return runErr(t, newModule(t, nil), srv.URL)
 	}},
 	{"http", failure{taxonomy.ClassAssertion, taxonomy.ReasonBodyRegex, taxonomy.PhaseValidate}, func(t *testing.T) error {
-		srv := newServer(t, okHandler, serverOpts{})
+		srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{})
 		m := newModule(t, func(h *config.HTTPProbe) {
 			h.FailIfBodyNotMatchesRegexp = []config.Regexp{config.MustNewRegexp("^healthy$")}
 		})
@@ -95,28 +95,28 @@ var failureMatrix = []matrixCase{
 		return runErr(t, defaultModule(t, "tcp", nil), "nonexistent.test:25")
 	}},
 	{"tcp", failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect}, func(t *testing.T) error {
-		return runErr(t, defaultModule(t, "tcp", nil), closedPort(t))
+		return runErr(t, defaultModule(t, "tcp", nil), probertest.ClosedPort(t))
 	}},
 	{"tcp", failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.QueryStep(0)}, func(t *testing.T) error {
-		addr := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+		addr := probertest.RawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
 		return probeErr(t, tcpScript(t, expectStep("^220 ")), addr, matrixDeadline)
 	}},
 	{"tcp", failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}, func(t *testing.T) error {
-		addr := rawServer(t, tlsGreeter(t))
+		addr := probertest.RawServer(t, tlsGreeter(t))
 		m := defaultModule(t, "tcp", func(cm *config.Module) { cm.TCP.TLS = true })
 		return runErr(t, m, addr)
 	}},
 	{"tcp", failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.QueryStep(0)}, func(t *testing.T) error {
-		addr := rawServer(t, func(c net.Conn) { c.Close() })
+		addr := probertest.RawServer(t, func(c net.Conn) { c.Close() })
 		return runErr(t, tcpScript(t, expectStep("^220 ")), addr)
 	}},
 	{"tcp", failure{taxonomy.ClassStatus, taxonomy.ReasonReplyCode, taxonomy.PhaseStartTLS}, func(t *testing.T) error {
-		addr := rawServer(t, saying("554 5.7.1 no service for you\r\n"))
+		addr := probertest.RawServer(t, saying("554 5.7.1 no service for you\r\n"))
 		m := defaultModule(t, "tcp", func(cm *config.Module) { cm.TCP.StartTLSPreset = "smtp" })
 		return runErr(t, m, addr)
 	}},
 	{"tcp", failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(0)}, func(t *testing.T) error {
-		addr := rawServer(t, saying("hello\r\n"))
+		addr := probertest.RawServer(t, saying("hello\r\n"))
 		return runErr(t, tcpScript(t, expectStep("^bye")), addr)
 	}},
 	{"tcp", failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup}, func(t *testing.T) error {
@@ -188,26 +188,26 @@ var failureMatrix = []matrixCase{
 		return runErr(t, wsModule(t, nil), "ws://nonexistent.test/")
 	}},
 	{"websocket", failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect}, func(t *testing.T) error {
-		return runErr(t, wsModule(t, nil), "ws://"+closedPort(t))
+		return runErr(t, wsModule(t, nil), "ws://"+probertest.ClosedPort(t))
 	}},
 	{"websocket", failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseProcessing}, func(t *testing.T) error {
-		addr := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) }) // never answers the upgrade
+		addr := probertest.RawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) }) // never answers the upgrade
 		return probeErr(t, wsModule(t, nil), "ws://"+addr+"/", matrixDeadline)
 	}},
 	{"websocket", failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}, func(t *testing.T) error {
-		srv, _ := wsServer(t, nil, serverOpts{tls: true})
+		srv, _ := wsServer(t, nil, probertest.ServerOpts{TLS: true})
 		return runErr(t, wsModule(t, nil), wsURL(srv, "/"))
 	}},
 	{"websocket", failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing}, func(t *testing.T) error {
-		addr := rawServer(t, answer(func(c net.Conn) { io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\n\r\n") }))
+		addr := probertest.RawServer(t, answer(func(c net.Conn) { io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\n\r\n") }))
 		return runErr(t, wsModule(t, nil), "ws://"+addr+"/")
 	}},
 	{"websocket", failure{taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate}, func(t *testing.T) error {
-		srv := newServer(t, okHandler, serverOpts{}) // answers 200, not 101
+		srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{}) // answers 200, not 101
 		return runErr(t, wsModule(t, nil), wsURL(srv, "/"))
 	}},
 	{"websocket", failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(0)}, func(t *testing.T) error {
-		srv, _ := wsServer(t, greeter, serverOpts{})
+		srv, _ := wsServer(t, greeter, probertest.ServerOpts{})
 		m := wsModule(t, func(w *config.WebsocketProbe) { w.QueryResponse = []config.QueryResponse{expectStep("^bye")} })
 		return runErr(t, m, wsURL(srv, "/"))
 	}},
@@ -231,7 +231,7 @@ var failureMatrix = []matrixCase{
 		return runErr(t, grpcModule(t, ""), "nonexistent.test:50051")
 	}},
 	{"grpc", failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect}, func(t *testing.T) error {
-		return runErr(t, grpcModule(t, ""), closedPort(t))
+		return runErr(t, grpcModule(t, ""), probertest.ClosedPort(t))
 	}},
 	{"grpc", failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseCheck}, func(t *testing.T) error {
 		srv := newGRPCServer(t, grpcServerOpts{health: stalledHealth{}})
@@ -239,7 +239,7 @@ var failureMatrix = []matrixCase{
 	}},
 	{"grpc", failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}, func(t *testing.T) error {
 		srv := newGRPCServer(t, grpcServerOpts{tls: true})
-		return runErr(t, grpcModule(t, tlsSection(newTestCA(t, "another CA"))), srv.addr)
+		return runErr(t, grpcModule(t, tlsSection(probertest.NewTestCA(t, "another CA"))), srv.addr)
 	}},
 	{"grpc", failure{taxonomy.ClassProtocol, taxonomy.ReasonGRPCUnimplemented, taxonomy.PhaseCheck}, func(t *testing.T) error {
 		srv := newGRPCServer(t, grpcServerOpts{noHealth: true})
@@ -267,7 +267,7 @@ func TestFailureMatrix(t *testing.T) {
 // runErr is run for scenarios that check only the error.
 func runErr(t *testing.T, m *core.Module, target string) error {
 	t.Helper()
-	_, err := run(t, m, target)
+	_, err := probertest.Run(t, m, target)
 	return err
 }
 
@@ -275,7 +275,7 @@ func runErr(t *testing.T, m *core.Module, target string) error {
 // probe must end by its deadline, give or take scheduling.
 func probeErr(t *testing.T, m *core.Module, target string, timeout time.Duration) error {
 	t.Helper()
-	_, took, err := probe(t, m, target, timeout)
+	_, took, err := probertest.Probe(t, m, target, timeout)
 	if took > timeout+500*time.Millisecond {
 		t.Errorf("the probe took %v with a %v deadline", took, timeout)
 	}
@@ -304,10 +304,10 @@ func saying(text string) func(c net.Conn) {
 // for localhost from a CA no module trusts, and says hello.
 func tlsGreeter(t *testing.T) func(c net.Conn) {
 	t.Helper()
-	cert := newTestCA(t, "a CA nobody trusts").issue(t, localhostSpec())
+	cert := probertest.NewTestCA(t, "a CA nobody trusts").Issue(t, probertest.LocalhostSpec())
 	return func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(5 * time.Second))
-		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.tls}})
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.TLS}})
 		if tc.Handshake() == nil {
 			io.WriteString(tc, "hello\n")
 		}
@@ -346,7 +346,7 @@ func TestAuditHTTPParseErrors(t *testing.T) {
 	}
 	for name, resp := range responses {
 		t.Run(name, func(t *testing.T) {
-			addr := rawServer(t, answer(func(c net.Conn) { io.WriteString(c, resp); c.Close() }))
+			addr := probertest.RawServer(t, answer(func(c net.Conn) { io.WriteString(c, resp); c.Close() }))
 			err := runErr(t, newModule(t, nil), "http://"+addr)
 			checkOutcome(t, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseTransfer})
 		})
@@ -354,9 +354,9 @@ func TestAuditHTTPParseErrors(t *testing.T) {
 }
 
 func TestAuditHTTP2StreamReset(t *testing.T) {
-	srv := newServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	srv := probertest.NewServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		panic(http.ErrAbortHandler) // an HTTP/2 server resets the stream
-	}), serverOpts{tls: true, http2: true})
+	}), probertest.ServerOpts{TLS: true, HTTP2: true})
 	m := newModule(t, func(h *config.HTTPProbe) {
 		h.HTTPClientConfig.EnableHTTP2 = true
 		h.HTTPClientConfig.TLSConfig.InsecureSkipVerify = true
@@ -377,7 +377,7 @@ func TestAuditHTTPProxyRefusals(t *testing.T) {
 		return newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.ProxyURL = pconfig.URL{URL: u} })
 	}
 	t.Run("CONNECT refused", func(t *testing.T) {
-		proxy := rawServer(t, answer(func(c net.Conn) {
+		proxy := probertest.RawServer(t, answer(func(c net.Conn) {
 			io.WriteString(c, "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
 		}))
 		err := runErr(t, viaProxy(t, "http", proxy), "https://127.0.0.1:1/")
@@ -416,7 +416,7 @@ func TestAuditHTTPProxyRefusals(t *testing.T) {
 		{"not a SOCKS5 proxy", saying("HTTP/1.1 400 Bad Request\r\n\r\n"), failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseConnect}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			err := runErr(t, viaProxy(t, "socks5", rawServer(t, tc.serve)), "http://127.0.0.1:1/")
+			err := runErr(t, viaProxy(t, "socks5", probertest.RawServer(t, tc.serve)), "http://127.0.0.1:1/")
 			checkOutcome(t, err, tc.want)
 		})
 	}
@@ -426,9 +426,9 @@ func TestAuditHTTPProxyRefusals(t *testing.T) {
 // sends a record that does not decrypt. crypto/tls answers it with a
 // "local error" alert of its own.
 func TestAuditTLSRecordsGarbled(t *testing.T) {
-	cert := newTestCA(t, "sonde test CA").issue(t, localhostSpec())
-	addr := rawServer(t, func(c net.Conn) {
-		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.tls}, MaxVersion: tls.VersionTLS12})
+	cert := probertest.NewTestCA(t, "sonde test CA").Issue(t, probertest.LocalhostSpec())
+	addr := probertest.RawServer(t, func(c net.Conn) {
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.TLS}, MaxVersion: tls.VersionTLS12})
 		if tc.Handshake() != nil {
 			return
 		}
@@ -488,7 +488,7 @@ func TestAuditWebsocketBadFrames(t *testing.T) {
 		"control frame too long": append([]byte{0x89, 126, 0, 126}, make([]byte, 126)...),
 	} {
 		t.Run(name, func(t *testing.T) {
-			addr := rawServer(t, func(c net.Conn) {
+			addr := probertest.RawServer(t, func(c net.Conn) {
 				req, err := http.ReadRequest(bufio.NewReader(c))
 				if err != nil {
 					return
@@ -511,7 +511,7 @@ func TestAuditResolveCanceled(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	time.AfterFunc(50*time.Millisecond, cancel)
-	err := probeTCP(ctx, silentName+":25", m, probemetrics.NewSink(), discardLogger)
+	err := probeTCP(ctx, probertest.SilentName+":25", m, probemetrics.NewSink(), probertest.DiscardLogger)
 	checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonCanceled, taxonomy.PhaseResolve})
 }
 
@@ -526,7 +526,7 @@ func TestAuditICMPSocketUnsupported(t *testing.T) {
 		}
 		return nil, os.NewSyscallError("socket", syscall.EPERM)
 	}
-	_, err := run(t, m, "127.0.0.1")
+	_, err := probertest.Run(t, m, "127.0.0.1")
 	checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonUnsupported, taxonomy.PhaseSetup})
 }
 

@@ -22,10 +22,10 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
-	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // The per-probe path, piece by piece: the sink a probe fills, each
@@ -71,7 +71,7 @@ func benchProbes(b *testing.B, m *core.Module, target string) {
 	for b.Loop() {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		sink := probemetrics.NewSink()
-		err := fn(ctx, target, m, sink, discardLogger)
+		err := fn(ctx, target, m, sink, probertest.DiscardLogger)
 		cancel()
 		if err != nil {
 			b.Fatalf("probe failed: %v", err)
@@ -227,7 +227,7 @@ func BenchmarkICMPProbe(b *testing.B) {
 	m := benchSection(b, "icmp", "preferred_ip_protocol: ip4")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	if err := probeICMP(ctx, "127.0.0.1", m, probemetrics.NewSink(), discardLogger); err != nil {
+	if err := probeICMP(ctx, "127.0.0.1", m, probemetrics.NewSink(), probertest.DiscardLogger); err != nil {
 		b.Skipf("this process cannot ping 127.0.0.1: %v", err)
 	}
 	benchProbes(b, m, "127.0.0.1")

@@ -16,9 +16,9 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // Reads a hostile target can make unbounded, and checks that can outlast
@@ -35,7 +35,7 @@ func totalAlloc() uint64 {
 // line that never ends, until the connection breaks.
 func endlessHeader(status string) func(c net.Conn) {
 	return func(c net.Conn) {
-		if readRequest(c) != nil {
+		if probertest.ReadRequest(c) != nil {
 			return
 		}
 		io.WriteString(c, status+"\r\nX-Endless: ")
@@ -55,11 +55,11 @@ func endlessHeader(status string) func(c net.Conn) {
 // line buffer grows by doubling). Unbounded, a probe allocated without
 // end until its deadline.
 func TestWebsocketUpgradeHeaderBounded(t *testing.T) {
-	addr := rawServer(t, endlessHeader("HTTP/1.1 101 Switching Protocols"))
+	addr := probertest.RawServer(t, endlessHeader("HTTP/1.1 101 Switching Protocols"))
 	m := wsModule(t, nil)
 	const deadline = 10 * time.Second
 	before := totalAlloc()
-	sink, took, err := probe(t, m, "ws://"+addr+"/", deadline)
+	sink, took, err := probertest.Probe(t, m, "ws://"+addr+"/", deadline)
 	grew := totalAlloc() - before
 	e := checkOutcome(t, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing})
 	if !strings.Contains(e.Error(), core.DescribeSize(core.MaxResponseHeader)) {
@@ -71,8 +71,8 @@ func TestWebsocketUpgradeHeaderBounded(t *testing.T) {
 	if limit := uint64(16 * core.MaxResponseHeader); grew > limit {
 		t.Errorf("the probe allocated %d MiB, want at most %d MiB", grew>>20, limit>>20)
 	}
-	metric(t, sink, 0, "probe_websocket_status_code")
-	metric(t, sink, 0, "probe_websocket_connection_upgraded")
+	probertest.Metric(t, sink, 0, "probe_websocket_status_code")
+	probertest.Metric(t, sink, 0, "probe_websocket_connection_upgraded")
 }
 
 // A large header under the limit still upgrades, and the limit is the
@@ -81,7 +81,7 @@ func TestWebsocketLargeHeaderUnderLimit(t *testing.T) {
 	header := http.Header{"X-Large": {strings.Repeat("h", 1<<20)}}
 	msg := bytes.Repeat([]byte("a"), core.MaxResponseHeader+1<<20)
 	upgrader := websocket.Upgrader{}
-	s := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c, err := upgrader.Upgrade(w, r, header)
 		if err != nil {
 			return
@@ -90,11 +90,11 @@ func TestWebsocketLargeHeaderUnderLimit(t *testing.T) {
 		c.NetConn().SetDeadline(time.Now().Add(5 * time.Second))
 		c.WriteMessage(websocket.TextMessage, msg)
 		drain(c)
-	}), serverOpts{})
+	}), probertest.ServerOpts{})
 	m := wsYAMLModule(t, "query_response:\n  - expect: ^a+$")
-	sink, err := run(t, m, wsURL(s, "/"))
+	sink, err := probertest.Run(t, m, wsURL(s, "/"))
 	checkOutcome(t, err, failure{})
-	metric(t, sink, 1, "probe_websocket_connection_upgraded")
+	probertest.Metric(t, sink, 1, "probe_websocket_connection_upgraded")
 }
 
 // A server trickling its answer to the upgrade runs the probe out of time:
@@ -110,8 +110,8 @@ func TestWebsocketUpgradeTrickledPastDeadline(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			first, unit := c.first, c.unit
-			addr := rawServer(t, func(c net.Conn) {
-				if readRequest(c) != nil {
+			addr := probertest.RawServer(t, func(c net.Conn) {
+				if probertest.ReadRequest(c) != nil {
 					return
 				}
 				io.WriteString(c, first)
@@ -123,7 +123,7 @@ func TestWebsocketUpgradeTrickledPastDeadline(t *testing.T) {
 				}
 			})
 			const deadline = 500 * time.Millisecond
-			_, took, err := probe(t, wsModule(t, nil), "ws://"+addr+"/", deadline)
+			_, took, err := probertest.Probe(t, wsModule(t, nil), "ws://"+addr+"/", deadline)
 			checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseProcessing})
 			if took > deadline+2*time.Second {
 				t.Errorf("the probe took %v with a %v deadline", took, deadline)
@@ -177,16 +177,16 @@ func drainChecks(t *testing.T, slots core.CheckSlots) {
 func TestHTTPBodyRegexpStopsAtDeadline(t *testing.T) {
 	const deadline = 300 * time.Millisecond
 	body := slowBody(t, 5*deadline)
-	s := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }), serverOpts{})
+	s := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { w.Write(body) }), probertest.ServerOpts{})
 	m := yamlModule(t, "fail_if_body_matches_regexp: ['"+slowRegexp+"']")
 	t.Cleanup(func() { drainChecks(t, m.Prepared.(*httpPrepared).checks) })
-	sink, took, err := probe(t, m, s.URL, deadline)
+	sink, took, err := probertest.Probe(t, m, s.URL, deadline)
 	checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseValidate})
 	if took > deadline+2*time.Second {
 		t.Errorf("the probe took %v with a %v deadline", took, deadline)
 	}
-	metric(t, sink, 1, "probe_failed_due_to_regex")
-	metric(t, sink, float64(len(body)), "probe_http_uncompressed_body_length")
+	probertest.Metric(t, sink, 1, "probe_failed_due_to_regex")
+	probertest.Metric(t, sink, float64(len(body)), "probe_http_uncompressed_body_length")
 }
 
 // A CEL check cut off by the deadline is a timeout, not a failed check.
@@ -198,25 +198,25 @@ func TestHTTPBodyCELStopsAtDeadline(t *testing.T) {
 	}
 	doc.WriteString("]}")
 	body := doc.String()
-	s := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) }), serverOpts{})
+	s := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { io.WriteString(w, body) }), probertest.ServerOpts{})
 	// Quadratic in the items: far longer than any deadline here.
 	m := yamlModule(t, "fail_if_body_json_not_matches_cel: 'body.items.all(x, body.items.exists(y, y == x))'")
 	t.Cleanup(func() { drainChecks(t, m.Prepared.(*httpPrepared).checks) })
 	const deadline = 300 * time.Millisecond
-	sink, took, err := probe(t, m, s.URL, deadline)
+	sink, took, err := probertest.Probe(t, m, s.URL, deadline)
 	checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseValidate})
 	if took > deadline+2*time.Second {
 		t.Errorf("the probe took %v with a %v deadline", took, deadline)
 	}
-	metric(t, sink, 1, "probe_failed_due_to_cel")
-	metric(t, sink, 0, "probe_failed_due_to_regex")
+	probertest.Metric(t, sink, 1, "probe_failed_due_to_cel")
+	probertest.Metric(t, sink, 0, "probe_failed_due_to_regex")
 }
 
 // Body checks that end in time give what they always gave.
 func TestHTTPBodyChecksInTime(t *testing.T) {
-	s := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		io.WriteString(w, `{"status":"up"}`)
-	}), serverOpts{})
+	}), probertest.ServerOpts{})
 	cases := []struct {
 		section string
 		want    failure
@@ -231,9 +231,9 @@ func TestHTTPBodyChecksInTime(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.section, func(t *testing.T) {
-			sink, err := run(t, yamlModule(t, c.section), s.URL)
+			sink, err := probertest.Run(t, yamlModule(t, c.section), s.URL)
 			checkOutcome(t, err, c.want)
-			metric(t, sink, c.regex, "probe_failed_due_to_regex")
+			probertest.Metric(t, sink, c.regex, "probe_failed_due_to_regex")
 		})
 	}
 }
@@ -247,10 +247,10 @@ func TestWebsocketExpectStopsAtDeadline(t *testing.T) {
 	s, _ := wsServer(t, func(c *websocket.Conn) {
 		c.WriteMessage(websocket.TextMessage, msg)
 		drain(c)
-	}, serverOpts{})
+	}, probertest.ServerOpts{})
 	m := wsYAMLModule(t, "query_response:\n  - expect: '"+slowRegexp+"'")
 	t.Cleanup(func() { drainChecks(t, m.Prepared.(*wsPrepared).checks) })
-	_, took, err := probe(t, m, wsURL(s, "/"), deadline)
+	_, took, err := probertest.Probe(t, m, wsURL(s, "/"), deadline)
 	checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.QueryStep(0)})
 	if took > deadline+2*time.Second {
 		t.Errorf("the probe took %v with a %v deadline", took, deadline)

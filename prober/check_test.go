@@ -7,10 +7,8 @@ import (
 	"testing"
 
 	"github.com/sonde-exporter/sonde/config"
-
-	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 func values(vs ...string) [][]byte {

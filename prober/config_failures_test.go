@@ -15,10 +15,9 @@ import (
 	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
-
-	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // The tests here probe with modules that load with a warning: what
@@ -30,8 +29,8 @@ import (
 // is not there when the configuration loads fails each probe, naming the
 // file; once the file appears the next probe uses it, without a reload.
 func TestMissingFilesFailProbesUntilTheyAppear(t *testing.T) {
-	ca := newTestCA(t, "late CA")
-	srv := newServer(t, okHandler, serverOpts{tls: true, ca: ca})
+	ca := probertest.NewTestCA(t, "late CA")
+	srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{TLS: true, CA: ca})
 	dir := t.TempDir()
 	caFile := filepath.Join(dir, "ca.pem")
 	bodyFile := filepath.Join(dir, "body.json")
@@ -53,7 +52,7 @@ modules:
 	if len(cfg.Warnings) != 2 {
 		t.Errorf("warnings = %v, want one per missing file", cfg.Warnings)
 	}
-	set, err := NewSet(cfg, core.WithResolver(testResolver(t)))
+	set, err := NewSet(cfg, core.WithResolver(probertest.TestResolver(t)))
 	if err != nil {
 		t.Fatalf("NewSet: %v; a missing file must not refuse the configuration", err)
 	}
@@ -61,22 +60,22 @@ modules:
 		module, file, target string
 		content              []byte
 	}{
-		{"late_ca", caFile, srv.URL, readFile(t, ca.file)},
-		{"late_body", bodyFile, newServer(t, okHandler, serverOpts{}).URL, []byte(`{}`)},
+		{"late_ca", caFile, srv.URL, readFile(t, ca.File)},
+		{"late_body", bodyFile, probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{}).URL, []byte(`{}`)},
 	} {
 		t.Run(tc.module, func(t *testing.T) {
 			m, _ := set.Module(tc.module)
-			sink, err := run(t, m, tc.target)
+			sink, err := probertest.Run(t, m, tc.target)
 			e := checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup})
 			if e != nil && !strings.Contains(e.Error(), tc.file) {
 				t.Errorf("the failure does not name the file: %v", e)
 			}
 			// As in blackbox, the http family is there, at 0.
-			metric(t, sink, 0, "probe_http_status_code")
+			probertest.Metric(t, sink, 0, "probe_http_status_code")
 			if err := os.WriteFile(tc.file, tc.content, 0o600); err != nil {
 				t.Fatal(err)
 			}
-			_, err = run(t, m, tc.target)
+			_, err = probertest.Run(t, m, tc.target)
 			checkOutcome(t, err, failure{})
 		})
 	}
@@ -95,10 +94,10 @@ func readFile(t *testing.T, path string) []byte {
 // fails every probe on.
 func TestUnusableHTTPOptionsFailProbes(t *testing.T) {
 	var hits atomic.Int32
-	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		hits.Add(1)
 		io.WriteString(w, "not compressed at all")
-	}), serverOpts{})
+	}), probertest.ServerOpts{})
 	for _, tc := range []struct {
 		name, section string
 		want          failure
@@ -113,7 +112,7 @@ func TestUnusableHTTPOptionsFailProbes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			hits.Store(0)
-			sink, err := run(t, yamlModule(t, tc.section), srv.URL)
+			sink, err := probertest.Run(t, yamlModule(t, tc.section), srv.URL)
 			e := checkOutcome(t, err, tc.want)
 			if e != nil && !strings.Contains(e.Error(), tc.message) {
 				t.Errorf("the failure does not say %q: %v", tc.message, e)
@@ -122,8 +121,8 @@ func TestUnusableHTTPOptionsFailProbes(t *testing.T) {
 				t.Errorf("target contacted = %v, want %v", got, tc.contacted)
 			}
 			if tc.contacted {
-				metric(t, sink, 200, "probe_http_status_code")
-				metric(t, sink, float64(len("not compressed at all")), "probe_http_uncompressed_body_length")
+				probertest.Metric(t, sink, 200, "probe_http_status_code")
+				probertest.Metric(t, sink, float64(len("not compressed at all")), "probe_http_uncompressed_body_length")
 			}
 		})
 	}
@@ -140,7 +139,7 @@ func TestSecretReferenceLoads(t *testing.T) {
 	if err != nil {
 		t.Fatalf("NewModule: %v", err)
 	}
-	_, err = run(t, m, newServer(t, okHandler, serverOpts{}).URL)
+	_, err = probertest.Run(t, m, probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{}).URL)
 	checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup})
 }
 
@@ -177,7 +176,7 @@ func TestDNSOptionsBlackboxFailsOn(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			srv.reset()
-			sink, err := run(t, dnsModule(t, tc.section), srv.addr)
+			sink, err := probertest.Run(t, dnsModule(t, tc.section), srv.addr)
 			checkOutcome(t, err, tc.want)
 			srv.mu.Lock()
 			asked := len(srv.seen) > 0
@@ -186,13 +185,13 @@ func TestDNSOptionsBlackboxFailsOn(t *testing.T) {
 				t.Errorf("the server was asked = %v, want %v", asked, tc.asked)
 			}
 			if tc.asked && strings.Contains(tc.section, "query_type: A") {
-				metric(t, sink, float64(dnsAnswerCount(dns.TypeA)), "probe_dns_answer_rrs")
+				probertest.Metric(t, sink, float64(dnsAnswerCount(dns.TypeA)), "probe_dns_answer_rrs")
 			}
 			switch tc.name {
 			case "unknown transport, before resolving":
-				absent(t, sink, "probe_ip_protocol")
+				probertest.Absent(t, sink, "probe_ip_protocol")
 			case "DoT over udp, after resolving":
-				present(t, sink, "probe_ip_protocol")
+				probertest.Present(t, sink, "probe_ip_protocol")
 			}
 		})
 	}
@@ -203,7 +202,7 @@ func TestDNSOptionsBlackboxFailsOn(t *testing.T) {
 func TestICMPPayloadThatCannotBeSent(t *testing.T) {
 	for _, size := range []int{-1, config.MaxICMPPayload4 + 1} {
 		m := defaultModule(t, "icmp", func(m *config.Module) { m.ICMP.PayloadSize = size })
-		_, err := run(t, m, "127.0.0.1")
+		_, err := probertest.Run(t, m, "127.0.0.1")
 		checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup})
 	}
 	if err := checkPayloadSize(config.MaxICMPPayload4+1, core.IP6); err != nil {

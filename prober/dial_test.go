@@ -8,29 +8,29 @@ import (
 	"testing"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
-	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // dns_resolver sends the resolve phase to the named server instead of the
 // system resolver: here the test server, which knows v4only.test.
 func TestDNSResolverOption(t *testing.T) {
-	testResolver(t) // starts the test DNS server
-	srv := newServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), serverOpts{})
+	probertest.TestResolver(t) // starts the test DNS server
+	srv := probertest.NewServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}), probertest.ServerOpts{})
 	cm := config.DefaultModule()
 	cm.Prober = "http"
-	cm.DNSResolver = "udp://" + dnsAddr
+	cm.DNSResolver = "udp://" + probertest.DNSAddr
 	m, err := NewModule("m", cm) // no WithResolver: the option alone must do it
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink, err := run(t, m, "http://v4only.test:"+port(t, srv.Listener.Addr().String()))
+	sink, err := probertest.Run(t, m, "http://v4only.test:"+probertest.Port(t, srv.Listener.Addr().String()))
 	checkOutcome(t, err, failure{})
-	metric(t, sink, 4, "probe_ip_protocol")
+	probertest.Metric(t, sink, 4, "probe_ip_protocol")
 
-	_, err = run(t, m, "http://missing.test/")
+	_, err = probertest.Run(t, m, "http://missing.test/")
 	checkOutcome(t, err, failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve})
 }
 
@@ -61,7 +61,7 @@ func TestSourceAddress(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := core.Endpoint{Network: "tcp", Host: host, Port: p, Protocol: tc.protocol, Source: tc.source}
-			d, err := core.DialEndpoint(context.Background(), m, e, probemetrics.NewSink(), discardLogger)
+			d, err := core.DialEndpoint(context.Background(), m, e, probemetrics.NewSink(), probertest.DiscardLogger)
 			perr := checkOutcome(t, err, tc.want)
 			if perr != nil && !strings.Contains(perr.Error(), tc.message) {
 				t.Errorf("error %v does not say %q", perr, tc.message)

@@ -16,9 +16,8 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // This file is DNS over HTTPS (RFC 8484), sonde's transport_protocol

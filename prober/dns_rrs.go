@@ -7,10 +7,8 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sonde-exporter/sonde/config"
-
-	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // rrSection is the validate_*_rrs option of one section of a DNS answer,

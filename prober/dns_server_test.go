@@ -16,9 +16,9 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/sonde-exporter/sonde/prober/probemetrics"
-
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
 // ---- the zone the test DNS server answers from ----
@@ -164,7 +164,7 @@ type dnsTestServer struct {
 	dot   string // host:port of DNS over TLS
 	doh   string // https URL of DNS over HTTPS, path /dns-query
 	doh1  string // the same, from a server without HTTP/2
-	ca    *testCA
+	ca    *probertest.TestCA
 	mu    sync.Mutex
 	seen  []dnsSeen
 	close []func()
@@ -175,7 +175,7 @@ type dnsTestServer struct {
 // IPv6.
 func newDNSTestServer(t *testing.T, host string) *dnsTestServer {
 	t.Helper()
-	s := &dnsTestServer{ca: newTestCA(t, "sonde DNS test CA")}
+	s := &dnsTestServer{ca: probertest.NewTestCA(t, "sonde DNS test CA")}
 	t.Cleanup(func() {
 		for _, f := range s.close {
 			f()
@@ -186,13 +186,13 @@ func newDNSTestServer(t *testing.T, host string) *dnsTestServer {
 	s.serveDNS(&dns.Server{PacketConn: pc}, "udp")
 	s.serveDNS(&dns.Server{Listener: ln}, "tcp")
 
-	cert := s.ca.issue(t, localhostSpec())
+	cert := s.ca.Issue(t, probertest.LocalhostSpec())
 	tlsLn, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatalf("listening for DNS over TLS: %v", err)
 	}
 	s.dot = tlsLn.Addr().String()
-	s.serveDNS(&dns.Server{Listener: tls.NewListener(tlsLn, &tls.Config{Certificates: []tls.Certificate{cert.tls}})}, "dot")
+	s.serveDNS(&dns.Server{Listener: tls.NewListener(tlsLn, &tls.Config{Certificates: []tls.Certificate{cert.TLS}})}, "dot")
 
 	network := "tcp4"
 	if strings.Contains(host, ":") {
@@ -201,8 +201,8 @@ func newDNSTestServer(t *testing.T, host string) *dnsTestServer {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/dns-query", s.serveHTTP)
 	mux.HandleFunc("/custom/path", s.serveHTTP)
-	s.doh = newServer(t, mux, serverOpts{tls: true, http2: true, cert: &cert, network: network}).URL + "/dns-query"
-	s.doh1 = newServer(t, mux, serverOpts{tls: true, cert: &cert, network: network}).URL + "/dns-query"
+	s.doh = probertest.NewServer(t, mux, probertest.ServerOpts{TLS: true, HTTP2: true, Cert: &cert, Network: network}).URL + "/dns-query"
+	s.doh1 = probertest.NewServer(t, mux, probertest.ServerOpts{TLS: true, Cert: &cert, Network: network}).URL + "/dns-query"
 	return s
 }
 
@@ -280,7 +280,7 @@ func (s *dnsTestServer) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	out := dnsReply(req, "doh")
 	if out == nil {
-		hold(r)
+		probertest.Hold(r)
 		return
 	}
 	w.Header().Set("Content-Type", dnsMessageType)
@@ -359,7 +359,7 @@ func probeDNSWithin(t *testing.T, m *core.Module, target string, timeout time.Du
 	sink := probemetrics.NewSink()
 	start := time.Now()
 	err := probeDNS(ctx, target, m, sink, logger)
-	observe(t, sink)
+	probertest.Observe(t, sink)
 	return sink, time.Since(start), err
 }
 

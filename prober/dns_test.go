@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -51,7 +52,7 @@ func runDNSCases(t *testing.T, s *dnsTestServer, cases []dnsCase) {
 			if timeout == 0 {
 				timeout = 5 * time.Second
 			}
-			sink, took, err := probeDNSWithin(t, m, target, timeout, discardLogger)
+			sink, took, err := probeDNSWithin(t, m, target, timeout, probertest.DiscardLogger)
 			if tc.timeout != 0 && took > tc.timeout+200*time.Millisecond {
 				t.Errorf("the probe took %v with a %v deadline", took, tc.timeout)
 			}
@@ -60,7 +61,7 @@ func runDNSCases(t *testing.T, s *dnsTestServer, cases []dnsCase) {
 				t.Errorf("error %v does not say %q", err, tc.message)
 			}
 			for name, want := range tc.metrics {
-				metric(t, sink, want, name)
+				probertest.Metric(t, sink, want, name)
 			}
 			dnsCheckFamilies(t, sink, tc.extra...)
 			if tc.check != nil {
@@ -75,7 +76,7 @@ func runDNSCases(t *testing.T, s *dnsTestServer, cases []dnsCase) {
 func dnsCheckFamilies(t *testing.T, sink *probemetrics.Sink, extra ...string) {
 	t.Helper()
 	want := slices.Sorted(slices.Values(append(slices.Clone(dnsBase), extra...)))
-	if got := familyNames(sink); !slices.Equal(got, want) {
+	if got := probertest.FamilyNames(sink); !slices.Equal(got, want) {
 		t.Errorf("exported families\n got %v\nwant %v", got, want)
 	}
 }
@@ -85,7 +86,7 @@ func dnsCheckFamilies(t *testing.T, sink *probemetrics.Sink, extra ...string) {
 var tlsFamiliesDNS = append([]string{
 	"probe_ssl_earliest_cert_expiry", "probe_ssl_last_chain_expiry_timestamp_seconds", "probe_ssl_last_chain_info",
 	"probe_tls_cipher_info", "probe_tls_version_info",
-}, chainFamilies...)
+}, probertest.ChainFamilies...)
 
 // answered are the metrics of an answer to a query of qtype for the zone.
 func dnsAnswered(qtype uint16) map[string]float64 {
@@ -285,13 +286,13 @@ func TestDNSProbe(t *testing.T) {
 		{
 			name:    "a host name as target",
 			module:  "query_name: example.test\nquery_type: A\npreferred_ip_protocol: ip4",
-			target:  func(s *dnsTestServer) string { return "v4only.test:" + port(t, s.addr) },
+			target:  func(s *dnsTestServer) string { return "v4only.test:" + probertest.Port(t, s.addr) },
 			metrics: dnsWith(dnsAnswered(dns.TypeA), "probe_ip_protocol", 4),
 		},
 		{
 			name:    "a name without an address of the wanted family",
 			module:  "query_name: example.test\npreferred_ip_protocol: ip6\nip_protocol_fallback: false",
-			target:  func(s *dnsTestServer) string { return "v4only.test:" + port(t, s.addr) },
+			target:  func(s *dnsTestServer) string { return "v4only.test:" + probertest.Port(t, s.addr) },
 			want:    failure{taxonomy.ClassDNS, taxonomy.ReasonNoAddress, taxonomy.PhaseResolve},
 			metrics: dnsWith(dnsUnanswered, "probe_ip_protocol", 0),
 		},
@@ -314,7 +315,7 @@ func TestDNSProbe(t *testing.T) {
 		{
 			name:    "refused over tcp: the dns and resolve families, at 0",
 			module:  "query_name: example.test\nquery_type: SOA\ntransport_protocol: tcp",
-			target:  func(*dnsTestServer) string { return closedPort(t) },
+			target:  func(*dnsTestServer) string { return probertest.ClosedPort(t) },
 			want:    refused,
 			metrics: dnsWith(dnsUnanswered, "probe_ip_protocol", 4),
 			check:   dnsDurations(plain, "connect"),
@@ -431,13 +432,13 @@ func TestDNSRRValidation(t *testing.T) {
 
 func TestDNSOverTLS(t *testing.T) {
 	s := newDNSTestServer(t, "127.0.0.1")
-	other := newTestCA(t, "another CA")
+	other := probertest.NewTestCA(t, "another CA")
 	dot := func(s *dnsTestServer) string { return s.dot }
 	tlsPhases := []string{"resolve", "connect", "tls", "request"}
 	runDNSCases(t, s, []dnsCase{
 		{
 			name:    "verified",
-			module:  "query_name: example.test\nquery_type: A\ndns_over_tls: true\ntls_config: {ca_file: " + s.ca.file + "}",
+			module:  "query_name: example.test\nquery_type: A\ndns_over_tls: true\ntls_config: {ca_file: " + s.ca.File + "}",
 			target:  dot,
 			metrics: dnsAnswered(dns.TypeA),
 			extra:   tlsFamiliesDNS,
@@ -445,14 +446,14 @@ func TestDNSOverTLS(t *testing.T) {
 		},
 		{
 			name:    "with transport_protocol tcp written out",
-			module:  "query_name: example.test\nquery_type: A\ndns_over_tls: true\ntransport_protocol: tcp\ntls_config: {ca_file: " + s.ca.file + "}",
+			module:  "query_name: example.test\nquery_type: A\ndns_over_tls: true\ntransport_protocol: tcp\ntls_config: {ca_file: " + s.ca.File + "}",
 			target:  dot,
 			metrics: dnsAnswered(dns.TypeA),
 			extra:   tlsFamiliesDNS,
 		},
 		{
 			name:    "unknown authority",
-			module:  "query_name: example.test\ndns_over_tls: true\ntls_config: {ca_file: " + other.file + "}",
+			module:  "query_name: example.test\ndns_over_tls: true\ntls_config: {ca_file: " + other.File + "}",
 			target:  dot,
 			want:    failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS},
 			metrics: dnsUnanswered,
@@ -461,7 +462,7 @@ func TestDNSOverTLS(t *testing.T) {
 		},
 		{
 			name:   "server_name the certificate is not for",
-			module: "query_name: example.test\ndns_over_tls: true\ntls_config: {ca_file: " + s.ca.file + ", server_name: dns.example}",
+			module: "query_name: example.test\ndns_over_tls: true\ntls_config: {ca_file: " + s.ca.File + ", server_name: dns.example}",
 			target: dot,
 			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS},
 			extra:  tlsFamiliesDNS,
@@ -469,21 +470,21 @@ func TestDNSOverTLS(t *testing.T) {
 		},
 		{
 			name:   "server_name the certificate is for",
-			module: "query_name: example.test\ndns_over_tls: true\ntls_config: {ca_file: " + s.ca.file + ", server_name: localhost}",
+			module: "query_name: example.test\ndns_over_tls: true\ntls_config: {ca_file: " + s.ca.File + ", server_name: localhost}",
 			target: dot,
 			extra:  tlsFamiliesDNS,
 		},
 		{
 			name:    "refused",
 			module:  "query_name: example.test\ndns_over_tls: true",
-			target:  func(*dnsTestServer) string { return closedPort(t) },
+			target:  func(*dnsTestServer) string { return probertest.ClosedPort(t) },
 			want:    failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			metrics: dnsUnanswered,
 			check:   dnsDurations(tlsPhases),
 		},
 		{
 			name:    "no answer",
-			module:  "query_name: silent.test\ndns_over_tls: true\ntls_config: {ca_file: " + s.ca.file + "}",
+			module:  "query_name: silent.test\ndns_over_tls: true\ntls_config: {ca_file: " + s.ca.File + "}",
 			target:  dot,
 			timeout: 300 * time.Millisecond,
 			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseQuery},
@@ -494,8 +495,8 @@ func TestDNSOverTLS(t *testing.T) {
 
 func TestDNSOverHTTPS(t *testing.T) {
 	s := newDNSTestServer(t, "127.0.0.1")
-	other := newTestCA(t, "another CA")
-	doh := "transport_protocol: https\ntls_config: {ca_file: " + s.ca.file + "}\n"
+	other := probertest.NewTestCA(t, "another CA")
+	doh := "transport_protocol: https\ntls_config: {ca_file: " + s.ca.File + "}\n"
 	url := func(s *dnsTestServer) string { return s.doh }
 	tlsPhases := []string{"resolve", "connect", "tls", "request"}
 	runDNSCases(t, s, []dnsCase{
@@ -589,7 +590,7 @@ func TestDNSOverHTTPS(t *testing.T) {
 		},
 		{
 			name:    "unknown authority",
-			module:  "transport_protocol: https\nquery_name: example.test\ntls_config: {ca_file: " + other.file + "}",
+			module:  "transport_protocol: https\nquery_name: example.test\ntls_config: {ca_file: " + other.File + "}",
 			target:  url,
 			want:    failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS},
 			metrics: dnsUnanswered,
@@ -606,7 +607,7 @@ func TestDNSOverHTTPS(t *testing.T) {
 		{
 			name:    "refused",
 			module:  doh + "query_name: example.test",
-			target:  func(*dnsTestServer) string { return "https://" + closedPort(t) + "/dns-query" },
+			target:  func(*dnsTestServer) string { return "https://" + probertest.ClosedPort(t) + "/dns-query" },
 			want:    failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			metrics: dnsUnanswered,
 		},
@@ -647,7 +648,7 @@ func dnsSeenPath(path string) func(t *testing.T, s *dnsTestServer, _ *probemetri
 func TestDNSOverIPv6(t *testing.T) {
 	s := newDNSTestServer(t, "::1") // skips when [::1] cannot be listened on
 	v6 := map[string]float64{"probe_ip_protocol": 6, "probe_dns_query_succeeded": 1}
-	tls := "tls_config: {ca_file: " + s.ca.file + "}\n"
+	tls := "tls_config: {ca_file: " + s.ca.File + "}\n"
 	runDNSCases(t, s, []dnsCase{
 		{name: "udp", module: "query_name: example.test\nquery_type: A", metrics: v6, check: dnsSeenFrom("::1")},
 		{name: "tcp", module: "query_name: example.test\ntransport_protocol: tcp", metrics: v6, check: dnsSeenFrom("::1")},
@@ -722,7 +723,7 @@ func TestDNSInvalidTargets(t *testing.T) {
 			if got := log.dialled(); len(got) > 0 {
 				t.Errorf("an invalid target was dialled: %v", got)
 			}
-			metric(t, sink, 0, "probe_dns_query_succeeded")
+			probertest.Metric(t, sink, 0, "probe_dns_query_succeeded")
 		})
 	}
 }
@@ -738,7 +739,7 @@ func TestDNSQueryNameForms(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := dnsModule(t, "query_name: "+tc.name+"\nvalid_rcodes: [NOERROR, NXDOMAIN]")
-			_, _, err := probeDNSWithin(t, m, s.addr, 5*time.Second, discardLogger)
+			_, _, err := probeDNSWithin(t, m, s.addr, 5*time.Second, probertest.DiscardLogger)
 			checkOutcome(t, err, failure{})
 			if got := s.last(t).msg.Question[0].Name; got != tc.sent {
 				t.Errorf("the server was asked about %q, want %q", got, tc.sent)
@@ -750,5 +751,5 @@ func TestDNSQueryNameForms(t *testing.T) {
 // dnsChainSurvived is chainSurvived in the shape of a dnsCase check.
 func dnsChainSurvived(t *testing.T, _ *dnsTestServer, sink *probemetrics.Sink) {
 	t.Helper()
-	chainSurvived(t, sink)
+	probertest.ChainSurvived(t, sink)
 }

@@ -10,10 +10,10 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
-	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // fuzzDNSModules are the dns modules FuzzDNSAnswer judges each answer
@@ -78,7 +78,7 @@ func judgeDNSAnswer(t *testing.T, name string, m *core.Module, raw []byte, id ui
 	t.Helper()
 	sink := probemetrics.NewSink()
 	p := &dnsProbe{ctx: context.Background(), module: m, cfg: &m.DNS, prepared: m.Prepared.(*dnsPrepared),
-		sink: sink, logger: discardLogger, times: map[string]time.Duration{}}
+		sink: sink, logger: probertest.DiscardLogger, times: map[string]time.Duration{}}
 	p.metrics = newDNSMetrics(sink, transport)
 	resp, err := parseAnswer(raw, id, transport)
 	if err != nil {

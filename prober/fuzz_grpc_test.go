@@ -13,6 +13,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
@@ -94,7 +95,7 @@ func FuzzGRPCAnswer(f *testing.F) {
 		defer cancel()
 		sink := probemetrics.NewSink()
 		start := time.Now()
-		err := probeGRPC(ctx, addr, m, sink, discardLogger)
+		err := probeGRPC(ctx, addr, m, sink, probertest.DiscardLogger)
 		classifiedInTime(t, err, time.Since(start), fuzzGRPCDeadline)
 		if _, gerr := sink.Gather(); gerr != nil {
 			t.Fatalf("the probe's metrics do not gather: %v", gerr)

@@ -18,9 +18,9 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/internal/testkit"
-	"github.com/sonde-exporter/sonde/prober/probemetrics"
-
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
 // fuzzHTTPModules are the http modules FuzzHTTPResponse probes with; the
@@ -116,7 +116,7 @@ func FuzzHTTPResponse(f *testing.F) {
 		defer cancel()
 		sink := probemetrics.NewSink()
 		start := time.Now()
-		err := probeHTTP(ctx, peer.url, modules[i], sink, discardLogger)
+		err := probeHTTP(ctx, peer.url, modules[i], sink, probertest.DiscardLogger)
 		classifiedInTime(t, err, time.Since(start), fuzzHTTPDeadline)
 		if _, gerr := sink.Gather(); gerr != nil {
 			t.Fatalf("the probe's metrics do not gather: %v", gerr)

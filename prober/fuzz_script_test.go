@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
-	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // fuzzScriptModules are the tcp modules FuzzQueryResponse runs; the fuzzer
@@ -144,11 +144,11 @@ func converseWithPeer(t *testing.T, m *core.Module, peer []byte, hangUp bool) er
 	durations := sink.GaugeVec("probe_tcp_duration_seconds", "Duration of the tcp probe by phase", "phase")
 	err := timedScript(ctx, s, durations.With(string(taxonomy.PhaseQuery)), func() error {
 		if m.TCP.StartTLSPreset != "" {
-			if err := runPreset(ctx, m.TCP.StartTLSPreset, s, discardLogger); err != nil {
+			if err := runPreset(ctx, m.TCP.StartTLSPreset, s, probertest.DiscardLogger); err != nil {
 				return err
 			}
 		}
-		return core.RunScript(ctx, m.TCP.QueryResponse, s, core.NewScriptMetrics(sink), discardLogger)
+		return core.RunScript(ctx, m.TCP.QueryResponse, s, core.NewScriptMetrics(sink), probertest.DiscardLogger)
 	})
 	if _, gerr := sink.Gather(); gerr != nil {
 		t.Fatalf("the script's metrics do not gather: %v", gerr)

@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -33,8 +34,8 @@ import (
 type grpcGoCall struct {
 	service  string
 	metadata map[string]string
-	ca       *testCA       // with TLS, the CA the server's certificate is from
-	timeout  time.Duration // 5 s when 0
+	ca       *probertest.TestCA // with TLS, the CA the server's certificate is from
+	timeout  time.Duration      // 5 s when 0
 }
 
 // check makes the call to the server at addr and returns the status it
@@ -43,7 +44,7 @@ func (c grpcGoCall) check(t *testing.T, addr string) *status.Status {
 	t.Helper()
 	creds := insecure.NewCredentials()
 	if c.ca != nil {
-		creds = credentials.NewTLS(&tls.Config{RootCAs: c.ca.pool()})
+		creds = credentials.NewTLS(&tls.Config{RootCAs: c.ca.Pool()})
 	}
 	cc, err := grpc.NewClient("passthrough:///"+addr, grpc.WithTransportCredentials(creds))
 	if err != nil {
@@ -65,7 +66,7 @@ func (c grpcGoCall) check(t *testing.T, addr string) *status.Status {
 // grpc-go's client ended with.
 func sameCode(t *testing.T, sink *probemetrics.Sink, grpcGo *status.Status) {
 	t.Helper()
-	got := value(t, sink, "probe_grpc_status_code")
+	got := probertest.Value(t, sink, "probe_grpc_status_code")
 	if codes.Code(got) != grpcGo.Code() {
 		t.Errorf("probe_grpc_status_code = %v (%v), grpc-go's client ended with %v (%q)",
 			got, codes.Code(got), grpcGo.Code(), grpcGo.Message())
@@ -101,9 +102,9 @@ func TestGRPCHeaderListLimit(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			sink, err := run(t, grpcModule(t, grpcMetadataSection(tc.metadata)), srv.addr)
+			sink, err := probertest.Run(t, grpcModule(t, grpcMetadataSection(tc.metadata)), srv.addr)
 			perr := checkOutcome(t, err, tc.want)
-			metric(t, sink, float64(tc.code), "probe_grpc_status_code")
+			probertest.Metric(t, sink, float64(tc.code), "probe_grpc_status_code")
 			if perr != nil {
 				if !strings.Contains(perr.Error(), fmt.Sprintf("more than the %d bytes the server takes", limit)) {
 					t.Errorf("the error does not name the server's limit: %v", perr)
@@ -130,7 +131,7 @@ func TestGRPCHeaderListNotSent(t *testing.T) {
 	o := h2CallsOpts{settings: []http2.Setting{{ID: http2.SettingMaxHeaderListSize, Val: 1024}}}
 	md := map[string]string{"x-tenant": strings.Repeat("t", 2048)}
 	peer, addr := newH2Calls(t, serves, o)
-	sink, err := run(t, grpcModule(t, grpcMetadataSection(md)), addr)
+	sink, err := probertest.Run(t, grpcModule(t, grpcMetadataSection(md)), addr)
 	checkOutcome(t, err, failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCStatus, taxonomy.PhaseCheck})
 	grpcGoPeer, grpcGoAddr := newH2Calls(t, serves, o)
 	sameCode(t, sink, grpcGoCall{metadata: md}.check(t, grpcGoAddr))
@@ -172,10 +173,10 @@ func TestGRPCFirstFrameNotSettings(t *testing.T) {
 		_ = o.fr.WriteSettings()
 		hangUp(c)
 	}
-	sink, err := run(t, grpcModule(t, ""), rawServer(t, peer))
+	sink, err := probertest.Run(t, grpcModule(t, ""), probertest.RawServer(t, peer))
 	perr := checkOutcome(t, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseCheck})
 	if !strings.Contains(perr.Error(), "first frame is PING") {
 		t.Errorf("the error does not name the frame: %v", perr)
 	}
-	sameCode(t, sink, grpcGoCall{}.check(t, rawServer(t, peer)))
+	sameCode(t, sink, grpcGoCall{}.check(t, probertest.RawServer(t, peer)))
 }

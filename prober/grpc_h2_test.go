@@ -20,6 +20,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 	"google.golang.org/protobuf/proto"
 
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -143,7 +144,7 @@ func (s h2Seen) has(typ http2.FrameType, flags http2.Flags) bool {
 func h2Peer(t *testing.T, answer func(o *h2Out)) (string, <-chan h2Seen) {
 	t.Helper()
 	seen := make(chan h2Seen, 1)
-	addr := rawServer(t, func(c net.Conn) {
+	addr := probertest.RawServer(t, func(c net.Conn) {
 		s := serveH2(c, answer)
 		select {
 		case seen <- s:
@@ -462,7 +463,7 @@ func TestGRPCH2Answers(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, seen := h2Peer(t, tc.answer)
-			sink, err := run(t, grpcModule(t, ""), addr)
+			sink, err := probertest.Run(t, grpcModule(t, ""), addr)
 			grpcGoAddr, _ := h2Peer(t, tc.answer)
 			grpcGo := grpcGoCall{}.check(t, grpcGoAddr)
 			if tc.grpcGo == nil {
@@ -474,7 +475,7 @@ func TestGRPCH2Answers(t *testing.T) {
 			if perr != nil && !strings.Contains(perr.Error(), tc.message) {
 				t.Errorf("the error does not say %q: %v", tc.message, perr)
 			}
-			metric(t, sink, float64(tc.code), "probe_grpc_status_code")
+			probertest.Metric(t, sink, float64(tc.code), "probe_grpc_status_code")
 			if tc.want == (failure{}) {
 				servingSeries(t, sink, "SERVING")
 			} else {
@@ -528,12 +529,12 @@ func TestGRPCH2Deadline(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			addr, _ := h2Peer(t, tc.answer)
-			sink, took, err := probe(t, grpcModule(t, ""), addr, timeout)
+			sink, took, err := probertest.Probe(t, grpcModule(t, ""), addr, timeout)
 			if took > timeout+200*time.Millisecond {
 				t.Errorf("the probe took %v with a %v deadline", took, timeout)
 			}
 			checkOutcome(t, err, tc.want)
-			metric(t, sink, float64(tc.code), "probe_grpc_status_code")
+			probertest.Metric(t, sink, float64(tc.code), "probe_grpc_status_code")
 			servingSeries(t, sink, "")
 		})
 	}
@@ -560,7 +561,7 @@ func parseGRPCTimeout(v string) (time.Duration, error) {
 func TestGRPCH2Request(t *testing.T) {
 	const timeout = 10 * time.Second
 	addr, seen := h2Peer(t, (*h2Out).serving)
-	_, _, err := probe(t, grpcModule(t, `service: "svc.A"`), addr, timeout)
+	_, _, err := probertest.Probe(t, grpcModule(t, `service: "svc.A"`), addr, timeout)
 	checkOutcome(t, err, failure{})
 	s := awaitSeen(t, seen)
 	if s.err != nil {

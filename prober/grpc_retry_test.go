@@ -14,10 +14,10 @@ import (
 	"golang.org/x/net/http2"
 	"google.golang.org/grpc/codes"
 
+	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
-	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // The tests here cover the call gRPC makes a second time: one the server
@@ -72,7 +72,7 @@ func probeLogged(t *testing.T, m *core.Module, target string, logger *slog.Logge
 	defer cancel()
 	sink := probemetrics.NewSink()
 	err := probeGRPC(ctx, target, m, sink, logger)
-	observe(t, sink)
+	probertest.Observe(t, sink)
 	return sink, err
 }
 
@@ -90,7 +90,7 @@ func phasesAddUp(t *testing.T, sink *probemetrics.Sink, spans map[taxonomy.Phase
 		if counts[p] != n {
 			t.Errorf("phase %s has %d spans, want %d", p, counts[p], n)
 		}
-		got := value(t, sink, "probe_grpc_duration_seconds", string(p))
+		got := probertest.Value(t, sink, "probe_grpc_duration_seconds", string(p))
 		if math.Abs(got-sums[p].Seconds()) > 1e-9 {
 			t.Errorf("probe_grpc_duration_seconds{phase=%q} = %v, its spans add up to %v", p, got, sums[p].Seconds())
 		}
@@ -99,8 +99,8 @@ func phasesAddUp(t *testing.T, sink *probemetrics.Sink, spans map[taxonomy.Phase
 
 func TestGRPCUnprocessed(t *testing.T) {
 	refused := failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCStatus, taxonomy.PhaseCheck}
-	ca := newTestCA(t, "sonde grpc retry CA")
-	serverTLS := &tls.Config{Certificates: []tls.Certificate{ca.issue(t, localhostSpec()).tls}, NextProtos: []string{"h2"}}
+	ca := probertest.NewTestCA(t, "sonde grpc retry CA")
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, probertest.LocalhostSpec()).TLS}, NextProtos: []string{"h2"}}
 	cases := []struct {
 		name    string
 		turn    h2Turn
@@ -161,7 +161,7 @@ func TestGRPCUnprocessed(t *testing.T) {
 			if perr != nil && !strings.Contains(perr.Error(), tc.message) {
 				t.Errorf("the error does not say %q: %v", tc.message, perr)
 			}
-			metric(t, sink, float64(tc.code), "probe_grpc_status_code")
+			probertest.Metric(t, sink, float64(tc.code), "probe_grpc_status_code")
 			if trace := peer.streams(t); !slices.EqualFunc(trace, tc.trace, slices.Equal) {
 				t.Errorf("the probe's calls went on streams %v (by connection), want %v", trace, tc.trace)
 			}
@@ -171,7 +171,7 @@ func TestGRPCUnprocessed(t *testing.T) {
 			}
 
 			grpcGoPeer, grpcGoAddr := newH2Calls(t, tc.turn, o)
-			grpcGo := grpcGoCall{ca: map[bool]*testCA{true: ca}[tc.tls]}.check(t, grpcGoAddr)
+			grpcGo := grpcGoCall{ca: map[bool]*probertest.TestCA{true: ca}[tc.tls]}.check(t, grpcGoAddr)
 			sameCode(t, sink, grpcGo)
 			if trace := grpcGoPeer.streams(t); !slices.EqualFunc(trace, tc.trace, slices.Equal) {
 				t.Errorf("grpc-go's calls went on streams %v (by connection), want %v", trace, tc.trace)
@@ -184,13 +184,13 @@ func TestGRPCUnprocessed(t *testing.T) {
 // is made on a second connection: both connections' connect, tls and
 // check, each phase the sum of its spans.
 func TestGRPCUnprocessedTimings(t *testing.T) {
-	ca := newTestCA(t, "sonde grpc retry CA")
-	serverTLS := &tls.Config{Certificates: []tls.Certificate{ca.issue(t, localhostSpec()).tls}, NextProtos: []string{"h2"}}
+	ca := probertest.NewTestCA(t, "sonde grpc retry CA")
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, probertest.LocalhostSpec()).TLS}, NextProtos: []string{"h2"}}
 	_, addr := newH2Calls(t, onConn(goesAway, serves), h2CallsOpts{tls: serverTLS})
-	sink, err := probeLogged(t, grpcModule(t, tlsSection(ca)), addr, discardLogger)
+	sink, err := probeLogged(t, grpcModule(t, tlsSection(ca)), addr, probertest.DiscardLogger)
 	checkOutcome(t, err, failure{})
 	servingSeries(t, sink, "SERVING")
-	metric(t, sink, 1, "probe_grpc_ssl")
+	probertest.Metric(t, sink, 1, "probe_grpc_ssl")
 	grpcPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseCheck)
 	phasesAddUp(t, sink, map[taxonomy.Phase]int{taxonomy.PhaseConnect: 2, taxonomy.PhaseTLS: 2, taxonomy.PhaseCheck: 2})
 }

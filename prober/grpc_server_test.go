@@ -15,15 +15,17 @@ import (
 	"google.golang.org/grpc/metadata"
 	grpcpeer "google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 )
 
 // grpcServerOpts shape a test gRPC server.
 type grpcServerOpts struct {
-	tls      bool      // serve TLS with a certificate issued by ca from spec
-	ca       *testCA   // the issuing CA; a new one when nil
-	spec     *leafSpec // the certificate to issue; localhostSpec() when nil
-	network  string    // "tcp4" (default) or "tcp6"
-	noHealth bool      // register no health service: calls are UNIMPLEMENTED
+	tls      bool                 // serve TLS with a certificate issued by ca from spec
+	ca       *probertest.TestCA   // the issuing CA; a new one when nil
+	spec     *probertest.LeafSpec // the certificate to issue; localhostSpec() when nil
+	network  string               // "tcp4" (default) or "tcp6"
+	noHealth bool                 // register no health service: calls are UNIMPLEMENTED
 	// health replaces the standard health service, for servers that
 	// answer an error or never answer.
 	health healthpb.HealthServer
@@ -35,9 +37,9 @@ type grpcServerOpts struct {
 // grpcTestServer is an in-process gRPC server on loopback.
 type grpcTestServer struct {
 	addr   string
-	ca     *testCA        // with tls: the CA that issued the server's certificate
-	health *health.Server // the standard health service, whose statuses tests set
-	calls  chan grpcCall  // what the server saw of each call to the health service
+	ca     *probertest.TestCA // with tls: the CA that issued the server's certificate
+	health *health.Server     // the standard health service, whose statuses tests set
+	calls  chan grpcCall      // what the server saw of each call to the health service
 }
 
 // grpcCall is what the server saw of one call.
@@ -60,14 +62,14 @@ func newGRPCServer(t *testing.T, o grpcServerOpts) *grpcTestServer {
 	if o.tls {
 		s.ca = o.ca
 		if s.ca == nil {
-			s.ca = newTestCA(t, "sonde grpc test CA")
+			s.ca = probertest.NewTestCA(t, "sonde grpc test CA")
 		}
-		spec := localhostSpec()
+		spec := probertest.LocalhostSpec()
 		if o.spec != nil {
 			spec = *o.spec
 		}
-		cert := s.ca.issue(t, spec)
-		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert.tls}})))
+		cert := s.ca.Issue(t, spec)
+		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert.TLS}})))
 	}
 	if o.maxHeaderList != 0 {
 		opts = append(opts, grpc.MaxHeaderListSize(o.maxHeaderList))

@@ -18,10 +18,10 @@ import (
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
-	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // tlsMetrics are the TLS families, present only after a completed handshake.
@@ -38,8 +38,8 @@ func grpcModule(t *testing.T, section string) *core.Module {
 }
 
 // tlsSection is a grpc section for TLS trusting ca, plus extra lines.
-func tlsSection(ca *testCA, extra ...string) string {
-	return strings.Join(append([]string{"tls: true", "tls_config:", "  ca_file: " + ca.file}, extra...), "\n")
+func tlsSection(ca *probertest.TestCA, extra ...string) string {
+	return strings.Join(append([]string{"tls: true", "tls_config:", "  ca_file: " + ca.File}, extra...), "\n")
 }
 
 // grpcPhases asserts the phases probe_grpc_duration_seconds has series for.
@@ -75,7 +75,7 @@ func servingSeries(t *testing.T, sink *probemetrics.Sink, received string) {
 		if s == received {
 			want = 1
 		}
-		metric(t, sink, want, "probe_grpc_healthcheck_response", s)
+		probertest.Metric(t, sink, want, "probe_grpc_healthcheck_response", s)
 	}
 }
 
@@ -106,20 +106,20 @@ func TestGRPCServingStatus(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			srv.health.SetServingStatus("", tc.whole)
 			m := grpcModule(t, fmt.Sprintf("service: %q", tc.service))
-			sink, err := run(t, m, srv.addr)
+			sink, err := probertest.Run(t, m, srv.addr)
 			perr := checkOutcome(t, err, tc.want)
 			if perr != nil && tc.service != "" && !strings.Contains(perr.Error(), tc.service) {
 				t.Errorf("the message does not name the service %q: %v", tc.service, perr)
 			}
 			servingSeries(t, sink, tc.received)
-			metric(t, sink, tc.code, "probe_grpc_status_code")
-			metric(t, sink, 0, "probe_grpc_ssl")
-			metric(t, sink, 4, "probe_ip_protocol")
+			probertest.Metric(t, sink, tc.code, "probe_grpc_status_code")
+			probertest.Metric(t, sink, 0, "probe_grpc_ssl")
+			probertest.Metric(t, sink, 4, "probe_ip_protocol")
 			grpcPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseCheck)
-			if value(t, sink, "probe_grpc_duration_seconds", string(taxonomy.PhaseCheck)) <= 0 {
+			if probertest.Value(t, sink, "probe_grpc_duration_seconds", string(taxonomy.PhaseCheck)) <= 0 {
 				t.Error("the check phase took no time")
 			}
-			absent(t, sink, tlsMetrics...)
+			probertest.Absent(t, sink, tlsMetrics...)
 		})
 	}
 }
@@ -158,12 +158,12 @@ func TestGRPCAnswers(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			srv := newGRPCServer(t, tc.opts)
-			sink, err := run(t, grpcModule(t, ""), srv.addr)
+			sink, err := probertest.Run(t, grpcModule(t, ""), srv.addr)
 			perr := checkOutcome(t, err, tc.want)
 			if !strings.Contains(perr.Error(), tc.message) {
 				t.Errorf("message %q does not say %q", perr.Error(), tc.message)
 			}
-			metric(t, sink, float64(tc.code), "probe_grpc_status_code")
+			probertest.Metric(t, sink, float64(tc.code), "probe_grpc_status_code")
 			servingSeries(t, sink, tc.received)
 			grpcPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseCheck)
 		})
@@ -174,17 +174,17 @@ func TestGRPCTLS(t *testing.T) {
 	srv := newGRPCServer(t, grpcServerOpts{tls: true})
 
 	t.Run("verified", func(t *testing.T) {
-		sink, err := run(t, grpcModule(t, tlsSection(srv.ca)), srv.addr)
+		sink, err := probertest.Run(t, grpcModule(t, tlsSection(srv.ca)), srv.addr)
 		checkOutcome(t, err, failure{})
-		metric(t, sink, 1, "probe_grpc_ssl")
+		probertest.Metric(t, sink, 1, "probe_grpc_ssl")
 		servingSeries(t, sink, "SERVING")
 		grpcPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseCheck)
-		if value(t, sink, "probe_grpc_duration_seconds", string(taxonomy.PhaseTLS)) <= 0 {
+		if probertest.Value(t, sink, "probe_grpc_duration_seconds", string(taxonomy.PhaseTLS)) <= 0 {
 			t.Error("the tls phase took no time")
 		}
-		metric(t, sink, 1, "probe_tls_version_info", "TLS 1.3")
+		probertest.Metric(t, sink, 1, "probe_tls_version_info", "TLS 1.3")
 		for _, name := range tlsMetrics {
-			if !slices.Contains(familyNames(sink), name) {
+			if !slices.Contains(probertest.FamilyNames(sink), name) {
 				t.Errorf("%s is missing after a completed handshake", name)
 			}
 		}
@@ -198,31 +198,31 @@ func TestGRPCTLS(t *testing.T) {
 		section string
 		want    failure
 	}{
-		{"unknown authority", tlsSection(newTestCA(t, "another CA")),
+		{"unknown authority", tlsSection(probertest.NewTestCA(t, "another CA")),
 			failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}},
 		{"name mismatch", tlsSection(srv.ca, "  server_name: other.example"),
 			failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS}},
 	}
 	for _, tc := range failures {
 		t.Run(tc.name, func(t *testing.T) {
-			sink, err := run(t, grpcModule(t, tc.section), srv.addr)
+			sink, err := probertest.Run(t, grpcModule(t, tc.section), srv.addr)
 			checkOutcome(t, err, tc.want)
-			metric(t, sink, 0, "probe_grpc_ssl")
-			metric(t, sink, float64(codes.Unavailable), "probe_grpc_status_code")
+			probertest.Metric(t, sink, 0, "probe_grpc_ssl")
+			probertest.Metric(t, sink, float64(codes.Unavailable), "probe_grpc_status_code")
 			servingSeries(t, sink, "")
 			grpcPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseCheck)
-			metric(t, sink, 0, "probe_grpc_duration_seconds", string(taxonomy.PhaseCheck))
-			chainSurvived(t, sink)
+			probertest.Metric(t, sink, 0, "probe_grpc_duration_seconds", string(taxonomy.PhaseCheck))
+			probertest.ChainSurvived(t, sink)
 		})
 	}
 
 	t.Run("check fails after the handshake", func(t *testing.T) {
 		bare := newGRPCServer(t, grpcServerOpts{tls: true, noHealth: true})
-		sink, err := run(t, grpcModule(t, tlsSection(bare.ca)), bare.addr)
+		sink, err := probertest.Run(t, grpcModule(t, tlsSection(bare.ca)), bare.addr)
 		checkOutcome(t, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonGRPCUnimplemented, taxonomy.PhaseCheck})
-		metric(t, sink, 1, "probe_grpc_ssl")
+		probertest.Metric(t, sink, 1, "probe_grpc_ssl")
 		for _, name := range tlsMetrics {
-			if !slices.Contains(familyNames(sink), name) {
+			if !slices.Contains(probertest.FamilyNames(sink), name) {
 				t.Errorf("%s is missing after a completed handshake", name)
 			}
 		}
@@ -230,12 +230,12 @@ func TestGRPCTLS(t *testing.T) {
 
 	t.Run("tls to a plaintext server", func(t *testing.T) {
 		plain := newGRPCServer(t, grpcServerOpts{})
-		_, err := run(t, grpcModule(t, tlsSection(srv.ca)), plain.addr)
+		_, err := probertest.Run(t, grpcModule(t, tlsSection(srv.ca)), plain.addr)
 		checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonHandshake, taxonomy.PhaseTLS})
 	})
 
 	t.Run("plaintext to a tls server", func(t *testing.T) {
-		_, err := run(t, grpcModule(t, ""), srv.addr)
+		_, err := probertest.Run(t, grpcModule(t, ""), srv.addr)
 		// The TLS server closes the connection on the HTTP/2 preface: a
 		// FIN, or a reset when it closes before reading all of it.
 		var perr *taxonomy.Error
@@ -256,8 +256,8 @@ func TestGRPCTLS(t *testing.T) {
 // changes nothing for grpc: the :authority is the target and TLS verifies
 // the target's host, or tls_config.server_name.
 func TestGRPCHostnameIgnored(t *testing.T) {
-	ca := newTestCA(t, "sonde grpc test CA")
-	spec := leafSpec{cn: "grpc.test", dns: []string{"grpc.test"}}
+	ca := probertest.NewTestCA(t, "sonde grpc test CA")
+	spec := probertest.LeafSpec{CN: "grpc.test", DNS: []string{"grpc.test"}}
 	srv := newGRPCServer(t, grpcServerOpts{tls: true, ca: ca, spec: &spec})
 	plain := newGRPCServer(t, grpcServerOpts{})
 
@@ -280,7 +280,7 @@ func TestGRPCHostnameIgnored(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = run(t, m, tc.server.addr)
+			_, err = probertest.Run(t, m, tc.server.addr)
 			checkOutcome(t, err, tc.want)
 			if tc.want != (failure{}) {
 				return
@@ -303,7 +303,7 @@ metadata:
   x-probe: [one, two]
   X-Tenant: [blue]
   trace-bin: ["\x00\x01"]`)
-	_, err := run(t, m, srv.addr)
+	_, err := probertest.Run(t, m, srv.addr)
 	checkOutcome(t, err, failure{})
 	md := srv.lastCall(t).md
 	for key, want := range map[string][]string{"x-probe": {"one", "two"}, "x-tenant": {"blue"}, "trace-bin": {"\x00\x01"}} {
@@ -327,7 +327,7 @@ func TestGRPCLargeRequest(t *testing.T) {
 	srv.health.SetServingStatus(service, healthpb.HealthCheckResponse_SERVING)
 	big := strings.Repeat("v", 50<<10)
 	m := grpcModule(t, fmt.Sprintf("service: %q\nmetadata:\n  x-big: [%q, %q]", service, big, "after"))
-	_, err := run(t, m, srv.addr)
+	_, err := probertest.Run(t, m, srv.addr)
 	checkOutcome(t, err, failure{})
 	if got := srv.lastCall(t).md.Get("x-big"); !slices.Equal(got, []string{big, "after"}) {
 		t.Errorf("the server saw x-big with %d values, want the two sent intact", len(got))
@@ -339,7 +339,7 @@ func TestGRPCLargeRequest(t *testing.T) {
 func TestGRPCDeadlineSent(t *testing.T) {
 	srv := newGRPCServer(t, grpcServerOpts{})
 	const timeout = 3 * time.Second
-	_, _, err := probe(t, grpcModule(t, ""), srv.addr, timeout)
+	_, _, err := probertest.Probe(t, grpcModule(t, ""), srv.addr, timeout)
 	checkOutcome(t, err, failure{})
 	if d := srv.lastCall(t).deadline; d <= timeout-time.Second || d > timeout {
 		t.Errorf("the server saw %v left of the call, want a little under %v", d, timeout)
@@ -355,7 +355,7 @@ metadata:
   content-type: [text/plain]
   ":authority": [elsewhere.test]
   x-kept: ["yes"]`)
-	_, err := run(t, m, srv.addr)
+	_, err := probertest.Run(t, m, srv.addr)
 	checkOutcome(t, err, failure{})
 	call := srv.lastCall(t)
 	if ct := call.md.Get("content-type"); !slices.Equal(ct, []string{"application/grpc"}) {
@@ -386,12 +386,12 @@ func TestGRPCUnsendableCall(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%.60q does not load: %v", section, err)
 		}
-		sink, err := run(t, m, srv.addr)
+		sink, err := probertest.Run(t, m, srv.addr)
 		if e := checkOutcome(t, err, want.failure); e != nil && !strings.Contains(e.Error(), want.message) {
 			t.Errorf("%.60q: %v, want it to say %q", section, e, want.message)
 		}
-		metric(t, sink, float64(codes.Internal), "probe_grpc_status_code")
-		present(t, sink, "probe_ip_protocol")
+		probertest.Metric(t, sink, float64(codes.Internal), "probe_grpc_status_code")
+		probertest.Present(t, sink, "probe_ip_protocol")
 		select {
 		case call := <-srv.calls:
 			t.Errorf("%.60q: the server saw a call, with metadata %v", section, call.md)
@@ -411,21 +411,21 @@ func TestGRPCDeadline(t *testing.T) {
 		addr    string
 		phase   taxonomy.Phase
 	}{
-		{"no HTTP/2 preface", "", rawServer(t, silent), taxonomy.PhaseCheck},
-		{"no TLS handshake", "tls: true", rawServer(t, silent), taxonomy.PhaseTLS},
+		{"no HTTP/2 preface", "", probertest.RawServer(t, silent), taxonomy.PhaseCheck},
+		{"no TLS handshake", "tls: true", probertest.RawServer(t, silent), taxonomy.PhaseTLS},
 		{"health check never answered", "", stalled.addr, taxonomy.PhaseCheck},
 	}
 	const timeout = 300 * time.Millisecond
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			sink, took, err := probe(t, grpcModule(t, tc.section), tc.addr, timeout)
+			sink, took, err := probertest.Probe(t, grpcModule(t, tc.section), tc.addr, timeout)
 			if took > timeout+200*time.Millisecond {
 				t.Errorf("the probe took %v with a %v deadline", took, timeout)
 			}
 			checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, tc.phase})
-			metric(t, sink, float64(codes.DeadlineExceeded), "probe_grpc_status_code")
+			probertest.Metric(t, sink, float64(codes.DeadlineExceeded), "probe_grpc_status_code")
 			servingSeries(t, sink, "")
-			if d := value(t, sink, "probe_grpc_duration_seconds", string(tc.phase)); d < (timeout / 2).Seconds() {
+			if d := probertest.Value(t, sink, "probe_grpc_duration_seconds", string(tc.phase)); d < (timeout / 2).Seconds() {
 				t.Errorf("phase %s counts %vs, want the time spent waiting", tc.phase, d)
 			}
 		})
@@ -434,35 +434,35 @@ func TestGRPCDeadline(t *testing.T) {
 
 func TestGRPCConnectionFailures(t *testing.T) {
 	t.Run("refused", func(t *testing.T) {
-		sink, err := run(t, grpcModule(t, ""), closedPort(t))
+		sink, err := probertest.Run(t, grpcModule(t, ""), probertest.ClosedPort(t))
 		checkOutcome(t, err, failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect})
-		metric(t, sink, float64(codes.Unavailable), "probe_grpc_status_code")
-		metric(t, sink, 0, "probe_grpc_ssl")
+		probertest.Metric(t, sink, float64(codes.Unavailable), "probe_grpc_status_code")
+		probertest.Metric(t, sink, 0, "probe_grpc_ssl")
 		servingSeries(t, sink, "")
 		grpcPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseCheck)
-		metric(t, sink, 0, "probe_grpc_duration_seconds", string(taxonomy.PhaseCheck))
-		absent(t, sink, tlsMetrics...)
+		probertest.Metric(t, sink, 0, "probe_grpc_duration_seconds", string(taxonomy.PhaseCheck))
+		probertest.Absent(t, sink, tlsMetrics...)
 	})
 
 	t.Run("reset", func(t *testing.T) {
-		addr := rawServer(t, func(c net.Conn) {
+		addr := probertest.RawServer(t, func(c net.Conn) {
 			buf := make([]byte, 24) // the HTTP/2 client preface
 			_, _ = io.ReadFull(c, buf)
 			c.(*net.TCPConn).SetLinger(0)
 			c.Close()
 		})
-		_, err := run(t, grpcModule(t, ""), addr)
+		_, err := probertest.Run(t, grpcModule(t, ""), addr)
 		checkOutcome(t, err, failure{taxonomy.ClassConnect, taxonomy.ReasonReset, taxonomy.PhaseCheck})
 	})
 
 	t.Run("not HTTP/2", func(t *testing.T) {
-		addr := rawServer(t, func(c net.Conn) {
+		addr := probertest.RawServer(t, func(c net.Conn) {
 			_, _ = io.WriteString(c, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 			_, _ = io.Copy(io.Discard, c)
 		})
-		sink, err := run(t, grpcModule(t, ""), addr)
+		sink, err := probertest.Run(t, grpcModule(t, ""), addr)
 		checkOutcome(t, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseCheck})
-		metric(t, sink, float64(codes.Unavailable), "probe_grpc_status_code")
+		probertest.Metric(t, sink, float64(codes.Unavailable), "probe_grpc_status_code")
 	})
 }
 
@@ -471,36 +471,36 @@ func TestGRPCResolve(t *testing.T) {
 	_, port, _ := net.SplitHostPort(srv.addr)
 
 	t.Run("name", func(t *testing.T) {
-		sink, err := run(t, grpcModule(t, ""), net.JoinHostPort("v4only.test", port))
+		sink, err := probertest.Run(t, grpcModule(t, ""), net.JoinHostPort("v4only.test", port))
 		checkOutcome(t, err, failure{})
-		metric(t, sink, 4, "probe_ip_protocol")
+		probertest.Metric(t, sink, 4, "probe_ip_protocol")
 		if srv.lastCall(t).authority != "v4only.test:"+port {
 			t.Error("the :authority is not the target's name and port")
 		}
 	})
 
 	t.Run("no such name", func(t *testing.T) {
-		sink, err := run(t, grpcModule(t, ""), net.JoinHostPort("missing.test", port))
+		sink, err := probertest.Run(t, grpcModule(t, ""), net.JoinHostPort("missing.test", port))
 		checkOutcome(t, err, failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve})
 		grpcPhases(t, sink, taxonomy.PhaseResolve)
-		absent(t, sink, "probe_grpc_healthcheck_response")
-		metric(t, sink, 0, "probe_grpc_status_code")
-		metric(t, sink, 0, "probe_grpc_ssl")
-		metric(t, sink, 0, "probe_ip_protocol")
+		probertest.Absent(t, sink, "probe_grpc_healthcheck_response")
+		probertest.Metric(t, sink, 0, "probe_grpc_status_code")
+		probertest.Metric(t, sink, 0, "probe_grpc_ssl")
+		probertest.Metric(t, sink, 0, "probe_ip_protocol")
 	})
 
 	t.Run("no address of the family", func(t *testing.T) {
 		m := grpcModule(t, "preferred_ip_protocol: ip6\nip_protocol_fallback: false")
-		_, err := run(t, m, net.JoinHostPort("v4only.test", port))
+		_, err := probertest.Run(t, m, net.JoinHostPort("v4only.test", port))
 		checkOutcome(t, err, failure{taxonomy.ClassDNS, taxonomy.ReasonNoAddress, taxonomy.PhaseResolve})
 	})
 }
 
 func TestGRPCIPv6(t *testing.T) {
 	srv := newGRPCServer(t, grpcServerOpts{network: "tcp6"})
-	sink, err := run(t, grpcModule(t, "preferred_ip_protocol: ip6\nip_protocol_fallback: false"), srv.addr)
+	sink, err := probertest.Run(t, grpcModule(t, "preferred_ip_protocol: ip6\nip_protocol_fallback: false"), srv.addr)
 	checkOutcome(t, err, failure{})
-	metric(t, sink, 6, "probe_ip_protocol")
+	probertest.Metric(t, sink, 6, "probe_ip_protocol")
 	if call := srv.lastCall(t); call.authority != srv.addr {
 		t.Errorf("the server saw :authority %q, want %q", call.authority, srv.addr)
 	}
@@ -517,7 +517,7 @@ func TestGRPCSourceAddress(t *testing.T) {
 	sink := probemetrics.NewSink()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	err := m.Prepared.(*grpcPrepared).probeEndpoint(ctx, m, e, newGRPCMetrics(sink), sink, discardLogger)
+	err := m.Prepared.(*grpcPrepared).probeEndpoint(ctx, m, e, newGRPCMetrics(sink), sink, probertest.DiscardLogger)
 	checkOutcome(t, err, failure{})
 	if ip := srv.lastCall(t).peer.(*net.TCPAddr).IP.String(); ip != "127.0.0.2" {
 		t.Errorf("the server saw the probe come from %s, want 127.0.0.2", ip)
@@ -567,14 +567,14 @@ func TestParseGRPCTarget(t *testing.T) {
 // TestGRPCInvalidTarget checks the probe refuses a target before any
 // network activity, as the collector answers those with HTTP 400.
 func TestGRPCInvalidTarget(t *testing.T) {
-	_, err := run(t, grpcModule(t, ""), "grpc://127.0.0.1:1")
+	_, err := probertest.Run(t, grpcModule(t, ""), "grpc://127.0.0.1:1")
 	checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup})
 }
 
 func TestGRPCDefaults(t *testing.T) {
 	// A module with no grpc section at all probes with blackbox's defaults.
 	srv := newGRPCServer(t, grpcServerOpts{})
-	_, err := run(t, defaultModule(t, "grpc", nil), srv.addr)
+	_, err := probertest.Run(t, defaultModule(t, "grpc", nil), srv.addr)
 	checkOutcome(t, err, failure{})
 }
 
@@ -594,19 +594,19 @@ func TestCodeName(t *testing.T) {
 // HTTPS server without HTTP/2 refuses the handshake itself, as RFC 7301
 // lets it: a tls failure.)
 func TestGRPCHTTPSServer(t *testing.T) {
-	ca := newTestCA(t, "sonde grpc alpn test CA")
-	cert := ca.issue(t, localhostSpec())
-	addr := rawServer(t, func(c net.Conn) {
-		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.tls}})
+	ca := probertest.NewTestCA(t, "sonde grpc alpn test CA")
+	cert := ca.Issue(t, probertest.LocalhostSpec())
+	addr := probertest.RawServer(t, func(c net.Conn) {
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.TLS}})
 		_, _ = io.WriteString(tc, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 		_, _ = io.Copy(io.Discard, tc)
 	})
-	sink, err := run(t, grpcModule(t, tlsSection(ca)), addr)
+	sink, err := probertest.Run(t, grpcModule(t, tlsSection(ca)), addr)
 	perr := checkOutcome(t, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseCheck})
 	if !strings.Contains(perr.Error(), "did not agree to h2 by ALPN") {
 		t.Errorf("the message does not say the handshake chose no h2: %v", perr)
 	}
-	metric(t, sink, 1, "probe_grpc_ssl")
+	probertest.Metric(t, sink, 1, "probe_grpc_ssl")
 }
 
 // TestGRPCNotAGRPCServer probes an HTTP/2 server that is not a gRPC server:
@@ -630,12 +630,12 @@ func TestGRPCNotAGRPCServer(t *testing.T) {
 			srv.Config.Protocols.SetUnencryptedHTTP2(true)
 			srv.Start()
 			t.Cleanup(srv.Close)
-			sink, err := run(t, grpcModule(t, ""), srv.Listener.Addr().String())
+			sink, err := probertest.Run(t, grpcModule(t, ""), srv.Listener.Addr().String())
 			perr := checkOutcome(t, err, tc.want)
 			if !strings.Contains(perr.Error(), fmt.Sprint(tc.status)) {
 				t.Errorf("the message does not quote the HTTP status: %v", perr)
 			}
-			metric(t, sink, float64(tc.code), "probe_grpc_status_code")
+			probertest.Metric(t, sink, float64(tc.code), "probe_grpc_status_code")
 		})
 	}
 }

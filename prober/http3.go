@@ -18,9 +18,8 @@ import (
 	"github.com/quic-go/quic-go/http3"
 	"golang.org/x/net/http/httpguts"
 
-	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // HTTP/3 (enable_http3), as blackbox_exporter 0.28 has it: requests go

@@ -22,31 +22,31 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
-	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // ---- HTTP/3 servers ----
 
 // h3Opts shape a test HTTP/3 server.
 type h3Opts struct {
-	network string    // "udp4" (default) or "udp6"
-	cert    *issued   // the server certificate; issued by ca from spec when nil
-	spec    *leafSpec // the certificate to issue; localhostSpec() when nil
-	ca      *testCA   // the issuing CA
+	network string               // "udp4" (default) or "udp6"
+	cert    *probertest.Issued   // the server certificate; issued by ca from spec when nil
+	spec    *probertest.LeafSpec // the certificate to issue; localhostSpec() when nil
+	ca      *probertest.TestCA   // the issuing CA
 }
 
 // h3Env is one test's HTTP/3 server and the CA that issued its certificate.
 type h3Env struct {
 	t   *testing.T
-	ca  *testCA
+	ca  *probertest.TestCA
 	url string // https://127.0.0.1:port or https://[::1]:port
 }
 
 // port is the server's UDP port.
-func (e *h3Env) port() string { return port(e.t, e.url) }
+func (e *h3Env) port() string { return probertest.Port(e.t, e.url) }
 
 // newHTTP3Server serves handler over HTTP/3 on a loopback UDP socket the
 // test opens, until the test ends, and returns its https:// URL.
@@ -65,16 +65,16 @@ func newHTTP3Server(t *testing.T, handler http.Handler, o h3Opts) string {
 	}
 	cert := o.cert
 	if cert == nil {
-		spec := localhostSpec()
+		spec := probertest.LocalhostSpec()
 		if o.spec != nil {
 			spec = *o.spec
 		}
-		c := o.ca.issue(t, spec)
+		c := o.ca.Issue(t, spec)
 		cert = &c
 	}
 	srv := &http3.Server{
 		Handler:   handler,
-		TLSConfig: http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{cert.tls}}),
+		TLSConfig: http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{cert.TLS}}),
 		Logger:    slog.New(slog.DiscardHandler),
 	}
 	done := make(chan struct{})
@@ -89,12 +89,12 @@ func newHTTP3Server(t *testing.T, handler http.Handler, o h3Opts) string {
 
 // h3Module is an http module with enable_http3 that trusts ca, changed
 // by mutate.
-func h3Module(t *testing.T, ca *testCA, mutate func(h *config.HTTPProbe)) *core.Module {
+func h3Module(t *testing.T, ca *probertest.TestCA, mutate func(h *config.HTTPProbe)) *core.Module {
 	t.Helper()
 	return newModule(t, func(h *config.HTTPProbe) {
 		h.EnableHTTP3 = true
 		h.HTTPClientConfig.EnableHTTP2 = false
-		h.HTTPClientConfig.TLSConfig.CAFile = ca.file
+		h.HTTPClientConfig.TLSConfig.CAFile = ca.File
 		if mutate != nil {
 			mutate(h)
 		}
@@ -120,12 +120,12 @@ func runHTTP3Cases(t *testing.T, cases []h3Case) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := &h3Env{t: t, ca: newTestCA(t, "sonde test CA")}
+			e := &h3Env{t: t, ca: probertest.NewTestCA(t, "sonde test CA")}
 			opts := tc.server
 			if opts.ca == nil {
 				opts.ca = e.ca
 			}
-			var handler http.Handler = okHandler
+			var handler http.Handler = probertest.OKHandler
 			if tc.handler != nil {
 				handler = tc.handler(e)
 			}
@@ -144,7 +144,7 @@ func runHTTP3Cases(t *testing.T, cases []h3Case) {
 			if tc.target != nil {
 				target = tc.target(e)
 			}
-			sink, err := run(t, m, target)
+			sink, err := probertest.Run(t, m, target)
 			perr := checkOutcome(t, err, tc.want)
 			for _, sub := range tc.message {
 				if perr == nil || !strings.Contains(perr.Error(), sub) {
@@ -152,7 +152,7 @@ func runHTTP3Cases(t *testing.T, cases []h3Case) {
 				}
 			}
 			for name, want := range tc.metrics {
-				metric(t, sink, want, name)
+				probertest.Metric(t, sink, want, name)
 			}
 			if tc.check != nil {
 				tc.check(t, e, sink)
@@ -206,12 +206,12 @@ func TestHTTP3(t *testing.T) {
 			module:  func(h *config.HTTPProbe, _ *h3Env) { h.ValidHTTPVersions = []string{"HTTP/3.0"} },
 			metrics: ok,
 			check: func(t *testing.T, _ *h3Env, s *probemetrics.Sink) {
-				metric(t, s, 4, "probe_ip_protocol")
-				metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
-				present(t, s, tlsFamilies...)
-				present(t, s, chainFamilies...)
+				probertest.Metric(t, s, 4, "probe_ip_protocol")
+				probertest.Metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
+				probertest.Present(t, s, tlsFamilies...)
+				probertest.Present(t, s, probertest.ChainFamilies...)
 				for _, phase := range []taxonomy.Phase{taxonomy.PhaseTLS, taxonomy.PhaseProcessing} {
-					if phaseSeconds(t, s, phase) <= 0 {
+					if probertest.PhaseSeconds(t, s, phase) <= 0 {
 						t.Errorf("phase %s took no time; the QUIC handshake and the server's answer must have", phase)
 					}
 				}
@@ -227,7 +227,7 @@ func TestHTTP3(t *testing.T) {
 				if !strings.HasPrefix(e.url, "https://[::1]:") {
 					t.Fatalf("server URL %s is not on [::1]", e.url)
 				}
-				metric(t, s, 6, "probe_ip_protocol")
+				probertest.Metric(t, s, 6, "probe_ip_protocol")
 			},
 		},
 		{
@@ -244,12 +244,12 @@ func TestHTTP3(t *testing.T) {
 		},
 		{
 			name:    "a name is resolved by sonde and verified under that name",
-			server:  h3Opts{spec: &leafSpec{cn: "v4only.test", dns: []string{"v4only.test"}}},
+			server:  h3Opts{spec: &probertest.LeafSpec{CN: "v4only.test", DNS: []string{"v4only.test"}}},
 			handler: seen("", "v4only.test"),
 			target:  func(e *h3Env) string { return "https://v4only.test:" + e.port() + "/" },
 			check: func(t *testing.T, _ *h3Env, s *probemetrics.Sink) {
-				metric(t, s, 200, "probe_http_status_code")
-				if value(t, s, "probe_ip_addr_hash") == 0 {
+				probertest.Metric(t, s, 200, "probe_http_status_code")
+				if probertest.Value(t, s, "probe_ip_addr_hash") == 0 {
 					t.Error("probe_ip_addr_hash is 0; the resolved address must be hashed")
 				}
 			},
@@ -261,7 +261,7 @@ func TestHTTP3Checks(t *testing.T) {
 	body := func(s string) func(e *h3Env) http.Handler {
 		return h3Handler(func(_ *h3Env, w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, s) })
 	}
-	probeExample := &leafSpec{cn: "probe.example", dns: []string{"probe.example"}}
+	probeExample := &probertest.LeafSpec{CN: "probe.example", DNS: []string{"probe.example"}}
 	runHTTP3Cases(t, []h3Case{
 		{
 			name:    "status code not valid",
@@ -308,7 +308,7 @@ func TestHTTP3Checks(t *testing.T) {
 			handler: body(`{"status": "down"}`),
 			yaml: func(e *h3Env) string {
 				return "enable_http3: true\nenable_http2: false\nvalid_http_versions: [HTTP/3.0]\n" +
-					"fail_if_body_json_not_matches_cel: 'body.status == \"up\"'\ntls_config:\n  ca_file: " + e.ca.file
+					"fail_if_body_json_not_matches_cel: 'body.status == \"up\"'\ntls_config:\n  ca_file: " + e.ca.File
 			},
 			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonBodyCEL, taxonomy.PhaseValidate},
 			metrics: map[string]float64{"probe_failed_due_to_cel": 1, "probe_http_version": 3},
@@ -394,7 +394,7 @@ func TestHTTP3Checks(t *testing.T) {
 		},
 		{
 			name:   "insecure_skip_verify accepts an untrusted certificate",
-			server: h3Opts{ca: newTestCA(t, "nobody's CA")},
+			server: h3Opts{ca: probertest.NewTestCA(t, "nobody's CA")},
 			module: func(h *config.HTTPProbe, _ *h3Env) {
 				h.HTTPClientConfig.TLSConfig.InsecureSkipVerify = true
 			},
@@ -409,35 +409,35 @@ func TestHTTP3Checks(t *testing.T) {
 }
 
 func TestHTTP3WithHostname(t *testing.T) {
-	ca := newTestCA(t, "sonde test CA")
+	ca := probertest.NewTestCA(t, "sonde test CA")
 	url := newHTTP3Server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS.ServerName != "vhost.example" || r.Host != "vhost.example" {
 			t.Errorf("server name %q, Host %q; want vhost.example for both", r.TLS.ServerName, r.Host)
 		}
-	}), h3Opts{ca: ca, spec: &leafSpec{cn: "vhost.example", dns: []string{"vhost.example"}}})
+	}), h3Opts{ca: ca, spec: &probertest.LeafSpec{CN: "vhost.example", DNS: []string{"vhost.example"}}})
 	m, err := h3Module(t, ca, nil).WithHostname("vhost.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink, err := run(t, m, url)
+	sink, err := probertest.Run(t, m, url)
 	checkOutcome(t, err, failure{})
-	metric(t, sink, 1, "probe_tls_verified")
+	probertest.Metric(t, sink, 1, "probe_tls_verified")
 }
 
 // TestHTTP3ClientCertificate presents tls_config's certificate to a server
 // that asks for one, and fails as TLS when there is none to present.
 func TestHTTP3ClientCertificate(t *testing.T) {
-	ca := newTestCA(t, "sonde test CA")
-	client := ca.issue(t, leafSpec{cn: "sonde", client: true})
+	ca := probertest.NewTestCA(t, "sonde test CA")
+	client := ca.Issue(t, probertest.LeafSpec{CN: "sonde", Client: true})
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	server := ca.issue(t, localhostSpec())
-	srv := &http3.Server{Handler: okHandler, Logger: slog.New(slog.DiscardHandler), TLSConfig: http3.ConfigureTLSConfig(&tls.Config{
-		Certificates: []tls.Certificate{server.tls},
+	server := ca.Issue(t, probertest.LocalhostSpec())
+	srv := &http3.Server{Handler: probertest.OKHandler, Logger: slog.New(slog.DiscardHandler), TLSConfig: http3.ConfigureTLSConfig(&tls.Config{
+		Certificates: []tls.Certificate{server.TLS},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
-		ClientCAs:    ca.pool(),
+		ClientCAs:    ca.Pool(),
 	})}
 	done := make(chan struct{})
 	go func() { defer close(done); srv.Serve(pc) }()
@@ -446,16 +446,16 @@ func TestHTTP3ClientCertificate(t *testing.T) {
 
 	t.Run("presented", func(t *testing.T) {
 		m := h3Module(t, ca, func(h *config.HTTPProbe) {
-			h.HTTPClientConfig.TLSConfig.CertFile, h.HTTPClientConfig.TLSConfig.KeyFile = client.certFile, client.keyFile
+			h.HTTPClientConfig.TLSConfig.CertFile, h.HTTPClientConfig.TLSConfig.KeyFile = client.CertFile, client.KeyFile
 		})
-		sink, err := run(t, m, target)
+		sink, err := probertest.Run(t, m, target)
 		checkOutcome(t, err, failure{})
-		metric(t, sink, core.UnixSeconds(client.leaf.NotAfter), "probe_tls_client_cert_not_after_timestamp_seconds")
+		probertest.Metric(t, sink, core.UnixSeconds(client.Leaf.NotAfter), "probe_tls_client_cert_not_after_timestamp_seconds")
 	})
 	t.Run("missing", func(t *testing.T) {
 		// The server refuses the handshake with an alert after sonde's
 		// side of it is done, as with TLS 1.3 over TCP.
-		_, err := run(t, h3Module(t, ca, nil), target)
+		_, err := probertest.Run(t, h3Module(t, ca, nil), target)
 		checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonHandshake, taxonomy.PhaseProcessing})
 	})
 }
@@ -494,7 +494,7 @@ func TestHTTP3Redirects(t *testing.T) {
 		}
 	}
 	var sameHost, otherHost sync.Map
-	both := &leafSpec{cn: "localhost", dns: []string{"localhost", "v4only.test"}, ips: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	both := &probertest.LeafSpec{CN: "localhost", DNS: []string{"localhost", "v4only.test"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}
 	runHTTP3Cases(t, []h3Case{
 		{
 			name:    "followed on a connection of its own, with the cookie",
@@ -555,17 +555,17 @@ func TestHTTP3Redirects(t *testing.T) {
 // address the module's targets rules deny: the address dialled over UDP
 // is checked as over TCP.
 func TestHTTP3RedirectPolicy(t *testing.T) {
-	ca := newTestCA(t, "sonde test CA")
+	ca := probertest.NewTestCA(t, "sonde test CA")
 	url := newHTTP3Server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, port, _ := net.SplitHostPort(r.Host)
 		http.Redirect(w, r, "https://alias2.test:"+port+"/", http.StatusFound)
 	}), h3Opts{ca: ca})
 	m := defaultModule(t, "http", func(m *config.Module) {
 		m.HTTP.EnableHTTP3, m.HTTP.HTTPClientConfig.EnableHTTP2 = true, false
-		m.HTTP.HTTPClientConfig.TLSConfig.CAFile = ca.file
+		m.HTTP.HTTPClientConfig.TLSConfig.CAFile = ca.File
 		m.Targets.Deny = []string{"127.0.0.2/32"}
 	})
-	_, err := run(t, m, url)
+	_, err := probertest.Run(t, m, url)
 	checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseResolve})
 }
 
@@ -573,28 +573,28 @@ func TestHTTP3Certificates(t *testing.T) {
 	runHTTP3Cases(t, []h3Case{
 		{
 			name:    "unknown authority",
-			server:  h3Opts{ca: newTestCA(t, "nobody's CA")},
+			server:  h3Opts{ca: probertest.NewTestCA(t, "nobody's CA")},
 			want:    failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS},
 			metrics: map[string]float64{"probe_http_ssl": 0, "probe_http_status_code": 0},
-			check:   func(t *testing.T, _ *h3Env, s *probemetrics.Sink) { chainSurvived(t, s) },
+			check:   func(t *testing.T, _ *h3Env, s *probemetrics.Sink) { probertest.ChainSurvived(t, s) },
 		},
 		{
 			name: "expired",
-			server: h3Opts{spec: &leafSpec{cn: "localhost", ips: []net.IP{net.IPv4(127, 0, 0, 1)},
-				notBefore: time.Now().Add(-48 * time.Hour), notAfter: time.Now().Add(-24 * time.Hour)}},
+			server: h3Opts{spec: &probertest.LeafSpec{CN: "localhost", IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
+				NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)}},
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertExpired, taxonomy.PhaseTLS},
 			check: func(t *testing.T, _ *h3Env, s *probemetrics.Sink) {
-				chainSurvived(t, s)
-				if expiry := value(t, s, "probe_ssl_earliest_cert_expiry"); expiry > float64(time.Now().Unix()) {
+				probertest.ChainSurvived(t, s)
+				if expiry := probertest.Value(t, s, "probe_ssl_earliest_cert_expiry"); expiry > float64(time.Now().Unix()) {
 					t.Errorf("probe_ssl_earliest_cert_expiry = %v, want the past", expiry)
 				}
 			},
 		},
 		{
 			name:   "another name",
-			server: h3Opts{spec: &leafSpec{cn: "probe.example", dns: []string{"probe.example"}}},
+			server: h3Opts{spec: &probertest.LeafSpec{CN: "probe.example", DNS: []string{"probe.example"}}},
 			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS},
-			check:  func(t *testing.T, _ *h3Env, s *probemetrics.Sink) { chainSurvived(t, s) },
+			check:  func(t *testing.T, _ *h3Env, s *probemetrics.Sink) { probertest.ChainSurvived(t, s) },
 		},
 	})
 }
@@ -603,14 +603,14 @@ func TestHTTP3Certificates(t *testing.T) {
 // ca issued for localhost and the ALPN protocols given, and hands each to
 // handle: a peer that misbehaves inside HTTP/3. A handler's connection is
 // closed when it returns.
-func rawQUICServer(t *testing.T, ca *testCA, alpn []string, handle func(ctx context.Context, c *quic.Conn)) string {
+func rawQUICServer(t *testing.T, ca *probertest.TestCA, alpn []string, handle func(ctx context.Context, c *quic.Conn)) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert := ca.issue(t, localhostSpec())
-	ln, err := quic.Listen(pc, &tls.Config{Certificates: []tls.Certificate{cert.tls}, NextProtos: alpn}, nil)
+	cert := ca.Issue(t, probertest.LocalhostSpec())
+	ln, err := quic.Listen(pc, &tls.Config{Certificates: []tls.Certificate{cert.TLS}, NextProtos: alpn}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -647,7 +647,7 @@ func requestStream(ctx context.Context, c *quic.Conn) (*quic.Stream, bool) {
 }
 
 func TestHTTP3Failures(t *testing.T) {
-	ca := newTestCA(t, "sonde test CA")
+	ca := probertest.NewTestCA(t, "sonde test CA")
 	// deadline is short for the silent socket, where nothing happens
 	// before it; stall is the deadline of a server that stalls after the
 	// handshake, which must fit in it with a margin on a loaded machine.
@@ -672,9 +672,9 @@ func TestHTTP3Failures(t *testing.T) {
 			target: func(t *testing.T) string { return "https://" + testkit.ClosedUDPPort(t) },
 			want:   failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			check: func(t *testing.T, s *probemetrics.Sink, _ time.Duration) {
-				metric(t, s, 0, "probe_http_status_code")
-				metric(t, s, 4, "probe_ip_protocol")
-				absent(t, s, tlsFamilies...)
+				probertest.Metric(t, s, 0, "probe_http_status_code")
+				probertest.Metric(t, s, 4, "probe_ip_protocol")
+				probertest.Absent(t, s, tlsFamilies...)
 			},
 		},
 		{
@@ -688,7 +688,7 @@ func TestHTTP3Failures(t *testing.T) {
 				if took < deadline*9/10 || took > deadline+5*time.Second {
 					t.Errorf("the probe took %v with a deadline of %v", took, deadline)
 				}
-				if tls := phaseSeconds(t, s, taxonomy.PhaseTLS); tls < (deadline / 2).Seconds() {
+				if tls := probertest.PhaseSeconds(t, s, taxonomy.PhaseTLS); tls < (deadline / 2).Seconds() {
 					t.Errorf("phase tls holds %vs; the wait for the handshake belongs there", tls)
 				}
 			},
@@ -713,8 +713,8 @@ func TestHTTP3Failures(t *testing.T) {
 			timeout: stall,
 			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseTransfer},
 			check: func(t *testing.T, s *probemetrics.Sink, _ time.Duration) {
-				metric(t, s, 200, "probe_http_status_code")
-				if transfer := phaseSeconds(t, s, taxonomy.PhaseTransfer); transfer < (stall / 2).Seconds() {
+				probertest.Metric(t, s, 200, "probe_http_status_code")
+				if transfer := probertest.PhaseSeconds(t, s, taxonomy.PhaseTransfer); transfer < (stall / 2).Seconds() {
 					t.Errorf("phase transfer holds %vs; the wait for the body belongs there", transfer)
 				}
 			},
@@ -779,7 +779,7 @@ func TestHTTP3Failures(t *testing.T) {
 			if timeout == 0 {
 				timeout = 10 * time.Second
 			}
-			sink, took, err := probe(t, m, tc.target(t), timeout)
+			sink, took, err := probertest.Probe(t, m, tc.target(t), timeout)
 			checkOutcome(t, err, tc.want)
 			if tc.check != nil {
 				tc.check(t, sink, took)
@@ -795,11 +795,11 @@ func TestHTTP3WithTLS12FailsProbes(t *testing.T) {
 	cm.Prober = "http"
 	cm.HTTP.EnableHTTP3, cm.HTTP.HTTPClientConfig.EnableHTTP2 = true, false
 	cm.HTTP.HTTPClientConfig.TLSConfig.MaxVersion = pconfig.TLSVersion(tls.VersionTLS12)
-	m, err := NewModule("test", cm, core.WithResolver(testResolver(t)))
+	m, err := NewModule("test", cm, core.WithResolver(probertest.TestResolver(t)))
 	if err != nil {
 		t.Fatalf("NewModule: %v", err)
 	}
-	_, err = run(t, m, "https://127.0.0.1:1/")
+	_, err = probertest.Run(t, m, "https://127.0.0.1:1/")
 	e := checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup})
 	if e != nil && !strings.Contains(e.Error(), "TLS 1.3") {
 		t.Errorf("the failure does not name TLS 1.3: %v", e)
@@ -860,8 +860,8 @@ func TestClassifyQUIC(t *testing.T) {
 // TestHTTP3UpgradeWarns says, at warn level, that an http:// target was
 // probed over https, naming both.
 func TestHTTP3UpgradeWarns(t *testing.T) {
-	ca := newTestCA(t, "sonde test CA")
-	url := newHTTP3Server(t, okHandler, h3Opts{ca: ca})
+	ca := probertest.NewTestCA(t, "sonde test CA")
+	url := newHTTP3Server(t, probertest.OKHandler, h3Opts{ca: ca})
 	target := strings.Replace(url, "https://", "http://", 1) + "/health"
 	var log strings.Builder
 	logger := slog.New(slog.NewTextHandler(&log, &slog.HandlerOptions{Level: slog.LevelWarn}))
@@ -881,30 +881,30 @@ func TestHTTP3UpgradeWarns(t *testing.T) {
 // the QUIC handshake, and with check: query the responder asked after it.
 func TestHTTP3OCSP(t *testing.T) {
 	t.Run("stapled", func(t *testing.T) {
-		ca := newTestCA(t, "sonde OCSP CA")
-		leaf := ca.issue(t, localhostSpec())
-		leaf.tls.OCSPStaple = ca.ocspAnswer(t, leaf, ocsp.Revoked)
-		url := newHTTP3Server(t, okHandler, h3Opts{cert: &leaf})
-		sink, err := run(t, h3Module(t, ca, nil), url)
+		ca := probertest.NewTestCA(t, "sonde OCSP CA")
+		leaf := ca.Issue(t, probertest.LocalhostSpec())
+		leaf.TLS.OCSPStaple = ca.OCSPAnswer(t, leaf, ocsp.Revoked)
+		url := newHTTP3Server(t, probertest.OKHandler, h3Opts{cert: &leaf})
+		sink, err := probertest.Run(t, h3Module(t, ca, nil), url)
 		checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertRevoked, taxonomy.PhaseTLS})
-		metric(t, sink, 1, "probe_tls_ocsp_stapled")
+		probertest.Metric(t, sink, 1, "probe_tls_ocsp_stapled")
 		checkOCSPSeries(t, sink, "revoked", "")
 	})
 	t.Run("queried", func(t *testing.T) {
-		ca := newTestCA(t, "sonde OCSP CA")
+		ca := probertest.NewTestCA(t, "sonde OCSP CA")
 		var answer func(http.ResponseWriter)
 		responder := newOCSPResponder(t, func(w http.ResponseWriter) { answer(w) })
-		leaf := ca.issue(t, withOCSP(responder.url))
-		answer = answers(ca.ocspAnswer(t, leaf, ocsp.Revoked))
-		url := newHTTP3Server(t, okHandler, h3Opts{cert: &leaf})
+		leaf := ca.Issue(t, withOCSP(responder.url))
+		answer = answers(ca.OCSPAnswer(t, leaf, ocsp.Revoked))
+		url := newHTTP3Server(t, probertest.OKHandler, h3Opts{cert: &leaf})
 		m := defaultModule(t, "http", func(m *config.Module) {
 			m.HTTP.EnableHTTP3, m.HTTP.HTTPClientConfig.EnableHTTP2 = true, false
-			m.HTTP.HTTPClientConfig.TLSConfig.CAFile = ca.file
+			m.HTTP.HTTPClientConfig.TLSConfig.CAFile = ca.File
 			m.OCSP = policy(config.OCSPQuery)
 		})
-		sink, err := run(t, m, url)
+		sink, err := probertest.Run(t, m, url)
 		checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertRevoked, taxonomy.PhaseOCSP})
-		metric(t, sink, 0, "probe_tls_ocsp_stapled")
+		probertest.Metric(t, sink, 0, "probe_tls_ocsp_stapled")
 		checkOCSPSeries(t, sink, "revoked", "")
 		if n := responder.asked.Load(); n != 1 {
 			t.Errorf("the responder was asked %d times, want once", n)

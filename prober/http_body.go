@@ -14,10 +14,8 @@ import (
 	"github.com/andybalholm/brotli"
 
 	"github.com/sonde-exporter/sonde/config"
-
-	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // maxKeptBody bounds the body held in memory for body checks when the

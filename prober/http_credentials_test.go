@@ -12,10 +12,9 @@ import (
 	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
-
-	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // Failures before the request reaches the target (an OAuth2 token that
@@ -23,13 +22,13 @@ import (
 // class prober, reason credentials, not connect/refused or unknown.
 func TestHTTPCredentialFailures(t *testing.T) {
 	var targetHit bool
-	target := newServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { targetHit = true }), serverOpts{})
-	refusingTokens := closedPort(t)
-	deniedTokens := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	target := probertest.NewServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { targetHit = true }), probertest.ServerOpts{})
+	refusingTokens := probertest.ClosedPort(t)
+	deniedTokens := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusUnauthorized)
 		fmt.Fprint(w, `{"error":"invalid_client"}`)
-	}), serverOpts{})
+	}), probertest.ServerOpts{})
 
 	for _, tc := range []struct {
 		name    string
@@ -42,7 +41,7 @@ func TestHTTPCredentialFailures(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			targetHit = false
-			_, err := run(t, yamlModule(t, tc.section), target.URL)
+			_, err := probertest.Run(t, yamlModule(t, tc.section), target.URL)
 			e := checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonCredentials, taxonomy.PhaseSetup})
 			if e != nil && !strings.Contains(e.Error(), tc.message) {
 				t.Errorf("error %v does not say %q", e, tc.message)
@@ -56,10 +55,10 @@ func TestHTTPCredentialFailures(t *testing.T) {
 
 // A redirect to a scheme the prober cannot follow is the target's doing.
 func TestHTTPRedirectToUnsupportedScheme(t *testing.T) {
-	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, "ftp://files.example/x", http.StatusFound)
-	}), serverOpts{})
-	_, err := run(t, newModule(t, nil), srv.URL)
+	}), probertest.ServerOpts{})
+	_, err := probertest.Run(t, newModule(t, nil), srv.URL)
 	e := checkOutcome(t, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing})
 	if e != nil && !strings.Contains(e.Error(), "redirected to ftp://files.example/x") {
 		t.Errorf("error %v", e)
@@ -69,11 +68,11 @@ func TestHTTPRedirectToUnsupportedScheme(t *testing.T) {
 // A body that is empty has nothing to decompress: HEAD and 204 answers
 // succeed with any compression configured.
 func TestHTTPEmptyBodyWithCompression(t *testing.T) {
-	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/204" {
 			w.WriteHeader(http.StatusNoContent)
 		}
-	}), serverOpts{})
+	}), probertest.ServerOpts{})
 	for _, compression := range []string{"gzip", "br", "deflate"} {
 		for _, tc := range []struct{ method, path string }{{"HEAD", "/"}, {"GET", "/204"}, {"GET", "/"}} {
 			m := newModule(t, func(h *config.HTTPProbe) {
@@ -81,12 +80,12 @@ func TestHTTPEmptyBodyWithCompression(t *testing.T) {
 				h.Method = tc.method
 				h.ValidStatusCodes = []int{200, 204}
 			})
-			sink, err := run(t, m, srv.URL+tc.path)
+			sink, err := probertest.Run(t, m, srv.URL+tc.path)
 			if err != nil {
 				t.Errorf("%s %s %s: %v", compression, tc.method, tc.path, err)
 				continue
 			}
-			metric(t, sink, 0, "probe_http_uncompressed_body_length")
+			probertest.Metric(t, sink, 0, "probe_http_uncompressed_body_length")
 		}
 	}
 }

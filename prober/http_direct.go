@@ -13,9 +13,8 @@ import (
 
 	"golang.org/x/net/http/httpguts"
 
-	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // A probe's request to a plain-HTTP target, with no proxy, is made by

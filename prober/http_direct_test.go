@@ -11,10 +11,10 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
-	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // Plain-HTTP requests without a proxy skip net/http's Transport
@@ -44,7 +44,7 @@ func TestHTTPDirectRoundTrip(t *testing.T) {
 			serve: func(c net.Conn, _ *http.Request) {
 				fmt.Fprint(c, hints+hints+"HTTP/1.1 204 No Content\r\n\r\n")
 			},
-			check: func(t *testing.T, s *probemetrics.Sink) { metric(t, s, 204, "probe_http_status_code") },
+			check: func(t *testing.T, s *probemetrics.Sink) { probertest.Metric(t, s, 204, "probe_http_status_code") },
 		},
 		{
 			name: "too many informational responses",
@@ -85,7 +85,7 @@ func TestHTTPDirectRoundTrip(t *testing.T) {
 					}
 				}
 			},
-			check: func(t *testing.T, s *probemetrics.Sink) { metric(t, s, 1, "probe_http_redirects") },
+			check: func(t *testing.T, s *probemetrics.Sink) { probertest.Metric(t, s, 1, "probe_http_redirects") },
 		},
 		{
 			// The deadline cuts the status line: bufio hands over the part
@@ -116,7 +116,7 @@ func TestHTTPDirectRoundTrip(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			addr := rawServer(t, func(c net.Conn) {
+			addr := probertest.RawServer(t, func(c net.Conn) {
 				req, err := http.ReadRequest(bufio.NewReader(c))
 				if err != nil {
 					return
@@ -128,7 +128,7 @@ func TestHTTPDirectRoundTrip(t *testing.T) {
 			if within == 0 {
 				within = 20 * time.Second
 			}
-			sink, took, err := probe(t, m, "http://"+addr+"/", within)
+			sink, took, err := probertest.Probe(t, m, "http://"+addr+"/", within)
 			checkOutcome(t, err, tc.want)
 			if took > 10*time.Second {
 				t.Errorf("the probe took %v: it waited for its deadline", took)
@@ -144,20 +144,20 @@ func TestHTTPDirectRoundTrip(t *testing.T) {
 // to HTTPS goes on through net/http's Transport, made at that moment, and
 // reports the TLS of the final hop and the phases of both.
 func TestHTTPDirectRedirectToHTTPS(t *testing.T) {
-	secure := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
+	secure := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, _ *http.Request) {
 		fmt.Fprint(w, "secure")
-	}), serverOpts{tls: true, http2: true})
-	plain := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	}), probertest.ServerOpts{TLS: true, HTTP2: true})
+	plain := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Redirect(w, r, secure.URL+"/", http.StatusFound)
-	}), serverOpts{})
+	}), probertest.ServerOpts{})
 	m := newModule(t, func(h *config.HTTPProbe) {
 		h.HTTPClientConfig.TLSConfig.InsecureSkipVerify = true
 		h.FailIfNotSSL = true
 	})
-	sink, err := run(t, m, plain.URL+"/")
+	sink, err := probertest.Run(t, m, plain.URL+"/")
 	checkOutcome(t, err, failure{})
-	metric(t, sink, 1, "probe_http_redirects")
-	metric(t, sink, 1, "probe_http_ssl")
-	metric(t, sink, 2, "probe_http_version")
+	probertest.Metric(t, sink, 1, "probe_http_redirects")
+	probertest.Metric(t, sink, 1, "probe_http_ssl")
+	probertest.Metric(t, sink, 2, "probe_http_version")
 	checkPhases(t, sink, []taxonomy.Phase{taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer}, nil)
 }

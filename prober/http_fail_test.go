@@ -13,10 +13,10 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
-	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // The http metrics blackbox_exporter exports, at 0, even when the probe
@@ -36,15 +36,15 @@ var httpGauges = []string{
 func checkPhases(t *testing.T, sink *probemetrics.Sink, nonzero, zero []taxonomy.Phase) {
 	t.Helper()
 	for _, p := range slices.Concat(nonzero, zero) {
-		value(t, sink, "probe_http_duration_seconds", string(p))
+		probertest.Value(t, sink, "probe_http_duration_seconds", string(p))
 	}
 	for _, p := range nonzero {
-		if v := phaseSeconds(t, sink, p); v <= 0 {
+		if v := probertest.PhaseSeconds(t, sink, p); v <= 0 {
 			t.Errorf("phase %s = %v, want it timed", p, v)
 		}
 	}
 	for _, p := range zero {
-		metric(t, sink, 0, "probe_http_duration_seconds", string(p))
+		probertest.Metric(t, sink, 0, "probe_http_duration_seconds", string(p))
 	}
 }
 
@@ -61,7 +61,7 @@ func unreachedPhases(t *testing.T, sink *probemetrics.Sink, phases ...taxonomy.P
 // answer is a raw server's behaviour after reading one request.
 func answer(f func(c net.Conn)) func(c net.Conn) {
 	return func(c net.Conn) {
-		if err := readRequest(c); err != nil {
+		if err := probertest.ReadRequest(c); err != nil {
 			return
 		}
 		f(c)
@@ -85,14 +85,14 @@ func TestHTTPFailures(t *testing.T) {
 	}{
 		{
 			name:   "refused port",
-			target: func(t *testing.T) string { return "http://" + closedPort(t) },
+			target: func(t *testing.T) string { return "http://" + probertest.ClosedPort(t) },
 			want:   failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			timed:  []taxonomy.Phase{taxonomy.PhaseConnect},
 			zero:   []taxonomy.Phase{taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer},
 		},
 		{
 			name:   "refused port over https",
-			target: func(t *testing.T) string { return "https://" + closedPort(t) },
+			target: func(t *testing.T) string { return "https://" + probertest.ClosedPort(t) },
 			want:   failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			zero:   []taxonomy.Phase{taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer},
 		},
@@ -105,7 +105,7 @@ func TestHTTPFailures(t *testing.T) {
 		},
 		{
 			name:      "SERVFAIL",
-			target:    func(*testing.T) string { return "https://" + servfailName + "/" },
+			target:    func(*testing.T) string { return "https://" + probertest.ServfailName + "/" },
 			want:      failure{taxonomy.ClassDNS, taxonomy.ReasonServFail, taxonomy.PhaseResolve},
 			zero:      []taxonomy.Phase{},
 			unreached: []taxonomy.Phase{taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer},
@@ -113,9 +113,9 @@ func TestHTTPFailures(t *testing.T) {
 		{
 			name: "5xx",
 			target: func(t *testing.T) string {
-				return newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				return probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					http.Error(w, "down", http.StatusServiceUnavailable)
-				}), serverOpts{}).URL
+				}), probertest.ServerOpts{}).URL
 			},
 			want:    failure{taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate},
 			message: "503",
@@ -126,7 +126,7 @@ func TestHTTPFailures(t *testing.T) {
 		{
 			name: "peer closes without a response",
 			target: func(t *testing.T) string {
-				return "http://" + rawServer(t, answer(func(c net.Conn) { c.Close() }))
+				return "http://" + probertest.RawServer(t, answer(func(c net.Conn) { c.Close() }))
 			},
 			want: failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.PhaseProcessing},
 			zero: []taxonomy.Phase{taxonomy.PhaseTLS, taxonomy.PhaseTransfer},
@@ -134,7 +134,7 @@ func TestHTTPFailures(t *testing.T) {
 		{
 			name: "peer closes in the middle of the body",
 			target: func(t *testing.T) string {
-				return "http://" + rawServer(t, answer(func(c net.Conn) {
+				return "http://" + probertest.RawServer(t, answer(func(c net.Conn) {
 					fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b")
 					c.Close()
 				}))
@@ -144,15 +144,15 @@ func TestHTTPFailures(t *testing.T) {
 			zero:    noTLS,
 			partial: true,
 			check: func(t *testing.T, s *probemetrics.Sink) {
-				metric(t, s, 200, "probe_http_status_code")
-				metric(t, s, 100, "probe_http_content_length")
-				metric(t, s, 10, "probe_http_uncompressed_body_length")
+				probertest.Metric(t, s, 200, "probe_http_status_code")
+				probertest.Metric(t, s, 100, "probe_http_content_length")
+				probertest.Metric(t, s, 10, "probe_http_uncompressed_body_length")
 			},
 		},
 		{
 			name: "peer sends garbage",
 			target: func(t *testing.T) string {
-				return "http://" + rawServer(t, answer(func(c net.Conn) {
+				return "http://" + probertest.RawServer(t, answer(func(c net.Conn) {
 					fmt.Fprint(c, "SSH-2.0-OpenSSH_9.6\r\n\r\n")
 				}))
 			},
@@ -162,7 +162,7 @@ func TestHTTPFailures(t *testing.T) {
 		{
 			name: "peer sends garbage to https",
 			target: func(t *testing.T) string {
-				return "https://" + rawServer(t, func(c net.Conn) {
+				return "https://" + probertest.RawServer(t, func(c net.Conn) {
 					fmt.Fprint(c, "SSH-2.0-OpenSSH_9.6\r\n\r\n")
 					_, _ = io.Copy(io.Discard, c)
 				})
@@ -174,7 +174,7 @@ func TestHTTPFailures(t *testing.T) {
 		{
 			name: "peer resets",
 			target: func(t *testing.T) string {
-				return "http://" + rawServer(t, answer(func(c net.Conn) {
+				return "http://" + probertest.RawServer(t, answer(func(c net.Conn) {
 					_ = c.(*net.TCPConn).SetLinger(0)
 					c.Close()
 				}))
@@ -185,7 +185,7 @@ func TestHTTPFailures(t *testing.T) {
 		{
 			name: "peer resets during the TLS handshake",
 			target: func(t *testing.T) string {
-				return "https://" + rawServer(t, func(c net.Conn) {
+				return "https://" + probertest.RawServer(t, func(c net.Conn) {
 					buf := make([]byte, 1)
 					_, _ = c.Read(buf)
 					_ = c.(*net.TCPConn).SetLinger(0)
@@ -199,23 +199,23 @@ func TestHTTPFailures(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			m := newModule(t, nil)
-			sink, err := run(t, m, tc.target(t))
+			sink, err := probertest.Run(t, m, tc.target(t))
 			perr := checkOutcome(t, err, tc.want)
 			if tc.message != "" && !strings.Contains(perr.Error(), tc.message) {
 				t.Errorf("error %v does not mention %q", perr, tc.message)
 			}
 			checkPhases(t, sink, tc.timed, tc.zero)
 			unreachedPhases(t, sink, tc.unreached...)
-			absent(t, sink, tlsFamilies...)
+			probertest.Absent(t, sink, tlsFamilies...)
 			if tc.check != nil {
 				tc.check(t, sink)
 			}
 			if tc.partial {
-				metric(t, sink, 1.1, "probe_http_version")
+				probertest.Metric(t, sink, 1.1, "probe_http_version")
 				return
 			}
 			for _, name := range httpGauges {
-				metric(t, sink, 0, name)
+				probertest.Metric(t, sink, 0, name)
 			}
 		})
 	}
@@ -224,7 +224,7 @@ func TestHTTPFailures(t *testing.T) {
 func TestHTTPInvalidTargets(t *testing.T) {
 	for _, target := range []string{"ftp://x", "http://", "http://[::1", "", "https:///path", "gopher://example.com:70/"} {
 		t.Run(fmt.Sprintf("%q", target), func(t *testing.T) {
-			sink, err := run(t, newModule(t, nil), target)
+			sink, err := probertest.Run(t, newModule(t, nil), target)
 			perr := checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup})
 			msg := perr.Error()
 			if !strings.Contains(msg, "http://") && !strings.Contains(msg, "http[s]://") {
@@ -233,7 +233,7 @@ func TestHTTPInvalidTargets(t *testing.T) {
 			// Nothing was attempted, but the http family is there, as
 			// in blackbox, without the phases nothing reached.
 			for _, name := range httpGauges {
-				metric(t, sink, 0, name)
+				probertest.Metric(t, sink, 0, name)
 			}
 			unreachedPhases(t, sink, httpPhases...)
 		})
@@ -255,7 +255,7 @@ func TestHTTPDeadlines(t *testing.T) {
 		{
 			name: "listener that never answers TLS",
 			setup: func(t *testing.T) (string, *core.Module) {
-				addr := rawServer(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
+				addr := probertest.RawServer(t, func(c net.Conn) { _, _ = io.Copy(io.Discard, c) })
 				return "https://" + addr, newModule(t, nil)
 			},
 			phase: taxonomy.PhaseTLS,
@@ -265,9 +265,9 @@ func TestHTTPDeadlines(t *testing.T) {
 		{
 			name: "server that sleeps before the headers",
 			setup: func(t *testing.T) (string, *core.Module) {
-				srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					hold(r)
-				}), serverOpts{})
+				srv := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					probertest.Hold(r)
+				}), probertest.ServerOpts{})
 				return srv.URL, newModule(t, nil)
 			},
 			phase: taxonomy.PhaseProcessing,
@@ -277,11 +277,11 @@ func TestHTTPDeadlines(t *testing.T) {
 		{
 			name: "https server that sleeps before the headers",
 			setup: func(t *testing.T) (string, *core.Module) {
-				ca := newTestCA(t, "sonde test CA")
-				srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-					hold(r)
-				}), serverOpts{tls: true, http2: true, ca: ca})
-				return srv.URL, newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.file })
+				ca := probertest.NewTestCA(t, "sonde test CA")
+				srv := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+					probertest.Hold(r)
+				}), probertest.ServerOpts{TLS: true, HTTP2: true, CA: ca})
+				return srv.URL, newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.File })
 			},
 			phase: taxonomy.PhaseProcessing,
 			timed: []taxonomy.Phase{taxonomy.PhaseTLS, taxonomy.PhaseProcessing},
@@ -290,12 +290,12 @@ func TestHTTPDeadlines(t *testing.T) {
 		{
 			name: "server that stalls in the middle of the body",
 			setup: func(t *testing.T) (string, *core.Module) {
-				srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				srv := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					w.Header().Set("Content-Length", "1000")
 					fmt.Fprint(w, "the first part")
 					w.(http.Flusher).Flush()
-					hold(r)
-				}), serverOpts{})
+					probertest.Hold(r)
+				}), probertest.ServerOpts{})
 				return srv.URL, newModule(t, nil)
 			},
 			phase: taxonomy.PhaseTransfer,
@@ -305,11 +305,11 @@ func TestHTTPDeadlines(t *testing.T) {
 		{
 			name: "body checks on a body that stalls",
 			setup: func(t *testing.T) (string, *core.Module) {
-				srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				srv := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					fmt.Fprint(w, "the first part")
 					w.(http.Flusher).Flush()
-					hold(r)
-				}), serverOpts{})
+					probertest.Hold(r)
+				}), probertest.ServerOpts{})
 				return srv.URL, newModule(t, func(h *config.HTTPProbe) { h.FailIfBodyMatchesRegexp = res("error") })
 			},
 			phase: taxonomy.PhaseTransfer,
@@ -318,7 +318,7 @@ func TestHTTPDeadlines(t *testing.T) {
 		{
 			name: "DNS server that never answers",
 			setup: func(t *testing.T) (string, *core.Module) {
-				return "http://" + silentName + "/", newModule(t, nil)
+				return "http://" + probertest.SilentName + "/", newModule(t, nil)
 			},
 			phase: taxonomy.PhaseResolve,
 			timed: []taxonomy.Phase{taxonomy.PhaseResolve},
@@ -327,7 +327,7 @@ func TestHTTPDeadlines(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			target, m := tc.setup(t)
-			sink, took, err := probe(t, m, target, timeout)
+			sink, took, err := probertest.Probe(t, m, target, timeout)
 			if took > timeout+slack {
 				t.Errorf("probe took %v, more than its deadline %v + %v", took, timeout, slack)
 			}
@@ -341,77 +341,77 @@ func TestHTTPDeadlines(t *testing.T) {
 func TestHTTPPhaseTimings(t *testing.T) {
 	const pause = 100 * time.Millisecond
 	t.Run("slow handshake", func(t *testing.T) {
-		ca := newTestCA(t, "sonde test CA")
-		cert := ca.issue(t, localhostSpec())
+		ca := probertest.NewTestCA(t, "sonde test CA")
+		cert := ca.Issue(t, probertest.LocalhostSpec())
 		var calls atomic.Int32
-		srv := newServer(t, okHandler, serverOpts{tls: true, cert: &cert, tlsConf: func(c *tls.Config) {
+		srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{TLS: true, Cert: &cert, TLSConf: func(c *tls.Config) {
 			// Consulted for every client that sends a server name.
 			c.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 				calls.Add(1)
 				time.Sleep(pause)
-				return &cert.tls, nil
+				return &cert.TLS, nil
 			}
 		}})
 		m := newModule(t, func(h *config.HTTPProbe) {
-			h.HTTPClientConfig.TLSConfig.CAFile = ca.file
+			h.HTTPClientConfig.TLSConfig.CAFile = ca.File
 			h.HTTPClientConfig.TLSConfig.ServerName = "localhost"
 		})
-		sink, err := run(t, m, srv.URL)
+		sink, err := probertest.Run(t, m, srv.URL)
 		checkOutcome(t, err, failure{})
 		if calls.Load() != 1 {
 			t.Fatalf("GetCertificate called %d times, want 1", calls.Load())
 		}
-		if v := phaseSeconds(t, sink, taxonomy.PhaseTLS); v < pause.Seconds() {
+		if v := probertest.PhaseSeconds(t, sink, taxonomy.PhaseTLS); v < pause.Seconds() {
 			t.Errorf("tls phase = %vs, want at least %v", v, pause)
 		}
-		if v := phaseSeconds(t, sink, taxonomy.PhaseProcessing); v >= pause.Seconds() {
+		if v := probertest.PhaseSeconds(t, sink, taxonomy.PhaseProcessing); v >= pause.Seconds() {
 			t.Errorf("processing phase = %vs, want less than %v: the handshake leaked into it", v, pause)
 		}
 	})
 	t.Run("slow handler", func(t *testing.T) {
-		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			time.Sleep(pause)
 			fmt.Fprint(w, "ok")
-		}), serverOpts{})
-		sink, err := run(t, newModule(t, nil), srv.URL)
+		}), probertest.ServerOpts{})
+		sink, err := probertest.Run(t, newModule(t, nil), srv.URL)
 		checkOutcome(t, err, failure{})
-		if v := phaseSeconds(t, sink, taxonomy.PhaseProcessing); v < pause.Seconds() {
+		if v := probertest.PhaseSeconds(t, sink, taxonomy.PhaseProcessing); v < pause.Seconds() {
 			t.Errorf("processing phase = %vs, want at least %v", v, pause)
 		}
-		metric(t, sink, 0, "probe_http_duration_seconds", string(taxonomy.PhaseTLS))
+		probertest.Metric(t, sink, 0, "probe_http_duration_seconds", string(taxonomy.PhaseTLS))
 	})
 	t.Run("slow body", func(t *testing.T) {
-		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, "first")
 			w.(http.Flusher).Flush()
 			time.Sleep(pause)
 			fmt.Fprint(w, "second")
-		}), serverOpts{})
-		sink, err := run(t, newModule(t, nil), srv.URL)
+		}), probertest.ServerOpts{})
+		sink, err := probertest.Run(t, newModule(t, nil), srv.URL)
 		checkOutcome(t, err, failure{})
-		if v := phaseSeconds(t, sink, taxonomy.PhaseTransfer); v < pause.Seconds() {
+		if v := probertest.PhaseSeconds(t, sink, taxonomy.PhaseTransfer); v < pause.Seconds() {
 			t.Errorf("transfer phase = %vs, want at least %v", v, pause)
 		}
-		if v := phaseSeconds(t, sink, taxonomy.PhaseProcessing); v >= pause.Seconds() {
+		if v := probertest.PhaseSeconds(t, sink, taxonomy.PhaseProcessing); v >= pause.Seconds() {
 			t.Errorf("processing phase = %vs, want less than %v", v, pause)
 		}
 	})
 	t.Run("phases summed over redirects", func(t *testing.T) {
-		srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		srv := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			time.Sleep(pause)
 			if r.URL.Path == "/" {
 				http.Redirect(w, r, "/next", http.StatusFound)
 			}
-		}), serverOpts{})
-		sink, err := run(t, newModule(t, nil), srv.URL)
+		}), probertest.ServerOpts{})
+		sink, err := probertest.Run(t, newModule(t, nil), srv.URL)
 		checkOutcome(t, err, failure{})
-		metric(t, sink, 1, "probe_http_redirects")
-		if v := phaseSeconds(t, sink, taxonomy.PhaseProcessing); v < 2*pause.Seconds() {
+		probertest.Metric(t, sink, 1, "probe_http_redirects")
+		if v := probertest.PhaseSeconds(t, sink, taxonomy.PhaseProcessing); v < 2*pause.Seconds() {
 			t.Errorf("processing phase = %vs, want at least %v over two requests", v, 2*pause)
 		}
 		// The redirect's body is never read: the time until the probe
 		// ended, which includes the second request, is not its transfer.
-		if v := phaseSeconds(t, sink, taxonomy.PhaseTransfer); v >= pause.Seconds() {
+		if v := probertest.PhaseSeconds(t, sink, taxonomy.PhaseTransfer); v >= pause.Seconds() {
 			t.Errorf("transfer phase = %vs, want less than %v", v, pause)
 		}
 	})

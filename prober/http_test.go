@@ -22,23 +22,23 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
-	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // env is what a table case can see of its test: its CA and server.
 type env struct {
 	t   *testing.T
-	ca  *testCA
+	ca  *probertest.TestCA
 	srv *httptest.Server
 }
 
 // httpCase is one probe against one test server.
 type httpCase struct {
 	name    string
-	server  serverOpts
+	server  probertest.ServerOpts
 	handler func(e *env) http.Handler                        // okHandler when nil
 	target  func(e *env) string                              // the server's URL when nil
 	module  func(h *config.HTTPProbe, e *env)                // changes to the default module
@@ -54,23 +54,23 @@ func runHTTPCases(t *testing.T, cases []httpCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := &env{t: t, ca: newTestCA(t, "sonde test CA")}
+			e := &env{t: t, ca: probertest.NewTestCA(t, "sonde test CA")}
 			opts := tc.server
-			if opts.ca == nil {
-				opts.ca = e.ca
+			if opts.CA == nil {
+				opts.CA = e.ca
 			}
-			var handler http.Handler = okHandler
+			var handler http.Handler = probertest.OKHandler
 			if tc.handler != nil {
 				handler = tc.handler(e)
 			}
-			e.srv = newServer(t, handler, opts)
+			e.srv = probertest.NewServer(t, handler, opts)
 			var m *core.Module
 			if tc.yaml != nil {
 				m = yamlModule(t, tc.yaml(e))
 			} else {
 				m = newModule(t, func(h *config.HTTPProbe) {
-					if opts.tls {
-						h.HTTPClientConfig.TLSConfig.CAFile = e.ca.file
+					if opts.TLS {
+						h.HTTPClientConfig.TLSConfig.CAFile = e.ca.File
 					}
 					if tc.module != nil {
 						tc.module(h, e)
@@ -81,7 +81,7 @@ func runHTTPCases(t *testing.T, cases []httpCase) {
 			if tc.target != nil {
 				target = tc.target(e)
 			}
-			sink, err := run(t, m, target)
+			sink, err := probertest.Run(t, m, target)
 			perr := checkOutcome(t, err, tc.want)
 			for _, sub := range tc.message {
 				if perr == nil || !strings.Contains(perr.Error(), sub) {
@@ -89,9 +89,9 @@ func runHTTPCases(t *testing.T, cases []httpCase) {
 				}
 			}
 			for name, want := range tc.metrics {
-				metric(t, sink, want, name)
+				probertest.Metric(t, sink, want, name)
 			}
-			absent(t, sink, tc.absent...)
+			probertest.Absent(t, sink, tc.absent...)
 			if tc.check != nil {
 				tc.check(t, e, sink)
 			}
@@ -147,7 +147,7 @@ func TestHTTPTransports(t *testing.T) {
 		},
 		{
 			name:    "http over IPv6",
-			server:  serverOpts{network: "tcp6"},
+			server:  probertest.ServerOpts{Network: "tcp6"},
 			handler: seen("HTTP/1.1", false),
 			metrics: with(map[string]float64{"probe_http_version": 1.1, "probe_ip_protocol": 6}),
 			check: func(t *testing.T, e *env, s *probemetrics.Sink) {
@@ -164,38 +164,38 @@ func TestHTTPTransports(t *testing.T) {
 		},
 		{
 			name:    "https HTTP/1.1",
-			server:  serverOpts{tls: true},
+			server:  probertest.ServerOpts{TLS: true},
 			handler: seen("HTTP/1.1", true),
 			metrics: with(map[string]float64{"probe_http_version": 1.1, "probe_http_ssl": 1, "probe_ip_protocol": 4}),
 		},
 		{
 			name:    "https HTTP/2",
-			server:  serverOpts{tls: true, http2: true},
+			server:  probertest.ServerOpts{TLS: true, HTTP2: true},
 			handler: seen("HTTP/2.0", true),
 			metrics: with(map[string]float64{"probe_http_version": 2, "probe_http_ssl": 1}),
 		},
 		{
 			name:    "https HTTP/2 over IPv6",
-			server:  serverOpts{tls: true, http2: true, network: "tcp6"},
+			server:  probertest.ServerOpts{TLS: true, HTTP2: true, Network: "tcp6"},
 			handler: seen("HTTP/2.0", true),
 			metrics: with(map[string]float64{"probe_http_version": 2, "probe_http_ssl": 1, "probe_ip_protocol": 6}),
 		},
 		{
 			name:    "enable_http2 false speaks HTTP/1.1 to an h2 server",
-			server:  serverOpts{tls: true, http2: true},
+			server:  probertest.ServerOpts{TLS: true, HTTP2: true},
 			handler: seen("HTTP/1.1", true),
 			module:  func(h *config.HTTPProbe, _ *env) { h.HTTPClientConfig.EnableHTTP2 = false },
 			metrics: with(map[string]float64{"probe_http_version": 1.1, "probe_http_ssl": 1}),
 		},
 		{
 			name:    "valid_http_versions accepts HTTP/2.0",
-			server:  serverOpts{tls: true, http2: true},
+			server:  probertest.ServerOpts{TLS: true, HTTP2: true},
 			module:  func(h *config.HTTPProbe, _ *env) { h.ValidHTTPVersions = []string{"HTTP/1.1", "HTTP/2.0"} },
 			metrics: map[string]float64{"probe_http_version": 2},
 		},
 		{
 			name:    "valid_http_versions rejects HTTP/2.0",
-			server:  serverOpts{tls: true, http2: true},
+			server:  probertest.ServerOpts{TLS: true, HTTP2: true},
 			module:  func(h *config.HTTPProbe, _ *env) { h.ValidHTTPVersions = []string{"HTTP/1.1"} },
 			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonHTTPVersion, taxonomy.PhaseValidate},
 			message: []string{"HTTP/2.0", "valid_http_versions"},
@@ -533,7 +533,7 @@ func TestHTTPRedirects(t *testing.T) {
 		},
 		{
 			name:    "followed over https",
-			server:  serverOpts{tls: true, http2: true},
+			server:  probertest.ServerOpts{TLS: true, HTTP2: true},
 			handler: chain,
 			target:  func(e *env) string { return e.srv.URL + "/1" },
 			metrics: map[string]float64{"probe_http_redirects": 2, "probe_http_status_code": 200, "probe_http_ssl": 1},
@@ -600,7 +600,7 @@ func TestHTTPBodyFileResentAndReread(t *testing.T) {
 		mu       sync.Mutex
 		received []string
 	)
-	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		b, _ := io.ReadAll(r.Body)
 		mu.Lock()
 		received = append(received, r.Method+" "+r.URL.Path+" "+string(b))
@@ -610,7 +610,7 @@ func TestHTTPBodyFileResentAndReread(t *testing.T) {
 			return
 		}
 		fmt.Fprint(w, "ok")
-	}), serverOpts{})
+	}), probertest.ServerOpts{})
 	file := filepath.Join(t.TempDir(), "body.json")
 	if err := os.WriteFile(file, []byte("v1"), 0o600); err != nil {
 		t.Fatal(err)
@@ -619,13 +619,13 @@ func TestHTTPBodyFileResentAndReread(t *testing.T) {
 		h.Method = http.MethodPost
 		h.BodyFile = file
 	})
-	sink, err := run(t, m, srv.URL+"/first")
+	sink, err := probertest.Run(t, m, srv.URL+"/first")
 	checkOutcome(t, err, failure{})
-	metric(t, sink, 1, "probe_http_redirects")
+	probertest.Metric(t, sink, 1, "probe_http_redirects")
 	if err := os.WriteFile(file, []byte("v2"), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	_, err = run(t, m, srv.URL+"/first")
+	_, err = probertest.Run(t, m, srv.URL+"/first")
 	checkOutcome(t, err, failure{})
 
 	want := []string{"POST /first v1", "POST /second v1", "POST /first v2", "POST /second v2"}
@@ -639,7 +639,7 @@ func TestHTTPBodyFileResentAndReread(t *testing.T) {
 	if err := os.Remove(file); err != nil {
 		t.Fatal(err)
 	}
-	_, err = run(t, m, srv.URL+"/first")
+	_, err = probertest.Run(t, m, srv.URL+"/first")
 	perr := checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup})
 	if !strings.Contains(perr.Error(), "body_file") {
 		t.Errorf("error %v does not name body_file", perr)
@@ -650,7 +650,7 @@ func TestHTTPSSLRequirements(t *testing.T) {
 	runHTTPCases(t, []httpCase{
 		{
 			name:    "fail_if_ssl over https",
-			server:  serverOpts{tls: true},
+			server:  probertest.ServerOpts{TLS: true},
 			module:  func(h *config.HTTPProbe, _ *env) { h.FailIfSSL = true },
 			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonSSLForbidden, taxonomy.PhaseValidate},
 			metrics: map[string]float64{"probe_http_ssl": 1},
@@ -668,16 +668,16 @@ func TestHTTPSSLRequirements(t *testing.T) {
 		},
 		{
 			name:    "fail_if_not_ssl over https",
-			server:  serverOpts{tls: true},
+			server:  probertest.ServerOpts{TLS: true},
 			module:  func(h *config.HTTPProbe, _ *env) { h.FailIfNotSSL = true },
 			metrics: map[string]float64{"probe_http_ssl": 1},
 		},
 		{
 			name:   "fail_if_not_ssl judges the final response of a redirect to http",
-			server: serverOpts{tls: true},
+			server: probertest.ServerOpts{TLS: true},
 			handler: func(e *env) http.Handler {
 				// Redirect to a plain-http server on another port.
-				plain := newServer(e.t, okHandler, serverOpts{})
+				plain := probertest.NewServer(e.t, probertest.OKHandler, probertest.ServerOpts{})
 				return http.RedirectHandler(plain.URL, http.StatusFound)
 			},
 			module:  func(h *config.HTTPProbe, _ *env) { h.FailIfNotSSL = true },
@@ -965,7 +965,7 @@ func TestHTTPLastModified(t *testing.T) {
 // The OAuth2 token is fetched once per module, not once per probe.
 func TestHTTPOAuth2TokenCachedPerModule(t *testing.T) {
 	var tokenRequests atomic.Int32
-	tokens := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	tokens := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		tokenRequests.Add(1)
 		if err := r.ParseForm(); err != nil {
 			t.Errorf("token request: %v", err)
@@ -978,19 +978,19 @@ func TestHTTPOAuth2TokenCachedPerModule(t *testing.T) {
 		}
 		w.Header().Set("Content-Type", "application/json")
 		fmt.Fprint(w, `{"access_token":"T0K","token_type":"Bearer","expires_in":3600}`)
-	}), serverOpts{})
+	}), probertest.ServerOpts{})
 	var probes atomic.Int32
-	target := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	target := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		probes.Add(1)
 		if got := r.Header.Get("Authorization"); got != "Bearer T0K" {
 			t.Errorf("Authorization = %q", got)
 			w.WriteHeader(http.StatusUnauthorized)
 		}
-	}), serverOpts{})
+	}), probertest.ServerOpts{})
 
 	m := yamlModule(t, fmt.Sprintf("oauth2:\n  client_id: sonde\n  client_secret: oauth-secret\n  token_url: %s/token", tokens.URL))
 	for i := range 2 {
-		_, err := run(t, m, target.URL)
+		_, err := probertest.Run(t, m, target.URL)
 		checkOutcome(t, err, failure{})
 		if i == 0 && tokenRequests.Load() != 1 {
 			t.Fatalf("token requests after the first probe = %d, want 1", tokenRequests.Load())
@@ -1016,7 +1016,7 @@ func newForwardProxy(t *testing.T, backend string) (*httptest.Server, func() []s
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		seen = append(seen, r.RequestURI)
 		mu.Unlock()
@@ -1036,7 +1036,7 @@ func newForwardProxy(t *testing.T, backend string) (*httptest.Server, func() []s
 		w.Header().Set("X-Via", "test-proxy "+b.Host)
 		w.WriteHeader(resp.StatusCode)
 		_, _ = io.Copy(w, resp.Body)
-	}), serverOpts{})
+	}), probertest.ServerOpts{})
 	return srv, func() []string {
 		mu.Lock()
 		defer mu.Unlock()
@@ -1045,7 +1045,7 @@ func newForwardProxy(t *testing.T, backend string) (*httptest.Server, func() []s
 }
 
 func TestHTTPProxy(t *testing.T) {
-	backend := newServer(t, okHandler, serverOpts{})
+	backend := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{})
 	proxy, seen := newForwardProxy(t, backend.URL)
 	proxyURL, _ := url.Parse(proxy.URL)
 	viaProxy := []config.HeaderMatch{{Header: "X-Via", Regexp: config.MustNewRegexp("^test-proxy ")}}
@@ -1057,10 +1057,10 @@ func TestHTTPProxy(t *testing.T) {
 			h.FailIfHeaderNotMatchesRegexp = viaProxy
 		})
 		// The test DNS server does not know the name: only the proxy does.
-		sink, err := run(t, m, "http://only-the-proxy-knows.test/path")
+		sink, err := probertest.Run(t, m, "http://only-the-proxy-knows.test/path")
 		checkOutcome(t, err, failure{})
-		absent(t, sink, "probe_ip_protocol", "probe_dns_lookup_time_seconds", "probe_ip_addr_hash")
-		metric(t, sink, 200, "probe_http_status_code")
+		probertest.Absent(t, sink, "probe_ip_protocol", "probe_dns_lookup_time_seconds", "probe_ip_addr_hash")
+		probertest.Metric(t, sink, 200, "probe_http_status_code")
 		if got := seen(); len(got) != 1 || got[0] != "http://only-the-proxy-knows.test/path" {
 			t.Errorf("proxy saw %q", got)
 		}
@@ -1071,11 +1071,11 @@ func TestHTTPProxy(t *testing.T) {
 			h.HTTPClientConfig.ProxyURL = pconfig.URL{URL: proxyURL}
 			h.FailIfHeaderNotMatchesRegexp = viaProxy
 		})
-		sink, err := run(t, m, "http://v4only.test/")
+		sink, err := probertest.Run(t, m, "http://v4only.test/")
 		checkOutcome(t, err, failure{})
-		metric(t, sink, 4, "probe_ip_protocol")
-		value(t, sink, "probe_dns_lookup_time_seconds")
-		metric(t, sink, 200, "probe_http_status_code")
+		probertest.Metric(t, sink, 4, "probe_ip_protocol")
+		probertest.Value(t, sink, "probe_dns_lookup_time_seconds")
+		probertest.Metric(t, sink, 200, "probe_http_status_code")
 		if got := seen(); len(got) != 2 || got[1] != "http://v4only.test/" {
 			t.Errorf("proxy saw %q", got)
 		}
@@ -1085,7 +1085,7 @@ func TestHTTPProxy(t *testing.T) {
 		m := newModule(t, func(h *config.HTTPProbe) {
 			h.HTTPClientConfig.ProxyURL = pconfig.URL{URL: proxyURL}
 		})
-		_, err := run(t, m, "http://only-the-proxy-knows.test/")
+		_, err := probertest.Run(t, m, "http://only-the-proxy-knows.test/")
 		checkOutcome(t, err, failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve})
 	})
 }
@@ -1101,7 +1101,7 @@ func newConnectProxy(t *testing.T, backend string) (*httptest.Server, func() []s
 		conns []net.Conn
 		wg    sync.WaitGroup
 	)
-	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodConnect {
 			t.Errorf("proxy got %s %s, want CONNECT", r.Method, r.RequestURI)
 			w.WriteHeader(http.StatusMethodNotAllowed)
@@ -1132,7 +1132,7 @@ func newConnectProxy(t *testing.T, backend string) (*httptest.Server, func() []s
 		}()
 		_, _ = io.Copy(down, up)
 		down.Close()
-	}), serverOpts{})
+	}), probertest.ServerOpts{})
 	t.Cleanup(func() {
 		mu.Lock()
 		for _, c := range conns {
@@ -1151,30 +1151,30 @@ func newConnectProxy(t *testing.T, backend string) (*httptest.Server, func() []s
 // An https target through a proxy: the tunnel is the proxy's, the
 // handshake and its metrics the probe's.
 func TestHTTPSThroughProxy(t *testing.T) {
-	ca := newTestCA(t, "sonde test CA")
-	backend := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ca := probertest.NewTestCA(t, "sonde test CA")
+	backend := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS.ServerName != "secure.test" || r.Host != "secure.test:8443" {
 			t.Errorf("backend saw SNI %q and Host %q", r.TLS.ServerName, r.Host)
 			w.WriteHeader(http.StatusBadRequest)
 		}
-	}), serverOpts{tls: true, http2: true, ca: ca, spec: &leafSpec{dns: []string{"secure.test"}}})
+	}), probertest.ServerOpts{TLS: true, HTTP2: true, CA: ca, Spec: &probertest.LeafSpec{DNS: []string{"secure.test"}}})
 	proxy, seen := newConnectProxy(t, strings.TrimPrefix(backend.URL, "https://"))
 	m := yamlModule(t, fmt.Sprintf(`proxy_url: %s
 proxy_connect_header:
   X-Proxy-Token: [let-me-in]
 skip_resolve_phase_with_proxy: true
 tls_config:
-  ca_file: %s`, proxy.URL, ca.file))
+  ca_file: %s`, proxy.URL, ca.File))
 
-	sink, err := run(t, m, "https://secure.test:8443/")
+	sink, err := probertest.Run(t, m, "https://secure.test:8443/")
 	checkOutcome(t, err, failure{})
-	metric(t, sink, 1, "probe_http_ssl")
-	metric(t, sink, 200, "probe_http_status_code")
-	value(t, sink, "probe_ssl_earliest_cert_expiry")
-	metric(t, sink, 1, "probe_tls_version_info", "TLS 1.3")
-	absent(t, sink, "probe_ip_protocol", "probe_dns_lookup_time_seconds")
+	probertest.Metric(t, sink, 1, "probe_http_ssl")
+	probertest.Metric(t, sink, 200, "probe_http_status_code")
+	probertest.Value(t, sink, "probe_ssl_earliest_cert_expiry")
+	probertest.Metric(t, sink, 1, "probe_tls_version_info", "TLS 1.3")
+	probertest.Absent(t, sink, "probe_ip_protocol", "probe_dns_lookup_time_seconds")
 	for _, p := range []taxonomy.Phase{taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseProcessing} {
-		if v := phaseSeconds(t, sink, p); v <= 0 {
+		if v := probertest.PhaseSeconds(t, sink, p); v <= 0 {
 			t.Errorf("phase %s = %v, want it timed", p, v)
 		}
 	}
@@ -1184,7 +1184,7 @@ tls_config:
 
 	// The certificate is verified through the tunnel too.
 	other := yamlModule(t, fmt.Sprintf("proxy_url: %s\nskip_resolve_phase_with_proxy: true", proxy.URL))
-	sink, err = run(t, other, "https://secure.test:8443/")
+	sink, err = probertest.Run(t, other, "https://secure.test:8443/")
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS})
-	chainSurvived(t, sink)
+	probertest.ChainSurvived(t, sink)
 }

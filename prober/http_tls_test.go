@@ -15,10 +15,10 @@ import (
 	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
-	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // tlsFamilies are the metrics only a completed handshake exports.
@@ -56,17 +56,17 @@ func sni(wantSNI, wantHost string) func(e *env) http.Handler {
 func ipTarget(e *env) string { return e.srv.URL }
 
 func TestHTTPTLSOptions(t *testing.T) {
-	probeExample := &leafSpec{cn: "probe.example", dns: []string{"probe.example"}}
+	probeExample := &probertest.LeafSpec{CN: "probe.example", DNS: []string{"probe.example"}}
 	hour := time.Hour
 	runHTTPCases(t, []httpCase{
 		{
 			name:    "ca_file verifies the server",
-			server:  serverOpts{tls: true},
+			server:  probertest.ServerOpts{TLS: true},
 			metrics: map[string]float64{"probe_http_ssl": 1},
 		},
 		{
 			name:    "server_name verifies an IP target under another name",
-			server:  serverOpts{tls: true, spec: probeExample},
+			server:  probertest.ServerOpts{TLS: true, Spec: probeExample},
 			handler: sni("probe.example", ""),
 			target:  ipTarget,
 			module: func(h *config.HTTPProbe, _ *env) {
@@ -75,7 +75,7 @@ func TestHTTPTLSOptions(t *testing.T) {
 		},
 		{
 			name:    "the Host header is the server name of an IP target",
-			server:  serverOpts{tls: true, spec: probeExample, http2: true},
+			server:  probertest.ServerOpts{TLS: true, Spec: probeExample, HTTP2: true},
 			handler: sni("probe.example", "probe.example:8443"),
 			target:  ipTarget,
 			module: func(h *config.HTTPProbe, _ *env) {
@@ -85,7 +85,7 @@ func TestHTTPTLSOptions(t *testing.T) {
 		},
 		{
 			name:    "server_name wins over the Host header",
-			server:  serverOpts{tls: true, spec: probeExample},
+			server:  probertest.ServerOpts{TLS: true, Spec: probeExample},
 			handler: sni("probe.example", "www.example"),
 			target:  ipTarget,
 			module: func(h *config.HTTPProbe, _ *env) {
@@ -95,32 +95,32 @@ func TestHTTPTLSOptions(t *testing.T) {
 		},
 		{
 			name:   "insecure_skip_verify accepts an untrusted certificate",
-			server: serverOpts{tls: true, spec: &leafSpec{cn: "nobody", dns: []string{"nobody.example"}}},
+			server: probertest.ServerOpts{TLS: true, Spec: &probertest.LeafSpec{CN: "nobody", DNS: []string{"nobody.example"}}},
 			module: func(h *config.HTTPProbe, _ *env) {
 				h.HTTPClientConfig.TLSConfig.CAFile = ""
 				h.HTTPClientConfig.TLSConfig.InsecureSkipVerify = true
 			},
 			metrics: map[string]float64{"probe_http_ssl": 1},
 			check: func(t *testing.T, _ *env, s *probemetrics.Sink) {
-				value(t, s, "probe_ssl_earliest_cert_expiry")
+				probertest.Value(t, s, "probe_ssl_earliest_cert_expiry")
 				// Verification still ran: the option does not hide that
 				// the chain is untrusted.
-				metric(t, s, 0, "probe_tls_verified")
+				probertest.Metric(t, s, 0, "probe_tls_verified")
 			},
 		},
 		{
 			name:   "max_version TLS 1.2",
-			server: serverOpts{tls: true},
+			server: probertest.ServerOpts{TLS: true},
 			module: func(h *config.HTTPProbe, _ *env) {
 				h.HTTPClientConfig.TLSConfig.MaxVersion = pconfig.TLSVersion(tls.VersionTLS12)
 			},
 			check: func(t *testing.T, _ *env, s *probemetrics.Sink) {
-				metric(t, s, 1, "probe_tls_version_info", "TLS 1.2")
+				probertest.Metric(t, s, 1, "probe_tls_version_info", "TLS 1.2")
 			},
 		},
 		{
 			name:   "min_version TLS 1.3 against a TLS 1.2 server",
-			server: serverOpts{tls: true, tlsConf: func(c *tls.Config) { c.MaxVersion = tls.VersionTLS12 }},
+			server: probertest.ServerOpts{TLS: true, TLSConf: func(c *tls.Config) { c.MaxVersion = tls.VersionTLS12 }},
 			module: func(h *config.HTTPProbe, _ *env) {
 				h.HTTPClientConfig.TLSConfig.MinVersion = pconfig.TLSVersion(tls.VersionTLS13)
 			},
@@ -130,39 +130,39 @@ func TestHTTPTLSOptions(t *testing.T) {
 		},
 		{
 			name:    "expired certificate",
-			server:  serverOpts{tls: true, spec: &leafSpec{ips: []net.IP{net.IPv4(127, 0, 0, 1)}, notBefore: time.Now().Add(-48 * hour), notAfter: time.Now().Add(-24 * hour)}},
+			server:  probertest.ServerOpts{TLS: true, Spec: &probertest.LeafSpec{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-48 * hour), NotAfter: time.Now().Add(-24 * hour)}},
 			want:    failure{taxonomy.ClassTLS, taxonomy.ReasonCertExpired, taxonomy.PhaseTLS},
 			metrics: map[string]float64{"probe_http_ssl": 0},
-			check:   func(t *testing.T, _ *env, s *probemetrics.Sink) { chainSurvived(t, s) },
+			check:   func(t *testing.T, _ *env, s *probemetrics.Sink) { probertest.ChainSurvived(t, s) },
 		},
 		{
 			name:   "certificate not yet valid",
-			server: serverOpts{tls: true, spec: &leafSpec{ips: []net.IP{net.IPv4(127, 0, 0, 1)}, notBefore: time.Now().Add(24 * hour), notAfter: time.Now().Add(48 * hour)}},
+			server: probertest.ServerOpts{TLS: true, Spec: &probertest.LeafSpec{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(24 * hour), NotAfter: time.Now().Add(48 * hour)}},
 			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertNotYetValid, taxonomy.PhaseTLS},
-			check:  func(t *testing.T, _ *env, s *probemetrics.Sink) { chainSurvived(t, s) },
+			check:  func(t *testing.T, _ *env, s *probemetrics.Sink) { probertest.ChainSurvived(t, s) },
 		},
 		{
 			name:   "certificate for another name",
-			server: serverOpts{tls: true, spec: &leafSpec{dns: []string{"other.example"}}},
+			server: probertest.ServerOpts{TLS: true, Spec: &probertest.LeafSpec{DNS: []string{"other.example"}}},
 			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS},
-			check:  func(t *testing.T, _ *env, s *probemetrics.Sink) { chainSurvived(t, s) },
+			check:  func(t *testing.T, _ *env, s *probemetrics.Sink) { probertest.ChainSurvived(t, s) },
 		},
 		{
 			name:   "Host header that the certificate does not cover",
-			server: serverOpts{tls: true, spec: probeExample},
+			server: probertest.ServerOpts{TLS: true, Spec: probeExample},
 			target: ipTarget,
 			module: func(h *config.HTTPProbe, _ *env) { h.Headers = map[string]string{"Host": "wrong.example"} },
 			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS},
-			check:  func(t *testing.T, _ *env, s *probemetrics.Sink) { chainSurvived(t, s) },
+			check:  func(t *testing.T, _ *env, s *probemetrics.Sink) { probertest.ChainSurvived(t, s) },
 		},
 		{
 			name:   "certificate from an unknown authority",
-			server: serverOpts{tls: true},
+			server: probertest.ServerOpts{TLS: true},
 			module: func(h *config.HTTPProbe, e *env) {
-				h.HTTPClientConfig.TLSConfig.CAFile = newTestCA(e.t, "another CA").file
+				h.HTTPClientConfig.TLSConfig.CAFile = probertest.NewTestCA(e.t, "another CA").File
 			},
 			want:  failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS},
-			check: func(t *testing.T, _ *env, s *probemetrics.Sink) { chainSurvived(t, s) },
+			check: func(t *testing.T, _ *env, s *probemetrics.Sink) { probertest.ChainSurvived(t, s) },
 		},
 		{
 			name:   "https to a plain http server",
@@ -187,69 +187,69 @@ func TestHTTPClientCertificateMissing(t *testing.T) {
 		{tls.VersionTLS13, taxonomy.PhaseProcessing},
 	} {
 		t.Run(core.TLSVersion(tc.version), func(t *testing.T) {
-			ca := newTestCA(t, "sonde test CA")
-			srv := newServer(t, okHandler, serverOpts{tls: true, ca: ca, tlsConf: func(c *tls.Config) {
+			ca := probertest.NewTestCA(t, "sonde test CA")
+			srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{TLS: true, CA: ca, TLSConf: func(c *tls.Config) {
 				c.ClientAuth = tls.RequireAndVerifyClientCert
-				c.ClientCAs = ca.pool()
+				c.ClientCAs = ca.Pool()
 				c.MaxVersion = tc.version
 			}})
-			m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.file })
-			sink, err := run(t, m, srv.URL)
+			m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.File })
+			sink, err := probertest.Run(t, m, srv.URL)
 			checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonHandshake, tc.phase})
-			metric(t, sink, 0, "probe_http_status_code")
+			probertest.Metric(t, sink, 0, "probe_http_status_code")
 		})
 	}
 }
 
 func TestHTTPClientCertificateRequiredAndVerified(t *testing.T) {
 	// The server trusts the CA that issued the client certificate only.
-	ca := newTestCA(t, "sonde test CA")
-	client := ca.issue(t, leafSpec{cn: "sonde-client", client: true})
-	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	ca := probertest.NewTestCA(t, "sonde test CA")
+	client := ca.Issue(t, probertest.LeafSpec{CN: "sonde-client", Client: true})
+	srv := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, r.TLS.PeerCertificates[0].Subject.CommonName)
-	}), serverOpts{tls: true, ca: ca, tlsConf: func(c *tls.Config) {
+	}), probertest.ServerOpts{TLS: true, CA: ca, TLSConf: func(c *tls.Config) {
 		c.ClientAuth = tls.RequireAndVerifyClientCert
-		c.ClientCAs = ca.pool()
+		c.ClientCAs = ca.Pool()
 	}})
 	m := newModule(t, func(h *config.HTTPProbe) {
-		h.HTTPClientConfig.TLSConfig.CAFile = ca.file
-		h.HTTPClientConfig.TLSConfig.CertFile = client.certFile
-		h.HTTPClientConfig.TLSConfig.KeyFile = client.keyFile
+		h.HTTPClientConfig.TLSConfig.CAFile = ca.File
+		h.HTTPClientConfig.TLSConfig.CertFile = client.CertFile
+		h.HTTPClientConfig.TLSConfig.KeyFile = client.KeyFile
 		h.FailIfBodyNotMatchesRegexp = res("^sonde-client$")
 	})
-	sink, err := run(t, m, srv.URL)
+	sink, err := probertest.Run(t, m, srv.URL)
 	checkOutcome(t, err, failure{})
-	metric(t, sink, float64(client.leaf.NotAfter.Unix()), "probe_tls_client_cert_not_after_timestamp_seconds")
+	probertest.Metric(t, sink, float64(client.Leaf.NotAfter.Unix()), "probe_tls_client_cert_not_after_timestamp_seconds")
 }
 
 // The hostname parameter sets the Host header and the TLS server name.
 func TestHTTPWithHostname(t *testing.T) {
-	ca := newTestCA(t, "sonde test CA")
+	ca := probertest.NewTestCA(t, "sonde test CA")
 	var (
 		mu       sync.Mutex
 		sawSNI   string
 		sawHost  string
 		requests int
 	)
-	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		defer mu.Unlock()
 		requests++
 		sawSNI, sawHost = r.TLS.ServerName, r.Host
-	}), serverOpts{tls: true, ca: ca, spec: &leafSpec{dns: []string{"vhost.example"}}})
-	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.file })
+	}), probertest.ServerOpts{TLS: true, CA: ca, Spec: &probertest.LeafSpec{DNS: []string{"vhost.example"}}})
+	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.File })
 
 	// Without the parameter the IP target does not match the certificate.
-	_, err := run(t, m, srv.URL)
+	_, err := probertest.Run(t, m, srv.URL)
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS})
 
 	hm, err := m.WithHostname("vhost.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	sink, err := run(t, hm, srv.URL)
+	sink, err := probertest.Run(t, hm, srv.URL)
 	checkOutcome(t, err, failure{})
-	metric(t, sink, 1, "probe_http_ssl")
+	probertest.Metric(t, sink, 1, "probe_http_ssl")
 	mu.Lock()
 	defer mu.Unlock()
 	if requests != 1 || sawSNI != "vhost.example" || sawHost != "vhost.example" {
@@ -262,50 +262,50 @@ func TestHTTPWithHostname(t *testing.T) {
 }
 
 func TestHTTPTLSMetrics(t *testing.T) {
-	ca := newTestCA(t, "sonde metrics CA")
-	leaf := ca.issue(t, leafSpec{
-		cn:       "metrics.example",
-		dns:      []string{"a.example", "b.example"},
-		ips:      []net.IP{net.IPv4(127, 0, 0, 1)},
-		notAfter: time.Now().Add(72 * time.Hour).Truncate(time.Second),
+	ca := probertest.NewTestCA(t, "sonde metrics CA")
+	leaf := ca.Issue(t, probertest.LeafSpec{
+		CN:       "metrics.example",
+		DNS:      []string{"a.example", "b.example"},
+		IPs:      []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotAfter: time.Now().Add(72 * time.Hour).Truncate(time.Second),
 	})
-	if !leaf.leaf.NotAfter.Before(ca.cert.NotAfter) {
+	if !leaf.Leaf.NotAfter.Before(ca.Cert.NotAfter) {
 		t.Fatal("the leaf must expire before its CA")
 	}
 	var (
 		mu     sync.Mutex
 		cipher uint16
 	)
-	srv := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	srv := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		mu.Lock()
 		cipher = r.TLS.CipherSuite
 		mu.Unlock()
-	}), serverOpts{tls: true, cert: &leaf})
-	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.file })
-	sink, err := run(t, m, srv.URL)
+	}), probertest.ServerOpts{TLS: true, Cert: &leaf})
+	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.File })
+	sink, err := probertest.Run(t, m, srv.URL)
 	checkOutcome(t, err, failure{})
 
-	expiry := float64(leaf.leaf.NotAfter.Unix())
-	metric(t, sink, expiry, "probe_ssl_earliest_cert_expiry")
-	metric(t, sink, expiry, "probe_ssl_last_chain_expiry_timestamp_seconds")
+	expiry := float64(leaf.Leaf.NotAfter.Unix())
+	probertest.Metric(t, sink, expiry, "probe_ssl_earliest_cert_expiry")
+	probertest.Metric(t, sink, expiry, "probe_ssl_last_chain_expiry_timestamp_seconds")
 
-	sum := sha256.Sum256(leaf.leaf.Raw)
-	serial := fmt.Sprintf("%x", leaf.leaf.SerialNumber.Bytes()) // blackbox's form: leading zeros kept
+	sum := sha256.Sum256(leaf.Leaf.Raw)
+	serial := fmt.Sprintf("%x", leaf.Leaf.SerialNumber.Bytes()) // blackbox's form: leading zeros kept
 	if !strings.HasPrefix(serial, "0") {
 		t.Fatalf("serial %s should start with a zero nibble to test that it is kept", serial)
 	}
-	metric(t, sink, 1, "probe_ssl_last_chain_info",
+	probertest.Metric(t, sink, 1, "probe_ssl_last_chain_info",
 		hex.EncodeToString(sum[:]),
 		"CN=metrics.example,O=sonde tests",
 		"CN=sonde metrics CA,O=sonde tests",
 		"a.example,b.example",
 		serial,
 	)
-	metric(t, sink, 1, "probe_tls_version_info", "TLS 1.3")
+	probertest.Metric(t, sink, 1, "probe_tls_version_info", "TLS 1.3")
 	mu.Lock()
 	wantCipher := tls.CipherSuiteName(cipher)
 	mu.Unlock()
-	metric(t, sink, 1, "probe_tls_cipher_info", wantCipher)
+	probertest.Metric(t, sink, 1, "probe_tls_cipher_info", wantCipher)
 	// One series per family, but one per presented certificate (leaf and
 	// CA) for the chain families: nothing left over from elsewhere.
 	mfs, _ := sink.Gather()
@@ -320,19 +320,19 @@ func TestHTTPTLSMetrics(t *testing.T) {
 			}
 		}
 	}
-	metric(t, sink, 1, "probe_tls_verified")
+	probertest.Metric(t, sink, 1, "probe_tls_verified")
 }
 
 // When the final response comes over plain http after an https redirect,
 // the TLS metrics describe no handshake of the final response.
 func TestHTTPTLSMetricsFollowFinalResponse(t *testing.T) {
-	plain := newServer(t, okHandler, serverOpts{})
-	ca := newTestCA(t, "sonde test CA")
-	secure := newServer(t, http.RedirectHandler(plain.URL, http.StatusFound), serverOpts{tls: true, ca: ca})
-	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.file })
-	sink, err := run(t, m, secure.URL)
+	plain := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{})
+	ca := probertest.NewTestCA(t, "sonde test CA")
+	secure := probertest.NewServer(t, http.RedirectHandler(plain.URL, http.StatusFound), probertest.ServerOpts{TLS: true, CA: ca})
+	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.File })
+	sink, err := probertest.Run(t, m, secure.URL)
 	checkOutcome(t, err, failure{})
-	metric(t, sink, 0, "probe_http_ssl")
-	metric(t, sink, 1, "probe_http_redirects")
-	absent(t, sink, tlsFamilies...)
+	probertest.Metric(t, sink, 0, "probe_http_ssl")
+	probertest.Metric(t, sink, 1, "probe_http_redirects")
+	probertest.Absent(t, sink, tlsFamilies...)
 }

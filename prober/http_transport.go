@@ -12,10 +12,9 @@ import (
 	"sync"
 	"time"
 
+	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
-	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // roundTrip holds the timings of one request of a probe; each redirect adds

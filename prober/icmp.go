@@ -12,10 +12,9 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
-	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // defaultICMPPayload is the echo data when payload_size is 0. It is as long

@@ -11,9 +11,9 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
-	"github.com/sonde-exporter/sonde/prober/probemetrics"
-
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
 // BenchmarkICMPConcurrency measures what one ICMP probe to 127.0.0.1 costs
@@ -102,7 +102,7 @@ func probeRound(m *core.Module, n int) roundCost {
 			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 			defer cancel()
 			sink := probemetrics.NewSink()
-			if probeICMP(ctx, "127.0.0.1", m, sink, discardLogger) != nil {
+			if probeICMP(ctx, "127.0.0.1", m, sink, probertest.DiscardLogger) != nil {
 				failed.Add(1)
 			}
 			sent, _ := sink.Value("probe_icmp_packets_sent")

@@ -15,9 +15,8 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 
-	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // exchange sends a probe's echo requests on schedule and reads the

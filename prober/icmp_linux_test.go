@@ -18,10 +18,10 @@ import (
 	"golang.org/x/net/ipv6"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
-	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // loopbackTargets are 127.0.0.1 and, when the host has it, ::1.
@@ -88,27 +88,27 @@ func socketKinds(t *testing.T, f func(t *testing.T, kind socketKind, target icmp
 func TestICMPOnePacket(t *testing.T) {
 	socketKinds(t, func(t *testing.T, kind socketKind, target icmpTarget) {
 		m, _ := icmpModule(t, kind, forFamily(target))
-		sink, err := run(t, m, target.addr)
+		sink, err := probertest.Run(t, m, target.addr)
 		checkOutcome(t, err, failure{})
-		metric(t, sink, target.family.Number(), "probe_ip_protocol")
-		metric(t, sink, core.IPHash(net.ParseIP(target.addr)), "probe_ip_addr_hash")
-		value(t, sink, "probe_dns_lookup_time_seconds")
+		probertest.Metric(t, sink, target.family.Number(), "probe_ip_protocol")
+		probertest.Metric(t, sink, core.IPHash(net.ParseIP(target.addr)), "probe_ip_addr_hash")
+		probertest.Value(t, sink, "probe_dns_lookup_time_seconds")
 		for _, p := range icmpPhases {
-			value(t, sink, "probe_icmp_duration_seconds", string(p))
+			probertest.Value(t, sink, "probe_icmp_duration_seconds", string(p))
 		}
-		rtt := value(t, sink, "probe_icmp_duration_seconds", string(taxonomy.PhaseRTT))
+		rtt := probertest.Value(t, sink, "probe_icmp_duration_seconds", string(taxonomy.PhaseRTT))
 		if rtt <= 0 || rtt > 1 {
 			t.Errorf("rtt phase %v, want a loopback round trip", rtt)
 		}
 		// Linux answers with its default TTL or hop limit, 64.
-		metric(t, sink, 64, "probe_icmp_reply_hop_limit")
-		metric(t, sink, 1, "probe_icmp_packets_sent")
-		metric(t, sink, 1, "probe_icmp_packets_received")
-		metric(t, sink, 0, "probe_icmp_packet_loss_ratio")
+		probertest.Metric(t, sink, 64, "probe_icmp_reply_hop_limit")
+		probertest.Metric(t, sink, 1, "probe_icmp_packets_sent")
+		probertest.Metric(t, sink, 1, "probe_icmp_packets_received")
+		probertest.Metric(t, sink, 0, "probe_icmp_packet_loss_ratio")
 		for _, stat := range []string{"min", "max", "mean"} {
-			metric(t, sink, rtt, "probe_icmp_rtt_seconds", stat)
+			probertest.Metric(t, sink, rtt, "probe_icmp_rtt_seconds", stat)
 		}
-		metric(t, sink, 0, "probe_icmp_rtt_seconds", "stddev")
+		probertest.Metric(t, sink, 0, "probe_icmp_rtt_seconds", "stddev")
 	})
 }
 
@@ -119,24 +119,24 @@ func TestICMPFivePackets(t *testing.T) {
 			c.Packets = 5
 			c.PacketInterval = 10 * time.Millisecond
 		})
-		sink, took, err := probe(t, m, target.addr, 5*time.Second)
+		sink, took, err := probertest.Probe(t, m, target.addr, 5*time.Second)
 		checkOutcome(t, err, failure{})
 		if took < 40*time.Millisecond {
 			t.Errorf("5 packets 10ms apart took %v", took)
 		}
-		metric(t, sink, 5, "probe_icmp_packets_sent")
-		metric(t, sink, 5, "probe_icmp_packets_received")
-		metric(t, sink, 0, "probe_icmp_packet_loss_ratio")
-		lo := value(t, sink, "probe_icmp_rtt_seconds", "min")
-		mean := value(t, sink, "probe_icmp_rtt_seconds", "mean")
-		hi := value(t, sink, "probe_icmp_rtt_seconds", "max")
+		probertest.Metric(t, sink, 5, "probe_icmp_packets_sent")
+		probertest.Metric(t, sink, 5, "probe_icmp_packets_received")
+		probertest.Metric(t, sink, 0, "probe_icmp_packet_loss_ratio")
+		lo := probertest.Value(t, sink, "probe_icmp_rtt_seconds", "min")
+		mean := probertest.Value(t, sink, "probe_icmp_rtt_seconds", "mean")
+		hi := probertest.Value(t, sink, "probe_icmp_rtt_seconds", "max")
 		if !(0 < lo && lo <= mean && mean <= hi) {
 			t.Errorf("rtt min %v, mean %v, max %v", lo, mean, hi)
 		}
-		if sd := value(t, sink, "probe_icmp_rtt_seconds", "stddev"); sd < 0 || sd > hi-lo {
+		if sd := probertest.Value(t, sink, "probe_icmp_rtt_seconds", "stddev"); sd < 0 || sd > hi-lo {
 			t.Errorf("rtt stddev %v with min %v and max %v", sd, lo, hi)
 		}
-		if rtt := value(t, sink, "probe_icmp_duration_seconds", string(taxonomy.PhaseRTT)); rtt < mean*0.999 || rtt > mean*1.001 {
+		if rtt := probertest.Value(t, sink, "probe_icmp_duration_seconds", string(taxonomy.PhaseRTT)); rtt < mean*0.999 || rtt > mean*1.001 {
 			t.Errorf("rtt phase %v, want the mean rtt %v", rtt, mean)
 		}
 	})
@@ -237,7 +237,7 @@ func TestICMPWire(t *testing.T) {
 			c.PayloadSize = 1200
 		})
 		fixedEcho(prep, id, 7)
-		_, err := run(t, m, target.addr)
+		_, err := probertest.Run(t, m, target.addr)
 		checkOutcome(t, err, failure{})
 		seen := wire.request(t)
 		if seen.ttl != 33 {
@@ -260,14 +260,14 @@ func TestICMPDontFragment(t *testing.T) {
 				c.DontFragment = true
 			})
 			fixedEcho(prep, id, 1)
-			_, err := run(t, m, "127.0.0.1")
+			_, err := probertest.Run(t, m, "127.0.0.1")
 			checkOutcome(t, err, failure{})
 			if !wire.request(t).df {
 				t.Error("the request left without the DF bit")
 			}
 			// Linux sets DF on small packets anyway; what dont_fragment
 			// changes is that the kernel may never fragment a request.
-			s, err := openICMP(prep, net.ParseIP("127.0.0.1"), socketOptions{dontFragment: true, echo: echoStart{id: id + 1}}, discardLogger)
+			s, err := openICMP(prep, net.ParseIP("127.0.0.1"), socketOptions{dontFragment: true, echo: echoStart{id: id + 1}}, probertest.DiscardLogger)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -287,7 +287,7 @@ func TestICMPDontFragment(t *testing.T) {
 			t.Skip("no ::1")
 		}
 		m := defaultModule(t, "icmp", func(cm *config.Module) { cm.ICMP.DontFragment = true })
-		if _, err := run(t, m, "::1"); err != nil {
+		if _, err := probertest.Run(t, m, "::1"); err != nil {
 			var perr *taxonomy.Error
 			if errors.As(err, &perr) && perr.Reason == taxonomy.ReasonPermissionDenied {
 				t.Skip(err)
@@ -325,16 +325,16 @@ func TestICMPIPProtocol(t *testing.T) {
 			m, _ := icmpModule(t, kind, func(c *config.ICMPProbe) {
 				c.IPProtocol, c.IPProtocolFallback = tc.preferred, tc.fallback
 			})
-			sink, err := run(t, m, tc.target)
+			sink, err := probertest.Run(t, m, tc.target)
 			checkOutcome(t, err, tc.want)
-			metric(t, sink, tc.protocol, "probe_ip_protocol")
+			probertest.Metric(t, sink, tc.protocol, "probe_ip_protocol")
 			for _, p := range icmpPhases {
-				value(t, sink, "probe_icmp_duration_seconds", string(p))
+				probertest.Value(t, sink, "probe_icmp_duration_seconds", string(p))
 			}
 			if tc.want != (failure{}) {
 				// Like blackbox_exporter: a failed resolution leaves the
 				// icmp durations at 0 and exports no packet counts.
-				absent(t, sink, "probe_icmp_packets_sent", "probe_icmp_reply_hop_limit", "probe_icmp_rtt_seconds")
+				probertest.Absent(t, sink, "probe_icmp_packets_sent", "probe_icmp_reply_hop_limit", "probe_icmp_rtt_seconds")
 			}
 		})
 	}
@@ -364,7 +364,7 @@ func TestICMPSourceAddress(t *testing.T) {
 			wire := listenWire(t, core.IP4, id)
 			m, prep := icmpModule(t, kind, func(c *config.ICMPProbe) { c.SourceIPAddress = "127.0.0.2" })
 			fixedEcho(prep, id, 1)
-			_, err := run(t, m, "127.0.0.1")
+			_, err := probertest.Run(t, m, "127.0.0.1")
 			checkOutcome(t, err, failure{})
 			if src := wire.request(t).src; !src.Equal(net.ParseIP("127.0.0.2")) {
 				t.Errorf("the request came from %s, want 127.0.0.2", src)
@@ -378,12 +378,12 @@ func TestICMPSourceAddress(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, _ := icmpModule(t, kind, func(c *config.ICMPProbe) { c.SourceIPAddress = tc.source })
-			sink, err := run(t, m, tc.target)
+			sink, err := probertest.Run(t, m, tc.target)
 			perr := checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseSetup})
 			if !strings.Contains(perr.Error(), tc.message) {
 				t.Errorf("error %v does not say %q", perr, tc.message)
 			}
-			absent(t, sink, "probe_icmp_packets_sent")
+			probertest.Absent(t, sink, "probe_icmp_packets_sent")
 		})
 	}
 }
@@ -432,7 +432,7 @@ func TestICMPNoReply(t *testing.T) {
 	socketKinds(t, func(t *testing.T, kind socketKind, target icmpTarget) {
 		m, prep := icmpModule(t, kind, forFamily(target))
 		throughBlackHole(prep, blackHole{})
-		sink, took, err := probe(t, m, target.addr, 300*time.Millisecond)
+		sink, took, err := probertest.Probe(t, m, target.addr, 300*time.Millisecond)
 		perr := checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseRTT})
 		if !strings.Contains(perr.Error(), "no echo reply") {
 			t.Errorf("error %v", perr)
@@ -440,11 +440,11 @@ func TestICMPNoReply(t *testing.T) {
 		if took < 250*time.Millisecond || took > 500*time.Millisecond {
 			t.Errorf("the probe took %v with a 300ms deadline", took)
 		}
-		metric(t, sink, 1, "probe_icmp_packets_sent")
-		metric(t, sink, 0, "probe_icmp_packets_received")
-		metric(t, sink, 1, "probe_icmp_packet_loss_ratio")
-		metric(t, sink, 0, "probe_icmp_duration_seconds", string(taxonomy.PhaseRTT))
-		absent(t, sink, "probe_icmp_rtt_seconds", "probe_icmp_reply_hop_limit")
+		probertest.Metric(t, sink, 1, "probe_icmp_packets_sent")
+		probertest.Metric(t, sink, 0, "probe_icmp_packets_received")
+		probertest.Metric(t, sink, 1, "probe_icmp_packet_loss_ratio")
+		probertest.Metric(t, sink, 0, "probe_icmp_duration_seconds", string(taxonomy.PhaseRTT))
+		probertest.Absent(t, sink, "probe_icmp_rtt_seconds", "probe_icmp_reply_hop_limit")
 	})
 }
 
@@ -467,12 +467,12 @@ func TestICMPPartialLoss(t *testing.T) {
 			})
 			fixedEcho(prep, 0x1055, 0)
 			throughBlackHole(prep, blackHole{pass: even})
-			sink, _, err := probe(t, m, "127.0.0.1", 150*time.Millisecond)
+			sink, _, err := probertest.Probe(t, m, "127.0.0.1", 150*time.Millisecond)
 			checkOutcome(t, err, tc.want)
-			metric(t, sink, 4, "probe_icmp_packets_sent")
-			metric(t, sink, 2, "probe_icmp_packets_received")
-			metric(t, sink, 0.5, "probe_icmp_packet_loss_ratio")
-			value(t, sink, "probe_icmp_rtt_seconds", "mean")
+			probertest.Metric(t, sink, 4, "probe_icmp_packets_sent")
+			probertest.Metric(t, sink, 2, "probe_icmp_packets_received")
+			probertest.Metric(t, sink, 0.5, "probe_icmp_packet_loss_ratio")
+			probertest.Value(t, sink, "probe_icmp_rtt_seconds", "mean")
 		})
 	}
 }
@@ -485,17 +485,17 @@ func TestICMPPacketsWithinDeadline(t *testing.T) {
 		})
 		// Requests at 0, 100 and 200ms leave each a packet_interval before
 		// the 350ms deadline; the fourth, at 300ms, would not.
-		sink, took, err := probe(t, m, target.addr, 350*time.Millisecond)
+		sink, took, err := probertest.Probe(t, m, target.addr, 350*time.Millisecond)
 		checkOutcome(t, err, failure{})
 		if took > 550*time.Millisecond {
 			t.Errorf("the probe took %v with a 350ms deadline", took)
 		}
-		metric(t, sink, 3, "probe_icmp_packets_sent")
-		metric(t, sink, 3, "probe_icmp_packets_received")
-		metric(t, sink, 0, "probe_icmp_packet_loss_ratio")
+		probertest.Metric(t, sink, 3, "probe_icmp_packets_sent")
+		probertest.Metric(t, sink, 3, "probe_icmp_packets_received")
+		probertest.Metric(t, sink, 0, "probe_icmp_packet_loss_ratio")
 
 		throughBlackHole(prep, blackHole{})
-		_, took, err = probe(t, m, target.addr, 300*time.Millisecond)
+		_, took, err = probertest.Probe(t, m, target.addr, 300*time.Millisecond)
 		checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseRTT})
 		if took > 500*time.Millisecond {
 			t.Errorf("a silent target held the probe %v with a 300ms deadline", took)
@@ -511,7 +511,7 @@ func TestICMPCanceled(t *testing.T) {
 	defer cancel()
 	time.AfterFunc(100*time.Millisecond, cancel)
 	start := time.Now()
-	err := probeICMP(ctx, "127.0.0.1", m, probemetrics.NewSink(), discardLogger)
+	err := probeICMP(ctx, "127.0.0.1", m, probemetrics.NewSink(), probertest.DiscardLogger)
 	checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonCanceled, taxonomy.PhaseRTT})
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("an abandoned probe went on for %v", took)
@@ -540,7 +540,7 @@ func TestICMPDestinationUnreachable(t *testing.T) {
 			throughBlackHole(prep, blackHole{onDrop: func(req []byte) {
 				forgeUnreachable(t, target, req, tc.code)
 			}})
-			sink, took, err := probe(t, m, target.addr, 2*time.Second)
+			sink, took, err := probertest.Probe(t, m, target.addr, 2*time.Second)
 			perr := checkOutcome(t, err, failure{taxonomy.ClassConnect, tc.want, taxonomy.PhaseRTT})
 			if !strings.Contains(perr.Error(), "reported by") {
 				t.Errorf("error %v does not name who reported it", perr)
@@ -548,8 +548,8 @@ func TestICMPDestinationUnreachable(t *testing.T) {
 			if took > time.Second {
 				t.Errorf("the probe took %v to act on the error", took)
 			}
-			metric(t, sink, 1, "probe_icmp_packets_sent")
-			metric(t, sink, 0, "probe_icmp_packets_received")
+			probertest.Metric(t, sink, 1, "probe_icmp_packets_sent")
+			probertest.Metric(t, sink, 0, "probe_icmp_packets_received")
 		}
 	})
 }
@@ -615,7 +615,7 @@ func TestICMPFallsBackToRaw(t *testing.T) {
 		used = kind
 		return listenICMP(kind, family, src, id)
 	}
-	_, err := run(t, m, "127.0.0.1")
+	_, err := probertest.Run(t, m, "127.0.0.1")
 	checkOutcome(t, err, failure{})
 	if used != rawSocket {
 		t.Error("the probe did not fall back to a raw socket")
@@ -641,7 +641,7 @@ func TestICMPRandomIdentifier(t *testing.T) {
 		return s, err
 	}
 	for range 3 {
-		_, err := run(t, m, "127.0.0.1")
+		_, err := probertest.Run(t, m, "127.0.0.1")
 		checkOutcome(t, err, failure{})
 	}
 	// Three probes share an identifier with odds of 1 in 2³².
@@ -692,7 +692,7 @@ func TestICMPRemembersADatagramRefusal(t *testing.T) {
 		return listenICMP(kind, family, src, id)
 	}
 	for range 2 {
-		_, err := run(t, m, "127.0.0.1")
+		_, err := probertest.Run(t, m, "127.0.0.1")
 		checkOutcome(t, err, failure{})
 	}
 	if want := []socketKind{datagramSocket, rawSocket, rawSocket}; !slices.Equal(tried, want) {
@@ -701,7 +701,7 @@ func TestICMPRemembersADatagramRefusal(t *testing.T) {
 	// An old refusal is asked again: ping_group_range may have changed.
 	prep.datagramRefused[0].Store(time.Now().Add(-refusalMemory).UnixNano())
 	tried = nil
-	_, err := run(t, m, "127.0.0.1")
+	_, err := probertest.Run(t, m, "127.0.0.1")
 	checkOutcome(t, err, failure{})
 	if want := []socketKind{datagramSocket, rawSocket}; !slices.Equal(tried, want) {
 		t.Errorf("after refusalMemory: tried %v, want %v", tried, want)
@@ -729,9 +729,9 @@ func TestICMPKeepsRawSockets(t *testing.T) {
 		return e
 	}
 	for i := range 3 {
-		sink, err := run(t, m, "127.0.0.1")
+		sink, err := probertest.Run(t, m, "127.0.0.1")
 		checkOutcome(t, err, failure{})
-		metric(t, sink, 1, "probe_icmp_packets_received")
+		probertest.Metric(t, sink, 1, "probe_icmp_packets_received")
 		if i == 0 {
 			continue
 		}
@@ -749,7 +749,7 @@ func TestICMPKeepsRawSockets(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, cancel)
 	f, _ := m.Func()
-	err := f(ctx, "127.0.0.1", m, probemetrics.NewSink(), discardLogger)
+	err := f(ctx, "127.0.0.1", m, probemetrics.NewSink(), probertest.DiscardLogger)
 	checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonCanceled, taxonomy.PhaseRTT})
 	if n := len(prep.pool.idle[0]); n != 0 {
 		t.Errorf("%d idle sockets after a canceled probe, want 0", n)

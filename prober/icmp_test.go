@@ -16,10 +16,9 @@ import (
 	"golang.org/x/net/ipv6"
 
 	"github.com/sonde-exporter/sonde/config"
-
-	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // The tests of this file need no ICMP socket; icmp_linux_test.go probes
@@ -79,9 +78,9 @@ func fixedEcho(prep *icmpPrepared, id, seq uint16) {
 func TestICMPInvalidTarget(t *testing.T) {
 	m := defaultModule(t, "icmp", nil)
 	for _, target := range []string{"example.com:80", "http://example.com", "[::1]", "::1:53x", ""} {
-		sink, err := run(t, m, target)
+		sink, err := probertest.Run(t, m, target)
 		checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup})
-		absent(t, sink, "probe_ip_protocol")
+		probertest.Absent(t, sink, "probe_ip_protocol")
 	}
 }
 
@@ -385,7 +384,7 @@ func TestICMPPermissionDenied(t *testing.T) {
 		}
 		return nil, os.NewSyscallError("socket", syscall.EPERM) // what a missing CAP_NET_RAW gives
 	}
-	sink, err := run(t, m, "127.0.0.1")
+	sink, err := probertest.Run(t, m, "127.0.0.1")
 	perr := checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonPermissionDenied, taxonomy.PhaseSetup})
 	for _, want := range []string{"net.ipv4.ping_group_range", "CAP_NET_RAW", "datagram socket", "raw socket"} {
 		if !strings.Contains(perr.Error(), want) {
@@ -395,6 +394,6 @@ func TestICMPPermissionDenied(t *testing.T) {
 	if len(tried) != 2 || tried[0] != datagramSocket || tried[1] != rawSocket {
 		t.Errorf("tried %v, want datagram then raw", tried)
 	}
-	value(t, sink, "probe_icmp_duration_seconds", string(taxonomy.PhaseSetup))
-	absent(t, sink, "probe_icmp_packets_sent")
+	probertest.Value(t, sink, "probe_icmp_duration_seconds", string(taxonomy.PhaseSetup))
+	probertest.Absent(t, sink, "probe_icmp_packets_sent")
 }

@@ -12,6 +12,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
@@ -27,11 +28,11 @@ func TestLabelValuesAreValidUTF8(t *testing.T) {
 		v := sink.GaugeVec("probe_expect_info", "Explicit content matched", "a", "b")
 		v.With(invalid, "ok").Set(1)
 		v.With(invalid, "ok").Set(2) // the same series, not another
-		metric(t, sink, 2, "probe_expect_info", "caf\uFFFD \uFFFD", "ok")
+		probertest.Metric(t, sink, 2, "probe_expect_info", "caf\uFFFD \uFFFD", "ok")
 		checkExposition(t, sink)
 	})
 	t.Run("tcp expect", func(t *testing.T) {
-		addr := rawServer(t, func(c net.Conn) {
+		addr := probertest.RawServer(t, func(c net.Conn) {
 			defer c.Close()
 			io.WriteString(c, "220 "+invalid+" ready\r\n")
 			io.Copy(io.Discard, c)
@@ -42,25 +43,25 @@ func TestLabelValuesAreValidUTF8(t *testing.T) {
 				Labels: []config.Label{{Name: "banner", Value: "${1}"}},
 			}}
 		})
-		sink, err := run(t, m, addr)
+		sink, err := probertest.Run(t, m, addr)
 		checkOutcome(t, err, failure{})
-		metric(t, sink, 1, "probe_expect_info", "caf\uFFFD \uFFFD")
+		probertest.Metric(t, sink, 1, "probe_expect_info", "caf\uFFFD \uFFFD")
 		checkExposition(t, sink)
 	})
 	t.Run("websocket expect", func(t *testing.T) {
 		s, _ := wsServer(t, func(c *websocket.Conn) {
 			c.WriteMessage(websocket.BinaryMessage, []byte("version "+invalid))
 			drain(c)
-		}, serverOpts{})
+		}, probertest.ServerOpts{})
 		m := wsModule(t, func(w *config.WebsocketProbe) {
 			w.QueryResponse = []config.QueryResponse{{
 				Expect: config.MustNewRegexp(`^version (.+)$`),
 				Labels: []config.Label{{Name: "version", Value: "${1}"}},
 			}}
 		})
-		sink, err := run(t, m, wsURL(s, "/"))
+		sink, err := probertest.Run(t, m, wsURL(s, "/"))
 		checkOutcome(t, err, failure{})
-		metric(t, sink, 1, "probe_expect_info", "caf\uFFFD \uFFFD")
+		probertest.Metric(t, sink, 1, "probe_expect_info", "caf\uFFFD \uFFFD")
 		checkExposition(t, sink)
 	})
 }

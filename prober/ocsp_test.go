@@ -14,32 +14,11 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
-	"github.com/sonde-exporter/sonde/prober/core"
 )
-
-// ocspAnswer is ca's signed OCSP response for leaf, valid for an hour.
-func (ca *testCA) ocspAnswer(t *testing.T, leaf issued, status int) []byte {
-	t.Helper()
-	now := time.Now().Truncate(time.Second)
-	tmpl := ocsp.Response{
-		Status:       status,
-		SerialNumber: leaf.leaf.SerialNumber,
-		ThisUpdate:   now.Add(-time.Minute),
-		NextUpdate:   now.Add(time.Hour),
-	}
-	if status == ocsp.Revoked {
-		tmpl.RevokedAt = now.Add(-24 * time.Hour)
-		tmpl.RevocationReason = ocsp.KeyCompromise
-	}
-	raw, err := ocsp.CreateResponse(ca.cert, ca.cert, tmpl, ca.key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
-}
 
 // ocspResponder is an OCSP responder on loopback that counts the requests
 // it answers with answer.
@@ -76,37 +55,37 @@ func answers(raw []byte) func(w http.ResponseWriter) {
 // ocspEnv is a CA, a leaf naming responder (if any), and an https server
 // presenting the leaf, stapling staple (if any).
 type ocspEnv struct {
-	ca   *testCA
-	leaf issued
+	ca   *probertest.TestCA
+	leaf probertest.Issued
 	url  string
 }
 
-func newOCSPEnv(t *testing.T, responder string, staple func(t *testing.T, ca *testCA, leaf issued) []byte) *ocspEnv {
+func newOCSPEnv(t *testing.T, responder string, staple func(t *testing.T, ca *probertest.TestCA, leaf probertest.Issued) []byte) *ocspEnv {
 	t.Helper()
-	e := &ocspEnv{ca: newTestCA(t, "sonde OCSP CA")}
-	spec := localhostSpec()
+	e := &ocspEnv{ca: probertest.NewTestCA(t, "sonde OCSP CA")}
+	spec := probertest.LocalhostSpec()
 	if responder != "" {
-		spec.ocsp = []string{responder}
+		spec.OCSP = []string{responder}
 	}
-	e.leaf = e.ca.issue(t, spec)
+	e.leaf = e.ca.Issue(t, spec)
 	if staple != nil {
-		e.leaf.tls.OCSPStaple = staple(t, e.ca, e.leaf)
+		e.leaf.TLS.OCSPStaple = staple(t, e.ca, e.leaf)
 	}
-	e.url = newServer(t, okHandler, serverOpts{tls: true, cert: &e.leaf}).URL
+	e.url = probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{TLS: true, Cert: &e.leaf}).URL
 	return e
 }
 
 func (e *ocspEnv) module(t *testing.T, policy config.OCSP) *core.Module {
 	t.Helper()
 	return defaultModule(t, "http", func(m *config.Module) {
-		m.HTTP.HTTPClientConfig.TLSConfig.CAFile = e.ca.file
+		m.HTTP.HTTPClientConfig.TLSConfig.CAFile = e.ca.File
 		m.OCSP = policy
 	})
 }
 
-func stapled(status int) func(t *testing.T, ca *testCA, leaf issued) []byte {
-	return func(t *testing.T, ca *testCA, leaf issued) []byte {
-		return ca.ocspAnswer(t, leaf, status)
+func stapled(status int) func(t *testing.T, ca *probertest.TestCA, leaf probertest.Issued) []byte {
+	return func(t *testing.T, ca *probertest.TestCA, leaf probertest.Issued) []byte {
+		return ca.OCSPAnswer(t, leaf, status)
 	}
 }
 
@@ -123,13 +102,13 @@ func requireStapled(p *config.OCSP) { p.RequireStapled = true }
 func failOnUnknown(p *config.OCSP)  { p.FailOnUnknown = true }
 
 func TestOCSPStapled(t *testing.T) {
-	garbage := func(*testing.T, *testCA, issued) []byte { return []byte("not an OCSP response") }
-	otherCA := func(t *testing.T, _ *testCA, leaf issued) []byte {
-		return newTestCA(t, "someone else").ocspAnswer(t, leaf, ocsp.Good)
+	garbage := func(*testing.T, *probertest.TestCA, probertest.Issued) []byte { return []byte("not an OCSP response") }
+	otherCA := func(t *testing.T, _ *probertest.TestCA, leaf probertest.Issued) []byte {
+		return probertest.NewTestCA(t, "someone else").OCSPAnswer(t, leaf, ocsp.Good)
 	}
 	for _, tc := range []struct {
 		name    string
-		staple  func(*testing.T, *testCA, issued) []byte
+		staple  func(*testing.T, *probertest.TestCA, probertest.Issued) []byte
 		policy  config.OCSP
 		insec   bool
 		want    failure
@@ -156,19 +135,19 @@ func TestOCSPStapled(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newOCSPEnv(t, "", tc.staple)
 			m := defaultModule(t, "http", func(m *config.Module) {
-				m.HTTP.HTTPClientConfig.TLSConfig.CAFile = e.ca.file
+				m.HTTP.HTTPClientConfig.TLSConfig.CAFile = e.ca.File
 				m.HTTP.HTTPClientConfig.TLSConfig.InsecureSkipVerify = tc.insec
 				m.OCSP = tc.policy
 			})
-			sink, err := run(t, m, e.url)
+			sink, err := probertest.Run(t, m, e.url)
 			checkOutcome(t, err, tc.want)
-			metric(t, sink, tc.stapled, "probe_tls_ocsp_stapled")
+			probertest.Metric(t, sink, tc.stapled, "probe_tls_ocsp_stapled")
 			checkOCSPSeries(t, sink, tc.status, tc.problem)
-			absent(t, sink, "probe_tls_ocsp_duration_seconds") // nothing was asked
+			probertest.Absent(t, sink, "probe_tls_ocsp_duration_seconds") // nothing was asked
 			if tc.status == "revoked" {
 				// The answer was made a day after its revocation time, in
 				// this test's last few seconds.
-				at := value(t, sink, "probe_tls_ocsp_revoked_at_timestamp_seconds")
+				at := probertest.Value(t, sink, "probe_tls_ocsp_revoked_at_timestamp_seconds")
 				if ago := time.Since(time.Unix(int64(at), 0)) - 24*time.Hour; ago < 0 || ago > 5*time.Second {
 					t.Errorf("probe_tls_ocsp_revoked_at_timestamp_seconds = %v, %v away from a day ago", at, ago)
 				}
@@ -183,37 +162,37 @@ func TestOCSPStapled(t *testing.T) {
 func checkOCSPSeries(t *testing.T, sink *probemetrics.Sink, status, problem string) {
 	t.Helper()
 	if status == "" {
-		absent(t, sink, "probe_tls_ocsp_status")
+		probertest.Absent(t, sink, "probe_tls_ocsp_status")
 	} else {
-		metric(t, sink, 1, "probe_tls_ocsp_status", status)
+		probertest.Metric(t, sink, 1, "probe_tls_ocsp_status", status)
 		if n := seriesCount(t, sink, "probe_tls_ocsp_status"); n != 1 {
 			t.Errorf("probe_tls_ocsp_status has %d series, want 1", n)
 		}
 	}
 	if problem == "" {
-		absent(t, sink, "probe_tls_ocsp_error")
+		probertest.Absent(t, sink, "probe_tls_ocsp_error")
 		if status != "" {
-			present(t, sink, "probe_tls_ocsp_this_update_timestamp_seconds", "probe_tls_ocsp_next_update_timestamp_seconds")
+			probertest.Present(t, sink, "probe_tls_ocsp_this_update_timestamp_seconds", "probe_tls_ocsp_next_update_timestamp_seconds")
 		}
 		return
 	}
-	metric(t, sink, 1, "probe_tls_ocsp_error", problem)
-	absent(t, sink, "probe_tls_ocsp_this_update_timestamp_seconds")
+	probertest.Metric(t, sink, 1, "probe_tls_ocsp_error", problem)
+	probertest.Absent(t, sink, "probe_tls_ocsp_this_update_timestamp_seconds")
 }
 
 // check: none reads nothing and exports nothing of OCSP.
 func TestOCSPCheckNone(t *testing.T) {
 	e := newOCSPEnv(t, "", stapled(ocsp.Revoked))
-	sink, err := run(t, e.module(t, policy(config.OCSPNone)), e.url)
+	sink, err := probertest.Run(t, e.module(t, policy(config.OCSPNone)), e.url)
 	checkOutcome(t, err, failure{})
-	absent(t, sink, "probe_tls_ocsp_stapled", "probe_tls_ocsp_status")
+	probertest.Absent(t, sink, "probe_tls_ocsp_stapled", "probe_tls_ocsp_status")
 }
 
 func TestOCSPQuery(t *testing.T) {
-	closed := "http://" + closedPort(t) + "/"
+	closed := "http://" + probertest.ClosedPort(t) + "/"
 	for _, tc := range []struct {
 		name    string
-		answer  func(t *testing.T, ca *testCA, leaf issued) func(http.ResponseWriter) // nil: the responder is down
+		answer  func(t *testing.T, ca *probertest.TestCA, leaf probertest.Issued) func(http.ResponseWriter) // nil: the responder is down
 		policy  config.OCSP
 		want    failure
 		status  string
@@ -226,26 +205,28 @@ func TestOCSPQuery(t *testing.T) {
 		{name: "responder down with fail_on_unknown", policy: policy(config.OCSPQuery, failOnUnknown),
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseOCSP}, status: "unknown", problem: core.OCSPUnreachable},
 		{name: "responder error", answer: httpError, policy: policy(config.OCSPQuery), status: "unknown", problem: core.OCSPHTTPStatus},
-		{name: "malformed answer", answer: func(*testing.T, *testCA, issued) func(http.ResponseWriter) { return answers([]byte{0x30, 0x03, 0x0a}) },
+		{name: "malformed answer", answer: func(*testing.T, *probertest.TestCA, probertest.Issued) func(http.ResponseWriter) {
+			return answers([]byte{0x30, 0x03, 0x0a})
+		},
 			policy: policy(config.OCSPQuery), status: "unknown", problem: core.OCSPMalformed},
 		{name: "stapled: the responder is not asked", answer: signed(ocsp.Revoked), policy: policy(config.OCSPStapled)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ca := newTestCA(t, "sonde OCSP CA")
+			ca := probertest.NewTestCA(t, "sonde OCSP CA")
 			url, asked := closed, func() int32 { return 0 }
-			var leaf issued
+			var leaf probertest.Issued
 			if tc.answer != nil {
 				var answer func(http.ResponseWriter)
 				r := newOCSPResponder(t, func(w http.ResponseWriter) { answer(w) })
 				url, asked = r.url, r.asked.Load
-				leaf = ca.issue(t, withOCSP(r.url))
+				leaf = ca.Issue(t, withOCSP(r.url))
 				answer = tc.answer(t, ca, leaf)
 			} else {
-				leaf = ca.issue(t, withOCSP(url))
+				leaf = ca.Issue(t, withOCSP(url))
 			}
-			srv := newServer(t, okHandler, serverOpts{tls: true, cert: &leaf})
+			srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{TLS: true, Cert: &leaf})
 			e := &ocspEnv{ca: ca, leaf: leaf, url: srv.URL}
-			sink, err := run(t, e.module(t, tc.policy), e.url)
+			sink, err := probertest.Run(t, e.module(t, tc.policy), e.url)
 			checkOutcome(t, err, tc.want)
 			checkOCSPSeries(t, sink, tc.status, tc.problem)
 			if tc.policy.Check == config.OCSPStapled {
@@ -254,25 +235,25 @@ func TestOCSPQuery(t *testing.T) {
 				}
 				return
 			}
-			metric(t, sink, 0, "probe_tls_ocsp_stapled")
-			present(t, sink, "probe_tls_ocsp_duration_seconds")
+			probertest.Metric(t, sink, 0, "probe_tls_ocsp_stapled")
+			probertest.Present(t, sink, "probe_tls_ocsp_duration_seconds")
 		})
 	}
 }
 
-func signed(status int) func(t *testing.T, ca *testCA, leaf issued) func(http.ResponseWriter) {
-	return func(t *testing.T, ca *testCA, leaf issued) func(http.ResponseWriter) {
-		return answers(ca.ocspAnswer(t, leaf, status))
+func signed(status int) func(t *testing.T, ca *probertest.TestCA, leaf probertest.Issued) func(http.ResponseWriter) {
+	return func(t *testing.T, ca *probertest.TestCA, leaf probertest.Issued) func(http.ResponseWriter) {
+		return answers(ca.OCSPAnswer(t, leaf, status))
 	}
 }
 
-func httpError(*testing.T, *testCA, issued) func(http.ResponseWriter) {
+func httpError(*testing.T, *probertest.TestCA, probertest.Issued) func(http.ResponseWriter) {
 	return func(w http.ResponseWriter) { http.Error(w, "responder is sick", http.StatusInternalServerError) }
 }
 
-func withOCSP(url string) leafSpec {
-	spec := localhostSpec()
-	spec.ocsp = []string{url}
+func withOCSP(url string) probertest.LeafSpec {
+	spec := probertest.LocalhostSpec()
+	spec.OCSP = []string{url}
 	return spec
 }
 
@@ -281,10 +262,10 @@ func withOCSP(url string) leafSpec {
 func TestOCSPQueryPrefersStaple(t *testing.T) {
 	r := newOCSPResponder(t, answers(nil))
 	e := newOCSPEnv(t, r.url, stapled(ocsp.Good))
-	sink, err := run(t, e.module(t, policy(config.OCSPQuery)), e.url)
+	sink, err := probertest.Run(t, e.module(t, policy(config.OCSPQuery)), e.url)
 	checkOutcome(t, err, failure{})
-	metric(t, sink, 1, "probe_tls_ocsp_stapled")
-	metric(t, sink, 1, "probe_tls_ocsp_status", "good")
+	probertest.Metric(t, sink, 1, "probe_tls_ocsp_stapled")
+	probertest.Metric(t, sink, 1, "probe_tls_ocsp_status", "good")
 	if n := r.asked.Load(); n != 0 {
 		t.Errorf("the responder was asked %d times despite the staple", n)
 	}
@@ -293,7 +274,7 @@ func TestOCSPQueryPrefersStaple(t *testing.T) {
 // A leaf that names no responder leaves the status unknown, and says why.
 func TestOCSPQueryNoResponder(t *testing.T) {
 	e := newOCSPEnv(t, "", nil)
-	sink, err := run(t, e.module(t, policy(config.OCSPQuery)), e.url)
+	sink, err := probertest.Run(t, e.module(t, policy(config.OCSPQuery)), e.url)
 	checkOutcome(t, err, failure{})
 	checkOCSPSeries(t, sink, "unknown", core.OCSPNoResponder)
 }
@@ -309,7 +290,7 @@ func TestOCSPQueryCached(t *testing.T) {
 		answers(answer)(w)
 	})
 	e := newOCSPEnv(t, r.url, nil)
-	answer = e.ca.ocspAnswer(t, e.leaf, ocsp.Good)
+	answer = e.ca.OCSPAnswer(t, e.leaf, ocsp.Good)
 	m := e.module(t, policy(config.OCSPQuery))
 
 	const concurrent = 20
@@ -319,7 +300,7 @@ func TestOCSPQueryCached(t *testing.T) {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			sink, err := run(t, m, e.url)
+			sink, err := probertest.Run(t, m, e.url)
 			if err == nil {
 				if v, ok := sink.Value("probe_tls_ocsp_status", "good"); !ok || v != 1 {
 					t.Errorf("a concurrent probe did not learn the status: %v %v", v, ok)
@@ -336,15 +317,15 @@ func TestOCSPQueryCached(t *testing.T) {
 		checkOutcome(t, err, failure{})
 	}
 	for range 5 {
-		sink, err := run(t, m, e.url)
+		sink, err := probertest.Run(t, m, e.url)
 		checkOutcome(t, err, failure{})
-		metric(t, sink, 1, "probe_tls_ocsp_status", "good")
+		probertest.Metric(t, sink, 1, "probe_tls_ocsp_status", "good")
 	}
 	if n := r.asked.Load(); n != 1 {
 		t.Errorf("the responder was asked %d times, want once", n)
 	}
 	// Another module keeps its own cache.
-	if _, err := run(t, e.module(t, policy(config.OCSPQuery)), e.url); err != nil {
+	if _, err := probertest.Run(t, e.module(t, policy(config.OCSPQuery)), e.url); err != nil {
 		t.Fatal(err)
 	}
 	if n := r.asked.Load(); n != 2 {
@@ -358,24 +339,24 @@ func TestOCSPQueryCacheExpiry(t *testing.T) {
 	var answer []byte
 	r := newOCSPResponder(t, func(w http.ResponseWriter) {
 		if fail.Load() {
-			httpError(nil, nil, issued{})(w)
+			httpError(nil, nil, probertest.Issued{})(w)
 			return
 		}
 		answers(answer)(w)
 	})
 	e := newOCSPEnv(t, r.url, nil)
-	answer = e.ca.ocspAnswer(t, e.leaf, ocsp.Good)
+	answer = e.ca.OCSPAnswer(t, e.leaf, ocsp.Good)
 	m := e.module(t, policy(config.OCSPQuery, func(p *config.OCSP) { p.CacheTTL = 50 * time.Millisecond }))
 
 	fail.Store(true)
 	for range 2 {
-		sink, err := run(t, m, e.url)
+		sink, err := probertest.Run(t, m, e.url)
 		checkOutcome(t, err, failure{})
-		metric(t, sink, 1, "probe_tls_ocsp_error", core.OCSPHTTPStatus)
+		probertest.Metric(t, sink, 1, "probe_tls_ocsp_error", core.OCSPHTTPStatus)
 	}
 	fail.Store(false)
 	for range 2 {
-		if _, err := run(t, m, e.url); err != nil {
+		if _, err := probertest.Run(t, m, e.url); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -383,7 +364,7 @@ func TestOCSPQueryCacheExpiry(t *testing.T) {
 		t.Fatalf("the responder was asked %d times, want 3: two failures, then one answer cached", n)
 	}
 	time.Sleep(100 * time.Millisecond)
-	if _, err := run(t, m, e.url); err != nil {
+	if _, err := probertest.Run(t, m, e.url); err != nil {
 		t.Fatal(err)
 	}
 	if n := r.asked.Load(); n != 4 {
@@ -399,11 +380,11 @@ func TestOCSPQuerySlowResponder(t *testing.T) {
 	t.Cleanup(func() { close(release) })
 	e := newOCSPEnv(t, r.url, nil)
 
-	sink, _, err := probe(t, e.module(t, policy(config.OCSPQuery)), e.url, time.Second)
+	sink, _, err := probertest.Probe(t, e.module(t, policy(config.OCSPQuery)), e.url, time.Second)
 	checkOutcome(t, err, failure{})
 	checkOCSPSeries(t, sink, "unknown", core.OCSPTimeout)
 
-	_, _, err = probe(t, e.module(t, policy(config.OCSPQuery, failOnUnknown)), e.url, time.Second)
+	_, _, err = probertest.Probe(t, e.module(t, policy(config.OCSPQuery, failOnUnknown)), e.url, time.Second)
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseOCSP})
 }
 
@@ -412,21 +393,21 @@ func TestOCSPQuerySlowResponder(t *testing.T) {
 func TestOCSPQueryOnTCP(t *testing.T) {
 	var answer []byte
 	r := newOCSPResponder(t, func(w http.ResponseWriter) { answers(answer)(w) })
-	ca := newTestCA(t, "sonde OCSP CA")
-	leaf := ca.issue(t, withOCSP(r.url))
-	answer = ca.ocspAnswer(t, leaf, ocsp.Revoked)
-	addr := rawServer(t, func(c net.Conn) {
-		tls.Server(c, &tls.Config{Certificates: []tls.Certificate{leaf.tls}}).Handshake()
+	ca := probertest.NewTestCA(t, "sonde OCSP CA")
+	leaf := ca.Issue(t, withOCSP(r.url))
+	answer = ca.OCSPAnswer(t, leaf, ocsp.Revoked)
+	addr := probertest.RawServer(t, func(c net.Conn) {
+		tls.Server(c, &tls.Config{Certificates: []tls.Certificate{leaf.TLS}}).Handshake()
 	})
 	m := defaultModule(t, "tcp", func(m *config.Module) {
 		m.TCP.TLS = true
-		m.TCP.TLSConfig.CAFile = ca.file
+		m.TCP.TLSConfig.CAFile = ca.File
 		m.OCSP = policy(config.OCSPQuery)
 	})
-	sink, err := run(t, m, addr)
+	sink, err := probertest.Run(t, m, addr)
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertRevoked, taxonomy.PhaseOCSP})
-	metric(t, sink, 1, "probe_tls_ocsp_status", "revoked")
-	metric(t, sink, 1, "probe_tls_verified")
+	probertest.Metric(t, sink, 1, "probe_tls_ocsp_status", "revoked")
+	probertest.Metric(t, sink, 1, "probe_tls_verified")
 }
 
 // The responder is named by the target's own certificate, so the module's
@@ -453,11 +434,11 @@ func TestOCSPResponderObeysTargetPolicy(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := defaultModule(t, "http", func(m *config.Module) {
-				m.HTTP.HTTPClientConfig.TLSConfig.CAFile = e.ca.file
+				m.HTTP.HTTPClientConfig.TLSConfig.CAFile = e.ca.File
 				m.OCSP = tc.policy
 				m.Targets.Deny = []string{"127.0.0.2/32"}
 			})
-			sink, err := run(t, m, e.url)
+			sink, err := probertest.Run(t, m, e.url)
 			checkOutcome(t, err, tc.want)
 			checkOCSPSeries(t, sink, "unknown", core.OCSPDenied)
 		})

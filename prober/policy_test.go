@@ -18,10 +18,9 @@ import (
 	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
-
-	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // The target policy: a module's targets block and the global deny lists,
@@ -40,7 +39,7 @@ func policyModule(t *testing.T, prober string, targets config.Targets, mutate fu
 	if mutate != nil {
 		mutate(&cm)
 	}
-	m, err := NewModule("test", cm, append([]core.Option{core.WithResolver(testResolver(t))}, opts...)...)
+	m, err := NewModule("test", cm, append([]core.Option{core.WithResolver(probertest.TestResolver(t))}, opts...)...)
 	if err != nil {
 		t.Fatalf("NewModule: %v", err)
 	}
@@ -97,13 +96,13 @@ type policyCase struct {
 // after the policy has let it through.
 var everyProber = []policyCase{
 	{"http", nil, func(t *testing.T, host string) string {
-		return "http://" + net.JoinHostPort(host, port(t, newServer(t, okHandler, serverOpts{}).URL)) + "/"
+		return "http://" + net.JoinHostPort(host, probertest.Port(t, probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{}).URL)) + "/"
 	}},
 	{"tcp", nil, func(t *testing.T, host string) string {
-		return net.JoinHostPort(host, port(t, rawServer(t, saying("hello\n"))))
+		return net.JoinHostPort(host, probertest.Port(t, probertest.RawServer(t, saying("hello\n"))))
 	}},
 	{"dns", func(cm *config.Module) { cm.DNS.QueryName = "example.test" }, func(t *testing.T, host string) string {
-		return net.JoinHostPort(host, port(t, newDNSTestServer(t, "127.0.0.1").addr))
+		return net.JoinHostPort(host, probertest.Port(t, newDNSTestServer(t, "127.0.0.1").addr))
 	}},
 	{"dns", func(cm *config.Module) {
 		cm.DNS.QueryName = "example.test"
@@ -118,11 +117,11 @@ var everyProber = []policyCase{
 		return u.String()
 	}},
 	{"grpc", nil, func(t *testing.T, host string) string {
-		return net.JoinHostPort(host, port(t, newGRPCServer(t, grpcServerOpts{}).addr))
+		return net.JoinHostPort(host, probertest.Port(t, newGRPCServer(t, grpcServerOpts{}).addr))
 	}},
 	{"websocket", nil, func(t *testing.T, host string) string {
-		srv, _ := wsServer(t, nil, serverOpts{})
-		return "ws://" + net.JoinHostPort(host, port(t, srv.URL)) + "/"
+		srv, _ := wsServer(t, nil, probertest.ServerOpts{})
+		return "ws://" + net.JoinHostPort(host, probertest.Port(t, srv.URL)) + "/"
 	}},
 	{"icmp", nil, func(_ *testing.T, host string) string { return host }},
 }
@@ -139,10 +138,10 @@ func TestTargetPolicyEveryProber(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			m := policyModule(t, c.prober, deny, c.mutate)
-			_, err := run(t, m, c.target(t, "alias2.test"))
+			_, err := probertest.Run(t, m, c.target(t, "alias2.test"))
 			denied(t, err, taxonomy.PhaseResolve, `address 127.0.0.2 of "alias2.test" is denied by targets.deny entry "127.0.0.2/32" of module "test"`)
 
-			_, err = run(t, m, c.target(t, "v4only.test"))
+			_, err = probertest.Run(t, m, c.target(t, "v4only.test"))
 			if c.prober == "icmp" {
 				notDenied(t, err)
 				return
@@ -161,26 +160,26 @@ func transportName(mutate func(cm *config.Module)) string {
 
 // An IP-literal target is its own address, and is checked as one.
 func TestTargetPolicyIPLiterals(t *testing.T) {
-	srv := listenOn(t, "127.0.0.2", okHandler)
+	srv := listenOn(t, "127.0.0.2", probertest.OKHandler)
 	m := policyModule(t, "http", config.Targets{Deny: []string{"127.0.0.0/30"}}, nil)
-	_, err := run(t, m, srv.URL)
+	_, err := probertest.Run(t, m, srv.URL)
 	denied(t, err, taxonomy.PhaseResolve, `address 127.0.0.2 is denied by targets.deny entry "127.0.0.0/30"`)
 
 	// The same server, with a module that does not deny it.
-	_, err = run(t, policyModule(t, "http", config.Targets{Deny: []string{"10.0.0.0/8"}}, nil), srv.URL)
+	_, err = probertest.Run(t, policyModule(t, "http", config.Targets{Deny: []string{"10.0.0.0/8"}}, nil), srv.URL)
 	checkOutcome(t, err, failure{})
 
 	// An IPv4-mapped IPv6 literal is the IPv4 address.
 	tcp := policyModule(t, "tcp", config.Targets{Deny: []string{"127.0.0.2"}}, nil)
-	_, err = run(t, tcp, "[::ffff:127.0.0.2]:"+port(t, srv.URL))
+	_, err = probertest.Run(t, tcp, "[::ffff:127.0.0.2]:"+probertest.Port(t, srv.URL))
 	denied(t, err, taxonomy.PhaseResolve, "address 127.0.0.2 is denied")
 }
 
 // Name rules are checked before the lookup; an allow list of names lets
 // nothing else through, IP literals included.
 func TestTargetPolicyNameRules(t *testing.T) {
-	srv := newServer(t, okHandler, serverOpts{})
-	at := func(host string) string { return "http://" + net.JoinHostPort(host, port(t, srv.URL)) + "/" }
+	srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{})
+	at := func(host string) string { return "http://" + net.JoinHostPort(host, probertest.Port(t, srv.URL)) + "/" }
 	for _, tc := range []struct {
 		name    string
 		targets config.Targets
@@ -214,7 +213,7 @@ func TestTargetPolicyNameRules(t *testing.T) {
 			failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseResolve}, `address 64:ff9b::7f00:2 of "nat64.test" is denied`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := run(t, policyModule(t, "http", tc.targets, nil), tc.target)
+			_, err := probertest.Run(t, policyModule(t, "http", tc.targets, nil), tc.target)
 			perr := checkOutcome(t, err, tc.want)
 			if perr != nil && !strings.Contains(perr.Error(), tc.message) {
 				t.Errorf("the message %q lacks %q", perr.Error(), tc.message)
@@ -232,10 +231,10 @@ func TestTargetPolicyRedirects(t *testing.T) {
 		reached.Add(1)
 		io.WriteString(w, "inner")
 	}))
-	innerPort := port(t, inner.URL)
+	innerPort := probertest.Port(t, inner.URL)
 	// The outer server redirects twice: to itself, then to ?to=.
-	chain := func(t *testing.T, o serverOpts) *httptest.Server {
-		return newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	chain := func(t *testing.T, o probertest.ServerOpts) *httptest.Server {
+		return probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 			if r.URL.Path == "/" {
 				http.Redirect(w, r, "/next?"+r.URL.RawQuery, http.StatusFound)
 				return
@@ -243,8 +242,8 @@ func TestTargetPolicyRedirects(t *testing.T) {
 			http.Redirect(w, r, r.URL.Query().Get("to"), http.StatusFound)
 		}), o)
 	}
-	outer := chain(t, serverOpts{})
-	outerTLS := chain(t, serverOpts{tls: true})
+	outer := chain(t, probertest.ServerOpts{})
+	outerTLS := chain(t, probertest.ServerOpts{TLS: true})
 	insecure := func(cm *config.Module) { cm.HTTP.HTTPClientConfig.TLSConfig.InsecureSkipVerify = true }
 	for _, tc := range []struct {
 		name    string
@@ -270,7 +269,7 @@ func TestTargetPolicyRedirects(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			before := reached.Load()
 			m := policyModule(t, "http", tc.targets, insecure)
-			_, err := run(t, m, tc.start.URL+"/?to="+url.QueryEscape(tc.to))
+			_, err := probertest.Run(t, m, tc.start.URL+"/?to="+url.QueryEscape(tc.to))
 			perr := checkOutcome(t, err, tc.want)
 			for _, w := range tc.message {
 				if !strings.Contains(perr.Error(), w) {
@@ -287,7 +286,7 @@ func TestTargetPolicyRedirects(t *testing.T) {
 // --probe.deny-private refuses loopback, private and metadata addresses,
 // literal or resolved, and a module's allow list cannot override it.
 func TestDenyPrivate(t *testing.T) {
-	srv := newServer(t, okHandler, serverOpts{})
+	srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{})
 	private := core.WithDenied(denyPrivate, core.PrivateRanges())
 	for _, tc := range []struct {
 		name    string
@@ -304,7 +303,7 @@ func TestDenyPrivate(t *testing.T) {
 			`address 169.254.169.254 of "metadata.test" is denied by --probe.deny-private (cloud metadata service)`},
 		{"a module's allow list", "http", config.Targets{Allow: []string{"127.0.0.0/8"}}, srv.URL,
 			"denied by --probe.deny-private (loopback)"},
-		{"IPv4-mapped", "tcp", config.Targets{}, "[::ffff:127.0.0.1]:" + port(t, srv.URL),
+		{"IPv4-mapped", "tcp", config.Targets{}, "[::ffff:127.0.0.1]:" + probertest.Port(t, srv.URL),
 			"address 127.0.0.1 is denied by --probe.deny-private (loopback)"},
 		{"behind NAT64", "tcp", config.Targets{}, "nat64.test:80",
 			`address 64:ff9b::7f00:2 of "nat64.test" is denied by --probe.deny-private (loopback)`},
@@ -312,12 +311,12 @@ func TestDenyPrivate(t *testing.T) {
 		{"IPv6 loopback", "icmp", config.Targets{}, "::1", "address ::1 is denied by --probe.deny-private (loopback)"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := run(t, policyModule(t, tc.prober, tc.targets, nil, private), tc.target)
+			_, err := probertest.Run(t, policyModule(t, tc.prober, tc.targets, nil, private), tc.target)
 			denied(t, err, taxonomy.PhaseResolve, tc.message)
 		})
 	}
 	t.Run("off by default", func(t *testing.T) {
-		_, err := run(t, policyModule(t, "http", config.Targets{}, nil), srv.URL)
+		_, err := probertest.Run(t, policyModule(t, "http", config.Targets{}, nil), srv.URL)
 		checkOutcome(t, err, failure{})
 	})
 }
@@ -366,13 +365,13 @@ func TestPrivateRanges(t *testing.T) {
 // The proxy is the operator's choice: its address is not checked, the
 // target's still is.
 func TestTargetPolicyProxyIsExempt(t *testing.T) {
-	proxy := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	proxy := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/away" {
 			http.Redirect(w, r, "http://127.0.0.1:1/", http.StatusFound)
 			return
 		}
 		io.WriteString(w, "via the proxy")
-	}), serverOpts{})
+	}), probertest.ServerOpts{})
 	proxyURL, err := url.Parse(proxy.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -399,15 +398,15 @@ func TestTargetPolicyProxyIsExempt(t *testing.T) {
 		{"a redirect to a private address", false, config.Targets{}, "http://192.0.2.10/away", failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseResolve}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := run(t, policyModule(t, "http", tc.targets, viaProxy(tc.skipResolve), private), tc.target)
+			_, err := probertest.Run(t, policyModule(t, "http", tc.targets, viaProxy(tc.skipResolve), private), tc.target)
 			checkOutcome(t, err, tc.want)
 		})
 	}
 }
 
 func TestTargetPolicySchemes(t *testing.T) {
-	srv := newServer(t, okHandler, serverOpts{})
-	ws, _ := wsServer(t, nil, serverOpts{})
+	srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{})
+	ws, _ := wsServer(t, nil, probertest.ServerOpts{})
 	for _, tc := range []struct {
 		name, prober string
 		schemes      []string
@@ -423,7 +422,7 @@ func TestTargetPolicySchemes(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := policyModule(t, tc.prober, config.Targets{Schemes: tc.schemes}, nil)
-			_, err := run(t, m, tc.target)
+			_, err := probertest.Run(t, m, tc.target)
 			if perr := checkOutcome(t, err, tc.want); perr != nil && !strings.Contains(perr.Error(), "is not in targets.schemes") {
 				t.Errorf("the message %q does not name targets.schemes", perr.Error())
 			}
@@ -455,7 +454,7 @@ func TestTargetPolicyUnix(t *testing.T) {
 			failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseSetup}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := run(t, policyModule(t, "unix", tc.targets, nil, core.WithDenied(denyPrivate, core.PrivateRanges())), tc.target)
+			_, err := probertest.Run(t, policyModule(t, "unix", tc.targets, nil, core.WithDenied(denyPrivate, core.PrivateRanges())), tc.target)
 			perr := checkOutcome(t, err, tc.want)
 			if perr != nil && !strings.Contains(perr.Error(), tc.message) {
 				t.Errorf("the message %q lacks %q", perr.Error(), tc.message)
@@ -498,14 +497,14 @@ func TestNewSetDeniesForEveryModule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := NewSet(cfg, core.WithResolver(testResolver(t)), core.WithDenied(denyPrivate, core.PrivateRanges()))
+	set, err := NewSet(cfg, core.WithResolver(probertest.TestResolver(t)), core.WithDenied(denyPrivate, core.PrivateRanges()))
 	if err != nil {
 		t.Fatal(err)
 	}
 	targets := map[string]string{"a": "http://127.0.0.1:1/", "b": "127.0.0.1:1"}
 	for _, name := range set.Names() {
 		m, _ := set.Module(name)
-		_, err := run(t, m, targets[name])
+		_, err := probertest.Run(t, m, targets[name])
 		denied(t, err, taxonomy.PhaseResolve, "--probe.deny-private (loopback)")
 	}
 }

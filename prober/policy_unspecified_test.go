@@ -7,10 +7,9 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
-
-	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // A connection to 0.0.0.0 reaches 127.0.0.1 (the kernel rewrites it), so
@@ -24,7 +23,7 @@ func TestTargetPolicyUnspecifiedReachesLoopback(t *testing.T) {
 		}
 		t.Run(name, func(t *testing.T) {
 			deny := policyModule(t, c.prober, config.Targets{Deny: []string{"127.0.0.1/32"}}, c.mutate)
-			_, err := run(t, deny, c.target(t, "0.0.0.0"))
+			_, err := probertest.Run(t, deny, c.target(t, "0.0.0.0"))
 			denied(t, err, taxonomy.PhaseResolve, `address 0.0.0.0 (which reaches 127.0.0.1) is denied by targets.deny entry "127.0.0.1/32" of module "test"`)
 
 			// What the rules allow, 0.0.0.0 reaches: the server on 127.0.0.1.
@@ -32,11 +31,11 @@ func TestTargetPolicyUnspecifiedReachesLoopback(t *testing.T) {
 			if c.prober == "icmp" {
 				// The echo reply comes from 127.0.0.1, not the address
 				// asked: only the policy's verdict is of interest here.
-				_, _, err = probe(t, allow, c.target(t, "0.0.0.0"), time.Second)
+				_, _, err = probertest.Probe(t, allow, c.target(t, "0.0.0.0"), time.Second)
 				notDenied(t, err)
 				return
 			}
-			_, err = run(t, allow, c.target(t, "0.0.0.0"))
+			_, err = probertest.Run(t, allow, c.target(t, "0.0.0.0"))
 			checkOutcome(t, err, failure{})
 		})
 	}
@@ -46,10 +45,10 @@ func TestTargetPolicyUnspecifiedReachesLoopback(t *testing.T) {
 		{"0.0.0.0/8", "0.0.0.0:80", `address 0.0.0.0 is denied by targets.deny entry "0.0.0.0/8"`},
 	} {
 		m := policyModule(t, "tcp", config.Targets{Deny: []string{tc.deny}}, nil)
-		_, err := run(t, m, tc.target)
+		_, err := probertest.Run(t, m, tc.target)
 		denied(t, err, taxonomy.PhaseResolve, tc.want)
 	}
-	_, err := run(t, policyModule(t, "tcp", config.Targets{Allow: []string{"10.0.0.0/8"}}, nil), "0.0.0.0:80")
+	_, err := probertest.Run(t, policyModule(t, "tcp", config.Targets{Allow: []string{"10.0.0.0/8"}}, nil), "0.0.0.0:80")
 	denied(t, err, taxonomy.PhaseResolve, "address 0.0.0.0 matches no targets.allow entry")
 }
 

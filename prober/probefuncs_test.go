@@ -4,9 +4,8 @@ import (
 	"context"
 	"log/slog"
 
-	"github.com/sonde-exporter/sonde/prober/probemetrics"
-
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
 // The probe of each prober, for tests that run one on a module directly.

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -34,7 +35,7 @@ func TestTargetPasswordIsMaskedInLogsAndErrors(t *testing.T) {
 	}))
 	defer http.Close()
 	hostPort := strings.TrimPrefix(http.URL, "http://")
-	listener := rawServer(t, func(c net.Conn) { c.Close() })
+	listener := probertest.RawServer(t, func(c net.Conn) { c.Close() })
 	udp := testkit.ClosedUDPPort(t)
 	userinfo := "alice:" + password + "@"
 	doh := func(m *config.Module) { m.DNS.TransportProtocol = "https" }

@@ -4,7 +4,6 @@ import (
 	"sort"
 
 	"github.com/sonde-exporter/sonde/config"
-
 	"github.com/sonde-exporter/sonde/prober/core"
 )
 

@@ -14,10 +14,9 @@ import (
 	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
-
-	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // mkfifo makes a named pipe nothing writes to: reading it the usual way
@@ -39,7 +38,7 @@ func probeWithin(t *testing.T, prepare func() *core.Module, target string) error
 	done := make(chan error, 1)
 	go func() {
 		m := prepare()
-		_, _, err := probe(t, m, target, 5*time.Second)
+		_, _, err := probertest.Probe(t, m, target, 5*time.Second)
 		done <- err
 	}()
 	select {
@@ -57,7 +56,7 @@ func probeWithin(t *testing.T, prepare func() *core.Module, target string) error
 func TestNamedPipesFailProbes(t *testing.T) {
 	pipe := mkfifo(t)
 	var hit atomic.Bool
-	target := newServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hit.Store(true) }), serverOpts{})
+	target := probertest.NewServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { hit.Store(true) }), probertest.ServerOpts{})
 	tests := []struct {
 		name    string
 		section string
@@ -89,7 +88,7 @@ func TestNamedPipesFailProbes(t *testing.T) {
 // the same way.
 func TestWebsocketNamedPipeSecret(t *testing.T) {
 	pipe := mkfifo(t)
-	s, _ := wsServer(t, drain, serverOpts{})
+	s, _ := wsServer(t, drain, probertest.ServerOpts{})
 	err := probeWithin(t, func() *core.Module {
 		return wsModule(t, func(w *config.WebsocketProbe) {
 			w.HTTPConfig.BasicAuth = &pconfig.BasicAuth{Username: "probe", PasswordFile: pipe}

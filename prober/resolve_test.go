@@ -11,7 +11,7 @@ import (
 	"testing"
 
 	"github.com/sonde-exporter/sonde/config"
-
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -27,7 +27,7 @@ func dualStackServer(t *testing.T, handler http.Handler) string {
 		if err != nil {
 			t.Fatal(err)
 		}
-		ln6, err = net.Listen("tcp6", net.JoinHostPort("::1", port(t, ln4.Addr().String())))
+		ln6, err = net.Listen("tcp6", net.JoinHostPort("::1", probertest.Port(t, ln4.Addr().String())))
 		if err == nil {
 			break
 		}
@@ -52,7 +52,7 @@ func dualStackServer(t *testing.T, handler http.Handler) string {
 		srv.Close()
 		wg.Wait()
 	})
-	return port(t, ln4.Addr().String())
+	return probertest.Port(t, ln4.Addr().String())
 }
 
 func fnvHash(ip string) float64 {
@@ -97,8 +97,8 @@ func TestHTTPIPProtocol(t *testing.T) {
 		{"IPv6 literal, ip4 preferred, fallback", "[::1]", "ip4", true, failure{}, "::1"},
 		{"NXDOMAIN, fallback", "nx.test", "", true, failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve}, ""},
 		{"NXDOMAIN, no fallback", "nx.test", "ip4", false, failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve}, ""},
-		{"SERVFAIL, fallback", servfailName, "", true, failure{taxonomy.ClassDNS, taxonomy.ReasonServFail, taxonomy.PhaseResolve}, ""},
-		{"SERVFAIL, no fallback", servfailName, "ip6", false, failure{taxonomy.ClassDNS, taxonomy.ReasonServFail, taxonomy.PhaseResolve}, ""},
+		{"SERVFAIL, fallback", probertest.ServfailName, "", true, failure{taxonomy.ClassDNS, taxonomy.ReasonServFail, taxonomy.PhaseResolve}, ""},
+		{"SERVFAIL, no fallback", probertest.ServfailName, "ip6", false, failure{taxonomy.ClassDNS, taxonomy.ReasonServFail, taxonomy.PhaseResolve}, ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -109,22 +109,22 @@ func TestHTTPIPProtocol(t *testing.T) {
 				h.IPProtocol = tc.preferred
 				h.IPProtocolFallback = tc.fallback
 			})
-			sink, err := run(t, m, fmt.Sprintf("http://%s:%s/", tc.host, p))
+			sink, err := probertest.Run(t, m, fmt.Sprintf("http://%s:%s/", tc.host, p))
 			checkOutcome(t, err, tc.want)
-			value(t, sink, "probe_dns_lookup_time_seconds")
-			value(t, sink, "probe_http_duration_seconds", string(taxonomy.PhaseResolve))
+			probertest.Value(t, sink, "probe_dns_lookup_time_seconds")
+			probertest.Value(t, sink, "probe_http_duration_seconds", string(taxonomy.PhaseResolve))
 			if tc.want != (failure{}) {
-				metric(t, sink, 0, "probe_ip_protocol")
-				metric(t, sink, 0, "probe_ip_addr_hash")
-				metric(t, sink, 0, "probe_http_status_code")
+				probertest.Metric(t, sink, 0, "probe_ip_protocol")
+				probertest.Metric(t, sink, 0, "probe_ip_addr_hash")
+				probertest.Metric(t, sink, 0, "probe_http_status_code")
 				return
 			}
 			family := 4.0
 			if net.ParseIP(tc.wantIP).To4() == nil {
 				family = 6
 			}
-			metric(t, sink, family, "probe_ip_protocol")
-			metric(t, sink, fnvHash(tc.wantIP), "probe_ip_addr_hash")
+			probertest.Metric(t, sink, family, "probe_ip_protocol")
+			probertest.Metric(t, sink, fnvHash(tc.wantIP), "probe_ip_addr_hash")
 			mu.Lock()
 			defer mu.Unlock()
 			if remote != tc.wantIP {
@@ -150,12 +150,12 @@ func TestHTTPRedirectToAName(t *testing.T) {
 	}))
 	m := newModule(t, func(h *config.HTTPProbe) { h.IPProtocol = "ip4" })
 
-	sink, err := run(t, m, fmt.Sprintf("http://127.0.0.1:%s/to-name", p))
+	sink, err := probertest.Run(t, m, fmt.Sprintf("http://127.0.0.1:%s/to-name", p))
 	checkOutcome(t, err, failure{})
-	metric(t, sink, 1, "probe_http_redirects")
+	probertest.Metric(t, sink, 1, "probe_http_redirects")
 	// probe_ip_protocol describes the target, not where redirects led.
-	metric(t, sink, 4, "probe_ip_protocol")
+	probertest.Metric(t, sink, 4, "probe_ip_protocol")
 
-	_, err = run(t, m, fmt.Sprintf("http://127.0.0.1:%s/to-nxdomain", p))
+	_, err = probertest.Run(t, m, fmt.Sprintf("http://127.0.0.1:%s/to-nxdomain", p))
 	checkOutcome(t, err, failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve})
 }

@@ -8,6 +8,7 @@ import (
 	"github.com/prometheus/common/expfmt"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 )
 
 // gatheredText is what g exposes, in the text format.
@@ -29,9 +30,9 @@ func gatheredText(t *testing.T, g prometheus.Gatherer) string {
 // A probe's own sink exposes like a registry too: the whole http family
 // after a real probe, compared with the same values put in a registry.
 func TestSinkOfAProbeMatchesRegistry(t *testing.T) {
-	srv := newServer(t, okHandler, serverOpts{tls: true, http2: true, ca: nil})
+	srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{TLS: true, HTTP2: true, CA: nil})
 	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.InsecureSkipVerify = true })
-	sink, err := run(t, m, srv.URL)
+	sink, err := probertest.Run(t, m, srv.URL)
 	checkOutcome(t, err, failure{})
 	mfs, _ := sink.Gather()
 	reg := prometheus.NewRegistry()

@@ -10,9 +10,8 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // STARTTLS presets: each runs its protocol's own exchange to ask for TLS,

@@ -4,6 +4,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -28,7 +29,7 @@ func TestMalformedHostsAreInvalidTargets(t *testing.T) {
 			if tc.prober == "dns" {
 				m.DNS.QueryName = "example.test"
 			}
-			_, _, err := probe(t, m, tc.target, 2*time.Second)
+			_, _, err := probertest.Probe(t, m, tc.target, 2*time.Second)
 			checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup})
 		})
 	}

@@ -14,10 +14,10 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
-	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // peer is the server side of a scripted tcp test: it reads and writes
@@ -62,12 +62,12 @@ func (p *peer) startTLS(cfg *tls.Config) {
 // for localhost issued by it.
 type tcpEnv struct {
 	t    *testing.T
-	ca   *testCA
-	cert issued
+	ca   *probertest.TestCA
+	cert probertest.Issued
 }
 
 func (e *tcpEnv) serverTLS() *tls.Config {
-	return &tls.Config{Certificates: []tls.Certificate{e.cert.tls}}
+	return &tls.Config{Certificates: []tls.Certificate{e.cert.TLS}}
 }
 
 type tcpCase struct {
@@ -87,9 +87,9 @@ func runTCPCases(t *testing.T, cases []tcpCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := &tcpEnv{t: t, ca: newTestCA(t, "sonde test CA")}
-			e.cert = e.ca.issue(t, localhostSpec())
-			addr := rawServer(t, func(c net.Conn) {
+			e := &tcpEnv{t: t, ca: probertest.NewTestCA(t, "sonde test CA")}
+			e.cert = e.ca.Issue(t, probertest.LocalhostSpec())
+			addr := probertest.RawServer(t, func(c net.Conn) {
 				defer c.Close()
 				if tc.serve != nil {
 					tc.serve(e, newPeer(t, c))
@@ -98,7 +98,7 @@ func runTCPCases(t *testing.T, cases []tcpCase) {
 				io.Copy(io.Discard, c)
 			})
 			m := defaultModule(t, "tcp", func(cm *config.Module) {
-				cm.TCP.TLSConfig.CAFile = e.ca.file
+				cm.TCP.TLSConfig.CAFile = e.ca.File
 				if tc.module != nil {
 					tc.module(&cm.TCP, e)
 				}
@@ -120,9 +120,9 @@ func runTCPCases(t *testing.T, cases []tcpCase) {
 				t.Errorf("error %v does not say %q", err, tc.message)
 			}
 			for name, want := range tc.metrics {
-				metric(t, sink, want, name)
+				probertest.Metric(t, sink, want, name)
 			}
-			absent(t, sink, tc.absent...)
+			probertest.Absent(t, sink, tc.absent...)
 			if tc.check != nil {
 				tc.check(t, sink)
 			}
@@ -136,8 +136,8 @@ func probeTCPWithin(t *testing.T, m *core.Module, target string, timeout time.Du
 	defer cancel()
 	sink := probemetrics.NewSink()
 	start := time.Now()
-	err := probeTCP(ctx, target, m, sink, discardLogger)
-	observe(t, sink)
+	err := probeTCP(ctx, target, m, sink, probertest.DiscardLogger)
+	probertest.Observe(t, sink)
 	return sink, time.Since(start), err
 }
 
@@ -157,14 +157,14 @@ func TestTCPConnect(t *testing.T) {
 			metrics: map[string]float64{"probe_failed_due_to_regex": 0, "probe_failed_due_to_bytes": 0, "probe_ip_protocol": 4},
 			absent:  []string{"probe_ssl_earliest_cert_expiry", "probe_expect_info"},
 			check: func(t *testing.T, s *probemetrics.Sink) {
-				if v := value(t, s, "probe_tcp_duration_seconds", "connect"); v <= 0 {
+				if v := probertest.Value(t, s, "probe_tcp_duration_seconds", "connect"); v <= 0 {
 					t.Errorf("connect phase %v, want > 0", v)
 				}
 			},
 		},
 		{
 			name:    "refused: only the common metrics",
-			target:  func(string) string { return closedPort(t) },
+			target:  func(string) string { return probertest.ClosedPort(t) },
 			want:    failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			metrics: map[string]float64{"probe_ip_protocol": 4},
 			absent:  []string{"probe_failed_due_to_regex", "probe_failed_due_to_bytes"},
@@ -217,8 +217,8 @@ func TestTCPQueryResponse(t *testing.T) {
 			),
 			metrics: map[string]float64{"probe_failed_due_to_regex": 0},
 			check: func(t *testing.T, s *probemetrics.Sink) {
-				metric(t, s, 1, "probe_expect_info", "mail.example", "Postfix 3.7")
-				if v := value(t, s, "probe_tcp_duration_seconds", "query"); v <= 0 {
+				probertest.Metric(t, s, 1, "probe_expect_info", "mail.example", "Postfix 3.7")
+				if v := probertest.Value(t, s, "probe_tcp_duration_seconds", "query"); v <= 0 {
 					t.Errorf("query phase %v", v)
 				}
 			},
@@ -327,11 +327,11 @@ func TestTCPTLS(t *testing.T) {
 				c.QueryResponse = []config.QueryResponse{expectStep("^hello over tls$")}
 			},
 			check: func(t *testing.T, s *probemetrics.Sink) {
-				metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
-				if v := value(t, s, "probe_tcp_duration_seconds", "tls"); v <= 0 {
+				probertest.Metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
+				if v := probertest.Value(t, s, "probe_tcp_duration_seconds", "tls"); v <= 0 {
 					t.Errorf("tls phase %v", v)
 				}
-				value(t, s, "probe_ssl_earliest_cert_expiry")
+				probertest.Value(t, s, "probe_ssl_earliest_cert_expiry")
 			},
 		},
 		{
@@ -340,7 +340,7 @@ func TestTCPTLS(t *testing.T) {
 			module: func(c *config.TCPProbe, _ *tcpEnv) { c.TLS = true; c.TLSConfig.ServerName = "other.example" },
 			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS},
 			absent: []string{"probe_failed_due_to_regex"},
-			check:  func(t *testing.T, s *probemetrics.Sink) { chainSurvived(t, s) },
+			check:  func(t *testing.T, s *probemetrics.Sink) { probertest.ChainSurvived(t, s) },
 		},
 		{
 			name:    "a server that never answers the handshake",
@@ -361,7 +361,7 @@ func TestTCPTLS(t *testing.T) {
 			},
 			module: steps(expectStep("^220 ready"), sendStep("STARTTLS"), config.QueryResponse{Expect: config.MustNewRegexp("^220 go"), StartTLS: true}, expectStep("^250 secure")),
 			check: func(t *testing.T, s *probemetrics.Sink) {
-				metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
+				probertest.Metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
 			},
 		},
 		{
@@ -410,7 +410,7 @@ func TestTCPStartTLSPresets(t *testing.T) {
 			serve:  smtp("250-mail.example", "250-PIPELINING", "250-STARTTLS", "250 8BITMIME"),
 			module: preset("smtp", sendStep("NOOP"), expectStep("^250 ")),
 			check: func(t *testing.T, s *probemetrics.Sink) {
-				metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
+				probertest.Metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
 			},
 		},
 		{
@@ -509,7 +509,7 @@ func TestTCPStartTLSPresets(t *testing.T) {
 			},
 			module: preset("postgres"),
 			check: func(t *testing.T, s *probemetrics.Sink) {
-				metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
+				probertest.Metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
 			},
 		},
 		{
@@ -525,15 +525,15 @@ func TestTCPStartTLSPresets(t *testing.T) {
 }
 
 func TestTCPHostnameSetsServerName(t *testing.T) {
-	ca := newTestCA(t, "sonde test CA")
-	cert := ca.issue(t, leafSpec{cn: "svc.example", dns: []string{"svc.example"}})
-	addr := rawServer(t, func(c net.Conn) {
+	ca := probertest.NewTestCA(t, "sonde test CA")
+	cert := ca.Issue(t, probertest.LeafSpec{CN: "svc.example", DNS: []string{"svc.example"}})
+	addr := probertest.RawServer(t, func(c net.Conn) {
 		defer c.Close()
-		tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.tls}}).Handshake()
+		tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.TLS}}).Handshake()
 	})
 	m := defaultModule(t, "tcp", func(cm *config.Module) {
 		cm.TCP.TLS = true
-		cm.TCP.TLSConfig.CAFile = ca.file
+		cm.TCP.TLSConfig.CAFile = ca.File
 	})
 	_, _, err := probeTCPWithin(t, m, addr, 2*time.Second)
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS})
@@ -563,7 +563,7 @@ func TestTCPOverIPv6(t *testing.T) {
 	})
 	sink, _, err := probeTCPWithin(t, m, ln.Addr().String(), 2*time.Second)
 	checkOutcome(t, err, failure{})
-	metric(t, sink, 6, "probe_ip_protocol")
+	probertest.Metric(t, sink, 6, "probe_ip_protocol")
 }
 
 func TestUnixSocket(t *testing.T) {
@@ -574,8 +574,8 @@ func TestUnixSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	ca := newTestCA(t, "sonde test CA")
-	cert := ca.issue(t, leafSpec{cn: "app.internal", dns: []string{"app.internal"}})
+	ca := probertest.NewTestCA(t, "sonde test CA")
+	cert := ca.Issue(t, probertest.LeafSpec{CN: "app.internal", DNS: []string{"app.internal"}})
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -588,7 +588,7 @@ func TestUnixSocket(t *testing.T) {
 				p.say("hello unix")
 				if p.hear("STARTTLS") {
 					p.say("OK")
-					p.startTLS(&tls.Config{Certificates: []tls.Certificate{cert.tls}})
+					p.startTLS(&tls.Config{Certificates: []tls.Certificate{cert.TLS}})
 					p.say("secure")
 				}
 			}()
@@ -596,7 +596,7 @@ func TestUnixSocket(t *testing.T) {
 	}()
 	unixModule := func(mutate func(u *config.UnixProbe)) *core.Module {
 		return defaultModule(t, "unix", func(cm *config.Module) {
-			cm.Unix.TLSConfig.CAFile = ca.file
+			cm.Unix.TLSConfig.CAFile = ca.File
 			cm.Unix.TLSConfig.ServerName = "app.internal"
 			mutate(&cm.Unix)
 		})
@@ -605,7 +605,7 @@ func TestUnixSocket(t *testing.T) {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		defer cancel()
 		sink := probemetrics.NewSink()
-		return sink, probeUnix(ctx, target, m, sink, discardLogger)
+		return sink, probeUnix(ctx, target, m, sink, probertest.DiscardLogger)
 	}
 
 	m := unixModule(func(u *config.UnixProbe) {
@@ -617,8 +617,8 @@ func TestUnixSocket(t *testing.T) {
 	})
 	sink, err := probe(m, path)
 	checkOutcome(t, err, failure{})
-	metric(t, sink, 0, "probe_failed_due_to_regex")
-	metric(t, sink, 1, "probe_tls_version_info", "TLS 1.3")
+	probertest.Metric(t, sink, 0, "probe_failed_due_to_regex")
+	probertest.Metric(t, sink, 1, "probe_tls_version_info", "TLS 1.3")
 
 	_, err = probe(m, filepath.Join(dir, "missing.sock"))
 	checkOutcome(t, err, failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect})

@@ -4,10 +4,10 @@ import (
 	"testing"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
-	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // The icmp prober's spans, where the process may open an ICMP socket. The
@@ -24,7 +24,7 @@ func TestTimelineICMP(t *testing.T) {
 		spans:   []string{"resolve/0", "setup/0", "rtt/0"},
 		metrics: phaseSeries("probe_icmp_duration_seconds", taxonomy.PhaseResolve, taxonomy.PhaseSetup),
 		check: func(t *testing.T, sink *probemetrics.Sink, spans []probemetrics.Span) {
-			rtt := value(t, sink, "probe_icmp_duration_seconds", string(taxonomy.PhaseRTT))
+			rtt := probertest.Value(t, sink, "probe_icmp_duration_seconds", string(taxonomy.PhaseRTT))
 			if exchange := only(t, spans, taxonomy.PhaseRTT).Duration().Seconds(); rtt <= 0 || rtt > exchange {
 				t.Errorf("rtt phase %v, want more than 0 and at most the exchange's span, %v", rtt, exchange)
 			}

@@ -17,10 +17,10 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
-	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // Every prober records the phases it measures as spans, with the clock
@@ -87,7 +87,7 @@ func probeTimed(t *testing.T, m *core.Module, target string) (*probemetrics.Sink
 	defer cancel()
 	sink := probemetrics.NewSink()
 	before := time.Now()
-	err := f(ctx, target, m, sink, discardLogger)
+	err := f(ctx, target, m, sink, probertest.DiscardLogger)
 	after := time.Now()
 	return sink, sink.Spans(), before, after, err
 }
@@ -126,7 +126,7 @@ func checkSpansWithin(t *testing.T, spans []probemetrics.Span, before, after tim
 func checkSpanMetrics(t *testing.T, sink *probemetrics.Sink, spans []probemetrics.Span, metrics map[taxonomy.Phase]gauge) {
 	t.Helper()
 	for phase, s := range metrics {
-		got := value(t, sink, s.name, s.labels...)
+		got := probertest.Value(t, sink, s.name, s.labels...)
 		if want := phaseTotal(spans, phase); math.Abs(got-want) > 1e-6 {
 			t.Errorf("%s%v = %v, but the %s spans last %v", s.name, s.labels, got, phase, want)
 		}
@@ -146,24 +146,24 @@ func phaseTotal(spans []probemetrics.Span, phase taxonomy.Phase) float64 {
 
 // namedSpec is a server certificate for v4only.test, the test zone's name
 // for 127.0.0.1: a target by that name has a resolve phase.
-func namedSpec() *leafSpec {
-	return &leafSpec{cn: "v4only.test", dns: []string{"v4only.test"}}
+func namedSpec() *probertest.LeafSpec {
+	return &probertest.LeafSpec{CN: "v4only.test", DNS: []string{"v4only.test"}}
 }
 
 // named is hostport with its host replaced by v4only.test.
 func named(t *testing.T, hostport string) string {
 	t.Helper()
-	return net.JoinHostPort("v4only.test", port(t, hostport))
+	return net.JoinHostPort("v4only.test", probertest.Port(t, hostport))
 }
 
 // httpModuleIP4 is an http module that resolves to IPv4, as the test
 // servers listen there, trusting ca when it is not nil.
-func httpModuleIP4(t *testing.T, ca *testCA) *core.Module {
+func httpModuleIP4(t *testing.T, ca *probertest.TestCA) *core.Module {
 	t.Helper()
 	return newModule(t, func(h *config.HTTPProbe) {
 		h.IPProtocol = "ip4"
 		if ca != nil {
-			h.HTTPClientConfig.TLSConfig.CAFile = ca.file
+			h.HTTPClientConfig.TLSConfig.CAFile = ca.File
 		}
 	})
 }
@@ -182,19 +182,19 @@ func TestTimelineHTTP(t *testing.T) {
 		{
 			name: "plain",
 			setup: func(t *testing.T) (*core.Module, string) {
-				srv := newServer(t, okHandler, serverOpts{})
+				srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{})
 				return httpModuleIP4(t, nil), "http://" + named(t, srv.URL) + "/"
 			},
 			spans:   []string{"resolve/0", "connect/0", "processing/0", "transfer/0"},
 			metrics: httpSeries,
 			check: func(t *testing.T, sink *probemetrics.Sink, spans []probemetrics.Span) {
-				metric(t, sink, phaseTotal(spans, taxonomy.PhaseResolve), "probe_dns_lookup_time_seconds")
+				probertest.Metric(t, sink, phaseTotal(spans, taxonomy.PhaseResolve), "probe_dns_lookup_time_seconds")
 			},
 		},
 		{
 			name: "an IP literal is not resolved",
 			setup: func(t *testing.T) (*core.Module, string) {
-				return httpModuleIP4(t, nil), newServer(t, okHandler, serverOpts{}).URL
+				return httpModuleIP4(t, nil), probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{}).URL
 			},
 			spans:   []string{"connect/0", "processing/0", "transfer/0"},
 			metrics: phaseSeries("probe_http_duration_seconds", taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer),
@@ -202,8 +202,8 @@ func TestTimelineHTTP(t *testing.T) {
 		{
 			name: "https",
 			setup: func(t *testing.T) (*core.Module, string) {
-				ca := newTestCA(t, "sonde timeline CA")
-				srv := newServer(t, okHandler, serverOpts{tls: true, ca: ca, spec: namedSpec()})
+				ca := probertest.NewTestCA(t, "sonde timeline CA")
+				srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{TLS: true, CA: ca, Spec: namedSpec()})
 				return httpModuleIP4(t, ca), "https://" + named(t, srv.URL) + "/"
 			},
 			spans:   []string{"resolve/0", "connect/0", "tls/0", "processing/0", "transfer/0"},
@@ -212,7 +212,7 @@ func TestTimelineHTTP(t *testing.T) {
 		{
 			name: "one redirect",
 			setup: func(t *testing.T) (*core.Module, string) {
-				srv := newServer(t, redirecting, serverOpts{})
+				srv := probertest.NewServer(t, redirecting, probertest.ServerOpts{})
 				return httpModuleIP4(t, nil), "http://" + named(t, srv.URL) + "/"
 			},
 			// The redirect's body is never read: no transfer for hop 0.
@@ -224,8 +224,8 @@ func TestTimelineHTTP(t *testing.T) {
 		{
 			name: "https with one redirect",
 			setup: func(t *testing.T) (*core.Module, string) {
-				ca := newTestCA(t, "sonde timeline CA")
-				srv := newServer(t, redirecting, serverOpts{tls: true, ca: ca, spec: namedSpec()})
+				ca := probertest.NewTestCA(t, "sonde timeline CA")
+				srv := probertest.NewServer(t, redirecting, probertest.ServerOpts{TLS: true, CA: ca, Spec: namedSpec()})
 				return httpModuleIP4(t, ca), "https://" + named(t, srv.URL) + "/"
 			},
 			spans: []string{"resolve/0", "connect/0", "tls/0", "processing/0",
@@ -235,7 +235,7 @@ func TestTimelineHTTP(t *testing.T) {
 		},
 		{
 			name:  "https with an OCSP query",
-			setup: func(t *testing.T) (*core.Module, string) { return ocspTarget(t, okHandler) },
+			setup: func(t *testing.T) (*core.Module, string) { return ocspTarget(t, probertest.OKHandler) },
 			spans: []string{"connect/0", "tls/0", "ocsp/0", "processing/0", "transfer/0"},
 			metrics: func() map[taxonomy.Phase]gauge {
 				m := phaseSeries("probe_http_duration_seconds", taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer)
@@ -255,7 +255,7 @@ func TestTimelineHTTP(t *testing.T) {
 				checkHopsInOrder(t, sink, spans)
 				for _, s := range spans {
 					if s.Phase == taxonomy.PhaseOCSP && s.Hop == 1 {
-						metric(t, sink, s.Duration().Seconds(), "probe_tls_ocsp_duration_seconds")
+						probertest.Metric(t, sink, s.Duration().Seconds(), "probe_tls_ocsp_duration_seconds")
 					}
 				}
 			},
@@ -263,7 +263,7 @@ func TestTimelineHTTP(t *testing.T) {
 		{
 			name: "connection refused",
 			setup: func(t *testing.T) (*core.Module, string) {
-				return httpModuleIP4(t, nil), "http://" + named(t, closedPort(t)) + "/"
+				return httpModuleIP4(t, nil), "http://" + named(t, probertest.ClosedPort(t)) + "/"
 			},
 			want:    failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			spans:   []string{"resolve/0", "connect/0"},
@@ -276,12 +276,12 @@ func TestTimelineHTTP(t *testing.T) {
 // OCSP responder, and a module that asks it.
 func ocspTarget(t *testing.T, handler http.Handler) (*core.Module, string) {
 	t.Helper()
-	ca := newTestCA(t, "sonde timeline OCSP CA")
+	ca := probertest.NewTestCA(t, "sonde timeline OCSP CA")
 	var answer func(http.ResponseWriter)
 	r := newOCSPResponder(t, func(w http.ResponseWriter) { answer(w) })
-	leaf := ca.issue(t, withOCSP(r.url))
+	leaf := ca.Issue(t, withOCSP(r.url))
 	answer = signed(ocsp.Good)(t, ca, leaf)
-	srv := newServer(t, handler, serverOpts{tls: true, cert: &leaf})
+	srv := probertest.NewServer(t, handler, probertest.ServerOpts{TLS: true, Cert: &leaf})
 	return (&ocspEnv{ca: ca}).module(t, policy(config.OCSPQuery)), srv.URL + "/"
 }
 
@@ -308,26 +308,26 @@ func tcpModuleIP4(t *testing.T, mutate func(c *config.TCPProbe)) *core.Module {
 }
 
 // tlsPeer serves TLS for v4only.test at once, then says hello.
-func tlsPeer(t *testing.T, ca *testCA) func(c net.Conn) {
-	cert := ca.issue(t, *namedSpec())
+func tlsPeer(t *testing.T, ca *probertest.TestCA) func(c net.Conn) {
+	cert := ca.Issue(t, *namedSpec())
 	return func(c net.Conn) {
 		defer c.Close()
 		p := newPeer(t, c)
-		p.startTLS(&tls.Config{Certificates: []tls.Certificate{cert.tls}})
+		p.startTLS(&tls.Config{Certificates: []tls.Certificate{cert.TLS}})
 		p.say("hello")
 	}
 }
 
 // starttlsPeer greets in plaintext, then switches to TLS when asked.
-func starttlsPeer(t *testing.T, ca *testCA) func(c net.Conn) {
-	cert := ca.issue(t, *namedSpec())
+func starttlsPeer(t *testing.T, ca *probertest.TestCA) func(c net.Conn) {
+	cert := ca.Issue(t, *namedSpec())
 	return func(c net.Conn) {
 		defer c.Close()
 		p := newPeer(t, c)
 		p.say("220 ready")
 		if p.hear("STARTTLS") {
 			p.say("220 go ahead")
-			p.startTLS(&tls.Config{Certificates: []tls.Certificate{cert.tls}})
+			p.startTLS(&tls.Config{Certificates: []tls.Certificate{cert.TLS}})
 			p.say("250 secure")
 		}
 	}
@@ -336,15 +336,15 @@ func starttlsPeer(t *testing.T, ca *testCA) func(c net.Conn) {
 var tcpSeries = phaseSeries("probe_tcp_duration_seconds", tcpPhases...)
 
 func TestTimelineTCP(t *testing.T) {
-	ca := newTestCA(t, "sonde timeline CA")
+	ca := probertest.NewTestCA(t, "sonde timeline CA")
 	runTimelineCases(t, []timelineCase{
 		{
 			name: "tls",
 			setup: func(t *testing.T) (*core.Module, string) {
-				addr := rawServer(t, tlsPeer(t, ca))
+				addr := probertest.RawServer(t, tlsPeer(t, ca))
 				return tcpModuleIP4(t, func(c *config.TCPProbe) {
 					c.TLS = true
-					c.TLSConfig.CAFile = ca.file
+					c.TLSConfig.CAFile = ca.File
 					c.QueryResponse = []config.QueryResponse{expectStep("^hello")}
 				}), named(t, addr)
 			},
@@ -354,7 +354,7 @@ func TestTimelineTCP(t *testing.T) {
 		{
 			name: "query_response",
 			setup: func(t *testing.T) (*core.Module, string) {
-				addr := rawServer(t, func(c net.Conn) {
+				addr := probertest.RawServer(t, func(c net.Conn) {
 					defer c.Close()
 					p := newPeer(t, c)
 					p.say("220 ready")
@@ -375,9 +375,9 @@ func TestTimelineTCP(t *testing.T) {
 			// with the tls span inside it.
 			name: "starttls step",
 			setup: func(t *testing.T) (*core.Module, string) {
-				addr := rawServer(t, starttlsPeer(t, ca))
+				addr := probertest.RawServer(t, starttlsPeer(t, ca))
 				return tcpModuleIP4(t, func(c *config.TCPProbe) {
-					c.TLSConfig.CAFile = ca.file
+					c.TLSConfig.CAFile = ca.File
 					c.QueryResponse = []config.QueryResponse{expectStep("^220 ready"), sendStep("STARTTLS"),
 						{Expect: config.MustNewRegexp("^220 go"), StartTLS: true}, expectStep("^250 secure")}
 				}), named(t, addr)
@@ -389,7 +389,7 @@ func TestTimelineTCP(t *testing.T) {
 				if tls.Start.Before(query.Start) || tls.End.After(query.End) {
 					t.Errorf("the tls span (%v to %v) is not inside the query span (%v to %v)", tls.Start, tls.End, query.Start, query.End)
 				}
-				got := value(t, sink, "probe_tcp_duration_seconds", string(taxonomy.PhaseQuery))
+				got := probertest.Value(t, sink, "probe_tcp_duration_seconds", string(taxonomy.PhaseQuery))
 				if want := (query.Duration() - tls.Duration()).Seconds(); math.Abs(got-want) > 1e-6 {
 					t.Errorf("query phase %v, want the query span less the tls span, %v", got, want)
 				}
@@ -398,7 +398,7 @@ func TestTimelineTCP(t *testing.T) {
 		{
 			name: "connection refused",
 			setup: func(t *testing.T) (*core.Module, string) {
-				return tcpModuleIP4(t, func(*config.TCPProbe) {}), named(t, closedPort(t))
+				return tcpModuleIP4(t, func(*config.TCPProbe) {}), named(t, probertest.ClosedPort(t))
 			},
 			want:    failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			spans:   []string{"resolve/0", "connect/0"},
@@ -474,7 +474,7 @@ func TestTimelineDNS(t *testing.T) {
 			spans:   []string{"resolve/0", "connect/0", "query/0"},
 			metrics: dnsSeries(taxonomy.PhaseResolve, taxonomy.PhaseConnect),
 			check: func(t *testing.T, sink *probemetrics.Sink, spans []probemetrics.Span) {
-				metric(t, sink, phaseTotal(spans, taxonomy.PhaseResolve), "probe_dns_lookup_time_seconds")
+				probertest.Metric(t, sink, phaseTotal(spans, taxonomy.PhaseResolve), "probe_dns_lookup_time_seconds")
 			},
 		},
 		{
@@ -489,7 +489,7 @@ func TestTimelineDNS(t *testing.T) {
 			name: "over tls",
 			setup: func(t *testing.T) (*core.Module, string) {
 				// The server's certificate is for localhost.
-				return dnsModuleIP4(t, "dns_over_tls: true", "tls_config: {ca_file: "+s.ca.file+", server_name: localhost}"), named(t, s.dot)
+				return dnsModuleIP4(t, "dns_over_tls: true", "tls_config: {ca_file: "+s.ca.File+", server_name: localhost}"), named(t, s.dot)
 			},
 			spans:   []string{"resolve/0", "connect/0", "tls/0", "query/0"},
 			metrics: dnsSeries(taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS),
@@ -498,7 +498,7 @@ func TestTimelineDNS(t *testing.T) {
 			name: "over https",
 			setup: func(t *testing.T) (*core.Module, string) {
 				doh := strings.Replace(s.doh, "127.0.0.1", "v4only.test", 1)
-				return dnsModuleIP4(t, "transport_protocol: https", "tls_config: {ca_file: "+s.ca.file+", server_name: localhost}"), doh
+				return dnsModuleIP4(t, "transport_protocol: https", "tls_config: {ca_file: "+s.ca.File+", server_name: localhost}"), doh
 			},
 			spans:   []string{"resolve/0", "connect/0", "tls/0", "query/0"},
 			metrics: dnsSeries(taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS),
@@ -531,16 +531,16 @@ func TestTimelineGRPC(t *testing.T) {
 }
 
 func TestTimelineWebsocket(t *testing.T) {
-	ca := newTestCA(t, "sonde timeline CA")
+	ca := probertest.NewTestCA(t, "sonde timeline CA")
 	wsSeries := phaseSeries("probe_websocket_duration_seconds", taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer)
 	module := func(t *testing.T) *core.Module {
-		return wsYAMLModule(t, greetScript+"preferred_ip_protocol: ip4\nhttp_config:\n  tls_config:\n    ca_file: "+ca.file)
+		return wsYAMLModule(t, greetScript+"preferred_ip_protocol: ip4\nhttp_config:\n  tls_config:\n    ca_file: "+ca.File)
 	}
 	runTimelineCases(t, []timelineCase{
 		{
 			name: "ws",
 			setup: func(t *testing.T) (*core.Module, string) {
-				srv, _ := wsServer(t, greeter, serverOpts{})
+				srv, _ := wsServer(t, greeter, probertest.ServerOpts{})
 				return module(t), "ws://" + named(t, srv.URL) + "/"
 			},
 			spans:   []string{"resolve/0", "connect/0", "processing/0", "transfer/0"},
@@ -551,13 +551,13 @@ func TestTimelineWebsocket(t *testing.T) {
 			// the spans tell the two apart.
 			name: "wss",
 			setup: func(t *testing.T) (*core.Module, string) {
-				srv, _ := wsServer(t, greeter, serverOpts{tls: true, ca: ca, spec: namedSpec()})
+				srv, _ := wsServer(t, greeter, probertest.ServerOpts{TLS: true, CA: ca, Spec: namedSpec()})
 				return module(t), "wss://" + named(t, srv.URL) + "/"
 			},
 			spans:   []string{"resolve/0", "connect/0", "tls/0", "processing/0", "transfer/0"},
 			metrics: phaseSeries("probe_websocket_duration_seconds", taxonomy.PhaseResolve, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer),
 			check: func(t *testing.T, sink *probemetrics.Sink, spans []probemetrics.Span) {
-				got := value(t, sink, "probe_websocket_duration_seconds", string(taxonomy.PhaseConnect))
+				got := probertest.Value(t, sink, "probe_websocket_duration_seconds", string(taxonomy.PhaseConnect))
 				if want := phaseTotal(spans, taxonomy.PhaseConnect) + phaseTotal(spans, taxonomy.PhaseTLS); math.Abs(got-want) > 1e-6 {
 					t.Errorf("connect phase %v, want the connect and tls spans, %v", got, want)
 				}

@@ -16,8 +16,8 @@ import (
 	"weak"
 
 	"github.com/sonde-exporter/sonde/config"
-
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 )
 
 // writeBundle writes a CA bundle of about size bytes, as an operator's
@@ -32,7 +32,7 @@ func writeBundle(tb testing.TB, path string, size int) {
 	var bundle []byte
 	for i := 0; len(bundle) < size; i++ {
 		tmpl := &x509.Certificate{
-			SerialNumber:          nextSerial(),
+			SerialNumber:          probertest.NextSerial(),
 			Subject:               pkix.Name{CommonName: fmt.Sprintf("bundle root %d", i), Organization: []string{"sonde tests"}},
 			NotBefore:             time.Now().Add(-time.Hour),
 			NotAfter:              time.Now().Add(24 * time.Hour),

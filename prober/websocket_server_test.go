@@ -12,10 +12,10 @@ import (
 	"github.com/gorilla/websocket"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
-
-	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // This file holds the websocket tests' own servers and module builders.
@@ -50,7 +50,7 @@ func (r *upgradeRecord) last(t *testing.T) *http.Request {
 // upgrades it and hands the websocket to talk. The connection is closed
 // when talk returns. talk runs in the server's goroutine, so it reports
 // nothing to t: the probe's outcome is what tests check.
-func wsServer(t *testing.T, talk func(c *websocket.Conn), o serverOpts) (*httptest.Server, *upgradeRecord) {
+func wsServer(t *testing.T, talk func(c *websocket.Conn), o probertest.ServerOpts) (*httptest.Server, *upgradeRecord) {
 	t.Helper()
 	rec := &upgradeRecord{}
 	// Any Origin is welcome: tests send one as a configured header.
@@ -68,7 +68,7 @@ func wsServer(t *testing.T, talk func(c *websocket.Conn), o serverOpts) (*httpte
 			talk(c)
 		}
 	})
-	return newServer(t, h, o), rec
+	return probertest.NewServer(t, h, o), rec
 }
 
 // wsURL turns an httptest server's URL into the websocket URL.
@@ -140,7 +140,7 @@ func wsYAMLModule(t *testing.T, section string) *core.Module {
 // wsPhase returns a websocket phase duration, failing when it is missing.
 func wsPhase(t *testing.T, sink *probemetrics.Sink, phase taxonomy.Phase) float64 {
 	t.Helper()
-	return value(t, sink, "probe_websocket_duration_seconds", string(phase))
+	return probertest.Value(t, sink, "probe_websocket_duration_seconds", string(phase))
 }
 
 // wsPhases asserts which phase durations a probe exported.

@@ -17,6 +17,7 @@ import (
 	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -28,36 +29,36 @@ func TestWebsocketRegistered(t *testing.T) {
 }
 
 func TestWebsocketScript(t *testing.T) {
-	s, rec := wsServer(t, greeter, serverOpts{})
+	s, rec := wsServer(t, greeter, probertest.ServerOpts{})
 	m := wsYAMLModule(t, greetScript)
-	sink, err := run(t, m, wsURL(s, "/chat?room=1"))
+	sink, err := probertest.Run(t, m, wsURL(s, "/chat?room=1"))
 	checkOutcome(t, err, failure{})
 
-	metric(t, sink, 101, "probe_websocket_status_code")
-	metric(t, sink, 1, "probe_websocket_connection_upgraded")
-	metric(t, sink, 0, "probe_websocket_failed_due_to_regex")
-	metric(t, sink, 1, "probe_expect_info", "1.2")
-	metric(t, sink, 4, "probe_ip_protocol")
+	probertest.Metric(t, sink, 101, "probe_websocket_status_code")
+	probertest.Metric(t, sink, 1, "probe_websocket_connection_upgraded")
+	probertest.Metric(t, sink, 0, "probe_websocket_failed_due_to_regex")
+	probertest.Metric(t, sink, 1, "probe_expect_info", "1.2")
+	probertest.Metric(t, sink, 4, "probe_ip_protocol")
 	wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer)
 	for _, p := range []taxonomy.Phase{taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer} {
 		if wsPhase(t, sink, p) <= 0 {
 			t.Errorf("phase %s took no time", p)
 		}
 	}
-	absent(t, sink, "probe_failed_due_to_regex", "probe_failed_due_to_bytes", "probe_tls_version_info")
+	probertest.Absent(t, sink, "probe_failed_due_to_regex", "probe_failed_due_to_bytes", "probe_tls_version_info")
 	if got := rec.last(t).URL.RequestURI(); got != "/chat?room=1" {
 		t.Errorf("the upgrade request asked for %q, want /chat?room=1", got)
 	}
 }
 
 func TestWebsocketWithoutScript(t *testing.T) {
-	s, _ := wsServer(t, drain, serverOpts{})
-	sink, err := run(t, wsModule(t, nil), wsURL(s, "/"))
+	s, _ := wsServer(t, drain, probertest.ServerOpts{})
+	sink, err := probertest.Run(t, wsModule(t, nil), wsURL(s, "/"))
 	checkOutcome(t, err, failure{})
-	metric(t, sink, 101, "probe_websocket_status_code")
-	metric(t, sink, 1, "probe_websocket_connection_upgraded")
+	probertest.Metric(t, sink, 101, "probe_websocket_status_code")
+	probertest.Metric(t, sink, 1, "probe_websocket_connection_upgraded")
 	// Like blackbox_exporter: no script, no regex gauge and no transfer.
-	absent(t, sink, "probe_websocket_failed_due_to_regex", "probe_expect_info")
+	probertest.Absent(t, sink, "probe_websocket_failed_due_to_regex", "probe_expect_info")
 	wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing)
 }
 
@@ -68,8 +69,8 @@ func TestWebsocketClosesCleanly(t *testing.T) {
 	s, _ := wsServer(t, func(c *websocket.Conn) {
 		_, _, err := c.ReadMessage()
 		closed <- err
-	}, serverOpts{})
-	_, err := run(t, wsModule(t, nil), wsURL(s, "/"))
+	}, probertest.ServerOpts{})
+	_, err := probertest.Run(t, wsModule(t, nil), wsURL(s, "/"))
 	checkOutcome(t, err, failure{})
 	select {
 	case err := <-closed:
@@ -82,15 +83,15 @@ func TestWebsocketClosesCleanly(t *testing.T) {
 }
 
 func TestWebsocketHTTPSchemes(t *testing.T) {
-	ca := newTestCA(t, "sonde ws CA")
-	plain, _ := wsServer(t, drain, serverOpts{})
-	secure, _ := wsServer(t, drain, serverOpts{tls: true, ca: ca})
-	m := wsModule(t, func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.file })
+	ca := probertest.NewTestCA(t, "sonde ws CA")
+	plain, _ := wsServer(t, drain, probertest.ServerOpts{})
+	secure, _ := wsServer(t, drain, probertest.ServerOpts{TLS: true, CA: ca})
+	m := wsModule(t, func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.File })
 	for _, target := range []string{plain.URL, secure.URL, strings.Replace(plain.URL, "http://", "WS://", 1)} {
 		t.Run(target, func(t *testing.T) {
-			sink, err := run(t, m, target)
+			sink, err := probertest.Run(t, m, target)
 			checkOutcome(t, err, failure{})
-			metric(t, sink, 1, "probe_websocket_connection_upgraded")
+			probertest.Metric(t, sink, 1, "probe_websocket_connection_upgraded")
 		})
 	}
 }
@@ -111,7 +112,7 @@ func TestWebsocketInvalidTarget(t *testing.T) {
 		"",
 	} {
 		t.Run(target, func(t *testing.T) {
-			sink, err := run(t, m, target)
+			sink, err := probertest.Run(t, m, target)
 			e := checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup})
 			if msg := e.Error(); !strings.Contains(msg, "ws://") && !strings.Contains(msg, "65535") && !strings.Contains(msg, "basic_auth") {
 				t.Errorf("the message does not say how to write the target: %s", msg)
@@ -119,9 +120,9 @@ func TestWebsocketInvalidTarget(t *testing.T) {
 			if strings.Contains(e.Error(), "secret") {
 				t.Errorf("the message shows the URL's password: %s", e.Error())
 			}
-			metric(t, sink, 0, "probe_websocket_status_code")
-			metric(t, sink, 0, "probe_websocket_connection_upgraded")
-			absent(t, sink, "probe_websocket_duration_seconds", "probe_ip_protocol")
+			probertest.Metric(t, sink, 0, "probe_websocket_status_code")
+			probertest.Metric(t, sink, 0, "probe_websocket_connection_upgraded")
+			probertest.Absent(t, sink, "probe_websocket_duration_seconds", "probe_ip_protocol")
 		})
 	}
 }
@@ -231,8 +232,8 @@ headers:
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s, rec := wsServer(t, drain, serverOpts{})
-			_, err := run(t, wsYAMLModule(t, c.section), wsURL(s, "/"))
+			s, rec := wsServer(t, drain, probertest.ServerOpts{})
+			_, err := probertest.Run(t, wsYAMLModule(t, c.section), wsURL(s, "/"))
 			checkOutcome(t, err, failure{})
 			c.check(t, rec.last(t))
 		})
@@ -240,13 +241,13 @@ headers:
 }
 
 func TestWebsocketCredentialsFileMissing(t *testing.T) {
-	s, rec := wsServer(t, drain, serverOpts{})
+	s, rec := wsServer(t, drain, probertest.ServerOpts{})
 	m := wsModule(t, func(w *config.WebsocketProbe) {
 		w.HTTPConfig.BasicAuth = &pconfig.BasicAuth{Username: "probe", PasswordFile: filepath.Join(t.TempDir(), "missing")}
 	})
-	sink, err := run(t, m, wsURL(s, "/"))
+	sink, err := probertest.Run(t, m, wsURL(s, "/"))
 	checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonCredentials, taxonomy.PhaseSetup})
-	absent(t, sink, "probe_websocket_duration_seconds")
+	probertest.Absent(t, sink, "probe_websocket_duration_seconds")
 	rec.mu.Lock()
 	defer rec.mu.Unlock()
 	if len(rec.requests) > 0 {
@@ -256,19 +257,19 @@ func TestWebsocketCredentialsFileMissing(t *testing.T) {
 
 // The hostname URL parameter sets the Host header and the TLS server name.
 func TestWebsocketHostnameParameter(t *testing.T) {
-	ca := newTestCA(t, "sonde ws CA")
-	spec := leafSpec{cn: "ws.example", dns: []string{"ws.example"}}
-	s, rec := wsServer(t, drain, serverOpts{tls: true, ca: ca, spec: &spec})
-	m := wsModule(t, func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.file })
+	ca := probertest.NewTestCA(t, "sonde ws CA")
+	spec := probertest.LeafSpec{CN: "ws.example", DNS: []string{"ws.example"}}
+	s, rec := wsServer(t, drain, probertest.ServerOpts{TLS: true, CA: ca, Spec: &spec})
+	m := wsModule(t, func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.File })
 
-	_, err := run(t, m, wsURL(s, "/"))
+	_, err := probertest.Run(t, m, wsURL(s, "/"))
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS})
 
 	named, err := m.WithHostname("ws.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = run(t, named, wsURL(s, "/"))
+	_, err = probertest.Run(t, named, wsURL(s, "/"))
 	checkOutcome(t, err, failure{})
 	if got := rec.last(t).Host; got != "ws.example" {
 		t.Errorf("Host = %q, want ws.example", got)
@@ -286,54 +287,54 @@ func TestWebsocketHostnameParameter(t *testing.T) {
 }
 
 func TestWebsocketTLS(t *testing.T) {
-	ca := newTestCA(t, "sonde ws CA")
-	other := newTestCA(t, "another CA")
-	onlyName := leafSpec{cn: "ws.example", dns: []string{"ws.example"}}
-	expired := localhostSpec()
-	expired.notBefore, expired.notAfter = time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour)
+	ca := probertest.NewTestCA(t, "sonde ws CA")
+	other := probertest.NewTestCA(t, "another CA")
+	onlyName := probertest.LeafSpec{CN: "ws.example", DNS: []string{"ws.example"}}
+	expired := probertest.LocalhostSpec()
+	expired.NotBefore, expired.NotAfter = time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour)
 	cases := []struct {
 		name   string
-		spec   *leafSpec
+		spec   *probertest.LeafSpec
 		module func(w *config.WebsocketProbe)
 		want   failure
 	}{
-		{name: "verified", module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.file }},
-		{name: "unknown authority", module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = other.file },
+		{name: "verified", module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.File }},
+		{name: "unknown authority", module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = other.File },
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}},
 		{name: "insecure_skip_verify", module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.InsecureSkipVerify = true }},
-		{name: "expired", spec: &expired, module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.file },
+		{name: "expired", spec: &expired, module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.File },
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertExpired, taxonomy.PhaseTLS}},
-		{name: "name mismatch", spec: &onlyName, module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.file },
+		{name: "name mismatch", spec: &onlyName, module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.File },
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS}},
 		{name: "server_name", spec: &onlyName, module: func(w *config.WebsocketProbe) {
-			w.HTTPConfig.TLSConfig.CAFile = ca.file
+			w.HTTPConfig.TLSConfig.CAFile = ca.File
 			w.HTTPConfig.TLSConfig.ServerName = "ws.example"
 		}},
 		{name: "Host header names the server", spec: &onlyName, module: func(w *config.WebsocketProbe) {
-			w.HTTPConfig.TLSConfig.CAFile = ca.file
+			w.HTTPConfig.TLSConfig.CAFile = ca.File
 			w.HTTPConfig.Headers = map[string]config.Strings{"Host": {"ws.example:443"}}
 		}},
 		{name: "server_name wins over Host", spec: &onlyName, module: func(w *config.WebsocketProbe) {
-			w.HTTPConfig.TLSConfig.CAFile = ca.file
+			w.HTTPConfig.TLSConfig.CAFile = ca.File
 			w.HTTPConfig.TLSConfig.ServerName = "localhost"
 			w.Headers = map[string]string{"Host": "ws.example"}
 		}, want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s, _ := wsServer(t, drain, serverOpts{tls: true, ca: ca, spec: c.spec})
-			sink, err := run(t, wsModule(t, c.module), wsURL(s, "/"))
+			s, _ := wsServer(t, drain, probertest.ServerOpts{TLS: true, CA: ca, Spec: c.spec})
+			sink, err := probertest.Run(t, wsModule(t, c.module), wsURL(s, "/"))
 			checkOutcome(t, err, c.want)
 			if c.want != (failure{}) {
 				wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect)
-				metric(t, sink, 0, "probe_websocket_status_code")
-				chainSurvived(t, sink)
+				probertest.Metric(t, sink, 0, "probe_websocket_status_code")
+				probertest.ChainSurvived(t, sink)
 				return
 			}
 			wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing)
-			metric(t, sink, 101, "probe_websocket_status_code")
-			metric(t, sink, 1, "probe_tls_version_info", "TLS 1.3")
-			if v := value(t, sink, "probe_ssl_earliest_cert_expiry"); v < float64(time.Now().Unix()) {
+			probertest.Metric(t, sink, 101, "probe_websocket_status_code")
+			probertest.Metric(t, sink, 1, "probe_tls_version_info", "TLS 1.3")
+			if v := probertest.Value(t, sink, "probe_ssl_earliest_cert_expiry"); v < float64(time.Now().Unix()) {
 				t.Errorf("probe_ssl_earliest_cert_expiry = %v, want a time ahead", v)
 			}
 		})
@@ -341,35 +342,35 @@ func TestWebsocketTLS(t *testing.T) {
 }
 
 func TestWebsocketTLSToPlainServer(t *testing.T) {
-	s, _ := wsServer(t, drain, serverOpts{})
-	sink, err := run(t, wsModule(t, nil), strings.Replace(s.URL, "http://", "wss://", 1))
+	s, _ := wsServer(t, drain, probertest.ServerOpts{})
+	sink, err := probertest.Run(t, wsModule(t, nil), strings.Replace(s.URL, "http://", "wss://", 1))
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonHandshake, taxonomy.PhaseTLS})
 	wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect)
 }
 
 func TestWebsocketUpgradeRefused(t *testing.T) {
-	s := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+	s := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no websockets for you", http.StatusForbidden)
-	}), serverOpts{})
+	}), probertest.ServerOpts{})
 	m := wsYAMLModule(t, greetScript)
-	sink, err := run(t, m, wsURL(s, "/"))
+	sink, err := probertest.Run(t, m, wsURL(s, "/"))
 	e := checkOutcome(t, err, failure{taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate})
 	if !strings.Contains(e.Error(), "403") {
 		t.Errorf("the message does not name the status: %v", e)
 	}
-	metric(t, sink, 403, "probe_websocket_status_code")
-	metric(t, sink, 0, "probe_websocket_connection_upgraded")
-	absent(t, sink, "probe_websocket_failed_due_to_regex")
+	probertest.Metric(t, sink, 403, "probe_websocket_status_code")
+	probertest.Metric(t, sink, 0, "probe_websocket_connection_upgraded")
+	probertest.Absent(t, sink, "probe_websocket_failed_due_to_regex")
 	wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing)
 }
 
 // An HTTP server that does not speak websocket answers the upgrade request
 // like any other: with its page.
 func TestWebsocketPlainHTTPServer(t *testing.T) {
-	s := newServer(t, okHandler, serverOpts{})
-	sink, err := run(t, wsModule(t, nil), wsURL(s, "/"))
+	s := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{})
+	sink, err := probertest.Run(t, wsModule(t, nil), wsURL(s, "/"))
 	checkOutcome(t, err, failure{taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate})
-	metric(t, sink, 200, "probe_websocket_status_code")
+	probertest.Metric(t, sink, 200, "probe_websocket_status_code")
 }
 
 func TestWebsocketBadUpgradeResponses(t *testing.T) {
@@ -397,8 +398,8 @@ func TestWebsocketBadUpgradeResponses(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			addr := rawServer(t, func(conn net.Conn) {
-				if readRequest(conn) != nil {
+			addr := probertest.RawServer(t, func(conn net.Conn) {
+				if probertest.ReadRequest(conn) != nil {
 					return
 				}
 				if c.reset {
@@ -411,10 +412,10 @@ func TestWebsocketBadUpgradeResponses(t *testing.T) {
 				io.WriteString(conn, c.answer)
 				io.Copy(io.Discard, conn)
 			})
-			sink, err := run(t, wsModule(t, nil), "ws://"+addr+"/")
+			sink, err := probertest.Run(t, wsModule(t, nil), "ws://"+addr+"/")
 			checkOutcome(t, err, c.want)
-			metric(t, sink, c.status, "probe_websocket_status_code")
-			metric(t, sink, 0, "probe_websocket_connection_upgraded")
+			probertest.Metric(t, sink, c.status, "probe_websocket_status_code")
+			probertest.Metric(t, sink, 0, "probe_websocket_connection_upgraded")
 			wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing)
 		})
 	}
@@ -422,20 +423,20 @@ func TestWebsocketBadUpgradeResponses(t *testing.T) {
 
 func TestWebsocketRefused(t *testing.T) {
 	m := wsYAMLModule(t, greetScript)
-	sink, err := run(t, m, "ws://"+closedPort(t)+"/")
+	sink, err := probertest.Run(t, m, "ws://"+probertest.ClosedPort(t)+"/")
 	checkOutcome(t, err, failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect})
 	// What a dashboard sees after a refused connection: the websocket
 	// gauges at 0, the resolve metrics, and the phases that ran.
-	metric(t, sink, 0, "probe_websocket_status_code")
-	metric(t, sink, 0, "probe_websocket_connection_upgraded")
-	metric(t, sink, 4, "probe_ip_protocol")
+	probertest.Metric(t, sink, 0, "probe_websocket_status_code")
+	probertest.Metric(t, sink, 0, "probe_websocket_connection_upgraded")
+	probertest.Metric(t, sink, 4, "probe_ip_protocol")
 	wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect)
-	absent(t, sink, "probe_websocket_failed_due_to_regex", "probe_expect_info", "probe_tls_version_info")
+	probertest.Absent(t, sink, "probe_websocket_failed_due_to_regex", "probe_expect_info", "probe_tls_version_info")
 }
 
 func TestWebsocketResolve(t *testing.T) {
-	s, _ := wsServer(t, drain, serverOpts{})
-	p := port(t, s.URL)
+	s, _ := wsServer(t, drain, probertest.ServerOpts{})
+	p := probertest.Port(t, s.URL)
 	cases := []struct {
 		name     string
 		host     string
@@ -453,28 +454,28 @@ func TestWebsocketResolve(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			sink, err := run(t, wsModule(t, c.module), "ws://"+net.JoinHostPort(c.host, p)+"/")
+			sink, err := probertest.Run(t, wsModule(t, c.module), "ws://"+net.JoinHostPort(c.host, p)+"/")
 			checkOutcome(t, err, c.want)
 			if c.want != (failure{}) {
 				wsPhases(t, sink, taxonomy.PhaseResolve)
-				metric(t, sink, 0, "probe_websocket_status_code")
+				probertest.Metric(t, sink, 0, "probe_websocket_status_code")
 				return
 			}
-			metric(t, sink, c.protocol, "probe_ip_protocol")
-			metric(t, sink, 1, "probe_websocket_connection_upgraded")
+			probertest.Metric(t, sink, c.protocol, "probe_ip_protocol")
+			probertest.Metric(t, sink, 1, "probe_websocket_connection_upgraded")
 		})
 	}
 }
 
 func TestWebsocketIPv6(t *testing.T) {
-	s, _ := wsServer(t, greeter, serverOpts{network: "tcp6"})
+	s, _ := wsServer(t, greeter, probertest.ServerOpts{Network: "tcp6"})
 	m := wsYAMLModule(t, greetScript)
-	for _, target := range []string{wsURL(s, "/"), "ws://" + net.JoinHostPort("v6only.test", port(t, s.URL)) + "/"} {
+	for _, target := range []string{wsURL(s, "/"), "ws://" + net.JoinHostPort("v6only.test", probertest.Port(t, s.URL)) + "/"} {
 		t.Run(target, func(t *testing.T) {
-			sink, err := run(t, m, target)
+			sink, err := probertest.Run(t, m, target)
 			checkOutcome(t, err, failure{})
-			metric(t, sink, 6, "probe_ip_protocol")
-			metric(t, sink, 1, "probe_websocket_connection_upgraded")
+			probertest.Metric(t, sink, 6, "probe_ip_protocol")
+			probertest.Metric(t, sink, 1, "probe_websocket_connection_upgraded")
 		})
 	}
 }
@@ -549,15 +550,15 @@ func TestWebsocketScriptFailures(t *testing.T) {
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s, _ := wsServer(t, c.talk, serverOpts{})
-			sink, err := run(t, wsYAMLModule(t, c.section), wsURL(s, "/"))
+			s, _ := wsServer(t, c.talk, probertest.ServerOpts{})
+			sink, err := probertest.Run(t, wsYAMLModule(t, c.section), wsURL(s, "/"))
 			e := checkOutcome(t, err, c.want)
 			if !strings.Contains(e.Error(), c.message) {
 				t.Errorf("the message does not say %q: %v", c.message, e)
 			}
-			metric(t, sink, c.regex, "probe_websocket_failed_due_to_regex")
-			metric(t, sink, 1, "probe_websocket_connection_upgraded")
-			absent(t, sink, "probe_failed_due_to_bytes")
+			probertest.Metric(t, sink, c.regex, "probe_websocket_failed_due_to_regex")
+			probertest.Metric(t, sink, 1, "probe_websocket_connection_upgraded")
+			probertest.Absent(t, sink, "probe_failed_due_to_bytes")
 			wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer)
 		})
 	}
@@ -567,22 +568,22 @@ func TestWebsocketExpectBytes(t *testing.T) {
 	s, _ := wsServer(t, func(c *websocket.Conn) {
 		c.WriteMessage(websocket.BinaryMessage, []byte{0x00, 0xff, 'o', 'k'})
 		drain(c)
-	}, serverOpts{})
+	}, probertest.ServerOpts{})
 	m := wsModule(t, func(w *config.WebsocketProbe) {
 		w.QueryResponse = []config.QueryResponse{{ExpectBytes: "\x00\xffok"}}
 	})
-	sink, err := run(t, m, wsURL(s, "/"))
+	sink, err := probertest.Run(t, m, wsURL(s, "/"))
 	checkOutcome(t, err, failure{})
-	metric(t, sink, 0, "probe_websocket_failed_due_to_regex")
+	probertest.Metric(t, sink, 0, "probe_websocket_failed_due_to_regex")
 }
 
 func TestWebsocketDeadline(t *testing.T) {
 	const deadline = 300 * time.Millisecond
-	ca := newTestCA(t, "sonde ws CA")
-	stalledUpgrade := newServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { hold(r) }), serverOpts{})
-	silent, _ := wsServer(t, drain, serverOpts{})
-	slowTLS := rawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
-	secureSilent, _ := wsServer(t, drain, serverOpts{tls: true, ca: ca})
+	ca := probertest.NewTestCA(t, "sonde ws CA")
+	stalledUpgrade := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { probertest.Hold(r) }), probertest.ServerOpts{})
+	silent, _ := wsServer(t, drain, probertest.ServerOpts{})
+	slowTLS := probertest.RawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
+	secureSilent, _ := wsServer(t, drain, probertest.ServerOpts{TLS: true, CA: ca})
 	cases := []struct {
 		name   string
 		target string
@@ -603,8 +604,8 @@ func TestWebsocketDeadline(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			section := "http_config:\n  tls_config:\n    ca_file: " + ca.file + "\n" + c.script
-			sink, took, err := probe(t, wsYAMLModule(t, section), c.target, deadline)
+			section := "http_config:\n  tls_config:\n    ca_file: " + ca.File + "\n" + c.script
+			sink, took, err := probertest.Probe(t, wsYAMLModule(t, section), c.target, deadline)
 			checkOutcome(t, err, c.want)
 			if took > deadline+200*time.Millisecond {
 				t.Errorf("the probe took %v with a %v deadline", took, deadline)
@@ -620,13 +621,13 @@ func TestWebsocketDeadline(t *testing.T) {
 
 // A scrape abandoned mid-probe ends the probe at once.
 func TestWebsocketCanceled(t *testing.T) {
-	s, _ := wsServer(t, drain, serverOpts{})
+	s, _ := wsServer(t, drain, probertest.ServerOpts{})
 	m := wsYAMLModule(t, "query_response:\n  - expect: ^never")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	time.AfterFunc(200*time.Millisecond, cancel)
 	start := time.Now()
-	err := probeWebsocket(ctx, wsURL(s, "/"), m, probemetrics.NewSink(), discardLogger)
+	err := probeWebsocket(ctx, wsURL(s, "/"), m, probemetrics.NewSink(), probertest.DiscardLogger)
 	checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonCanceled, taxonomy.QueryStep(0)})
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("the cancelled probe took %v", took)
@@ -670,7 +671,7 @@ func TestWebsocketAllOptions(t *testing.T) {
 			say(c, `{"op": "pong"}`)
 		}
 		drain(c)
-	}, serverOpts{tls: true})
+	}, probertest.ServerOpts{TLS: true})
 	m := wsYAMLModule(t, `
 preferred_ip_protocol: ip4
 ip_protocol_fallback: false
@@ -691,9 +692,9 @@ query_response:
   - send: '{"op": "ping"}'
   - expect: '"op":\s*"pong"'
 `)
-	sink, err := run(t, m, wsURL(s, "/"))
+	sink, err := probertest.Run(t, m, wsURL(s, "/"))
 	checkOutcome(t, err, failure{})
-	metric(t, sink, 0, "probe_websocket_failed_due_to_regex")
+	probertest.Metric(t, sink, 0, "probe_websocket_failed_due_to_regex")
 	r := rec.last(t)
 	if got := r.Header.Get("Sec-WebSocket-Protocol"); got != "chat" {
 		t.Errorf("Sec-WebSocket-Protocol = %q, want chat", got)
