@@ -99,7 +99,7 @@ var failureMatrix = []matrixCase{
 	}},
 	{"tcp", failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.QueryStep(0)}, func(t *testing.T) error {
 		addr := probertest.RawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
-		return probeErr(t, tcpScript(t, expectStep("^220 ")), addr, matrixDeadline)
+		return probeErr(t, tcpScript(t, probertest.ExpectStep("^220 ")), addr, matrixDeadline)
 	}},
 	{"tcp", failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}, func(t *testing.T) error {
 		addr := probertest.RawServer(t, tlsGreeter(t))
@@ -108,7 +108,7 @@ var failureMatrix = []matrixCase{
 	}},
 	{"tcp", failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.QueryStep(0)}, func(t *testing.T) error {
 		addr := probertest.RawServer(t, func(c net.Conn) { c.Close() })
-		return runErr(t, tcpScript(t, expectStep("^220 ")), addr)
+		return runErr(t, tcpScript(t, probertest.ExpectStep("^220 ")), addr)
 	}},
 	{"tcp", failure{taxonomy.ClassStatus, taxonomy.ReasonReplyCode, taxonomy.PhaseStartTLS}, func(t *testing.T) error {
 		addr := probertest.RawServer(t, saying("554 5.7.1 no service for you\r\n"))
@@ -117,7 +117,7 @@ var failureMatrix = []matrixCase{
 	}},
 	{"tcp", failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(0)}, func(t *testing.T) error {
 		addr := probertest.RawServer(t, saying("hello\r\n"))
-		return runErr(t, tcpScript(t, expectStep("^bye")), addr)
+		return runErr(t, tcpScript(t, probertest.ExpectStep("^bye")), addr)
 	}},
 	{"tcp", failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup}, func(t *testing.T) error {
 		return runErr(t, defaultModule(t, "tcp", nil), "example.test")
@@ -129,7 +129,7 @@ var failureMatrix = []matrixCase{
 	}},
 	{"unix", failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.QueryStep(0)}, func(t *testing.T) error {
 		path := unixServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
-		return probeErr(t, unixScript(t, expectStep("^ready")), path, matrixDeadline)
+		return probeErr(t, unixScript(t, probertest.ExpectStep("^ready")), path, matrixDeadline)
 	}},
 	{"unix", failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}, func(t *testing.T) error {
 		path := unixServer(t, tlsGreeter(t))
@@ -141,11 +141,11 @@ var failureMatrix = []matrixCase{
 	}},
 	{"unix", failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.QueryStep(0)}, func(t *testing.T) error {
 		path := unixServer(t, func(c net.Conn) { c.Close() })
-		return runErr(t, unixScript(t, expectStep("^ready")), path)
+		return runErr(t, unixScript(t, probertest.ExpectStep("^ready")), path)
 	}},
 	{"unix", failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(0)}, func(t *testing.T) error {
 		path := unixServer(t, saying("hello\n"))
-		return runErr(t, unixScript(t, expectStep("^bye")), path)
+		return runErr(t, unixScript(t, probertest.ExpectStep("^bye")), path)
 	}},
 	{"unix", failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup}, func(t *testing.T) error {
 		return runErr(t, defaultModule(t, "unix", nil), "")
@@ -208,7 +208,9 @@ var failureMatrix = []matrixCase{
 	}},
 	{"websocket", failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(0)}, func(t *testing.T) error {
 		srv, _ := wsServer(t, greeter, probertest.ServerOpts{})
-		m := wsModule(t, func(w *config.WebsocketProbe) { w.QueryResponse = []config.QueryResponse{expectStep("^bye")} })
+		m := wsModule(t, func(w *config.WebsocketProbe) {
+			w.QueryResponse = []config.QueryResponse{probertest.ExpectStep("^bye")}
+		})
 		return runErr(t, m, wsURL(srv, "/"))
 	}},
 	{"websocket", failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup}, func(t *testing.T) error {
@@ -438,7 +440,7 @@ func TestAuditTLSRecordsGarbled(t *testing.T) {
 	m := defaultModule(t, "tcp", func(cm *config.Module) {
 		cm.TCP.TLS = true
 		cm.TCP.TLSConfig.InsecureSkipVerify = true
-		cm.TCP.QueryResponse = []config.QueryResponse{expectStep("^hello")}
+		cm.TCP.QueryResponse = []config.QueryResponse{probertest.ExpectStep("^hello")}
 	})
 	perr := checkOutcome(t, runErr(t, m, addr), failure{taxonomy.ClassTLS, taxonomy.ReasonHandshake, taxonomy.QueryStep(0)})
 	if !strings.Contains(perr.Error(), "bad record MAC") {
@@ -498,7 +500,7 @@ func TestAuditWebsocketBadFrames(t *testing.T) {
 				c.Write(frame)
 				io.Copy(io.Discard, c)
 			})
-			m := wsModule(t, func(w *config.WebsocketProbe) { w.QueryResponse = []config.QueryResponse{expectStep("x")} })
+			m := wsModule(t, func(w *config.WebsocketProbe) { w.QueryResponse = []config.QueryResponse{probertest.ExpectStep("x")} })
 			checkOutcome(t, runErr(t, m, "ws://"+addr+"/"), failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.QueryStep(0)})
 		})
 	}

@@ -12,7 +12,7 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
 	if code == 0 {
-		code = probertest.CheckDocumented("../docs/metrics.md")
+		code = probertest.CheckDocumented("../docs/metrics.md", true)
 	}
 	os.Exit(code)
 }

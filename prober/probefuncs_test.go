@@ -31,10 +31,6 @@ func probeGRPC(ctx context.Context, target string, m *core.Module, sink *probeme
 	return m.Prepared.(*grpcPrepared).Probe(ctx, target, m, sink, logger)
 }
 
-func probeUnix(ctx context.Context, target string, m *core.Module, sink *probemetrics.Sink, logger *slog.Logger) error {
-	return m.Prepared.(*unixPrepared).Probe(ctx, target, m, sink, logger)
-}
-
 func probeWebsocket(ctx context.Context, target string, m *core.Module, sink *probemetrics.Sink, logger *slog.Logger) error {
 	return m.Prepared.(*wsPrepared).Probe(ctx, target, m, sink, logger)
 }

@@ -5,6 +5,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/unix"
 )
 
 // registry lists the probers sonde can run, in blackbox's order. A new
@@ -15,7 +16,7 @@ var registry = []core.Descriptor{
 	{Name: "icmp", Prepare: prepareICMP},
 	{Name: "dns", Prepare: prepareDNS},
 	{Name: "grpc", Prepare: prepareGRPC},
-	{Name: "unix", Prepare: prepareUnix},
+	{Name: "unix", Prepare: unix.Prepare},
 	{Name: "websocket", Prepare: prepareWebsocket},
 }
 

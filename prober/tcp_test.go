@@ -1,14 +1,10 @@
 package prober
 
 import (
-	"bufio"
 	"context"
 	"crypto/tls"
-	"errors"
 	"io"
 	"net"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 	"time"
@@ -19,44 +15,6 @@ import (
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
-
-// peer is the server side of a scripted tcp test: it reads and writes
-// lines, and can switch to TLS as a STARTTLS server does.
-type peer struct {
-	t *testing.T
-	c net.Conn
-	r *bufio.Reader
-}
-
-func newPeer(t *testing.T, c net.Conn) *peer {
-	c.SetDeadline(time.Now().Add(5 * time.Second))
-	return &peer{t: t, c: c, r: bufio.NewReader(c)}
-}
-
-func (p *peer) say(lines ...string) {
-	for _, l := range lines {
-		io.WriteString(p.c, l+"\r\n")
-	}
-}
-
-// hear reads one line and reports whether it is want.
-func (p *peer) hear(want string) bool {
-	line, err := p.r.ReadString('\n')
-	got := strings.TrimRight(line, "\r\n")
-	if err != nil || got != want {
-		p.t.Errorf("the server heard %q (err %v), want %q", got, err, want)
-		return false
-	}
-	return true
-}
-
-func (p *peer) startTLS(cfg *tls.Config) {
-	tc := tls.Server(p.c, cfg)
-	if err := tc.Handshake(); err != nil {
-		return // the client's refusal is what some tests are about
-	}
-	p.c, p.r = tc, bufio.NewReader(tc)
-}
 
 // tcpEnv is what a case sees of its test: a CA and a server certificate
 // for localhost issued by it.
@@ -72,7 +30,7 @@ func (e *tcpEnv) serverTLS() *tls.Config {
 
 type tcpCase struct {
 	name    string
-	serve   func(e *tcpEnv, p *peer) // the server's side; none: listen and say nothing
+	serve   func(e *tcpEnv, p *probertest.Peer) // the server's side; none: listen and say nothing
 	module  func(c *config.TCPProbe, e *tcpEnv)
 	target  func(addr string) string // the listener's address when nil
 	timeout time.Duration            // 2s when zero
@@ -92,7 +50,7 @@ func runTCPCases(t *testing.T, cases []tcpCase) {
 			addr := probertest.RawServer(t, func(c net.Conn) {
 				defer c.Close()
 				if tc.serve != nil {
-					tc.serve(e, newPeer(t, c))
+					tc.serve(e, probertest.NewPeer(t, c))
 					return
 				}
 				io.Copy(io.Discard, c)
@@ -145,11 +103,6 @@ func steps(qr ...config.QueryResponse) func(c *config.TCPProbe, _ *tcpEnv) {
 	return func(c *config.TCPProbe, _ *tcpEnv) { c.QueryResponse = qr }
 }
 
-func expectStep(re string) config.QueryResponse {
-	return config.QueryResponse{Expect: config.MustNewRegexp(re)}
-}
-func sendStep(s string) config.QueryResponse { return config.QueryResponse{Send: s} }
-
 func TestTCPConnect(t *testing.T) {
 	runTCPCases(t, []tcpCase{
 		{
@@ -188,8 +141,8 @@ func TestTCPConnect(t *testing.T) {
 		{
 			name:   "source address",
 			module: func(c *config.TCPProbe, _ *tcpEnv) { c.SourceIPAddress = "127.0.0.9" },
-			serve: func(e *tcpEnv, p *peer) {
-				if ip := p.c.RemoteAddr().(*net.TCPAddr).IP.String(); ip != "127.0.0.9" {
+			serve: func(e *tcpEnv, p *probertest.Peer) {
+				if ip := p.C.RemoteAddr().(*net.TCPAddr).IP.String(); ip != "127.0.0.9" {
 					e.t.Errorf("the server saw the probe from %s", ip)
 				}
 			},
@@ -201,10 +154,10 @@ func TestTCPQueryResponse(t *testing.T) {
 	runTCPCases(t, []tcpCase{
 		{
 			name: "expect, send with a group, labels",
-			serve: func(e *tcpEnv, p *peer) {
-				p.say("220 mail.example ESMTP Postfix 3.7")
-				if p.hear("EHLO mail.example") {
-					p.say("250 ok")
+			serve: func(e *tcpEnv, p *probertest.Peer) {
+				p.Say("220 mail.example ESMTP Postfix 3.7")
+				if p.Hear("EHLO mail.example") {
+					p.Say("250 ok")
 				}
 			},
 			module: steps(
@@ -213,7 +166,7 @@ func TestTCPQueryResponse(t *testing.T) {
 					Send:   "EHLO ${1}",
 					Labels: []config.Label{{Name: "host", Value: "${1}"}, {Name: "software", Value: "${2}"}},
 				},
-				expectStep("^250 "),
+				probertest.ExpectStep("^250 "),
 			),
 			metrics: map[string]float64{"probe_failed_due_to_regex": 0},
 			check: func(t *testing.T, s *probemetrics.Sink) {
@@ -225,89 +178,89 @@ func TestTCPQueryResponse(t *testing.T) {
 		},
 		{
 			name:   "expect skips lines until one matches",
-			serve:  func(e *tcpEnv, p *peer) { p.say("noise", "more noise", "READY") },
-			module: steps(expectStep("^READY$")),
+			serve:  func(e *tcpEnv, p *probertest.Peer) { p.Say("noise", "more noise", "READY") },
+			module: steps(probertest.ExpectStep("^READY$")),
 		},
 		{
 			name: "lines read together are kept for the next step",
-			serve: func(e *tcpEnv, p *peer) {
-				io.WriteString(p.c, "first\r\nsecond\r\n") // one write, likely one read
-				io.Copy(io.Discard, p.c)
+			serve: func(e *tcpEnv, p *probertest.Peer) {
+				io.WriteString(p.C, "first\r\nsecond\r\n") // one write, likely one read
+				io.Copy(io.Discard, p.C)
 			},
-			module: steps(expectStep("^first$"), expectStep("^second$")),
+			module: steps(probertest.ExpectStep("^first$"), probertest.ExpectStep("^second$")),
 		},
 		{
 			name: "a prompt without a newline",
-			serve: func(e *tcpEnv, p *peer) {
-				io.WriteString(p.c, "login: ")
-				if p.hear("admin") {
-					p.say("welcome")
+			serve: func(e *tcpEnv, p *probertest.Peer) {
+				io.WriteString(p.C, "login: ")
+				if p.Hear("admin") {
+					p.Say("welcome")
 				}
 			},
 			// The last expect keeps the probe until the server has heard it.
-			module: steps(config.QueryResponse{Expect: config.MustNewRegexp("login: $"), Send: "admin"}, expectStep("^welcome$")),
+			module: steps(config.QueryResponse{Expect: config.MustNewRegexp("login: $"), Send: "admin"}, probertest.ExpectStep("^welcome$")),
 		},
 		{
 			name:    "no line matches before the peer closes",
-			serve:   func(e *tcpEnv, p *peer) { p.say("220 hello", "421 go away") },
-			module:  steps(expectStep("^220"), expectStep("^250")),
+			serve:   func(e *tcpEnv, p *probertest.Peer) { p.Say("220 hello", "421 go away") },
+			module:  steps(probertest.ExpectStep("^220"), probertest.ExpectStep("^250")),
 			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(1)},
 			message: `step 1: expect "^250" matched nothing before the input ended; last read: "421 go away"`,
 			metrics: map[string]float64{"probe_failed_due_to_regex": 1},
 		},
 		{
 			name: "the peer resets the connection",
-			serve: func(e *tcpEnv, p *peer) {
-				p.c.(*net.TCPConn).SetLinger(0) // close with RST
-				p.say("220 hi")
+			serve: func(e *tcpEnv, p *probertest.Peer) {
+				p.C.(*net.TCPConn).SetLinger(0) // close with RST
+				p.Say("220 hi")
 				time.Sleep(50 * time.Millisecond)
 			},
-			module: steps(expectStep("^220"), expectStep("^250")),
+			module: steps(probertest.ExpectStep("^220"), probertest.ExpectStep("^250")),
 			want:   failure{taxonomy.ClassConnect, taxonomy.ReasonReset, taxonomy.QueryStep(1)},
 		},
 		{
 			name:    "the peer closes at once",
-			serve:   func(e *tcpEnv, p *peer) {},
-			module:  steps(expectStep("^SSH-")),
+			serve:   func(e *tcpEnv, p *probertest.Peer) {},
+			module:  steps(probertest.ExpectStep("^SSH-")),
 			want:    failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.QueryStep(0)},
 			metrics: map[string]float64{"probe_failed_due_to_regex": 1},
 		},
 		{
 			name:    "the peer says nothing: the deadline names the step",
-			serve:   func(e *tcpEnv, p *peer) { p.say("220 hi"); time.Sleep(time.Second) },
-			module:  steps(expectStep("^220"), sendStep("PING"), expectStep("^PONG")),
+			serve:   func(e *tcpEnv, p *probertest.Peer) { p.Say("220 hi"); time.Sleep(time.Second) },
+			module:  steps(probertest.ExpectStep("^220"), probertest.SendStep("PING"), probertest.ExpectStep("^PONG")),
 			timeout: 300 * time.Millisecond,
 			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.QueryStep(2)},
 		},
 		{
 			name: "a line without end",
-			serve: func(e *tcpEnv, p *peer) {
+			serve: func(e *tcpEnv, p *probertest.Peer) {
 				chunk := strings.Repeat("x", 64<<10)
 				for i := 0; i < 20; i++ {
-					if _, err := io.WriteString(p.c, chunk); err != nil {
+					if _, err := io.WriteString(p.C, chunk); err != nil {
 						return
 					}
 				}
 			},
-			module: steps(expectStep("^never$")),
+			module: steps(probertest.ExpectStep("^never$")),
 			want:   failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.QueryStep(0)},
 		},
 		{
 			name:    "expect_bytes",
-			serve:   func(e *tcpEnv, p *peer) { p.c.Write([]byte{0x16, 0x03, 0x01}) },
+			serve:   func(e *tcpEnv, p *probertest.Peer) { p.C.Write([]byte{0x16, 0x03, 0x01}) },
 			module:  steps(config.QueryResponse{ExpectBytes: "\x16\x03"}),
 			metrics: map[string]float64{"probe_failed_due_to_bytes": 0},
 		},
 		{
 			name:    "expect_bytes mismatch",
-			serve:   func(e *tcpEnv, p *peer) { p.c.Write([]byte("HTTP")) },
+			serve:   func(e *tcpEnv, p *probertest.Peer) { p.C.Write([]byte("HTTP")) },
 			module:  steps(config.QueryResponse{ExpectBytes: "\x16\x03"}),
 			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(0)},
 			metrics: map[string]float64{"probe_failed_due_to_bytes": 1},
 		},
 		{
 			name:   "expect_bytes cut short",
-			serve:  func(e *tcpEnv, p *peer) { p.c.Write([]byte{0x16}) },
+			serve:  func(e *tcpEnv, p *probertest.Peer) { p.C.Write([]byte{0x16}) },
 			module: steps(config.QueryResponse{ExpectBytes: "\x16\x03"}),
 			want:   failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.QueryStep(0)},
 		},
@@ -318,13 +271,13 @@ func TestTCPTLS(t *testing.T) {
 	runTCPCases(t, []tcpCase{
 		{
 			name: "tls from the start",
-			serve: func(e *tcpEnv, p *peer) {
-				p.startTLS(e.serverTLS())
-				p.say("hello over tls")
+			serve: func(e *tcpEnv, p *probertest.Peer) {
+				p.StartTLS(e.serverTLS())
+				p.Say("hello over tls")
 			},
 			module: func(c *config.TCPProbe, _ *tcpEnv) {
 				c.TLS = true
-				c.QueryResponse = []config.QueryResponse{expectStep("^hello over tls$")}
+				c.QueryResponse = []config.QueryResponse{probertest.ExpectStep("^hello over tls$")}
 			},
 			check: func(t *testing.T, s *probemetrics.Sink) {
 				probertest.Metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
@@ -336,7 +289,7 @@ func TestTCPTLS(t *testing.T) {
 		},
 		{
 			name:   "tls with a name the certificate does not have",
-			serve:  func(e *tcpEnv, p *peer) { p.startTLS(e.serverTLS()) },
+			serve:  func(e *tcpEnv, p *probertest.Peer) { p.StartTLS(e.serverTLS()) },
 			module: func(c *config.TCPProbe, _ *tcpEnv) { c.TLS = true; c.TLSConfig.ServerName = "other.example" },
 			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS},
 			absent: []string{"probe_failed_due_to_regex"},
@@ -344,36 +297,36 @@ func TestTCPTLS(t *testing.T) {
 		},
 		{
 			name:    "a server that never answers the handshake",
-			serve:   func(e *tcpEnv, p *peer) { time.Sleep(time.Second) },
+			serve:   func(e *tcpEnv, p *probertest.Peer) { time.Sleep(time.Second) },
 			module:  func(c *config.TCPProbe, _ *tcpEnv) { c.TLS = true },
 			timeout: 300 * time.Millisecond,
 			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseTLS},
 		},
 		{
 			name: "starttls step",
-			serve: func(e *tcpEnv, p *peer) {
-				p.say("220 ready")
-				if p.hear("STARTTLS") {
-					p.say("220 go ahead")
-					p.startTLS(e.serverTLS())
-					p.say("250 secure")
+			serve: func(e *tcpEnv, p *probertest.Peer) {
+				p.Say("220 ready")
+				if p.Hear("STARTTLS") {
+					p.Say("220 go ahead")
+					p.StartTLS(e.serverTLS())
+					p.Say("250 secure")
 				}
 			},
-			module: steps(expectStep("^220 ready"), sendStep("STARTTLS"), config.QueryResponse{Expect: config.MustNewRegexp("^220 go"), StartTLS: true}, expectStep("^250 secure")),
+			module: steps(probertest.ExpectStep("^220 ready"), probertest.SendStep("STARTTLS"), config.QueryResponse{Expect: config.MustNewRegexp("^220 go"), StartTLS: true}, probertest.ExpectStep("^250 secure")),
 			check: func(t *testing.T, s *probemetrics.Sink) {
 				probertest.Metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
 			},
 		},
 		{
 			name: "plaintext injected before the handshake",
-			serve: func(e *tcpEnv, p *peer) {
-				p.say("220 ready")
-				if p.hear("STARTTLS") {
-					io.WriteString(p.c, "220 go ahead\r\n250 injected\r\n")
-					p.startTLS(e.serverTLS())
+			serve: func(e *tcpEnv, p *probertest.Peer) {
+				p.Say("220 ready")
+				if p.Hear("STARTTLS") {
+					io.WriteString(p.C, "220 go ahead\r\n250 injected\r\n")
+					p.StartTLS(e.serverTLS())
 				}
 			},
-			module:  steps(expectStep("^220 ready"), sendStep("STARTTLS"), config.QueryResponse{Expect: config.MustNewRegexp("^220 go"), StartTLS: true}),
+			module:  steps(probertest.ExpectStep("^220 ready"), probertest.SendStep("STARTTLS"), config.QueryResponse{Expect: config.MustNewRegexp("^220 go"), StartTLS: true}),
 			want:    failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseTLS},
 			message: "plaintext after agreeing to start TLS",
 		},
@@ -388,18 +341,18 @@ func TestTCPStartTLSPresets(t *testing.T) {
 			c.QueryResponse = after
 		}
 	}
-	smtp := func(ehlo ...string) func(e *tcpEnv, p *peer) {
-		return func(e *tcpEnv, p *peer) {
-			p.say("220-mail.example ESMTP", "220 welcome")
-			if !p.hear("EHLO " + presetHelo) {
+	smtp := func(ehlo ...string) func(e *tcpEnv, p *probertest.Peer) {
+		return func(e *tcpEnv, p *probertest.Peer) {
+			p.Say("220-mail.example ESMTP", "220 welcome")
+			if !p.Hear("EHLO " + presetHelo) {
 				return
 			}
-			p.say(ehlo...)
-			if line, _ := p.r.ReadString('\n'); strings.TrimSpace(line) == "STARTTLS" {
-				p.say("220 2.0.0 Ready to start TLS")
-				p.startTLS(e.serverTLS())
-				if p.hear("NOOP") {
-					p.say("250 2.0.0 Ok")
+			p.Say(ehlo...)
+			if line, _ := p.R.ReadString('\n'); strings.TrimSpace(line) == "STARTTLS" {
+				p.Say("220 2.0.0 Ready to start TLS")
+				p.StartTLS(e.serverTLS())
+				if p.Hear("NOOP") {
+					p.Say("250 2.0.0 Ok")
 				}
 			}
 		}
@@ -408,7 +361,7 @@ func TestTCPStartTLSPresets(t *testing.T) {
 		{
 			name:   "smtp, then a script over TLS",
 			serve:  smtp("250-mail.example", "250-PIPELINING", "250-STARTTLS", "250 8BITMIME"),
-			module: preset("smtp", sendStep("NOOP"), expectStep("^250 ")),
+			module: preset("smtp", probertest.SendStep("NOOP"), probertest.ExpectStep("^250 ")),
 			check: func(t *testing.T, s *probemetrics.Sink) {
 				probertest.Metric(t, s, 1, "probe_tls_version_info", "TLS 1.3")
 			},
@@ -423,89 +376,89 @@ func TestTCPStartTLSPresets(t *testing.T) {
 		},
 		{
 			name:    "smtp greeting refusing service",
-			serve:   func(e *tcpEnv, p *peer) { p.say("554 no service for you") },
+			serve:   func(e *tcpEnv, p *probertest.Peer) { p.Say("554 no service for you") },
 			module:  preset("smtp"),
 			want:    failure{taxonomy.ClassStatus, taxonomy.ReasonReplyCode, taxonomy.PhaseStartTLS},
 			message: `the greeting was "554 no service for you", not a 220 reply`,
 		},
 		{
 			name: "smtp STARTTLS answered with an error",
-			serve: func(e *tcpEnv, p *peer) {
-				p.say("220 hi")
-				p.hear("EHLO " + presetHelo)
-				p.say("250-hi", "250 STARTTLS")
-				p.hear("STARTTLS")
-				p.say("454 4.7.0 TLS not available")
+			serve: func(e *tcpEnv, p *probertest.Peer) {
+				p.Say("220 hi")
+				p.Hear("EHLO " + presetHelo)
+				p.Say("250-hi", "250 STARTTLS")
+				p.Hear("STARTTLS")
+				p.Say("454 4.7.0 TLS not available")
 			},
 			module: preset("smtp"),
 			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonStartTLSRefused, taxonomy.PhaseStartTLS},
 		},
 		{
 			name:    "smtp server silent after the greeting",
-			serve:   func(e *tcpEnv, p *peer) { p.say("220 hi"); time.Sleep(time.Second) },
+			serve:   func(e *tcpEnv, p *probertest.Peer) { p.Say("220 hi"); time.Sleep(time.Second) },
 			module:  preset("smtp"),
 			timeout: 300 * time.Millisecond,
 			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseStartTLS},
 		},
 		{
 			name:   "smtp garbage",
-			serve:  func(e *tcpEnv, p *peer) { p.say("SSH-2.0-OpenSSH_9.6") },
+			serve:  func(e *tcpEnv, p *probertest.Peer) { p.Say("SSH-2.0-OpenSSH_9.6") },
 			module: preset("smtp"),
 			want:   failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseStartTLS},
 		},
 		{
 			name: "imap",
-			serve: func(e *tcpEnv, p *peer) {
-				p.say("* OK [CAPABILITY IMAP4rev1 STARTTLS] ready")
-				if p.hear("s1 STARTTLS") {
-					p.say("* CAPABILITY IMAP4rev1", "s1 OK Begin TLS negotiation now")
-					p.startTLS(e.serverTLS())
+			serve: func(e *tcpEnv, p *probertest.Peer) {
+				p.Say("* OK [CAPABILITY IMAP4rev1 STARTTLS] ready")
+				if p.Hear("s1 STARTTLS") {
+					p.Say("* CAPABILITY IMAP4rev1", "s1 OK Begin TLS negotiation now")
+					p.StartTLS(e.serverTLS())
 				}
 			},
 			module: preset("imap"),
 		},
 		{
 			name: "imap refusing",
-			serve: func(e *tcpEnv, p *peer) {
-				p.say("* OK ready")
-				p.hear("s1 STARTTLS")
-				p.say("s1 BAD STARTTLS not supported")
+			serve: func(e *tcpEnv, p *probertest.Peer) {
+				p.Say("* OK ready")
+				p.Hear("s1 STARTTLS")
+				p.Say("s1 BAD STARTTLS not supported")
 			},
 			module: preset("imap"),
 			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonStartTLSRefused, taxonomy.PhaseStartTLS},
 		},
 		{
 			name: "pop3",
-			serve: func(e *tcpEnv, p *peer) {
-				p.say("+OK POP3 ready")
-				if p.hear("STLS") {
-					p.say("+OK begin TLS")
-					p.startTLS(e.serverTLS())
+			serve: func(e *tcpEnv, p *probertest.Peer) {
+				p.Say("+OK POP3 ready")
+				if p.Hear("STLS") {
+					p.Say("+OK begin TLS")
+					p.StartTLS(e.serverTLS())
 				}
 			},
 			module: preset("pop3"),
 		},
 		{
 			name: "ftp",
-			serve: func(e *tcpEnv, p *peer) {
-				p.say("220-FTP server", "220 ready")
-				if p.hear("AUTH TLS") {
-					p.say("234 AUTH TLS OK")
-					p.startTLS(e.serverTLS())
+			serve: func(e *tcpEnv, p *probertest.Peer) {
+				p.Say("220-FTP server", "220 ready")
+				if p.Hear("AUTH TLS") {
+					p.Say("234 AUTH TLS OK")
+					p.StartTLS(e.serverTLS())
 				}
 			},
 			module: preset("ftp"),
 		},
 		{
 			name: "postgres",
-			serve: func(e *tcpEnv, p *peer) {
+			serve: func(e *tcpEnv, p *probertest.Peer) {
 				req := make([]byte, 8)
-				if _, err := io.ReadFull(p.r, req); err != nil || string(req) != string(postgresSSLRequest) {
+				if _, err := io.ReadFull(p.R, req); err != nil || string(req) != string(postgresSSLRequest) {
 					e.t.Errorf("SSLRequest %x, %v", req, err)
 					return
 				}
-				p.c.Write([]byte("S"))
-				p.startTLS(e.serverTLS())
+				p.C.Write([]byte("S"))
+				p.StartTLS(e.serverTLS())
 			},
 			module: preset("postgres"),
 			check: func(t *testing.T, s *probemetrics.Sink) {
@@ -514,9 +467,9 @@ func TestTCPStartTLSPresets(t *testing.T) {
 		},
 		{
 			name: "postgres without TLS",
-			serve: func(e *tcpEnv, p *peer) {
-				io.ReadFull(p.r, make([]byte, 8))
-				p.c.Write([]byte("N"))
+			serve: func(e *tcpEnv, p *probertest.Peer) {
+				io.ReadFull(p.R, make([]byte, 8))
+				p.C.Write([]byte("N"))
 			},
 			module: preset("postgres"),
 			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonStartTLSRefused, taxonomy.PhaseStartTLS},
@@ -559,78 +512,9 @@ func TestTCPOverIPv6(t *testing.T) {
 		}
 	}()
 	m := defaultModule(t, "tcp", func(cm *config.Module) {
-		cm.TCP.QueryResponse = []config.QueryResponse{expectStep("^hello")}
+		cm.TCP.QueryResponse = []config.QueryResponse{probertest.ExpectStep("^hello")}
 	})
 	sink, _, err := probeTCPWithin(t, m, ln.Addr().String(), 2*time.Second)
 	checkOutcome(t, err, failure{})
 	probertest.Metric(t, sink, 6, "probe_ip_protocol")
-}
-
-func TestUnixSocket(t *testing.T) {
-	dir := t.TempDir()
-	path := filepath.Join(dir, "app.sock")
-	ln, err := net.Listen("unix", path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer ln.Close()
-	ca := probertest.NewTestCA(t, "sonde test CA")
-	cert := ca.Issue(t, probertest.LeafSpec{CN: "app.internal", DNS: []string{"app.internal"}})
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			go func() {
-				defer c.Close()
-				p := newPeer(t, c)
-				p.say("hello unix")
-				if p.hear("STARTTLS") {
-					p.say("OK")
-					p.startTLS(&tls.Config{Certificates: []tls.Certificate{cert.TLS}})
-					p.say("secure")
-				}
-			}()
-		}
-	}()
-	unixModule := func(mutate func(u *config.UnixProbe)) *core.Module {
-		return defaultModule(t, "unix", func(cm *config.Module) {
-			cm.Unix.TLSConfig.CAFile = ca.File
-			cm.Unix.TLSConfig.ServerName = "app.internal"
-			mutate(&cm.Unix)
-		})
-	}
-	probe := func(m *core.Module, target string) (*probemetrics.Sink, error) {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		sink := probemetrics.NewSink()
-		return sink, probeUnix(ctx, target, m, sink, probertest.DiscardLogger)
-	}
-
-	m := unixModule(func(u *config.UnixProbe) {
-		u.QueryResponse = []config.QueryResponse{
-			{Expect: config.MustNewRegexp("^hello unix$"), Send: "STARTTLS"},
-			{Expect: config.MustNewRegexp("^OK$"), StartTLS: true},
-			expectStep("^secure$"),
-		}
-	})
-	sink, err := probe(m, path)
-	checkOutcome(t, err, failure{})
-	probertest.Metric(t, sink, 0, "probe_failed_due_to_regex")
-	probertest.Metric(t, sink, 1, "probe_tls_version_info", "TLS 1.3")
-
-	_, err = probe(m, filepath.Join(dir, "missing.sock"))
-	checkOutcome(t, err, failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect})
-
-	_, err = probe(m, "")
-	checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup})
-
-	notSocket := filepath.Join(dir, "plain")
-	os.WriteFile(notSocket, nil, 0o600)
-	_, err = probe(m, notSocket)
-	var perr *taxonomy.Error
-	if !errors.As(err, &perr) || perr.Class != taxonomy.ClassConnect {
-		t.Errorf("a plain file: %v, want class connect", err)
-	}
 }

@@ -312,9 +312,9 @@ func tlsPeer(t *testing.T, ca *probertest.TestCA) func(c net.Conn) {
 	cert := ca.Issue(t, *namedSpec())
 	return func(c net.Conn) {
 		defer c.Close()
-		p := newPeer(t, c)
-		p.startTLS(&tls.Config{Certificates: []tls.Certificate{cert.TLS}})
-		p.say("hello")
+		p := probertest.NewPeer(t, c)
+		p.StartTLS(&tls.Config{Certificates: []tls.Certificate{cert.TLS}})
+		p.Say("hello")
 	}
 }
 
@@ -323,12 +323,12 @@ func starttlsPeer(t *testing.T, ca *probertest.TestCA) func(c net.Conn) {
 	cert := ca.Issue(t, *namedSpec())
 	return func(c net.Conn) {
 		defer c.Close()
-		p := newPeer(t, c)
-		p.say("220 ready")
-		if p.hear("STARTTLS") {
-			p.say("220 go ahead")
-			p.startTLS(&tls.Config{Certificates: []tls.Certificate{cert.TLS}})
-			p.say("250 secure")
+		p := probertest.NewPeer(t, c)
+		p.Say("220 ready")
+		if p.Hear("STARTTLS") {
+			p.Say("220 go ahead")
+			p.StartTLS(&tls.Config{Certificates: []tls.Certificate{cert.TLS}})
+			p.Say("250 secure")
 		}
 	}
 }
@@ -345,7 +345,7 @@ func TestTimelineTCP(t *testing.T) {
 				return tcpModuleIP4(t, func(c *config.TCPProbe) {
 					c.TLS = true
 					c.TLSConfig.CAFile = ca.File
-					c.QueryResponse = []config.QueryResponse{expectStep("^hello")}
+					c.QueryResponse = []config.QueryResponse{probertest.ExpectStep("^hello")}
 				}), named(t, addr)
 			},
 			spans:   []string{"resolve/0", "connect/0", "tls/0", "query/0"},
@@ -356,14 +356,14 @@ func TestTimelineTCP(t *testing.T) {
 			setup: func(t *testing.T) (*core.Module, string) {
 				addr := probertest.RawServer(t, func(c net.Conn) {
 					defer c.Close()
-					p := newPeer(t, c)
-					p.say("220 ready")
-					if p.hear("HELO sonde") {
-						p.say("250 hi")
+					p := probertest.NewPeer(t, c)
+					p.Say("220 ready")
+					if p.Hear("HELO sonde") {
+						p.Say("250 hi")
 					}
 				})
 				return tcpModuleIP4(t, func(c *config.TCPProbe) {
-					c.QueryResponse = []config.QueryResponse{expectStep("^220"), sendStep("HELO sonde"), expectStep("^250")}
+					c.QueryResponse = []config.QueryResponse{probertest.ExpectStep("^220"), probertest.SendStep("HELO sonde"), probertest.ExpectStep("^250")}
 				}), named(t, addr)
 			},
 			spans:   []string{"resolve/0", "connect/0", "query/0"},
@@ -378,8 +378,8 @@ func TestTimelineTCP(t *testing.T) {
 				addr := probertest.RawServer(t, starttlsPeer(t, ca))
 				return tcpModuleIP4(t, func(c *config.TCPProbe) {
 					c.TLSConfig.CAFile = ca.File
-					c.QueryResponse = []config.QueryResponse{expectStep("^220 ready"), sendStep("STARTTLS"),
-						{Expect: config.MustNewRegexp("^220 go"), StartTLS: true}, expectStep("^250 secure")}
+					c.QueryResponse = []config.QueryResponse{probertest.ExpectStep("^220 ready"), probertest.SendStep("STARTTLS"),
+						{Expect: config.MustNewRegexp("^220 go"), StartTLS: true}, probertest.ExpectStep("^250 secure")}
 				}), named(t, addr)
 			},
 			spans:   []string{"resolve/0", "connect/0", "query/0", "tls/0"},
@@ -445,7 +445,7 @@ func TestTimelineUnix(t *testing.T) {
 		name: "query_response",
 		setup: func(t *testing.T) (*core.Module, string) {
 			return defaultModule(t, "unix", func(cm *config.Module) {
-				cm.Unix.QueryResponse = []config.QueryResponse{expectStep("^hello")}
+				cm.Unix.QueryResponse = []config.QueryResponse{probertest.ExpectStep("^hello")}
 			}), path
 		},
 		spans: []string{"connect/0", "query/0"},

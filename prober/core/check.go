@@ -10,7 +10,6 @@ import (
 	"github.com/google/cel-go/common/types"
 
 	"github.com/sonde-exporter/sonde/config"
-
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 

@@ -10,7 +10,6 @@ import (
 	"strings"
 
 	"github.com/sonde-exporter/sonde/config"
-
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 

@@ -4,7 +4,6 @@ import (
 	"errors"
 
 	"github.com/sonde-exporter/sonde/internal/redact"
-
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 

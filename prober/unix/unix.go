@@ -1,4 +1,6 @@
-package prober
+// Package unix is the unix prober, a sonde addition: it connects to a unix
+// domain socket and runs the module's query_response script over it.
+package unix
 
 import (
 	"context"
@@ -21,7 +23,8 @@ type unixPrepared struct {
 	tls *core.TLSClient
 }
 
-func prepareUnix(m *config.Module, env *core.Env) (core.Prober, error) {
+// Prepare readies a unix module when the configuration loads.
+func Prepare(m *config.Module, env *core.Env) (core.Prober, error) {
 	c, err := env.TLSClient(m, "unix", &m.Unix.TLSConfig)
 	if err != nil {
 		return nil, err
