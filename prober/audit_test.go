@@ -195,8 +195,8 @@ var failureMatrix = []matrixCase{
 		return probeErr(t, wsModule(t, nil), "ws://"+addr+"/", matrixDeadline)
 	}},
 	{"websocket", failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}, func(t *testing.T) error {
-		srv, _ := wsServer(t, nil, probertest.ServerOpts{TLS: true})
-		return runErr(t, wsModule(t, nil), wsURL(srv, "/"))
+		srv, _ := probertest.WSServer(t, nil, probertest.ServerOpts{TLS: true})
+		return runErr(t, wsModule(t, nil), probertest.WSURL(srv, "/"))
 	}},
 	{"websocket", failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing}, func(t *testing.T) error {
 		addr := probertest.RawServer(t, answer(func(c net.Conn) { io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\n\r\n") }))
@@ -204,14 +204,14 @@ var failureMatrix = []matrixCase{
 	}},
 	{"websocket", failure{taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate}, func(t *testing.T) error {
 		srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{}) // answers 200, not 101
-		return runErr(t, wsModule(t, nil), wsURL(srv, "/"))
+		return runErr(t, wsModule(t, nil), probertest.WSURL(srv, "/"))
 	}},
 	{"websocket", failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(0)}, func(t *testing.T) error {
-		srv, _ := wsServer(t, greeter, probertest.ServerOpts{})
+		srv, _ := probertest.WSServer(t, probertest.Greeter, probertest.ServerOpts{})
 		m := wsModule(t, func(w *config.WebsocketProbe) {
 			w.QueryResponse = []config.QueryResponse{probertest.ExpectStep("^bye")}
 		})
-		return runErr(t, m, wsURL(srv, "/"))
+		return runErr(t, m, probertest.WSURL(srv, "/"))
 	}},
 	{"websocket", failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup}, func(t *testing.T) error {
 		return runErr(t, wsModule(t, nil), "ftp://example.test/")

@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+	"github.com/sonde-exporter/sonde/prober/websocket"
 )
 
 // FuzzParseTarget feeds the `target` URL parameter, which anyone who can
@@ -49,11 +50,11 @@ func FuzzParseTarget(f *testing.F) {
 			}
 		}
 		// websocket: a ws, wss, http or https URL without credentials.
-		if u, err := parseWebsocketTarget(target); checkRefusal(t, "websocket", target, err) {
+		if u, err := websocket.ParseTarget(target); checkRefusal(t, "websocket", target, err) {
 			if u.Scheme != "ws" && u.Scheme != "wss" || u.Hostname() == "" || u.User != nil {
 				t.Fatalf("websocket: target %q parsed as %q", target, u.Redacted())
 			}
-			checkPort(t, "websocket", target, defaultPort(u))
+			checkPort(t, "websocket", target, websocket.DefaultPort(u))
 		}
 		// icmp: a host name or an IP address, nothing more.
 		checkRefusal(t, "icmp", target, checkICMPTarget(target))

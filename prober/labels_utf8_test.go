@@ -49,9 +49,9 @@ func TestLabelValuesAreValidUTF8(t *testing.T) {
 		checkExposition(t, sink)
 	})
 	t.Run("websocket expect", func(t *testing.T) {
-		s, _ := wsServer(t, func(c *websocket.Conn) {
+		s, _ := probertest.WSServer(t, func(c *websocket.Conn) {
 			c.WriteMessage(websocket.BinaryMessage, []byte("version "+invalid))
-			drain(c)
+			probertest.Drain(c)
 		}, probertest.ServerOpts{})
 		m := wsModule(t, func(w *config.WebsocketProbe) {
 			w.QueryResponse = []config.QueryResponse{{
@@ -59,7 +59,7 @@ func TestLabelValuesAreValidUTF8(t *testing.T) {
 				Labels: []config.Label{{Name: "version", Value: "${1}"}},
 			}}
 		})
-		sink, err := probertest.Run(t, m, wsURL(s, "/"))
+		sink, err := probertest.Run(t, m, probertest.WSURL(s, "/"))
 		checkOutcome(t, err, failure{})
 		probertest.Metric(t, sink, 1, "probe_expect_info", "caf\uFFFD \uFFFD")
 		checkExposition(t, sink)

@@ -120,7 +120,7 @@ var everyProber = []policyCase{
 		return net.JoinHostPort(host, probertest.Port(t, newGRPCServer(t, grpcServerOpts{}).addr))
 	}},
 	{"websocket", nil, func(t *testing.T, host string) string {
-		srv, _ := wsServer(t, nil, probertest.ServerOpts{})
+		srv, _ := probertest.WSServer(t, nil, probertest.ServerOpts{})
 		return "ws://" + net.JoinHostPort(host, probertest.Port(t, srv.URL)) + "/"
 	}},
 	{"icmp", nil, func(_ *testing.T, host string) string { return host }},
@@ -406,7 +406,7 @@ func TestTargetPolicyProxyIsExempt(t *testing.T) {
 
 func TestTargetPolicySchemes(t *testing.T) {
 	srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{})
-	ws, _ := wsServer(t, nil, probertest.ServerOpts{})
+	ws, _ := probertest.WSServer(t, nil, probertest.ServerOpts{})
 	for _, tc := range []struct {
 		name, prober string
 		schemes      []string
@@ -416,9 +416,9 @@ func TestTargetPolicySchemes(t *testing.T) {
 		{"http refused", "http", []string{"https"}, srv.URL, failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseSetup}},
 		{"http allowed", "http", []string{"http"}, srv.URL, failure{}},
 		{"a host without a scheme is http", "http", []string{"https"}, strings.TrimPrefix(srv.URL, "http://"), failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseSetup}},
-		{"ws refused", "websocket", []string{"wss"}, wsURL(ws, "/"), failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseSetup}},
+		{"ws refused", "websocket", []string{"wss"}, probertest.WSURL(ws, "/"), failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseSetup}},
 		{"http:// is ws://", "websocket", []string{"wss"}, ws.URL + "/", failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseSetup}},
-		{"ws allowed", "websocket", []string{"ws"}, wsURL(ws, "/"), failure{}},
+		{"ws allowed", "websocket", []string{"ws"}, probertest.WSURL(ws, "/"), failure{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := policyModule(t, tc.prober, config.Targets{Schemes: tc.schemes}, nil)

@@ -30,7 +30,3 @@ func probeDNS(ctx context.Context, target string, m *core.Module, sink *probemet
 func probeGRPC(ctx context.Context, target string, m *core.Module, sink *probemetrics.Sink, logger *slog.Logger) error {
 	return m.Prepared.(*grpcPrepared).Probe(ctx, target, m, sink, logger)
 }
-
-func probeWebsocket(ctx context.Context, target string, m *core.Module, sink *probemetrics.Sink, logger *slog.Logger) error {
-	return m.Prepared.(*wsPrepared).Probe(ctx, target, m, sink, logger)
-}

@@ -6,6 +6,7 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/unix"
+	"github.com/sonde-exporter/sonde/prober/websocket"
 )
 
 // registry lists the probers sonde can run, in blackbox's order. A new
@@ -17,7 +18,7 @@ var registry = []core.Descriptor{
 	{Name: "dns", Prepare: prepareDNS},
 	{Name: "grpc", Prepare: prepareGRPC},
 	{Name: "unix", Prepare: unix.Prepare},
-	{Name: "websocket", Prepare: prepareWebsocket},
+	{Name: "websocket", Prepare: websocket.Prepare},
 }
 
 // NewSet prepares every module of cfg. It fails, naming each module that

@@ -19,3 +19,9 @@ func TestRegistryMatchesConfig(t *testing.T) {
 		t.Errorf("registry lists %v, the configuration %v", names, want)
 	}
 }
+
+func TestWebsocketRegistered(t *testing.T) {
+	if !IsImplemented("websocket") {
+		t.Fatal("the websocket prober is not registered")
+	}
+}

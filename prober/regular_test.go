@@ -88,11 +88,11 @@ func TestNamedPipesFailProbes(t *testing.T) {
 // the same way.
 func TestWebsocketNamedPipeSecret(t *testing.T) {
 	pipe := mkfifo(t)
-	s, _ := wsServer(t, drain, probertest.ServerOpts{})
+	s, _ := probertest.WSServer(t, probertest.Drain, probertest.ServerOpts{})
 	err := probeWithin(t, func() *core.Module {
 		return wsModule(t, func(w *config.WebsocketProbe) {
 			w.HTTPConfig.BasicAuth = &pconfig.BasicAuth{Username: "probe", PasswordFile: pipe}
 		})
-	}, wsURL(s, "/"))
+	}, probertest.WSURL(s, "/"))
 	checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonCredentials, taxonomy.PhaseSetup})
 }

@@ -534,13 +534,13 @@ func TestTimelineWebsocket(t *testing.T) {
 	ca := probertest.NewTestCA(t, "sonde timeline CA")
 	wsSeries := phaseSeries("probe_websocket_duration_seconds", taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer)
 	module := func(t *testing.T) *core.Module {
-		return wsYAMLModule(t, greetScript+"preferred_ip_protocol: ip4\nhttp_config:\n  tls_config:\n    ca_file: "+ca.File)
+		return wsYAMLModule(t, probertest.GreetScript+"preferred_ip_protocol: ip4\nhttp_config:\n  tls_config:\n    ca_file: "+ca.File)
 	}
 	runTimelineCases(t, []timelineCase{
 		{
 			name: "ws",
 			setup: func(t *testing.T) (*core.Module, string) {
-				srv, _ := wsServer(t, greeter, probertest.ServerOpts{})
+				srv, _ := probertest.WSServer(t, probertest.Greeter, probertest.ServerOpts{})
 				return module(t), "ws://" + named(t, srv.URL) + "/"
 			},
 			spans:   []string{"resolve/0", "connect/0", "processing/0", "transfer/0"},
@@ -551,7 +551,7 @@ func TestTimelineWebsocket(t *testing.T) {
 			// the spans tell the two apart.
 			name: "wss",
 			setup: func(t *testing.T) (*core.Module, string) {
-				srv, _ := wsServer(t, greeter, probertest.ServerOpts{TLS: true, CA: ca, Spec: namedSpec()})
+				srv, _ := probertest.WSServer(t, probertest.Greeter, probertest.ServerOpts{TLS: true, CA: ca, Spec: namedSpec()})
 				return module(t), "wss://" + named(t, srv.URL) + "/"
 			},
 			spans:   []string{"resolve/0", "connect/0", "tls/0", "processing/0", "transfer/0"},

@@ -205,7 +205,7 @@ func IPHash(ip net.IP) float64 {
 	return float64(h.Sum32())
 }
 
-// asciiName returns an internationalised query_name in the ASCII form DNS
+// ASCIIName returns an internationalised query_name in the ASCII form DNS
 // carries (xn--...), as blackbox does. ASCII names are left exactly as
 // written: the IDNA lookup profile would refuse names such as _sip._tcp.
 func ASCIIName(name string) string {

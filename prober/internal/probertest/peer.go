@@ -12,7 +12,7 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 )
 
-// peer is the server side of a scripted tcp test: it reads and writes
+// Peer is the server side of a scripted tcp test: it reads and writes
 // lines, and can switch to TLS as a STARTTLS server does.
 type Peer struct {
 	t *testing.T
@@ -31,7 +31,7 @@ func (p *Peer) Say(lines ...string) {
 	}
 }
 
-// hear reads one line and reports whether it is want.
+// Hear reads one line and reports whether it is want.
 func (p *Peer) Hear(want string) bool {
 	line, err := p.R.ReadString('\n')
 	got := strings.TrimRight(line, "\r\n")

@@ -1,4 +1,7 @@
-package prober
+// Package websocket is the websocket prober, a sonde addition: it upgrades
+// an HTTP request to a websocket and runs the module's query_response
+// script over its messages.
+package websocket
 
 import (
 	"context"
@@ -50,7 +53,8 @@ type wsPrepared struct {
 	checks         core.CheckSlots      // the expect regexps running
 }
 
-func prepareWebsocket(m *config.Module, env *core.Env) (core.Prober, error) {
+// Prepare readies a websocket module when the configuration loads.
+func Prepare(m *config.Module, env *core.Env) (core.Prober, error) {
 	cfg := &m.Websocket
 	tlsConfig, err := env.TLSClient(m, "websocket.http_config", &cfg.HTTPConfig.TLSConfig)
 	if err != nil {
@@ -191,7 +195,7 @@ func (mx websocketMetrics) timed(p taxonomy.Phase, start, end time.Time) {
 // and runs the module's query_response script over it.
 func (p *wsPrepared) Probe(ctx context.Context, target string, m *core.Module, sink *probemetrics.Sink, logger *slog.Logger) error {
 	mx := newWebsocketMetrics(sink)
-	u, err := parseWebsocketTarget(target)
+	u, err := ParseTarget(target)
 	if err != nil {
 		return err
 	}
@@ -221,9 +225,9 @@ func (p *wsPrepared) Probe(ctx context.Context, target string, m *core.Module, s
 	return converse(ctx, &wsConversation{conn: ws, ctx: ctx, checks: p.checks}, m.Websocket.QueryResponse, mx, sink, logger)
 }
 
-// parseWebsocketTarget reads a ws:// or wss:// URL; http:// and https://
+// ParseTarget reads a ws:// or wss:// URL; http:// and https://
 // stand for them, as a websocket starts as an HTTP request.
-func parseWebsocketTarget(target string) (*url.URL, error) {
+func ParseTarget(target string) (*url.URL, error) {
 	const how = "write it as ws://host[:port][/path] or wss://host[:port][/path]"
 	u, err := url.Parse(target)
 	if err != nil {
@@ -261,8 +265,8 @@ func parseWebsocketTarget(target string) (*url.URL, error) {
 	return u, nil
 }
 
-// defaultPort is the URL's port, or the scheme's.
-func defaultPort(u *url.URL) string {
+// DefaultPort is the URL's port, or the scheme's.
+func DefaultPort(u *url.URL) string {
 	if p := u.Port(); p != "" {
 		return p
 	}
@@ -295,7 +299,7 @@ func (p *wsPrepared) serverName(cfg *config.WebsocketProbe, host string, u *url.
 // together last as long as the connect phase.
 func (p *wsPrepared) dial(ctx context.Context, m *core.Module, u *url.URL, serverName string, mx websocketMetrics, sink *probemetrics.Sink, logger *slog.Logger) (net.Conn, error) {
 	cfg := &m.Websocket
-	d, err := core.DialEndpoint(ctx, m, core.Endpoint{Network: "tcp", Host: u.Hostname(), Port: defaultPort(u),
+	d, err := core.DialEndpoint(ctx, m, core.Endpoint{Network: "tcp", Host: u.Hostname(), Port: DefaultPort(u),
 		Protocol: cfg.IPProtocol, Fallback: cfg.IPProtocolFallback}, sink, logger)
 	mx.phase(taxonomy.PhaseResolve, d.Resolve)
 	if d.IP == nil {
@@ -443,7 +447,7 @@ type wsConversation struct {
 	checks core.CheckSlots
 }
 
-// expect matches the next message, which may be as large as maxMessage,
+// Expect matches the next message, which may be as large as maxMessage,
 // under the probe's deadline.
 func (w *wsConversation) Expect(re *regexp.Regexp) ([]byte, []int, error) {
 	msg, err := w.next()
@@ -458,7 +462,7 @@ func (w *wsConversation) Expect(re *regexp.Regexp) ([]byte, []int, error) {
 	return msg, match, nil
 }
 
-// expectBytes returns the next message whole, whatever n: runScript then
+// ExpectBytes returns the next message whole, whatever n: runScript then
 // compares it with expect_bytes exactly, so a longer or shorter message
 // does not match.
 func (w *wsConversation) ExpectBytes(int) ([]byte, error) {

@@ -1,10 +1,11 @@
-package prober
+package websocket
 
 import (
 	"context"
 	"encoding/base64"
 	"errors"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -17,21 +18,16 @@ import (
 	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
-func TestWebsocketRegistered(t *testing.T) {
-	if !IsImplemented("websocket") {
-		t.Fatal("the websocket prober is not registered")
-	}
-}
-
 func TestWebsocketScript(t *testing.T) {
-	s, rec := wsServer(t, greeter, probertest.ServerOpts{})
-	m := wsYAMLModule(t, greetScript)
-	sink, err := probertest.Run(t, m, wsURL(s, "/chat?room=1"))
+	s, rec := probertest.WSServer(t, probertest.Greeter, probertest.ServerOpts{})
+	m := wsYAMLModule(t, probertest.GreetScript)
+	sink, err := probertest.Run(t, m, probertest.WSURL(s, "/chat?room=1"))
 	checkOutcome(t, err, failure{})
 
 	probertest.Metric(t, sink, 101, "probe_websocket_status_code")
@@ -39,38 +35,38 @@ func TestWebsocketScript(t *testing.T) {
 	probertest.Metric(t, sink, 0, "probe_websocket_failed_due_to_regex")
 	probertest.Metric(t, sink, 1, "probe_expect_info", "1.2")
 	probertest.Metric(t, sink, 4, "probe_ip_protocol")
-	wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer)
+	probertest.WSPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer)
 	for _, p := range []taxonomy.Phase{taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer} {
-		if wsPhase(t, sink, p) <= 0 {
+		if probertest.WSPhase(t, sink, p) <= 0 {
 			t.Errorf("phase %s took no time", p)
 		}
 	}
 	probertest.Absent(t, sink, "probe_failed_due_to_regex", "probe_failed_due_to_bytes", "probe_tls_version_info")
-	if got := rec.last(t).URL.RequestURI(); got != "/chat?room=1" {
+	if got := rec.Last(t).URL.RequestURI(); got != "/chat?room=1" {
 		t.Errorf("the upgrade request asked for %q, want /chat?room=1", got)
 	}
 }
 
 func TestWebsocketWithoutScript(t *testing.T) {
-	s, _ := wsServer(t, drain, probertest.ServerOpts{})
-	sink, err := probertest.Run(t, wsModule(t, nil), wsURL(s, "/"))
+	s, _ := probertest.WSServer(t, probertest.Drain, probertest.ServerOpts{})
+	sink, err := probertest.Run(t, wsModule(t, nil), probertest.WSURL(s, "/"))
 	checkOutcome(t, err, failure{})
 	probertest.Metric(t, sink, 101, "probe_websocket_status_code")
 	probertest.Metric(t, sink, 1, "probe_websocket_connection_upgraded")
 	// Like blackbox_exporter: no script, no regex gauge and no transfer.
 	probertest.Absent(t, sink, "probe_websocket_failed_due_to_regex", "probe_expect_info")
-	wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing)
+	probertest.WSPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing)
 }
 
 // The probe ends with a close frame, so that the server sees a probe that
 // finished rather than an abnormal closure.
 func TestWebsocketClosesCleanly(t *testing.T) {
 	closed := make(chan error, 1)
-	s, _ := wsServer(t, func(c *websocket.Conn) {
+	s, _ := probertest.WSServer(t, func(c *websocket.Conn) {
 		_, _, err := c.ReadMessage()
 		closed <- err
 	}, probertest.ServerOpts{})
-	_, err := probertest.Run(t, wsModule(t, nil), wsURL(s, "/"))
+	_, err := probertest.Run(t, wsModule(t, nil), probertest.WSURL(s, "/"))
 	checkOutcome(t, err, failure{})
 	select {
 	case err := <-closed:
@@ -84,8 +80,8 @@ func TestWebsocketClosesCleanly(t *testing.T) {
 
 func TestWebsocketHTTPSchemes(t *testing.T) {
 	ca := probertest.NewTestCA(t, "sonde ws CA")
-	plain, _ := wsServer(t, drain, probertest.ServerOpts{})
-	secure, _ := wsServer(t, drain, probertest.ServerOpts{TLS: true, CA: ca})
+	plain, _ := probertest.WSServer(t, probertest.Drain, probertest.ServerOpts{})
+	secure, _ := probertest.WSServer(t, probertest.Drain, probertest.ServerOpts{TLS: true, CA: ca})
 	m := wsModule(t, func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.File })
 	for _, target := range []string{plain.URL, secure.URL, strings.Replace(plain.URL, "http://", "WS://", 1)} {
 		t.Run(target, func(t *testing.T) {
@@ -232,25 +228,25 @@ headers:
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s, rec := wsServer(t, drain, probertest.ServerOpts{})
-			_, err := probertest.Run(t, wsYAMLModule(t, c.section), wsURL(s, "/"))
+			s, rec := probertest.WSServer(t, probertest.Drain, probertest.ServerOpts{})
+			_, err := probertest.Run(t, wsYAMLModule(t, c.section), probertest.WSURL(s, "/"))
 			checkOutcome(t, err, failure{})
-			c.check(t, rec.last(t))
+			c.check(t, rec.Last(t))
 		})
 	}
 }
 
 func TestWebsocketCredentialsFileMissing(t *testing.T) {
-	s, rec := wsServer(t, drain, probertest.ServerOpts{})
+	s, rec := probertest.WSServer(t, probertest.Drain, probertest.ServerOpts{})
 	m := wsModule(t, func(w *config.WebsocketProbe) {
 		w.HTTPConfig.BasicAuth = &pconfig.BasicAuth{Username: "probe", PasswordFile: filepath.Join(t.TempDir(), "missing")}
 	})
-	sink, err := probertest.Run(t, m, wsURL(s, "/"))
+	sink, err := probertest.Run(t, m, probertest.WSURL(s, "/"))
 	checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonCredentials, taxonomy.PhaseSetup})
 	probertest.Absent(t, sink, "probe_websocket_duration_seconds")
-	rec.mu.Lock()
-	defer rec.mu.Unlock()
-	if len(rec.requests) > 0 {
+	rec.Mu.Lock()
+	defer rec.Mu.Unlock()
+	if len(rec.Requests) > 0 {
 		t.Error("the target was contacted without credentials")
 	}
 }
@@ -259,19 +255,19 @@ func TestWebsocketCredentialsFileMissing(t *testing.T) {
 func TestWebsocketHostnameParameter(t *testing.T) {
 	ca := probertest.NewTestCA(t, "sonde ws CA")
 	spec := probertest.LeafSpec{CN: "ws.example", DNS: []string{"ws.example"}}
-	s, rec := wsServer(t, drain, probertest.ServerOpts{TLS: true, CA: ca, Spec: &spec})
+	s, rec := probertest.WSServer(t, probertest.Drain, probertest.ServerOpts{TLS: true, CA: ca, Spec: &spec})
 	m := wsModule(t, func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.File })
 
-	_, err := probertest.Run(t, m, wsURL(s, "/"))
+	_, err := probertest.Run(t, m, probertest.WSURL(s, "/"))
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS})
 
 	named, err := m.WithHostname("ws.example")
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, err = probertest.Run(t, named, wsURL(s, "/"))
+	_, err = probertest.Run(t, named, probertest.WSURL(s, "/"))
 	checkOutcome(t, err, failure{})
-	if got := rec.last(t).Host; got != "ws.example" {
+	if got := rec.Last(t).Host; got != "ws.example" {
 		t.Errorf("Host = %q, want ws.example", got)
 	}
 
@@ -322,16 +318,16 @@ func TestWebsocketTLS(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s, _ := wsServer(t, drain, probertest.ServerOpts{TLS: true, CA: ca, Spec: c.spec})
-			sink, err := probertest.Run(t, wsModule(t, c.module), wsURL(s, "/"))
+			s, _ := probertest.WSServer(t, probertest.Drain, probertest.ServerOpts{TLS: true, CA: ca, Spec: c.spec})
+			sink, err := probertest.Run(t, wsModule(t, c.module), probertest.WSURL(s, "/"))
 			checkOutcome(t, err, c.want)
 			if c.want != (failure{}) {
-				wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect)
+				probertest.WSPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect)
 				probertest.Metric(t, sink, 0, "probe_websocket_status_code")
 				probertest.ChainSurvived(t, sink)
 				return
 			}
-			wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing)
+			probertest.WSPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing)
 			probertest.Metric(t, sink, 101, "probe_websocket_status_code")
 			probertest.Metric(t, sink, 1, "probe_tls_version_info", "TLS 1.3")
 			if v := probertest.Value(t, sink, "probe_ssl_earliest_cert_expiry"); v < float64(time.Now().Unix()) {
@@ -342,18 +338,18 @@ func TestWebsocketTLS(t *testing.T) {
 }
 
 func TestWebsocketTLSToPlainServer(t *testing.T) {
-	s, _ := wsServer(t, drain, probertest.ServerOpts{})
+	s, _ := probertest.WSServer(t, probertest.Drain, probertest.ServerOpts{})
 	sink, err := probertest.Run(t, wsModule(t, nil), strings.Replace(s.URL, "http://", "wss://", 1))
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonHandshake, taxonomy.PhaseTLS})
-	wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect)
+	probertest.WSPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect)
 }
 
 func TestWebsocketUpgradeRefused(t *testing.T) {
 	s := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, "no websockets for you", http.StatusForbidden)
 	}), probertest.ServerOpts{})
-	m := wsYAMLModule(t, greetScript)
-	sink, err := probertest.Run(t, m, wsURL(s, "/"))
+	m := wsYAMLModule(t, probertest.GreetScript)
+	sink, err := probertest.Run(t, m, probertest.WSURL(s, "/"))
 	e := checkOutcome(t, err, failure{taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate})
 	if !strings.Contains(e.Error(), "403") {
 		t.Errorf("the message does not name the status: %v", e)
@@ -361,14 +357,14 @@ func TestWebsocketUpgradeRefused(t *testing.T) {
 	probertest.Metric(t, sink, 403, "probe_websocket_status_code")
 	probertest.Metric(t, sink, 0, "probe_websocket_connection_upgraded")
 	probertest.Absent(t, sink, "probe_websocket_failed_due_to_regex")
-	wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing)
+	probertest.WSPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing)
 }
 
 // An HTTP server that does not speak websocket answers the upgrade request
 // like any other: with its page.
 func TestWebsocketPlainHTTPServer(t *testing.T) {
 	s := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{})
-	sink, err := probertest.Run(t, wsModule(t, nil), wsURL(s, "/"))
+	sink, err := probertest.Run(t, wsModule(t, nil), probertest.WSURL(s, "/"))
 	checkOutcome(t, err, failure{taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate})
 	probertest.Metric(t, sink, 200, "probe_websocket_status_code")
 }
@@ -416,13 +412,13 @@ func TestWebsocketBadUpgradeResponses(t *testing.T) {
 			checkOutcome(t, err, c.want)
 			probertest.Metric(t, sink, c.status, "probe_websocket_status_code")
 			probertest.Metric(t, sink, 0, "probe_websocket_connection_upgraded")
-			wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing)
+			probertest.WSPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing)
 		})
 	}
 }
 
 func TestWebsocketRefused(t *testing.T) {
-	m := wsYAMLModule(t, greetScript)
+	m := wsYAMLModule(t, probertest.GreetScript)
 	sink, err := probertest.Run(t, m, "ws://"+probertest.ClosedPort(t)+"/")
 	checkOutcome(t, err, failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect})
 	// What a dashboard sees after a refused connection: the websocket
@@ -430,12 +426,12 @@ func TestWebsocketRefused(t *testing.T) {
 	probertest.Metric(t, sink, 0, "probe_websocket_status_code")
 	probertest.Metric(t, sink, 0, "probe_websocket_connection_upgraded")
 	probertest.Metric(t, sink, 4, "probe_ip_protocol")
-	wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect)
+	probertest.WSPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect)
 	probertest.Absent(t, sink, "probe_websocket_failed_due_to_regex", "probe_expect_info", "probe_tls_version_info")
 }
 
 func TestWebsocketResolve(t *testing.T) {
-	s, _ := wsServer(t, drain, probertest.ServerOpts{})
+	s, _ := probertest.WSServer(t, probertest.Drain, probertest.ServerOpts{})
 	p := probertest.Port(t, s.URL)
 	cases := []struct {
 		name     string
@@ -457,7 +453,7 @@ func TestWebsocketResolve(t *testing.T) {
 			sink, err := probertest.Run(t, wsModule(t, c.module), "ws://"+net.JoinHostPort(c.host, p)+"/")
 			checkOutcome(t, err, c.want)
 			if c.want != (failure{}) {
-				wsPhases(t, sink, taxonomy.PhaseResolve)
+				probertest.WSPhases(t, sink, taxonomy.PhaseResolve)
 				probertest.Metric(t, sink, 0, "probe_websocket_status_code")
 				return
 			}
@@ -468,9 +464,9 @@ func TestWebsocketResolve(t *testing.T) {
 }
 
 func TestWebsocketIPv6(t *testing.T) {
-	s, _ := wsServer(t, greeter, probertest.ServerOpts{Network: "tcp6"})
-	m := wsYAMLModule(t, greetScript)
-	for _, target := range []string{wsURL(s, "/"), "ws://" + net.JoinHostPort("v6only.test", probertest.Port(t, s.URL)) + "/"} {
+	s, _ := probertest.WSServer(t, probertest.Greeter, probertest.ServerOpts{Network: "tcp6"})
+	m := wsYAMLModule(t, probertest.GreetScript)
+	for _, target := range []string{probertest.WSURL(s, "/"), "ws://" + net.JoinHostPort("v6only.test", probertest.Port(t, s.URL)) + "/"} {
 		t.Run(target, func(t *testing.T) {
 			sink, err := probertest.Run(t, m, target)
 			checkOutcome(t, err, failure{})
@@ -490,7 +486,7 @@ func TestWebsocketScriptFailures(t *testing.T) {
 		message string
 	}{{
 		name:    "message does not match",
-		talk:    func(c *websocket.Conn) { say(c, "goodbye"); drain(c) },
+		talk:    func(c *websocket.Conn) { probertest.WSSay(c, "goodbye"); probertest.Drain(c) },
 		section: "query_response:\n  - expect: ^hello",
 		want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(0)},
 		regex:   1,
@@ -498,26 +494,26 @@ func TestWebsocketScriptFailures(t *testing.T) {
 	}, {
 		// blackbox semantics: expect judges the next message, not any later one.
 		name:    "only the next message counts",
-		talk:    func(c *websocket.Conn) { say(c, "noise", "hello"); drain(c) },
+		talk:    func(c *websocket.Conn) { probertest.WSSay(c, "noise", "hello"); probertest.Drain(c) },
 		section: "query_response:\n  - expect: ^hello",
 		want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(0)},
 		regex:   1,
 	}, {
 		name:    "empty message does not match",
-		talk:    func(c *websocket.Conn) { say(c, ""); drain(c) },
+		talk:    func(c *websocket.Conn) { probertest.WSSay(c, ""); probertest.Drain(c) },
 		section: "query_response:\n  - expect: ^hello",
 		want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(0)},
 		regex:   1,
 	}, {
 		name:    "second expect fails",
-		talk:    greeter,
+		talk:    probertest.Greeter,
 		section: "query_response:\n  - expect: ^hello\n  - send: ping\n  - expect: ^pong",
 		want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(2)},
 		regex:   1,
 		message: "echo: ping",
 	}, {
 		name:    "expect_bytes differs",
-		talk:    func(c *websocket.Conn) { say(c, "hello!"); drain(c) },
+		talk:    func(c *websocket.Conn) { probertest.WSSay(c, "hello!"); probertest.Drain(c) },
 		section: "query_response:\n  - expect_bytes: hello",
 		want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonExpect, taxonomy.QueryStep(0)},
 	}, {
@@ -530,7 +526,7 @@ func TestWebsocketScriptFailures(t *testing.T) {
 		message: "bye",
 	}, {
 		name:    "hang-up without close frame",
-		talk:    func(c *websocket.Conn) { say(c, "hello"); c.NetConn().Close() },
+		talk:    func(c *websocket.Conn) { probertest.WSSay(c, "hello"); c.NetConn().Close() },
 		section: "query_response:\n  - expect: ^hello\n  - expect: ^more",
 		want:    failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.QueryStep(1)},
 	}, {
@@ -550,8 +546,8 @@ func TestWebsocketScriptFailures(t *testing.T) {
 	}}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			s, _ := wsServer(t, c.talk, probertest.ServerOpts{})
-			sink, err := probertest.Run(t, wsYAMLModule(t, c.section), wsURL(s, "/"))
+			s, _ := probertest.WSServer(t, c.talk, probertest.ServerOpts{})
+			sink, err := probertest.Run(t, wsYAMLModule(t, c.section), probertest.WSURL(s, "/"))
 			e := checkOutcome(t, err, c.want)
 			if !strings.Contains(e.Error(), c.message) {
 				t.Errorf("the message does not say %q: %v", c.message, e)
@@ -559,20 +555,20 @@ func TestWebsocketScriptFailures(t *testing.T) {
 			probertest.Metric(t, sink, c.regex, "probe_websocket_failed_due_to_regex")
 			probertest.Metric(t, sink, 1, "probe_websocket_connection_upgraded")
 			probertest.Absent(t, sink, "probe_failed_due_to_bytes")
-			wsPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer)
+			probertest.WSPhases(t, sink, taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer)
 		})
 	}
 }
 
 func TestWebsocketExpectBytes(t *testing.T) {
-	s, _ := wsServer(t, func(c *websocket.Conn) {
+	s, _ := probertest.WSServer(t, func(c *websocket.Conn) {
 		c.WriteMessage(websocket.BinaryMessage, []byte{0x00, 0xff, 'o', 'k'})
-		drain(c)
+		probertest.Drain(c)
 	}, probertest.ServerOpts{})
 	m := wsModule(t, func(w *config.WebsocketProbe) {
 		w.QueryResponse = []config.QueryResponse{{ExpectBytes: "\x00\xffok"}}
 	})
-	sink, err := probertest.Run(t, m, wsURL(s, "/"))
+	sink, err := probertest.Run(t, m, probertest.WSURL(s, "/"))
 	checkOutcome(t, err, failure{})
 	probertest.Metric(t, sink, 0, "probe_websocket_failed_due_to_regex")
 }
@@ -581,9 +577,9 @@ func TestWebsocketDeadline(t *testing.T) {
 	const deadline = 300 * time.Millisecond
 	ca := probertest.NewTestCA(t, "sonde ws CA")
 	stalledUpgrade := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { probertest.Hold(r) }), probertest.ServerOpts{})
-	silent, _ := wsServer(t, drain, probertest.ServerOpts{})
+	silent, _ := probertest.WSServer(t, probertest.Drain, probertest.ServerOpts{})
 	slowTLS := probertest.RawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
-	secureSilent, _ := wsServer(t, drain, probertest.ServerOpts{TLS: true, CA: ca})
+	secureSilent, _ := probertest.WSServer(t, probertest.Drain, probertest.ServerOpts{TLS: true, CA: ca})
 	cases := []struct {
 		name   string
 		target string
@@ -593,12 +589,12 @@ func TestWebsocketDeadline(t *testing.T) {
 	}{
 		{name: "TLS handshake", target: "wss://" + slowTLS + "/",
 			want: failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseTLS}, phases: []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseConnect}},
-		{name: "upgrade", target: wsURL(stalledUpgrade, "/"),
+		{name: "upgrade", target: probertest.WSURL(stalledUpgrade, "/"),
 			want: failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseProcessing}, phases: []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing}},
-		{name: "expect", target: wsURL(silent, "/"), script: "query_response:\n  - send: hi\n  - expect: ^never",
+		{name: "expect", target: probertest.WSURL(silent, "/"), script: "query_response:\n  - send: hi\n  - expect: ^never",
 			want:   failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.QueryStep(1)},
 			phases: []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer}},
-		{name: "expect over TLS", target: wsURL(secureSilent, "/"), script: "query_response:\n  - expect_bytes: never",
+		{name: "expect over TLS", target: probertest.WSURL(secureSilent, "/"), script: "query_response:\n  - expect_bytes: never",
 			want:   failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.QueryStep(0)},
 			phases: []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer}},
 	}
@@ -610,9 +606,9 @@ func TestWebsocketDeadline(t *testing.T) {
 			if took > deadline+200*time.Millisecond {
 				t.Errorf("the probe took %v with a %v deadline", took, deadline)
 			}
-			wsPhases(t, sink, c.phases...)
+			probertest.WSPhases(t, sink, c.phases...)
 			last := c.phases[len(c.phases)-1]
-			if v := wsPhase(t, sink, last); v < (deadline / 2).Seconds() {
+			if v := probertest.WSPhase(t, sink, last); v < (deadline / 2).Seconds() {
 				t.Errorf("phase %s counts %vs, want the time up to the deadline", last, v)
 			}
 		})
@@ -621,13 +617,13 @@ func TestWebsocketDeadline(t *testing.T) {
 
 // A scrape abandoned mid-probe ends the probe at once.
 func TestWebsocketCanceled(t *testing.T) {
-	s, _ := wsServer(t, drain, probertest.ServerOpts{})
+	s, _ := probertest.WSServer(t, probertest.Drain, probertest.ServerOpts{})
 	m := wsYAMLModule(t, "query_response:\n  - expect: ^never")
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
 	time.AfterFunc(200*time.Millisecond, cancel)
 	start := time.Now()
-	err := probeWebsocket(ctx, wsURL(s, "/"), m, probemetrics.NewSink(), probertest.DiscardLogger)
+	err := probeWebsocket(ctx, probertest.WSURL(s, "/"), m, probemetrics.NewSink(), probertest.DiscardLogger)
 	checkOutcome(t, err, failure{taxonomy.ClassTimeout, taxonomy.ReasonCanceled, taxonomy.QueryStep(0)})
 	if took := time.Since(start); took > time.Second {
 		t.Errorf("the cancelled probe took %v", took)
@@ -666,11 +662,11 @@ func TestWebsocketStartTLSUnsupported(t *testing.T) {
 // Every option blackbox_exporter's websocket section has, as its own
 // documentation writes them, prepares and probes.
 func TestWebsocketAllOptions(t *testing.T) {
-	s, rec := wsServer(t, func(c *websocket.Conn) {
+	s, rec := probertest.WSServer(t, func(c *websocket.Conn) {
 		if _, msg, err := c.ReadMessage(); err == nil && string(msg) == `{"op": "ping"}` {
-			say(c, `{"op": "pong"}`)
+			probertest.WSSay(c, `{"op": "pong"}`)
 		}
-		drain(c)
+		probertest.Drain(c)
 	}, probertest.ServerOpts{TLS: true})
 	m := wsYAMLModule(t, `
 preferred_ip_protocol: ip4
@@ -692,14 +688,18 @@ query_response:
   - send: '{"op": "ping"}'
   - expect: '"op":\s*"pong"'
 `)
-	sink, err := probertest.Run(t, m, wsURL(s, "/"))
+	sink, err := probertest.Run(t, m, probertest.WSURL(s, "/"))
 	checkOutcome(t, err, failure{})
 	probertest.Metric(t, sink, 0, "probe_websocket_failed_due_to_regex")
-	r := rec.last(t)
+	r := rec.Last(t)
 	if got := r.Header.Get("Sec-WebSocket-Protocol"); got != "chat" {
 		t.Errorf("Sec-WebSocket-Protocol = %q, want chat", got)
 	}
 	if got := r.Header.Get("Authorization"); !strings.HasPrefix(got, "Basic ") {
 		t.Errorf("Authorization = %q, want basic_auth's", got)
 	}
+}
+
+func probeWebsocket(ctx context.Context, target string, m *core.Module, sink *probemetrics.Sink, logger *slog.Logger) error {
+	return m.Prepared.(*wsPrepared).Probe(ctx, target, m, sink, logger)
 }

@@ -1,4 +1,4 @@
-package prober
+package probertest
 
 import (
 	"context"
@@ -11,46 +11,43 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"github.com/sonde-exporter/sonde/config"
-	"github.com/sonde-exporter/sonde/prober/core"
-	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
-// This file holds the websocket tests' own servers and module builders.
+// This file holds the websocket tests' servers.
 
 // upgradeRecord is what a websocket test server saw of the upgrade
 // requests that reached it.
 type upgradeRecord struct {
-	mu       sync.Mutex
-	requests []*http.Request
+	Mu       sync.Mutex
+	Requests []*http.Request
 }
 
 func (r *upgradeRecord) add(req *http.Request) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
+	r.Mu.Lock()
+	defer r.Mu.Unlock()
 	c := req.Clone(context.Background())
 	c.Header = req.Header.Clone()
-	r.requests = append(r.requests, c)
+	r.Requests = append(r.Requests, c)
 }
 
-// last returns the latest upgrade request, failing the test without one.
-func (r *upgradeRecord) last(t *testing.T) *http.Request {
+// Last returns the latest upgrade request, failing the test without one.
+func (r *upgradeRecord) Last(t *testing.T) *http.Request {
 	t.Helper()
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if len(r.requests) == 0 {
+	r.Mu.Lock()
+	defer r.Mu.Unlock()
+	if len(r.Requests) == 0 {
 		t.Fatal("the server saw no upgrade request")
 	}
-	return r.requests[len(r.requests)-1]
+	return r.Requests[len(r.Requests)-1]
 }
 
-// wsServer starts a server on loopback that records each upgrade request,
+// WSServer starts a server on loopback that records each upgrade request,
 // upgrades it and hands the websocket to talk. The connection is closed
 // when talk returns. talk runs in the server's goroutine, so it reports
 // nothing to t: the probe's outcome is what tests check.
-func wsServer(t *testing.T, talk func(c *websocket.Conn), o probertest.ServerOpts) (*httptest.Server, *upgradeRecord) {
+func WSServer(t *testing.T, talk func(c *websocket.Conn), o ServerOpts) (*httptest.Server, *upgradeRecord) {
 	t.Helper()
 	rec := &upgradeRecord{}
 	// Any Origin is welcome: tests send one as a configured header.
@@ -68,16 +65,16 @@ func wsServer(t *testing.T, talk func(c *websocket.Conn), o probertest.ServerOpt
 			talk(c)
 		}
 	})
-	return probertest.NewServer(t, h, o), rec
+	return NewServer(t, h, o), rec
 }
 
-// wsURL turns an httptest server's URL into the websocket URL.
-func wsURL(s *httptest.Server, path string) string {
+// WSURL turns an httptest server's URL into the websocket URL.
+func WSURL(s *httptest.Server, path string) string {
 	return "ws" + strings.TrimPrefix(s.URL, "http") + path
 }
 
-// say writes text messages.
-func say(c *websocket.Conn, msgs ...string) {
+// WSSay writes text messages.
+func WSSay(c *websocket.Conn, msgs ...string) {
 	for _, m := range msgs {
 		if c.WriteMessage(websocket.TextMessage, []byte(m)) != nil {
 			return
@@ -85,9 +82,9 @@ func say(c *websocket.Conn, msgs ...string) {
 	}
 }
 
-// drain reads until the peer goes away, so that the server neither speaks
+// Drain reads until the peer goes away, so that the server neither speaks
 // nor hangs up first.
-func drain(c *websocket.Conn) {
+func Drain(c *websocket.Conn) {
 	for {
 		if _, _, err := c.ReadMessage(); err != nil {
 			return
@@ -95,23 +92,23 @@ func drain(c *websocket.Conn) {
 	}
 }
 
-// greeter says hello, then answers each message with "echo: " and the
+// Greeter says hello, then answers each message with "echo: " and the
 // message, until the peer goes.
-func greeter(c *websocket.Conn) {
-	say(c, "hello sonde 1.2")
+func Greeter(c *websocket.Conn) {
+	WSSay(c, "hello sonde 1.2")
 	for {
 		_, msg, err := c.ReadMessage()
 		if err != nil {
 			return
 		}
-		say(c, "echo: "+string(msg))
+		WSSay(c, "echo: "+string(msg))
 	}
 }
 
-// greetScript is a script for greeter: the greeting's name is sent back
+// GreetScript is a script for greeter: the greeting's name is sent back
 // (a step's send may use its own expect's groups) and must come back
 // echoed.
-const greetScript = `
+const GreetScript = `
 query_response:
   - expect: "^hello (\\w+) ([0-9.]+)$"
     send: "ping ${1}"
@@ -121,30 +118,14 @@ query_response:
   - expect: "^echo: ping sonde$"
 `
 
-// wsModule is defaultModule for the websocket prober.
-func wsModule(t *testing.T, mutate func(w *config.WebsocketProbe)) *core.Module {
+// WSPhase returns a websocket phase duration, failing when it is missing.
+func WSPhase(t *testing.T, sink *probemetrics.Sink, phase taxonomy.Phase) float64 {
 	t.Helper()
-	return defaultModule(t, "websocket", func(m *config.Module) {
-		if mutate != nil {
-			mutate(&m.Websocket)
-		}
-	})
+	return Value(t, sink, "probe_websocket_duration_seconds", string(phase))
 }
 
-// wsYAMLModule loads a websocket module from its `websocket:` section.
-func wsYAMLModule(t *testing.T, section string) *core.Module {
-	t.Helper()
-	return sectionModule(t, "websocket", section)
-}
-
-// wsPhase returns a websocket phase duration, failing when it is missing.
-func wsPhase(t *testing.T, sink *probemetrics.Sink, phase taxonomy.Phase) float64 {
-	t.Helper()
-	return probertest.Value(t, sink, "probe_websocket_duration_seconds", string(phase))
-}
-
-// wsPhases asserts which phase durations a probe exported.
-func wsPhases(t *testing.T, sink *probemetrics.Sink, want ...taxonomy.Phase) {
+// WSPhases asserts which phase durations a probe exported.
+func WSPhases(t *testing.T, sink *probemetrics.Sink, want ...taxonomy.Phase) {
 	t.Helper()
 	for _, p := range []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer} {
 		_, ok := sink.Value("probe_websocket_duration_seconds", string(p))
