@@ -96,7 +96,7 @@ func FuzzGRPCAnswer(f *testing.F) {
 		sink := probemetrics.NewSink()
 		start := time.Now()
 		err := probeGRPC(ctx, addr, m, sink, probertest.DiscardLogger)
-		classifiedInTime(t, err, time.Since(start), fuzzGRPCDeadline)
+		probertest.ClassifiedInTime(t, err, time.Since(start), fuzzGRPCDeadline)
 		if _, gerr := sink.Gather(); gerr != nil {
 			t.Fatalf("the probe's metrics do not gather: %v", gerr)
 		}

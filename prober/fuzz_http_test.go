@@ -117,7 +117,7 @@ func FuzzHTTPResponse(f *testing.F) {
 		sink := probemetrics.NewSink()
 		start := time.Now()
 		err := probeHTTP(ctx, peer.url, modules[i], sink, probertest.DiscardLogger)
-		classifiedInTime(t, err, time.Since(start), fuzzHTTPDeadline)
+		probertest.ClassifiedInTime(t, err, time.Since(start), fuzzHTTPDeadline)
 		if _, gerr := sink.Gather(); gerr != nil {
 			t.Fatalf("the probe's metrics do not gather: %v", gerr)
 		}

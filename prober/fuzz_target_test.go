@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+	"github.com/sonde-exporter/sonde/prober/tcp"
 	"github.com/sonde-exporter/sonde/prober/websocket"
 )
 
@@ -20,7 +21,7 @@ import (
 func FuzzParseTarget(f *testing.F) {
 	f.Fuzz(func(t *testing.T, target string, useTLS bool) {
 		// tcp: host:port, the port a number or a service name.
-		if host, port, err := splitHostPort(target, "tcp"); checkRefusal(t, "tcp", target, err) {
+		if host, port, err := tcp.SplitHostPort(target, "tcp"); checkRefusal(t, "tcp", target, err) {
 			checkHostPort(t, "tcp", target, host, port)
 		}
 		// dns over udp, tcp and tls: host[:port] or [v6]:port.

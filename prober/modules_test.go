@@ -113,3 +113,9 @@ func checkOutcome(t *testing.T, err error, want failure) *taxonomy.Error {
 	}
 	return perr
 }
+
+// fuzzModule loads a module for a fuzz target.
+func fuzzModule(tb testing.TB, prober, section string) *core.Module {
+	tb.Helper()
+	return probertest.FuzzModuleOf(tb, registry, prober, section)
+}

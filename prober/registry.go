@@ -5,6 +5,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/tcp"
 	"github.com/sonde-exporter/sonde/prober/unix"
 	"github.com/sonde-exporter/sonde/prober/websocket"
 )
@@ -13,7 +14,7 @@ import (
 // prober is a Descriptor and one line here.
 var registry = []core.Descriptor{
 	{Name: "http", Prepare: prepareHTTP},
-	{Name: "tcp", Prepare: prepareTCP},
+	{Name: "tcp", Prepare: tcp.Prepare},
 	{Name: "icmp", Prepare: prepareICMP},
 	{Name: "dns", Prepare: prepareDNS},
 	{Name: "grpc", Prepare: prepareGRPC},

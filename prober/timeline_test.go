@@ -21,6 +21,7 @@ import (
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+	"github.com/sonde-exporter/sonde/prober/tcp"
 )
 
 // Every prober records the phases it measures as spans, with the clock
@@ -333,7 +334,7 @@ func starttlsPeer(t *testing.T, ca *probertest.TestCA) func(c net.Conn) {
 	}
 }
 
-var tcpSeries = phaseSeries("probe_tcp_duration_seconds", tcpPhases...)
+var tcpSeries = phaseSeries("probe_tcp_duration_seconds", tcp.Phases()...)
 
 func TestTimelineTCP(t *testing.T) {
 	ca := probertest.NewTestCA(t, "sonde timeline CA")

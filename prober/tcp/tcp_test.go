@@ -1,9 +1,10 @@
-package prober
+package tcp
 
 import (
 	"context"
 	"crypto/tls"
 	"io"
+	"log/slog"
 	"net"
 	"strings"
 	"testing"
@@ -517,4 +518,8 @@ func TestTCPOverIPv6(t *testing.T) {
 	sink, _, err := probeTCPWithin(t, m, ln.Addr().String(), 2*time.Second)
 	checkOutcome(t, err, failure{})
 	probertest.Metric(t, sink, 6, "probe_ip_protocol")
+}
+
+func probeTCP(ctx context.Context, target string, m *core.Module, sink *probemetrics.Sink, logger *slog.Logger) error {
+	return m.Prepared.(*tcpPrepared).Probe(ctx, target, m, sink, logger)
 }

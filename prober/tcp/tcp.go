@@ -1,9 +1,13 @@
-package prober
+// Package tcp is the tcp prober: it connects to host:port, optionally in
+// TLS or after a STARTTLS preset, and runs the module's query_response
+// script over the connection.
+package tcp
 
 import (
 	"context"
 	"log/slog"
 	"net"
+	"slices"
 	"strconv"
 	"time"
 
@@ -19,7 +23,8 @@ type tcpPrepared struct {
 	tls *core.TLSClient
 }
 
-func prepareTCP(m *config.Module, env *core.Env) (core.Prober, error) {
+// Prepare readies a tcp module when the configuration loads.
+func Prepare(m *config.Module, env *core.Env) (core.Prober, error) {
 	c, err := env.TLSClient(m, "tcp", &m.TCP.TLSConfig)
 	if err != nil {
 		return nil, err
@@ -27,17 +32,18 @@ func prepareTCP(m *config.Module, env *core.Env) (core.Prober, error) {
 	return &tcpPrepared{tls: c}, nil
 }
 
-var tcpPhases = []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseQuery}
+// phases are the phases of probe_tcp_duration_seconds, in order.
+var phases = []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseQuery}
 
 // Probe connects to host:port, optionally over TLS or after a STARTTLS
 // preset, and runs the module's query_response script.
 func (prepared *tcpPrepared) Probe(ctx context.Context, target string, m *core.Module, sink *probemetrics.Sink, logger *slog.Logger) error {
 	durations := sink.GaugeVec("probe_tcp_duration_seconds", "Duration of the tcp probe by phase", "phase")
-	for _, p := range tcpPhases {
+	for _, p := range phases {
 		durations.With(string(p))
 	}
 	cfg := &m.TCP
-	host, port, err := splitHostPort(target, "tcp")
+	host, port, err := SplitHostPort(target, "tcp")
 	if err != nil {
 		return err
 	}
@@ -90,9 +96,9 @@ func timedScript(ctx context.Context, s *core.Stream, g probemetrics.Gauge, run 
 	return err
 }
 
-// splitHostPort reads a "host:port" target. The port may be a service
+// SplitHostPort reads a "host:port" target. The port may be a service
 // name ("smtp"), as net.Dial and blackbox_exporter allow.
-func splitHostPort(target, network string) (host, port string, err error) {
+func SplitHostPort(target, network string) (host, port string, err error) {
 	defer core.HidePassword(&err, target)
 	host, port, err = net.SplitHostPort(target)
 	if err != nil {
@@ -107,3 +113,6 @@ func splitHostPort(target, network string) (host, port string, err error) {
 	}
 	return host, strconv.Itoa(p), nil
 }
+
+// Phases returns the phases of probe_tcp_duration_seconds, in order.
+func Phases() []taxonomy.Phase { return slices.Clone(phases) }

@@ -1,4 +1,4 @@
-package prober
+package tcp
 
 import (
 	"bufio"

@@ -1,4 +1,4 @@
-package prober
+package tcp
 
 import (
 	"bytes"
@@ -67,7 +67,7 @@ func FuzzQueryResponse(f *testing.F) {
 		m := modules[int(module)%len(modules)]
 		start := time.Now()
 		err := converseWithPeer(t, m, peer, hangUp)
-		perr := classifiedInTime(t, err, time.Since(start), fuzzScriptDeadline)
+		perr := probertest.ClassifiedInTime(t, err, time.Since(start), fuzzScriptDeadline)
 		if perr == nil {
 			return
 		}
