@@ -43,7 +43,7 @@ test: fmt-check vet blackbox-exporter
 # (example.yml) would otherwise take up most of a short run.
 FUZZTIME         ?= 20s
 FUZZMINIMIZETIME ?= 2s
-FUZZ_TARGETS     := assert:FuzzAssert config:FuzzLoad prober:FuzzParseTarget prober:FuzzDNSAnswer \
+FUZZ_TARGETS     := assert:FuzzAssert config:FuzzLoad prober:FuzzParseTarget prober/dns:FuzzDNSAnswer \
                     prober/tcp:FuzzQueryResponse prober:FuzzHTTPResponse prober:FuzzGRPCAnswer \
                     internal/quickgzip:FuzzQuickGzip
 

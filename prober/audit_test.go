@@ -159,25 +159,25 @@ var failureMatrix = []matrixCase{
 		return runErr(t, dnsModule(t, "query_name: example.test"), testkit.ClosedUDPPort(t))
 	}},
 	{"dns", failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseQuery}, func(t *testing.T) error {
-		s := newDNSTestServer(t, "127.0.0.1")
-		return probeErr(t, dnsModule(t, "query_name: silent.test"), s.addr, matrixDeadline)
+		s := probertest.NewDNSTestServer(t, "127.0.0.1")
+		return probeErr(t, dnsModule(t, "query_name: silent.test"), s.Addr, matrixDeadline)
 	}},
 	{"dns", failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}, func(t *testing.T) error {
-		s := newDNSTestServer(t, "127.0.0.1")
-		return runErr(t, dnsModule(t, "query_name: example.test\ndns_over_tls: true"), s.dot)
+		s := probertest.NewDNSTestServer(t, "127.0.0.1")
+		return runErr(t, dnsModule(t, "query_name: example.test\ndns_over_tls: true"), s.Dot)
 	}},
 	{"dns", failure{taxonomy.ClassProtocol, taxonomy.ReasonTruncated, taxonomy.PhaseQuery}, func(t *testing.T) error {
-		s := newDNSTestServer(t, "127.0.0.1")
-		return runErr(t, dnsModule(t, "query_name: big.test"), s.addr)
+		s := probertest.NewDNSTestServer(t, "127.0.0.1")
+		return runErr(t, dnsModule(t, "query_name: big.test"), s.Addr)
 	}},
 	{"dns", failure{taxonomy.ClassStatus, taxonomy.ReasonDNSRcode, taxonomy.PhaseValidate}, func(t *testing.T) error {
-		s := newDNSTestServer(t, "127.0.0.1")
-		return runErr(t, dnsModule(t, "query_name: nx.test"), s.addr)
+		s := probertest.NewDNSTestServer(t, "127.0.0.1")
+		return runErr(t, dnsModule(t, "query_name: nx.test"), s.Addr)
 	}},
 	{"dns", failure{taxonomy.ClassAssertion, taxonomy.ReasonDNSRRs, taxonomy.PhaseValidate}, func(t *testing.T) error {
-		s := newDNSTestServer(t, "127.0.0.1")
+		s := probertest.NewDNSTestServer(t, "127.0.0.1")
 		m := dnsModule(t, "query_name: example.test\nquery_type: A\nvalidate_answer_rrs:\n  fail_if_matches_regexp: ['192\\.0\\.2\\.1$']")
-		return runErr(t, m, s.addr)
+		return runErr(t, m, s.Addr)
 	}},
 	{"dns", failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup}, func(t *testing.T) error {
 		return runErr(t, dnsModule(t, "query_name: example.test"), "127.0.0.1:99999")

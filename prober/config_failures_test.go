@@ -155,7 +155,7 @@ func TestPreferredIPProtocolAsBlackboxReadsIt(t *testing.T) {
 // TestDNSOptionsBlackboxFailsOn: a response code, a transport or a record
 // expression blackbox loads and fails probes on, each where blackbox does.
 func TestDNSOptionsBlackboxFailsOn(t *testing.T) {
-	srv := newDNSTestServer(t, "127.0.0.1")
+	srv := probertest.NewDNSTestServer(t, "127.0.0.1")
 	for _, tc := range []struct {
 		name, section string
 		want          failure
@@ -175,17 +175,17 @@ func TestDNSOptionsBlackboxFailsOn(t *testing.T) {
 			failure{}, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			srv.reset()
-			sink, err := probertest.Run(t, dnsModule(t, tc.section), srv.addr)
+			srv.Reset()
+			sink, err := probertest.Run(t, dnsModule(t, tc.section), srv.Addr)
 			checkOutcome(t, err, tc.want)
-			srv.mu.Lock()
-			asked := len(srv.seen) > 0
-			srv.mu.Unlock()
+			srv.Mu.Lock()
+			asked := len(srv.Seen) > 0
+			srv.Mu.Unlock()
 			if asked != tc.asked {
 				t.Errorf("the server was asked = %v, want %v", asked, tc.asked)
 			}
 			if tc.asked && strings.Contains(tc.section, "query_type: A") {
-				probertest.Metric(t, sink, float64(dnsAnswerCount(dns.TypeA)), "probe_dns_answer_rrs")
+				probertest.Metric(t, sink, float64(probertest.DNSAnswerCount(dns.TypeA)), "probe_dns_answer_rrs")
 			}
 			switch tc.name {
 			case "unknown transport, before resolving":

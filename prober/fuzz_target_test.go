@@ -6,6 +6,7 @@ import (
 	"strconv"
 	"testing"
 
+	"github.com/sonde-exporter/sonde/prober/dns"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 	"github.com/sonde-exporter/sonde/prober/tcp"
 	"github.com/sonde-exporter/sonde/prober/websocket"
@@ -25,14 +26,14 @@ func FuzzParseTarget(f *testing.F) {
 			checkHostPort(t, "tcp", target, host, port)
 		}
 		// dns over udp, tcp and tls: host[:port] or [v6]:port.
-		if host, port, err := splitDNSTarget(target, "53"); checkRefusal(t, "dns", target, err) {
+		if host, port, err := dns.SplitTarget(target, "53"); checkRefusal(t, "dns", target, err) {
 			checkHostPort(t, "dns", target, host, port)
-			if checkHost(host) != nil {
+			if dns.CheckHost(host) != nil {
 				t.Fatalf("dns: target %q gave host %q, which checkHost refuses", target, host)
 			}
 		}
 		// dns over https: a URL, or host[:port] that becomes one.
-		if u, err := parseDoHTarget(target); checkRefusal(t, "doh", target, err) {
+		if u, err := dns.ParseDoHTarget(target); checkRefusal(t, "doh", target, err) {
 			if u.Scheme != "https" || u.Hostname() == "" || u.Path == "" {
 				t.Fatalf("doh: target %q parsed as %q: want https, a host and a path", target, u)
 			}

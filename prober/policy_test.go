@@ -19,6 +19,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/dns"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -102,14 +103,14 @@ var everyProber = []policyCase{
 		return net.JoinHostPort(host, probertest.Port(t, probertest.RawServer(t, saying("hello\n"))))
 	}},
 	{"dns", func(cm *config.Module) { cm.DNS.QueryName = "example.test" }, func(t *testing.T, host string) string {
-		return net.JoinHostPort(host, probertest.Port(t, newDNSTestServer(t, "127.0.0.1").addr))
+		return net.JoinHostPort(host, probertest.Port(t, probertest.NewDNSTestServer(t, "127.0.0.1").Addr))
 	}},
 	{"dns", func(cm *config.Module) {
 		cm.DNS.QueryName = "example.test"
 		cm.DNS.TransportProtocol = "https"
 		cm.DNS.TLSConfig.InsecureSkipVerify = true
 	}, func(t *testing.T, host string) string {
-		u, err := url.Parse(newDNSTestServer(t, "127.0.0.1").doh)
+		u, err := url.Parse(probertest.NewDNSTestServer(t, "127.0.0.1").Doh)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -155,7 +156,7 @@ func TestTargetPolicyEveryProber(t *testing.T) {
 func transportName(mutate func(cm *config.Module)) string {
 	cm := config.DefaultModule()
 	mutate(&cm)
-	return transportOf(&cm.DNS).String()
+	return dns.TransportOf(&cm.DNS).String()
 }
 
 // An IP-literal target is its own address, and is checked as one.

@@ -5,6 +5,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/dns"
 	"github.com/sonde-exporter/sonde/prober/tcp"
 	"github.com/sonde-exporter/sonde/prober/unix"
 	"github.com/sonde-exporter/sonde/prober/websocket"
@@ -16,7 +17,7 @@ var registry = []core.Descriptor{
 	{Name: "http", Prepare: prepareHTTP},
 	{Name: "tcp", Prepare: tcp.Prepare},
 	{Name: "icmp", Prepare: prepareICMP},
-	{Name: "dns", Prepare: prepareDNS},
+	{Name: "dns", Prepare: dns.Prepare},
 	{Name: "grpc", Prepare: prepareGRPC},
 	{Name: "unix", Prepare: unix.Prepare},
 	{Name: "websocket", Prepare: websocket.Prepare},

@@ -18,6 +18,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/dns"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -462,16 +463,16 @@ func dnsModuleIP4(t *testing.T, extra ...string) *core.Module {
 // phase is called request.
 func dnsSeries(phases ...taxonomy.Phase) map[taxonomy.Phase]gauge {
 	m := phaseSeries("probe_dns_duration_seconds", phases...)
-	m[taxonomy.PhaseQuery] = gauge{"probe_dns_duration_seconds", []string{dnsRequestPhase}}
+	m[taxonomy.PhaseQuery] = gauge{"probe_dns_duration_seconds", []string{dns.RequestPhase}}
 	return m
 }
 
 func TestTimelineDNS(t *testing.T) {
-	s := newDNSTestServer(t, "127.0.0.1")
+	s := probertest.NewDNSTestServer(t, "127.0.0.1")
 	runTimelineCases(t, []timelineCase{
 		{
 			name:    "udp",
-			setup:   func(t *testing.T) (*core.Module, string) { return dnsModuleIP4(t), named(t, s.addr) },
+			setup:   func(t *testing.T) (*core.Module, string) { return dnsModuleIP4(t), named(t, s.Addr) },
 			spans:   []string{"resolve/0", "connect/0", "query/0"},
 			metrics: dnsSeries(taxonomy.PhaseResolve, taxonomy.PhaseConnect),
 			check: func(t *testing.T, sink *probemetrics.Sink, spans []probemetrics.Span) {
@@ -481,7 +482,7 @@ func TestTimelineDNS(t *testing.T) {
 		{
 			name: "tcp",
 			setup: func(t *testing.T) (*core.Module, string) {
-				return dnsModuleIP4(t, "transport_protocol: tcp"), named(t, s.addr)
+				return dnsModuleIP4(t, "transport_protocol: tcp"), named(t, s.Addr)
 			},
 			spans:   []string{"resolve/0", "connect/0", "query/0"},
 			metrics: dnsSeries(taxonomy.PhaseResolve, taxonomy.PhaseConnect),
@@ -490,7 +491,7 @@ func TestTimelineDNS(t *testing.T) {
 			name: "over tls",
 			setup: func(t *testing.T) (*core.Module, string) {
 				// The server's certificate is for localhost.
-				return dnsModuleIP4(t, "dns_over_tls: true", "tls_config: {ca_file: "+s.ca.File+", server_name: localhost}"), named(t, s.dot)
+				return dnsModuleIP4(t, "dns_over_tls: true", "tls_config: {ca_file: "+s.CA.File+", server_name: localhost}"), named(t, s.Dot)
 			},
 			spans:   []string{"resolve/0", "connect/0", "tls/0", "query/0"},
 			metrics: dnsSeries(taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS),
@@ -498,8 +499,8 @@ func TestTimelineDNS(t *testing.T) {
 		{
 			name: "over https",
 			setup: func(t *testing.T) (*core.Module, string) {
-				doh := strings.Replace(s.doh, "127.0.0.1", "v4only.test", 1)
-				return dnsModuleIP4(t, "transport_protocol: https", "tls_config: {ca_file: "+s.ca.File+", server_name: localhost}"), doh
+				doh := strings.Replace(s.Doh, "127.0.0.1", "v4only.test", 1)
+				return dnsModuleIP4(t, "transport_protocol: https", "tls_config: {ca_file: "+s.CA.File+", server_name: localhost}"), doh
 			},
 			spans:   []string{"resolve/0", "connect/0", "tls/0", "query/0"},
 			metrics: dnsSeries(taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS),

@@ -1,6 +1,7 @@
-package prober
+package dns
 
 import (
+	"context"
 	"fmt"
 	"log/slog"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -21,14 +23,14 @@ import (
 // dnsCase is one probe of the test DNS server and what must come of it.
 type dnsCase struct {
 	name    string
-	module  string                        // the module's dns: section, YAML
-	target  func(s *dnsTestServer) string // s.addr when nil
-	timeout time.Duration                 // 5s when zero; when set, also an upper bound (+200ms) of the probe's duration
+	module  string                                   // the module's dns: section, YAML
+	target  func(s *probertest.DNSTestServer) string // s.addr when nil
+	timeout time.Duration                            // 5s when zero; when set, also an upper bound (+200ms) of the probe's duration
 	want    failure
 	message string             // the error must say this
 	metrics map[string]float64 // unlabelled series and their values
 	extra   []string           // families exported besides the dns and resolve ones
-	check   func(t *testing.T, s *dnsTestServer, sink *probemetrics.Sink)
+	check   func(t *testing.T, s *probertest.DNSTestServer, sink *probemetrics.Sink)
 }
 
 // dnsBase are the families every dns probe that reached the resolve phase
@@ -38,13 +40,13 @@ var dnsBase = []string{
 	"probe_dns_lookup_time_seconds", "probe_dns_query_succeeded", "probe_ip_addr_hash", "probe_ip_protocol",
 }
 
-func runDNSCases(t *testing.T, s *dnsTestServer, cases []dnsCase) {
+func runDNSCases(t *testing.T, s *probertest.DNSTestServer, cases []dnsCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			s.reset()
+			s.Reset()
 			m := dnsModule(t, tc.module)
-			target := s.addr
+			target := s.Addr
 			if tc.target != nil {
 				target = tc.target(s)
 			}
@@ -92,9 +94,9 @@ var tlsFamiliesDNS = append([]string{
 func dnsAnswered(qtype uint16) map[string]float64 {
 	return map[string]float64{
 		"probe_dns_query_succeeded": 1,
-		"probe_dns_answer_rrs":      float64(dnsAnswerCount(qtype)),
-		"probe_dns_authority_rrs":   float64(len(dnsAuthority)),
-		"probe_dns_additional_rrs":  float64(len(dnsAdditional)),
+		"probe_dns_answer_rrs":      float64(probertest.DNSAnswerCount(qtype)),
+		"probe_dns_authority_rrs":   float64(len(probertest.DNSAuthority)),
+		"probe_dns_additional_rrs":  float64(len(probertest.DNSAdditional)),
 	}
 }
 
@@ -104,28 +106,28 @@ var dnsUnanswered = map[string]float64{
 }
 
 // seenQuery asserts what the server received.
-func dnsSeenQuery(via string, qtype, qclass uint16, rd bool) func(t *testing.T, s *dnsTestServer, _ *probemetrics.Sink) {
-	return func(t *testing.T, s *dnsTestServer, _ *probemetrics.Sink) {
+func dnsSeenQuery(via string, qtype, qclass uint16, rd bool) func(t *testing.T, s *probertest.DNSTestServer, _ *probemetrics.Sink) {
+	return func(t *testing.T, s *probertest.DNSTestServer, _ *probemetrics.Sink) {
 		t.Helper()
-		q := s.last(t)
-		if q.via != via {
-			t.Errorf("the query came over %s, want %s", q.via, via)
+		q := s.Last(t)
+		if q.Via != via {
+			t.Errorf("the query came over %s, want %s", q.Via, via)
 		}
-		got := q.msg.Question[0]
+		got := q.Msg.Question[0]
 		if got.Qtype != qtype || got.Qclass != qclass {
 			t.Errorf("the server saw %s %s, want %s %s", dns.TypeToString[got.Qtype], dns.ClassToString[got.Qclass],
 				dns.TypeToString[qtype], dns.ClassToString[qclass])
 		}
-		if q.msg.RecursionDesired != rd {
-			t.Errorf("the server saw recursion desired %v, want %v", q.msg.RecursionDesired, rd)
+		if q.Msg.RecursionDesired != rd {
+			t.Errorf("the server saw recursion desired %v, want %v", q.Msg.RecursionDesired, rd)
 		}
 	}
 }
 
 // phases asserts the series of probe_dns_duration_seconds: exactly the
 // given phases, and those in positive ones with a non-zero time.
-func dnsDurations(want []string, positive ...string) func(t *testing.T, _ *dnsTestServer, sink *probemetrics.Sink) {
-	return func(t *testing.T, _ *dnsTestServer, sink *probemetrics.Sink) {
+func dnsDurations(want []string, positive ...string) func(t *testing.T, _ *probertest.DNSTestServer, sink *probemetrics.Sink) {
+	return func(t *testing.T, _ *probertest.DNSTestServer, sink *probemetrics.Sink) {
 		t.Helper()
 		for _, p := range []string{"resolve", "connect", "tls", "request"} {
 			v, ok := sink.Value("probe_dns_duration_seconds", p)
@@ -139,17 +141,17 @@ func dnsDurations(want []string, positive ...string) func(t *testing.T, _ *dnsTe
 	}
 }
 
-func dnsSeenFrom(ip string) func(t *testing.T, s *dnsTestServer, _ *probemetrics.Sink) {
-	return func(t *testing.T, s *dnsTestServer, _ *probemetrics.Sink) {
+func dnsSeenFrom(ip string) func(t *testing.T, s *probertest.DNSTestServer, _ *probemetrics.Sink) {
+	return func(t *testing.T, s *probertest.DNSTestServer, _ *probemetrics.Sink) {
 		t.Helper()
-		if got := s.last(t).remote; !got.Equal(net.ParseIP(ip)) {
+		if got := s.Last(t).Remote; !got.Equal(net.ParseIP(ip)) {
 			t.Errorf("the server saw the query from %v, want %s", got, ip)
 		}
 	}
 }
 
-func dnsChecks(checks ...func(*testing.T, *dnsTestServer, *probemetrics.Sink)) func(*testing.T, *dnsTestServer, *probemetrics.Sink) {
-	return func(t *testing.T, s *dnsTestServer, sink *probemetrics.Sink) {
+func dnsChecks(checks ...func(*testing.T, *probertest.DNSTestServer, *probemetrics.Sink)) func(*testing.T, *probertest.DNSTestServer, *probemetrics.Sink) {
+	return func(t *testing.T, s *probertest.DNSTestServer, sink *probemetrics.Sink) {
 		t.Helper()
 		for _, c := range checks {
 			c(t, s, sink)
@@ -167,7 +169,7 @@ func dnsWith(m map[string]float64, name string, v float64) map[string]float64 {
 }
 
 func TestDNSProbe(t *testing.T) {
-	s := newDNSTestServer(t, "127.0.0.1")
+	s := probertest.NewDNSTestServer(t, "127.0.0.1")
 	plain := []string{"resolve", "connect", "request"}
 	refused := failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect}
 	rcode := failure{taxonomy.ClassStatus, taxonomy.ReasonDNSRcode, taxonomy.PhaseValidate}
@@ -193,7 +195,7 @@ func TestDNSProbe(t *testing.T) {
 		{
 			name:    "SOA exports the serial",
 			module:  "query_name: example.test\nquery_type: SOA\ntransport_protocol: tcp",
-			metrics: dnsWith(dnsAnswered(dns.TypeSOA), "probe_dns_serial", dnsSerial()),
+			metrics: dnsWith(dnsAnswered(dns.TypeSOA), "probe_dns_serial", probertest.DNSSerial()),
 			extra:   []string{"probe_dns_serial"},
 		},
 		{
@@ -254,7 +256,7 @@ func TestDNSProbe(t *testing.T) {
 		{
 			name:    "the same name over tcp is whole",
 			module:  "query_name: big.test\nquery_type: A\ntransport_protocol: tcp",
-			metrics: map[string]float64{"probe_dns_answer_rrs": float64(len(dnsAnswers[dns.TypeA]))},
+			metrics: map[string]float64{"probe_dns_answer_rrs": float64(len(probertest.DNSAnswers[dns.TypeA]))},
 		},
 		{
 			name:    "garbage answer over udp",
@@ -286,13 +288,13 @@ func TestDNSProbe(t *testing.T) {
 		{
 			name:    "a host name as target",
 			module:  "query_name: example.test\nquery_type: A\npreferred_ip_protocol: ip4",
-			target:  func(s *dnsTestServer) string { return "v4only.test:" + probertest.Port(t, s.addr) },
+			target:  func(s *probertest.DNSTestServer) string { return "v4only.test:" + probertest.Port(t, s.Addr) },
 			metrics: dnsWith(dnsAnswered(dns.TypeA), "probe_ip_protocol", 4),
 		},
 		{
 			name:    "a name without an address of the wanted family",
 			module:  "query_name: example.test\npreferred_ip_protocol: ip6\nip_protocol_fallback: false",
-			target:  func(s *dnsTestServer) string { return "v4only.test:" + probertest.Port(t, s.addr) },
+			target:  func(s *probertest.DNSTestServer) string { return "v4only.test:" + probertest.Port(t, s.Addr) },
 			want:    failure{taxonomy.ClassDNS, taxonomy.ReasonNoAddress, taxonomy.PhaseResolve},
 			metrics: dnsWith(dnsUnanswered, "probe_ip_protocol", 0),
 		},
@@ -315,7 +317,7 @@ func TestDNSProbe(t *testing.T) {
 		{
 			name:    "refused over tcp: the dns and resolve families, at 0",
 			module:  "query_name: example.test\nquery_type: SOA\ntransport_protocol: tcp",
-			target:  func(*dnsTestServer) string { return probertest.ClosedPort(t) },
+			target:  func(*probertest.DNSTestServer) string { return probertest.ClosedPort(t) },
 			want:    refused,
 			metrics: dnsWith(dnsUnanswered, "probe_ip_protocol", 4),
 			check:   dnsDurations(plain, "connect"),
@@ -323,7 +325,7 @@ func TestDNSProbe(t *testing.T) {
 		{
 			name:    "refused over udp, reported like tcp",
 			module:  "query_name: example.test\nquery_type: SOA",
-			target:  func(*dnsTestServer) string { return testkit.ClosedUDPPort(t) },
+			target:  func(*probertest.DNSTestServer) string { return testkit.ClosedUDPPort(t) },
 			want:    refused,
 			metrics: dnsUnanswered,
 		},
@@ -334,7 +336,7 @@ func TestDNSProbe(t *testing.T) {
 // answer to `example.test A`: two A records, an NS in authority and the
 // name server's address in additional.
 func TestDNSRRValidation(t *testing.T) {
-	s := newDNSTestServer(t, "127.0.0.1")
+	s := probertest.NewDNSTestServer(t, "127.0.0.1")
 	type ruleCase struct {
 		section, rule, pattern string
 		fails                  bool
@@ -431,14 +433,14 @@ func TestDNSRRValidation(t *testing.T) {
 }
 
 func TestDNSOverTLS(t *testing.T) {
-	s := newDNSTestServer(t, "127.0.0.1")
+	s := probertest.NewDNSTestServer(t, "127.0.0.1")
 	other := probertest.NewTestCA(t, "another CA")
-	dot := func(s *dnsTestServer) string { return s.dot }
+	dot := func(s *probertest.DNSTestServer) string { return s.Dot }
 	tlsPhases := []string{"resolve", "connect", "tls", "request"}
 	runDNSCases(t, s, []dnsCase{
 		{
 			name:    "verified",
-			module:  "query_name: example.test\nquery_type: A\ndns_over_tls: true\ntls_config: {ca_file: " + s.ca.File + "}",
+			module:  "query_name: example.test\nquery_type: A\ndns_over_tls: true\ntls_config: {ca_file: " + s.CA.File + "}",
 			target:  dot,
 			metrics: dnsAnswered(dns.TypeA),
 			extra:   tlsFamiliesDNS,
@@ -446,7 +448,7 @@ func TestDNSOverTLS(t *testing.T) {
 		},
 		{
 			name:    "with transport_protocol tcp written out",
-			module:  "query_name: example.test\nquery_type: A\ndns_over_tls: true\ntransport_protocol: tcp\ntls_config: {ca_file: " + s.ca.File + "}",
+			module:  "query_name: example.test\nquery_type: A\ndns_over_tls: true\ntransport_protocol: tcp\ntls_config: {ca_file: " + s.CA.File + "}",
 			target:  dot,
 			metrics: dnsAnswered(dns.TypeA),
 			extra:   tlsFamiliesDNS,
@@ -462,7 +464,7 @@ func TestDNSOverTLS(t *testing.T) {
 		},
 		{
 			name:   "server_name the certificate is not for",
-			module: "query_name: example.test\ndns_over_tls: true\ntls_config: {ca_file: " + s.ca.File + ", server_name: dns.example}",
+			module: "query_name: example.test\ndns_over_tls: true\ntls_config: {ca_file: " + s.CA.File + ", server_name: dns.example}",
 			target: dot,
 			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS},
 			extra:  tlsFamiliesDNS,
@@ -470,21 +472,21 @@ func TestDNSOverTLS(t *testing.T) {
 		},
 		{
 			name:   "server_name the certificate is for",
-			module: "query_name: example.test\ndns_over_tls: true\ntls_config: {ca_file: " + s.ca.File + ", server_name: localhost}",
+			module: "query_name: example.test\ndns_over_tls: true\ntls_config: {ca_file: " + s.CA.File + ", server_name: localhost}",
 			target: dot,
 			extra:  tlsFamiliesDNS,
 		},
 		{
 			name:    "refused",
 			module:  "query_name: example.test\ndns_over_tls: true",
-			target:  func(*dnsTestServer) string { return probertest.ClosedPort(t) },
+			target:  func(*probertest.DNSTestServer) string { return probertest.ClosedPort(t) },
 			want:    failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			metrics: dnsUnanswered,
 			check:   dnsDurations(tlsPhases),
 		},
 		{
 			name:    "no answer",
-			module:  "query_name: silent.test\ndns_over_tls: true\ntls_config: {ca_file: " + s.ca.File + "}",
+			module:  "query_name: silent.test\ndns_over_tls: true\ntls_config: {ca_file: " + s.CA.File + "}",
 			target:  dot,
 			timeout: 300 * time.Millisecond,
 			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseQuery},
@@ -494,10 +496,10 @@ func TestDNSOverTLS(t *testing.T) {
 }
 
 func TestDNSOverHTTPS(t *testing.T) {
-	s := newDNSTestServer(t, "127.0.0.1")
+	s := probertest.NewDNSTestServer(t, "127.0.0.1")
 	other := probertest.NewTestCA(t, "another CA")
-	doh := "transport_protocol: https\ntls_config: {ca_file: " + s.ca.File + "}\n"
-	url := func(s *dnsTestServer) string { return s.doh }
+	doh := "transport_protocol: https\ntls_config: {ca_file: " + s.CA.File + "}\n"
+	url := func(s *probertest.DNSTestServer) string { return s.Doh }
 	tlsPhases := []string{"resolve", "connect", "tls", "request"}
 	runDNSCases(t, s, []dnsCase{
 		{
@@ -520,22 +522,22 @@ func TestDNSOverHTTPS(t *testing.T) {
 		{
 			name:   "POST over HTTP/1.1",
 			module: doh + "query_name: example.test\nquery_type: A",
-			target: func(s *dnsTestServer) string { return s.doh1 },
+			target: func(s *probertest.DNSTestServer) string { return s.Doh1 },
 			extra:  tlsFamiliesDNS,
 			check:  dnsSeenHTTP(http.MethodPost, "HTTP/1.1"),
 		},
 		{
 			name:   "GET over HTTP/1.1",
 			module: doh + "query_name: example.test\nquery_type: A\ndoh_method: get",
-			target: func(s *dnsTestServer) string { return s.doh1 },
+			target: func(s *probertest.DNSTestServer) string { return s.Doh1 },
 			extra:  tlsFamiliesDNS,
 			check:  dnsSeenHTTP(http.MethodGet, "HTTP/1.1"),
 		},
 		{
 			name:   "host:port target gets https:// and /dns-query",
 			module: doh + "query_name: example.test\nquery_type: A",
-			target: func(s *dnsTestServer) string {
-				return strings.TrimSuffix(strings.TrimPrefix(s.doh, "https://"), "/dns-query")
+			target: func(s *probertest.DNSTestServer) string {
+				return strings.TrimSuffix(strings.TrimPrefix(s.Doh, "https://"), "/dns-query")
 			},
 			extra: tlsFamiliesDNS,
 			check: dnsSeenPath("/dns-query"),
@@ -543,9 +545,11 @@ func TestDNSOverHTTPS(t *testing.T) {
 		{
 			name:   "a URL's own path is kept",
 			module: doh + "query_name: example.test\nquery_type: A\ndoh_method: GET",
-			target: func(s *dnsTestServer) string { return strings.TrimSuffix(s.doh, "/dns-query") + "/custom/path?x=1" },
-			extra:  tlsFamiliesDNS,
-			check:  dnsSeenPath("/custom/path"),
+			target: func(s *probertest.DNSTestServer) string {
+				return strings.TrimSuffix(s.Doh, "/dns-query") + "/custom/path?x=1"
+			},
+			extra: tlsFamiliesDNS,
+			check: dnsSeenPath("/custom/path"),
 		},
 		{
 			name:    "HTTP 500",
@@ -607,7 +611,7 @@ func TestDNSOverHTTPS(t *testing.T) {
 		{
 			name:    "refused",
 			module:  doh + "query_name: example.test",
-			target:  func(*dnsTestServer) string { return "https://" + probertest.ClosedPort(t) + "/dns-query" },
+			target:  func(*probertest.DNSTestServer) string { return "https://" + probertest.ClosedPort(t) + "/dns-query" },
 			want:    failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			metrics: dnsUnanswered,
 		},
@@ -616,49 +620,49 @@ func TestDNSOverHTTPS(t *testing.T) {
 
 // seenHTTP asserts the DoH request: method, protocol, RFC 8484's headers
 // and id 0, and for GET the query in ?dns= as base64url without padding.
-func dnsSeenHTTP(method, proto string) func(t *testing.T, s *dnsTestServer, _ *probemetrics.Sink) {
-	return func(t *testing.T, s *dnsTestServer, _ *probemetrics.Sink) {
+func dnsSeenHTTP(method, proto string) func(t *testing.T, s *probertest.DNSTestServer, _ *probemetrics.Sink) {
+	return func(t *testing.T, s *probertest.DNSTestServer, _ *probemetrics.Sink) {
 		t.Helper()
-		q := s.last(t)
-		if q.req.Method != method || q.req.Proto != proto {
-			t.Errorf("the server saw %s over %s, want %s over %s", q.req.Method, q.req.Proto, method, proto)
+		q := s.Last(t)
+		if q.Req.Method != method || q.Req.Proto != proto {
+			t.Errorf("the server saw %s over %s, want %s over %s", q.Req.Method, q.Req.Proto, method, proto)
 		}
-		if got := q.req.Header.Get("Accept"); got != dnsMessageType {
+		if got := q.Req.Header.Get("Accept"); got != dnsMessageType {
 			t.Errorf("Accept = %q, want %q", got, dnsMessageType)
 		}
-		if q.msg.Id != 0 {
-			t.Errorf("the query has id %d, want 0 (RFC 8484 4.1)", q.msg.Id)
+		if q.Msg.Id != 0 {
+			t.Errorf("the query has id %d, want 0 (RFC 8484 4.1)", q.Msg.Id)
 		}
-		param := q.req.URL.Query().Get("dns")
+		param := q.Req.URL.Query().Get("dns")
 		if (method == http.MethodGet) != (param != "") || strings.Contains(param, "=") {
 			t.Errorf("?dns=%q for a %s request", param, method)
 		}
 	}
 }
 
-func dnsSeenPath(path string) func(t *testing.T, s *dnsTestServer, _ *probemetrics.Sink) {
-	return func(t *testing.T, s *dnsTestServer, _ *probemetrics.Sink) {
+func dnsSeenPath(path string) func(t *testing.T, s *probertest.DNSTestServer, _ *probemetrics.Sink) {
+	return func(t *testing.T, s *probertest.DNSTestServer, _ *probemetrics.Sink) {
 		t.Helper()
-		if got := s.last(t).req.URL.Path; got != path {
+		if got := s.Last(t).Req.URL.Path; got != path {
 			t.Errorf("the server saw path %q, want %q", got, path)
 		}
 	}
 }
 
 func TestDNSOverIPv6(t *testing.T) {
-	s := newDNSTestServer(t, "::1") // skips when [::1] cannot be listened on
+	s := probertest.NewDNSTestServer(t, "::1") // skips when [::1] cannot be listened on
 	v6 := map[string]float64{"probe_ip_protocol": 6, "probe_dns_query_succeeded": 1}
-	tls := "tls_config: {ca_file: " + s.ca.File + "}\n"
+	tls := "tls_config: {ca_file: " + s.CA.File + "}\n"
 	runDNSCases(t, s, []dnsCase{
 		{name: "udp", module: "query_name: example.test\nquery_type: A", metrics: v6, check: dnsSeenFrom("::1")},
 		{name: "tcp", module: "query_name: example.test\ntransport_protocol: tcp", metrics: v6, check: dnsSeenFrom("::1")},
 		{
 			name: "tls", module: tls + "query_name: example.test\ndns_over_tls: true",
-			target: func(s *dnsTestServer) string { return s.dot }, metrics: v6, extra: tlsFamiliesDNS,
+			target: func(s *probertest.DNSTestServer) string { return s.Dot }, metrics: v6, extra: tlsFamiliesDNS,
 		},
 		{
 			name: "https", module: tls + "query_name: example.test\ntransport_protocol: https",
-			target: func(s *dnsTestServer) string { return s.doh }, metrics: v6, extra: tlsFamiliesDNS,
+			target: func(s *probertest.DNSTestServer) string { return s.Doh }, metrics: v6, extra: tlsFamiliesDNS,
 		},
 		{
 			name: "source_ip_address of the other family", module: "query_name: example.test\nsource_ip_address: 127.0.0.1",
@@ -686,9 +690,9 @@ func TestDNSDefaultPorts(t *testing.T) {
 		{"query_name: example.test\ndns_over_tls: true", "127.0.0.1:5353", "127.0.0.1:5353"},
 	} {
 		t.Run(tc.target+" "+strings.ReplaceAll(tc.module, "\n", " "), func(t *testing.T) {
-			log := &dialLog{}
+			log := &probertest.DialLog{}
 			_, _, err := probeDNSWithin(t, dnsModule(t, tc.module), tc.target, 300*time.Millisecond, slog.New(log))
-			if got := log.dialled(); !slices.Equal(got, []string{tc.dialled}) {
+			if got := log.Dialled(); !slices.Equal(got, []string{tc.dialled}) {
 				t.Errorf("dialled %v, want [%s] (probe error: %v)", got, tc.dialled, err)
 			}
 		})
@@ -717,10 +721,10 @@ func TestDNSInvalidTargets(t *testing.T) {
 		{"query_name: example.test\ntransport_protocol: https", ""},
 	} {
 		t.Run(tc.target+" "+strings.ReplaceAll(tc.module, "\n", " "), func(t *testing.T) {
-			log := &dialLog{}
+			log := &probertest.DialLog{}
 			sink, _, err := probeDNSWithin(t, dnsModule(t, tc.module), tc.target, 2*time.Second, slog.New(log))
 			checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup})
-			if got := log.dialled(); len(got) > 0 {
+			if got := log.Dialled(); len(got) > 0 {
 				t.Errorf("an invalid target was dialled: %v", got)
 			}
 			probertest.Metric(t, sink, 0, "probe_dns_query_succeeded")
@@ -731,7 +735,7 @@ func TestDNSInvalidTargets(t *testing.T) {
 // query_name is sent in its ASCII form; names IDNA would refuse, such as
 // service names with underscores, are sent as written.
 func TestDNSQueryNameForms(t *testing.T) {
-	s := newDNSTestServer(t, "127.0.0.1")
+	s := probertest.NewDNSTestServer(t, "127.0.0.1")
 	for _, tc := range []struct{ name, sent string }{
 		{"bücher.test", "xn--bcher-kva.test."},
 		{"_dmarc.Example.test.", "_dmarc.Example.test."},
@@ -739,9 +743,9 @@ func TestDNSQueryNameForms(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := dnsModule(t, "query_name: "+tc.name+"\nvalid_rcodes: [NOERROR, NXDOMAIN]")
-			_, _, err := probeDNSWithin(t, m, s.addr, 5*time.Second, probertest.DiscardLogger)
+			_, _, err := probeDNSWithin(t, m, s.Addr, 5*time.Second, probertest.DiscardLogger)
 			checkOutcome(t, err, failure{})
-			if got := s.last(t).msg.Question[0].Name; got != tc.sent {
+			if got := s.Last(t).Msg.Question[0].Name; got != tc.sent {
 				t.Errorf("the server was asked about %q, want %q", got, tc.sent)
 			}
 		})
@@ -749,7 +753,23 @@ func TestDNSQueryNameForms(t *testing.T) {
 }
 
 // dnsChainSurvived is chainSurvived in the shape of a dnsCase check.
-func dnsChainSurvived(t *testing.T, _ *dnsTestServer, sink *probemetrics.Sink) {
+func dnsChainSurvived(t *testing.T, _ *probertest.DNSTestServer, sink *probemetrics.Sink) {
 	t.Helper()
 	probertest.ChainSurvived(t, sink)
+}
+
+// probeDNSWithin runs one dns probe under a deadline, logging to logger.
+func probeDNSWithin(t *testing.T, m *core.Module, target string, timeout time.Duration, logger *slog.Logger) (*probemetrics.Sink, time.Duration, error) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	defer cancel()
+	sink := probemetrics.NewSink()
+	start := time.Now()
+	err := probeDNS(ctx, target, m, sink, logger)
+	probertest.Observe(t, sink)
+	return sink, time.Since(start), err
+}
+
+func probeDNS(ctx context.Context, target string, m *core.Module, sink *probemetrics.Sink, logger *slog.Logger) error {
+	return m.Prepared.(*dnsPrepared).Probe(ctx, target, m, sink, logger)
 }

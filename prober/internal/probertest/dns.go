@@ -1,4 +1,4 @@
-package prober
+package probertest
 
 import (
 	"context"
@@ -12,13 +12,8 @@ import (
 	"strings"
 	"sync"
 	"testing"
-	"time"
 
 	"github.com/miekg/dns"
-
-	"github.com/sonde-exporter/sonde/prober/core"
-	"github.com/sonde-exporter/sonde/prober/internal/probertest"
-	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
 // ---- the zone the test DNS server answers from ----
@@ -35,9 +30,9 @@ const (
 	dnsChaosName   = "version.bind."  // a TXT record in class CH; REFUSED in other classes
 )
 
-// dnsAnswers are the answer records of dnsZoneName by query type; ANY gets
+// DNSAnswers are the answer records of dnsZoneName by query type; ANY gets
 // all of them.
-var dnsAnswers = map[uint16][]string{
+var DNSAnswers = map[uint16][]string{
 	dns.TypeA:    {"example.test.\t300\tIN\tA\t192.0.2.1", "example.test.\t300\tIN\tA\t192.0.2.2"},
 	dns.TypeAAAA: {"example.test.\t300\tIN\tAAAA\t2001:db8::1"},
 	dns.TypeMX:   {"example.test.\t300\tIN\tMX\t10 mx1.example.test.", "example.test.\t300\tIN\tMX\t20 mx2.example.test."},
@@ -47,24 +42,24 @@ var dnsAnswers = map[uint16][]string{
 const dnsSOA = "example.test.\t300\tIN\tSOA\tns1.example.test. hostmaster.example.test. 2024051501 7200 3600 1209600 300"
 
 var (
-	dnsAuthority  = []string{"example.test.\t300\tIN\tNS\tns1.example.test."}
-	dnsAdditional = []string{"ns1.example.test.\t300\tIN\tA\t192.0.2.53"}
+	DNSAuthority  = []string{"example.test.\t300\tIN\tNS\tns1.example.test."}
+	DNSAdditional = []string{"ns1.example.test.\t300\tIN\tA\t192.0.2.53"}
 )
 
-// dnsAnswerCount is how many answer records a query of qtype gets.
-func dnsAnswerCount(qtype uint16) int {
+// DNSAnswerCount is how many answer records a query of qtype gets.
+func DNSAnswerCount(qtype uint16) int {
 	if qtype != dns.TypeANY {
-		return len(dnsAnswers[qtype])
+		return len(DNSAnswers[qtype])
 	}
 	n := 0
-	for _, rrs := range dnsAnswers {
+	for _, rrs := range DNSAnswers {
 		n += len(rrs)
 	}
 	return n
 }
 
-// dnsSerial is the serial of the zone's SOA record.
-func dnsSerial() float64 {
+// DNSSerial is the serial of the zone's SOA record.
+func DNSSerial() float64 {
 	return float64(mustRRs(dnsSOA)[0].(*dns.SOA).Serial)
 }
 
@@ -106,7 +101,7 @@ func dnsReply(req *dns.Msg, via string) []byte {
 			m.Truncated = true
 			break
 		}
-		m.Answer = mustRRs(dnsAnswers[dns.TypeA]...)
+		m.Answer = mustRRs(DNSAnswers[dns.TypeA]...)
 	case dnsChaosName:
 		if q.Qclass != dns.ClassCHAOS {
 			m.Rcode = dns.RcodeRefused
@@ -114,13 +109,13 @@ func dnsReply(req *dns.Msg, via string) []byte {
 		}
 		m.Answer = mustRRs(`version.bind. 0 CH TXT "sonde-test"`)
 	case dnsGarbageName:
-		m.Answer = mustRRs(dnsAnswers[dns.TypeA]...)
+		m.Answer = mustRRs(DNSAnswers[dns.TypeA]...)
 		out := packDNS(m)
 		return out[:len(out)-3] // the header promises records that are cut off
 	case dnsZoneName:
 		m.Answer = mustRRs(zoneAnswers(q.Qtype)...)
-		m.Ns = mustRRs(dnsAuthority...)
-		m.Extra = mustRRs(dnsAdditional...)
+		m.Ns = mustRRs(DNSAuthority...)
+		m.Extra = mustRRs(DNSAdditional...)
 	default:
 		m.Rcode = dns.RcodeNameError
 	}
@@ -129,11 +124,11 @@ func dnsReply(req *dns.Msg, via string) []byte {
 
 func zoneAnswers(qtype uint16) []string {
 	if qtype != dns.TypeANY {
-		return dnsAnswers[qtype]
+		return DNSAnswers[qtype]
 	}
 	var all []string
 	for _, qt := range []uint16{dns.TypeA, dns.TypeAAAA, dns.TypeMX, dns.TypeSOA} {
-		all = append(all, dnsAnswers[qt]...)
+		all = append(all, DNSAnswers[qt]...)
 	}
 	return all
 }
@@ -150,48 +145,48 @@ func packDNS(m *dns.Msg) []byte {
 
 // dnsSeen is a query as the test server received it.
 type dnsSeen struct {
-	via    string // udp, tcp, dot, doh
-	remote net.IP
-	msg    *dns.Msg
-	req    *http.Request // DoH only
+	Via    string // udp, tcp, dot, doh
+	Remote net.IP
+	Msg    *dns.Msg
+	Req    *http.Request // DoH only
 }
 
-// dnsTestServer answers from the test zone over UDP and TCP (one port),
+// DNSTestServer answers from the test zone over UDP and TCP (one port),
 // DNS over TLS and DNS over HTTPS (h2 and HTTP/1.1, and HTTP/1.1 only), on
 // one loopback address, and records every query it receives.
-type dnsTestServer struct {
-	addr  string // host:port of UDP and TCP
-	dot   string // host:port of DNS over TLS
-	doh   string // https URL of DNS over HTTPS, path /dns-query
-	doh1  string // the same, from a server without HTTP/2
-	ca    *probertest.TestCA
-	mu    sync.Mutex
-	seen  []dnsSeen
+type DNSTestServer struct {
+	Addr  string // host:port of UDP and TCP
+	Dot   string // host:port of DNS over TLS
+	Doh   string // https URL of DNS over HTTPS, path /dns-query
+	Doh1  string // the same, from a server without HTTP/2
+	CA    *TestCA
+	Mu    sync.Mutex
+	Seen  []dnsSeen
 	close []func()
 }
 
-// newDNSTestServer starts the servers on host ("127.0.0.1" or "::1"). It
+// NewDNSTestServer starts the servers on host ("127.0.0.1" or "::1"). It
 // skips the test when host cannot be listened on, which only happens for
 // IPv6.
-func newDNSTestServer(t *testing.T, host string) *dnsTestServer {
+func NewDNSTestServer(t *testing.T, host string) *DNSTestServer {
 	t.Helper()
-	s := &dnsTestServer{ca: probertest.NewTestCA(t, "sonde DNS test CA")}
+	s := &DNSTestServer{CA: NewTestCA(t, "sonde DNS test CA")}
 	t.Cleanup(func() {
 		for _, f := range s.close {
 			f()
 		}
 	})
 	pc, ln := listenUDPAndTCP(t, host)
-	s.addr = pc.LocalAddr().String()
+	s.Addr = pc.LocalAddr().String()
 	s.serveDNS(&dns.Server{PacketConn: pc}, "udp")
 	s.serveDNS(&dns.Server{Listener: ln}, "tcp")
 
-	cert := s.ca.Issue(t, probertest.LocalhostSpec())
+	cert := s.CA.Issue(t, LocalhostSpec())
 	tlsLn, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatalf("listening for DNS over TLS: %v", err)
 	}
-	s.dot = tlsLn.Addr().String()
+	s.Dot = tlsLn.Addr().String()
 	s.serveDNS(&dns.Server{Listener: tls.NewListener(tlsLn, &tls.Config{Certificates: []tls.Certificate{cert.TLS}})}, "dot")
 
 	network := "tcp4"
@@ -201,8 +196,8 @@ func newDNSTestServer(t *testing.T, host string) *dnsTestServer {
 	mux := http.NewServeMux()
 	mux.HandleFunc("/dns-query", s.serveHTTP)
 	mux.HandleFunc("/custom/path", s.serveHTTP)
-	s.doh = probertest.NewServer(t, mux, probertest.ServerOpts{TLS: true, HTTP2: true, Cert: &cert, Network: network}).URL + "/dns-query"
-	s.doh1 = probertest.NewServer(t, mux, probertest.ServerOpts{TLS: true, Cert: &cert, Network: network}).URL + "/dns-query"
+	s.Doh = NewServer(t, mux, ServerOpts{TLS: true, HTTP2: true, Cert: &cert, Network: network}).URL + "/dns-query"
+	s.Doh1 = NewServer(t, mux, ServerOpts{TLS: true, Cert: &cert, Network: network}).URL + "/dns-query"
 	return s
 }
 
@@ -229,11 +224,11 @@ func listenUDPAndTCP(t *testing.T, host string) (net.PacketConn, net.Listener) {
 	return nil, nil
 }
 
-func (s *dnsTestServer) serveDNS(srv *dns.Server, via string) {
+func (s *DNSTestServer) serveDNS(srv *dns.Server, via string) {
 	started := make(chan struct{})
 	srv.NotifyStartedFunc = func() { close(started) }
 	srv.Handler = dns.HandlerFunc(func(w dns.ResponseWriter, r *dns.Msg) {
-		s.record(dnsSeen{via: via, remote: remoteIP(w.RemoteAddr()), msg: r})
+		s.record(dnsSeen{Via: via, Remote: remoteIP(w.RemoteAddr()), Msg: r})
 		if out := dnsReply(r, via); out != nil {
 			_, _ = w.Write(out)
 		}
@@ -252,7 +247,7 @@ func (s *dnsTestServer) serveDNS(srv *dns.Server, via string) {
 
 // serveHTTP is the DoH endpoint: a query POSTed as application/dns-message
 // or sent as ?dns=<base64url without padding>.
-func (s *dnsTestServer) serveHTTP(w http.ResponseWriter, r *http.Request) {
+func (s *DNSTestServer) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	raw, status := dohQuery(r)
 	if status != http.StatusOK {
 		http.Error(w, http.StatusText(status), status)
@@ -264,7 +259,7 @@ func (s *dnsTestServer) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	host, _, _ := net.SplitHostPort(r.RemoteAddr)
-	s.record(dnsSeen{via: "doh", remote: net.ParseIP(host), msg: req, req: r})
+	s.record(dnsSeen{Via: "doh", Remote: net.ParseIP(host), Msg: req, Req: r})
 	name := ""
 	if len(req.Question) == 1 {
 		name = req.Question[0].Name
@@ -280,17 +275,17 @@ func (s *dnsTestServer) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	out := dnsReply(req, "doh")
 	if out == nil {
-		probertest.Hold(r)
+		Hold(r)
 		return
 	}
-	w.Header().Set("Content-Type", dnsMessageType)
+	w.Header().Set("Content-Type", dohMessageType)
 	_, _ = w.Write(out)
 }
 
 func dohQuery(r *http.Request) ([]byte, int) {
 	switch r.Method {
 	case http.MethodPost:
-		if r.Header.Get("Content-Type") != dnsMessageType {
+		if r.Header.Get("Content-Type") != dohMessageType {
 			return nil, http.StatusUnsupportedMediaType
 		}
 		raw, err := io.ReadAll(r.Body)
@@ -318,63 +313,44 @@ func remoteIP(a net.Addr) net.IP {
 	return nil
 }
 
-func (s *dnsTestServer) record(q dnsSeen) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.seen = append(s.seen, q)
+func (s *DNSTestServer) record(q dnsSeen) {
+	s.Mu.Lock()
+	defer s.Mu.Unlock()
+	s.Seen = append(s.Seen, q)
 }
 
-// last returns the latest query the server received, failing the test
+// Last returns the latest query the server received, failing the test
 // when there was none.
-func (s *dnsTestServer) last(t *testing.T) dnsSeen {
+func (s *DNSTestServer) Last(t *testing.T) dnsSeen {
 	t.Helper()
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.seen) == 0 {
+	s.Mu.Lock()
+	defer s.Mu.Unlock()
+	if len(s.Seen) == 0 {
 		t.Fatal("the server received no query")
 	}
-	return s.seen[len(s.seen)-1]
+	return s.Seen[len(s.Seen)-1]
 }
 
-func (s *dnsTestServer) reset() {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.seen = nil
+func (s *DNSTestServer) Reset() {
+	s.Mu.Lock()
+	defer s.Mu.Unlock()
+	s.Seen = nil
 }
 
 // ---- modules and probes ----
 
-// dnsModule loads a dns module from its `dns:` section. Names resolve
-// with the test resolver (v4only.test and friends).
-func dnsModule(t *testing.T, section string) *core.Module {
-	t.Helper()
-	return sectionModule(t, "dns", section)
-}
-
-// probeDNSWithin runs one dns probe under a deadline, logging to logger.
-func probeDNSWithin(t *testing.T, m *core.Module, target string, timeout time.Duration, logger *slog.Logger) (*probemetrics.Sink, time.Duration, error) {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
-	defer cancel()
-	sink := probemetrics.NewSink()
-	start := time.Now()
-	err := probeDNS(ctx, target, m, sink, logger)
-	probertest.Observe(t, sink)
-	return sink, time.Since(start), err
-}
-
-// dialLog is a slog handler that keeps the addresses the probe dialled,
+// DialLog is a slog handler that keeps the addresses the probe dialled,
 // from dialEndpoint's "Connecting" line.
-type dialLog struct {
+type DialLog struct {
 	mu    sync.Mutex
 	addrs []string
 }
 
-func (l *dialLog) Enabled(context.Context, slog.Level) bool { return true }
-func (l *dialLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
-func (l *dialLog) WithGroup(string) slog.Handler            { return l }
+func (l *DialLog) Enabled(context.Context, slog.Level) bool { return true }
+func (l *DialLog) WithAttrs([]slog.Attr) slog.Handler       { return l }
+func (l *DialLog) WithGroup(string) slog.Handler            { return l }
 
-func (l *dialLog) Handle(_ context.Context, r slog.Record) error {
+func (l *DialLog) Handle(_ context.Context, r slog.Record) error {
 	if r.Message != "Connecting" {
 		return nil
 	}
@@ -389,8 +365,11 @@ func (l *dialLog) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
-func (l *dialLog) dialled() []string {
+func (l *DialLog) Dialled() []string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return append([]string(nil), l.addrs...)
 }
+
+// dohMessageType is the media type of a DNS message over HTTPS (RFC 8484).
+const dohMessageType = "application/dns-message"

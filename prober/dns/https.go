@@ -1,4 +1,4 @@
-package prober
+package dns
 
 import (
 	"bytes"
@@ -30,7 +30,7 @@ const dnsMessageType = "application/dns-message"
 // connection of the probe's own, so its resolve, connect and TLS phases are
 // timed like those of the other transports.
 func (p *dnsProbe) queryHTTPS(target string) (*dns.Msg, error) {
-	u, err := parseDoHTarget(target)
+	u, err := ParseDoHTarget(target)
 	if err != nil {
 		return nil, err
 	}
@@ -59,9 +59,9 @@ func (p *dnsProbe) queryHTTPS(target string) (*dns.Msg, error) {
 	return parseAnswer(body, query.Id, dnsHTTPS)
 }
 
-// parseDoHTarget reads a DoH target: an https URL, or host[:port] to which
+// ParseDoHTarget reads a DoH target: an https URL, or host[:port] to which
 // https:// and the customary path /dns-query are added.
-func parseDoHTarget(target string) (_ *url.URL, err error) {
+func ParseDoHTarget(target string) (_ *url.URL, err error) {
 	defer core.HidePassword(&err, target)
 	const form = "write it as https://host[:port]/path or host[:port]"
 	if !strings.Contains(target, "://") {
@@ -78,7 +78,7 @@ func parseDoHTarget(target string) (_ *url.URL, err error) {
 		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target scheme %q: DNS over HTTPS needs https; %s", u.Scheme, form)
 	}
 	u.Scheme = "https"
-	if err := checkHost(u.Hostname()); err != nil {
+	if err := CheckHost(u.Hostname()); err != nil {
 		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q: %v; %s", target, err, form)
 	}
 	if port := u.Port(); port != "" {

@@ -1,4 +1,6 @@
-package prober
+// Package dns is the dns prober: it sends one query over UDP, TCP, TLS or
+// HTTPS and checks the answer as the module says.
+package dns
 
 import (
 	"context"
@@ -62,9 +64,9 @@ func (t dnsTransport) usesTLS() bool { return t == dnsTLS || t == dnsHTTPS }
 // from a server that ignores that limit whole, instead of cut by the read.
 const udpAnswerSize = dns.DefaultMsgSize
 
-// dnsRequestPhase is the phase label of the exchange in
+// RequestPhase is the phase label of the exchange in
 // probe_dns_duration_seconds; its failures are reported in PhaseQuery.
-const dnsRequestPhase = "request"
+const RequestPhase = "request"
 
 // dnsPrepared is what a dns module needs ready before its first probe.
 type dnsPrepared struct {
@@ -86,10 +88,11 @@ type dnsPrepared struct {
 	userAgent    string // DoH requests only
 }
 
-func prepareDNS(m *config.Module, env *core.Env) (core.Prober, error) {
+// Prepare readies a dns module when the configuration loads.
+func Prepare(m *config.Module, env *core.Env) (core.Prober, error) {
 	d := &m.DNS
 	p := &dnsPrepared{
-		transport: transportOf(d),
+		transport: TransportOf(d),
 		name:      dns.Fqdn(core.ASCIIName(d.QueryName)),
 		post:      !strings.EqualFold(d.DoHMethod, "GET"),
 		userAgent: version.ComponentUserAgent("sonde"),
@@ -126,10 +129,10 @@ func transportProblem(d *config.DNSProbe) (dotOverUDP bool, err error) {
 	return d.DNSOverTLS && d.TransportProtocol == "udp", nil
 }
 
-// transportOf reads transport_protocol and dns_over_tls. DNS over TLS runs
+// TransportOf reads transport_protocol and dns_over_tls. DNS over TLS runs
 // over TCP, so an unset transport_protocol means tcp with it; blackbox would
 // fail every probe of such a module instead.
-func transportOf(d *config.DNSProbe) dnsTransport {
+func TransportOf(d *config.DNSProbe) dnsTransport {
 	switch {
 	case d.TransportProtocol == "https":
 		return dnsHTTPS
@@ -197,9 +200,9 @@ func newDNSMetrics(sink *probemetrics.Sink, t dnsTransport) dnsMetrics {
 // http, so the tls series exists only for the transports that have one.
 func dnsPhases(t dnsTransport) []string {
 	if t.usesTLS() {
-		return []string{string(taxonomy.PhaseResolve), string(taxonomy.PhaseConnect), string(taxonomy.PhaseTLS), dnsRequestPhase}
+		return []string{string(taxonomy.PhaseResolve), string(taxonomy.PhaseConnect), string(taxonomy.PhaseTLS), RequestPhase}
 	}
-	return []string{string(taxonomy.PhaseResolve), string(taxonomy.PhaseConnect), dnsRequestPhase}
+	return []string{string(taxonomy.PhaseResolve), string(taxonomy.PhaseConnect), RequestPhase}
 }
 
 // dnsProbe is one run of the dns prober.
@@ -245,7 +248,7 @@ func (p *dnsProbe) query(target string) (*dns.Msg, error) {
 	if p.prepared.transport == dnsHTTPS {
 		return p.queryHTTPS(target)
 	}
-	host, port, err := splitDNSTarget(target, p.prepared.transport.defaultPort())
+	host, port, err := SplitTarget(target, p.prepared.transport.defaultPort())
 	if err != nil {
 		return nil, err
 	}
@@ -260,9 +263,9 @@ func (p *dnsProbe) query(target string) (*dns.Msg, error) {
 	return p.exchange(conn, p.newQuery(dns.Id()))
 }
 
-// splitDNSTarget reads a target as blackbox does: host[:port], [v6]:port,
+// SplitTarget reads a target as blackbox does: host[:port], [v6]:port,
 // or a bare IPv6 address, with defaultPort when none is given.
-func splitDNSTarget(target, defaultPort string) (host, port string, err error) {
+func SplitTarget(target, defaultPort string) (host, port string, err error) {
 	defer core.HidePassword(&err, target)
 	host, port, err = net.SplitHostPort(target)
 	if err != nil {
@@ -271,7 +274,7 @@ func splitDNSTarget(target, defaultPort string) (host, port string, err error) {
 			host = host[1 : len(host)-1]
 		}
 	}
-	if err := checkHost(host); err != nil {
+	if err := CheckHost(host); err != nil {
 		return "", "", taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q: %v; write it as host[:port] or [ipv6]:port", target, err)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
@@ -280,9 +283,9 @@ func splitDNSTarget(target, defaultPort string) (host, port string, err error) {
 	return host, port, nil
 }
 
-// checkHost refuses hosts that no resolver could answer for, so that a
+// CheckHost refuses hosts that no resolver could answer for, so that a
 // mistyped target is a 400 rather than a DNS failure.
-func checkHost(host string) error {
+func CheckHost(host string) error {
 	switch {
 	case host == "":
 		return errors.New("no host")
@@ -401,7 +404,7 @@ func (p *dnsProbe) exchange(conn net.Conn, query *dns.Msg) (*dns.Msg, error) {
 // probe_dns_duration_seconds and, with the same readings, its span.
 func (p *dnsProbe) requestDone(start time.Time) {
 	end := time.Now()
-	p.times[dnsRequestPhase] = end.Sub(start)
+	p.times[RequestPhase] = end.Sub(start)
 	p.sink.Span(taxonomy.PhaseQuery, 0, start, end)
 }
 
