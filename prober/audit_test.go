@@ -236,20 +236,20 @@ var failureMatrix = []matrixCase{
 		return runErr(t, grpcModule(t, ""), probertest.ClosedPort(t))
 	}},
 	{"grpc", failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseCheck}, func(t *testing.T) error {
-		srv := newGRPCServer(t, grpcServerOpts{health: stalledHealth{}})
-		return probeErr(t, grpcModule(t, ""), srv.addr, matrixDeadline)
+		srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{Health: probertest.StalledHealth{}})
+		return probeErr(t, grpcModule(t, ""), srv.Addr, matrixDeadline)
 	}},
 	{"grpc", failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}, func(t *testing.T) error {
-		srv := newGRPCServer(t, grpcServerOpts{tls: true})
-		return runErr(t, grpcModule(t, tlsSection(probertest.NewTestCA(t, "another CA"))), srv.addr)
+		srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{TLS: true})
+		return runErr(t, grpcModule(t, probertest.GRPCTLSSection(probertest.NewTestCA(t, "another CA"))), srv.Addr)
 	}},
 	{"grpc", failure{taxonomy.ClassProtocol, taxonomy.ReasonGRPCUnimplemented, taxonomy.PhaseCheck}, func(t *testing.T) error {
-		srv := newGRPCServer(t, grpcServerOpts{noHealth: true})
-		return runErr(t, grpcModule(t, ""), srv.addr)
+		srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{NoHealth: true})
+		return runErr(t, grpcModule(t, ""), srv.Addr)
 	}},
 	{"grpc", failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCNotServing, taxonomy.PhaseCheck}, func(t *testing.T) error {
-		srv := newGRPCServer(t, grpcServerOpts{health: fixedHealth{status: healthpb.HealthCheckResponse_NOT_SERVING}})
-		return runErr(t, grpcModule(t, ""), srv.addr)
+		srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{Health: probertest.FixedHealth{Status: healthpb.HealthCheckResponse_NOT_SERVING}})
+		return runErr(t, grpcModule(t, ""), srv.Addr)
 	}},
 	{"grpc", failure{taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup}, func(t *testing.T) error {
 		return runErr(t, grpcModule(t, ""), "grpc://example.test:443")

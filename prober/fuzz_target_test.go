@@ -7,6 +7,7 @@ import (
 	"testing"
 
 	"github.com/sonde-exporter/sonde/prober/dns"
+	"github.com/sonde-exporter/sonde/prober/grpc"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 	"github.com/sonde-exporter/sonde/prober/tcp"
 	"github.com/sonde-exporter/sonde/prober/websocket"
@@ -42,7 +43,7 @@ func FuzzParseTarget(f *testing.F) {
 			}
 		}
 		// grpc: host[:port], a scheme accepted and dropped.
-		if host, port, err := parseGRPCTarget(target, useTLS); checkRefusal(t, "grpc", target, err) {
+		if host, port, err := grpc.ParseTarget(target, useTLS); checkRefusal(t, "grpc", target, err) {
 			checkHostPort(t, "grpc", target, host, port)
 		}
 		// http: a URL, or host[:port][/path] that becomes one.

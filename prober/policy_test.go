@@ -118,7 +118,7 @@ var everyProber = []policyCase{
 		return u.String()
 	}},
 	{"grpc", nil, func(t *testing.T, host string) string {
-		return net.JoinHostPort(host, probertest.Port(t, newGRPCServer(t, grpcServerOpts{}).addr))
+		return net.JoinHostPort(host, probertest.Port(t, probertest.NewGRPCServer(t, probertest.GRPCServerOpts{}).Addr))
 	}},
 	{"websocket", nil, func(t *testing.T, host string) string {
 		srv, _ := probertest.WSServer(t, nil, probertest.ServerOpts{})

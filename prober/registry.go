@@ -6,6 +6,7 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/dns"
+	"github.com/sonde-exporter/sonde/prober/grpc"
 	"github.com/sonde-exporter/sonde/prober/tcp"
 	"github.com/sonde-exporter/sonde/prober/unix"
 	"github.com/sonde-exporter/sonde/prober/websocket"
@@ -18,7 +19,7 @@ var registry = []core.Descriptor{
 	{Name: "tcp", Prepare: tcp.Prepare},
 	{Name: "icmp", Prepare: prepareICMP},
 	{Name: "dns", Prepare: dns.Prepare},
-	{Name: "grpc", Prepare: prepareGRPC},
+	{Name: "grpc", Prepare: grpc.Prepare},
 	{Name: "unix", Prepare: unix.Prepare},
 	{Name: "websocket", Prepare: websocket.Prepare},
 }

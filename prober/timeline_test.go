@@ -509,14 +509,14 @@ func TestTimelineDNS(t *testing.T) {
 }
 
 func TestTimelineGRPC(t *testing.T) {
-	plain := newGRPCServer(t, grpcServerOpts{})
-	secure := newGRPCServer(t, grpcServerOpts{tls: true, spec: namedSpec()})
+	plain := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{})
+	secure := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{TLS: true, Spec: namedSpec()})
 	grpcSeries := phaseSeries("probe_grpc_duration_seconds", taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseCheck)
 	runTimelineCases(t, []timelineCase{
 		{
 			name: "plain",
 			setup: func(t *testing.T) (*core.Module, string) {
-				return grpcModule(t, "preferred_ip_protocol: ip4"), named(t, plain.addr)
+				return grpcModule(t, "preferred_ip_protocol: ip4"), named(t, plain.Addr)
 			},
 			spans:   []string{"resolve/0", "connect/0", "check/0"},
 			metrics: phaseSeries("probe_grpc_duration_seconds", taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseCheck),
@@ -524,7 +524,7 @@ func TestTimelineGRPC(t *testing.T) {
 		{
 			name: "tls",
 			setup: func(t *testing.T) (*core.Module, string) {
-				return grpcModule(t, tlsSection(secure.ca, "preferred_ip_protocol: ip4")), named(t, secure.addr)
+				return grpcModule(t, probertest.GRPCTLSSection(secure.CA, "preferred_ip_protocol: ip4")), named(t, secure.Addr)
 			},
 			spans:   []string{"resolve/0", "connect/0", "tls/0", "check/0"},
 			metrics: grpcSeries,

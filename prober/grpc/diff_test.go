@@ -1,4 +1,4 @@
-package prober
+package grpc
 
 import (
 	"context"
@@ -87,7 +87,7 @@ func grpcMetadataSection(md map[string]string) string {
 // INTERNAL, as grpc-go's client fails it.
 func TestGRPCHeaderListLimit(t *testing.T) {
 	const limit = 1024
-	srv := newGRPCServer(t, grpcServerOpts{maxHeaderList: limit})
+	srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{MaxHeaderList: limit})
 	cases := []struct {
 		name     string
 		metadata map[string]string
@@ -102,7 +102,7 @@ func TestGRPCHeaderListLimit(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			sink, err := probertest.Run(t, grpcModule(t, grpcMetadataSection(tc.metadata)), srv.addr)
+			sink, err := probertest.Run(t, grpcModule(t, grpcMetadataSection(tc.metadata)), srv.Addr)
 			perr := checkOutcome(t, err, tc.want)
 			probertest.Metric(t, sink, float64(tc.code), "probe_grpc_status_code")
 			if perr != nil {
@@ -110,16 +110,16 @@ func TestGRPCHeaderListLimit(t *testing.T) {
 					t.Errorf("the error does not name the server's limit: %v", perr)
 				}
 				select {
-				case call := <-srv.calls:
-					t.Errorf("the server saw the call, with metadata %v", call.md)
+				case call := <-srv.Calls:
+					t.Errorf("the server saw the call, with metadata %v", call.Md)
 				default:
 				}
 			} else {
-				srv.lastCall(t)
+				srv.LastCall(t)
 			}
-			sameCode(t, sink, grpcGoCall{metadata: tc.metadata}.check(t, srv.addr))
-			for len(srv.calls) > 0 {
-				<-srv.calls // grpc-go's
+			sameCode(t, sink, grpcGoCall{metadata: tc.metadata}.check(t, srv.Addr))
+			for len(srv.Calls) > 0 {
+				<-srv.Calls // grpc-go's
 			}
 		})
 	}

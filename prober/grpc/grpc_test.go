@@ -1,4 +1,4 @@
-package prober
+package grpc
 
 import (
 	"context"
@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -27,20 +28,6 @@ import (
 // tlsMetrics are the TLS families, present only after a completed handshake.
 var tlsMetrics = []string{"probe_ssl_earliest_cert_expiry", "probe_ssl_last_chain_expiry_timestamp_seconds",
 	"probe_ssl_last_chain_info", "probe_tls_version_info", "probe_tls_cipher_info"}
-
-// grpcModule loads a grpc module from its `grpc:` section.
-func grpcModule(t *testing.T, section string) *core.Module {
-	t.Helper()
-	if section == "" {
-		section = "service: \"\""
-	}
-	return sectionModule(t, "grpc", section)
-}
-
-// tlsSection is a grpc section for TLS trusting ca, plus extra lines.
-func tlsSection(ca *probertest.TestCA, extra ...string) string {
-	return strings.Join(append([]string{"tls: true", "tls_config:", "  ca_file: " + ca.File}, extra...), "\n")
-}
 
 // grpcPhases asserts the phases probe_grpc_duration_seconds has series for.
 func grpcPhases(t *testing.T, sink *probemetrics.Sink, want ...taxonomy.Phase) {
@@ -80,9 +67,9 @@ func servingSeries(t *testing.T, sink *probemetrics.Sink, received string) {
 }
 
 func TestGRPCServingStatus(t *testing.T) {
-	srv := newGRPCServer(t, grpcServerOpts{})
-	srv.health.SetServingStatus("svc.A", healthpb.HealthCheckResponse_SERVING)
-	srv.health.SetServingStatus("svc.B", healthpb.HealthCheckResponse_NOT_SERVING)
+	srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{})
+	srv.Health.SetServingStatus("svc.A", healthpb.HealthCheckResponse_SERVING)
+	srv.Health.SetServingStatus("svc.B", healthpb.HealthCheckResponse_NOT_SERVING)
 	cases := []struct {
 		name     string
 		whole    healthpb.HealthCheckResponse_ServingStatus // the whole server's status ("")
@@ -104,9 +91,9 @@ func TestGRPCServingStatus(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv.health.SetServingStatus("", tc.whole)
+			srv.Health.SetServingStatus("", tc.whole)
 			m := grpcModule(t, fmt.Sprintf("service: %q", tc.service))
-			sink, err := probertest.Run(t, m, srv.addr)
+			sink, err := probertest.Run(t, m, srv.Addr)
 			perr := checkOutcome(t, err, tc.want)
 			if perr != nil && tc.service != "" && !strings.Contains(perr.Error(), tc.service) {
 				t.Errorf("the message does not name the service %q: %v", tc.service, perr)
@@ -129,36 +116,36 @@ func TestGRPCServingStatus(t *testing.T) {
 func TestGRPCAnswers(t *testing.T) {
 	cases := []struct {
 		name     string
-		opts     grpcServerOpts
+		opts     probertest.GRPCServerOpts
 		want     failure
 		code     codes.Code
 		received string
 		message  string
 	}{
-		{name: "no health service", opts: grpcServerOpts{noHealth: true},
+		{name: "no health service", opts: probertest.GRPCServerOpts{NoHealth: true},
 			want: failure{taxonomy.ClassProtocol, taxonomy.ReasonGRPCUnimplemented, taxonomy.PhaseCheck}, code: codes.Unimplemented,
 			message: "the server does not implement grpc.health.v1.Health"},
-		{name: "service unknown", opts: grpcServerOpts{health: fixedHealth{status: healthpb.HealthCheckResponse_SERVICE_UNKNOWN}},
+		{name: "service unknown", opts: probertest.GRPCServerOpts{Health: probertest.FixedHealth{Status: healthpb.HealthCheckResponse_SERVICE_UNKNOWN}},
 			want: failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCServiceUnknown, taxonomy.PhaseCheck}, received: "SERVICE_UNKNOWN"},
-		{name: "status outside the enum", opts: grpcServerOpts{health: fixedHealth{status: 7}},
+		{name: "status outside the enum", opts: probertest.GRPCServerOpts{Health: probertest.FixedHealth{Status: 7}},
 			want: failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCNotServing, taxonomy.PhaseCheck}, message: "answered 7"},
-		{name: "permission denied", opts: grpcServerOpts{health: answeringHealth{err: grpcError(codes.PermissionDenied, "not you")}},
+		{name: "permission denied", opts: probertest.GRPCServerOpts{Health: probertest.AnsweringHealth{Err: probertest.GRPCError(codes.PermissionDenied, "not you")}},
 			want: failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCStatus, taxonomy.PhaseCheck}, code: codes.PermissionDenied,
 			message: "PERMISSION_DENIED: not you"},
-		{name: "unauthenticated", opts: grpcServerOpts{health: answeringHealth{err: grpcError(codes.Unauthenticated, "who are you")}},
+		{name: "unauthenticated", opts: probertest.GRPCServerOpts{Health: probertest.AnsweringHealth{Err: probertest.GRPCError(codes.Unauthenticated, "who are you")}},
 			want: failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCStatus, taxonomy.PhaseCheck}, code: codes.Unauthenticated,
 			message: "UNAUTHENTICATED"},
-		{name: "unavailable answered", opts: grpcServerOpts{health: answeringHealth{err: grpcError(codes.Unavailable, "draining")}},
+		{name: "unavailable answered", opts: probertest.GRPCServerOpts{Health: probertest.AnsweringHealth{Err: probertest.GRPCError(codes.Unavailable, "draining")}},
 			want: failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCStatus, taxonomy.PhaseCheck}, code: codes.Unavailable,
 			message: "UNAVAILABLE: draining"},
-		{name: "internal", opts: grpcServerOpts{health: answeringHealth{err: grpcError(codes.Internal, "oops")}},
+		{name: "internal", opts: probertest.GRPCServerOpts{Health: probertest.AnsweringHealth{Err: probertest.GRPCError(codes.Internal, "oops")}},
 			want: failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseCheck}, code: codes.Internal,
 			message: "INTERNAL: oops"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			srv := newGRPCServer(t, tc.opts)
-			sink, err := probertest.Run(t, grpcModule(t, ""), srv.addr)
+			srv := probertest.NewGRPCServer(t, tc.opts)
+			sink, err := probertest.Run(t, grpcModule(t, ""), srv.Addr)
 			perr := checkOutcome(t, err, tc.want)
 			if !strings.Contains(perr.Error(), tc.message) {
 				t.Errorf("message %q does not say %q", perr.Error(), tc.message)
@@ -171,10 +158,10 @@ func TestGRPCAnswers(t *testing.T) {
 }
 
 func TestGRPCTLS(t *testing.T) {
-	srv := newGRPCServer(t, grpcServerOpts{tls: true})
+	srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{TLS: true})
 
 	t.Run("verified", func(t *testing.T) {
-		sink, err := probertest.Run(t, grpcModule(t, tlsSection(srv.ca)), srv.addr)
+		sink, err := probertest.Run(t, grpcModule(t, probertest.GRPCTLSSection(srv.CA)), srv.Addr)
 		checkOutcome(t, err, failure{})
 		probertest.Metric(t, sink, 1, "probe_grpc_ssl")
 		servingSeries(t, sink, "SERVING")
@@ -188,7 +175,7 @@ func TestGRPCTLS(t *testing.T) {
 				t.Errorf("%s is missing after a completed handshake", name)
 			}
 		}
-		if sni := srv.lastCall(t).sni; sni != "127.0.0.1" && sni != "" {
+		if sni := srv.LastCall(t).Sni; sni != "127.0.0.1" && sni != "" {
 			t.Errorf("the server saw SNI %q", sni) // Go sends no SNI for an IP address
 		}
 	})
@@ -198,14 +185,14 @@ func TestGRPCTLS(t *testing.T) {
 		section string
 		want    failure
 	}{
-		{"unknown authority", tlsSection(probertest.NewTestCA(t, "another CA")),
+		{"unknown authority", probertest.GRPCTLSSection(probertest.NewTestCA(t, "another CA")),
 			failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}},
-		{"name mismatch", tlsSection(srv.ca, "  server_name: other.example"),
+		{"name mismatch", probertest.GRPCTLSSection(srv.CA, "  server_name: other.example"),
 			failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS}},
 	}
 	for _, tc := range failures {
 		t.Run(tc.name, func(t *testing.T) {
-			sink, err := probertest.Run(t, grpcModule(t, tc.section), srv.addr)
+			sink, err := probertest.Run(t, grpcModule(t, tc.section), srv.Addr)
 			checkOutcome(t, err, tc.want)
 			probertest.Metric(t, sink, 0, "probe_grpc_ssl")
 			probertest.Metric(t, sink, float64(codes.Unavailable), "probe_grpc_status_code")
@@ -217,8 +204,8 @@ func TestGRPCTLS(t *testing.T) {
 	}
 
 	t.Run("check fails after the handshake", func(t *testing.T) {
-		bare := newGRPCServer(t, grpcServerOpts{tls: true, noHealth: true})
-		sink, err := probertest.Run(t, grpcModule(t, tlsSection(bare.ca)), bare.addr)
+		bare := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{TLS: true, NoHealth: true})
+		sink, err := probertest.Run(t, grpcModule(t, probertest.GRPCTLSSection(bare.CA)), bare.Addr)
 		checkOutcome(t, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonGRPCUnimplemented, taxonomy.PhaseCheck})
 		probertest.Metric(t, sink, 1, "probe_grpc_ssl")
 		for _, name := range tlsMetrics {
@@ -229,13 +216,13 @@ func TestGRPCTLS(t *testing.T) {
 	})
 
 	t.Run("tls to a plaintext server", func(t *testing.T) {
-		plain := newGRPCServer(t, grpcServerOpts{})
-		_, err := probertest.Run(t, grpcModule(t, tlsSection(srv.ca)), plain.addr)
+		plain := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{})
+		_, err := probertest.Run(t, grpcModule(t, probertest.GRPCTLSSection(srv.CA)), plain.Addr)
 		checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonHandshake, taxonomy.PhaseTLS})
 	})
 
 	t.Run("plaintext to a tls server", func(t *testing.T) {
-		_, err := probertest.Run(t, grpcModule(t, ""), srv.addr)
+		_, err := probertest.Run(t, grpcModule(t, ""), srv.Addr)
 		// The TLS server closes the connection on the HTTP/2 preface: a
 		// FIN, or a reset when it closes before reading all of it.
 		var perr *taxonomy.Error
@@ -258,21 +245,21 @@ func TestGRPCTLS(t *testing.T) {
 func TestGRPCHostnameIgnored(t *testing.T) {
 	ca := probertest.NewTestCA(t, "sonde grpc test CA")
 	spec := probertest.LeafSpec{CN: "grpc.test", DNS: []string{"grpc.test"}}
-	srv := newGRPCServer(t, grpcServerOpts{tls: true, ca: ca, spec: &spec})
-	plain := newGRPCServer(t, grpcServerOpts{})
+	srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{TLS: true, CA: ca, Spec: &spec})
+	plain := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{})
 
 	cases := []struct {
 		name     string
-		server   *grpcTestServer
+		server   *probertest.GRPCTestServer
 		section  string
 		hostname string
 		want     failure
 		sni      string
 	}{
 		{name: "plaintext", server: plain, hostname: "api.test"},
-		{name: "tls verifies the target, not hostname", server: srv, section: tlsSection(ca), hostname: "grpc.test",
+		{name: "tls verifies the target, not hostname", server: srv, section: probertest.GRPCTLSSection(ca), hostname: "grpc.test",
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS}},
-		{name: "server_name", server: srv, section: tlsSection(ca, "  server_name: grpc.test"), hostname: "front.test", sni: "grpc.test"},
+		{name: "server_name", server: srv, section: probertest.GRPCTLSSection(ca, "  server_name: grpc.test"), hostname: "front.test", sni: "grpc.test"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -280,32 +267,32 @@ func TestGRPCHostnameIgnored(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			_, err = probertest.Run(t, m, tc.server.addr)
+			_, err = probertest.Run(t, m, tc.server.Addr)
 			checkOutcome(t, err, tc.want)
 			if tc.want != (failure{}) {
 				return
 			}
-			call := tc.server.lastCall(t)
-			if call.authority != tc.server.addr {
-				t.Errorf("the server saw :authority %q, want the target %q", call.authority, tc.server.addr)
+			call := tc.server.LastCall(t)
+			if call.Authority != tc.server.Addr {
+				t.Errorf("the server saw :authority %q, want the target %q", call.Authority, tc.server.Addr)
 			}
-			if call.sni != tc.sni {
-				t.Errorf("the server saw SNI %q, want %q", call.sni, tc.sni)
+			if call.Sni != tc.sni {
+				t.Errorf("the server saw SNI %q, want %q", call.Sni, tc.sni)
 			}
 		})
 	}
 }
 
 func TestGRPCMetadata(t *testing.T) {
-	srv := newGRPCServer(t, grpcServerOpts{})
+	srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{})
 	m := grpcModule(t, `
 metadata:
   x-probe: [one, two]
   X-Tenant: [blue]
   trace-bin: ["\x00\x01"]`)
-	_, err := probertest.Run(t, m, srv.addr)
+	_, err := probertest.Run(t, m, srv.Addr)
 	checkOutcome(t, err, failure{})
-	md := srv.lastCall(t).md
+	md := srv.LastCall(t).Md
 	for key, want := range map[string][]string{"x-probe": {"one", "two"}, "x-tenant": {"blue"}, "trace-bin": {"\x00\x01"}} {
 		if got := md.Get(key); !slices.Equal(got, want) {
 			t.Errorf("the server saw %s = %q, want %q", key, got, want)
@@ -322,14 +309,14 @@ metadata:
 // than an HTTP/2 frame, which go out as CONTINUATION and several DATA
 // frames.
 func TestGRPCLargeRequest(t *testing.T) {
-	srv := newGRPCServer(t, grpcServerOpts{})
+	srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{})
 	service := "svc." + strings.Repeat("s", 40<<10)
-	srv.health.SetServingStatus(service, healthpb.HealthCheckResponse_SERVING)
+	srv.Health.SetServingStatus(service, healthpb.HealthCheckResponse_SERVING)
 	big := strings.Repeat("v", 50<<10)
 	m := grpcModule(t, fmt.Sprintf("service: %q\nmetadata:\n  x-big: [%q, %q]", service, big, "after"))
-	_, err := probertest.Run(t, m, srv.addr)
+	_, err := probertest.Run(t, m, srv.Addr)
 	checkOutcome(t, err, failure{})
-	if got := srv.lastCall(t).md.Get("x-big"); !slices.Equal(got, []string{big, "after"}) {
+	if got := srv.LastCall(t).Md.Get("x-big"); !slices.Equal(got, []string{big, "after"}) {
 		t.Errorf("the server saw x-big with %d values, want the two sent intact", len(got))
 	}
 }
@@ -337,11 +324,11 @@ func TestGRPCLargeRequest(t *testing.T) {
 // TestGRPCDeadlineSent checks that the call carries the probe's remaining
 // time as grpc-timeout, so that the server can give up when sonde does.
 func TestGRPCDeadlineSent(t *testing.T) {
-	srv := newGRPCServer(t, grpcServerOpts{})
+	srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{})
 	const timeout = 3 * time.Second
-	_, _, err := probertest.Probe(t, grpcModule(t, ""), srv.addr, timeout)
+	_, _, err := probertest.Probe(t, grpcModule(t, ""), srv.Addr, timeout)
 	checkOutcome(t, err, failure{})
-	if d := srv.lastCall(t).deadline; d <= timeout-time.Second || d > timeout {
+	if d := srv.LastCall(t).Deadline; d <= timeout-time.Second || d > timeout {
 		t.Errorf("the server saw %v left of the call, want a little under %v", d, timeout)
 	}
 }
@@ -349,22 +336,22 @@ func TestGRPCDeadlineSent(t *testing.T) {
 // TestGRPCMetadataReserved checks that gRPC's own headers in metadata load
 // and are not sent, as in blackbox: grpc-go drops them.
 func TestGRPCMetadataReserved(t *testing.T) {
-	srv := newGRPCServer(t, grpcServerOpts{})
+	srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{})
 	m := grpcModule(t, `
 metadata:
   content-type: [text/plain]
   ":authority": [elsewhere.test]
   x-kept: ["yes"]`)
-	_, err := probertest.Run(t, m, srv.addr)
+	_, err := probertest.Run(t, m, srv.Addr)
 	checkOutcome(t, err, failure{})
-	call := srv.lastCall(t)
-	if ct := call.md.Get("content-type"); !slices.Equal(ct, []string{"application/grpc"}) {
+	call := srv.LastCall(t)
+	if ct := call.Md.Get("content-type"); !slices.Equal(ct, []string{"application/grpc"}) {
 		t.Errorf("the server saw content-type %q", ct)
 	}
-	if call.authority != srv.addr {
-		t.Errorf("the server saw :authority %q, want %q", call.authority, srv.addr)
+	if call.Authority != srv.Addr {
+		t.Errorf("the server saw :authority %q, want %q", call.Authority, srv.Addr)
 	}
-	if got := call.md.Get("x-kept"); !slices.Equal(got, []string{"yes"}) {
+	if got := call.Md.Get("x-kept"); !slices.Equal(got, []string{"yes"}) {
 		t.Errorf("the server saw x-kept %q", got)
 	}
 }
@@ -373,7 +360,7 @@ metadata:
 // blackbox, and each probe resolves the target and then fails, without
 // connecting, with INTERNAL, as grpc-go fails the call.
 func TestGRPCUnsendableCall(t *testing.T) {
-	srv := newGRPCServer(t, grpcServerOpts{})
+	srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{})
 	for section, want := range map[string]struct {
 		failure failure
 		message string
@@ -386,15 +373,15 @@ func TestGRPCUnsendableCall(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%.60q does not load: %v", section, err)
 		}
-		sink, err := probertest.Run(t, m, srv.addr)
+		sink, err := probertest.Run(t, m, srv.Addr)
 		if e := checkOutcome(t, err, want.failure); e != nil && !strings.Contains(e.Error(), want.message) {
 			t.Errorf("%.60q: %v, want it to say %q", section, e, want.message)
 		}
 		probertest.Metric(t, sink, float64(codes.Internal), "probe_grpc_status_code")
 		probertest.Present(t, sink, "probe_ip_protocol")
 		select {
-		case call := <-srv.calls:
-			t.Errorf("%.60q: the server saw a call, with metadata %v", section, call.md)
+		case call := <-srv.Calls:
+			t.Errorf("%.60q: the server saw a call, with metadata %v", section, call.Md)
 		default:
 		}
 	}
@@ -404,7 +391,7 @@ func TestGRPCUnsendableCall(t *testing.T) {
 // the probe must return on time and say where the time went.
 func TestGRPCDeadline(t *testing.T) {
 	silent := func(c net.Conn) { _, _ = io.Copy(io.Discard, c) } // accepts, reads, never speaks
-	stalled := newGRPCServer(t, grpcServerOpts{health: stalledHealth{}})
+	stalled := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{Health: probertest.StalledHealth{}})
 	cases := []struct {
 		name    string
 		section string
@@ -413,7 +400,7 @@ func TestGRPCDeadline(t *testing.T) {
 	}{
 		{"no HTTP/2 preface", "", probertest.RawServer(t, silent), taxonomy.PhaseCheck},
 		{"no TLS handshake", "tls: true", probertest.RawServer(t, silent), taxonomy.PhaseTLS},
-		{"health check never answered", "", stalled.addr, taxonomy.PhaseCheck},
+		{"health check never answered", "", stalled.Addr, taxonomy.PhaseCheck},
 	}
 	const timeout = 300 * time.Millisecond
 	for _, tc := range cases {
@@ -467,14 +454,14 @@ func TestGRPCConnectionFailures(t *testing.T) {
 }
 
 func TestGRPCResolve(t *testing.T) {
-	srv := newGRPCServer(t, grpcServerOpts{})
-	_, port, _ := net.SplitHostPort(srv.addr)
+	srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{})
+	_, port, _ := net.SplitHostPort(srv.Addr)
 
 	t.Run("name", func(t *testing.T) {
 		sink, err := probertest.Run(t, grpcModule(t, ""), net.JoinHostPort("v4only.test", port))
 		checkOutcome(t, err, failure{})
 		probertest.Metric(t, sink, 4, "probe_ip_protocol")
-		if srv.lastCall(t).authority != "v4only.test:"+port {
+		if srv.LastCall(t).Authority != "v4only.test:"+port {
 			t.Error("the :authority is not the target's name and port")
 		}
 	})
@@ -497,12 +484,12 @@ func TestGRPCResolve(t *testing.T) {
 }
 
 func TestGRPCIPv6(t *testing.T) {
-	srv := newGRPCServer(t, grpcServerOpts{network: "tcp6"})
-	sink, err := probertest.Run(t, grpcModule(t, "preferred_ip_protocol: ip6\nip_protocol_fallback: false"), srv.addr)
+	srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{Network: "tcp6"})
+	sink, err := probertest.Run(t, grpcModule(t, "preferred_ip_protocol: ip6\nip_protocol_fallback: false"), srv.Addr)
 	checkOutcome(t, err, failure{})
 	probertest.Metric(t, sink, 6, "probe_ip_protocol")
-	if call := srv.lastCall(t); call.authority != srv.addr {
-		t.Errorf("the server saw :authority %q, want %q", call.authority, srv.addr)
+	if call := srv.LastCall(t); call.Authority != srv.Addr {
+		t.Errorf("the server saw :authority %q, want %q", call.Authority, srv.Addr)
 	}
 }
 
@@ -510,8 +497,8 @@ func TestGRPCIPv6(t *testing.T) {
 // grpc section has no source_ip_address yet, so the endpoint is built
 // here as the probe would build it from one.
 func TestGRPCSourceAddress(t *testing.T) {
-	srv := newGRPCServer(t, grpcServerOpts{})
-	host, port, _ := net.SplitHostPort(srv.addr)
+	srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{})
+	host, port, _ := net.SplitHostPort(srv.Addr)
 	m := grpcModule(t, "")
 	e := core.Endpoint{Network: "tcp", Host: host, Port: port, Protocol: "ip4", Source: "127.0.0.2"}
 	sink := probemetrics.NewSink()
@@ -519,7 +506,7 @@ func TestGRPCSourceAddress(t *testing.T) {
 	defer cancel()
 	err := m.Prepared.(*grpcPrepared).probeEndpoint(ctx, m, e, newGRPCMetrics(sink), sink, probertest.DiscardLogger)
 	checkOutcome(t, err, failure{})
-	if ip := srv.lastCall(t).peer.(*net.TCPAddr).IP.String(); ip != "127.0.0.2" {
+	if ip := srv.LastCall(t).Peer.(*net.TCPAddr).IP.String(); ip != "127.0.0.2" {
 		t.Errorf("the server saw the probe come from %s, want 127.0.0.2", ip)
 	}
 }
@@ -550,7 +537,7 @@ func TestParseGRPCTarget(t *testing.T) {
 		{"a:b:c", false, "", ""},
 	}
 	for _, tc := range cases {
-		host, port, err := parseGRPCTarget(tc.target, tc.tls)
+		host, port, err := ParseTarget(tc.target, tc.tls)
 		if tc.host == "" {
 			var perr *taxonomy.Error
 			if !errors.As(err, &perr) || perr.Reason != taxonomy.ReasonInvalidTarget || perr.Phase != taxonomy.PhaseSetup {
@@ -573,8 +560,8 @@ func TestGRPCInvalidTarget(t *testing.T) {
 
 func TestGRPCDefaults(t *testing.T) {
 	// A module with no grpc section at all probes with blackbox's defaults.
-	srv := newGRPCServer(t, grpcServerOpts{})
-	_, err := probertest.Run(t, defaultModule(t, "grpc", nil), srv.addr)
+	srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{})
+	_, err := probertest.Run(t, defaultModule(t, "grpc", nil), srv.Addr)
 	checkOutcome(t, err, failure{})
 }
 
@@ -601,7 +588,7 @@ func TestGRPCHTTPSServer(t *testing.T) {
 		_, _ = io.WriteString(tc, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 		_, _ = io.Copy(io.Discard, tc)
 	})
-	sink, err := probertest.Run(t, grpcModule(t, tlsSection(ca)), addr)
+	sink, err := probertest.Run(t, grpcModule(t, probertest.GRPCTLSSection(ca)), addr)
 	perr := checkOutcome(t, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseCheck})
 	if !strings.Contains(perr.Error(), "did not agree to h2 by ALPN") {
 		t.Errorf("the message does not say the handshake chose no h2: %v", perr)
@@ -638,4 +625,8 @@ func TestGRPCNotAGRPCServer(t *testing.T) {
 			probertest.Metric(t, sink, float64(tc.code), "probe_grpc_status_code")
 		})
 	}
+}
+
+func probeGRPC(ctx context.Context, target string, m *core.Module, sink *probemetrics.Sink, logger *slog.Logger) error {
+	return m.Prepared.(*grpcPrepared).Probe(ctx, target, m, sink, logger)
 }

@@ -1,4 +1,6 @@
-package prober
+// Package grpc is the grpc prober: it calls the standard health service
+// over its own HTTP/2 frame client, in clear text or TLS.
+package grpc
 
 import (
 	"context"
@@ -45,7 +47,8 @@ type grpcPrepared struct {
 	unsendable *taxonomy.Error
 }
 
-func prepareGRPC(m *config.Module, env *core.Env) (core.Prober, error) {
+// Prepare readies a grpc module when the configuration loads.
+func Prepare(m *config.Module, env *core.Env) (core.Prober, error) {
 	c, err := env.TLSClient(m, "grpc", &m.GRPC.TLSConfig)
 	if err != nil {
 		return nil, err
@@ -173,7 +176,7 @@ func (mx grpcMetrics) answered(s healthpb.HealthCheckResponse_ServingStatus) {
 func (prepared *grpcPrepared) Probe(ctx context.Context, target string, m *core.Module, sink *probemetrics.Sink, logger *slog.Logger) error {
 	cfg := &m.GRPC
 	mx := newGRPCMetrics(sink)
-	host, port, err := parseGRPCTarget(target, cfg.TLS)
+	host, port, err := ParseTarget(target, cfg.TLS)
 	if err != nil {
 		return err
 	}
@@ -225,11 +228,11 @@ func refuseCall(ctx context.Context, m *core.Module, e core.Endpoint, mx grpcMet
 	return fail
 }
 
-// parseGRPCTarget reads a target as blackbox_exporter does: host:port, or
+// ParseTarget reads a target as blackbox_exporter does: host:port, or
 // a host alone for port 443 with `tls` and 80 without. An http:// or
 // https:// prefix is accepted and dropped, with any path: `tls`, not the
 // scheme, says whether to use TLS.
-func parseGRPCTarget(target string, useTLS bool) (host, port string, err error) {
+func ParseTarget(target string, useTLS bool) (host, port string, err error) {
 	defer core.HidePassword(&err, target)
 	const how = "write it as host:port, e.g. grpc.example.com:443 or [2001:db8::1]:50051"
 	hostport, err := grpcHostPort(target)

@@ -1,4 +1,4 @@
-package prober
+package grpc
 
 import (
 	"crypto/tls"

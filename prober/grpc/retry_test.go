@@ -1,4 +1,4 @@
-package prober
+package grpc
 
 import (
 	"bytes"
@@ -152,7 +152,7 @@ func TestGRPCUnprocessed(t *testing.T) {
 			o := h2CallsOpts{oneConn: tc.oneConn}
 			section := ""
 			if tc.tls {
-				o.tls, section = serverTLS, tlsSection(ca)
+				o.tls, section = serverTLS, probertest.GRPCTLSSection(ca)
 			}
 			peer, addr := newH2Calls(t, tc.turn, o)
 			logger, logged := warnings()
@@ -187,7 +187,7 @@ func TestGRPCUnprocessedTimings(t *testing.T) {
 	ca := probertest.NewTestCA(t, "sonde grpc retry CA")
 	serverTLS := &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, probertest.LocalhostSpec()).TLS}, NextProtos: []string{"h2"}}
 	_, addr := newH2Calls(t, onConn(goesAway, serves), h2CallsOpts{tls: serverTLS})
-	sink, err := probeLogged(t, grpcModule(t, tlsSection(ca)), addr, probertest.DiscardLogger)
+	sink, err := probeLogged(t, grpcModule(t, probertest.GRPCTLSSection(ca)), addr, probertest.DiscardLogger)
 	checkOutcome(t, err, failure{})
 	servingSeries(t, sink, "SERVING")
 	probertest.Metric(t, sink, 1, "probe_grpc_ssl")
