@@ -72,7 +72,7 @@ var failureMatrix = []matrixCase{
 		return runErr(t, newModule(t, nil), srv.URL)
 	}},
 	{"http", failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseTransfer}, func(t *testing.T) error {
-		addr := probertest.RawServer(t, answer(func(c net.Conn) { io.WriteString(c, "HTTP/1.1 200 OK\r\nno colon here\r\n\r\n") }))
+		addr := probertest.RawServer(t, probertest.Answer(func(c net.Conn) { io.WriteString(c, "HTTP/1.1 200 OK\r\nno colon here\r\n\r\n") }))
 		return runErr(t, newModule(t, nil), "http://"+addr)
 	}},
 	{"http", failure{taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate}, func(t *testing.T) error {
@@ -199,7 +199,7 @@ var failureMatrix = []matrixCase{
 		return runErr(t, wsModule(t, nil), probertest.WSURL(srv, "/"))
 	}},
 	{"websocket", failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing}, func(t *testing.T) error {
-		addr := probertest.RawServer(t, answer(func(c net.Conn) { io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\n\r\n") }))
+		addr := probertest.RawServer(t, probertest.Answer(func(c net.Conn) { io.WriteString(c, "HTTP/1.1 101 Switching Protocols\r\n\r\n") }))
 		return runErr(t, wsModule(t, nil), "ws://"+addr+"/")
 	}},
 	{"websocket", failure{taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseValidate}, func(t *testing.T) error {
@@ -348,7 +348,7 @@ func TestAuditHTTPParseErrors(t *testing.T) {
 	}
 	for name, resp := range responses {
 		t.Run(name, func(t *testing.T) {
-			addr := probertest.RawServer(t, answer(func(c net.Conn) { io.WriteString(c, resp); c.Close() }))
+			addr := probertest.RawServer(t, probertest.Answer(func(c net.Conn) { io.WriteString(c, resp); c.Close() }))
 			err := runErr(t, newModule(t, nil), "http://"+addr)
 			checkOutcome(t, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseTransfer})
 		})
@@ -379,7 +379,7 @@ func TestAuditHTTPProxyRefusals(t *testing.T) {
 		return newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.ProxyURL = pconfig.URL{URL: u} })
 	}
 	t.Run("CONNECT refused", func(t *testing.T) {
-		proxy := probertest.RawServer(t, answer(func(c net.Conn) {
+		proxy := probertest.RawServer(t, probertest.Answer(func(c net.Conn) {
 			io.WriteString(c, "HTTP/1.1 407 Proxy Authentication Required\r\nContent-Length: 0\r\n\r\n")
 		}))
 		err := runErr(t, viaProxy(t, "http", proxy), "https://127.0.0.1:1/")

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -130,14 +131,14 @@ func TestCheckHeadersDirect(t *testing.T) {
 
 func TestCheckCELNotBool(t *testing.T) {
 	// A dynamic expression that yields a string at run time.
-	p := cel(t, `body.name`)
+	p := probertest.CEL(t, `body.name`)
 	h := &config.HTTPProbe{FailIfBodyJSONMatchesCEL: p}
 	err := core.CheckCEL(context.Background(), h, []byte(`{"name":"x"}`))
 	if err == nil || err.Reason != taxonomy.ReasonBodyCEL || !strings.Contains(err.Error(), "not a bool") {
 		t.Errorf("checkCEL = %v, want a body_cel failure saying the result is not a bool", err)
 	}
 	// A missing field is an evaluation error, reported as a failed check.
-	h = &config.HTTPProbe{FailIfBodyJSONNotMatchesCEL: cel(t, `body.missing == 1`)}
+	h = &config.HTTPProbe{FailIfBodyJSONNotMatchesCEL: probertest.CEL(t, `body.missing == 1`)}
 	err = core.CheckCEL(context.Background(), h, []byte(`{}`))
 	if err == nil || err.Reason != taxonomy.ReasonBodyCEL || !strings.Contains(err.Error(), "could not be evaluated") {
 		t.Errorf("checkCEL = %v, want an evaluation failure", err)

@@ -134,7 +134,7 @@ func TestUnusableHTTPOptionsFailProbes(t *testing.T) {
 func TestSecretReferenceLoads(t *testing.T) {
 	cm := config.DefaultModule()
 	cm.Prober = "http"
-	cm.HTTP.HTTPClientConfig.OAuth2 = &pconfigOAuth2WithCARef
+	cm.HTTP.HTTPClientConfig.OAuth2 = &probertest.OAuth2WithCARef
 	m, err := NewModule("m", cm)
 	if err != nil {
 		t.Fatalf("NewModule: %v", err)

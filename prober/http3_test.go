@@ -888,25 +888,25 @@ func TestHTTP3OCSP(t *testing.T) {
 		sink, err := probertest.Run(t, h3Module(t, ca, nil), url)
 		checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertRevoked, taxonomy.PhaseTLS})
 		probertest.Metric(t, sink, 1, "probe_tls_ocsp_stapled")
-		checkOCSPSeries(t, sink, "revoked", "")
+		probertest.CheckOCSPSeries(t, sink, "revoked", "")
 	})
 	t.Run("queried", func(t *testing.T) {
 		ca := probertest.NewTestCA(t, "sonde OCSP CA")
 		var answer func(http.ResponseWriter)
-		responder := newOCSPResponder(t, func(w http.ResponseWriter) { answer(w) })
-		leaf := ca.Issue(t, withOCSP(responder.url))
-		answer = answers(ca.OCSPAnswer(t, leaf, ocsp.Revoked))
+		responder := probertest.NewOCSPResponder(t, func(w http.ResponseWriter) { answer(w) })
+		leaf := ca.Issue(t, probertest.WithOCSP(responder.URL))
+		answer = probertest.Answers(ca.OCSPAnswer(t, leaf, ocsp.Revoked))
 		url := newHTTP3Server(t, probertest.OKHandler, h3Opts{cert: &leaf})
 		m := defaultModule(t, "http", func(m *config.Module) {
 			m.HTTP.EnableHTTP3, m.HTTP.HTTPClientConfig.EnableHTTP2 = true, false
 			m.HTTP.HTTPClientConfig.TLSConfig.CAFile = ca.File
-			m.OCSP = policy(config.OCSPQuery)
+			m.OCSP = probertest.OCSPPolicy(config.OCSPQuery)
 		})
 		sink, err := probertest.Run(t, m, url)
 		checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertRevoked, taxonomy.PhaseOCSP})
 		probertest.Metric(t, sink, 0, "probe_tls_ocsp_stapled")
-		checkOCSPSeries(t, sink, "revoked", "")
-		if n := responder.asked.Load(); n != 1 {
+		probertest.CheckOCSPSeries(t, sink, "revoked", "")
+		if n := responder.Asked.Load(); n != 1 {
 			t.Errorf("the responder was asked %d times, want once", n)
 		}
 		var asked bool

@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	pconfig "github.com/prometheus/common/config"
-
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
@@ -106,9 +104,4 @@ func (hostsOnlyResolver) LookupIPAddr(context.Context, string) ([]net.IPAddr, er
 
 func (hostsOnlyResolver) LookupIP(_ context.Context, _, host string) ([]net.IP, error) {
 	return nil, &net.AddrError{Err: "no suitable address found", Addr: host}
-}
-
-var pconfigOAuth2WithCARef = pconfig.OAuth2{
-	ClientID: "c", ClientSecret: "s", TokenURL: "http://127.0.0.1:1/token",
-	TLSConfig: pconfig.TLSConfig{CARef: "vault-ca"},
 }

@@ -58,16 +58,6 @@ func unreachedPhases(t *testing.T, sink *probemetrics.Sink, phases ...taxonomy.P
 	}
 }
 
-// answer is a raw server's behaviour after reading one request.
-func answer(f func(c net.Conn)) func(c net.Conn) {
-	return func(c net.Conn) {
-		if err := probertest.ReadRequest(c); err != nil {
-			return
-		}
-		f(c)
-	}
-}
-
 func TestHTTPFailures(t *testing.T) {
 	noTLS := []taxonomy.Phase{taxonomy.PhaseTLS}
 	cases := []struct {
@@ -126,7 +116,7 @@ func TestHTTPFailures(t *testing.T) {
 		{
 			name: "peer closes without a response",
 			target: func(t *testing.T) string {
-				return "http://" + probertest.RawServer(t, answer(func(c net.Conn) { c.Close() }))
+				return "http://" + probertest.RawServer(t, probertest.Answer(func(c net.Conn) { c.Close() }))
 			},
 			want: failure{taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF, taxonomy.PhaseProcessing},
 			zero: []taxonomy.Phase{taxonomy.PhaseTLS, taxonomy.PhaseTransfer},
@@ -134,7 +124,7 @@ func TestHTTPFailures(t *testing.T) {
 		{
 			name: "peer closes in the middle of the body",
 			target: func(t *testing.T) string {
-				return "http://" + probertest.RawServer(t, answer(func(c net.Conn) {
+				return "http://" + probertest.RawServer(t, probertest.Answer(func(c net.Conn) {
 					fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Length: 100\r\n\r\nonly ten b")
 					c.Close()
 				}))
@@ -152,7 +142,7 @@ func TestHTTPFailures(t *testing.T) {
 		{
 			name: "peer sends garbage",
 			target: func(t *testing.T) string {
-				return "http://" + probertest.RawServer(t, answer(func(c net.Conn) {
+				return "http://" + probertest.RawServer(t, probertest.Answer(func(c net.Conn) {
 					fmt.Fprint(c, "SSH-2.0-OpenSSH_9.6\r\n\r\n")
 				}))
 			},
@@ -174,7 +164,7 @@ func TestHTTPFailures(t *testing.T) {
 		{
 			name: "peer resets",
 			target: func(t *testing.T) string {
-				return "http://" + probertest.RawServer(t, answer(func(c net.Conn) {
+				return "http://" + probertest.RawServer(t, probertest.Answer(func(c net.Conn) {
 					_ = c.(*net.TCPConn).SetLinger(0)
 					c.Close()
 				}))

@@ -699,15 +699,6 @@ func res(patterns ...string) []config.Regexp {
 	return out
 }
 
-func cel(t *testing.T, expr string) *config.CELProgram {
-	t.Helper()
-	p, err := config.NewCELProgram(expr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return p
-}
-
 func TestHTTPBodyChecks(t *testing.T) {
 	runHTTPCases(t, []httpCase{
 		{
@@ -745,7 +736,7 @@ func TestHTTPBodyChecks(t *testing.T) {
 			name:    "fail_if_body_json_matches_cel, no match",
 			handler: body(`{"status":"up","checks":[1,2]}`),
 			module: func(h *config.HTTPProbe, e *env) {
-				h.FailIfBodyJSONMatchesCEL = cel(e.t, `body.status == "down"`)
+				h.FailIfBodyJSONMatchesCEL = probertest.CEL(e.t, `body.status == "down"`)
 			},
 			metrics: map[string]float64{"probe_failed_due_to_cel": 0, "probe_failed_due_to_regex": 0},
 		},
@@ -753,7 +744,7 @@ func TestHTTPBodyChecks(t *testing.T) {
 			name:    "fail_if_body_json_matches_cel, match",
 			handler: body(`{"status":"down"}`),
 			module: func(h *config.HTTPProbe, e *env) {
-				h.FailIfBodyJSONMatchesCEL = cel(e.t, `body.status == "down"`)
+				h.FailIfBodyJSONMatchesCEL = probertest.CEL(e.t, `body.status == "down"`)
 			},
 			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonBodyCEL, taxonomy.PhaseValidate},
 			message: []string{"fail_if_body_json_matches_cel", `body.status == \"down\"`},
@@ -763,7 +754,7 @@ func TestHTTPBodyChecks(t *testing.T) {
 			name:    "fail_if_body_json_not_matches_cel, match",
 			handler: body(`[{"up":true},{"up":true}]`),
 			module: func(h *config.HTTPProbe, e *env) {
-				h.FailIfBodyJSONNotMatchesCEL = cel(e.t, `body.all(c, c.up)`)
+				h.FailIfBodyJSONNotMatchesCEL = probertest.CEL(e.t, `body.all(c, c.up)`)
 			},
 			metrics: map[string]float64{"probe_failed_due_to_cel": 0},
 		},
@@ -771,7 +762,7 @@ func TestHTTPBodyChecks(t *testing.T) {
 			name:    "fail_if_body_json_not_matches_cel, no match",
 			handler: body(`[{"up":true},{"up":false}]`),
 			module: func(h *config.HTTPProbe, e *env) {
-				h.FailIfBodyJSONNotMatchesCEL = cel(e.t, `body.all(c, c.up)`)
+				h.FailIfBodyJSONNotMatchesCEL = probertest.CEL(e.t, `body.all(c, c.up)`)
 			},
 			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonBodyCEL, taxonomy.PhaseValidate},
 			message: []string{"fail_if_body_json_not_matches_cel"},
@@ -781,7 +772,7 @@ func TestHTTPBodyChecks(t *testing.T) {
 			name:    "CEL on a body that is not JSON",
 			handler: body(`<html>up</html>`),
 			module: func(h *config.HTTPProbe, e *env) {
-				h.FailIfBodyJSONNotMatchesCEL = cel(e.t, `body.status == "up"`)
+				h.FailIfBodyJSONNotMatchesCEL = probertest.CEL(e.t, `body.status == "up"`)
 			},
 			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonBodyCEL, taxonomy.PhaseValidate},
 			message: []string{"not JSON"},

@@ -2,7 +2,6 @@ package prober
 
 import (
 	"crypto/tls"
-	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -16,41 +15,8 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
-	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
-
-// ocspResponder is an OCSP responder on loopback that counts the requests
-// it answers with answer.
-type ocspResponder struct {
-	url   string
-	asked atomic.Int32
-}
-
-func newOCSPResponder(t *testing.T, answer func(w http.ResponseWriter)) *ocspResponder {
-	t.Helper()
-	r := &ocspResponder{}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, req *http.Request) {
-		body, _ := io.ReadAll(req.Body)
-		if _, err := ocsp.ParseRequest(body); err != nil || req.Method != http.MethodPost ||
-			req.Header.Get("Content-Type") != "application/ocsp-request" {
-			t.Errorf("responder got a bad request: %s %s, %v", req.Method, req.Header.Get("Content-Type"), err)
-		}
-		r.asked.Add(1)
-		answer(w)
-	}))
-	t.Cleanup(srv.Close)
-	r.url = srv.URL
-	return r
-}
-
-// answers writes fixed bytes; the responder's answer for one certificate.
-func answers(raw []byte) func(w http.ResponseWriter) {
-	return func(w http.ResponseWriter) {
-		w.Header().Set("Content-Type", "application/ocsp-response")
-		w.Write(raw)
-	}
-}
 
 // ocspEnv is a CA, a leaf naming responder (if any), and an https server
 // presenting the leaf, stapling staple (if any).
@@ -89,15 +55,6 @@ func stapled(status int) func(t *testing.T, ca *probertest.TestCA, leaf proberte
 	}
 }
 
-func policy(check string, mutate ...func(*config.OCSP)) config.OCSP {
-	p := config.DefaultOCSP()
-	p.Check = check
-	for _, f := range mutate {
-		f(&p)
-	}
-	return p
-}
-
 func requireStapled(p *config.OCSP) { p.RequireStapled = true }
 func failOnUnknown(p *config.OCSP)  { p.FailOnUnknown = true }
 
@@ -116,20 +73,20 @@ func TestOCSPStapled(t *testing.T) {
 		problem string // the probe_tls_ocsp_error reason; "" for none
 		stapled float64
 	}{
-		{name: "good", staple: stapled(ocsp.Good), policy: policy(config.OCSPStapled), status: "good", stapled: 1},
-		{name: "revoked", staple: stapled(ocsp.Revoked), policy: policy(config.OCSPStapled),
+		{name: "good", staple: stapled(ocsp.Good), policy: probertest.OCSPPolicy(config.OCSPStapled), status: "good", stapled: 1},
+		{name: "revoked", staple: stapled(ocsp.Revoked), policy: probertest.OCSPPolicy(config.OCSPStapled),
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertRevoked, taxonomy.PhaseTLS}, status: "revoked", stapled: 1},
-		{name: "unknown to the responder", staple: stapled(ocsp.Unknown), policy: policy(config.OCSPStapled), status: "unknown", stapled: 1},
-		{name: "unknown fails with fail_on_unknown", staple: stapled(ocsp.Unknown), policy: policy(config.OCSPStapled, failOnUnknown),
+		{name: "unknown to the responder", staple: stapled(ocsp.Unknown), policy: probertest.OCSPPolicy(config.OCSPStapled), status: "unknown", stapled: 1},
+		{name: "unknown fails with fail_on_unknown", staple: stapled(ocsp.Unknown), policy: probertest.OCSPPolicy(config.OCSPStapled, failOnUnknown),
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseTLS}, status: "unknown", stapled: 1},
-		{name: "nothing stapled", policy: policy(config.OCSPStapled)},
-		{name: "nothing stapled with require_stapled", policy: policy(config.OCSPStapled, requireStapled),
+		{name: "nothing stapled", policy: probertest.OCSPPolicy(config.OCSPStapled)},
+		{name: "nothing stapled with require_stapled", policy: probertest.OCSPPolicy(config.OCSPStapled, requireStapled),
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPNotStapled, taxonomy.PhaseTLS}},
-		{name: "garbage stapled", staple: garbage, policy: policy(config.OCSPStapled), status: "unknown", problem: core.OCSPMalformed, stapled: 1},
-		{name: "signed by another CA", staple: otherCA, policy: policy(config.OCSPStapled), status: "unknown", problem: core.OCSPMalformed, stapled: 1},
-		{name: "garbage fails with fail_on_unknown", staple: garbage, policy: policy(config.OCSPStapled, failOnUnknown),
+		{name: "garbage stapled", staple: garbage, policy: probertest.OCSPPolicy(config.OCSPStapled), status: "unknown", problem: core.OCSPMalformed, stapled: 1},
+		{name: "signed by another CA", staple: otherCA, policy: probertest.OCSPPolicy(config.OCSPStapled), status: "unknown", problem: core.OCSPMalformed, stapled: 1},
+		{name: "garbage fails with fail_on_unknown", staple: garbage, policy: probertest.OCSPPolicy(config.OCSPStapled, failOnUnknown),
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseTLS}, status: "unknown", problem: core.OCSPMalformed, stapled: 1},
-		{name: "revoked but insecure_skip_verify", staple: stapled(ocsp.Revoked), policy: policy(config.OCSPStapled), insec: true,
+		{name: "revoked but insecure_skip_verify", staple: stapled(ocsp.Revoked), policy: probertest.OCSPPolicy(config.OCSPStapled), insec: true,
 			status: "revoked", stapled: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -142,7 +99,7 @@ func TestOCSPStapled(t *testing.T) {
 			sink, err := probertest.Run(t, m, e.url)
 			checkOutcome(t, err, tc.want)
 			probertest.Metric(t, sink, tc.stapled, "probe_tls_ocsp_stapled")
-			checkOCSPSeries(t, sink, tc.status, tc.problem)
+			probertest.CheckOCSPSeries(t, sink, tc.status, tc.problem)
 			probertest.Absent(t, sink, "probe_tls_ocsp_duration_seconds") // nothing was asked
 			if tc.status == "revoked" {
 				// The answer was made a day after its revocation time, in
@@ -156,34 +113,10 @@ func TestOCSPStapled(t *testing.T) {
 	}
 }
 
-// checkOCSPSeries asserts the one probe_tls_ocsp_status series (none when
-// status is "") and the one probe_tls_ocsp_error series (none when problem
-// is ""). A response that was read carries its update times.
-func checkOCSPSeries(t *testing.T, sink *probemetrics.Sink, status, problem string) {
-	t.Helper()
-	if status == "" {
-		probertest.Absent(t, sink, "probe_tls_ocsp_status")
-	} else {
-		probertest.Metric(t, sink, 1, "probe_tls_ocsp_status", status)
-		if n := seriesCount(t, sink, "probe_tls_ocsp_status"); n != 1 {
-			t.Errorf("probe_tls_ocsp_status has %d series, want 1", n)
-		}
-	}
-	if problem == "" {
-		probertest.Absent(t, sink, "probe_tls_ocsp_error")
-		if status != "" {
-			probertest.Present(t, sink, "probe_tls_ocsp_this_update_timestamp_seconds", "probe_tls_ocsp_next_update_timestamp_seconds")
-		}
-		return
-	}
-	probertest.Metric(t, sink, 1, "probe_tls_ocsp_error", problem)
-	probertest.Absent(t, sink, "probe_tls_ocsp_this_update_timestamp_seconds")
-}
-
 // check: none reads nothing and exports nothing of OCSP.
 func TestOCSPCheckNone(t *testing.T) {
 	e := newOCSPEnv(t, "", stapled(ocsp.Revoked))
-	sink, err := probertest.Run(t, e.module(t, policy(config.OCSPNone)), e.url)
+	sink, err := probertest.Run(t, e.module(t, probertest.OCSPPolicy(config.OCSPNone)), e.url)
 	checkOutcome(t, err, failure{})
 	probertest.Absent(t, sink, "probe_tls_ocsp_stapled", "probe_tls_ocsp_status")
 }
@@ -198,18 +131,18 @@ func TestOCSPQuery(t *testing.T) {
 		status  string
 		problem string
 	}{
-		{name: "good", answer: signed(ocsp.Good), policy: policy(config.OCSPQuery), status: "good"},
-		{name: "revoked", answer: signed(ocsp.Revoked), policy: policy(config.OCSPQuery),
+		{name: "good", answer: signed(ocsp.Good), policy: probertest.OCSPPolicy(config.OCSPQuery), status: "good"},
+		{name: "revoked", answer: signed(ocsp.Revoked), policy: probertest.OCSPPolicy(config.OCSPQuery),
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertRevoked, taxonomy.PhaseOCSP}, status: "revoked"},
-		{name: "responder down", policy: policy(config.OCSPQuery), status: "unknown", problem: core.OCSPUnreachable},
-		{name: "responder down with fail_on_unknown", policy: policy(config.OCSPQuery, failOnUnknown),
+		{name: "responder down", policy: probertest.OCSPPolicy(config.OCSPQuery), status: "unknown", problem: core.OCSPUnreachable},
+		{name: "responder down with fail_on_unknown", policy: probertest.OCSPPolicy(config.OCSPQuery, failOnUnknown),
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseOCSP}, status: "unknown", problem: core.OCSPUnreachable},
-		{name: "responder error", answer: httpError, policy: policy(config.OCSPQuery), status: "unknown", problem: core.OCSPHTTPStatus},
+		{name: "responder error", answer: httpError, policy: probertest.OCSPPolicy(config.OCSPQuery), status: "unknown", problem: core.OCSPHTTPStatus},
 		{name: "malformed answer", answer: func(*testing.T, *probertest.TestCA, probertest.Issued) func(http.ResponseWriter) {
-			return answers([]byte{0x30, 0x03, 0x0a})
+			return probertest.Answers([]byte{0x30, 0x03, 0x0a})
 		},
-			policy: policy(config.OCSPQuery), status: "unknown", problem: core.OCSPMalformed},
-		{name: "stapled: the responder is not asked", answer: signed(ocsp.Revoked), policy: policy(config.OCSPStapled)},
+			policy: probertest.OCSPPolicy(config.OCSPQuery), status: "unknown", problem: core.OCSPMalformed},
+		{name: "stapled: the responder is not asked", answer: signed(ocsp.Revoked), policy: probertest.OCSPPolicy(config.OCSPStapled)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ca := probertest.NewTestCA(t, "sonde OCSP CA")
@@ -217,18 +150,18 @@ func TestOCSPQuery(t *testing.T) {
 			var leaf probertest.Issued
 			if tc.answer != nil {
 				var answer func(http.ResponseWriter)
-				r := newOCSPResponder(t, func(w http.ResponseWriter) { answer(w) })
-				url, asked = r.url, r.asked.Load
-				leaf = ca.Issue(t, withOCSP(r.url))
+				r := probertest.NewOCSPResponder(t, func(w http.ResponseWriter) { answer(w) })
+				url, asked = r.URL, r.Asked.Load
+				leaf = ca.Issue(t, probertest.WithOCSP(r.URL))
 				answer = tc.answer(t, ca, leaf)
 			} else {
-				leaf = ca.Issue(t, withOCSP(url))
+				leaf = ca.Issue(t, probertest.WithOCSP(url))
 			}
 			srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{TLS: true, Cert: &leaf})
 			e := &ocspEnv{ca: ca, leaf: leaf, url: srv.URL}
 			sink, err := probertest.Run(t, e.module(t, tc.policy), e.url)
 			checkOutcome(t, err, tc.want)
-			checkOCSPSeries(t, sink, tc.status, tc.problem)
+			probertest.CheckOCSPSeries(t, sink, tc.status, tc.problem)
 			if tc.policy.Check == config.OCSPStapled {
 				if n := asked(); n != 0 {
 					t.Errorf("the responder was asked %d times with check: stapled", n)
@@ -243,7 +176,7 @@ func TestOCSPQuery(t *testing.T) {
 
 func signed(status int) func(t *testing.T, ca *probertest.TestCA, leaf probertest.Issued) func(http.ResponseWriter) {
 	return func(t *testing.T, ca *probertest.TestCA, leaf probertest.Issued) func(http.ResponseWriter) {
-		return answers(ca.OCSPAnswer(t, leaf, status))
+		return probertest.Answers(ca.OCSPAnswer(t, leaf, status))
 	}
 }
 
@@ -251,22 +184,16 @@ func httpError(*testing.T, *probertest.TestCA, probertest.Issued) func(http.Resp
 	return func(w http.ResponseWriter) { http.Error(w, "responder is sick", http.StatusInternalServerError) }
 }
 
-func withOCSP(url string) probertest.LeafSpec {
-	spec := probertest.LocalhostSpec()
-	spec.OCSP = []string{url}
-	return spec
-}
-
 // A stapled answer is preferred: with check: query, the responder is
 // asked only when nothing was stapled.
 func TestOCSPQueryPrefersStaple(t *testing.T) {
-	r := newOCSPResponder(t, answers(nil))
-	e := newOCSPEnv(t, r.url, stapled(ocsp.Good))
-	sink, err := probertest.Run(t, e.module(t, policy(config.OCSPQuery)), e.url)
+	r := probertest.NewOCSPResponder(t, probertest.Answers(nil))
+	e := newOCSPEnv(t, r.URL, stapled(ocsp.Good))
+	sink, err := probertest.Run(t, e.module(t, probertest.OCSPPolicy(config.OCSPQuery)), e.url)
 	checkOutcome(t, err, failure{})
 	probertest.Metric(t, sink, 1, "probe_tls_ocsp_stapled")
 	probertest.Metric(t, sink, 1, "probe_tls_ocsp_status", "good")
-	if n := r.asked.Load(); n != 0 {
+	if n := r.Asked.Load(); n != 0 {
 		t.Errorf("the responder was asked %d times despite the staple", n)
 	}
 }
@@ -274,9 +201,9 @@ func TestOCSPQueryPrefersStaple(t *testing.T) {
 // A leaf that names no responder leaves the status unknown, and says why.
 func TestOCSPQueryNoResponder(t *testing.T) {
 	e := newOCSPEnv(t, "", nil)
-	sink, err := probertest.Run(t, e.module(t, policy(config.OCSPQuery)), e.url)
+	sink, err := probertest.Run(t, e.module(t, probertest.OCSPPolicy(config.OCSPQuery)), e.url)
 	checkOutcome(t, err, failure{})
-	checkOCSPSeries(t, sink, "unknown", core.OCSPNoResponder)
+	probertest.CheckOCSPSeries(t, sink, "unknown", core.OCSPNoResponder)
 }
 
 // The module's probes share one answer: sequential probes hit the cache,
@@ -285,13 +212,13 @@ func TestOCSPQueryCached(t *testing.T) {
 	var answer []byte
 	var gate sync.WaitGroup
 	gate.Add(1)
-	r := newOCSPResponder(t, func(w http.ResponseWriter) {
+	r := probertest.NewOCSPResponder(t, func(w http.ResponseWriter) {
 		gate.Wait() // hold the first request until every probe is waiting
-		answers(answer)(w)
+		probertest.Answers(answer)(w)
 	})
-	e := newOCSPEnv(t, r.url, nil)
+	e := newOCSPEnv(t, r.URL, nil)
 	answer = e.ca.OCSPAnswer(t, e.leaf, ocsp.Good)
-	m := e.module(t, policy(config.OCSPQuery))
+	m := e.module(t, probertest.OCSPPolicy(config.OCSPQuery))
 
 	const concurrent = 20
 	var wg sync.WaitGroup
@@ -321,14 +248,14 @@ func TestOCSPQueryCached(t *testing.T) {
 		checkOutcome(t, err, failure{})
 		probertest.Metric(t, sink, 1, "probe_tls_ocsp_status", "good")
 	}
-	if n := r.asked.Load(); n != 1 {
+	if n := r.Asked.Load(); n != 1 {
 		t.Errorf("the responder was asked %d times, want once", n)
 	}
 	// Another module keeps its own cache.
-	if _, err := probertest.Run(t, e.module(t, policy(config.OCSPQuery)), e.url); err != nil {
+	if _, err := probertest.Run(t, e.module(t, probertest.OCSPPolicy(config.OCSPQuery)), e.url); err != nil {
 		t.Fatal(err)
 	}
-	if n := r.asked.Load(); n != 2 {
+	if n := r.Asked.Load(); n != 2 {
 		t.Errorf("after a second module's probe the responder was asked %d times, want twice", n)
 	}
 }
@@ -337,16 +264,16 @@ func TestOCSPQueryCached(t *testing.T) {
 func TestOCSPQueryCacheExpiry(t *testing.T) {
 	var fail atomic.Bool
 	var answer []byte
-	r := newOCSPResponder(t, func(w http.ResponseWriter) {
+	r := probertest.NewOCSPResponder(t, func(w http.ResponseWriter) {
 		if fail.Load() {
 			httpError(nil, nil, probertest.Issued{})(w)
 			return
 		}
-		answers(answer)(w)
+		probertest.Answers(answer)(w)
 	})
-	e := newOCSPEnv(t, r.url, nil)
+	e := newOCSPEnv(t, r.URL, nil)
 	answer = e.ca.OCSPAnswer(t, e.leaf, ocsp.Good)
-	m := e.module(t, policy(config.OCSPQuery, func(p *config.OCSP) { p.CacheTTL = 50 * time.Millisecond }))
+	m := e.module(t, probertest.OCSPPolicy(config.OCSPQuery, func(p *config.OCSP) { p.CacheTTL = 50 * time.Millisecond }))
 
 	fail.Store(true)
 	for range 2 {
@@ -360,14 +287,14 @@ func TestOCSPQueryCacheExpiry(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if n := r.asked.Load(); n != 3 {
+	if n := r.Asked.Load(); n != 3 {
 		t.Fatalf("the responder was asked %d times, want 3: two failures, then one answer cached", n)
 	}
 	time.Sleep(100 * time.Millisecond)
 	if _, err := probertest.Run(t, m, e.url); err != nil {
 		t.Fatal(err)
 	}
-	if n := r.asked.Load(); n != 4 {
+	if n := r.Asked.Load(); n != 4 {
 		t.Errorf("after cache_ttl the responder was asked %d times in all, want 4", n)
 	}
 }
@@ -376,15 +303,15 @@ func TestOCSPQueryCacheExpiry(t *testing.T) {
 // status is then unknown, and the probe fails only with fail_on_unknown.
 func TestOCSPQuerySlowResponder(t *testing.T) {
 	release := make(chan struct{})
-	r := newOCSPResponder(t, func(http.ResponseWriter) { <-release })
+	r := probertest.NewOCSPResponder(t, func(http.ResponseWriter) { <-release })
 	t.Cleanup(func() { close(release) })
-	e := newOCSPEnv(t, r.url, nil)
+	e := newOCSPEnv(t, r.URL, nil)
 
-	sink, _, err := probertest.Probe(t, e.module(t, policy(config.OCSPQuery)), e.url, time.Second)
+	sink, _, err := probertest.Probe(t, e.module(t, probertest.OCSPPolicy(config.OCSPQuery)), e.url, time.Second)
 	checkOutcome(t, err, failure{})
-	checkOCSPSeries(t, sink, "unknown", core.OCSPTimeout)
+	probertest.CheckOCSPSeries(t, sink, "unknown", core.OCSPTimeout)
 
-	_, _, err = probertest.Probe(t, e.module(t, policy(config.OCSPQuery, failOnUnknown)), e.url, time.Second)
+	_, _, err = probertest.Probe(t, e.module(t, probertest.OCSPPolicy(config.OCSPQuery, failOnUnknown)), e.url, time.Second)
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseOCSP})
 }
 
@@ -392,9 +319,9 @@ func TestOCSPQuerySlowResponder(t *testing.T) {
 // with a revoked certificate that only the responder knows about.
 func TestOCSPQueryOnTCP(t *testing.T) {
 	var answer []byte
-	r := newOCSPResponder(t, func(w http.ResponseWriter) { answers(answer)(w) })
+	r := probertest.NewOCSPResponder(t, func(w http.ResponseWriter) { probertest.Answers(answer)(w) })
 	ca := probertest.NewTestCA(t, "sonde OCSP CA")
-	leaf := ca.Issue(t, withOCSP(r.url))
+	leaf := ca.Issue(t, probertest.WithOCSP(r.URL))
 	answer = ca.OCSPAnswer(t, leaf, ocsp.Revoked)
 	addr := probertest.RawServer(t, func(c net.Conn) {
 		tls.Server(c, &tls.Config{Certificates: []tls.Certificate{leaf.TLS}}).Handshake()
@@ -402,7 +329,7 @@ func TestOCSPQueryOnTCP(t *testing.T) {
 	m := defaultModule(t, "tcp", func(m *config.Module) {
 		m.TCP.TLS = true
 		m.TCP.TLSConfig.CAFile = ca.File
-		m.OCSP = policy(config.OCSPQuery)
+		m.OCSP = probertest.OCSPPolicy(config.OCSPQuery)
 	})
 	sink, err := probertest.Run(t, m, addr)
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertRevoked, taxonomy.PhaseOCSP})
@@ -429,8 +356,8 @@ func TestOCSPResponderObeysTargetPolicy(t *testing.T) {
 		policy config.OCSP
 		want   failure
 	}{
-		{"status unknown", policy(config.OCSPQuery), failure{}},
-		{"fails with fail_on_unknown", policy(config.OCSPQuery, failOnUnknown), failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseOCSP}},
+		{"status unknown", probertest.OCSPPolicy(config.OCSPQuery), failure{}},
+		{"fails with fail_on_unknown", probertest.OCSPPolicy(config.OCSPQuery, failOnUnknown), failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseOCSP}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := defaultModule(t, "http", func(m *config.Module) {
@@ -440,7 +367,7 @@ func TestOCSPResponderObeysTargetPolicy(t *testing.T) {
 			})
 			sink, err := probertest.Run(t, m, e.url)
 			checkOutcome(t, err, tc.want)
-			checkOCSPSeries(t, sink, "unknown", core.OCSPDenied)
+			probertest.CheckOCSPSeries(t, sink, "unknown", core.OCSPDenied)
 		})
 	}
 	if n := asked.Load(); n != 0 {

@@ -280,11 +280,11 @@ func ocspTarget(t *testing.T, handler http.Handler) (*core.Module, string) {
 	t.Helper()
 	ca := probertest.NewTestCA(t, "sonde timeline OCSP CA")
 	var answer func(http.ResponseWriter)
-	r := newOCSPResponder(t, func(w http.ResponseWriter) { answer(w) })
-	leaf := ca.Issue(t, withOCSP(r.url))
+	r := probertest.NewOCSPResponder(t, func(w http.ResponseWriter) { answer(w) })
+	leaf := ca.Issue(t, probertest.WithOCSP(r.URL))
 	answer = signed(ocsp.Good)(t, ca, leaf)
 	srv := probertest.NewServer(t, handler, probertest.ServerOpts{TLS: true, Cert: &leaf})
-	return (&ocspEnv{ca: ca}).module(t, policy(config.OCSPQuery)), srv.URL + "/"
+	return (&ocspEnv{ca: ca}).module(t, probertest.OCSPPolicy(config.OCSPQuery)), srv.URL + "/"
 }
 
 // checkHopsInOrder asserts that every span of a request lies after every

@@ -73,7 +73,7 @@ func TestTLSMissingIntermediate(t *testing.T) {
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS})
 	probertest.ChainSurvived(t, sink)
 	probertest.Metric(t, sink, float64(leaf.Leaf.NotBefore.Unix()), "probe_tls_cert_not_before_timestamp_seconds", "0", core.Fingerprint(leaf.Leaf))
-	if n := seriesCount(t, sink, "probe_tls_cert_info"); n != 1 {
+	if n := probertest.SeriesCount(t, sink, "probe_tls_cert_info"); n != 1 {
 		t.Errorf("probe_tls_cert_info has %d series, want 1: only the leaf was presented", n)
 	}
 }
@@ -137,19 +137,4 @@ func seriesLabels(t *testing.T, sink *probemetrics.Sink, name, pos string) map[s
 	}
 	t.Fatalf("%s has no series at position %s", name, pos)
 	return nil
-}
-
-// seriesCount counts the series of a family.
-func seriesCount(t *testing.T, sink *probemetrics.Sink, name string) int {
-	t.Helper()
-	mfs, err := sink.Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, mf := range mfs {
-		if mf.GetName() == name {
-			return len(mf.GetMetric())
-		}
-	}
-	return 0
 }
