@@ -44,7 +44,7 @@ test: fmt-check vet blackbox-exporter
 FUZZTIME         ?= 20s
 FUZZMINIMIZETIME ?= 2s
 FUZZ_TARGETS     := assert:FuzzAssert config:FuzzLoad prober:FuzzParseTarget prober/dns:FuzzDNSAnswer \
-                    prober/tcp:FuzzQueryResponse prober:FuzzHTTPResponse prober/grpc:FuzzGRPCAnswer \
+                    prober/tcp:FuzzQueryResponse prober/http:FuzzHTTPResponse prober/grpc:FuzzGRPCAnswer \
                     internal/quickgzip:FuzzQuickGzip
 
 .PHONY: fuzz

@@ -7,6 +7,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/prober"
 	"github.com/sonde-exporter/sonde/prober/core"
+	httpprober "github.com/sonde-exporter/sonde/prober/http"
 )
 
 // A target the prober cannot use (prober/invalid_target in phase setup) is
@@ -37,7 +38,7 @@ func addBlackboxResolveMetrics(r *Result) {
 	if r.Module.Prober == "http" {
 		// blackbox adds the lookup's time to the resolve phase, which so
 		// exists once it looked up (the other phases come with a request).
-		r.Sink.GaugeVec("probe_http_duration_seconds", prober.HTTPDurationHelp, "phase").With(string(prober.PhaseResolve))
+		r.Sink.GaugeVec("probe_http_duration_seconds", httpprober.DurationHelp, "phase").With(string(prober.PhaseResolve))
 	}
 }
 

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/prober/dns"
 	"github.com/sonde-exporter/sonde/prober/grpc"
+	httpprober "github.com/sonde-exporter/sonde/prober/http"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 	"github.com/sonde-exporter/sonde/prober/tcp"
 	"github.com/sonde-exporter/sonde/prober/websocket"
@@ -47,7 +48,7 @@ func FuzzParseTarget(f *testing.F) {
 			checkHostPort(t, "grpc", target, host, port)
 		}
 		// http: a URL, or host[:port][/path] that becomes one.
-		if u, err := parseHTTPTarget(target); checkRefusal(t, "http", target, err) {
+		if u, err := httpprober.ParseTarget(target); checkRefusal(t, "http", target, err) {
 			if u.Scheme != "http" && u.Scheme != "https" || u.Hostname() == "" {
 				t.Fatalf("http: target %q parsed as %q: want http or https and a host", target, u)
 			}

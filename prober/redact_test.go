@@ -14,6 +14,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	httpprober "github.com/sonde-exporter/sonde/prober/http"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -101,7 +102,7 @@ func TestTargetPasswordIsMaskedInLogsAndErrors(t *testing.T) {
 // Masking keeps the failure's labels: only the text of its cause changes.
 func TestHidePasswordKeepsTheLabels(t *testing.T) {
 	target := "http://alice:" + password + "@/x"
-	_, err := parseHTTPTarget(target)
+	_, err := httpprober.ParseTarget(target)
 	var e *taxonomy.Error
 	if !errors.As(err, &e) || e.Class != taxonomy.ClassProber || e.Reason != taxonomy.ReasonInvalidTarget || e.Phase != taxonomy.PhaseSetup {
 		t.Fatalf("parseHTTPTarget(%q) = %v", target, err)
@@ -109,7 +110,7 @@ func TestHidePasswordKeepsTheLabels(t *testing.T) {
 	if want := `target "http://alice:xxxxx@/x" has no host`; !strings.Contains(err.Error(), want) {
 		t.Errorf("error %q does not say %q", err, want)
 	}
-	_, err = parseHTTPTarget("http://alice@/x") // no password: the error as it was
+	_, err = httpprober.ParseTarget("http://alice@/x") // no password: the error as it was
 	if !strings.Contains(err.Error(), `target "http://alice@/x" has no host`) {
 		t.Errorf("error %q", err)
 	}

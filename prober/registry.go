@@ -7,6 +7,7 @@ import (
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/dns"
 	"github.com/sonde-exporter/sonde/prober/grpc"
+	httpprober "github.com/sonde-exporter/sonde/prober/http"
 	"github.com/sonde-exporter/sonde/prober/tcp"
 	"github.com/sonde-exporter/sonde/prober/unix"
 	"github.com/sonde-exporter/sonde/prober/websocket"
@@ -15,7 +16,7 @@ import (
 // registry lists the probers sonde can run, in blackbox's order. A new
 // prober is a Descriptor and one line here.
 var registry = []core.Descriptor{
-	{Name: "http", Prepare: prepareHTTP},
+	{Name: "http", Prepare: httpprober.Prepare},
 	{Name: "tcp", Prepare: tcp.Prepare},
 	{Name: "icmp", Prepare: prepareICMP},
 	{Name: "dns", Prepare: dns.Prepare},

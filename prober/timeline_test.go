@@ -19,6 +19,7 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/dns"
+	httpprober "github.com/sonde-exporter/sonde/prober/http"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -170,7 +171,7 @@ func httpModuleIP4(t *testing.T, ca *probertest.TestCA) *core.Module {
 	})
 }
 
-var httpSeries = phaseSeries("probe_http_duration_seconds", httpPhases...)
+var httpSeries = phaseSeries("probe_http_duration_seconds", httpprober.Phases()...)
 
 func TestTimelineHTTP(t *testing.T) {
 	redirecting := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {

@@ -122,7 +122,7 @@ func TestMain(m *testing.M) {
 	flag.Parse()
 	code := m.Run()
 	if code == 0 {
-		code = probertest.CheckDocumented("../../docs/metrics.md", false)
+		code = probertest.CheckDocumented("../../docs/metrics.md", nil)
 	}
 	os.Exit(code)
 }

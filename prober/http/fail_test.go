@@ -1,4 +1,4 @@
-package prober
+package http
 
 import (
 	"crypto/tls"
@@ -225,7 +225,7 @@ func TestHTTPInvalidTargets(t *testing.T) {
 			for _, name := range httpGauges {
 				probertest.Metric(t, sink, 0, name)
 			}
-			unreachedPhases(t, sink, httpPhases...)
+			unreachedPhases(t, sink, phases...)
 		})
 	}
 }

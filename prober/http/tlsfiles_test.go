@@ -1,4 +1,4 @@
-package prober
+package http
 
 import (
 	"crypto/rand"
@@ -69,7 +69,7 @@ func loadSet(tb testing.TB, yaml []byte) *core.Set {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	set, err := NewSet(cfg)
+	set, err := core.PrepareSet(cfg, probers)
 	if err != nil {
 		tb.Fatal(err)
 	}

@@ -1,4 +1,4 @@
-package prober
+package http
 
 import (
 	"compress/gzip"
@@ -795,7 +795,7 @@ func TestHTTP3WithTLS12FailsProbes(t *testing.T) {
 	cm.Prober = "http"
 	cm.HTTP.EnableHTTP3, cm.HTTP.HTTPClientConfig.EnableHTTP2 = true, false
 	cm.HTTP.HTTPClientConfig.TLSConfig.MaxVersion = pconfig.TLSVersion(tls.VersionTLS12)
-	m, err := NewModule("test", cm, core.WithResolver(probertest.TestResolver(t)))
+	m, err := prepareModule("test", cm, core.WithResolver(probertest.TestResolver(t)))
 	if err != nil {
 		t.Fatalf("NewModule: %v", err)
 	}

@@ -1,4 +1,4 @@
-package prober
+package http
 
 import (
 	"crypto/sha256"

@@ -1,11 +1,13 @@
-package prober
+package http
 
 import (
 	"bytes"
 	"compress/flate"
 	"compress/gzip"
+	"context"
 	"fmt"
 	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -1178,4 +1180,8 @@ tls_config:
 	sink, err = probertest.Run(t, other, "https://secure.test:8443/")
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS})
 	probertest.ChainSurvived(t, sink)
+}
+
+func probeHTTP(ctx context.Context, target string, m *core.Module, sink *probemetrics.Sink, logger *slog.Logger) error {
+	return m.Prepared.(*httpPrepared).Probe(ctx, target, m, sink, logger)
 }

@@ -1,4 +1,6 @@
-package prober
+// Package http is the http prober: HTTP/1.1 and HTTP/2 through its
+// Transport (plain http through a direct path of its own), and HTTP/3.
+package http
 
 import (
 	"bytes"
@@ -43,7 +45,8 @@ type httpPrepared struct {
 	checks             core.CheckSlots // the header, body and CEL checks running
 }
 
-func prepareHTTP(m *config.Module, env *core.Env) (core.Prober, error) {
+// Prepare readies an http module when the configuration loads.
+func Prepare(m *config.Module, env *core.Env) (core.Prober, error) {
 	cfg := &m.HTTP.HTTPClientConfig
 	tlsClient, err := env.TLSClient(m, "http", &cfg.TLSConfig)
 	if err != nil {
@@ -156,14 +159,15 @@ type httpMetrics struct {
 	failedCEL                     *probemetrics.Gauge // only with a CEL check configured
 }
 
-var httpPhases = []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer}
+// phases are the phases of probe_http_duration_seconds, in order.
+var phases = []taxonomy.Phase{taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer}
 
-// HTTPDurationHelp is the HELP text of probe_http_duration_seconds.
-const HTTPDurationHelp = "Duration of the http request by phase, summed over all redirects"
+// DurationHelp is the HELP text of probe_http_duration_seconds.
+const DurationHelp = "Duration of the http request by phase, summed over all redirects"
 
 func newHTTPMetrics(sink *probemetrics.Sink, h *config.HTTPProbe) httpMetrics {
 	m := httpMetrics{
-		durations:     sink.GaugeVec("probe_http_duration_seconds", HTTPDurationHelp, "phase"),
+		durations:     sink.GaugeVec("probe_http_duration_seconds", DurationHelp, "phase"),
 		contentLength: sink.Gauge("probe_http_content_length", "Length of the http content response, -1 if unknown"),
 		uncompressed:  sink.Gauge("probe_http_uncompressed_body_length", "Length of the uncompressed response body"),
 		redirects:     sink.Gauge("probe_http_redirects", "The number of redirects"),
@@ -204,7 +208,7 @@ func (prepared *httpPrepared) Probe(ctx context.Context, target string, m *core.
 	p.metrics = newHTTPMetrics(sink, p.cfg)
 	defer func() { p.recordDurations() }()
 
-	u, err := parseHTTPTarget(target)
+	u, err := ParseTarget(target)
 	if err != nil {
 		return err
 	}
@@ -230,9 +234,9 @@ func (prepared *httpPrepared) Probe(ctx context.Context, target string, m *core.
 	return p.inspect(resp, err)
 }
 
-// parseHTTPTarget reads a target as blackbox does: a URL, or a host[:port]
+// ParseTarget reads a target as blackbox does: a URL, or a host[:port]
 // to which http:// is added.
-func parseHTTPTarget(target string) (_ *url.URL, err error) {
+func ParseTarget(target string) (_ *url.URL, err error) {
 	defer core.HidePassword(&err, target)
 	if !strings.Contains(target, "://") {
 		target = "http://" + target
@@ -678,7 +682,7 @@ func (p *httpProbe) recordDurations() {
 	stop := time.Now()
 	d := p.timeline.phaseDurations(stop)
 	d[taxonomy.PhaseResolve] += p.resolved
-	for _, phase := range httpPhases {
+	for _, phase := range phases {
 		if p.reached(phase) {
 			p.metrics.durations.With(string(phase)).Set(d[phase].Seconds())
 		}
@@ -692,3 +696,6 @@ func (p *httpProbe) reached(phase taxonomy.Phase) bool {
 	}
 	return p.sent
 }
+
+// Phases returns the phases of probe_http_duration_seconds, in order.
+func Phases() []taxonomy.Phase { return slices.Clone(phases) }
