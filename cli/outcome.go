@@ -10,7 +10,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/assert"
 	"github.com/sonde-exporter/sonde/collector"
-	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // outcome is one probe of one target in one run, judged.
@@ -50,8 +50,8 @@ func (o *outcome) passed() bool {
 
 // invalidTarget returns the failure of a probe whose target could not
 // even be read (prober/invalid_target in setup): for a gate, a usage error.
-func (o *outcome) invalidTarget() *prober.Error {
-	if e := o.res.Err; e != nil && e.Reason == prober.ReasonInvalidTarget && e.Phase == prober.PhaseSetup {
+func (o *outcome) invalidTarget() *taxonomy.Error {
+	if e := o.res.Err; e != nil && e.Reason == taxonomy.ReasonInvalidTarget && e.Phase == taxonomy.PhaseSetup {
 		return e
 	}
 	return nil

@@ -7,7 +7,7 @@ import (
 	"strings"
 
 	"github.com/sonde-exporter/sonde/internal/redact"
-	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // What a target can make sonde write or keep is bounded: every value of a
@@ -159,7 +159,7 @@ func (r *Result) bound() {
 
 // boundError returns err, or a copy with its cause cut to its text if that
 // is too long.
-func boundError(err *prober.Error) *prober.Error {
+func boundError(err *taxonomy.Error) *taxonomy.Error {
 	if err == nil || err.Err == nil {
 		return err
 	}

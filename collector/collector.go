@@ -27,9 +27,9 @@ import (
 	"github.com/sonde-exporter/sonde/internal/acceptencoding"
 	"github.com/sonde-exporter/sonde/internal/quickgzip"
 	"github.com/sonde-exporter/sonde/internal/redact"
-	"github.com/sonde-exporter/sonde/prober"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // DefaultModule is the module used when a scrape names none, as in
@@ -112,7 +112,7 @@ type scrapeRequest struct {
 	timeout time.Duration
 	// failed is set when the probe cannot run as asked but is answered
 	// as a failed probe, as blackbox would answer it.
-	failed *prober.Error
+	failed *taxonomy.Error
 }
 
 // ServeHTTP runs one probe: /probe?module=M&target=T[&hostname=H][&debug=true].
@@ -182,7 +182,7 @@ func (c *Collector) parse(r *http.Request) (scrapeRequest, error) {
 	}
 	req := scrapeRequest{module: m, target: target, timeout: timeout}
 	hm, err := m.WithHostname(q.Get("hostname"))
-	var failed *prober.Error
+	var failed *taxonomy.Error
 	switch {
 	case errors.As(err, &failed):
 		req.failed = failed // a hostname the prober cannot send

@@ -26,6 +26,7 @@ import (
 	"github.com/sonde-exporter/sonde/prober"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 const testConfig = `
@@ -415,7 +416,7 @@ func TestScrapeCancelledByPrometheus(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	time.AfterFunc(100*time.Millisecond, cancel)
 	res := Run(ctx, m, target.URL, 5*time.Second, slog.New(slog.DiscardHandler), slog.LevelInfo)
-	if res.Err == nil || res.Err.Class != prober.ClassTimeout || res.Err.Reason != prober.ReasonCanceled {
+	if res.Err == nil || res.Err.Class != taxonomy.ClassTimeout || res.Err.Reason != taxonomy.ReasonCanceled {
 		t.Errorf("err = %v, want timeout/canceled", res.Err)
 	}
 }
@@ -559,8 +560,8 @@ modules:
 func TestHistoryKeepsFailuresApart(t *testing.T) {
 	h := NewHistory(2)
 	m := &core.Module{Name: "m"}
-	failure := prober.Failf(prober.ClassConnect, prober.ReasonRefused, prober.PhaseConnect, "refused")
-	add := func(target string, err *prober.Error) *Result {
+	failure := taxonomy.Failf(taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect, "refused")
+	add := func(target string, err *taxonomy.Error) *Result {
 		r := &Result{Module: m, Target: target, Err: err, log: &probeLog{}}
 		h.Add(r)
 		return r
@@ -694,8 +695,8 @@ modules:
 func TestHistoryEarliest(t *testing.T) {
 	h := NewHistory(2)
 	m, other := &core.Module{Name: "m"}, &core.Module{Name: "other"}
-	failure := prober.Failf(prober.ClassConnect, prober.ReasonRefused, prober.PhaseConnect, "refused")
-	add := func(m *core.Module, target string, err *prober.Error) *Result {
+	failure := taxonomy.Failf(taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect, "refused")
+	add := func(m *core.Module, target string, err *taxonomy.Error) *Result {
 		r := &Result{Module: m, Target: target, Err: err, log: &probeLog{}}
 		h.Add(r)
 		return r
@@ -794,8 +795,8 @@ func TestProberPanicFailsOnlyThatProbe(t *testing.T) {
 	}
 	boom := func(context.Context, string, *core.Module, *probemetrics.Sink, *slog.Logger) error { panic("boom") }
 	err := runProber(context.Background(), boom, "t", m, probemetrics.NewSink(), &env)
-	e := prober.Classify(context.Background(), err, prober.PhaseUnknown)
-	if e.Class != prober.ClassProber || e.Reason != prober.ReasonInternal || !strings.Contains(e.Error(), "the prober panicked: boom") {
+	e := taxonomy.Classify(context.Background(), err, taxonomy.PhaseUnknown)
+	if e.Class != taxonomy.ClassProber || e.Reason != taxonomy.ReasonInternal || !strings.Contains(e.Error(), "the prober panicked: boom") {
 		t.Errorf("err = %v, want prober/internal naming the panic", e)
 	}
 	if !strings.Contains(log.render(nil), "please report it") {

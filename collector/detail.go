@@ -9,8 +9,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/sonde-exporter/sonde/prober"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // The probe detail page, probe/detail?id=N: the probe's facts, a waterfall
@@ -32,7 +32,7 @@ type detailView struct {
 	ID                       int64
 	Module, Prober, Target   string
 	Start, Duration, Timeout string
-	Err                      *prober.Error
+	Err                      *taxonomy.Error
 	Message                  string // the failure's cause, if any
 	Attempts                 int
 	TraceID                  string
@@ -54,8 +54,8 @@ type attemptGroup struct {
 type bar struct {
 	Kind        string // "attempt" or "phase"
 	Label       string
-	Phase       prober.Phase // for a phase's bar
-	Class       prober.Class // for a failed attempt's bar
+	Phase       taxonomy.Phase // for a phase's bar
+	Class       taxonomy.Class // for a failed attempt's bar
 	Left, Width float64
 	Millis      float64 // how long it took
 	From        float64 // when it began, in milliseconds after the probe's start

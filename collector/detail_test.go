@@ -12,16 +12,16 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
-	"github.com/sonde-exporter/sonde/prober"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 var t0 = time.Date(2025, 3, 1, 12, 0, 0, 0, time.UTC)
 
 func at(ms float64) time.Time { return t0.Add(time.Duration(ms * float64(time.Millisecond))) }
 
-func span(phase prober.Phase, hop int, from, to float64) probemetrics.Span {
+func span(phase taxonomy.Phase, hop int, from, to float64) probemetrics.Span {
 	return probemetrics.Span{Phase: phase, Hop: hop, Start: at(from), End: at(to)}
 }
 
@@ -32,7 +32,7 @@ type wantBar struct {
 }
 
 func TestWaterfallRows(t *testing.T) {
-	refused := prober.Fail(prober.ClassConnect, prober.ReasonRefused, prober.PhaseConnect, nil)
+	refused := taxonomy.Fail(taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect, nil)
 	tests := []struct {
 		name string
 		res  *Result
@@ -41,14 +41,14 @@ func TestWaterfallRows(t *testing.T) {
 		name: "one attempt with phases",
 		res: &Result{Start: t0, Duration: 100 * time.Millisecond, Attempts: attempts{tries: []Attempt{{
 			N: 1, Start: at(0), End: at(100),
-			Spans: []probemetrics.Span{span(prober.PhaseResolve, 0, 0, 10), span(prober.PhaseConnect, 0, 10, 30), span(prober.PhaseProcessing, 0, 30, 90), span(prober.PhaseTransfer, 0, 90, 100)},
+			Spans: []probemetrics.Span{span(taxonomy.PhaseResolve, 0, 0, 10), span(taxonomy.PhaseConnect, 0, 10, 30), span(taxonomy.PhaseProcessing, 0, 30, 90), span(taxonomy.PhaseTransfer, 0, 90, 100)},
 		}}}},
 		want: [][]wantBar{{{"attempt 1", 0, 100}, {"resolve", 0, 10}, {"connect", 10, 20}, {"processing", 30, 60}, {"transfer", 90, 10}}},
 	}, {
 		name: "a failed attempt, a backoff, then a redirect",
 		res: &Result{Start: t0, Duration: 200 * time.Millisecond, Attempts: attempts{tries: []Attempt{
-			{N: 1, Start: at(0), End: at(50), Err: refused, Spans: []probemetrics.Span{span(prober.PhaseConnect, 0, 0, 50)}},
-			{N: 2, Start: at(100), End: at(200), Spans: []probemetrics.Span{span(prober.PhaseProcessing, 0, 100, 150), span(prober.PhaseProcessing, 1, 150, 200)}},
+			{N: 1, Start: at(0), End: at(50), Err: refused, Spans: []probemetrics.Span{span(taxonomy.PhaseConnect, 0, 0, 50)}},
+			{N: 2, Start: at(100), End: at(200), Spans: []probemetrics.Span{span(taxonomy.PhaseProcessing, 0, 100, 150), span(taxonomy.PhaseProcessing, 1, 150, 200)}},
 		}}},
 		want: [][]wantBar{
 			{{"attempt 1 failed: connect/refused", 0, 25}, {"connect", 0, 25}},
@@ -57,13 +57,13 @@ func TestWaterfallRows(t *testing.T) {
 	}, {
 		name: "a phase ending after the measured duration stretches the axis",
 		res: &Result{Start: t0, Duration: 50 * time.Millisecond, Attempts: attempts{tries: []Attempt{
-			{N: 1, Start: at(0), End: at(50), Spans: []probemetrics.Span{span(prober.PhaseTransfer, 0, 0, 100)}},
+			{N: 1, Start: at(0), End: at(50), Spans: []probemetrics.Span{span(taxonomy.PhaseTransfer, 0, 0, 100)}},
 		}}},
 		want: [][]wantBar{{{"attempt 1", 0, 50}, {"transfer", 0, 100}}},
 	}, {
 		name: "a phase before the start is clamped",
 		res: &Result{Start: t0, Duration: 100 * time.Millisecond, Attempts: attempts{tries: []Attempt{
-			{N: 1, Start: at(0), End: at(100), Spans: []probemetrics.Span{span(prober.PhaseResolve, 0, -10, 20)}},
+			{N: 1, Start: at(0), End: at(100), Spans: []probemetrics.Span{span(taxonomy.PhaseResolve, 0, -10, 20)}},
 		}}},
 		want: [][]wantBar{{{"attempt 1", 0, 100}, {"resolve", 0, 20}}},
 	}, {
@@ -72,7 +72,7 @@ func TestWaterfallRows(t *testing.T) {
 		want: [][]wantBar{{{"attempt 1", 0, 100}}},
 	}, {
 		name: "zero duration draws nothing, without dividing by zero",
-		res:  &Result{Start: t0, Attempts: attempts{tries: []Attempt{{N: 1, Start: t0, End: t0, Spans: []probemetrics.Span{span(prober.PhaseSetup, 0, 0, 0)}}}}},
+		res:  &Result{Start: t0, Attempts: attempts{tries: []Attempt{{N: 1, Start: t0, End: t0, Spans: []probemetrics.Span{span(taxonomy.PhaseSetup, 0, 0, 0)}}}}},
 		want: [][]wantBar{{{"attempt 1", 0, 0}, {"setup", 0, 0}}},
 	}, {
 		name: "no attempts",
@@ -111,7 +111,7 @@ func TestBarClassesAndStyle(t *testing.T) {
 	if got := string(b.Style()); got != "left:12.35%;width:50.00%" {
 		t.Errorf("style %q", got)
 	}
-	odd := bar{Kind: "attempt", Phase: `x" onload="y`, Class: prober.ClassConnect}
+	odd := bar{Kind: "attempt", Phase: `x" onload="y`, Class: taxonomy.ClassConnect}
 	if got := odd.Classes(); got != "bar attempt ph-xonloady failed" {
 		t.Errorf("classes %q", got)
 	}
@@ -132,12 +132,12 @@ func TestDetailPageEscapesAndShowsEverything(t *testing.T) {
 		Start:    t0,
 		Duration: 80 * time.Millisecond,
 		Timeout:  5 * time.Second,
-		Err:      prober.Fail(prober.ClassConnect, prober.ReasonRefused, prober.PhaseConnect, cause),
+		Err:      taxonomy.Fail(taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect, cause),
 		Attempts: attempts{made: 2, tries: []Attempt{
-			{N: 1, Start: at(0), End: at(20), Err: prober.Fail(prober.ClassTimeout, prober.ReasonDeadline, prober.PhaseConnect, nil),
-				Spans: []probemetrics.Span{span(prober.PhaseResolve, 0, 0, 5), span(prober.PhaseConnect, 0, 5, 20)}},
-			{N: 2, Start: at(40), End: at(80), Err: prober.Fail(prober.ClassConnect, prober.ReasonRefused, prober.PhaseConnect, cause),
-				Spans: []probemetrics.Span{span(prober.PhaseConnect, 0, 40, 80)}},
+			{N: 1, Start: at(0), End: at(20), Err: taxonomy.Fail(taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseConnect, nil),
+				Spans: []probemetrics.Span{span(taxonomy.PhaseResolve, 0, 0, 5), span(taxonomy.PhaseConnect, 0, 5, 20)}},
+			{N: 2, Start: at(40), End: at(80), Err: taxonomy.Fail(taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect, cause),
+				Spans: []probemetrics.Span{span(taxonomy.PhaseConnect, 0, 40, 80)}},
 		}},
 		traceID: "4bf92f3577b34da6a3ce929d0e0e4736",
 	}

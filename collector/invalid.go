@@ -5,9 +5,9 @@ import (
 	"net/url"
 	"strings"
 
-	"github.com/sonde-exporter/sonde/prober"
 	"github.com/sonde-exporter/sonde/prober/core"
 	httpprober "github.com/sonde-exporter/sonde/prober/http"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // A target the prober cannot use (prober/invalid_target in phase setup) is
@@ -20,8 +20,8 @@ import (
 
 // invalidTarget reports whether err is the failure of a target that could
 // not even be read.
-func invalidTarget(err *prober.Error) bool {
-	return err != nil && err.Class == prober.ClassProber && err.Reason == prober.ReasonInvalidTarget && err.Phase == prober.PhaseSetup
+func invalidTarget(err *taxonomy.Error) bool {
+	return err != nil && err.Class == taxonomy.ClassProber && err.Reason == taxonomy.ReasonInvalidTarget && err.Phase == taxonomy.PhaseSetup
 }
 
 // addBlackboxResolveMetrics registers, at 0, the resolve metrics that
@@ -38,7 +38,7 @@ func addBlackboxResolveMetrics(r *Result) {
 	if r.Module.Prober == "http" {
 		// blackbox adds the lookup's time to the resolve phase, which so
 		// exists once it looked up (the other phases come with a request).
-		r.Sink.GaugeVec("probe_http_duration_seconds", httpprober.DurationHelp, "phase").With(string(prober.PhaseResolve))
+		r.Sink.GaugeVec("probe_http_duration_seconds", httpprober.DurationHelp, "phase").With(string(taxonomy.PhaseResolve))
 	}
 }
 

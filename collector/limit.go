@@ -12,9 +12,9 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/sonde-exporter/sonde/internal/redact"
-	"github.com/sonde-exporter/sonde/prober"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // Concurrency limits: --probe.max-concurrent for all modules together and
@@ -185,7 +185,7 @@ func (c *Collector) rejected(ctx context.Context, id int64, m *core.Module, targ
 	if byGlobal {
 		which = fmt.Sprintf("--probe.max-concurrent (%d)", cap(c.limits.global))
 	}
-	err := prober.Failf(prober.ClassProber, prober.ReasonResourceExhausted, prober.PhaseSetup,
+	err := taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonResourceExhausted, taxonomy.PhaseSetup,
 		"no probe slot came free in %s: as many probes as %s allows were running; raise the limit or lower the probe rate",
 		time.Since(start).Round(time.Millisecond), which)
 	return c.failedBeforeRunning(ctx, id, m, target, timeout, start, err)
@@ -193,7 +193,7 @@ func (c *Collector) rejected(ctx context.Context, id int64, m *core.Module, targ
 
 // failedBeforeRunning returns the Result of a probe that failed with err
 // from start on, without its prober running.
-func (c *Collector) failedBeforeRunning(ctx context.Context, id int64, m *core.Module, target string, timeout time.Duration, start time.Time, err *prober.Error) *Result {
+func (c *Collector) failedBeforeRunning(ctx context.Context, id int64, m *core.Module, target string, timeout time.Duration, start time.Time, err *taxonomy.Error) *Result {
 	r := &Result{ID: id, numbered: id != NoID, Module: m, Target: target, Timeout: timeout, Start: start,
 		Sink: probemetrics.NewSink(), log: &probeLog{}, Err: err, shown: redact.Target(target)}
 	r.Duration = time.Since(start)

@@ -12,8 +12,8 @@ import (
 	"github.com/prometheus/client_golang/prometheus/testutil"
 
 	"github.com/sonde-exporter/sonde/config"
-	"github.com/sonde-exporter/sonde/prober"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // TestPanickingProbeIsRecoveredLoggedAndCounted follows a panic through
@@ -54,7 +54,7 @@ func TestPanickingProbeIsRecoveredLoggedAndCounted(t *testing.T) {
 			if res.Err == nil {
 				t.Fatal("the unprepared module did not panic; this test needs another way to make a prober panic")
 			}
-			if res.Err.Class != prober.ClassProber || res.Err.Reason != prober.ReasonInternal {
+			if res.Err.Class != taxonomy.ClassProber || res.Err.Reason != taxonomy.ReasonInternal {
 				t.Errorf("failure = %s/%s, want prober/internal: %v", res.Err.Class, res.Err.Reason, res.Err)
 			}
 			if !strings.Contains(res.Err.Error(), "the prober panicked") {
@@ -63,7 +63,7 @@ func TestPanickingProbeIsRecoveredLoggedAndCounted(t *testing.T) {
 			if res.Attempts.made != 1 {
 				t.Errorf("%d attempts made, want 1: a bug does not go away on another try", res.Attempts.made)
 			}
-			if v, ok := res.Sink.Value("probe_failure_info", "prober", "internal", string(prober.PhaseUnknown)); !ok || v != 1 {
+			if v, ok := res.Sink.Value("probe_failure_info", "prober", "internal", string(taxonomy.PhaseUnknown)); !ok || v != 1 {
 				t.Errorf("probe_failure_info{class=prober,reason=internal,phase=unknown} = %v (present %v), want 1", v, ok)
 			}
 			if v, _ := res.Sink.Value("probe_success"); v != 0 {

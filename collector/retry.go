@@ -8,9 +8,9 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
-	"github.com/sonde-exporter/sonde/prober"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // Retries are opt-in (retry.attempts, default 1) and honest: every attempt
@@ -21,9 +21,9 @@ import (
 // attempts is what the retry loop did.
 type attempts struct {
 	made   int
-	failed map[prober.Class]int // failed attempts by class
-	first  time.Duration        // the first attempt's duration
-	tries  []Attempt            // each attempt's phases, for traces and the waterfall
+	failed map[taxonomy.Class]int // failed attempts by class
+	first  time.Duration          // the first attempt's duration
+	tries  []Attempt              // each attempt's phases, for traces and the waterfall
 }
 
 // An Attempt is one try of a probe as it happened: when it ran, how it
@@ -32,7 +32,7 @@ type Attempt struct {
 	N     int // from 1
 	Start time.Time
 	End   time.Time
-	Err   *prober.Error // nil when the attempt succeeded
+	Err   *taxonomy.Error // nil when the attempt succeeded
 	Spans []probemetrics.Span
 }
 
@@ -40,8 +40,8 @@ type Attempt struct {
 // try, runs out of attempts, or would not have time for another. It
 // returns the last attempt's metrics and failure. jitter returns a number
 // in [0, 1) that spreads the backoffs.
-func runAttempts(ctx context.Context, fn core.Func, m *core.Module, target string, timeout time.Duration, env *probeEnv, jitter func() float64) (*probemetrics.Sink, *prober.Error, attempts) {
-	a := attempts{failed: map[prober.Class]int{}}
+func runAttempts(ctx context.Context, fn core.Func, m *core.Module, target string, timeout time.Duration, env *probeEnv, jitter func() float64) (*probemetrics.Sink, *taxonomy.Error, attempts) {
+	a := attempts{failed: map[taxonomy.Class]int{}}
 	for {
 		a.tries = append(a.tries, Attempt{N: a.made + 1})
 		try := &a.tries[len(a.tries)-1]
@@ -65,7 +65,7 @@ func runAttempts(ctx context.Context, fn core.Func, m *core.Module, target strin
 // if so, logs it and waits the backoff. It reports whether to go on. It is
 // apart from runAttempts to keep that frame, which every probe's stack
 // holds while the prober runs, small (see Runner.Run).
-func retryAfter(ctx context.Context, policy *config.Retry, n int, err *prober.Error, timeout time.Duration, logger *slog.Logger, jitter func() float64) bool {
+func retryAfter(ctx context.Context, policy *config.Retry, n int, err *taxonomy.Error, timeout time.Duration, logger *slog.Logger, jitter func() float64) bool {
 	wait, again := nextAttempt(ctx, *policy, n, err, timeout, jitter)
 	if !again {
 		return false
@@ -93,7 +93,7 @@ func attempt(ctx context.Context, fn core.Func, m *core.Module, target string, e
 	ctx, span := startAttemptSpan(ctx, env.tracer, try.N)
 	sink := probemetrics.NewSink()
 	try.Start = time.Now()
-	try.Err = prober.Classify(ctx, runProber(ctx, fn, target, m, sink, env), prober.PhaseUnknown)
+	try.Err = taxonomy.Classify(ctx, runProber(ctx, fn, target, m, sink, env), taxonomy.PhaseUnknown)
 	try.End = time.Now()
 	try.Spans = sink.Spans()
 	endAttemptSpan(ctx, env.tracer, span, try)
@@ -105,7 +105,7 @@ func attempt(ctx context.Context, fn core.Func, m *core.Module, target string, e
 // floor: the smaller of 100ms and a tenth of the probe's timeout. A last
 // attempt squeezed into less would fail as a timeout that says nothing
 // about the target.
-func nextAttempt(ctx context.Context, policy config.Retry, n int, err *prober.Error, timeout time.Duration, jitter func() float64) (time.Duration, bool) {
+func nextAttempt(ctx context.Context, policy config.Retry, n int, err *taxonomy.Error, timeout time.Duration, jitter func() float64) (time.Duration, bool) {
 	if n >= policy.Attempts || !retryable(policy, err) {
 		return 0, false
 	}
@@ -123,20 +123,20 @@ func attemptFloor(timeout time.Duration) time.Duration {
 
 // retryable: the class is listed in retry.on, and the failure is not one
 // that a second attempt would meet again.
-func retryable(policy config.Retry, err *prober.Error) bool {
+func retryable(policy config.Retry, err *taxonomy.Error) bool {
 	return slices.Contains(policy.On, string(err.Class)) && !slices.Contains(permanent, err.Reason)
 }
 
 // permanent are reasons no retry changes: a name that does not exist, a
 // server without the health service, a redirect loop, a body over the
 // limit, a DNS answer too big for UDP, a target the policy refuses.
-var permanent = []prober.Reason{
-	prober.ReasonNXDomain,
-	prober.ReasonGRPCUnimplemented,
-	prober.ReasonTooManyRedirects,
-	prober.ReasonBodyTooLarge,
-	prober.ReasonTruncated,
-	prober.ReasonTargetDenied,
+var permanent = []taxonomy.Reason{
+	taxonomy.ReasonNXDomain,
+	taxonomy.ReasonGRPCUnimplemented,
+	taxonomy.ReasonTooManyRedirects,
+	taxonomy.ReasonBodyTooLarge,
+	taxonomy.ReasonTruncated,
+	taxonomy.ReasonTargetDenied,
 }
 
 // backoff is the wait after attempt n (from 1): initial_backoff times

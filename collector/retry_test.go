@@ -24,13 +24,14 @@ import (
 	"github.com/sonde-exporter/sonde/prober"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // flaky is a prober that fails with the given errors, in order, then
 // succeeds; it records when each attempt started.
 type flaky struct {
 	mu       sync.Mutex
-	failures []*prober.Error
+	failures []*taxonomy.Error
 	starts   []time.Time
 }
 
@@ -45,8 +46,8 @@ func (f *flaky) probe(_ context.Context, _ string, _ *core.Module, sink *probeme
 	return nil
 }
 
-func fail(class prober.Class, reason prober.Reason) *prober.Error {
-	return prober.Failf(class, reason, prober.PhaseConnect, "attempt failed")
+func fail(class taxonomy.Class, reason taxonomy.Reason) *taxonomy.Error {
+	return taxonomy.Failf(class, reason, taxonomy.PhaseConnect, "attempt failed")
 }
 
 func retryModule(mutate func(r *config.Retry)) *core.Module {
@@ -64,37 +65,37 @@ func quietEnv() *probeEnv {
 }
 
 func TestRetryDecisions(t *testing.T) {
-	refused := fail(prober.ClassConnect, prober.ReasonRefused)
+	refused := fail(taxonomy.ClassConnect, taxonomy.ReasonRefused)
 	tests := []struct {
 		name       string
 		retry      func(r *config.Retry)
-		failures   []*prober.Error
+		failures   []*taxonomy.Error
 		wantMade   int
 		wantOK     bool
-		wantFailed map[prober.Class]int
+		wantFailed map[taxonomy.Class]int
 	}{
-		{"blackbox behaviour: one attempt", func(r *config.Retry) {}, []*prober.Error{refused}, 1, false, map[prober.Class]int{"connect": 1}},
-		{"connect retried until it succeeds", func(r *config.Retry) { r.Attempts = 3 }, []*prober.Error{refused, refused}, 3, true, map[prober.Class]int{"connect": 2}},
-		{"out of attempts", func(r *config.Retry) { r.Attempts = 2 }, []*prober.Error{refused, refused, refused}, 2, false, map[prober.Class]int{"connect": 2}},
+		{"blackbox behaviour: one attempt", func(r *config.Retry) {}, []*taxonomy.Error{refused}, 1, false, map[taxonomy.Class]int{"connect": 1}},
+		{"connect retried until it succeeds", func(r *config.Retry) { r.Attempts = 3 }, []*taxonomy.Error{refused, refused}, 3, true, map[taxonomy.Class]int{"connect": 2}},
+		{"out of attempts", func(r *config.Retry) { r.Attempts = 2 }, []*taxonomy.Error{refused, refused, refused}, 2, false, map[taxonomy.Class]int{"connect": 2}},
 		{"assertion is never retried", func(r *config.Retry) { r.Attempts = 3 },
-			[]*prober.Error{fail(prober.ClassAssertion, prober.ReasonBodyRegex)}, 1, false, map[prober.Class]int{"assertion": 1}},
+			[]*taxonomy.Error{fail(taxonomy.ClassAssertion, taxonomy.ReasonBodyRegex)}, 1, false, map[taxonomy.Class]int{"assertion": 1}},
 		{"status is not retried by default", func(r *config.Retry) { r.Attempts = 3 },
-			[]*prober.Error{fail(prober.ClassStatus, prober.ReasonHTTPStatus)}, 1, false, map[prober.Class]int{"status": 1}},
+			[]*taxonomy.Error{fail(taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus)}, 1, false, map[taxonomy.Class]int{"status": 1}},
 		{"status is retried when listed", func(r *config.Retry) { r.Attempts = 3; r.On = []string{"status"} },
-			[]*prober.Error{fail(prober.ClassStatus, prober.ReasonHTTPStatus)}, 2, true, map[prober.Class]int{"status": 1}},
+			[]*taxonomy.Error{fail(taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus)}, 2, true, map[taxonomy.Class]int{"status": 1}},
 		{"NXDOMAIN is never retried", func(r *config.Retry) { r.Attempts = 3 },
-			[]*prober.Error{fail(prober.ClassDNS, prober.ReasonNXDomain)}, 1, false, map[prober.Class]int{"dns": 1}},
+			[]*taxonomy.Error{fail(taxonomy.ClassDNS, taxonomy.ReasonNXDomain)}, 1, false, map[taxonomy.Class]int{"dns": 1}},
 		{"a server without the health service is never retried", func(r *config.Retry) { r.Attempts = 3 },
-			[]*prober.Error{fail(prober.ClassProtocol, prober.ReasonGRPCUnimplemented)}, 1, false, map[prober.Class]int{"protocol": 1}},
+			[]*taxonomy.Error{fail(taxonomy.ClassProtocol, taxonomy.ReasonGRPCUnimplemented)}, 1, false, map[taxonomy.Class]int{"protocol": 1}},
 		{"a truncated DNS answer is never retried", func(r *config.Retry) { r.Attempts = 3 },
-			[]*prober.Error{fail(prober.ClassProtocol, prober.ReasonTruncated)}, 1, false, map[prober.Class]int{"protocol": 1}},
+			[]*taxonomy.Error{fail(taxonomy.ClassProtocol, taxonomy.ReasonTruncated)}, 1, false, map[taxonomy.Class]int{"protocol": 1}},
 		{"SERVFAIL is", func(r *config.Retry) { r.Attempts = 3 },
-			[]*prober.Error{fail(prober.ClassDNS, prober.ReasonServFail)}, 2, true, map[prober.Class]int{"dns": 1}},
+			[]*taxonomy.Error{fail(taxonomy.ClassDNS, taxonomy.ReasonServFail)}, 2, true, map[taxonomy.Class]int{"dns": 1}},
 		{"prober failures are never retried", func(r *config.Retry) { r.Attempts = 3 },
-			[]*prober.Error{fail(prober.ClassProber, prober.ReasonSourceAddress)}, 1, false, map[prober.Class]int{"prober": 1}},
+			[]*taxonomy.Error{fail(taxonomy.ClassProber, taxonomy.ReasonSourceAddress)}, 1, false, map[taxonomy.Class]int{"prober": 1}},
 		{"classes change between attempts", func(r *config.Retry) { r.Attempts = 4 },
-			[]*prober.Error{refused, fail(prober.ClassTimeout, prober.ReasonDeadline), fail(prober.ClassStatus, prober.ReasonHTTPStatus)},
-			3, false, map[prober.Class]int{"connect": 1, "timeout": 1, "status": 1}},
+			[]*taxonomy.Error{refused, fail(taxonomy.ClassTimeout, taxonomy.ReasonDeadline), fail(taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus)},
+			3, false, map[taxonomy.Class]int{"connect": 1, "timeout": 1, "status": 1}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -116,7 +117,7 @@ func TestRetryDecisions(t *testing.T) {
 	}
 }
 
-func equalCounts(a, b map[prober.Class]int) bool {
+func equalCounts(a, b map[taxonomy.Class]int) bool {
 	if len(a) != len(b) {
 		return false
 	}
@@ -133,8 +134,8 @@ func equalCounts(a, b map[prober.Class]int) bool {
 // above only to a margin of seconds, which the uncapped backoffs here
 // (4s, then 400s) exceed. The exact figures are backoff's, tested alone.
 func TestRetryBackoffTiming(t *testing.T) {
-	refused := fail(prober.ClassConnect, prober.ReasonRefused)
-	f := &flaky{failures: []*prober.Error{refused, refused, refused}}
+	refused := fail(taxonomy.ClassConnect, taxonomy.ReasonRefused)
+	f := &flaky{failures: []*taxonomy.Error{refused, refused, refused}}
 	m := retryModule(func(r *config.Retry) {
 		r.Attempts = 4
 		r.InitialBackoff = 40 * time.Millisecond
@@ -199,8 +200,8 @@ func TestRetryJitterIsBounded(t *testing.T) {
 // backoffs are long enough that a busy machine makes fewer attempts, never
 // more, and the probe is held to its deadline with a margin of seconds.
 func TestRetryKeepsTheDeadline(t *testing.T) {
-	refused := fail(prober.ClassConnect, prober.ReasonRefused)
-	f := &flaky{failures: slices.Repeat([]*prober.Error{refused}, 9)}
+	refused := fail(taxonomy.ClassConnect, taxonomy.ReasonRefused)
+	f := &flaky{failures: slices.Repeat([]*taxonomy.Error{refused}, 9)}
 	m := retryModule(func(r *config.Retry) {
 		r.Attempts = 10
 		r.InitialBackoff = 300 * time.Millisecond
@@ -230,14 +231,14 @@ func TestRetryKeepsTheDeadline(t *testing.T) {
 // backoff. The deadlines are seconds away from either side of the floor,
 // so that the time the test itself takes does not matter.
 func TestNextAttemptLeavesTheFloor(t *testing.T) {
-	refused := fail(prober.ClassConnect, prober.ReasonRefused)
+	refused := fail(taxonomy.ClassConnect, taxonomy.ReasonRefused)
 	const timeout = 10 * time.Second // a floor of 100ms
 	tests := []struct {
 		name     string
 		left     time.Duration // until the deadline; none when 0
 		wait     time.Duration
 		n        int
-		err      *prober.Error
+		err      *taxonomy.Error
 		want     bool
 		wantWait time.Duration
 	}{
@@ -246,7 +247,7 @@ func TestNextAttemptLeavesTheFloor(t *testing.T) {
 		{"the wait leaves less than the floor", 10 * time.Second, 9950 * time.Millisecond, 1, refused, false, 0},
 		{"the wait passes the deadline", time.Second, 5 * time.Second, 1, refused, false, 0},
 		{"out of attempts", 10 * time.Second, time.Second, 3, refused, false, 0},
-		{"not retried", 10 * time.Second, time.Second, 1, fail(prober.ClassAssertion, prober.ReasonBodyRegex), false, 0},
+		{"not retried", 10 * time.Second, time.Second, 1, fail(taxonomy.ClassAssertion, taxonomy.ReasonBodyRegex), false, 0},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -15,9 +15,9 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/redact"
-	"github.com/sonde-exporter/sonde/prober"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // Result is one finished probe: its metrics, its log and why it failed.
@@ -29,7 +29,7 @@ type Result struct {
 	Start    time.Time
 	Duration time.Duration
 	Timeout  time.Duration
-	Err      *prober.Error      // nil on success, else the last attempt's failure
+	Err      *taxonomy.Error    // nil on success, else the last attempt's failure
 	Sink     *probemetrics.Sink // the last attempt's metrics and the common ones
 	Attempts attempts
 	log      *probeLog
@@ -166,7 +166,7 @@ func runProber(ctx context.Context, fn core.Func, target string, m *core.Module,
 		if v := recover(); v != nil {
 			stack := string(debug.Stack())
 			env.logger.Error("The prober panicked; this is a bug in sonde, please report it", "panic", v, "stack", stack)
-			err = prober.Failf(prober.ClassProber, prober.ReasonInternal, prober.PhaseUnknown, "the prober panicked: %v", v)
+			err = taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInternal, taxonomy.PhaseUnknown, "the prober panicked: %v", v)
 		}
 	}()
 	return fn(ctx, target, m, sink, env.logger)

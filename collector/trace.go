@@ -12,9 +12,9 @@ import (
 	"go.opentelemetry.io/otel/trace/noop"
 
 	"github.com/sonde-exporter/sonde/internal/redact"
-	"github.com/sonde-exporter/sonde/prober"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // A probe's trace: one span for the probe ("probe <module>"), a child per
@@ -114,7 +114,7 @@ func phaseSpan(ctx context.Context, t trace.Tracer, s probemetrics.Span) {
 	span.End(trace.WithTimestamp(s.End))
 }
 
-func markFailure(span trace.Span, err *prober.Error) {
+func markFailure(span trace.Span, err *taxonomy.Error) {
 	if err == nil {
 		return
 	}

@@ -16,7 +16,7 @@ type Env struct {
 	policy   *TargetPolicy // nil when every target is allowed
 	resolver Resolver
 	files    *tlsfiles.Cache
-	clients  []*TLSClient // made by tlsClient, loaded once Prepare returns
+	clients  []*TLSClient // made by TLSClient, loaded once Prepare returns
 }
 
 // TLSClient returns the client of a tls_config of m, for the section named

@@ -17,6 +17,7 @@ import (
 	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // labDelay is the delay line's one-way delay to the peer, netem's
@@ -34,9 +35,9 @@ const overrun = 2 * time.Second
 // failure is the class, reason and phase a probe must fail with; the zero
 // value means it must succeed.
 type failure struct {
-	class  prober.Class
-	reason prober.Reason
-	phase  prober.Phase
+	class  taxonomy.Class
+	reason taxonomy.Reason
+	phase  taxonomy.Phase
 }
 
 func (f failure) String() string {
@@ -87,7 +88,7 @@ func TestFaultsOnTheWire(t *testing.T) {
 			section: "packets: 50\npacket_interval: 10ms\nmin_success_ratio: 0.95\npreferred_ip_protocol: ip4",
 			target:  l.peerAddr.String(),
 			timeout: 1500 * time.Millisecond,
-			want:    failure{prober.ClassAssertion, prober.ReasonPacketLoss, prober.PhaseRTT},
+			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonPacketLoss, taxonomy.PhaseRTT},
 			check: func(t *testing.T, results, _ []*collector.Result) {
 				sent := value(t, results[0], "probe_icmp_packets_sent")
 				loss := value(t, results[0], "probe_icmp_packet_loss_ratio")
@@ -142,7 +143,7 @@ func TestFaultsOnTheWire(t *testing.T) {
 			section: "preferred_ip_protocol: ip4",
 			target:  peer(portDropped),
 			timeout: 500 * time.Millisecond,
-			want:    failure{prober.ClassTimeout, prober.ReasonDeadline, prober.PhaseConnect},
+			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseConnect},
 		},
 		{
 			name:    "reset on connect",
@@ -150,7 +151,7 @@ func TestFaultsOnTheWire(t *testing.T) {
 			section: "preferred_ip_protocol: ip4",
 			target:  peer(portReset),
 			timeout: 500 * time.Millisecond,
-			want:    failure{prober.ClassConnect, prober.ReasonRefused, prober.PhaseConnect},
+			want:    failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 		},
 		{
 			// Connected and the request sent, no response byte ever.
@@ -159,7 +160,7 @@ func TestFaultsOnTheWire(t *testing.T) {
 			section: "preferred_ip_protocol: ip4",
 			target:  "http://" + peer(portSilent) + "/",
 			timeout: 500 * time.Millisecond,
-			want:    failure{prober.ClassTimeout, prober.ReasonDeadline, prober.PhaseProcessing},
+			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseProcessing},
 		},
 		{
 			// Bytes keep coming, never a whole response: the first byte
@@ -169,7 +170,7 @@ func TestFaultsOnTheWire(t *testing.T) {
 			section: "preferred_ip_protocol: ip4",
 			target:  "http://" + peer(portSlowloris) + "/",
 			timeout: 500 * time.Millisecond,
-			want:    failure{prober.ClassTimeout, prober.ReasonDeadline, prober.PhaseTransfer},
+			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseTransfer},
 		},
 		{
 			// The server reads the query and never answers.
@@ -178,7 +179,7 @@ func TestFaultsOnTheWire(t *testing.T) {
 			section: "query_name: example.test\npreferred_ip_protocol: ip4",
 			target:  peer(portDNS),
 			timeout: 500 * time.Millisecond,
-			want:    failure{prober.ClassTimeout, prober.ReasonDeadline, prober.PhaseQuery},
+			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseQuery},
 		},
 	}
 	for _, tt := range tests {

@@ -8,7 +8,7 @@ import (
 
 	"github.com/miekg/dns"
 
-	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // udpFlood is how long a flooding DNS peer keeps sending: past the
@@ -125,17 +125,17 @@ func dnsRows() []row {
 	dohPeer := func(handle func(net.Conn)) func(*testing.T) string {
 		return func(t *testing.T) string { return "https://" + serveTLS(t, handle) + "/dns-query" }
 	}
-	failing := func(name, section string, peer func(*testing.T) string, class prober.Class, reason prober.Reason) row {
+	failing := func(name, section string, peer func(*testing.T) string, class taxonomy.Class, reason taxonomy.Reason) row {
 		return row{name: name, prober: "dns", section: section, peer: peer, class: class, reason: reason, maxAlloc: smallAlloc}
 	}
 	timeout := func(name, section string, peer func(*testing.T) string) row {
-		return failing(name, section, peer, prober.ClassTimeout, prober.ReasonDeadline)
+		return failing(name, section, peer, taxonomy.ClassTimeout, taxonomy.ReasonDeadline)
 	}
 	malformed := func(name, section string, peer func(*testing.T) string) row {
-		return failing(name, section, peer, prober.ClassProtocol, prober.ReasonMalformedResponse)
+		return failing(name, section, peer, taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse)
 	}
 	eof := func(name, section string, peer func(*testing.T) string) row {
-		return failing(name, section, peer, prober.ClassProtocol, prober.ReasonUnexpectedEOF)
+		return failing(name, section, peer, taxonomy.ClassProtocol, taxonomy.ReasonUnexpectedEOF)
 	}
 	return []row{
 		timeout("dns/udp silence", udp, udpPeer(func([]byte, func([]byte) error) {})),
@@ -158,7 +158,7 @@ func dnsRows() []row {
 					}
 				}
 			}),
-			class: prober.ClassTimeout, reason: prober.ReasonDeadline, maxAlloc: 16 * MiB,
+			class: taxonomy.ClassTimeout, reason: taxonomy.ReasonDeadline, maxAlloc: 16 * MiB,
 		},
 
 		timeout("dns/tcp silence", tcp, tcpPeer(drain)),
@@ -184,13 +184,13 @@ func dnsRows() []row {
 		{
 			name: "dns/https endless headers", prober: "dns", section: doh, alone: true,
 			peer:  dohPeer(afterRequest(flood(statusLine, header))),
-			class: prober.ClassProtocol, reason: prober.ReasonMalformedResponse, maxAlloc: headerAlloc,
+			class: taxonomy.ClassProtocol, reason: taxonomy.ReasonMalformedResponse, maxAlloc: headerAlloc,
 		},
 		{
 			// Read up to the largest DNS message, 64 KiB.
 			name: "dns/https endless body", prober: "dns", section: doh, alone: true,
 			peer:  dohPeer(afterRequest(flood(statusLine+"Content-Type: application/dns-message\r\n\r\n", "garbage "))),
-			class: prober.ClassProtocol, reason: prober.ReasonMalformedResponse, maxAlloc: 4 * MiB,
+			class: taxonomy.ClassProtocol, reason: taxonomy.ReasonMalformedResponse, maxAlloc: 4 * MiB,
 		},
 		malformed("dns/https garbage body", doh, dohPeer(afterRequest(say([]byte(statusLine+"Content-Type: application/dns-message\r\nContent-Length: 12\r\n\r\nnot DNS, no!"))))),
 	}

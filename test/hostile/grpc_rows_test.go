@@ -9,7 +9,7 @@ import (
 	"golang.org/x/net/http2"
 	"golang.org/x/net/http2/hpack"
 
-	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // maxFrame is the largest HTTP/2 frame a peer may send without the
@@ -108,14 +108,14 @@ func grpcRows() []row {
 	peer := func(handle func(net.Conn)) func(*testing.T) string {
 		return func(t *testing.T) string { return serveTCP(t, handle) }
 	}
-	failing := func(name, section string, handle func(net.Conn), class prober.Class, reason prober.Reason) row {
+	failing := func(name, section string, handle func(net.Conn), class taxonomy.Class, reason taxonomy.Reason) row {
 		return row{name: name, prober: "grpc", section: section, peer: peer(handle), class: class, reason: reason, maxAlloc: smallAlloc}
 	}
 	timeout := func(name, section string, handle func(net.Conn)) row {
-		return failing(name, section, handle, prober.ClassTimeout, prober.ReasonDeadline)
+		return failing(name, section, handle, taxonomy.ClassTimeout, taxonomy.ReasonDeadline)
 	}
 	malformed := func(name string, handle func(net.Conn)) row {
-		return failing(name, "", handle, prober.ClassProtocol, prober.ReasonMalformedResponse)
+		return failing(name, "", handle, taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse)
 	}
 	return []row{
 		timeout("grpc/silence after connect", "", drain),
@@ -131,13 +131,13 @@ func grpcRows() []row {
 		{
 			// Decoded up to sonde's 1 MiB limit on a header list.
 			name: "grpc/endless header list", prober: "grpc", peer: peer(h2Peer(endlessHeaders)), alone: true,
-			class: prober.ClassProtocol, reason: prober.ReasonMalformedResponse, maxAlloc: 8 * MiB,
+			class: taxonomy.ClassProtocol, reason: taxonomy.ReasonMalformedResponse, maxAlloc: 8 * MiB,
 		},
 		{
 			// Read up to sonde's 4 MiB limit on a message, into a buffer
 			// grown by appending.
 			name: "grpc/endless body", prober: "grpc", peer: peer(h2Peer(endlessBody)), alone: true,
-			class: prober.ClassProtocol, reason: prober.ReasonMalformedResponse, maxAlloc: 32 * MiB,
+			class: taxonomy.ClassProtocol, reason: taxonomy.ReasonMalformedResponse, maxAlloc: 32 * MiB,
 		},
 	}
 }

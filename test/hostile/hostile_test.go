@@ -39,6 +39,7 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 const (
@@ -76,8 +77,8 @@ type row struct {
 	prober  string
 	section string                    // the prober's section of the module, YAML
 	peer    func(t *testing.T) string // starts the peer, returns the target
-	class   prober.Class
-	reason  prober.Reason
+	class   taxonomy.Class
+	reason  taxonomy.Reason
 	// timeout is the module's, when deadline is not enough for the probe
 	// to get as far as the failure the row is about.
 	timeout time.Duration

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 const (
@@ -67,7 +67,7 @@ func redirectLoop(t *testing.T) string {
 func httpRows() []row {
 	timeout := func(name string, peer func(*testing.T) string) row {
 		return row{name: name, prober: "http", peer: peer,
-			class: prober.ClassTimeout, reason: prober.ReasonDeadline, maxAlloc: smallAlloc}
+			class: taxonomy.ClassTimeout, reason: taxonomy.ReasonDeadline, maxAlloc: smallAlloc}
 	}
 	return []row{
 		timeout("http/slowloris status line", httpPeer(afterRequest(trickle(statusLine, header)))),
@@ -80,12 +80,12 @@ func httpRows() []row {
 			// Read up to the 10 MiB limit on a response's header.
 			name: "http/endless headers", prober: "http", alone: true,
 			peer:  httpPeer(afterRequest(flood(statusLine, header))),
-			class: prober.ClassProtocol, reason: prober.ReasonMalformedResponse, maxAlloc: headerAlloc,
+			class: taxonomy.ClassProtocol, reason: taxonomy.ReasonMalformedResponse, maxAlloc: headerAlloc,
 		},
 		{
 			name: "http/endless header line", prober: "http", alone: true,
 			peer:  httpPeer(afterRequest(flood(statusLine+"X-Endless: ", "a"))),
-			class: prober.ClassProtocol, reason: prober.ReasonMalformedResponse, maxAlloc: headerAlloc,
+			class: taxonomy.ClassProtocol, reason: taxonomy.ReasonMalformedResponse, maxAlloc: headerAlloc,
 		},
 		{
 			// Over TLS net/http's Transport reads the answer, with the
@@ -95,34 +95,34 @@ func httpRows() []row {
 			peer: func(t *testing.T) string {
 				return "https://" + serveTLS(t, afterRequest(flood(statusLine, header))) + "/"
 			},
-			class: prober.ClassProtocol, reason: prober.ReasonMalformedResponse, maxAlloc: headerAlloc,
+			class: taxonomy.ClassProtocol, reason: taxonomy.ReasonMalformedResponse, maxAlloc: headerAlloc,
 		},
 		{
 			// Without body checks or a limit the body is read, as
 			// blackbox reads it, and thrown away as it comes.
 			name: "http/endless body", prober: "http", alone: true,
 			peer:  httpPeer(afterRequest(flood(bodyHead, "endless body\n"))),
-			class: prober.ClassTimeout, reason: prober.ReasonDeadline, maxAlloc: 4 * MiB,
+			class: taxonomy.ClassTimeout, reason: taxonomy.ReasonDeadline, maxAlloc: 4 * MiB,
 		},
 		{
 			name: "http/endless body over body_size_limit", prober: "http", alone: true,
 			section: "body_size_limit: 1MiB",
 			peer:    httpPeer(afterRequest(flood(bodyHead, "endless body\n"))),
-			class:   prober.ClassProtocol, reason: prober.ReasonBodyTooLarge, maxAlloc: 4 * MiB,
+			class:   taxonomy.ClassProtocol, reason: taxonomy.ReasonBodyTooLarge, maxAlloc: 4 * MiB,
 		},
 		{
 			name: "http/garbage status line", prober: "http",
 			peer:  httpPeer(afterRequest(say([]byte("HTTP/1.1 two hundred OK\r\n\r\n")))),
-			class: prober.ClassProtocol, reason: prober.ReasonMalformedResponse, maxAlloc: smallAlloc,
+			class: taxonomy.ClassProtocol, reason: taxonomy.ReasonMalformedResponse, maxAlloc: smallAlloc,
 		},
 		{
 			name: "http/not HTTP", prober: "http",
 			peer:  httpPeer(afterRequest(say([]byte("\x00\x01\x02\x03 SSH-2.0-OpenSSH_9.6\r\n\r\n")))),
-			class: prober.ClassProtocol, reason: prober.ReasonMalformedResponse, maxAlloc: smallAlloc,
+			class: taxonomy.ClassProtocol, reason: taxonomy.ReasonMalformedResponse, maxAlloc: smallAlloc,
 		},
 		{
 			name: "http/redirect loop", prober: "http", peer: redirectLoop,
-			class: prober.ClassProtocol, reason: prober.ReasonTooManyRedirects, maxAlloc: smallAlloc,
+			class: taxonomy.ClassProtocol, reason: taxonomy.ReasonTooManyRedirects, maxAlloc: smallAlloc,
 		},
 		{
 			// A loop of 900 KB Locations: eleven are read, resolved and
@@ -133,7 +133,7 @@ func httpRows() []row {
 			// over a second.
 			name: "http/oversized redirect loop", prober: "http", alone: true, timeout: 10 * time.Second,
 			peer:  httpPeer(answerEach(redirect("/" + strings.Repeat("a", hugeLocation)))),
-			class: prober.ClassProtocol, reason: prober.ReasonTooManyRedirects, maxAlloc: 160 * MiB,
+			class: taxonomy.ClassProtocol, reason: taxonomy.ReasonTooManyRedirects, maxAlloc: 160 * MiB,
 		},
 	}
 }

@@ -6,7 +6,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 const (
@@ -39,7 +39,7 @@ func streamRows(proberName string, serve func(*testing.T, func(net.Conn)) string
 	}
 	timeout := func(name, section string, handle func(net.Conn)) row {
 		return row{name: proberName + "/" + name, prober: proberName, section: section, peer: peer(handle),
-			class: prober.ClassTimeout, reason: prober.ReasonDeadline, maxAlloc: smallAlloc}
+			class: taxonomy.ClassTimeout, reason: taxonomy.ReasonDeadline, maxAlloc: smallAlloc}
 	}
 	return []row{
 		timeout("silence after connect", expectOK, drain),
@@ -53,17 +53,17 @@ func streamRows(proberName string, serve func(*testing.T, func(net.Conn)) string
 			// MiB of garbage a second on loopback.
 			name: proberName + "/endless banner", prober: proberName, section: expectOK, alone: true,
 			peer:  peer(flood("", noise())),
-			class: prober.ClassTimeout, reason: prober.ReasonDeadline, maxAlloc: 4 * MiB,
+			class: taxonomy.ClassTimeout, reason: taxonomy.ReasonDeadline, maxAlloc: 4 * MiB,
 		},
 		{
 			name: proberName + "/oversized line", prober: proberName, section: expectOK, alone: true,
 			peer:  peer(say(bytes.Repeat([]byte("x"), longLine))),
-			class: prober.ClassProtocol, reason: prober.ReasonMalformedResponse, maxAlloc: 4 * MiB,
+			class: taxonomy.ClassProtocol, reason: taxonomy.ReasonMalformedResponse, maxAlloc: 4 * MiB,
 		},
 		{
 			name: proberName + "/endless line", prober: proberName, section: expectOK, alone: true,
 			peer:  peer(flood("", "x")),
-			class: prober.ClassProtocol, reason: prober.ReasonMalformedResponse, maxAlloc: 4 * MiB,
+			class: taxonomy.ClassProtocol, reason: taxonomy.ReasonMalformedResponse, maxAlloc: 4 * MiB,
 		},
 	}
 }

@@ -10,7 +10,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/sonde-exporter/sonde/prober"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 // switching starts a 101 answer that would be a valid upgrade once its
@@ -65,7 +65,7 @@ const (
 func websocketRows() []row {
 	timeout := func(name, section string, peer func(*testing.T) string) row {
 		return row{name: name, prober: "websocket", section: section, peer: peer,
-			class: prober.ClassTimeout, reason: prober.ReasonDeadline, maxAlloc: smallAlloc}
+			class: taxonomy.ClassTimeout, reason: taxonomy.ReasonDeadline, maxAlloc: smallAlloc}
 	}
 	part := strings.Repeat("a", chunk)
 	return []row{
@@ -81,23 +81,23 @@ func websocketRows() []row {
 			// 18 the header was read until the deadline: 160 to 500 MiB.
 			name: "websocket/endless upgrade header", prober: "websocket", alone: true,
 			peer:  wsPeer(afterRequest(flood(switching, header))),
-			class: prober.ClassProtocol, reason: prober.ReasonMalformedResponse, maxAlloc: headerAlloc,
+			class: taxonomy.ClassProtocol, reason: taxonomy.ReasonMalformedResponse, maxAlloc: headerAlloc,
 		},
 		{
 			name: "websocket/endless upgrade header line", prober: "websocket", alone: true,
 			peer:  wsPeer(afterRequest(flood(switching+"X-Endless: ", "a"))),
-			class: prober.ClassProtocol, reason: prober.ReasonMalformedResponse, maxAlloc: headerAlloc,
+			class: taxonomy.ClassProtocol, reason: taxonomy.ReasonMalformedResponse, maxAlloc: headerAlloc,
 		},
 		{
 			name: "websocket/garbage upgrade answer", prober: "websocket",
 			peer:  wsPeer(afterRequest(say([]byte("HTTP/1.1 one-oh-one Switching\r\n\r\n")))),
-			class: prober.ClassProtocol, reason: prober.ReasonMalformedResponse, maxAlloc: smallAlloc,
+			class: taxonomy.ClassProtocol, reason: taxonomy.ReasonMalformedResponse, maxAlloc: smallAlloc,
 		},
 		{
 			// A frame announcing a terabyte: refused on its header.
 			name: "websocket/oversized frame", prober: "websocket", section: expectHello,
 			peer:  wsPeer(upgraded(say(frameHeader(true, opText, 1<<40)))),
-			class: prober.ClassProtocol, reason: prober.ReasonMalformedResponse, maxAlloc: smallAlloc,
+			class: taxonomy.ClassProtocol, reason: taxonomy.ReasonMalformedResponse, maxAlloc: smallAlloc,
 		},
 		{
 			// One message in endless fragments: read up to sonde's 16 MiB
@@ -105,7 +105,7 @@ func websocketRows() []row {
 			// allocated, 69 under the race detector).
 			name: "websocket/endless message", prober: "websocket", section: expectHello, alone: true,
 			peer:  wsPeer(upgraded(flood(frame(false, opText, part), frame(false, opContinuation, part)))),
-			class: prober.ClassProtocol, reason: prober.ReasonMalformedResponse, maxAlloc: 96 * MiB,
+			class: taxonomy.ClassProtocol, reason: taxonomy.ReasonMalformedResponse, maxAlloc: 96 * MiB,
 		},
 	}
 }

@@ -36,6 +36,7 @@ import (
 	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
 const (
@@ -68,8 +69,8 @@ type kind struct {
 	module  *core.Module
 	target  string
 	timeout time.Duration
-	class   prober.Class // "" for success
-	reason  prober.Reason
+	class   taxonomy.Class // "" for success
+	reason  taxonomy.Reason
 }
 
 // TestNoLeakAfterTenThousandProbes runs probes of mixed outcomes, fifty at
@@ -244,14 +245,14 @@ func startTargets(t *testing.T) []kind {
 		{name: "http success", module: module(t, "http", ""), target: web.URL + "/ok", timeout: 10 * time.Second},
 		{name: "http redirect", module: module(t, "http", ""), target: web.URL + "/redirect", timeout: 10 * time.Second},
 		{name: "refused", module: module(t, "tcp", ""), target: refused, timeout: 10 * time.Second,
-			class: prober.ClassConnect, reason: prober.ReasonRefused},
+			class: taxonomy.ClassConnect, reason: taxonomy.ReasonRefused},
 		{name: "timeout", module: module(t, "http", ""), target: "http://" + silent + "/", timeout: 50 * time.Millisecond,
-			class: prober.ClassTimeout, reason: prober.ReasonDeadline},
+			class: taxonomy.ClassTimeout, reason: taxonomy.ReasonDeadline},
 		{name: "tls failure", module: module(t, "http", ""), target: untrusted.URL + "/ok", timeout: 10 * time.Second,
-			class: prober.ClassTLS, reason: prober.ReasonCertUnknownAuthority},
+			class: taxonomy.ClassTLS, reason: taxonomy.ReasonCertUnknownAuthority},
 		{name: "dns", module: module(t, "dns", "query_name: example.test\nquery_type: A"), target: dnsAddr, timeout: 10 * time.Second},
 		{name: "dns timeout", module: module(t, "dns", "query_name: silent.test"), target: dnsAddr, timeout: 50 * time.Millisecond,
-			class: prober.ClassTimeout, reason: prober.ReasonDeadline},
+			class: taxonomy.ClassTimeout, reason: taxonomy.ReasonDeadline},
 		{name: "grpc", module: module(t, "grpc", ""), target: grpcAddr, timeout: 10 * time.Second},
 	}
 }
@@ -278,11 +279,11 @@ func startHTTP3Targets(t *testing.T) []kind {
 		{name: "http3 success", module: trusting, target: h3 + "/ok", timeout: http3Timeout},
 		{name: "http3 redirect", module: trusting, target: h3 + "/redirect", timeout: http3Timeout},
 		{name: "http3 refused", module: untrusting, target: "https://" + testkit.ClosedUDPPort(t), timeout: http3Timeout,
-			class: prober.ClassConnect, reason: prober.ReasonRefused},
+			class: taxonomy.ClassConnect, reason: taxonomy.ReasonRefused},
 		{name: "http3 timeout", module: untrusting, target: "https://" + testkit.SilentUDP(t), timeout: 50 * time.Millisecond,
-			class: prober.ClassTimeout, reason: prober.ReasonDeadline},
+			class: taxonomy.ClassTimeout, reason: taxonomy.ReasonDeadline},
 		{name: "http3 tls failure", module: untrusting, target: h3 + "/ok", timeout: http3Timeout,
-			class: prober.ClassTLS, reason: prober.ReasonCertUnknownAuthority},
+			class: taxonomy.ClassTLS, reason: taxonomy.ReasonCertUnknownAuthority},
 	}
 }
 
