@@ -1,3 +1,7 @@
+// Package prober runs one probe of one target: its registry lists the
+// probers sonde can run, each a package of its own over prober/core but
+// icmp, which is still here, and NewSet and NewModule prepare a
+// configuration's modules with them.
 package prober
 
 import (

@@ -1,6 +1,9 @@
-// Package prober runs one probe of one target: a Func per protocol, all with
-// the same contract. A probe writes its metrics to a Sink and returns nil on
-// success or an error that is, or wraps, an *Error saying why it failed.
+// Package core is what every prober shares: the prepared Module and Set,
+// the Prober and Descriptor types, dialing and resolving under the target
+// policy, TLS clients with OCSP, and the query_response scripts and
+// checks. A probe writes its metrics to a probemetrics.Sink and returns nil
+// on success or an error that is, or wraps, a *taxonomy.Error saying why it
+// failed. Core knows no prober: package prober's registry names them.
 package core
 
 import (

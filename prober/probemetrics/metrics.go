@@ -1,3 +1,5 @@
+// Package probemetrics holds the metrics of one probe (Sink), writes them
+// in the exposition formats, and keeps the timeline of the probe's phases.
 package probemetrics
 
 import (

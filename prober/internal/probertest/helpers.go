@@ -1,3 +1,7 @@
+// Package probertest holds what the probers' tests share: a DNS server
+// and its zone, HTTP, gRPC, websocket and raw servers on loopback, a test
+// CA, the metric assertions, and the check of what test probes export
+// against docs/metrics.md.
 package probertest
 
 import (
