@@ -197,19 +197,6 @@ func TestDNSOptionsBlackboxFailsOn(t *testing.T) {
 	}
 }
 
-// TestICMPPayloadThatCannotBeSent fails the probe after resolving, before
-// a socket is opened, so it needs no ICMP privilege.
-func TestICMPPayloadThatCannotBeSent(t *testing.T) {
-	for _, size := range []int{-1, config.MaxICMPPayload4 + 1} {
-		m := defaultModule(t, "icmp", func(m *config.Module) { m.ICMP.PayloadSize = size })
-		_, err := probertest.Run(t, m, "127.0.0.1")
-		checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup})
-	}
-	if err := checkPayloadSize(config.MaxICMPPayload4+1, core.IP6); err != nil {
-		t.Errorf("a payload IPv6 can carry was refused: %v", err)
-	}
-}
-
 // TestTLSWithoutAServerName: over a unix socket there is no host name to
 // verify the server as, and blackbox's handshake fails without one.
 func TestTLSWithoutAServerName(t *testing.T) {

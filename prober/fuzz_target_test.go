@@ -9,6 +9,7 @@ import (
 	"github.com/sonde-exporter/sonde/prober/dns"
 	"github.com/sonde-exporter/sonde/prober/grpc"
 	httpprober "github.com/sonde-exporter/sonde/prober/http"
+	"github.com/sonde-exporter/sonde/prober/icmp"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 	"github.com/sonde-exporter/sonde/prober/tcp"
 	"github.com/sonde-exporter/sonde/prober/websocket"
@@ -61,7 +62,7 @@ func FuzzParseTarget(f *testing.F) {
 			checkPort(t, "websocket", target, websocket.DefaultPort(u))
 		}
 		// icmp: a host name or an IP address, nothing more.
-		checkRefusal(t, "icmp", target, checkICMPTarget(target))
+		checkRefusal(t, "icmp", target, icmp.CheckTarget(target))
 	})
 }
 

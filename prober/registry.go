@@ -1,7 +1,6 @@
 // Package prober runs one probe of one target: its registry lists the
-// probers sonde can run, each a package of its own over prober/core but
-// icmp, which is still here, and NewSet and NewModule prepare a
-// configuration's modules with them.
+// probers sonde can run, each a package of its own over prober/core, and
+// NewSet and NewModule prepare a configuration's modules with them.
 package prober
 
 import (
@@ -12,6 +11,7 @@ import (
 	"github.com/sonde-exporter/sonde/prober/dns"
 	"github.com/sonde-exporter/sonde/prober/grpc"
 	httpprober "github.com/sonde-exporter/sonde/prober/http"
+	"github.com/sonde-exporter/sonde/prober/icmp"
 	"github.com/sonde-exporter/sonde/prober/tcp"
 	"github.com/sonde-exporter/sonde/prober/unix"
 	"github.com/sonde-exporter/sonde/prober/websocket"
@@ -22,7 +22,7 @@ import (
 var registry = []core.Descriptor{
 	{Name: "http", Prepare: httpprober.Prepare},
 	{Name: "tcp", Prepare: tcp.Prepare},
-	{Name: "icmp", Prepare: prepareICMP},
+	{Name: "icmp", Prepare: icmp.Prepare},
 	{Name: "dns", Prepare: dns.Prepare},
 	{Name: "grpc", Prepare: grpc.Prepare},
 	{Name: "unix", Prepare: unix.Prepare},

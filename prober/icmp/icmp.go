@@ -1,4 +1,7 @@
-package prober
+// Package icmp is the icmp prober: it pings the target over a datagram or a
+// raw ICMP socket; raw sockets are kept in a pool between probes and
+// filtered in the kernel by a BPF program.
+package icmp
 
 import (
 	"context"
@@ -44,7 +47,8 @@ type icmpPrepared struct {
 // its first sequence number.
 type echoStart struct{ id, seq uint16 }
 
-func prepareICMP(m *config.Module, _ *core.Env) (core.Prober, error) {
+// Prepare readies an icmp module when the configuration loads.
+func Prepare(m *config.Module, _ *core.Env) (core.Prober, error) {
 	cfg := &m.ICMP
 	p := &icmpPrepared{
 		payload:  icmpPayload(cfg.PayloadSize),
@@ -108,7 +112,7 @@ func (prep *icmpPrepared) Probe(ctx context.Context, target string, m *core.Modu
 	for _, p := range icmpPhases {
 		durations.With(string(p))
 	}
-	if err := checkICMPTarget(target); err != nil {
+	if err := CheckTarget(target); err != nil {
 		return err
 	}
 	cfg := &m.ICMP
@@ -148,10 +152,10 @@ func (prep *icmpPrepared) Probe(ctx context.Context, target string, m *core.Modu
 	return icmpVerdict(&x.stats, cfg.MinSuccessRatio, ip)
 }
 
-// checkICMPTarget refuses a target that cannot be a host name or an IP
+// CheckTarget refuses a target that cannot be a host name or an IP
 // address, such as one with a port or a scheme, which no resolver would
 // find: the scrape is then answered with HTTP 400 and the reason.
-func checkICMPTarget(target string) (err error) {
+func CheckTarget(target string) (err error) {
 	defer core.HidePassword(&err, target)
 	if net.ParseIP(target) == nil && (target == "" || strings.ContainsAny(target, ":/[]@ ")) {
 		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup,

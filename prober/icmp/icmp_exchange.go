@@ -1,4 +1,4 @@
-package prober
+package icmp
 
 import (
 	"bytes"

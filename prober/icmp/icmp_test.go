@@ -1,8 +1,10 @@
-package prober
+package icmp
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
+	"log/slog"
 	"net"
 	"os"
 	"strings"
@@ -18,6 +20,7 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
+	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -396,4 +399,36 @@ func TestICMPPermissionDenied(t *testing.T) {
 	}
 	probertest.Value(t, sink, "probe_icmp_duration_seconds", string(taxonomy.PhaseSetup))
 	probertest.Absent(t, sink, "probe_icmp_packets_sent")
+}
+
+// TestICMPPayloadThatCannotBeSent fails the probe after resolving, before
+// a socket is opened, so it needs no ICMP privilege.
+func TestICMPPayloadThatCannotBeSent(t *testing.T) {
+	for _, size := range []int{-1, config.MaxICMPPayload4 + 1} {
+		m := defaultModule(t, "icmp", func(m *config.Module) { m.ICMP.PayloadSize = size })
+		_, err := probertest.Run(t, m, "127.0.0.1")
+		checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup})
+	}
+	if err := checkPayloadSize(config.MaxICMPPayload4+1, core.IP6); err != nil {
+		t.Errorf("a payload IPv6 can carry was refused: %v", err)
+	}
+}
+
+// TestAuditICMPSocketUnsupported: a host whose kernel has no ICMP socket
+// of a kind (EPROTONOSUPPORT) cannot run the probe as asked.
+func TestAuditICMPSocketUnsupported(t *testing.T) {
+	m, prep := icmpModule(t, datagramSocket, nil)
+	prep.kinds = []socketKind{datagramSocket, rawSocket}
+	prep.listen = func(kind socketKind, _ core.IPFamily, _ net.IP, _ uint16) (*icmpSocket, error) {
+		if kind == datagramSocket {
+			return nil, os.NewSyscallError("socket", syscall.EPROTONOSUPPORT)
+		}
+		return nil, os.NewSyscallError("socket", syscall.EPERM)
+	}
+	_, err := probertest.Run(t, m, "127.0.0.1")
+	checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonUnsupported, taxonomy.PhaseSetup})
+}
+
+func probeICMP(ctx context.Context, target string, m *core.Module, sink *probemetrics.Sink, logger *slog.Logger) error {
+	return m.Prepared.(*icmpPrepared).Probe(ctx, target, m, sink, logger)
 }

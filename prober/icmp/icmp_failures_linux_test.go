@@ -1,4 +1,4 @@
-package prober
+package icmp
 
 import (
 	"net"
@@ -11,7 +11,7 @@ import (
 	"github.com/sonde-exporter/sonde/prober/core"
 )
 
-// The icmp scenarios of TestFailureMatrix that open an ICMP socket. Each
+// The icmp scenarios of TestICMPFailureScenarios, which open an ICMP socket. Each
 // skips only when the process may open neither a datagram nor a raw one.
 
 // icmpUnreachable: an ICMP destination unreachable comes back for the
@@ -35,7 +35,7 @@ func icmpUnreachable(t *testing.T) error {
 			return s, err
 		}
 	}
-	return probeErr(t, m, target.addr, 2*time.Second)
+	return scenarioErr(t, m, target.addr, 2*time.Second)
 }
 
 // unroutable is a socket whose sends the system refuses: no route to the
@@ -55,7 +55,7 @@ func icmpSilent(t *testing.T) error {
 	kind := usableKind(t, core.IP4)
 	m, prep := icmpModule(t, kind, forFamily(icmpTarget{family: core.IP4}))
 	throughBlackHole(prep, blackHole{})
-	return probeErr(t, m, "127.0.0.1", matrixDeadline)
+	return scenarioErr(t, m, "127.0.0.1", scenarioDeadline)
 }
 
 // icmpLossy: every other request is lost, and min_success_ratio asks for
@@ -68,5 +68,5 @@ func icmpLossy(t *testing.T) error {
 	})
 	fixedEcho(prep, 0x1056, 0)
 	throughBlackHole(prep, blackHole{pass: func(seq int) bool { return seq%2 == 0 }})
-	return probeErr(t, m, "127.0.0.1", 150*time.Millisecond)
+	return scenarioErr(t, m, "127.0.0.1", 150*time.Millisecond)
 }

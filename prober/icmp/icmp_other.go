@@ -1,6 +1,6 @@
 //go:build !linux
 
-package prober
+package icmp
 
 import (
 	"errors"

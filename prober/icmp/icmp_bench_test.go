@@ -1,6 +1,6 @@
 //go:build unix
 
-package prober
+package icmp
 
 import (
 	"context"
@@ -33,7 +33,7 @@ func BenchmarkICMPConcurrency(b *testing.B) {
 	cm := config.DefaultModule()
 	cm.Prober = "icmp"
 	cm.ICMP.IPProtocol, cm.ICMP.Packets, cm.ICMP.PacketInterval = "ip4", 3, 25*time.Millisecond
-	m, err := NewModule("bench", cm)
+	m, err := prepareModule("bench", cm)
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -1,10 +1,10 @@
 //go:build !linux
 
-package prober
+package icmp
 
 import "testing"
 
-// The icmp scenarios of TestFailureMatrix that open an ICMP socket use the
+// The icmp scenarios of TestICMPFailureScenarios that open an ICMP socket use the
 // helpers of icmp_linux_test.go.
 
 func icmpUnreachable(t *testing.T) error {

@@ -1,0 +1,139 @@
+package icmp
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"os"
+	"strings"
+	"testing"
+
+	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/internal/probertest"
+	"github.com/sonde-exporter/sonde/prober/taxonomy"
+)
+
+// How the tests make modules, of this package's prober only, and say what
+// a probe must fail with.
+
+var probers = []core.Descriptor{{Name: "icmp", Prepare: Prepare}}
+
+// defaultModule prepares a module of prober with blackbox's defaults,
+// changed by mutate, that resolves names with the test DNS server.
+func defaultModule(t *testing.T, prober string, mutate func(m *config.Module)) *core.Module {
+	t.Helper()
+	cm := config.DefaultModule()
+	cm.Prober = prober
+	if mutate != nil {
+		mutate(&cm)
+	}
+	m, err := core.PrepareModule("test", cm, probers, core.WithResolver(probertest.TestResolver(t)))
+	if err != nil {
+		t.Fatalf("NewModule: %v", err)
+	}
+	return m
+}
+
+// newModule is defaultModule for the http prober.
+func newModule(t *testing.T, mutate func(h *config.HTTPProbe)) *core.Module {
+	t.Helper()
+	return defaultModule(t, "http", func(m *config.Module) {
+		if mutate != nil {
+			mutate(&m.HTTP)
+		}
+	})
+}
+
+// loadSection loads a module of prober the way the exporter does, from
+// its section of a configuration file, so that the schema's defaults,
+// normalisations (bearer_token into authorization, ...) and rules apply.
+// Names resolve with the test DNS server.
+func loadSection(t *testing.T, prober, section string) (*core.Module, error) {
+	t.Helper()
+	var b strings.Builder
+	fmt.Fprintf(&b, "modules:\n  test:\n    prober: %s\n    %s:\n", prober, prober)
+	for _, line := range strings.Split(strings.Trim(section, "\n"), "\n") {
+		b.WriteString("      " + line + "\n")
+	}
+	cfg, err := config.Load([]byte(b.String()))
+	if err != nil {
+		return nil, fmt.Errorf("config.Load:\n%s\n%w", b.String(), err)
+	}
+	return core.PrepareModule("test", cfg.Modules["test"], probers, core.WithResolver(probertest.TestResolver(t)))
+}
+
+// sectionModule is loadSection for sections that must load.
+func sectionModule(t *testing.T, prober, section string) *core.Module {
+	t.Helper()
+	m, err := loadSection(t, prober, section)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return m
+}
+
+// yamlModule loads an http module from its `http:` section.
+func yamlModule(t *testing.T, httpSection string) *core.Module {
+	t.Helper()
+	return sectionModule(t, "http", httpSection)
+}
+
+// failure names the labels a failed probe must carry; the zero value means
+// the probe must succeed.
+type failure struct {
+	class  taxonomy.Class
+	reason taxonomy.Reason
+	phase  taxonomy.Phase
+}
+
+func (f failure) String() string {
+	if f == (failure{}) {
+		return "success"
+	}
+	return fmt.Sprintf("%s/%s in phase %s", f.class, f.reason, f.phase)
+}
+
+// checkOutcome asserts probe_success semantics (nil error = success) and,
+// for a failure, the exact class, reason and phase. It returns the *Error.
+func checkOutcome(t *testing.T, err error, want failure) *taxonomy.Error {
+	t.Helper()
+	if want == (failure{}) {
+		if err != nil {
+			t.Fatalf("probe failed, want success: %v", err)
+		}
+		return nil
+	}
+	if err == nil {
+		t.Fatalf("probe succeeded, want %s", want)
+	}
+	var perr *taxonomy.Error
+	if !errors.As(err, &perr) {
+		t.Fatalf("error %v (%T) is not a *prober.Error", err, err)
+	}
+	got := failure{perr.Class, perr.Reason, perr.Phase}
+	if got != want {
+		t.Fatalf("failure = %s, want %s; error: %v", got, want, err)
+	}
+	return perr
+}
+
+// fuzzModule loads a module for a fuzz target.
+func fuzzModule(tb testing.TB, prober, section string) *core.Module {
+	tb.Helper()
+	return probertest.FuzzModuleOf(tb, probers, prober, section)
+}
+
+// prepareModule prepares a module with this package's prober.
+func prepareModule(name string, cm config.Module, opts ...core.Option) (*core.Module, error) {
+	return core.PrepareModule(name, cm, probers, opts...)
+}
+
+func TestMain(m *testing.M) {
+	flag.Parse()
+	code := m.Run()
+	if code == 0 {
+		code = probertest.CheckDocumented("../../docs/metrics.md", nil)
+	}
+	os.Exit(code)
+}
