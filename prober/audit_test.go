@@ -65,7 +65,7 @@ var failureMatrix = []matrixCase{
 		return runErr(t, newModule(t, nil), "http://nonexistent.test/")
 	}},
 	{"http", failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect}, func(t *testing.T) error {
-		return runErr(t, newModule(t, nil), "http://"+probertest.ClosedPort(t))
+		return runErr(t, newModule(t, nil), "http://"+testkit.ClosedTCPAddr(t))
 	}},
 	{"http", failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseProcessing}, func(t *testing.T) error {
 		srv := probertest.NewServer(t, http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) { probertest.Hold(r) }), probertest.ServerOpts{})
@@ -99,7 +99,7 @@ var failureMatrix = []matrixCase{
 		return runErr(t, defaultModule(t, "tcp", nil), "nonexistent.test:25")
 	}},
 	{"tcp", failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect}, func(t *testing.T) error {
-		return runErr(t, defaultModule(t, "tcp", nil), probertest.ClosedPort(t))
+		return runErr(t, defaultModule(t, "tcp", nil), testkit.ClosedTCPAddr(t))
 	}},
 	{"tcp", failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.QueryStep(0)}, func(t *testing.T) error {
 		addr := probertest.RawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
@@ -192,7 +192,7 @@ var failureMatrix = []matrixCase{
 		return runErr(t, wsModule(t, nil), "ws://nonexistent.test/")
 	}},
 	{"websocket", failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect}, func(t *testing.T) error {
-		return runErr(t, wsModule(t, nil), "ws://"+probertest.ClosedPort(t))
+		return runErr(t, wsModule(t, nil), "ws://"+testkit.ClosedTCPAddr(t))
 	}},
 	{"websocket", failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseProcessing}, func(t *testing.T) error {
 		addr := probertest.RawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) }) // never answers the upgrade
@@ -234,7 +234,7 @@ var failureMatrix = []matrixCase{
 		return runErr(t, grpcModule(t, ""), "nonexistent.test:50051")
 	}},
 	{"grpc", failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect}, func(t *testing.T) error {
-		return runErr(t, grpcModule(t, ""), probertest.ClosedPort(t))
+		return runErr(t, grpcModule(t, ""), testkit.ClosedTCPAddr(t))
 	}},
 	{"grpc", failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseCheck}, func(t *testing.T) error {
 		srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{Health: probertest.StalledHealth{}})

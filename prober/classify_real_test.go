@@ -5,6 +5,7 @@ import (
 	"net"
 	"testing"
 
+	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -13,7 +14,7 @@ import (
 // hand-made ones, for the cases a test server can produce cheaply.
 func TestClassifyRealErrors(t *testing.T) {
 	ctx := context.Background()
-	_, err := net.Dial("tcp4", probertest.ClosedPort(t))
+	_, err := net.Dial("tcp4", testkit.ClosedTCPAddr(t))
 	if got := taxonomy.Classify(ctx, err, taxonomy.PhaseConnect); got.Class != taxonomy.ClassConnect || got.Reason != taxonomy.ReasonRefused {
 		t.Errorf("refused dial: %s/%s (%v)", got.Class, got.Reason, err)
 	}

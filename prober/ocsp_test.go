@@ -13,6 +13,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -122,7 +123,7 @@ func TestOCSPCheckNone(t *testing.T) {
 }
 
 func TestOCSPQuery(t *testing.T) {
-	closed := "http://" + probertest.ClosedPort(t) + "/"
+	closed := "http://" + testkit.ClosedTCPAddr(t) + "/"
 	for _, tc := range []struct {
 		name    string
 		answer  func(t *testing.T, ca *probertest.TestCA, leaf probertest.Issued) func(http.ResponseWriter) // nil: the responder is down

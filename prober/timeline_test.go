@@ -17,6 +17,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/dns"
 	httpprober "github.com/sonde-exporter/sonde/prober/http"
@@ -266,7 +267,7 @@ func TestTimelineHTTP(t *testing.T) {
 		{
 			name: "connection refused",
 			setup: func(t *testing.T) (*core.Module, string) {
-				return httpModuleIP4(t, nil), "http://" + named(t, probertest.ClosedPort(t)) + "/"
+				return httpModuleIP4(t, nil), "http://" + named(t, testkit.ClosedTCPAddr(t)) + "/"
 			},
 			want:    failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			spans:   []string{"resolve/0", "connect/0"},
@@ -401,7 +402,7 @@ func TestTimelineTCP(t *testing.T) {
 		{
 			name: "connection refused",
 			setup: func(t *testing.T) (*core.Module, string) {
-				return tcpModuleIP4(t, func(*config.TCPProbe) {}), named(t, probertest.ClosedPort(t))
+				return tcpModuleIP4(t, func(*config.TCPProbe) {}), named(t, testkit.ClosedTCPAddr(t))
 			},
 			want:    failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			spans:   []string{"resolve/0", "connect/0"},

@@ -317,7 +317,7 @@ func TestDNSProbe(t *testing.T) {
 		{
 			name:    "refused over tcp: the dns and resolve families, at 0",
 			module:  "query_name: example.test\nquery_type: SOA\ntransport_protocol: tcp",
-			target:  func(*probertest.DNSTestServer) string { return probertest.ClosedPort(t) },
+			target:  func(*probertest.DNSTestServer) string { return testkit.ClosedTCPAddr(t) },
 			want:    refused,
 			metrics: dnsWith(dnsUnanswered, "probe_ip_protocol", 4),
 			check:   dnsDurations(plain, "connect"),
@@ -479,7 +479,7 @@ func TestDNSOverTLS(t *testing.T) {
 		{
 			name:    "refused",
 			module:  "query_name: example.test\ndns_over_tls: true",
-			target:  func(*probertest.DNSTestServer) string { return probertest.ClosedPort(t) },
+			target:  func(*probertest.DNSTestServer) string { return testkit.ClosedTCPAddr(t) },
 			want:    failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			metrics: dnsUnanswered,
 			check:   dnsDurations(tlsPhases),
@@ -611,7 +611,7 @@ func TestDNSOverHTTPS(t *testing.T) {
 		{
 			name:    "refused",
 			module:  doh + "query_name: example.test",
-			target:  func(*probertest.DNSTestServer) string { return "https://" + probertest.ClosedPort(t) + "/dns-query" },
+			target:  func(*probertest.DNSTestServer) string { return "https://" + testkit.ClosedTCPAddr(t) + "/dns-query" },
 			want:    failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			metrics: dnsUnanswered,
 		},

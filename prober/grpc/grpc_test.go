@@ -19,6 +19,7 @@ import (
 	"google.golang.org/grpc/codes"
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
+	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
@@ -421,7 +422,7 @@ func TestGRPCDeadline(t *testing.T) {
 
 func TestGRPCConnectionFailures(t *testing.T) {
 	t.Run("refused", func(t *testing.T) {
-		sink, err := probertest.Run(t, grpcModule(t, ""), probertest.ClosedPort(t))
+		sink, err := probertest.Run(t, grpcModule(t, ""), testkit.ClosedTCPAddr(t))
 		checkOutcome(t, err, failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect})
 		probertest.Metric(t, sink, float64(codes.Unavailable), "probe_grpc_status_code")
 		probertest.Metric(t, sink, 0, "probe_grpc_ssl")

@@ -10,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -21,7 +22,7 @@ import (
 func TestHTTPCredentialFailures(t *testing.T) {
 	var targetHit bool
 	target := probertest.NewServer(t, http.HandlerFunc(func(http.ResponseWriter, *http.Request) { targetHit = true }), probertest.ServerOpts{})
-	refusingTokens := probertest.ClosedPort(t)
+	refusingTokens := testkit.ClosedTCPAddr(t)
 	deniedTokens := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(http.StatusUnauthorized)

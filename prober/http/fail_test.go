@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
@@ -75,14 +76,14 @@ func TestHTTPFailures(t *testing.T) {
 	}{
 		{
 			name:   "refused port",
-			target: func(t *testing.T) string { return "http://" + probertest.ClosedPort(t) },
+			target: func(t *testing.T) string { return "http://" + testkit.ClosedTCPAddr(t) },
 			want:   failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			timed:  []taxonomy.Phase{taxonomy.PhaseConnect},
 			zero:   []taxonomy.Phase{taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer},
 		},
 		{
 			name:   "refused port over https",
-			target: func(t *testing.T) string { return "https://" + probertest.ClosedPort(t) },
+			target: func(t *testing.T) string { return "https://" + testkit.ClosedTCPAddr(t) },
 			want:   failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			zero:   []taxonomy.Phase{taxonomy.PhaseTLS, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer},
 		},

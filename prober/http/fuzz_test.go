@@ -3,14 +3,9 @@ package http
 import (
 	"bufio"
 	"context"
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
-	"crypto/x509"
 	"crypto/x509/pkix"
 	"io"
-	"math/big"
 	"net"
 	"net/http"
 	"sync/atomic"
@@ -186,24 +181,11 @@ func (p *fuzzPeer) answer(c net.Conn, config *tls.Config) {
 // certificate, offering HTTP/2 and HTTP/1.1.
 func selfSignedTLS(tb testing.TB) *tls.Config {
 	tb.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber: big.NewInt(1),
-		Subject:      pkix.Name{CommonName: "fuzz.test"},
-		DNSNames:     []string{"fuzz.test"},
-		IPAddresses:  []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore:    time.Now().Add(-time.Hour),
-		NotAfter:     time.Now().Add(24 * time.Hour),
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-	if err != nil {
-		tb.Fatal(err)
-	}
-	return &tls.Config{
-		Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}},
-		NextProtos:   []string{"h2", "http/1.1"},
-	}
+	cfg := testkit.SelfSigned(tb, testkit.Spec{
+		Subject:     pkix.Name{CommonName: "fuzz.test"},
+		DNSNames:    []string{"fuzz.test"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+	}).ServerConfig()
+	cfg.NextProtos = []string{"h2", "http/1.1"}
+	return cfg
 }

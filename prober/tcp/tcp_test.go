@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
@@ -118,7 +119,7 @@ func TestTCPConnect(t *testing.T) {
 		},
 		{
 			name:    "refused: only the common metrics",
-			target:  func(string) string { return probertest.ClosedPort(t) },
+			target:  func(string) string { return testkit.ClosedTCPAddr(t) },
 			want:    failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect},
 			metrics: map[string]float64{"probe_ip_protocol": 4},
 			absent:  []string{"probe_failed_due_to_regex", "probe_failed_due_to_bytes"},

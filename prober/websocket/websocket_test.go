@@ -18,6 +18,7 @@ import (
 	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
@@ -419,7 +420,7 @@ func TestWebsocketBadUpgradeResponses(t *testing.T) {
 
 func TestWebsocketRefused(t *testing.T) {
 	m := wsYAMLModule(t, probertest.GreetScript)
-	sink, err := probertest.Run(t, m, "ws://"+probertest.ClosedPort(t)+"/")
+	sink, err := probertest.Run(t, m, "ws://"+testkit.ClosedTCPAddr(t)+"/")
 	checkOutcome(t, err, failure{taxonomy.ClassConnect, taxonomy.ReasonRefused, taxonomy.PhaseConnect})
 	// What a dashboard sees after a refused connection: the websocket
 	// gauges at 0, the resolve metrics, and the phases that ran.

@@ -318,18 +318,6 @@ func ReadRequest(c net.Conn) error {
 	return req.Body.Close()
 }
 
-// ClosedPort returns a loopback address nobody listens on.
-func ClosedPort(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := ln.Addr().String()
-	ln.Close()
-	return addr
-}
-
 // Port returns the port of a server URL or address.
 func Port(t *testing.T, hostport string) string {
 	t.Helper()
