@@ -201,7 +201,7 @@ func classify(ctx context.Context, err error, phase Phase) *Error {
 	if c, r, ok := classifyProtocol(err); ok {
 		return Fail(c, r, phase, err)
 	}
-	if c, r, ok := matchText(inMessage, err.Error()); ok {
+	if c, r, ok := matchText(inMessage, err); ok {
 		return Fail(c, r, phase, err)
 	}
 	return Fail(ClassUnknown, ReasonUnclassified, phase, err)
@@ -311,7 +311,7 @@ func dnsReason(err *net.DNSError) Reason {
 	if err.IsNotFound {
 		return ReasonNXDomain
 	}
-	if c, r, ok := matchText(inDNS, err.Err); ok && c == ClassDNS {
+	if c, r, ok := matchText(inDNS, err); ok && c == ClassDNS {
 		return r
 	}
 	return ReasonResolverError

@@ -121,14 +121,41 @@ var textRows = []textRow{
 }
 
 // matchText returns the class and reason of the first row of scope whose
-// text is in msg.
-func matchText(scope textScope, msg string) (Class, Reason, bool) {
+// text is in err's text of that scope.
+func matchText(scope textScope, err error) (Class, Reason, bool) {
+	msg, ok := scope.textOf(err)
+	if !ok {
+		return "", "", false
+	}
 	for _, row := range textRows {
 		if row.scope == scope && strings.Contains(msg, row.text) {
 			return row.class, row.reason, true
 		}
 	}
 	return "", "", false
+}
+
+// textOf returns the text of err that scope names, if err has one.
+func (s textScope) textOf(err error) (string, bool) {
+	switch s {
+	case inStreamCause:
+		var stream http2.StreamError
+		if errors.As(err, &stream) && stream.Cause != nil {
+			return stream.Cause.Error(), true
+		}
+	case inSOCKS:
+		if op := socksOp(err); op != nil {
+			return op.Err.Error(), true
+		}
+	case inDNS:
+		var dnsErr *net.DNSError
+		if errors.As(err, &dnsErr) {
+			return dnsErr.Err, true
+		}
+	default:
+		return err.Error(), true
+	}
+	return "", false
 }
 
 // streamFailure classifies an HTTP/2 stream error, x/net's or the one
@@ -141,24 +168,30 @@ func streamFailure(err error) (Class, Reason, bool) {
 	if !errors.As(err, &stream) {
 		return "", "", false
 	}
-	if stream.Cause != nil {
-		if c, r, ok := matchText(inStreamCause, stream.Cause.Error()); ok {
-			return c, r, true
-		}
+	if c, r, ok := matchText(inStreamCause, err); ok {
+		return c, r, true
 	}
 	return ClassProtocol, ReasonMalformedResponse, true
 }
 
-// socksFailure classifies the errors of net/http's SOCKS5 client: text
-// inside a *net.OpError whose Op is "socks connect". What no row knows is
-// the proxy not speaking SOCKS5.
+// socksFailure classifies the errors of net/http's SOCKS5 client. What no
+// row knows is the proxy not speaking SOCKS5.
 func socksFailure(err error) (Class, Reason, bool) {
-	var op *net.OpError
-	if !errors.As(err, &op) || !strings.HasPrefix(op.Op, "socks ") || op.Err == nil {
+	if socksOp(err) == nil {
 		return "", "", false
 	}
-	if c, r, ok := matchText(inSOCKS, op.Err.Error()); ok {
+	if c, r, ok := matchText(inSOCKS, err); ok {
 		return c, r, true
 	}
 	return ClassProtocol, ReasonMalformedResponse, true
+}
+
+// socksOp returns the *net.OpError of net/http's SOCKS5 client in err
+// (its Op is "socks connect"), or nil.
+func socksOp(err error) *net.OpError {
+	var op *net.OpError
+	if errors.As(err, &op) && strings.HasPrefix(op.Op, "socks ") && op.Err != nil {
+		return op
+	}
+	return nil
 }
