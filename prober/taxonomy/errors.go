@@ -311,7 +311,7 @@ func dnsReason(err *net.DNSError) Reason {
 	if err.IsNotFound {
 		return ReasonNXDomain
 	}
-	if c, r, ok := matchText(inDNS, err); ok && c == ClassDNS {
+	if _, r, ok := matchText(inDNS, err); ok {
 		return r
 	}
 	return ReasonResolverError

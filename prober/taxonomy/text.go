@@ -35,8 +35,11 @@ type textRow struct {
 	why    string // why it is text: where Go makes it and what hides its type
 }
 
-// textRows is every text match of the classification, tried in order,
-// once no typed check has recognised the error.
+// textRows is every text match of the classification, each tried in
+// order within its scope. Rows of inMessage are read once no typed check
+// has recognised the error; the other scopes name the failure within a
+// type a check has recognised (a stream error, the SOCKS5 client's
+// *net.OpError, a *net.DNSError).
 var textRows = []textRow{
 	// A resolver's answer.
 	{inDNS, "server misbehaving", ClassDNS, ReasonServFail,

@@ -99,6 +99,9 @@ func TestTextRows(t *testing.T) {
 	producers := textProducers()
 	for _, row := range textRows {
 		t.Run(row.text, func(t *testing.T) {
+			if row.why == "" {
+				t.Error("the row does not say why it is text")
+			}
 			produce, ok := producers[row.text]
 			if !ok {
 				t.Fatal("no producer makes Go say this text: add one to textProducers")
