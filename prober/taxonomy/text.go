@@ -102,6 +102,10 @@ var textRows = []textRow{
 		"net/http's HTTP/2 client formats it with fmt.Errorf when the first stream's GOAWAY carries an error code"},
 	{inMessage, "http2: frame too large", ClassProtocol, ReasonMalformedResponse,
 		"net/http's bundled http2ErrFrameTooLarge is unexported (an HTTP/1.x answer on an h2 connection reads as one)"},
+	{inMessage, "http2: client conn could not be established", ClassProtocol, ReasonMalformedResponse,
+		"net/http's HTTP/2 client makes it with errors.New when the server closed the connection (after a GOAWAY, say) before the first request went out"},
+	{inMessage, "request header list larger than peer's advertised limit", ClassProtocol, ReasonMalformedResponse,
+		"net/http/internal/httpcommon makes it with errors.New when the server's SETTINGS_MAX_HEADER_LIST_SIZE is below the request's"},
 	{inMessage, "server replied with more than declared Content-Length", ClassProtocol, ReasonMalformedResponse,
 		"net/http's HTTP/2 client makes it with errors.New"},
 

@@ -76,6 +76,9 @@ func textProducers() map[string]producer {
 			io.WriteString(p.conn, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 			io.Copy(io.Discard, p.conn)
 		}, nil),
+		"http2: client conn could not be established": h2ClosedBeforeFirstRequest,
+		"request header list larger than peer's advertised limit": h2RoundTrip(func(p *h2Conn) { io.Copy(io.Discard, p.conn) },
+			http2.Setting{ID: http2.SettingMaxHeaderListSize, Val: 16}),
 		"server replied with more than declared Content-Length": h2Get(func(p *h2Conn) {
 			p.writeHeaders(":status", "200", "content-length", "1")
 			p.fr.WriteData(p.stream, true, []byte("abc"))
@@ -300,6 +303,101 @@ func acceptH2(c *tls.Conn) (*h2Conn, error) {
 			return &h2Conn{conn: c, fr: fr, stream: f.StreamID}, nil
 		}
 	}
+}
+
+// h2ClientConn is a connection to an HTTP/2 peer on loopback that sends
+// settings, waits for the client to acknowledge them and then does act.
+// The connection's Err is nil until the peer has acted on it.
+func h2ClientConn(t *testing.T, act func(*h2Conn), settings ...http2.Setting) *http.ClientConn {
+	t.Helper()
+	cert := testkit.SelfSigned(t, testkit.Loopback())
+	serverConf := cert.ServerConfig()
+	serverConf.NextProtos = []string{"h2"}
+	ln := listen(t, func(c net.Conn) {
+		p, err := settleH2(tls.Server(c, serverConf), settings)
+		if err != nil {
+			return
+		}
+		act(p)
+	})
+	pool := x509.NewCertPool()
+	pool.AddCert(cert.Leaf)
+	tr := &http.Transport{TLSClientConfig: &tls.Config{RootCAs: pool}, ForceAttemptHTTP2: true}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cc, err := tr.NewClientConn(ctx, "https", ln.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cc.Close() })
+	return cc
+}
+
+// settleH2 reads the client preface, sends settings and reads frames
+// until the client has acknowledged them.
+func settleH2(c *tls.Conn, settings []http2.Setting) (*h2Conn, error) {
+	if err := c.Handshake(); err != nil {
+		return nil, err
+	}
+	if _, err := io.ReadFull(c, make([]byte, len(http2.ClientPreface))); err != nil {
+		return nil, err
+	}
+	fr := http2.NewFramer(c, c)
+	if err := fr.WriteSettings(settings...); err != nil {
+		return nil, err
+	}
+	for {
+		f, err := fr.ReadFrame()
+		if err != nil {
+			return nil, err
+		}
+		if sf, ok := f.(*http2.SettingsFrame); ok && sf.IsAck() {
+			return &h2Conn{conn: c, fr: fr}, nil
+		}
+	}
+}
+
+// h2RoundTrip sends a GET on a connection whose peer sent settings and saw
+// them acknowledged, and then does act.
+func h2RoundTrip(act func(*h2Conn), settings ...http2.Setting) producer {
+	return func(t *testing.T) error {
+		ready := make(chan struct{})
+		cc := h2ClientConn(t, func(p *h2Conn) { close(ready); act(p) }, settings...)
+		<-ready
+		req, err := http.NewRequest(http.MethodGet, "https://localhost/", nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := cc.RoundTrip(req)
+		if err == nil {
+			resp.Body.Close()
+		}
+		return err
+	}
+}
+
+// h2ClosedBeforeFirstRequest sends a GET on a connection the peer closed
+// (with a GOAWAY) before the client sent anything on it.
+func h2ClosedBeforeFirstRequest(t *testing.T) error {
+	cc := h2ClientConn(t, func(p *h2Conn) {
+		p.fr.WriteGoAway(0, http2.ErrCodeProtocol, nil)
+		p.conn.Close()
+	})
+	for deadline := time.Now().Add(30 * time.Second); cc.Err() == nil; {
+		if time.Now().After(deadline) {
+			t.Fatal("the client never saw the connection close")
+		}
+		time.Sleep(time.Millisecond)
+	}
+	req, err := http.NewRequest(http.MethodGet, "https://localhost/", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := cc.RoundTrip(req)
+	if err == nil {
+		resp.Body.Close()
+	}
+	return err
 }
 
 // socksGet is a GET through a SOCKS5 proxy on loopback that serves each
