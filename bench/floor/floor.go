@@ -8,14 +8,12 @@ package floor
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -80,9 +78,9 @@ func probeFor(m moduleConfig) (probeFunc, error) {
 	case "tcp":
 		return probeTCP, nil
 	case "dns":
-		return probeDNS(m.DNS.QueryName), nil
+		return probeDNS(m.DNS.QueryName)
 	case "icmp":
-		return probeICMP, nil
+		return probeICMP(), nil
 	case "grpc":
 		return probeGRPC, nil
 	}
@@ -167,21 +165,4 @@ func resolve(ctx context.Context, host string) (string, error) {
 		return "", err
 	}
 	return ips[0].String(), nil
-}
-
-// tlsClient wraps conn in a TLS client verifying the server against roots.
-func tlsClient(ctx context.Context, conn net.Conn, host string, roots *x509.CertPool, protos ...string) (*tls.Conn, error) {
-	c := tls.Client(conn, &tls.Config{ServerName: host, RootCAs: roots, NextProtos: protos})
-	if err := c.HandshakeContext(ctx); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-func hostOnly(hostport string) string {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return strings.Trim(hostport, "[]")
-	}
-	return host
 }
