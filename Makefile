@@ -75,9 +75,17 @@ blackbox-exporter: $(BBE_BUILD)
 $(BBE_BUILD):
 	GO=$(GO) bench/build-blackbox.sh $(BBE_VERSION) $@
 
-bench-vs-blackbox: build
+# The floor (bench/cmd/floor) runs in the same rounds: the network work of
+# each probe alone, which the report sets sonde against (A/floor rows).
+FLOOR_BUILD := .cache/floor
+
+.PHONY: floor
+floor:
+	$(GO) build -o $(FLOOR_BUILD) ./bench/cmd/floor
+
+bench-vs-blackbox: build floor
 	@test -x "$(BBE)" || { echo "blackbox_exporter not found at $(BBE): apt-get install prometheus-blackbox-exporter, or make bench-vs-blackbox BBE=/path/to/blackbox_exporter"; exit 1; }
-	$(GO) run ./bench/cmd/loadharness --exporter ./sonde --vs "$(BBE)" $(BENCH_ARGS)
+	$(GO) run ./bench/cmd/loadharness --exporter ./sonde --vs "$(BBE)" --floor $(FLOOR_BUILD) $(BENCH_ARGS)
 
 # 10,000 probes in flight at once against an HTTP target that answers after
 # 2 s, as issue 8 sets it; the scrapes start over 1.5 s, so all are in
