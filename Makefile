@@ -32,8 +32,11 @@ fmt-check:
 
 # test/compat compares sonde with blackbox_exporter $(BBE_VERSION), which
 # blackbox-exporter builds into .cache/ first (once; later runs reuse it).
+# test/perf counts allocations and stack bytes, which the race detector
+# changes: it skips under -race and runs again here without.
 test: fmt-check vet blackbox-exporter
 	COMPAT_BLACKBOX_EXPORTER=$(abspath $(BBE_BUILD)) $(GO) test -race -count=1 ./...
+	$(GO) test -count=1 ./test/perf
 
 # Go native fuzzing: each target in turn for FUZZTIME. `make test` already
 # runs every target over its seeds (testdata/fuzz/<target>/); this explores
