@@ -74,74 +74,106 @@ func TestInFlightStack(t *testing.T) {
 // off meanwhile: the figure is what the probes grew to.
 func stackPerProbe(t *testing.T, c *collector.Collector, p *peer, target string) float64 {
 	t.Helper()
-	req := scrapeRequest(target)
-	ctx, cancel := context.WithCancel(context.Background())
 	runtime.GC() // frees the stacks of earlier probes' goroutines
 	defer debug.SetGCPercent(debug.SetGCPercent(-1))
 	waiting := waitingGoroutines()
 	before := stackInUse()
-	answers := make([]*answer, inFlight)
-	ended := make(chan int, inFlight)
-	var wg sync.WaitGroup
-	var released bool
-	release := func() {
-		if !released {
-			released = true
-			cancel()
-			if p != nil {
-				p.release()
-			}
-		}
-	}
-	// Whatever fails, the probes end before the next row starts.
-	defer wg.Wait()
-	defer release()
-	// The probes start a batch at a time, each once the peer has read the
-	// last batch's requests: a thousand at once would overflow the
-	// peer's listen queue or, for dns, its socket's receive buffer, and
-	// a dns probe whose query is dropped waits for its deadline.
-	for first := 0; first < inFlight; first += batch {
-		for i := first; i < min(first+batch, inFlight); i++ {
-			answers[i] = newAnswer()
-			r := req.WithContext(ctx)
-			wg.Go(func() {
-				c.ServeHTTP(answers[i], r)
-				ended <- i
-			})
-		}
-		if p != nil {
-			awaitRequests(t, p, min(batch, inFlight-first), ended, answers)
-		}
-	}
-	awaitWaiting(t, waiting+inFlight, ended, answers)
+	w := startWave(t, c, p, target)
+	defer w.end() // whatever fails, the probes end before the next row starts
+	awaitWaiting(t, waiting+inFlight, w)
 	held := stackInUse() - before
 	if p != nil {
-		p.release() // the probes get their answers, and must succeed
-		wg.Wait()
-		for i, a := range answers {
-			if !a.succeeded() {
-				t.Fatalf("probe %d failed: status %d\n%s", i, a.status, a.text())
-			}
-		}
+		w.checkAnswered(t)
 	}
 	return float64(held) / inFlight
 }
 
-// awaitRequests waits until the peer has read n more requests. A probe
-// that ends first has failed: the peer answers no one yet.
-func awaitRequests(t *testing.T, p *peer, n int, ended <-chan int, answers []*answer) {
+// wave is inFlight probes of one target, each through the handler on a
+// goroutine of its own.
+type wave struct {
+	p       *peer // nil for icmp
+	answers []*answer
+	ended   chan int // the index of each probe that ends
+	cancel  context.CancelFunc
+	wg      sync.WaitGroup
+}
+
+// startWave starts the probes a batch at a time, each once the peer has
+// read the last batch's requests: a thousand at once would overflow the
+// peer's listen queue or, for dns, its socket's receive buffer, and a dns
+// probe whose query is dropped waits for its deadline.
+func startWave(t *testing.T, c *collector.Collector, p *peer, target string) *wave {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	w := &wave{p: p, answers: make([]*answer, inFlight), ended: make(chan int, inFlight), cancel: cancel}
+	req := scrapeRequest(target).WithContext(ctx)
+	for first := 0; first < inFlight; first += batch {
+		for i := first; i < min(first+batch, inFlight); i++ {
+			w.answers[i] = newAnswer()
+			w.wg.Go(func() {
+				c.ServeHTTP(w.answers[i], req)
+				w.ended <- i
+			})
+		}
+		if p != nil {
+			w.awaitRequests(t, min(batch, inFlight-first))
+		}
+	}
+	return w
+}
+
+// end ends the probes: the peer answers, or they are cancelled.
+func (w *wave) end() {
+	if w.p != nil {
+		w.p.release()
+	}
+	w.cancel()
+	w.wg.Wait()
+}
+
+// checkAnswered lets the peer answer, and fails the test unless every
+// probe succeeded.
+func (w *wave) checkAnswered(t *testing.T) {
+	t.Helper()
+	w.p.release()
+	w.wg.Wait()
+	for i, a := range w.answers {
+		if !a.succeeded() {
+			t.Fatalf("probe %d failed: status %d\n%s", i, a.status, a.text())
+		}
+	}
+}
+
+// endedEarly fails the test if a probe has ended while the others wait:
+// it failed, since the peer answers no one yet.
+func (w *wave) endedEarly(t *testing.T) {
+	t.Helper()
+	select {
+	case i := <-w.ended:
+		a := w.answers[i]
+		t.Fatalf("probe %d ended while the others waited: status %d\n%s", i, a.status, a.text())
+	default:
+	}
+}
+
+// awaitRequests waits until the peer has read n more requests.
+func (w *wave) awaitRequests(t *testing.T, n int) {
 	t.Helper()
 	read := make(chan error, 1)
-	go func() { read <- p.awaitRequests(n) }()
-	select {
-	case err := <-read:
-		if err != nil {
-			t.Fatal(err)
+	go func() { read <- w.p.awaitRequests(n) }()
+	limit := time.After(time.Minute)
+	for {
+		select {
+		case err := <-read:
+			if err != nil {
+				t.Fatal(err)
+			}
+			return
+		case <-limit:
+			t.Fatalf("the peer has not read %d more requests after a minute", n)
+		case <-time.After(10 * time.Millisecond):
+			w.endedEarly(t)
 		}
-	case i := <-ended:
-		t.Fatalf("probe %d ended before its peer answered: status %d\n%s", i, answers[i].status, answers[i].text())
-	case <-time.After(time.Minute):
-		t.Fatalf("the peer has not read %d more requests after a minute", n)
 	}
 }
 
@@ -162,7 +194,7 @@ func waitingGoroutines() int {
 // awaitWaiting waits until at least n goroutines have been blocked over
 // several readings in a row: the probes' goroutines have all reached the
 // wait, and none is passing through a short one on its way there.
-func awaitWaiting(t *testing.T, n int, ended <-chan int, answers []*answer) {
+func awaitWaiting(t *testing.T, n int, w *wave) {
 	t.Helper()
 	const steady, every = 5, 20 * time.Millisecond
 	limit := time.Now().Add(time.Minute)
@@ -170,11 +202,7 @@ func awaitWaiting(t *testing.T, n int, ended <-chan int, answers []*answer) {
 		if time.Now().After(limit) {
 			t.Fatalf("%d goroutines waiting after a minute, want at least %d", waitingGoroutines(), n)
 		}
-		select {
-		case i := <-ended:
-			t.Fatalf("probe %d ended while the others waited: status %d\n%s", i, answers[i].status, answers[i].text())
-		default:
-		}
+		w.endedEarly(t)
 		if waitingGoroutines() >= n {
 			inARow++
 		} else {
