@@ -171,11 +171,16 @@ func (o *Options) validate() error {
 
 // filesNeeded is how many descriptors the harness, and each exporter,
 // may hold at once: a connection per probe in flight, to the target for
-// the exporter and from it for the harness, and the scrapes' own in the
-// exporter over plain HTTP; a margin for everything else.
+// the exporter and from it for the harness; over plain HTTP a second one,
+// the scrape's, at each end; a margin for everything else, the few
+// connections that carry the scrapes over HTTP/2 included.
 func (o *Options) filesNeeded() uint64 {
 	const margin = 1024
-	return uint64(2*max(o.ScaleProbes, o.OverrunProbes)) + margin
+	perProbe := 1
+	if o.ScaleProbes > 0 && o.ScalePlain {
+		perProbe = 2
+	}
+	return uint64(perProbe*max(o.ScaleProbes, o.OverrunProbes)) + margin
 }
 
 // scaleProber is the prober scale mode holds in flight: http unless told.
