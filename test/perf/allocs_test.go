@@ -15,7 +15,7 @@ import (
 type allocRow struct {
 	name   string
 	module module
-	peer   peerKind // "" for icmp, which the kernel answers
+	peer   peerKind
 	bound  allocBound
 	// datagram is an icmp probe's bound on a ping socket, which sonde
 	// opens per probe when the system allows it (bound is on the raw
@@ -35,7 +35,7 @@ var allocRows = []allocRow{
 	{name: "grpc", module: grpcModule, peer: peerGRPC, bound: allocBound{199, 20.2}},
 	{name: "unix", module: unixModule, peer: peerUnix, bound: allocBound{76, 14.0}},
 	{name: "websocket", module: websocketModule, peer: peerWebsocket, bound: allocBound{179, 37.1}},
-	{name: "icmp", module: icmpModule, bound: allocBound{118, 13.1}, datagram: allocBound{133, 13.8}},
+	{name: "icmp", module: icmpModule, peer: peerNone, bound: allocBound{118, 13.1}, datagram: allocBound{133, 13.8}},
 }
 
 // TestAllocationsPerProbe holds each prober's probe, whole scrape
@@ -45,13 +45,14 @@ func TestAllocationsPerProbe(t *testing.T) {
 	for _, row := range allocRows {
 		t.Run(row.name, func(t *testing.T) {
 			target, caFile, bound := "127.0.0.1", "", row.bound
-			if row.peer != "" {
-				p := startPeer(t, row.peer, false)
+			if row.peer != peerNone {
+				p := startChild(t, row.peer, childSpec{})
 				target, caFile = p.target, p.caFile
 			} else if needICMP(t) == "datagram" {
 				bound = row.datagram
 			}
-			c := newCollector(t, row.module, caFile)
+			c := newCollector()
+			setModule(t, c, row.module, caFile)
 			allocs, bytes := allocsPerProbe(t, c, target)
 			kib := bytes / 1024
 			t.Logf("%s: %.1f allocations, %.1f KiB per probe (bounds %.0f, %.1f KiB)", row.name, allocs, kib, bound.allocs, bound.kib)

@@ -1,22 +1,23 @@
 // Package perf holds sonde's performance rules as tests, so that they are
 // kept by a failing test rather than by the shape of the code: what one
-// probe of each prober allocates, through the /probe handler as a scrape
-// runs it (allocs_test.go), and the goroutine stack a probe holds while
-// it waits for its target (stack_test.go), which is most of what ten
+// probe of each prober allocates, from a scrape's request to its answer
+// through the /probe handler (allocs_test.go), and the goroutine stack a
+// scrape holds in sonde while its probe waits for the target, served as
+// sonde serve serves it (stack_test.go), which is most of what ten
 // thousand probes in flight cost beyond their heap.
 //
 // Both measure bytes and counts, not time, so that a loaded machine does
 // not move them; each prober's bound is today's figure with some
-// headroom. A change that crosses one either costs what the bound's
-// comment says it must not, or is worth it: then raise the bound in the
-// same commit, and say why there. `go test ./test/perf -v` logs every
-// figure.
+// headroom. A change that crosses one either costs what the bound guards
+// against, or is worth it: then raise the bound in the same commit, and
+// say why there. `go test ./test/perf -v` logs every figure.
 //
-// The peers run in a child process (peer_test.go), so that only the
-// probes' allocations and stacks are in this process's figures. The race
-// detector changes both (it instruments every function, which makes its
-// frames larger, and sync.Pool drops items at random under it): the tests
-// skip under -race.
+// The peers, and the scrapes of the stack test, run in a child process
+// (child_test.go), so that only sonde's allocations and stacks are in
+// this process's figures. The race detector changes both (it instruments
+// every function, which makes its frames larger, and sync.Pool drops
+// items at random under it): the tests skip under -race, and make test
+// runs the package again without it.
 package perf
 
 import (
@@ -27,7 +28,7 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"net/url"
+	neturl "net/url"
 	"strconv"
 	"strings"
 	"testing"
@@ -76,8 +77,20 @@ valid_rcodes: [NOERROR]`}
 // newCollector returns the /probe handler as sonde serve builds it at its
 // defaults (a main log at info, which a successful probe writes nothing
 // to; --log.prober=info, --timeout-offset=0.5, --history.limit=100),
-// serving m as the module "probe".
-func newCollector(t *testing.T, m module, caFile string) *collector.Collector {
+// with no module yet.
+func newCollector() *collector.Collector {
+	return collector.New(collector.Options{
+		TimeoutOffset: 0.5,
+		HistoryLimit:  100,
+		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
+		ProberLevel:   slog.LevelInfo,
+		Registerer:    prometheus.NewRegistry(),
+	})
+}
+
+// setModule gives c the module m as its only one, named "probe"; caFile
+// is what m's %s stands for.
+func setModule(t *testing.T, c *collector.Collector, m module, caFile string) {
 	t.Helper()
 	section := m.section
 	if strings.Contains(section, "%s") {
@@ -96,15 +109,7 @@ func newCollector(t *testing.T, m module, caFile string) *collector.Collector {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c := collector.New(collector.Options{
-		TimeoutOffset: 0.5,
-		HistoryLimit:  100,
-		Logger:        slog.New(slog.NewTextHandler(io.Discard, nil)),
-		ProberLevel:   slog.LevelInfo,
-		Registerer:    prometheus.NewRegistry(),
-	})
 	c.SetModules(set)
-	return c
 }
 
 // prometheusAccept is what Prometheus 3 asks /probe for.
@@ -115,7 +120,7 @@ const prometheusAccept = "application/openmetrics-text;version=1.0.0;escaping=al
 // scrapeRequest is a /probe request of the module "probe" as Prometheus
 // sends it.
 func scrapeRequest(target string) *http.Request {
-	q := url.Values{"module": {"probe"}, "target": {target}}
+	q := neturl.Values{"module": {"probe"}, "target": {target}}
 	r := httptest.NewRequest(http.MethodGet, "/probe?"+q.Encode(), nil)
 	r.Header.Set("Accept", prometheusAccept)
 	r.Header.Set("Accept-Encoding", "gzip")
@@ -169,11 +174,13 @@ func (a *answer) text() string {
 	return string(b)
 }
 
-// succeeded says whether the answer is a successful probe's, in the text
-// format or OpenMetrics.
-func (a *answer) succeeded() bool {
-	text := a.text()
-	return a.status == http.StatusOK && (strings.Contains(text, "\nprobe_success 1\n") || strings.Contains(text, "\nprobe_success 1.0\n"))
+// succeeded says whether the answer is a successful probe's.
+func (a *answer) succeeded() bool { return a.status == http.StatusOK && succeeded(a.text()) }
+
+// succeeded says whether an exposition, in the text format or
+// OpenMetrics, is a successful probe's.
+func succeeded(exposition string) bool {
+	return strings.Contains(exposition, "\nprobe_success 1\n") || strings.Contains(exposition, "\nprobe_success 1.0\n")
 }
 
 // needICMP skips the test when this process may send no ICMP echo
