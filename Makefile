@@ -32,8 +32,11 @@ fmt-check:
 
 # test/compat compares sonde with blackbox_exporter $(BBE_VERSION), which
 # blackbox-exporter builds into .cache/ first (once; later runs reuse it).
+# test/perf counts allocations and stack bytes, which the race detector
+# changes: it skips under -race and runs again here without.
 test: fmt-check vet blackbox-exporter
 	COMPAT_BLACKBOX_EXPORTER=$(abspath $(BBE_BUILD)) $(GO) test -race -count=1 ./...
+	$(GO) test -count=1 ./test/perf
 
 # Go native fuzzing: each target in turn for FUZZTIME. `make test` already
 # runs every target over its seeds (testdata/fuzz/<target>/); this explores
@@ -75,9 +78,17 @@ blackbox-exporter: $(BBE_BUILD)
 $(BBE_BUILD):
 	GO=$(GO) bench/build-blackbox.sh $(BBE_VERSION) $@
 
-bench-vs-blackbox: build
+# The floor (bench/cmd/floor) runs in the same rounds: the network work of
+# each probe alone, which the report sets sonde against (A/floor rows).
+FLOOR_BUILD := .cache/floor
+
+.PHONY: floor
+floor:
+	$(GO) build -o $(FLOOR_BUILD) ./bench/cmd/floor
+
+bench-vs-blackbox: build floor
 	@test -x "$(BBE)" || { echo "blackbox_exporter not found at $(BBE): apt-get install prometheus-blackbox-exporter, or make bench-vs-blackbox BBE=/path/to/blackbox_exporter"; exit 1; }
-	$(GO) run ./bench/cmd/loadharness --exporter ./sonde --vs "$(BBE)" $(BENCH_ARGS)
+	$(GO) run ./bench/cmd/loadharness --exporter ./sonde --vs "$(BBE)" --floor $(FLOOR_BUILD) $(BENCH_ARGS)
 
 # 10,000 probes in flight at once against an HTTP target that answers after
 # 2 s, as issue 8 sets it; the scrapes start over 1.5 s, so all are in

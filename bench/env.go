@@ -22,11 +22,7 @@ type Environment struct {
 
 func describeEnvironment(o Options) Environment {
 	env := Environment{CPUs: runtime.NumCPU(), CPUModel: cpuModel(), Kernel: readTrimmed("/proc/sys/kernel/osrelease"), Versions: map[string]string{}}
-	specs := []ExporterSpec{o.A}
-	if o.B != nil {
-		specs = append(specs, *o.B)
-	}
-	for _, s := range specs {
+	for _, s := range o.loadSpecs() {
 		env.Versions[s.Name()] = exporterVersion(s.Argv[0])
 	}
 	return env

@@ -37,9 +37,14 @@ func ParseExporter(label, command string) (ExporterSpec, error) {
 	return ExporterSpec{Label: label, Argv: argv}, nil
 }
 
-// Name is the label and the binary's name, e.g. "A (sonde)".
+// Name is the label and the binary's name, e.g. "A (sonde)", or the label
+// alone when the binary is named after it, e.g. "floor".
 func (s ExporterSpec) Name() string {
-	return fmt.Sprintf("%s (%s)", s.Label, filepath.Base(s.Argv[0]))
+	base := filepath.Base(s.Argv[0])
+	if base == s.Label {
+		return base
+	}
+	return fmt.Sprintf("%s (%s)", s.Label, base)
 }
 
 // exporter is a running exporter process.

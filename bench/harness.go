@@ -31,8 +31,11 @@ import (
 
 // Options say what to measure.
 type Options struct {
-	A ExporterSpec  // the exporter measured, the denominator of ratios
+	A ExporterSpec  // the exporter measured, the denominator of B's ratios
 	B *ExporterSpec // the one compared with it (--vs), or nil
+	// Floor (--floor) is bench/cmd/floor, or nil: the network work of each
+	// probe alone, the denominator of A's ratios. Load mode only.
+	Floor *ExporterSpec
 
 	// Load mode.
 	Modules       []string      // names from LoadModules
@@ -80,6 +83,7 @@ type Report struct {
 type ModuleReport struct {
 	Module string
 	A, B   Stats // B is zero without a second exporter
+	Floor  Stats // zero without a floor
 }
 
 // ScaleReport is one exporter's wave.
@@ -151,6 +155,8 @@ func (o *Options) validate() error {
 		return fmt.Errorf("scale mode cannot hold %q probes in flight; it can hold %s", o.ScaleProber, strings.Join(ScaleProbers(), ", "))
 	case o.ScaleProbes > 0 && o.OverrunProbes > 0:
 		return errors.New("scale mode and overrun mode are run one at a time")
+	case o.Floor != nil && (o.ScaleProbes > 0 || o.OverrunProbes > 0):
+		return errors.New("the floor is measured in load mode only: it does the network work of a probe, and holds no probe in flight the way an exporter does")
 	case o.ScaleProbes > 0:
 		return nil
 	case o.OverrunProbes > 0 && (o.OverrunTimeout <= 0 || o.OverrunRamp >= o.OverrunTimeout):
@@ -165,11 +171,16 @@ func (o *Options) validate() error {
 
 // filesNeeded is how many descriptors the harness, and each exporter,
 // may hold at once: a connection per probe in flight, to the target for
-// the exporter and from it for the harness, and the scrapes' own in the
-// exporter over plain HTTP; a margin for everything else.
+// the exporter and from it for the harness; over plain HTTP a second one,
+// the scrape's, at each end; a margin for everything else, the few
+// connections that carry the scrapes over HTTP/2 included.
 func (o *Options) filesNeeded() uint64 {
 	const margin = 1024
-	return uint64(2*max(o.ScaleProbes, o.OverrunProbes)) + margin
+	perProbe := 1
+	if o.ScaleProbes > 0 && o.ScalePlain {
+		perProbe = 2
+	}
+	return uint64(perProbe*max(o.ScaleProbes, o.OverrunProbes)) + margin
 }
 
 // scaleProber is the prober scale mode holds in flight: http unless told.
@@ -262,12 +273,8 @@ func (s *setup) runLoad(ctx context.Context, o Options) ([]ModuleReport, error) 
 }
 
 func (s *setup) startAll(ctx context.Context, o Options) ([]*exporter, error) {
-	specs := []ExporterSpec{o.A}
-	if o.B != nil {
-		specs = append(specs, *o.B)
-	}
 	var out []*exporter
-	for _, spec := range specs {
+	for _, spec := range o.loadSpecs() {
 		e, err := s.start(ctx, spec, o.Concurrency, false)
 		if err != nil {
 			return out, err
@@ -281,6 +288,19 @@ func stopAll(exporters []*exporter) {
 	for _, e := range exporters {
 		e.stop()
 	}
+}
+
+// loadSpecs are the exporters load mode alternates, in the order they run
+// a module: A, B, then the floor.
+func (o *Options) loadSpecs() []ExporterSpec {
+	specs := []ExporterSpec{o.A}
+	if o.B != nil {
+		specs = append(specs, *o.B)
+	}
+	if o.Floor != nil {
+		specs = append(specs, *o.Floor)
+	}
+	return specs
 }
 
 // rounds runs n rounds of every module on every exporter, alternating.
@@ -298,15 +318,22 @@ func (s *setup) rounds(ctx context.Context, o Options, exporters []*exporter, mo
 				}
 				s.logf("round %d/%d %-6s %-28s %8.0f probes/s %8.3f CPU-s/1k probes, %d failed", r, n, m.Name, e.spec.Name(),
 					st.ProbesPerSecond(), st.CPUPer1000(), st.Failures)
-				if j == 0 {
-					reports[i].A.add(st)
-				} else {
-					reports[i].B.add(st)
-				}
+				reports[i].stats(j, o).add(st)
 			}
 		}
 	}
 	return reports, ctx.Err()
+}
+
+// stats returns the figures of the j-th exporter of o.loadSpecs().
+func (m *ModuleReport) stats(j int, o Options) *Stats {
+	switch {
+	case j == 0:
+		return &m.A
+	case j == 1 && o.B != nil:
+		return &m.B
+	}
+	return &m.Floor
 }
 
 // runScale runs one wave per exporter, each exporter alone.

@@ -15,12 +15,29 @@ import (
 // directory.
 func buildSonde(t *testing.T) string {
 	t.Helper()
-	bin := filepath.Join(t.TempDir(), "sonde")
-	out, err := exec.Command("go", "build", "-o", bin, "..").CombinedOutput()
+	return build(t, "..", "sonde")
+}
+
+// build builds the package at dir into a temporary directory as name.
+func build(t *testing.T, dir, name string) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), name)
+	out, err := exec.Command("go", "build", "-o", bin, dir).CombinedOutput()
 	if err != nil {
-		t.Fatalf("go build: %v\n%s", err, out)
+		t.Fatalf("go build %s: %v\n%s", dir, err, out)
 	}
 	return bin
+}
+
+// usableModules are the load modules this process can measure: icmp
+// only when it may send echo requests.
+func usableModules(t *testing.T) []string {
+	modules := LoadModules()
+	if !icmpUsable() {
+		t.Log("this process may not send ICMP echo requests; the icmp module is left out")
+		modules = slices.DeleteFunc(modules, func(m string) bool { return m == "icmp" })
+	}
+	return modules
 }
 
 func needLinux(t *testing.T) {
@@ -37,11 +54,7 @@ func needLinux(t *testing.T) {
 func TestHarnessSmoke(t *testing.T) {
 	needLinux(t)
 	sonde := buildSonde(t)
-	modules := LoadModules()
-	if !icmpUsable() {
-		t.Log("this process may not send ICMP echo requests; the icmp module is left out")
-		modules = slices.DeleteFunc(modules, func(m string) bool { return m == "icmp" })
-	}
+	modules := usableModules(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	report, err := Run(ctx, Options{
@@ -83,6 +96,52 @@ func TestHarnessSmoke(t *testing.T) {
 		if !strings.Contains(out.String(), want) {
 			t.Errorf("the report lacks %q:\n%s", want, out.String())
 		}
+	}
+}
+
+// The floor runs through the harness as a third exporter of every round,
+// and every probe of every module it does succeeds: here it is A as well,
+// which spares building sonde and tests the same rounds and rows.
+func TestFloorSmoke(t *testing.T) {
+	needLinux(t)
+	floor := build(t, "./cmd/floor", "floor")
+	modules := usableModules(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	report, err := Run(ctx, Options{
+		A:             ExporterSpec{Label: "A", Argv: []string{floor}},
+		Floor:         &ExporterSpec{Label: "floor", Argv: []string{floor}},
+		Modules:       modules,
+		Concurrency:   4,
+		Duration:      400 * time.Millisecond,
+		Rounds:        1,
+		ScrapeTimeout: 5 * time.Second,
+		Dir:           t.TempDir(),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(report.Load) != len(modules) {
+		t.Fatalf("%d module reports for %d modules", len(report.Load), len(modules))
+	}
+	for _, m := range report.Load {
+		for name, s := range map[string]Stats{"A": m.A, "floor": m.Floor} {
+			if s.Probes == 0 || s.Failures != 0 || s.Late != 0 {
+				t.Errorf("%s, %s: %d probes, %d failed, %d late; first failure: %s", m.Module, name, s.Probes, s.Failures, s.Late, s.FirstFailure)
+			}
+		}
+	}
+	var out strings.Builder
+	if err := report.Write(&out, true); err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"| tcp | floor |", "| tcp | A/floor |", "| grpc | A/floor |", "A/floor is A over the floor"} {
+		if !strings.Contains(out.String(), want) {
+			t.Errorf("the report lacks %q:\n%s", want, out.String())
+		}
+	}
+	if _, err := Run(ctx, Options{A: report.Options.A, Floor: report.Options.Floor, ScaleProbes: 1, ScaleDelay: time.Second, ScaleTimeout: 2 * time.Second}); err == nil {
+		t.Error("scale mode accepted a floor")
 	}
 }
 

@@ -34,7 +34,7 @@ func (r *Report) Write(w io.Writer, markdown bool) error {
 func (r *Report) writeHeader(b *strings.Builder) {
 	o := r.Options
 	fmt.Fprintf(b, "machine: %d CPUs (nproc), %s, Linux %s\n", r.Env.CPUs, r.Env.CPUModel, r.Env.Kernel)
-	for _, spec := range r.specs() {
+	for _, spec := range r.Options.loadSpecs() {
 		fmt.Fprintf(b, "%s: %s: %s\n", spec.Name(), strings.Join(spec.Argv, " "), r.Env.Versions[spec.Name()])
 	}
 	fmt.Fprintf(b, "RLIMIT_NOFILE: %d (soft raised to the hard limit)\n", r.FileLimit.Soft)
@@ -63,14 +63,10 @@ func (r *Report) writeHeader(b *strings.Builder) {
 	if o.B != nil {
 		b.WriteString("ratios are B/A over the same rounds, alternated A B A B; above 1 means B costs more (or, for probes/s, does more)\n")
 	}
-}
-
-func (r *Report) specs() []ExporterSpec {
-	specs := []ExporterSpec{r.Options.A}
-	if r.Options.B != nil {
-		specs = append(specs, *r.Options.B)
+	if o.Floor != nil {
+		b.WriteString("A/floor is A over the floor in the same rounds (the floor runs after A and B on each module): " +
+			"what A costs next to the network work of its probes alone; 1.00x would be no cost of A's own\n")
 	}
-	return specs
 }
 
 // table is a header row and rows of cells.
@@ -91,16 +87,15 @@ func (r *Report) tables() []table {
 
 func (r *Report) loadTable() table {
 	t := table{{"module", "exporter", "probes/s", "CPU-s/1k probes", "peak RSS MiB", "p50 ms", "p99 ms", "failed", "probes"}}
-	names := []string{r.Options.A.Name()}
-	if r.Options.B != nil {
-		names = append(names, r.Options.B.Name())
-	}
+	o := r.Options
 	for _, m := range r.Load {
-		t = append(t, statsRow(m.Module, names[0], m.A))
-		if r.Options.B == nil {
-			continue
+		t = append(t, statsRow(m.Module, o.A.Name(), m.A))
+		if o.B != nil {
+			t = append(t, statsRow(m.Module, o.B.Name(), m.B), ratioRow(m.Module, "B/A", m.A, m.B))
 		}
-		t = append(t, statsRow(m.Module, names[1], m.B), ratioRow(m.Module, m.A, m.B))
+		if o.Floor != nil {
+			t = append(t, statsRow(m.Module, o.Floor.Name(), m.Floor), ratioRow(m.Module, "A/floor", m.Floor, m.A))
+		}
 	}
 	return t
 }
@@ -118,9 +113,10 @@ func statsRow(module, exporter string, s Stats) []string {
 	}
 }
 
-func ratioRow(module string, a, b Stats) []string {
+// ratioRow is the row of b's figures over a's.
+func ratioRow(module, name string, a, b Stats) []string {
 	return []string{
-		module, "B/A",
+		module, name,
 		ratio(b.ProbesPerSecond(), a.ProbesPerSecond()),
 		ratio(b.CPUPer1000(), a.CPUPer1000()),
 		ratio(float64(b.PeakRSS), float64(a.PeakRSS)),
@@ -183,6 +179,7 @@ func (r *Report) machineUsage() string {
 	for _, m := range r.Load {
 		total.add(m.A)
 		total.add(m.B)
+		total.add(m.Floor)
 	}
 	for _, s := range r.Scale {
 		total.add(s.Stats)
@@ -203,9 +200,9 @@ func (r *Report) machineUsage() string {
 func (r *Report) failures() []string {
 	var notes []string
 	for _, m := range r.Load {
-		for i, s := range []Stats{m.A, m.B} {
-			if s.FirstFailure != "" {
-				notes = append(notes, fmt.Sprintf("first failure, %s on %s: %s", r.specs()[i].Name(), m.Module, s.FirstFailure))
+		for j, spec := range r.Options.loadSpecs() {
+			if s := m.stats(j, r.Options); s.FirstFailure != "" {
+				notes = append(notes, fmt.Sprintf("first failure, %s on %s: %s", spec.Name(), m.Module, s.FirstFailure))
 			}
 		}
 	}

@@ -17,26 +17,36 @@ import (
 // same way. A cut value says so, and how long it was. The /probe answer
 // is not cut: its labels are the prober's.
 
-// boundRecord returns r with its values cut, and whether any was. Strings
-// and errors are cut as the record is kept, so that a long one does not
-// stay in memory with the probe's log; a LogValuer, which makes its value
-// only when the line is written, is cut then (see cutLazy).
-func boundRecord(r *slog.Record) (slog.Record, bool) {
+// boundRecord returns r, or a copy with its values cut when one is too
+// long. Strings and errors are cut as the record is kept, so that a long
+// one does not stay in memory with the probe's log; a LogValuer, which
+// makes its value only when the line is written, is cut then (see
+// cutLazy).
+func boundRecord(r *slog.Record) *slog.Record {
 	long := false
 	r.Attrs(func(a slog.Attr) bool {
 		_, long = boundAttr(a)
 		return !long
 	})
 	if !long {
-		return slog.Record{}, false
+		return r
 	}
+	return cutRecord(r)
+}
+
+// cutRecord returns a copy of r with its values cut. It is apart, and not
+// inlined, so that the copy's slog.Record is not on the stack of every
+// probe that logs (TestInFlightStack in test/perf holds that stack).
+//
+//go:noinline
+func cutRecord(r *slog.Record) *slog.Record {
 	out := slog.NewRecord(r.Time, r.Level, r.Message, r.PC)
 	r.Attrs(func(a slog.Attr) bool {
 		a, _ = boundAttr(a)
 		out.AddAttrs(a)
 		return true
 	})
-	return out, true
+	return &out
 }
 
 // boundAttr returns a with its value cut, and whether it was. An error

@@ -115,9 +115,7 @@ func (h *probeHandler) handleOwn(ctx context.Context, r *slog.Record) error {
 }
 
 func (h *probeHandler) keep(ctx context.Context, r *slog.Record) error {
-	if cut, ok := boundRecord(r); ok {
-		r = &cut
-	}
+	r = boundRecord(r)
 	h.log.add(r)
 	if r.Level < h.level {
 		return nil

@@ -3,19 +3,34 @@
 // connect, TLS, request, read), with no exporter around it. It serves
 // /probe as an exporter does, so that the harness scrapes and measures it
 // the same way as sonde and blackbox_exporter; what sonde spends above it
-// is what sonde adds to the network work itself.
+// is what sonde adds to the network work itself. Per prober:
+//
+//   - http: a fresh connection, a GET written by hand with Connection:
+//     close, the answer read by net/http's ReadResponse to its end.
+//   - https: the same after a full TLS handshake that verifies the chain;
+//     when the server picks h2, one stream on x/net's HTTP/2 framer.
+//   - tcp: connect, and close.
+//   - dns: a connected UDP socket, the query packed once at start with a
+//     fresh ID per probe, and only the answer's header read (ID, QR,
+//     rcode).
+//   - icmp: one echo request and its reply, on a socket kept between
+//     probes (a raw one with a kernel filter on its identifier as root,
+//     else a ping socket).
+//   - grpc: the health service's Check as one HTTP/2 stream on the
+//     framer, its status and the SERVING answer checked.
+//
+// Its answer is the two series the harness reads, uncompressed: no
+// metrics of the probe, no failure classification, no log, no history.
 package floor
 
 import (
 	"context"
-	"crypto/tls"
 	"crypto/x509"
 	"fmt"
 	"net"
 	"net/http"
 	"os"
 	"strconv"
-	"strings"
 	"time"
 
 	"go.yaml.in/yaml/v3"
@@ -80,9 +95,9 @@ func probeFor(m moduleConfig) (probeFunc, error) {
 	case "tcp":
 		return probeTCP, nil
 	case "dns":
-		return probeDNS(m.DNS.QueryName), nil
+		return probeDNS(m.DNS.QueryName)
 	case "icmp":
-		return probeICMP, nil
+		return probeICMP(), nil
 	case "grpc":
 		return probeGRPC, nil
 	}
@@ -167,21 +182,4 @@ func resolve(ctx context.Context, host string) (string, error) {
 		return "", err
 	}
 	return ips[0].String(), nil
-}
-
-// tlsClient wraps conn in a TLS client verifying the server against roots.
-func tlsClient(ctx context.Context, conn net.Conn, host string, roots *x509.CertPool, protos ...string) (*tls.Conn, error) {
-	c := tls.Client(conn, &tls.Config{ServerName: host, RootCAs: roots, NextProtos: protos})
-	if err := c.HandshakeContext(ctx); err != nil {
-		return nil, err
-	}
-	return c, nil
-}
-
-func hostOnly(hostport string) string {
-	host, _, err := net.SplitHostPort(hostport)
-	if err != nil {
-		return strings.Trim(hostport, "[]")
-	}
-	return host
 }

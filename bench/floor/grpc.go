@@ -1,48 +1,44 @@
 package floor
 
 import (
+	"bytes"
 	"context"
 	"fmt"
-	"io"
-	"net/http"
-	"strings"
 
-	"golang.org/x/net/http2"
+	"golang.org/x/net/http2/hpack"
 )
 
 // healthRequest is a gRPC message holding an empty HealthCheckRequest:
-// uncompressed, zero length.
-const healthRequest = "\x00\x00\x00\x00\x00"
+// uncompressed, zero length. serving is the answer of a server that is
+// SERVING: a HealthCheckResponse whose field 1 is 1.
+var (
+	healthRequest = []byte{0, 0, 0, 0, 0}
+	serving       = []byte{0, 0, 0, 0, 2, 0x08, 0x01}
+)
 
 // probeGRPC calls the standard health service's Check over HTTP/2 in
-// clear text on a fresh connection and checks the call's status is OK.
+// clear text on a fresh connection, on x/net's framer as sonde does (a
+// full client's per-connection machinery is no part of the floor), and
+// checks the call's status is OK and the server SERVING.
 func probeGRPC(ctx context.Context, target string) error {
 	conn, err := dial(ctx, target)
 	if err != nil {
 		return err
 	}
 	defer conn.Close()
-	cc, err := new(http2.Transport).NewClientConn(conn)
+	a, err := h2Call(conn, []hpack.HeaderField{
+		{Name: ":method", Value: "POST"},
+		{Name: ":scheme", Value: "http"},
+		{Name: ":path", Value: "/grpc.health.v1.Health/Check"},
+		{Name: ":authority", Value: target},
+		{Name: "content-type", Value: "application/grpc"},
+		{Name: "te", Value: "trailers"},
+	}, healthRequest)
 	if err != nil {
 		return err
 	}
-	defer cc.Close()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+target+"/grpc.health.v1.Health/Check", strings.NewReader(healthRequest))
-	if err != nil {
-		return err
-	}
-	req.Header.Set("Content-Type", "application/grpc")
-	req.Header.Set("Te", "trailers")
-	resp, err := cc.RoundTrip(req)
-	if err != nil {
-		return err
-	}
-	defer resp.Body.Close()
-	if _, err := io.Copy(io.Discard, resp.Body); err != nil {
-		return err
-	}
-	if s := resp.Trailer.Get("Grpc-Status"); s != "0" {
-		return fmt.Errorf("grpc-status %q", s)
+	if a.status != "200" || a.grpcStatus != "0" || !bytes.Equal(a.body, serving) {
+		return fmt.Errorf(":status %q, grpc-status %q, answer %x", a.status, a.grpcStatus, a.body)
 	}
 	return nil
 }

@@ -4,13 +4,12 @@
 // A probe's answer is one to a few KiB of exposition text. General
 // compressors are built for streams: at their fastest level they still
 // count symbol frequencies and build Huffman tables for every block, and
-// for an answer this size that fixed cost is most of their time (about 20
-// µs for a 2 KiB answer, over a tenth of a whole tcp probe). This package
-// does the two cheap parts of deflate only: LZ77 matching with one hash
-// probe per position, and the fixed Huffman codes of RFC 1951 section
-// 3.2.6, so that nothing is built per call. The output is about a quarter
-// larger than a dynamic-Huffman stream of the same text, and it is an
-// ordinary gzip member that any decoder reads.
+// for an answer this size that fixed cost is most of their time. This
+// package does the two cheap parts of deflate only: LZ77 matching with one
+// hash probe per position, and the fixed Huffman codes of RFC 1951 section
+// 3.2.6, so that nothing is built per call. The output is larger than a
+// dynamic-Huffman stream of the same text (docs/performance.md has the
+// figures), and it is an ordinary gzip member that any decoder reads.
 package quickgzip
 
 import (
@@ -23,9 +22,8 @@ import (
 const (
 	// hashBits sizes the table of recent positions: 2 KiB, cleared for
 	// each answer, which is simpler than telling earlier answers' entries
-	// apart and costs less than a cache line per 16 positions. A 16 KiB
-	// table makes an http probe's answer 2% smaller (1091 bytes instead
-	// of 1118) and is no faster.
+	// apart and costs less than a cache line per 16 positions. A larger
+	// table makes answers barely smaller and is no faster.
 	hashBits  = 9
 	minMatch  = 4   // the hash covers four bytes
 	maxMatch  = 258 // RFC 1951's longest match

@@ -8,10 +8,13 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/textproto"
 	"os"
-	"strings"
 	"syscall"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 // Class says, in one word from a small fixed set, why a probe failed. It is
@@ -169,7 +172,9 @@ func Classify(ctx context.Context, err error, phase Phase) *Error {
 	return deadlineWins(ctx, classify(ctx, err, phase))
 }
 
-// classify is Classify without the deadline's last word.
+// classify is Classify without the deadline's last word. Types and
+// sentinels are tried first; the text of an error is read last, and only
+// through textRows (text.go), for what Go reports as text alone.
 func classify(ctx context.Context, err error, phase Phase) *Error {
 	var classified *Error
 	if errors.As(err, &classified) {
@@ -193,7 +198,10 @@ func classify(ctx context.Context, err error, phase Phase) *Error {
 	if errors.Is(err, net.ErrClosed) {
 		return closedUnder(ctx, phase, err)
 	}
-	if c, r, ok := classifyMessage(err); ok {
+	if c, r, ok := classifyProtocol(err); ok {
+		return Fail(c, r, phase, err)
+	}
+	if c, r, ok := matchText(inMessage, err); ok {
 		return Fail(c, r, phase, err)
 	}
 	return Fail(ClassUnknown, ReasonUnclassified, phase, err)
@@ -217,10 +225,32 @@ func classifyCause(err error, phase Phase) (Class, Reason, bool) {
 	if c, r, ok := ErrnoClass(err); ok {
 		return c, r, true
 	}
-	if isMalformed(err) {
+	if errors.Is(err, http.ErrSchemeMismatch) {
+		// A plain HTTP answer to the TLS handshake: a protocol failure,
+		// though it ends the handshake.
 		return ClassProtocol, ReasonMalformedResponse, true
 	}
 	return "", "", false
+}
+
+// classifyProtocol recognises, by type or sentinel, a peer that broke off
+// or broke the protocol once the connection was up. The HTTP/2 types are
+// x/net's: net/http's own stream error fills them through its As method,
+// and its GOAWAY and connection errors, which do not, are textRows.
+func classifyProtocol(err error) (Class, Reason, bool) {
+	var header textproto.ProtocolError // a header line without a colon, ...
+	var goAway http2.GoAwayError
+	var connErr http2.ConnectionError
+	switch {
+	case errors.As(err, &goAway):
+		return ClassProtocol, ReasonUnexpectedEOF, true
+	case errors.As(err, &header), errors.Is(err, http.ErrLineTooLong), errors.As(err, &connErr):
+		return ClassProtocol, ReasonMalformedResponse, true
+	}
+	if c, r, ok := streamFailure(err); ok {
+		return c, r, true
+	}
+	return socksFailure(err)
 }
 
 // ClassifyDeadline recognises the probe running out of time. A DNS or
@@ -275,23 +305,16 @@ func isEOF(err error) bool {
 	return errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF)
 }
 
-// isMalformed spots net/http's parse failures, which are plain strings.
-func isMalformed(err error) bool {
-	msg := err.Error()
-	return strings.Contains(msg, "malformed HTTP") || strings.Contains(msg, "server gave HTTP response to HTTPS client")
-}
-
 // dnsReason maps the standard resolver's error to a dns reason. Go reports
-// SERVFAIL and friends only as a message, so the message is what is matched.
+// SERVFAIL and friends only as a message, which a textRow reads.
 func dnsReason(err *net.DNSError) Reason {
-	switch {
-	case err.IsNotFound:
+	if err.IsNotFound {
 		return ReasonNXDomain
-	case strings.Contains(err.Err, "server misbehaving"):
-		return ReasonServFail
-	default:
-		return ReasonResolverError
 	}
+	if _, r, ok := matchText(inDNS, err); ok {
+		return r
+	}
+	return ReasonResolverError
 }
 
 // ErrnoClass maps the socket errors a dial or read can end with.
@@ -360,72 +383,4 @@ func expiryReason(cert *x509.Certificate, now time.Time) Reason {
 		return ReasonCertNotYetValid
 	}
 	return ReasonCertExpired
-}
-
-// classifyMessage reads the failures the standard library reports only as
-// text, once every typed check has passed them by: net/http's HTTP/1.x
-// parse errors, its HTTP/2 stream and connection errors, and its SOCKS5
-// client's errors.
-func classifyMessage(err error) (Class, Reason, bool) {
-	if c, r, ok := socksFailure(err); ok {
-		return c, r, true
-	}
-	msg := err.Error()
-	switch {
-	case strings.Contains(msg, "received from peer"), // RST_STREAM or GOAWAY: the server gave up on the response
-		strings.Contains(msg, "server sent GOAWAY and closed the connection"),
-		strings.Contains(msg, "http2: client connection lost"),
-		strings.Contains(msg, "unexpected EOF reading trailer"): // the connection closed inside a chunked body's trailer
-		return ClassProtocol, ReasonUnexpectedEOF, true
-	}
-	for _, s := range malformedMessages {
-		if strings.Contains(msg, s) {
-			return ClassProtocol, ReasonMalformedResponse, true
-		}
-	}
-	return "", "", false
-}
-
-// malformedMessages are net/http's words for a response it cannot parse,
-// besides the "malformed HTTP" isMalformed knows.
-var malformedMessages = []string{
-	"malformed MIME header",           // a header line without a colon, ...
-	"bad Content-Length",              // not a number
-	"invalid empty Content-Length",    // a Content-Length header without a value
-	"multiple Content-Length headers", // differing values
-	"transfer encoding",               // unsupported, or too many transfer encodings
-	"response headers exceeded",       // more than MaxResponseHeaderBytes
-	"chunk length",                    // a chunked body that does not parse
-	"chunked encoding",                // "malformed chunked encoding"
-	"chunked line",                    // a chunk line ending in a bare LF, or with a stray CR
-	"header line too long",            // a chunk line longer than net/http reads
-	"trailer after chunked body",      // "suspiciously long trailer after chunked body"
-	"failed to parse Location header", // a redirect to a URL that does not parse
-	"stream error: ",                  // HTTP/2: a stream broke the protocol (PROTOCOL_ERROR, ...)
-	"connection error: ",              // HTTP/2: the connection broke the protocol
-	"http2: ",                         // HTTP/2: any other failure the client met
-}
-
-// socksFailure reads the errors of net/http's SOCKS5 client (proxy_url
-// socks5://...): text inside a *net.OpError whose Op is "socks connect".
-// A reply code the proxy sent for the target is read like the same
-// failure met directly; any other refusal is the proxy's reply code, and
-// the rest the proxy not speaking SOCKS5.
-func socksFailure(err error) (Class, Reason, bool) {
-	var op *net.OpError
-	if !errors.As(err, &op) || !strings.HasPrefix(op.Op, "socks ") || op.Err == nil {
-		return "", "", false
-	}
-	msg := op.Err.Error()
-	switch {
-	case msg == "unknown error connection refused":
-		return ClassConnect, ReasonRefused, true
-	case msg == "unknown error host unreachable":
-		return ClassConnect, ReasonHostUnreachable, true
-	case msg == "unknown error network unreachable":
-		return ClassConnect, ReasonNetworkUnreachable, true
-	case strings.HasPrefix(msg, "unknown error "), strings.Contains(msg, "authentication"):
-		return ClassStatus, ReasonReplyCode, true
-	}
-	return ClassProtocol, ReasonMalformedResponse, true
 }

@@ -8,11 +8,15 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"net/http"
+	"net/textproto"
 	"net/url"
 	"os"
 	"syscall"
 	"testing"
 	"time"
+
+	"golang.org/x/net/http2"
 )
 
 func TestClassify(t *testing.T) {
@@ -92,13 +96,21 @@ func TestClassify(t *testing.T) {
 		{"io.ErrUnexpectedEOF", alive, io.ErrUnexpectedEOF, PhaseTransfer, failure{ClassProtocol, ReasonUnexpectedEOF, PhaseTransfer}},
 		{"io.EOF wrapped by net/http", alive, &url.Error{Op: "Get", URL: "http://x", Err: io.EOF}, PhaseProcessing, failure{ClassProtocol, ReasonUnexpectedEOF, PhaseProcessing}},
 		{"malformed response", alive, &url.Error{Op: "Get", URL: "http://x", Err: errors.New(`net/http: HTTP/1.x transport connection broken: malformed HTTP response "SSH-2.0"`)}, PhaseTransfer, failure{ClassProtocol, ReasonMalformedResponse, PhaseTransfer}},
-		{"http response to https client", alive, errors.New("http: server gave HTTP response to HTTPS client"), PhaseProcessing, failure{ClassProtocol, ReasonMalformedResponse, PhaseProcessing}},
+		{"http response to https client", alive, &url.Error{Op: "Get", URL: "https://x", Err: http.ErrSchemeMismatch}, PhaseTLS, failure{ClassProtocol, ReasonMalformedResponse, PhaseTLS}},
+
+		{"x/net http2.GoAwayError", alive, &url.Error{Op: "Get", URL: "https://x", Err: http2.GoAwayError{LastStreamID: 1, ErrCode: http2.ErrCodeNo}}, PhaseTransfer, failure{ClassProtocol, ReasonUnexpectedEOF, PhaseTransfer}},
+		{"x/net http2.ConnectionError", alive, &url.Error{Op: "Get", URL: "https://x", Err: http2.ConnectionError(http2.ErrCodeProtocol)}, PhaseProcessing, failure{ClassProtocol, ReasonMalformedResponse, PhaseProcessing}},
+		{"x/net http2.StreamError", alive, &url.Error{Op: "Get", URL: "https://x", Err: http2.StreamError{StreamID: 1, Code: http2.ErrCodeProtocol}}, PhaseProcessing, failure{ClassProtocol, ReasonMalformedResponse, PhaseProcessing}},
+		{"textproto.ProtocolError", alive, fmt.Errorf("reading the response: %w", textproto.ProtocolError("malformed MIME header line: \"x\"")), PhaseProcessing, failure{ClassProtocol, ReasonMalformedResponse, PhaseProcessing}},
+		{"http.ErrLineTooLong", alive, fmt.Errorf("reading the body: %w", http.ErrLineTooLong), PhaseTransfer, failure{ClassProtocol, ReasonMalformedResponse, PhaseTransfer}},
+		{"a SOCKS5 proxy not speaking SOCKS5", alive, &net.OpError{Op: "socks connect", Net: "tcp", Err: errors.New("non-zero reserved field")}, PhaseConnect, failure{ClassProtocol, ReasonMalformedResponse, PhaseConnect}},
+		{"a SOCKS5 proxy closing early", alive, &net.OpError{Op: "socks connect", Net: "tcp", Err: io.EOF}, PhaseConnect, failure{ClassProtocol, ReasonUnexpectedEOF, PhaseConnect}},
 
 		{"classified keeps its labels", alive, classified, PhaseTransfer, failure{ClassAssertion, ReasonBodyRegex, PhaseValidate}},
 		{"a check cut short by the deadline", expired, classified, PhaseTransfer, failure{ClassTimeout, ReasonDeadline, PhaseValidate}},
 		{"a check cut short by the abandoned scrape", canceled, classified, PhaseTransfer, failure{ClassTimeout, ReasonCanceled, PhaseValidate}},
 		{"a check cut short as the clock passes the deadline", clockPast, classified, PhaseTransfer, failure{ClassTimeout, ReasonDeadline, PhaseValidate}},
-		{"a partial answer past the deadline", expired, errors.New(`malformed MIME header: missing colon: "X-Sl"`), PhaseProcessing, failure{ClassTimeout, ReasonDeadline, PhaseProcessing}},
+		{"a partial answer past the deadline", expired, textproto.ProtocolError(`malformed MIME header: missing colon: "X-Sl"`), PhaseProcessing, failure{ClassTimeout, ReasonDeadline, PhaseProcessing}},
 		{"a closed connection past the deadline", expired, io.ErrUnexpectedEOF, PhaseTransfer, failure{ClassTimeout, ReasonDeadline, PhaseTransfer}},
 		{"a status past the deadline is still a status", expired, Fail(ClassStatus, ReasonHTTPStatus, PhaseValidate, nil), PhaseValidate, failure{ClassStatus, ReasonHTTPStatus, PhaseValidate}},
 		{"a body over the limit past the deadline is still too large", expired, Fail(ClassProtocol, ReasonBodyTooLarge, PhaseTransfer, nil), PhaseTransfer, failure{ClassProtocol, ReasonBodyTooLarge, PhaseTransfer}},

@@ -3,6 +3,7 @@
 // compares two exporters side by side. See docs/performance.md.
 //
 //	loadharness --exporter ./sonde --vs /usr/bin/prometheus-blackbox-exporter
+//	loadharness --exporter ./sonde --vs ./blackbox_exporter --floor ./floor
 //	loadharness --exporter ./sonde --scale 10000
 //	loadharness --exporter ./sonde --vs ./blackbox_exporter --overrun 3000
 package main
@@ -53,6 +54,7 @@ func parseFlags(args []string, stderr io.Writer) (bench.Options, bool, error) {
 	var (
 		exporterCmd = fs.String("exporter", "", "Exporter A, measured: its binary and arguments, space-separated (e.g. './sonde --log.level=warn'). The harness adds --config.file and --web.listen-address.")
 		vsCmd       = fs.String("vs", "", "Exporter B, compared with A round by round (e.g. /usr/bin/prometheus-blackbox-exporter).")
+		floorCmd    = fs.String("floor", "", "The floor (go build -o floor ./bench/cmd/floor), run after A and B in every round of load mode: the network work of each probe alone. The report adds A/floor rows.")
 		modules     = fs.String("modules", strings.Join(bench.LoadModules(), ","), "Modules to load, comma-separated.")
 		o           bench.Options
 		markdown    bool
@@ -95,6 +97,13 @@ func parseFlags(args []string, stderr io.Writer) (bench.Options, bool, error) {
 			return o, false, fmt.Errorf("--vs: %w", err)
 		}
 		o.B = &b
+	}
+	if *floorCmd != "" {
+		f, err := bench.ParseExporter("floor", *floorCmd)
+		if err != nil {
+			return o, false, fmt.Errorf("--floor: %w", err)
+		}
+		o.Floor = &f
 	}
 	o.Modules = strings.Split(*modules, ",")
 	if !quiet {
