@@ -289,8 +289,8 @@ func (c *Collector) expose(w http.ResponseWriter, r *http.Request, sink *probeme
 const maxQuickGzip = 16 << 10
 
 // gzipQuick compresses body in one call, with no tables to build: for a
-// few KiB that is about a third of the CPU of the fastest streaming level,
-// for answers about a quarter larger (see internal/quickgzip).
+// few KiB that is far less CPU than the fastest streaming level, for
+// somewhat larger answers (docs/performance.md, internal/quickgzip).
 func (c *Collector) gzipQuick(w http.ResponseWriter, body []byte) error {
 	enc, ok := c.quickGzips.Get().(*quickgzip.Encoder)
 	if !ok {
@@ -408,8 +408,8 @@ func (c *Collector) putBuffer(b *[]byte) {
 // gzipWriter returns a pooled writer for an answer over maxQuickGzip. The
 // fastest level compresses an exposition nearly as well as the default for
 // a fraction of the CPU, and klauspost/compress (already built in, for
-// promhttp's zstd) does it in 40-50% less CPU than the standard library
-// (BenchmarkGzipAnswer).
+// promhttp's zstd) does it in less CPU than the standard library
+// (BenchmarkGzipAnswer measures both).
 func (c *Collector) gzipWriter(w io.Writer) *gzip.Writer {
 	if gz, ok := c.gzips.Get().(*gzip.Writer); ok {
 		gz.Reset(w)

@@ -123,8 +123,8 @@ func (c *Collector) limited(ctx context.Context, id int64, m *core.Module, targe
 }
 
 // run runs the probe, counted in flight. Without limits the probe runs
-// from here with no frame of the slot logic below it on its stack (see
-// Runner.Run).
+// from here with no frame of the slot logic below it on its stack
+// (TestInFlightStack in test/perf holds the stack a waiting probe keeps).
 func (c *Collector) run(ctx context.Context, id int64, m *core.Module, target string, timeout time.Duration) *Result {
 	c.limits.inFlight.Inc()
 	defer c.limits.inFlight.Dec()

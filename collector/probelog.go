@@ -17,7 +17,7 @@ type probeLog struct {
 
 // typicalRecords is room for the lines a successful http or tcp probe
 // logs (6), made at once: grown from nothing, the slice of records was
-// reallocated four times per probe, the largest allocation of a cheap one.
+// reallocated several times per probe.
 // Probes that log more (icmp and dns, about 10) grow it once. A record is
 // about 300 bytes, held as long as the probe is in flight and then in the
 // history, so more room would cost memory in scale.
@@ -101,7 +101,7 @@ func (h *probeHandler) Forwards(level slog.Level) bool { return level >= h.level
 // Handle keeps the record and forwards it when its level is high enough.
 // Records are a few hundred bytes and slog passes them by value: they are
 // passed on by pointer and copied once, into the log, as a probe's stack
-// must stay small (see Runner.Run).
+// must stay small (TestInFlightStack in test/perf).
 func (h *probeHandler) Handle(ctx context.Context, r slog.Record) error {
 	if len(h.attrs) > 0 || len(h.groups) > 0 {
 		return h.handleOwn(ctx, &r)

@@ -64,7 +64,7 @@ func runAttempts(ctx context.Context, fn core.Func, m *core.Module, target strin
 // retryAfter decides whether attempt n's failure gets another attempt and,
 // if so, logs it and waits the backoff. It reports whether to go on. It is
 // apart from runAttempts to keep that frame, which every probe's stack
-// holds while the prober runs, small (see Runner.Run).
+// holds while the prober runs, small (TestInFlightStack in test/perf).
 func retryAfter(ctx context.Context, policy *config.Retry, n int, err *taxonomy.Error, timeout time.Duration, logger *slog.Logger, jitter func() float64) bool {
 	wait, again := nextAttempt(ctx, *policy, n, err, timeout, jitter)
 	if !again {
@@ -88,7 +88,7 @@ func timeLeft(ctx context.Context) time.Duration {
 // attempt runs the prober once, as attempt try.N, inside its own span, and
 // records how it went in try. Attempts are filled in place rather than
 // returned: they are large, and the frames of the functions that run the
-// prober stay on its stack as long as it runs (see Runner.Run).
+// prober stay on its stack as long as it runs (TestInFlightStack in test/perf).
 func attempt(ctx context.Context, fn core.Func, m *core.Module, target string, env *probeEnv, try *Attempt) *probemetrics.Sink {
 	ctx, span := startAttemptSpan(ctx, env.tracer, try.N)
 	sink := probemetrics.NewSink()

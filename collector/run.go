@@ -82,10 +82,10 @@ const NoID = -1
 //
 // Every probe's goroutine holds Run's frame and those below it for as long
 // as the prober runs, and a goroutine's stack doubles, and stays doubled,
-// when the deepest call of the probe does not fit: with 8 KiB instead of
-// 16, ten thousand waiting probes need 80 MiB less. So the work before and
+// when the deepest call of the probe does not fit. So the work before and
 // after the probe is done in functions of their own (begin, finish), whose
-// frames are gone while the prober runs.
+// frames are gone while the prober runs; TestInFlightStack in test/perf
+// holds the stack a waiting probe keeps.
 func (rn Runner) Run(ctx context.Context, id int64, m *core.Module, target string, timeout time.Duration) *Result {
 	ctx, cancel := context.WithTimeout(ctx, timeout)
 	defer cancel()

@@ -56,8 +56,8 @@ func DialEndpoint(ctx context.Context, m *Module, e Endpoint, sink *probemetrics
 
 // resolveEndpoint runs the resolve phase into d and returns the dialer to
 // connect with. It is apart from dialEndpoint so that its frame is off the
-// stack while the probe connects, the deepest point of most probes (see
-// Runner.Run in collector).
+// stack while the probe connects, the deepest point of most probes
+// (TestInFlightStack in test/perf holds the stack a waiting probe keeps).
 func (d *Dialed) resolveEndpoint(ctx context.Context, m *Module, e *Endpoint, sink *probemetrics.Sink, logger *slog.Logger) (*net.Dialer, error) {
 	ip, took, err := ResolveTarget(ctx, m, e.Host, e.Protocol, e.Fallback, sink, logger)
 	d.Resolve = took
@@ -77,8 +77,7 @@ func (d *Dialed) resolveEndpoint(ctx context.Context, m *Module, e *Endpoint, si
 // NewDialer returns a dialer for a probe's connection. It turns TCP
 // keep-alive off: a probe's connection lives for one probe, far less than
 // the 15 s of idleness before the first keep-alive, and turning it on costs
-// four system calls per connection, a tenth of what a tcp probe does in the
-// kernel.
+// four system calls per connection, for nothing.
 func NewDialer() *net.Dialer { return &net.Dialer{KeepAlive: -1} }
 
 // LocalDialer binds the dialer to source_ip_address, which must be of the

@@ -11,8 +11,8 @@ import (
 // looks up the caller only when the line will reach a log that shows it.
 // slog.Logger calls runtime.Callers for every record it makes, whatever
 // the handler does with it, and a probe's progress lines are debug records
-// that almost never leave the probe's own log (which names no source): the
-// lookups were 3 to 4% of a tcp or dns probe's CPU. The collector's probe
+// that almost never leave the probe's own log (which names no source): every
+// probe would pay for a lookup on lines nobody reads. The collector's probe
 // handler says which levels it copies to the main log (Forwards).
 func Debug(l *slog.Logger, msg string, args ...any) {
 	ctx := context.Background()

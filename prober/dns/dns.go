@@ -474,8 +474,8 @@ func parseAnswer(raw []byte, id uint16, t dnsTransport) (*dns.Msg, error) {
 
 // messageText logs a DNS message as dig prints it. It is formatted only
 // when the log line is read (debug output, /logs, a main log that shows
-// probe lines): formatting every answer up front cost a cheap probe about
-// a tenth of what it allocated.
+// probe lines): formatting every answer up front would be paid by every
+// probe for text rarely read.
 type messageText struct{ msg *dns.Msg }
 
 func (m messageText) LogValue() slog.Value { return slog.StringValue(m.msg.String()) }

@@ -21,10 +21,10 @@ import (
 // roundTripDirect on the probe's own goroutine instead of by net/http's
 // Transport. The Transport runs a read loop and a write loop on two
 // goroutines of their own for every connection, which pooling pays back
-// and a probe, with one request per fresh connection, does not: at 10,000
-// probes in flight those two goroutines and their state were a third of
-// sonde's memory, and starting them and handing the response between
-// them a tenth of an http probe's CPU. The request and the response are
+// and a probe, with one request per fresh connection, does not: every probe in
+// flight would hold those two goroutines and their state, and every probe
+// would pay for starting them and handing the response between them
+// (docs/performance.md). The request and the response are
 // still written and parsed by net/http (Request.Write, ReadResponse).
 
 const (

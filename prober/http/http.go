@@ -499,7 +499,7 @@ func (p *httpProbe) netTransport(t *httpTransport) *http.Transport {
 		MaxResponseHeaderBytes: core.MaxResponseHeader,
 		// A probe's connection carries one request: its buffers are held
 		// for as long as the probe is in flight, and at 4 KiB each (the
-		// default) they were a fifth of a waiting probe's heap. Smaller
+		// default) they would be a large share of a waiting probe's heap. Smaller
 		// ones cost nothing: headers longer than the buffer are read in
 		// pieces, and the body is copied in reads larger than it, which
 		// bypass it.

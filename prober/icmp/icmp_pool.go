@@ -10,7 +10,7 @@ import (
 
 // A raw ICMP socket is costly to make ready: besides the socket call, its
 // kernel filters (icmp_filter.go) must be attached, and attaching a BPF
-// program was a sixth of an icmp probe's CPU. A module's raw sockets are
+// program is costly: kept, it is paid once per socket, not per probe. A module's raw sockets are
 // therefore kept between probes: everything they were set up with (source
 // address, ttl, dont_fragment, the filter on the socket's echo identifier)
 // is the module's, so a socket one probe used serves the next as well. A

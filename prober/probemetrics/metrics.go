@@ -285,8 +285,9 @@ func (f *family) seriesOrder() []int {
 // AppendText appends the sink's metrics to dst in the Prometheus text
 // format 0.0.4, or, with openMetrics, in OpenMetrics 1.0.0 with its final
 // "# EOF" line: byte for byte what expfmt writes for Gather's families,
-// written straight from the sink. Going through Gather and expfmt costs a
-// probe some 150 allocations. ok is false, and dst returned unchanged, when
+// written straight from the sink. Going through Gather and expfmt would
+// allocate for every family and metric of every answer
+// (TestAllocationsPerProbe in test/perf holds the count). ok is false, and dst returned unchanged, when
 // a name would need the quoting expfmt gives names outside the legacy
 // character set; the caller then encodes Gather's families with expfmt.
 func (s *Sink) AppendText(dst []byte, openMetrics bool) (_ []byte, ok bool) {

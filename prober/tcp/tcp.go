@@ -61,7 +61,8 @@ func (prepared *tcpPrepared) Probe(ctx context.Context, target string, m *core.M
 // converseTCP runs the conversation on a connected probe: TLS, a STARTTLS
 // preset, and the query_response script. It is apart from Probe so
 // that its frame is not on the stack while the probe connects, the
-// deepest point of a probe (see Runner.Run in collector).
+// deepest point of a probe (TestInFlightStack in test/perf holds the stack
+// a waiting probe keeps).
 func converseTCP(ctx context.Context, d core.Dialed, host string, m *core.Module, prepared *tcpPrepared, durations probemetrics.GaugeVec, sink *probemetrics.Sink, logger *slog.Logger) error {
 	cfg := &m.TCP
 	defer core.BindDeadline(ctx, d.Conn)()
