@@ -52,9 +52,6 @@ func (t *httpTransport) direct(req *http.Request) bool {
 // header. The response's body reads from the connection and closing it
 // closes the connection.
 func (t *httpTransport) roundTripDirect(req *http.Request) (*http.Response, error) {
-	if err := validHeader(req.Header); err != nil {
-		return nil, err
-	}
 	ctx := req.Context()
 	conn, err := t.dial(ctx, "tcp", dialAddress(req.URL))
 	if err != nil {
@@ -70,16 +67,19 @@ func (t *httpTransport) roundTripDirect(req *http.Request) (*http.Response, erro
 	return resp, nil
 }
 
-// validHeader refuses what the Transport refuses: a header name or value
-// that cannot be written as it is.
+// validHeader refuses what net/http's Transport refuses: a header name or
+// value that cannot be sent. The headers are the module's, so it is the
+// module's configuration that cannot be used, whichever path sends them.
 func validHeader(h http.Header) error {
 	for name, values := range h {
 		if !httpguts.ValidHeaderFieldName(name) {
-			return fmt.Errorf("net/http: invalid header field name %q", name)
+			return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup,
+				"http.headers: %q is not a valid header name; a name is a token, without spaces or separators", name)
 		}
 		for _, v := range values {
 			if !httpguts.ValidHeaderFieldValue(v) {
-				return fmt.Errorf("net/http: invalid header field value for %q", name)
+				return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup,
+					"http.headers: the value of %q cannot be sent: it holds a line break or another control character", name)
 			}
 		}
 	}

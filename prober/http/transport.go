@@ -223,6 +223,9 @@ type httpTransport struct {
 
 func (t *httpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	t.timeline.begin()
+	if err := validHeader(req.Header); err != nil {
+		return nil, err
+	}
 	if t.http3 {
 		return t.roundTripHTTP3(req)
 	}
