@@ -1,7 +1,6 @@
 package http
 
 import (
-	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -23,16 +22,7 @@ var probers = []core.Descriptor{{Name: "http", Prepare: Prepare}}
 // changed by mutate, that resolves names with the test DNS server.
 func defaultModule(t *testing.T, prober string, mutate func(m *config.Module)) *core.Module {
 	t.Helper()
-	cm := config.DefaultModule()
-	cm.Prober = prober
-	if mutate != nil {
-		mutate(&cm)
-	}
-	m, err := core.PrepareModule("test", cm, probers, core.WithResolver(probertest.TestResolver(t)))
-	if err != nil {
-		t.Fatalf("NewModule: %v", err)
-	}
-	return m
+	return probertest.DefaultModule(t, probers, prober, mutate)
 }
 
 // newModule is defaultModule for the http prober.
@@ -51,16 +41,7 @@ func newModule(t *testing.T, mutate func(h *config.HTTPProbe)) *core.Module {
 // Names resolve with the test DNS server.
 func loadSection(t *testing.T, prober, section string) (*core.Module, error) {
 	t.Helper()
-	var b strings.Builder
-	fmt.Fprintf(&b, "modules:\n  test:\n    prober: %s\n    %s:\n", prober, prober)
-	for _, line := range strings.Split(strings.Trim(section, "\n"), "\n") {
-		b.WriteString("      " + line + "\n")
-	}
-	cfg, err := config.Load([]byte(b.String()))
-	if err != nil {
-		return nil, fmt.Errorf("config.Load:\n%s\n%w", b.String(), err)
-	}
-	return core.PrepareModule("test", cfg.Modules["test"], probers, core.WithResolver(probertest.TestResolver(t)))
+	return probertest.LoadSection(t, probers, prober, section)
 }
 
 // sectionModule is loadSection for sections that must load.
@@ -98,24 +79,7 @@ func (f failure) String() string {
 // for a failure, the exact class, reason and phase. It returns the *Error.
 func checkOutcome(t *testing.T, err error, want failure) *taxonomy.Error {
 	t.Helper()
-	if want == (failure{}) {
-		if err != nil {
-			t.Fatalf("probe failed, want success: %v", err)
-		}
-		return nil
-	}
-	if err == nil {
-		t.Fatalf("probe succeeded, want %s", want)
-	}
-	var perr *taxonomy.Error
-	if !errors.As(err, &perr) {
-		t.Fatalf("error %v (%T) is not a *prober.Error", err, err)
-	}
-	got := failure{perr.Class, perr.Reason, perr.Phase}
-	if got != want {
-		t.Fatalf("failure = %s, want %s; error: %v", got, want, err)
-	}
-	return perr
+	return probertest.CheckOutcome(t, err, want.class, want.reason, want.phase)
 }
 
 // fuzzModule loads a module for a fuzz target.
