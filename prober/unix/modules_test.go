@@ -24,16 +24,6 @@ func defaultModule(t *testing.T, prober string, mutate func(m *config.Module)) *
 	return probertest.DefaultModule(t, probers, prober, mutate)
 }
 
-// newModule is defaultModule for the http prober.
-func newModule(t *testing.T, mutate func(h *config.HTTPProbe)) *core.Module {
-	t.Helper()
-	return defaultModule(t, "http", func(m *config.Module) {
-		if mutate != nil {
-			mutate(&m.HTTP)
-		}
-	})
-}
-
 // loadSection loads a module of prober the way the exporter does, from
 // its section of a configuration file, so that the schema's defaults,
 // normalisations (bearer_token into authorization, ...) and rules apply.
@@ -51,12 +41,6 @@ func sectionModule(t *testing.T, prober, section string) *core.Module {
 		t.Fatal(err)
 	}
 	return m
-}
-
-// yamlModule loads an http module from its `http:` section.
-func yamlModule(t *testing.T, httpSection string) *core.Module {
-	t.Helper()
-	return sectionModule(t, "http", httpSection)
 }
 
 // failure names the labels a failed probe must carry; the zero value means
