@@ -95,7 +95,7 @@ func newProbeHandler(log *probeLog, main slog.Handler, level slog.Level, tags []
 func (h *probeHandler) Enabled(context.Context, slog.Level) bool { return true }
 
 // Forwards reports whether records at level reach the main log, whose
-// lines name their source: core.Debug looks up its caller only then.
+// lines name their source: probelog.Debug looks up its caller only then.
 func (h *probeHandler) Forwards(level slog.Level) bool { return level >= h.level }
 
 // Handle keeps the record and forwards it when its level is high enough.

@@ -16,6 +16,7 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/redact"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -111,7 +112,7 @@ func (rn Runner) begin(ctx context.Context, id int64, m *core.Module, target str
 		tracer: tracer,
 		span:   span,
 	}
-	core.Debug(env.logger, "Beginning probe", "probe", m.Prober, "timeout_seconds", timeout.Seconds())
+	probelog.Debug(env.logger, "Beginning probe", "probe", m.Prober, "timeout_seconds", timeout.Seconds())
 	return ctx, r, env
 }
 
@@ -124,7 +125,7 @@ func (r *Result) finish(env *probeEnv) {
 		env.logger.Error("Probe failed", "duration_seconds", r.Duration.Seconds(), "class", r.Err.Class, "reason", r.Err.Reason, "phase", r.Err.Phase, "err", r.Err.Err)
 		return
 	}
-	core.Debug(env.logger, "Probe succeeded", "duration_seconds", r.Duration.Seconds())
+	probelog.Debug(env.logger, "Probe succeeded", "duration_seconds", r.Duration.Seconds())
 }
 
 // probeEnv is what the attempts of one probe share.

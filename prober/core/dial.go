@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -70,7 +71,7 @@ func (d *Dialed) resolveEndpoint(ctx context.Context, m *Module, e *Endpoint, si
 		return nil, err
 	}
 	d.Addr = net.JoinHostPort(ip.String(), e.Port)
-	Debug(logger, "Connecting", "network", e.Network, "address", d.Addr, "source", e.Source)
+	probelog.Debug(logger, "Connecting", "network", e.Network, "address", d.Addr, "source", e.Source)
 	return dialer, nil
 }
 

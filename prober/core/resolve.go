@@ -12,6 +12,7 @@ import (
 
 	"golang.org/x/net/idna"
 
+	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -110,7 +111,7 @@ func ResolveTarget(ctx context.Context, m *Module, host, preferred string, fallb
 		return nil, 0, TargetDenied(taxonomy.PhaseSetup, err)
 	}
 	want := PreferredFamily(preferred)
-	Debug(logger, "Resolving target address", "host", host, "ip_protocol", want)
+	probelog.Debug(logger, "Resolving target address", "host", host, "ip_protocol", want)
 	start := time.Now()
 	ip, err := LookupAddress(ctx, m.Resolver, host, want, fallback)
 	end := time.Now()
@@ -132,7 +133,7 @@ func ResolveTarget(ctx context.Context, m *Module, host, preferred string, fallb
 	}
 	metrics.Protocol.Set(FamilyOf(ip).Number())
 	metrics.AddrHash.Set(IPHash(ip))
-	Debug(logger, "Resolved target address", "host", host, "ip", ip) // net.IP formats itself when read
+	probelog.Debug(logger, "Resolved target address", "host", host, "ip", ip) // net.IP formats itself when read
 	return ip, took, nil
 }
 

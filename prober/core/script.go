@@ -16,6 +16,7 @@ import (
 	"github.com/prometheus/common/model"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -53,7 +54,7 @@ type ScriptMetrics struct {
 // configuration), so an operator can tell which expect did not match.
 func RunScript(ctx context.Context, steps []config.QueryResponse, c Conversation, mx ScriptMetrics, logger *slog.Logger) error {
 	for i := range steps {
-		Debug(logger, "Running query_response step", "step", i)
+		probelog.Debug(logger, "Running query_response step", "step", i)
 		if err := runStep(ctx, i, &steps[i], c, mx, logger); err != nil {
 			return err
 		}
@@ -77,7 +78,7 @@ func runStep(ctx context.Context, i int, step *config.QueryResponse, c Conversat
 			return taxonomy.Failf(taxonomy.ClassAssertion, taxonomy.ReasonExpect, phase, "step %d: expect %q did not match %q", i, step.Expect.String(), truncate(data, 200))
 		}
 		mx.Regex.Set(0)
-		Debug(logger, "Expect matched", "step", i, "regexp", step.Expect.String(), "line", string(data))
+		probelog.Debug(logger, "Expect matched", "step", i, "regexp", step.Expect.String(), "line", string(data))
 		send = string(step.Expect.Expand(nil, []byte(send), data, match))
 		if err := recordExpectInfo(mx.Sink, step, data, match, phase); err != nil {
 			return err
@@ -89,7 +90,7 @@ func runStep(ctx context.Context, i int, step *config.QueryResponse, c Conversat
 		}
 	}
 	if send != "" {
-		Debug(logger, "Sending", "step", i, "data", send)
+		probelog.Debug(logger, "Sending", "step", i, "data", send)
 		if err := c.Send(send); err != nil {
 			return taxonomy.Classify(ctx, fmt.Errorf("step %d: sending: %w", i, err), phase)
 		}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -351,7 +352,7 @@ func (p *dnsProbe) newQuery(id uint16) *dns.Msg {
 		MsgHdr:   dns.MsgHdr{Id: id, Opcode: dns.OpcodeQuery, RecursionDesired: p.cfg.Recursion},
 		Question: []dns.Question{{Name: p.prepared.name, Qtype: p.prepared.qtype, Qclass: p.prepared.qclass}},
 	}
-	core.Debug(p.logger, "Making DNS query", "transport", p.prepared.transport.String(), "name", p.prepared.name,
+	probelog.Debug(p.logger, "Making DNS query", "transport", p.prepared.transport.String(), "name", p.prepared.name,
 		"type", dns.TypeToString[p.prepared.qtype], "class", dns.ClassToString[p.prepared.qclass],
 		"recursion_desired", p.cfg.Recursion)
 	return msg
@@ -380,7 +381,7 @@ func (p *dnsProbe) exchange(conn net.Conn, query *dns.Msg) (*dns.Msg, error) {
 	skipped := 0
 	defer func() {
 		if skipped > 1 {
-			core.Debug(p.logger, "Ignored answers to other queries", "count", skipped)
+			probelog.Debug(p.logger, "Ignored answers to other queries", "count", skipped)
 		}
 	}()
 	for {
@@ -392,7 +393,7 @@ func (p *dnsProbe) exchange(conn net.Conn, query *dns.Msg) (*dns.Msg, error) {
 		// late answer to an earlier query from the same port: skip it.
 		if packet && len(raw) >= 2 && binary.BigEndian.Uint16(raw) != query.Id {
 			if skipped++; skipped == 1 {
-				core.Debug(p.logger, "Ignoring an answer to another query", "id", binary.BigEndian.Uint16(raw))
+				probelog.Debug(p.logger, "Ignoring an answer to another query", "id", binary.BigEndian.Uint16(raw))
 			}
 			continue
 		}
@@ -483,9 +484,9 @@ func (m messageText) LogValue() slog.Value { return slog.StringValue(m.msg.Strin
 // recordAnswer exports what the answer holds. probe_dns_serial exists only
 // for SOA queries, as in blackbox, and is 0 when the answer has no SOA.
 func (p *dnsProbe) recordAnswer(resp *dns.Msg) {
-	core.Debug(p.logger, "Got response", "rcode", rcodeName(resp.Rcode),
+	probelog.Debug(p.logger, "Got response", "rcode", rcodeName(resp.Rcode),
 		"answer", len(resp.Answer), "authority", len(resp.Ns), "additional", len(resp.Extra))
-	core.Debug(p.logger, "Response", "message", messageText{resp})
+	probelog.Debug(p.logger, "Response", "message", messageText{resp})
 	p.metrics.answer.Set(float64(len(resp.Answer)))
 	p.metrics.authority.Set(float64(len(resp.Ns)))
 	p.metrics.additional.Set(float64(len(resp.Extra)))

@@ -17,6 +17,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -133,13 +134,13 @@ func (p *dnsProbe) roundTrip(conn net.Conn, req *http.Request) ([]byte, error) {
 	start := time.Now()
 	defer p.requestDone(start)
 
-	core.Debug(p.logger, "Sending DNS over HTTPS request", "method", req.Method, "url", req.URL.Redacted())
+	probelog.Debug(p.logger, "Sending DNS over HTTPS request", "method", req.Method, "url", req.URL.Redacted())
 	resp, err := transport.RoundTrip(req)
 	if err != nil {
 		return nil, taxonomy.Classify(p.ctx, fmt.Errorf("DNS over HTTPS request to %s: %w", req.URL.Redacted(), err), taxonomy.PhaseQuery)
 	}
 	defer resp.Body.Close()
-	core.Debug(p.logger, "Received HTTP response", "status_code", resp.StatusCode, "proto", resp.Proto,
+	probelog.Debug(p.logger, "Received HTTP response", "status_code", resp.StatusCode, "proto", resp.Proto,
 		"content_type", resp.Header.Get("Content-Type"))
 	if resp.StatusCode != http.StatusOK {
 		return nil, taxonomy.Failf(taxonomy.ClassStatus, taxonomy.ReasonHTTPStatus, taxonomy.PhaseQuery, "the DNS over HTTPS server answered %q, not 200 OK", resp.Status)

@@ -8,6 +8,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -93,7 +94,7 @@ func (s *rrSection) check(resp *dns.Msg, logger *slog.Logger) error {
 			s.option, s.notMatches[0].String(), s.subject)
 	}
 	for _, rr := range rrs {
-		core.Debug(logger, "Validating RR", "section", s.option, "rr", rrText{rr})
+		probelog.Debug(logger, "Validating RR", "section", s.option, "rr", rrText{rr})
 	}
 	if b := s.broken; b != nil && len(rrs) > 0 {
 		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseValidate, "%s %q is not a valid regular expression: %v", b.option, b.pattern.String(), b.pattern.Err)

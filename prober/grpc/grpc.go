@@ -24,6 +24,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -324,7 +325,7 @@ func (p *grpcPrepared) dial(ctx context.Context, m *core.Module, e core.Endpoint
 		mx.status.Set(float64(unreachedCode(err)))
 		return nil, err
 	}
-	core.Debug(logger, "Connected", "address", d.Addr)
+	probelog.Debug(logger, "Connected", "address", d.Addr)
 	return p.secure(ctx, m, e, d.Conn, mx, sink, logger)
 }
 
@@ -344,7 +345,7 @@ func (p *grpcPrepared) redial(ctx context.Context, m *core.Module, e core.Endpoi
 		mx.status.Set(float64(unreachedCode(err)))
 		return nil, err
 	}
-	core.Debug(logger, "Connected", "address", addr.String())
+	probelog.Debug(logger, "Connected", "address", addr.String())
 	return p.secure(ctx, m, e, conn, mx, sink, logger)
 }
 
@@ -362,7 +363,7 @@ func (p *grpcPrepared) secure(ctx context.Context, m *core.Module, e core.Endpoi
 		return nil, err
 	}
 	mx.ssl.Set(1)
-	core.Debug(logger, "TLS handshake done", "server_name", tc.ConnectionState().ServerName)
+	probelog.Debug(logger, "TLS handshake done", "server_name", tc.ConnectionState().ServerName)
 	return tc, nil
 }
 
@@ -389,7 +390,7 @@ func (p *grpcPrepared) checkHealth(ctx context.Context, m *core.Module, conn net
 	defer conn.Close()
 	watched := &watchedConn{Conn: conn}
 	service := m.GRPC.Service
-	core.Debug(logger, "Checking gRPC health", "service", service, "authority", authority)
+	probelog.Debug(logger, "Checking gRPC health", "service", service, "authority", authority)
 	start := time.Now()
 	resp, fail := p.callHealth(ctx, m, watched, authority, mayRetry, logger)
 	mx.timed(taxonomy.PhaseCheck, start, time.Now())
@@ -403,7 +404,7 @@ func (p *grpcPrepared) checkHealth(ctx context.Context, m *core.Module, conn net
 		return false, err
 	}
 	mx.answered(resp.GetStatus())
-	core.Debug(logger, "Received health check answer", "serving_status", resp.GetStatus().String())
+	probelog.Debug(logger, "Received health check answer", "serving_status", resp.GetStatus().String())
 	return false, servingError(resp.GetStatus(), service)
 }
 

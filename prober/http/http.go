@@ -25,6 +25,7 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/regularfile"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -274,7 +275,7 @@ func (p *httpProbe) clientReady() error {
 // nil means the proxy resolves.
 func (p *httpProbe) resolve(u *url.URL) (net.IP, error) {
 	if p.cfg.SkipResolvePhaseWithProxy && p.proxied() {
-		core.Debug(p.logger, "Leaving name resolution to the proxy")
+		probelog.Debug(p.logger, "Leaving name resolution to the proxy")
 		// No address is learnt: only the name, or an IP literal, can be
 		// checked. What the proxy reaches is the proxy's to restrict.
 		return nil, p.module.Policy.CheckHost(u.Hostname(), taxonomy.PhaseSetup)
@@ -305,11 +306,11 @@ func (p *httpProbe) send(u *url.URL, ip net.IP) (*http.Response, error) {
 	client.Jar, _ = cookiejar.New(nil) // cookies set by a redirect are sent back, as a browser would
 	req = req.WithContext(context.WithValue(p.ctx, probeTransportKey{}, transport))
 
-	core.Debug(p.logger, "Making HTTP request", "url", u.Redacted(), "host", req.Host)
+	probelog.Debug(p.logger, "Making HTTP request", "url", u.Redacted(), "host", req.Host)
 	p.sent = true
 	resp, err := client.Do(req)
 	if err == nil {
-		core.Debug(p.logger, "Received HTTP response", "status_code", resp.StatusCode, "proto", resp.Proto)
+		probelog.Debug(p.logger, "Received HTTP response", "status_code", resp.StatusCode, "proto", resp.Proto)
 		return resp, nil
 	}
 	err = p.requestError(err, entry.requests > p.timeline.len())

@@ -16,6 +16,7 @@ import (
 	"golang.org/x/net/ipv6"
 
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -65,7 +66,7 @@ func (x *exchange) run(ctx context.Context) error {
 		deadline = time.Now().Add(24 * time.Hour)
 	}
 	x.start = time.Now()
-	core.Debug(x.logger, "Sending echo requests", "packets", x.planned, "interval", x.interval, "id", x.sock.id, "kind", x.sock.kind.String())
+	probelog.Debug(x.logger, "Sending echo requests", "packets", x.planned, "interval", x.interval, "id", x.sock.id, "kind", x.sock.kind.String())
 	for {
 		if err := x.sendDue(ctx, deadline); err != nil {
 			return err
@@ -97,7 +98,7 @@ func (x *exchange) run(ctx context.Context) error {
 // the normal end of a probe waiting for lost replies, a cancellation is
 // not.
 func (x *exchange) ended(ctx context.Context) error {
-	core.Debug(x.logger, "Stopped waiting for echo replies", "sent", len(x.sentAt), "received", x.stats.received)
+	probelog.Debug(x.logger, "Stopped waiting for echo replies", "sent", len(x.sentAt), "received", x.stats.received)
 	if errors.Is(ctx.Err(), context.Canceled) {
 		return taxonomy.Classify(ctx, ctx.Err(), taxonomy.PhaseRTT)
 	}
@@ -127,7 +128,7 @@ func (x *exchange) sendDue(ctx context.Context, deadline time.Time) error {
 		return nil
 	}
 	if i > 0 && time.Now().Add(x.interval).After(deadline) {
-		core.Debug(x.logger, "Not sending the remaining echo requests: the deadline leaves no packet_interval for their replies",
+		probelog.Debug(x.logger, "Not sending the remaining echo requests: the deadline leaves no packet_interval for their replies",
 			"sent", i, "planned", x.planned)
 		x.planned = i
 		return nil
@@ -137,7 +138,7 @@ func (x *exchange) sendDue(ctx context.Context, deadline time.Time) error {
 	if err != nil {
 		return taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonInternal, taxonomy.PhaseRTT, fmt.Errorf("building echo request %d: %w", seq, err))
 	}
-	core.Debug(x.logger, "Sending echo request", "seq", seq, "size", len(msg))
+	probelog.Debug(x.logger, "Sending echo request", "seq", seq, "size", len(msg))
 	now := time.Now()
 	if err := x.transmit(msg); err != nil {
 		return x.sendError(ctx, seq, len(msg), err)
@@ -219,7 +220,7 @@ func (x *exchange) reply(r echoMessage, from net.IP, hopLimit int, now time.Time
 	x.answered[i] = true
 	x.pending--
 	x.stats.addReply(rtt, hopLimit)
-	core.Debug(x.logger, "Echo reply", "seq", r.seq, "rtt", rtt, "hop_limit", hopLimit)
+	probelog.Debug(x.logger, "Echo reply", "seq", r.seq, "rtt", rtt, "hop_limit", hopLimit)
 }
 
 // failed records an ICMP error about one of our requests.
@@ -231,7 +232,7 @@ func (x *exchange) failed(f *icmpFailure) {
 	x.answered[i] = true
 	x.pending--
 	x.stats.failure = f
-	core.Debug(x.logger, "ICMP error for echo request", "seq", f.seq, "err", f.describe())
+	probelog.Debug(x.logger, "ICMP error for echo request", "seq", f.seq, "err", f.describe())
 }
 
 // index maps a sequence number to a request sent and not yet answered.
@@ -248,7 +249,7 @@ func (x *exchange) index(seq uint16) (int, bool) {
 func (x *exchange) drainErrors() bool {
 	failures, err := x.sock.readErrors()
 	if err != nil {
-		core.Debug(x.logger, "Reading the socket's error queue failed", "err", err)
+		probelog.Debug(x.logger, "Reading the socket's error queue failed", "err", err)
 	}
 	for _, f := range failures {
 		if f.quotedDst == nil { // the kernel matched it to this socket, which sends only to the target

@@ -12,6 +12,7 @@ import (
 	"golang.org/x/net/ipv6"
 
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -83,13 +84,13 @@ func openICMP(prep *icmpPrepared, target net.IP, o socketOptions, logger *slog.L
 		}
 		if kind == rawSocket && prep.pool != nil {
 			if s := prep.pool.get(family); s != nil {
-				core.Debug(logger, "Reusing ICMP socket", "kind", kind.String(), "id", s.id)
+				probelog.Debug(logger, "Reusing ICMP socket", "kind", kind.String(), "id", s.id)
 				return s, nil
 			}
 		}
 		s, err := prep.listen(kind, family, src, o.echo.id)
 		if err == nil {
-			core.Debug(logger, "Opened ICMP socket", "kind", kind.String(), "id", s.id, "source", o.source)
+			probelog.Debug(logger, "Opened ICMP socket", "kind", kind.String(), "id", s.id, "source", o.source)
 			if kind == rawSocket && len(errs) > 0 && isPermissionError(errs[0]) {
 				prep.datagramRefused[familyIndex(family)].Store(time.Now().UnixNano())
 			}
@@ -103,7 +104,7 @@ func openICMP(prep *icmpPrepared, target net.IP, o socketOptions, logger *slog.L
 			return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseSetup,
 				"source_ip_address %s is not an address of this host: %v", src, err)
 		}
-		core.Debug(logger, "Cannot open ICMP socket", "kind", kind.String(), "err", err)
+		probelog.Debug(logger, "Cannot open ICMP socket", "kind", kind.String(), "err", err)
 		errs = append(errs, fmt.Errorf("%s socket: %w", kind, err))
 	}
 	return nil, openError(errs)
@@ -181,7 +182,7 @@ func (s *icmpSocket) configure(o socketOptions, logger *slog.Logger) error {
 	}
 	switch {
 	case o.dontFragment && s.family == core.IP6:
-		core.Debug(logger, "dont_fragment applies to IPv4 only: routers never fragment IPv6")
+		probelog.Debug(logger, "dont_fragment applies to IPv4 only: routers never fragment IPv6")
 	case o.dontFragment:
 		if err := setDontFragment(s); err != nil {
 			return taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonUnsupported, taxonomy.PhaseSetup, fmt.Errorf("dont_fragment: %w", err))
@@ -194,7 +195,7 @@ func (s *icmpSocket) configure(o socketOptions, logger *slog.Logger) error {
 	}
 	if s.kind == rawSocket {
 		if err := s.filter(); err != nil {
-			core.Debug(logger, "The in-kernel ICMP filters could not be set; replies are filtered in sonde", "err", err)
+			probelog.Debug(logger, "The in-kernel ICMP filters could not be set; replies are filtered in sonde", "err", err)
 		}
 	}
 	return nil

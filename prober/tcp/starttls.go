@@ -11,6 +11,7 @@ import (
 	"strings"
 
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -33,7 +34,7 @@ var presets = map[string]func(s *core.Stream) error{
 const presetHelo = "sonde.localdomain"
 
 func runPreset(ctx context.Context, name string, s *core.Stream, logger *slog.Logger) error {
-	core.Debug(logger, "Running the STARTTLS preset", "preset", name)
+	probelog.Debug(logger, "Running the STARTTLS preset", "preset", name)
 	if err := presets[name](s); err != nil {
 		return taxonomy.Classify(ctx, fmt.Errorf("%s STARTTLS: %w", name, err), taxonomy.PhaseStartTLS)
 	}

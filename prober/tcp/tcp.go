@@ -13,6 +13,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -66,7 +67,7 @@ func (prepared *tcpPrepared) Probe(ctx context.Context, target string, m *core.M
 func converseTCP(ctx context.Context, d core.Dialed, host string, m *core.Module, prepared *tcpPrepared, durations probemetrics.GaugeVec, sink *probemetrics.Sink, logger *slog.Logger) error {
 	cfg := &m.TCP
 	defer core.BindDeadline(ctx, d.Conn)()
-	core.Debug(logger, "Connected", "address", d.Addr)
+	probelog.Debug(logger, "Connected", "address", d.Addr)
 
 	s := core.NewStream(d.Conn, prepared.tls, core.TLSServerName(cfg.TLSConfig.ServerName, host), sink)
 	defer func() { durations.With(string(taxonomy.PhaseTLS)).Set(s.TLSTime.Seconds()) }()

@@ -23,6 +23,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -332,7 +333,7 @@ func upgrade(ctx context.Context, u *url.URL, conn net.Conn, header http.Header,
 	bounded := &handshakeConn{Conn: conn, left: core.MaxResponseHeader}
 	handOver := func(ctx context.Context, _, _ string) (net.Conn, error) { return bounded, ctx.Err() }
 	dialer := websocket.Dialer{NetDialContext: handOver, NetDialTLSContext: handOver}
-	core.Debug(logger, "Making websocket upgrade request", "url", u.Redacted(), "host", header.Get("Host"))
+	probelog.Debug(logger, "Making websocket upgrade request", "url", u.Redacted(), "host", header.Get("Host"))
 	start := time.Now()
 	ws, resp, err := dialer.DialContext(ctx, u.String(), header)
 	overLimit := err != nil && bounded.exhausted()
@@ -340,7 +341,7 @@ func upgrade(ctx context.Context, u *url.URL, conn net.Conn, header http.Header,
 	mx.timed(taxonomy.PhaseProcessing, start, time.Now())
 	if resp != nil {
 		mx.status.Set(float64(resp.StatusCode))
-		core.Debug(logger, "Received upgrade response", "status_code", resp.StatusCode)
+		probelog.Debug(logger, "Received upgrade response", "status_code", resp.StatusCode)
 	}
 	if overLimit {
 		err = taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing,

@@ -1,4 +1,7 @@
-package core
+// Package probelog writes a probe's progress lines: debug records that
+// almost never leave the probe's own log, so that they cost next to
+// nothing when nobody reads them.
+package probelog
 
 import (
 	"context"

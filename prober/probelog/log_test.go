@@ -1,4 +1,4 @@
-package prober
+package probelog
 
 import (
 	"bytes"
@@ -6,8 +6,6 @@ import (
 	"log/slog"
 	"strings"
 	"testing"
-
-	"github.com/sonde-exporter/sonde/prober/core"
 )
 
 // keeping is a handler that forwards nothing at debug level, as the
@@ -41,7 +39,7 @@ func TestDebug(t *testing.T) {
 			if tc.keeping {
 				h = keeping{h}
 			}
-			core.Debug(slog.New(h).With("module", "m"), "Connected", "address", "127.0.0.1:80")
+			Debug(slog.New(h).With("module", "m"), "Connected", "address", "127.0.0.1:80")
 			out := buf.String()
 			if tc.want == "" {
 				if out != "" {
