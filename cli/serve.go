@@ -32,6 +32,7 @@ import (
 	"github.com/sonde-exporter/sonde/internal/gcfloor"
 	"github.com/sonde-exporter/sonde/prober"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/policy"
 )
 
 // addServeCommand adds the server, the default command, with
@@ -201,7 +202,7 @@ const denyPrivateFlag = "probe.deny-private"
 func proberOptions(f *flags) []core.Option {
 	var opts []core.Option
 	if f.denyPrivate {
-		opts = append(opts, core.WithDenied("--"+denyPrivateFlag, core.PrivateRanges()))
+		opts = append(opts, core.WithDenied("--"+denyPrivateFlag, policy.PrivateRanges()))
 	}
 	return opts
 }

@@ -7,7 +7,6 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
-	"net/netip"
 	"net/url"
 	"os"
 	"path/filepath"
@@ -21,6 +20,7 @@ import (
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/dns"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
+	"github.com/sonde-exporter/sonde/prober/policy"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -288,7 +288,7 @@ func TestTargetPolicyRedirects(t *testing.T) {
 // literal or resolved, and a module's allow list cannot override it.
 func TestDenyPrivate(t *testing.T) {
 	srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{})
-	private := core.WithDenied(denyPrivate, core.PrivateRanges())
+	private := core.WithDenied(denyPrivate, policy.PrivateRanges())
 	for _, tc := range []struct {
 		name    string
 		prober  string
@@ -322,47 +322,6 @@ func TestDenyPrivate(t *testing.T) {
 	})
 }
 
-func TestPrivateRanges(t *testing.T) {
-	for _, tc := range []struct{ addr, want string }{
-		{"0.0.0.0", "unspecified"},
-		{"::", "unspecified"},
-		{"127.0.0.1", "loopback"},
-		{"127.255.255.254", "loopback"},
-		{"::1", "loopback"},
-		{"10.1.2.3", "private, RFC 1918"},
-		{"172.16.0.1", "private, RFC 1918"},
-		{"172.31.255.255", "private, RFC 1918"},
-		{"192.168.1.1", "private, RFC 1918"},
-		{"100.64.0.1", "shared address space, CGNAT"},
-		{"100.100.100.200", "shared address space, CGNAT"},
-		{"169.254.169.254", "cloud metadata service"},
-		{"fd00:ec2::254", "cloud metadata service"},
-		{"169.254.1.1", "link-local"},
-		{"fe80::1", "link-local"},
-		{"fc00::1", "unique local"},
-		{"fd12:3456::1", "unique local"},
-		{"224.0.0.251", "multicast"},
-		{"ff02::1", "multicast"},
-		{"255.255.255.255", "broadcast"},
-		{"8.8.8.8", ""},
-		{"172.32.0.1", ""},
-		{"100.128.0.1", ""},
-		{"192.0.2.1", ""},
-		{"2001:4860:4860::8888", ""},
-	} {
-		got := ""
-		for _, r := range core.PrivateRanges() {
-			if r.Prefix.Contains(netip.MustParseAddr(tc.addr)) {
-				got = r.Name
-				break
-			}
-		}
-		if got != tc.want {
-			t.Errorf("%s is %q, want %q", tc.addr, got, tc.want)
-		}
-	}
-}
-
 // The proxy is the operator's choice: its address is not checked, the
 // target's still is.
 func TestTargetPolicyProxyIsExempt(t *testing.T) {
@@ -383,7 +342,7 @@ func TestTargetPolicyProxyIsExempt(t *testing.T) {
 			cm.HTTP.SkipResolvePhaseWithProxy = skipResolve
 		}
 	}
-	private := core.WithDenied(denyPrivate, core.PrivateRanges())
+	private := core.WithDenied(denyPrivate, policy.PrivateRanges())
 	for _, tc := range []struct {
 		name        string
 		skipResolve bool
@@ -455,7 +414,7 @@ func TestTargetPolicyUnix(t *testing.T) {
 			failure{taxonomy.ClassProber, taxonomy.ReasonTargetDenied, taxonomy.PhaseSetup}, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			_, err := probertest.Run(t, policyModule(t, "unix", tc.targets, nil, core.WithDenied(denyPrivate, core.PrivateRanges())), tc.target)
+			_, err := probertest.Run(t, policyModule(t, "unix", tc.targets, nil, core.WithDenied(denyPrivate, policy.PrivateRanges())), tc.target)
 			perr := checkOutcome(t, err, tc.want)
 			if perr != nil && !strings.Contains(perr.Error(), tc.message) {
 				t.Errorf("the message %q lacks %q", perr.Error(), tc.message)
@@ -470,7 +429,7 @@ func TestNoPolicyWithoutRules(t *testing.T) {
 	if m := policyModule(t, "http", config.Targets{}, nil); m.Policy != nil {
 		t.Errorf("a module without rules has a policy: %+v", m.Policy)
 	}
-	if m := policyModule(t, "http", config.Targets{}, nil, core.WithDenied(denyPrivate, core.PrivateRanges())); m.Policy == nil {
+	if m := policyModule(t, "http", config.Targets{}, nil, core.WithDenied(denyPrivate, policy.PrivateRanges())); m.Policy == nil {
 		t.Error("a global deny list did not reach the module")
 	}
 }
@@ -498,7 +457,7 @@ func TestNewSetDeniesForEveryModule(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	set, err := NewSet(cfg, core.WithResolver(probertest.TestResolver(t)), core.WithDenied(denyPrivate, core.PrivateRanges()))
+	set, err := NewSet(cfg, core.WithResolver(probertest.TestResolver(t)), core.WithDenied(denyPrivate, policy.PrivateRanges()))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,13 +1,10 @@
 package prober
 
 import (
-	"net"
-	"slices"
 	"testing"
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
-	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -50,27 +47,4 @@ func TestTargetPolicyUnspecifiedReachesLoopback(t *testing.T) {
 	}
 	_, err := probertest.Run(t, policyModule(t, "tcp", config.Targets{Allow: []string{"10.0.0.0/8"}}, nil), "0.0.0.0:80")
 	denied(t, err, taxonomy.PhaseResolve, "address 0.0.0.0 matches no targets.allow entry")
-}
-
-func TestAddressForms(t *testing.T) {
-	for _, tc := range []struct {
-		ip   string
-		want []string
-	}{
-		{"0.0.0.0", []string{"0.0.0.0", "127.0.0.1"}},
-		{"::ffff:0.0.0.0", []string{"0.0.0.0", "127.0.0.1"}},
-		{"::", []string{"::", "::1"}},
-		{"0.1.2.3", []string{"0.1.2.3"}}, // routed (or refused) as any address
-		{"::ffff:127.0.0.1", []string{"127.0.0.1"}},
-		{"64:ff9b::a00:1", []string{"64:ff9b::a00:1", "10.0.0.1"}},
-		{"192.0.2.1", []string{"192.0.2.1"}},
-	} {
-		var got []string
-		for _, a := range core.AddressForms(net.ParseIP(tc.ip)) {
-			got = append(got, a.String())
-		}
-		if !slices.Equal(got, tc.want) {
-			t.Errorf("addressForms(%s) = %v, want %v", tc.ip, got, tc.want)
-		}
-	}
 }

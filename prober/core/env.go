@@ -5,6 +5,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/tlsfiles"
+	"github.com/sonde-exporter/sonde/prober/policy"
 )
 
 // Env is what a Descriptor's Prepare gets besides the module: the
@@ -13,7 +14,7 @@ import (
 // so a hostile target could point sonde at an internal address), and the
 // TLS files the configuration's modules share.
 type Env struct {
-	policy   *TargetPolicy // nil when every target is allowed
+	policy   *policy.Target // nil when every target is allowed
 	resolver Resolver
 	files    *tlsfiles.Cache
 	clients  []*TLSClient // made by TLSClient, loaded once Prepare returns

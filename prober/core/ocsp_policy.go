@@ -22,7 +22,7 @@ func (c *ocspClient) transportFor(req *http.Request) (*http.Transport, error) {
 	}
 	if c.Proxy != nil {
 		if u, err := c.Proxy(req); err == nil && u != nil {
-			return t, c.targets.refuseName(req.URL.Hostname())
+			return t, c.targets.RefuseName(req.URL.Hostname())
 		}
 	}
 	t.DialContext = c.dialResponder
@@ -37,7 +37,7 @@ func (c *ocspClient) dialResponder(ctx context.Context, network, addr string) (n
 	if err != nil {
 		return nil, err
 	}
-	if err := c.targets.refuseName(host); err != nil {
+	if err := c.targets.RefuseName(host); err != nil {
 		return nil, responderDenied{err}
 	}
 	ips, err := c.lookup(ctx, host)

@@ -20,6 +20,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/tlsfiles"
+	"github.com/sonde-exporter/sonde/prober/policy"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -76,9 +77,9 @@ type Module struct {
 	Hostname string
 
 	Resolver Resolver
-	Policy   *TargetPolicy // nil when every target is allowed
-	Prepared Prober        // nil for a prober sonde does not know
-	probe    Func          // prober.Probe, bound once rather than per probe
+	Policy   *policy.Target // nil when every target is allowed
+	Prepared Prober         // nil for a prober sonde does not know
+	probe    Func           // prober.Probe, bound once rather than per probe
 }
 
 // Option changes how modules are prepared.
@@ -86,14 +87,24 @@ type Option func(*options)
 
 type options struct {
 	resolver Resolver
-	denied   []denyList      // see WithDenied
-	files    *tlsfiles.Cache // shared by the modules of one Set
+	denied   []policy.DenyList // see WithDenied
+	files    *tlsfiles.Cache   // shared by the modules of one Set
 }
 
 // WithResolver makes probes resolve names with r instead of the system
 // resolver; tests use it to point probes at a DNS server of their own.
 func WithResolver(r Resolver) Option {
 	return func(o *options) { o.resolver = r }
+}
+
+// WithDenied makes every module refuse targets whose address is in one of
+// ranges, whatever the module's own targets.allow says. by names the
+// list's origin in refusals, e.g. "--probe.deny-private". Options
+// accumulate: each WithDenied adds a list.
+func WithDenied(by string, ranges []policy.AddressRange) Option {
+	return func(o *options) {
+		o.denied = append(o.denied, policy.DenyList{By: by, Ranges: slices.Clone(ranges)})
+	}
 }
 
 // Set is every module of one configuration, prepared.
@@ -149,11 +160,11 @@ func PrepareModule(name string, cm config.Module, probers []Descriptor, opts ...
 		}
 		m.Resolver = r
 	}
-	policy, err := newTargetPolicy(name, &cm, o.denied)
+	targets, err := policy.New(name, &cm, o.denied)
 	if err != nil {
 		return nil, fmt.Errorf("module %q: %w", name, err)
 	}
-	m.Policy = policy
+	m.Policy = targets
 	d, ok := Lookup(probers, cm.Prober)
 	if !ok {
 		return m, nil

@@ -8,10 +8,8 @@ import (
 	"log/slog"
 	"net"
 	"time"
-	"unicode/utf8"
 
-	"golang.org/x/net/idna"
-
+	"github.com/sonde-exporter/sonde/prober/policy"
 	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -107,8 +105,8 @@ func MalformedHost(host string) string {
 // is enforced: the name before the lookup, the address after it.
 func ResolveTarget(ctx context.Context, m *Module, host, preferred string, fallback bool, sink *probemetrics.Sink, logger *slog.Logger) (net.IP, time.Duration, error) {
 	metrics := NewResolveMetrics(sink)
-	if err := m.Policy.refuseName(host); err != nil {
-		return nil, 0, TargetDenied(taxonomy.PhaseSetup, err)
+	if err := m.Policy.RefuseName(host); err != nil {
+		return nil, 0, policy.TargetDenied(taxonomy.PhaseSetup, err)
 	}
 	want := PreferredFamily(preferred)
 	probelog.Debug(logger, "Resolving target address", "host", host, "ip_protocol", want)
@@ -129,7 +127,7 @@ func ResolveTarget(ctx context.Context, m *Module, host, preferred string, fallb
 	// Checked before the address's metrics are set: the hash of a denied
 	// address would tell an anonymous scraper what internal names resolve to.
 	if err := m.Policy.RefuseAddress(host, ip); err != nil {
-		return nil, took, TargetDenied(taxonomy.PhaseResolve, err)
+		return nil, took, policy.TargetDenied(taxonomy.PhaseResolve, err)
 	}
 	metrics.Protocol.Set(FamilyOf(ip).Number())
 	metrics.AddrHash.Set(IPHash(ip))
@@ -204,26 +202,4 @@ func IPHash(ip net.IP) float64 {
 	h := fnv.New32a()
 	h.Write(ip)
 	return float64(h.Sum32())
-}
-
-// ASCIIName returns an internationalised query_name in the ASCII form DNS
-// carries (xn--...), as blackbox does. ASCII names are left exactly as
-// written: the IDNA lookup profile would refuse names such as _sip._tcp.
-func ASCIIName(name string) string {
-	if isASCII(name) {
-		return name
-	}
-	if ascii, err := idna.Lookup.ToASCII(name); err == nil {
-		return ascii
-	}
-	return name
-}
-
-func isASCII(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if s[i] >= utf8.RuneSelf {
-			return false
-		}
-	}
-	return true
 }

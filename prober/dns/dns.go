@@ -20,6 +20,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/idn"
 	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -94,7 +95,7 @@ func Prepare(m *config.Module, env *core.Env) (core.Prober, error) {
 	d := &m.DNS
 	p := &dnsPrepared{
 		transport: TransportOf(d),
-		name:      dns.Fqdn(core.ASCIIName(d.QueryName)),
+		name:      dns.Fqdn(idn.ASCII(d.QueryName)),
 		post:      !strings.EqualFold(d.DoHMethod, "GET"),
 		userAgent: version.ComponentUserAgent("sonde"),
 		sections:  rrSections(d),

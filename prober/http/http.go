@@ -25,6 +25,7 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/regularfile"
 	"github.com/sonde-exporter/sonde/prober/core"
+	sondepolicy "github.com/sonde-exporter/sonde/prober/policy"
 	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -217,7 +218,7 @@ func (prepared *httpPrepared) Probe(ctx context.Context, target string, m *core.
 		upgradeToHTTPS(u, logger) // before the policy sees the scheme: https is what is probed
 	}
 	if err := m.Policy.RefuseScheme(u.Scheme); err != nil {
-		return core.TargetDenied(taxonomy.PhaseSetup, err)
+		return sondepolicy.TargetDenied(taxonomy.PhaseSetup, err)
 	}
 	ip, err := p.resolve(u)
 	if err != nil {
@@ -377,7 +378,7 @@ func (p *httpProbe) checkRedirect(req *http.Request, via []*http.Request) error 
 func (p *httpProbe) checkRedirectTarget(u *url.URL) error {
 	policy := p.module.Policy
 	if err := policy.RefuseScheme(u.Scheme); err != nil {
-		return inRedirect(u, core.TargetDenied(taxonomy.PhaseProcessing, err))
+		return inRedirect(u, sondepolicy.TargetDenied(taxonomy.PhaseProcessing, err))
 	}
 	return inRedirect(u, policy.CheckHost(u.Hostname(), taxonomy.PhaseProcessing))
 }

@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/idn"
+	"github.com/sonde-exporter/sonde/prober/policy"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -210,7 +212,7 @@ type httpTransport struct {
 	pinnedIP     net.IP
 	serverName   string // the TLS server name for pinnedHost
 	tls          *core.TLSClient
-	policy       *core.TargetPolicy                    // the module's; nil allows every address
+	policy       *policy.Target                        // the module's; nil allows every address
 	proxy        func(*http.Request) (*url.URL, error) // the module's proxy function, if any
 	http3        bool                                  // requests go over QUIC (enable_http3), see http3.go
 	http3Gzip    bool                                  // quic-go asks for gzip and decodes it, as it does for blackbox
@@ -313,7 +315,7 @@ func (t *httpTransport) allowed(addr, host string, ip net.IP) error {
 		return nil
 	}
 	if err := t.policy.RefuseAddress(host, ip); err != nil {
-		return core.TargetDenied(taxonomy.PhaseResolve, err)
+		return policy.TargetDenied(taxonomy.PhaseResolve, err)
 	}
 	return nil
 }
@@ -349,7 +351,7 @@ func dialAddress(u *url.URL) string {
 	if port == "" {
 		port = map[string]string{"http": "80", "https": "443", "socks5": "1080", "socks5h": "1080"}[u.Scheme]
 	}
-	return net.JoinHostPort(core.ASCIIName(u.Hostname()), port)
+	return net.JoinHostPort(idn.ASCII(u.Hostname()), port)
 }
 
 // dialTLS opens a TCP connection and completes a TLS handshake on it.

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/policy"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -39,7 +40,7 @@ func (prepared *unixPrepared) Probe(ctx context.Context, target string, m *core.
 		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "the target must be the path of a unix socket, e.g. /run/app.sock")
 	}
 	if err := m.Policy.RefusePath(target); err != nil {
-		return core.TargetDenied(taxonomy.PhaseSetup, err)
+		return policy.TargetDenied(taxonomy.PhaseSetup, err)
 	}
 	var d net.Dialer
 	start := time.Now()

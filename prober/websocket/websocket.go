@@ -23,6 +23,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/policy"
 	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -201,7 +202,7 @@ func (p *wsPrepared) Probe(ctx context.Context, target string, m *core.Module, s
 		return err
 	}
 	if err := m.Policy.RefuseScheme(u.Scheme); err != nil {
-		return core.TargetDenied(taxonomy.PhaseSetup, err)
+		return policy.TargetDenied(taxonomy.PhaseSetup, err)
 	}
 	host := p.hostHeader(m)
 	header, err := p.requestHeader(ctx, host)

@@ -1,4 +1,13 @@
-package core
+// Package policy is the target policy: which targets a module may probe.
+// It is what keeps an exporter that anyone can reach from being a proxy
+// into the networks sonde can reach. Rules come from the module's
+// `targets:` block and from deny lists the exporter gives every module
+// (--probe.deny-private). Name rules are checked before anything is sent;
+// address rules against the address actually dialled, after the lookup,
+// so that a name resolving into a denied range is refused too. Resolving
+// and dialing (prober/netdial) and the OCSP client (prober/ocsp) enforce
+// it; this package only decides.
+package policy
 
 import (
 	"errors"
@@ -10,16 +19,9 @@ import (
 	"strings"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/idn"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
-
-// This file is the target policy: which targets a module may probe. It is
-// what keeps an exporter that anyone can reach from being a proxy into
-// the networks sonde can reach. Rules come from the module's `targets:`
-// block and from deny lists the exporter gives every module (WithDenied,
-// e.g. --probe.deny-private). Name rules are checked before anything is
-// sent; address rules against the address actually dialled, after the
-// lookup, so that a name resolving into a denied range is refused too.
 
 // AddressRange is a range of addresses a deny list refuses, with the name
 // a refusal gives it ("loopback", "link-local", ...).
@@ -53,39 +55,31 @@ func PrivateRanges() []AddressRange {
 	}
 }
 
-// WithDenied makes every module refuse targets whose address is in one of
-// ranges, whatever the module's own targets.allow says. by names the
-// list's origin in refusals, e.g. "--probe.deny-private". Options
-// accumulate: each WithDenied adds a list.
-func WithDenied(by string, ranges []AddressRange) Option {
-	return func(o *options) {
-		o.denied = append(o.denied, denyList{by: by, ranges: slices.Clone(ranges)})
-	}
+// DenyList is a list of ranges the exporter refuses for every module,
+// whatever a module's own targets.allow says. By names the list's origin
+// in refusals, e.g. "--probe.deny-private".
+type DenyList struct {
+	By     string
+	Ranges []AddressRange
 }
 
-// denyList is one WithDenied list.
-type denyList struct {
-	by     string
-	ranges []AddressRange
-}
-
-// TargetPolicy is what one module may probe. A nil policy allows
-// everything, so that modules without rules pay nothing per probe.
-type TargetPolicy struct {
+// Target is what one module may probe. A nil policy allows everything,
+// so that modules without rules pay nothing per probe.
+type Target struct {
 	module  string
 	allow   []config.TargetRule
 	deny    []config.TargetRule
 	schemes []string
-	global  []denyList
+	global  []DenyList
 }
 
-// newTargetPolicy reads the module's targets block and adds the global
-// deny lists. It returns nil when there is nothing to enforce.
-func newTargetPolicy(module string, cm *config.Module, global []denyList) (*TargetPolicy, error) {
+// New reads module's targets block and adds the global deny lists. It
+// returns nil when there is nothing to enforce.
+func New(module string, cm *config.Module, global []DenyList) (*Target, error) {
 	if !cm.Targets.IsSet() && len(global) == 0 {
 		return nil, nil
 	}
-	p := &TargetPolicy{module: module, schemes: cm.Targets.Schemes, global: global}
+	p := &Target{module: module, schemes: cm.Targets.Schemes, global: global}
 	var errs []error
 	p.allow, errs = parseRules(cm.Prober, "allow", cm.Targets.Allow, errs)
 	p.deny, errs = parseRules(cm.Prober, "deny", cm.Targets.Deny, errs)
@@ -118,18 +112,18 @@ func TargetDenied(phase taxonomy.Phase, err error) *taxonomy.Error {
 }
 
 // RefuseScheme says why a URL's scheme is refused, or returns nil.
-func (p *TargetPolicy) RefuseScheme(scheme string) error {
+func (p *Target) RefuseScheme(scheme string) error {
 	if p == nil || len(p.schemes) == 0 || slices.Contains(p.schemes, scheme) {
 		return nil
 	}
 	return fmt.Errorf("scheme %q is not in targets.schemes %v of module %q", scheme, p.schemes, p.module)
 }
 
-// refuseName says why a host is refused for its name, or returns nil. An
-// IP literal has no name: its address decides, in refuseAddress. A name
+// RefuseName says why a host is refused for its name, or returns nil. An
+// IP literal has no name: its address decides, in RefuseAddress. A name
 // an allow list does not match is refused here only when no allow rule
 // is an address rule; otherwise its address may still be allowed.
-func (p *TargetPolicy) refuseName(host string) error {
+func (p *Target) RefuseName(host string) error {
 	if p == nil || isIPLiteral(host) {
 		return nil
 	}
@@ -146,15 +140,15 @@ func (p *TargetPolicy) refuseName(host string) error {
 // RefuseAddress says why ip, the address host resolved to (or host
 // itself, for an IP literal), is refused, or returns nil. The global deny
 // lists come first: no module rule can allow what they deny.
-func (p *TargetPolicy) RefuseAddress(host string, ip net.IP) error {
+func (p *Target) RefuseAddress(host string, ip net.IP) error {
 	if p == nil {
 		return nil
 	}
 	forms := AddressForms(ip)
 	for _, list := range p.global {
-		for _, r := range list.ranges {
+		for _, r := range list.Ranges {
 			if a, ok := firstMatch(forms, r.Prefix.Contains); ok {
-				return fmt.Errorf("%s is denied by %s (%s)", describeForm(host, ip, a), list.by, r.Name)
+				return fmt.Errorf("%s is denied by %s (%s)", describeForm(host, ip, a), list.By, r.Name)
 			}
 		}
 	}
@@ -181,7 +175,7 @@ func firstMatch(forms []netip.Addr, match func(netip.Addr) bool) (netip.Addr, bo
 // RefusePath says why a unix socket path is refused, or returns nil. With
 // rules, the path must be clean: /run/app/../docker.sock must not pass
 // for a path under /run/app. Symbolic links are not followed.
-func (p *TargetPolicy) RefusePath(socket string) error {
+func (p *Target) RefusePath(socket string) error {
 	if p == nil || (len(p.allow) == 0 && len(p.deny) == 0) {
 		return nil
 	}
@@ -202,9 +196,9 @@ func (p *TargetPolicy) RefusePath(socket string) error {
 // CheckHost applies the rules that need no lookup to a host sonde is
 // about to reach: its name, or, for an IP literal, its address (always
 // phase resolve). namePhase is setup for the target, processing for a
-// redirect. It returns a *Error, or nil.
-func (p *TargetPolicy) CheckHost(host string, namePhase taxonomy.Phase) error {
-	if err := p.refuseName(host); err != nil {
+// redirect. It returns a *taxonomy.Error, or nil.
+func (p *Target) CheckHost(host string, namePhase taxonomy.Phase) error {
+	if err := p.RefuseName(host); err != nil {
 		return TargetDenied(namePhase, err)
 	}
 	if a, err := netip.ParseAddr(host); err == nil {
@@ -215,18 +209,18 @@ func (p *TargetPolicy) CheckHost(host string, namePhase taxonomy.Phase) error {
 	return nil
 }
 
-func (p *TargetPolicy) allowsName(name string) bool {
+func (p *Target) allowsName(name string) bool {
 	_, ok := matchingHostRule(p.allow, name)
 	return ok
 }
 
-func (p *TargetPolicy) allowsAddress(forms []netip.Addr) bool {
+func (p *Target) allowsAddress(forms []netip.Addr) bool {
 	return slices.ContainsFunc(p.allow, func(r config.TargetRule) bool {
 		return slices.ContainsFunc(forms, r.MatchesAddr)
 	})
 }
 
-func (p *TargetPolicy) allowsByAddress() bool {
+func (p *Target) allowsByAddress() bool {
 	return slices.ContainsFunc(p.allow, func(r config.TargetRule) bool { return r.Kind == config.AddressRule })
 }
 
@@ -244,7 +238,7 @@ func matchingHostRule(rules []config.TargetRule, name string) (config.TargetRule
 // trailing dot of a fully qualified name, so that no spelling of a denied
 // name slips past its rule.
 func comparableName(host string) string {
-	return strings.TrimSuffix(strings.ToLower(ASCIIName(host)), ".")
+	return strings.TrimSuffix(strings.ToLower(idn.ASCII(host)), ".")
 }
 
 func isIPLiteral(host string) bool {
