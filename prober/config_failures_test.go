@@ -143,15 +143,6 @@ func TestSecretReferenceLoads(t *testing.T) {
 	checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup})
 }
 
-// TestPreferredIPProtocolAsBlackboxReadsIt: anything but ip6 is ip4.
-func TestPreferredIPProtocolAsBlackboxReadsIt(t *testing.T) {
-	for option, want := range map[string]core.IPFamily{"": core.IP6, "ip6": core.IP6, "ip4": core.IP4, "ipv6": core.IP4, "IP6": core.IP4, "ipv4": core.IP4} {
-		if got := core.PreferredFamily(option); got != want {
-			t.Errorf("preferredFamily(%q) = %s, want %s", option, got, want)
-		}
-	}
-}
-
 // TestDNSOptionsBlackboxFailsOn: a response code, a transport or a record
 // expression blackbox loads and fails probes on, each where blackbox does.
 func TestDNSOptionsBlackboxFailsOn(t *testing.T) {

@@ -1,16 +1,11 @@
 package prober
 
 import (
-	"context"
-	"net"
 	"net/http"
-	"strings"
 	"testing"
 
 	"github.com/sonde-exporter/sonde/config"
-	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
-	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -32,46 +27,4 @@ func TestDNSResolverOption(t *testing.T) {
 
 	_, err = probertest.Run(t, m, "http://missing.test/")
 	checkOutcome(t, err, failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve})
-}
-
-func TestSourceAddress(t *testing.T) {
-	l, err := net.Listen("tcp4", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	got := make(chan string, 1)
-	go func() {
-		c, err := l.Accept()
-		if err == nil {
-			got <- c.RemoteAddr().(*net.TCPAddr).IP.String()
-			c.Close()
-		}
-	}()
-	host, p, _ := net.SplitHostPort(l.Addr().String())
-	m := &core.Module{Resolver: net.DefaultResolver}
-	for _, tc := range []struct {
-		name, source, protocol string
-		want                   failure
-		message                string
-	}{
-		{"bound", "127.0.0.2", "ip4", failure{}, ""},
-		{"not on this host", "192.0.2.1", "ip4", failure{taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseConnect}, "is not an address of this host"},
-		{"other family", "::1", "ip4", failure{taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseConnect}, "set preferred_ip_protocol to ip6"},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			e := core.Endpoint{Network: "tcp", Host: host, Port: p, Protocol: tc.protocol, Source: tc.source}
-			d, err := core.DialEndpoint(context.Background(), m, e, probemetrics.NewSink(), probertest.DiscardLogger)
-			perr := checkOutcome(t, err, tc.want)
-			if perr != nil && !strings.Contains(perr.Error(), tc.message) {
-				t.Errorf("error %v does not say %q", perr, tc.message)
-			}
-			if err == nil {
-				d.Conn.Close()
-				if ip := <-got; ip != tc.source {
-					t.Errorf("the server saw %s, want %s", ip, tc.source)
-				}
-			}
-		})
-	}
 }

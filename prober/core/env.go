@@ -5,6 +5,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/tlsfiles"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/policy"
 )
 
@@ -15,7 +16,7 @@ import (
 // TLS files the configuration's modules share.
 type Env struct {
 	policy   *policy.Target // nil when every target is allowed
-	resolver Resolver
+	resolver netdial.Resolver
 	files    *tlsfiles.Cache
 	clients  []*TLSClient // made by TLSClient, loaded once Prepare returns
 }

@@ -15,6 +15,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/policy"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -55,7 +56,7 @@ type ocspClient struct {
 	cache    *ocspCache
 	Proxy    func(*http.Request) (*url.URL, error) // the module's proxy, for http modules
 	targets  *policy.Target                        // the module's target policy, nil when all is allowed
-	resolver Resolver                              // the module's resolver, nil for the system's
+	resolver netdial.Resolver                      // the module's resolver, nil for the system's
 }
 
 func newOCSPClient(policy config.OCSP) *ocspClient {

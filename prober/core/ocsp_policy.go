@@ -5,6 +5,8 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+
+	"github.com/sonde-exporter/sonde/prober/netdial"
 )
 
 // A target's own certificate names the OCSP responder sonde asks with
@@ -57,7 +59,7 @@ func (c *ocspClient) lookup(ctx context.Context, host string) ([]net.IP, error) 
 	if ip := net.ParseIP(host); ip != nil {
 		return []net.IP{ip}, nil
 	}
-	var r Resolver = net.DefaultResolver
+	var r netdial.Resolver = net.DefaultResolver
 	if c.resolver != nil {
 		r = c.resolver
 	}

@@ -20,6 +20,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/tlsfiles"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/policy"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -62,12 +63,6 @@ func Lookup(probers []Descriptor, name string) (Descriptor, bool) {
 	return Descriptor{}, false
 }
 
-// Resolver is what probers need of a DNS resolver; *net.Resolver has it.
-type Resolver interface {
-	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
-	LookupIP(ctx context.Context, network, host string) ([]net.IP, error)
-}
-
 // Module is a configured module made ready to probe.
 type Module struct {
 	Name string
@@ -76,7 +71,7 @@ type Module struct {
 	// target as (Host header, TLS server name), empty when not given.
 	Hostname string
 
-	Resolver Resolver
+	Resolver netdial.Resolver
 	Policy   *policy.Target // nil when every target is allowed
 	Prepared Prober         // nil for a prober sonde does not know
 	probe    Func           // prober.Probe, bound once rather than per probe
@@ -86,14 +81,14 @@ type Module struct {
 type Option func(*options)
 
 type options struct {
-	resolver Resolver
+	resolver netdial.Resolver
 	denied   []policy.DenyList // see WithDenied
 	files    *tlsfiles.Cache   // shared by the modules of one Set
 }
 
 // WithResolver makes probes resolve names with r instead of the system
 // resolver; tests use it to point probes at a DNS server of their own.
-func WithResolver(r Resolver) Option {
+func WithResolver(r netdial.Resolver) Option {
 	return func(o *options) { o.resolver = r }
 }
 
@@ -154,7 +149,7 @@ func PrepareModule(name string, cm config.Module, probers []Descriptor, opts ...
 	}
 	m := &Module{Name: name, Module: cm, Resolver: o.resolver}
 	if cm.DNSResolver != "" {
-		r, err := newResolver(cm.DNSResolver)
+		r, err := netdial.NewResolver(cm.DNSResolver)
 		if err != nil {
 			return nil, fmt.Errorf("module %q: %w", name, err)
 		}

@@ -21,6 +21,7 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/idn"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -299,8 +300,8 @@ func CheckHost(host string) error {
 	return nil
 }
 
-func (p *dnsProbe) endpoint(host, port string) core.Endpoint {
-	return core.Endpoint{
+func (p *dnsProbe) endpoint(host, port string) netdial.Endpoint {
+	return netdial.Endpoint{
 		Network:  p.prepared.transport.network(),
 		Host:     host,
 		Port:     port,
@@ -313,7 +314,7 @@ func (p *dnsProbe) endpoint(host, port string) core.Endpoint {
 // refuseDoTOverUDP fails a probe asked for DNS over TLS over udp, which
 // cannot be: after resolving the target, where blackbox fails it.
 func (p *dnsProbe) refuseDoTOverUDP(host string) error {
-	_, took, err := core.ResolveTarget(p.ctx, p.module, host, p.cfg.IPProtocol, p.cfg.IPProtocolFallback, p.sink, p.logger)
+	_, took, err := netdial.ResolveTarget(p.ctx, p.module.Resolver, p.module.Policy, host, p.cfg.IPProtocol, p.cfg.IPProtocolFallback, p.sink, p.logger)
 	p.times[string(taxonomy.PhaseResolve)] = took
 	if err != nil {
 		return err
@@ -323,8 +324,8 @@ func (p *dnsProbe) refuseDoTOverUDP(host string) error {
 
 // connect resolves and dials e and, for DoT and DoH, completes the TLS
 // handshake, verifying the server as tls_config.server_name or host.
-func (p *dnsProbe) connect(e core.Endpoint, host string) (net.Conn, error) {
-	d, err := core.DialEndpoint(p.ctx, p.module, e, p.sink, p.logger)
+func (p *dnsProbe) connect(e netdial.Endpoint, host string) (net.Conn, error) {
+	d, err := netdial.DialEndpoint(p.ctx, p.module.Resolver, p.module.Policy, e, p.sink, p.logger)
 	p.times[string(taxonomy.PhaseResolve)] = d.Resolve
 	p.times[string(taxonomy.PhaseConnect)] = d.Connect
 	if err != nil {
@@ -368,7 +369,7 @@ func (p *dnsProbe) exchange(conn net.Conn, query *dns.Msg) (*dns.Msg, error) {
 	if err != nil {
 		return nil, taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonInternal, taxonomy.PhaseSetup, fmt.Errorf("packing the query: %w", err))
 	}
-	release := core.BindDeadline(p.ctx, conn)
+	release := netdial.BindDeadline(p.ctx, conn)
 	defer release()
 	start := time.Now()
 	defer p.requestDone(start)

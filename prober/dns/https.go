@@ -17,6 +17,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -121,7 +122,7 @@ func (p *dnsProbe) dohRequest(u *url.URL, msg []byte) (*http.Request, error) {
 // other than 200 means the server gave no DNS answer at all, so it fails
 // the query itself rather than a check of its answer.
 func (p *dnsProbe) roundTrip(conn net.Conn, req *http.Request) ([]byte, error) {
-	release := core.BindDeadline(p.ctx, conn)
+	release := netdial.BindDeadline(p.ctx, conn)
 	defer release()
 	transport := &http.Transport{
 		DialTLSContext:         handOver(conn),

@@ -24,6 +24,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -186,14 +187,14 @@ func (prepared *grpcPrepared) Probe(ctx context.Context, target string, m *core.
 		return err
 	}
 	// The grpc section has no source_ip_address yet: the system chooses.
-	e := core.Endpoint{Network: "tcp", Host: host, Port: port, Protocol: cfg.PreferredIPProtocol, Fallback: cfg.IPProtocolFallback}
+	e := netdial.Endpoint{Network: "tcp", Host: host, Port: port, Protocol: cfg.PreferredIPProtocol, Fallback: cfg.IPProtocolFallback}
 	return prepared.probeEndpoint(ctx, m, e, mx, sink, logger)
 }
 
 // probeEndpoint runs the probe's phases once the target is read. A
 // call the server went away before processing is made once more on a new
 // connection to the same address, as gRPC makes it, within the deadline.
-func (p *grpcPrepared) probeEndpoint(ctx context.Context, m *core.Module, e core.Endpoint, mx grpcMetrics, sink *probemetrics.Sink, logger *slog.Logger) error {
+func (p *grpcPrepared) probeEndpoint(ctx context.Context, m *core.Module, e netdial.Endpoint, mx grpcMetrics, sink *probemetrics.Sink, logger *slog.Logger) error {
 	if fail := p.unsendable; fail != nil {
 		return refuseCall(ctx, m, e, mx, fail, sink, logger)
 	}
@@ -217,8 +218,8 @@ func (p *grpcPrepared) probeEndpoint(ctx context.Context, m *core.Module, e core
 // refuseCall fails a probe whose call cannot be made as configured. As
 // blackbox does, it resolves the target first; then the call fails before
 // connecting, with INTERNAL, as grpc-go fails it.
-func refuseCall(ctx context.Context, m *core.Module, e core.Endpoint, mx grpcMetrics, fail *taxonomy.Error, sink *probemetrics.Sink, logger *slog.Logger) error {
-	_, took, err := core.ResolveTarget(ctx, m, e.Host, e.Protocol, e.Fallback, sink, logger)
+func refuseCall(ctx context.Context, m *core.Module, e netdial.Endpoint, mx grpcMetrics, fail *taxonomy.Error, sink *probemetrics.Sink, logger *slog.Logger) error {
+	_, took, err := netdial.ResolveTarget(ctx, m.Resolver, m.Policy, e.Host, e.Protocol, e.Fallback, sink, logger)
 	mx.phase(taxonomy.PhaseResolve, took)
 	if err != nil {
 		return err
@@ -259,7 +260,7 @@ func ParseTarget(target string, useTLS bool) (host, port string, err error) {
 	if host == "" {
 		return "", "", taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has no host; %s", target, how)
 	}
-	if why := core.MalformedHost(host); why != "" {
+	if why := netdial.MalformedHost(host); why != "" {
 		return "", "", taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has host %q, with %s; %s", target, host, why, how)
 	}
 	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
@@ -294,7 +295,7 @@ func grpcHostPort(target string) (string, error) {
 // grpcAuthority is the call's :authority: the target's host and port, as
 // grpc-go sends it for blackbox. Like blackbox, the grpc prober ignores
 // the `hostname` URL parameter.
-func grpcAuthority(_ *core.Module, e core.Endpoint) string {
+func grpcAuthority(_ *core.Module, e netdial.Endpoint) string {
 	return net.JoinHostPort(e.Host, e.Port)
 }
 
@@ -313,8 +314,8 @@ func grpcServerName(m *core.Module, host string) string {
 // connection cannot be had, probe_grpc_status_code says what grpc-go
 // would have answered for the call: UNAVAILABLE, or DEADLINE_EXCEEDED
 // when time ran out.
-func (p *grpcPrepared) dial(ctx context.Context, m *core.Module, e core.Endpoint, mx grpcMetrics, sink *probemetrics.Sink, logger *slog.Logger) (net.Conn, error) {
-	d, err := core.DialEndpoint(ctx, m, e, sink, logger)
+func (p *grpcPrepared) dial(ctx context.Context, m *core.Module, e netdial.Endpoint, mx grpcMetrics, sink *probemetrics.Sink, logger *slog.Logger) (net.Conn, error) {
+	d, err := netdial.DialEndpoint(ctx, m.Resolver, m.Policy, e, sink, logger)
 	mx.phase(taxonomy.PhaseResolve, d.Resolve)
 	if d.IP == nil {
 		return nil, err // resolution failed: blackbox stops here too
@@ -332,16 +333,16 @@ func (p *grpcPrepared) dial(ctx context.Context, m *core.Module, e core.Endpoint
 // redial opens the connection a call made once more goes on: a new
 // TCP connection to the address the first one reached, without resolving
 // the name again, and with `tls` a new handshake.
-func (p *grpcPrepared) redial(ctx context.Context, m *core.Module, e core.Endpoint, addr *net.TCPAddr, mx grpcMetrics, sink *probemetrics.Sink, logger *slog.Logger) (net.Conn, error) {
-	dialer, err := core.LocalDialer(e, addr.IP)
+func (p *grpcPrepared) redial(ctx context.Context, m *core.Module, e netdial.Endpoint, addr *net.TCPAddr, mx grpcMetrics, sink *probemetrics.Sink, logger *slog.Logger) (net.Conn, error) {
+	dialer, err := netdial.LocalDialer(e, addr.IP)
 	if err != nil {
 		return nil, err
 	}
 	start := time.Now()
-	conn, err := dialer.DialContext(ctx, core.FamilyOf(addr.IP).Network(e.Network), addr.String())
+	conn, err := dialer.DialContext(ctx, netdial.FamilyOf(addr.IP).Network(e.Network), addr.String())
 	mx.timed(taxonomy.PhaseConnect, start, time.Now())
 	if err != nil {
-		err = core.DialError(ctx, e, addr.String(), err)
+		err = netdial.DialError(ctx, e, addr.String(), err)
 		mx.status.Set(float64(unreachedCode(err)))
 		return nil, err
 	}
@@ -351,7 +352,7 @@ func (p *grpcPrepared) redial(ctx context.Context, m *core.Module, e core.Endpoi
 
 // secure runs the tls phase on conn with `tls`, and closes conn when
 // the handshake fails.
-func (p *grpcPrepared) secure(ctx context.Context, m *core.Module, e core.Endpoint, conn net.Conn, mx grpcMetrics, sink *probemetrics.Sink, logger *slog.Logger) (net.Conn, error) {
+func (p *grpcPrepared) secure(ctx context.Context, m *core.Module, e netdial.Endpoint, conn net.Conn, mx grpcMetrics, sink *probemetrics.Sink, logger *slog.Logger) (net.Conn, error) {
 	if !m.GRPC.TLS {
 		return conn, nil
 	}

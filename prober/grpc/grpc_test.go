@@ -22,6 +22,7 @@ import (
 	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -501,7 +502,7 @@ func TestGRPCSourceAddress(t *testing.T) {
 	srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{})
 	host, port, _ := net.SplitHostPort(srv.Addr)
 	m := grpcModule(t, "")
-	e := core.Endpoint{Network: "tcp", Host: host, Port: port, Protocol: "ip4", Source: "127.0.0.2"}
+	e := netdial.Endpoint{Network: "tcp", Host: host, Port: port, Protocol: "ip4", Source: "127.0.0.2"}
 	sink := probemetrics.NewSink()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

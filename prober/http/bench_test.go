@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/sonde-exporter/sonde/config"
-	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
@@ -12,7 +12,7 @@ import (
 // exports, the common metrics included.
 func fillLikeHTTPProbe(sink *probemetrics.Sink) {
 	m := newHTTPMetrics(sink, &config.HTTPProbe{})
-	r := core.NewResolveMetrics(sink)
+	r := netdial.NewResolveMetrics(sink)
 	r.Protocol.Set(4)
 	r.LookupTime.Set(0.000002)
 	r.AddrHash.Set(3668918509)

@@ -11,8 +11,8 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
-	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -93,7 +93,7 @@ func TestHTTPEmptyBodyWithCompression(t *testing.T) {
 // answer "no suitable address", which is dns/no_address, not unknown.
 func TestLookupNoSuitableAddress(t *testing.T) {
 	r := hostsOnlyResolver{}
-	_, err := core.LookupAddress(context.Background(), r, "localhost", core.IP6, false)
+	_, err := netdial.LookupAddress(context.Background(), r, "localhost", netdial.IP6, false)
 	checkOutcome(t, err, failure{taxonomy.ClassDNS, taxonomy.ReasonNoAddress, taxonomy.PhaseResolve})
 }
 

@@ -25,6 +25,7 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/regularfile"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 	sondepolicy "github.com/sonde-exporter/sonde/prober/policy"
 	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
@@ -254,7 +255,7 @@ func ParseTarget(target string) (_ *url.URL, err error) {
 	if u.Hostname() == "" {
 		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has no host; write it as http[s]://host[:port][/path]", target)
 	}
-	if why := core.MalformedHost(u.Hostname()); why != "" {
+	if why := netdial.MalformedHost(u.Hostname()); why != "" {
 		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has host %q, with %s; write it as http[s]://host[:port][/path]", target, u.Hostname(), why)
 	}
 	return u, nil
@@ -281,7 +282,7 @@ func (p *httpProbe) resolve(u *url.URL) (net.IP, error) {
 		// checked. What the proxy reaches is the proxy's to restrict.
 		return nil, p.module.Policy.CheckHost(u.Hostname(), taxonomy.PhaseSetup)
 	}
-	ip, took, err := core.ResolveTarget(p.ctx, p.module, u.Hostname(), p.cfg.IPProtocol, p.cfg.IPProtocolFallback, p.sink, p.logger)
+	ip, took, err := netdial.ResolveTarget(p.ctx, p.module.Resolver, p.module.Policy, u.Hostname(), p.cfg.IPProtocol, p.cfg.IPProtocolFallback, p.sink, p.logger)
 	p.resolved, p.looked = took, true
 	if p.proxied() {
 		return nil, err // the proxy connects; the lookup only measures
@@ -465,7 +466,7 @@ func (p *httpProbe) transport(u *url.URL, hostHeader string, ip net.IP) *httpTra
 		probeCtx:   p.ctx,
 		timeline:   &p.timeline,
 		resolver:   p.module.Resolver,
-		family:     core.PreferredFamily(p.cfg.IPProtocol),
+		family:     netdial.PreferredFamily(p.cfg.IPProtocol),
 		fallback:   p.cfg.IPProtocolFallback,
 		pinnedHost: u.Hostname(),
 		pinnedIP:   ip,

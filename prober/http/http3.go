@@ -19,6 +19,7 @@ import (
 	"golang.org/x/net/http/httpguts"
 
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -137,7 +138,7 @@ func (t *httpTransport) dialQUIC(ctx context.Context, addr string) (*http3Conn, 
 		return nil, err
 	}
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.connectStart })
-	udp, err := core.NewDialer().DialContext(ctx, core.FamilyOf(ip).Network("udp"), net.JoinHostPort(ip.String(), port))
+	udp, err := netdial.NewDialer().DialContext(ctx, netdial.FamilyOf(ip).Network("udp"), net.JoinHostPort(ip.String(), port))
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.connectDone })
 	if err != nil {
 		return nil, taxonomy.Classify(ctx, fmt.Errorf("opening a UDP socket to %s: %w", addr, err), taxonomy.PhaseConnect)

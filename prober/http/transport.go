@@ -14,6 +14,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/idn"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/policy"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -205,8 +206,8 @@ type httpTransport struct {
 	std          *http.Transport
 	probeCtx     context.Context // bounds every dial by the probe deadline
 	timeline     *timeline
-	resolver     core.Resolver
-	family       core.IPFamily
+	resolver     netdial.Resolver
+	family       netdial.IPFamily
 	fallback     bool
 	pinnedHost   string // the target's host, dialled at pinnedIP
 	pinnedIP     net.IP
@@ -266,7 +267,7 @@ func (t *httpTransport) dial(ctx context.Context, _, addr string) (net.Conn, err
 		return nil, err
 	}
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.connectStart })
-	conn, err := core.NewDialer().DialContext(ctx, core.FamilyOf(ip).Network("tcp"), net.JoinHostPort(ip.String(), port))
+	conn, err := netdial.NewDialer().DialContext(ctx, netdial.FamilyOf(ip).Network("tcp"), net.JoinHostPort(ip.String(), port))
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.connectDone })
 	if err != nil {
 		return nil, taxonomy.Classify(ctx, fmt.Errorf("connecting to %s: %w", addr, err), taxonomy.PhaseConnect)
@@ -300,7 +301,7 @@ func (t *httpTransport) address(ctx context.Context, host string) (net.IP, error
 		t.timeline.parsedLiteral()
 	}
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.resolveStart })
-	ip, err := core.LookupAddress(ctx, t.resolver, host, t.family, t.fallback)
+	ip, err := netdial.LookupAddress(ctx, t.resolver, host, t.family, t.fallback)
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.resolveDone })
 	return ip, err
 }

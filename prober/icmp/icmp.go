@@ -16,6 +16,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -68,9 +69,9 @@ func Prepare(m *config.Module, _ *core.Env) (core.Prober, error) {
 // checkPayloadSize fails a payload_size that no echo request of the
 // target's family can carry. blackbox tries to send it and fails the probe
 // (or, for a negative size, its whole scrape).
-func checkPayloadSize(size int, f core.IPFamily) error {
+func checkPayloadSize(size int, f netdial.IPFamily) error {
 	limit := config.MaxICMPPayload4
-	if f == core.IP6 {
+	if f == netdial.IP6 {
 		limit = config.MaxICMPPayload6
 	}
 	if size < 0 || size > limit {
@@ -116,12 +117,12 @@ func (prep *icmpPrepared) Probe(ctx context.Context, target string, m *core.Modu
 		return err
 	}
 	cfg := &m.ICMP
-	ip, took, err := core.ResolveTarget(ctx, m, target, cfg.IPProtocol, cfg.IPProtocolFallback, sink, logger)
+	ip, took, err := netdial.ResolveTarget(ctx, m.Resolver, m.Policy, target, cfg.IPProtocol, cfg.IPProtocolFallback, sink, logger)
 	durations.With(string(taxonomy.PhaseResolve)).Set(took.Seconds())
 	if err != nil {
 		return err
 	}
-	if err := checkPayloadSize(cfg.PayloadSize, core.FamilyOf(ip)); err != nil {
+	if err := checkPayloadSize(cfg.PayloadSize, netdial.FamilyOf(ip)); err != nil {
 		return err
 	}
 

@@ -13,6 +13,7 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
@@ -60,7 +61,7 @@ func BenchmarkICMPConcurrency(b *testing.B) {
 // as sonde would choose, else raw.
 func benchKind(b *testing.B) socketKind {
 	for _, kind := range []socketKind{datagramSocket, rawSocket} {
-		if s, err := listenICMP(kind, core.IP4, nil, 0); err == nil {
+		if s, err := listenICMP(kind, netdial.IP4, nil, 0); err == nil {
 			s.Close()
 			return kind
 		}

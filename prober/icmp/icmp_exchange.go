@@ -15,7 +15,7 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 
-	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -165,7 +165,7 @@ func (x *exchange) transmit(msg []byte) error {
 // socket the kernel computes the checksum.
 func (x *exchange) request(seq uint16) ([]byte, error) {
 	var typ icmp.Type = ipv4.ICMPTypeEcho
-	if x.sock.family == core.IP6 {
+	if x.sock.family == netdial.IP6 {
 		typ = ipv6.ICMPTypeEchoRequest
 	}
 	m := icmp.Message{Type: typ, Body: &icmp.Echo{ID: int(x.sock.id), Seq: int(seq), Data: x.payload}}
@@ -267,9 +267,9 @@ type echoMessage struct {
 }
 
 // parseEchoReply reads an echo reply: type, code 0, identifier, sequence.
-func parseEchoReply(family core.IPFamily, b []byte) (echoMessage, bool) {
+func parseEchoReply(family netdial.IPFamily, b []byte) (echoMessage, bool) {
 	want := byte(ipv4.ICMPTypeEchoReply)
-	if family == core.IP6 {
+	if family == netdial.IP6 {
 		want = byte(ipv6.ICMPTypeEchoReply)
 	}
 	if len(b) < 8 || b[0] != want || b[1] != 0 {
@@ -285,7 +285,7 @@ func parseEcho(b []byte) echoMessage {
 // icmpFailure is an ICMP error message about one of our echo requests:
 // destination unreachable, time exceeded, or packet too big.
 type icmpFailure struct {
-	family    core.IPFamily
+	family    netdial.IPFamily
 	typ, code int
 	mtu       int    // next-hop MTU of "fragmentation needed" and "packet too big"
 	from      net.IP // who sent the error, when known
@@ -296,7 +296,7 @@ type icmpFailure struct {
 // parseICMPError reads an ICMP error quoting one of our echo requests, as a
 // raw socket receives it: the error's header, the quoted IP header, and the
 // first 8 bytes of the quoted echo request.
-func parseICMPError(family core.IPFamily, b []byte) (*icmpFailure, bool) {
+func parseICMPError(family netdial.IPFamily, b []byte) (*icmpFailure, bool) {
 	if len(b) < 8 {
 		return nil, false
 	}
@@ -306,7 +306,7 @@ func parseICMPError(family core.IPFamily, b []byte) (*icmpFailure, bool) {
 	}
 	quoted := b[8:]
 	var echo []byte
-	if family == core.IP4 {
+	if family == netdial.IP4 {
 		if len(quoted) < ipv4.HeaderLen || quoted[0]>>4 != 4 || quoted[9] != 1 {
 			return nil, false
 		}
@@ -340,14 +340,14 @@ const (
 )
 
 func (f *icmpFailure) isError() bool {
-	if f.family == core.IP4 {
+	if f.family == netdial.IP4 {
 		return f.typ == icmp4DestUnreach || f.typ == icmp4TimeExceeded
 	}
 	return f.typ == icmp6DestUnreach || f.typ == icmp6PacketTooBig || f.typ == icmp6TimeExceeded
 }
 
 func (f *icmpFailure) requestType() byte {
-	if f.family == core.IP4 {
+	if f.family == netdial.IP4 {
 		return byte(ipv4.ICMPTypeEcho)
 	}
 	return byte(ipv6.ICMPTypeEchoRequest)
@@ -358,13 +358,13 @@ func (f *icmpFailure) requestType() byte {
 // the network is reached but not the host, a filter rejects the packet,
 // it is too big for the path, or its TTL ran out on the way.
 func (f *icmpFailure) reason() taxonomy.Reason {
-	if f.family == core.IP4 && f.typ == icmp4DestUnreach {
+	if f.family == netdial.IP4 && f.typ == icmp4DestUnreach {
 		switch f.code {
 		case 0, 6, 9, 11: // net unreachable, unknown, prohibited, unreachable for TOS
 			return taxonomy.ReasonNetworkUnreachable
 		}
 	}
-	if f.family == core.IP6 && f.typ == icmp6DestUnreach {
+	if f.family == netdial.IP6 && f.typ == icmp6DestUnreach {
 		switch f.code {
 		case 0, 2, 5, 6: // no route, beyond scope, source address policy, reject route
 			return taxonomy.ReasonNetworkUnreachable
@@ -390,23 +390,23 @@ func (f *icmpFailure) describe() string {
 }
 
 func (f *icmpFailure) isTooBig() bool {
-	return (f.family == core.IP4 && f.typ == icmp4DestUnreach && f.code == 4) || (f.family == core.IP6 && f.typ == icmp6PacketTooBig)
+	return (f.family == netdial.IP4 && f.typ == icmp4DestUnreach && f.code == 4) || (f.family == netdial.IP6 && f.typ == icmp6PacketTooBig)
 }
 
 func (f *icmpFailure) name() string {
 	var names []string
 	switch {
-	case f.family == core.IP4 && f.typ == icmp4DestUnreach:
+	case f.family == netdial.IP4 && f.typ == icmp4DestUnreach:
 		names = []string{"network unreachable", "host unreachable", "protocol unreachable", "port unreachable",
 			"fragmentation needed and dont_fragment set", "source route failed", "destination network unknown",
 			"destination host unknown", "source host isolated", "network administratively prohibited",
 			"host administratively prohibited", "network unreachable for TOS", "host unreachable for TOS",
 			"communication administratively prohibited", "host precedence violation", "precedence cutoff in effect"}
-	case f.family == core.IP6 && f.typ == icmp6DestUnreach:
+	case f.family == netdial.IP6 && f.typ == icmp6DestUnreach:
 		names = []string{"no route to destination", "communication administratively prohibited",
 			"beyond scope of source address", "address unreachable", "port unreachable",
 			"source address failed ingress/egress policy", "reject route to destination"}
-	case f.typ == icmp4TimeExceeded && f.family == core.IP4, f.typ == icmp6TimeExceeded && f.family == core.IP6:
+	case f.typ == icmp4TimeExceeded && f.family == netdial.IP4, f.typ == icmp6TimeExceeded && f.family == netdial.IP6:
 		return fmt.Sprintf("time exceeded in transit (code %d): the ttl is too small for the path, or it loops", f.code)
 	case f.isTooBig():
 		return "packet too big"

@@ -8,7 +8,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
-	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 )
 
 // The icmp scenarios of TestICMPFailureScenarios, which open an ICMP socket. Each
@@ -19,15 +19,15 @@ import (
 // would send it; else the system refuses to send the request, as it does
 // when its route to the target is unreachable.
 func icmpUnreachable(t *testing.T) error {
-	kind := usableKind(t, core.IP4)
-	target := icmpTarget{core.IP4, "127.0.0.1"}
+	kind := usableKind(t, netdial.IP4)
+	target := icmpTarget{netdial.IP4, "127.0.0.1"}
 	m, prep := icmpModule(t, kind, forFamily(target))
-	if s, err := listenICMP(rawSocket, core.IP4, nil, 0); err == nil {
+	if s, err := listenICMP(rawSocket, netdial.IP4, nil, 0); err == nil {
 		s.Close()
 		throughBlackHole(prep, blackHole{onDrop: func(req []byte) { forgeUnreachable(t, target, req, 1) }})
 	} else {
 		listen := prep.listen
-		prep.listen = func(kind socketKind, family core.IPFamily, src net.IP, id uint16) (*icmpSocket, error) {
+		prep.listen = func(kind socketKind, family netdial.IPFamily, src net.IP, id uint16) (*icmpSocket, error) {
 			s, err := listen(kind, family, src, id)
 			if err == nil {
 				s.conn = &unroutable{PacketConn: s.conn}
@@ -52,8 +52,8 @@ func (c *unroutable) SyscallConn() (syscall.RawConn, error) {
 
 // icmpSilent: no reply and no ICMP error before the deadline.
 func icmpSilent(t *testing.T) error {
-	kind := usableKind(t, core.IP4)
-	m, prep := icmpModule(t, kind, forFamily(icmpTarget{family: core.IP4}))
+	kind := usableKind(t, netdial.IP4)
+	m, prep := icmpModule(t, kind, forFamily(icmpTarget{family: netdial.IP4}))
 	throughBlackHole(prep, blackHole{})
 	return scenarioErr(t, m, "127.0.0.1", scenarioDeadline)
 }
@@ -61,9 +61,9 @@ func icmpSilent(t *testing.T) error {
 // icmpLossy: every other request is lost, and min_success_ratio asks for
 // three quarters of them answered.
 func icmpLossy(t *testing.T) error {
-	kind := usableKind(t, core.IP4)
+	kind := usableKind(t, netdial.IP4)
 	m, prep := icmpModule(t, kind, func(c *config.ICMPProbe) {
-		forFamily(icmpTarget{family: core.IP4})(c)
+		forFamily(icmpTarget{family: netdial.IP4})(c)
 		c.Packets, c.PacketInterval, c.MinSuccessRatio = 4, 5*time.Millisecond, 0.75
 	})
 	fixedEcho(prep, 0x1056, 0)

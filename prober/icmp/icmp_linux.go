@@ -11,7 +11,7 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 
-	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 )
 
 // listenICMP opens an ICMP socket of the given kind. A datagram socket is
@@ -19,9 +19,9 @@ import (
 // the echo identifier, which the kernel writes into every request and by
 // which it hands each reply to its socket. It also asks for ICMP errors
 // (IP_RECVERR), which the kernel otherwise drops for ping sockets.
-func listenICMP(kind socketKind, family core.IPFamily, src net.IP, id uint16) (*icmpSocket, error) {
+func listenICMP(kind socketKind, family netdial.IPFamily, src net.IP, id uint16) (*icmpSocket, error) {
 	domain, proto := syscall.AF_INET, syscall.IPPROTO_ICMP
-	if family == core.IP6 {
+	if family == netdial.IP6 {
 		domain, proto = syscall.AF_INET6, syscall.IPPROTO_ICMPV6
 	}
 	typ := syscall.SOCK_DGRAM
@@ -46,7 +46,7 @@ func listenICMP(kind socketKind, family core.IPFamily, src net.IP, id uint16) (*
 	if a, ok := s.conn.LocalAddr().(*net.UDPAddr); ok && kind == datagramSocket {
 		s.id = uint16(a.Port) // the kernel's choice when the wanted one was taken
 	}
-	if family == core.IP4 {
+	if family == netdial.IP4 {
 		s.v4 = ipv4.NewPacketConn(s.conn)
 	} else {
 		s.v6 = ipv6.NewPacketConn(s.conn)
@@ -65,7 +65,7 @@ func (s *icmpSocket) bind(fd int, src net.IP) error {
 		return os.NewSyscallError("bind", syscall.Bind(fd, sockaddr(s.family, src, 0)))
 	}
 	level, opt := syscall.SOL_IP, syscall.IP_RECVERR
-	if s.family == core.IP6 {
+	if s.family == netdial.IP6 {
 		level, opt = syscall.SOL_IPV6, syscall.IPV6_RECVERR
 	}
 	if err := syscall.SetsockoptInt(fd, level, opt, 1); err != nil {
@@ -89,8 +89,8 @@ func (s *icmpSocket) bind(fd int, src net.IP) error {
 	return os.NewSyscallError("bind", syscall.Bind(fd, sockaddr(s.family, src, 0)))
 }
 
-func sockaddr(family core.IPFamily, ip net.IP, port uint16) syscall.Sockaddr {
-	if family == core.IP4 {
+func sockaddr(family netdial.IPFamily, ip net.IP, port uint16) syscall.Sockaddr {
+	if family == netdial.IP4 {
 		sa := &syscall.SockaddrInet4{Port: int(port)}
 		if ip != nil {
 			copy(sa.Addr[:], ip.To4())
@@ -182,7 +182,7 @@ const (
 // parseErrQueue reads one error-queue entry of a ping socket: a struct
 // sock_extended_err with the offender's address after it, in the control
 // message, and the ICMP header of our request in the data.
-func parseErrQueue(family core.IPFamily, data, oob []byte) (*icmpFailure, bool) {
+func parseErrQueue(family netdial.IPFamily, data, oob []byte) (*icmpFailure, bool) {
 	msgs, err := syscall.ParseSocketControlMessage(oob)
 	if err != nil {
 		return nil, false

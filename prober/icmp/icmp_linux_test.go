@@ -18,8 +18,8 @@ import (
 	"golang.org/x/net/ipv6"
 
 	"github.com/sonde-exporter/sonde/config"
-	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -27,9 +27,9 @@ import (
 // loopbackTargets are 127.0.0.1 and, when the host has it, ::1.
 func loopbackTargets(t *testing.T) []icmpTarget {
 	t.Helper()
-	targets := []icmpTarget{{core.IP4, "127.0.0.1"}}
+	targets := []icmpTarget{{netdial.IP4, "127.0.0.1"}}
 	if hasLoopback6() {
-		targets = append(targets, icmpTarget{core.IP6, "::1"})
+		targets = append(targets, icmpTarget{netdial.IP6, "::1"})
 	} else {
 		t.Log("no ::1 on this host: the IPv6 cases are skipped")
 	}
@@ -47,7 +47,7 @@ func hasLoopback6() bool {
 
 // requireKind skips the test when the process may not open the socket
 // kind, saying which privilege it lacks.
-func requireKind(t *testing.T, kind socketKind, family core.IPFamily) {
+func requireKind(t *testing.T, kind socketKind, family netdial.IPFamily) {
 	t.Helper()
 	s, err := listenICMP(kind, family, nil, 0)
 	if err == nil {
@@ -91,7 +91,7 @@ func TestICMPOnePacket(t *testing.T) {
 		sink, err := probertest.Run(t, m, target.addr)
 		checkOutcome(t, err, failure{})
 		probertest.Metric(t, sink, target.family.Number(), "probe_ip_protocol")
-		probertest.Metric(t, sink, core.IPHash(net.ParseIP(target.addr)), "probe_ip_addr_hash")
+		probertest.Metric(t, sink, netdial.IPHash(net.ParseIP(target.addr)), "probe_ip_addr_hash")
 		probertest.Value(t, sink, "probe_dns_lookup_time_seconds")
 		for _, p := range icmpPhases {
 			probertest.Value(t, sink, "probe_icmp_duration_seconds", string(p))
@@ -158,11 +158,11 @@ type wireListener struct {
 	id uint16
 }
 
-func listenWire(t *testing.T, family core.IPFamily, id uint16) *wireListener {
+func listenWire(t *testing.T, family netdial.IPFamily, id uint16) *wireListener {
 	t.Helper()
 	requireKind(t, rawSocket, family)
 	w := &wireListener{id: id}
-	if family == core.IP4 {
+	if family == netdial.IP4 {
 		c, err := net.ListenPacket("ip4:icmp", "0.0.0.0")
 		if err != nil {
 			t.Fatal(err)
@@ -252,11 +252,11 @@ func TestICMPWire(t *testing.T) {
 func TestICMPDontFragment(t *testing.T) {
 	for _, kind := range []socketKind{datagramSocket, rawSocket} {
 		t.Run(kind.String(), func(t *testing.T) {
-			requireKind(t, kind, core.IP4)
+			requireKind(t, kind, netdial.IP4)
 			const id = 0xdf01
-			wire := listenWire(t, core.IP4, id)
+			wire := listenWire(t, netdial.IP4, id)
 			m, prep := icmpModule(t, kind, func(c *config.ICMPProbe) {
-				forFamily(icmpTarget{family: core.IP4})(c)
+				forFamily(icmpTarget{family: netdial.IP4})(c)
 				c.DontFragment = true
 			})
 			fixedEcho(prep, id, 1)
@@ -298,7 +298,7 @@ func TestICMPDontFragment(t *testing.T) {
 }
 
 func TestICMPIPProtocol(t *testing.T) {
-	kind := usableKind(t, core.IP4)
+	kind := usableKind(t, netdial.IP4)
 	cases := []struct {
 		name      string
 		target    string
@@ -342,7 +342,7 @@ func TestICMPIPProtocol(t *testing.T) {
 
 // usableKind returns a socket kind the process may open, skipping the test
 // when there is none.
-func usableKind(t *testing.T, family core.IPFamily) socketKind {
+func usableKind(t *testing.T, family netdial.IPFamily) socketKind {
 	t.Helper()
 	for _, kind := range []socketKind{datagramSocket, rawSocket} {
 		if s, err := listenICMP(kind, family, nil, 0); err == nil {
@@ -357,11 +357,11 @@ func usableKind(t *testing.T, family core.IPFamily) socketKind {
 func TestICMPSourceAddress(t *testing.T) {
 	t.Run("127.0.0.2", func(t *testing.T) {
 		socketKinds(t, func(t *testing.T, kind socketKind, target icmpTarget) {
-			if target.family != core.IP4 {
+			if target.family != netdial.IP4 {
 				t.Skip("127.0.0.2 is an IPv4 address")
 			}
 			const id = 0x5a02
-			wire := listenWire(t, core.IP4, id)
+			wire := listenWire(t, netdial.IP4, id)
 			m, prep := icmpModule(t, kind, func(c *config.ICMPProbe) { c.SourceIPAddress = "127.0.0.2" })
 			fixedEcho(prep, id, 1)
 			_, err := probertest.Run(t, m, "127.0.0.1")
@@ -371,7 +371,7 @@ func TestICMPSourceAddress(t *testing.T) {
 			}
 		})
 	})
-	kind := usableKind(t, core.IP4)
+	kind := usableKind(t, netdial.IP4)
 	for _, tc := range []struct{ name, source, target, message string }{
 		{"an address this host lacks", "203.0.113.7", "127.0.0.1", "not an address of this host"},
 		{"another family", "::1", "127.0.0.1", "set preferred_ip_protocol to ip6"},
@@ -417,7 +417,7 @@ func (c *blackHole) SyscallConn() (syscall.RawConn, error) {
 func throughBlackHole(prep *icmpPrepared, hole blackHole) {
 	closeIdle(prep)
 	listen := prep.listen
-	prep.listen = func(kind socketKind, family core.IPFamily, src net.IP, id uint16) (*icmpSocket, error) {
+	prep.listen = func(kind socketKind, family netdial.IPFamily, src net.IP, id uint16) (*icmpSocket, error) {
 		s, err := listen(kind, family, src, id)
 		if err == nil {
 			h := hole
@@ -455,7 +455,7 @@ func TestICMPNoReply(t *testing.T) {
 }
 
 func TestICMPPartialLoss(t *testing.T) {
-	kind := usableKind(t, core.IP4)
+	kind := usableKind(t, netdial.IP4)
 	even := func(seq int) bool { return seq%2 == 0 } // from sequence 0 on, every other request is lost
 	for _, tc := range []struct {
 		name  string
@@ -468,7 +468,7 @@ func TestICMPPartialLoss(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m, prep := icmpModule(t, kind, func(c *config.ICMPProbe) {
-				forFamily(icmpTarget{family: core.IP4})(c)
+				forFamily(icmpTarget{family: netdial.IP4})(c)
 				c.Packets, c.PacketInterval, c.MinSuccessRatio = 4, 5*time.Millisecond, tc.ratio
 			})
 			fixedEcho(prep, 0x1055, 0)
@@ -510,8 +510,8 @@ func TestICMPPacketsWithinDeadline(t *testing.T) {
 }
 
 func TestICMPCanceled(t *testing.T) {
-	kind := usableKind(t, core.IP4)
-	m, prep := icmpModule(t, kind, forFamily(icmpTarget{family: core.IP4}))
+	kind := usableKind(t, netdial.IP4)
+	m, prep := icmpModule(t, kind, forFamily(icmpTarget{family: netdial.IP4}))
 	throughBlackHole(prep, blackHole{})
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -535,7 +535,7 @@ func TestICMPDestinationUnreachable(t *testing.T) {
 			code int
 			want taxonomy.Reason
 		}{{1, taxonomy.ReasonHostUnreachable}, {0, taxonomy.ReasonNetworkUnreachable}}
-		if target.family == core.IP6 {
+		if target.family == netdial.IP6 {
 			cases = []struct {
 				code int
 				want taxonomy.Reason
@@ -569,7 +569,7 @@ func forgeUnreachable(t *testing.T, target icmpTarget, req []byte, code int) {
 	quotedLen := min(len(req), 8+8)
 	var msg []byte
 	var err error
-	if target.family == core.IP4 {
+	if target.family == netdial.IP4 {
 		h := ipv4.Header{Version: 4, Len: ipv4.HeaderLen, TotalLen: ipv4.HeaderLen + len(req), TTL: 63,
 			Protocol: 1, Src: net.ParseIP("127.0.0.1"), Dst: net.ParseIP(target.addr)}
 		hb, herr := h.Marshal()
@@ -597,7 +597,7 @@ func forgeUnreachable(t *testing.T, target icmpTarget, req []byte, code int) {
 		return
 	}
 	network := "ip4:icmp"
-	if target.family == core.IP6 {
+	if target.family == netdial.IP6 {
 		network = "ip6:ipv6-icmp"
 	}
 	c, err := net.ListenPacket(network, target.addr)
@@ -612,11 +612,11 @@ func forgeUnreachable(t *testing.T, target icmpTarget, req []byte, code int) {
 }
 
 func TestICMPFallsBackToRaw(t *testing.T) {
-	requireKind(t, rawSocket, core.IP4)
-	m, prep := icmpModule(t, rawSocket, forFamily(icmpTarget{family: core.IP4}))
+	requireKind(t, rawSocket, netdial.IP4)
+	m, prep := icmpModule(t, rawSocket, forFamily(icmpTarget{family: netdial.IP4}))
 	prep.kinds = []socketKind{datagramSocket, rawSocket}
 	var used socketKind = -1
-	prep.listen = func(kind socketKind, family core.IPFamily, src net.IP, id uint16) (*icmpSocket, error) {
+	prep.listen = func(kind socketKind, family netdial.IPFamily, src net.IP, id uint16) (*icmpSocket, error) {
 		if kind == datagramSocket {
 			return nil, os.NewSyscallError("socket", syscall.EACCES)
 		}
@@ -631,15 +631,15 @@ func TestICMPFallsBackToRaw(t *testing.T) {
 }
 
 func TestICMPRandomIdentifier(t *testing.T) {
-	kind := usableKind(t, core.IP4)
-	m, prep := icmpModule(t, kind, forFamily(icmpTarget{family: core.IP4}))
+	kind := usableKind(t, netdial.IP4)
+	m, prep := icmpModule(t, kind, forFamily(icmpTarget{family: netdial.IP4}))
 	prep.pool = nil // a socket of its own for each probe
 	var (
 		mu  sync.Mutex
 		ids = map[uint16]bool{}
 	)
 	listen := prep.listen
-	prep.listen = func(kind socketKind, family core.IPFamily, src net.IP, id uint16) (*icmpSocket, error) {
+	prep.listen = func(kind socketKind, family netdial.IPFamily, src net.IP, id uint16) (*icmpSocket, error) {
 		s, err := listen(kind, family, src, id)
 		if err == nil {
 			mu.Lock()
@@ -666,14 +666,14 @@ func TestICMPRandomIdentifier(t *testing.T) {
 }
 
 func TestICMPDatagramIdentifierTaken(t *testing.T) {
-	requireKind(t, datagramSocket, core.IP4)
+	requireKind(t, datagramSocket, netdial.IP4)
 	const id = 0x7a11
-	first, err := listenICMP(datagramSocket, core.IP4, nil, id)
+	first, err := listenICMP(datagramSocket, netdial.IP4, nil, id)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer first.Close()
-	second, err := listenICMP(datagramSocket, core.IP4, nil, id)
+	second, err := listenICMP(datagramSocket, netdial.IP4, nil, id)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -687,12 +687,12 @@ func TestICMPDatagramIdentifierTaken(t *testing.T) {
 // socket and a raw one opened, the next probes go straight to raw, until
 // the refusal is old enough to ask again.
 func TestICMPRemembersADatagramRefusal(t *testing.T) {
-	requireKind(t, rawSocket, core.IP4)
-	m, prep := icmpModule(t, rawSocket, forFamily(icmpTarget{family: core.IP4}))
+	requireKind(t, rawSocket, netdial.IP4)
+	m, prep := icmpModule(t, rawSocket, forFamily(icmpTarget{family: netdial.IP4}))
 	prep.kinds = []socketKind{datagramSocket, rawSocket}
 	prep.pool = nil // every probe opens a socket, so every kind it asks for is seen
 	var tried []socketKind
-	prep.listen = func(kind socketKind, family core.IPFamily, src net.IP, id uint16) (*icmpSocket, error) {
+	prep.listen = func(kind socketKind, family netdial.IPFamily, src net.IP, id uint16) (*icmpSocket, error) {
 		tried = append(tried, kind)
 		if kind == datagramSocket {
 			return nil, os.NewSyscallError("socket", syscall.EACCES)
@@ -720,11 +720,11 @@ func TestICMPRemembersADatagramRefusal(t *testing.T) {
 // which tell their replies from an earlier probe's; a socket whose
 // exchange was cut short is not kept.
 func TestICMPKeepsRawSockets(t *testing.T) {
-	requireKind(t, rawSocket, core.IP4)
-	m, prep := icmpModule(t, rawSocket, forFamily(icmpTarget{family: core.IP4}))
+	requireKind(t, rawSocket, netdial.IP4)
+	m, prep := icmpModule(t, rawSocket, forFamily(icmpTarget{family: netdial.IP4}))
 	var opened int
 	listen := prep.listen
-	prep.listen = func(kind socketKind, family core.IPFamily, src net.IP, id uint16) (*icmpSocket, error) {
+	prep.listen = func(kind socketKind, family netdial.IPFamily, src net.IP, id uint16) (*icmpSocket, error) {
 		opened++
 		return listen(kind, family, src, id)
 	}
@@ -765,10 +765,10 @@ func TestICMPKeepsRawSockets(t *testing.T) {
 }
 
 func TestSocketPoolBounds(t *testing.T) {
-	requireKind(t, rawSocket, core.IP4)
+	requireKind(t, rawSocket, netdial.IP4)
 	var p socketPool
 	open := func() *icmpSocket {
-		s, err := listenICMP(rawSocket, core.IP4, nil, 0x1d1e)
+		s, err := listenICMP(rawSocket, netdial.IP4, nil, 0x1d1e)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -785,7 +785,7 @@ func TestSocketPoolBounds(t *testing.T) {
 		p.idle[0][i].since = time.Now().Add(-socketIdleTime - time.Second)
 	}
 	stale := p.idle[0][0].sock
-	if s := p.get(core.IP4); s != nil {
+	if s := p.get(netdial.IP4); s != nil {
 		t.Errorf("got a socket idle for longer than %v", socketIdleTime)
 	}
 	if len(p.idle[0]) != 0 {
@@ -794,7 +794,7 @@ func TestSocketPoolBounds(t *testing.T) {
 	if err := stale.discardQueued(); err == nil {
 		t.Error("an expired socket is still open")
 	}
-	if s := p.get(core.IP6); s != nil {
+	if s := p.get(netdial.IP6); s != nil {
 		t.Error("an IPv6 probe got an IPv4 socket")
 	}
 	// A module no longer probed has its sockets closed all the same.

@@ -8,20 +8,20 @@ import (
 
 	"golang.org/x/net/icmp"
 
-	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 )
 
 // listenICMP opens an ICMP socket with x/net's portable ListenPacket.
 // Outside Linux sonde neither binds the identifier of a datagram socket
 // nor reads ICMP errors about its requests: those probes end in a timeout.
-func listenICMP(kind socketKind, family core.IPFamily, src net.IP, id uint16) (*icmpSocket, error) {
+func listenICMP(kind socketKind, family netdial.IPFamily, src net.IP, id uint16) (*icmpSocket, error) {
 	network, addr := "udp4", "0.0.0.0"
 	switch {
-	case family == core.IP4 && kind == rawSocket:
+	case family == netdial.IP4 && kind == rawSocket:
 		network = "ip4:icmp"
-	case family == core.IP6 && kind == rawSocket:
+	case family == netdial.IP6 && kind == rawSocket:
 		network, addr = "ip6:ipv6-icmp", "::"
-	case family == core.IP6:
+	case family == netdial.IP6:
 		network, addr = "udp6", "::"
 	}
 	if src != nil {
@@ -32,7 +32,7 @@ func listenICMP(kind socketKind, family core.IPFamily, src net.IP, id uint16) (*
 		return nil, err
 	}
 	s := &icmpSocket{conn: c, kind: kind, family: family, id: id}
-	if family == core.IP4 {
+	if family == netdial.IP4 {
 		s.v4 = c.IPv4PacketConn()
 	} else {
 		s.v6 = c.IPv6PacketConn()

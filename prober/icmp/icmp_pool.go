@@ -5,7 +5,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 )
 
 // A raw ICMP socket is costly to make ready: besides the socket call, its
@@ -42,7 +42,7 @@ type idleSocket struct {
 
 // get returns an idle socket of the family, the one used last, or nil.
 // Queued packets, late replies to an earlier probe, are discarded first.
-func (p *socketPool) get(family core.IPFamily) *icmpSocket {
+func (p *socketPool) get(family netdial.IPFamily) *icmpSocket {
 	for {
 		s := p.take(family)
 		if s == nil || s.discardQueued() == nil {
@@ -52,7 +52,7 @@ func (p *socketPool) get(family core.IPFamily) *icmpSocket {
 	}
 }
 
-func (p *socketPool) take(family core.IPFamily) *icmpSocket {
+func (p *socketPool) take(family netdial.IPFamily) *icmpSocket {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	i := familyIndex(family)

@@ -11,7 +11,7 @@ import (
 	"golang.org/x/net/ipv4"
 	"golang.org/x/net/ipv6"
 
-	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -46,7 +46,7 @@ type socketOptions struct {
 // listenFunc opens an ICMP socket of a kind and family, bound to src (nil
 // for any address). id is the echo identifier a datagram socket is bound
 // to; the returned socket says which identifier the kernel will use.
-type listenFunc func(kind socketKind, family core.IPFamily, src net.IP, id uint16) (*icmpSocket, error)
+type listenFunc func(kind socketKind, family netdial.IPFamily, src net.IP, id uint16) (*icmpSocket, error)
 
 // icmpSocket is one probe's ICMP socket: conn for writes and deadlines,
 // and the ipv4 or ipv6 view of it for options and reads with control
@@ -56,7 +56,7 @@ type icmpSocket struct {
 	v4     *ipv4.PacketConn // nil for IPv6
 	v6     *ipv6.PacketConn // nil for IPv4
 	kind   socketKind
-	family core.IPFamily
+	family netdial.IPFamily
 	id     uint16 // the echo identifier on the wire
 	// hopLimit is whether reads report the reply's TTL or hop limit.
 	hopLimit bool
@@ -72,7 +72,7 @@ func (s *icmpSocket) Close() error { return s.conn.Close() }
 // moving on when one cannot be had. Only when every kind fails is the
 // probe failed, as permission_denied when the system refused them all.
 func openICMP(prep *icmpPrepared, target net.IP, o socketOptions, logger *slog.Logger) (*icmpSocket, error) {
-	family := core.FamilyOf(target)
+	family := netdial.FamilyOf(target)
 	src, err := sourceIP(o.source, target)
 	if err != nil {
 		return nil, err
@@ -116,13 +116,13 @@ const refusalMemory = time.Minute
 
 // recentlyRefused reports whether the system refused a datagram socket of
 // the family, and a raw one opened instead, within refusalMemory.
-func (p *icmpPrepared) recentlyRefused(family core.IPFamily) bool {
+func (p *icmpPrepared) recentlyRefused(family netdial.IPFamily) bool {
 	at := p.datagramRefused[familyIndex(family)].Load()
 	return at != 0 && time.Since(time.Unix(0, at)) < refusalMemory
 }
 
-func familyIndex(f core.IPFamily) int {
-	if f == core.IP6 {
+func familyIndex(f netdial.IPFamily) int {
+	if f == netdial.IP6 {
 		return 1
 	}
 	return 0
@@ -137,10 +137,10 @@ func sourceIP(option string, target net.IP) (net.IP, error) {
 	if src == nil {
 		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseSetup, "source_ip_address %q is not an IP address", option)
 	}
-	if core.FamilyOf(src) != core.FamilyOf(target) {
+	if netdial.FamilyOf(src) != netdial.FamilyOf(target) {
 		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonSourceAddress, taxonomy.PhaseSetup,
 			"source_ip_address %s is %s but the target resolved to %s; set preferred_ip_protocol to %s and ip_protocol_fallback to false",
-			src, core.FamilyOf(src), target, core.FamilyOf(src))
+			src, netdial.FamilyOf(src), target, netdial.FamilyOf(src))
 	}
 	return src, nil
 }
@@ -181,7 +181,7 @@ func (s *icmpSocket) configure(o socketOptions, logger *slog.Logger) error {
 		return taxonomy.Classify(nil, fmt.Errorf("setting ttl %d on the ICMP socket: %w", o.ttl, err), taxonomy.PhaseSetup)
 	}
 	switch {
-	case o.dontFragment && s.family == core.IP6:
+	case o.dontFragment && s.family == netdial.IP6:
 		probelog.Debug(logger, "dont_fragment applies to IPv4 only: routers never fragment IPv6")
 	case o.dontFragment:
 		if err := setDontFragment(s); err != nil {

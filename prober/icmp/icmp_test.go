@@ -20,6 +20,7 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -29,7 +30,7 @@ import (
 
 // icmpTarget is a loopback address of one family.
 type icmpTarget struct {
-	family core.IPFamily
+	family netdial.IPFamily
 	addr   string
 }
 
@@ -99,7 +100,7 @@ func TestICMPDefaultPayload(t *testing.T) {
 
 func TestICMPVerdict(t *testing.T) {
 	target := net.ParseIP("192.0.2.1")
-	unreachable := &icmpFailure{family: core.IP4, typ: icmp4DestUnreach, code: 1, quotedDst: target}
+	unreachable := &icmpFailure{family: netdial.IP4, typ: icmp4DestUnreach, code: 1, quotedDst: target}
 	cases := []struct {
 		sent, received int
 		ratio          float64
@@ -207,24 +208,24 @@ func TestICMPErrorClassification(t *testing.T) {
 	const dst4, dst6 = "198.51.100.7", "2001:db8::7"
 	cases := []struct {
 		name    string
-		family  core.IPFamily
+		family  netdial.IPFamily
 		msg     []byte
 		reason  taxonomy.Reason
 		message string
 	}{
-		{"v4 network unreachable", core.IP4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 0, dst4, 9, 3, 0), taxonomy.ReasonNetworkUnreachable, "network unreachable"},
-		{"v4 host unreachable", core.IP4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 1, dst4, 9, 3, 0), taxonomy.ReasonHostUnreachable, "host unreachable"},
-		{"v4 network unknown", core.IP4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 6, dst4, 9, 3, 0), taxonomy.ReasonNetworkUnreachable, "network unknown"},
-		{"v4 host prohibited", core.IP4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 10, dst4, 9, 3, 0), taxonomy.ReasonHostUnreachable, "host administratively prohibited"},
-		{"v4 filtered", core.IP4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 13, dst4, 9, 3, 0), taxonomy.ReasonHostUnreachable, "communication administratively prohibited"},
-		{"v4 fragmentation needed", core.IP4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 4, dst4, 9, 3, 1400), taxonomy.ReasonHostUnreachable, "path MTU 1400"},
-		{"v4 time exceeded", core.IP4, icmpErrorV4(t, ipv4.ICMPTypeTimeExceeded, 0, dst4, 9, 3, 0), taxonomy.ReasonHostUnreachable, "time exceeded"},
-		{"v6 no route", core.IP6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 0, dst6, 9, 3), taxonomy.ReasonNetworkUnreachable, "no route to destination"},
-		{"v6 address unreachable", core.IP6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 3, dst6, 9, 3), taxonomy.ReasonHostUnreachable, "address unreachable"},
-		{"v6 prohibited", core.IP6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 1, dst6, 9, 3), taxonomy.ReasonHostUnreachable, "prohibited"},
-		{"v6 reject route", core.IP6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 6, dst6, 9, 3), taxonomy.ReasonNetworkUnreachable, "reject route"},
-		{"v6 packet too big", core.IP6, icmpErrorV6(t, ipv6.ICMPTypePacketTooBig, 0, dst6, 9, 3), taxonomy.ReasonHostUnreachable, "path MTU 1280"},
-		{"v6 time exceeded", core.IP6, icmpErrorV6(t, ipv6.ICMPTypeTimeExceeded, 0, dst6, 9, 3), taxonomy.ReasonHostUnreachable, "time exceeded"},
+		{"v4 network unreachable", netdial.IP4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 0, dst4, 9, 3, 0), taxonomy.ReasonNetworkUnreachable, "network unreachable"},
+		{"v4 host unreachable", netdial.IP4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 1, dst4, 9, 3, 0), taxonomy.ReasonHostUnreachable, "host unreachable"},
+		{"v4 network unknown", netdial.IP4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 6, dst4, 9, 3, 0), taxonomy.ReasonNetworkUnreachable, "network unknown"},
+		{"v4 host prohibited", netdial.IP4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 10, dst4, 9, 3, 0), taxonomy.ReasonHostUnreachable, "host administratively prohibited"},
+		{"v4 filtered", netdial.IP4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 13, dst4, 9, 3, 0), taxonomy.ReasonHostUnreachable, "communication administratively prohibited"},
+		{"v4 fragmentation needed", netdial.IP4, icmpErrorV4(t, ipv4.ICMPTypeDestinationUnreachable, 4, dst4, 9, 3, 1400), taxonomy.ReasonHostUnreachable, "path MTU 1400"},
+		{"v4 time exceeded", netdial.IP4, icmpErrorV4(t, ipv4.ICMPTypeTimeExceeded, 0, dst4, 9, 3, 0), taxonomy.ReasonHostUnreachable, "time exceeded"},
+		{"v6 no route", netdial.IP6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 0, dst6, 9, 3), taxonomy.ReasonNetworkUnreachable, "no route to destination"},
+		{"v6 address unreachable", netdial.IP6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 3, dst6, 9, 3), taxonomy.ReasonHostUnreachable, "address unreachable"},
+		{"v6 prohibited", netdial.IP6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 1, dst6, 9, 3), taxonomy.ReasonHostUnreachable, "prohibited"},
+		{"v6 reject route", netdial.IP6, icmpErrorV6(t, ipv6.ICMPTypeDestinationUnreachable, 6, dst6, 9, 3), taxonomy.ReasonNetworkUnreachable, "reject route"},
+		{"v6 packet too big", netdial.IP6, icmpErrorV6(t, ipv6.ICMPTypePacketTooBig, 0, dst6, 9, 3), taxonomy.ReasonHostUnreachable, "path MTU 1280"},
+		{"v6 time exceeded", netdial.IP6, icmpErrorV6(t, ipv6.ICMPTypeTimeExceeded, 0, dst6, 9, 3), taxonomy.ReasonHostUnreachable, "time exceeded"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -236,7 +237,7 @@ func TestICMPErrorClassification(t *testing.T) {
 				t.Errorf("quoted id %d seq %d, want 9 and 3", f.id, f.seq)
 			}
 			dst := dst4
-			if tc.family == core.IP6 {
+			if tc.family == netdial.IP6 {
 				dst = dst6
 			}
 			if !f.quotedDst.Equal(net.ParseIP(dst)) {
@@ -261,11 +262,11 @@ func TestICMPNotAnError(t *testing.T) {
 	quotingUDP[8+9] = 17
 	for name, msg := range map[string][]byte{"echo reply": reply, "error quoting a reply": quotingReply,
 		"error quoting UDP": quotingUDP, "short": {3, 1, 0}} {
-		if _, ok := parseICMPError(core.IP4, msg); ok {
+		if _, ok := parseICMPError(netdial.IP4, msg); ok {
 			t.Errorf("%s parsed as an ICMP error about an echo request", name)
 		}
 	}
-	if r, ok := parseEchoReply(core.IP4, reply); !ok || r.id != 9 || r.seq != 3 {
+	if r, ok := parseEchoReply(netdial.IP4, reply); !ok || r.id != 9 || r.seq != 3 {
 		t.Errorf("echo reply parsed as %+v, %v", r, ok)
 	}
 }
@@ -323,7 +324,7 @@ func TestICMPFilterV4(t *testing.T) {
 			t.Errorf("%s: filter returned %d, want accepted=%v", tc.name, n, tc.accept)
 		}
 	}
-	if f, ok := parseICMPError(core.IP4, withQuotedOptions); !ok || f.id != id {
+	if f, ok := parseICMPError(netdial.IP4, withQuotedOptions); !ok || f.id != id {
 		t.Errorf("a quoted header with options: parsed %+v, %v", f, ok)
 	}
 }
@@ -380,7 +381,7 @@ func TestICMPPermissionDenied(t *testing.T) {
 	m, prep := icmpModule(t, datagramSocket, nil)
 	prep.kinds = []socketKind{datagramSocket, rawSocket}
 	var tried []socketKind
-	prep.listen = func(kind socketKind, _ core.IPFamily, _ net.IP, _ uint16) (*icmpSocket, error) {
+	prep.listen = func(kind socketKind, _ netdial.IPFamily, _ net.IP, _ uint16) (*icmpSocket, error) {
 		tried = append(tried, kind)
 		if kind == datagramSocket {
 			return nil, os.NewSyscallError("socket", syscall.EACCES) // what ping_group_range gives
@@ -409,7 +410,7 @@ func TestICMPPayloadThatCannotBeSent(t *testing.T) {
 		_, err := probertest.Run(t, m, "127.0.0.1")
 		checkOutcome(t, err, failure{taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup})
 	}
-	if err := checkPayloadSize(config.MaxICMPPayload4+1, core.IP6); err != nil {
+	if err := checkPayloadSize(config.MaxICMPPayload4+1, netdial.IP6); err != nil {
 		t.Errorf("a payload IPv6 can carry was refused: %v", err)
 	}
 }
@@ -419,7 +420,7 @@ func TestICMPPayloadThatCannotBeSent(t *testing.T) {
 func TestAuditICMPSocketUnsupported(t *testing.T) {
 	m, prep := icmpModule(t, datagramSocket, nil)
 	prep.kinds = []socketKind{datagramSocket, rawSocket}
-	prep.listen = func(kind socketKind, _ core.IPFamily, _ net.IP, _ uint16) (*icmpSocket, error) {
+	prep.listen = func(kind socketKind, _ netdial.IPFamily, _ net.IP, _ uint16) (*icmpSocket, error) {
 		if kind == datagramSocket {
 			return nil, os.NewSyscallError("socket", syscall.EPROTONOSUPPORT)
 		}

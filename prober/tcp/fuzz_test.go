@@ -11,6 +11,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -138,7 +139,7 @@ func converseWithPeer(t *testing.T, m *core.Module, peer []byte, hangUp bool) er
 		peerReads.Close()
 		wg.Wait()
 	}()
-	defer core.BindDeadline(ctx, conn)()
+	defer netdial.BindDeadline(ctx, conn)()
 	sink := probemetrics.NewSink()
 	s := core.NewStream(conn, m.Prepared.(*tcpPrepared).tls, core.TLSServerName(m.TCP.TLSConfig.ServerName, "fuzz.test"), sink)
 	durations := sink.GaugeVec("probe_tcp_duration_seconds", "Duration of the tcp probe by phase", "phase")

@@ -13,6 +13,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -48,7 +49,7 @@ func (prepared *tcpPrepared) Probe(ctx context.Context, target string, m *core.M
 	if err != nil {
 		return err
 	}
-	d, err := core.DialEndpoint(ctx, m, core.Endpoint{Network: "tcp", Host: host, Port: port,
+	d, err := netdial.DialEndpoint(ctx, m.Resolver, m.Policy, netdial.Endpoint{Network: "tcp", Host: host, Port: port,
 		Protocol: cfg.IPProtocol, Fallback: cfg.IPProtocolFallback, Source: cfg.SourceIPAddress}, sink, logger)
 	durations.With(string(taxonomy.PhaseResolve)).Set(d.Resolve.Seconds())
 	durations.With(string(taxonomy.PhaseConnect)).Set(d.Connect.Seconds())
@@ -64,9 +65,9 @@ func (prepared *tcpPrepared) Probe(ctx context.Context, target string, m *core.M
 // that its frame is not on the stack while the probe connects, the
 // deepest point of a probe (TestInFlightStack in test/perf holds the stack
 // a waiting probe keeps).
-func converseTCP(ctx context.Context, d core.Dialed, host string, m *core.Module, prepared *tcpPrepared, durations probemetrics.GaugeVec, sink *probemetrics.Sink, logger *slog.Logger) error {
+func converseTCP(ctx context.Context, d netdial.Dialed, host string, m *core.Module, prepared *tcpPrepared, durations probemetrics.GaugeVec, sink *probemetrics.Sink, logger *slog.Logger) error {
 	cfg := &m.TCP
-	defer core.BindDeadline(ctx, d.Conn)()
+	defer netdial.BindDeadline(ctx, d.Conn)()
 	probelog.Debug(logger, "Connected", "address", d.Addr)
 
 	s := core.NewStream(d.Conn, prepared.tls, core.TLSServerName(cfg.TLSConfig.ServerName, host), sink)
@@ -106,7 +107,7 @@ func SplitHostPort(target, network string) (host, port string, err error) {
 	if err != nil {
 		return "", "", taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q is not host:port (%v); write e.g. example.com:443 or [2001:db8::1]:22", target, err)
 	}
-	if why := core.MalformedHost(host); why != "" {
+	if why := netdial.MalformedHost(host); why != "" {
 		return "", "", taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has host %q, with %s; write e.g. example.com:443 or [2001:db8::1]:22", target, host, why)
 	}
 	p, err := net.LookupPort(network, port)

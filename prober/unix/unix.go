@@ -13,6 +13,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/policy"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -52,7 +53,7 @@ func (prepared *unixPrepared) Probe(ctx context.Context, target string, m *core.
 		return unixDialError(ctx, target, err)
 	}
 	defer conn.Close()
-	defer core.BindDeadline(ctx, conn)()
+	defer netdial.BindDeadline(ctx, conn)()
 	cfg := &m.Unix
 	// A socket has no host name: the server is verified as tls_config's
 	// server_name, which the configuration requires for TLS.

@@ -23,6 +23,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/policy"
 	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
@@ -215,7 +216,7 @@ func (p *wsPrepared) Probe(ctx context.Context, target string, m *core.Module, s
 		return err
 	}
 	defer conn.Close()
-	release := core.BindDeadline(ctx, conn)
+	release := netdial.BindDeadline(ctx, conn)
 	ws, err := upgrade(ctx, u, conn, header, mx, logger)
 	release()
 	if err != nil {
@@ -223,7 +224,7 @@ func (p *wsPrepared) Probe(ctx context.Context, target string, m *core.Module, s
 	}
 	defer closeWebsocket(ctx, ws)
 	// gorilla clears the connection's deadline once upgraded.
-	defer core.BindDeadline(ctx, ws.NetConn())()
+	defer netdial.BindDeadline(ctx, ws.NetConn())()
 	return converse(ctx, &wsConversation{conn: ws, ctx: ctx, checks: p.checks}, m.Websocket.QueryResponse, mx, sink, logger)
 }
 
@@ -251,7 +252,7 @@ func ParseTarget(target string) (*url.URL, error) {
 	if u.Hostname() == "" {
 		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has no host; %s", shown, how)
 	}
-	if why := core.MalformedHost(u.Hostname()); why != "" {
+	if why := netdial.MalformedHost(u.Hostname()); why != "" {
 		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonInvalidTarget, taxonomy.PhaseSetup, "target %q has host %q, with %s; %s", shown, u.Hostname(), why, how)
 	}
 	if p := u.Port(); p != "" {
@@ -301,7 +302,7 @@ func (p *wsPrepared) serverName(cfg *config.WebsocketProbe, host string, u *url.
 // together last as long as the connect phase.
 func (p *wsPrepared) dial(ctx context.Context, m *core.Module, u *url.URL, serverName string, mx websocketMetrics, sink *probemetrics.Sink, logger *slog.Logger) (net.Conn, error) {
 	cfg := &m.Websocket
-	d, err := core.DialEndpoint(ctx, m, core.Endpoint{Network: "tcp", Host: u.Hostname(), Port: DefaultPort(u),
+	d, err := netdial.DialEndpoint(ctx, m.Resolver, m.Policy, netdial.Endpoint{Network: "tcp", Host: u.Hostname(), Port: DefaultPort(u),
 		Protocol: cfg.IPProtocol, Fallback: cfg.IPProtocolFallback}, sink, logger)
 	mx.phase(taxonomy.PhaseResolve, d.Resolve)
 	if d.IP == nil {

@@ -1,4 +1,10 @@
-package core
+// Package netdial is how probers reach a target: the resolve phase (the
+// module's resolver, its preferred IP family and fallback, the resolve
+// metrics) and the connect phase (a fresh connection, from the configured
+// source address), both under the module's target policy, which is checked
+// here for every prober that dials a host. It knows no module: callers
+// pass the module's resolver and policy.
+package netdial
 
 import (
 	"context"
@@ -10,6 +16,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/policy"
 	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -37,10 +44,11 @@ type Dialed struct {
 
 // DialEndpoint runs the resolve phase (exporting its metrics) and the
 // connect phase of a probe: a fresh connection to the resolved address,
-// from the configured source address if any.
-func DialEndpoint(ctx context.Context, m *Module, e Endpoint, sink *probemetrics.Sink, logger *slog.Logger) (Dialed, error) {
+// from the configured source address if any. r and p are the module's
+// resolver and target policy (nil when every target is allowed).
+func DialEndpoint(ctx context.Context, r Resolver, p *policy.Target, e Endpoint, sink *probemetrics.Sink, logger *slog.Logger) (Dialed, error) {
 	var d Dialed
-	dialer, err := d.resolveEndpoint(ctx, m, &e, sink, logger)
+	dialer, err := d.resolveEndpoint(ctx, r, p, &e, sink, logger)
 	if err != nil {
 		return d, err
 	}
@@ -56,11 +64,11 @@ func DialEndpoint(ctx context.Context, m *Module, e Endpoint, sink *probemetrics
 }
 
 // resolveEndpoint runs the resolve phase into d and returns the dialer to
-// connect with. It is apart from dialEndpoint so that its frame is off the
+// connect with. It is apart from DialEndpoint so that its frame is off the
 // stack while the probe connects, the deepest point of most probes
 // (TestInFlightStack in test/perf holds the stack a waiting probe keeps).
-func (d *Dialed) resolveEndpoint(ctx context.Context, m *Module, e *Endpoint, sink *probemetrics.Sink, logger *slog.Logger) (*net.Dialer, error) {
-	ip, took, err := ResolveTarget(ctx, m, e.Host, e.Protocol, e.Fallback, sink, logger)
+func (d *Dialed) resolveEndpoint(ctx context.Context, r Resolver, p *policy.Target, e *Endpoint, sink *probemetrics.Sink, logger *slog.Logger) (*net.Dialer, error) {
+	ip, took, err := ResolveTarget(ctx, r, p, e.Host, e.Protocol, e.Fallback, sink, logger)
 	d.Resolve = took
 	if err != nil {
 		return nil, err
@@ -125,9 +133,9 @@ func BindDeadline(ctx context.Context, conn net.Conn) (release func() bool) {
 	return context.AfterFunc(ctx, func() { conn.SetDeadline(time.Now()) })
 }
 
-// newResolver returns the resolver a module's dns_resolver option names.
+// NewResolver returns the resolver a module's dns_resolver option names.
 // Over udp, Go's resolver still retries a truncated answer over tcp.
-func newResolver(option string) (Resolver, error) {
+func NewResolver(option string) (Resolver, error) {
 	network, addr, err := config.ParseDNSResolver(option)
 	if err != nil {
 		return nil, fmt.Errorf("dns_resolver: %w", err)

@@ -1,4 +1,4 @@
-package core
+package netdial
 
 import (
 	"context"
@@ -14,6 +14,12 @@ import (
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
+
+// Resolver is what probers need of a DNS resolver; *net.Resolver has it.
+type Resolver interface {
+	LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error)
+	LookupIP(ctx context.Context, network, host string) ([]net.IP, error)
+}
 
 // IPFamily is an IP protocol preference: "ip4" or "ip6".
 type IPFamily string
@@ -102,16 +108,17 @@ func MalformedHost(host string) string {
 // honouring the preferred ipFamily and the fallback, exports the resolve
 // metrics and returns how long the lookup took. Every prober that dials
 // a host resolves it here, so this is where the module's target policy
-// is enforced: the name before the lookup, the address after it.
-func ResolveTarget(ctx context.Context, m *Module, host, preferred string, fallback bool, sink *probemetrics.Sink, logger *slog.Logger) (net.IP, time.Duration, error) {
+// (p; nil when every target is allowed) is enforced: the name before the
+// lookup, the address after it. r is the module's resolver.
+func ResolveTarget(ctx context.Context, r Resolver, p *policy.Target, host, preferred string, fallback bool, sink *probemetrics.Sink, logger *slog.Logger) (net.IP, time.Duration, error) {
 	metrics := NewResolveMetrics(sink)
-	if err := m.Policy.RefuseName(host); err != nil {
+	if err := p.RefuseName(host); err != nil {
 		return nil, 0, policy.TargetDenied(taxonomy.PhaseSetup, err)
 	}
 	want := PreferredFamily(preferred)
 	probelog.Debug(logger, "Resolving target address", "host", host, "ip_protocol", want)
 	start := time.Now()
-	ip, err := LookupAddress(ctx, m.Resolver, host, want, fallback)
+	ip, err := LookupAddress(ctx, r, host, want, fallback)
 	end := time.Now()
 	took := end.Sub(start)
 	metrics.LookupTime.Set(took.Seconds())
@@ -126,7 +133,7 @@ func ResolveTarget(ctx context.Context, m *Module, host, preferred string, fallb
 	}
 	// Checked before the address's metrics are set: the hash of a denied
 	// address would tell an anonymous scraper what internal names resolve to.
-	if err := m.Policy.RefuseAddress(host, ip); err != nil {
+	if err := p.RefuseAddress(host, ip); err != nil {
 		return nil, took, policy.TargetDenied(taxonomy.PhaseResolve, err)
 	}
 	metrics.Protocol.Set(FamilyOf(ip).Number())
