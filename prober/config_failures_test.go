@@ -1,7 +1,6 @@
 package prober
 
 import (
-	"errors"
 	"fmt"
 	"io"
 	"net/http"
@@ -12,7 +11,6 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
-	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/core"
@@ -185,22 +183,5 @@ func TestDNSOptionsBlackboxFailsOn(t *testing.T) {
 				probertest.Present(t, sink, "probe_ip_protocol")
 			}
 		})
-	}
-}
-
-// TestTLSWithoutAServerName: over a unix socket there is no host name to
-// verify the server as, and blackbox's handshake fails without one.
-func TestTLSWithoutAServerName(t *testing.T) {
-	c, err := core.PrepareTLS(&config.Module{}, "unix", &pconfig.TLSConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var e *taxonomy.Error
-	if err := c.CanHandshake(""); !errors.As(err, &e) || e.Reason != taxonomy.ReasonConfig || !strings.Contains(e.Error(), "server_name") {
-		t.Errorf("canHandshake without a name = %v, want prober/config naming server_name", err)
-	}
-	insecure, _ := core.PrepareTLS(&config.Module{}, "unix", &pconfig.TLSConfig{InsecureSkipVerify: true})
-	if err := insecure.CanHandshake(""); err != nil {
-		t.Errorf("insecure_skip_verify needs no name: %v", err)
 	}
 }

@@ -10,12 +10,13 @@ import (
 	"testing"
 	"time"
 
-	"golang.org/x/crypto/ocsp"
+	xocsp "golang.org/x/crypto/ocsp"
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
+	"github.com/sonde-exporter/sonde/prober/ocsp"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -62,7 +63,7 @@ func failOnUnknown(p *config.OCSP)  { p.FailOnUnknown = true }
 func TestOCSPStapled(t *testing.T) {
 	garbage := func(*testing.T, *probertest.TestCA, probertest.Issued) []byte { return []byte("not an OCSP response") }
 	otherCA := func(t *testing.T, _ *probertest.TestCA, leaf probertest.Issued) []byte {
-		return probertest.NewTestCA(t, "someone else").OCSPAnswer(t, leaf, ocsp.Good)
+		return probertest.NewTestCA(t, "someone else").OCSPAnswer(t, leaf, xocsp.Good)
 	}
 	for _, tc := range []struct {
 		name    string
@@ -74,20 +75,20 @@ func TestOCSPStapled(t *testing.T) {
 		problem string // the probe_tls_ocsp_error reason; "" for none
 		stapled float64
 	}{
-		{name: "good", staple: stapled(ocsp.Good), policy: probertest.OCSPPolicy(config.OCSPStapled), status: "good", stapled: 1},
-		{name: "revoked", staple: stapled(ocsp.Revoked), policy: probertest.OCSPPolicy(config.OCSPStapled),
+		{name: "good", staple: stapled(xocsp.Good), policy: probertest.OCSPPolicy(config.OCSPStapled), status: "good", stapled: 1},
+		{name: "revoked", staple: stapled(xocsp.Revoked), policy: probertest.OCSPPolicy(config.OCSPStapled),
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertRevoked, taxonomy.PhaseTLS}, status: "revoked", stapled: 1},
-		{name: "unknown to the responder", staple: stapled(ocsp.Unknown), policy: probertest.OCSPPolicy(config.OCSPStapled), status: "unknown", stapled: 1},
-		{name: "unknown fails with fail_on_unknown", staple: stapled(ocsp.Unknown), policy: probertest.OCSPPolicy(config.OCSPStapled, failOnUnknown),
+		{name: "unknown to the responder", staple: stapled(xocsp.Unknown), policy: probertest.OCSPPolicy(config.OCSPStapled), status: "unknown", stapled: 1},
+		{name: "unknown fails with fail_on_unknown", staple: stapled(xocsp.Unknown), policy: probertest.OCSPPolicy(config.OCSPStapled, failOnUnknown),
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseTLS}, status: "unknown", stapled: 1},
 		{name: "nothing stapled", policy: probertest.OCSPPolicy(config.OCSPStapled)},
 		{name: "nothing stapled with require_stapled", policy: probertest.OCSPPolicy(config.OCSPStapled, requireStapled),
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPNotStapled, taxonomy.PhaseTLS}},
-		{name: "garbage stapled", staple: garbage, policy: probertest.OCSPPolicy(config.OCSPStapled), status: "unknown", problem: core.OCSPMalformed, stapled: 1},
-		{name: "signed by another CA", staple: otherCA, policy: probertest.OCSPPolicy(config.OCSPStapled), status: "unknown", problem: core.OCSPMalformed, stapled: 1},
+		{name: "garbage stapled", staple: garbage, policy: probertest.OCSPPolicy(config.OCSPStapled), status: "unknown", problem: ocsp.Malformed, stapled: 1},
+		{name: "signed by another CA", staple: otherCA, policy: probertest.OCSPPolicy(config.OCSPStapled), status: "unknown", problem: ocsp.Malformed, stapled: 1},
 		{name: "garbage fails with fail_on_unknown", staple: garbage, policy: probertest.OCSPPolicy(config.OCSPStapled, failOnUnknown),
-			want: failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseTLS}, status: "unknown", problem: core.OCSPMalformed, stapled: 1},
-		{name: "revoked but insecure_skip_verify", staple: stapled(ocsp.Revoked), policy: probertest.OCSPPolicy(config.OCSPStapled), insec: true,
+			want: failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseTLS}, status: "unknown", problem: ocsp.Malformed, stapled: 1},
+		{name: "revoked but insecure_skip_verify", staple: stapled(xocsp.Revoked), policy: probertest.OCSPPolicy(config.OCSPStapled), insec: true,
 			status: "revoked", stapled: 1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -116,7 +117,7 @@ func TestOCSPStapled(t *testing.T) {
 
 // check: none reads nothing and exports nothing of OCSP.
 func TestOCSPCheckNone(t *testing.T) {
-	e := newOCSPEnv(t, "", stapled(ocsp.Revoked))
+	e := newOCSPEnv(t, "", stapled(xocsp.Revoked))
 	sink, err := probertest.Run(t, e.module(t, probertest.OCSPPolicy(config.OCSPNone)), e.url)
 	checkOutcome(t, err, failure{})
 	probertest.Absent(t, sink, "probe_tls_ocsp_stapled", "probe_tls_ocsp_status")
@@ -132,18 +133,18 @@ func TestOCSPQuery(t *testing.T) {
 		status  string
 		problem string
 	}{
-		{name: "good", answer: signed(ocsp.Good), policy: probertest.OCSPPolicy(config.OCSPQuery), status: "good"},
-		{name: "revoked", answer: signed(ocsp.Revoked), policy: probertest.OCSPPolicy(config.OCSPQuery),
+		{name: "good", answer: signed(xocsp.Good), policy: probertest.OCSPPolicy(config.OCSPQuery), status: "good"},
+		{name: "revoked", answer: signed(xocsp.Revoked), policy: probertest.OCSPPolicy(config.OCSPQuery),
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertRevoked, taxonomy.PhaseOCSP}, status: "revoked"},
-		{name: "responder down", policy: probertest.OCSPPolicy(config.OCSPQuery), status: "unknown", problem: core.OCSPUnreachable},
+		{name: "responder down", policy: probertest.OCSPPolicy(config.OCSPQuery), status: "unknown", problem: ocsp.Unreachable},
 		{name: "responder down with fail_on_unknown", policy: probertest.OCSPPolicy(config.OCSPQuery, failOnUnknown),
-			want: failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseOCSP}, status: "unknown", problem: core.OCSPUnreachable},
-		{name: "responder error", answer: httpError, policy: probertest.OCSPPolicy(config.OCSPQuery), status: "unknown", problem: core.OCSPHTTPStatus},
+			want: failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseOCSP}, status: "unknown", problem: ocsp.Unreachable},
+		{name: "responder error", answer: httpError, policy: probertest.OCSPPolicy(config.OCSPQuery), status: "unknown", problem: ocsp.HTTPStatus},
 		{name: "malformed answer", answer: func(*testing.T, *probertest.TestCA, probertest.Issued) func(http.ResponseWriter) {
 			return probertest.Answers([]byte{0x30, 0x03, 0x0a})
 		},
-			policy: probertest.OCSPPolicy(config.OCSPQuery), status: "unknown", problem: core.OCSPMalformed},
-		{name: "stapled: the responder is not asked", answer: signed(ocsp.Revoked), policy: probertest.OCSPPolicy(config.OCSPStapled)},
+			policy: probertest.OCSPPolicy(config.OCSPQuery), status: "unknown", problem: ocsp.Malformed},
+		{name: "stapled: the responder is not asked", answer: signed(xocsp.Revoked), policy: probertest.OCSPPolicy(config.OCSPStapled)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			ca := probertest.NewTestCA(t, "sonde OCSP CA")
@@ -189,7 +190,7 @@ func httpError(*testing.T, *probertest.TestCA, probertest.Issued) func(http.Resp
 // asked only when nothing was stapled.
 func TestOCSPQueryPrefersStaple(t *testing.T) {
 	r := probertest.NewOCSPResponder(t, probertest.Answers(nil))
-	e := newOCSPEnv(t, r.URL, stapled(ocsp.Good))
+	e := newOCSPEnv(t, r.URL, stapled(xocsp.Good))
 	sink, err := probertest.Run(t, e.module(t, probertest.OCSPPolicy(config.OCSPQuery)), e.url)
 	checkOutcome(t, err, failure{})
 	probertest.Metric(t, sink, 1, "probe_tls_ocsp_stapled")
@@ -204,7 +205,7 @@ func TestOCSPQueryNoResponder(t *testing.T) {
 	e := newOCSPEnv(t, "", nil)
 	sink, err := probertest.Run(t, e.module(t, probertest.OCSPPolicy(config.OCSPQuery)), e.url)
 	checkOutcome(t, err, failure{})
-	probertest.CheckOCSPSeries(t, sink, "unknown", core.OCSPNoResponder)
+	probertest.CheckOCSPSeries(t, sink, "unknown", ocsp.NoResponder)
 }
 
 // The module's probes share one answer: sequential probes hit the cache,
@@ -218,7 +219,7 @@ func TestOCSPQueryCached(t *testing.T) {
 		probertest.Answers(answer)(w)
 	})
 	e := newOCSPEnv(t, r.URL, nil)
-	answer = e.ca.OCSPAnswer(t, e.leaf, ocsp.Good)
+	answer = e.ca.OCSPAnswer(t, e.leaf, xocsp.Good)
 	m := e.module(t, probertest.OCSPPolicy(config.OCSPQuery))
 
 	const concurrent = 20
@@ -273,14 +274,14 @@ func TestOCSPQueryCacheExpiry(t *testing.T) {
 		probertest.Answers(answer)(w)
 	})
 	e := newOCSPEnv(t, r.URL, nil)
-	answer = e.ca.OCSPAnswer(t, e.leaf, ocsp.Good)
+	answer = e.ca.OCSPAnswer(t, e.leaf, xocsp.Good)
 	m := e.module(t, probertest.OCSPPolicy(config.OCSPQuery, func(p *config.OCSP) { p.CacheTTL = 50 * time.Millisecond }))
 
 	fail.Store(true)
 	for range 2 {
 		sink, err := probertest.Run(t, m, e.url)
 		checkOutcome(t, err, failure{})
-		probertest.Metric(t, sink, 1, "probe_tls_ocsp_error", core.OCSPHTTPStatus)
+		probertest.Metric(t, sink, 1, "probe_tls_ocsp_error", ocsp.HTTPStatus)
 	}
 	fail.Store(false)
 	for range 2 {
@@ -310,7 +311,7 @@ func TestOCSPQuerySlowResponder(t *testing.T) {
 
 	sink, _, err := probertest.Probe(t, e.module(t, probertest.OCSPPolicy(config.OCSPQuery)), e.url, time.Second)
 	checkOutcome(t, err, failure{})
-	probertest.CheckOCSPSeries(t, sink, "unknown", core.OCSPTimeout)
+	probertest.CheckOCSPSeries(t, sink, "unknown", ocsp.Timeout)
 
 	_, _, err = probertest.Probe(t, e.module(t, probertest.OCSPPolicy(config.OCSPQuery, failOnUnknown)), e.url, time.Second)
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseOCSP})
@@ -323,7 +324,7 @@ func TestOCSPQueryOnTCP(t *testing.T) {
 	r := probertest.NewOCSPResponder(t, func(w http.ResponseWriter) { probertest.Answers(answer)(w) })
 	ca := probertest.NewTestCA(t, "sonde OCSP CA")
 	leaf := ca.Issue(t, probertest.WithOCSP(r.URL))
-	answer = ca.OCSPAnswer(t, leaf, ocsp.Revoked)
+	answer = ca.OCSPAnswer(t, leaf, xocsp.Revoked)
 	addr := probertest.RawServer(t, func(c net.Conn) {
 		tls.Server(c, &tls.Config{Certificates: []tls.Certificate{leaf.TLS}}).Handshake()
 	})
@@ -368,7 +369,7 @@ func TestOCSPResponderObeysTargetPolicy(t *testing.T) {
 			})
 			sink, err := probertest.Run(t, m, e.url)
 			checkOutcome(t, err, tc.want)
-			probertest.CheckOCSPSeries(t, sink, "unknown", core.OCSPDenied)
+			probertest.CheckOCSPSeries(t, sink, "unknown", ocsp.Denied)
 		})
 	}
 	if n := asked.Load(); n != 0 {

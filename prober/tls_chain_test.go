@@ -8,10 +8,10 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
-	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+	"github.com/sonde-exporter/sonde/prober/tlsfacts"
 )
 
 // chainServer serves okHandler over TLS with a leaf issued by an
@@ -44,8 +44,8 @@ func TestTLSChainPerCertificate(t *testing.T) {
 		notAfter        time.Time
 		fp              string
 	}{
-		{"CN=localhost,O=sonde tests", "CN=sonde intermediate CA,O=sonde tests", leaf.Leaf.NotBefore, leaf.Leaf.NotAfter, core.Fingerprint(leaf.Leaf)},
-		{"CN=sonde intermediate CA,O=sonde tests", "CN=sonde root CA,O=sonde tests", inter.Cert.NotBefore, inter.Cert.NotAfter, core.Fingerprint(inter.Cert)},
+		{"CN=localhost,O=sonde tests", "CN=sonde intermediate CA,O=sonde tests", leaf.Leaf.NotBefore, leaf.Leaf.NotAfter, tlsfacts.Fingerprint(leaf.Leaf)},
+		{"CN=sonde intermediate CA,O=sonde tests", "CN=sonde root CA,O=sonde tests", inter.Cert.NotBefore, inter.Cert.NotAfter, tlsfacts.Fingerprint(inter.Cert)},
 	} {
 		pos := strconv.Itoa(i)
 		probertest.Metric(t, sink, float64(c.notBefore.Unix()), "probe_tls_cert_not_before_timestamp_seconds", pos, c.fp)
@@ -72,7 +72,7 @@ func TestTLSMissingIntermediate(t *testing.T) {
 	sink, err := probertest.Run(t, m, url)
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS})
 	probertest.ChainSurvived(t, sink)
-	probertest.Metric(t, sink, float64(leaf.Leaf.NotBefore.Unix()), "probe_tls_cert_not_before_timestamp_seconds", "0", core.Fingerprint(leaf.Leaf))
+	probertest.Metric(t, sink, float64(leaf.Leaf.NotBefore.Unix()), "probe_tls_cert_not_before_timestamp_seconds", "0", tlsfacts.Fingerprint(leaf.Leaf))
 	if n := probertest.SeriesCount(t, sink, "probe_tls_cert_info"); n != 1 {
 		t.Errorf("probe_tls_cert_info has %d series, want 1: only the leaf was presented", n)
 	}
@@ -90,7 +90,7 @@ func TestTLSExpiredLeafKeepsItsDates(t *testing.T) {
 	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.File })
 	sink, err := probertest.Run(t, m, srv.URL)
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertExpired, taxonomy.PhaseTLS})
-	fp := core.Fingerprint(expired.Leaf)
+	fp := tlsfacts.Fingerprint(expired.Leaf)
 	probertest.Metric(t, sink, float64(expired.Leaf.NotAfter.Unix()), "probe_tls_cert_not_after_timestamp_seconds", "0", fp)
 	probertest.Metric(t, sink, float64(expired.Leaf.NotAfter.Unix()), "probe_ssl_earliest_cert_expiry")
 }
@@ -110,7 +110,7 @@ func TestTLSChainOnTCP(t *testing.T) {
 	sink, err := probertest.Run(t, m, addr)
 	checkOutcome(t, err, failure{})
 	probertest.Metric(t, sink, 1, "probe_tls_verified")
-	probertest.Metric(t, sink, float64(inter.Cert.NotBefore.Unix()), "probe_tls_cert_not_before_timestamp_seconds", "1", core.Fingerprint(inter.Cert))
+	probertest.Metric(t, sink, float64(inter.Cert.NotBefore.Unix()), "probe_tls_cert_not_before_timestamp_seconds", "1", tlsfacts.Fingerprint(inter.Cert))
 }
 
 // seriesLabels returns the labels of the one series of name whose position

@@ -7,6 +7,7 @@ import (
 	"github.com/sonde-exporter/sonde/internal/tlsfiles"
 	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/policy"
+	"github.com/sonde-exporter/sonde/prober/tlsfacts"
 )
 
 // Env is what a Descriptor's Prepare gets besides the module: the
@@ -18,17 +19,17 @@ type Env struct {
 	policy   *policy.Target // nil when every target is allowed
 	resolver netdial.Resolver
 	files    *tlsfiles.Cache
-	clients  []*TLSClient // made by TLSClient, loaded once Prepare returns
+	clients  []*tlsfacts.Client // made by TLSClient, loaded once Prepare returns
 }
 
 // TLSClient returns the client of a tls_config of m, for the section named
 // (e.g. "http", for messages), guarded by the module's policy.
-func (e *Env) TLSClient(m *config.Module, section string, cfg *pconfig.TLSConfig) (*TLSClient, error) {
-	c, err := PrepareTLS(m, section, cfg)
+func (e *Env) TLSClient(m *config.Module, section string, cfg *pconfig.TLSConfig) (*tlsfacts.Client, error) {
+	c, err := tlsfacts.NewClient(m, section, cfg)
 	if err != nil {
 		return nil, err
 	}
-	c.OCSP.targets, c.OCSP.resolver = e.policy, e.resolver
+	c.OCSP.Targets, c.OCSP.Resolver = e.policy, e.resolver
 	e.clients = append(e.clients, c)
 	return c, nil
 }
@@ -42,7 +43,6 @@ func (e *Env) TLSClient(m *config.Module, section string, cfg *pconfig.TLSConfig
 // again, and each probe fails until it loads.
 func (e *Env) loadTLS() {
 	for _, c := range e.clients {
-		c.files = e.files
-		_ = c.load() // the probes report it
+		_ = c.Load(e.files) // the probes report it
 	}
 }

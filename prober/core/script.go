@@ -19,6 +19,7 @@ import (
 	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+	"github.com/sonde-exporter/sonde/prober/tlsfacts"
 )
 
 // This file runs query_response scripts: the expect / expect_bytes / send /
@@ -167,14 +168,14 @@ const MaxLine = bufio.MaxScanTokenSize
 // upgraded to TLS by a starttls step.
 type Stream struct {
 	conn       net.Conn
-	r          *bufio.Reader // made on the first read: see reader
-	tls        *TLSClient    // the module's tls_config, prepared
-	serverName string        // the name to verify a STARTTLS server as
+	r          *bufio.Reader    // made on the first read: see reader
+	tls        *tlsfacts.Client // the module's tls_config, prepared
+	serverName string           // the name to verify a STARTTLS server as
 	Sink       *probemetrics.Sink
 	TLSTime    time.Duration // time spent in TLS handshakes
 }
 
-func NewStream(conn net.Conn, tlsConfig *TLSClient, serverName string, sink *probemetrics.Sink) *Stream {
+func NewStream(conn net.Conn, tlsConfig *tlsfacts.Client, serverName string, sink *probemetrics.Sink) *Stream {
 	return &Stream{conn: conn, tls: tlsConfig, serverName: serverName, Sink: sink}
 }
 
@@ -251,7 +252,7 @@ func (s *Stream) StartTLS(ctx context.Context) error {
 		return taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseTLS,
 			"the server sent %d bytes of plaintext after agreeing to start TLS", n)
 	}
-	tc, took, err := Handshake(ctx, s.conn, s.tls, s.serverName, s.Sink)
+	tc, took, err := tlsfacts.Handshake(ctx, s.conn, s.tls, s.serverName, s.Sink)
 	s.TLSTime += took
 	if err != nil {
 		return err

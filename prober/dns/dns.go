@@ -25,6 +25,7 @@ import (
 	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+	"github.com/sonde-exporter/sonde/prober/tlsfacts"
 )
 
 // dnsTransport is how a dns module carries its query.
@@ -85,7 +86,7 @@ type dnsPrepared struct {
 	// dns_over_tls with udp, where blackbox meets each.
 	transportErr error
 	dotOverUDP   bool
-	tls          *core.TLSClient // DoT and DoH only
+	tls          *tlsfacts.Client // DoT and DoH only
 	sections     []rrSection
 	post         bool   // doh_method POST (the default) rather than GET
 	userAgent    string // DoH requests only
@@ -338,7 +339,7 @@ func (p *dnsProbe) connect(e netdial.Endpoint, host string) (net.Conn, error) {
 	if serverName == "" {
 		serverName = host
 	}
-	tc, took, err := core.Handshake(p.ctx, d.Conn, p.prepared.tls, serverName, p.sink)
+	tc, took, err := tlsfacts.Handshake(p.ctx, d.Conn, p.prepared.tls, serverName, p.sink)
 	p.times[string(taxonomy.PhaseTLS)] = took
 	if err != nil {
 		d.Conn.Close()

@@ -28,6 +28,7 @@ import (
 	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+	"github.com/sonde-exporter/sonde/prober/tlsfacts"
 )
 
 // The grpc prober resolves the target's host, opens a fresh TCP connection
@@ -40,7 +41,7 @@ import (
 
 // grpcPrepared is what a grpc module needs ready before its first probe.
 type grpcPrepared struct {
-	tls     *core.TLSClient     // tls_config, offering h2 by ALPN
+	tls     *tlsfacts.Client    // tls_config, offering h2 by ALPN
 	fields  []hpack.HeaderField // gRPC's request headers and the metadata
 	request []byte              // the HealthCheckRequest, framed
 	// unsendable is why the call cannot be made as configured (metadata
@@ -303,7 +304,7 @@ func grpcAuthority(_ *core.Module, e netdial.Endpoint) string {
 // server_name, else the target's host. A TLS server name has no port, so
 // one written with a port is used without it.
 func grpcServerName(m *core.Module, host string) string {
-	name := core.TLSServerName(m.GRPC.TLSConfig.ServerName, host)
+	name := tlsfacts.ServerName(m.GRPC.TLSConfig.ServerName, host)
 	if h, _, err := net.SplitHostPort(name); err == nil {
 		return h
 	}
@@ -356,7 +357,7 @@ func (p *grpcPrepared) secure(ctx context.Context, m *core.Module, e netdial.End
 	if !m.GRPC.TLS {
 		return conn, nil
 	}
-	tc, took, err := core.Handshake(ctx, conn, p.tls, grpcServerName(m, e.Host), sink)
+	tc, took, err := tlsfacts.Handshake(ctx, conn, p.tls, grpcServerName(m, e.Host), sink)
 	mx.phase(taxonomy.PhaseTLS, took)
 	if err != nil {
 		conn.Close()

@@ -30,6 +30,7 @@ import (
 	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+	"github.com/sonde-exporter/sonde/prober/tlsfacts"
 )
 
 // maxRedirects is how many redirects a probe follows, as in blackbox_exporter.
@@ -39,7 +40,7 @@ var errTooManyRedirects = fmt.Errorf("stopped after %d redirects", maxRedirects)
 
 // httpPrepared is what an http module needs ready before its first probe.
 type httpPrepared struct {
-	tls                *core.TLSClient   // client TLS settings, CA files parsed once
+	tls                *tlsfacts.Client  // client TLS settings, CA files parsed once
 	chain              http.RoundTripper // authentication and headers, ending in the probe's transport
 	chainErr           error             // why chain could not be built; every probe fails with it
 	proxy              func(*http.Request) (*url.URL, error)
@@ -474,7 +475,7 @@ func (p *httpProbe) transport(u *url.URL, hostHeader string, ip net.IP) *httpTra
 		tls:        p.prepared.tls,
 		policy:     p.module.Policy,
 		proxy:      p.prepared.proxy,
-		proxyFacts: &core.TLSFacts{},
+		proxyFacts: &tlsfacts.Facts{},
 		http3:      p.cfg.EnableHTTP3,
 		http3Gzip:  p.cfg.Compression == "",
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+	"github.com/sonde-exporter/sonde/prober/tlsfacts"
 )
 
 // HTTP/3 (enable_http3), as blackbox_exporter 0.28 has it: requests go
@@ -38,7 +39,7 @@ import (
 // prepareHTTP3 readies a module's TLS client for HTTP/3: QUIC runs on TLS
 // 1.3 alone, and offers h3 alone by ALPN. A tls_config.max_version below
 // TLS 1.3 then fails every probe, as it does in blackbox.
-func prepareHTTP3(c *core.TLSClient) {
+func prepareHTTP3(c *tlsfacts.Client) {
 	c.WithMinVersion(tls.VersionTLS13, "enable_http3, as QUIC runs on TLS 1.3")
 	c.WithALPN(http3.NextProtoH3)
 }
@@ -151,7 +152,7 @@ func (t *httpTransport) dialQUIC(ctx context.Context, addr string) (*http3Conn, 
 // handshake succeeds.
 func (t *httpTransport) handshakeQUIC(ctx context.Context, udp *net.UDPConn, addr, serverName string) (*http3Conn, error) {
 	c := &http3Conn{udp: udp, transport: &quic.Transport{Conn: connectedUDP{udp}}}
-	facts := &core.TLSFacts{}
+	facts := &tlsfacts.Facts{}
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.tlsStart })
 	qc, err := c.transport.Dial(ctx, udp.RemoteAddr(), t.tls.Config(serverName, facts), quicConfig(ctx))
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.tlsDone })

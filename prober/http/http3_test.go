@@ -450,7 +450,7 @@ func TestHTTP3ClientCertificate(t *testing.T) {
 		})
 		sink, err := probertest.Run(t, m, target)
 		checkOutcome(t, err, failure{})
-		probertest.Metric(t, sink, core.UnixSeconds(client.Leaf.NotAfter), "probe_tls_client_cert_not_after_timestamp_seconds")
+		probertest.Metric(t, sink, probemetrics.UnixSeconds(client.Leaf.NotAfter), "probe_tls_client_cert_not_after_timestamp_seconds")
 	})
 	t.Run("missing", func(t *testing.T) {
 		// The server refuses the handshake with an alert after sonde's

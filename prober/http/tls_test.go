@@ -15,10 +15,10 @@ import (
 	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
-	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+	"github.com/sonde-exporter/sonde/prober/tlsfacts"
 )
 
 // tlsFamilies are the metrics only a completed handshake exports.
@@ -186,7 +186,7 @@ func TestHTTPClientCertificateMissing(t *testing.T) {
 		{tls.VersionTLS12, taxonomy.PhaseTLS},
 		{tls.VersionTLS13, taxonomy.PhaseProcessing},
 	} {
-		t.Run(core.TLSVersion(tc.version), func(t *testing.T) {
+		t.Run(tlsfacts.VersionName(tc.version), func(t *testing.T) {
 			ca := probertest.NewTestCA(t, "sonde test CA")
 			srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{TLS: true, CA: ca, TLSConf: func(c *tls.Config) {
 				c.ClientAuth = tls.RequireAndVerifyClientCert

@@ -12,12 +12,12 @@ import (
 	"sync"
 	"time"
 
-	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/idn"
 	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/policy"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+	"github.com/sonde-exporter/sonde/prober/tlsfacts"
 )
 
 // roundTrip holds the timings of one request of a probe; each redirect adds
@@ -212,15 +212,15 @@ type httpTransport struct {
 	pinnedHost   string // the target's host, dialled at pinnedIP
 	pinnedIP     net.IP
 	serverName   string // the TLS server name for pinnedHost
-	tls          *core.TLSClient
+	tls          *tlsfacts.Client
 	policy       *policy.Target                        // the module's; nil allows every address
 	proxy        func(*http.Request) (*url.URL, error) // the module's proxy function, if any
 	http3        bool                                  // requests go over QUIC (enable_http3), see http3.go
 	http3Gzip    bool                                  // quic-go asks for gzip and decodes it, as it does for blackbox
 
 	mu         sync.Mutex
-	facts      *core.TLSFacts  // of the last handshake
-	proxyFacts *core.TLSFacts  // of handshakes the transport does itself, through a proxy
+	facts      *tlsfacts.Facts // of the last handshake
+	proxyFacts *tlsfacts.Facts // of handshakes the transport does itself, through a proxy
 	proxies    map[string]bool // "host:port" of the proxies chosen so far
 }
 
@@ -365,7 +365,7 @@ func (t *httpTransport) dialTLS(ctx context.Context, network, addr string) (net.
 	defer cancel()
 	host, _, _ := net.SplitHostPort(addr)
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.tlsStart })
-	tc, facts, _, err := core.TLSHandshake(ctx, conn, t.tls, t.serverNameFor(host))
+	tc, facts, _, err := tlsfacts.HandshakeOnly(ctx, conn, t.tls, t.serverNameFor(host))
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.tlsDone })
 	t.keep(facts)
 	if err == nil {
@@ -390,14 +390,14 @@ func (t *httpTransport) serverNameFor(host string) string {
 }
 
 // keep remembers a handshake's facts: the last one's are exported.
-func (t *httpTransport) keep(facts *core.TLSFacts) {
+func (t *httpTransport) keep(facts *tlsfacts.Facts) {
 	t.mu.Lock()
 	t.facts = facts
 	t.mu.Unlock()
 }
 
 // lastHandshake returns the facts of the last handshake, nil if none.
-func (t *httpTransport) lastHandshake() *core.TLSFacts {
+func (t *httpTransport) lastHandshake() *tlsfacts.Facts {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.facts

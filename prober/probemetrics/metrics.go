@@ -11,6 +11,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"time"
 	"unicode/utf8"
 
 	dto "github.com/prometheus/client_model/go"
@@ -140,6 +141,10 @@ func (g Gauge) Add(v float64) {
 	g.family.series[g.index].value += v
 	g.sink.mu.Unlock()
 }
+
+// UnixSeconds is a time as the metrics carry it: whole seconds since the
+// epoch, as blackbox_exporter exports a certificate's expiry.
+func UnixSeconds(t time.Time) float64 { return float64(t.Unix()) }
 
 // Value returns the current value of a series, for tests, assertions and
 // summaries. ok is false when no such series exists.

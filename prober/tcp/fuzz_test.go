@@ -14,6 +14,7 @@ import (
 	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+	"github.com/sonde-exporter/sonde/prober/tlsfacts"
 )
 
 // fuzzScriptModules are the tcp modules FuzzQueryResponse runs; the fuzzer
@@ -141,7 +142,7 @@ func converseWithPeer(t *testing.T, m *core.Module, peer []byte, hangUp bool) er
 	}()
 	defer netdial.BindDeadline(ctx, conn)()
 	sink := probemetrics.NewSink()
-	s := core.NewStream(conn, m.Prepared.(*tcpPrepared).tls, core.TLSServerName(m.TCP.TLSConfig.ServerName, "fuzz.test"), sink)
+	s := core.NewStream(conn, m.Prepared.(*tcpPrepared).tls, tlsfacts.ServerName(m.TCP.TLSConfig.ServerName, "fuzz.test"), sink)
 	durations := sink.GaugeVec("probe_tcp_duration_seconds", "Duration of the tcp probe by phase", "phase")
 	err := timedScript(ctx, s, durations.With(string(taxonomy.PhaseQuery)), func() error {
 		if m.TCP.StartTLSPreset != "" {

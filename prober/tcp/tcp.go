@@ -17,12 +17,13 @@ import (
 	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+	"github.com/sonde-exporter/sonde/prober/tlsfacts"
 )
 
 // tcpPrepared is what a tcp module needs ready before its first
 // probe: its tls_config, with CA files parsed once.
 type tcpPrepared struct {
-	tls *core.TLSClient
+	tls *tlsfacts.Client
 }
 
 // Prepare readies a tcp module when the configuration loads.
@@ -70,7 +71,7 @@ func converseTCP(ctx context.Context, d netdial.Dialed, host string, m *core.Mod
 	defer netdial.BindDeadline(ctx, d.Conn)()
 	probelog.Debug(logger, "Connected", "address", d.Addr)
 
-	s := core.NewStream(d.Conn, prepared.tls, core.TLSServerName(cfg.TLSConfig.ServerName, host), sink)
+	s := core.NewStream(d.Conn, prepared.tls, tlsfacts.ServerName(cfg.TLSConfig.ServerName, host), sink)
 	defer func() { durations.With(string(taxonomy.PhaseTLS)).Set(s.TLSTime.Seconds()) }()
 	if cfg.TLS {
 		if err := s.StartTLS(ctx); err != nil {

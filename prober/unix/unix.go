@@ -17,12 +17,13 @@ import (
 	"github.com/sonde-exporter/sonde/prober/policy"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+	"github.com/sonde-exporter/sonde/prober/tlsfacts"
 )
 
 // unixPrepared is what a unix module needs ready before its first probe:
 // its tls_config, with CA files parsed once.
 type unixPrepared struct {
-	tls *core.TLSClient
+	tls *tlsfacts.Client
 }
 
 // Prepare readies a unix module when the configuration loads.

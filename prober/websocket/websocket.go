@@ -28,6 +28,7 @@ import (
 	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
+	"github.com/sonde-exporter/sonde/prober/tlsfacts"
 )
 
 // The websocket prober resolves the target's host, opens a fresh TCP
@@ -48,7 +49,7 @@ var wsHandshakeHeaders = []string{"Upgrade", "Connection", "Sec-Websocket-Key", 
 
 // wsPrepared is what a websocket module needs ready before its first probe.
 type wsPrepared struct {
-	tls            *core.TLSClient
+	tls            *tlsfacts.Client
 	header         http.Header          // http_config.headers and headers, without Host
 	host           string               // a Host header the module sets, if any
 	user, password pconfig.SecretReader // http_config.basic_auth; nil without it
@@ -316,7 +317,7 @@ func (p *wsPrepared) dial(ctx context.Context, m *core.Module, u *url.URL, serve
 	if u.Scheme != "wss" {
 		return d.Conn, nil
 	}
-	tc, took, err := core.Handshake(ctx, d.Conn, p.tls, serverName, sink)
+	tc, took, err := tlsfacts.Handshake(ctx, d.Conn, p.tls, serverName, sink)
 	connect += took
 	if err != nil {
 		d.Conn.Close()

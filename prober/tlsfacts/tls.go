@@ -1,4 +1,10 @@
-package core
+// Package tlsfacts is sonde's TLS client: a module's tls_config, prepared
+// once (Client), the handshakes made with it, and what each one showed
+// (Facts: the presented chain, whether it verified and why not, the client
+// certificate sonde presented, and what OCSP said), exported as
+// blackbox_exporter's TLS metrics and sonde's own. OCSP itself is
+// prober/ocsp.
+package tlsfacts
 
 import (
 	"context"
@@ -20,6 +26,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/tlsfiles"
+	"github.com/sonde-exporter/sonde/prober/ocsp"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -30,29 +37,29 @@ import (
 // untrusted certificate is still described by the metrics (blackbox loses
 // them exactly then), and the probe fails with the precise reason.
 
-// TLSClient is a module's TLS client: its tls_config, prepared once, and
-// its OCSP policy.
-type TLSClient struct {
+// Client is a module's TLS client: its tls_config, prepared once, and its
+// OCSP client.
+type Client struct {
 	section string            // e.g. "http", for messages
 	cfg     pconfig.TLSConfig // as configured, to load again while it fails
 	alpn    []string
 	min     uint16                     // the lowest TLS version the prober can use; 0 for any
 	minWhy  string                     // why, for the message when max_version is below it
 	Loaded  atomic.Pointer[tls.Config] // nil until the tls_config loads
-	OCSP    *ocspClient
+	OCSP    *ocsp.Client
 	files   *tlsfiles.Cache // the parsed files the configuration's modules share
 }
 
-// PrepareTLS turns a module's tls_config into a client. Probers ask their
+// NewClient turns a module's tls_config into a client. Probers ask their
 // Env for one, which loads it once the module is prepared: CA files are
 // read and parsed then, not per probe.
-func PrepareTLS(m *config.Module, section string, cfg *pconfig.TLSConfig) (*TLSClient, error) {
-	return &TLSClient{section: section, cfg: *cfg, OCSP: newOCSPClient(m.OCSP)}, nil
+func NewClient(m *config.Module, section string, cfg *pconfig.TLSConfig) (*Client, error) {
+	return &Client{section: section, cfg: *cfg, OCSP: ocsp.NewClient(m.OCSP)}, nil
 }
 
 // WithALPN offers the application protocols, in order of preference. It is
 // called while the module is prepared, before any probe runs.
-func (c *TLSClient) WithALPN(protocols ...string) *TLSClient {
+func (c *Client) WithALPN(protocols ...string) *Client {
 	c.alpn = protocols
 	if base := c.Loaded.Load(); base != nil {
 		base.NextProtos = protocols
@@ -63,7 +70,7 @@ func (c *TLSClient) WithALPN(protocols ...string) *TLSClient {
 // WithMinVersion raises the lowest TLS version to v, for the reason why
 // (which a max_version below v is refused with). It is called while the
 // module is prepared, before any probe runs.
-func (c *TLSClient) WithMinVersion(v uint16, why string) *TLSClient {
+func (c *Client) WithMinVersion(v uint16, why string) *Client {
 	c.min, c.minWhy = v, why
 	if base := c.Loaded.Load(); base != nil {
 		if c.versionsClash(base) != nil {
@@ -75,23 +82,33 @@ func (c *TLSClient) WithMinVersion(v uint16, why string) *TLSClient {
 	return c
 }
 
-func (c *TLSClient) versionsClash(base *tls.Config) error {
+func (c *Client) versionsClash(base *tls.Config) error {
 	if c.min != 0 && base.MaxVersion != 0 && base.MaxVersion < c.min {
-		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup, "%s.tls_config.max_version is %s, and %s needs %s", c.section, TLSVersion(base.MaxVersion), c.minWhy, TLSVersion(c.min))
+		return taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup, "%s.tls_config.max_version is %s, and %s needs %s", c.section, VersionName(base.MaxVersion), c.minWhy, VersionName(c.min))
 	}
 	return nil
 }
 
 // Ready loads the tls_config if it has not loaded yet. Its failure is the
 // module's configuration failing, and names the option.
-func (c *TLSClient) Ready() error {
+func (c *Client) Ready() error {
 	if c.Loaded.Load() != nil {
 		return nil
 	}
 	return c.load()
 }
 
-func (c *TLSClient) load() error {
+// Load loads the tls_config with the CA pools and client key pairs files
+// holds, which the configuration's modules share (nil for a client of its
+// own, sharing nothing), and keeps files for Ready to load again with while
+// it fails. The module's Env calls it once Prepare has set what the client
+// offers.
+func (c *Client) Load(files *tlsfiles.Cache) error {
+	c.files = files
+	return c.load()
+}
+
+func (c *Client) load() error {
 	files := c.files
 	if files == nil {
 		files = tlsfiles.New() // a module of its own shares nothing
@@ -113,7 +130,7 @@ func (c *TLSClient) load() error {
 // tls_config loaded, and a name to verify the server as. crypto/tls
 // refuses to verify a server without a name, and sonde verifies the same
 // way (a unix socket's path is no name).
-func (c *TLSClient) CanHandshake(serverName string) error {
+func (c *Client) CanHandshake(serverName string) error {
 	if err := c.Ready(); err != nil {
 		return err
 	}
@@ -130,24 +147,24 @@ func failingConfig(err error) *tls.Config {
 	return &tls.Config{InsecureSkipVerify: true, VerifyConnection: func(tls.ConnectionState) error { return err }}
 }
 
-// TLSFacts is what one handshake showed: the presented chain, whether it
+// Facts is what one handshake showed: the presented chain, whether it
 // verified and why not, the client certificate sonde presented, and what
 // OCSP said. A handshake that failed may still have captured the chain.
-type TLSFacts struct {
+type Facts struct {
 	mu         sync.Mutex
 	state      tls.ConnectionState
 	captured   bool
 	chains     [][]*x509.Certificate // the verified chains
 	verifyErr  error                 // why the chain did not verify
 	clientCert *x509.Certificate
-	ocsp       ocspResult
+	ocsp       ocsp.Result
 }
 
 // Config returns the configuration for one handshake with serverName,
 // capturing what it shows into facts. With insecure_skip_verify the chain
 // is still verified, for probe_tls_verified, but a failure does not fail
 // the handshake: the option keeps its meaning.
-func (c *TLSClient) Config(serverName string, facts *TLSFacts) *tls.Config {
+func (c *Client) Config(serverName string, facts *Facts) *tls.Config {
 	if err := c.Ready(); err != nil {
 		return failingConfig(err)
 	}
@@ -161,7 +178,7 @@ func (c *TLSClient) Config(serverName string, facts *TLSFacts) *tls.Config {
 		facts.capture(cs, chains, err)
 		// The stapled response is read whatever the verdict, for the
 		// metrics; it can only fail a chain that verified.
-		ocspErr := c.OCSP.checkStapled(facts, enforce && err == nil)
+		ocspErr := facts.checkStapled(c.OCSP, enforce && err == nil)
 		if enforce && err != nil {
 			return err
 		}
@@ -193,27 +210,62 @@ func verifyChain(base *tls.Config, serverName string, cs tls.ConnectionState) ([
 	return cs.PeerCertificates[0].Verify(opts)
 }
 
-func (f *TLSFacts) capture(cs tls.ConnectionState, chains [][]*x509.Certificate, err error) {
+func (f *Facts) capture(cs tls.ConnectionState, chains [][]*x509.Certificate, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.state, f.captured, f.chains, f.verifyErr = cs, true, chains, err
 }
 
-// OCSPAsked returns when the OCSP responder was asked after the
-// handshake: zero times when it was not.
-func (f *TLSFacts) OCSPAsked() (start, end time.Time) {
+// checkStapled reads the OCSP response stapled to the handshake that
+// captured into f, while it runs, and says whether it fails it.
+func (f *Facts) checkStapled(c *ocsp.Client, enforce bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.ocsp.start, f.ocsp.end
+	var leaf *x509.Certificate
+	if len(f.state.PeerCertificates) > 0 {
+		leaf = f.state.PeerCertificates[0]
+	}
+	r, err := c.CheckStapled(f.state.OCSPResponse, leaf, f.issuer(), enforce)
+	f.ocsp = r
+	return err
 }
 
-func (f *TLSFacts) WasCaptured() bool {
+// queryOCSP asks the responder after the handshake, when nothing was
+// stapled and the policy is query, and says whether its answer fails the
+// probe.
+func (f *Facts) queryOCSP(ctx context.Context, c *ocsp.Client, enforce bool) error {
+	f.mu.Lock()
+	needed := c.Queries(f.ocsp) && f.captured && len(f.state.PeerCertificates) > 0
+	var leaf, issuer *x509.Certificate
+	if needed {
+		leaf, issuer = f.state.PeerCertificates[0], f.issuer()
+	}
+	f.mu.Unlock()
+	if !needed {
+		return nil
+	}
+	r, err := c.CheckQueried(ctx, leaf, issuer, enforce)
+	f.mu.Lock()
+	f.ocsp = r
+	f.mu.Unlock()
+	return err
+}
+
+// OCSPAsked returns when the OCSP responder was asked after the
+// handshake: zero times when it was not.
+func (f *Facts) OCSPAsked() (start, end time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.ocsp.Asked()
+}
+
+func (f *Facts) WasCaptured() bool {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	return f.captured
 }
 
-func (f *TLSFacts) presentedClientCert(cert *tls.Certificate) {
+func (f *Facts) presentedClientCert(cert *tls.Certificate) {
 	if cert == nil || len(cert.Certificate) == 0 {
 		return
 	}
@@ -228,7 +280,7 @@ func (f *TLSFacts) presentedClientCert(cert *tls.Certificate) {
 
 // issuer is the leaf's issuer, from the verified chain if there is one,
 // else as presented; nil when unknown.
-func (f *TLSFacts) issuer() *x509.Certificate {
+func (f *Facts) issuer() *x509.Certificate {
 	switch {
 	case len(f.chains) > 0 && len(f.chains[0]) > 1:
 		return f.chains[0][1]
@@ -238,12 +290,13 @@ func (f *TLSFacts) issuer() *x509.Certificate {
 	return nil
 }
 
-// TLSHandshake runs a client handshake on conn. It returns what the
-// handshake showed even when it fails, and when it ran; the caller exports
-// them when the metrics call for them. It records no span itself: the
-// http prober times its handshakes in its own timeline.
-func TLSHandshake(ctx context.Context, conn net.Conn, c *TLSClient, serverName string) (*tls.Conn, *TLSFacts, probemetrics.Span, error) {
-	facts := &TLSFacts{}
+// HandshakeOnly runs the tls phase alone: a client handshake on conn,
+// without the OCSP query that may follow it. It returns what the handshake
+// showed even when it fails, and when it ran; the caller exports them when
+// the metrics call for them. It records no span itself: the http prober
+// times its handshakes in its own timeline.
+func HandshakeOnly(ctx context.Context, conn net.Conn, c *Client, serverName string) (*tls.Conn, *Facts, probemetrics.Span, error) {
+	facts := &Facts{}
 	if err := c.CanHandshake(serverName); err != nil {
 		now := time.Now()
 		return nil, facts, probemetrics.Span{Phase: taxonomy.PhaseTLS, Start: now, End: now}, err
@@ -261,8 +314,8 @@ func TLSHandshake(ctx context.Context, conn net.Conn, c *TLSClient, serverName s
 // QueryOCSP runs the ocsp phase after a handshake: with ocsp.check: query
 // and nothing stapled, the certificate's responder is asked. A failure
 // closes the connection, a TLS one or, for HTTP/3, a QUIC one.
-func (c *TLSClient) QueryOCSP(ctx context.Context, conn io.Closer, facts *TLSFacts) error {
-	err := c.OCSP.checkQueried(ctx, facts, !c.Loaded.Load().InsecureSkipVerify)
+func (c *Client) QueryOCSP(ctx context.Context, conn io.Closer, facts *Facts) error {
+	err := facts.queryOCSP(ctx, c.OCSP, !c.Loaded.Load().InsecureSkipVerify)
 	if err != nil {
 		conn.Close()
 	}
@@ -272,8 +325,8 @@ func (c *TLSClient) QueryOCSP(ctx context.Context, conn io.Closer, facts *TLSFac
 // Handshake runs the tls and ocsp phases for probers that export a
 // handshake's facts at once, whether it succeeded or not. It returns the
 // handshake's duration, and records its span, failed or not.
-func Handshake(ctx context.Context, conn net.Conn, c *TLSClient, serverName string, sink *probemetrics.Sink) (*tls.Conn, time.Duration, error) {
-	tc, facts, ran, err := TLSHandshake(ctx, conn, c, serverName)
+func Handshake(ctx context.Context, conn net.Conn, c *Client, serverName string, sink *probemetrics.Sink) (*tls.Conn, time.Duration, error) {
+	tc, facts, ran, err := HandshakeOnly(ctx, conn, c, serverName)
 	sink.Span(ran.Phase, 0, ran.Start, ran.End)
 	took := ran.Duration()
 	if err == nil {
@@ -294,7 +347,7 @@ const maxChainPositions = 8
 
 // Record exports what the handshake showed: blackbox_exporter's TLS
 // metrics, and sonde's per-certificate, verification and OCSP metrics.
-func (f *TLSFacts) Record(sink *probemetrics.Sink) {
+func (f *Facts) Record(sink *probemetrics.Sink) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	if !f.captured || len(f.state.PeerCertificates) == 0 {
@@ -309,32 +362,32 @@ func (f *TLSFacts) Record(sink *probemetrics.Sink) {
 	f.recordChain(sink)
 	if f.clientCert != nil {
 		sink.Set("probe_tls_client_cert_not_after_timestamp_seconds", "When the client certificate sonde presented expires, in unixtime",
-			UnixSeconds(f.clientCert.NotAfter))
+			probemetrics.UnixSeconds(f.clientCert.NotAfter))
 	}
-	f.ocsp.record(sink)
+	f.ocsp.Record(sink)
 }
 
-func (f *TLSFacts) recordBlackbox(sink *probemetrics.Sink) {
+func (f *Facts) recordBlackbox(sink *probemetrics.Sink) {
 	state, leaf := &f.state, f.state.PeerCertificates[0]
 	sink.Set("probe_ssl_earliest_cert_expiry",
 		"Returns the earliest expiry, in unixtime, of the certificates the server presented",
-		UnixSeconds(earliestExpiry(state.PeerCertificates)))
+		probemetrics.UnixSeconds(earliestExpiry(state.PeerCertificates)))
 	sink.Set("probe_ssl_last_chain_expiry_timestamp_seconds",
 		"Returns the expiry, in unixtime, of the chain used to verify the server, which ends with its earliest-expiring certificate",
-		UnixSeconds(lastChainExpiry(f.chains, state.PeerCertificates)))
+		probemetrics.UnixSeconds(lastChainExpiry(f.chains, state.PeerCertificates)))
 	sink.GaugeVec("probe_ssl_last_chain_info", "Contains information about the leaf certificate the server presented",
 		"fingerprint_sha256", "subject", "issuer", "subjectalternative", "serialnumber").
 		With(Fingerprint(leaf), leaf.Subject.String(), leaf.Issuer.String(), strings.Join(leaf.DNSNames, ","), serialNumber(leaf)).
 		Set(1)
 	sink.GaugeVec("probe_tls_version_info", "Returns the TLS version used", "version").
-		With(TLSVersion(state.Version)).Set(1)
+		With(VersionName(state.Version)).Set(1)
 	sink.GaugeVec("probe_tls_cipher_info", "Returns the TLS cipher suite negotiated during the handshake", "cipher").
 		With(tls.CipherSuiteName(state.CipherSuite)).Set(1)
 }
 
 // recordChain exports every presented certificate, leaf first (position
 // 0): its validity window and its identity.
-func (f *TLSFacts) recordChain(sink *probemetrics.Sink) {
+func (f *Facts) recordChain(sink *probemetrics.Sink) {
 	notBefore := sink.GaugeVec("probe_tls_cert_not_before_timestamp_seconds",
 		"When each presented certificate becomes valid, in unixtime; position 0 is the leaf", "position", "fingerprint_sha256")
 	notAfter := sink.GaugeVec("probe_tls_cert_not_after_timestamp_seconds",
@@ -346,13 +399,11 @@ func (f *TLSFacts) recordChain(sink *probemetrics.Sink) {
 			break
 		}
 		pos, fp := strconv.Itoa(i), Fingerprint(c)
-		notBefore.With(pos, fp).Set(UnixSeconds(c.NotBefore))
-		notAfter.With(pos, fp).Set(UnixSeconds(c.NotAfter))
+		notBefore.With(pos, fp).Set(probemetrics.UnixSeconds(c.NotBefore))
+		notAfter.With(pos, fp).Set(probemetrics.UnixSeconds(c.NotAfter))
 		info.With(pos, fp, c.Subject.String(), c.Issuer.String(), serialNumber(c), subjectAlternatives(c)).Set(1)
 	}
 }
-
-func UnixSeconds(t time.Time) float64 { return float64(t.Unix()) }
 
 func earliestExpiry(certs []*x509.Certificate) time.Time {
 	var earliest time.Time
@@ -381,6 +432,8 @@ func lastChainExpiry(chains [][]*x509.Certificate, presented []*x509.Certificate
 	return last
 }
 
+// Fingerprint is a certificate's SHA-256 fingerprint, in hex, as the
+// fingerprint_sha256 labels carry it.
 func Fingerprint(c *x509.Certificate) string {
 	sum := sha256.Sum256(c.Raw)
 	return hex.EncodeToString(sum[:])
@@ -402,7 +455,8 @@ func subjectAlternatives(c *x509.Certificate) string {
 	return strings.Join(sans, ",")
 }
 
-func TLSVersion(v uint16) string {
+// VersionName names a TLS version as probe_tls_version_info does.
+func VersionName(v uint16) string {
 	switch v {
 	case tls.VersionTLS10:
 		return "TLS 1.0"
@@ -416,9 +470,9 @@ func TLSVersion(v uint16) string {
 	return "unknown"
 }
 
-// TLSServerName is the name a TLS server is verified as: tls_config's
+// ServerName is the name a TLS server is verified as: tls_config's
 // server_name (or the hostname parameter), else the target's host.
-func TLSServerName(configured, host string) string {
+func ServerName(configured, host string) string {
 	if configured != "" {
 		return configured
 	}

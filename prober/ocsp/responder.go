@@ -1,4 +1,4 @@
-package core
+package ocsp
 
 import (
 	"context"
@@ -17,14 +17,14 @@ import (
 // transportFor returns the transport that asks the responder. Through the
 // module's proxy only the responder's name can be checked: the proxy is
 // the operator's, and what it reaches is its own to restrict.
-func (c *ocspClient) transportFor(req *http.Request) (*http.Transport, error) {
+func (c *Client) transportFor(req *http.Request) (*http.Transport, error) {
 	t := &http.Transport{Proxy: c.Proxy, DisableKeepAlives: true}
-	if c.targets == nil {
+	if c.Targets == nil {
 		return t, nil
 	}
 	if c.Proxy != nil {
 		if u, err := c.Proxy(req); err == nil && u != nil {
-			return t, c.targets.RefuseName(req.URL.Hostname())
+			return t, c.Targets.RefuseName(req.URL.Hostname())
 		}
 	}
 	t.DialContext = c.dialResponder
@@ -33,13 +33,13 @@ func (c *ocspClient) transportFor(req *http.Request) (*http.Transport, error) {
 
 // dialResponder connects to an OCSP responder at addr, refusing names and
 // addresses the policy denies.
-func (c *ocspClient) dialResponder(ctx context.Context, network, addr string) (net.Conn, error) {
+func (c *Client) dialResponder(ctx context.Context, network, addr string) (net.Conn, error) {
 	var d net.Dialer
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
 	}
-	if err := c.targets.RefuseName(host); err != nil {
+	if err := c.Targets.RefuseName(host); err != nil {
 		return nil, responderDenied{err}
 	}
 	ips, err := c.lookup(ctx, host)
@@ -48,20 +48,20 @@ func (c *ocspClient) dialResponder(ctx context.Context, network, addr string) (n
 	}
 	var denied error
 	for _, ip := range ips {
-		if denied = c.targets.RefuseAddress(host, ip); denied == nil {
+		if denied = c.Targets.RefuseAddress(host, ip); denied == nil {
 			return d.DialContext(ctx, network, net.JoinHostPort(ip.String(), port))
 		}
 	}
 	return nil, responderDenied{denied}
 }
 
-func (c *ocspClient) lookup(ctx context.Context, host string) ([]net.IP, error) {
+func (c *Client) lookup(ctx context.Context, host string) ([]net.IP, error) {
 	if ip := net.ParseIP(host); ip != nil {
 		return []net.IP{ip}, nil
 	}
 	var r netdial.Resolver = net.DefaultResolver
-	if c.resolver != nil {
-		r = c.resolver
+	if c.Resolver != nil {
+		r = c.Resolver
 	}
 	addrs, err := r.LookupIPAddr(ctx, host)
 	if err != nil {
