@@ -7,7 +7,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sonde-exporter/sonde/config"
-	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/check"
 	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -18,7 +18,7 @@ type rrSection struct {
 	option  string // validate_answer_rrs, ...
 	subject string // "the answer records", for messages
 	records func(*dns.Msg) []dns.RR
-	rules   []core.Rule
+	rules   []check.Rule
 	// notMatches is fail_if_not_matches_regexp, which blackbox also fails
 	// on an empty section: "every record matches" is not proof enough when
 	// there are none.
@@ -47,15 +47,15 @@ func newRRSection(option, name string, v *config.DNSRRValidator, records func(*d
 		option:  option,
 		subject: "the " + name + " records",
 		records: records,
-		rules: []core.Rule{
-			{Option: option + ".fail_if_matches_regexp", Regexps: compiled(v.FailIfMatchesRegexp), FailIf: core.FailIfAnyMatches},
+		rules: []check.Rule{
+			{Option: option + ".fail_if_matches_regexp", Regexps: compiled(v.FailIfMatchesRegexp), FailIf: check.FailIfAnyMatches},
 			// Whatever its name says, blackbox_exporter fails this rule
 			// when a record does not match (validRRs in its dns.go, and
 			// its tests): every record must match every pattern, and an
 			// empty section passes. Matched as blackbox does.
-			{Option: option + ".fail_if_all_match_regexp", Regexps: compiled(v.FailIfAllMatchRegexp), FailIf: core.FailIfAnyMisses},
-			{Option: option + ".fail_if_not_matches_regexp", Regexps: compiled(v.FailIfNotMatchesRegexp), FailIf: core.FailIfAnyMisses},
-			{Option: option + ".fail_if_none_matches_regexp", Regexps: compiled(v.FailIfNoneMatchesRegexp), FailIf: core.FailIfNoneMatches},
+			{Option: option + ".fail_if_all_match_regexp", Regexps: compiled(v.FailIfAllMatchRegexp), FailIf: check.FailIfAnyMisses},
+			{Option: option + ".fail_if_not_matches_regexp", Regexps: compiled(v.FailIfNotMatchesRegexp), FailIf: check.FailIfAnyMisses},
+			{Option: option + ".fail_if_none_matches_regexp", Regexps: compiled(v.FailIfNoneMatchesRegexp), FailIf: check.FailIfNoneMatches},
 		},
 		notMatches: v.FailIfNotMatchesRegexp,
 		broken:     firstBroken(option, v),
@@ -106,7 +106,7 @@ func (s *rrSection) check(resp *dns.Msg, logger *slog.Logger) error {
 	for i, rr := range rrs {
 		texts[i] = []byte(rr.String())
 	}
-	if err := core.CheckRules(taxonomy.ReasonDNSRRs, s.subject, texts, s.rules...); err != nil {
+	if err := check.Rules(taxonomy.ReasonDNSRRs, s.subject, texts, s.rules...); err != nil {
 		return err
 	}
 	return nil // not checkRules' result: a nil *Error is not a nil error

@@ -14,7 +14,7 @@ import (
 	"github.com/andybalholm/brotli"
 
 	"github.com/sonde-exporter/sonde/config"
-	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/check"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
@@ -74,9 +74,9 @@ func (p *httpProbe) readBody(resp *http.Response, keep bool) ([]byte, error) {
 func tooLarge(limit int64, own bool) error {
 	if own {
 		return taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonBodyTooLarge, taxonomy.PhaseTransfer,
-			"the body exceeds the %s sonde keeps in memory for body checks; set http.body_size_limit to choose a limit", core.DescribeSize(limit))
+			"the body exceeds the %s sonde keeps in memory for body checks; set http.body_size_limit to choose a limit", check.DescribeSize(limit))
 	}
-	return taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonBodyTooLarge, taxonomy.PhaseTransfer, "the body exceeds body_size_limit (%s)", core.DescribeSize(limit))
+	return taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonBodyTooLarge, taxonomy.PhaseTransfer, "the body exceeds body_size_limit (%s)", check.DescribeSize(limit))
 }
 
 // bodyError classifies a failure while reading the body: a network error

@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/check"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -88,13 +88,13 @@ func TestHTTPBodyChecksInTime(t *testing.T) {
 func TestCheckSlots(t *testing.T) {
 	t.Run("a check that ends in time gives its failure", func(t *testing.T) {
 		want := taxonomy.Failf(taxonomy.ClassAssertion, taxonomy.ReasonBodyRegex, taxonomy.PhaseValidate, "no")
-		got := core.NewCheckSlots().Run(context.Background(), taxonomy.PhaseValidate, "the check", func() *taxonomy.Error { return want })
+		got := check.NewSlots().Run(context.Background(), taxonomy.PhaseValidate, "the check", func() *taxonomy.Error { return want })
 		if got != want {
 			t.Errorf("run = %v, want %v", got, want)
 		}
 	})
 	t.Run("a check past the deadline is abandoned and keeps its slot", func(t *testing.T) {
-		slots := make(core.CheckSlots, 1)
+		slots := make(check.Slots, 1)
 		release := make(chan struct{})
 		ctx, cancel := context.WithTimeout(context.Background(), 100*time.Millisecond)
 		defer cancel()
@@ -121,7 +121,7 @@ func TestCheckSlots(t *testing.T) {
 	})
 	t.Run("a check ending past the deadline does not succeed", func(t *testing.T) {
 		ctx := deadlineOnly{Context: context.Background(), deadline: time.Now().Add(-time.Millisecond)}
-		got := core.NewCheckSlots().Run(ctx, taxonomy.PhaseValidate, "the check", func() *taxonomy.Error { return nil })
+		got := check.NewSlots().Run(ctx, taxonomy.PhaseValidate, "the check", func() *taxonomy.Error { return nil })
 		checkOutcome(t, got, failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseValidate})
 	})
 	t.Run("the scrape abandoned", func(t *testing.T) {
@@ -129,11 +129,11 @@ func TestCheckSlots(t *testing.T) {
 		time.AfterFunc(50*time.Millisecond, cancel)
 		release := make(chan struct{})
 		defer close(release)
-		got := core.NewCheckSlots().Run(ctx, taxonomy.QueryStep(2), "the check", func() *taxonomy.Error { <-release; return nil })
+		got := check.NewSlots().Run(ctx, taxonomy.QueryStep(2), "the check", func() *taxonomy.Error { <-release; return nil })
 		checkOutcome(t, got, failure{taxonomy.ClassTimeout, taxonomy.ReasonCanceled, taxonomy.QueryStep(2)})
 	})
 	t.Run("a panic fails the check", func(t *testing.T) {
-		got := core.NewCheckSlots().Run(context.Background(), taxonomy.PhaseValidate, "the check", func() *taxonomy.Error { panic("boom") })
+		got := check.NewSlots().Run(context.Background(), taxonomy.PhaseValidate, "the check", func() *taxonomy.Error { panic("boom") })
 		var e *taxonomy.Error
 		if !errors.As(got, &e) || e.Reason != taxonomy.ReasonInternal {
 			t.Errorf("run = %v, want prober/internal", got)

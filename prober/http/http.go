@@ -24,6 +24,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/regularfile"
+	"github.com/sonde-exporter/sonde/prober/check"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/netdial"
 	sondepolicy "github.com/sonde-exporter/sonde/prober/policy"
@@ -46,7 +47,7 @@ type httpPrepared struct {
 	proxy              func(*http.Request) (*url.URL, error)
 	proxyConnectHeader http.Header
 	userAgent          string
-	checks             core.CheckSlots // the header, body and CEL checks running
+	checks             check.Slots // the header, body and CEL checks running
 }
 
 // Prepare readies an http module when the configuration loads.
@@ -79,7 +80,7 @@ func Prepare(m *config.Module, env *core.Env) (core.Prober, error) {
 		// blackbox_exporter's User-Agent, with sonde's version: servers
 		// and their logs may key on it, and sonde is a drop-in.
 		userAgent: "Blackbox-Exporter/" + version.Version,
-		checks:    core.NewCheckSlots(),
+		checks:    check.NewSlots(),
 	}, nil
 }
 
@@ -601,7 +602,7 @@ func (p *httpProbe) checkResponse(resp *http.Response) error {
 	if len(p.cfg.FailIfHeaderMatchesRegexp)+len(p.cfg.FailIfHeaderNotMatchesRegexp) == 0 {
 		return nil
 	}
-	if err := p.prepared.checks.Run(p.ctx, taxonomy.PhaseValidate, "the header regexps", func() *taxonomy.Error { return core.CheckHeaders(p.cfg, resp.Header) }); err != nil {
+	if err := p.prepared.checks.Run(p.ctx, taxonomy.PhaseValidate, "the header regexps", func() *taxonomy.Error { return check.Headers(p.cfg, resp.Header) }); err != nil {
 		p.metrics.failedRegex.Set(1)
 		return err
 	}
@@ -644,7 +645,7 @@ func (p *httpProbe) checksBody() bool {
 func (p *httpProbe) checkBody(body []byte) error {
 	checks := p.prepared.checks
 	if len(p.cfg.FailIfBodyMatchesRegexp)+len(p.cfg.FailIfBodyNotMatchesRegexp) > 0 {
-		if err := checks.Run(p.ctx, taxonomy.PhaseValidate, "the body regexps", func() *taxonomy.Error { return core.CheckBody(p.cfg, body) }); err != nil {
+		if err := checks.Run(p.ctx, taxonomy.PhaseValidate, "the body regexps", func() *taxonomy.Error { return check.Body(p.cfg, body) }); err != nil {
 			p.metrics.failedRegex.Set(1)
 			return err
 		}
@@ -652,7 +653,7 @@ func (p *httpProbe) checkBody(body []byte) error {
 	if p.metrics.failedCEL == nil {
 		return nil
 	}
-	if err := checks.Run(p.ctx, taxonomy.PhaseValidate, "the CEL checks", func() *taxonomy.Error { return core.CheckCEL(p.ctx, p.cfg, body) }); err != nil {
+	if err := checks.Run(p.ctx, taxonomy.PhaseValidate, "the CEL checks", func() *taxonomy.Error { return check.CEL(p.ctx, p.cfg, body) }); err != nil {
 		p.metrics.failedCEL.Set(1)
 		return err
 	}

@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/sonde-exporter/sonde/prober/check"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/netdial"
@@ -142,7 +143,7 @@ func converseWithPeer(t *testing.T, m *core.Module, peer []byte, hangUp bool) er
 	}()
 	defer netdial.BindDeadline(ctx, conn)()
 	sink := probemetrics.NewSink()
-	s := core.NewStream(conn, m.Prepared.(*tcpPrepared).tls, tlsfacts.ServerName(m.TCP.TLSConfig.ServerName, "fuzz.test"), sink)
+	s := check.NewStream(conn, m.Prepared.(*tcpPrepared).tls, tlsfacts.ServerName(m.TCP.TLSConfig.ServerName, "fuzz.test"), sink)
 	durations := sink.GaugeVec("probe_tcp_duration_seconds", "Duration of the tcp probe by phase", "phase")
 	err := timedScript(ctx, s, durations.With(string(taxonomy.PhaseQuery)), func() error {
 		if m.TCP.StartTLSPreset != "" {
@@ -150,7 +151,7 @@ func converseWithPeer(t *testing.T, m *core.Module, peer []byte, hangUp bool) er
 				return err
 			}
 		}
-		return core.RunScript(ctx, m.TCP.QueryResponse, s, core.NewScriptMetrics(sink), probertest.DiscardLogger)
+		return check.RunScript(ctx, m.TCP.QueryResponse, s, check.NewScriptMetrics(sink), probertest.DiscardLogger)
 	})
 	if _, gerr := sink.Gather(); gerr != nil {
 		t.Fatalf("the script's metrics do not gather: %v", gerr)

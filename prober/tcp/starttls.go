@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/check"
 	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -22,7 +22,7 @@ import (
 // then upgraded; the module's query_response runs over TLS afterwards.
 
 // presets maps starttls_preset values to their exchanges.
-var presets = map[string]func(s *core.Stream) error{
+var presets = map[string]func(s *check.Stream) error{
 	"smtp":     smtpStartTLS,
 	"imap":     imapStartTLS,
 	"pop3":     pop3StartTLS,
@@ -33,7 +33,7 @@ var presets = map[string]func(s *core.Stream) error{
 // presetHelo is the name sonde gives itself in SMTP's EHLO.
 const presetHelo = "sonde.localdomain"
 
-func runPreset(ctx context.Context, name string, s *core.Stream, logger *slog.Logger) error {
+func runPreset(ctx context.Context, name string, s *check.Stream, logger *slog.Logger) error {
 	probelog.Debug(logger, "Running the STARTTLS preset", "preset", name)
 	if err := presets[name](s); err != nil {
 		return taxonomy.Classify(ctx, fmt.Errorf("%s STARTTLS: %w", name, err), taxonomy.PhaseStartTLS)
@@ -41,7 +41,7 @@ func runPreset(ctx context.Context, name string, s *core.Stream, logger *slog.Lo
 	return s.StartTLS(ctx)
 }
 
-func smtpStartTLS(s *core.Stream) error {
+func smtpStartTLS(s *check.Stream) error {
 	if err := expectCode(s, "greeting", 220); err != nil {
 		return err
 	}
@@ -58,7 +58,7 @@ func smtpStartTLS(s *core.Stream) error {
 	return askForTLS(s, "STARTTLS\r", 220)
 }
 
-func ftpStartTLS(s *core.Stream) error {
+func ftpStartTLS(s *check.Stream) error {
 	if err := expectCode(s, "greeting", 220); err != nil {
 		return err
 	}
@@ -67,7 +67,7 @@ func ftpStartTLS(s *core.Stream) error {
 
 // askForTLS sends the command that starts TLS and checks the go-ahead;
 // any other answer means the server will not do TLS.
-func askForTLS(s *core.Stream, command string, want int) error {
+func askForTLS(s *check.Stream, command string, want int) error {
 	if err := s.Send(command); err != nil {
 		return err
 	}
@@ -81,14 +81,14 @@ func askForTLS(s *core.Stream, command string, want int) error {
 	return nil
 }
 
-func expectCode(s *core.Stream, what string, want int) error {
+func expectCode(s *check.Stream, what string, want int) error {
 	_, err := codeReply(s, what, want)
 	return err
 }
 
 // codeReply reads a reply that must carry code want; another code is the
 // server declining service (status/reply_code).
-func codeReply(s *core.Stream, what string, want int) ([]string, error) {
+func codeReply(s *check.Stream, what string, want int) ([]string, error) {
 	code, lines, err := readCodeReply(s)
 	if err != nil {
 		return nil, err
@@ -101,7 +101,7 @@ func codeReply(s *core.Stream, what string, want int) ([]string, error) {
 
 // readCodeReply reads an SMTP or FTP reply: lines "NNN-text" continue it,
 // the line "NNN text" ends it.
-func readCodeReply(s *core.Stream) (int, []string, error) {
+func readCodeReply(s *check.Stream) (int, []string, error) {
 	var lines []string
 	for {
 		line, err := readLine(s)
@@ -134,7 +134,7 @@ func offersStartTLS(ehlo []string) bool {
 	return false
 }
 
-func pop3StartTLS(s *core.Stream) error {
+func pop3StartTLS(s *check.Stream) error {
 	greeting, err := readLine(s)
 	if err != nil {
 		return err
@@ -155,7 +155,7 @@ func pop3StartTLS(s *core.Stream) error {
 	return nil
 }
 
-func imapStartTLS(s *core.Stream) error {
+func imapStartTLS(s *check.Stream) error {
 	greeting, err := readLine(s)
 	if err != nil {
 		return err
@@ -185,7 +185,7 @@ func imapStartTLS(s *core.Stream) error {
 // TLS: its length (8) and the request code 80877103.
 var postgresSSLRequest = []byte{0, 0, 0, 8, 0x04, 0xd2, 0x16, 0x2f}
 
-func postgresStartTLS(s *core.Stream) error {
+func postgresStartTLS(s *check.Stream) error {
 	if err := s.Write(postgresSSLRequest); err != nil {
 		return err
 	}
@@ -203,7 +203,7 @@ func postgresStartTLS(s *core.Stream) error {
 }
 
 // readLine reads one line of a text protocol, without its CRLF.
-func readLine(s *core.Stream) (string, error) {
+func readLine(s *check.Stream) (string, error) {
 	var line []byte
 	for {
 		frag, err := s.Reader().ReadSlice('\n')
@@ -211,8 +211,8 @@ func readLine(s *core.Stream) (string, error) {
 		if err == nil {
 			return string(bytes.TrimRight(line, "\r\n")), nil
 		}
-		if len(line) > core.MaxLine {
-			return "", taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, "", "a line longer than %s", core.DescribeSize(core.MaxLine))
+		if len(line) > check.MaxLine {
+			return "", taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, "", "a line longer than %s", check.DescribeSize(check.MaxLine))
 		}
 		if !isBufferFull(err) {
 			return "", err

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/check"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/probelog"
@@ -71,7 +72,7 @@ func converseTCP(ctx context.Context, d netdial.Dialed, host string, m *core.Mod
 	defer netdial.BindDeadline(ctx, d.Conn)()
 	probelog.Debug(logger, "Connected", "address", d.Addr)
 
-	s := core.NewStream(d.Conn, prepared.tls, tlsfacts.ServerName(cfg.TLSConfig.ServerName, host), sink)
+	s := check.NewStream(d.Conn, prepared.tls, tlsfacts.ServerName(cfg.TLSConfig.ServerName, host), sink)
 	defer func() { durations.With(string(taxonomy.PhaseTLS)).Set(s.TLSTime.Seconds()) }()
 	if cfg.TLS {
 		if err := s.StartTLS(ctx); err != nil {
@@ -84,14 +85,14 @@ func converseTCP(ctx context.Context, d netdial.Dialed, host string, m *core.Mod
 				return err
 			}
 		}
-		return core.RunScript(ctx, cfg.QueryResponse, s, core.NewScriptMetrics(sink), logger)
+		return check.RunScript(ctx, cfg.QueryResponse, s, check.NewScriptMetrics(sink), logger)
 	})
 }
 
 // timedScript runs a stream's conversation and records its duration less
 // the TLS handshakes inside it, which count in the tls phase. Its span
 // keeps the whole conversation: the handshakes' own spans lie inside it.
-func timedScript(ctx context.Context, s *core.Stream, g probemetrics.Gauge, run func() error) error {
+func timedScript(ctx context.Context, s *check.Stream, g probemetrics.Gauge, run func() error) error {
 	start, tlsBefore := time.Now(), s.TLSTime
 	err := run()
 	end := time.Now()

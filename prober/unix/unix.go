@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/check"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/policy"
@@ -58,14 +59,14 @@ func (prepared *unixPrepared) Probe(ctx context.Context, target string, m *core.
 	cfg := &m.Unix
 	// A socket has no host name: the server is verified as tls_config's
 	// server_name, which the configuration requires for TLS.
-	s := core.NewStream(conn, prepared.tls, cfg.TLSConfig.ServerName, sink)
+	s := check.NewStream(conn, prepared.tls, cfg.TLSConfig.ServerName, sink)
 	if cfg.TLS {
 		if err := s.StartTLS(ctx); err != nil {
 			return err
 		}
 	}
 	start = time.Now()
-	err = core.RunScript(ctx, cfg.QueryResponse, s, core.NewScriptMetrics(sink), logger)
+	err = check.RunScript(ctx, cfg.QueryResponse, s, check.NewScriptMetrics(sink), logger)
 	sink.Span(taxonomy.PhaseQuery, 0, start, time.Now())
 	return err
 }

@@ -11,6 +11,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
+	"github.com/sonde-exporter/sonde/prober/check"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -30,8 +31,8 @@ func TestWebsocketUpgradeHeaderBounded(t *testing.T) {
 	sink, took, err := probertest.Probe(t, m, "ws://"+addr+"/", deadline)
 	grew := probertest.TotalAlloc() - before
 	e := checkOutcome(t, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing})
-	if !strings.Contains(e.Error(), core.DescribeSize(core.MaxResponseHeader)) {
-		t.Errorf("the message does not name the limit, %s: %v", core.DescribeSize(core.MaxResponseHeader), e)
+	if !strings.Contains(e.Error(), check.DescribeSize(core.MaxResponseHeader)) {
+		t.Errorf("the message does not name the limit, %s: %v", check.DescribeSize(core.MaxResponseHeader), e)
 	}
 	if took >= deadline {
 		t.Errorf("the probe took %v, until its deadline", took)

@@ -22,6 +22,7 @@ import (
 	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/prober/check"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/netdial"
 	"github.com/sonde-exporter/sonde/prober/policy"
@@ -54,7 +55,7 @@ type wsPrepared struct {
 	host           string               // a Host header the module sets, if any
 	user, password pconfig.SecretReader // http_config.basic_auth; nil without it
 	bearer         string               // http_config.bearer_token
-	checks         core.CheckSlots      // the expect regexps running
+	checks         check.Slots          // the expect regexps running
 }
 
 // Prepare readies a websocket module when the configuration loads.
@@ -64,7 +65,7 @@ func Prepare(m *config.Module, env *core.Env) (core.Prober, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &wsPrepared{tls: tlsConfig, header: http.Header{}, bearer: string(cfg.HTTPConfig.BearerToken), checks: core.NewCheckSlots()}
+	p := &wsPrepared{tls: tlsConfig, header: http.Header{}, bearer: string(cfg.HTTPConfig.BearerToken), checks: check.NewSlots()}
 	if err := p.addHeaders(cfg); err != nil {
 		return nil, err
 	}
@@ -348,7 +349,7 @@ func upgrade(ctx context.Context, u *url.URL, conn net.Conn, header http.Header,
 	}
 	if overLimit {
 		err = taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseProcessing,
-			"the answer to the upgrade request has a header longer than %s, the most sonde reads", core.DescribeSize(core.MaxResponseHeader))
+			"the answer to the upgrade request has a header longer than %s, the most sonde reads", check.DescribeSize(core.MaxResponseHeader))
 		logger.Error("Websocket upgrade failed", "err", err)
 		return nil, err
 	}
@@ -425,7 +426,7 @@ func converse(ctx context.Context, ws *wsConversation, steps []config.QueryRespo
 	}
 	regex := sink.Gauge("probe_websocket_failed_due_to_regex", "Indicates if probe failed due to regex")
 	start := time.Now()
-	err := core.RunScript(ctx, steps, ws, core.ScriptMetrics{Sink: sink, Regex: &regex}, logger)
+	err := check.RunScript(ctx, steps, ws, check.ScriptMetrics{Sink: sink, Regex: &regex}, logger)
 	mx.timed(taxonomy.PhaseTransfer, start, time.Now())
 	return err
 }
@@ -448,7 +449,7 @@ func closeWebsocket(ctx context.Context, ws *websocket.Conn) {
 type wsConversation struct {
 	conn   *websocket.Conn
 	ctx    context.Context // the probe's
-	checks core.CheckSlots
+	checks check.Slots
 }
 
 // Expect matches the next message, which may be as large as maxMessage,
@@ -491,7 +492,7 @@ func (w *wsConversation) next() ([]byte, error) {
 	case errors.As(err, &closed):
 		return nil, fmt.Errorf("the peer closed the websocket (%v): %w", closed, io.ErrUnexpectedEOF)
 	case errors.Is(err, websocket.ErrReadLimit):
-		return nil, taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, "", "a message longer than %s arrived", core.DescribeSize(maxMessage))
+		return nil, taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, "", "a message longer than %s arrived", check.DescribeSize(maxMessage))
 	case err != nil && taxonomy.Classify(nil, err, "").Class == taxonomy.ClassUnknown:
 		// Not the connection failing: gorilla rejected a frame (a bad
 		// opcode, reserved bits, a masked or oversized control frame).

@@ -8,7 +8,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sonde-exporter/sonde/prober/core"
+	"github.com/sonde-exporter/sonde/prober/check"
 )
 
 // TotalAlloc is the bytes allocated by the process so far.
@@ -37,7 +37,7 @@ func EndlessHeader(status string) func(c net.Conn) {
 
 // DrainChecks waits until no check of the module runs any more, so that
 // one abandoned by its probe does not eat the CPU of the next tests.
-func DrainChecks(t *testing.T, slots core.CheckSlots) {
+func DrainChecks(t *testing.T, slots check.Slots) {
 	t.Helper()
 	deadline := time.After(2 * time.Minute)
 	for range cap(slots) {

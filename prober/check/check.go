@@ -1,4 +1,11 @@
-package core
+// Package check is the validator layer every prober shares: the checks a
+// module configures on a response (regexps over a body, headers or
+// records, CEL over a JSON body), run within the probe's deadline by
+// Slots, and the query_response scripts of the tcp, unix and websocket
+// probers. A failed check is reported the same way everywhere: class
+// assertion, a reason naming the kind of check, and a message naming the
+// option, its index and the pattern.
+package check
 
 import (
 	"context"
@@ -12,11 +19,6 @@ import (
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
-
-// This file is the validator layer: the checks a module configures on a
-// response. Every prober uses it, so that a failed check is reported the
-// same way everywhere: class assertion, a reason naming the kind of check,
-// and a message naming the option, its index and the pattern.
 
 // Quantifier says when a regexp rule fails over a list of values (one body,
 // the values of a header, the records of a DNS section).
@@ -35,9 +37,9 @@ type Rule struct {
 	FailIf  Quantifier
 }
 
-// CheckRules applies rules in order to values, which stand for subject
-// ("the body", "the answer records"), and returns the first failure.
-func CheckRules(reason taxonomy.Reason, subject string, values [][]byte, rules ...Rule) *taxonomy.Error {
+// Rules applies rules in order to values, which stand for subject ("the
+// body", "the answer records"), and returns the first failure.
+func Rules(reason taxonomy.Reason, subject string, values [][]byte, rules ...Rule) *taxonomy.Error {
 	for _, r := range rules {
 		for i, re := range r.Regexps {
 			if Fails(re, values, r.FailIf) {
@@ -49,6 +51,7 @@ func CheckRules(reason taxonomy.Reason, subject string, values [][]byte, rules .
 	return nil
 }
 
+// Fails reports whether re fails over values, as q says.
 func Fails(re config.Regexp, values [][]byte, q Quantifier) bool {
 	matched := 0
 	for _, v := range values {
@@ -61,7 +64,7 @@ func Fails(re config.Regexp, values [][]byte, q Quantifier) bool {
 		return matched > 0
 	case FailIfAnyMisses:
 		return matched < len(values)
-	default: // failIfNoneMatches
+	default: // FailIfNoneMatches
 		return matched == 0
 	}
 }
@@ -77,18 +80,18 @@ func verb(q Quantifier) string {
 	}
 }
 
-// CheckBody applies fail_if_body_matches_regexp and _not_matches_regexp.
-func CheckBody(h *config.HTTPProbe, body []byte) *taxonomy.Error {
-	return CheckRules(taxonomy.ReasonBodyRegex, "the body", [][]byte{body},
+// Body applies fail_if_body_matches_regexp and _not_matches_regexp.
+func Body(h *config.HTTPProbe, body []byte) *taxonomy.Error {
+	return Rules(taxonomy.ReasonBodyRegex, "the body", [][]byte{body},
 		Rule{"fail_if_body_matches_regexp", h.FailIfBodyMatchesRegexp, FailIfAnyMatches},
 		Rule{"fail_if_body_not_matches_regexp", h.FailIfBodyNotMatchesRegexp, FailIfAnyMisses},
 	)
 }
 
-// CheckHeaders applies fail_if_header_matches and _not_matches. A header
-// with several values fails the first if any value matches and the second
-// if none does; a missing header fails both unless allow_missing is set.
-func CheckHeaders(h *config.HTTPProbe, header http.Header) *taxonomy.Error {
+// Headers applies fail_if_header_matches and _not_matches. A header with
+// several values fails the first if any value matches and the second if
+// none does; a missing header fails both unless allow_missing is set.
+func Headers(h *config.HTTPProbe, header http.Header) *taxonomy.Error {
 	if err := checkHeaderList("fail_if_header_matches", h.FailIfHeaderMatchesRegexp, FailIfAnyMatches, header); err != nil {
 		return err
 	}
@@ -118,9 +121,9 @@ func checkHeaderList(option string, matches []config.HeaderMatch, q Quantifier, 
 	return nil
 }
 
-// CheckCEL evaluates fail_if_body_json_matches_cel and _not_matches_cel on
-// the body parsed as JSON. A body that is not JSON fails the check.
-func CheckCEL(ctx context.Context, h *config.HTTPProbe, body []byte) *taxonomy.Error {
+// CEL evaluates fail_if_body_json_matches_cel and _not_matches_cel on the
+// body parsed as JSON. A body that is not JSON fails the check.
+func CEL(ctx context.Context, h *config.HTTPProbe, body []byte) *taxonomy.Error {
 	if h.FailIfBodyJSONMatchesCEL == nil && h.FailIfBodyJSONNotMatchesCEL == nil {
 		return nil
 	}

@@ -1,4 +1,4 @@
-package core
+package check
 
 import (
 	"context"
@@ -8,7 +8,7 @@ import (
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
 
-// CheckSlots bounds how many of one module's response checks (regexps
+// Slots bounds how many of one module's response checks (regexps
 // and CEL over a body, a header or a message) run at once. A check is
 // work that cannot be stopped halfway: Go's regexp takes no context, nor
 // does the JSON decoding before a CEL expression. So a check runs on a
@@ -17,19 +17,19 @@ import (
 // slot. A target sending bodies that take longer than the deadline to
 // check then keeps at most cap(slots) checks of the module running, in
 // the background or not, whatever the probe rate, rather than one per
-// probe. A nil checkSlots bounds nothing.
-type CheckSlots chan struct{}
+// probe. A nil Slots bounds nothing.
+type Slots chan struct{}
 
-// NewCheckSlots has one slot per core sonde may use: checks are CPU work,
-// and more of them at once would not end sooner.
-func NewCheckSlots() CheckSlots {
-	return make(CheckSlots, max(2, runtime.GOMAXPROCS(0)))
+// NewSlots has one slot per core sonde may use: checks are CPU work, and
+// more of them at once would not end sooner.
+func NewSlots() Slots {
+	return make(Slots, max(2, runtime.GOMAXPROCS(0)))
 }
 
 // Run runs check, described by what ("the body regexps"), and returns
 // its failure, or a timeout in phase once ctx is out of time: a check
 // that ends past the deadline does not make the probe succeed.
-func (s CheckSlots) Run(ctx context.Context, phase taxonomy.Phase, what string, check func() *taxonomy.Error) *taxonomy.Error {
+func (s Slots) Run(ctx context.Context, phase taxonomy.Phase, what string, check func() *taxonomy.Error) *taxonomy.Error {
 	if _, out := taxonomy.OutOfTime(ctx); out {
 		return checkTimedOut(ctx, phase, "no time was left for "+what)
 	}
