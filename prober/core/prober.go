@@ -1,9 +1,19 @@
-// Package core is what every prober shares: the prepared Module and Set,
-// the Prober and Descriptor types, dialing and resolving under the target
-// policy, TLS clients with OCSP, and the query_response scripts and
-// checks. A probe writes its metrics to a probemetrics.Sink and returns nil
-// on success or an error that is, or wraps, a *taxonomy.Error saying why it
-// failed. Core knows no prober: package prober's registry names them.
+// Package core is what binds a prober to the configuration: the prepared
+// Module and Set, the Prober and Descriptor types, the Env a prober's
+// Prepare gets, and the few things every prober's probe uses (the bound on
+// a response header, a target's password kept out of errors, secrets, the
+// trace context). A probe writes its metrics to a probemetrics.Sink and
+// returns nil on success or an error that is, or wraps, a *taxonomy.Error
+// saying why it failed. Core knows no prober: package prober's registry
+// names them.
+//
+// What probers share beyond that is in small packages below core, which
+// know no module: prober/netdial (resolving and dialing), prober/policy
+// (the target policy), prober/tlsfacts (TLS clients and what a handshake
+// showed), prober/ocsp, prober/check (response checks and query_response
+// scripts), prober/probelog (a probe's debug lines) and prober/idn. A
+// probe passes them its module's parts: m.Resolver, m.Policy, the
+// *tlsfacts.Client its Env made.
 package core
 
 import (

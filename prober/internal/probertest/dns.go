@@ -340,7 +340,7 @@ func (s *DNSTestServer) Reset() {
 // ---- modules and probes ----
 
 // DialLog is a slog handler that keeps the addresses the probe dialled,
-// from dialEndpoint's "Connecting" line.
+// from netdial.DialEndpoint's "Connecting" line.
 type DialLog struct {
 	mu    sync.Mutex
 	addrs []string
