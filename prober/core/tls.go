@@ -148,7 +148,18 @@ type TLSFacts struct {
 // is still verified, for probe_tls_verified, but a failure does not fail
 // the handshake: the option keeps its meaning.
 func (c *TLSClient) Config(serverName string, facts *TLSFacts) *tls.Config {
+	return c.ConfigFor(serverName, func() *TLSFacts { return facts })
+}
+
+// ConfigFor is Config for a client that makes several handshakes with one
+// configuration, as net/http's Transport does: each handshake captures
+// into the facts that current returns while it runs. A server name the
+// client cannot verify fails the handshake, saying why.
+func (c *TLSClient) ConfigFor(serverName string, current func() *TLSFacts) *tls.Config {
 	if err := c.Ready(); err != nil {
+		return failingConfig(err)
+	}
+	if err := c.CanHandshake(serverName); err != nil {
 		return failingConfig(err)
 	}
 	base := c.Loaded.Load()
@@ -157,6 +168,7 @@ func (c *TLSClient) Config(serverName string, facts *TLSFacts) *tls.Config {
 	cfg.InsecureSkipVerify = true
 	cfg.ServerName = serverName
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		facts := current()
 		chains, err := verifyChain(base, serverName, cs)
 		facts.capture(cs, chains, err)
 		// The stapled response is read whatever the verdict, for the
@@ -170,7 +182,7 @@ func (c *TLSClient) Config(serverName string, facts *TLSFacts) *tls.Config {
 	if get := base.GetClientCertificate; get != nil {
 		cfg.GetClientCertificate = func(req *tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			cert, err := get(req)
-			facts.presentedClientCert(cert)
+			current().presentedClientCert(cert)
 			return cert, err
 		}
 	}
