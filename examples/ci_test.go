@@ -4,12 +4,14 @@ import (
 	"bytes"
 	"encoding/pem"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -62,6 +64,7 @@ type recipe struct {
 	file   string
 	config func(t *testing.T) string          // the module file its commands read
 	vars   func(s standIns) map[string]string // its targets
+	job    bool                               // a Kubernetes Job: its containers' command and args, no shell
 }
 
 var recipes = []recipe{
@@ -83,6 +86,7 @@ var recipes = []recipe{
 		file:   "ci/argocd-postsync.yml",
 		config: configMapFile("ci/argocd-postsync.yml", "sonde.yml"),
 		vars:   func(s standIns) map[string]string { return map[string]string{"TARGET_URL": s.plain} },
+		job:    true,
 	},
 }
 
@@ -94,8 +98,12 @@ func TestCIRecipes(t *testing.T) {
 	healthy, broken := newStandIns(t, http.StatusOK), newStandIns(t, http.StatusServiceUnavailable)
 	for _, r := range recipes {
 		t.Run(filepath.Base(r.file), func(t *testing.T) {
-			cmds := recipeCommands(t, r.file)
 			config := r.config(t)
+			if r.job {
+				runJob(t, bin, r, config, healthy, broken)
+				return
+			}
+			cmds := recipeCommands(t, r.file)
 			for _, cmd := range cmds {
 				isProbe := strings.HasPrefix(cmd, "sonde probe ")
 				if code, out := runRecipeCommand(t, bin, cmd, config, healthy, r.vars(healthy)); code != 0 {
@@ -170,6 +178,107 @@ func runRecipeCommand(t *testing.T, binDir, cmd, config string, s standIns, vars
 	}
 	return 0, out.String()
 }
+
+// runJob runs the sonde container of the recipe's Job, with the image's
+// sonde replaced by the one built here: it must pass against healthy
+// services and fail against broken ones.
+func runJob(t *testing.T, binDir string, r recipe, config string, healthy, broken standIns) {
+	t.Helper()
+	argv := jobArgv(t, r.file)
+	for _, c := range []struct {
+		s    standIns
+		want int
+	}{{healthy, 0}, {broken, 1}} {
+		vars := r.vars(c.s)
+		vars["SONDE_CONFIG"], vars["PROBE_INTERVAL"] = config, "10ms"
+		args := make([]string, len(argv)-1)
+		for i, a := range argv[1:] {
+			var err error
+			if args[i], err = expandKubernetes(a, vars); err != nil {
+				t.Fatal(err)
+			}
+		}
+		cmd := exec.Command(filepath.Join(binDir, filepath.Base(argv[0])), args...)
+		cmd.Dir = t.TempDir()
+		cmd.Env = append(os.Environ(), "SSL_CERT_FILE="+c.s.certFile)
+		out, err := cmd.CombinedOutput()
+		code := 0
+		var exit *exec.ExitError
+		switch {
+		case errors.As(err, &exit):
+			code = exit.ExitCode()
+		case err != nil:
+			t.Fatal(err)
+		}
+		if code != c.want {
+			t.Errorf("exit %d, want %d: %q\n%s", code, c.want, args, out)
+		}
+	}
+}
+
+// jobArgv returns the command and args of the sonde container of the
+// manifest's Job. The image has no shell: the command must be sonde.
+func jobArgv(t *testing.T, manifest string) []string {
+	t.Helper()
+	f, err := os.Open(manifest)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	dec := yaml.NewDecoder(f)
+	for {
+		var doc struct {
+			Kind string `yaml:"kind"`
+			Spec struct {
+				Template struct {
+					Spec struct {
+						Containers []struct {
+							Command []string `yaml:"command"`
+							Args    []string `yaml:"args"`
+						} `yaml:"containers"`
+					} `yaml:"spec"`
+				} `yaml:"template"`
+			} `yaml:"spec"`
+		}
+		err := dec.Decode(&doc)
+		if errors.Is(err, io.EOF) {
+			t.Fatalf("%s: no Job", manifest)
+		}
+		if err != nil {
+			t.Fatalf("%s: %v", manifest, err)
+		}
+		if doc.Kind != "Job" {
+			continue
+		}
+		for _, c := range doc.Spec.Template.Spec.Containers {
+			if len(c.Command) == 1 && c.Command[0] == "/bin/sonde" {
+				return append(c.Command, c.Args...)
+			}
+		}
+		t.Fatalf("%s: the Job has no container whose command is /bin/sonde (the image has no shell)", manifest)
+	}
+}
+
+// expandKubernetes replaces $(NAME) with vars[NAME], as Kubernetes expands
+// a container's args from its env; a reference to a variable the test does
+// not set is an error, as set -u makes it for the shell recipes.
+func expandKubernetes(arg string, vars map[string]string) (string, error) {
+	var missing []string
+	out := kubeVar.ReplaceAllStringFunc(arg, func(ref string) string {
+		name := ref[2 : len(ref)-1]
+		v, ok := vars[name]
+		if !ok {
+			missing = append(missing, name)
+		}
+		return v
+	})
+	if len(missing) > 0 {
+		return "", fmt.Errorf("the Job's args use %v, which the test does not set", missing)
+	}
+	return out, nil
+}
+
+var kubeVar = regexp.MustCompile(`\$\([A-Za-z_][A-Za-z0-9_]*\)`)
 
 func fixedFile(path string) func(*testing.T) string {
 	return func(t *testing.T) string {

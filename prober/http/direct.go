@@ -34,14 +34,13 @@ const (
 	// this small fits in the socket's buffer, so writing it first and
 	// reading after loses nothing.
 	maxDirectBody = 64 << 10
-	// max1xxResponses is how many informational responses may come before
-	// the final one, as in the Transport.
-	max1xxResponses = 5
 )
 
-// direct reports whether req can be made by roundTripDirect.
+// direct reports whether req can be made by roundTripDirect: a plain
+// http request, of a module whose http_client_config adds nothing to it
+// in prometheus/common's round tripper but the Transport itself.
 func (t *httpTransport) direct(req *http.Request) bool {
-	if req.URL.Scheme != "http" || t.proxy != nil {
+	if req.URL.Scheme != "http" || !t.prepared.direct {
 		return false
 	}
 	return req.Body == nil || req.Body == http.NoBody ||
@@ -106,7 +105,9 @@ func newDirectConn(ctx context.Context, conn net.Conn) *directConn {
 }
 
 // exchange writes req and reads the response's header, skipping the
-// informational responses that may come first.
+// informational responses that may come first. As in net/http's
+// Transport, their number is not bounded, their headers are: they count
+// toward the header limit of the final response.
 func (c *directConn) exchange(req *http.Request, tl *timeline) (*http.Response, error) {
 	if err := c.send(req); err != nil {
 		return nil, fmt.Errorf("writing the request: %w", c.cause(err))
@@ -116,7 +117,7 @@ func (c *directConn) exchange(req *http.Request, tl *timeline) (*http.Response, 
 		return nil, fmt.Errorf("reading the response: %w", c.cause(err))
 	}
 	tl.mark(func(r *roundTrip) *time.Time { return &r.firstByte })
-	for informational := 0; ; informational++ {
+	for {
 		resp, err := http.ReadResponse(br, req)
 		if err != nil {
 			return nil, fmt.Errorf("reading the response: %w", c.cause(err))
@@ -125,9 +126,6 @@ func (c *directConn) exchange(req *http.Request, tl *timeline) (*http.Response, 
 			c.header = -1
 			resp.Body = &directBody{body: resp.Body, conn: c}
 			return resp, nil
-		}
-		if informational == max1xxResponses {
-			return nil, taxonomy.Failf(taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseTransfer, "the target sent more than %d informational (1xx) responses", max1xxResponses)
 		}
 	}
 }

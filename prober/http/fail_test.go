@@ -189,25 +189,27 @@ func TestHTTPFailures(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			m := newModule(t, nil)
-			sink, err := probertest.Run(t, m, tc.target(t))
-			perr := checkOutcome(t, err, tc.want)
-			if tc.message != "" && !strings.Contains(perr.Error(), tc.message) {
-				t.Errorf("error %v does not mention %q", perr, tc.message)
-			}
-			checkPhases(t, sink, tc.timed, tc.zero)
-			unreachedPhases(t, sink, tc.unreached...)
-			probertest.Absent(t, sink, tlsFamilies...)
-			if tc.check != nil {
-				tc.check(t, sink)
-			}
-			if tc.partial {
-				probertest.Metric(t, sink, 1.1, "probe_http_version")
-				return
-			}
-			for _, name := range httpGauges {
-				probertest.Metric(t, sink, 0, name)
-			}
+			bothWays(t, func(t *testing.T, way func(*core.Module) *core.Module) {
+				m := way(newModule(t, nil))
+				sink, err := probertest.Run(t, m, tc.target(t))
+				perr := checkOutcome(t, err, tc.want)
+				if tc.message != "" && !strings.Contains(perr.Error(), tc.message) {
+					t.Errorf("error %v does not mention %q", perr, tc.message)
+				}
+				checkPhases(t, sink, tc.timed, tc.zero)
+				unreachedPhases(t, sink, tc.unreached...)
+				probertest.Absent(t, sink, tlsFamilies...)
+				if tc.check != nil {
+					tc.check(t, sink)
+				}
+				if tc.partial {
+					probertest.Metric(t, sink, 1.1, "probe_http_version")
+					return
+				}
+				for _, name := range httpGauges {
+					probertest.Metric(t, sink, 0, name)
+				}
+			})
 		})
 	}
 }

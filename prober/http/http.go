@@ -41,13 +41,22 @@ var errTooManyRedirects = fmt.Errorf("stopped after %d redirects", maxRedirects)
 
 // httpPrepared is what an http module needs ready before its first probe.
 type httpPrepared struct {
-	tls                *tlsfacts.Client  // client TLS settings, CA files parsed once
-	chain              http.RoundTripper // authentication and headers, ending in the probe's transport
-	chainErr           error             // why chain could not be built; every probe fails with it
-	proxy              func(*http.Request) (*url.URL, error)
-	proxyConnectHeader http.Header
-	userAgent          string
-	checks             check.Slots // the header, body and CEL checks running
+	tls *tlsfacts.Client // client TLS settings, CA files parsed once
+	// client is the module's http_client_config as prometheus/common
+	// builds a probe's round tripper from it: without the TLS files,
+	// which tls has parsed, and without OAuth2, which top carries.
+	client pconfig.HTTPClientConfig
+	// top is what a probe's requests enter: the module's OAuth2 round
+	// tripper, built once per module so that a token is fetched once and
+	// reused until it expires, ending in the probe's own transport.
+	top        http.RoundTripper
+	http3Chain http.RoundTripper // the credentials and headers of HTTP/3 requests
+	chainErr   error             // why top or http3Chain could not be built; every probe fails with it
+	direct     bool              // plain http may skip net/http's Transport: see direct.go
+	secrets    []string          // the files prometheus/common reads per request
+	proxy      func(*http.Request) (*url.URL, error)
+	userAgent  string
+	checks     check.Slots // the header, body and CEL checks running
 }
 
 // Prepare readies an http module when the configuration loads.
@@ -65,30 +74,110 @@ func Prepare(m *config.Module, env *core.Env) (core.Prober, error) {
 		prepareHTTP3(tlsClient)
 	}
 	tlsClient.OCSP.Proxy = cfg.Proxy() // responders are asked the way the target is
-	// A chain that cannot be built (a secret reference, with no secret
-	// manager) fails the probes, not the load, as in blackbox_exporter.
-	chain, err := authChain(cfg)
-	if err != nil {
-		err = taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup, "http: %v", err)
-	}
-	return &httpPrepared{
-		tls:                tlsClient,
-		chain:              chain,
-		chainErr:           err,
-		proxy:              cfg.Proxy(),
-		proxyConnectHeader: cfg.GetProxyConnectHeader(),
+	p := &httpPrepared{
+		tls:     tlsClient,
+		client:  commonClientConfig(cfg),
+		direct:  addsNothingToPlainHTTP(cfg),
+		secrets: secretFiles(cfg),
+		proxy:   cfg.Proxy(),
 		// blackbox_exporter's User-Agent, with sonde's version: servers
 		// and their logs may key on it, and sonde is a drop-in.
 		userAgent: "Blackbox-Exporter/" + version.Version,
 		checks:    check.NewSlots(),
-	}, nil
+	}
+	// A chain that cannot be built (a secret reference, with no secret
+	// manager) fails the probes, not the load, as in blackbox_exporter.
+	p.top, err = oauth2Chain(cfg)
+	if err == nil && m.HTTP.EnableHTTP3 {
+		p.http3Chain, err = http3Credentials(cfg)
+	}
+	if err != nil {
+		p.chainErr = taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup, "http: %v", err)
+	}
+	return p, nil
 }
 
-// authChain wraps the probe transport in the prometheus/common round
-// trippers a module asks for. It is built once per module, so an OAuth2
-// token is fetched once and reused until it expires, not on every probe.
-func authChain(cfg *pconfig.HTTPClientConfig) (http.RoundTripper, error) {
-	var rt http.RoundTripper = contextTransport{}
+// commonClientConfig is cfg as a probe hands it to prometheus/common.
+func commonClientConfig(cfg *pconfig.HTTPClientConfig) pconfig.HTTPClientConfig {
+	c := *cfg
+	c.OAuth2 = nil
+	// The probe's handshakes take their settings from the module's
+	// TLSClient (WithNewTLSConfigFunc); left in, the files would be read
+	// again on every request.
+	c.TLSConfig = pconfig.TLSConfig{}
+	return c
+}
+
+// addsNothingToPlainHTTP reports whether prometheus/common's round
+// tripper would add nothing to a plain http request but its Transport: no
+// credentials, headers or proxy. OAuth2 does not count: it sits above.
+func addsNothingToPlainHTTP(cfg *pconfig.HTTPClientConfig) bool {
+	return cfg.Authorization == nil && cfg.BasicAuth == nil && cfg.BearerToken == "" && cfg.BearerTokenFile == "" &&
+		cfg.HTTPHeaders == nil && cfg.Proxy() == nil
+}
+
+// secretFiles lists the files prometheus/common reads on every request.
+func secretFiles(cfg *pconfig.HTTPClientConfig) []string {
+	var files []string
+	if a := cfg.Authorization; a != nil {
+		files = append(files, a.CredentialsFile)
+	}
+	if b := cfg.BasicAuth; b != nil {
+		files = append(files, b.UsernameFile, b.PasswordFile)
+	}
+	if h := cfg.HTTPHeaders; h != nil {
+		for _, header := range h.Headers {
+			files = append(files, header.Files...)
+		}
+	}
+	return slices.DeleteFunc(files, func(f string) bool { return f == "" })
+}
+
+// secretFilesReadable refuses a request, before prometheus/common reads
+// the module's secret files, when one of them cannot be read or is not a
+// regular file: reading a named pipe would hold the probe past its
+// deadline.
+func (p *httpPrepared) secretFilesReadable() error {
+	for _, file := range p.secrets {
+		f, _, err := regularfile.Open(file)
+		if err != nil {
+			return taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonCredentials, taxonomy.PhaseSetup, fmt.Errorf("preparing the request's credentials: %w", err))
+		}
+		f.Close()
+	}
+	return nil
+}
+
+// oauth2Chain is what a module's requests enter: prometheus/common's
+// OAuth2 round tripper when the module has one, over the probe's own
+// transport.
+func oauth2Chain(cfg *pconfig.HTTPClientConfig) (http.RoundTripper, error) {
+	o := cfg.OAuth2
+	if o == nil {
+		return contextTransport{}, nil
+	}
+	if t := o.TLSConfig; t.CARef != "" || t.CertRef != "" || t.KeyRef != "" {
+		return nil, fmt.Errorf("oauth2.tls_config: sonde has no secret manager for *_ref fields; use the inline or _file form")
+	}
+	creds, err := core.Secret(o.ClientSecret, o.ClientSecretFile, o.ClientSecretRef)
+	if o.GrantType == "urn:ietf:params:oauth:grant-type:jwt-bearer" {
+		creds, err = core.Secret(o.ClientCertificateKey, o.ClientCertificateKeyFile, o.ClientCertificateKeyRef)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("oauth2: %w", err)
+	}
+	var rt http.RoundTripper = pconfig.NewOAuth2RoundTripper(creds, o, contextTransport{})
+	// prometheus/common reads the token client's TLS files itself, with
+	// os.ReadFile: what is not a regular file is refused before that.
+	return regularFilesFirst{files: []string{o.TLSConfig.CAFile, o.TLSConfig.CertFile, o.TLSConfig.KeyFile}, next: rt}, nil
+}
+
+// http3Credentials wraps HTTP/3 requests in the module's credentials and
+// headers. prometheus/common builds its round trippers on net/http's
+// Transport, which cannot speak HTTP/3, so they are assembled here from
+// its parts, in its order; blackbox sends HTTP/3 requests without them.
+func http3Credentials(cfg *pconfig.HTTPClientConfig) (http.RoundTripper, error) {
+	var rt http.RoundTripper = http3Transport{}
 	if a := cfg.Authorization; a != nil {
 		creds, err := core.Secret(a.Credentials, a.CredentialsFile, a.CredentialsRef)
 		if err != nil {
@@ -106,22 +195,6 @@ func authChain(cfg *pconfig.HTTPClientConfig) (http.RoundTripper, error) {
 			return nil, fmt.Errorf("basic_auth: %w", err)
 		}
 		rt = pconfig.NewBasicAuthRoundTripper(user, pass, rt)
-	}
-	if o := cfg.OAuth2; o != nil {
-		if t := o.TLSConfig; t.CARef != "" || t.CertRef != "" || t.KeyRef != "" {
-			return nil, fmt.Errorf("oauth2.tls_config: sonde has no secret manager for *_ref fields; use the inline or _file form")
-		}
-		creds, err := core.Secret(o.ClientSecret, o.ClientSecretFile, o.ClientSecretRef)
-		if o.GrantType == "urn:ietf:params:oauth:grant-type:jwt-bearer" {
-			creds, err = core.Secret(o.ClientCertificateKey, o.ClientCertificateKeyFile, o.ClientCertificateKeyRef)
-		}
-		if err != nil {
-			return nil, fmt.Errorf("oauth2: %w", err)
-		}
-		rt = pconfig.NewOAuth2RoundTripper(creds, o, rt)
-		// prometheus/common reads the token client's TLS files itself, with
-		// os.ReadFile: what is not a regular file is refused before that.
-		rt = regularFilesFirst{files: []string{o.TLSConfig.CAFile, o.TLSConfig.CertFile, o.TLSConfig.KeyFile}, next: rt}
 	}
 	if cfg.HTTPHeaders != nil {
 		rt = pconfig.NewHeadersRoundTripper(cfg.HTTPHeaders, rt)
@@ -305,7 +378,7 @@ func (p *httpProbe) send(u *url.URL, ip net.IP) (*http.Response, error) {
 		return nil, err
 	}
 	transport := p.transport(u, req.Host, ip)
-	entry := &countingTransport{next: p.prepared.chain}
+	entry := &countingTransport{next: p.prepared.top}
 	client := &http.Client{Transport: entry, CheckRedirect: p.checkRedirect}
 	client.Jar, _ = cookiejar.New(nil) // cookies set by a redirect are sent back, as a browser would
 	req = req.WithContext(context.WithValue(p.ctx, probeTransportKey{}, transport))
@@ -317,7 +390,7 @@ func (p *httpProbe) send(u *url.URL, ip net.IP) (*http.Response, error) {
 		probelog.Debug(p.logger, "Received HTTP response", "status_code", resp.StatusCode, "proto", resp.Proto)
 		return resp, nil
 	}
-	err = p.requestError(err, entry.requests > p.timeline.len())
+	err = p.requestError(err, entry.requests > p.timeline.len(), resp)
 	p.logger.Error("HTTP request failed", "err", err)
 	return resp, err
 }
@@ -326,11 +399,13 @@ func (p *httpProbe) send(u *url.URL, ip net.IP) (*http.Response, error) {
 // request failed in the module's chain, before reaching the probe's
 // transport: authentication (an OAuth2 token, a secret file), not the
 // target.
-func (p *httpProbe) requestError(err error, beforeTransport bool) error {
+func (p *httpProbe) requestError(err error, beforeTransport bool, resp *http.Response) error {
 	var classified *taxonomy.Error
 	switch {
 	case errors.As(err, &classified):
 		return classified
+	case resp == nil && p.tr.connectRefused() != nil:
+		return p.tr.connectRefused()
 	case errors.Is(err, errTooManyRedirects):
 		return taxonomy.Fail(taxonomy.ClassProtocol, taxonomy.ReasonTooManyRedirects, taxonomy.PhaseProcessing, err)
 	case beforeTransport && p.ctx.Err() == nil:
@@ -464,7 +539,7 @@ const probeBufferSize = 1 << 10
 
 // transport returns the probe's own transport.
 func (p *httpProbe) transport(u *url.URL, hostHeader string, ip net.IP) *httpTransport {
-	t := &httpTransport{
+	p.tr = &httpTransport{
 		probeCtx:   p.ctx,
 		timeline:   &p.timeline,
 		resolver:   p.module.Resolver,
@@ -476,46 +551,11 @@ func (p *httpProbe) transport(u *url.URL, hostHeader string, ip net.IP) *httpTra
 		tls:        p.prepared.tls,
 		policy:     p.module.Policy,
 		proxy:      p.prepared.proxy,
-		proxyFacts: &tlsfacts.Facts{},
+		prepared:   p.prepared,
 		http3:      p.cfg.EnableHTTP3,
 		http3Gzip:  p.cfg.Compression == "",
 	}
-	t.newTransport = func() *http.Transport { return p.netTransport(t) }
-	p.tr = t
-	return t
-}
-
-// netTransport is net/http's Transport for the requests roundTripDirect
-// does not make: HTTPS, for which ALPN may choose HTTP/2, and requests
-// through a proxy.
-func (p *httpProbe) netTransport(t *httpTransport) *http.Transport {
-	tr := &http.Transport{
-		Proxy:              t.proxy,
-		ProxyConnectHeader: p.prepared.proxyConnectHeader,
-		DialContext:        t.dial,
-		DialTLSContext:     t.dialTLS,
-		// Used only for TLS through a proxy, which the transport does
-		// itself; it captures the handshake's facts all the same.
-		TLSClientConfig:    t.tls.Config(t.serverName, t.proxyFacts),
-		DisableKeepAlives:  true,
-		DisableCompression: true, // the module's compression option decides
-		ForceAttemptHTTP2:  p.cfg.HTTPClientConfig.EnableHTTP2,
-		// Also HTTP/2's SETTINGS_MAX_HEADER_LIST_SIZE.
-		MaxResponseHeaderBytes: core.MaxResponseHeader,
-		// A probe's connection carries one request: its buffers are held
-		// for as long as the probe is in flight, and at 4 KiB each (the
-		// default) they would be a large share of a waiting probe's heap. Smaller
-		// ones cost nothing: headers longer than the buffer are read in
-		// pieces, and the body is copied in reads larger than it, which
-		// bypass it.
-		ReadBufferSize:  probeBufferSize,
-		WriteBufferSize: probeBufferSize,
-	}
-	tr.OnProxyConnectResponse = proxyConnectRefused
-	if t.proxy != nil && t.policy != nil {
-		tr.Proxy = t.proxyFor // to know the proxy when it is dialled
-	}
-	return tr
+	return p.tr
 }
 
 // serverName is the TLS server name for the target: tls_config.server_name,

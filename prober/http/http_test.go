@@ -52,52 +52,115 @@ type httpCase struct {
 	check   func(t *testing.T, e *env, s *probemetrics.Sink) // anything else
 }
 
+// runHTTPCases runs every case, and once more through net/http's Transport
+// (prometheus/common's round tripper) when the probe went the direct way:
+// both must meet the case, and export the same series with the same
+// values but for timings.
 func runHTTPCases(t *testing.T, cases []httpCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := &env{t: t, ca: probertest.NewTestCA(t, "sonde test CA")}
-			opts := tc.server
-			if opts.CA == nil {
-				opts.CA = e.ca
+			direct, wentDirect := runHTTPCase(t, tc, false)
+			if !wentDirect {
+				return
 			}
-			var handler http.Handler = probertest.OKHandler
-			if tc.handler != nil {
-				handler = tc.handler(e)
+			t.Run("through the Transport", func(t *testing.T) {
+				transport, _ := runHTTPCase(t, tc, true)
+				sameSeries(t, direct, transport)
+			})
+		})
+	}
+}
+
+// runHTTPCase runs tc, keeping plain http off the direct path when
+// noDirect is set; it returns the probe's series and whether it may have
+// gone the direct way.
+func runHTTPCase(t *testing.T, tc httpCase, noDirect bool) (map[string]string, bool) {
+	t.Helper()
+	e := &env{t: t, ca: probertest.NewTestCA(t, "sonde test CA")}
+	opts := tc.server
+	if opts.CA == nil {
+		opts.CA = e.ca
+	}
+	var handler http.Handler = probertest.OKHandler
+	if tc.handler != nil {
+		handler = tc.handler(e)
+	}
+	e.srv = probertest.NewServer(t, handler, opts)
+	var m *core.Module
+	if tc.yaml != nil {
+		m = yamlModule(t, tc.yaml(e))
+	} else {
+		m = newModule(t, func(h *config.HTTPProbe) {
+			if opts.TLS {
+				h.HTTPClientConfig.TLSConfig.CAFile = e.ca.File
 			}
-			e.srv = probertest.NewServer(t, handler, opts)
-			var m *core.Module
-			if tc.yaml != nil {
-				m = yamlModule(t, tc.yaml(e))
-			} else {
-				m = newModule(t, func(h *config.HTTPProbe) {
-					if opts.TLS {
-						h.HTTPClientConfig.TLSConfig.CAFile = e.ca.File
-					}
-					if tc.module != nil {
-						tc.module(h, e)
-					}
-				})
-			}
-			target := e.srv.URL
-			if tc.target != nil {
-				target = tc.target(e)
-			}
-			sink, err := probertest.Run(t, m, target)
-			perr := checkOutcome(t, err, tc.want)
-			for _, sub := range tc.message {
-				if perr == nil || !strings.Contains(perr.Error(), sub) {
-					t.Errorf("error %v does not mention %q", err, sub)
-				}
-			}
-			for name, want := range tc.metrics {
-				probertest.Metric(t, sink, want, name)
-			}
-			probertest.Absent(t, sink, tc.absent...)
-			if tc.check != nil {
-				tc.check(t, e, sink)
+			if tc.module != nil {
+				tc.module(h, e)
 			}
 		})
+	}
+	prepared := m.Prepared.(*httpPrepared)
+	if noDirect {
+		prepared.direct = false
+	}
+	target := e.srv.URL
+	if tc.target != nil {
+		target = tc.target(e)
+	}
+	sink, err := probertest.Run(t, m, target)
+	perr := checkOutcome(t, err, tc.want)
+	for _, sub := range tc.message {
+		if perr == nil || !strings.Contains(perr.Error(), sub) {
+			t.Errorf("error %v does not mention %q", err, sub)
+		}
+	}
+	for name, want := range tc.metrics {
+		probertest.Metric(t, sink, want, name)
+	}
+	probertest.Absent(t, sink, tc.absent...)
+	if tc.check != nil {
+		tc.check(t, e, sink)
+	}
+	return untimedSeries(t, sink), prepared.direct && !m.HTTP.EnableHTTP3 && !strings.HasPrefix(target, "https://")
+}
+
+// untimedSeries is the sink's exposition, series by series, with the
+// values of timings and of what changes between two runs left out.
+func untimedSeries(t *testing.T, sink *probemetrics.Sink) map[string]string {
+	t.Helper()
+	text, ok := sink.AppendText(nil, false)
+	if !ok {
+		t.Fatal("the sink could not be written")
+	}
+	series := map[string]string{}
+	for _, line := range strings.Split(string(text), "\n") {
+		if line == "" || strings.HasPrefix(line, "#") {
+			continue
+		}
+		i := strings.LastIndexByte(line, ' ')
+		name, value := line[:i], line[i+1:]
+		if strings.Contains(name, "seconds") || strings.Contains(name, "duration") || strings.HasPrefix(name, "probe_ip_addr_hash") {
+			value = "(varies)"
+		}
+		series[name] = value
+	}
+	return series
+}
+
+func sameSeries(t *testing.T, direct, transport map[string]string) {
+	t.Helper()
+	for name, v := range direct {
+		if w, ok := transport[name]; !ok {
+			t.Errorf("%s: exported on the direct way only", name)
+		} else if w != v {
+			t.Errorf("%s = %s on the direct way, %s through the Transport", name, v, w)
+		}
+	}
+	for name := range transport {
+		if _, ok := direct[name]; !ok {
+			t.Errorf("%s: exported through the Transport only", name)
+		}
 	}
 }
 
@@ -1184,4 +1247,70 @@ tls_config:
 
 func probeHTTP(ctx context.Context, target string, m *core.Module, sink *probemetrics.Sink, logger *slog.Logger) error {
 	return m.Prepared.(*httpPrepared).Probe(ctx, target, m, sink, logger)
+}
+
+// bothWays runs f as its test would, then once more with plain http kept
+// off the direct path, through net/http's Transport: f passes its module
+// through way, which sets the way it goes.
+func bothWays(t *testing.T, f func(t *testing.T, way func(*core.Module) *core.Module)) {
+	t.Helper()
+	f(t, func(m *core.Module) *core.Module { return m })
+	t.Run("through the Transport", func(t *testing.T) {
+		f(t, func(m *core.Module) *core.Module {
+			m.Prepared.(*httpPrepared).direct = false
+			return m
+		})
+	})
+}
+
+// http_headers come from prometheus/common's round tripper, with its rules:
+// the sensitive ones are not sent on to another host a redirect leads to.
+func TestHTTPHeadersOnRedirects(t *testing.T) {
+	var mu sync.Mutex
+	seen := map[string]http.Header{}
+	record := func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		seen[r.Host+r.URL.Path] = r.Header.Clone()
+		mu.Unlock()
+	}
+	other := probertest.NewServer(t, http.HandlerFunc(record), probertest.ServerOpts{})
+	otherPort := other.URL[strings.LastIndexByte(other.URL, ':')+1:]
+	first := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		record(w, r)
+		switch r.URL.Path {
+		case "/":
+			http.Redirect(w, r, "/same", http.StatusFound)
+		case "/same":
+			http.Redirect(w, r, "http://v4only.test:"+otherPort+"/other", http.StatusFound)
+		}
+	}), probertest.ServerOpts{})
+	m := yamlModule(t, `http_headers:
+  Cookie: {values: [session=secret]}
+  X-Team: {values: [probes]}`)
+	if m.Prepared.(*httpPrepared).direct {
+		t.Fatal("a module with http_headers goes the direct way, without them")
+	}
+	_, err := probertest.Run(t, m, first.URL+"/")
+	checkOutcome(t, err, failure{})
+	host := strings.TrimPrefix(first.URL, "http://")
+	for _, c := range []struct {
+		at           string
+		cookie, team string
+	}{
+		{host + "/", "session=secret", "probes"},
+		{host + "/same", "session=secret", "probes"},
+		{"v4only.test:" + otherPort + "/other", "", "probes"},
+	} {
+		h, ok := seen[c.at]
+		if !ok {
+			t.Errorf("%s got no request; requests: %v", c.at, seen)
+			continue
+		}
+		if got := h.Get("Cookie"); got != c.cookie {
+			t.Errorf("%s got Cookie %q, want %q", c.at, got, c.cookie)
+		}
+		if got := h.Get("X-Team"); got != c.team {
+			t.Errorf("%s got X-Team %q, want %q", c.at, got, c.team)
+		}
+	}
 }

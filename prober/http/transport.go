@@ -5,12 +5,15 @@ import (
 	"crypto/tls"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptrace"
 	"net/url"
 	"sync"
 	"time"
+
+	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/prober/idn"
 	"github.com/sonde-exporter/sonde/prober/netdial"
@@ -53,23 +56,11 @@ func (t *timeline) begin() {
 
 // mark sets one time of the current round trip.
 func (t *timeline) mark(field func(*roundTrip) *time.Time) {
-	t.set(field, false)
-}
-
-// markOnce sets one time of the current round trip unless it is set.
-func (t *timeline) markOnce(field func(*roundTrip) *time.Time) {
-	t.set(field, true)
-}
-
-func (t *timeline) set(field func(*roundTrip) *time.Time, once bool) {
 	now := time.Now()
 	t.mu.Lock()
 	defer t.mu.Unlock()
-	if len(t.trips) == 0 {
-		return
-	}
-	if f := field(t.trips[len(t.trips)-1]); !once || f.IsZero() {
-		*f = now
+	if len(t.trips) > 0 {
+		*field(t.trips[len(t.trips)-1]) = now
 	}
 }
 
@@ -138,7 +129,7 @@ func (t *timeline) phaseDurations(stop time.Time) map[taxonomy.Phase]time.Durati
 		}
 		d[taxonomy.PhaseResolve] += span(rt.resolveStart, rt.resolveDone, cut)
 		d[taxonomy.PhaseConnect] += span(rt.connectStart, rt.connectDone, cut)
-		d[taxonomy.PhaseTLS] += span(rt.tlsStart, rt.tlsDone, cut)
+		d[taxonomy.PhaseTLS] += span(rt.tlsStart, rt.tlsDone, cut) - rt.ocspInHandshake()
 		d[taxonomy.PhaseProcessing] += span(rt.gotConn, rt.firstByte, cut)
 		d[taxonomy.PhaseTransfer] += span(rt.firstByte, rt.end, cut)
 	}
@@ -166,11 +157,29 @@ func (t *timeline) recordSpans(sink *probemetrics.Sink, stop time.Time) {
 			record(taxonomy.PhaseResolve, rt.resolveStart, rt.resolveDone)
 		}
 		record(taxonomy.PhaseConnect, rt.connectStart, rt.connectDone)
-		record(taxonomy.PhaseTLS, rt.tlsStart, rt.tlsDone)
+		if rt.ocspInHandshake() > 0 {
+			// The query split the handshake: its tls phase is what came
+			// before and after.
+			record(taxonomy.PhaseTLS, rt.tlsStart, rt.ocspStart)
+			record(taxonomy.PhaseTLS, rt.ocspEnd, rt.tlsDone)
+		} else {
+			record(taxonomy.PhaseTLS, rt.tlsStart, rt.tlsDone)
+		}
 		record(taxonomy.PhaseOCSP, rt.ocspStart, rt.ocspEnd)
 		record(taxonomy.PhaseProcessing, rt.gotConn, rt.firstByte)
 		record(taxonomy.PhaseTransfer, rt.firstByte, rt.end)
 	}
+}
+
+// ocspInHandshake is the time the OCSP responder took during the
+// handshake, which net/http's Transport makes with the query inside it:
+// that time is the ocsp phase's alone, as when the query follows the
+// handshake (HTTP/3).
+func (rt *roundTrip) ocspInHandshake() time.Duration {
+	if rt.ocspStart.IsZero() || rt.tlsDone.IsZero() || rt.ocspStart.Before(rt.tlsStart) || rt.ocspEnd.After(rt.tlsDone) {
+		return 0
+	}
+	return rt.ocspEnd.Sub(rt.ocspStart)
 }
 
 // span is end - start; an unfinished phase counts up to cut, or not at all
@@ -201,27 +210,34 @@ func phaseEnd(start, end, cut time.Time) (time.Time, bool) {
 // for every request, so connect and TLS times are real; it dials the address
 // found in the resolve phase for the target's own host and resolves the
 // hosts of redirects itself, timing every step into the timeline.
+//
+// A request takes one of three ways: HTTP/3 (http3.go), the direct path
+// for plain http (direct.go), or prometheus/common's round tripper, as
+// blackbox_exporter builds it from the module's http_client_config, with
+// the probe's own dialing and TLS handshakes beneath it.
 type httpTransport struct {
-	newTransport func() *http.Transport // makes std when a request needs it
-	std          *http.Transport
-	probeCtx     context.Context // bounds every dial by the probe deadline
-	timeline     *timeline
-	resolver     netdial.Resolver
-	family       netdial.IPFamily
-	fallback     bool
-	pinnedHost   string // the target's host, dialled at pinnedIP
-	pinnedIP     net.IP
-	serverName   string // the TLS server name for pinnedHost
-	tls          *tlsfacts.Client
-	policy       *policy.Target                        // the module's; nil allows every address
-	proxy        func(*http.Request) (*url.URL, error) // the module's proxy function, if any
-	http3        bool                                  // requests go over QUIC (enable_http3), see http3.go
-	http3Gzip    bool                                  // quic-go asks for gzip and decodes it, as it does for blackbox
+	probeCtx   context.Context // bounds every dial by the probe deadline
+	timeline   *timeline
+	resolver   netdial.Resolver
+	family     netdial.IPFamily
+	fallback   bool
+	pinnedHost string // the target's host, dialled at pinnedIP
+	pinnedIP   net.IP
+	serverName string // the TLS server name for pinnedHost
+	tls        *tlsfacts.Client
+	policy     *policy.Target                        // the module's; nil allows every address
+	proxy      func(*http.Request) (*url.URL, error) // the module's proxy function, if any
+	prepared   *httpPrepared
+	http3      bool // requests go over QUIC (enable_http3), see http3.go
+	http3Gzip  bool // quic-go asks for gzip and decodes it, as it does for blackbox
 
-	mu         sync.Mutex
-	facts      *tlsfacts.Facts // of the last handshake
-	proxyFacts *tlsfacts.Facts // of handshakes the transport does itself, through a proxy
-	proxies    map[string]bool // "host:port" of the proxies chosen so far
+	mu        sync.Mutex
+	chains    map[string]http.RoundTripper // prometheus/common's, by TLS server name
+	facts     *tlsfacts.Facts              // of the last handshake
+	handshake *tlsfacts.Facts              // of the handshake the Transport is making
+	proxies   map[string]*url.URL          // the proxies chosen so far, by "host:port"
+	lastProxy *proxyConn                   // the last connection opened to a proxy
+	lastHTTPS bool                         // the last request through prometheus/common was to https
 }
 
 func (t *httpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
@@ -229,33 +245,112 @@ func (t *httpTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 	if err := validHeader(req.Header); err != nil {
 		return nil, err
 	}
-	if t.http3 {
-		return t.roundTripHTTP3(req)
-	}
-	if t.direct(req) {
+	switch {
+	case t.http3:
+		return t.prepared.http3Chain.RoundTrip(req)
+	case t.direct(req):
 		return t.roundTripDirect(req)
 	}
+	return t.roundTripCommon(req)
+}
+
+// roundTripCommon makes req through prometheus/common's round tripper,
+// timing what the Transport does through the request's trace.
+func (t *httpTransport) roundTripCommon(req *http.Request) (*http.Response, error) {
+	if err := t.prepared.secretFilesReadable(); err != nil {
+		return nil, err
+	}
+	rt, err := t.chain(t.serverNameFor(req.URL.Hostname()))
+	if err != nil {
+		return nil, err
+	}
+	t.noteProxy(req)
+	t.mu.Lock()
+	t.lastHTTPS, t.lastProxy = req.URL.Scheme == "https", nil
+	t.mu.Unlock()
 	trace := &httptrace.ClientTrace{
 		GotConn:              func(httptrace.GotConnInfo) { t.timeline.mark(func(r *roundTrip) *time.Time { return &r.gotConn }) },
 		GotFirstResponseByte: func() { t.timeline.mark(func(r *roundTrip) *time.Time { return &r.firstByte }) },
-		// These two time the handshake when the transport does it itself,
-		// through a proxy. For direct connections dialTLS has done it and
-		// timed it already; the transport then calls them around a
-		// handshake that is a no-op, which must not overwrite the times.
-		TLSHandshakeStart: func() { t.timeline.markOnce(func(r *roundTrip) *time.Time { return &r.tlsStart }) },
-		TLSHandshakeDone: func(tls.ConnectionState, error) {
-			t.timeline.markOnce(func(r *roundTrip) *time.Time { return &r.tlsDone })
-			// For direct connections this fires around a handshake dialTLS
-			// did; only a handshake through a proxy captures proxyFacts.
-			if t.proxyFacts.WasCaptured() {
-				t.keep(t.proxyFacts)
-			}
-		},
+		TLSHandshakeStart:    t.handshakeStarts,
+		TLSHandshakeDone:     func(tls.ConnectionState, error) { t.handshakeDone() },
 	}
-	if t.std == nil {
-		t.std = t.newTransport()
+	return rt.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+}
+
+// chain returns prometheus/common's round tripper for handshakes under
+// serverName, built on first use: one for the target's host and one for
+// each other host a redirect leads to, as blackbox builds one for each.
+func (t *httpTransport) chain(serverName string) (http.RoundTripper, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if rt, ok := t.chains[serverName]; ok {
+		return rt, nil
 	}
-	return t.std.RoundTrip(req.WithContext(httptrace.WithClientTrace(req.Context(), trace)))
+	rt, err := pconfig.NewRoundTripperFromConfigWithContext(t.probeCtx, t.prepared.client, "http_probe",
+		pconfig.WithKeepAlivesDisabled(),
+		pconfig.WithDialContextFunc(t.dial),
+		pconfig.WithNewTLSConfigFunc(func(context.Context, *pconfig.TLSConfig, ...pconfig.TLSConfigOption) (*tls.Config, error) {
+			return t.tlsConfig(serverName), nil
+		}))
+	if err != nil {
+		// Only the module's settings can make it fail: a secret reference,
+		// which needs a secret manager that sonde, like blackbox, lacks.
+		return nil, taxonomy.Failf(taxonomy.ClassProber, taxonomy.ReasonConfig, taxonomy.PhaseSetup, "http: %v", err)
+	}
+	if t.chains == nil {
+		t.chains = map[string]http.RoundTripper{}
+	}
+	t.chains[serverName] = rt
+	return rt, nil
+}
+
+// tlsConfig is the configuration of the Transport's handshakes under
+// serverName: the module's TLS settings, parsed once per module, each
+// handshake capturing what it shows, and asking the certificate's OCSP
+// responder when the module says so.
+func (t *httpTransport) tlsConfig(serverName string) *tls.Config {
+	cfg := t.tls.ConfigFor(serverName, t.currentHandshake)
+	verify := cfg.VerifyConnection
+	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		if err := verify(cs); err != nil {
+			return err
+		}
+		return t.queryOCSP()
+	}
+	return cfg
+}
+
+// queryOCSP runs the ocsp phase of a handshake whose chain verified, if
+// the module asks the responder. A failure fails the handshake, which the
+// Transport then closes, before any request is sent on it.
+func (t *httpTransport) queryOCSP() error {
+	facts := t.currentHandshake()
+	err := t.tls.QueryOCSP(t.probeCtx, io.NopCloser(nil), facts)
+	t.timeline.askedOCSP(facts.OCSPAsked())
+	return err
+}
+
+// handshakeStarts begins the facts of a handshake the Transport makes.
+func (t *httpTransport) handshakeStarts() {
+	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.tlsStart })
+	t.mu.Lock()
+	t.handshake = &tlsfacts.Facts{}
+	t.mu.Unlock()
+}
+
+// handshakeDone keeps the facts of the handshake that ended, failed or not.
+func (t *httpTransport) handshakeDone() {
+	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.tlsDone })
+	t.keep(t.currentHandshake())
+}
+
+func (t *httpTransport) currentHandshake() *tlsfacts.Facts {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.handshake == nil {
+		t.handshake = &tlsfacts.Facts{}
+	}
+	return t.handshake
 }
 
 // dial opens a TCP connection to addr ("host:port").
@@ -271,6 +366,9 @@ func (t *httpTransport) dial(ctx context.Context, _, addr string) (net.Conn, err
 	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.connectDone })
 	if err != nil {
 		return nil, taxonomy.Classify(ctx, fmt.Errorf("connecting to %s: %w", addr, err), taxonomy.PhaseConnect)
+	}
+	if proxy := t.proxyAt(addr); proxy != nil {
+		return t.openedToProxy(conn, proxy), nil
 	}
 	return conn, nil
 }
@@ -321,24 +419,30 @@ func (t *httpTransport) allowed(addr, host string, ip net.IP) error {
 	return nil
 }
 
-// proxyFor is the transport's Proxy function when a policy applies: the
-// module's, remembering the address of each proxy it chooses, in the
-// form the transport dials it, so that allowed can tell the proxy from a
-// target. A proxy is chosen per request (no_proxy may exempt a host).
-func (t *httpTransport) proxyFor(req *http.Request) (*url.URL, error) {
-	u, err := t.proxy(req)
-	if u != nil {
-		t.mu.Lock()
-		if t.proxies == nil {
-			t.proxies = map[string]bool{}
-		}
-		t.proxies[dialAddress(u)] = true
-		t.mu.Unlock()
+// noteProxy remembers the proxy the module chooses for req, if any, in
+// the form the Transport dials it, so that the dial can tell the proxy
+// from a target. A proxy is chosen per request (no_proxy may exempt a
+// host); an error is left for the Transport to report.
+func (t *httpTransport) noteProxy(req *http.Request) {
+	if t.proxy == nil {
+		return
 	}
-	return u, err
+	u, err := t.proxy(req)
+	if err != nil || u == nil {
+		return
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.proxies == nil {
+		t.proxies = map[string]*url.URL{}
+	}
+	t.proxies[dialAddress(u)] = u
 }
 
-func (t *httpTransport) isProxy(addr string) bool {
+func (t *httpTransport) isProxy(addr string) bool { return t.proxyAt(addr) != nil }
+
+// proxyAt returns the proxy dialled at addr, nil when addr is no proxy's.
+func (t *httpTransport) proxyAt(addr string) *url.URL {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.proxies[addr]
@@ -353,30 +457,6 @@ func dialAddress(u *url.URL) string {
 		port = map[string]string{"http": "80", "https": "443", "socks5": "1080", "socks5h": "1080"}[u.Scheme]
 	}
 	return net.JoinHostPort(idn.ASCII(u.Hostname()), port)
-}
-
-// dialTLS opens a TCP connection and completes a TLS handshake on it.
-func (t *httpTransport) dialTLS(ctx context.Context, network, addr string) (net.Conn, error) {
-	conn, err := t.dial(ctx, network, addr)
-	if err != nil {
-		return nil, err
-	}
-	ctx, cancel := t.bound(ctx)
-	defer cancel()
-	host, _, _ := net.SplitHostPort(addr)
-	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.tlsStart })
-	tc, facts, _, err := tlsfacts.HandshakeOnly(ctx, conn, t.tls, t.serverNameFor(host))
-	t.timeline.mark(func(r *roundTrip) *time.Time { return &r.tlsDone })
-	t.keep(facts)
-	if err == nil {
-		err = t.tls.QueryOCSP(ctx, tc, facts)
-		t.timeline.askedOCSP(facts.OCSPAsked())
-	}
-	if err != nil {
-		conn.Close()
-		return nil, err
-	}
-	return tc, nil
 }
 
 // serverNameFor is the name a handshake with host verifies: for the
@@ -426,4 +506,16 @@ func (contextTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		return nil, taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonInternal, taxonomy.PhaseSetup, errors.New("request without a probe transport"))
 	}
 	return t.RoundTrip(req)
+}
+
+// http3Transport is the innermost RoundTripper of a module's HTTP/3
+// credentials: the probe's own transport, from the request's context.
+type http3Transport struct{}
+
+func (http3Transport) RoundTrip(req *http.Request) (*http.Response, error) {
+	t, ok := req.Context().Value(probeTransportKey{}).(*httpTransport)
+	if !ok {
+		return nil, taxonomy.Fail(taxonomy.ClassProber, taxonomy.ReasonInternal, taxonomy.PhaseSetup, errors.New("request without a probe transport"))
+	}
+	return t.roundTripHTTP3(req)
 }

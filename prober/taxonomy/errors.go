@@ -226,9 +226,9 @@ func classifyCause(err error, phase Phase) (Class, Reason, bool) {
 		return c, r, true
 	}
 	if errors.Is(err, http.ErrSchemeMismatch) {
-		// A plain HTTP answer to the TLS handshake: a protocol failure,
-		// though it ends the handshake.
-		return ClassProtocol, ReasonMalformedResponse, true
+		// A plain HTTP answer to the TLS handshake, as net/http's
+		// Transport words the tls.RecordHeaderError above.
+		return ClassTLS, ReasonHandshake, true
 	}
 	return "", "", false
 }

@@ -96,7 +96,7 @@ func TestClassify(t *testing.T) {
 		{"io.ErrUnexpectedEOF", alive, io.ErrUnexpectedEOF, PhaseTransfer, failure{ClassProtocol, ReasonUnexpectedEOF, PhaseTransfer}},
 		{"io.EOF wrapped by net/http", alive, &url.Error{Op: "Get", URL: "http://x", Err: io.EOF}, PhaseProcessing, failure{ClassProtocol, ReasonUnexpectedEOF, PhaseProcessing}},
 		{"malformed response", alive, &url.Error{Op: "Get", URL: "http://x", Err: errors.New(`net/http: HTTP/1.x transport connection broken: malformed HTTP response "SSH-2.0"`)}, PhaseTransfer, failure{ClassProtocol, ReasonMalformedResponse, PhaseTransfer}},
-		{"http response to https client", alive, &url.Error{Op: "Get", URL: "https://x", Err: http.ErrSchemeMismatch}, PhaseTLS, failure{ClassProtocol, ReasonMalformedResponse, PhaseTLS}},
+		{"http response to https client", alive, &url.Error{Op: "Get", URL: "https://x", Err: http.ErrSchemeMismatch}, PhaseTLS, failure{ClassTLS, ReasonHandshake, PhaseTLS}},
 
 		{"x/net http2.GoAwayError", alive, &url.Error{Op: "Get", URL: "https://x", Err: http2.GoAwayError{LastStreamID: 1, ErrCode: http2.ErrCodeNo}}, PhaseTransfer, failure{ClassProtocol, ReasonUnexpectedEOF, PhaseTransfer}},
 		{"x/net http2.ConnectionError", alive, &url.Error{Op: "Get", URL: "https://x", Err: http2.ConnectionError(http2.ErrCodeProtocol)}, PhaseProcessing, failure{ClassProtocol, ReasonMalformedResponse, PhaseProcessing}},

@@ -154,7 +154,7 @@ func TestTypedFromRealPeers(t *testing.T) {
 			ClassProtocol, ReasonMalformedResponse},
 		{"plain HTTP answering TLS", plainToTLS,
 			func(err error) bool { return errors.Is(err, http.ErrSchemeMismatch) },
-			ClassProtocol, ReasonMalformedResponse},
+			ClassTLS, ReasonHandshake},
 		{"an HTTP/2 response without :status", h2Get(func(p *h2Conn) {
 			p.writeHeaders("content-type", "text/plain")
 			io.Copy(io.Discard, p.conn)

@@ -165,7 +165,18 @@ type Facts struct {
 // is still verified, for probe_tls_verified, but a failure does not fail
 // the handshake: the option keeps its meaning.
 func (c *Client) Config(serverName string, facts *Facts) *tls.Config {
+	return c.ConfigFor(serverName, func() *Facts { return facts })
+}
+
+// ConfigFor is Config for a client that makes several handshakes with one
+// configuration, as net/http's Transport does: each handshake captures
+// into the facts that current returns while it runs. A server name the
+// client cannot verify fails the handshake, saying why.
+func (c *Client) ConfigFor(serverName string, current func() *Facts) *tls.Config {
 	if err := c.Ready(); err != nil {
+		return failingConfig(err)
+	}
+	if err := c.CanHandshake(serverName); err != nil {
 		return failingConfig(err)
 	}
 	base := c.Loaded.Load()
@@ -174,6 +185,7 @@ func (c *Client) Config(serverName string, facts *Facts) *tls.Config {
 	cfg.InsecureSkipVerify = true
 	cfg.ServerName = serverName
 	cfg.VerifyConnection = func(cs tls.ConnectionState) error {
+		facts := current()
 		chains, err := verifyChain(base, serverName, cs)
 		facts.capture(cs, chains, err)
 		// The stapled response is read whatever the verdict, for the
@@ -187,7 +199,7 @@ func (c *Client) Config(serverName string, facts *Facts) *tls.Config {
 	if get := base.GetClientCertificate; get != nil {
 		cfg.GetClientCertificate = func(req *tls.CertificateRequestInfo) (*tls.Certificate, error) {
 			cert, err := get(req)
-			facts.presentedClientCert(cert)
+			current().presentedClientCert(cert)
 			return cert, err
 		}
 	}
