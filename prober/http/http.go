@@ -27,7 +27,7 @@ import (
 	"github.com/sonde-exporter/sonde/prober/check"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/netdial"
-	sondepolicy "github.com/sonde-exporter/sonde/prober/policy"
+	"github.com/sonde-exporter/sonde/prober/policy"
 	"github.com/sonde-exporter/sonde/prober/probelog"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -294,7 +294,7 @@ func (prepared *httpPrepared) Probe(ctx context.Context, target string, m *core.
 		upgradeToHTTPS(u, logger) // before the policy sees the scheme: https is what is probed
 	}
 	if err := m.Policy.RefuseScheme(u.Scheme); err != nil {
-		return sondepolicy.TargetDenied(taxonomy.PhaseSetup, err)
+		return policy.TargetDenied(taxonomy.PhaseSetup, err)
 	}
 	ip, err := p.resolve(u)
 	if err != nil {
@@ -454,11 +454,11 @@ func (p *httpProbe) checkRedirect(req *http.Request, via []*http.Request) error 
 // the redirect was met) and an IP literal's address (phase resolve). The
 // address a redirect's name resolves to is checked when it is dialled.
 func (p *httpProbe) checkRedirectTarget(u *url.URL) error {
-	policy := p.module.Policy
-	if err := policy.RefuseScheme(u.Scheme); err != nil {
-		return inRedirect(u, sondepolicy.TargetDenied(taxonomy.PhaseProcessing, err))
+	targets := p.module.Policy
+	if err := targets.RefuseScheme(u.Scheme); err != nil {
+		return inRedirect(u, policy.TargetDenied(taxonomy.PhaseProcessing, err))
 	}
-	return inRedirect(u, policy.CheckHost(u.Hostname(), taxonomy.PhaseProcessing))
+	return inRedirect(u, targets.CheckHost(u.Hostname(), taxonomy.PhaseProcessing))
 }
 
 // inRedirect adds to a refusal that it was of a redirect to u. The cause
