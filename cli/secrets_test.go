@@ -14,7 +14,7 @@ import (
 	"text/template"
 	"time"
 
-	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 )
 
 // secretsConfig has a module for each kind of secret the configuration
@@ -174,7 +174,7 @@ func TestSecretsAreMasked(t *testing.T) {
 // PEM encoded.
 func clientKeyPair(t *testing.T) (certPEM, keyPEM string) {
 	t.Helper()
-	c := testkit.SelfSigned(t, testkit.Spec{Subject: pkix.Name{CommonName: "probe"}, Client: true})
+	c := testcert.SelfSigned(t, testcert.Spec{Subject: pkix.Name{CommonName: "probe"}, Client: true})
 	return string(c.CertPEM()), string(c.KeyPEM())
 }
 

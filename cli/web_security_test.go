@@ -14,7 +14,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"golang.org/x/crypto/bcrypt"
 )
 
@@ -27,8 +27,8 @@ func TestWebConfigSecuresEveryEndpoint(t *testing.T) {
 		t.Skip("builds and runs the binary")
 	}
 	dir := t.TempDir()
-	ca := testkit.NewCA(t, testkit.Spec{})
-	certFile, keyFile := ca.Issue(t, testkit.Loopback()).WriteFiles(t, dir, "server")
+	ca := testcert.NewCA(t, testcert.Spec{})
+	certFile, keyFile := ca.Issue(t, testcert.Loopback()).WriteFiles(t, dir, "server")
 	hash, err := bcrypt.GenerateFromPassword([]byte("s3cret"), bcrypt.MinCost)
 	if err != nil {
 		t.Fatal(err)

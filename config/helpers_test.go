@@ -10,7 +10,7 @@ import (
 	"testing"
 	"text/template"
 
-	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 )
 
 // yml joins lines with newlines, so that a test's line numbers can be read
@@ -84,8 +84,8 @@ type tlsFiles struct {
 // that no key material has to be checked in or fetched.
 func writeTLSFiles(t *testing.T, dir string) tlsFiles {
 	t.Helper()
-	ca := testkit.NewCA(t, testkit.Spec{})
-	certFile, keyFile := ca.Issue(t, testkit.Spec{Client: true}).WriteFiles(t, dir, "client")
+	ca := testcert.NewCA(t, testcert.Spec{})
+	certFile, keyFile := ca.Issue(t, testcert.Spec{Client: true}).WriteFiles(t, dir, "client")
 	return tlsFiles{
 		CAFile:   ca.WriteFile(t, dir, "ca.pem"),
 		CertFile: certFile,

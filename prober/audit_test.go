@@ -28,6 +28,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
@@ -242,7 +243,7 @@ var failureMatrix = []matrixCase{
 	}},
 	{"grpc", failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}, func(t *testing.T) error {
 		srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{TLS: true})
-		return runErr(t, grpcModule(t, probertest.GRPCTLSSection(probertest.NewTestCA(t, "another CA"))), srv.Addr)
+		return runErr(t, grpcModule(t, probertest.GRPCTLSSection(t, testcert.NewCA(t, testcert.Spec{}))), srv.Addr)
 	}},
 	{"grpc", failure{taxonomy.ClassProtocol, taxonomy.ReasonGRPCUnimplemented, taxonomy.PhaseCheck}, func(t *testing.T) error {
 		srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{NoHealth: true})
@@ -307,10 +308,10 @@ func saying(text string) func(c net.Conn) {
 // for localhost from a CA no module trusts, and says hello.
 func tlsGreeter(t *testing.T) func(c net.Conn) {
 	t.Helper()
-	cert := probertest.NewTestCA(t, "a CA nobody trusts").Issue(t, probertest.LocalhostSpec())
+	cert := testcert.NewCA(t, testcert.Spec{}).Issue(t, testcert.Loopback())
 	return func(c net.Conn) {
 		c.SetDeadline(time.Now().Add(5 * time.Second))
-		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.TLS}})
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.TLS()}})
 		if tc.Handshake() == nil {
 			io.WriteString(tc, "hello\n")
 		}
@@ -429,9 +430,9 @@ func TestAuditHTTPProxyRefusals(t *testing.T) {
 // sends a record that does not decrypt. crypto/tls answers it with a
 // "local error" alert of its own.
 func TestAuditTLSRecordsGarbled(t *testing.T) {
-	cert := probertest.NewTestCA(t, "sonde test CA").Issue(t, probertest.LocalhostSpec())
+	cert := testcert.NewCA(t, testcert.Spec{}).Issue(t, testcert.Loopback())
 	addr := probertest.RawServer(t, func(c net.Conn) {
-		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.TLS}, MaxVersion: tls.VersionTLS12})
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.TLS()}, MaxVersion: tls.VersionTLS12})
 		if tc.Handshake() != nil {
 			return
 		}

@@ -13,6 +13,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -27,7 +28,7 @@ import (
 // is not there when the configuration loads fails each probe, naming the
 // file; once the file appears the next probe uses it, without a reload.
 func TestMissingFilesFailProbesUntilTheyAppear(t *testing.T) {
-	ca := probertest.NewTestCA(t, "late CA")
+	ca := testcert.NewCA(t, testcert.Spec{})
 	srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{TLS: true, CA: ca})
 	dir := t.TempDir()
 	caFile := filepath.Join(dir, "ca.pem")
@@ -58,7 +59,7 @@ modules:
 		module, file, target string
 		content              []byte
 	}{
-		{"late_ca", caFile, srv.URL, readFile(t, ca.File)},
+		{"late_ca", caFile, srv.URL, ca.PEM()},
 		{"late_body", bodyFile, probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{}).URL, []byte(`{}`)},
 	} {
 		t.Run(tc.module, func(t *testing.T) {
@@ -77,15 +78,6 @@ modules:
 			checkOutcome(t, err, failure{})
 		})
 	}
-}
-
-func readFile(t *testing.T, path string) []byte {
-	t.Helper()
-	b, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return b
 }
 
 // TestUnusableHTTPOptionsFailProbes: http options blackbox loads and then

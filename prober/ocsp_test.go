@@ -14,6 +14,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/ocsp"
@@ -23,36 +24,37 @@ import (
 // ocspEnv is a CA, a leaf naming responder (if any), and an https server
 // presenting the leaf, stapling staple (if any).
 type ocspEnv struct {
-	ca   *probertest.TestCA
-	leaf probertest.Issued
+	ca   *testcert.CA
+	leaf *testcert.Cert
 	url  string
 }
 
-func newOCSPEnv(t *testing.T, responder string, staple func(t *testing.T, ca *probertest.TestCA, leaf probertest.Issued) []byte) *ocspEnv {
+func newOCSPEnv(t *testing.T, responder string, staple func(t *testing.T, ca *testcert.CA, leaf *testcert.Cert) []byte) *ocspEnv {
 	t.Helper()
-	e := &ocspEnv{ca: probertest.NewTestCA(t, "sonde OCSP CA")}
-	spec := probertest.LocalhostSpec()
+	e := &ocspEnv{ca: testcert.NewCA(t, testcert.Spec{})}
+	spec := testcert.Loopback()
 	if responder != "" {
-		spec.OCSP = []string{responder}
+		spec.OCSPServer = []string{responder}
 	}
 	e.leaf = e.ca.Issue(t, spec)
+	presented := e.leaf.TLS()
 	if staple != nil {
-		e.leaf.TLS.OCSPStaple = staple(t, e.ca, e.leaf)
+		presented.OCSPStaple = staple(t, e.ca, e.leaf)
 	}
-	e.url = probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{TLS: true, Cert: &e.leaf}).URL
+	e.url = probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{TLS: true, Cert: &presented}).URL
 	return e
 }
 
 func (e *ocspEnv) module(t *testing.T, policy config.OCSP) *core.Module {
 	t.Helper()
 	return defaultModule(t, "http", func(m *config.Module) {
-		m.HTTP.HTTPClientConfig.TLSConfig.CAFile = e.ca.File
+		m.HTTP.HTTPClientConfig.TLSConfig.CAFile = e.ca.File(t)
 		m.OCSP = policy
 	})
 }
 
-func stapled(status int) func(t *testing.T, ca *probertest.TestCA, leaf probertest.Issued) []byte {
-	return func(t *testing.T, ca *probertest.TestCA, leaf probertest.Issued) []byte {
+func stapled(status int) func(t *testing.T, ca *testcert.CA, leaf *testcert.Cert) []byte {
+	return func(t *testing.T, ca *testcert.CA, leaf *testcert.Cert) []byte {
 		return ca.OCSPAnswer(t, leaf, status)
 	}
 }
@@ -61,13 +63,13 @@ func requireStapled(p *config.OCSP) { p.RequireStapled = true }
 func failOnUnknown(p *config.OCSP)  { p.FailOnUnknown = true }
 
 func TestOCSPStapled(t *testing.T) {
-	garbage := func(*testing.T, *probertest.TestCA, probertest.Issued) []byte { return []byte("not an OCSP response") }
-	otherCA := func(t *testing.T, _ *probertest.TestCA, leaf probertest.Issued) []byte {
-		return probertest.NewTestCA(t, "someone else").OCSPAnswer(t, leaf, xocsp.Good)
+	garbage := func(*testing.T, *testcert.CA, *testcert.Cert) []byte { return []byte("not an OCSP response") }
+	otherCA := func(t *testing.T, _ *testcert.CA, leaf *testcert.Cert) []byte {
+		return testcert.NewCA(t, testcert.Spec{}).OCSPAnswer(t, leaf, xocsp.Good)
 	}
 	for _, tc := range []struct {
 		name    string
-		staple  func(*testing.T, *probertest.TestCA, probertest.Issued) []byte
+		staple  func(*testing.T, *testcert.CA, *testcert.Cert) []byte
 		policy  config.OCSP
 		insec   bool
 		want    failure
@@ -94,7 +96,7 @@ func TestOCSPStapled(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newOCSPEnv(t, "", tc.staple)
 			m := defaultModule(t, "http", func(m *config.Module) {
-				m.HTTP.HTTPClientConfig.TLSConfig.CAFile = e.ca.File
+				m.HTTP.HTTPClientConfig.TLSConfig.CAFile = e.ca.File(t)
 				m.HTTP.HTTPClientConfig.TLSConfig.InsecureSkipVerify = tc.insec
 				m.OCSP = tc.policy
 			})
@@ -127,7 +129,7 @@ func TestOCSPQuery(t *testing.T) {
 	closed := "http://" + testkit.ClosedTCPAddr(t) + "/"
 	for _, tc := range []struct {
 		name    string
-		answer  func(t *testing.T, ca *probertest.TestCA, leaf probertest.Issued) func(http.ResponseWriter) // nil: the responder is down
+		answer  func(t *testing.T, ca *testcert.CA, leaf *testcert.Cert) func(http.ResponseWriter) // nil: the responder is down
 		policy  config.OCSP
 		want    failure
 		status  string
@@ -140,16 +142,16 @@ func TestOCSPQuery(t *testing.T) {
 		{name: "responder down with fail_on_unknown", policy: probertest.OCSPPolicy(config.OCSPQuery, failOnUnknown),
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonOCSPUnknown, taxonomy.PhaseOCSP}, status: "unknown", problem: ocsp.Unreachable},
 		{name: "responder error", answer: httpError, policy: probertest.OCSPPolicy(config.OCSPQuery), status: "unknown", problem: ocsp.HTTPStatus},
-		{name: "malformed answer", answer: func(*testing.T, *probertest.TestCA, probertest.Issued) func(http.ResponseWriter) {
+		{name: "malformed answer", answer: func(*testing.T, *testcert.CA, *testcert.Cert) func(http.ResponseWriter) {
 			return probertest.Answers([]byte{0x30, 0x03, 0x0a})
 		},
 			policy: probertest.OCSPPolicy(config.OCSPQuery), status: "unknown", problem: ocsp.Malformed},
 		{name: "stapled: the responder is not asked", answer: signed(xocsp.Revoked), policy: probertest.OCSPPolicy(config.OCSPStapled)},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			ca := probertest.NewTestCA(t, "sonde OCSP CA")
+			ca := testcert.NewCA(t, testcert.Spec{})
 			url, asked := closed, func() int32 { return 0 }
-			var leaf probertest.Issued
+			var leaf *testcert.Cert
 			if tc.answer != nil {
 				var answer func(http.ResponseWriter)
 				r := probertest.NewOCSPResponder(t, func(w http.ResponseWriter) { answer(w) })
@@ -159,7 +161,7 @@ func TestOCSPQuery(t *testing.T) {
 			} else {
 				leaf = ca.Issue(t, probertest.WithOCSP(url))
 			}
-			srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{TLS: true, Cert: &leaf})
+			srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{TLS: true, Cert: new(leaf.TLS())})
 			e := &ocspEnv{ca: ca, leaf: leaf, url: srv.URL}
 			sink, err := probertest.Run(t, e.module(t, tc.policy), e.url)
 			checkOutcome(t, err, tc.want)
@@ -176,13 +178,13 @@ func TestOCSPQuery(t *testing.T) {
 	}
 }
 
-func signed(status int) func(t *testing.T, ca *probertest.TestCA, leaf probertest.Issued) func(http.ResponseWriter) {
-	return func(t *testing.T, ca *probertest.TestCA, leaf probertest.Issued) func(http.ResponseWriter) {
+func signed(status int) func(t *testing.T, ca *testcert.CA, leaf *testcert.Cert) func(http.ResponseWriter) {
+	return func(t *testing.T, ca *testcert.CA, leaf *testcert.Cert) func(http.ResponseWriter) {
 		return probertest.Answers(ca.OCSPAnswer(t, leaf, status))
 	}
 }
 
-func httpError(*testing.T, *probertest.TestCA, probertest.Issued) func(http.ResponseWriter) {
+func httpError(*testing.T, *testcert.CA, *testcert.Cert) func(http.ResponseWriter) {
 	return func(w http.ResponseWriter) { http.Error(w, "responder is sick", http.StatusInternalServerError) }
 }
 
@@ -268,7 +270,7 @@ func TestOCSPQueryCacheExpiry(t *testing.T) {
 	var answer []byte
 	r := probertest.NewOCSPResponder(t, func(w http.ResponseWriter) {
 		if fail.Load() {
-			httpError(nil, nil, probertest.Issued{})(w)
+			httpError(nil, nil, nil)(w)
 			return
 		}
 		probertest.Answers(answer)(w)
@@ -322,15 +324,15 @@ func TestOCSPQuerySlowResponder(t *testing.T) {
 func TestOCSPQueryOnTCP(t *testing.T) {
 	var answer []byte
 	r := probertest.NewOCSPResponder(t, func(w http.ResponseWriter) { probertest.Answers(answer)(w) })
-	ca := probertest.NewTestCA(t, "sonde OCSP CA")
+	ca := testcert.NewCA(t, testcert.Spec{})
 	leaf := ca.Issue(t, probertest.WithOCSP(r.URL))
 	answer = ca.OCSPAnswer(t, leaf, xocsp.Revoked)
 	addr := probertest.RawServer(t, func(c net.Conn) {
-		tls.Server(c, &tls.Config{Certificates: []tls.Certificate{leaf.TLS}}).Handshake()
+		tls.Server(c, &tls.Config{Certificates: []tls.Certificate{leaf.TLS()}}).Handshake()
 	})
 	m := defaultModule(t, "tcp", func(m *config.Module) {
 		m.TCP.TLS = true
-		m.TCP.TLSConfig.CAFile = ca.File
+		m.TCP.TLSConfig.CAFile = ca.File(t)
 		m.OCSP = probertest.OCSPPolicy(config.OCSPQuery)
 	})
 	sink, err := probertest.Run(t, m, addr)
@@ -363,7 +365,7 @@ func TestOCSPResponderObeysTargetPolicy(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			m := defaultModule(t, "http", func(m *config.Module) {
-				m.HTTP.HTTPClientConfig.TLSConfig.CAFile = e.ca.File
+				m.HTTP.HTTPClientConfig.TLSConfig.CAFile = e.ca.File(t)
 				m.OCSP = tc.policy
 				m.Targets.Deny = []string{"127.0.0.2/32"}
 			})

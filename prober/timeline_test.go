@@ -18,6 +18,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/dns"
 	httpprober "github.com/sonde-exporter/sonde/prober/http"
@@ -150,8 +151,8 @@ func phaseTotal(spans []probemetrics.Span, phase taxonomy.Phase) float64 {
 
 // namedSpec is a server certificate for v4only.test, the test zone's name
 // for 127.0.0.1: a target by that name has a resolve phase.
-func namedSpec() *probertest.LeafSpec {
-	return &probertest.LeafSpec{CN: "v4only.test", DNS: []string{"v4only.test"}}
+func namedSpec() *testcert.Spec {
+	return new(testcert.Named("v4only.test"))
 }
 
 // named is hostport with its host replaced by v4only.test.
@@ -162,12 +163,12 @@ func named(t *testing.T, hostport string) string {
 
 // httpModuleIP4 is an http module that resolves to IPv4, as the test
 // servers listen there, trusting ca when it is not nil.
-func httpModuleIP4(t *testing.T, ca *probertest.TestCA) *core.Module {
+func httpModuleIP4(t *testing.T, ca *testcert.CA) *core.Module {
 	t.Helper()
 	return newModule(t, func(h *config.HTTPProbe) {
 		h.IPProtocol = "ip4"
 		if ca != nil {
-			h.HTTPClientConfig.TLSConfig.CAFile = ca.File
+			h.HTTPClientConfig.TLSConfig.CAFile = ca.File(t)
 		}
 	})
 }
@@ -206,7 +207,7 @@ func TestTimelineHTTP(t *testing.T) {
 		{
 			name: "https",
 			setup: func(t *testing.T) (*core.Module, string) {
-				ca := probertest.NewTestCA(t, "sonde timeline CA")
+				ca := testcert.NewCA(t, testcert.Spec{})
 				srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{TLS: true, CA: ca, Spec: namedSpec()})
 				return httpModuleIP4(t, ca), "https://" + named(t, srv.URL) + "/"
 			},
@@ -228,7 +229,7 @@ func TestTimelineHTTP(t *testing.T) {
 		{
 			name: "https with one redirect",
 			setup: func(t *testing.T) (*core.Module, string) {
-				ca := probertest.NewTestCA(t, "sonde timeline CA")
+				ca := testcert.NewCA(t, testcert.Spec{})
 				srv := probertest.NewServer(t, redirecting, probertest.ServerOpts{TLS: true, CA: ca, Spec: namedSpec()})
 				return httpModuleIP4(t, ca), "https://" + named(t, srv.URL) + "/"
 			},
@@ -283,12 +284,12 @@ func TestTimelineHTTP(t *testing.T) {
 // OCSP responder, and a module that asks it.
 func ocspTarget(t *testing.T, handler http.Handler) (*core.Module, string) {
 	t.Helper()
-	ca := probertest.NewTestCA(t, "sonde timeline OCSP CA")
+	ca := testcert.NewCA(t, testcert.Spec{})
 	var answer func(http.ResponseWriter)
 	r := probertest.NewOCSPResponder(t, func(w http.ResponseWriter) { answer(w) })
 	leaf := ca.Issue(t, probertest.WithOCSP(r.URL))
 	answer = signed(ocsp.Good)(t, ca, leaf)
-	srv := probertest.NewServer(t, handler, probertest.ServerOpts{TLS: true, Cert: &leaf})
+	srv := probertest.NewServer(t, handler, probertest.ServerOpts{TLS: true, Cert: new(leaf.TLS())})
 	return (&ocspEnv{ca: ca}).module(t, probertest.OCSPPolicy(config.OCSPQuery)), srv.URL + "/"
 }
 
@@ -315,18 +316,18 @@ func tcpModuleIP4(t *testing.T, mutate func(c *config.TCPProbe)) *core.Module {
 }
 
 // tlsPeer serves TLS for v4only.test at once, then says hello.
-func tlsPeer(t *testing.T, ca *probertest.TestCA) func(c net.Conn) {
+func tlsPeer(t *testing.T, ca *testcert.CA) func(c net.Conn) {
 	cert := ca.Issue(t, *namedSpec())
 	return func(c net.Conn) {
 		defer c.Close()
 		p := probertest.NewPeer(t, c)
-		p.StartTLS(&tls.Config{Certificates: []tls.Certificate{cert.TLS}})
+		p.StartTLS(&tls.Config{Certificates: []tls.Certificate{cert.TLS()}})
 		p.Say("hello")
 	}
 }
 
 // starttlsPeer greets in plaintext, then switches to TLS when asked.
-func starttlsPeer(t *testing.T, ca *probertest.TestCA) func(c net.Conn) {
+func starttlsPeer(t *testing.T, ca *testcert.CA) func(c net.Conn) {
 	cert := ca.Issue(t, *namedSpec())
 	return func(c net.Conn) {
 		defer c.Close()
@@ -334,7 +335,7 @@ func starttlsPeer(t *testing.T, ca *probertest.TestCA) func(c net.Conn) {
 		p.Say("220 ready")
 		if p.Hear("STARTTLS") {
 			p.Say("220 go ahead")
-			p.StartTLS(&tls.Config{Certificates: []tls.Certificate{cert.TLS}})
+			p.StartTLS(&tls.Config{Certificates: []tls.Certificate{cert.TLS()}})
 			p.Say("250 secure")
 		}
 	}
@@ -343,7 +344,7 @@ func starttlsPeer(t *testing.T, ca *probertest.TestCA) func(c net.Conn) {
 var tcpSeries = phaseSeries("probe_tcp_duration_seconds", tcp.Phases()...)
 
 func TestTimelineTCP(t *testing.T) {
-	ca := probertest.NewTestCA(t, "sonde timeline CA")
+	ca := testcert.NewCA(t, testcert.Spec{})
 	runTimelineCases(t, []timelineCase{
 		{
 			name: "tls",
@@ -351,7 +352,7 @@ func TestTimelineTCP(t *testing.T) {
 				addr := probertest.RawServer(t, tlsPeer(t, ca))
 				return tcpModuleIP4(t, func(c *config.TCPProbe) {
 					c.TLS = true
-					c.TLSConfig.CAFile = ca.File
+					c.TLSConfig.CAFile = ca.File(t)
 					c.QueryResponse = []config.QueryResponse{probertest.ExpectStep("^hello")}
 				}), named(t, addr)
 			},
@@ -384,7 +385,7 @@ func TestTimelineTCP(t *testing.T) {
 			setup: func(t *testing.T) (*core.Module, string) {
 				addr := probertest.RawServer(t, starttlsPeer(t, ca))
 				return tcpModuleIP4(t, func(c *config.TCPProbe) {
-					c.TLSConfig.CAFile = ca.File
+					c.TLSConfig.CAFile = ca.File(t)
 					c.QueryResponse = []config.QueryResponse{probertest.ExpectStep("^220 ready"), probertest.SendStep("STARTTLS"),
 						{Expect: config.MustNewRegexp("^220 go"), StartTLS: true}, probertest.ExpectStep("^250 secure")}
 				}), named(t, addr)
@@ -496,7 +497,7 @@ func TestTimelineDNS(t *testing.T) {
 			name: "over tls",
 			setup: func(t *testing.T) (*core.Module, string) {
 				// The server's certificate is for localhost.
-				return dnsModuleIP4(t, "dns_over_tls: true", "tls_config: {ca_file: "+s.CA.File+", server_name: localhost}"), named(t, s.Dot)
+				return dnsModuleIP4(t, "dns_over_tls: true", "tls_config: {ca_file: "+s.CA.File(t)+", server_name: localhost}"), named(t, s.Dot)
 			},
 			spans:   []string{"resolve/0", "connect/0", "tls/0", "query/0"},
 			metrics: dnsSeries(taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS),
@@ -505,7 +506,7 @@ func TestTimelineDNS(t *testing.T) {
 			name: "over https",
 			setup: func(t *testing.T) (*core.Module, string) {
 				doh := strings.Replace(s.Doh, "127.0.0.1", "v4only.test", 1)
-				return dnsModuleIP4(t, "transport_protocol: https", "tls_config: {ca_file: "+s.CA.File+", server_name: localhost}"), doh
+				return dnsModuleIP4(t, "transport_protocol: https", "tls_config: {ca_file: "+s.CA.File(t)+", server_name: localhost}"), doh
 			},
 			spans:   []string{"resolve/0", "connect/0", "tls/0", "query/0"},
 			metrics: dnsSeries(taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseTLS),
@@ -529,7 +530,7 @@ func TestTimelineGRPC(t *testing.T) {
 		{
 			name: "tls",
 			setup: func(t *testing.T) (*core.Module, string) {
-				return grpcModule(t, probertest.GRPCTLSSection(secure.CA, "preferred_ip_protocol: ip4")), named(t, secure.Addr)
+				return grpcModule(t, probertest.GRPCTLSSection(t, secure.CA, "preferred_ip_protocol: ip4")), named(t, secure.Addr)
 			},
 			spans:   []string{"resolve/0", "connect/0", "tls/0", "check/0"},
 			metrics: grpcSeries,
@@ -538,10 +539,10 @@ func TestTimelineGRPC(t *testing.T) {
 }
 
 func TestTimelineWebsocket(t *testing.T) {
-	ca := probertest.NewTestCA(t, "sonde timeline CA")
+	ca := testcert.NewCA(t, testcert.Spec{})
 	wsSeries := phaseSeries("probe_websocket_duration_seconds", taxonomy.PhaseResolve, taxonomy.PhaseConnect, taxonomy.PhaseProcessing, taxonomy.PhaseTransfer)
 	module := func(t *testing.T) *core.Module {
-		return wsYAMLModule(t, probertest.GreetScript+"preferred_ip_protocol: ip4\nhttp_config:\n  tls_config:\n    ca_file: "+ca.File)
+		return wsYAMLModule(t, probertest.GreetScript+"preferred_ip_protocol: ip4\nhttp_config:\n  tls_config:\n    ca_file: "+ca.File(t))
 	}
 	runTimelineCases(t, []timelineCase{
 		{

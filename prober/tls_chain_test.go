@@ -2,12 +2,14 @@ package prober
 
 import (
 	"crypto/tls"
+	"crypto/x509/pkix"
 	"net"
 	"strconv"
 	"testing"
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -16,25 +18,26 @@ import (
 
 // chainServer serves okHandler over TLS with a leaf issued by an
 // intermediate of root, sending the intermediate unless withoutIntermediate.
-func chainServer(t *testing.T, root *probertest.TestCA, withoutIntermediate bool) (url string, leaf probertest.Issued, inter *probertest.TestCA) {
+func chainServer(t *testing.T, root *testcert.CA, withoutIntermediate bool) (url string, leaf *testcert.Cert, inter *testcert.CA) {
 	t.Helper()
-	inter = root.Intermediate(t, "sonde intermediate CA")
-	spec := probertest.LocalhostSpec()
+	inter = root.Intermediate(t, testcert.Spec{Subject: pkix.Name{CommonName: "sonde intermediate CA"}})
+	spec := testcert.Loopback()
 	spec.NotBefore = time.Now().Add(-2 * time.Hour).Truncate(time.Second)
 	leaf = inter.Issue(t, spec)
+	presented := leaf.TLS()
 	if withoutIntermediate {
-		leaf.TLS.Certificate = leaf.TLS.Certificate[:1]
+		presented.Certificate = presented.Certificate[:1]
 	}
-	srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{TLS: true, Cert: &leaf})
+	srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{TLS: true, Cert: &presented})
 	return srv.URL, leaf, inter
 }
 
 // Every presented certificate is described by position, with both ends of
 // its validity window.
 func TestTLSChainPerCertificate(t *testing.T) {
-	root := probertest.NewTestCA(t, "sonde root CA")
+	root := testcert.NewCA(t, testcert.Spec{Subject: pkix.Name{CommonName: "sonde root CA"}})
 	url, leaf, inter := chainServer(t, root, false)
-	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = root.File })
+	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = root.File(t) })
 	sink, err := probertest.Run(t, m, url)
 	checkOutcome(t, err, failure{})
 	probertest.Metric(t, sink, 1, "probe_tls_verified")
@@ -44,8 +47,8 @@ func TestTLSChainPerCertificate(t *testing.T) {
 		notAfter        time.Time
 		fp              string
 	}{
-		{"CN=localhost,O=sonde tests", "CN=sonde intermediate CA,O=sonde tests", leaf.Leaf.NotBefore, leaf.Leaf.NotAfter, tlsfacts.Fingerprint(leaf.Leaf)},
-		{"CN=sonde intermediate CA,O=sonde tests", "CN=sonde root CA,O=sonde tests", inter.Cert.NotBefore, inter.Cert.NotAfter, tlsfacts.Fingerprint(inter.Cert)},
+		{"CN=localhost", "CN=sonde intermediate CA", leaf.Leaf.NotBefore, leaf.Leaf.NotAfter, tlsfacts.Fingerprint(leaf.Leaf)},
+		{"CN=sonde intermediate CA", "CN=sonde root CA", inter.Cert.NotBefore, inter.Cert.NotAfter, tlsfacts.Fingerprint(inter.Cert)},
 	} {
 		pos := strconv.Itoa(i)
 		probertest.Metric(t, sink, float64(c.notBefore.Unix()), "probe_tls_cert_not_before_timestamp_seconds", pos, c.fp)
@@ -66,9 +69,9 @@ func TestTLSChainPerCertificate(t *testing.T) {
 // A server that forgets its intermediate fails verification, and says so
 // with the chain it did send.
 func TestTLSMissingIntermediate(t *testing.T) {
-	root := probertest.NewTestCA(t, "sonde root CA")
+	root := testcert.NewCA(t, testcert.Spec{})
 	url, leaf, _ := chainServer(t, root, true)
-	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = root.File })
+	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = root.File(t) })
 	sink, err := probertest.Run(t, m, url)
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS})
 	probertest.ChainSurvived(t, sink)
@@ -80,14 +83,14 @@ func TestTLSMissingIntermediate(t *testing.T) {
 
 // An expired certificate fails the probe, and not_after says since when.
 func TestTLSExpiredLeafKeepsItsDates(t *testing.T) {
-	ca := probertest.NewTestCA(t, "sonde test CA")
-	expired := ca.Issue(t, probertest.LeafSpec{
-		IPs:       []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotBefore: time.Now().Add(-48 * time.Hour),
-		NotAfter:  time.Now().Add(-time.Hour),
+	ca := testcert.NewCA(t, testcert.Spec{})
+	expired := ca.Issue(t, testcert.Spec{
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotBefore:   time.Now().Add(-48 * time.Hour),
+		NotAfter:    time.Now().Add(-time.Hour),
 	})
-	srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{TLS: true, Cert: &expired})
-	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.File })
+	srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{TLS: true, Cert: new(expired.TLS())})
+	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.File(t) })
 	sink, err := probertest.Run(t, m, srv.URL)
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertExpired, taxonomy.PhaseTLS})
 	fp := tlsfacts.Fingerprint(expired.Leaf)
@@ -97,15 +100,15 @@ func TestTLSExpiredLeafKeepsItsDates(t *testing.T) {
 
 // The TLS facts are the same on every prober that speaks TLS: here tcp.
 func TestTLSChainOnTCP(t *testing.T) {
-	root := probertest.NewTestCA(t, "sonde root CA")
-	inter := root.Intermediate(t, "sonde intermediate CA")
-	leaf := inter.Issue(t, probertest.LocalhostSpec())
+	root := testcert.NewCA(t, testcert.Spec{})
+	inter := root.Intermediate(t, testcert.Spec{})
+	leaf := inter.Issue(t, testcert.Loopback())
 	addr := probertest.RawServer(t, func(c net.Conn) {
-		tls.Server(c, &tls.Config{Certificates: []tls.Certificate{leaf.TLS}}).Handshake()
+		tls.Server(c, &tls.Config{Certificates: []tls.Certificate{leaf.TLS()}}).Handshake()
 	})
 	m := defaultModule(t, "tcp", func(m *config.Module) {
 		m.TCP.TLS = true
-		m.TCP.TLSConfig.CAFile = root.File
+		m.TCP.TLSConfig.CAFile = root.File(t)
 	})
 	sink, err := probertest.Run(t, m, addr)
 	checkOutcome(t, err, failure{})

@@ -1,52 +1,24 @@
 package tlsfiles
 
 import (
-	"crypto/ecdsa"
-	"crypto/elliptic"
-	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
-	"math/big"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
-	"time"
 
 	pconfig "github.com/prometheus/common/config"
+
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 )
 
-// pair is a self-signed certificate and its key, in PEM.
-type pair struct{ cert, key []byte }
-
-func newPair(t *testing.T, name string) pair {
+// newPair is a self-signed certificate named name, with its key: a
+// client's pair, or the one certificate of a CA file.
+func newPair(t *testing.T, name string) *testcert.Cert {
 	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	tmpl := &x509.Certificate{
-		SerialNumber:          big.NewInt(time.Now().UnixNano()),
-		Subject:               pkix.Name{CommonName: name},
-		NotBefore:             time.Now().Add(-time.Hour),
-		NotAfter:              time.Now().Add(time.Hour),
-		IsCA:                  true,
-		BasicConstraintsValid: true,
-	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, key.Public(), key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return pair{
-		cert: pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		key:  pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}),
-	}
+	return testcert.SelfSigned(t, testcert.Spec{Subject: pkix.Name{CommonName: name}})
 }
 
 func write(t *testing.T, path string, data []byte) string {
@@ -73,9 +45,9 @@ func replace(t *testing.T, path string, data []byte) {
 func TestTLSConfigAsPrometheusCommon(t *testing.T) {
 	dir := t.TempDir()
 	ca, client := newPair(t, "ca"), newPair(t, "client")
-	caFile := write(t, filepath.Join(dir, "ca.pem"), ca.cert)
-	certFile := write(t, filepath.Join(dir, "cert.pem"), client.cert)
-	keyFile := write(t, filepath.Join(dir, "key.pem"), client.key)
+	caFile := write(t, filepath.Join(dir, "ca.pem"), ca.CertPEM())
+	certFile := write(t, filepath.Join(dir, "cert.pem"), client.CertPEM())
+	keyFile := write(t, filepath.Join(dir, "key.pem"), client.KeyPEM())
 	junk := write(t, filepath.Join(dir, "junk.pem"), []byte("not a certificate\n"))
 	missing := filepath.Join(dir, "missing.pem")
 	tests := []struct {
@@ -86,18 +58,18 @@ func TestTLSConfigAsPrometheusCommon(t *testing.T) {
 		{"versions and name", pconfig.TLSConfig{ServerName: "example.com", MinVersion: tls.VersionTLS12, MaxVersion: tls.VersionTLS13, InsecureSkipVerify: true}},
 		{"max below min", pconfig.TLSConfig{MinVersion: tls.VersionTLS13, MaxVersion: tls.VersionTLS12}},
 		{"ca_file", pconfig.TLSConfig{CAFile: caFile}},
-		{"inline ca", pconfig.TLSConfig{CA: string(ca.cert)}},
-		{"ca and ca_file", pconfig.TLSConfig{CA: string(ca.cert), CAFile: caFile}},
+		{"inline ca", pconfig.TLSConfig{CA: string(ca.CertPEM())}},
+		{"ca and ca_file", pconfig.TLSConfig{CA: string(ca.CertPEM()), CAFile: caFile}},
 		{"missing ca_file", pconfig.TLSConfig{CAFile: missing}},
 		{"ca_file not PEM", pconfig.TLSConfig{CAFile: junk}},
 		{"inline ca not PEM", pconfig.TLSConfig{CA: "junk"}},
 		{"ca_ref", pconfig.TLSConfig{CARef: "vault"}},
 		{"client pair", pconfig.TLSConfig{CertFile: certFile, KeyFile: keyFile}},
-		{"inline client pair", pconfig.TLSConfig{Cert: string(client.cert), Key: pconfig.Secret(client.key)}},
+		{"inline client pair", pconfig.TLSConfig{Cert: string(client.CertPEM()), Key: pconfig.Secret(client.KeyPEM())}},
 		{"cert without key", pconfig.TLSConfig{CertFile: certFile}},
 		{"missing cert_file", pconfig.TLSConfig{CertFile: missing, KeyFile: keyFile}},
 		{"missing key_file", pconfig.TLSConfig{CertFile: certFile, KeyFile: missing}},
-		{"key of another cert", pconfig.TLSConfig{CertFile: certFile, Key: pconfig.Secret(ca.key)}},
+		{"key of another cert", pconfig.TLSConfig{CertFile: certFile, Key: pconfig.Secret(ca.KeyPEM())}},
 		{"cert_ref", pconfig.TLSConfig{CertRef: "vault", KeyFile: keyFile}},
 		{"key_ref", pconfig.TLSConfig{CertFile: certFile, KeyRef: "vault"}},
 	}
@@ -138,7 +110,7 @@ func TestTLSConfigAsPrometheusCommon(t *testing.T) {
 // content gives a new pool, which replaces the old one in the cache.
 func TestOnePoolPerFile(t *testing.T) {
 	dir := t.TempDir()
-	caFile := write(t, filepath.Join(dir, "ca.pem"), newPair(t, "first").cert)
+	caFile := write(t, filepath.Join(dir, "ca.pem"), newPair(t, "first").CertPEM())
 	c := New()
 	pool := func(server string) *x509.CertPool {
 		t.Helper()
@@ -158,7 +130,7 @@ func TestOnePoolPerFile(t *testing.T) {
 	if _, err := c.TLSConfig(&pconfig.TLSConfig{CAFile: caFile}); err == nil || !strings.Contains(err.Error(), caFile) {
 		t.Errorf("an emptied file: %v, want an error naming it", err)
 	}
-	replace(t, caFile, newPair(t, "second").cert)
+	replace(t, caFile, newPair(t, "second").CertPEM())
 	second := pool("a.example")
 	if second == first || second.Equal(first) {
 		t.Error("a changed file kept its old pool")
@@ -174,7 +146,7 @@ func TestOnePoolPerFile(t *testing.T) {
 // TestSameContentSamePool: a file written again with the same content
 // keeps its pool.
 func TestSameContentSamePool(t *testing.T) {
-	caFile := write(t, filepath.Join(t.TempDir(), "ca.pem"), newPair(t, "ca").cert)
+	caFile := write(t, filepath.Join(t.TempDir(), "ca.pem"), newPair(t, "ca").CertPEM())
 	data, _ := os.ReadFile(caFile)
 	c := New()
 	first, err := c.TLSConfig(&pconfig.TLSConfig{CAFile: caFile})
@@ -197,8 +169,8 @@ func TestSameContentSamePool(t *testing.T) {
 func TestClientPairRotates(t *testing.T) {
 	dir := t.TempDir()
 	first := newPair(t, "first")
-	certFile := write(t, filepath.Join(dir, "cert.pem"), first.cert)
-	keyFile := write(t, filepath.Join(dir, "key.pem"), first.key)
+	certFile := write(t, filepath.Join(dir, "cert.pem"), first.CertPEM())
+	keyFile := write(t, filepath.Join(dir, "key.pem"), first.KeyPEM())
 	c := New()
 	cfg, err := c.TLSConfig(&pconfig.TLSConfig{CertFile: certFile, KeyFile: keyFile})
 	if err != nil {
@@ -214,8 +186,8 @@ func TestClientPairRotates(t *testing.T) {
 		t.Error("two modules naming one pair got a copy each")
 	}
 	second := newPair(t, "second")
-	replace(t, certFile, second.cert)
-	replace(t, keyFile, second.key)
+	replace(t, certFile, second.CertPEM())
+	replace(t, keyFile, second.KeyPEM())
 	rotated, err := cfg.GetClientCertificate(nil)
 	if err != nil {
 		t.Fatal(err)

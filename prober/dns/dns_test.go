@@ -14,6 +14,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
@@ -434,13 +435,13 @@ func TestDNSRRValidation(t *testing.T) {
 
 func TestDNSOverTLS(t *testing.T) {
 	s := probertest.NewDNSTestServer(t, "127.0.0.1")
-	other := probertest.NewTestCA(t, "another CA")
+	caFile, otherFile := s.CA.File(t), testcert.NewCA(t, testcert.Spec{}).File(t)
 	dot := func(s *probertest.DNSTestServer) string { return s.Dot }
 	tlsPhases := []string{"resolve", "connect", "tls", "request"}
 	runDNSCases(t, s, []dnsCase{
 		{
 			name:    "verified",
-			module:  "query_name: example.test\nquery_type: A\ndns_over_tls: true\ntls_config: {ca_file: " + s.CA.File + "}",
+			module:  "query_name: example.test\nquery_type: A\ndns_over_tls: true\ntls_config: {ca_file: " + caFile + "}",
 			target:  dot,
 			metrics: dnsAnswered(dns.TypeA),
 			extra:   tlsFamiliesDNS,
@@ -448,14 +449,14 @@ func TestDNSOverTLS(t *testing.T) {
 		},
 		{
 			name:    "with transport_protocol tcp written out",
-			module:  "query_name: example.test\nquery_type: A\ndns_over_tls: true\ntransport_protocol: tcp\ntls_config: {ca_file: " + s.CA.File + "}",
+			module:  "query_name: example.test\nquery_type: A\ndns_over_tls: true\ntransport_protocol: tcp\ntls_config: {ca_file: " + caFile + "}",
 			target:  dot,
 			metrics: dnsAnswered(dns.TypeA),
 			extra:   tlsFamiliesDNS,
 		},
 		{
 			name:    "unknown authority",
-			module:  "query_name: example.test\ndns_over_tls: true\ntls_config: {ca_file: " + other.File + "}",
+			module:  "query_name: example.test\ndns_over_tls: true\ntls_config: {ca_file: " + otherFile + "}",
 			target:  dot,
 			want:    failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS},
 			metrics: dnsUnanswered,
@@ -464,7 +465,7 @@ func TestDNSOverTLS(t *testing.T) {
 		},
 		{
 			name:   "server_name the certificate is not for",
-			module: "query_name: example.test\ndns_over_tls: true\ntls_config: {ca_file: " + s.CA.File + ", server_name: dns.example}",
+			module: "query_name: example.test\ndns_over_tls: true\ntls_config: {ca_file: " + caFile + ", server_name: dns.example}",
 			target: dot,
 			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS},
 			extra:  tlsFamiliesDNS,
@@ -472,7 +473,7 @@ func TestDNSOverTLS(t *testing.T) {
 		},
 		{
 			name:   "server_name the certificate is for",
-			module: "query_name: example.test\ndns_over_tls: true\ntls_config: {ca_file: " + s.CA.File + ", server_name: localhost}",
+			module: "query_name: example.test\ndns_over_tls: true\ntls_config: {ca_file: " + caFile + ", server_name: localhost}",
 			target: dot,
 			extra:  tlsFamiliesDNS,
 		},
@@ -486,7 +487,7 @@ func TestDNSOverTLS(t *testing.T) {
 		},
 		{
 			name:    "no answer",
-			module:  "query_name: silent.test\ndns_over_tls: true\ntls_config: {ca_file: " + s.CA.File + "}",
+			module:  "query_name: silent.test\ndns_over_tls: true\ntls_config: {ca_file: " + caFile + "}",
 			target:  dot,
 			timeout: 300 * time.Millisecond,
 			want:    failure{taxonomy.ClassTimeout, taxonomy.ReasonDeadline, taxonomy.PhaseQuery},
@@ -497,8 +498,8 @@ func TestDNSOverTLS(t *testing.T) {
 
 func TestDNSOverHTTPS(t *testing.T) {
 	s := probertest.NewDNSTestServer(t, "127.0.0.1")
-	other := probertest.NewTestCA(t, "another CA")
-	doh := "transport_protocol: https\ntls_config: {ca_file: " + s.CA.File + "}\n"
+	otherFile := testcert.NewCA(t, testcert.Spec{}).File(t)
+	doh := "transport_protocol: https\ntls_config: {ca_file: " + s.CA.File(t) + "}\n"
 	url := func(s *probertest.DNSTestServer) string { return s.Doh }
 	tlsPhases := []string{"resolve", "connect", "tls", "request"}
 	runDNSCases(t, s, []dnsCase{
@@ -594,7 +595,7 @@ func TestDNSOverHTTPS(t *testing.T) {
 		},
 		{
 			name:    "unknown authority",
-			module:  "transport_protocol: https\nquery_name: example.test\ntls_config: {ca_file: " + other.File + "}",
+			module:  "transport_protocol: https\nquery_name: example.test\ntls_config: {ca_file: " + otherFile + "}",
 			target:  url,
 			want:    failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS},
 			metrics: dnsUnanswered,
@@ -652,7 +653,7 @@ func dnsSeenPath(path string) func(t *testing.T, s *probertest.DNSTestServer, _ 
 func TestDNSOverIPv6(t *testing.T) {
 	s := probertest.NewDNSTestServer(t, "::1") // skips when [::1] cannot be listened on
 	v6 := map[string]float64{"probe_ip_protocol": 6, "probe_dns_query_succeeded": 1}
-	tls := "tls_config: {ca_file: " + s.CA.File + "}\n"
+	tls := "tls_config: {ca_file: " + s.CA.File(t) + "}\n"
 	runDNSCases(t, s, []dnsCase{
 		{name: "udp", module: "query_name: example.test\nquery_type: A", metrics: v6, check: dnsSeenFrom("::1")},
 		{name: "tcp", module: "query_name: example.test\ntransport_protocol: tcp", metrics: v6, check: dnsSeenFrom("::1")},

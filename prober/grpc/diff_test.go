@@ -20,6 +20,7 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/status"
 
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -34,8 +35,8 @@ import (
 type grpcGoCall struct {
 	service  string
 	metadata map[string]string
-	ca       *probertest.TestCA // with TLS, the CA the server's certificate is from
-	timeout  time.Duration      // 5 s when 0
+	ca       *testcert.CA  // with TLS, the CA the server's certificate is from
+	timeout  time.Duration // 5 s when 0
 }
 
 // check makes the call to the server at addr and returns the status it

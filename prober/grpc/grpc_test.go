@@ -20,6 +20,7 @@ import (
 	healthpb "google.golang.org/grpc/health/grpc_health_v1"
 
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/netdial"
@@ -163,7 +164,7 @@ func TestGRPCTLS(t *testing.T) {
 	srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{TLS: true})
 
 	t.Run("verified", func(t *testing.T) {
-		sink, err := probertest.Run(t, grpcModule(t, probertest.GRPCTLSSection(srv.CA)), srv.Addr)
+		sink, err := probertest.Run(t, grpcModule(t, probertest.GRPCTLSSection(t, srv.CA)), srv.Addr)
 		checkOutcome(t, err, failure{})
 		probertest.Metric(t, sink, 1, "probe_grpc_ssl")
 		servingSeries(t, sink, "SERVING")
@@ -187,9 +188,9 @@ func TestGRPCTLS(t *testing.T) {
 		section string
 		want    failure
 	}{
-		{"unknown authority", probertest.GRPCTLSSection(probertest.NewTestCA(t, "another CA")),
+		{"unknown authority", probertest.GRPCTLSSection(t, testcert.NewCA(t, testcert.Spec{})),
 			failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}},
-		{"name mismatch", probertest.GRPCTLSSection(srv.CA, "  server_name: other.example"),
+		{"name mismatch", probertest.GRPCTLSSection(t, srv.CA, "  server_name: other.example"),
 			failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS}},
 	}
 	for _, tc := range failures {
@@ -207,7 +208,7 @@ func TestGRPCTLS(t *testing.T) {
 
 	t.Run("check fails after the handshake", func(t *testing.T) {
 		bare := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{TLS: true, NoHealth: true})
-		sink, err := probertest.Run(t, grpcModule(t, probertest.GRPCTLSSection(bare.CA)), bare.Addr)
+		sink, err := probertest.Run(t, grpcModule(t, probertest.GRPCTLSSection(t, bare.CA)), bare.Addr)
 		checkOutcome(t, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonGRPCUnimplemented, taxonomy.PhaseCheck})
 		probertest.Metric(t, sink, 1, "probe_grpc_ssl")
 		for _, name := range tlsMetrics {
@@ -219,7 +220,7 @@ func TestGRPCTLS(t *testing.T) {
 
 	t.Run("tls to a plaintext server", func(t *testing.T) {
 		plain := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{})
-		_, err := probertest.Run(t, grpcModule(t, probertest.GRPCTLSSection(srv.CA)), plain.Addr)
+		_, err := probertest.Run(t, grpcModule(t, probertest.GRPCTLSSection(t, srv.CA)), plain.Addr)
 		checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonHandshake, taxonomy.PhaseTLS})
 	})
 
@@ -245,8 +246,8 @@ func TestGRPCTLS(t *testing.T) {
 // changes nothing for grpc: the :authority is the target and TLS verifies
 // the target's host, or tls_config.server_name.
 func TestGRPCHostnameIgnored(t *testing.T) {
-	ca := probertest.NewTestCA(t, "sonde grpc test CA")
-	spec := probertest.LeafSpec{CN: "grpc.test", DNS: []string{"grpc.test"}}
+	ca := testcert.NewCA(t, testcert.Spec{})
+	spec := testcert.Named("grpc.test")
 	srv := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{TLS: true, CA: ca, Spec: &spec})
 	plain := probertest.NewGRPCServer(t, probertest.GRPCServerOpts{})
 
@@ -259,9 +260,9 @@ func TestGRPCHostnameIgnored(t *testing.T) {
 		sni      string
 	}{
 		{name: "plaintext", server: plain, hostname: "api.test"},
-		{name: "tls verifies the target, not hostname", server: srv, section: probertest.GRPCTLSSection(ca), hostname: "grpc.test",
+		{name: "tls verifies the target, not hostname", server: srv, section: probertest.GRPCTLSSection(t, ca), hostname: "grpc.test",
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS}},
-		{name: "server_name", server: srv, section: probertest.GRPCTLSSection(ca, "  server_name: grpc.test"), hostname: "front.test", sni: "grpc.test"},
+		{name: "server_name", server: srv, section: probertest.GRPCTLSSection(t, ca, "  server_name: grpc.test"), hostname: "front.test", sni: "grpc.test"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -583,14 +584,14 @@ func TestCodeName(t *testing.T) {
 // HTTPS server without HTTP/2 refuses the handshake itself, as RFC 7301
 // lets it: a tls failure.)
 func TestGRPCHTTPSServer(t *testing.T) {
-	ca := probertest.NewTestCA(t, "sonde grpc alpn test CA")
-	cert := ca.Issue(t, probertest.LocalhostSpec())
+	ca := testcert.NewCA(t, testcert.Spec{})
+	cert := ca.Issue(t, testcert.Loopback())
 	addr := probertest.RawServer(t, func(c net.Conn) {
-		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.TLS}})
+		tc := tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.TLS()}})
 		_, _ = io.WriteString(tc, "HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 		_, _ = io.Copy(io.Discard, tc)
 	})
-	sink, err := probertest.Run(t, grpcModule(t, probertest.GRPCTLSSection(ca)), addr)
+	sink, err := probertest.Run(t, grpcModule(t, probertest.GRPCTLSSection(t, ca)), addr)
 	perr := checkOutcome(t, err, failure{taxonomy.ClassProtocol, taxonomy.ReasonMalformedResponse, taxonomy.PhaseCheck})
 	if !strings.Contains(perr.Error(), "did not agree to h2 by ALPN") {
 		t.Errorf("the message does not say the handshake chose no h2: %v", perr)

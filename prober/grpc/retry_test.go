@@ -14,6 +14,7 @@ import (
 	"golang.org/x/net/http2"
 	"google.golang.org/grpc/codes"
 
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
@@ -99,8 +100,8 @@ func phasesAddUp(t *testing.T, sink *probemetrics.Sink, spans map[taxonomy.Phase
 
 func TestGRPCUnprocessed(t *testing.T) {
 	refused := failure{taxonomy.ClassStatus, taxonomy.ReasonGRPCStatus, taxonomy.PhaseCheck}
-	ca := probertest.NewTestCA(t, "sonde grpc retry CA")
-	serverTLS := &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, probertest.LocalhostSpec()).TLS}, NextProtos: []string{"h2"}}
+	ca := testcert.NewCA(t, testcert.Spec{})
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, testcert.Loopback()).TLS()}, NextProtos: []string{"h2"}}
 	cases := []struct {
 		name    string
 		turn    h2Turn
@@ -152,7 +153,7 @@ func TestGRPCUnprocessed(t *testing.T) {
 			o := h2CallsOpts{oneConn: tc.oneConn}
 			section := ""
 			if tc.tls {
-				o.tls, section = serverTLS, probertest.GRPCTLSSection(ca)
+				o.tls, section = serverTLS, probertest.GRPCTLSSection(t, ca)
 			}
 			peer, addr := newH2Calls(t, tc.turn, o)
 			logger, logged := warnings()
@@ -171,7 +172,7 @@ func TestGRPCUnprocessed(t *testing.T) {
 			}
 
 			grpcGoPeer, grpcGoAddr := newH2Calls(t, tc.turn, o)
-			grpcGo := grpcGoCall{ca: map[bool]*probertest.TestCA{true: ca}[tc.tls]}.check(t, grpcGoAddr)
+			grpcGo := grpcGoCall{ca: map[bool]*testcert.CA{true: ca}[tc.tls]}.check(t, grpcGoAddr)
 			sameCode(t, sink, grpcGo)
 			if trace := grpcGoPeer.streams(t); !slices.EqualFunc(trace, tc.trace, slices.Equal) {
 				t.Errorf("grpc-go's calls went on streams %v (by connection), want %v", trace, tc.trace)
@@ -184,10 +185,10 @@ func TestGRPCUnprocessed(t *testing.T) {
 // is made on a second connection: both connections' connect, tls and
 // check, each phase the sum of its spans.
 func TestGRPCUnprocessedTimings(t *testing.T) {
-	ca := probertest.NewTestCA(t, "sonde grpc retry CA")
-	serverTLS := &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, probertest.LocalhostSpec()).TLS}, NextProtos: []string{"h2"}}
+	ca := testcert.NewCA(t, testcert.Spec{})
+	serverTLS := &tls.Config{Certificates: []tls.Certificate{ca.Issue(t, testcert.Loopback()).TLS()}, NextProtos: []string{"h2"}}
 	_, addr := newH2Calls(t, onConn(goesAway, serves), h2CallsOpts{tls: serverTLS})
-	sink, err := probeLogged(t, grpcModule(t, probertest.GRPCTLSSection(ca)), addr, probertest.DiscardLogger)
+	sink, err := probeLogged(t, grpcModule(t, probertest.GRPCTLSSection(t, ca)), addr, probertest.DiscardLogger)
 	checkOutcome(t, err, failure{})
 	servingSeries(t, sink, "SERVING")
 	probertest.Metric(t, sink, 1, "probe_grpc_ssl")

@@ -14,6 +14,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
@@ -270,11 +271,11 @@ func TestHTTPDeadlines(t *testing.T) {
 		{
 			name: "https server that sleeps before the headers",
 			setup: func(t *testing.T) (string, *core.Module) {
-				ca := probertest.NewTestCA(t, "sonde test CA")
+				ca := testcert.NewCA(t, testcert.Spec{})
 				srv := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 					probertest.Hold(r)
 				}), probertest.ServerOpts{TLS: true, HTTP2: true, CA: ca})
-				return srv.URL, newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.File })
+				return srv.URL, newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.File(t) })
 			},
 			phase: taxonomy.PhaseProcessing,
 			timed: []taxonomy.Phase{taxonomy.PhaseTLS, taxonomy.PhaseProcessing},
@@ -334,19 +335,19 @@ func TestHTTPDeadlines(t *testing.T) {
 func TestHTTPPhaseTimings(t *testing.T) {
 	const pause = 100 * time.Millisecond
 	t.Run("slow handshake", func(t *testing.T) {
-		ca := probertest.NewTestCA(t, "sonde test CA")
-		cert := ca.Issue(t, probertest.LocalhostSpec())
+		ca := testcert.NewCA(t, testcert.Spec{})
+		cert := ca.Issue(t, testcert.Loopback()).TLS()
 		var calls atomic.Int32
 		srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{TLS: true, Cert: &cert, TLSConf: func(c *tls.Config) {
 			// Consulted for every client that sends a server name.
 			c.GetCertificate = func(*tls.ClientHelloInfo) (*tls.Certificate, error) {
 				calls.Add(1)
 				time.Sleep(pause)
-				return &cert.TLS, nil
+				return &cert, nil
 			}
 		}})
 		m := newModule(t, func(h *config.HTTPProbe) {
-			h.HTTPClientConfig.TLSConfig.CAFile = ca.File
+			h.HTTPClientConfig.TLSConfig.CAFile = ca.File(t)
 			h.HTTPClientConfig.TLSConfig.ServerName = "localhost"
 		})
 		sink, err := probertest.Run(t, m, srv.URL)

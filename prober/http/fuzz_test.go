@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
@@ -181,7 +182,7 @@ func (p *fuzzPeer) answer(c net.Conn, config *tls.Config) {
 // certificate, offering HTTP/2 and HTTP/1.1.
 func selfSignedTLS(tb testing.TB) *tls.Config {
 	tb.Helper()
-	cfg := testkit.SelfSigned(tb, testkit.Spec{
+	cfg := testcert.SelfSigned(tb, testcert.Spec{
 		Subject:     pkix.Name{CommonName: "fuzz.test"},
 		DNSNames:    []string{"fuzz.test"},
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},

@@ -22,6 +22,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
@@ -32,16 +33,16 @@ import (
 
 // h3Opts shape a test HTTP/3 server.
 type h3Opts struct {
-	network string               // "udp4" (default) or "udp6"
-	cert    *probertest.Issued   // the server certificate; issued by ca from spec when nil
-	spec    *probertest.LeafSpec // the certificate to issue; localhostSpec() when nil
-	ca      *probertest.TestCA   // the issuing CA
+	network string           // "udp4" (default) or "udp6"
+	cert    *tls.Certificate // what the server presents; issued by ca from spec when nil
+	spec    *testcert.Spec   // the certificate to issue; testcert.Loopback() when nil
+	ca      *testcert.CA     // the issuing CA
 }
 
 // h3Env is one test's HTTP/3 server and the CA that issued its certificate.
 type h3Env struct {
 	t   *testing.T
-	ca  *probertest.TestCA
+	ca  *testcert.CA
 	url string // https://127.0.0.1:port or https://[::1]:port
 }
 
@@ -65,16 +66,15 @@ func newHTTP3Server(t *testing.T, handler http.Handler, o h3Opts) string {
 	}
 	cert := o.cert
 	if cert == nil {
-		spec := probertest.LocalhostSpec()
+		spec := testcert.Loopback()
 		if o.spec != nil {
 			spec = *o.spec
 		}
-		c := o.ca.Issue(t, spec)
-		cert = &c
+		cert = new(o.ca.Issue(t, spec).TLS())
 	}
 	srv := &http3.Server{
 		Handler:   handler,
-		TLSConfig: http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{cert.TLS}}),
+		TLSConfig: http3.ConfigureTLSConfig(&tls.Config{Certificates: []tls.Certificate{*cert}}),
 		Logger:    slog.New(slog.DiscardHandler),
 	}
 	done := make(chan struct{})
@@ -89,12 +89,12 @@ func newHTTP3Server(t *testing.T, handler http.Handler, o h3Opts) string {
 
 // h3Module is an http module with enable_http3 that trusts ca, changed
 // by mutate.
-func h3Module(t *testing.T, ca *probertest.TestCA, mutate func(h *config.HTTPProbe)) *core.Module {
+func h3Module(t *testing.T, ca *testcert.CA, mutate func(h *config.HTTPProbe)) *core.Module {
 	t.Helper()
 	return newModule(t, func(h *config.HTTPProbe) {
 		h.EnableHTTP3 = true
 		h.HTTPClientConfig.EnableHTTP2 = false
-		h.HTTPClientConfig.TLSConfig.CAFile = ca.File
+		h.HTTPClientConfig.TLSConfig.CAFile = ca.File(t)
 		if mutate != nil {
 			mutate(h)
 		}
@@ -120,7 +120,7 @@ func runHTTP3Cases(t *testing.T, cases []h3Case) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := &h3Env{t: t, ca: probertest.NewTestCA(t, "sonde test CA")}
+			e := &h3Env{t: t, ca: testcert.NewCA(t, testcert.Spec{})}
 			opts := tc.server
 			if opts.ca == nil {
 				opts.ca = e.ca
@@ -244,7 +244,7 @@ func TestHTTP3(t *testing.T) {
 		},
 		{
 			name:    "a name is resolved by sonde and verified under that name",
-			server:  h3Opts{spec: &probertest.LeafSpec{CN: "v4only.test", DNS: []string{"v4only.test"}}},
+			server:  h3Opts{spec: new(testcert.Named("v4only.test"))},
 			handler: seen("", "v4only.test"),
 			target:  func(e *h3Env) string { return "https://v4only.test:" + e.port() + "/" },
 			check: func(t *testing.T, _ *h3Env, s *probemetrics.Sink) {
@@ -261,7 +261,7 @@ func TestHTTP3Checks(t *testing.T) {
 	body := func(s string) func(e *h3Env) http.Handler {
 		return h3Handler(func(_ *h3Env, w http.ResponseWriter, _ *http.Request) { fmt.Fprint(w, s) })
 	}
-	probeExample := &probertest.LeafSpec{CN: "probe.example", DNS: []string{"probe.example"}}
+	probeExample := new(testcert.Named("probe.example"))
 	runHTTP3Cases(t, []h3Case{
 		{
 			name:    "status code not valid",
@@ -308,7 +308,7 @@ func TestHTTP3Checks(t *testing.T) {
 			handler: body(`{"status": "down"}`),
 			yaml: func(e *h3Env) string {
 				return "enable_http3: true\nenable_http2: false\nvalid_http_versions: [HTTP/3.0]\n" +
-					"fail_if_body_json_not_matches_cel: 'body.status == \"up\"'\ntls_config:\n  ca_file: " + e.ca.File
+					"fail_if_body_json_not_matches_cel: 'body.status == \"up\"'\ntls_config:\n  ca_file: " + e.ca.File(t)
 			},
 			want:    failure{taxonomy.ClassAssertion, taxonomy.ReasonBodyCEL, taxonomy.PhaseValidate},
 			metrics: map[string]float64{"probe_failed_due_to_cel": 1, "probe_http_version": 3},
@@ -394,7 +394,7 @@ func TestHTTP3Checks(t *testing.T) {
 		},
 		{
 			name:   "insecure_skip_verify accepts an untrusted certificate",
-			server: h3Opts{ca: probertest.NewTestCA(t, "nobody's CA")},
+			server: h3Opts{ca: testcert.NewCA(t, testcert.Spec{})},
 			module: func(h *config.HTTPProbe, _ *h3Env) {
 				h.HTTPClientConfig.TLSConfig.InsecureSkipVerify = true
 			},
@@ -409,12 +409,12 @@ func TestHTTP3Checks(t *testing.T) {
 }
 
 func TestHTTP3WithHostname(t *testing.T) {
-	ca := probertest.NewTestCA(t, "sonde test CA")
+	ca := testcert.NewCA(t, testcert.Spec{})
 	url := newHTTP3Server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS.ServerName != "vhost.example" || r.Host != "vhost.example" {
 			t.Errorf("server name %q, Host %q; want vhost.example for both", r.TLS.ServerName, r.Host)
 		}
-	}), h3Opts{ca: ca, spec: &probertest.LeafSpec{CN: "vhost.example", DNS: []string{"vhost.example"}}})
+	}), h3Opts{ca: ca, spec: new(testcert.Named("vhost.example"))})
 	m, err := h3Module(t, ca, nil).WithHostname("vhost.example")
 	if err != nil {
 		t.Fatal(err)
@@ -427,15 +427,16 @@ func TestHTTP3WithHostname(t *testing.T) {
 // TestHTTP3ClientCertificate presents tls_config's certificate to a server
 // that asks for one, and fails as TLS when there is none to present.
 func TestHTTP3ClientCertificate(t *testing.T) {
-	ca := probertest.NewTestCA(t, "sonde test CA")
-	client := ca.Issue(t, probertest.LeafSpec{CN: "sonde", Client: true})
+	ca := testcert.NewCA(t, testcert.Spec{})
+	client := ca.Issue(t, testcert.Spec{Client: true})
+	certFile, keyFile := client.WriteFiles(t, t.TempDir(), "client")
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	server := ca.Issue(t, probertest.LocalhostSpec())
+	server := ca.Issue(t, testcert.Loopback())
 	srv := &http3.Server{Handler: probertest.OKHandler, Logger: slog.New(slog.DiscardHandler), TLSConfig: http3.ConfigureTLSConfig(&tls.Config{
-		Certificates: []tls.Certificate{server.TLS},
+		Certificates: []tls.Certificate{server.TLS()},
 		ClientAuth:   tls.RequireAndVerifyClientCert,
 		ClientCAs:    ca.Pool(),
 	})}
@@ -446,7 +447,7 @@ func TestHTTP3ClientCertificate(t *testing.T) {
 
 	t.Run("presented", func(t *testing.T) {
 		m := h3Module(t, ca, func(h *config.HTTPProbe) {
-			h.HTTPClientConfig.TLSConfig.CertFile, h.HTTPClientConfig.TLSConfig.KeyFile = client.CertFile, client.KeyFile
+			h.HTTPClientConfig.TLSConfig.CertFile, h.HTTPClientConfig.TLSConfig.KeyFile = certFile, keyFile
 		})
 		sink, err := probertest.Run(t, m, target)
 		checkOutcome(t, err, failure{})
@@ -494,7 +495,7 @@ func TestHTTP3Redirects(t *testing.T) {
 		}
 	}
 	var sameHost, otherHost sync.Map
-	both := &probertest.LeafSpec{CN: "localhost", DNS: []string{"localhost", "v4only.test"}, IPs: []net.IP{net.IPv4(127, 0, 0, 1)}}
+	both := &testcert.Spec{DNSNames: []string{"localhost", "v4only.test"}, IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}
 	runHTTP3Cases(t, []h3Case{
 		{
 			name:    "followed on a connection of its own, with the cookie",
@@ -555,14 +556,14 @@ func TestHTTP3Redirects(t *testing.T) {
 // address the module's targets rules deny: the address dialled over UDP
 // is checked as over TCP.
 func TestHTTP3RedirectPolicy(t *testing.T) {
-	ca := probertest.NewTestCA(t, "sonde test CA")
+	ca := testcert.NewCA(t, testcert.Spec{})
 	url := newHTTP3Server(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		_, port, _ := net.SplitHostPort(r.Host)
 		http.Redirect(w, r, "https://alias2.test:"+port+"/", http.StatusFound)
 	}), h3Opts{ca: ca})
 	m := defaultModule(t, "http", func(m *config.Module) {
 		m.HTTP.EnableHTTP3, m.HTTP.HTTPClientConfig.EnableHTTP2 = true, false
-		m.HTTP.HTTPClientConfig.TLSConfig.CAFile = ca.File
+		m.HTTP.HTTPClientConfig.TLSConfig.CAFile = ca.File(t)
 		m.Targets.Deny = []string{"127.0.0.2/32"}
 	})
 	_, err := probertest.Run(t, m, url)
@@ -573,16 +574,15 @@ func TestHTTP3Certificates(t *testing.T) {
 	runHTTP3Cases(t, []h3Case{
 		{
 			name:    "unknown authority",
-			server:  h3Opts{ca: probertest.NewTestCA(t, "nobody's CA")},
+			server:  h3Opts{ca: testcert.NewCA(t, testcert.Spec{})},
 			want:    failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS},
 			metrics: map[string]float64{"probe_http_ssl": 0, "probe_http_status_code": 0},
 			check:   func(t *testing.T, _ *h3Env, s *probemetrics.Sink) { probertest.ChainSurvived(t, s) },
 		},
 		{
-			name: "expired",
-			server: h3Opts{spec: &probertest.LeafSpec{CN: "localhost", IPs: []net.IP{net.IPv4(127, 0, 0, 1)},
-				NotBefore: time.Now().Add(-48 * time.Hour), NotAfter: time.Now().Add(-24 * time.Hour)}},
-			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertExpired, taxonomy.PhaseTLS},
+			name:   "expired",
+			server: h3Opts{spec: new(testcert.Spec{IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}.Expired())},
+			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertExpired, taxonomy.PhaseTLS},
 			check: func(t *testing.T, _ *h3Env, s *probemetrics.Sink) {
 				probertest.ChainSurvived(t, s)
 				if expiry := probertest.Value(t, s, "probe_ssl_earliest_cert_expiry"); expiry > float64(time.Now().Unix()) {
@@ -592,7 +592,7 @@ func TestHTTP3Certificates(t *testing.T) {
 		},
 		{
 			name:   "another name",
-			server: h3Opts{spec: &probertest.LeafSpec{CN: "probe.example", DNS: []string{"probe.example"}}},
+			server: h3Opts{spec: new(testcert.Named("probe.example"))},
 			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS},
 			check:  func(t *testing.T, _ *h3Env, s *probemetrics.Sink) { probertest.ChainSurvived(t, s) },
 		},
@@ -603,14 +603,14 @@ func TestHTTP3Certificates(t *testing.T) {
 // ca issued for localhost and the ALPN protocols given, and hands each to
 // handle: a peer that misbehaves inside HTTP/3. A handler's connection is
 // closed when it returns.
-func rawQUICServer(t *testing.T, ca *probertest.TestCA, alpn []string, handle func(ctx context.Context, c *quic.Conn)) string {
+func rawQUICServer(t *testing.T, ca *testcert.CA, alpn []string, handle func(ctx context.Context, c *quic.Conn)) string {
 	t.Helper()
 	pc, err := net.ListenPacket("udp4", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert := ca.Issue(t, probertest.LocalhostSpec())
-	ln, err := quic.Listen(pc, &tls.Config{Certificates: []tls.Certificate{cert.TLS}, NextProtos: alpn}, nil)
+	cert := ca.Issue(t, testcert.Loopback())
+	ln, err := quic.Listen(pc, &tls.Config{Certificates: []tls.Certificate{cert.TLS()}, NextProtos: alpn}, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -647,7 +647,7 @@ func requestStream(ctx context.Context, c *quic.Conn) (*quic.Stream, bool) {
 }
 
 func TestHTTP3Failures(t *testing.T) {
-	ca := probertest.NewTestCA(t, "sonde test CA")
+	ca := testcert.NewCA(t, testcert.Spec{})
 	// deadline is short for the silent socket, where nothing happens
 	// before it; stall is the deadline of a server that stalls after the
 	// handshake, which must fit in it with a margin on a loaded machine.
@@ -860,7 +860,7 @@ func TestClassifyQUIC(t *testing.T) {
 // TestHTTP3UpgradeWarns says, at warn level, that an http:// target was
 // probed over https, naming both.
 func TestHTTP3UpgradeWarns(t *testing.T) {
-	ca := probertest.NewTestCA(t, "sonde test CA")
+	ca := testcert.NewCA(t, testcert.Spec{})
 	url := newHTTP3Server(t, probertest.OKHandler, h3Opts{ca: ca})
 	target := strings.Replace(url, "https://", "http://", 1) + "/health"
 	var log strings.Builder
@@ -881,25 +881,26 @@ func TestHTTP3UpgradeWarns(t *testing.T) {
 // the QUIC handshake, and with check: query the responder asked after it.
 func TestHTTP3OCSP(t *testing.T) {
 	t.Run("stapled", func(t *testing.T) {
-		ca := probertest.NewTestCA(t, "sonde OCSP CA")
-		leaf := ca.Issue(t, probertest.LocalhostSpec())
-		leaf.TLS.OCSPStaple = ca.OCSPAnswer(t, leaf, ocsp.Revoked)
-		url := newHTTP3Server(t, probertest.OKHandler, h3Opts{cert: &leaf})
+		ca := testcert.NewCA(t, testcert.Spec{})
+		leaf := ca.Issue(t, testcert.Loopback())
+		presented := leaf.TLS()
+		presented.OCSPStaple = ca.OCSPAnswer(t, leaf, ocsp.Revoked)
+		url := newHTTP3Server(t, probertest.OKHandler, h3Opts{cert: &presented})
 		sink, err := probertest.Run(t, h3Module(t, ca, nil), url)
 		checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertRevoked, taxonomy.PhaseTLS})
 		probertest.Metric(t, sink, 1, "probe_tls_ocsp_stapled")
 		probertest.CheckOCSPSeries(t, sink, "revoked", "")
 	})
 	t.Run("queried", func(t *testing.T) {
-		ca := probertest.NewTestCA(t, "sonde OCSP CA")
+		ca := testcert.NewCA(t, testcert.Spec{})
 		var answer func(http.ResponseWriter)
 		responder := probertest.NewOCSPResponder(t, func(w http.ResponseWriter) { answer(w) })
 		leaf := ca.Issue(t, probertest.WithOCSP(responder.URL))
 		answer = probertest.Answers(ca.OCSPAnswer(t, leaf, ocsp.Revoked))
-		url := newHTTP3Server(t, probertest.OKHandler, h3Opts{cert: &leaf})
+		url := newHTTP3Server(t, probertest.OKHandler, h3Opts{cert: new(leaf.TLS())})
 		m := defaultModule(t, "http", func(m *config.Module) {
 			m.HTTP.EnableHTTP3, m.HTTP.HTTPClientConfig.EnableHTTP2 = true, false
-			m.HTTP.HTTPClientConfig.TLSConfig.CAFile = ca.File
+			m.HTTP.HTTPClientConfig.TLSConfig.CAFile = ca.File(t)
 			m.OCSP = probertest.OCSPPolicy(config.OCSPQuery)
 		})
 		sink, err := probertest.Run(t, m, url)

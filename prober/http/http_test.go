@@ -24,6 +24,7 @@ import (
 	"github.com/prometheus/common/version"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
@@ -33,7 +34,7 @@ import (
 // env is what a table case can see of its test: its CA and server.
 type env struct {
 	t   *testing.T
-	ca  *probertest.TestCA
+	ca  *testcert.CA
 	srv *httptest.Server
 }
 
@@ -77,7 +78,7 @@ func runHTTPCases(t *testing.T, cases []httpCase) {
 // gone the direct way.
 func runHTTPCase(t *testing.T, tc httpCase, noDirect bool) (map[string]string, bool) {
 	t.Helper()
-	e := &env{t: t, ca: probertest.NewTestCA(t, "sonde test CA")}
+	e := &env{t: t, ca: testcert.NewCA(t, testcert.Spec{})}
 	opts := tc.server
 	if opts.CA == nil {
 		opts.CA = e.ca
@@ -93,7 +94,7 @@ func runHTTPCase(t *testing.T, tc httpCase, noDirect bool) (map[string]string, b
 	} else {
 		m = newModule(t, func(h *config.HTTPProbe) {
 			if opts.TLS {
-				h.HTTPClientConfig.TLSConfig.CAFile = e.ca.File
+				h.HTTPClientConfig.TLSConfig.CAFile = e.ca.File(t)
 			}
 			if tc.module != nil {
 				tc.module(h, e)
@@ -1207,20 +1208,20 @@ func newConnectProxy(t *testing.T, backend string) (*httptest.Server, func() []s
 // An https target through a proxy: the tunnel is the proxy's, the
 // handshake and its metrics the probe's.
 func TestHTTPSThroughProxy(t *testing.T) {
-	ca := probertest.NewTestCA(t, "sonde test CA")
+	ca := testcert.NewCA(t, testcert.Spec{})
 	backend := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.TLS.ServerName != "secure.test" || r.Host != "secure.test:8443" {
 			t.Errorf("backend saw SNI %q and Host %q", r.TLS.ServerName, r.Host)
 			w.WriteHeader(http.StatusBadRequest)
 		}
-	}), probertest.ServerOpts{TLS: true, HTTP2: true, CA: ca, Spec: &probertest.LeafSpec{DNS: []string{"secure.test"}}})
+	}), probertest.ServerOpts{TLS: true, HTTP2: true, CA: ca, Spec: new(testcert.Named("secure.test"))})
 	proxy, seen := newConnectProxy(t, strings.TrimPrefix(backend.URL, "https://"))
 	m := yamlModule(t, fmt.Sprintf(`proxy_url: %s
 proxy_connect_header:
   X-Proxy-Token: [let-me-in]
 skip_resolve_phase_with_proxy: true
 tls_config:
-  ca_file: %s`, proxy.URL, ca.File))
+  ca_file: %s`, proxy.URL, ca.File(t)))
 
 	sink, err := probertest.Run(t, m, "https://secure.test:8443/")
 	checkOutcome(t, err, failure{})

@@ -3,6 +3,7 @@ package http
 import (
 	"crypto/sha256"
 	"crypto/tls"
+	"crypto/x509/pkix"
 	"encoding/hex"
 	"fmt"
 	"net"
@@ -15,6 +16,7 @@ import (
 	pconfig "github.com/prometheus/common/config"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -56,8 +58,7 @@ func sni(wantSNI, wantHost string) func(e *env) http.Handler {
 func ipTarget(e *env) string { return e.srv.URL }
 
 func TestHTTPTLSOptions(t *testing.T) {
-	probeExample := &probertest.LeafSpec{CN: "probe.example", DNS: []string{"probe.example"}}
-	hour := time.Hour
+	probeExample := new(testcert.Named("probe.example"))
 	runHTTPCases(t, []httpCase{
 		{
 			name:    "ca_file verifies the server",
@@ -95,7 +96,7 @@ func TestHTTPTLSOptions(t *testing.T) {
 		},
 		{
 			name:   "insecure_skip_verify accepts an untrusted certificate",
-			server: probertest.ServerOpts{TLS: true, Spec: &probertest.LeafSpec{CN: "nobody", DNS: []string{"nobody.example"}}},
+			server: probertest.ServerOpts{TLS: true, Spec: new(testcert.Named("nobody.example"))},
 			module: func(h *config.HTTPProbe, _ *env) {
 				h.HTTPClientConfig.TLSConfig.CAFile = ""
 				h.HTTPClientConfig.TLSConfig.InsecureSkipVerify = true
@@ -130,20 +131,20 @@ func TestHTTPTLSOptions(t *testing.T) {
 		},
 		{
 			name:    "expired certificate",
-			server:  probertest.ServerOpts{TLS: true, Spec: &probertest.LeafSpec{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(-48 * hour), NotAfter: time.Now().Add(-24 * hour)}},
+			server:  probertest.ServerOpts{TLS: true, Spec: new(testcert.Spec{IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}.Expired())},
 			want:    failure{taxonomy.ClassTLS, taxonomy.ReasonCertExpired, taxonomy.PhaseTLS},
 			metrics: map[string]float64{"probe_http_ssl": 0},
 			check:   func(t *testing.T, _ *env, s *probemetrics.Sink) { probertest.ChainSurvived(t, s) },
 		},
 		{
 			name:   "certificate not yet valid",
-			server: probertest.ServerOpts{TLS: true, Spec: &probertest.LeafSpec{IPs: []net.IP{net.IPv4(127, 0, 0, 1)}, NotBefore: time.Now().Add(24 * hour), NotAfter: time.Now().Add(48 * hour)}},
+			server: probertest.ServerOpts{TLS: true, Spec: new(testcert.Spec{IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)}}.NotYetValid())},
 			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertNotYetValid, taxonomy.PhaseTLS},
 			check:  func(t *testing.T, _ *env, s *probemetrics.Sink) { probertest.ChainSurvived(t, s) },
 		},
 		{
 			name:   "certificate for another name",
-			server: probertest.ServerOpts{TLS: true, Spec: &probertest.LeafSpec{DNS: []string{"other.example"}}},
+			server: probertest.ServerOpts{TLS: true, Spec: new(testcert.Named("other.example"))},
 			want:   failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS},
 			check:  func(t *testing.T, _ *env, s *probemetrics.Sink) { probertest.ChainSurvived(t, s) },
 		},
@@ -159,7 +160,7 @@ func TestHTTPTLSOptions(t *testing.T) {
 			name:   "certificate from an unknown authority",
 			server: probertest.ServerOpts{TLS: true},
 			module: func(h *config.HTTPProbe, e *env) {
-				h.HTTPClientConfig.TLSConfig.CAFile = probertest.NewTestCA(e.t, "another CA").File
+				h.HTTPClientConfig.TLSConfig.CAFile = testcert.NewCA(e.t, testcert.Spec{}).File(e.t)
 			},
 			want:  failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS},
 			check: func(t *testing.T, _ *env, s *probemetrics.Sink) { probertest.ChainSurvived(t, s) },
@@ -187,13 +188,13 @@ func TestHTTPClientCertificateMissing(t *testing.T) {
 		{tls.VersionTLS13, taxonomy.PhaseProcessing},
 	} {
 		t.Run(tlsfacts.VersionName(tc.version), func(t *testing.T) {
-			ca := probertest.NewTestCA(t, "sonde test CA")
+			ca := testcert.NewCA(t, testcert.Spec{})
 			srv := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{TLS: true, CA: ca, TLSConf: func(c *tls.Config) {
 				c.ClientAuth = tls.RequireAndVerifyClientCert
 				c.ClientCAs = ca.Pool()
 				c.MaxVersion = tc.version
 			}})
-			m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.File })
+			m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.File(t) })
 			sink, err := probertest.Run(t, m, srv.URL)
 			checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonHandshake, tc.phase})
 			probertest.Metric(t, sink, 0, "probe_http_status_code")
@@ -203,8 +204,9 @@ func TestHTTPClientCertificateMissing(t *testing.T) {
 
 func TestHTTPClientCertificateRequiredAndVerified(t *testing.T) {
 	// The server trusts the CA that issued the client certificate only.
-	ca := probertest.NewTestCA(t, "sonde test CA")
-	client := ca.Issue(t, probertest.LeafSpec{CN: "sonde-client", Client: true})
+	ca := testcert.NewCA(t, testcert.Spec{})
+	client := ca.Issue(t, testcert.Spec{Subject: pkix.Name{CommonName: "sonde-client"}, Client: true})
+	certFile, keyFile := client.WriteFiles(t, t.TempDir(), "client")
 	srv := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		fmt.Fprint(w, r.TLS.PeerCertificates[0].Subject.CommonName)
 	}), probertest.ServerOpts{TLS: true, CA: ca, TLSConf: func(c *tls.Config) {
@@ -212,9 +214,9 @@ func TestHTTPClientCertificateRequiredAndVerified(t *testing.T) {
 		c.ClientCAs = ca.Pool()
 	}})
 	m := newModule(t, func(h *config.HTTPProbe) {
-		h.HTTPClientConfig.TLSConfig.CAFile = ca.File
-		h.HTTPClientConfig.TLSConfig.CertFile = client.CertFile
-		h.HTTPClientConfig.TLSConfig.KeyFile = client.KeyFile
+		h.HTTPClientConfig.TLSConfig.CAFile = ca.File(t)
+		h.HTTPClientConfig.TLSConfig.CertFile = certFile
+		h.HTTPClientConfig.TLSConfig.KeyFile = keyFile
 		h.FailIfBodyNotMatchesRegexp = res("^sonde-client$")
 	})
 	sink, err := probertest.Run(t, m, srv.URL)
@@ -224,7 +226,7 @@ func TestHTTPClientCertificateRequiredAndVerified(t *testing.T) {
 
 // The hostname parameter sets the Host header and the TLS server name.
 func TestHTTPWithHostname(t *testing.T) {
-	ca := probertest.NewTestCA(t, "sonde test CA")
+	ca := testcert.NewCA(t, testcert.Spec{})
 	var (
 		mu       sync.Mutex
 		sawSNI   string
@@ -236,8 +238,8 @@ func TestHTTPWithHostname(t *testing.T) {
 		defer mu.Unlock()
 		requests++
 		sawSNI, sawHost = r.TLS.ServerName, r.Host
-	}), probertest.ServerOpts{TLS: true, CA: ca, Spec: &probertest.LeafSpec{DNS: []string{"vhost.example"}}})
-	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.File })
+	}), probertest.ServerOpts{TLS: true, CA: ca, Spec: new(testcert.Named("vhost.example"))})
+	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.File(t) })
 
 	// Without the parameter the IP target does not match the certificate.
 	_, err := probertest.Run(t, m, srv.URL)
@@ -262,12 +264,13 @@ func TestHTTPWithHostname(t *testing.T) {
 }
 
 func TestHTTPTLSMetrics(t *testing.T) {
-	ca := probertest.NewTestCA(t, "sonde metrics CA")
-	leaf := ca.Issue(t, probertest.LeafSpec{
-		CN:       "metrics.example",
-		DNS:      []string{"a.example", "b.example"},
-		IPs:      []net.IP{net.IPv4(127, 0, 0, 1)},
-		NotAfter: time.Now().Add(72 * time.Hour).Truncate(time.Second),
+	org := []string{"sonde tests"}
+	ca := testcert.NewCA(t, testcert.Spec{Subject: pkix.Name{CommonName: "sonde metrics CA", Organization: org}})
+	leaf := ca.Issue(t, testcert.Spec{
+		Subject:     pkix.Name{CommonName: "metrics.example", Organization: org},
+		DNSNames:    []string{"a.example", "b.example"},
+		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
+		NotAfter:    time.Now().Add(72 * time.Hour).Truncate(time.Second),
 	})
 	if !leaf.Leaf.NotAfter.Before(ca.Cert.NotAfter) {
 		t.Fatal("the leaf must expire before its CA")
@@ -280,8 +283,8 @@ func TestHTTPTLSMetrics(t *testing.T) {
 		mu.Lock()
 		cipher = r.TLS.CipherSuite
 		mu.Unlock()
-	}), probertest.ServerOpts{TLS: true, Cert: &leaf})
-	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.File })
+	}), probertest.ServerOpts{TLS: true, Cert: new(leaf.TLSWithRoot())})
+	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.File(t) })
 	sink, err := probertest.Run(t, m, srv.URL)
 	checkOutcome(t, err, failure{})
 
@@ -327,9 +330,9 @@ func TestHTTPTLSMetrics(t *testing.T) {
 // the TLS metrics describe no handshake of the final response.
 func TestHTTPTLSMetricsFollowFinalResponse(t *testing.T) {
 	plain := probertest.NewServer(t, probertest.OKHandler, probertest.ServerOpts{})
-	ca := probertest.NewTestCA(t, "sonde test CA")
+	ca := testcert.NewCA(t, testcert.Spec{})
 	secure := probertest.NewServer(t, http.RedirectHandler(plain.URL, http.StatusFound), probertest.ServerOpts{TLS: true, CA: ca})
-	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.File })
+	m := newModule(t, func(h *config.HTTPProbe) { h.HTTPClientConfig.TLSConfig.CAFile = ca.File(t) })
 	sink, err := probertest.Run(t, m, secure.URL)
 	checkOutcome(t, err, failure{})
 	probertest.Metric(t, sink, 0, "probe_http_ssl")

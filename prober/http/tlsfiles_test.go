@@ -5,19 +5,17 @@ import (
 	"crypto/rsa"
 	"crypto/x509"
 	"crypto/x509/pkix"
-	"encoding/pem"
 	"fmt"
 	"os"
 	"path/filepath"
 	"runtime"
 	"strings"
 	"testing"
-	"time"
 	"weak"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"github.com/sonde-exporter/sonde/prober/core"
-	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 )
 
 // writeBundle writes a CA bundle of about size bytes, as an operator's
@@ -31,20 +29,8 @@ func writeBundle(tb testing.TB, path string, size int) {
 	}
 	var bundle []byte
 	for i := 0; len(bundle) < size; i++ {
-		tmpl := &x509.Certificate{
-			SerialNumber:          probertest.NextSerial(),
-			Subject:               pkix.Name{CommonName: fmt.Sprintf("bundle root %d", i), Organization: []string{"sonde tests"}},
-			NotBefore:             time.Now().Add(-time.Hour),
-			NotAfter:              time.Now().Add(24 * time.Hour),
-			IsCA:                  true,
-			BasicConstraintsValid: true,
-			KeyUsage:              x509.KeyUsageCertSign,
-		}
-		der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
-		if err != nil {
-			tb.Fatal(err)
-		}
-		bundle = append(bundle, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der})...)
+		root := testcert.NewCA(tb, testcert.Spec{Subject: pkix.Name{CommonName: fmt.Sprintf("bundle root %d", i)}, Signer: key})
+		bundle = append(bundle, root.PEM()...)
 	}
 	if err := os.WriteFile(path, bundle, 0o600); err != nil {
 		tb.Fatal(err)

@@ -15,6 +15,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"github.com/sonde-exporter/sonde/prober/policy"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -22,14 +23,14 @@ import (
 
 // issued is a leaf and its issuer, as a handshake shows them.
 type issued struct {
-	ca   *testkit.CA
+	ca   *testcert.CA
 	leaf *x509.Certificate
 }
 
 func issue(t *testing.T, responders ...string) issued {
 	t.Helper()
-	ca := testkit.NewCA(t, testkit.Spec{})
-	spec := testkit.Loopback()
+	ca := testcert.NewCA(t, testcert.Spec{})
+	spec := testcert.Loopback()
 	spec.OCSPServer = responders
 	return issued{ca: ca, leaf: ca.Issue(t, spec).Leaf}
 }

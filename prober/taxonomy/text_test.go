@@ -21,6 +21,7 @@ import (
 	"golang.org/x/net/http2/hpack"
 
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 )
 
 // producer makes Go fail with an error a textRow is about, talking to a
@@ -259,7 +260,7 @@ func (p *h2Conn) writeHeaders(fields ...string) {
 // and then does act. conf is the client's HTTP/2 configuration.
 func h2Get(act func(*h2Conn), conf *http.HTTP2Config) producer {
 	return func(t *testing.T) error {
-		cert := testkit.SelfSigned(t, testkit.Loopback())
+		cert := testcert.SelfSigned(t, testcert.Loopback())
 		serverConf := cert.ServerConfig()
 		serverConf.NextProtos = []string{"h2"}
 		ln := listen(t, func(c net.Conn) {
@@ -310,7 +311,7 @@ func acceptH2(c *tls.Conn) (*h2Conn, error) {
 // The connection's Err is nil until the peer has acted on it.
 func h2ClientConn(t *testing.T, act func(*h2Conn), settings ...http2.Setting) *http.ClientConn {
 	t.Helper()
-	cert := testkit.SelfSigned(t, testkit.Loopback())
+	cert := testcert.SelfSigned(t, testcert.Loopback())
 	serverConf := cert.ServerConfig()
 	serverConf.NextProtos = []string{"h2"}
 	ln := listen(t, func(c net.Conn) {

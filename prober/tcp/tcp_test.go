@@ -12,6 +12,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
@@ -22,12 +23,12 @@ import (
 // for localhost issued by it.
 type tcpEnv struct {
 	t    *testing.T
-	ca   *probertest.TestCA
-	cert probertest.Issued
+	ca   *testcert.CA
+	cert *testcert.Cert
 }
 
 func (e *tcpEnv) serverTLS() *tls.Config {
-	return &tls.Config{Certificates: []tls.Certificate{e.cert.TLS}}
+	return &tls.Config{Certificates: []tls.Certificate{e.cert.TLS()}}
 }
 
 type tcpCase struct {
@@ -47,8 +48,8 @@ func runTCPCases(t *testing.T, cases []tcpCase) {
 	t.Helper()
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			e := &tcpEnv{t: t, ca: probertest.NewTestCA(t, "sonde test CA")}
-			e.cert = e.ca.Issue(t, probertest.LocalhostSpec())
+			e := &tcpEnv{t: t, ca: testcert.NewCA(t, testcert.Spec{})}
+			e.cert = e.ca.Issue(t, testcert.Loopback())
 			addr := probertest.RawServer(t, func(c net.Conn) {
 				defer c.Close()
 				if tc.serve != nil {
@@ -58,7 +59,7 @@ func runTCPCases(t *testing.T, cases []tcpCase) {
 				io.Copy(io.Discard, c)
 			})
 			m := defaultModule(t, "tcp", func(cm *config.Module) {
-				cm.TCP.TLSConfig.CAFile = e.ca.File
+				cm.TCP.TLSConfig.CAFile = e.ca.File(t)
 				if tc.module != nil {
 					tc.module(&cm.TCP, e)
 				}
@@ -480,15 +481,15 @@ func TestTCPStartTLSPresets(t *testing.T) {
 }
 
 func TestTCPHostnameSetsServerName(t *testing.T) {
-	ca := probertest.NewTestCA(t, "sonde test CA")
-	cert := ca.Issue(t, probertest.LeafSpec{CN: "svc.example", DNS: []string{"svc.example"}})
+	ca := testcert.NewCA(t, testcert.Spec{})
+	cert := ca.Issue(t, testcert.Named("svc.example"))
 	addr := probertest.RawServer(t, func(c net.Conn) {
 		defer c.Close()
-		tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.TLS}}).Handshake()
+		tls.Server(c, &tls.Config{Certificates: []tls.Certificate{cert.TLS()}}).Handshake()
 	})
 	m := defaultModule(t, "tcp", func(cm *config.Module) {
 		cm.TCP.TLS = true
-		cm.TCP.TLSConfig.CAFile = ca.File
+		cm.TCP.TLSConfig.CAFile = ca.File(t)
 	})
 	_, _, err := probeTCPWithin(t, m, addr, 2*time.Second)
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS})

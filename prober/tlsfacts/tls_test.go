@@ -14,6 +14,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -36,9 +37,9 @@ func TestTLSWithoutAServerName(t *testing.T) {
 }
 
 // tlsServer serves TLS on loopback with a certificate of ca for localhost.
-func tlsServer(t *testing.T, ca *testkit.CA) string {
+func tlsServer(t *testing.T, ca *testcert.CA) string {
 	t.Helper()
-	ln, err := tls.Listen("tcp", testkit.AnyPort, ca.Issue(t, testkit.Loopback()).ServerConfig())
+	ln, err := tls.Listen("tcp", testkit.AnyPort, ca.Issue(t, testcert.Loopback()).ServerConfig())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -49,7 +50,7 @@ func tlsServer(t *testing.T, ca *testkit.CA) string {
 // The chain is known whatever the verdict: an untrusted one fails the
 // handshake and is still described by the metrics.
 func TestHandshakeRecordsTheChain(t *testing.T) {
-	ca := testkit.NewCA(t, testkit.Spec{})
+	ca := testcert.NewCA(t, testcert.Spec{})
 	addr := tlsServer(t, ca)
 	caFile := ca.WriteFile(t, t.TempDir(), "ca.pem")
 	for _, tc := range []struct {

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
@@ -26,8 +27,8 @@ func TestUnixSocket(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer ln.Close()
-	ca := probertest.NewTestCA(t, "sonde test CA")
-	cert := ca.Issue(t, probertest.LeafSpec{CN: "app.internal", DNS: []string{"app.internal"}})
+	ca := testcert.NewCA(t, testcert.Spec{})
+	cert := ca.Issue(t, testcert.Named("app.internal"))
 	go func() {
 		for {
 			c, err := ln.Accept()
@@ -40,7 +41,7 @@ func TestUnixSocket(t *testing.T) {
 				p.Say("hello unix")
 				if p.Hear("STARTTLS") {
 					p.Say("OK")
-					p.StartTLS(&tls.Config{Certificates: []tls.Certificate{cert.TLS}})
+					p.StartTLS(&tls.Config{Certificates: []tls.Certificate{cert.TLS()}})
 					p.Say("secure")
 				}
 			}()
@@ -48,7 +49,7 @@ func TestUnixSocket(t *testing.T) {
 	}()
 	unixModule := func(mutate func(u *config.UnixProbe)) *core.Module {
 		return defaultModule(t, "unix", func(cm *config.Module) {
-			cm.Unix.TLSConfig.CAFile = ca.File
+			cm.Unix.TLSConfig.CAFile = ca.File(t)
 			cm.Unix.TLSConfig.ServerName = "app.internal"
 			mutate(&cm.Unix)
 		})

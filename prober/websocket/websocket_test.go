@@ -19,6 +19,7 @@ import (
 
 	"github.com/sonde-exporter/sonde/config"
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
@@ -80,10 +81,10 @@ func TestWebsocketClosesCleanly(t *testing.T) {
 }
 
 func TestWebsocketHTTPSchemes(t *testing.T) {
-	ca := probertest.NewTestCA(t, "sonde ws CA")
+	ca := testcert.NewCA(t, testcert.Spec{})
 	plain, _ := probertest.WSServer(t, probertest.Drain, probertest.ServerOpts{})
 	secure, _ := probertest.WSServer(t, probertest.Drain, probertest.ServerOpts{TLS: true, CA: ca})
-	m := wsModule(t, func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.File })
+	m := wsModule(t, func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.File(t) })
 	for _, target := range []string{plain.URL, secure.URL, strings.Replace(plain.URL, "http://", "WS://", 1)} {
 		t.Run(target, func(t *testing.T) {
 			sink, err := probertest.Run(t, m, target)
@@ -254,10 +255,10 @@ func TestWebsocketCredentialsFileMissing(t *testing.T) {
 
 // The hostname URL parameter sets the Host header and the TLS server name.
 func TestWebsocketHostnameParameter(t *testing.T) {
-	ca := probertest.NewTestCA(t, "sonde ws CA")
-	spec := probertest.LeafSpec{CN: "ws.example", DNS: []string{"ws.example"}}
+	ca := testcert.NewCA(t, testcert.Spec{})
+	spec := testcert.Named("ws.example")
 	s, rec := probertest.WSServer(t, probertest.Drain, probertest.ServerOpts{TLS: true, CA: ca, Spec: &spec})
-	m := wsModule(t, func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.File })
+	m := wsModule(t, func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.File(t) })
 
 	_, err := probertest.Run(t, m, probertest.WSURL(s, "/"))
 	checkOutcome(t, err, failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS})
@@ -284,35 +285,34 @@ func TestWebsocketHostnameParameter(t *testing.T) {
 }
 
 func TestWebsocketTLS(t *testing.T) {
-	ca := probertest.NewTestCA(t, "sonde ws CA")
-	other := probertest.NewTestCA(t, "another CA")
-	onlyName := probertest.LeafSpec{CN: "ws.example", DNS: []string{"ws.example"}}
-	expired := probertest.LocalhostSpec()
-	expired.NotBefore, expired.NotAfter = time.Now().Add(-48*time.Hour), time.Now().Add(-24*time.Hour)
+	ca := testcert.NewCA(t, testcert.Spec{})
+	caFile, otherFile := ca.File(t), testcert.NewCA(t, testcert.Spec{}).File(t)
+	onlyName := testcert.Named("ws.example")
+	expired := testcert.Loopback().Expired()
 	cases := []struct {
 		name   string
-		spec   *probertest.LeafSpec
+		spec   *testcert.Spec
 		module func(w *config.WebsocketProbe)
 		want   failure
 	}{
-		{name: "verified", module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.File }},
-		{name: "unknown authority", module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = other.File },
+		{name: "verified", module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = caFile }},
+		{name: "unknown authority", module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = otherFile },
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertUnknownAuthority, taxonomy.PhaseTLS}},
 		{name: "insecure_skip_verify", module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.InsecureSkipVerify = true }},
-		{name: "expired", spec: &expired, module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.File },
+		{name: "expired", spec: &expired, module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = caFile },
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertExpired, taxonomy.PhaseTLS}},
-		{name: "name mismatch", spec: &onlyName, module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = ca.File },
+		{name: "name mismatch", spec: &onlyName, module: func(w *config.WebsocketProbe) { w.HTTPConfig.TLSConfig.CAFile = caFile },
 			want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS}},
 		{name: "server_name", spec: &onlyName, module: func(w *config.WebsocketProbe) {
-			w.HTTPConfig.TLSConfig.CAFile = ca.File
+			w.HTTPConfig.TLSConfig.CAFile = caFile
 			w.HTTPConfig.TLSConfig.ServerName = "ws.example"
 		}},
 		{name: "Host header names the server", spec: &onlyName, module: func(w *config.WebsocketProbe) {
-			w.HTTPConfig.TLSConfig.CAFile = ca.File
+			w.HTTPConfig.TLSConfig.CAFile = caFile
 			w.HTTPConfig.Headers = map[string]config.Strings{"Host": {"ws.example:443"}}
 		}},
 		{name: "server_name wins over Host", spec: &onlyName, module: func(w *config.WebsocketProbe) {
-			w.HTTPConfig.TLSConfig.CAFile = ca.File
+			w.HTTPConfig.TLSConfig.CAFile = caFile
 			w.HTTPConfig.TLSConfig.ServerName = "localhost"
 			w.Headers = map[string]string{"Host": "ws.example"}
 		}, want: failure{taxonomy.ClassTLS, taxonomy.ReasonCertHostnameMismatch, taxonomy.PhaseTLS}},
@@ -576,7 +576,7 @@ func TestWebsocketExpectBytes(t *testing.T) {
 
 func TestWebsocketDeadline(t *testing.T) {
 	const deadline = 300 * time.Millisecond
-	ca := probertest.NewTestCA(t, "sonde ws CA")
+	ca := testcert.NewCA(t, testcert.Spec{})
 	stalledUpgrade := probertest.NewServer(t, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) { probertest.Hold(r) }), probertest.ServerOpts{})
 	silent, _ := probertest.WSServer(t, probertest.Drain, probertest.ServerOpts{})
 	slowTLS := probertest.RawServer(t, func(c net.Conn) { io.Copy(io.Discard, c) })
@@ -601,7 +601,7 @@ func TestWebsocketDeadline(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			section := "http_config:\n  tls_config:\n    ca_file: " + ca.File + "\n" + c.script
+			section := "http_config:\n  tls_config:\n    ca_file: " + ca.File(t) + "\n" + c.script
 			sink, took, err := probertest.Probe(t, wsYAMLModule(t, section), c.target, deadline)
 			checkOutcome(t, err, c.want)
 			if took > deadline+200*time.Millisecond {

@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 )
 
 // pki is the test's certificate authority and every certificate the peers
@@ -17,7 +17,7 @@ import (
 // of probe_ssl_last_chain_info's serialnumber also checks how a leading
 // zero nibble is written.
 type pki struct {
-	ca     *testkit.CA
+	ca     *testcert.CA
 	caFile string
 	caPEM  string
 
@@ -44,12 +44,12 @@ func newPKI(t *testing.T) *pki {
 	t.Helper()
 	dir := t.TempDir()
 	now := time.Now()
-	ca := testkit.NewCA(t, testkit.Spec{Subject: pkix.Name{CommonName: "compat test CA", Organization: org}})
+	ca := testcert.NewCA(t, testcert.Spec{Subject: pkix.Name{CommonName: "compat test CA", Organization: org}})
 	p := &pki{ca: ca, caFile: ca.WriteFile(t, dir, "ca.pem"), caPEM: string(ca.PEM())}
 
 	loopback := []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback}
-	server := func(cn string, dns []string, ips []net.IP) testkit.Spec {
-		return testkit.Spec{Subject: pkix.Name{CommonName: cn, Organization: org}, DNSNames: dns, IPAddresses: ips,
+	server := func(cn string, dns []string, ips []net.IP) testcert.Spec {
+		return testcert.Spec{Subject: pkix.Name{CommonName: cn, Organization: org}, DNSNames: dns, IPAddresses: ips,
 			NotBefore: now.Add(-time.Hour), NotAfter: now.Add(90 * 24 * time.Hour)}
 	}
 	p.good = ca.Issue(t, server("compat server", []string{"localhost"}, loopback)).TLS()
@@ -77,9 +77,9 @@ func newPKI(t *testing.T) *pki {
 // signs valid for 60, and returns the leaf with the intermediate after it.
 func (p *pki) issueChained(t *testing.T, ips []net.IP, now time.Time) tls.Certificate {
 	t.Helper()
-	inter := p.ca.Intermediate(t, testkit.Spec{Subject: pkix.Name{CommonName: "compat intermediate", Organization: org},
+	inter := p.ca.Intermediate(t, testcert.Spec{Subject: pkix.Name{CommonName: "compat intermediate", Organization: org},
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(30 * 24 * time.Hour)})
-	return inter.Issue(t, testkit.Spec{Subject: pkix.Name{CommonName: "compat chained", Organization: org},
+	return inter.Issue(t, testcert.Spec{Subject: pkix.Name{CommonName: "compat chained", Organization: org},
 		DNSNames: []string{"localhost"}, IPAddresses: ips,
 		NotBefore: now.Add(-time.Hour), NotAfter: now.Add(60 * 24 * time.Hour)}).TLS()
 }

@@ -15,6 +15,7 @@ import (
 
 	"github.com/miekg/dns"
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"golang.org/x/crypto/ocsp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/health"
@@ -24,9 +25,9 @@ import (
 // serverCert issues a certificate of ca for 127.0.0.1 valid from notBefore
 // to notAfter, with the CA in the chain the server sends and, when staple
 // is set, a "good" OCSP response signed by the CA stapled to the handshake.
-func serverCert(t *testing.T, ca *testkit.CA, notBefore, notAfter time.Time, staple bool) tls.Certificate {
+func serverCert(t *testing.T, ca *testcert.CA, notBefore, notAfter time.Time, staple bool) tls.Certificate {
 	t.Helper()
-	issued := ca.Issue(t, testkit.Spec{
+	issued := ca.Issue(t, testcert.Spec{
 		Subject:     pkix.Name{CommonName: "127.0.0.1"},
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1)},
 		NotBefore:   notBefore,
@@ -34,17 +35,7 @@ func serverCert(t *testing.T, ca *testkit.CA, notBefore, notAfter time.Time, sta
 	})
 	cert := issued.TLSWithRoot()
 	if staple {
-		now := time.Now()
-		resp, err := ocsp.CreateResponse(ca.Cert, ca.Cert, ocsp.Response{
-			Status:       ocsp.Good,
-			SerialNumber: issued.Leaf.SerialNumber,
-			ThisUpdate:   now.Add(-time.Minute),
-			NextUpdate:   now.Add(time.Hour),
-		}, ca.Key)
-		if err != nil {
-			t.Fatalf("signing an OCSP response: %v", err)
-		}
-		cert.OCSPStaple = resp
+		cert.OCSPStaple = ca.OCSPAnswer(t, issued, ocsp.Good)
 	}
 	return cert
 }
@@ -70,7 +61,7 @@ func ok(w http.ResponseWriter, _ *http.Request) { io.WriteString(w, "ok\n") }
 
 func startTargets(t *testing.T) targets {
 	t.Helper()
-	ca := testkit.NewCA(t, testkit.Spec{Subject: pkix.Name{CommonName: "sonde e2e CA"}, NotAfter: time.Now().Add(24 * time.Hour)})
+	ca := testcert.NewCA(t, testcert.Spec{Subject: pkix.Name{CommonName: "sonde e2e CA"}, NotAfter: time.Now().Add(24 * time.Hour)})
 	now := time.Now()
 	var tg targets
 	tg.caPEM = ca.PEM()

@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 )
 
 // peerRoleEnv, when set, makes the test binary the peer instead of running
@@ -114,7 +114,7 @@ func slowloris(c net.Conn) {
 // the probes skip verification, as what is measured is the handshake's
 // round trips.
 func selfSigned(logger *log.Logger) *tls.Config {
-	cert, err := testkit.NewSelfSigned(testkit.Spec{Subject: pkix.Name{CommonName: "peer.faults.test"}})
+	cert, err := testcert.MakeSelfSigned(testcert.Spec{Subject: pkix.Name{CommonName: "peer.faults.test"}})
 	if err != nil {
 		logger.Fatal(err)
 	}

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 )
 
 const (
@@ -44,7 +45,7 @@ func serveTLS(t *testing.T, handle func(net.Conn)) string {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cert := testkit.SelfSigned(t, testkit.Spec{Subject: pkix.Name{CommonName: "peer.test"}, DNSNames: []string{"peer.test"}})
+	cert := testcert.SelfSigned(t, testcert.Spec{Subject: pkix.Name{CommonName: "peer.test"}, DNSNames: []string{"peer.test"}})
 	testkit.ServeConns(t, tls.NewListener(ln, cert.ServerConfig()), handle)
 	return ln.Addr().String()
 }

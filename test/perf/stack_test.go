@@ -17,7 +17,7 @@ import (
 	"github.com/prometheus/exporter-toolkit/web"
 
 	"github.com/sonde-exporter/sonde/collector"
-	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 )
 
 // stackRow bounds the goroutine stack one scrape of a prober holds in
@@ -126,7 +126,7 @@ func startSonde(t *testing.T, overTLS bool) *sonde {
 	var webConfig string
 	if overTLS {
 		dir := t.TempDir()
-		certFile, keyFile := testkit.SelfSigned(t, testkit.Loopback()).WriteFiles(t, dir, "sonde")
+		certFile, keyFile := testcert.SelfSigned(t, testcert.Loopback()).WriteFiles(t, dir, "sonde")
 		webConfig = filepath.Join(dir, "web.yml")
 		text := "tls_server_config:\n  cert_file: " + certFile + "\n  key_file: " + keyFile + "\n"
 		if err := os.WriteFile(webConfig, []byte(text), 0o600); err != nil {

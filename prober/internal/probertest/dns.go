@@ -14,6 +14,8 @@ import (
 	"testing"
 
 	"github.com/miekg/dns"
+
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 )
 
 // ---- the zone the test DNS server answers from ----
@@ -159,7 +161,7 @@ type DNSTestServer struct {
 	Dot   string // host:port of DNS over TLS
 	Doh   string // https URL of DNS over HTTPS, path /dns-query
 	Doh1  string // the same, from a server without HTTP/2
-	CA    *TestCA
+	CA    *testcert.CA
 	Mu    sync.Mutex
 	Seen  []dnsSeen
 	close []func()
@@ -170,7 +172,7 @@ type DNSTestServer struct {
 // IPv6.
 func NewDNSTestServer(t *testing.T, host string) *DNSTestServer {
 	t.Helper()
-	s := &DNSTestServer{CA: NewTestCA(t, "sonde DNS test CA")}
+	s := &DNSTestServer{CA: testcert.NewCA(t, testcert.Spec{})}
 	t.Cleanup(func() {
 		for _, f := range s.close {
 			f()
@@ -181,13 +183,13 @@ func NewDNSTestServer(t *testing.T, host string) *DNSTestServer {
 	s.serveDNS(&dns.Server{PacketConn: pc}, "udp")
 	s.serveDNS(&dns.Server{Listener: ln}, "tcp")
 
-	cert := s.CA.Issue(t, LocalhostSpec())
+	cert := s.CA.Issue(t, testcert.Loopback()).TLS()
 	tlsLn, err := net.Listen("tcp", net.JoinHostPort(host, "0"))
 	if err != nil {
 		t.Fatalf("listening for DNS over TLS: %v", err)
 	}
 	s.Dot = tlsLn.Addr().String()
-	s.serveDNS(&dns.Server{Listener: tls.NewListener(tlsLn, &tls.Config{Certificates: []tls.Certificate{cert.TLS}})}, "dot")
+	s.serveDNS(&dns.Server{Listener: tls.NewListener(tlsLn, &tls.Config{Certificates: []tls.Certificate{cert}})}, "dot")
 
 	network := "tcp4"
 	if strings.Contains(host, ":") {

@@ -16,15 +16,17 @@ import (
 	"google.golang.org/grpc/metadata"
 	grpcpeer "google.golang.org/grpc/peer"
 	"google.golang.org/grpc/status"
+
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 )
 
 // GRPCServerOpts shape a test gRPC server.
 type GRPCServerOpts struct {
-	TLS      bool      // serve TLS with a certificate issued by ca from spec
-	CA       *TestCA   // the issuing CA; a new one when nil
-	Spec     *LeafSpec // the certificate to issue; localhostSpec() when nil
-	Network  string    // "tcp4" (default) or "tcp6"
-	NoHealth bool      // register no health service: calls are UNIMPLEMENTED
+	TLS      bool           // serve TLS with a certificate issued by ca from spec
+	CA       *testcert.CA   // the issuing CA; a new one when nil
+	Spec     *testcert.Spec // the certificate to issue; testcert.Loopback() when nil
+	Network  string         // "tcp4" (default) or "tcp6"
+	NoHealth bool           // register no health service: calls are UNIMPLEMENTED
 	// Health replaces the standard health service, for servers that
 	// answer an error or never answer.
 	Health healthpb.HealthServer
@@ -36,7 +38,7 @@ type GRPCServerOpts struct {
 // GRPCTestServer is an in-process gRPC server on loopback.
 type GRPCTestServer struct {
 	Addr   string
-	CA     *TestCA        // with tls: the CA that issued the server's certificate
+	CA     *testcert.CA   // with tls: the CA that issued the server's certificate
 	Health *health.Server // the standard health service, whose statuses tests set
 	Calls  chan grpcCall  // what the server saw of each call to the health service
 }
@@ -61,14 +63,14 @@ func NewGRPCServer(t *testing.T, o GRPCServerOpts) *GRPCTestServer {
 	if o.TLS {
 		s.CA = o.CA
 		if s.CA == nil {
-			s.CA = NewTestCA(t, "sonde grpc test CA")
+			s.CA = testcert.NewCA(t, testcert.Spec{})
 		}
-		spec := LocalhostSpec()
+		spec := testcert.Loopback()
 		if o.Spec != nil {
 			spec = *o.Spec
 		}
 		cert := s.CA.Issue(t, spec)
-		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert.TLS}})))
+		opts = append(opts, grpc.Creds(credentials.NewTLS(&tls.Config{Certificates: []tls.Certificate{cert.TLS()}})))
 	}
 	if o.MaxHeaderList != 0 {
 		opts = append(opts, grpc.MaxHeaderListSize(o.MaxHeaderList))
@@ -177,6 +179,7 @@ func (StalledHealth) Check(ctx context.Context, _ *healthpb.HealthCheckRequest) 
 func GRPCError(c codes.Code, msg string) error { return status.Error(c, msg) }
 
 // GRPCTLSSection is a grpc section for TLS trusting ca, plus extra lines.
-func GRPCTLSSection(ca *TestCA, extra ...string) string {
-	return strings.Join(append([]string{"tls: true", "tls_config:", "  ca_file: " + ca.File}, extra...), "\n")
+func GRPCTLSSection(t *testing.T, ca *testcert.CA, extra ...string) string {
+	t.Helper()
+	return strings.Join(append([]string{"tls: true", "tls_config:", "  ca_file: " + ca.File(t)}, extra...), "\n")
 }

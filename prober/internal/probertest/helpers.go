@@ -25,6 +25,7 @@ import (
 	"github.com/miekg/dns"
 
 	"github.com/sonde-exporter/sonde/internal/testkit"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"github.com/sonde-exporter/sonde/prober/core"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
@@ -239,11 +240,11 @@ func PhaseSeconds(t *testing.T, sink *probemetrics.Sink, phase taxonomy.Phase) f
 // ServerOpts shape a test HTTP server.
 type ServerOpts struct {
 	TLS     bool
-	HTTP2   bool      // offer h2 by ALPN (TLS only)
-	Cert    *Issued   // the server certificate; issued by ca from spec when nil
-	CA      *TestCA   // the issuing CA when cert is nil
-	Spec    *LeafSpec // what to issue when cert is nil; localhostSpec() when nil
-	Network string    // "tcp4" (default) or "tcp6"
+	HTTP2   bool             // offer h2 by ALPN (TLS only)
+	Cert    *tls.Certificate // what the server presents; issued by ca from spec when nil
+	CA      *testcert.CA     // the issuing CA when cert is nil
+	Spec    *testcert.Spec   // what to issue when cert is nil; testcert.Loopback() when nil
+	Network string           // "tcp4" (default) or "tcp6"
 	TLSConf func(*tls.Config)
 }
 
@@ -270,16 +271,15 @@ func NewServer(t *testing.T, handler http.Handler, o ServerOpts) *httptest.Serve
 	if cert == nil {
 		ca := o.CA
 		if ca == nil {
-			ca = NewTestCA(t, "sonde test CA")
+			ca = testcert.NewCA(t, testcert.Spec{})
 		}
-		spec := LocalhostSpec()
+		spec := testcert.Loopback()
 		if o.Spec != nil {
 			spec = *o.Spec
 		}
-		c := ca.Issue(t, spec)
-		cert = &c
+		cert = new(ca.Issue(t, spec).TLS())
 	}
-	s.TLS = &tls.Config{Certificates: []tls.Certificate{cert.TLS}, NextProtos: []string{"http/1.1"}}
+	s.TLS = &tls.Config{Certificates: []tls.Certificate{*cert}, NextProtos: []string{"http/1.1"}}
 	if o.HTTP2 {
 		s.TLS.NextProtos = []string{"h2", "http/1.1"}
 	}

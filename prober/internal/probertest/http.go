@@ -12,6 +12,7 @@ import (
 	"golang.org/x/crypto/ocsp"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/testkit/testcert"
 	"github.com/sonde-exporter/sonde/prober/probemetrics"
 )
 
@@ -104,9 +105,11 @@ func CheckOCSPSeries(t *testing.T, sink *probemetrics.Sink, status, problem stri
 	Absent(t, sink, "probe_tls_ocsp_this_update_timestamp_seconds")
 }
 
-func WithOCSP(url string) LeafSpec {
-	spec := LocalhostSpec()
-	spec.OCSP = []string{url}
+// WithOCSP is the spec of a loopback server certificate that names url
+// as its OCSP responder.
+func WithOCSP(url string) testcert.Spec {
+	spec := testcert.Loopback()
+	spec.OCSPServer = []string{url}
 	return spec
 }
 

@@ -1,4 +1,12 @@
-package testkit
+// Package testcert makes the certificates of tests and of the load
+// harness at run time: nothing is checked in, so nothing can expire in the
+// repository.
+//
+// It does not import testing, so that the harness's binary does not link
+// it: its helpers that fail a test take a TB, which *testing.T and
+// *testing.B satisfy, and its constructors have a Make form that returns an
+// error instead.
+package testcert
 
 import (
 	"crypto"
@@ -16,12 +24,17 @@ import (
 	"net"
 	"os"
 	"path/filepath"
-	"testing"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
 )
 
-// Every certificate of a test is made by the test: nothing is checked in,
-// so nothing can expire in the repository.
+// TB is the part of testing.TB the helpers use.
+type TB interface {
+	Helper()
+	Fatalf(format string, args ...any)
+	TempDir() string
+}
 
 // KeyType is the kind of key a certificate is made with.
 type KeyType int
@@ -44,8 +57,11 @@ type Spec struct {
 	NotAfter    time.Time
 	Client      bool // client authentication instead of server authentication
 	Key         KeyType
-	Serial      *big.Int // a random one, starting with the byte 0x0a, when nil
-	OCSPServer  []string // the OCSP responders the certificate names
+	// Signer, when set, is the certificate's key instead of a new one of
+	// type Key: many certificates can share one slow RSA key.
+	Signer     crypto.Signer
+	Serial     *big.Int // a random one, starting with the byte 0x0a, when nil
+	OCSPServer []string // the OCSP responders the certificate names
 }
 
 // Loopback is the spec of a server certificate for "localhost",
@@ -56,6 +72,12 @@ func Loopback() Spec {
 		DNSNames:    []string{"localhost"},
 		IPAddresses: []net.IP{net.IPv4(127, 0, 0, 1), net.IPv6loopback},
 	}
+}
+
+// Named is the spec of a server certificate for the DNS name name alone,
+// which is also its common name.
+func Named(name string) Spec {
+	return Spec{Subject: pkix.Name{CommonName: name}, DNSNames: []string{name}}
 }
 
 // Expired is s valid from two days ago to a day ago.
@@ -140,6 +162,14 @@ func newSerial() (*big.Int, error) {
 	return new(big.Int).SetBytes(b), nil
 }
 
+// key is the key s asks for: its Signer, or a new key of type s.Key.
+func (s Spec) key() (crypto.Signer, error) {
+	if s.Signer != nil {
+		return s.Signer, nil
+	}
+	return newKey(s.Key)
+}
+
 func newKey(kind KeyType) (crypto.Signer, error) {
 	switch kind {
 	case ECDSAP256:
@@ -163,18 +193,21 @@ type CA struct {
 }
 
 // NewCA makes a root CA described by spec (the zero Spec will do).
-func NewCA(tb testing.TB, spec Spec) *CA {
+func NewCA(tb TB, spec Spec) *CA {
 	tb.Helper()
-	ca, err := newCA(spec, nil)
+	ca, err := MakeCA(spec)
 	if err != nil {
 		tb.Fatalf("making a test CA: %v", err)
 	}
 	return ca
 }
 
+// MakeCA is NewCA for code that has no TB.
+func MakeCA(spec Spec) (*CA, error) { return newCA(spec, nil) }
+
 // Intermediate makes a CA that ca signs, as a server's chain carries
 // between its leaf and the root its clients trust.
-func (ca *CA) Intermediate(tb testing.TB, spec Spec) *CA {
+func (ca *CA) Intermediate(tb TB, spec Spec) *CA {
 	tb.Helper()
 	inter, err := newCA(spec, ca)
 	if err != nil {
@@ -188,7 +221,7 @@ func newCA(spec Spec, parent *CA) (*CA, error) {
 	if err != nil {
 		return nil, err
 	}
-	key, err := newKey(spec.Key)
+	key, err := spec.key()
 	if err != nil {
 		return nil, fmt.Errorf("making the key of %q: %w", tmpl.Subject.CommonName, err)
 	}
@@ -204,21 +237,22 @@ func newCA(spec Spec, parent *CA) (*CA, error) {
 }
 
 // Issue makes a certificate described by spec, signed by ca.
-func (ca *CA) Issue(tb testing.TB, spec Spec) *Cert {
+func (ca *CA) Issue(tb TB, spec Spec) *Cert {
 	tb.Helper()
-	c, err := ca.issue(spec)
+	c, err := ca.MakeCert(spec)
 	if err != nil {
 		tb.Fatalf("issuing a test certificate: %v", err)
 	}
 	return c
 }
 
-func (ca *CA) issue(spec Spec) (*Cert, error) {
+// MakeCert is Issue for code that has no TB.
+func (ca *CA) MakeCert(spec Spec) (*Cert, error) {
 	tmpl, err := spec.template(false)
 	if err != nil {
 		return nil, err
 	}
-	key, err := newKey(spec.Key)
+	key, err := spec.key()
 	if err != nil {
 		return nil, fmt.Errorf("making the key of %q: %w", tmpl.Subject.CommonName, err)
 	}
@@ -256,9 +290,38 @@ func (ca *CA) Pool() *x509.CertPool {
 func (ca *CA) PEM() []byte { return certPEM(ca.Cert) }
 
 // WriteFile writes ca's certificate in PEM to dir/name and returns the path.
-func (ca *CA) WriteFile(tb testing.TB, dir, name string) string {
+func (ca *CA) WriteFile(tb TB, dir, name string) string {
 	tb.Helper()
 	return writePEMFile(tb, filepath.Join(dir, name), ca.PEM())
+}
+
+// File writes ca's certificate in PEM to a directory of the test's own and
+// returns the path, for a tls_config's ca_file.
+func (ca *CA) File(tb TB) string {
+	tb.Helper()
+	return ca.WriteFile(tb, tb.TempDir(), "ca.pem")
+}
+
+// OCSPAnswer is ca's signed OCSP response with status (ocsp.Good,
+// ocsp.Revoked...) for leaf, which ca issued, valid for an hour.
+func (ca *CA) OCSPAnswer(tb TB, leaf *Cert, status int) []byte {
+	tb.Helper()
+	now := time.Now().Truncate(time.Second)
+	tmpl := ocsp.Response{
+		Status:       status,
+		SerialNumber: leaf.Leaf.SerialNumber,
+		ThisUpdate:   now.Add(-time.Minute),
+		NextUpdate:   now.Add(time.Hour),
+	}
+	if status == ocsp.Revoked {
+		tmpl.RevokedAt = now.Add(-24 * time.Hour)
+		tmpl.RevocationReason = ocsp.KeyCompromise
+	}
+	raw, err := ocsp.CreateResponse(ca.Cert, ca.Cert, tmpl, ca.Key)
+	if err != nil {
+		tb.Fatalf("signing an OCSP response for %q: %v", leaf.Leaf.Subject.CommonName, err)
+	}
+	return raw
 }
 
 // Cert is a certificate made by a test, with its key.
@@ -273,23 +336,23 @@ type Cert struct {
 }
 
 // SelfSigned makes a certificate described by spec that signs itself.
-func SelfSigned(tb testing.TB, spec Spec) *Cert {
+func SelfSigned(tb TB, spec Spec) *Cert {
 	tb.Helper()
-	c, err := NewSelfSigned(spec)
+	c, err := MakeSelfSigned(spec)
 	if err != nil {
 		tb.Fatalf("making a self-signed certificate: %v", err)
 	}
 	return c
 }
 
-// NewSelfSigned is SelfSigned for code that has no testing.TB, such as a
-// peer process a test starts.
-func NewSelfSigned(spec Spec) (*Cert, error) {
+// MakeSelfSigned is SelfSigned for code that has no TB, such as a peer
+// process a test starts.
+func MakeSelfSigned(spec Spec) (*Cert, error) {
 	tmpl, err := spec.template(false)
 	if err != nil {
 		return nil, err
 	}
-	key, err := newKey(spec.Key)
+	key, err := spec.key()
 	if err != nil {
 		return nil, fmt.Errorf("making the key of %q: %w", tmpl.Subject.CommonName, err)
 	}
@@ -352,7 +415,7 @@ func (c *Cert) KeyPEM() []byte {
 
 // WriteFiles writes c's certificates to dir/name.pem and its key to
 // dir/name-key.pem, and returns both paths.
-func (c *Cert) WriteFiles(tb testing.TB, dir, name string) (certFile, keyFile string) {
+func (c *Cert) WriteFiles(tb TB, dir, name string) (certFile, keyFile string) {
 	tb.Helper()
 	certFile = writePEMFile(tb, filepath.Join(dir, name+".pem"), c.CertPEM())
 	keyFile = writePEMFile(tb, filepath.Join(dir, name+"-key.pem"), c.KeyPEM())
@@ -363,7 +426,7 @@ func certPEM(cert *x509.Certificate) []byte {
 	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: cert.Raw})
 }
 
-func writePEMFile(tb testing.TB, path string, data []byte) string {
+func writePEMFile(tb TB, path string, data []byte) string {
 	tb.Helper()
 	if err := os.WriteFile(path, data, 0o600); err != nil {
 		tb.Fatalf("writing %s: %v", path, err)

@@ -1,4 +1,4 @@
-package testkit
+package testcert
 
 import (
 	"crypto/ecdsa"
@@ -14,6 +14,10 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/crypto/ocsp"
+
+	"github.com/sonde-exporter/sonde/internal/testkit"
 )
 
 func TestIssuedCertificatesVerify(t *testing.T) {
@@ -143,11 +147,11 @@ func TestHandshake(t *testing.T) {
 	}
 	server := ca.Issue(t, Loopback()).ServerConfig()
 	server.ClientCAs, server.ClientAuth = ca.Pool(), tls.RequireAndVerifyClientCert
-	ln, err := tls.Listen("tcp", AnyPort, server)
+	ln, err := tls.Listen("tcp", testkit.AnyPort, server)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ServeConns(t, ln, func(c net.Conn) { io.WriteString(c, "ok") })
+	testkit.ServeConns(t, ln, func(c net.Conn) { io.WriteString(c, "ok") })
 	conn, err := tls.Dial("tcp", ln.Addr().String(), &tls.Config{RootCAs: roots, Certificates: []tls.Certificate{client}})
 	if err != nil {
 		t.Fatalf("handshake: %v", err)
@@ -167,4 +171,72 @@ func poolOf(cert *x509.Certificate) *x509.CertPool {
 	p := x509.NewCertPool()
 	p.AddCert(cert)
 	return p
+}
+
+// An OCSP answer verifies as signed by the CA, for the leaf, with the
+// status asked for; a revoked one says since when.
+func TestOCSPAnswer(t *testing.T) {
+	ca := NewCA(t, Spec{})
+	leaf := ca.Issue(t, Loopback())
+	for _, status := range []int{ocsp.Good, ocsp.Revoked, ocsp.Unknown} {
+		resp, err := ocsp.ParseResponseForCert(ca.OCSPAnswer(t, leaf, status), leaf.Leaf, ca.Cert)
+		if err != nil {
+			t.Fatalf("status %d: %v", status, err)
+		}
+		if resp.Status != status || resp.SerialNumber.Cmp(leaf.Leaf.SerialNumber) != 0 {
+			t.Errorf("status %d, serial %x; want %d, %x", resp.Status, resp.SerialNumber, status, leaf.Leaf.SerialNumber)
+		}
+		if now := time.Now(); !resp.ThisUpdate.Before(now) || !resp.NextUpdate.After(now) {
+			t.Errorf("status %d: valid from %v to %v, not now", status, resp.ThisUpdate, resp.NextUpdate)
+		}
+		if status == ocsp.Revoked && !resp.RevokedAt.Before(resp.ThisUpdate) {
+			t.Errorf("revoked at %v, not before the answer", resp.RevokedAt)
+		}
+	}
+}
+
+// Certificates given one Signer share its key, and a CA made that way
+// signs what it issues with it.
+func TestSharedSigner(t *testing.T) {
+	key := NewCA(t, Spec{}).Key
+	a := NewCA(t, Spec{Signer: key})
+	b := SelfSigned(t, Spec{Signer: key})
+	if !a.Cert.PublicKey.(*ecdsa.PublicKey).Equal(key.Public()) || !b.Leaf.PublicKey.(*ecdsa.PublicKey).Equal(key.Public()) {
+		t.Error("a certificate made with a Signer has another key")
+	}
+	if _, err := a.Issue(t, Loopback()).Leaf.Verify(x509.VerifyOptions{DNSName: "localhost", Roots: a.Pool()}); err != nil {
+		t.Errorf("a CA with a shared key issued a certificate that does not verify: %v", err)
+	}
+}
+
+// Named certificates verify for their name alone; File and the Make forms
+// give what their testing forms give.
+func TestNamedFileAndMake(t *testing.T) {
+	ca, err := MakeCA(Spec{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	named, err := ca.MakeCert(Named("svc.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if named.Leaf.Subject.CommonName != "svc.test" {
+		t.Errorf("common name %q, want svc.test", named.Leaf.Subject.CommonName)
+	}
+	roots := x509.NewCertPool()
+	if data, err := os.ReadFile(ca.File(t)); err != nil || !roots.AppendCertsFromPEM(data) {
+		t.Fatalf("reading the CA's file: %v", err)
+	}
+	for host, ok := range map[string]bool{"svc.test": true, "localhost": false} {
+		if _, err := named.Leaf.Verify(x509.VerifyOptions{DNSName: host, Roots: roots}); (err == nil) != ok {
+			t.Errorf("verifying for %s: %v", host, err)
+		}
+	}
+	self, err := MakeSelfSigned(Named("self.test"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := self.Leaf.Verify(x509.VerifyOptions{DNSName: "self.test", Roots: poolOf(self.Leaf)}); err != nil {
+		t.Errorf("a self-signed certificate does not verify against itself: %v", err)
+	}
 }
