@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"os"
 	"os/exec"
+	"slices"
 	"strings"
 )
 
@@ -59,14 +60,7 @@ func withoutVars(env, names []string) []string {
 	var kept []string
 	for _, kv := range env {
 		name, _, _ := strings.Cut(kv, "=")
-		drop := false
-		for _, n := range names {
-			if name == n {
-				drop = true
-				break
-			}
-		}
-		if !drop {
+		if !slices.Contains(names, name) {
 			kept = append(kept, kv)
 		}
 	}
