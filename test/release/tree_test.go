@@ -54,8 +54,10 @@ var tree struct {
 
 func TestMain(m *testing.M) {
 	code := m.Run()
-	if tree.dir != "" {
-		os.RemoveAll(tree.dir)
+	for _, dir := range []string{tree.dir, packagesDist.dir} {
+		if dir != "" {
+			os.RemoveAll(dir)
+		}
 	}
 	os.Exit(code)
 }
