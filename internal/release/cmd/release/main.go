@@ -5,7 +5,7 @@
 //
 // and then dist/sha256sums.txt over every release file of the version
 // there. `make release` and `make packages` run it with the stamps the
-// Makefile takes from git; README and internal/release say more.
+// Makefile takes from git; packaging/README.md says what the packages hold.
 package main
 
 import (
