@@ -106,3 +106,32 @@ bench-overrun: build blackbox-exporter
 
 clean:
 	rm -f sonde
+
+# Release files (internal/release, packaging/): `make release` cross-builds
+# dist/sonde-<version>.<os>-<arch>.tar.gz (.zip for windows) for every
+# platform, `make packages` the deb and rpm for amd64 and arm64 with nfpm
+# $(NFPM_VERSION), run from the Go module proxy (nothing added to go.mod);
+# each rewrites dist/sha256sums.txt over all of the version's files there.
+# Reproducible: revision and branch from git, the build date and every
+# file's time from SOURCE_DATE_EPOCH (the last commit's time unless set),
+# and a fixed build user. RELEASE_TARGETS (os/arch ...) and PACKAGE_ARCHES
+# (amd64 arm64) narrow them, DIST moves them.
+SOURCE_DATE_EPOCH ?= $(shell git log -1 --format=%ct 2>/dev/null)
+DIST              ?= dist
+RELEASE_TARGETS   ?=
+PACKAGE_ARCHES    ?=
+NFPM_VERSION      ?= v2.48.0
+NFPM              ?= $(GO) run github.com/goreleaser/nfpm/v2/cmd/nfpm@$(NFPM_VERSION)
+RELEASE_FLAGS      = --dist '$(DIST)' --go '$(GO)' --version '$(VERSION)' --revision '$(REVISION)' \
+                     --branch '$(BRANCH)' --source-date-epoch '$(SOURCE_DATE_EPOCH)'
+
+.PHONY: release packages clean-release
+release:
+	$(GO) run ./internal/release/cmd/release archives $(RELEASE_FLAGS) $(RELEASE_TARGETS)
+
+packages:
+	$(GO) run ./internal/release/cmd/release packages $(RELEASE_FLAGS) --nfpm '$(NFPM)' $(PACKAGE_ARCHES)
+
+clean: clean-release
+clean-release:
+	rm -rf dist

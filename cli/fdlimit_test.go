@@ -26,7 +26,7 @@ func TestRaiseFileLimit(t *testing.T) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &now); err != nil {
 		t.Fatal(err)
 	}
-	if soft != before.Max || hard != before.Max || now.Cur != before.Max {
+	if soft != uint64(before.Max) || hard != uint64(before.Max) || now.Cur != before.Max {
 		t.Errorf("raised to soft %d hard %d (now %d), want both at the hard limit %d", soft, hard, now.Cur, before.Max)
 	}
 }

@@ -18,12 +18,14 @@ func raiseFileLimit() (soft, hard uint64, err error) {
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &lim); err != nil {
 		return 0, 0, fmt.Errorf("reading RLIMIT_NOFILE: %w", err)
 	}
+	// The fields are uint64 on Linux and darwin but int64 on FreeBSD, a
+	// release platform: hence the conversions.
 	if lim.Cur >= lim.Max {
-		return lim.Cur, lim.Max, nil
+		return uint64(lim.Cur), uint64(lim.Max), nil
 	}
 	raised := syscall.Rlimit{Cur: lim.Max, Max: lim.Max}
 	if err := syscall.Setrlimit(syscall.RLIMIT_NOFILE, &raised); err != nil {
-		return lim.Cur, lim.Max, fmt.Errorf("raising RLIMIT_NOFILE from %d to %d: %w", lim.Cur, lim.Max, err)
+		return uint64(lim.Cur), uint64(lim.Max), fmt.Errorf("raising RLIMIT_NOFILE from %d to %d: %w", lim.Cur, lim.Max, err)
 	}
-	return raised.Cur, raised.Max, nil
+	return uint64(raised.Cur), uint64(raised.Max), nil
 }
