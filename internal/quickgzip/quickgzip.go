@@ -88,7 +88,9 @@ func (e *Encoder) deflate(w *bitWriter, src []byte) {
 }
 
 func (e *Encoder) remember(h uint32, pos int) {
-	if pos < math.MaxUint32 {
+	// Compared as uint64: math.MaxUint32 overflows a 32-bit int, and sonde
+	// is released for linux/armv7.
+	if uint64(pos) < math.MaxUint32 {
 		e.table[h] = uint32(pos) + 1
 	}
 }
