@@ -104,5 +104,24 @@ bench-scale: build
 bench-overrun: build blackbox-exporter
 	$(GO) run ./bench/cmd/loadharness --exporter ./sonde --vs $(BBE_BUILD) --overrun 3000 $(BENCH_ARGS)
 
+# The container image (docs/container.md): sonde built static for each
+# platform of IMAGE_ARCHS and packed FROM scratch by buildah or podman
+# (packaging/image/). The host's platform by default; the release's five,
+# as a manifest list, with
+#   make image IMAGE_ARCHS="amd64 arm64 arm/v7 ppc64le s390x"
+# Nothing is pulled: the CA certificates and time zones are this machine's
+# (Debian's ca-certificates and tzdata). `make image-context` stops before
+# the build, for docker (see the Dockerfile).
+IMAGE         ?= sonde:$(VERSION)
+IMAGE_ARCHS   ?= $(shell $(GO) env GOARCH | sed 's,^arm$$,arm/v7,')
+IMAGE_CONTEXT ?= .cache/image
+
+.PHONY: image image-context
+image:
+	GO=$(GO) LDFLAGS='$(LDFLAGS)' packaging/image/build-image.sh '$(IMAGE)' '$(IMAGE_CONTEXT)' $(IMAGE_ARCHS)
+
+image-context:
+	GO=$(GO) LDFLAGS='$(LDFLAGS)' packaging/image/assemble-context.sh '$(IMAGE_CONTEXT)' $(IMAGE_ARCHS)
+
 clean:
 	rm -f sonde
