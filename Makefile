@@ -111,17 +111,21 @@ bench-overrun: build blackbox-exporter
 #   make image IMAGE_ARCHS="amd64 arm64 arm/v7 ppc64le s390x"
 # Nothing is pulled: the CA certificates and time zones are this machine's
 # (Debian's ca-certificates and tzdata). `make image-context` stops before
-# the build, for docker (see the Dockerfile).
-IMAGE         ?= sonde:$(VERSION)
-IMAGE_ARCHS   ?= $(shell $(GO) env GOARCH | sed 's,^arm$$,arm/v7,')
-IMAGE_CONTEXT ?= .cache/image
+# the build, for docker (see the Dockerfile). The image's name is taken
+# from make's command line only, not from the environment, where a CI's
+# IMAGE or IMAGE_NAME (the release workflow's, say) means something else.
+IMAGE_NAME     = sonde:$(VERSION)
+IMAGE_ARCHS    = $(shell $(GO) env GOARCH | sed 's,^arm$$,arm/v7,')
+IMAGE_CONTEXT  = .cache/image
+IMAGE_BUILDER ?=
+IMAGE_ENV      = GO=$(GO) LDFLAGS='$(LDFLAGS)' IMAGE_BUILDER='$(IMAGE_BUILDER)'
 
 .PHONY: image image-context
 image:
-	GO=$(GO) LDFLAGS='$(LDFLAGS)' packaging/image/build-image.sh '$(IMAGE)' '$(IMAGE_CONTEXT)' $(IMAGE_ARCHS)
+	$(IMAGE_ENV) packaging/image/build-image.sh '$(IMAGE_NAME)' '$(IMAGE_CONTEXT)' $(IMAGE_ARCHS)
 
 image-context:
-	GO=$(GO) LDFLAGS='$(LDFLAGS)' packaging/image/assemble-context.sh '$(IMAGE_CONTEXT)' $(IMAGE_ARCHS)
+	$(IMAGE_ENV) packaging/image/assemble-context.sh '$(IMAGE_CONTEXT)' $(IMAGE_ARCHS)
 
 clean:
 	rm -f sonde

@@ -7,7 +7,7 @@
 # emulator.
 #
 # Usage: build-image.sh IMAGE CONTEXT PLATFORM...
-# Environment: BUILDER (buildah or podman; default the first installed),
+# Environment: IMAGE_BUILDER (buildah or podman; default the first installed),
 #   GO, LDFLAGS (as assemble-context.sh takes them),
 #   SOURCE_DATE_EPOCH (default: the commit's time), which dates the image
 #   and its files: the image of a commit carries that commit's time, not
@@ -20,9 +20,9 @@ repo="$(cd "$here/../.." && pwd)"
 die() { echo "build-image: $*" >&2; exit 1; }
 
 builder() {
-  if [ -n "${BUILDER:-}" ]; then
-    command -v "$BUILDER" >/dev/null || die "BUILDER=$BUILDER is not installed"
-    echo "$BUILDER"
+  if [ -n "${IMAGE_BUILDER:-}" ]; then
+    command -v "$IMAGE_BUILDER" >/dev/null || die "IMAGE_BUILDER=$IMAGE_BUILDER is not installed"
+    echo "$IMAGE_BUILDER"
     return
   fi
   local tool
