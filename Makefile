@@ -104,6 +104,29 @@ bench-scale: build
 bench-overrun: build blackbox-exporter
 	$(GO) run ./bench/cmd/loadharness --exporter ./sonde --vs $(BBE_BUILD) --overrun 3000 $(BENCH_ARGS)
 
+# The container image (docs/container.md): sonde built static for each
+# platform of IMAGE_ARCHS and packed FROM scratch by buildah or podman
+# (packaging/image/). The host's platform by default; the release's five,
+# as a manifest list, with
+#   make image IMAGE_ARCHS="amd64 arm64 arm/v7 ppc64le s390x"
+# Nothing is pulled: the CA certificates and time zones are this machine's
+# (Debian's ca-certificates and tzdata). `make image-context` stops before
+# the build, for docker (see the Dockerfile). The image's name is taken
+# from make's command line only, not from the environment, where a CI's
+# IMAGE or IMAGE_NAME (the release workflow's, say) means something else.
+IMAGE_NAME     = sonde:$(VERSION)
+IMAGE_ARCHS    = $(shell $(GO) env GOARCH | sed 's,^arm$$,arm/v7,')
+IMAGE_CONTEXT  = .cache/image
+IMAGE_BUILDER ?=
+IMAGE_ENV      = GO=$(GO) LDFLAGS='$(LDFLAGS)' IMAGE_BUILDER='$(IMAGE_BUILDER)'
+
+.PHONY: image image-context
+image:
+	$(IMAGE_ENV) packaging/image/build-image.sh '$(IMAGE_NAME)' '$(IMAGE_CONTEXT)' $(IMAGE_ARCHS)
+
+image-context:
+	$(IMAGE_ENV) packaging/image/assemble-context.sh '$(IMAGE_CONTEXT)' $(IMAGE_ARCHS)
+
 clean:
 	rm -f sonde
 
