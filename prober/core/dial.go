@@ -153,7 +153,7 @@ func newResolver(option string) (Resolver, error) {
 // never asked: the errors are made to name the module's server instead.
 type moduleResolver struct {
 	*net.Resolver
-	server string // as the operator wrote it, less a udp:// scheme
+	server string // host:port, behind tcp:// for a resolver over tcp
 }
 
 func (r moduleResolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
