@@ -20,8 +20,12 @@ all: build
 build:
 	$(GO) build -ldflags "$(LDFLAGS)" -o sonde .
 
+# ARGS adds flags, e.g. make run ARGS='--web.listen-address=:9116'.
+# CONFIG names another configuration file: sonde refuses --config.file
+# twice, so it cannot go in ARGS.
+CONFIG ?= example.yml
 run: build
-	./sonde --config.file=example.yml
+	./sonde --config.file=$(CONFIG) $(ARGS)
 
 vet:
 	$(GO) vet ./...

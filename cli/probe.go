@@ -64,7 +64,7 @@ func (p *probeFlags) addCommand(app *kingpin.Application) {
 		Default("text").EnumVar(&p.output, "text", "json", "prometheus")
 	cmd.Flag("concurrency", "How many targets to probe at once.").Default("4").IntVar(&p.concurrency)
 	cmd.Flag("assert", "A condition on the probe's metrics, e.g. 'probe_duration_seconds < 0.5'; repeatable, all must hold. Grammar: docs/cli.md.").StringsVar(&p.asserts)
-	cmd.Flag("repeat", "How many times to probe every target.").Default("1").IntVar(&p.repeat)
+	cmd.Flag("repeat", "How many times to probe every target; fewer once the runs left could not change the outcome.").Default("1").IntVar(&p.repeat)
 	cmd.Flag("interval", "Pause between two runs, with --repeat.").Default("1s").DurationVar(&p.interval)
 	cmd.Flag("max-failures", "How many of its --repeat runs a target may fail and still pass.").Default("0").IntVar(&p.maxFailures)
 	cmd.Flag("baseline", "JSON file of latency figures (from --save-baseline) to compare with; a run slower by more than --max-regression fails.").StringVar(&p.baseline)
@@ -206,11 +206,13 @@ func probeDeadline(flag time.Duration, m *core.Module) time.Duration {
 // run probes every target --repeat times and returns the exit status.
 func (g *gate) run(ctx context.Context) int {
 	tallies := make([]tally, len(g.flags.targets))
+	ran := 0
 	for run := 1; run <= g.flags.repeat; run++ {
 		if run > 1 && !sleep(ctx, g.flags.interval) {
 			break
 		}
 		outcomes := g.probeAll(ctx, run)
+		ran = run
 		for i, o := range outcomes {
 			g.report.outcome(o)
 			tallies[i].add(o)
@@ -218,9 +220,12 @@ func (g *gate) run(ctx context.Context) int {
 		if invalidTargets(outcomes, g.stderr) {
 			return exitUsage
 		}
+		if g.decided(tallies, g.flags.repeat-run) {
+			break
+		}
 	}
 	interrupted := ctx.Err() != nil
-	status := g.verdict(tallies, interrupted)
+	status := g.verdict(tallies, interrupted, ran)
 	// An interrupted gate has not passed, so it leaves the baseline alone.
 	if g.flags.saveBaseline != "" && !interrupted {
 		if err := g.save(tallies); err != nil {
@@ -300,9 +305,29 @@ func (t *tally) add(o *outcome) {
 	}
 }
 
+// decided reports whether the runs left could no longer change the exit
+// status, so that a gate does not wait out --interval for nothing: a
+// target has already failed more runs than --max-failures allows, or
+// every target would pass even if it failed all the runs left. A pass
+// decided early still runs on with --save-baseline, whose medians the
+// later runs feed.
+func (g *gate) decided(tallies []tally, left int) bool {
+	passes := true
+	for _, t := range tallies {
+		if t.failures > g.flags.maxFailures {
+			return true
+		}
+		if t.failures+left > g.flags.maxFailures {
+			passes = false
+		}
+	}
+	return passes && g.flags.saveBaseline == ""
+}
+
 // verdict reports, per target, whether it failed more runs than
-// --max-failures allows, and returns the exit status.
-func (g *gate) verdict(tallies []tally, interrupted bool) int {
+// --max-failures allows, and returns the exit status. ran is how many
+// runs were made, fewer than --repeat when the outcome was decided early.
+func (g *gate) verdict(tallies []tally, interrupted bool, ran int) int {
 	var failed []string
 	tolerated := 0
 	for _, t := range tallies {
@@ -320,14 +345,26 @@ func (g *gate) verdict(tallies []tally, interrupted bool) int {
 		for _, f := range failed {
 			g.report.summary(false, f)
 		}
+		if ran < g.flags.repeat {
+			g.report.summary(false, g.stoppedEarly(ran, "pass"))
+		}
 		return exitFailed
 	}
 	msg := fmt.Sprintf("%d of %d targets passed", len(tallies), len(tallies))
 	if tolerated > 0 {
 		msg += fmt.Sprintf(" (%d failed runs tolerated by --max-failures=%d)", tolerated, g.flags.maxFailures)
 	}
+	if ran < g.flags.repeat {
+		msg += "; " + g.stoppedEarly(ran, "fail")
+	}
 	g.report.summary(true, msg)
 	return exitPassed
+}
+
+// stoppedEarly says why the runs after ran were not made: none of them
+// could make the gate do otherwise.
+func (g *gate) stoppedEarly(ran int, otherwise string) string {
+	return fmt.Sprintf("stopped after run %d of %d: the runs left could not make the gate %s", ran, g.flags.repeat, otherwise)
 }
 
 // sleep waits d, or until ctx is done; it reports whether d passed.

@@ -244,7 +244,7 @@ func TestProbeCommand(t *testing.T) {
 			name:    "repeat fails beyond max-failures",
 			args:    []string{"--target=" + flaky(t, 2), "--repeat=3", "--interval=10ms", "--max-failures=1"},
 			code:    1,
-			wantOut: []string{"failed 2 of 3 runs (at most 1 allowed)"},
+			wantOut: []string{"failed 2 of 2 runs (at most 1 allowed)", "FAIL: stopped after run 2 of 3: the runs left could not make the gate pass"},
 		},
 		{
 			name:    "debug prints the probe's log",
@@ -291,6 +291,71 @@ func TestProbeCommand(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// A gate stops at the run that decided its outcome instead of waiting out
+// --interval for runs that cannot change it. The interval is a minute and
+// the bound half of that, so a slow machine cannot fail the test; a gate
+// that waited would take the whole minute.
+func TestProbeStopsWhenDecided(t *testing.T) {
+	e := newProbeEnv(t)
+	const waited = 30 * time.Second
+	tests := []struct {
+		name    string
+		args    []string
+		code    int
+		wantOut []string
+		runs    int // the runs expected in the report
+	}{
+		{
+			name:    "a failed run that --max-failures cannot tolerate",
+			args:    []string{"--target=" + e.fail, "--target=" + e.ok, "--repeat=2", "--max-failures=0"},
+			code:    1,
+			wantOut: []string{e.fail + " failed 1 of 1 runs (at most 0 allowed)", "FAIL: stopped after run 1 of 2: the runs left could not make the gate pass"},
+			runs:    1,
+		},
+		{
+			name:    "a pass that failing every run left would not undo",
+			args:    []string{"--target=" + e.ok, "--repeat=3", "--max-failures=2"},
+			code:    0,
+			wantOut: []string{"PASS: 1 of 1 targets passed; stopped after run 1 of 3: the runs left could not make the gate fail"},
+			runs:    1,
+		},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			start := time.Now()
+			code, stdout, stderr := e.probe(t, append(tc.args, "--interval=1m")...)
+			if took := time.Since(start); took >= waited {
+				t.Errorf("took %s: the gate waited for runs that could not change its outcome", took)
+			}
+			if code != tc.code {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tc.code, stdout, stderr)
+			}
+			for _, want := range tc.wantOut {
+				if !strings.Contains(stdout, want) {
+					t.Errorf("stdout lacks %q:\n%s", want, stdout)
+				}
+			}
+			if next := fmt.Sprintf("(run %d)", tc.runs+1); strings.Contains(stdout, next) {
+				t.Errorf("stdout has %s:\n%s", next, stdout)
+			}
+		})
+	}
+}
+
+// --save-baseline keeps a decided pass running: the later runs feed the
+// medians it saves.
+func TestProbeSaveBaselineRunsEveryRun(t *testing.T) {
+	e := newProbeEnv(t)
+	saved := filepath.Join(t.TempDir(), "baseline.json")
+	code, stdout, stderr := e.probe(t, "--target="+e.ok, "--repeat=3", "--interval=1ms", "--max-failures=2", "--save-baseline="+saved)
+	if code != 0 || !strings.Contains(stdout, "(run 3)") || strings.Contains(stdout, "stopped after") {
+		t.Fatalf("exit %d\nstdout:\n%s\nstderr:\n%s", code, stdout, stderr)
+	}
+	if b := readBaselineFile(t, saved); len(b.Entries) != 1 || b.Entries[0].Runs != 3 {
+		t.Errorf("baseline %+v, want one entry of 3 runs", b)
 	}
 }
 

@@ -2,9 +2,11 @@ package prober
 
 import (
 	"net/http"
+	"strings"
 	"testing"
 
 	"github.com/sonde-exporter/sonde/config"
+	"github.com/sonde-exporter/sonde/internal/testkit"
 	"github.com/sonde-exporter/sonde/prober/internal/probertest"
 	"github.com/sonde-exporter/sonde/prober/taxonomy"
 )
@@ -25,6 +27,32 @@ func TestDNSResolverOption(t *testing.T) {
 	checkOutcome(t, err, failure{})
 	probertest.Metric(t, sink, 4, "probe_ip_protocol")
 
-	_, err = probertest.Run(t, m, "http://missing.test/")
-	checkOutcome(t, err, failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve})
+	// A failed lookup names the server that failed it, the module's (on
+	// a port of its own), not the system's, which was never asked.
+	closed := testkit.ClosedTCPAddr(t)
+	for _, tc := range []struct {
+		resolver, host string
+		want           failure
+		on             string
+	}{
+		{"udp://" + probertest.DNSAddr, "missing.test", failure{taxonomy.ClassDNS, taxonomy.ReasonNXDomain, taxonomy.PhaseResolve}, probertest.DNSAddr},
+		{probertest.DNSAddr, probertest.ServfailName, failure{taxonomy.ClassDNS, taxonomy.ReasonServFail, taxonomy.PhaseResolve}, probertest.DNSAddr},
+		{"tcp://" + closed, "missing.test", failure{taxonomy.ClassDNS, taxonomy.ReasonResolverError, taxonomy.PhaseResolve}, "tcp://" + closed},
+	} {
+		t.Run(tc.resolver+" "+tc.host, func(t *testing.T) {
+			cm.DNSResolver = tc.resolver
+			m, err := NewModule("m", cm)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, err = probertest.Run(t, m, "http://"+tc.host+"/")
+			perr := checkOutcome(t, err, tc.want)
+			if perr == nil {
+				return
+			}
+			if on := "on " + tc.on + ":"; !strings.Contains(perr.Error(), on) {
+				t.Errorf("error %q does not say %q", perr, on)
+			}
+		})
+	}
 }

@@ -141,7 +141,11 @@ func NewResolver(option string) (Resolver, error) {
 		return nil, fmt.Errorf("dns_resolver: %w", err)
 	}
 	var d net.Dialer
-	return &net.Resolver{
+	server := addr
+	if network == "tcp" {
+		server = "tcp://" + addr
+	}
+	return moduleResolver{server: server, Resolver: &net.Resolver{
 		PreferGo: true,
 		Dial: func(ctx context.Context, asked, _ string) (net.Conn, error) {
 			if network == "tcp" {
@@ -149,5 +153,36 @@ func NewResolver(option string) (Resolver, error) {
 			}
 			return d.DialContext(ctx, asked, addr)
 		},
-	}, nil
+	}}, nil
+}
+
+// moduleResolver is a dns_resolver's resolver. Go's resolver names the
+// system's server (/etc/resolv.conf) in its errors even though Dial sends
+// every query to the module's, so a failed lookup would blame a server it
+// never asked: the errors are made to name the module's server instead.
+type moduleResolver struct {
+	*net.Resolver
+	server string // host:port, behind tcp:// for a resolver over tcp
+}
+
+func (r moduleResolver) LookupIPAddr(ctx context.Context, host string) ([]net.IPAddr, error) {
+	addrs, err := r.Resolver.LookupIPAddr(ctx, host)
+	return addrs, r.namingServer(err)
+}
+
+func (r moduleResolver) LookupIP(ctx context.Context, network, host string) ([]net.IP, error) {
+	ips, err := r.Resolver.LookupIP(ctx, network, host)
+	return ips, r.namingServer(err)
+}
+
+// namingServer copies rather than changes the *net.DNSError: Go hands the
+// same one to every concurrent lookup of a name.
+func (r moduleResolver) namingServer(err error) error {
+	dnsErr, ok := err.(*net.DNSError)
+	if !ok {
+		return err
+	}
+	named := *dnsErr
+	named.Server = r.server
+	return &named
 }
